@@ -1,0 +1,251 @@
+#include "common/config/formats.hpp"
+
+#include "common/config/text_checks.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace upesi::config {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::size_t lineOfOffset(std::string_view text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() +
+                                                     static_cast<std::ptrdiff_t>(offset), '\n'));
+}
+
+// Walks the lines of a flat file, failing on the first line that is not text.
+template <typename Fn>
+std::optional<Error> eachTextLine(std::string_view bytes, std::string_view filename, Fn&& fn) {
+  std::optional<Error> error;
+  forEachLine(bytes, [&](std::string_view line, std::size_t line_no) {
+    if (error) {
+      return;
+    }
+    if (auto bad = checkTextLine(line)) {
+      error = Error{fmt::format("{}:{}: {}", filename, line_no, *bad)};
+      return;
+    }
+    fn(line);
+  });
+  return error;
+}
+
+nlohmann::json coerceValue(std::string_view v) {
+  auto parsed = parseIni(fmt::format("v={}", v), "", {});
+  if (parsed.ok()) {
+    return parsed.value()["main"]["v"];
+  }
+  return std::string(v);
+}
+
+nlohmann::json yamlToJson(const YAML::Node& node) {
+  switch (node.Type()) {
+  case YAML::NodeType::Null:
+  case YAML::NodeType::Undefined:
+    return nullptr;
+  case YAML::NodeType::Sequence: {
+    auto arr = nlohmann::json::array();
+    for (const auto& item : node) {
+      arr.push_back(yamlToJson(item));
+    }
+    return arr;
+  }
+  case YAML::NodeType::Map: {
+    auto obj = nlohmann::json::object();
+    for (const auto& kv : node) {
+      obj[kv.first.as<std::string>()] = yamlToJson(kv.second);
+    }
+    return obj;
+  }
+  case YAML::NodeType::Scalar:
+    break;
+  }
+  const std::string& s = node.Scalar();
+  if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") {
+    return s; // quoted: stays a string
+  }
+  if (s == "true" || s == "True" || s == "TRUE") {
+    return true;
+  }
+  if (s == "false" || s == "False" || s == "FALSE") {
+    return false;
+  }
+  if (s == "~" || s == "null" || s == "Null" || s == "NULL") {
+    return nullptr;
+  }
+  return coerceValue(s);
+}
+
+} // namespace
+
+std::string_view toString(ConfigType type) {
+  switch (type) {
+  case ConfigType::Value:
+    return "value";
+  case ConfigType::List:
+    return "list";
+  case ConfigType::Data:
+    return "data";
+  case ConfigType::Ini:
+    return "ini";
+  case ConfigType::Json:
+    return "json";
+  case ConfigType::Yaml:
+    return "yaml";
+  case ConfigType::Binary:
+    return "binary";
+  }
+  return "value";
+}
+
+std::optional<ConfigType> configTypeFromString(std::string_view name) {
+  for (auto t : {ConfigType::Value, ConfigType::List, ConfigType::Data, ConfigType::Ini,
+                 ConfigType::Json, ConfigType::Yaml, ConfigType::Binary}) {
+    if (toString(t) == name) {
+      return t;
+    }
+  }
+  return std::nullopt;
+}
+
+ConfigType inferConfigType(std::string_view name) {
+  if (name.ends_with(".ini")) {
+    return ConfigType::Ini;
+  }
+  if (name.ends_with(".json")) {
+    return ConfigType::Json;
+  }
+  if (name.ends_with(".yaml") || name.ends_with(".yml")) {
+    return ConfigType::Yaml;
+  }
+  return ConfigType::Value;
+}
+
+nlohmann::json emptyConfig(ConfigType type) {
+  switch (type) {
+  case ConfigType::Value:
+    return nullptr;
+  case ConfigType::List:
+  case ConfigType::Data:
+    return nlohmann::json::array();
+  case ConfigType::Ini:
+    return nlohmann::json{{"main", nlohmann::json::object()}};
+  case ConfigType::Json:
+  case ConfigType::Yaml:
+    return nlohmann::json::object();
+  case ConfigType::Binary:
+    return nlohmann::json::binary({});
+  }
+  return nullptr;
+}
+
+void deepMerge(nlohmann::json& base, const nlohmann::json& override_value) {
+  if (!base.is_object() || !override_value.is_object()) {
+    base = override_value;
+    return;
+  }
+  for (const auto& [key, value] : override_value.items()) {
+    if (base.contains(key)) {
+      deepMerge(base[key], value);
+    } else {
+      base[key] = value;
+    }
+  }
+}
+
+Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
+                                   std::string_view filename,
+                                   const std::vector<BooleanDecl>& booleans) {
+  if (bytes.size() > MaxConfigFileBytes) {
+    return Error{fmt::format("{}: file is larger than {} bytes", filename, MaxConfigFileBytes)};
+  }
+  switch (type) {
+  case ConfigType::Binary: {
+    nlohmann::json::binary_t bin(std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+    return nlohmann::json::binary(std::move(bin));
+  }
+  case ConfigType::Ini:
+    return parseIni(bytes, filename, booleans);
+  case ConfigType::Value: {
+    nlohmann::json value = nullptr;
+    auto error = eachTextLine(bytes, filename, [&](std::string_view line) {
+      std::string_view t = trim(line);
+      if (value.is_null() && !t.empty() && t[0] != '#') {
+        value = coerceValue(t);
+      }
+    });
+    if (error) {
+      return *error;
+    }
+    return value;
+  }
+  case ConfigType::List:
+  case ConfigType::Data: {
+    auto arr = nlohmann::json::array();
+    bool keep_all = type == ConfigType::Data;
+    auto error = eachTextLine(bytes, filename, [&](std::string_view line) {
+      if (keep_all) {
+        arr.push_back(std::string(line));
+        return;
+      }
+      std::string_view t = trim(line);
+      if (!t.empty() && t[0] != '#') {
+        arr.push_back(std::string(t));
+      }
+    });
+    if (error) {
+      return *error;
+    }
+    return arr;
+  }
+  case ConfigType::Json: {
+    if (trim(bytes).empty()) {
+      return nlohmann::json::object();
+    }
+    try {
+      return nlohmann::json::parse(bytes);
+    } catch (const nlohmann::json::parse_error& e) {
+      std::string what = e.what();
+      if (auto pos = what.find("parse error"); pos != std::string::npos) {
+        what = what.substr(pos);
+      }
+      return Error{fmt::format("{}:{}: {}", filename, lineOfOffset(bytes, e.byte), what)};
+    }
+  }
+  case ConfigType::Yaml: {
+    if (bytes.find('\0') != std::string_view::npos) {
+      return Error{fmt::format("{}:{}: NUL byte in a text file", filename,
+                               lineOfOffset(bytes, bytes.find('\0')))};
+    }
+    if (!isValidUtf8(bytes)) {
+      return Error{fmt::format("{}: invalid UTF-8", filename)};
+    }
+    try {
+      YAML::Node root = YAML::Load(std::string(bytes));
+      if (root.IsNull()) {
+        return nlohmann::json::object();
+      }
+      return yamlToJson(root);
+    } catch (const YAML::Exception& e) {
+      return Error{fmt::format("{}:{}: {}", filename, e.mark.line + 1, e.msg)};
+    }
+  }
+  }
+  return Error{fmt::format("{}: unknown config type", filename)};
+}
+
+} // namespace upesi::config

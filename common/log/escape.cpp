@@ -1,0 +1,82 @@
+#include "common/log/escape.hpp"
+
+#include "common/config/text_checks.hpp"
+
+#include <fmt/format.h>
+
+namespace upesi::log {
+namespace {
+
+// Length of the valid UTF-8 sequence at the start of `rest`, or 0 if it is not one.
+std::size_t utf8SequenceLength(std::string_view rest) {
+  auto c = static_cast<unsigned char>(rest[0]);
+  std::size_t len = 0;
+  if ((c & 0xE0U) == 0xC0U) {
+    len = 2;
+  } else if ((c & 0xF0U) == 0xE0U) {
+    len = 3;
+  } else if ((c & 0xF8U) == 0xF0U) {
+    len = 4;
+  } else {
+    return 0;
+  }
+  if (rest.size() < len || !config::isValidUtf8(rest.substr(0, len))) {
+    return 0;
+  }
+  return len;
+}
+
+} // namespace
+
+void appendEscaped(std::string& out, std::string_view text, bool json_string) {
+  out.reserve(out.size() + text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      std::size_t len = utf8SequenceLength(text.substr(i));
+      if (len == 0) {
+        fmt::format_to(std::back_inserter(out), "\\x{:02X}", c);
+      } else {
+        out.append(text.substr(i, len));
+        i += len - 1;
+      }
+      continue;
+    }
+    switch (c) {
+    case '\r':
+      out += "\\r";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '"':
+      out += json_string ? "\\\"" : "\"";
+      break;
+    default:
+      if (c < 0x20 || c == 0x7F) {
+        // \u form stays valid JSON; \x is clearer in plain text.
+        if (json_string) {
+          fmt::format_to(std::back_inserter(out), "\\u{:04X}", c);
+        } else {
+          fmt::format_to(std::back_inserter(out), "\\x{:02X}", c);
+        }
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+  }
+}
+
+std::string escaped(std::string_view text) {
+  std::string out;
+  appendEscaped(out, text);
+  return out;
+}
+
+} // namespace upesi::log
