@@ -1,0 +1,173 @@
+#include "common/config/smtp_config.hpp"
+
+#include "common/config/ini_locate.hpp"
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <charconv>
+#include <thread>
+
+namespace upesi::config {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::optional<std::uint16_t> parsePort(std::string_view text) {
+  unsigned int port = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc() || ptr != text.data() + text.size() || port == 0 || port > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint16_t>(port);
+}
+
+// An integer key that must be within [min, max].
+Result<int> intKey(const nlohmann::json& section, const char* key, int fallback, int min, int max,
+                   const std::string& location) {
+  if (!section.contains(key) || section[key].is_null()) {
+    return fallback;
+  }
+  const auto& v = section[key];
+  if (!v.is_number_integer() || v.get<long long>() < min || v.get<long long>() > max) {
+    return Error{fmt::format("{}: {} must be a whole number from {} to {}, not {}", location, key,
+                             min, max, v.dump())};
+  }
+  return static_cast<int>(v.get<long long>());
+}
+
+} // namespace
+
+std::string ListenAddress::toString() const {
+  return ipv6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+}
+
+Result<ListenAddress> parseListenAddress(std::string_view text) {
+  text = trim(text);
+  ListenAddress out;
+  std::string_view host;
+  std::string_view port;
+  if (text.empty()) {
+    return Error{"empty listen address"};
+  }
+  if (text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) {
+      return Error{fmt::format("\"{}\": missing ']'", text)};
+    }
+    host = text.substr(1, close - 1);
+    auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return Error{fmt::format("\"{}\": expected ':port' after ']'", text)};
+      }
+      port = rest.substr(1);
+    }
+    out.ipv6 = true;
+  } else if (text.find(':') == std::string_view::npos && text.find('.') == std::string_view::npos) {
+    port = text; // a bare port
+    host = "::0";
+    out.ipv6 = true;
+  } else {
+    auto colon = text.rfind(':');
+    if (colon != std::string_view::npos && text.find(':') != colon) {
+      return Error{fmt::format("\"{}\": put IPv6 addresses in brackets: [addr]:port", text)};
+    }
+    host = text.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = text.substr(colon + 1);
+    }
+  }
+  if (!port.empty()) {
+    auto p = parsePort(port);
+    if (!p) {
+      return Error{fmt::format("\"{}\": port must be 1 to 65535", text)};
+    }
+    out.port = *p;
+  }
+  out.host = std::string(host);
+  unsigned char buf[16];
+  if (::inet_pton(out.ipv6 ? AF_INET6 : AF_INET, out.host.c_str(), buf) != 1) {
+    return Error{fmt::format("\"{}\": \"{}\" is not a numeric IP{} address", text, out.host,
+                             out.ipv6 ? "v6" : "v4")};
+  }
+  return out;
+}
+
+Result<SmtpConfig> readSmtpConfig(Config& config) {
+  auto ini = config.get("smtp.ini", ConfigType::Ini, {});
+  if (!ini) {
+    return Error{ini.error()};
+  }
+  const auto& main = (*ini)["main"];
+  auto where = [&](const char* key) { return iniKeyLocation(config, "smtp.ini", "main", key); };
+  SmtpConfig out;
+
+  std::string listen = "[::0]:25";
+  if (main.contains("listen") && main["listen"].is_string()) {
+    listen = main["listen"].get<std::string>();
+  } else if (main.contains("listen") && !main["listen"].is_null()) {
+    listen = main["listen"].dump();
+  }
+  std::size_t start = 0;
+  while (start <= listen.size()) {
+    auto comma = listen.find(',', start);
+    auto item = trim(std::string_view(listen).substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (!item.empty()) {
+      auto addr = parseListenAddress(item);
+      if (!addr) {
+        return Error{fmt::format("{}: listen: {}", where("listen"), addr.error())};
+      }
+      out.listen.push_back(*addr);
+    }
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  if (out.listen.empty()) {
+    return Error{fmt::format("{}: listen: no address to listen on", where("listen"))};
+  }
+
+  if (main.contains("nodes") && main["nodes"].is_string()) {
+    if (main["nodes"].get<std::string>() != "cpus") {
+      return Error{fmt::format("{}: nodes must be a number or \"cpus\", not \"{}\"",
+                               where("nodes"), main["nodes"].get<std::string>())};
+    }
+    out.nodes = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  } else {
+    auto nodes = intKey(main, "nodes", 1, 0, 1024, where("nodes"));
+    if (!nodes) {
+      return Error{nodes.error()};
+    }
+    out.nodes = *nodes;
+  }
+  auto inactivity = intKey(main, "inactivity_timeout", 300, 1, 86400, where("inactivity_timeout"));
+  if (!inactivity) {
+    return Error{inactivity.error()};
+  }
+  out.inactivity_timeout_s = *inactivity;
+  auto force = intKey(main, "force_shutdown_timeout", 30, 1, 3600, where("force_shutdown_timeout"));
+  if (!force) {
+    return Error{force.error()};
+  }
+  out.force_shutdown_timeout_s = *force;
+  if (main.contains("user") && !main["user"].is_null()) {
+    out.user = main["user"].is_string() ? main["user"].get<std::string>() : main["user"].dump();
+  }
+  if (main.contains("group") && !main["group"].is_null()) {
+    out.group = main["group"].is_string() ? main["group"].get<std::string>() : main["group"].dump();
+  }
+  return out;
+}
+
+} // namespace upesi::config

@@ -1,0 +1,119 @@
+#include "master/cli.hpp"
+
+#include <fmt/format.h>
+
+#include <string_view>
+
+namespace upesi::master {
+namespace {
+
+// Long options, and the short ones that Haraka's CLI uses.
+struct OptionSpec {
+  std::string_view short_name;
+  std::string_view long_name;
+  bool takes_value;
+  Command command; // Run for -c, which only sets the directory
+};
+
+constexpr OptionSpec Options[] = {
+    {"-c", "--config", true, Command::Run},
+    {"-i", "--install", true, Command::Install},
+    {"-l", "--list", false, Command::List},
+    {"-h", "", true, Command::PluginHelp},
+    {"-o", "--order", false, Command::Order},
+    {"", "--check", false, Command::Check},
+    {"-v", "--version", false, Command::Version},
+    {"", "--help", false, Command::Usage},
+};
+
+const OptionSpec* findOption(std::string_view arg, std::string_view& inline_value) {
+  inline_value = {};
+  for (const auto& spec : Options) {
+    if (!spec.short_name.empty() && arg == spec.short_name) {
+      return &spec;
+    }
+    if (!spec.long_name.empty()) {
+      if (arg == spec.long_name) {
+        return &spec;
+      }
+      if (spec.takes_value && arg.starts_with(spec.long_name) &&
+          arg.size() > spec.long_name.size() && arg[spec.long_name.size()] == '=') {
+        inline_value = arg.substr(spec.long_name.size() + 1);
+        return &spec;
+      }
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+Result<CliOptions> parseCommandLine(int argc, char** argv) {
+  CliOptions out;
+  bool have_action = false;
+  bool have_dir = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    const OptionSpec* spec = findOption(arg, value);
+    if (spec == nullptr) {
+      return Error{fmt::format("unknown option \"{}\" (try --help)", arg)};
+    }
+    if (spec->takes_value && value.empty()) {
+      if (i + 1 >= argc || std::string_view(argv[i + 1]).empty()) {
+        return Error{fmt::format("{} needs a value (try --help)", arg)};
+      }
+      value = argv[++i];
+    }
+    if (spec->command == Command::Run) {
+      if (have_dir) {
+        return Error{"-c given twice"};
+      }
+      out.install_dir = std::string(value);
+      have_dir = true;
+      continue;
+    }
+    if (have_action) {
+      return Error{fmt::format("{} cannot be combined with another action (try --help)", arg)};
+    }
+    have_action = true;
+    out.command = spec->command;
+    if (spec->command == Command::Install) {
+      if (have_dir) {
+        return Error{"-i takes the directory itself; do not combine it with -c"};
+      }
+      out.install_dir = std::string(value);
+      have_dir = true;
+    } else if (spec->command == Command::PluginHelp) {
+      out.plugin_name = std::string(value);
+    }
+  }
+  if (!have_action) {
+    if (!have_dir) {
+      return Error{"nothing to do: give -c DIR to run, or -i DIR to create one (try --help)"};
+    }
+    out.command = Command::Run;
+  }
+  if ((out.command == Command::Order || out.command == Command::Check) && !have_dir) {
+    return Error{fmt::format("{} needs -c DIR", out.command == Command::Order ? "-o" : "--check")};
+  }
+  return out;
+}
+
+std::string usageText() {
+  return R"(usage: upesi -c DIR            run the server from the install directory DIR
+       upesi -i DIR            create an install directory (config/, plugins/, queue/)
+       upesi -c DIR --check    validate the config and every enabled plugin's config
+       upesi [-c DIR] -l       list the plugins (built-in and DIR/plugins/*.so)
+       upesi [-c DIR] -h NAME  show a plugin's documentation
+       upesi -c DIR -o         show the order in which plugins run on each hook
+       upesi -v | --version    print the version
+       upesi --help            print this text
+
+An install directory holds config/ (Haraka's layout: smtp.ini, log.ini, plugins, me,
+host_list, ...), plugins/ (shared-object plugins) and queue/. Files an install does not
+have are read from the shipped defaults.
+)";
+}
+
+} // namespace upesi::master

@@ -1,0 +1,23 @@
+// The `upesi` command line: what the user asked for, or a one-line error (exit status 2).
+#pragma once
+
+#include "common/util/result.hpp"
+
+#include <string>
+
+namespace upesi::master {
+
+enum class Command { Run, Install, List, PluginHelp, Order, Check, Version, Usage };
+
+struct CliOptions {
+  Command command = Command::Usage;
+  std::string install_dir;   // -c DIR, or the DIR of -i
+  std::string plugin_name;   // -h NAME
+};
+
+Result<CliOptions> parseCommandLine(int argc, char** argv);
+
+/// The text of --help.
+std::string usageText();
+
+} // namespace upesi::master
