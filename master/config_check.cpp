@@ -58,7 +58,8 @@ std::vector<std::string> checkInstall(const fs::path& install_dir) {
     }
   }
 
-  auto plugins = plugin::PluginSet::load(config, install_dir);
+  plugin::ProcessServices services;
+  auto plugins = plugin::PluginSet::load(config, install_dir, services);
   if (!plugins) {
     errors.push_back(plugins.error());
     return errors;

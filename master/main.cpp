@@ -52,7 +52,8 @@ int pluginHelp(const CliOptions& options) {
 int hookOrder(const CliOptions& options) {
   std::filesystem::path dir = options.install_dir;
   config::Config config(dir / "config", defaultsDir());
-  auto plugins = plugin::PluginSet::load(config, dir);
+  plugin::ProcessServices services;
+  auto plugins = plugin::PluginSet::load(config, dir, services);
   if (!plugins) {
     fmt::print(stderr, "upesi: {}\n", plugins.error());
     return 1;

@@ -28,7 +28,7 @@ std::size_t utf8SequenceLength(std::string_view rest) {
 
 } // namespace
 
-void appendEscaped(std::string& out, std::string_view text, bool json_string) {
+void appendEscaped(std::string& out, std::string_view text) {
   out.reserve(out.size() + text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
@@ -55,17 +55,9 @@ void appendEscaped(std::string& out, std::string_view text, bool json_string) {
     case '\\':
       out += "\\\\";
       break;
-    case '"':
-      out += json_string ? "\\\"" : "\"";
-      break;
     default:
       if (c < 0x20 || c == 0x7F) {
-        // \u form stays valid JSON; \x is clearer in plain text.
-        if (json_string) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04X}", c);
-        } else {
-          fmt::format_to(std::back_inserter(out), "\\x{:02X}", c);
-        }
+        fmt::format_to(std::back_inserter(out), "\\x{:02X}", c);
       } else {
         out += static_cast<char>(c);
       }

@@ -8,8 +8,8 @@
 namespace upesi::log {
 
 /// Appends `text` to `out` with \r \n \t \\ and other control bytes or invalid UTF-8 escaped
-/// (\xNN). With `json_string`, also escapes '"' for use inside a JSON string.
-void appendEscaped(std::string& out, std::string_view text, bool json_string = false);
+/// (\xNN). Valid UTF-8 passes through.
+void appendEscaped(std::string& out, std::string_view text);
 
 std::string escaped(std::string_view text);
 

@@ -1,5 +1,7 @@
 #include "common/log/log_config.hpp"
 
+#include "common/config/ini_locate.hpp"
+
 #include <fmt/format.h>
 
 namespace upesi::log {
@@ -11,8 +13,9 @@ Result<LogConfig> readLogConfig(config::Config& config) {
   }
   LogConfig out;
   const auto& main = (*ini)["main"];
-  auto path = config.resolve("log.ini");
-  std::string where = path ? path->string() : "log.ini";
+  auto where = [&](const char* key) {
+    return config::iniKeyLocation(config, "log.ini", "main", key);
+  };
   if (main.contains("level") && !main["level"].is_null()) {
     std::string text = main["level"].is_string() ? main["level"].get<std::string>()
                                                  : main["level"].dump();
@@ -21,7 +24,7 @@ Result<LogConfig> readLogConfig(config::Config& config) {
       return Error{fmt::format("{}: [main] level: unknown log level \"{}\" (expected one of "
                                "data, protocol, debug, info, notice, warn, error, crit, alert, "
                                "emerg)",
-                               where, text)};
+                               where("level"), text)};
     }
     out.settings.level = *level;
   }
@@ -35,7 +38,8 @@ Result<LogConfig> readLogConfig(config::Config& config) {
     } else if (format == "json") {
       out.settings.format = Format::Json;
     } else {
-      return Error{fmt::format("{}: [main] format: \"{}\" is not default, logfmt or json", where,
+      return Error{fmt::format("{}: [main] format: \"{}\" is not default, logfmt or json",
+                               where("format"),
                                format)};
     }
   }

@@ -22,13 +22,38 @@ void appendTimestamp(std::string& out) {
                  static_cast<int>(ms.count()));
 }
 
+// A JSON string of the log-escaped text: what a reader sees is what the default format shows.
+void appendJsonString(std::string& out, std::string_view value) {
+  std::string plain;
+  appendEscaped(plain, value);
+  out += '"';
+  for (char c : plain) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  out += '"';
+}
+
 // logfmt values are quoted when they hold a space, quote or equals sign.
 void appendLogfmtValue(std::string& out, std::string_view value) {
   bool quote = value.empty() || value.find_first_of(" =\"") != std::string_view::npos;
   if (quote) {
     out += '"';
   }
-  appendEscaped(out, value, quote);
+  if (quote) {
+    std::string plain;
+    appendEscaped(plain, value);
+    for (char c : plain) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+      }
+      out += c;
+    }
+  } else {
+    appendEscaped(out, value);
+  }
   if (quote) {
     out += '"';
   }
@@ -121,14 +146,14 @@ std::string Logger::formatRecord(Level level, const Context& context,
       appendTimestamp(out);
       out += "\",";
     }
-    fmt::format_to(std::back_inserter(out), "\"level\":\"{}\",\"pid\":{},\"uuid\":\"",
+    fmt::format_to(std::back_inserter(out), "\"level\":\"{}\",\"pid\":{},\"uuid\":",
                    toString(level), pid);
-    appendEscaped(out, context.uuid, true);
-    out += "\",\"source\":\"";
-    appendEscaped(out, source, true);
-    out += "\",\"message\":\"";
-    appendEscaped(out, message, true);
-    out += "\"}";
+    appendJsonString(out, context.uuid);
+    out += ",\"source\":";
+    appendJsonString(out, source);
+    out += ",\"message\":";
+    appendJsonString(out, message);
+    out += '}';
     break;
   }
   out += '\n';

@@ -1,10 +1,25 @@
 #include "common/plugin/plugin_host.hpp"
 
+#include <upesi/connection.hpp>
+
 #include "common/config/formats.hpp"
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 
 namespace upesi::plugin {
+
+struct PluginHost::Timer {
+  uv_timer_t handle{};
+  PluginHost* owner = nullptr;
+  std::uint64_t id = 0;
+  std::function<void()> fn;
+};
+
+PluginHost::~PluginHost() {
+  for (auto& [id, timer] : timers_) {
+    closeTimer(timer);
+  }
+}
 
 nlohmann::json PluginHost::config(const std::string& name, std::string_view type,
                                   const std::vector<std::string>& booleans) {
@@ -29,11 +44,89 @@ void PluginHost::onConfigChange(const std::string& name, std::function<void()> c
   config_.onChange(name, [cb = std::move(callback)](const std::string&) { cb(); });
 }
 
-void PluginHost::log(LogLevel level, std::string_view message, const Connection* /*connection*/) {
+void PluginHost::log(LogLevel level, std::string_view message, const Connection* connection) {
   auto& logger = log::Logger::instance();
-  if (logger.enabled(level)) {
-    logger.write(level, {"", name_}, message);
+  if (!logger.enabled(level)) {
+    return;
   }
+  std::string_view uuid;
+  if (connection != nullptr) {
+    auto* txn = const_cast<Connection*>(connection)->transaction();
+    uuid = txn != nullptr ? std::string_view(txn->uuid()) : std::string_view(connection->uuid());
+  }
+  logger.write(level, {uuid, name_}, message);
+}
+
+std::uint64_t PluginHost::setTimeout(std::uint64_t ms, std::function<void()> fn) {
+  if (services_.loop == nullptr) {
+    log::error({"", name_}, "setTimeout called outside a worker: no loop runs here");
+    return 0;
+  }
+  auto* timer = new Timer{};
+  timer->owner = this;
+  timer->id = next_timer_id_++;
+  timer->fn = std::move(fn);
+  timer->handle.data = timer;
+  uv_timer_init(services_.loop, &timer->handle);
+  uv_timer_start(&timer->handle, onTimer, ms, 0);
+  timers_[timer->id] = timer;
+  return timer->id;
+}
+
+void PluginHost::clearTimeout(std::uint64_t id) {
+  auto it = timers_.find(id);
+  if (it == timers_.end()) {
+    return;
+  }
+  closeTimer(it->second);
+  timers_.erase(it);
+}
+
+void PluginHost::closeTimer(Timer* timer) {
+  timer->owner = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer->handle),
+           [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
+}
+
+void PluginHost::onTimer(uv_timer_t* handle) {
+  auto* timer = static_cast<Timer*>(handle->data);
+  auto* owner = timer->owner;
+  if (owner == nullptr) {
+    return;
+  }
+  auto fn = std::move(timer->fn);
+  owner->timers_.erase(timer->id);
+  owner->closeTimer(timer);
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    log::crit({"", owner->name_}, "timer callback threw: {}", e.what());
+  }
+}
+
+namespace {
+struct PoolJob {
+  uv_work_t req{};
+  std::function<void()> work;
+  std::function<void()> done;
+};
+} // namespace
+
+void PluginHost::runInThreadPool(std::function<void()> work, std::function<void()> done) {
+  if (services_.loop == nullptr) {
+    work(); // no loop (master, CLI): there is nothing to block
+    done();
+    return;
+  }
+  auto* job = new PoolJob{{}, std::move(work), std::move(done)};
+  job->req.data = job;
+  uv_queue_work(
+      services_.loop, &job->req,
+      [](uv_work_t* req) { static_cast<PoolJob*>(req->data)->work(); },
+      [](uv_work_t* req, int /*status*/) {
+        std::unique_ptr<PoolJob> owned(static_cast<PoolJob*>(req->data));
+        owned->done();
+      });
 }
 
 } // namespace upesi::plugin

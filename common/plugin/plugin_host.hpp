@@ -1,16 +1,33 @@
-// PluginHost: the server's side of upesi::Host for one plugin instance.
+// PluginHost: the server's side of upesi::Host for one plugin instance. What the hosts of one
+// process share (the loop, server notes, the server's name) lives in ProcessServices.
 #pragma once
 
 #include <upesi/host.hpp>
 
 #include "common/config/config.hpp"
 
+#include <uv.h>
+
+#include <cstdint>
+#include <map>
+
 namespace upesi::plugin {
+
+struct ProcessServices {
+  uv_loop_t* loop = nullptr; // null in the master and in CLI commands
+  std::string me;
+  nlohmann::json server_notes = nlohmann::json::object();
+};
 
 class PluginHost final : public Host {
 public:
-  PluginHost(std::string plugin_name, config::Config& config, std::filesystem::path install_dir)
-      : name_(std::move(plugin_name)), config_(config), install_dir_(std::move(install_dir)) {}
+  PluginHost(std::string plugin_name, config::Config& config, std::filesystem::path install_dir,
+             ProcessServices& services)
+      : name_(std::move(plugin_name)), config_(config), install_dir_(std::move(install_dir)),
+        services_(services) {}
+  ~PluginHost() override;
+  PluginHost(const PluginHost&) = delete;
+  PluginHost& operator=(const PluginHost&) = delete;
 
   const std::string& pluginName() const override { return name_; }
   nlohmann::json config(const std::string& name, std::string_view type,
@@ -18,11 +35,24 @@ public:
   void onConfigChange(const std::string& name, std::function<void()> callback) override;
   void log(LogLevel level, std::string_view message, const Connection* connection) override;
   const std::filesystem::path& installDir() const override { return install_dir_; }
+  const std::string& me() const override { return services_.me; }
+  nlohmann::json& serverNotes() override { return services_.server_notes; }
+  std::uint64_t setTimeout(std::uint64_t ms, std::function<void()> fn) override;
+  void clearTimeout(std::uint64_t id) override;
+  void runInThreadPool(std::function<void()> work, std::function<void()> done) override;
+  void* uvLoop() override { return services_.loop; }
 
 private:
+  struct Timer;
+  static void onTimer(uv_timer_t* handle);
+  void closeTimer(Timer* timer);
+
   std::string name_;
   config::Config& config_;
   std::filesystem::path install_dir_;
+  ProcessServices& services_;
+  std::map<std::uint64_t, Timer*> timers_;
+  std::uint64_t next_timer_id_ = 1;
 };
 
 } // namespace upesi::plugin

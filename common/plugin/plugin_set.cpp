@@ -155,7 +155,8 @@ std::vector<PluginInfo> availablePlugins(const std::filesystem::path& install_di
 }
 
 Result<std::unique_ptr<PluginSet>> PluginSet::load(config::Config& config,
-                                                   const std::filesystem::path& install_dir) {
+                                                   const std::filesystem::path& install_dir,
+                                                   ProcessServices& services) {
   auto names = config.get("plugins", config::ConfigType::List);
   if (!names) {
     return Error{names.error()};
@@ -193,7 +194,7 @@ Result<std::unique_ptr<PluginSet>> PluginSet::load(config::Config& config,
       return fail(fmt::format("unknown plugin \"{}\" (not built in, and no {})", name,
                               so_path.string()));
     }
-    loaded.host = std::make_unique<PluginHost>(name, config, install_dir);
+    loaded.host = std::make_unique<PluginHost>(name, config, install_dir, services);
     HookTable::PluginRegistrar registrar(set->hooks_, name, order++,
                                          pluginTimeout(config, name));
     try {

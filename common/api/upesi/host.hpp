@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -41,6 +42,26 @@ public:
 
   /// The install directory given with -c.
   virtual const std::filesystem::path& installDir() const = 0;
+
+  /// This server's name (config/me, else the host name).
+  virtual const std::string& me() const = 0;
+
+  /// Notes shared by every connection of this process (Haraka's server.notes).
+  virtual nlohmann::json& serverNotes() = 0;
+
+  // Asynchronous work. Everything a hook starts must finish through the loop: nothing may block
+  // it. Callbacks run on the loop thread.
+
+  /// Calls `fn` once after `ms` milliseconds. Returns an id for clearTimeout.
+  virtual std::uint64_t setTimeout(std::uint64_t ms, std::function<void()> fn) = 0;
+  virtual void clearTimeout(std::uint64_t id) = 0;
+
+  /// Runs `work` on the thread pool (file I/O, fsync, CPU-heavy checks), then `done` on the loop.
+  virtual void runInThreadPool(std::function<void()> work, std::function<void()> done) = 0;
+
+  /// The process's libuv loop (a uv_loop_t*), for plugins that use libuv directly; null in the
+  /// master, which runs no loop.
+  virtual void* uvLoop() = 0;
 };
 
 } // namespace upesi

@@ -1,0 +1,85 @@
+"""The command line: install skeleton, --check, plugin listing, argument errors."""
+from conftest import run_upesi
+
+
+def test_install_creates_a_working_skeleton(install):
+    for rel in ["config/smtp.ini", "config/log.ini", "config/plugins", "config/me",
+                "config/host_list", "plugins", "queue"]:
+        assert (install / rel).exists(), rel
+    assert "example.com" in (install / "config/host_list").read_text()
+    assert (install / "config/me").read_text().strip() != ""
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 0, r.stderr
+    assert "configuration OK" in r.stdout
+
+
+def test_install_twice_keeps_edits(install):
+    (install / "config/host_list").write_text("mine.example\n")
+    r = run_upesi("-i", str(install))
+    assert r.returncode == 0
+    assert "nothing created" in r.stdout
+    assert (install / "config/host_list").read_text() == "mine.example\n"
+
+
+def test_check_names_file_and_line_of_a_broken_ini(install):
+    smtp = install / "config/smtp.ini"
+    smtp.write_text("[main]\nlisten=127.0.0.1:2525\n\nthis line is junk\n")
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 1
+    assert f"{smtp}:4:" in r.stderr
+    assert "junk" in r.stderr
+
+
+def test_check_reports_a_bad_value_with_its_line(install):
+    smtp = install / "config/smtp.ini"
+    smtp.write_text("[main]\nnodes=0\nlisten=127.0.0.1:70000\n")
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 1
+    assert f"{smtp}:3: listen" in r.stderr
+
+
+def test_check_covers_log_ini_and_any_structured_file(install):
+    (install / "config/log.ini").write_text("[main]\nlevel=chatty\n")
+    (install / "config/extra.json").write_text('{"a": 1,\n "b": }\n')
+    (install / "config/other.yaml").write_text("a: [1, 2\n")
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 1
+    assert "log.ini:2: [main] level" in r.stderr
+    assert "extra.json:2:" in r.stderr
+    assert "other.yaml:" in r.stderr
+
+
+def test_check_unknown_plugin_names_the_plugins_line(install):
+    (install / "config/plugins").write_text("# comment\n\nno.such.plugin\n")
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 1
+    assert f"{install}/config/plugins:3: unknown plugin \"no.such.plugin\"" in r.stderr
+
+
+def test_check_binary_garbage_in_a_list_file(install):
+    (install / "config/host_list").write_bytes(b"ok.example\n\x00\xff\xfe\n")
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 1
+    assert "host_list:2: NUL byte" in r.stderr
+
+
+def test_bad_arguments_exit_2_with_one_line(install):
+    for args in (["--bogus"], ["-c"], ["-o"], ["--check"], ["-l", "-o", "-c", str(install)],
+                 []):
+        r = run_upesi(*args)
+        assert r.returncode == 2, args
+        assert len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+        assert r.stderr.startswith("upesi: ")
+
+
+def test_version_and_help():
+    r = run_upesi("--version")
+    assert r.returncode == 0 and r.stdout.startswith("upesi ")
+    r = run_upesi("--help")
+    assert r.returncode == 0 and "upesi -c DIR" in r.stdout
+
+
+def test_unknown_plugin_help_is_an_error():
+    r = run_upesi("-h", "nope")
+    assert r.returncode == 1
+    assert "unknown plugin" in r.stderr

@@ -1,0 +1,112 @@
+#include "common/config/formats.hpp"
+#include "common/config/text_checks.hpp"
+
+#include <doctest/doctest.h>
+
+using upesi::config::ConfigType;
+using upesi::config::deepMerge;
+using upesi::config::inferConfigType;
+using upesi::config::parseConfig;
+
+TEST_CASE("value: first non-comment line, numbers coerced") {
+  auto v = parseConfig(ConfigType::Value, "# comment\n\n  mx.example.com  \nsecond\n", "me");
+  REQUIRE(v.ok());
+  CHECK(*v == "mx.example.com");
+  auto n = parseConfig(ConfigType::Value, "30\n", "plugin_timeout");
+  REQUIRE(n.ok());
+  CHECK(*n == 30);
+  auto empty = parseConfig(ConfigType::Value, "", "me");
+  REQUIRE(empty.ok());
+  CHECK(empty->is_null());
+}
+
+TEST_CASE("list: trimmed lines without comments and blanks; data keeps everything") {
+  const char* text = "# domains\nexample.com\n\n  example.org \r\n# end\n";
+  auto list = parseConfig(ConfigType::List, text, "host_list");
+  REQUIRE(list.ok());
+  CHECK(*list == nlohmann::json::array({"example.com", "example.org"}));
+  auto data = parseConfig(ConfigType::Data, text, "host_list");
+  REQUIRE(data.ok());
+  CHECK(data->size() == 5);
+  CHECK((*data)[0] == "# domains");
+  CHECK((*data)[3] == "  example.org ");
+}
+
+TEST_CASE("flat files: NUL bytes and invalid UTF-8 are errors with a line") {
+  auto nul = parseConfig(ConfigType::List, std::string("a\nb\0c\n", 6), "host_list");
+  REQUIRE_FALSE(nul.ok());
+  CHECK(nul.error() == "host_list:2: NUL byte in a text file");
+  auto latin1 = parseConfig(ConfigType::Value, "caf\xe9\n", "me");
+  REQUIRE_FALSE(latin1.ok());
+  CHECK(latin1.error() == "me:1: invalid UTF-8");
+}
+
+TEST_CASE("json: parsed; errors carry the line") {
+  auto ok = parseConfig(ConfigType::Json, R"({"a": {"b": [1, 2]}})", "x.json");
+  REQUIRE(ok.ok());
+  CHECK((*ok)["a"]["b"][1] == 2);
+  auto bad = parseConfig(ConfigType::Json, "{\n  \"a\": 1,\n  \"b\": \n}\n", "x.json");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().find("x.json:4:") == 0);
+  auto empty = parseConfig(ConfigType::Json, "  \n", "x.json");
+  REQUIRE(empty.ok());
+  CHECK(empty->is_object());
+  auto garbage = parseConfig(ConfigType::Json, "\x89PNG\r\n\x1a\n\0\0", "x.json");
+  CHECK_FALSE(garbage.ok());
+}
+
+TEST_CASE("yaml: maps, lists, scalars; errors carry the line") {
+  auto ok = parseConfig(ConfigType::Yaml,
+                        "main:\n  nodes: 4\n  name: mx\n  quoted: \"12\"\n  on: true\n"
+                        "list:\n  - a\n  - 2.5\n",
+                        "x.yaml");
+  REQUIRE(ok.ok());
+  CHECK((*ok)["main"]["nodes"] == 4);
+  CHECK((*ok)["main"]["name"] == "mx");
+  CHECK((*ok)["main"]["quoted"] == "12");
+  CHECK((*ok)["main"]["on"] == true);
+  CHECK((*ok)["list"][1] == doctest::Approx(2.5));
+  auto bad = parseConfig(ConfigType::Yaml, "a: 1\nb: [1, 2\nc: 3\n", "x.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().find("x.yaml:") == 0);
+  auto nul = parseConfig(ConfigType::Yaml, std::string("a: 1\nb: \0\n", 10), "x.yaml");
+  REQUIRE_FALSE(nul.ok());
+  CHECK(nul.error().find("x.yaml:2: NUL") == 0);
+  std::string deep(100000, '[');
+  CHECK_FALSE(parseConfig(ConfigType::Yaml, deep, "deep.yaml").ok());
+}
+
+TEST_CASE("binary: bytes kept exactly") {
+  std::string bytes("\0\xff\r\n", 4);
+  auto b = parseConfig(ConfigType::Binary, bytes, "key.der");
+  REQUIRE(b.ok());
+  REQUIRE(b->is_binary());
+  CHECK(b->get_binary().size() == 4);
+  CHECK(b->get_binary()[1] == 0xff);
+}
+
+TEST_CASE("a file over the size cap is refused") {
+  std::string huge(upesi::config::MaxConfigFileBytes + 1, 'a');
+  auto r = parseConfig(ConfigType::List, huge, "big");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find("big: file is larger") == 0);
+}
+
+TEST_CASE("type from the extension") {
+  CHECK((inferConfigType("smtp.ini") == ConfigType::Ini));
+  CHECK((inferConfigType("a.json") == ConfigType::Json));
+  CHECK((inferConfigType("a.yaml") == ConfigType::Yaml));
+  CHECK((inferConfigType("a.yml") == ConfigType::Yaml));
+  CHECK((inferConfigType("host_list") == ConfigType::Value));
+}
+
+TEST_CASE("deep merge: objects key by key, other values replaced") {
+  auto base = nlohmann::json::parse(R"({"main": {"a": 1, "b": 2}, "arr": [1, 2], "s": {"x": 1}})");
+  deepMerge(base, nlohmann::json::parse(R"({"main": {"b": 3, "c": 4}, "arr": [9], "t": 1})"));
+  CHECK(base["main"]["a"] == 1);
+  CHECK(base["main"]["b"] == 3);
+  CHECK(base["main"]["c"] == 4);
+  CHECK(base["arr"] == nlohmann::json::array({9}));
+  CHECK(base["s"]["x"] == 1);
+  CHECK(base["t"] == 1);
+}
