@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <charconv>
+#include <functional>
 #include <thread>
 
 namespace upesi::config {
@@ -103,7 +104,7 @@ Result<ListenAddress> parseListenAddress(std::string_view text) {
 }
 
 Result<SmtpConfig> readSmtpConfig(Config& config) {
-  auto ini = config.get("smtp.ini", ConfigType::Ini, {});
+  auto ini = config.get("smtp.ini", ConfigType::Ini, SmtpIniBooleans);
   if (!ini) {
     return Error{ini.error()};
   }
@@ -151,11 +152,54 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     }
     out.nodes = *nodes;
   }
-  auto inactivity = intKey(main, "inactivity_timeout", 300, 1, 86400, where("inactivity_timeout"));
-  if (!inactivity) {
-    return Error{inactivity.error()};
+  auto& limits = out.limits;
+  struct IntLimit {
+    const char* key;
+    long long min;
+    long long max;
+    std::function<void(long long)> store;
+  };
+  const IntLimit int_limits[] = {
+      {"inactivity_timeout", 1, 86400, [&](long long v) { limits.inactivity_timeout_s = int(v); }},
+      {"data_timeout", 1, 86400, [&](long long v) { limits.data_timeout_s = int(v); }},
+      {"max_line_length", 512, 65536,
+       [&](long long v) { limits.max_line_length = std::size_t(v); }},
+      {"max_data_line_length", 80, 1048576,
+       [&](long long v) { limits.max_data_line_length = std::size_t(v); }},
+      {"max_message_size", 1024, 1LL << 40,
+       [&](long long v) { limits.max_message_size = std::uint64_t(v); }},
+      {"max_recipients", 1, 100000, [&](long long v) { limits.max_recipients = unsigned(v); }},
+      {"max_unrecognized_commands", 1, 100000,
+       [&](long long v) { limits.max_unrecognized_commands = unsigned(v); }},
+      {"max_errors", 1, 100000, [&](long long v) { limits.max_errors = unsigned(v); }},
+      {"max_connections", 1, 10000000, [&](long long v) { limits.max_connections = unsigned(v); }},
+      {"max_connections_per_ip", 1, 10000000,
+       [&](long long v) { limits.max_connections_per_ip = unsigned(v); }},
+      {"max_received_headers", 1, 10000,
+       [&](long long v) { limits.max_received_headers = unsigned(v); }},
+      {"spool_after", -1, 1LL << 40, [&](long long v) { limits.spool_after = v; }},
+  };
+  for (const auto& l : int_limits) {
+    if (!main.contains(l.key) || main[l.key].is_null()) {
+      continue;
+    }
+    const auto& v = main[l.key];
+    if (!v.is_number_integer() || v.get<long long>() < l.min || v.get<long long>() > l.max) {
+      return Error{fmt::format("{}: {} must be a whole number from {} to {}, not {}", where(l.key),
+                               l.key, l.min, l.max, v.dump())};
+    }
+    l.store(v.get<long long>());
   }
-  out.inactivity_timeout_s = *inactivity;
+  for (const char* key : {"fold_long_data_lines", "normalise_bare_line_endings"}) {
+    if (main.contains(key) && !main[key].is_boolean()) {
+      return Error{fmt::format("{}: {} must be true or false", where(key), key)};
+    }
+  }
+  limits.fold_long_data_lines = main.value("fold_long_data_lines", false);
+  limits.normalise_bare_line_endings = main.value("normalise_bare_line_endings", false);
+  if (main.contains("spool_dir") && main["spool_dir"].is_string()) {
+    limits.spool_dir = main["spool_dir"].get<std::string>();
+  }
   auto force = intKey(main, "force_shutdown_timeout", 30, 1, 3600, where("force_shutdown_timeout"));
   if (!force) {
     return Error{force.error()};

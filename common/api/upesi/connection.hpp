@@ -1,0 +1,125 @@
+// Connection and Transaction as a plugin sees them (Haraka's connection and
+// connection.transaction). Both are owned by the server; a plugin holds them only for the
+// duration of a hook, and must not keep references past the `next` call.
+//
+// Threading: the loop thread, except Transaction::writeMessage, which a queue plugin may call
+// from a thread-pool job while its queue hook is pending (the message does not change then).
+#pragma once
+
+#include <upesi/address.hpp>
+#include <upesi/code.hpp>
+#include <upesi/hook.hpp>
+#include <upesi/results.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace upesi {
+
+using EsmtpParams = std::vector<std::pair<std::string, std::string>>;
+
+/// What the deny hook is told about the rejection it may override.
+struct DenyInfo {
+  Code code = Code::Deny;
+  std::vector<std::string> message;
+  std::string plugin;
+  std::string method;
+  Hook hook = Hook::Connect;
+};
+
+/// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
+/// the running hook are set.
+struct HookParams {
+  const Address* address = nullptr; ///< mail (sender), rcpt and rcpt_ok (recipient)
+  const EsmtpParams* esmtp = nullptr; ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
+  std::string_view host;            ///< helo, ehlo: the name the client gave
+  std::string_view verb;            ///< unrecognized_command: the command word, upper-case
+  std::string_view argument;        ///< unrecognized_command: the rest of the line
+  std::string_view message;         ///< queue_ok: the queue's reply text
+  const DenyInfo* deny = nullptr;   ///< deny
+};
+
+struct Endpoint {
+  std::string ip;
+  std::uint16_t port = 0;
+  std::string host; ///< remote: rDNS name once looked up; local: this server's name (`me`)
+  bool is_private = false; ///< RFC 1918 / ULA / loopback / link-local
+  bool is_local = false;   ///< loopback
+};
+
+struct MessageWriteOptions {
+  bool dot_stuffed = false; ///< double leading dots, as on the wire or in a Haraka queue file
+  bool crlf = true;         ///< CRLF line ends (false: LF)
+};
+
+class Transaction {
+public:
+  virtual ~Transaction() = default;
+
+  /// "<connection uuid>.<n>", n counting transactions from 1.
+  virtual const std::string& uuid() const = 0;
+  virtual const Address& mailFrom() const = 0;
+  virtual const EsmtpParams& mailParams() const = 0;
+  /// The accepted recipients; a plugin may rewrite them (aliases).
+  virtual std::vector<Address>& rcptTo() = 0;
+
+  virtual nlohmann::json& notes() = 0;
+  virtual Results& results() = 0;
+
+  /// Message size in bytes as received (after the final dot), 0 before.
+  virtual std::uint64_t dataBytes() const = 0;
+
+  // The header, parsed after DATA (data_post and later). Names are case-insensitive.
+  virtual std::string header(std::string_view name) const = 0;
+  virtual std::vector<std::string> headers(std::string_view name) const = 0;
+  virtual void addHeader(std::string_view name, std::string_view value) = 0;
+  virtual void addLeadingHeader(std::string_view name, std::string_view value) = 0;
+  virtual void removeHeader(std::string_view name) = 0;
+
+  /// Streams the message (current header, then the body) to `sink` in chunks; a sink returning
+  /// false stops it. Returns false if the message could not be read or the sink stopped.
+  virtual bool writeMessage(const std::function<bool(std::string_view)>& sink,
+                            const MessageWriteOptions& options = {}) const = 0;
+};
+
+class Connection {
+public:
+  virtual ~Connection() = default;
+
+  virtual const std::string& uuid() const = 0;
+  virtual const Endpoint& remote() const = 0;
+  virtual const Endpoint& local() const = 0;
+  /// "HELO" or "EHLO" and the name given; empty before either.
+  virtual const std::string& helloVerb() const = 0;
+  virtual const std::string& helloHost() const = 0;
+  virtual bool tls() const = 0;
+
+  /// Relaying (Haraka's connection.relaying): stored on the transaction while one is open, so it
+  /// resets with it; on the connection otherwise.
+  virtual bool relaying() const = 0;
+  virtual void setRelaying(bool relaying) = 0;
+
+  virtual nlohmann::json& notes() = 0;
+  virtual Results& results() = 0;
+
+  /// The open transaction (after MAIL FROM), or nullptr.
+  virtual Transaction* transaction() = 0;
+
+  /// The EHLO keywords offered; the capabilities hook may add to them.
+  virtual std::vector<std::string>& capabilities() = 0;
+
+  /// Number of transactions started on this connection.
+  virtual unsigned transactionCount() const = 0;
+  /// True if the client sent before it was allowed to (before the banner, or mid-pipeline).
+  virtual bool earlyTalker() const = 0;
+  /// Closes the connection after pending replies are written; hooks still pending are dropped.
+  virtual void disconnect() = 0;
+};
+
+} // namespace upesi
