@@ -1,0 +1,284 @@
+#include "common/mail/header.hpp"
+
+#include <algorithm>
+
+namespace upesi::mail {
+
+namespace {
+
+bool isWsp(char c) {
+  return c == ' ' || c == '\t';
+}
+
+char lowerAscii(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+std::string_view trimWsp(std::string_view s) {
+  while (!s.empty() && isWsp(s.front())) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && isWsp(s.back())) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+} // namespace
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lowerAscii(a[i]) != lowerAscii(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string HeaderField::value() const {
+  std::string out;
+  out.reserve(raw_value.size());
+  // Unfold: a line break inside a field always precedes WSP, so dropping the CRLF joins the
+  // continuation lines and keeps their leading whitespace.
+  for (std::size_t i = 0; i < raw_value.size(); ++i) {
+    if (raw_value[i] == '\r' && i + 1 < raw_value.size() && raw_value[i + 1] == '\n') {
+      ++i;
+      continue;
+    }
+    out.push_back(raw_value[i]);
+  }
+  std::string_view trimmed = trimWsp(out);
+  return std::string(trimmed);
+}
+
+bool Header::validName(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u >= 33 && u <= 126 && c != ':';
+  });
+}
+
+bool Header::validValue(std::string_view value) {
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (c == '\0' || c == '\n') {
+      return false;
+    }
+    if (c == '\r') {
+      // Only a fold is allowed: CRLF followed by SP or HTAB, then something visible before the
+      // next line break (a whitespace-only line reads as the empty line to some parsers).
+      if (i + 2 >= value.size() || value[i + 1] != '\n' || !isWsp(value[i + 2])) {
+        return false;
+      }
+      std::size_t j = i + 2;
+      while (j < value.size() && isWsp(value[j])) {
+        ++j;
+      }
+      if (j == value.size() || value[j] == '\r') {
+        return false;
+      }
+      i = j - 1;
+    }
+  }
+  return true;
+}
+
+Header Header::parse(std::string_view block, const HeaderOptions& options) {
+  Header h;
+  h.original_.reserve(block.size() + 2);
+  bool open_field = false; // the last field may take continuation lines
+  std::size_t pos = 0;
+  while (pos < block.size()) {
+    std::size_t end = block.find('\n', pos);
+    std::size_t next = end == std::string_view::npos ? block.size() : end + 1;
+    std::string_view line = block.substr(pos, next - pos);
+    if (!line.empty() && line.back() == '\n') {
+      line.remove_suffix(1);
+    }
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    if (line.empty()) {
+      break; // the empty line that ends the header block
+    }
+    ++h.parsed_lines_;
+    pos = next;
+
+    if (isWsp(line.front()) && open_field) {
+      Field& field = h.fields_.back();
+      h.original_ += "\r\n";
+      h.original_ += line;
+      field.length = h.original_.size() - field.offset;
+      continue;
+    }
+
+    if (!h.original_.empty()) {
+      h.original_ += "\r\n";
+    }
+    Field field;
+    field.offset = h.original_.size();
+    field.length = line.size();
+    h.original_ += line;
+    open_field = true;
+
+    std::size_t colon = line.find(':');
+    std::string_view name =
+        colon == std::string_view::npos ? std::string_view{} : line.substr(0, colon);
+    // RFC 5322 obsolete syntax allows WSP between the name and the colon.
+    while (!name.empty() && isWsp(name.back())) {
+      name.remove_suffix(1);
+    }
+    if (isWsp(line.front()) || !validName(name)) {
+      h.malformed_ = true; // kept raw, written back unchanged
+    } else if (h.parsed_lines_ > options.max_lines) {
+      h.capped_ = true;
+    } else {
+      field.name_length = name.size();
+      field.colon = colon;
+    }
+    h.fields_.push_back(std::move(field));
+  }
+  if (!h.original_.empty()) {
+    h.original_ += "\r\n";
+  }
+  return h;
+}
+
+std::string_view Header::rawOf(const Field& field) const {
+  if (field.is_owned) {
+    return field.owned;
+  }
+  return std::string_view(original_).substr(field.offset, field.length);
+}
+
+HeaderField Header::field(std::size_t index) const {
+  const Field& f = fields_.at(index);
+  HeaderField out;
+  out.raw = rawOf(f);
+  if (f.name_length > 0) {
+    out.indexed = true;
+    out.name = out.raw.substr(0, f.name_length);
+    out.raw_value = out.raw.substr(f.colon + 1);
+  }
+  return out;
+}
+
+std::optional<std::string> Header::get(std::string_view name) const {
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    HeaderField f = field(i);
+    if (f.indexed && equalsIgnoreCase(f.name, name)) {
+      return f.value();
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> Header::getAll(std::string_view name) const {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    HeaderField f = field(i);
+    if (f.indexed && equalsIgnoreCase(f.name, name)) {
+      out.push_back(f.value());
+    }
+  }
+  return out;
+}
+
+std::size_t Header::count(std::string_view name) const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    HeaderField f = field(i);
+    if (f.indexed && equalsIgnoreCase(f.name, name)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+Result<Header::Field> Header::makeField(std::string_view name, std::string_view value) const {
+  if (!validName(name)) {
+    return Error{"invalid header name"};
+  }
+  if (!validValue(value)) {
+    return Error{"invalid header value (bare CR/LF, NUL or unfolded line break)"};
+  }
+  Field field;
+  field.is_owned = true;
+  field.owned.reserve(name.size() + 2 + value.size());
+  field.owned += name;
+  field.owned += ": ";
+  field.owned += value;
+  field.length = field.owned.size();
+  field.name_length = name.size();
+  field.colon = name.size();
+  return field;
+}
+
+Result<std::monostate> Header::add(std::string_view name, std::string_view value) {
+  auto field = makeField(name, value);
+  if (!field) {
+    return Error{field.error()};
+  }
+  fields_.push_back(std::move(*field));
+  edited_ = true;
+  return std::monostate{};
+}
+
+Result<std::monostate> Header::addLeading(std::string_view name, std::string_view value) {
+  auto field = makeField(name, value);
+  if (!field) {
+    return Error{field.error()};
+  }
+  fields_.insert(fields_.begin(), std::move(*field));
+  edited_ = true;
+  return std::monostate{};
+}
+
+std::size_t Header::remove(std::string_view name) {
+  std::size_t before = fields_.size();
+  std::erase_if(fields_, [&](const Field& f) {
+    return f.name_length > 0 && equalsIgnoreCase(rawOf(f).substr(0, f.name_length), name);
+  });
+  std::size_t removed = before - fields_.size();
+  if (removed > 0) {
+    edited_ = true;
+  }
+  return removed;
+}
+
+std::size_t Header::serializedSize() const {
+  if (!edited_) {
+    return original_.size();
+  }
+  std::size_t n = 0;
+  for (const Field& f : fields_) {
+    n += f.length + 2;
+  }
+  return n;
+}
+
+void Header::serializeTo(std::string& out) const {
+  if (!edited_) {
+    out += original_;
+    return;
+  }
+  out.reserve(out.size() + serializedSize());
+  for (const Field& f : fields_) {
+    out += rawOf(f);
+    out += "\r\n";
+  }
+}
+
+std::string Header::serialize() const {
+  std::string out;
+  serializeTo(out);
+  return out;
+}
+
+} // namespace upesi::mail
