@@ -3,6 +3,7 @@
 #include <upesi/connection.hpp>
 
 #include "common/config/formats.hpp"
+#include "common/dns/resolver.hpp"
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 
@@ -102,6 +103,22 @@ void PluginHost::onTimer(uv_timer_t* handle) {
   } catch (const std::exception& e) {
     log::crit({"", owner->name_}, "timer callback threw: {}", e.what());
   }
+}
+
+void PluginHost::dnsQuery(const std::string& name, DnsType type, DnsCallback callback) {
+  if (services_.resolver == nullptr) {
+    callback(DnsResult{DnsStatus::Error, "no resolver in this process", {}});
+    return;
+  }
+  services_.resolver->query(name, type, std::move(callback));
+}
+
+void PluginHost::dnsReverse(const std::string& ip, DnsCallback callback) {
+  if (services_.resolver == nullptr) {
+    callback(DnsResult{DnsStatus::Error, "no resolver in this process", {}});
+    return;
+  }
+  services_.resolver->reverse(ip, std::move(callback));
 }
 
 namespace {

@@ -11,10 +11,15 @@
 #include <cstdint>
 #include <map>
 
+namespace upesi::dns {
+class Resolver;
+}
+
 namespace upesi::plugin {
 
 struct ProcessServices {
-  uv_loop_t* loop = nullptr; // null in the master and in CLI commands
+  uv_loop_t* loop = nullptr;           // null in the master and in CLI commands
+  dns::Resolver* resolver = nullptr;   // null where there is no loop
   std::string me;
   nlohmann::json server_notes = nlohmann::json::object();
 };
@@ -40,6 +45,8 @@ public:
   std::uint64_t setTimeout(std::uint64_t ms, std::function<void()> fn) override;
   void clearTimeout(std::uint64_t id) override;
   void runInThreadPool(std::function<void()> work, std::function<void()> done) override;
+  void dnsQuery(const std::string& name, DnsType type, DnsCallback callback) override;
+  void dnsReverse(const std::string& ip, DnsCallback callback) override;
   void* uvLoop() override { return services_.loop; }
 
 private:

@@ -6,6 +6,7 @@
 // string or number.
 #pragma once
 
+#include <upesi/dns.hpp>
 #include <upesi/log_level.hpp>
 
 #include <nlohmann/json.hpp>
@@ -58,6 +59,11 @@ public:
 
   /// Runs `work` on the thread pool (file I/O, fsync, CPU-heavy checks), then `done` on the loop.
   virtual void runInThreadPool(std::function<void()> work, std::function<void()> done) = 0;
+
+  /// Looks `name` up (c-ares on the loop); `callback` runs on the loop, always, once.
+  virtual void dnsQuery(const std::string& name, DnsType type, DnsCallback callback) = 0;
+  /// The host name of an IP address (/etc/hosts, then PTR).
+  virtual void dnsReverse(const std::string& ip, DnsCallback callback) = 0;
 
   /// The process's libuv loop (a uv_loop_t*), for plugins that use libuv directly; null in the
   /// master, which runs no loop.

@@ -1,0 +1,321 @@
+#include "common/dns/resolver.hpp"
+
+#include <ares.h>
+#include <arpa/nameser.h>
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <cstring>
+#include <mutex>
+
+namespace upesi::dns {
+namespace {
+
+ares_channel asChannel(void* p) { return static_cast<ares_channel>(p); }
+
+DnsStatus statusOf(int ares_status) {
+  switch (ares_status) {
+  case ARES_SUCCESS:
+    return DnsStatus::Ok;
+  case ARES_ENODATA:
+    return DnsStatus::NoData;
+  case ARES_ENOTFOUND:
+    return DnsStatus::NxDomain;
+  case ARES_ESERVFAIL:
+  case ARES_EREFUSED:
+    return DnsStatus::ServFail;
+  case ARES_ETIMEOUT:
+    return DnsStatus::Timeout;
+  default:
+    return DnsStatus::Error;
+  }
+}
+
+int rrType(DnsType type) {
+  switch (type) {
+  case DnsType::A:
+    return ns_t_a;
+  case DnsType::Aaaa:
+    return ns_t_aaaa;
+  case DnsType::Mx:
+    return ns_t_mx;
+  case DnsType::Txt:
+    return ns_t_txt;
+  case DnsType::Ptr:
+    return ns_t_ptr;
+  case DnsType::Cname:
+    return ns_t_cname;
+  case DnsType::Ns:
+    return ns_t_ns;
+  }
+  return ns_t_a;
+}
+
+struct Pending {
+  DnsType type;
+  DnsCallback callback;
+};
+
+DnsResult failure(int status) {
+  DnsResult r;
+  r.status = statusOf(status);
+  r.error = ares_strerror(status);
+  return r;
+}
+
+// Turns a raw answer into records; malformed answers are errors, never crashes.
+DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen) {
+  DnsResult result;
+  int rc = ARES_SUCCESS;
+  switch (type) {
+  case DnsType::A:
+  case DnsType::Aaaa: {
+    constexpr int Max = 64;
+    char text[INET6_ADDRSTRLEN];
+    if (type == DnsType::A) {
+      ares_addrttl addrs[Max];
+      int n = Max;
+      rc = ares_parse_a_reply(abuf, alen, nullptr, addrs, &n);
+      for (int i = 0; rc == ARES_SUCCESS && i < n; ++i) {
+        ::inet_ntop(AF_INET, &addrs[i].ipaddr, text, sizeof text);
+        result.records.push_back({text, 0, static_cast<std::uint32_t>(addrs[i].ttl)});
+      }
+    } else {
+      ares_addr6ttl addrs[Max];
+      int n = Max;
+      rc = ares_parse_aaaa_reply(abuf, alen, nullptr, addrs, &n);
+      for (int i = 0; rc == ARES_SUCCESS && i < n; ++i) {
+        ::inet_ntop(AF_INET6, &addrs[i].ip6addr, text, sizeof text);
+        result.records.push_back({text, 0, static_cast<std::uint32_t>(addrs[i].ttl)});
+      }
+    }
+    break;
+  }
+  case DnsType::Mx: {
+    ares_mx_reply* mx = nullptr;
+    rc = ares_parse_mx_reply(abuf, alen, &mx);
+    for (auto* p = mx; rc == ARES_SUCCESS && p != nullptr; p = p->next) {
+      result.records.push_back({p->host, p->priority, 0});
+    }
+    if (mx != nullptr) {
+      ares_free_data(mx);
+    }
+    break;
+  }
+  case DnsType::Txt: {
+    ares_txt_ext* txt = nullptr;
+    rc = ares_parse_txt_reply_ext(abuf, alen, &txt);
+    for (auto* p = txt; rc == ARES_SUCCESS && p != nullptr; p = p->next) {
+      std::string chunk(reinterpret_cast<const char*>(p->txt), p->length);
+      if (p->record_start != 0U || result.records.empty()) {
+        result.records.push_back({std::move(chunk), 0, 0});
+      } else {
+        result.records.back().value += chunk; // strings of one record are joined
+      }
+    }
+    if (txt != nullptr) {
+      ares_free_data(txt);
+    }
+    break;
+  }
+  case DnsType::Ptr:
+  case DnsType::Cname:
+  case DnsType::Ns: {
+    hostent* host = nullptr;
+    if (type == DnsType::Ns) {
+      rc = ares_parse_ns_reply(abuf, alen, &host);
+    } else if (type == DnsType::Ptr) {
+      rc = ares_parse_ptr_reply(abuf, alen, nullptr, 0, AF_INET, &host);
+    } else {
+      rc = ares_parse_a_reply(abuf, alen, &host, nullptr, nullptr);
+    }
+    if (rc == ARES_SUCCESS && host != nullptr) {
+      if (type == DnsType::Ns) {
+        for (char** alias = host->h_aliases; alias != nullptr && *alias != nullptr; ++alias) {
+          result.records.push_back({*alias, 0, 0});
+        }
+      } else {
+        result.records.push_back({host->h_name, 0, 0});
+      }
+    }
+    if (host != nullptr) {
+      ares_free_hostent(host);
+    }
+    break;
+  }
+  }
+  if (rc != ARES_SUCCESS) {
+    return failure(rc);
+  }
+  result.status = result.records.empty() ? DnsStatus::NoData : DnsStatus::Ok;
+  return result;
+}
+
+} // namespace
+
+struct Resolver::Poll {
+  uv_poll_t handle{};
+  Resolver* owner = nullptr;
+  int fd = -1;
+};
+
+Resolver::Resolver(uv_loop_t* loop) : loop_(loop) {}
+
+Result<std::unique_ptr<Resolver>> Resolver::create(uv_loop_t* loop,
+                                                   const ResolverOptions& options) {
+  static std::once_flag init_once;
+  std::call_once(init_once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
+  std::unique_ptr<Resolver> resolver(new Resolver(loop));
+  ares_options opts{};
+  opts.sock_state_cb = onSocketState;
+  opts.sock_state_cb_data = resolver.get();
+  opts.timeout = options.timeout_ms;
+  opts.tries = options.tries;
+  ares_channel channel = nullptr;
+  int rc = ares_init_options(&channel, &opts,
+                             ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+  if (rc != ARES_SUCCESS) {
+    return Error{fmt::format("DNS resolver: {}", ares_strerror(rc))};
+  }
+  resolver->channel_ = channel;
+  if (!options.servers.empty()) {
+    rc = ares_set_servers_ports_csv(channel, options.servers.c_str());
+    if (rc != ARES_SUCCESS) {
+      return Error{fmt::format("DNS servers \"{}\": {}", options.servers, ares_strerror(rc))};
+    }
+  }
+  resolver->timer_ = new uv_timer_t{};
+  uv_timer_init(loop, resolver->timer_);
+  resolver->timer_->data = resolver.get();
+  uv_unref(reinterpret_cast<uv_handle_t*>(resolver->timer_));
+  return resolver;
+}
+
+Resolver::~Resolver() {
+  if (channel_ != nullptr) {
+    ares_destroy(asChannel(channel_)); // runs pending callbacks with ARES_EDESTRUCTION
+  }
+  for (auto& [fd, poll] : polls_) {
+    poll->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle),
+             [](uv_handle_t* h) { delete static_cast<Poll*>(h->data); });
+  }
+  if (timer_ != nullptr) {
+    timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
+}
+
+void Resolver::query(const std::string& name, DnsType type, DnsCallback callback) {
+  auto* pending = new Pending{type, std::move(callback)};
+  ares_query(
+      asChannel(channel_), name.c_str(), ns_c_in, rrType(type),
+      [](void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+        std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
+        DnsResult result = status == ARES_SUCCESS ? parseAnswer(p->type, abuf, alen)
+                                                  : failure(status);
+        p->callback(std::move(result));
+      },
+      pending);
+  rearmTimer();
+}
+
+void Resolver::reverse(const std::string& ip, DnsCallback callback) {
+  unsigned char addr[16];
+  int family = AF_INET;
+  int len = 4;
+  if (::inet_pton(AF_INET, ip.c_str(), addr) != 1) {
+    family = AF_INET6;
+    len = 16;
+    if (::inet_pton(AF_INET6, ip.c_str(), addr) != 1) {
+      callback(DnsResult{DnsStatus::Error, "not an IP address", {}});
+      return;
+    }
+  }
+  auto* pending = new Pending{DnsType::Ptr, std::move(callback)};
+  ares_gethostbyaddr(
+      asChannel(channel_), addr, len, family,
+      [](void* arg, int status, int /*timeouts*/, hostent* host) {
+        std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
+        if (status != ARES_SUCCESS || host == nullptr || host->h_name == nullptr) {
+          p->callback(failure(status == ARES_SUCCESS ? ARES_ENODATA : status));
+          return;
+        }
+        DnsResult result;
+        result.status = DnsStatus::Ok;
+        result.records.push_back({host->h_name, 0, 0});
+        p->callback(std::move(result));
+      },
+      pending);
+  rearmTimer();
+}
+
+void Resolver::onSocketState(void* data, int fd, int readable, int writable) {
+  auto* self = static_cast<Resolver*>(data);
+  auto it = self->polls_.find(fd);
+  if (readable == 0 && writable == 0) {
+    if (it != self->polls_.end()) {
+      it->second->owner = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(&it->second->handle),
+               [](uv_handle_t* h) { delete static_cast<Poll*>(h->data); });
+      self->polls_.erase(it);
+    }
+    return;
+  }
+  Poll* poll = nullptr;
+  if (it == self->polls_.end()) {
+    poll = new Poll{};
+    poll->owner = self;
+    poll->fd = fd;
+    poll->handle.data = poll;
+    uv_poll_init_socket(self->loop_, &poll->handle, fd);
+    self->polls_[fd] = poll;
+  } else {
+    poll = it->second;
+  }
+  int events = (readable != 0 ? UV_READABLE : 0) | (writable != 0 ? UV_WRITABLE : 0);
+  uv_poll_start(&poll->handle, events, onPoll);
+}
+
+void Resolver::onPoll(uv_poll_t* handle, int status, int events) {
+  auto* poll = static_cast<Poll*>(handle->data);
+  Resolver* self = poll->owner;
+  if (self == nullptr) {
+    return;
+  }
+  int fd = poll->fd;
+  ares_socket_t read_fd = ARES_SOCKET_BAD;
+  ares_socket_t write_fd = ARES_SOCKET_BAD;
+  if (status < 0 || (events & UV_READABLE) != 0) {
+    read_fd = fd;
+  }
+  if (status < 0 || (events & UV_WRITABLE) != 0) {
+    write_fd = fd;
+  }
+  ares_process_fd(asChannel(self->channel_), read_fd, write_fd);
+  self->rearmTimer();
+}
+
+void Resolver::onTimer(uv_timer_t* timer) {
+  auto* self = static_cast<Resolver*>(timer->data);
+  if (self == nullptr) {
+    return;
+  }
+  ares_process_fd(asChannel(self->channel_), ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+  self->rearmTimer();
+}
+
+void Resolver::rearmTimer() {
+  timeval tv{};
+  timeval* next = ares_timeout(asChannel(channel_), nullptr, &tv);
+  if (next == nullptr) {
+    uv_timer_stop(timer_);
+    return;
+  }
+  auto ms = static_cast<std::uint64_t>(next->tv_sec) * 1000 +
+            static_cast<std::uint64_t>(next->tv_usec) / 1000 + 1;
+  uv_timer_start(timer_, onTimer, ms, 0);
+}
+
+} // namespace upesi::dns

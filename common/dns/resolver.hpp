@@ -1,0 +1,54 @@
+// Resolver: c-ares driven by the loop (uv_poll per socket, one uv_timer for c-ares timeouts), so
+// no lookup ever blocks a worker. Servers come from /etc/resolv.conf unless config/dns.ini
+// [main] servers=host:port,... says otherwise (tests point it at a loopback server).
+//
+// Threading: the loop thread. Destroying the resolver cancels every query: their callbacks run
+// with DnsStatus::Error ("cancelled") before the destructor returns.
+#pragma once
+
+#include <upesi/dns.hpp>
+
+#include "common/util/result.hpp"
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace upesi::dns {
+
+struct ResolverOptions {
+  std::string servers;      // "1.2.3.4:53,[::1]:5353"; empty: /etc/resolv.conf
+  int timeout_ms = 5000;    // per try
+  int tries = 2;
+};
+
+class Resolver {
+public:
+  static Result<std::unique_ptr<Resolver>> create(uv_loop_t* loop,
+                                                  const ResolverOptions& options);
+  ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
+
+  void query(const std::string& name, DnsType type, DnsCallback callback);
+
+  /// The name of an address: /etc/hosts first, then PTR records.
+  void reverse(const std::string& ip, DnsCallback callback);
+
+private:
+  struct Poll;
+  explicit Resolver(uv_loop_t* loop);
+  static void onSocketState(void* data, int fd, int readable, int writable);
+  static void onPoll(uv_poll_t* handle, int status, int events);
+  static void onTimer(uv_timer_t* timer);
+  void rearmTimer();
+
+  uv_loop_t* loop_;
+  void* channel_ = nullptr; // ares_channel
+  uv_timer_t* timer_ = nullptr;
+  std::map<int, Poll*> polls_;
+};
+
+} // namespace upesi::dns

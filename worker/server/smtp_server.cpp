@@ -1,0 +1,170 @@
+#include "worker/server/smtp_server.hpp"
+
+#include "common/log/logger.hpp"
+#include "worker/smtp/endpoint_info.hpp"
+
+#include <fmt/format.h>
+
+#include <netinet/in.h>
+
+namespace upesi::worker {
+
+SmtpServer::SmtpServer(uv_loop_t* loop, smtp::SessionEnvironment environment)
+    : loop_(loop), env_(std::move(environment)) {
+  env_.on_closed = [this](smtp::Session* session) { sessionClosed(session); };
+  reaper_ = new uv_check_t{};
+  uv_check_init(loop_, reaper_);
+  reaper_->data = this;
+  uv_check_start(reaper_, onCheck);
+  uv_unref(reinterpret_cast<uv_handle_t*>(reaper_));
+}
+
+SmtpServer::~SmtpServer() {
+  stopAccepting();
+  sessions_.clear();
+  reaper_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(reaper_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+}
+
+Result<std::monostate> SmtpServer::listen(const config::ListenAddress& address) {
+  sockaddr_storage ss{};
+  int rc = address.ipv6
+               ? uv_ip6_addr(address.host.c_str(), address.port,
+                             reinterpret_cast<sockaddr_in6*>(&ss))
+               : uv_ip4_addr(address.host.c_str(), address.port,
+                             reinterpret_cast<sockaddr_in*>(&ss));
+  if (rc != 0) {
+    return Error{fmt::format("{}: {}", address.toString(), uv_strerror(rc))};
+  }
+  auto* tcp = new uv_tcp_t{};
+  uv_tcp_init(loop_, tcp);
+  tcp->data = this;
+  rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&ss), 0);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 1024, onConnection);
+  }
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    return Error{fmt::format("cannot listen on {}: {}", address.toString(), uv_strerror(rc))};
+  }
+  listeners_.push_back(tcp);
+  log::notice({}, "listening on {}", address.toString());
+  return std::monostate{};
+}
+
+Result<std::monostate> SmtpServer::adopt(int fd) {
+  auto* tcp = new uv_tcp_t{};
+  uv_tcp_init(loop_, tcp);
+  tcp->data = this;
+  int rc = uv_tcp_open(tcp, fd);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 1024, onConnection);
+  }
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    return Error{fmt::format("cannot listen on inherited socket {}: {}", fd, uv_strerror(rc))};
+  }
+  listeners_.push_back(tcp);
+  return std::monostate{};
+}
+
+void SmtpServer::stopAccepting() {
+  for (auto* tcp : listeners_) {
+    tcp->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  }
+  listeners_.clear();
+}
+
+void SmtpServer::shutdownSessions() {
+  std::vector<smtp::Session*> all;
+  for (auto& [ptr, session] : sessions_) {
+    all.push_back(ptr);
+  }
+  for (auto* s : all) {
+    s->shutdown();
+  }
+}
+
+void SmtpServer::onConnection(uv_stream_t* server, int status) {
+  auto* self = static_cast<SmtpServer*>(server->data);
+  if (self == nullptr) {
+    return;
+  }
+  if (status < 0) {
+    log::error({}, "accept: {}", uv_strerror(status));
+    return;
+  }
+  self->accept(server);
+}
+
+void SmtpServer::accept(uv_stream_t* server) {
+  uv_tcp_t* tcp = smtp::allocateSessionSocket();
+  uv_tcp_init(loop_, tcp);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp)) != 0) {
+    smtp::freeUnusedSessionSocket(tcp);
+    return;
+  }
+  uv_tcp_nodelay(tcp, 1);
+  auto peer = smtp::peerEndpoint(tcp);
+  const auto& limits = env_.limits;
+  const char* refusal = nullptr;
+  if (sessions_.size() >= limits.max_connections) {
+    refusal = "Too many connections, try again later";
+  } else if (per_ip_[peer.ip] >= limits.max_connections_per_ip) {
+    refusal = "Too many connections from your address, try again later";
+  }
+  if (refusal != nullptr) {
+    // Refused before any hook runs: one write, then close.
+    log::warn({}, "refusing connection from {}: {}", peer.ip, refusal);
+    std::string text = fmt::format("421 4.7.0 {} {}\r\n", env_.me, refusal);
+    uv_buf_t buf = uv_buf_init(text.data(), static_cast<unsigned>(text.size()));
+    (void)uv_try_write(reinterpret_cast<uv_stream_t*>(tcp), &buf, 1);
+    if (per_ip_[peer.ip] == 0) {
+      per_ip_.erase(peer.ip);
+    }
+    smtp::freeUnusedSessionSocket(tcp);
+    return;
+  }
+  ++per_ip_[peer.ip];
+  auto session = std::make_unique<smtp::Session>(env_, tcp);
+  auto* raw = session.get();
+  session_ip_[raw] = peer.ip;
+  sessions_.emplace(raw, std::move(session));
+  raw->start();
+}
+
+void SmtpServer::sessionClosed(smtp::Session* session) {
+  // Deleted on the next check phase: never from inside the session's own call stack.
+  closed_.push_back(session);
+  uv_ref(reinterpret_cast<uv_handle_t*>(reaper_));
+}
+
+void SmtpServer::onCheck(uv_check_t* check) {
+  auto* self = static_cast<SmtpServer*>(check->data);
+  if (self == nullptr || self->closed_.empty()) {
+    return;
+  }
+  auto closed = std::move(self->closed_);
+  self->closed_.clear();
+  for (auto* session : closed) {
+    auto ip = self->session_ip_.find(session);
+    if (ip != self->session_ip_.end()) {
+      if (--self->per_ip_[ip->second] == 0) {
+        self->per_ip_.erase(ip->second);
+      }
+      self->session_ip_.erase(ip);
+    }
+    self->sessions_.erase(session);
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(self->reaper_));
+  if (self->sessions_.empty() && self->on_idle_) {
+    self->on_idle_();
+  }
+}
+
+} // namespace upesi::worker

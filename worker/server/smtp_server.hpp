@@ -1,0 +1,61 @@
+// SmtpServer: the listeners of one process and the sessions they accepted, with the
+// per-process connection limits (in all, and per client IP).
+//
+// Threading: the loop thread.
+#pragma once
+
+#include "common/config/smtp_config.hpp"
+#include "common/util/result.hpp"
+#include "worker/smtp/session.hpp"
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace upesi::worker {
+
+class SmtpServer {
+public:
+  SmtpServer(uv_loop_t* loop, smtp::SessionEnvironment environment);
+  ~SmtpServer();
+  SmtpServer(const SmtpServer&) = delete;
+  SmtpServer& operator=(const SmtpServer&) = delete;
+
+  /// Binds and listens on `address`.
+  Result<std::monostate> listen(const config::ListenAddress& address);
+  /// Listens on an already bound socket inherited from the master.
+  Result<std::monostate> adopt(int fd);
+
+  /// Stops accepting; sessions go on.
+  void stopAccepting();
+  /// Asks every session to finish (421 at its next command boundary).
+  void shutdownSessions();
+  std::size_t sessionCount() const { return sessions_.size(); }
+  /// Called whenever the last session has gone (for graceful stop).
+  void onIdle(std::function<void()> callback) { on_idle_ = std::move(callback); }
+
+  smtp::SessionEnvironment& environment() { return env_; }
+
+private:
+  static void onConnection(uv_stream_t* server, int status);
+  static void onCheck(uv_check_t* check);
+  void accept(uv_stream_t* server);
+  void sessionClosed(smtp::Session* session);
+
+  uv_loop_t* loop_;
+  smtp::SessionEnvironment env_;
+  std::vector<uv_tcp_t*> listeners_;
+  std::unordered_map<smtp::Session*, std::unique_ptr<smtp::Session>> sessions_;
+  std::unordered_map<smtp::Session*, std::string> session_ip_;
+  std::unordered_map<std::string, unsigned> per_ip_;
+  std::vector<smtp::Session*> closed_;
+  uv_check_t* reaper_ = nullptr;
+  std::function<void()> on_idle_;
+};
+
+} // namespace upesi::worker

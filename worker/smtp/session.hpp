@@ -1,0 +1,225 @@
+// Session: one SMTP connection — the RFC 5321 state machine, the hook pipeline around every
+// command, and the socket it runs on.
+//
+// Input is read into one buffer and handled a command at a time. While a hook runs the session
+// is paused: input keeps arriving (up to a bound, then reading stops) and is handled, in order,
+// once the hook has answered. Replies to pipelined commands are collected and written together
+// when there is nothing more to handle. DATA bytes go through the DataReader straight into the
+// transaction's message; only CRLF.CRLF ends DATA.
+//
+// Lifetime: the worker owns sessions. A session asks to be closed; the socket's close callback
+// (a later loop turn, never the session's own stack) tells the worker, which deletes it.
+//
+// Threading: the loop thread.
+#pragma once
+
+#include <upesi/connection.hpp>
+
+#include "common/config/smtp_config.hpp"
+#include "common/plugin/hook_table.hpp"
+#include "worker/hooks/hook_runner.hpp"
+#include "worker/smtp/data_reader.hpp"
+#include "worker/smtp/reply.hpp"
+#include "worker/smtp/transaction_impl.hpp"
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace upesi::dns {
+class Resolver;
+}
+
+namespace upesi::smtp {
+
+using worker::HookResult;
+
+class Session;
+
+/// What sessions share with their worker.
+struct SessionEnvironment {
+  uv_loop_t* loop = nullptr;
+  dns::Resolver* resolver = nullptr; // for the default rDNS lookup; null: none
+  std::shared_ptr<const plugin::HookTable> hooks; // the generation sessions start with
+  config::SessionLimits limits;
+  std::string me;
+  std::string spool_dir;
+  std::function<void(Session*)> on_closed; // called once, from the socket's close callback
+};
+
+class Session final : public Connection {
+public:
+  /// Takes ownership of an accepted, initialised `tcp` handle.
+  Session(SessionEnvironment& env, uv_tcp_t* tcp);
+  ~Session() override;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  /// Runs connect_init, lookup_rdns and connect, then greets.
+  void start();
+
+  /// Graceful stop: an idle session gets 421 now, a busy one at its next command boundary.
+  void shutdown();
+
+  // upesi::Connection
+  const std::string& uuid() const override { return uuid_; }
+  const Endpoint& remote() const override { return remote_; }
+  const Endpoint& local() const override { return local_; }
+  const std::string& helloVerb() const override { return hello_verb_; }
+  const std::string& helloHost() const override { return hello_host_; }
+  bool tls() const override { return false; }
+  bool relaying() const override;
+  void setRelaying(bool relaying) override;
+  nlohmann::json& notes() override { return notes_; }
+  Results& results() override { return results_; }
+  Transaction* transaction() override { return txn_.get(); }
+  std::vector<std::string>& capabilities() override { return capabilities_; }
+  unsigned transactionCount() const override { return transaction_count_; }
+  bool earlyTalker() const override { return early_talker_; }
+  void disconnect() override;
+
+  /// The socket a session runs on: allocated before accept, freed in its close callback.
+  struct Socket;
+
+private:
+  enum class Phase {
+    Connecting, // connect hooks running; nothing has been said yet
+    Command,
+    Data,
+    Closing, // disconnect hook running or replies draining
+    Closed,
+  };
+
+  struct WriteRequest;
+
+  // I/O
+  static void onAlloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void onWrite(uv_write_t* req, int status);
+  static void onIdleTimeout(uv_timer_t* timer);
+  void received(std::string_view bytes);
+  void peerGone(const char* why);
+  void reply(int code, std::string_view enhanced, std::vector<std::string> lines);
+  void reply(Reply r);
+  void flush();
+  void closeSocket();
+  void armIdleTimer();
+  void updateReading();
+
+  // Input processing
+  void processInput();
+  void handleLine(std::string_view line);
+  void handleDataBytes();
+  void finishData();
+
+  // Hooks
+  using HookDone = std::function<void(HookResult)>;
+  void runHook(Hook hook, const HookParams& params, HookDone done);
+  void hookFinished();
+  std::string logUuid() const;
+
+  // Connection start
+  void connectInitDone();
+  void connectRespond(HookResult result);
+  void rdnsRespond(HookResult result);
+  void defaultReverseLookup();
+  void greet();
+  bool denyConnection(const HookResult& result, const char* default_deny,
+                      const char* default_soft);
+
+  // Commands
+  void cmdHelo(std::string_view verb, std::string_view argument);
+  void cmdMail(std::string_view argument);
+  void cmdRcpt(std::string_view argument);
+  void cmdData(std::string_view argument);
+  void cmdRset(std::string_view argument);
+  void cmdQuit(std::string_view argument);
+  void cmdNoop();
+  void cmdVrfy(std::string_view argument);
+  void cmdHelp();
+  void cmdUnrecognized(std::string verb, std::string argument);
+  void runNamedHook(const std::string& hook_name);
+
+  // Transaction
+  void resetTransaction(std::function<void()> then);
+  void queueMessage();
+  void queueRespond(HookResult result);
+  void messageDone();
+  void rcptRespond(HookResult result);
+  void rcptOkRespond(HookResult result);
+  std::string receivedHeader() const;
+
+  // Replies that depend on a hook's answer.
+  bool replyToDeny(const HookResult& result, int deny_code, std::string_view deny_enhanced,
+                   int soft_code, std::string_view soft_enhanced, std::string default_text);
+  void countError();
+
+  void startClose(); // runs the disconnect hook, then closes the socket
+  void finishClose();
+
+  SessionEnvironment& env_;
+  std::shared_ptr<const plugin::HookTable> hooks_;
+  const config::SessionLimits& limits_;
+  Socket* socket_;
+  uv_timer_t* idle_timer_ = nullptr;
+
+  std::string uuid_;
+  Endpoint remote_;
+  Endpoint local_;
+  std::string hello_verb_;
+  std::string hello_host_;
+  bool esmtp_ = false;
+  bool relaying_ = false;
+  nlohmann::json notes_ = nlohmann::json::object();
+  Results results_;
+  std::unique_ptr<TransactionImpl> txn_;
+  unsigned transaction_count_ = 0;
+  std::vector<std::string> capabilities_;
+  bool early_talker_ = false;
+
+  Phase phase_ = Phase::Connecting;
+  bool loop_state_ = false;     // connect was denied: every command gets loop_reply_
+  Reply loop_reply_;
+  bool greeted_ = false;
+  bool busy_ = false;           // a hook is running
+  bool processing_ = false;     // inside processInput()
+  bool close_after_flush_ = false;
+  bool peer_gone_ = false;
+  bool reading_ = false;
+  bool shutting_down_ = false;
+  bool disconnect_hook_done_ = false;
+  std::shared_ptr<worker::HookRunner> hook_;
+
+  std::string in_;              // unprocessed input
+  std::size_t in_pos_ = 0;      // start of unprocessed bytes in in_
+  std::size_t after_data_bytes_ = 0; // bytes pipelined after the final dot, to refuse
+  bool awaiting_message_reply_ = false; // the final dot was read, its reply not yet given
+  std::string out_;             // replies not yet handed to the socket
+  std::size_t writes_in_flight_ = 0;
+
+  std::unique_ptr<DataReader> data_reader_;
+  bool data_store_failed_ = false;
+
+  unsigned errors_ = 0;
+  unsigned unrecognized_ = 0;
+  unsigned rcpt_accepted_ = 0;
+  unsigned msgs_accepted_ = 0;
+
+  // Arguments of the hook in flight (HookParams point into these).
+  Address pending_address_;
+  EsmtpParams pending_params_;
+  std::string pending_text_;
+  std::string pending_verb_;
+  std::chrono::steady_clock::time_point started_;
+  // Callbacks from outside the hook runner (DNS) check this before touching the session.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+/// A socket for the next accept, and the way to free one that never became a session.
+uv_tcp_t* allocateSessionSocket();
+void freeUnusedSessionSocket(uv_tcp_t* tcp);
+
+} // namespace upesi::smtp

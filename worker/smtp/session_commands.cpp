@@ -1,0 +1,584 @@
+// Session: connection start and the SMTP commands, each wrapped in its hooks, with Haraka's
+// default replies (plus enhanced status codes).
+#include "common/dns/resolver.hpp"
+#include "common/log/escape.hpp"
+#include "common/log/logger.hpp"
+#include "common/smtp/address_parser.hpp"
+#include "common/smtp/command_parser.hpp"
+#include "worker/smtp/session.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace upesi::smtp {
+namespace {
+
+// The text a plugin gave, else the default.
+std::vector<std::string> textOr(const HookResult& result, std::string fallback) {
+  if (!result.message.empty()) {
+    return result.message;
+  }
+  return {std::move(fallback)};
+}
+
+bool isDisconnecting(Code code) {
+  return code == Code::DenyDisconnect || code == Code::DenySoftDisconnect ||
+         code == Code::Disconnect;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------- connection start
+
+void Session::connectInitDone() {
+  if (peer_gone_) {
+    return;
+  }
+  runHook(Hook::LookupRdns, {}, [this](HookResult r) { rdnsRespond(std::move(r)); });
+}
+
+bool Session::denyConnection(const HookResult& result, const char* default_deny,
+                             const char* default_soft) {
+  switch (result.code) {
+  case Code::Deny:
+  case Code::DenyDisconnect:
+    loop_reply_ = Reply{554, "5.7.1", textOr(result, default_deny)};
+    break;
+  case Code::DenySoft:
+  case Code::DenySoftDisconnect:
+    loop_reply_ = Reply{421, "4.7.0", textOr(result, default_soft)};
+    break;
+  case Code::Disconnect:
+    startClose();
+    return true;
+  default:
+    return false;
+  }
+  greeted_ = true;
+  reply(loop_reply_);
+  if (isDisconnecting(result.code)) {
+    startClose();
+  } else {
+    // Haraka's LOOP state: the client is told the same thing until it quits.
+    loop_state_ = true;
+    phase_ = Phase::Command;
+    processInput();
+  }
+  return true;
+}
+
+void Session::rdnsRespond(HookResult result) {
+  if (result.code == Code::Ok && !result.message.empty()) {
+    remote_.host = result.message.front();
+  }
+  if (denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure")) {
+    return;
+  }
+  if (result.code == Code::Cont) {
+    defaultReverseLookup();
+    return;
+  }
+  runHook(Hook::Connect, {}, [this](HookResult r) { connectRespond(std::move(r)); });
+}
+
+void Session::defaultReverseLookup() {
+  auto next = [this]() {
+    runHook(Hook::Connect, {}, [this](HookResult r) { connectRespond(std::move(r)); });
+  };
+  // Loopback needs no DNS; elsewhere no plugin answered, so look it up as Haraka's core does.
+  if (remote_.is_local || env_.resolver == nullptr) {
+    remote_.host = remote_.is_local ? "localhost" : "";
+    next();
+    return;
+  }
+  busy_ = true;
+  env_.resolver->reverse(remote_.ip, [this, alive = alive_, next](DnsResult result) {
+    if (!*alive || peer_gone_ || phase_ != Phase::Connecting) {
+      return;
+    }
+    busy_ = false;
+    remote_.host = result.status == DnsStatus::Ok ? result.records.front().value : "";
+    next();
+  });
+}
+
+void Session::connectRespond(HookResult result) {
+  if (denyConnection(result, "Your mail is not welcome here", "Come back later")) {
+    return;
+  }
+  greet();
+}
+
+void Session::greet() {
+  greeted_ = true;
+  phase_ = Phase::Command;
+  std::vector<std::string> lines;
+  if (txn_ == nullptr && notes_.contains("greeting") && notes_["greeting"].is_string()) {
+    lines.push_back(notes_["greeting"].get<std::string>());
+  } else {
+    lines.push_back(fmt::format("{} ESMTP Upesi ready ({})", env_.me, uuid_.substr(0, 6)));
+  }
+  reply(220, "", std::move(lines));
+  processInput();
+}
+
+// ---------------------------------------------------------------------------- dispatch
+
+void Session::handleLine(std::string_view line) {
+  if (log::Logger::instance().enabled(log::Level::Protocol)) {
+    log::protocol({logUuid(), ""}, "C: {}", log::escaped(line));
+  }
+  if (shutting_down_) {
+    reply(421, "4.3.2", {fmt::format("{} Service shutting down, closing connection", env_.me)});
+    startClose();
+    return;
+  }
+  CommandLine command = splitCommandLine(line, esmtp_);
+  if (loop_state_) {
+    if (command.verb == "QUIT" && command.defect == LineDefect::None) {
+      cmdQuit("");
+      return;
+    }
+    reply(loop_reply_);
+    countError();
+    return;
+  }
+  switch (command.defect) {
+  case LineDefect::None:
+    break;
+  case LineDefect::Empty:
+    reply(500, "5.5.2", {"Syntax error: empty command"});
+    countError();
+    return;
+  case LineDefect::Nul:
+  case LineDefect::BadVerb:
+    reply(500, "5.5.2", {std::string(command.defectMessage())});
+    countError();
+    return;
+  case LineDefect::EightBit:
+    reply(501, "5.5.2", {std::string(command.defectMessage())});
+    countError();
+    return;
+  }
+  const std::string& verb = command.verb;
+  if (verb == "EHLO" || verb == "HELO") {
+    cmdHelo(verb, command.argument);
+  } else if (verb == "MAIL") {
+    cmdMail(command.argument);
+  } else if (verb == "RCPT") {
+    cmdRcpt(command.argument);
+  } else if (verb == "DATA") {
+    cmdData(command.argument);
+  } else if (verb == "RSET") {
+    cmdRset(command.argument);
+  } else if (verb == "QUIT") {
+    cmdQuit(command.argument);
+  } else if (verb == "NOOP") {
+    cmdNoop();
+  } else if (verb == "VRFY") {
+    cmdVrfy(command.argument);
+  } else if (verb == "HELP") {
+    cmdHelp();
+  } else {
+    cmdUnrecognized(verb, command.argument);
+  }
+}
+
+bool Session::replyToDeny(const HookResult& result, int deny_code, std::string_view deny_enhanced,
+                          int soft_code, std::string_view soft_enhanced, std::string default_text) {
+  switch (result.code) {
+  case Code::Deny:
+    reply(deny_code, deny_enhanced, textOr(result, std::move(default_text)));
+    countError();
+    return true;
+  case Code::DenySoft:
+    reply(soft_code, soft_enhanced, textOr(result, std::move(default_text)));
+    countError();
+    return true;
+  case Code::DenyDisconnect:
+    reply(deny_code, deny_enhanced, textOr(result, std::move(default_text)));
+    startClose();
+    return true;
+  case Code::DenySoftDisconnect:
+    reply(421, soft_enhanced, textOr(result, std::move(default_text)));
+    startClose();
+    return true;
+  case Code::Disconnect:
+    startClose();
+    return true;
+  default:
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------- HELO / EHLO
+
+void Session::cmdHelo(std::string_view verb, std::string_view argument) {
+  std::string host(argument);
+  while (!host.empty() && host.back() == ' ') {
+    host.pop_back();
+  }
+  if (host.empty()) {
+    reply(501, "5.5.4", {fmt::format("{} requires domain/address - see RFC-5321 4.1.1.1", verb)});
+    countError();
+    return;
+  }
+  if (std::any_of(host.begin(), host.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7F || u >= 0x80;
+      })) {
+    reply(501, "5.5.4", {fmt::format("{} syntax error - see RFC-5321 4.1.1.1", verb)});
+    countError();
+    return;
+  }
+  bool ehlo = verb == "EHLO";
+  resetTransaction([this, ehlo, host = std::move(host)]() mutable {
+    hello_verb_ = ehlo ? "EHLO" : "HELO";
+    hello_host_ = host;
+    pending_text_ = host;
+    HookParams params;
+    params.host = pending_text_;
+    runHook(ehlo ? Hook::Ehlo : Hook::Helo, params, [this, ehlo](HookResult result) {
+      if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1", "HELO denied")) {
+        // A refused greeting leaves the client where it was (Haraka #3269).
+        hello_verb_.clear();
+        hello_host_.clear();
+        return;
+      }
+      esmtp_ = ehlo;
+      std::string greeting =
+          fmt::format("{} Hello {}[{}], Upesi is at your service.", env_.me,
+                      remote_.host.empty() ? "" : remote_.host + " ", remote_.ip);
+      if (!ehlo) {
+        reply(250, "", {greeting});
+        return;
+      }
+      capabilities_ = {"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
+                       fmt::format("SIZE {}", limits_.max_message_size)};
+      runHook(Hook::Capabilities, {}, [this, greeting](HookResult) {
+        std::vector<std::string> lines{greeting};
+        lines.insert(lines.end(), capabilities_.begin(), capabilities_.end());
+        reply(250, "", std::move(lines));
+      });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------- MAIL
+
+void Session::cmdMail(std::string_view argument) {
+  if (hello_verb_.empty()) {
+    reply(503, "5.5.1", {"Use EHLO/HELO before MAIL"});
+    countError();
+    return;
+  }
+  if (txn_) {
+    reply(503, "5.5.1", {"Nested MAIL command"});
+    countError();
+    return;
+  }
+  auto parts = splitPathArgument(argument, "FROM:", PathOptions::lenient());
+  if (!parts) {
+    reply(501, "5.5.4", {fmt::format("Command parsing failed: {}", parts.error())});
+    countError();
+    return;
+  }
+  auto address = parsePath(parts->path, PathKind::Reverse, PathOptions::lenient());
+  if (!address) {
+    reply(501, "5.1.7",
+          {fmt::format("Invalid MAIL FROM address {}: {}", log::escaped(parts->path),
+                       address.error())});
+    countError();
+    return;
+  }
+  auto params = parseEsmtpParams(parts->params);
+  if (!params) {
+    reply(501, "5.5.4", {fmt::format("Invalid MAIL FROM parameters: {}", params.error())});
+    countError();
+    return;
+  }
+  if (!params->empty() && !esmtp_) {
+    reply(555, "5.5.4", {"Invalid command parameters (use EHLO)"});
+    countError();
+    return;
+  }
+  bool smtputf8 = false;
+  for (const auto& [keyword, value] : *params) {
+    if (keyword == "SIZE") {
+      auto size = parseSizeValue(value);
+      if (!size) {
+        reply(501, "5.5.4", {size.error()});
+        countError();
+        return;
+      }
+      if (*size > limits_.max_message_size) {
+        reply(552, "5.3.4", {"Message size exceeds fixed maximum message size"});
+        countError();
+        return;
+      }
+    } else if (keyword == "BODY") {
+      if (auto body = parseBodyValue(value); !body || *body == BodyType::BinaryMime) {
+        reply(501, "5.5.4", {fmt::format("Unsupported BODY type {}", log::escaped(value))});
+        countError();
+        return;
+      }
+    } else if (keyword == "SMTPUTF8") {
+      smtputf8 = true;
+    } else if (keyword != "AUTH") {
+      reply(555, "5.5.4", {fmt::format("Unsupported parameter {}", log::escaped(keyword))});
+      countError();
+      return;
+    }
+  }
+  if (address->is_utf8 && !smtputf8) {
+    reply(553, "5.6.7", {"Non-ASCII sender address requires SMTPUTF8"});
+    countError();
+    return;
+  }
+  ++transaction_count_;
+  mail::MessageStreamOptions stream_options;
+  stream_options.spool_after = limits_.spool_after;
+  stream_options.spool_dir = env_.spool_dir;
+  txn_ = std::make_unique<TransactionImpl>(fmt::format("{}.{}", uuid_, transaction_count_),
+                                           *address, *params, std::move(stream_options));
+  txn_->relaying = relaying_;
+  if (smtputf8) {
+    txn_->notes()["smtputf8"] = true;
+  }
+  pending_address_ = *address;
+  pending_params_ = *params;
+  HookParams hook_params;
+  hook_params.address = &pending_address_;
+  hook_params.esmtp = &pending_params_;
+  runHook(Hook::Mail, hook_params, [this](HookResult result) {
+    std::string formatted = pending_address_.format();
+    if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
+                    fmt::format("sender {} denied", formatted))) {
+      txn_.reset(); // a refused sender opens no transaction
+      return;
+    }
+    reply(250, "2.1.0", textOr(result, fmt::format("sender {} OK", formatted)));
+  });
+}
+
+// ---------------------------------------------------------------------------- RCPT
+
+void Session::cmdRcpt(std::string_view argument) {
+  if (!txn_) {
+    reply(503, "5.5.1", {"Use MAIL before RCPT"});
+    countError();
+    return;
+  }
+  auto parts = splitPathArgument(argument, "TO:", PathOptions::lenient());
+  if (!parts) {
+    reply(501, "5.5.4", {fmt::format("Command parsing failed: {}", parts.error())});
+    countError();
+    return;
+  }
+  auto address = parsePath(parts->path, PathKind::Forward, PathOptions::lenient());
+  if (!address) {
+    reply(501, "5.1.3",
+          {fmt::format("Invalid RCPT TO address {}: {}", log::escaped(parts->path),
+                       address.error())});
+    countError();
+    return;
+  }
+  auto params = parseEsmtpParams(parts->params);
+  if (!params) {
+    reply(501, "5.5.4", {fmt::format("Invalid RCPT TO parameters: {}", params.error())});
+    countError();
+    return;
+  }
+  if (!params->empty()) {
+    reply(555, "5.5.4",
+          {fmt::format("Unsupported parameter {}", log::escaped(params->front().first))});
+    countError();
+    return;
+  }
+  if (address->is_utf8 && !txn_->notes().value("smtputf8", false)) {
+    reply(553, "5.6.7", {"Non-ASCII recipient address requires SMTPUTF8"});
+    countError();
+    return;
+  }
+  if (txn_->rcptTo().size() >= limits_.max_recipients) {
+    reply(452, "4.5.3", {"Too many recipients"});
+    countError();
+    return;
+  }
+  // As in Haraka the recipient is on the list while rcpt runs, and taken off if refused.
+  txn_->rcptTo().push_back(*address);
+  pending_address_ = *address;
+  pending_params_ = *params;
+  HookParams hook_params;
+  hook_params.address = &pending_address_;
+  hook_params.esmtp = &pending_params_;
+  runHook(Hook::Rcpt, hook_params, [this](HookResult result) { rcptRespond(std::move(result)); });
+}
+
+void Session::rcptRespond(HookResult result) {
+  if (!txn_) {
+    return;
+  }
+  std::string formatted = pending_address_.format();
+  auto dropRecipient = [this]() {
+    auto& list = txn_->rcptTo();
+    for (auto it = list.rbegin(); it != list.rend(); ++it) {
+      if (*it == pending_address_) {
+        list.erase(std::next(it).base());
+        break;
+      }
+    }
+  };
+  if (result.code == Code::Cont && !relaying()) {
+    dropRecipient();
+    reply(550, "5.7.1", {fmt::format("I cannot deliver mail for {}", formatted)});
+    countError();
+    return;
+  }
+  if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
+                  fmt::format("recipient {} denied", formatted))) {
+    if (txn_) {
+      dropRecipient();
+    }
+    return;
+  }
+  pending_text_ = result.message.empty() ? std::string() : result.message.front();
+  HookParams params;
+  params.address = &pending_address_;
+  runHook(Hook::RcptOk, params, [this](HookResult ok) { rcptOkRespond(std::move(ok)); });
+}
+
+void Session::rcptOkRespond(HookResult result) {
+  if (!txn_) {
+    return;
+  }
+  std::string formatted = pending_address_.format();
+  if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
+                  fmt::format("recipient {} denied", formatted))) {
+    if (txn_) {
+      auto& list = txn_->rcptTo();
+      if (!list.empty()) {
+        list.pop_back();
+      }
+    }
+    return;
+  }
+  ++rcpt_accepted_;
+  reply(250, "2.1.5",
+        {pending_text_.empty() ? fmt::format("recipient {} OK", formatted) : pending_text_});
+}
+
+// ---------------------------------------------------------------------------- RSET, QUIT...
+
+void Session::resetTransaction(std::function<void()> then) {
+  if (!txn_) {
+    then();
+    return;
+  }
+  runHook(Hook::ResetTransaction, {}, [this, then = std::move(then)](HookResult) {
+    txn_.reset();
+    data_reader_.reset();
+    then();
+  });
+}
+
+void Session::cmdRset(std::string_view argument) {
+  if (!argument.empty()) {
+    reply(501, "5.5.4", {"Syntax error: RSET takes no arguments"});
+    countError();
+    return;
+  }
+  resetTransaction([this]() {
+    runHook(Hook::Rset, {}, [this](HookResult) { reply(250, "2.0.0", {"OK"}); });
+  });
+}
+
+void Session::cmdQuit(std::string_view argument) {
+  (void)argument; // RFC 5321 4.1.1.10: answer QUIT whatever follows it
+  runHook(Hook::Quit, {}, [this](HookResult) {
+    reply(221, "2.0.0",
+          {fmt::format("{} closing connection. Have a jolly good day.", env_.me)});
+    startClose();
+  });
+}
+
+void Session::cmdNoop() {
+  runHook(Hook::Noop, {}, [this](HookResult result) {
+    if (replyToDeny(result, 500, "5.5.1", 450, "4.7.1", "NOOP denied")) {
+      return;
+    }
+    reply(250, "2.0.0", {"OK"});
+  });
+}
+
+void Session::cmdVrfy(std::string_view argument) {
+  pending_text_ = std::string(argument);
+  runHook(Hook::Vrfy, {}, [this](HookResult result) {
+    if (result.code == Code::Ok) {
+      reply(250, "2.1.5", textOr(result, "User OK"));
+      return;
+    }
+    if (replyToDeny(result, 550, "5.1.1", 450, "4.1.1", "User not found")) {
+      return;
+    }
+    reply(252, "2.1.5", {"Just try sending a mail and we'll see how it turns out ..."});
+  });
+}
+
+void Session::cmdHelp() {
+  reply(214, "2.0.0", {"Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT"});
+}
+
+void Session::cmdUnrecognized(std::string verb, std::string argument) {
+  pending_verb_ = std::move(verb);
+  pending_text_ = std::move(argument);
+  HookParams params;
+  params.verb = pending_verb_;
+  params.argument = pending_text_;
+  runHook(Hook::UnrecognizedCommand, params, [this](HookResult result) {
+    if (result.code == Code::Ok) {
+      if (!result.message.empty()) {
+        reply(250, "", result.message);
+      }
+      return;
+    }
+    if (result.code == Code::HookNext && !result.message.empty()) {
+      runNamedHook(result.message.front());
+      return;
+    }
+    if (replyToDeny(result, 500, "5.5.1", 450, "4.5.1", "Unrecognized command")) {
+      return;
+    }
+    reply(500, "5.5.1", {"Unrecognized command"});
+    ++unrecognized_;
+    if (unrecognized_ >= limits_.max_unrecognized_commands) {
+      reply(421, "4.7.0", {fmt::format("{} Error: too many unrecognized commands", env_.me)});
+      startClose();
+      return;
+    }
+    countError();
+  });
+}
+
+void Session::runNamedHook(const std::string& hook_name) {
+  // HOOK_NEXT (xclient and friends): re-run a connection-level hook by name.
+  auto hook = hookFromString(hook_name);
+  if (hook == Hook::LookupRdns || hook == Hook::Connect) {
+    runHook(*hook, {}, [this, hook](HookResult result) {
+      if (hook == Hook::LookupRdns) {
+        if (result.code == Code::Ok && !result.message.empty()) {
+          remote_.host = result.message.front();
+        }
+        denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure");
+      } else if (!denyConnection(result, "Your mail is not welcome here", "Come back later")) {
+        greet();
+      }
+    });
+    return;
+  }
+  log::error({logUuid(), ""}, "HOOK_NEXT to \"{}\" is not supported", log::escaped(hook_name));
+  reply(451, "4.3.0", {"Internal error"});
+}
+
+} // namespace upesi::smtp

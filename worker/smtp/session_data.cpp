@@ -1,0 +1,200 @@
+// Session: DATA, the end of a message, and handing it to the queue hooks.
+#include "build_info.hpp"
+#include "common/log/logger.hpp"
+#include "worker/smtp/session.hpp"
+
+#include <fmt/format.h>
+
+#include <ctime>
+
+namespace upesi::smtp {
+namespace {
+
+// RFC 5322 date-time in UTC: "Mon, 23 Nov 2026 09:25:28 +0000".
+std::string rfc5322Now() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+} // namespace
+
+void Session::cmdData(std::string_view argument) {
+  if (!argument.empty()) {
+    reply(501, "5.5.4", {"Syntax error: DATA takes no arguments"});
+    countError();
+    return;
+  }
+  if (!txn_) {
+    reply(503, "5.5.1", {"MAIL required first"});
+    countError();
+    return;
+  }
+  if (txn_->rcptTo().empty()) {
+    reply(503, "5.5.1", {"RCPT required first"});
+    countError();
+    return;
+  }
+  runHook(Hook::Data, {}, [this](HookResult result) {
+    if (replyToDeny(result, 554, "5.7.1", 451, "4.7.1", "Message denied")) {
+      return;
+    }
+    DataReaderOptions options;
+    options.max_line_length = limits_.max_data_line_length;
+    options.long_lines =
+        limits_.fold_long_data_lines ? LongLinePolicy::Fold : LongLinePolicy::Reject;
+    options.bare_line_endings = limits_.normalise_bare_line_endings
+                                    ? BareLineEndingPolicy::Normalise
+                                    : BareLineEndingPolicy::Reject;
+    options.max_bytes = limits_.max_message_size;
+    data_store_failed_ = false;
+    data_reader_ = std::make_unique<DataReader>(options, [this](std::string_view bytes) {
+      if (data_store_failed_ || !txn_) {
+        return;
+      }
+      if (auto r = txn_->message().append(bytes); !r) {
+        log::error({logUuid(), ""}, "storing the message failed: {}", r.error());
+        data_store_failed_ = true;
+      }
+    });
+    phase_ = Phase::Data;
+    armIdleTimer();
+    reply(354, "", {"go ahead, make my day"});
+  });
+}
+
+void Session::handleDataBytes() {
+  std::string_view pending(in_.data() + in_pos_, in_.size() - in_pos_);
+  if (pending.empty()) {
+    return;
+  }
+  auto fed = data_reader_->feed(pending);
+  in_pos_ += fed.consumed;
+  switch (fed.state) {
+  case DataState::Reading:
+    return;
+  case DataState::BareLineEnding:
+    phase_ = Phase::Command;
+    log::warn({logUuid(), ""}, "bare CR or LF in DATA: refusing the message and disconnecting");
+    reply(451, "4.5.0",
+          {"Bare CR or LF in message data: only CRLF line ends are accepted (see RFC 5321 "
+           "2.3.8)"});
+    startClose();
+    return;
+  case DataState::Done:
+    phase_ = Phase::Command;
+    armIdleTimer();
+    after_data_bytes_ = in_.size() - in_pos_;
+    awaiting_message_reply_ = true;
+    finishData();
+    return;
+  }
+}
+
+void Session::finishData() {
+  txn_->setDataBytes(data_reader_->messageBytes());
+  auto outcome = data_reader_->outcome();
+  if (data_reader_->lineLengthExceeded()) {
+    txn_->notes()["data_line_length_exceeded"] = true;
+  }
+  if (outcome == DataOutcome::SizeExceeded) {
+    runHook(Hook::MaxDataExceeded, {}, [this](HookResult result) {
+      if (result.code == Code::DenySoft) {
+        reply(452, "4.3.4", {"Message too big for now"});
+      } else {
+        reply(552, "5.3.4", {"Message size exceeds fixed maximum message size"});
+      }
+      countError();
+      messageDone();
+    });
+    return;
+  }
+  if (outcome == DataOutcome::LineTooLong) {
+    reply(550, "5.5.2",
+          {fmt::format("Line too long: the limit is {} bytes (RFC 5321 4.5.3.1.6)",
+                       limits_.max_data_line_length)});
+    countError();
+    messageDone();
+    return;
+  }
+  if (data_store_failed_) {
+    reply(451, "4.3.0", {"Error storing the message, try again later"});
+    countError();
+    messageDone();
+    return;
+  }
+  if (auto finished = txn_->message().finish(); !finished) {
+    log::error({logUuid(), ""}, "storing the message failed: {}", finished.error());
+    reply(451, "4.3.0", {"Error storing the message, try again later"});
+    countError();
+    messageDone();
+    return;
+  }
+  if (txn_->message().header().count("Received") > limits_.max_received_headers) {
+    reply(554, "5.4.6", {"Too many received headers - possible mail loop"});
+    countError();
+    messageDone();
+    return;
+  }
+  txn_->addLeadingHeader("Received", receivedHeader());
+  runHook(Hook::DataPost, {}, [this](HookResult result) {
+    if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1", "Message denied")) {
+      messageDone();
+      return;
+    }
+    queueMessage();
+  });
+}
+
+std::string Session::receivedHeader() const {
+  std::string protocol = esmtp_ ? "ESMTP" : "SMTP";
+  return fmt::format("from {} ({}[{}])\r\n\tby {} (Upesi/{}) with {} id {}\r\n\tenvelope-from "
+                     "{};\r\n\t{}",
+                     hello_host_, remote_.host.empty() ? "" : remote_.host + " ", remote_.ip,
+                     env_.me, UPESI_VERSION, protocol, txn_->uuid(),
+                     txn_->mailFrom().format(), rfc5322Now());
+}
+
+void Session::queueMessage() {
+  Hook hook = relaying() ? Hook::QueueOutbound : Hook::Queue;
+  runHook(hook, {}, [this](HookResult result) { queueRespond(std::move(result)); });
+}
+
+void Session::queueRespond(HookResult result) {
+  if (result.code == Code::Ok) {
+    std::vector<std::string> text =
+        result.message.empty()
+            ? std::vector<std::string>{fmt::format("Message Queued ({})", txn_->uuid())}
+            : result.message;
+    ++msgs_accepted_;
+    log::info({logUuid(), result.plugin}, "queued from={} rcpts={} bytes={}",
+              txn_->mailFrom().format(), txn_->rcptTo().size(), txn_->dataBytes());
+    reply(250, "2.0.0", text);
+    pending_text_ = text.front();
+    HookParams params;
+    params.message = pending_text_;
+    runHook(Hook::QueueOk, params, [this](HookResult) { messageDone(); });
+    return;
+  }
+  if (replyToDeny(result, 550, "5.7.1", 451, "4.3.0", "Message denied")) {
+    messageDone();
+    return;
+  }
+  reply(451, "4.3.0",
+        {fmt::format("Queuing declined or disabled, try later ({})", txn_->uuid())});
+  countError();
+  messageDone();
+}
+
+void Session::messageDone() {
+  awaiting_message_reply_ = false;
+  if (phase_ == Phase::Closing || phase_ == Phase::Closed) {
+    return;
+  }
+  resetTransaction([] {});
+}
+
+} // namespace upesi::smtp

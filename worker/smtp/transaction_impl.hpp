@@ -1,0 +1,53 @@
+// The server's Transaction: envelope, notes, results and the stored message of one MAIL FROM
+// ... end-of-DATA exchange.
+#pragma once
+
+#include <upesi/connection.hpp>
+
+#include "common/mail/message_stream.hpp"
+
+#include <memory>
+
+namespace upesi::smtp {
+
+class TransactionImpl final : public Transaction {
+public:
+  TransactionImpl(std::string uuid, Address mail_from, EsmtpParams mail_params,
+                  mail::MessageStreamOptions stream_options)
+      : uuid_(std::move(uuid)), mail_from_(std::move(mail_from)),
+        mail_params_(std::move(mail_params)), message_(std::move(stream_options)) {}
+
+  const std::string& uuid() const override { return uuid_; }
+  const Address& mailFrom() const override { return mail_from_; }
+  const EsmtpParams& mailParams() const override { return mail_params_; }
+  std::vector<Address>& rcptTo() override { return rcpt_to_; }
+  nlohmann::json& notes() override { return notes_; }
+  Results& results() override { return results_; }
+  std::uint64_t dataBytes() const override { return data_bytes_; }
+
+  std::string header(std::string_view name) const override;
+  std::vector<std::string> headers(std::string_view name) const override;
+  void addHeader(std::string_view name, std::string_view value) override;
+  void addLeadingHeader(std::string_view name, std::string_view value) override;
+  void removeHeader(std::string_view name) override;
+  bool writeMessage(const std::function<bool(std::string_view)>& sink,
+                    const MessageWriteOptions& options) const override;
+
+  mail::MessageStream& message() { return message_; }
+  void setDataBytes(std::uint64_t bytes) { data_bytes_ = bytes; }
+
+  /// Relaying set while this transaction is open (Haraka keeps it on the transaction).
+  bool relaying = false;
+
+private:
+  std::string uuid_;
+  Address mail_from_;
+  EsmtpParams mail_params_;
+  std::vector<Address> rcpt_to_;
+  nlohmann::json notes_ = nlohmann::json::object();
+  Results results_;
+  mail::MessageStream message_;
+  std::uint64_t data_bytes_ = 0;
+};
+
+} // namespace upesi::smtp
