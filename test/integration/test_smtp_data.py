@@ -1,0 +1,104 @@
+"""DATA: the end of data, size limits, long lines, smuggling. The `store` plugin is the scripted
+test plugin; messages are checked through the maildir-free path: the server log and replies."""
+import pytest
+
+ACCEPT = {"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\n"}
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server(plugins=["accept"], so=["accept"], files=ACCEPT,
+                        smtp={"max_message_size": 10000})
+
+
+def open_data(c):
+    assert c.cmd("EHLO client.example")[0] == 250
+    assert c.cmd("MAIL FROM:<s@client.example>")[0] == 250
+    assert c.cmd("RCPT TO:<r@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+
+
+def test_message_accepted_and_dot_unstuffed(server, connect):
+    c = connect(server)
+    open_data(c)
+    c.send("Subject: t\r\n\r\n..leading dot\r\nlast\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 250 and "Message Queued" in lines[0]
+    assert c.cmd("NOOP")[0] == 250
+
+
+def test_only_crlf_dot_crlf_ends_data(server, connect):
+    c = connect(server)
+    open_data(c)
+    # None of these is the end; the server must keep reading.
+    c.send("Subject: t\r\n\r\nline\r\n.x\r\n . \r\n..\r\n")
+    c.sock.settimeout(1)
+    with pytest.raises(OSError):
+        c.sock.recv(100)
+    c.sock.settimeout(10)
+    c.send(".\r\n")
+    assert c.reply()[0] == 250
+
+
+@pytest.mark.parametrize("ending", [b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r"])
+def test_smuggling_variants_refused(server, connect, ending):
+    c = connect(server)
+    open_data(c)
+    c.send(b"Subject: t\r\n\r\nbody" + ending +
+           b"MAIL FROM:<evil@client.example>\r\nRCPT TO:<x@example.com>\r\nDATA\r\n"
+           b"Subject: smuggled\r\n\r\nx\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 451, lines
+    assert c.closed()
+    assert "queued" not in server.log()
+
+
+def test_size_limit_at_end_of_data(server, connect):
+    c = connect(server)
+    open_data(c)
+    c.send("Subject: big\r\n\r\n" + ("x" * 998 + "\r\n") * 20 + ".\r\n")
+    code, lines = c.reply()
+    assert code == 552, lines
+    assert c.cmd("NOOP")[0] == 250
+
+
+def test_long_data_line_refused_without_splitting(server, connect):
+    c = connect(server)
+    open_data(c)
+    c.send("Subject: t\r\n\r\nx" + ("A" * 1020 + "QUIT") * 5 + "\r\n.\r\n")
+    code, _ = c.reply()
+    assert code == 550
+    assert c.cmd("NOOP")[0] == 250
+
+
+def test_998_octet_line_is_accepted(server, connect):
+    c = connect(server)
+    open_data(c)
+    c.send("Subject: t\r\n\r\n" + "y" * 998 + "\r\n.\r\n")
+    assert c.reply()[0] == 250
+
+
+def test_received_loop_refused(server, connect):
+    c = connect(server)
+    open_data(c)
+    hops = "".join("Received: from hop%d.example by hop%d.example; Mon, 1 Jan 2024 00:00:00 "
+                   "+0000\r\n" % (i, i + 1) for i in range(101))
+    c.send(hops + "Subject: loop\r\n\r\nx\r\n.\r\n")
+    code, _ = c.reply()
+    assert code == 554
+
+
+def test_nul_in_body_is_data(server, connect):
+    c = connect(server)
+    open_data(c)
+    c.send(b"Subject: t\r\n\r\nbefore\x00after\r\n.\r\n")
+    assert c.reply()[0] == 250
+
+
+def test_client_vanishing_mid_data_queues_nothing(server, connect):
+    c = connect(server)
+    open_data(c)
+    c.send("Subject: partial\r\n\r\n" + "half a message\r\n" * 50)
+    c.close()
+    assert server.wait_log("client closed the connection")
+    assert "queued" not in server.log()

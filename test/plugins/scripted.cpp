@@ -1,0 +1,126 @@
+// A plugin for tests, loaded from a shared object: it answers hooks as its config says.
+//
+// config/<name>.ini, one section per hook:
+//   [rcpt]
+//   code=DENY            CONT OK DENY DENYSOFT DENYDISCONNECT DENYSOFTDISCONNECT DISCONNECT
+//                        HOOK_NEXT STOP
+//   msg=go away          the message (msg[]= for several lines)
+//   mode=inline          inline | async (after delay_ms) | never | throw | twice
+//   delay_ms=10
+//   priority=0
+//   match=<text>         only when the hook's address or host contains it (else CONT)
+//   relay=true           set connection relaying before answering
+//   [main]
+//   record=/path/file    append "<plugin> <hook>" to this file for every call
+#include <upesi/connection.hpp>
+#include <upesi/host.hpp>
+#include <upesi/next.hpp>
+#include <upesi/plugin.hpp>
+
+#include <fstream>
+#include <map>
+#include <stdexcept>
+
+namespace {
+
+upesi::Code codeFromName(const std::string& name) {
+  static const std::map<std::string, upesi::Code> codes = {
+      {"CONT", upesi::Code::Cont},
+      {"OK", upesi::Code::Ok},
+      {"DENY", upesi::Code::Deny},
+      {"DENYSOFT", upesi::Code::DenySoft},
+      {"DENYDISCONNECT", upesi::Code::DenyDisconnect},
+      {"DENYSOFTDISCONNECT", upesi::Code::DenySoftDisconnect},
+      {"DISCONNECT", upesi::Code::Disconnect},
+      {"HOOK_NEXT", upesi::Code::HookNext},
+      {"STOP", upesi::Code::Stop},
+  };
+  auto it = codes.find(name);
+  if (it == codes.end()) {
+    throw std::runtime_error("unknown code " + name);
+  }
+  return it->second;
+}
+
+class Scripted final : public upesi::Plugin {
+public:
+  void registerHooks(upesi::Host& host, upesi::Registrar& registrar) override {
+    host_ = &host;
+    auto ini = host.config(host.pluginName() + ".ini", "ini");
+    if (ini.contains("main") && ini["main"].contains("record")) {
+      record_ = ini["main"]["record"].get<std::string>();
+    }
+    for (const auto& [section, keys] : ini.items()) {
+      auto hook = upesi::hookFromString(section);
+      if (!hook) {
+        continue;
+      }
+      int priority = keys.value("priority", 0);
+      registrar.registerHook(
+          *hook,
+          [this, hook = *hook, keys = keys](upesi::Next next, upesi::Connection& connection,
+                                            const upesi::HookParams& params) {
+            answer(hook, keys, next, connection, params);
+          },
+          priority, "hook_" + section);
+    }
+  }
+
+private:
+  void answer(upesi::Hook hook, const nlohmann::json& keys, const upesi::Next& next,
+              upesi::Connection& connection, const upesi::HookParams& params) {
+    if (!record_.empty()) {
+      std::ofstream(record_, std::ios::app)
+          << host_->pluginName() << ' ' << upesi::toString(hook) << '\n';
+    }
+    std::string subject;
+    if (params.address != nullptr) {
+      subject = params.address->address();
+    } else if (!params.host.empty()) {
+      subject = std::string(params.host);
+    }
+    if (keys.contains("match") && subject.find(keys["match"].get<std::string>()) ==
+                                      std::string::npos) {
+      next(upesi::Code::Cont);
+      return;
+    }
+    if (keys.contains("relay") && (keys["relay"] == true || keys["relay"] == "true")) {
+      connection.setRelaying(true);
+    }
+    upesi::Code code = codeFromName(keys.value("code", std::string("CONT")));
+    std::vector<std::string> lines;
+    if (keys.contains("msg")) {
+      const auto& msg = keys["msg"];
+      if (msg.is_array()) {
+        for (const auto& line : msg) {
+          lines.push_back(line.is_string() ? line.get<std::string>() : line.dump());
+        }
+      } else {
+        lines.push_back(msg.is_string() ? msg.get<std::string>() : msg.dump());
+      }
+    }
+    std::string mode = keys.value("mode", std::string("inline"));
+    if (mode == "never") {
+      return;
+    }
+    if (mode == "throw") {
+      throw std::runtime_error("scripted failure");
+    }
+    if (mode == "async") {
+      auto delay = static_cast<std::uint64_t>(keys.value("delay_ms", 10));
+      host_->setTimeout(delay, [next, code, lines] { next(code, lines); });
+      return;
+    }
+    next(code, lines);
+    if (mode == "twice") {
+      next(upesi::Code::Deny, "second answer must be ignored");
+    }
+  }
+
+  upesi::Host* host_ = nullptr;
+  std::string record_;
+};
+
+} // namespace
+
+UPESI_PLUGIN(Scripted, "scripted", "Answers hooks as config/<name>.ini says (for tests).")
