@@ -1,14 +1,27 @@
-"""DATA: the end of data, size limits, long lines, smuggling. The `store` plugin is the scripted
-test plugin; messages are checked through the maildir-free path: the server log and replies."""
-import pytest
+"""DATA: the end of data, size limits, long lines, smuggling, and the message as a queue plugin
+reads it. The `accept` plugin (the scripted test plugin) saves each message it queues."""
+import time
 
-ACCEPT = {"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\n"}
+import pytest
 
 
 @pytest.fixture
-def server(start_server):
-    return start_server(plugins=["accept"], so=["accept"], files=ACCEPT,
+def saved(tmp_path):
+    d = tmp_path / "saved"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def server(start_server, saved):
+    return start_server(plugins=["accept"], so=["accept"],
+                        files={"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n"
+                               % saved},
                         smtp={"max_message_size": 10000})
+
+
+def messages(saved):
+    return sorted(p.read_bytes() for p in saved.iterdir())
 
 
 def open_data(c):
@@ -18,13 +31,35 @@ def open_data(c):
     assert c.cmd("DATA")[0] == 354
 
 
-def test_message_accepted_and_dot_unstuffed(server, connect):
+def test_message_accepted_and_dot_unstuffed(server, connect, saved):
     c = connect(server)
     open_data(c)
     c.send("Subject: t\r\n\r\n..leading dot\r\nlast\r\n.\r\n")
     code, lines = c.reply()
     assert code == 250 and "Message Queued" in lines[0]
     assert c.cmd("NOOP")[0] == 250
+    [msg] = messages(saved)
+    envelope, rest = msg.split(b"\r\n", 1)
+    assert envelope == b"X-Test-Envelope: <s@client.example> <r@example.com>"
+    assert rest.startswith(b"Received: from client.example (localhost [127.0.0.1])\r\n\tby "
+                           b"mx.test.example (Upesi/")
+    assert b"envelope-from <s@client.example>;" in rest
+    assert rest.endswith(b"Subject: t\r\n\r\n.leading dot\r\nlast\r\n")
+
+
+def test_bytes_survive_and_big_messages_spill_to_disk(start_server, connect, saved):
+    server = start_server(plugins=["accept"], so=["accept"],
+                          files={"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n"
+                                 % saved},
+                          smtp={"spool_after": 1000})
+    body = b"".join(b"line %d \xc3\xa9\x00\x7f tail\r\n" % i for i in range(2000))
+    c = connect(server)
+    open_data(c)
+    c.send(b"Subject: big\r\n\r\n" + body + b".\r\n")
+    assert c.reply()[0] == 250
+    [msg] = messages(saved)
+    assert msg.endswith(b"Subject: big\r\n\r\n" + body)
+    assert not any((server.install / "spool").iterdir())  # the spill file went with the message
 
 
 def test_only_crlf_dot_crlf_ends_data(server, connect):
@@ -88,11 +123,41 @@ def test_received_loop_refused(server, connect):
     assert code == 554
 
 
-def test_nul_in_body_is_data(server, connect):
+def test_nul_in_body_is_data(server, connect, saved):
     c = connect(server)
     open_data(c)
     c.send(b"Subject: t\r\n\r\nbefore\x00after\r\n.\r\n")
     assert c.reply()[0] == 250
+    assert messages(saved)[0].endswith(b"before\x00after\r\n")
+
+
+def test_two_transactions_two_messages(server, connect, saved):
+    c = connect(server)
+    open_data(c)
+    c.send("Subject: one\r\n\r\nfirst\r\n.\r\n")
+    assert c.reply()[0] == 250
+    assert c.cmd("MAIL FROM:<s2@client.example>")[0] == 250
+    assert c.cmd("RCPT TO:<r2@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send("Subject: two\r\n\r\nsecond\r\n.\r\n")
+    assert c.reply()[0] == 250
+    one, two = sorted(messages(saved), key=lambda m: b"first" in m)
+    assert b"second" in one and b"first" not in one
+    assert b"first" in two and b"second" not in two
+
+
+def test_data_timeout(start_server, connect):
+    server = start_server(plugins=["accept"], so=["accept"],
+                          files={"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\n"},
+                          smtp={"data_timeout": 1, "inactivity_timeout": 30})
+    c = connect(server)
+    open_data(c)
+    c.send("Subject: slow\r\n")
+    start = time.monotonic()
+    code, lines = c.reply()
+    assert code == 421 and "timeout" in lines[0]
+    assert time.monotonic() - start < 5
+    assert c.closed()
 
 
 def test_client_vanishing_mid_data_queues_nothing(server, connect):

@@ -10,6 +10,7 @@
 //   priority=0
 //   match=<text>         only when the hook's address or host contains it (else CONT)
 //   relay=true           set connection relaying before answering
+//   save=/dir            (queue hooks) write the message to /dir/<transaction uuid>.eml first
 //   [main]
 //   record=/path/file    append "<plugin> <hook>" to this file for every call
 #include <upesi/connection.hpp>
@@ -86,6 +87,20 @@ private:
     }
     if (keys.contains("relay") && (keys["relay"] == true || keys["relay"] == "true")) {
       connection.setRelaying(true);
+    }
+    if (keys.contains("save") && connection.transaction() != nullptr) {
+      auto* txn = connection.transaction();
+      std::ofstream out(keys["save"].get<std::string>() + "/" + txn->uuid() + ".eml",
+                        std::ios::binary);
+      out << "X-Test-Envelope: " << txn->mailFrom().format();
+      for (const auto& rcpt : txn->rcptTo()) {
+        out << ' ' << rcpt.format();
+      }
+      out << "\r\n";
+      txn->writeMessage([&out](std::string_view bytes) {
+        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        return true;
+      });
     }
     upesi::Code code = codeFromName(keys.value("code", std::string("CONT")));
     std::vector<std::string> lines;
