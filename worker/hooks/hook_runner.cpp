@@ -198,8 +198,8 @@ void HookRunner::finish(HookResult result) {
 
 void HookRunner::startTimer() {
   const auto& registration = table_.entries(hook_)[index_];
-  if (registration.timeout.count() <= 0) {
-    return;
+  if (registration.timeout.count() <= 0 || loop_ == nullptr) {
+    return; // no loop (the master's init_master): nothing could answer late anyway
   }
   if (timer_ == nullptr) {
     timer_ = new uv_timer_t{};

@@ -34,7 +34,8 @@ public:
   using Done = std::function<void(HookResult)>;
 
   /// Starts the chain of `hook`; `done` runs once with the outcome (possibly before run()
-  /// returns). `params` must stay valid until then.
+  /// returns). `params` must stay valid until then. `loop` may be null where no loop runs (the
+  /// master): then there are no timeouts, and only inline answers can arrive.
   static std::shared_ptr<HookRunner> run(uv_loop_t* loop, const plugin::HookTable& table,
                                          Hook hook, Connection& connection,
                                          const HookParams& params, std::string log_uuid,

@@ -40,7 +40,7 @@ HookResult runServerHook(uv_loop_t* loop, const plugin::HookTable& table, Hook h
   std::optional<HookResult> outcome;
   auto runner = HookRunner::run(loop, table, hook, connection, {}, "",
                                 [&](HookResult result) { outcome = std::move(result); });
-  while (!outcome && uv_run(loop, UV_RUN_ONCE) != 0) {
+  while (!outcome && loop != nullptr && uv_run(loop, UV_RUN_ONCE) != 0) {
   }
   if (!outcome) {
     runner->cancel();

@@ -9,7 +9,8 @@
 
 namespace upesi::worker {
 
-/// Runs `hook` on `loop` until it has answered (the loop is run for asynchronous plugins).
+/// Runs `hook` until it has answered, running `loop` for asynchronous plugins. With no loop
+/// (the master runs none) plugins must answer inline; one that does not counts as DENYSOFT.
 HookResult runServerHook(uv_loop_t* loop, const plugin::HookTable& table, Hook hook);
 
 } // namespace upesi::worker

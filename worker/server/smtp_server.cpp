@@ -22,6 +22,11 @@ SmtpServer::SmtpServer(uv_loop_t* loop, smtp::SessionEnvironment environment)
 SmtpServer::~SmtpServer() {
   stopAccepting();
   sessions_.clear();
+  if (drain_timer_ != nullptr) {
+    drain_timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(drain_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
   reaper_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(reaper_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
@@ -78,6 +83,54 @@ void SmtpServer::stopAccepting() {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
   }
   listeners_.clear();
+}
+
+void SmtpServer::drain(std::chrono::seconds grace, std::function<void()> done) {
+  stopAccepting();
+  drain_grace_ = grace;
+  bool called = false;
+  auto once = std::make_shared<std::function<void()>>(std::move(done));
+  on_idle_ = [once, called]() mutable {
+    if (!called && *once) {
+      called = true;
+      (*once)();
+    }
+  };
+  if (sessions_.empty()) {
+    on_idle_();
+    return;
+  }
+  if (drain_timer_ == nullptr) {
+    drain_timer_ = new uv_timer_t{};
+    uv_timer_init(loop_, drain_timer_);
+  }
+  drain_timer_->data = this;
+  drain_stage_ = 0;
+  uv_timer_start(
+      drain_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<SmtpServer*>(t->data);
+        if (self == nullptr) {
+          return;
+        }
+        if (self->drain_stage_++ == 0) {
+          log::notice({}, "{} sessions still open: asking them to end",
+                      self->sessions_.size());
+          self->shutdownSessions();
+          uv_timer_start(t, t->timer_cb,
+                         static_cast<std::uint64_t>(self->drain_grace_.count()) * 1000, 0);
+          return;
+        }
+        log::warn({}, "{} sessions still open: closing them", self->sessions_.size());
+        std::vector<smtp::Session*> all;
+        for (auto& [ptr, session] : self->sessions_) {
+          all.push_back(ptr);
+        }
+        for (auto* s : all) {
+          s->disconnect();
+        }
+      },
+      static_cast<std::uint64_t>(grace.count()) * 1000, 0);
 }
 
 void SmtpServer::shutdownSessions() {

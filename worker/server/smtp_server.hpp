@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,6 +34,10 @@ public:
 
   /// Stops accepting; sessions go on.
   void stopAccepting();
+  /// Graceful end: stop accepting, let sessions finish on their own for up to `grace`; then
+  /// 421 at each one's next command boundary, and after `grace` more, close what is left.
+  /// `done` runs once, when no session is left.
+  void drain(std::chrono::seconds grace, std::function<void()> done);
   /// Asks every session to finish (421 at its next command boundary).
   void shutdownSessions();
   std::size_t sessionCount() const { return sessions_.size(); }
@@ -56,6 +61,9 @@ private:
   std::vector<smtp::Session*> closed_;
   uv_check_t* reaper_ = nullptr;
   std::function<void()> on_idle_;
+  uv_timer_t* drain_timer_ = nullptr;
+  int drain_stage_ = 0;
+  std::chrono::seconds drain_grace_{0};
 };
 
 } // namespace upesi::worker

@@ -1,0 +1,123 @@
+#include "worker/server/server_runtime.hpp"
+
+#include "common/log/log_config.hpp"
+#include "common/log/logger.hpp"
+#include "common/util/paths.hpp"
+#include "worker/hooks/server_hooks.hpp"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+namespace upesi::worker {
+namespace {
+
+std::string serverName(config::Config& config) {
+  std::string me = config.getString("me");
+  if (!me.empty()) {
+    return me;
+  }
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') {
+    return host;
+  }
+  return "localhost";
+}
+
+} // namespace
+
+ServerRuntime::ServerRuntime() { uv_loop_init(&loop_); }
+
+Result<std::unique_ptr<ServerRuntime>>
+ServerRuntime::create(const std::filesystem::path& install_dir) {
+  std::unique_ptr<ServerRuntime> rt(new ServerRuntime());
+  rt->config_ = std::make_unique<config::Config>(install_dir / "config", defaultsDir());
+  rt->config_->setErrorCallback([](const std::string& e) { log::error({}, "{}", e); });
+  auto& config = *rt->config_;
+  if (auto logc = log::applyLogConfig(config); !logc) {
+    return Error{logc.error()};
+  }
+  auto smtp = config::readSmtpConfig(config);
+  if (!smtp) {
+    return Error{smtp.error()};
+  }
+  rt->smtp_ = *smtp;
+
+  auto dns_ini = config.getIni("dns.ini");
+  const auto& dns_main = dns_ini["main"];
+  dns::ResolverOptions dns_options;
+  if (dns_main.contains("servers") && dns_main["servers"].is_string()) {
+    dns_options.servers = dns_main["servers"].get<std::string>();
+  }
+  dns_options.timeout_ms = dns_main.value("timeout_ms", dns_options.timeout_ms);
+  dns_options.tries = dns_main.value("tries", dns_options.tries);
+  auto resolver = dns::Resolver::create(&rt->loop_, dns_options);
+  if (!resolver) {
+    return Error{resolver.error()};
+  }
+  rt->resolver_ = std::move(resolver).value();
+
+  rt->services_.loop = &rt->loop_;
+  rt->services_.resolver = rt->resolver_.get();
+  rt->services_.me = serverName(config);
+  auto plugins = plugin::PluginSet::load(config, install_dir, rt->services_);
+  if (!plugins) {
+    return Error{plugins.error()};
+  }
+  rt->plugins_ = std::move(plugins).value();
+  rt->hooks_ = std::shared_ptr<const plugin::HookTable>(rt->plugins_, &rt->plugins_->hooks());
+
+  smtp::SessionEnvironment env;
+  env.loop = &rt->loop_;
+  env.resolver = rt->resolver_.get();
+  env.hooks = rt->hooks_;
+  env.limits = rt->smtp_.limits;
+  env.me = rt->services_.me;
+  env.spool_dir = rt->smtp_.limits.spool_dir.empty() ? (install_dir / "spool").string()
+                                                     : rt->smtp_.limits.spool_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(env.spool_dir, ec);
+  if (ec) {
+    return Error{fmt::format("spool directory {}: {}", env.spool_dir, ec.message())};
+  }
+  rt->server_ = std::make_unique<SmtpServer>(&rt->loop_, std::move(env));
+  rt->watcher_ = std::make_unique<config::ConfigWatcher>(&rt->loop_, config);
+  return rt;
+}
+
+HookResult ServerRuntime::runProcessHook(Hook hook) {
+  return runServerHook(&loop_, *hooks_, hook);
+}
+
+void ServerRuntime::shutdownPlugins() {
+  if (plugins_) {
+    plugins_->shutdown();
+  }
+}
+
+ServerRuntime::~ServerRuntime() {
+  server_.reset();
+  if (watcher_) {
+    watcher_->close();
+  }
+  watcher_.reset();
+  shutdownPlugins();
+  hooks_.reset();
+  plugins_.reset();
+  resolver_.reset();
+  // Let every close callback run, then the loop can go.
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (uv_is_closing(h) == 0) {
+          uv_close(h, nullptr);
+        }
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop_) != 0) {
+    log::warn({}, "the loop still had handles at exit");
+  }
+}
+
+} // namespace upesi::worker

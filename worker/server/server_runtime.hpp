@@ -1,0 +1,56 @@
+// ServerRuntime: everything a serving process owns — its loop, config (watched), resolver,
+// plugin generation and SMTP server — created in order and torn down in reverse. Used by the
+// single-process server and by each worker.
+#pragma once
+
+#include "common/config/config.hpp"
+#include "common/config/config_watcher.hpp"
+#include "common/config/smtp_config.hpp"
+#include "common/dns/resolver.hpp"
+#include "common/plugin/plugin_set.hpp"
+#include "common/util/result.hpp"
+#include "worker/hooks/hook_result.hpp"
+#include "worker/server/smtp_server.hpp"
+
+#include <uv.h>
+
+#include <filesystem>
+#include <memory>
+
+namespace upesi::worker {
+
+class ServerRuntime {
+public:
+  /// Reads the config (log, smtp.ini, dns.ini), starts the resolver, loads the plugins and
+  /// prepares the SMTP server (not yet listening). Errors name file and line.
+  static Result<std::unique_ptr<ServerRuntime>> create(const std::filesystem::path& install_dir);
+  ~ServerRuntime();
+  ServerRuntime(const ServerRuntime&) = delete;
+  ServerRuntime& operator=(const ServerRuntime&) = delete;
+
+  uv_loop_t* loop() { return &loop_; }
+  SmtpServer& server() { return *server_; }
+  const config::SmtpConfig& smtpConfig() const { return smtp_; }
+  const plugin::HookTable& hooks() const { return *hooks_; }
+
+  /// Runs a process-level hook (init_master, init_child) to its answer.
+  HookResult runProcessHook(Hook hook);
+
+  /// Calls every plugin's shutdown() (once).
+  void shutdownPlugins();
+
+private:
+  ServerRuntime();
+
+  uv_loop_t loop_{};
+  std::unique_ptr<config::Config> config_;
+  config::SmtpConfig smtp_;
+  std::unique_ptr<dns::Resolver> resolver_;
+  plugin::ProcessServices services_;
+  std::shared_ptr<plugin::PluginSet> plugins_;
+  std::shared_ptr<const plugin::HookTable> hooks_;
+  std::unique_ptr<config::ConfigWatcher> watcher_;
+  std::unique_ptr<SmtpServer> server_;
+};
+
+} // namespace upesi::worker
