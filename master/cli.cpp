@@ -22,6 +22,10 @@ constexpr OptionSpec Options[] = {
     {"-h", "", true, Command::PluginHelp},
     {"-o", "--order", false, Command::Order},
     {"", "--check", false, Command::Check},
+    {"", "--reload", false, Command::Reload},
+    {"", "--flush", false, Command::Flush},
+    {"", "--stop", false, Command::Stop},
+    {"", "--worker", false, Command::Worker},
     {"-v", "--version", false, Command::Version},
     {"", "--help", false, Command::Usage},
 };
@@ -94,8 +98,11 @@ Result<CliOptions> parseCommandLine(int argc, char** argv) {
     }
     out.command = Command::Run;
   }
-  if ((out.command == Command::Order || out.command == Command::Check) && !have_dir) {
-    return Error{fmt::format("{} needs -c DIR", out.command == Command::Order ? "-o" : "--check")};
+  bool needs_dir = out.command == Command::Order || out.command == Command::Check ||
+                   out.command == Command::Reload || out.command == Command::Flush ||
+                   out.command == Command::Stop || out.command == Command::Worker;
+  if (needs_dir && !have_dir) {
+    return Error{"this action needs -c DIR (try --help)"};
   }
   return out;
 }
@@ -107,6 +114,9 @@ std::string usageText() {
        upesi [-c DIR] -l       list the plugins (built-in and DIR/plugins/*.so)
        upesi [-c DIR] -h NAME  show a plugin's documentation
        upesi -c DIR -o         show the order in which plugins run on each hook
+       upesi -c DIR --reload   reload the running server gracefully (as SIGUSR2)
+       upesi -c DIR --flush    retry the deferred outbound mail now (as SIGHUP)
+       upesi -c DIR --stop     stop the running server gracefully (as SIGTERM)
        upesi -v | --version    print the version
        upesi --help            print this text
 

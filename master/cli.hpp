@@ -7,7 +7,20 @@
 
 namespace upesi::master {
 
-enum class Command { Run, Install, List, PluginHelp, Order, Check, Version, Usage };
+enum class Command {
+  Run,
+  Install,
+  List,
+  PluginHelp,
+  Order,
+  Check,
+  Version,
+  Usage,
+  Reload, // signal the running master: SIGUSR2
+  Flush,  // SIGHUP
+  Stop,   // SIGTERM
+  Worker, // internal: a worker the master started
+};
 
 struct CliOptions {
   Command command = Command::Usage;

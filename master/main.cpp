@@ -9,11 +9,18 @@
 #include "master/cli.hpp"
 #include "master/config_check.hpp"
 #include "master/install_skeleton.hpp"
+#include "master/pid_file.hpp"
 #include "master/run_server.hpp"
+#include "master/signals.hpp"
+#include "common/util/process_title.hpp"
+#include "worker/server/worker_process.hpp"
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 
 namespace upesi::master {
 namespace {
@@ -73,6 +80,29 @@ int hookOrder(const CliOptions& options) {
   return 0;
 }
 
+// --reload, --flush, --stop: the signal, sent to the master named in the pid file.
+int signalMaster(const CliOptions& options, MasterAction action) {
+  std::filesystem::path dir = options.install_dir;
+  config::Config config(dir / "config", defaultsDir());
+  auto smtp = config::readSmtpConfig(config);
+  if (!smtp) {
+    fmt::print(stderr, "upesi: {}\n", smtp.error());
+    return 1;
+  }
+  auto pid = readLivePid(smtp->pid_file.empty() ? dir / "upesi.pid"
+                                                : std::filesystem::path(smtp->pid_file));
+  if (!pid) {
+    fmt::print(stderr, "upesi: {}\n", pid.error());
+    return 1;
+  }
+  if (::kill(*pid, signalFor(action)) != 0) {
+    fmt::print(stderr, "upesi: cannot signal pid {}: {}\n", *pid, std::strerror(errno));
+    return 1;
+  }
+  fmt::print("asked upesi (pid {}) to {}\n", *pid, actionName(action));
+  return 0;
+}
+
 int install(const CliOptions& options) {
   auto created = installSkeleton(options.install_dir);
   if (!created) {
@@ -93,6 +123,7 @@ int install(const CliOptions& options) {
 
 int main(int argc, char** argv) {
   using namespace upesi::master;
+  upesi::initProcessTitle(argc, argv);
   auto options = parseCommandLine(argc, argv);
   if (!options) {
     fmt::print(stderr, "upesi: {}\n", options.error());
@@ -120,6 +151,20 @@ int main(int argc, char** argv) {
       fmt::print("{}: configuration OK\n", options->install_dir);
     }
     return printErrors(errors);
+  }
+  case Command::Reload:
+    return signalMaster(*options, MasterAction::Reload);
+  case Command::Flush:
+    return signalMaster(*options, MasterAction::Flush);
+  case Command::Stop:
+    return signalMaster(*options, MasterAction::Stop);
+  case Command::Worker: {
+    upesi::worker::WorkerArgs args;
+    if (!upesi::worker::workerArgsFromEnvironment(args)) {
+      fmt::print(stderr, "upesi: --worker is started by the master, not by hand\n");
+      return 2;
+    }
+    return upesi::worker::serveWorker(options->install_dir, args);
   }
   case Command::Run: {
     auto errors = checkInstall(options->install_dir);

@@ -4,6 +4,7 @@
 #include "common/config/smtp_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/util/paths.hpp"
+#include "master/master_process.hpp"
 #include "worker/server/single_process.hpp"
 
 namespace upesi::master {
@@ -15,13 +16,10 @@ int runServer(const std::filesystem::path& install_dir) {
     log::crit({}, "{}", smtp.error());
     return 1;
   }
-  if (smtp->nodes != 0) {
-    // XXX: the master/worker split is the next step; until then every setting of nodes serves
-    // in this one process, so an install written for workers still runs.
-    log::warn({}, "nodes={}: worker processes are not implemented yet; serving in one process",
-              smtp->nodes);
+  if (smtp->nodes == 0) {
+    return worker::serveSingleProcess(install_dir);
   }
-  return worker::serveSingleProcess(install_dir);
+  return runMaster(install_dir);
 }
 
 } // namespace upesi::master

@@ -205,6 +205,9 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     return Error{force.error()};
   }
   out.force_shutdown_timeout_s = *force;
+  if (main.contains("pid_file") && main["pid_file"].is_string()) {
+    out.pid_file = main["pid_file"].get<std::string>();
+  }
   if (main.contains("user") && !main["user"].is_null()) {
     out.user = main["user"].is_string() ? main["user"].get<std::string>() : main["user"].dump();
   }

@@ -47,6 +47,7 @@ struct SmtpConfig {
   std::string user;
   std::string group;
   int force_shutdown_timeout_s = 30;
+  std::string pid_file; // empty: <install>/upesi.pid
   SessionLimits limits;
 };
 

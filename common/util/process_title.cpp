@@ -1,0 +1,38 @@
+#include "common/util/process_title.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <sys/prctl.h>
+
+namespace upesi {
+namespace {
+char* title_area = nullptr;
+std::size_t title_size = 0;
+} // namespace
+
+void initProcessTitle(int argc, char** argv) {
+  if (argc <= 0 || argv == nullptr || argv[0] == nullptr) {
+    return;
+  }
+  // The argument strings are contiguous; their span is the room for a title.
+  char* end = argv[0] + std::strlen(argv[0]);
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i] == end + 1) {
+      end = argv[i] + std::strlen(argv[i]);
+    }
+  }
+  title_area = argv[0];
+  title_size = static_cast<std::size_t>(end - argv[0]);
+}
+
+void setProcessTitle(const std::string& title) {
+  ::prctl(PR_SET_NAME, title.substr(0, 15).c_str(), 0, 0, 0);
+  if (title_area == nullptr || title_size == 0) {
+    return;
+  }
+  std::size_t n = std::min(title.size(), title_size);
+  std::memcpy(title_area, title.data(), n);
+  std::memset(title_area + n, '\0', title_size - n + 1);
+}
+
+} // namespace upesi

@@ -1,0 +1,54 @@
+#include "master/pid_file.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <unistd.h>
+
+namespace upesi::master {
+
+Result<pid_t> readLivePid(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) {
+    return Error{fmt::format("{}: no pid file (is the server running?)", path.string())};
+  }
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+    return Error{fmt::format("{}: process {} is not running", path.string(), pid)};
+  }
+  return static_cast<pid_t>(pid);
+}
+
+Result<std::monostate> PidFile::write() {
+  if (auto live = readLivePid(path_); live && *live != ::getpid()) {
+    return Error{fmt::format("{}: another upesi (pid {}) is running here", path_.string(), *live)};
+  }
+  auto tmp = path_;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << ::getpid() << '\n';
+    if (!out) {
+      return Error{fmt::format("{}: cannot write", tmp.string())};
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path_, ec);
+  if (ec) {
+    return Error{fmt::format("{}: {}", path_.string(), ec.message())};
+  }
+  written_ = true;
+  return std::monostate{};
+}
+
+PidFile::~PidFile() {
+  if (written_) {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+}
+
+} // namespace upesi::master

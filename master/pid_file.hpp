@@ -1,0 +1,31 @@
+// The master's pid file, so that `upesi -c DIR --reload` (and scripts) can find it. Removed on
+// a clean exit; a stale one (its process gone) is replaced.
+#pragma once
+
+#include "common/util/result.hpp"
+
+#include <filesystem>
+#include <sys/types.h>
+#include <variant>
+
+namespace upesi::master {
+
+class PidFile {
+public:
+  explicit PidFile(std::filesystem::path path) : path_(std::move(path)) {}
+  ~PidFile();
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+
+  /// Fails if another live process holds it.
+  Result<std::monostate> write();
+
+private:
+  std::filesystem::path path_;
+  bool written_ = false;
+};
+
+/// The pid recorded in `path` if that process is alive.
+Result<pid_t> readLivePid(const std::filesystem::path& path);
+
+} // namespace upesi::master

@@ -1,0 +1,70 @@
+// WorkerPool: the master's view of its workers — spawning them (fork, then exec of this binary
+// with --worker), talking to them over a socketpair each, and knowing which generation each
+// belongs to.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace upesi::master {
+
+struct WorkerInfo {
+  pid_t pid = -1;
+  int id = 0;
+  int generation = 0;
+  int control_fd = -1;
+  bool ready = false;
+  bool stopping = false;
+  std::chrono::steady_clock::time_point started;
+  std::string input; // partial line from the worker
+};
+
+class WorkerPool {
+public:
+  WorkerPool(std::filesystem::path install_dir, std::vector<int> listen_fds);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  /// Forks and execs a worker; returns its pid or -1 (logged).
+  pid_t spawn(int id, int generation);
+
+  /// Sends one JSON message to one worker, or to every worker of a generation (-1: all).
+  void send(pid_t pid, const nlohmann::json& message);
+  void broadcast(int generation, const nlohmann::json& message);
+
+  /// Reads what a worker wrote; calls `on_message(worker, message)` per complete line.
+  /// Returns false at end of file.
+  template <typename Fn> bool readFrom(WorkerInfo& worker, Fn&& on_message);
+
+  /// Forgets a worker that exited; returns its record.
+  WorkerInfo remove(pid_t pid);
+
+  std::map<pid_t, WorkerInfo>& workers() { return workers_; }
+  std::size_t count(int generation) const;
+  std::size_t readyCount(int generation) const;
+
+private:
+  std::filesystem::path install_dir_;
+  std::vector<int> listen_fds_;
+  std::map<pid_t, WorkerInfo> workers_;
+};
+
+bool readWorkerInput(WorkerInfo& worker, std::vector<nlohmann::json>& messages);
+
+template <typename Fn> bool WorkerPool::readFrom(WorkerInfo& worker, Fn&& on_message) {
+  std::vector<nlohmann::json> messages;
+  bool open = readWorkerInput(worker, messages);
+  for (const auto& m : messages) {
+    on_message(worker, m);
+  }
+  return open;
+}
+
+} // namespace upesi::master

@@ -1,0 +1,130 @@
+#include "worker/server/worker_process.hpp"
+
+#include "common/log/logger.hpp"
+#include "common/util/process_title.hpp"
+#include "worker/server/control_channel.hpp"
+#include "worker/server/server_runtime.hpp"
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <sstream>
+#include <unistd.h>
+
+namespace upesi::worker {
+namespace {
+
+int envInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? fallback : std::atoi(v);
+}
+
+struct WorkerState {
+  ServerRuntime* runtime = nullptr;
+  ControlChannel* control = nullptr;
+  bool stopping = false;
+  int id = 0;
+};
+
+void stopWorker(WorkerState& state, const char* why) {
+  if (state.stopping) {
+    return;
+  }
+  state.stopping = true;
+  auto& server = state.runtime->server();
+  int grace = state.runtime->smtpConfig().force_shutdown_timeout_s;
+  log::notice({}, "worker {} stopping ({}): {} sessions to finish", state.id, why,
+              server.sessionCount());
+  uv_loop_t* loop = state.runtime->loop();
+  server.drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
+}
+
+} // namespace
+
+bool workerArgsFromEnvironment(WorkerArgs& args) {
+  const char* fds = std::getenv("UPESI_LISTEN_FDS");
+  args.control_fd = envInt("UPESI_CONTROL_FD", -1);
+  args.id = envInt("UPESI_WORKER_ID", 0);
+  args.generation = envInt("UPESI_GENERATION", 0);
+  if (fds == nullptr || args.control_fd < 0) {
+    return false;
+  }
+  std::stringstream list(fds);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    if (!item.empty()) {
+      args.listen_fds.push_back(std::atoi(item.c_str()));
+    }
+  }
+  return !args.listen_fds.empty();
+}
+
+int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args) {
+  setProcessTitle(
+      fmt::format("upesi: worker {} (generation {})", args.id, args.generation));
+  ::signal(SIGPIPE, SIG_IGN);
+  // The master decides when workers stop: a terminal's Ctrl-C reaches the whole group.
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGUSR2, SIG_IGN);
+
+  auto created = ServerRuntime::create(install_dir);
+  if (!created) {
+    log::crit({}, "worker {}: {}", args.id, created.error());
+    return 1;
+  }
+  auto runtime = std::move(created).value();
+  if (auto r = runtime->runProcessHook(Hook::InitChild); isDeny(r.code)) {
+    log::crit({"", r.plugin}, "init_child failed: {}",
+              r.message.empty() ? std::string(toString(r.code)) : r.message.front());
+    return 1;
+  }
+  for (int fd : args.listen_fds) {
+    if (auto r = runtime->server().adopt(fd); !r) {
+      log::crit({}, "{}", r.error());
+      return 1;
+    }
+  }
+
+  WorkerState state{runtime.get(), nullptr, false, args.id};
+  ControlChannel control(
+      runtime->loop(), args.control_fd,
+      [&state](const nlohmann::json& message) {
+        std::string cmd = message.value("cmd", "");
+        if (cmd == "stop") {
+          stopWorker(state, "asked by the master");
+        } else if (cmd == "flush") {
+          log::info({}, "worker {}: flushing the outbound queue", state.id);
+        } else if (cmd == "reopen_logs") {
+          log::Logger::instance().reopen();
+        }
+      },
+      [&state] { stopWorker(state, "the master went away"); });
+  state.control = &control;
+
+  uv_signal_t sigterm;
+  uv_signal_init(runtime->loop(), &sigterm);
+  sigterm.data = &state;
+  uv_signal_start(
+      &sigterm,
+      [](uv_signal_t* h, int) { stopWorker(*static_cast<WorkerState*>(h->data), "SIGTERM"); },
+      SIGTERM);
+  uv_signal_t sigusr1;
+  uv_signal_init(runtime->loop(), &sigusr1);
+  uv_signal_start(
+      &sigusr1, [](uv_signal_t*, int) { log::Logger::instance().reopen(); }, SIGUSR1);
+
+  control.send({{"event", "ready"}, {"pid", ::getpid()}});
+  log::info({}, "worker {} (generation {}) ready, pid {}", args.id, args.generation, ::getpid());
+  uv_run(runtime->loop(), UV_RUN_DEFAULT);
+
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1), nullptr);
+  uv_run(runtime->loop(), UV_RUN_NOWAIT);
+  runtime->shutdownPlugins();
+  log::info({}, "worker {} (generation {}) stopped", args.id, args.generation);
+  return 0;
+}
+
+} // namespace upesi::worker

@@ -1,0 +1,24 @@
+// A worker: started by the master (fork and exec of this binary with --worker), it inherits the
+// listening sockets and a control socket, builds its own loop and plugins, runs init_child, and
+// serves until the master says stop (or goes away).
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+namespace upesi::worker {
+
+struct WorkerArgs {
+  std::vector<int> listen_fds;
+  int control_fd = -1;
+  int id = 0;
+  int generation = 0;
+};
+
+/// Reads UPESI_LISTEN_FDS, UPESI_CONTROL_FD, UPESI_WORKER_ID and UPESI_GENERATION.
+bool workerArgsFromEnvironment(WorkerArgs& args);
+
+/// Returns the exit status.
+int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args);
+
+} // namespace upesi::worker
