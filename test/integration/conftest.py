@@ -61,6 +61,23 @@ class Server:
             time.sleep(0.05)
         return False
 
+    def workers(self):
+        """pids of the master's children (its workers, and a config checker while one runs)."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                return sorted(int(p) for p in f.read().split())
+        except OSError:
+            return []
+
+    def wait_workers(self, count, exclude=(), timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = [p for p in self.workers() if p not in exclude]
+            if len(pids) == count:
+                return pids
+            time.sleep(0.05)
+        raise AssertionError("expected %d workers, have %s" % (count, self.workers()))
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -87,7 +104,7 @@ def start_server(install, upesi_bin):
     `so` names get a copy of the scripted test plugin as <install>/plugins/<name>.so."""
     servers = []
 
-    def start(plugins=(), files=None, smtp=None, so=(), expect_ready=True):
+    def start(plugins=(), files=None, smtp=None, so=(), expect_ready=True, env=None):
         for name in so:
             target = install / "plugins" / (name + ".so")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +118,8 @@ def start_server(install, upesi_bin):
         write_config(install, files or {})
         log_path = install / ("server-%d.log" % len(servers))
         log = open(log_path, "w")
-        proc = subprocess.Popen([UPESI, "-c", str(install)], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([UPESI, "-c", str(install)], stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, **(env or {})))
         log.close()
         server = Server(install, port, proc, log_path)
         servers.append(server)

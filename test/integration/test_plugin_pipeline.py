@@ -111,7 +111,9 @@ def test_priority_then_config_order_then_registration(start_server, connect, tmp
                           files=files)
     c = connect(server)
     assert c.cmd("HELO x.example")[0] == 250
-    assert record.read_text().split("\n")[:3] == ["second helo", "third helo", "first helo"]
+    calls = [line.rsplit(" ", 1)[0] for line in record.read_text().splitlines()
+             if " helo " in line]
+    assert calls[:3] == ["second helo", "third helo", "first helo"]
 
 
 def test_hook_timeout_answers_denysoft(start_server, connect):

@@ -12,7 +12,8 @@
 //   relay=true           set connection relaying before answering
 //   save=/dir            (queue hooks) write the message to /dir/<transaction uuid>.eml first
 //   [main]
-//   record=/path/file    append "<plugin> <hook>" to this file for every call
+//   record=/path/file    append "<plugin> <hook> <pid>" to this file for every call, and
+//                        "<plugin> shutdown <pid>" when the plugin is shut down
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <map>
 #include <stdexcept>
+#include <unistd.h>
 
 namespace {
 
@@ -67,12 +69,19 @@ public:
     }
   }
 
+  void shutdown() override {
+    if (!record_.empty()) {
+      std::ofstream(record_, std::ios::app)
+          << host_->pluginName() << " shutdown " << ::getpid() << '\n';
+    }
+  }
+
 private:
   void answer(upesi::Hook hook, const nlohmann::json& keys, const upesi::Next& next,
               upesi::Connection& connection, const upesi::HookParams& params) {
     if (!record_.empty()) {
       std::ofstream(record_, std::ios::app)
-          << host_->pluginName() << ' ' << upesi::toString(hook) << '\n';
+          << host_->pluginName() << ' ' << upesi::toString(hook) << ' ' << ::getpid() << '\n';
     }
     std::string subject;
     if (params.address != nullptr) {
