@@ -20,6 +20,7 @@ public:
   nlohmann::json& notes() override { return notes_; }
   Results& results() override { return results_; }
   Transaction* transaction() override { return nullptr; }
+  std::shared_ptr<Transaction> sharedTransaction() override { return nullptr; }
   std::vector<std::string>& capabilities() override { return capabilities_; }
   unsigned transactionCount() const override { return 0; }
   bool earlyTalker() const override { return false; }

@@ -76,6 +76,7 @@ public:
   nlohmann::json& notes() override { return notes_; }
   Results& results() override { return results_; }
   Transaction* transaction() override { return txn_.get(); }
+  std::shared_ptr<Transaction> sharedTransaction() override { return txn_; }
   std::vector<std::string>& capabilities() override { return capabilities_; }
   unsigned transactionCount() const override { return transaction_count_; }
   bool earlyTalker() const override { return early_talker_; }
@@ -175,7 +176,7 @@ private:
   bool relaying_ = false;
   nlohmann::json notes_ = nlohmann::json::object();
   Results results_;
-  std::unique_ptr<TransactionImpl> txn_;
+  std::shared_ptr<TransactionImpl> txn_;
   unsigned transaction_count_ = 0;
   std::vector<std::string> capabilities_;
   bool early_talker_ = false;

@@ -340,7 +340,7 @@ void Session::cmdMail(std::string_view argument) {
   mail::MessageStreamOptions stream_options;
   stream_options.spool_after = limits_.spool_after;
   stream_options.spool_dir = env_.spool_dir;
-  txn_ = std::make_unique<TransactionImpl>(fmt::format("{}.{}", uuid_, transaction_count_),
+  txn_ = std::make_shared<TransactionImpl>(fmt::format("{}.{}", uuid_, transaction_count_),
                                            *address, *params, std::move(stream_options));
   txn_->relaying = relaying_;
   if (smtputf8) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -110,6 +111,9 @@ public:
 
   /// The open transaction (after MAIL FROM), or nullptr.
   virtual Transaction* transaction() = 0;
+  /// The same, shared: a plugin that hands the transaction to the thread pool keeps it alive
+  /// with this, whatever the client does meanwhile.
+  virtual std::shared_ptr<Transaction> sharedTransaction() = 0;
 
   /// The EHLO keywords offered; the capabilities hook may add to them.
   virtual std::vector<std::string>& capabilities() = 0;

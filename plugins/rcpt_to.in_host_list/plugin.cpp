@@ -1,0 +1,153 @@
+// rcpt_to.in_host_list: accepts recipients whose domain this server serves (config/host_list,
+// config/host_list_regex), and lets relaying clients send from a local domain to anywhere.
+#include <upesi/connection.hpp>
+#include <upesi/host.hpp>
+#include <upesi/next.hpp>
+#include <upesi/plugin.hpp>
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace upesi::plugins::rcpt_to_in_host_list {
+namespace {
+
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> asStrings(const nlohmann::json& list) {
+  std::vector<std::string> out;
+  if (list.is_array()) {
+    for (const auto& item : list) {
+      if (item.is_string()) {
+        out.push_back(item.get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+class InHostList final : public Plugin {
+public:
+  void registerHooks(Host& host, Registrar& registrar) override {
+    host_ = &host;
+    loadHostList();
+    loadHostListRegex();
+    host.onConfigChange("host_list", [this] { loadHostList(); });
+    host.onConfigChange("host_list_regex", [this] { loadHostListRegex(); });
+    registrar.registerHook(Hook::Mail, [this](Next next, Connection& c, const HookParams& p) {
+      hookMail(next, c, p);
+    });
+    registrar.registerHook(Hook::Rcpt, [this](Next next, Connection& c, const HookParams& p) {
+      hookRcpt(next, c, p);
+    });
+  }
+
+  std::vector<ConfigFileSpec> configFiles() const override {
+    return {{"host_list", "list", {}}, {"host_list_regex", "list", {}}};
+  }
+
+  /// True if `domain` (any case) is listed or matches one of the patterns.
+  bool isLocal(std::string_view domain) const {
+    auto lower = lowered(domain);
+    if (domains_.count(lower) != 0) {
+      return true;
+    }
+    for (const auto& pattern : patterns_) {
+      if (std::regex_match(lower, pattern)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+private:
+  void loadHostList() {
+    domains_.clear();
+    for (const auto& domain : asStrings(host_->config("host_list", "list", {}))) {
+      domains_.insert(lowered(domain));
+    }
+    host_->log(LogLevel::Info, fmt::format("loaded {} domains from host_list", domains_.size()));
+  }
+
+  void loadHostListRegex() {
+    patterns_.clear();
+    for (const auto& source : asStrings(host_->config("host_list_regex", "list", {}))) {
+      // Anchored as Haraka anchors the joined list: ^(?:a|b|c)$, case-insensitive.
+      try {
+        patterns_.emplace_back("^(?:" + source + ")$",
+                               std::regex::ECMAScript | std::regex::icase | std::regex::optimize);
+      } catch (const std::regex_error& e) {
+        host_->log(LogLevel::Error, fmt::format("host_list_regex: ignoring bad pattern \"{}\": {}",
+                                                source, e.what()));
+      }
+    }
+  }
+
+  void hookMail(const Next& next, Connection& connection, const HookParams& params) {
+    auto* txn = connection.transaction();
+    if (txn == nullptr || params.address == nullptr) {
+      return next();
+    }
+    const auto& name = host_->pluginName();
+    if (params.address->is_null || params.address->host.empty()) {
+      txn->results().add(name, {{"skip", "mail_from.null"}});
+      return next();
+    }
+    if (isLocal(params.address->host)) {
+      txn->results().add(name, {{"pass", "mail_from"}});
+      txn->notes()["local_sender"] = true;
+      return next();
+    }
+    txn->results().add(name, {{"msg", "mail_from!local"}});
+    next();
+  }
+
+  void hookRcpt(const Next& next, Connection& connection, const HookParams& params) {
+    auto* txn = connection.transaction();
+    if (txn == nullptr || params.address == nullptr) {
+      return next();
+    }
+    const auto& name = host_->pluginName();
+    if (params.address->host.empty()) {
+      txn->results().add(name, {{"fail", "rcpt!domain"}});
+      return next();
+    }
+    if (isLocal(params.address->host)) {
+      txn->results().add(name, {{"pass", "rcpt_to"}});
+      return next(Code::Ok);
+    }
+    // A relaying client sending from a local domain may send to any recipient.
+    const auto& local_sender = txn->notes()["local_sender"];
+    if (connection.relaying() && local_sender.is_boolean() && local_sender.get<bool>()) {
+      txn->results().add(name, {{"pass", "relaying local_sender"}});
+      return next(Code::Ok);
+    }
+    // Neither end is local: another rcpt plugin may still vouch for the recipient.
+    txn->results().add(name, {{"msg", "rcpt!local"}});
+    next();
+  }
+
+  Host* host_ = nullptr;
+  std::set<std::string> domains_;
+  std::vector<std::regex> patterns_;
+};
+
+} // namespace upesi::plugins::rcpt_to_in_host_list
+
+std::unique_ptr<upesi::Plugin> upesi_builtin_rcpt_to_in_host_list() {
+  return std::make_unique<upesi::plugins::rcpt_to_in_host_list::InHostList>();
+}
