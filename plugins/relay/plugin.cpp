@@ -1,174 +1,200 @@
-// relay: decides which clients may relay (Haraka's relay plugin): by client IP
-// (config/relay_acl_allow), everyone (relay.ini all=true), and per destination domain
-// (relay_dest_domains.ini).
+// relay: decides which clients may relay (connection.relaying): by IP (relay_acl_allow), by
+// destination domain (relay_dest_domains.ini), or everyone ([relay] all, for spamtraps only).
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
 
-#include <arpa/inet.h>
-#include <array>
-#include <cstring>
+#include "plugins/support/cidr.hpp"
+
+#include <fmt/format.h>
+
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 namespace upesi::plugins::relay {
 namespace {
 
-struct Cidr {
-  int family = AF_INET;
-  std::array<unsigned char, 16> bytes{};
-  int bits = 0;
-};
+const std::vector<std::string> RelayIniBooleans = {"+relay.acl", "-relay.force_routing",
+                                                   "-relay.all", "-relay.dest_domains"};
 
-std::optional<Cidr> parseCidr(std::string text) {
-  Cidr c;
-  auto slash = text.find('/');
-  std::string addr = text.substr(0, slash);
-  if (::inet_pton(AF_INET, addr.c_str(), c.bytes.data()) == 1) {
-    c.family = AF_INET;
-    c.bits = 32;
-  } else if (::inet_pton(AF_INET6, addr.c_str(), c.bytes.data()) == 1) {
-    c.family = AF_INET6;
-    c.bits = 128;
-  } else {
-    return std::nullopt;
-  }
-  if (slash != std::string::npos) {
-    int max = c.bits;
-    try {
-      std::size_t used = 0;
-      c.bits = std::stoi(text.substr(slash + 1), &used);
-      if (used != text.size() - slash - 1) {
-        return std::nullopt;
-      }
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-    if (c.bits < 0 || c.bits > max) {
-      return std::nullopt;
-    }
-  }
-  return c;
-}
-
-bool contains(const Cidr& net, const std::string& ip) {
-  std::array<unsigned char, 16> bytes{};
-  if (::inet_pton(net.family, ip.c_str(), bytes.data()) != 1) {
+bool flag(const nlohmann::json& cfg, const char* key) {
+  if (!cfg.is_object() || !cfg.contains("relay") || !cfg["relay"].is_object()) {
     return false;
   }
-  int full = net.bits / 8;
-  if (std::memcmp(bytes.data(), net.bytes.data(), static_cast<std::size_t>(full)) != 0) {
-    return false;
-  }
-  int rest = net.bits % 8;
-  if (rest == 0) {
-    return true;
-  }
-  auto mask = static_cast<unsigned char>(0xFFU << (8 - rest));
-  return (bytes[full] & mask) == (net.bytes[full] & mask);
+  const auto& section = cfg["relay"];
+  return section.contains(key) && section[key].is_boolean() && section[key].get<bool>();
 }
+
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+} // namespace
 
 class Relay final : public Plugin {
 public:
   void registerHooks(Host& host, Registrar& registrar) override {
     host_ = &host;
-    load();
-    host.onConfigChange("relay.ini", [this] { load(); });
-    host.onConfigChange("relay_acl_allow", [this] { load(); });
-    host.onConfigChange("relay_dest_domains.ini", [this] { load(); });
-    registrar.registerHook(
-        Hook::ConnectInit,
-        [this](Next next, Connection& c, const HookParams&) { onConnect(next, c); }, 0,
-        "acl");
-    registrar.registerHook(
-        Hook::Rcpt, [this](Next next, Connection& c, const HookParams& p) { onRcpt(next, c, p); },
-        0, "dest_domains");
+    loadRelayIni();
+    host.onConfigChange("relay.ini", [this] { loadRelayIni(); });
+
+    // As in Haraka, the hooks follow the settings read at start; a change of which features
+    // are on needs a reload (SIGUSR2), their data (lists, domains) is re-read live.
+    if (flag(cfg_, "acl")) {
+      loadAcl();
+      host.onConfigChange("relay_acl_allow", [this] { loadAcl(); });
+      registrar.registerHook(
+          Hook::ConnectInit,
+          [this](Next next, Connection& c, const HookParams&) { checkAcl(next, c); }, 0, "acl");
+      registrar.registerHook(
+          Hook::Connect,
+          [](Next next, Connection& c, const HookParams&) {
+            next(c.relaying() ? Code::Ok : Code::Cont);
+          },
+          0, "pass_relaying");
+    }
+    if (flag(cfg_, "force_routing")) {
+      host.log(LogLevel::Warn, "relay.ini [relay] force_routing is not implemented; ignored");
+    }
+    if (flag(cfg_, "dest_domains")) {
+      loadDestDomains();
+      host.onConfigChange("relay_dest_domains.ini", [this] { loadDestDomains(); });
+      registrar.registerHook(
+          Hook::Rcpt,
+          [this](Next next, Connection& c, const HookParams& p) { destDomains(next, c, p); }, 0,
+          "dest_domains");
+    }
+    if (flag(cfg_, "all")) {
+      host.log(LogLevel::Warn,
+               "relay.ini [relay] all=true: EVERY client may relay to ANY recipient. This is an "
+               "OPEN RELAY; use it only for tests and spamtraps");
+      registrar.registerHook(
+          Hook::Rcpt,
+          [this](Next next, Connection& c, const HookParams& p) {
+            if (!flag(cfg_, "all")) {
+              return next();
+            }
+            host_->log(LogLevel::Info,
+                       fmt::format("confirming recipient {}",
+                                   p.address != nullptr ? p.address->format() : "<?>"),
+                       &c);
+            c.setRelaying(true);
+            next(Code::Ok);
+          },
+          0, "all");
+    }
   }
 
   std::vector<ConfigFileSpec> configFiles() const override {
-    return {{"relay.ini", "ini", Booleans},
+    return {{"relay.ini", "ini", RelayIniBooleans},
             {"relay_acl_allow", "list", {}},
             {"relay_dest_domains.ini", "ini", {}}};
   }
 
 private:
-  static inline const std::vector<std::string> Booleans = {
-      "+relay.acl", "-relay.force_routing", "-relay.dest_domains", "-relay.all"};
+  void loadRelayIni() { cfg_ = host_->config("relay.ini", "ini", RelayIniBooleans); }
 
-  void load() {
-    auto ini = host_->config("relay.ini", "ini", Booleans);
-    acl_ = ini["relay"].value("acl", true);
-    all_ = ini["relay"].value("all", false);
-    dest_domains_ = ini["relay"].value("dest_domains", false);
-    std::vector<Cidr> allow;
-    for (const auto& entry : host_->config("relay_acl_allow", "list")) {
-      auto cidr = parseCidr(entry.get<std::string>());
-      if (!cidr) {
-        host_->log(LogLevel::Error,
-                   "relay_acl_allow: \"" + entry.get<std::string>() + "\" is not an IP or CIDR");
+  void loadAcl() {
+    acl_.clear();
+    auto list = host_->config("relay_acl_allow", "list", {});
+    if (!list.is_array()) {
+      return;
+    }
+    for (const auto& item : list) {
+      if (!item.is_string()) {
         continue;
       }
-      allow.push_back(*cidr);
-    }
-    allow_ = std::make_shared<const std::vector<Cidr>>(std::move(allow));
-    domains_ = host_->config("relay_dest_domains.ini", "ini")["domains"];
-    if (all_) {
-      host_->log(LogLevel::Warn, "relay.ini all=true: this server relays for everyone");
-    }
-  }
-
-  void onConnect(const Next& next, Connection& connection) {
-    if (all_) {
-      connection.setRelaying(true);
-      connection.results().add("relay", {{"pass", "all"}});
-    } else if (acl_) {
-      for (const auto& net : *allow_) {
-        if (contains(net, connection.remote().ip)) {
-          connection.setRelaying(true);
-          connection.results().add("relay", {{"pass", "acl"}});
-          break;
-        }
+      auto text = item.get<std::string>();
+      if (auto cidr = Cidr::parse(text)) {
+        acl_.push_back(*cidr);
+      } else {
+        host_->log(LogLevel::Error, fmt::format("invalid entry in relay_acl_allow: {}", text));
       }
     }
-    next();
   }
 
-  void onRcpt(const Next& next, Connection& connection, const HookParams& params) {
-    if (!dest_domains_ || connection.relaying() || params.address == nullptr) {
-      next();
+  void loadDestDomains() {
+    domains_ = nlohmann::json::object();
+    auto cfg = host_->config("relay_dest_domains.ini", "ini", {});
+    if (!cfg.is_object() || !cfg.contains("domains") || !cfg["domains"].is_object()) {
       return;
     }
-    std::string domain = params.address->host;
-    if (!domains_.is_object() || !domains_.contains(domain)) {
-      next();
-      return;
+    for (const auto& [domain, value] : cfg["domains"].items()) {
+      auto parsed = value.is_string() ? nlohmann::json::parse(value.get<std::string>(), nullptr,
+                                                              /*allow_exceptions=*/false)
+                                      : value;
+      if (!parsed.is_object()) {
+        host_->log(LogLevel::Error,
+                   fmt::format("relay_dest_domains.ini [domains] {}: not a JSON object", domain));
+        continue;
+      }
+      domains_[lowered(domain)] = parsed;
     }
-    const auto& entry = domains_[domain];
-    nlohmann::json spec = entry.is_string() ? nlohmann::json::parse(entry.get<std::string>(),
-                                                                    nullptr, false)
-                                            : entry;
-    std::string action = spec.is_object() ? spec.value("action", std::string()) : "";
-    if (action == "accept") {
-      next(Code::Ok);
-    } else if (action == "deny") {
-      next(Code::Deny, "You are not allowed to send mail to " + domain);
-    } else {
-      next();
+  }
+
+  void checkAcl(const Next& next, Connection& connection) {
+    auto ip = IpAddress::parse(connection.remote().ip);
+    bool listed = false;
+    if (ip) {
+      for (const auto& cidr : acl_) {
+        listed = listed || cidr.contains(*ip);
+      }
     }
+    const auto& name = host_->pluginName();
+    if (!listed) {
+      connection.results().add(name, {{"skip", "acl(unlisted)"}});
+      return next();
+    }
+    connection.results().add(name, {{"pass", "acl"}});
+    connection.setRelaying(true);
+    next(Code::Ok);
+  }
+
+  void destDomains(const Next& next, Connection& connection, const HookParams& params) {
+    auto* txn = connection.transaction();
+    if (txn == nullptr || params.address == nullptr) {
+      return next();
+    }
+    const auto& name = host_->pluginName();
+    if (connection.relaying()) {
+      txn->results().add(name, {{"skip", "relay_dest_domain(relay)"}});
+      return next();
+    }
+    auto it = domains_.find(lowered(params.address->host));
+    if (it == domains_.end()) {
+      txn->results().add(name, {{"fail", "relay_dest_domain"}});
+      return next(Code::Deny, "You are not allowed to relay");
+    }
+    std::string action = it->contains("action") && (*it)["action"].is_string()
+                             ? (*it)["action"].get<std::string>()
+                             : std::string();
+    if (action == "accept" || action == "continue") {
+      // Both enable relaying; accept also vouches for the recipient.
+      connection.setRelaying(true);
+      txn->results().add(name, {{"pass", "relay_dest_domain"}});
+      return next(action == "accept" ? Code::Ok : Code::Cont);
+    }
+    txn->results().add(name, {{"fail", "relay_dest_domain"}});
+    if (action == "deny") {
+      return next(Code::Deny, "You are not allowed to relay");
+    }
+    next(Code::Deny, "Mail for that recipient is not accepted here.");
   }
 
   Host* host_ = nullptr;
-  bool acl_ = true;
-  bool all_ = false;
-  bool dest_domains_ = false;
-  std::shared_ptr<const std::vector<Cidr>> allow_;
-  nlohmann::json domains_;
+  nlohmann::json cfg_;
+  std::vector<Cidr> acl_;
+  nlohmann::json domains_ = nlohmann::json::object();
 };
 
-} // namespace
 } // namespace upesi::plugins::relay
 
 std::unique_ptr<upesi::Plugin> upesi_builtin_relay() {
