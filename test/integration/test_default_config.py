@@ -1,0 +1,73 @@
+"""A new install as `upesi -i` makes it: local domains land in maildirs, others are refused;
+and the relay plugin's ACL."""
+import smtplib
+
+import pytest
+
+
+def default_server(start_server, install, **kwargs):
+    lines = (install / "config" / "plugins").read_text().splitlines()
+    plugins = [p.strip() for p in lines if p.strip() and not p.startswith("#")]
+    assert plugins == ["rcpt_to.in_host_list", "queue/maildir"]
+    return start_server(plugins=plugins, **kwargs)
+
+
+def test_skeleton_delivers_local_mail_into_maildirs(start_server, install):
+    server = default_server(start_server, install)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        refused = s.sendmail("sender@client.example", ["John.Doe@Example.COM", "b@localhost"],
+                             "Subject: hello\r\n\r\nfirst line\r\n..dot line\r\n")
+        assert refused == {}
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            s.sendmail("sender@client.example", ["x@elsewhere.example"], "Subject: no\r\n\r\nx\r\n")
+    john = list((install / "maildir" / "example.com" / "John.Doe" / "new").iterdir())
+    b = list((install / "maildir" / "localhost" / "b" / "new").iterdir())
+    assert len(john) == 1 and len(b) == 1
+    text = john[0].read_bytes()
+    assert text.startswith(b"Return-Path: <sender@client.example>\nDelivered-To: "
+                           b"John.Doe@example.com\nReceived: from ")
+    assert b"\r" not in text  # maildirs hold LF line ends
+    assert text.endswith(b"Subject: hello\n\nfirst line\n..dot line\n")  # smtplib stuffed it
+    assert not any((install / "maildir" / "example.com" / "John.Doe" / "tmp").iterdir())
+    assert not (install / "maildir" / "elsewhere.example").exists()
+
+
+def test_recipient_names_cannot_escape_the_maildir(start_server, install):
+    server = default_server(start_server, install)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        assert s.sendmail("s@client.example", ['"../../etc"@example.com', '".hidden"@example.com'],
+                          "Subject: x\r\n\r\nx\r\n") == {}
+    names = sorted(p.name for p in (install / "maildir" / "example.com").iterdir())
+    assert names == ["_.._.._etc", "_.hidden"]
+
+
+def test_maildir_failure_answers_451_and_keeps_nothing(start_server, install):
+    base = install / "maildir"
+    base.mkdir()
+    (base / "example.com").write_text("a file where a directory must go\n")
+    server = default_server(start_server, install)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            s.sendmail("s@client.example", ["a@localhost", "b@example.com"],
+                       "Subject: x\r\n\r\nx\r\n")
+        assert err.value.smtp_code == 451
+    assert not any((base / "localhost" / "a" / "new").iterdir())
+    assert not any((base / "localhost" / "a" / "tmp").iterdir())
+
+
+def test_relay_acl_lets_listed_clients_relay(start_server, install, connect):
+    server = start_server(plugins=["relay", "rcpt_to.in_host_list", "queue/maildir"],
+                          files={"relay_acl_allow": "10.0.0.0/8\n127.0.0.0/8\n"})
+    c = connect(server)
+    assert c.cmd("EHLO x.example")[0] == 250
+    assert c.cmd("MAIL FROM:<s@client.example>")[0] == 250
+    assert c.cmd("RCPT TO:<x@elsewhere.example>")[0] == 250
+
+
+def test_relay_acl_others_may_not(start_server, install, connect):
+    server = start_server(plugins=["relay", "rcpt_to.in_host_list", "queue/maildir"],
+                          files={"relay_acl_allow": "10.0.0.0/8\n"})
+    c = connect(server)
+    assert c.cmd("EHLO x.example")[0] == 250
+    assert c.cmd("MAIL FROM:<s@client.example>")[0] == 250
+    assert c.cmd("RCPT TO:<x@elsewhere.example>")[0] == 550
