@@ -1,4 +1,5 @@
-// queue/discard: accept a message and keep nothing, when asked to (tests, benchmarks, traps).
+// queue/discard: accepts and drops the message (a 250 with nothing stored) when a note or the
+// environment asks for it. For tests and spamtraps.
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -10,53 +11,71 @@
 namespace upesi::plugins::queue_discard {
 namespace {
 
-bool truthy(const nlohmann::json& notes, const char* key) {
-  auto it = notes.find(key);
-  if (it == notes.end()) {
+/// JavaScript truthiness of a note, as Haraka tests it.
+bool truthy(const nlohmann::json& value) {
+  switch (value.type()) {
+  case nlohmann::json::value_t::null:
+  case nlohmann::json::value_t::discarded:
     return false;
+  case nlohmann::json::value_t::boolean:
+    return value.get<bool>();
+  case nlohmann::json::value_t::string:
+    return !value.get_ref<const std::string&>().empty();
+  case nlohmann::json::value_t::number_integer:
+  case nlohmann::json::value_t::number_unsigned:
+  case nlohmann::json::value_t::number_float:
+    return value.get<double>() != 0.0;
+  default:
+    return true; // objects and arrays
   }
-  if (it->is_boolean()) {
-    return it->get<bool>();
-  }
-  if (it->is_number()) {
-    return it->get<double>() != 0;
-  }
-  return it->is_string() && !it->get<std::string>().empty();
 }
+
+const nlohmann::json& member(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json none;
+  if (!object.is_object()) {
+    return none;
+  }
+  auto it = object.find(key);
+  return it == object.end() ? none : *it;
+}
+
+} // namespace
 
 class Discard final : public Plugin {
 public:
   void registerHooks(Host& host, Registrar& registrar) override {
     host_ = &host;
-    auto hook = [this](Next next, Connection& c, const HookParams&) { onQueue(next, c); };
-    registrar.registerHook(Hook::Queue, hook);
-    registrar.registerHook(Hook::QueueOutbound, hook);
+    auto fn = [this](Next next, Connection& c, const HookParams&) { discard(next, c); };
+    registrar.registerHook(Hook::Queue, fn, 0, "discard");
+    registrar.registerHook(Hook::QueueOutbound, fn, 0, "discard");
   }
 
 private:
-  void onQueue(const Next& next, Connection& connection) {
+  void discard(const Next& next, Connection& connection) {
     auto* txn = connection.transaction();
-    bool wanted = std::getenv("YES_REALLY_DO_DISCARD") != nullptr ||
-                  truthy(connection.notes(), "discard");
-    if (txn != nullptr) {
-      const auto& notes = txn->notes();
-      wanted = wanted || truthy(notes, "discard");
-      if (auto q = notes.find("queue"); q != notes.end() && q->is_object()) {
-        wanted = wanted || q->value("wants", std::string()) == "discard";
-      }
+    if (txn == nullptr) {
+      return next();
     }
-    if (!wanted) {
-      next();
-      return;
+    const auto& wants = member(member(txn->notes(), "queue"), "wants");
+    // Another queue plugin was asked for: leave the message to it.
+    if (truthy(wants) && wants != "discard") {
+      return next();
     }
-    host_->log(LogLevel::Info, "discarding the message", &connection);
-    next(Code::Ok, txn != nullptr ? "Message Queued (" + txn->uuid() + ")" : "Message Queued");
+    const char* env = std::getenv("YES_REALLY_DO_DISCARD");
+    const bool asked = truthy(member(connection.notes(), "discard")) ||
+                       truthy(member(txn->notes(), "discard")) || wants == "discard" ||
+                       (env != nullptr && *env != '\0');
+    if (!asked) {
+      return next();
+    }
+    host_->log(LogLevel::Info, "discarding message", &connection);
+    txn->results().add(host_->pluginName(), {{"pass", "discarded"}});
+    next(Code::Ok);
   }
 
   Host* host_ = nullptr;
 };
 
-} // namespace
 } // namespace upesi::plugins::queue_discard
 
 std::unique_ptr<upesi::Plugin> upesi_builtin_queue_discard() {

@@ -157,21 +157,20 @@ private:
     }
     std::string uuid = txn->uuid();
     Connection* conn = &connection;
-    host_->runInThreadPool([job] { deliver(*job); },
-                           [this, job, next, uuid, conn] {
-                             if (!job->error.empty()) {
-                               host_->log(LogLevel::Error, "maildir delivery failed: " + job->error);
-                               next(Code::DenySoft, "Error storing the message, try again later");
-                               return;
-                             }
-                             if (next.pending()) {
-                               host_->log(LogLevel::Info,
-                                          "delivered to " + std::to_string(job->copies.size()) +
-                                              " maildir(s)",
-                                          conn);
-                             }
-                             next(Code::Ok, "Message Queued (" + uuid + ")");
-                           });
+    host_->runInThreadPool(
+        [job] { deliver(*job); },
+        [this, job, next, uuid, conn] {
+          if (!job->error.empty()) {
+            host_->log(LogLevel::Error, "maildir delivery failed: " + job->error);
+            next(Code::DenySoft, "Error storing the message, try again later");
+            return;
+          }
+          if (next.pending()) {
+            host_->log(LogLevel::Info,
+                       "delivered to " + std::to_string(job->copies.size()) + " maildir(s)", conn);
+          }
+          next(Code::Ok, "Message Queued (" + uuid + ")");
+        });
   }
 
   // Thread pool: writes every copy to tmp/, then renames them all into new/.
@@ -193,8 +192,7 @@ private:
       if (fd < 0) {
         return fail(copy.tmp.string() + ": " + std::strerror(errno));
       }
-      bool ok = writeAll(fd, return_path) &&
-                writeAll(fd, "Delivered-To: " + copy.rcpt + "\n") &&
+      bool ok = writeAll(fd, return_path) && writeAll(fd, "Delivered-To: " + copy.rcpt + "\n") &&
                 job.txn->writeMessage([fd](std::string_view b) { return writeAll(fd, b); },
                                       MessageWriteOptions{false, false});
       int err = errno;
