@@ -1,14 +1,13 @@
-// queue/maildir: deliver each recipient's copy into a maildir under the install
-// (maildir/<domain>/<local part>/new/), durably, before the client hears 250.
-//
-// All file work runs on the thread pool. Every copy is written to tmp/, fsynced, and only when
-// all copies are safe are they renamed into new/ and the new/ directories fsynced; a failure
-// before that removes every copy, so a retried message is never delivered twice to some
-// recipients.
+// queue/maildir: local delivery. Stores each inbound message in one maildir per recipient,
+// <base>/<domain>/<local part>/{tmp,new,cur}, the Postfix way: create in tmp/ with O_EXCL,
+// write, fsync, close, rename into new/, fsync new/ — and only then the 250. All file work runs
+// on the thread pool; the loop never waits for the disk.
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
+
+#include <fmt/format.h>
 
 #include <atomic>
 #include <cerrno>
@@ -17,26 +16,24 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <memory>
-#include <random>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
 namespace upesi::plugins::queue_maildir {
-namespace {
 
 namespace fs = std::filesystem;
 
-// A path component from an address part: nothing that could leave the base directory.
-std::string safeComponent(std::string_view text, bool lower_case) {
+/// One path component from a piece of an address, safe to join under the base directory: no
+/// '/', no NUL or other control byte (each becomes '_'), no leading '.' (so never "." or ".."
+/// and no hidden files), never empty, at most 200 bytes.
+std::string safeComponent(std::string_view text) {
   std::string out;
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    bool ok = std::isalnum(c) != 0 || c >= 0x80 ||
-              std::string_view("!#$%&'*+-=?^_`{|}~.@[]:").find(ch) != std::string_view::npos;
-    char keep = lower_case ? static_cast<char>(std::tolower(c)) : ch;
-    out += ok ? keep : '_';
+  for (const char c : text.substr(0, 200)) {
+    const auto byte = static_cast<unsigned char>(c);
+    out += (c == '/' || byte < 0x20 || byte == 0x7f) ? '_' : c;
   }
   if (out.empty() || out.front() == '.') {
     out.insert(out.begin(), '_');
@@ -44,66 +41,203 @@ std::string safeComponent(std::string_view text, bool lower_case) {
   return out;
 }
 
-bool writeAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::atomic<std::uint64_t> delivery_counter{0};
+
+struct Copy {
+  fs::path maildir;   // <base>/<domain>/<local>
+  std::string prefix; // Return-Path and Delivered-To lines
+  fs::path delivered; // new/<name> once renamed
+};
+
+struct Job {
+  std::shared_ptr<Transaction> txn;
+  std::vector<Copy> copies;
+  std::string hostname;
+  std::string error; // empty: every copy delivered
+};
+
+std::string errnoText(int err) {
+  return std::strerror(err);
+}
+
+/// fsync a directory so that an entry created or renamed in it survives a crash.
+bool syncDir(const fs::path& dir, std::string& error) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    error = fmt::format("open {}: {}", dir.string(), errnoText(errno));
+    return false;
+  }
+  bool ok = ::fsync(fd) == 0;
+  if (!ok) {
+    error = fmt::format("fsync {}: {}", dir.string(), errnoText(errno));
+  }
+  ::close(fd);
+  return ok;
+}
+
+/// mkdir -p, each new directory made durable in its parent.
+bool makeDirs(const fs::path& dir, std::string& error) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return true;
+    }
+    error = fmt::format("{} exists and is not a directory", dir.string());
+    return false;
+  }
+  if (dir.has_parent_path() && dir.parent_path() != dir && !makeDirs(dir.parent_path(), error)) {
+    return false;
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    error = fmt::format("mkdir {}: {}", dir.string(), errnoText(errno));
+    return false;
+  }
+  return syncDir(dir.parent_path(), error);
+}
+
+bool writeAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
       return false;
     }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
+    data.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
 }
 
-bool fsyncDir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+/// A maildir file name: time.unique.host (unique: pid, a process counter and the transaction).
+std::string uniqueName(const std::string& txn_uuid, const std::string& hostname) {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+  std::string unique = txn_uuid;
+  for (char& c : unique) {
+    if (c == '.' || c == '/' || c == ':') {
+      c = '_';
+    }
+  }
+  return fmt::format("{}.M{}P{}Q{}_{}.{}", usec / 1000000, usec % 1000000, ::getpid(),
+                     ++delivery_counter, unique, hostname);
+}
+
+bool deliverCopy(Job& job, Copy& copy) {
+  std::string& error = job.error;
+  for (const char* sub : {"tmp", "new", "cur"}) {
+    if (!makeDirs(copy.maildir / sub, error)) {
+      return false;
+    }
+  }
+  const auto name = uniqueName(job.txn->uuid(), job.hostname);
+  const auto tmp = copy.maildir / "tmp" / name;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
+    error = fmt::format("create {}: {}", tmp.string(), errnoText(errno));
     return false;
   }
-  bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
+  bool ok = writeAll(fd, copy.prefix);
+  int write_errno = ok ? 0 : errno;
+  if (ok) {
+    MessageWriteOptions options;
+    options.dot_stuffed = false;
+    options.crlf = false; // maildir files use the local line end
+    ok = job.txn->writeMessage(
+        [&](std::string_view chunk) {
+          if (!writeAll(fd, chunk)) {
+            write_errno = errno;
+            return false;
+          }
+          return true;
+        },
+        options);
+    if (!ok && write_errno == 0) {
+      error = fmt::format("reading the message for {} failed", tmp.string());
+    }
+  }
+  if (ok && ::fsync(fd) != 0) {
+    ok = false;
+    write_errno = errno;
+  }
+  if (::close(fd) != 0 && ok) {
+    ok = false;
+    write_errno = errno;
+  }
+  if (ok) {
+    copy.delivered = copy.maildir / "new" / name;
+    if (::rename(tmp.c_str(), copy.delivered.c_str()) != 0) {
+      write_errno = errno;
+      ok = false;
+      copy.delivered.clear();
+    }
+  }
+  if (!ok) {
+    if (error.empty()) {
+      error = fmt::format("write {}: {}", tmp.string(), errnoText(write_errno));
+    }
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  if (!syncDir(copy.maildir / "new", error)) {
+    return false; // the caller removes the delivered copies
+  }
+  return true;
 }
 
-// mkdir -p, fsyncing each parent whose entry it added.
-bool makeDirs(const fs::path& dir) {
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) {
-    return true;
+void deliverAll(Job& job) {
+  for (auto& copy : job.copies) {
+    if (!deliverCopy(job, copy)) {
+      // All or nothing: the client will retry the whole message after the 451, so copies
+      // already delivered would arrive twice.
+      for (auto& done : job.copies) {
+        if (!done.delivered.empty()) {
+          ::unlink(done.delivered.c_str());
+          done.delivered.clear();
+        }
+      }
+      return;
+    }
   }
-  if (!makeDirs(dir.parent_path())) {
-    return false;
-  }
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return false;
-  }
-  return fsyncDir(dir.parent_path());
 }
 
-struct Copy {
-  fs::path maildir;
-  std::string rcpt;
-  fs::path tmp;
-  fs::path final_path;
-};
-
-struct Job {
-  std::shared_ptr<Transaction> txn;
-  fs::path base;
-  std::string me;
-  std::vector<Copy> copies;
-  std::string error; // empty: delivered
-};
+} // namespace
 
 class Maildir final : public Plugin {
 public:
   void registerHooks(Host& host, Registrar& registrar) override {
     host_ = &host;
+    load();
+    host.onConfigChange("queue.maildir.ini", [this] { load(); });
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0') {
+      hostname_ = name;
+    } else {
+      hostname_ = host.me();
+    }
+    // The maildir spec's escapes for the two characters a host part must not carry.
+    std::string escaped;
+    for (const char c : hostname_) {
+      escaped += c == '/'   ? std::string("\\057")
+                 : c == ':' ? std::string("\\072")
+                            : std::string(1, c);
+    }
+    hostname_ = escaped;
     registrar.registerHook(
-        Hook::Queue, [this](Next next, Connection& c, const HookParams&) { onQueue(next, c); });
+        Hook::Queue, [this](Next next, Connection& c, const HookParams&) { queue(next, c); }, 0,
+        "queue");
   }
 
   std::vector<ConfigFileSpec> configFiles() const override {
@@ -111,119 +245,61 @@ public:
   }
 
 private:
-  fs::path baseDir() {
-    auto ini = host_->config("queue.maildir.ini", "ini");
-    const auto& main = ini["main"];
-    if (main.contains("path") && main["path"].is_string() &&
-        !main["path"].get<std::string>().empty()) {
-      return fs::path(main["path"].get<std::string>());
-    }
-    return host_->installDir() / "maildir";
-  }
-
-  std::string uniqueName(const std::string& me) {
-    auto now = std::chrono::system_clock::now().time_since_epoch();
-    auto sec = std::chrono::duration_cast<std::chrono::seconds>(now).count();
-    auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000;
-    std::string host = safeComponent(me, true);
-    for (auto& c : host) {
-      if (c == ':' || c == '/') {
-        c = '_';
+  void load() {
+    auto cfg = host_->config("queue.maildir.ini", "ini", {});
+    base_ = host_->installDir() / "maildir";
+    if (cfg.is_object() && cfg.contains("main") && cfg["main"].is_object() &&
+        cfg["main"].contains("path") && cfg["main"]["path"].is_string()) {
+      fs::path configured = cfg["main"]["path"].get<std::string>();
+      if (!configured.empty()) {
+        base_ = configured.is_absolute() ? configured : host_->installDir() / configured;
       }
     }
-    return std::to_string(sec) + ".M" + std::to_string(usec) + "P" + std::to_string(::getpid()) +
-           "Q" + std::to_string(++counter_) + "." + host;
   }
 
-  void onQueue(const Next& next, Connection& connection) {
+  void queue(const Next& next, Connection& connection) {
     auto txn = connection.sharedTransaction();
-    if (!txn || txn->rcptTo().empty()) {
-      next();
-      return;
+    if (!txn) {
+      return next();
     }
     auto job = std::make_shared<Job>();
     job->txn = txn;
-    job->base = baseDir();
-    job->me = host_->me();
+    job->hostname = hostname_;
+    std::set<fs::path> seen;
     for (const auto& rcpt : txn->rcptTo()) {
-      Copy copy;
-      std::string domain = rcpt.host.empty() ? job->me : rcpt.host;
-      copy.maildir = job->base / safeComponent(domain, true) / safeComponent(rcpt.user, false);
-      copy.rcpt = rcpt.address();
-      std::string name = uniqueName(job->me);
-      copy.tmp = copy.maildir / "tmp" / name;
-      copy.final_path = copy.maildir / "new" / name;
-      job->copies.push_back(std::move(copy));
+      const std::string domain = rcpt.host.empty() ? lowered(host_->me()) : lowered(rcpt.host);
+      fs::path dir = base_ / safeComponent(domain) / safeComponent(rcpt.user);
+      if (!seen.insert(dir).second) {
+        continue; // one copy per mailbox
+      }
+      std::string prefix = fmt::format("Return-Path: {}\nDelivered-To: {}\n",
+                                       txn->mailFrom().format(), rcpt.address());
+      job->copies.push_back(Copy{std::move(dir), std::move(prefix), {}});
     }
-    std::string uuid = txn->uuid();
-    Connection* conn = &connection;
+    if (job->copies.empty()) {
+      return next(Code::DenySoft, "Message not queued: no recipients");
+    }
+    const std::string uuid = txn->uuid();
     host_->runInThreadPool(
-        [job] { deliver(*job); },
-        [this, job, next, uuid, conn] {
+        [job] { deliverAll(*job); },
+        [this, job, next, uuid] {
           if (!job->error.empty()) {
-            host_->log(LogLevel::Error, "maildir delivery failed: " + job->error);
-            next(Code::DenySoft, "Error storing the message, try again later");
+            host_->log(LogLevel::Error,
+                       fmt::format("maildir delivery of {} failed: {}", uuid, job->error));
+            next(Code::DenySoft, "Message not queued: local delivery failed, try again later");
             return;
           }
-          if (next.pending()) {
-            host_->log(LogLevel::Info,
-                       "delivered to " + std::to_string(job->copies.size()) + " maildir(s)", conn);
-          }
-          next(Code::Ok, "Message Queued (" + uuid + ")");
+          host_->log(LogLevel::Info,
+                     fmt::format("delivered {} to {} maildir(s)", uuid, job->copies.size()));
+          next(Code::Ok, fmt::format("Message Queued ({})", uuid));
         });
   }
 
-  // Thread pool: writes every copy to tmp/, then renames them all into new/.
-  static void deliver(Job& job) {
-    auto fail = [&](const std::string& what) {
-      job.error = what;
-      for (const auto& copy : job.copies) {
-        ::unlink(copy.tmp.c_str());
-      }
-    };
-    std::string return_path = "Return-Path: " + job.txn->mailFrom().format() + "\n";
-    for (const auto& copy : job.copies) {
-      for (const char* sub : {"tmp", "new", "cur"}) {
-        if (!makeDirs(copy.maildir / sub)) {
-          return fail(copy.maildir.string() + ": " + std::strerror(errno));
-        }
-      }
-      int fd = ::open(copy.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (fd < 0) {
-        return fail(copy.tmp.string() + ": " + std::strerror(errno));
-      }
-      bool ok = writeAll(fd, return_path) && writeAll(fd, "Delivered-To: " + copy.rcpt + "\n") &&
-                job.txn->writeMessage([fd](std::string_view b) { return writeAll(fd, b); },
-                                      MessageWriteOptions{false, false});
-      int err = errno;
-      ok = ok && ::fsync(fd) == 0;
-      err = ok ? 0 : (err != 0 ? err : errno);
-      if (::close(fd) != 0 && ok) {
-        ok = false;
-        err = errno;
-      }
-      if (!ok) {
-        return fail(copy.tmp.string() + ": " + std::strerror(err != 0 ? err : EIO));
-      }
-    }
-    for (const auto& copy : job.copies) {
-      if (::rename(copy.tmp.c_str(), copy.final_path.c_str()) != 0) {
-        return fail(copy.final_path.string() + ": " + std::strerror(errno));
-      }
-    }
-    for (const auto& copy : job.copies) {
-      if (!fsyncDir(copy.maildir / "new")) {
-        job.error = (copy.maildir / "new").string() + ": fsync: " + std::strerror(errno);
-        return; // renamed already: the copies exist, but their safety is not proven
-      }
-    }
-  }
-
   Host* host_ = nullptr;
-  std::atomic<unsigned long> counter_{0};
+  fs::path base_;
+  std::string hostname_;
 };
 
-} // namespace
 } // namespace upesi::plugins::queue_maildir
 
 std::unique_ptr<upesi::Plugin> upesi_builtin_queue_maildir() {
