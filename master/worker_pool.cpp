@@ -45,7 +45,10 @@ pid_t WorkerPool::spawn(int id, int generation) {
   std::string fds_list;
   int next_fd = 3;
   for (std::size_t i = 0; i < listen_fds_.size(); ++i) {
-    fds_list += (i == 0 ? "" : ",") + std::to_string(next_fd++);
+    if (i != 0) {
+      fds_list += ',';
+    }
+    fds_list += std::to_string(next_fd++);
   }
   int control_target = next_fd;
   std::vector<std::string> env_strings = {

@@ -35,7 +35,7 @@ struct SessionLimits {
   unsigned max_unrecognized_commands = 10; // -> 521 and close
   unsigned max_errors = 20;             // 4xx/5xx replies per connection -> 421 and close
   unsigned max_connections = 10000;     // per process -> 421 at connect
-  unsigned max_connections_per_ip = 50; // per process -> 421 at connect
+  unsigned max_connections_per_ip = 100; // per process -> 421 at connect
   unsigned max_received_headers = 100;  // mail loop -> 554 5.4.6
   std::int64_t spool_after = 1048576;   // message bytes kept in memory before spilling
   std::string spool_dir;                // empty: <install>/spool

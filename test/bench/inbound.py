@@ -111,19 +111,20 @@ class Peer:
                 self.proc.wait()
 
 
-def start_upesi(binary, workdir):
+def start_upesi(binary, workdir, nodes=0):
     port = free_port()
-    inst = workdir / "upesi"
+    name = "upesi" if nodes == 0 else "upesi-n%d" % nodes
+    inst = workdir / name
     subprocess.run([binary, "-i", str(inst)], check=True, capture_output=True)
     cfg = inst / "config"
-    (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=0\n" % port)
+    (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=%d\n" % (port, nodes))
     (cfg / "plugins").write_text("rcpt_to.in_host_list\nqueue/discard\n")
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
     (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
     env = dict(os.environ, YES_REALLY_DO_DISCARD="1",
                UPESI_DEFAULTS_DIR=str(ROOT / "etc"))
-    return Peer("upesi", [binary, "-c", str(inst)], port, env=env)
+    return Peer(name, [binary, "-c", str(inst)], port, env=env)
 
 
 def start_sink():
@@ -147,8 +148,10 @@ def start_haraka(workdir):
     home = install_haraka()
     port = free_port()
     cfg_root = workdir / "haraka"
-    (cfg_root / "config").mkdir(parents=True)
-    (cfg_root / "plugins").mkdir()
+    # Haraka's own skeleton first (connection.ini and friends), then the bench's settings.
+    subprocess.run(["node", str(home / "node_modules" / "Haraka" / "bin" / "haraka"), "-i",
+                    str(cfg_root)], check=True, capture_output=True, timeout=120)
+    (cfg_root / "plugins").mkdir(exist_ok=True)
     cfg = cfg_root / "config"
     (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=0\npublic_ip=127.0.0.1\n"
                                   "inactivity_timeout=300\n" % port)
@@ -170,6 +173,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="1 KB at 10 sessions only")
     ap.add_argument("--no-haraka", action="store_true")
+    ap.add_argument("--nodes", default="0",
+                    help="comma-separated smtp.ini nodes values to run Upesi with (e.g. 0,1,2)")
     args = ap.parse_args()
     if not shutil.which("smtp-source"):
         sys.exit("smtp-source not found: apt-get install postfix")
@@ -180,7 +185,8 @@ def main():
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-bench-"))
     peers = []
     try:
-        peers.append(start_upesi(args.upesi, workdir))
+        for nodes in (int(n) for n in args.nodes.split(",")):
+            peers.append(start_upesi(args.upesi, workdir, nodes))
         peers.append(start_sink())
         if not args.no_haraka:
             peers.append(start_haraka(workdir))
@@ -195,11 +201,11 @@ def main():
                         load(peer.port, peer.proc.pid, n, sessions, size))
         print("date: %s  machine: %d cpus, %s" % (
             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
-            open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")))
+            open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")))
         names = [p.name for p in peers]
         header = "| size | sessions | " + " | ".join(
             "%s msgs/s | %s cpu ms/msg" % (n, n) for n in names)
-        header += " | " + " | ".join("upesi/%s msgs/s" % n for n in names[1:]) + " |"
+        header += " | " + " | ".join("%s/%s msgs/s" % (names[0], n) for n in names[1:]) + " |"
         print(header)
         print("|" + "---|" * (2 + 2 * len(names) + len(names) - 1))
         for size, sessions in cells:
@@ -211,7 +217,7 @@ def main():
                 cpu = statistics.median(r[1] for r in runs)
                 med[name] = rate
                 row += ["%.0f" % rate, "%.3f" % cpu]
-            row += ["%.2fx" % (med["upesi"] / med[n]) for n in names[1:]]
+            row += ["%.2fx" % (med[names[0]] / med[n]) for n in names[1:]]
             print("| " + " | ".join(row) + " |")
     finally:
         for peer in peers:

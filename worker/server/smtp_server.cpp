@@ -192,7 +192,15 @@ void SmtpServer::accept(uv_stream_t* server) {
 }
 
 void SmtpServer::sessionClosed(smtp::Session* session) {
-  // Deleted on the next check phase: never from inside the session's own call stack.
+  // The slot is free now; the object is deleted on the next check phase, never from inside
+  // the session's own call stack.
+  auto ip = session_ip_.find(session);
+  if (ip != session_ip_.end()) {
+    if (--per_ip_[ip->second] == 0) {
+      per_ip_.erase(ip->second);
+    }
+    session_ip_.erase(ip);
+  }
   closed_.push_back(session);
   uv_ref(reinterpret_cast<uv_handle_t*>(reaper_));
 }
@@ -205,13 +213,6 @@ void SmtpServer::onCheck(uv_check_t* check) {
   auto closed = std::move(self->closed_);
   self->closed_.clear();
   for (auto* session : closed) {
-    auto ip = self->session_ip_.find(session);
-    if (ip != self->session_ip_.end()) {
-      if (--self->per_ip_[ip->second] == 0) {
-        self->per_ip_.erase(ip->second);
-      }
-      self->session_ip_.erase(ip);
-    }
     self->sessions_.erase(session);
   }
   uv_unref(reinterpret_cast<uv_handle_t*>(self->reaper_));
