@@ -16,18 +16,12 @@ struct OptionSpec {
 };
 
 constexpr OptionSpec Options[] = {
-    {"-c", "--config", true, Command::Run},
-    {"-i", "--install", true, Command::Install},
-    {"-l", "--list", false, Command::List},
-    {"-h", "", true, Command::PluginHelp},
-    {"-o", "--order", false, Command::Order},
-    {"", "--check", false, Command::Check},
-    {"", "--reload", false, Command::Reload},
-    {"", "--flush", false, Command::Flush},
-    {"", "--stop", false, Command::Stop},
-    {"", "--worker", false, Command::Worker},
-    {"-v", "--version", false, Command::Version},
-    {"", "--help", false, Command::Usage},
+    {"-c", "--config", true, Command::Run},       {"-i", "--install", true, Command::Install},
+    {"-l", "--list", false, Command::List},       {"-h", "", true, Command::PluginHelp},
+    {"-o", "--order", false, Command::Order},     {"", "--check", false, Command::Check},
+    {"", "--reload", false, Command::Reload},     {"", "--flush", false, Command::Flush},
+    {"", "--stop", false, Command::Stop},         {"", "--worker", false, Command::Worker},
+    {"-v", "--version", false, Command::Version}, {"", "--help", false, Command::Usage},
 };
 
 const OptionSpec* findOption(std::string_view arg, std::string_view& inline_value) {

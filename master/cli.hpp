@@ -24,8 +24,8 @@ enum class Command {
 
 struct CliOptions {
   Command command = Command::Usage;
-  std::string install_dir;   // -c DIR, or the DIR of -i
-  std::string plugin_name;   // -h NAME
+  std::string install_dir; // -c DIR, or the DIR of -i
+  std::string plugin_name; // -h NAME
 };
 
 Result<CliOptions> parseCommandLine(int argc, char** argv);

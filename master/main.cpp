@@ -1,18 +1,17 @@
 // upesi: the command line, and the server's entry point.
-#include "build_info.hpp"
 #include "common/config/config.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/plugin/plugin_set.hpp"
 #include "common/util/paths.hpp"
+#include "common/util/process_title.hpp"
 #include "master/cli.hpp"
 #include "master/config_check.hpp"
 #include "master/install_skeleton.hpp"
 #include "master/pid_file.hpp"
 #include "master/run_server.hpp"
 #include "master/signals.hpp"
-#include "common/util/process_title.hpp"
 #include "worker/server/worker_process.hpp"
 
 #include <fmt/format.h>
@@ -21,6 +20,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+
+#include "build_info.hpp"
 
 namespace upesi::master {
 namespace {

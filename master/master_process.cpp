@@ -64,8 +64,8 @@ private:
   std::filesystem::path install_dir_;
   config::SmtpConfig smtp_;
   WorkerPool pool_;
-  int generation_ = 0;      // the generation serving (or becoming ready to)
-  int new_generation_ = 0;  // during a reload: the one starting; 0 otherwise
+  int generation_ = 0;     // the generation serving (or becoming ready to)
+  int new_generation_ = 0; // during a reload: the one starting; 0 otherwise
   bool stopping_ = false;
   bool ready_notified_ = false;
   int exit_status_ = 0;
@@ -131,9 +131,8 @@ int Master::run(int signal_fd) {
       if (it == pool_.workers().end()) {
         continue;
       }
-      bool open = pool_.readFrom(it->second, [this](WorkerInfo& w, const nlohmann::json& m) {
-        workerMessage(w, m);
-      });
+      bool open = pool_.readFrom(
+          it->second, [this](WorkerInfo& w, const nlohmann::json& m) { workerMessage(w, m); });
       if (!open && it->second.control_fd >= 0) {
         ::close(it->second.control_fd);
         it->second.control_fd = -1; // exited or exiting: SIGCHLD tells the rest
@@ -185,8 +184,8 @@ void Master::tick() {
     }
   }
   if (new_generation_ != 0 && now >= reload_deadline_) {
-    reloadFailed(fmt::format("the new workers were not ready within {} s",
-                             ReloadReadyTimeout.count()));
+    reloadFailed(
+        fmt::format("the new workers were not ready within {} s", ReloadReadyTimeout.count()));
   }
   if (stopping_ && now >= stop_deadline_) {
     for (auto& [pid, worker] : pool_.workers()) {
@@ -242,16 +241,15 @@ void Master::workerExited(pid_t pid, int status) {
   if (worker.pid < 0) {
     return;
   }
-  std::string how = WIFSIGNALED(status)
-                        ? fmt::format("killed by signal {}", WTERMSIG(status))
-                        : fmt::format("exit status {}", WEXITSTATUS(status));
+  std::string how = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
+                                        : fmt::format("exit status {}", WEXITSTATUS(status));
   bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (worker.stopping || stopping_ || worker.generation != generation_) {
     if (worker.generation == new_generation_ && !worker.ready) {
       reloadFailed(fmt::format("new worker {} exited before it was ready ({})", worker.id, how));
     }
-    log::info({}, "worker {} (generation {}, pid {}) ended: {}", worker.id, worker.generation,
-              pid, how);
+    log::info({}, "worker {} (generation {}, pid {}) ended: {}", worker.id, worker.generation, pid,
+              how);
     updateTitle();
     return;
   }

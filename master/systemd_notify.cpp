@@ -47,6 +47,8 @@ void notifyReloading() {
   notifySystemd(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading", usec));
 }
 
-void notifyStopping() { notifySystemd("STOPPING=1\nSTATUS=stopping"); }
+void notifyStopping() {
+  notifySystemd("STOPPING=1\nSTATUS=stopping");
+}
 
 } // namespace upesi::master

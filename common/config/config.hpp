@@ -41,9 +41,7 @@ public:
                              const ReadOptions& options = {});
 
   /// As get(), with the type taken from the name's extension (else value).
-  Result<nlohmann::json> get(const std::string& name) {
-    return get(name, inferConfigType(name));
-  }
+  Result<nlohmann::json> get(const std::string& name) { return get(name, inferConfigType(name)); }
 
   // Conveniences for core and plugins: on a parse error they log through the error callback
   // and return the fallback.

@@ -18,7 +18,9 @@ ConfigWatcher::ConfigWatcher(uv_loop_t* loop, Config& config, std::chrono::milli
   refresh();
 }
 
-ConfigWatcher::~ConfigWatcher() { close(); }
+ConfigWatcher::~ConfigWatcher() {
+  close();
+}
 
 void ConfigWatcher::close() {
   for (auto* dir : dirs_) {

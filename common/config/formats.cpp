@@ -23,8 +23,8 @@ std::string_view trim(std::string_view s) {
 
 std::size_t lineOfOffset(std::string_view text, std::size_t offset) {
   offset = std::min(offset, text.size());
-  return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() +
-                                                     static_cast<std::ptrdiff_t>(offset), '\n'));
+  return 1 + static_cast<std::size_t>(std::count(
+                 text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
 }
 
 // Walks the lines of a flat file, failing on the first line that is not text.

@@ -127,8 +127,7 @@ Result<nlohmann::json> parseIni(std::string_view text, std::string_view filename
     if (line.empty() || line[0] == ';' || line[0] == '#') {
       return;
     }
-    if (line.front() == '[' && line.back() == ']' &&
-        line.find(']') == line.size() - 1) {
+    if (line.front() == '[' && line.back() == ']' && line.find(']') == line.size() - 1) {
       section_name = std::string(trim(line.substr(1, line.size() - 2)));
       if (!result.contains(section_name) || !result[section_name].is_object()) {
         result[section_name] = nlohmann::json::object();

@@ -141,8 +141,8 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
 
   if (main.contains("nodes") && main["nodes"].is_string()) {
     if (main["nodes"].get<std::string>() != "cpus") {
-      return Error{fmt::format("{}: nodes must be a number or \"cpus\", not \"{}\"",
-                               where("nodes"), main["nodes"].get<std::string>())};
+      return Error{fmt::format("{}: nodes must be a number or \"cpus\", not \"{}\"", where("nodes"),
+                               main["nodes"].get<std::string>())};
     }
     out.nodes = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   } else {

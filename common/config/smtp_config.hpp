@@ -24,21 +24,21 @@ Result<ListenAddress> parseListenAddress(std::string_view text);
 
 /// Per-session limits. Each is a smtp.ini [main] key of the same name.
 struct SessionLimits {
-  int inactivity_timeout_s = 300;       // silence between commands -> 421
-  int data_timeout_s = 600;             // silence inside DATA -> 421 (RFC 5321 4.5.3.2.6)
-  std::size_t max_line_length = 512;    // command line incl. CRLF -> 500, then close
-  std::size_t max_data_line_length = 1000; // DATA line incl. CRLF (RFC 5321 4.5.3.1.6)
-  bool fold_long_data_lines = false;    // true: fold as Haraka; false: refuse with 550 5.5.2
-  bool normalise_bare_line_endings = false; // false: bare CR/LF in DATA -> 451 and close
+  int inactivity_timeout_s = 300;            // silence between commands -> 421
+  int data_timeout_s = 600;                  // silence inside DATA -> 421 (RFC 5321 4.5.3.2.6)
+  std::size_t max_line_length = 512;         // command line incl. CRLF -> 500, then close
+  std::size_t max_data_line_length = 1000;   // DATA line incl. CRLF (RFC 5321 4.5.3.1.6)
+  bool fold_long_data_lines = false;         // true: fold as Haraka; false: refuse with 550 5.5.2
+  bool normalise_bare_line_endings = false;  // false: bare CR/LF in DATA -> 451 and close
   std::uint64_t max_message_size = 26214400; // SIZE; larger -> 552
-  unsigned max_recipients = 1000;       // per transaction -> 452
-  unsigned max_unrecognized_commands = 10; // -> 521 and close
-  unsigned max_errors = 20;             // 4xx/5xx replies per connection -> 421 and close
-  unsigned max_connections = 10000;     // per process -> 421 at connect
-  unsigned max_connections_per_ip = 100; // per process -> 421 at connect
-  unsigned max_received_headers = 100;  // mail loop -> 554 5.4.6
-  std::int64_t spool_after = 1048576;   // message bytes kept in memory before spilling
-  std::string spool_dir;                // empty: <install>/spool
+  unsigned max_recipients = 1000;            // per transaction -> 452
+  unsigned max_unrecognized_commands = 10;   // -> 521 and close
+  unsigned max_errors = 20;                  // 4xx/5xx replies per connection -> 421 and close
+  unsigned max_connections = 10000;          // per process -> 421 at connect
+  unsigned max_connections_per_ip = 100;     // per process -> 421 at connect
+  unsigned max_received_headers = 100;       // mail loop -> 554 5.4.6
+  std::int64_t spool_after = 1048576;        // message bytes kept in memory before spilling
+  std::string spool_dir;                     // empty: <install>/spool
 };
 
 struct SmtpConfig {
@@ -52,8 +52,8 @@ struct SmtpConfig {
 };
 
 /// The booleans of smtp.ini, as every reader of the file must declare them.
-inline const ReadOptions SmtpIniBooleans{{"-main.fold_long_data_lines",
-                                          "-main.normalise_bare_line_endings"}};
+inline const ReadOptions SmtpIniBooleans{
+    {"-main.fold_long_data_lines", "-main.normalise_bare_line_endings"}};
 
 Result<SmtpConfig> readSmtpConfig(Config& config);
 

@@ -1,17 +1,19 @@
 #include "common/dns/resolver.hpp"
 
 #include <ares.h>
-#include <arpa/nameser.h>
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <cstring>
 #include <mutex>
 
 namespace upesi::dns {
 namespace {
 
-ares_channel asChannel(void* p) { return static_cast<ares_channel>(p); }
+ares_channel asChannel(void* p) {
+  return static_cast<ares_channel>(p);
+}
 
 DnsStatus statusOf(int ares_status) {
   switch (ares_status) {
@@ -213,8 +215,8 @@ void Resolver::query(const std::string& name, DnsType type, DnsCallback callback
       asChannel(channel_), name.c_str(), ns_c_in, rrType(type),
       [](void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
         std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
-        DnsResult result = status == ARES_SUCCESS ? parseAnswer(p->type, abuf, alen)
-                                                  : failure(status);
+        DnsResult result =
+            status == ARES_SUCCESS ? parseAnswer(p->type, abuf, alen) : failure(status);
         p->callback(std::move(result));
       },
       pending);

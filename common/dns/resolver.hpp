@@ -19,15 +19,14 @@
 namespace upesi::dns {
 
 struct ResolverOptions {
-  std::string servers;      // "1.2.3.4:53,[::1]:5353"; empty: /etc/resolv.conf
-  int timeout_ms = 5000;    // per try
+  std::string servers;   // "1.2.3.4:53,[::1]:5353"; empty: /etc/resolv.conf
+  int timeout_ms = 5000; // per try
   int tries = 2;
 };
 
 class Resolver {
 public:
-  static Result<std::unique_ptr<Resolver>> create(uv_loop_t* loop,
-                                                  const ResolverOptions& options);
+  static Result<std::unique_ptr<Resolver>> create(uv_loop_t* loop, const ResolverOptions& options);
   ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;

@@ -17,8 +17,8 @@ Result<LogConfig> readLogConfig(config::Config& config) {
     return config::iniKeyLocation(config, "log.ini", "main", key);
   };
   if (main.contains("level") && !main["level"].is_null()) {
-    std::string text = main["level"].is_string() ? main["level"].get<std::string>()
-                                                 : main["level"].dump();
+    std::string text =
+        main["level"].is_string() ? main["level"].get<std::string>() : main["level"].dump();
     auto level = levelFromString(text);
     if (!level) {
       return Error{fmt::format("{}: [main] level: unknown log level \"{}\" (expected one of "
@@ -39,8 +39,7 @@ Result<LogConfig> readLogConfig(config::Config& config) {
       out.settings.format = Format::Json;
     } else {
       return Error{fmt::format("{}: [main] format: \"{}\" is not default, logfmt or json",
-                               where("format"),
-                               format)};
+                               where("format"), format)};
     }
   }
   if (main.contains("file") && main["file"].is_string()) {

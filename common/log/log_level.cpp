@@ -7,11 +7,13 @@
 
 namespace upesi::log {
 namespace {
-constexpr std::array<std::string_view, 10> Names = {
-    "EMERG", "ALERT", "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG", "PROTOCOL", "DATA"};
+constexpr std::array<std::string_view, 10> Names = {"EMERG",  "ALERT", "CRIT",  "ERROR",    "WARN",
+                                                    "NOTICE", "INFO",  "DEBUG", "PROTOCOL", "DATA"};
 }
 
-std::string_view toString(Level level) { return Names.at(static_cast<std::size_t>(level)); }
+std::string_view toString(Level level) {
+  return Names.at(static_cast<std::size_t>(level));
+}
 
 std::optional<Level> levelFromString(std::string_view text) {
   std::string upper(text);

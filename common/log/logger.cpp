@@ -146,8 +146,8 @@ std::string Logger::formatRecord(Level level, const Context& context,
       appendTimestamp(out);
       out += "\",";
     }
-    fmt::format_to(std::back_inserter(out), "\"level\":\"{}\",\"pid\":{},\"uuid\":",
-                   toString(level), pid);
+    fmt::format_to(std::back_inserter(out),
+                   "\"level\":\"{}\",\"pid\":{},\"uuid\":", toString(level), pid);
     appendJsonString(out, context.uuid);
     out += ",\"source\":";
     appendJsonString(out, source);

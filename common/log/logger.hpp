@@ -72,7 +72,7 @@ void log(Level level, const Context& context, fmt::format_string<Args...> format
 #define UPESI_LOG_HELPER(Name, LevelValue)                                                         \
   template <typename... Args>                                                                      \
   void Name(const Context& context, fmt::format_string<Args...> format, Args&&... args) {          \
-    log(LevelValue, context, format, std::forward<Args>(args)...);                                \
+    log(LevelValue, context, format, std::forward<Args>(args)...);                                 \
   }
 UPESI_LOG_HELPER(emerg, Level::Emerg)
 UPESI_LOG_HELPER(alert, Level::Alert)

@@ -138,8 +138,7 @@ void PluginHost::runInThreadPool(std::function<void()> work, std::function<void(
   auto* job = new PoolJob{{}, std::move(work), std::move(done)};
   job->req.data = job;
   uv_queue_work(
-      services_.loop, &job->req,
-      [](uv_work_t* req) { static_cast<PoolJob*>(req->data)->work(); },
+      services_.loop, &job->req, [](uv_work_t* req) { static_cast<PoolJob*>(req->data)->work(); },
       [](uv_work_t* req, int /*status*/) {
         std::unique_ptr<PoolJob> owned(static_cast<PoolJob*>(req->data));
         owned->done();

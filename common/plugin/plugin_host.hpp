@@ -18,8 +18,8 @@ class Resolver;
 namespace upesi::plugin {
 
 struct ProcessServices {
-  uv_loop_t* loop = nullptr;           // null in the master and in CLI commands
-  dns::Resolver* resolver = nullptr;   // null where there is no loop
+  uv_loop_t* loop = nullptr;         // null in the master and in CLI commands
+  dns::Resolver* resolver = nullptr; // null where there is no loop
   std::string me;
   nlohmann::json server_notes = nlohmann::json::object();
 };

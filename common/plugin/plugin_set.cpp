@@ -18,8 +18,8 @@ bool isValidPluginName(std::string_view name) {
     return false;
   }
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' ||
-           c == '.' || c == '/';
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.' ||
+           c == '/';
   });
 }
 
@@ -191,12 +191,11 @@ Result<std::unique_ptr<PluginSet>> PluginSet::load(config::Config& config,
       loaded.info = {name, "built-in", std::string(builtin->help)};
       loaded.instance = builtin->create();
     } else {
-      return fail(fmt::format("unknown plugin \"{}\" (not built in, and no {})", name,
-                              so_path.string()));
+      return fail(
+          fmt::format("unknown plugin \"{}\" (not built in, and no {})", name, so_path.string()));
     }
     loaded.host = std::make_unique<PluginHost>(name, config, install_dir, services);
-    HookTable::PluginRegistrar registrar(set->hooks_, name, order++,
-                                         pluginTimeout(config, name));
+    HookTable::PluginRegistrar registrar(set->hooks_, name, order++, pluginTimeout(config, name));
     try {
       loaded.instance->registerHooks(*loaded.host, registrar);
     } catch (const std::exception& e) {

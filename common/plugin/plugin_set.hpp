@@ -38,9 +38,8 @@ class PluginSet {
 public:
   /// Reads config/plugins and loads every plugin named there. Errors name the file and line.
   /// `services` must outlive the set.
-  static Result<std::unique_ptr<PluginSet>> load(config::Config& config,
-                                                 const std::filesystem::path& install_dir,
-                                                 ProcessServices& services);
+  static Result<std::unique_ptr<PluginSet>>
+  load(config::Config& config, const std::filesystem::path& install_dir, ProcessServices& services);
   ~PluginSet();
   PluginSet(const PluginSet&) = delete;
   PluginSet& operator=(const PluginSet&) = delete;

@@ -1,8 +1,8 @@
 #include "common/util/paths.hpp"
 
-#include "build_info.hpp"
-
 #include <cstdlib>
+
+#include "build_info.hpp"
 
 namespace upesi {
 

@@ -89,8 +89,8 @@ private:
     } else if (!params.host.empty()) {
       subject = std::string(params.host);
     }
-    if (keys.contains("match") && subject.find(keys["match"].get<std::string>()) ==
-                                      std::string::npos) {
+    if (keys.contains("match") &&
+        subject.find(keys["match"].get<std::string>()) == std::string::npos) {
       next(upesi::Code::Cont);
       return;
     }

@@ -7,7 +7,9 @@
 namespace upesi::worker {
 namespace {
 
-bool runsEveryPlugin(Hook hook) { return hook == Hook::ConnectInit || hook == Hook::Disconnect; }
+bool runsEveryPlugin(Hook hook) {
+  return hook == Hook::ConnectInit || hook == Hook::Disconnect;
+}
 
 bool mayBeOverridden(Hook hook) {
   return hook != Hook::InitMaster && hook != Hook::InitChild && hook != Hook::Deny;
@@ -119,8 +121,9 @@ void HookRunner::resolve(std::uint64_t ticket, Code code, std::vector<std::strin
     const auto& entries = table_.entries(hook_);
     std::string plugin = index_ < entries.size() ? entries[index_].plugin : std::string("?");
     if (!finished_) {
-      log::warn({log_uuid_, plugin}, "next() called more than once, or too late, in {} ({}): "
-                                     "ignored",
+      log::warn({log_uuid_, plugin},
+                "next() called more than once, or too late, in {} ({}): "
+                "ignored",
                 toString(hook_), toString(code));
     }
     return;
@@ -145,8 +148,9 @@ void HookRunner::handleAnswer(Code code, std::vector<std::string> lines) {
   const auto& registration = table_.entries(hook_)[index_];
   ticket_ = 0;
   if (log::Logger::instance().enabled(log::Level::Debug)) {
-    log::debug({log_uuid_, registration.plugin}, "hook={} plugin={} function={} retval={} msg=\"{}\"",
-               toString(hook_), registration.plugin, registration.method, toString(code),
+    log::debug({log_uuid_, registration.plugin},
+               "hook={} plugin={} function={} retval={} msg=\"{}\"", toString(hook_),
+               registration.plugin, registration.method, toString(code),
                lines.empty() ? std::string() : lines.front());
   }
   if (runsEveryPlugin(hook_) || code == Code::Cont) {

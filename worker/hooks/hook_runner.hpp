@@ -36,10 +36,9 @@ public:
   /// Starts the chain of `hook`; `done` runs once with the outcome (possibly before run()
   /// returns). `params` must stay valid until then. `loop` may be null where no loop runs (the
   /// master): then there are no timeouts, and only inline answers can arrive.
-  static std::shared_ptr<HookRunner> run(uv_loop_t* loop, const plugin::HookTable& table,
-                                         Hook hook, Connection& connection,
-                                         const HookParams& params, std::string log_uuid,
-                                         Done done);
+  static std::shared_ptr<HookRunner> run(uv_loop_t* loop, const plugin::HookTable& table, Hook hook,
+                                         Connection& connection, const HookParams& params,
+                                         std::string log_uuid, Done done);
 
   HookRunner(uv_loop_t* loop, const plugin::HookTable& table, Hook hook, Connection& connection,
              const HookParams& params, std::string log_uuid, Done done);
@@ -71,10 +70,10 @@ private:
   std::string log_uuid_;
   Done done_;
 
-  std::size_t index_ = 0;            // the plugin whose answer is awaited
-  std::uint64_t ticket_ = 0;         // ticket of that answer; 0: none awaited
+  std::size_t index_ = 0;    // the plugin whose answer is awaited
+  std::uint64_t ticket_ = 0; // ticket of that answer; 0: none awaited
   std::uint64_t next_ticket_ = 1;
-  bool dispatching_ = false;         // inside a plugin call: answers are queued, not processed
+  bool dispatching_ = false; // inside a plugin call: answers are queued, not processed
   bool have_inline_answer_ = false;
   Code inline_code_ = Code::Cont;
   std::vector<std::string> inline_lines_;

@@ -26,7 +26,9 @@ std::string serverName(config::Config& config) {
 
 } // namespace
 
-ServerRuntime::ServerRuntime() { uv_loop_init(&loop_); }
+ServerRuntime::ServerRuntime() {
+  uv_loop_init(&loop_);
+}
 
 Result<std::unique_ptr<ServerRuntime>>
 ServerRuntime::create(const std::filesystem::path& install_dir) {

@@ -26,8 +26,8 @@ void onStop(uv_signal_t* handle, int signum) {
   ctx->stopping = true;
   auto& server = ctx->runtime->server();
   int grace = ctx->runtime->smtpConfig().force_shutdown_timeout_s;
-  log::notice({}, "{}: stopping; {} sessions to finish (at most {} s)", name,
-              server.sessionCount(), grace);
+  log::notice({}, "{}: stopping; {} sessions to finish (at most {} s)", name, server.sessionCount(),
+              grace);
   server.drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
 }
 
@@ -74,8 +74,7 @@ int serveSingleProcess(const std::filesystem::path& install_dir) {
       SIGUSR1);
   uv_signal_init(loop, &sighup);
   uv_signal_start(
-      &sighup, [](uv_signal_t*, int) { log::notice({}, "SIGHUP: outbound queue flush"); },
-      SIGHUP);
+      &sighup, [](uv_signal_t*, int) { log::notice({}, "SIGHUP: outbound queue flush"); }, SIGHUP);
   log::notice({}, "Upesi ready: {} listener(s), pid {}", runtime->smtpConfig().listen.size(),
               ::getpid());
 

@@ -34,11 +34,10 @@ SmtpServer::~SmtpServer() {
 
 Result<std::monostate> SmtpServer::listen(const config::ListenAddress& address) {
   sockaddr_storage ss{};
-  int rc = address.ipv6
-               ? uv_ip6_addr(address.host.c_str(), address.port,
-                             reinterpret_cast<sockaddr_in6*>(&ss))
-               : uv_ip4_addr(address.host.c_str(), address.port,
-                             reinterpret_cast<sockaddr_in*>(&ss));
+  int rc =
+      address.ipv6
+          ? uv_ip6_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in6*>(&ss))
+          : uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&ss));
   if (rc != 0) {
     return Error{fmt::format("{}: {}", address.toString(), uv_strerror(rc))};
   }
@@ -114,8 +113,7 @@ void SmtpServer::drain(std::chrono::seconds grace, std::function<void()> done) {
           return;
         }
         if (self->drain_stage_++ == 0) {
-          log::notice({}, "{} sessions still open: asking them to end",
-                      self->sessions_.size());
+          log::notice({}, "{} sessions still open: asking them to end", self->sessions_.size());
           self->shutdownSessions();
           uv_timer_start(t, t->timer_cb,
                          static_cast<std::uint64_t>(self->drain_grace_.count()) * 1000, 0);

@@ -61,8 +61,7 @@ bool workerArgsFromEnvironment(WorkerArgs& args) {
 }
 
 int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args) {
-  setProcessTitle(
-      fmt::format("upesi: worker {} (generation {})", args.id, args.generation));
+  setProcessTitle(fmt::format("upesi: worker {} (generation {})", args.id, args.generation));
   ::signal(SIGPIPE, SIG_IGN);
   // The master decides when workers stop: a terminal's Ctrl-C reaches the whole group.
   ::signal(SIGINT, SIG_IGN);

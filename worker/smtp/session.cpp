@@ -28,9 +28,8 @@ struct Session::WriteRequest {
 };
 
 Session::Session(SessionEnvironment& env, uv_tcp_t* tcp)
-    : env_(env), hooks_(env.hooks), limits_(env.limits),
-      socket_(reinterpret_cast<Socket*>(tcp)), uuid_(newUuid()),
-      started_(std::chrono::steady_clock::now()) {
+    : env_(env), hooks_(env.hooks), limits_(env.limits), socket_(reinterpret_cast<Socket*>(tcp)),
+      uuid_(newUuid()), started_(std::chrono::steady_clock::now()) {
   socket_->owner = this;
   socket_->tcp.data = socket_;
   remote_ = peerEndpoint(&socket_->tcp);
@@ -69,9 +68,13 @@ Session::~Session() {
   }
 }
 
-std::string Session::logUuid() const { return txn_ ? txn_->uuid() : uuid_; }
+std::string Session::logUuid() const {
+  return txn_ ? txn_->uuid() : uuid_;
+}
 
-bool Session::relaying() const { return txn_ ? txn_->relaying : relaying_; }
+bool Session::relaying() const {
+  return txn_ ? txn_->relaying : relaying_;
+}
 
 void Session::setRelaying(bool relaying) {
   if (txn_) {
@@ -334,15 +337,15 @@ void Session::runHook(Hook hook, const HookParams& params, HookDone done) {
   // The runner may answer inline; `done` then runs (and may start the next hook) before run()
   // returns, so only a runner still waiting becomes hook_.
   auto finished = std::make_shared<bool>(false);
-  auto runner = worker::HookRunner::run(
-      env_.loop, *hooks_, hook, *this, params, logUuid(),
-      [this, finished, done = std::move(done)](HookResult result) {
-        *finished = true;
-        hook_.reset();
-        busy_ = false;
-        done(std::move(result));
-        hookFinished();
-      });
+  auto runner =
+      worker::HookRunner::run(env_.loop, *hooks_, hook, *this, params, logUuid(),
+                              [this, finished, done = std::move(done)](HookResult result) {
+                                *finished = true;
+                                hook_.reset();
+                                busy_ = false;
+                                done(std::move(result));
+                                hookFinished();
+                              });
   if (!*finished) {
     hook_ = std::move(runner);
   }

@@ -42,7 +42,7 @@ class Session;
 /// What sessions share with their worker.
 struct SessionEnvironment {
   uv_loop_t* loop = nullptr;
-  dns::Resolver* resolver = nullptr; // for the default rDNS lookup; null: none
+  dns::Resolver* resolver = nullptr;              // for the default rDNS lookup; null: none
   std::shared_ptr<const plugin::HookTable> hooks; // the generation sessions start with
   config::SessionLimits limits;
   std::string me;
@@ -128,8 +128,7 @@ private:
   void rdnsRespond(HookResult result);
   void defaultReverseLookup();
   void greet();
-  bool denyConnection(const HookResult& result, const char* default_deny,
-                      const char* default_soft);
+  bool denyConnection(const HookResult& result, const char* default_deny, const char* default_soft);
 
   // Commands
   void cmdHelo(std::string_view verb, std::string_view argument);
@@ -182,11 +181,11 @@ private:
   bool early_talker_ = false;
 
   Phase phase_ = Phase::Connecting;
-  bool loop_state_ = false;     // connect was denied: every command gets loop_reply_
+  bool loop_state_ = false; // connect was denied: every command gets loop_reply_
   Reply loop_reply_;
   bool greeted_ = false;
-  bool busy_ = false;           // a hook is running
-  bool processing_ = false;     // inside processInput()
+  bool busy_ = false;       // a hook is running
+  bool processing_ = false; // inside processInput()
   bool close_after_flush_ = false;
   bool peer_gone_ = false;
   bool reading_ = false;
@@ -194,11 +193,11 @@ private:
   bool disconnect_hook_done_ = false;
   std::shared_ptr<worker::HookRunner> hook_;
 
-  std::string in_;              // unprocessed input
-  std::size_t in_pos_ = 0;      // start of unprocessed bytes in in_
-  std::size_t after_data_bytes_ = 0; // bytes pipelined after the final dot, to refuse
+  std::string in_;                      // unprocessed input
+  std::size_t in_pos_ = 0;              // start of unprocessed bytes in in_
+  std::size_t after_data_bytes_ = 0;    // bytes pipelined after the final dot, to refuse
   bool awaiting_message_reply_ = false; // the final dot was read, its reply not yet given
-  std::string out_;             // replies not yet handed to the socket
+  std::string out_;                     // replies not yet handed to the socket
   std::size_t writes_in_flight_ = 0;
 
   std::unique_ptr<DataReader> data_reader_;

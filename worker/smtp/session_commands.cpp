@@ -489,16 +489,14 @@ void Session::cmdRset(std::string_view argument) {
     countError();
     return;
   }
-  resetTransaction([this]() {
-    runHook(Hook::Rset, {}, [this](HookResult) { reply(250, "2.0.0", {"OK"}); });
-  });
+  resetTransaction(
+      [this]() { runHook(Hook::Rset, {}, [this](HookResult) { reply(250, "2.0.0", {"OK"}); }); });
 }
 
 void Session::cmdQuit(std::string_view argument) {
   (void)argument; // RFC 5321 4.1.1.10: answer QUIT whatever follows it
   runHook(Hook::Quit, {}, [this](HookResult) {
-    reply(221, "2.0.0",
-          {fmt::format("{} closing connection. Have a jolly good day.", env_.me)});
+    reply(221, "2.0.0", {fmt::format("{} closing connection. Have a jolly good day.", env_.me)});
     startClose();
   });
 }

@@ -1,11 +1,12 @@
 // Session: DATA, the end of a message, and handing it to the queue hooks.
-#include "build_info.hpp"
 #include "common/log/logger.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <fmt/format.h>
 
 #include <ctime>
+
+#include "build_info.hpp"
 
 namespace upesi::smtp {
 namespace {
@@ -154,8 +155,8 @@ std::string Session::receivedHeader() const {
   return fmt::format("from {} ({}[{}])\r\n\tby {} (Upesi/{}) with {} id {}\r\n\tenvelope-from "
                      "{};\r\n\t{}",
                      hello_host_, remote_.host.empty() ? "" : remote_.host + " ", remote_.ip,
-                     env_.me, UPESI_VERSION, protocol, txn_->uuid(),
-                     txn_->mailFrom().format(), rfc5322Now());
+                     env_.me, UPESI_VERSION, protocol, txn_->uuid(), txn_->mailFrom().format(),
+                     rfc5322Now());
 }
 
 void Session::queueMessage() {
@@ -183,8 +184,7 @@ void Session::queueRespond(HookResult result) {
     messageDone();
     return;
   }
-  reply(451, "4.3.0",
-        {fmt::format("Queuing declined or disabled, try later ({})", txn_->uuid())});
+  reply(451, "4.3.0", {fmt::format("Queuing declined or disabled, try later ({})", txn_->uuid())});
   countError();
   messageDone();
 }

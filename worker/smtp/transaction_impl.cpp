@@ -24,7 +24,9 @@ void TransactionImpl::addLeadingHeader(std::string_view name, std::string_view v
   }
 }
 
-void TransactionImpl::removeHeader(std::string_view name) { message_.header().remove(name); }
+void TransactionImpl::removeHeader(std::string_view name) {
+  message_.header().remove(name);
+}
 
 bool TransactionImpl::writeMessage(const std::function<bool(std::string_view)>& sink,
                                    const MessageWriteOptions& options) const {

@@ -37,19 +37,19 @@ struct DenyInfo {
 /// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
 /// the running hook are set.
 struct HookParams {
-  const Address* address = nullptr; ///< mail (sender), rcpt and rcpt_ok (recipient)
+  const Address* address = nullptr;   ///< mail (sender), rcpt and rcpt_ok (recipient)
   const EsmtpParams* esmtp = nullptr; ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
-  std::string_view host;            ///< helo, ehlo: the name the client gave
-  std::string_view verb;            ///< unrecognized_command: the command word, upper-case
-  std::string_view argument;        ///< unrecognized_command: the rest of the line
-  std::string_view message;         ///< queue_ok: the queue's reply text
-  const DenyInfo* deny = nullptr;   ///< deny
+  std::string_view host;              ///< helo, ehlo: the name the client gave
+  std::string_view verb;              ///< unrecognized_command: the command word, upper-case
+  std::string_view argument;          ///< unrecognized_command: the rest of the line
+  std::string_view message;           ///< queue_ok: the queue's reply text
+  const DenyInfo* deny = nullptr;     ///< deny
 };
 
 struct Endpoint {
   std::string ip;
   std::uint16_t port = 0;
-  std::string host; ///< remote: rDNS name once looked up; local: this server's name (`me`)
+  std::string host;        ///< remote: rDNS name once looked up; local: this server's name (`me`)
   bool is_private = false; ///< RFC 1918 / ULA / loopback / link-local
   bool is_local = false;   ///< loopback
 };

@@ -12,11 +12,11 @@ enum class DnsType { A, Aaaa, Mx, Txt, Ptr, Cname, Ns };
 
 enum class DnsStatus {
   Ok,
-  NoData,    ///< the name exists, without records of this type
-  NxDomain,  ///< the name does not exist
-  ServFail,  ///< the server failed (or refused)
+  NoData,   ///< the name exists, without records of this type
+  NxDomain, ///< the name does not exist
+  ServFail, ///< the server failed (or refused)
   Timeout,
-  Error,     ///< anything else (bad name, no servers, cancelled)
+  Error, ///< anything else (bad name, no servers, cancelled)
 };
 
 struct DnsRecord {

@@ -3,7 +3,7 @@
 #include <upesi/plugin.hpp>
 
 extern "C" const upesi::PluginDescriptor* upesi_plugin_descriptor() {
-  static const upesi::PluginDescriptor descriptor{upesi::PluginApiVersion + 41, "wrong_api",
-                                                  "", nullptr};
+  static const upesi::PluginDescriptor descriptor{upesi::PluginApiVersion + 41, "wrong_api", "",
+                                                  nullptr};
   return &descriptor;
 }

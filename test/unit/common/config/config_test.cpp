@@ -4,7 +4,6 @@
 #include "test/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
-
 #include <uv.h>
 
 using upesi::config::Config;

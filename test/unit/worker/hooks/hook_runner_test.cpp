@@ -145,7 +145,8 @@ TEST_CASE("hook runner: an answer later through the loop, and a thousand inline 
   HookTable table;
   HookTable::PluginRegistrar a(table, "a", 0, std::chrono::seconds(30));
   for (int i = 0; i < 1000; ++i) {
-    a.registerHook(Hook::Mail, [](Next next, Connection&, const HookParams&) { next(); }, 0, "");
+    a.registerHook(
+        Hook::Mail, [](Next next, Connection&, const HookParams&) { next(); }, 0, "");
   }
   uv_loop_t* loop = &l.loop;
   a.registerHook(
@@ -228,8 +229,8 @@ TEST_CASE("hook runner: an exception counts as CONT") {
   HookTable::PluginRegistrar a(table, "thrower", 0, std::chrono::seconds(30));
   HookTable::PluginRegistrar b(table, "b", 1, std::chrono::seconds(30));
   a.registerHook(
-      Hook::Rcpt,
-      [](Next, Connection&, const HookParams&) { throw std::runtime_error("boom"); }, 0, "");
+      Hook::Rcpt, [](Next, Connection&, const HookParams&) { throw std::runtime_error("boom"); }, 0,
+      "");
   std::vector<std::string> calls;
   b.registerHook(Hook::Rcpt, answer(calls, "b", Code::Ok), 0, "");
   TestConnection conn;
@@ -289,8 +290,8 @@ TEST_CASE("hook runner: cancel drops a pending plugin and never calls done") {
       Hook::Mail, [&](Next next, Connection&, const HookParams&) { kept = next; }, 0, "");
   TestConnection conn;
   bool done = false;
-  auto runner = HookRunner::run(&l.loop, table, Hook::Mail, conn, {}, "T",
-                                [&](HookResult) { done = true; });
+  auto runner =
+      HookRunner::run(&l.loop, table, Hook::Mail, conn, {}, "T", [&](HookResult) { done = true; });
   REQUIRE(kept);
   CHECK(kept->pending());
   runner->cancel();
