@@ -1,12 +1,14 @@
 """The master and its workers: init hooks, a worker killed mid-session, graceful reload under
 load, a broken reload, graceful stop under load, crash loops, systemd notifications."""
 import os
+import pathlib
 import signal
 import socket
 import subprocess
 import time
 
 import pytest
+from conftest import free_port
 
 ACCEPT = "[rcpt]\ncode=OK\n[queue]\ncode=OK\n"
 
@@ -178,3 +180,51 @@ def test_control_commands(start_server, record, upesi_bin, install):
     r = subprocess.run([upesi_bin, "-c", str(install), "--reload"], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 1 and "no pid file" in r.stderr
+
+
+def test_privileges_dropped_after_binding(upesi_bin, tmp_path_factory):
+    """As root with smtp.ini user=nobody: the listener is bound, then master and workers run as
+    nobody (the install directory belongs to nobody, as /var/lib/upesi belongs to upesi)."""
+    import pwd
+    import shutil
+    import tempfile
+
+    if os.getuid() != 0:
+        pytest.skip("needs root")
+    nobody = pwd.getpwnam("nobody")
+    base = pathlib.Path(tempfile.mkdtemp(prefix="upesi-priv-"))
+    try:
+        os.chmod(base, 0o755)
+        inst = base / "inst"
+        assert subprocess.run([upesi_bin, "-i", str(inst)], capture_output=True).returncode == 0
+        port = free_port()
+        (inst / "config" / "smtp.ini").write_text(
+            "[main]\nlisten=127.0.0.1:%d\nnodes=1\nuser=nobody\n" % port)
+        for root, dirs, files in os.walk(inst):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), nobody.pw_uid, nobody.pw_gid)
+        os.chown(inst, nobody.pw_uid, nobody.pw_gid)
+        log = open(base / "log", "w")
+        proc = subprocess.Popen([upesi_bin, "-c", str(inst)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "Upesi ready" not in (base / "log").read_text():
+            time.sleep(0.05)
+        assert "Upesi ready" in (base / "log").read_text(), (base / "log").read_text()
+
+        def uid(pid):
+            for line in open("/proc/%d/status" % pid):
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+
+        children = open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)).read().split()
+        assert uid(proc.pid) == nobody.pw_uid
+        assert children and all(uid(int(c)) == nobody.pw_uid for c in children)
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            assert s.sendmail("s@client.example", ["u@example.com"], "Subject: x\r\n\r\nx\r\n") == {}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        delivered = list((inst / "maildir" / "example.com" / "u" / "new").iterdir())
+        assert len(delivered) == 1 and delivered[0].stat().st_uid == nobody.pw_uid
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
