@@ -1,0 +1,81 @@
+#include "worker/outbound/mx_host.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace upesi;
+using namespace upesi::outbound;
+
+TEST_CASE("mx spec: the forms a get_mx plugin may answer") {
+  auto plain = parseMxSpec("mx.example.net");
+  REQUIRE(plain.ok());
+  CHECK(plain->exchange == "mx.example.net");
+  CHECK(plain->port == 25);
+  CHECK_FALSE(plain->using_lmtp);
+
+  auto port = parseMxSpec("127.0.0.2:2525");
+  REQUIRE(port.ok());
+  CHECK(port->exchange == "127.0.0.2");
+  CHECK(port->port == 2525);
+
+  auto v6 = parseMxSpec("[::1]:2526");
+  REQUIRE(v6.ok());
+  CHECK(v6->exchange == "::1");
+  CHECK(v6->port == 2526);
+
+  auto lmtp = parseMxSpec("lmtp://127.0.0.3");
+  REQUIRE(lmtp.ok());
+  CHECK(lmtp->using_lmtp);
+  CHECK(lmtp->port == 24);
+
+  auto smart = parseMxSpec("smtp://user:s3cret@relay.example.net:587/");
+  REQUIRE(smart.ok());
+  CHECK(smart->auth_user == "user");
+  CHECK(smart->auth_pass == "s3cret");
+  CHECK(smart->exchange == "relay.example.net");
+  CHECK(smart->port == 587);
+
+  auto json = parseMxSpec(R"({"exchange": "10.1.1.1", "priority": 5, "port": 2600,
+                               "bind": "127.0.0.9", "bind_helo": "out.example"})");
+  REQUIRE(json.ok());
+  CHECK(json->exchange == "10.1.1.1");
+  CHECK(json->priority == 5);
+  CHECK(json->port == 2600);
+  CHECK(json->bind == "127.0.0.9");
+  CHECK(json->bind_helo == "out.example");
+}
+
+TEST_CASE("mx spec: errors") {
+  for (const char* bad : {"", "host:0", "host:70000", "[::1", "[::1]x", "ftp://x", "{\"a\":1}",
+                          "host:25x", "{not json"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parseMxSpec(bad).ok());
+  }
+}
+
+TEST_CASE("mx plan: sorted hosts, implicit MX, null MX, no domain, temporary failure") {
+  DnsResult ok{
+      DnsStatus::Ok, "", {{"mx2.example", 20, 0}, {"mx1.example", 10, 0}, {"mx3.example", 20, 0}}};
+  auto plan = planFromMxAnswer("example.net", ok);
+  CHECK((plan.kind == MxPlan::Kind::Hosts));
+  REQUIRE(plan.hosts.size() == 3);
+  CHECK(plan.hosts[0].exchange == "mx1.example");
+  CHECK(plan.hosts[1].exchange == "mx2.example");
+  CHECK(plan.hosts[2].exchange == "mx3.example");
+
+  auto implicit = planFromMxAnswer("example.net", DnsResult{DnsStatus::NoData, "", {}});
+  CHECK((implicit.kind == MxPlan::Kind::Implicit));
+  REQUIRE(implicit.hosts.size() == 1);
+  CHECK(implicit.hosts[0].exchange == "example.net");
+
+  auto null_mx = planFromMxAnswer("example.net", DnsResult{DnsStatus::Ok, "", {{"", 0, 0}}});
+  CHECK((null_mx.kind == MxPlan::Kind::NullMx));
+  auto null_dot = planFromMxAnswer("example.net", DnsResult{DnsStatus::Ok, "", {{".", 0, 0}}});
+  CHECK((null_dot.kind == MxPlan::Kind::NullMx));
+
+  auto nx = planFromMxAnswer("nope.example", DnsResult{DnsStatus::NxDomain, "nx", {}});
+  CHECK((nx.kind == MxPlan::Kind::NoDomain));
+  CHECK(nx.reason.find("No Such Domain") != std::string::npos);
+
+  auto fail = planFromMxAnswer("x.example", DnsResult{DnsStatus::ServFail, "servfail", {}});
+  CHECK((fail.kind == MxPlan::Kind::TempFail));
+}
