@@ -9,6 +9,7 @@
 #include <upesi/address.hpp>
 #include <upesi/code.hpp>
 #include <upesi/hook.hpp>
+#include <upesi/outbound.hpp>
 #include <upesi/results.hpp>
 
 #include <nlohmann/json.hpp>

@@ -1,0 +1,55 @@
+// What the outbound hooks (send_email, get_mx, deferred, bounce, delivered) receive: the queued
+// item (Haraka's hmail, whose todo notes are the original transaction's notes) and each hook's
+// own facts.
+#pragma once
+
+#include <upesi/address.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace upesi {
+
+class HMail {
+public:
+  virtual ~HMail() = default;
+  /// "<transaction uuid>.<k>": the transaction's uuid and the file's number within it.
+  virtual const std::string& uuid() const = 0;
+  virtual const std::string& domain() const = 0;
+  virtual const Address& mailFrom() const = 0;
+  virtual const std::vector<Address>& rcptTo() const = 0;
+  /// The transaction's notes, kept in the queue file (Haraka's hmail.todo.notes).
+  virtual nlohmann::json& notes() = 0;
+  /// Temporary failures so far.
+  virtual unsigned attempts() const = 0;
+  /// The queue file's name.
+  virtual const std::string& fileName() const = 0;
+};
+
+struct DeferredInfo {
+  std::uint64_t delay_s = 0; ///< when the next attempt is due
+  std::string error;
+  std::vector<Address> fail_recips;
+};
+
+struct BounceInfo {
+  std::string error;
+  std::vector<Address> bounced_rcpt;
+};
+
+struct DeliveredInfo {
+  std::string host; ///< the MX host name
+  std::string ip;
+  std::string response; ///< the next hop's final reply
+  double delay_s = 0;   ///< seconds since the message was queued
+  std::uint16_t port = 25;
+  std::string mode; ///< "SMTP" or "LMTP"
+  std::vector<Address> ok_recips;
+  bool secured = false;
+  bool authenticated = false;
+};
+
+} // namespace upesi

@@ -1,0 +1,68 @@
+#include "common/config/outbound_config.hpp"
+
+#include "common/config/ini_locate.hpp"
+
+#include <fmt/format.h>
+
+namespace upesi::config {
+
+Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem::path& install) {
+  auto ini = config.get("outbound.ini", ConfigType::Ini,
+                        {{"-main.disabled", "-main.always_split", "-main.ipv6_enabled",
+                          "-main.local_mx_ok", "+main.enable_tls"}});
+  if (!ini) {
+    return Error{ini.error()};
+  }
+  const auto& main = (*ini)["main"];
+  OutboundConfig out;
+  out.disabled = main.value("disabled", false);
+  out.always_split = main.value("always_split", false);
+  out.ipv6_enabled = main.value("ipv6_enabled", false);
+  out.local_mx_ok = main.value("local_mx_ok", false);
+  auto where = [&](const char* key) { return iniKeyLocation(config, "outbound.ini", "main", key); };
+  struct IntKey {
+    const char* key;
+    long long min;
+    long long max;
+    std::function<void(long long)> store;
+  };
+  const IntKey keys[] = {
+      {"concurrency_max", 1, 100000, [&](long long v) { out.concurrency_max = unsigned(v); }},
+      {"maxTempFailures", 1, 100, [&](long long v) { out.max_temp_failures = unsigned(v); }},
+      {"connect_timeout", 1, 3600, [&](long long v) { out.connect_timeout_s = int(v); }},
+      {"pool_timeout", 0, 3600, [&](long long v) { out.pool_timeout_s = int(v); }},
+      {"pool_concurrency_max", 0, 1000,
+       [&](long long v) { out.pool_concurrency_max = unsigned(v); }},
+      {"scan_interval", 1, 86400, [&](long long v) { out.scan_interval_s = int(v); }},
+  };
+  for (const auto& k : keys) {
+    if (!main.contains(k.key) || main[k.key].is_null()) {
+      continue;
+    }
+    const auto& v = main[k.key];
+    if (!v.is_number_integer() || v.get<long long>() < k.min || v.get<long long>() > k.max) {
+      return Error{fmt::format("{}: {} must be a whole number from {} to {}, not {}", where(k.key),
+                               k.key, k.min, k.max, v.dump())};
+    }
+    k.store(v.get<long long>());
+  }
+  if (main.contains("temp_fail_intervals") && main["temp_fail_intervals"].is_string()) {
+    out.temp_fail_intervals = main["temp_fail_intervals"].get<std::string>();
+  }
+  if (main.contains("received_header") && main["received_header"].is_string()) {
+    out.received_header = main["received_header"].get<std::string>();
+  }
+  auto queue_dir = config.get("queue_dir", ConfigType::Value);
+  if (!queue_dir) {
+    return Error{queue_dir.error()};
+  }
+  if (queue_dir->is_string() && !queue_dir->get<std::string>().empty()) {
+    std::filesystem::path p = queue_dir->get<std::string>();
+    out.queue_dir = p.is_absolute() ? p : install / p;
+  } else {
+    out.queue_dir = install / "queue";
+  }
+  return out;
+}
+
+} // namespace upesi::config

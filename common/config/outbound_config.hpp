@@ -1,0 +1,31 @@
+// outbound.ini (and config/queue_dir): how relayed mail is queued and delivered.
+#pragma once
+
+#include "common/config/config.hpp"
+#include "common/util/result.hpp"
+
+#include <filesystem>
+#include <string>
+
+namespace upesi::config {
+
+struct OutboundConfig {
+  std::filesystem::path queue_dir; // config/queue_dir, else <install>/queue
+  bool disabled = false;           // deliveries pause; queueing goes on
+  unsigned concurrency_max = 100;  // deliveries in flight per worker
+  bool always_split = false;       // one queue file per recipient instead of per domain
+  bool ipv6_enabled = false;       // try AAAA records of MX hosts
+  bool local_mx_ok = false;        // allow MX hosts that resolve to local/private addresses
+  std::string received_header = "Upesi outbound"; // "disabled": none
+  std::string temp_fail_intervals;                // Haraka's syntax; empty: from max_temp_failures
+  unsigned max_temp_failures = 13;
+  int connect_timeout_s = 30;
+  int pool_timeout_s = 50;            // idle pooled connections close after this
+  unsigned pool_concurrency_max = 10; // pooled connections per destination
+  int scan_interval_s = 30;           // how often the queue directory is re-read
+};
+
+/// Reads outbound.ini (booleans declared as Haraka does) and queue_dir.
+Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem::path& install);
+
+} // namespace upesi::config
