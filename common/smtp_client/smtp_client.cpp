@@ -1,0 +1,1230 @@
+// SmtpClient: the conversation is driven by a queue of the replies we wait for, in the order
+// the commands went out; a pipelined group simply puts several there at once. Every entry
+// point from libuv (connect, read, write, timer, a late MessageSource read) ends with
+// deliver(), which calls the finished operation's callback last, so a callback may start the
+// next operation, or destroy the client, without anything running after it.
+#include "common/smtp_client/smtp_client.hpp"
+
+#include "common/log/logger.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cctype>
+#include <cstring>
+#include <deque>
+
+namespace upesi::smtp_client {
+
+const char* toString(Outcome outcome) {
+  switch (outcome) {
+  case Outcome::Ok:
+    return "ok";
+  case Outcome::Temporary:
+    return "temporary";
+  case Outcome::Permanent:
+    return "permanent";
+  }
+  return "?";
+}
+
+Status Status::fromReply(const ServerReply& reply) {
+  Outcome outcome = reply.positive()    ? Outcome::Ok
+                    : reply.transient() ? Outcome::Temporary
+                                        : Outcome::Permanent;
+  return {outcome, reply.code, reply.enhanced, reply.describe()};
+}
+
+// ----------------------------------------------------------------------------- message sources
+
+namespace {
+
+class MemorySource final : public MessageSource {
+public:
+  explicit MemorySource(std::string bytes) : bytes_(std::move(bytes)) {}
+  void read(std::size_t max, ReadDone done) override {
+    std::string_view rest = std::string_view(bytes_).substr(pos_);
+    std::string_view chunk = rest.substr(0, max);
+    pos_ += chunk.size();
+    done(chunk);
+  }
+
+private:
+  std::string bytes_;
+  std::size_t pos_ = 0;
+};
+
+class CallbackSource final : public MessageSource {
+public:
+  explicit CallbackSource(std::function<Result<std::size_t>(char*, std::size_t)> fill)
+      : fill_(std::move(fill)) {}
+  void read(std::size_t max, ReadDone done) override {
+    buffer_.resize(max);
+    auto n = fill_(buffer_.data(), buffer_.size());
+    if (!n) {
+      done(Error{n.error()});
+      return;
+    }
+    assert(*n <= max);
+    done(std::string_view(buffer_.data(), std::min(*n, max)));
+  }
+
+private:
+  std::function<Result<std::size_t>(char*, std::size_t)> fill_;
+  std::string buffer_;
+};
+
+class FileSource final : public MessageSource, public std::enable_shared_from_this<FileSource> {
+public:
+  FileSource(uv_loop_t* loop, uv_file fd, std::int64_t offset, std::optional<std::uint64_t> length)
+      : loop_(loop), fd_(fd), offset_(offset), remaining_(length) {}
+
+  void read(std::size_t max, ReadDone done) override {
+    if (remaining_ && *remaining_ < max) {
+      max = static_cast<std::size_t>(*remaining_);
+    }
+    if (max == 0) {
+      done(std::string_view{});
+      return;
+    }
+    buffer_.resize(max);
+    // The request keeps the source (and so the buffer) alive until libuv is done with it,
+    // even if the client that asked is gone by then.
+    auto* request = new Request{};
+    request->source = shared_from_this();
+    request->done = std::move(done);
+    request->req.data = request;
+    uv_buf_t buf = uv_buf_init(buffer_.data(), static_cast<unsigned>(max));
+    int rc = uv_fs_read(loop_, &request->req, fd_, &buf, 1, offset_, onRead);
+    if (rc < 0) {
+      auto callback = std::move(request->done);
+      uv_fs_req_cleanup(&request->req);
+      delete request;
+      callback(Error{uv_strerror(rc)});
+    }
+  }
+
+private:
+  struct Request {
+    uv_fs_t req{};
+    std::shared_ptr<FileSource> source;
+    ReadDone done;
+  };
+
+  static void onRead(uv_fs_t* req) {
+    std::unique_ptr<Request> request(static_cast<Request*>(req->data));
+    auto result = req->result;
+    uv_fs_req_cleanup(req);
+    FileSource& self = *request->source;
+    if (result < 0) {
+      request->done(Error{uv_strerror(static_cast<int>(result))});
+      return;
+    }
+    auto n = static_cast<std::size_t>(result);
+    self.offset_ += static_cast<std::int64_t>(n);
+    if (self.remaining_) {
+      *self.remaining_ -= n;
+    }
+    request->done(std::string_view(self.buffer_.data(), n));
+  }
+
+  uv_loop_t* loop_;
+  uv_file fd_;
+  std::int64_t offset_;
+  std::optional<std::uint64_t> remaining_;
+  std::string buffer_;
+};
+
+bool hasNonAscii(std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool safeOnTheWire(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+std::string connectError(int status) {
+  switch (status) {
+  case UV_ECONNREFUSED:
+    return "connection refused";
+  case UV_ETIMEDOUT:
+    return "timeout connecting";
+  case UV_ENETUNREACH:
+    return "network unreachable";
+  case UV_EHOSTUNREACH:
+    return "host unreachable";
+  case UV_EADDRNOTAVAIL:
+    return "address not available";
+  default:
+    return fmt::format("connect failed: {}", uv_strerror(status));
+  }
+}
+
+} // namespace
+
+std::shared_ptr<MessageSource> memorySource(std::string bytes) {
+  return std::make_shared<MemorySource>(std::move(bytes));
+}
+
+std::shared_ptr<MessageSource>
+callbackSource(std::function<Result<std::size_t>(char* buf, std::size_t cap)> fill) {
+  return std::make_shared<CallbackSource>(std::move(fill));
+}
+
+std::shared_ptr<MessageSource> fileSource(uv_loop_t* loop, uv_file fd, std::int64_t offset,
+                                          std::optional<std::uint64_t> length) {
+  return std::make_shared<FileSource>(loop, fd, offset, length);
+}
+
+// ------------------------------------------------------------------------------------- Impl
+
+struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
+  enum class Phase { Idle, Connecting, Greeting, Hello, Ready, Busy, Quitting, Closed };
+
+  // The reply a command waits for.
+  enum class Await {
+    Greeting,
+    Ehlo,
+    Helo,
+    Mail,
+    Rcpt,
+    Data,
+    Final,
+    LmtpFinal,
+    Rset,
+    TxnRset,
+    Quit
+  };
+  struct Expect {
+    Await what;
+    std::size_t index = 0; // Rcpt: the recipient; LmtpFinal: the accepted recipient
+  };
+
+  struct Transaction {
+    Envelope envelope;
+    std::shared_ptr<MessageSource> source;
+    SendDone done;
+    bool pipelined = false;
+    std::optional<Status> mail;
+    std::vector<std::optional<Status>> rcpt;  // reply to each RCPT
+    std::vector<std::optional<Status>> final; // after the dot (all of them in SMTP)
+    std::vector<std::size_t> accepted;        // recipients whose RCPT got a 2xx
+    std::optional<Status> data;
+    std::optional<Status> abort; // the connection failed before the end
+    std::size_t rcpt_sent = 0;
+  };
+
+  struct WriteRequest {
+    uv_write_t req{};
+    std::string data;
+    Impl* owner = nullptr;
+  };
+
+  Impl(uv_loop_t* loop, ClientOptions options)
+      : loop_(loop), options_(std::move(options)), parser_(options_.reply_limits) {
+    remote_ = {options_.host, options_.ip, options_.port};
+    for (uv_handle_t* h :
+         {reinterpret_cast<uv_handle_t*>(&tcp_), reinterpret_cast<uv_handle_t*>(&timer_),
+          reinterpret_cast<uv_handle_t*>(&defer_timer_)}) {
+      h->data = this;
+    }
+    int rc = uv_tcp_init(loop_, &tcp_);
+    assert(rc == 0);
+    rc = uv_timer_init(loop_, &timer_);
+    assert(rc == 0);
+    rc = uv_timer_init(loop_, &defer_timer_);
+    assert(rc == 0);
+    (void)rc;
+    open_handles_ = 3;
+  }
+
+  // ------------------------------------------------------------------------------ lifetime
+
+  /// The SmtpClient is gone: no callback from now on; the memory goes with the last handle.
+  void abandon() {
+    abandoned_ = true;
+    dropCallbacks();
+    closeConnection(false);
+    for (uv_timer_t* t : {&timer_, &defer_timer_}) {
+      uv_timer_stop(t);
+      uv_close(reinterpret_cast<uv_handle_t*>(t), onHandleClosed);
+    }
+  }
+
+  static void onHandleClosed(uv_handle_t* handle) {
+    auto* self = static_cast<Impl*>(handle->data);
+    if (--self->open_handles_ == 0) {
+      auto last = std::move(self->self_); // frees this at the end of the scope
+    }
+  }
+
+  void dropCallbacks() {
+    pending_.clear();
+    connect_done_ = nullptr;
+    reset_done_ = nullptr;
+    quit_done_ = nullptr;
+    if (txn_) {
+      txn_->done = nullptr;
+    }
+    txn_.reset();
+    body_active_ = false;
+  }
+
+  /// Closes the socket (once). `polite`: say QUIT first if it can go out right now.
+  void closeConnection(bool polite) {
+    if (tcp_closing_) {
+      return;
+    }
+    tcp_closing_ = true;
+    phase_ = Phase::Closed;
+    body_active_ = false;
+    expect_.clear();
+    uv_timer_stop(&timer_);
+    if (polite && connected_ && out_.empty() && writes_in_flight_ == 0) {
+      std::string quit = "QUIT\r\n";
+      uv_buf_t buf = uv_buf_init(quit.data(), static_cast<unsigned>(quit.size()));
+      (void)uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+    }
+    out_.clear();
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
+  }
+
+  /// Calls the finished operations' callbacks. The last thing every entry point does.
+  void deliver() {
+    while (!abandoned_ && !pending_.empty()) {
+      auto callback = std::move(pending_.front());
+      pending_.pop_front();
+      callback(); // may start another operation, close, or destroy the SmtpClient
+    }
+    if (abandoned_) {
+      pending_.clear();
+    }
+  }
+
+  /// For results decided inside a call: delivered from the loop, not from the caller's stack.
+  void deliverSoon() {
+    if (!abandoned_) {
+      uv_timer_start(&defer_timer_, onDefer, 0, 0);
+    }
+  }
+
+  static void onDefer(uv_timer_t* timer) { static_cast<Impl*>(timer->data)->deliver(); }
+
+  bool ready() const {
+    return phase_ == Phase::Ready && usable_ && !tcp_closing_ && pending_.empty();
+  }
+
+  // ------------------------------------------------------------------------------- connect
+
+  void connect(ConnectDone done) {
+    if (phase_ != Phase::Idle) {
+      pending_.push_back([done = std::move(done)] {
+        done(Status::temporary("connect called on a client that already connected"));
+      });
+      deliverSoon();
+      return;
+    }
+    connect_done_ = std::move(done);
+    sockaddr_storage addr{};
+    if (auto error = parseIp(options_.ip, options_.port, addr); !error.empty()) {
+      failConnectSoon(error);
+      return;
+    }
+    if (!options_.local_ip.empty()) {
+      sockaddr_storage local{};
+      if (auto error = parseIp(options_.local_ip, 0, local); !error.empty()) {
+        failConnectSoon(error);
+        return;
+      }
+      if (int rc = uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&local), 0); rc < 0) {
+        failConnectSoon(fmt::format("cannot bind to {}: {}", options_.local_ip, uv_strerror(rc)));
+        return;
+      }
+    }
+    auto* req = new uv_connect_t{};
+    req->data = this;
+    int rc = uv_tcp_connect(req, &tcp_, reinterpret_cast<const sockaddr*>(&addr), onConnect);
+    if (rc < 0) {
+      delete req;
+      failConnectSoon(connectError(rc));
+      return;
+    }
+    phase_ = Phase::Connecting;
+    uv_timer_start(&timer_, onTimeout, timeoutMs(options_.timeouts.connect), 0);
+    log::debug({options_.log_id, ""}, "connecting to {} port {}", describeRemote(), options_.port);
+  }
+
+  static std::string parseIp(const std::string& ip, std::uint16_t port, sockaddr_storage& out) {
+    if (ip.find(':') != std::string::npos) {
+      if (uv_ip6_addr(ip.c_str(), port, reinterpret_cast<sockaddr_in6*>(&out)) == 0) {
+        return {};
+      }
+    } else if (uv_ip4_addr(ip.c_str(), port, reinterpret_cast<sockaddr_in*>(&out)) == 0) {
+      return {};
+    }
+    return fmt::format("invalid IP address \"{}\"", ip);
+  }
+
+  void failConnectSoon(std::string reason) {
+    phase_ = Phase::Closed;
+    finishConnect(Status::temporary(std::move(reason)));
+    closeConnection(false);
+    deliverSoon();
+  }
+
+  static void onConnect(uv_connect_t* req, int status) {
+    auto* self = static_cast<Impl*>(req->data);
+    delete req;
+    if (status == UV_ECANCELED || self->phase_ != Phase::Connecting) {
+      return; // closed while connecting (timeout, close(), destruction)
+    }
+    if (status < 0) {
+      self->abort(Status::temporary(connectError(status)));
+    } else {
+      self->connected_ = true;
+      uv_tcp_nodelay(&self->tcp_, 1);
+      uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), onAlloc, onRead);
+      self->phase_ = Phase::Greeting;
+      self->expect_.push_back({Await::Greeting});
+      self->armTimer();
+    }
+    self->deliver();
+  }
+
+  void finishConnect(Status status) {
+    if (status.ok()) {
+      phase_ = Phase::Ready;
+    }
+    if (connect_done_) {
+      pending_.push_back(
+          [status = std::move(status), done = std::move(connect_done_)] { done(status); });
+      connect_done_ = nullptr;
+    }
+  }
+
+  void sayHello(Await verb) {
+    const char* word = verb == Await::Helo ? "HELO" : options_.lmtp ? "LHLO" : "EHLO";
+    phase_ = Phase::Hello;
+    command(fmt::format("{} {}", word, options_.helo));
+    expect_.push_back({verb});
+    flush();
+  }
+
+  void helloReply(Await what, const ServerReply& reply) {
+    if (reply.positive()) {
+      if (what == Await::Ehlo) {
+        parseCapabilities(reply);
+      }
+      finishConnect(Status{Outcome::Ok, greeting_.code, greeting_.enhanced, greeting_.describe()});
+      return;
+    }
+    if (what == Await::Ehlo && reply.permanent() && !options_.lmtp) {
+      sayHello(Await::Helo); // an old server: RFC 5321 §3.2
+      return;
+    }
+    finishConnect(Status::fromReply(reply));
+    closeConnection(true);
+  }
+
+  void parseCapabilities(const ServerReply& reply) {
+    caps_ = Capabilities{};
+    caps_.esmtp = true;
+    for (std::size_t i = 1; i < reply.lines.size(); ++i) {
+      const std::string& line = reply.lines[i];
+      caps_.extensions.push_back(line);
+      auto space = line.find_first_of(" =");
+      std::string keyword = upper(std::string_view(line).substr(0, space));
+      std::string_view args = space == std::string::npos ? std::string_view{}
+                                                         : std::string_view(line).substr(space + 1);
+      if (keyword == "PIPELINING") {
+        caps_.pipelining = true;
+      } else if (keyword == "SIZE") {
+        caps_.size = true;
+        std::uint64_t limit = 0;
+        for (char c : args) {
+          if (c < '0' || c > '9' || limit > (UINT64_MAX - 9) / 10) {
+            limit = 0;
+            break;
+          }
+          limit = limit * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        caps_.size_limit = limit;
+      } else if (keyword == "8BITMIME") {
+        caps_.eight_bit_mime = true;
+      } else if (keyword == "SMTPUTF8") {
+        caps_.smtputf8 = true;
+      } else if (keyword == "STARTTLS") {
+        caps_.starttls = true;
+      } else if (keyword == "ENHANCEDSTATUSCODES") {
+        caps_.enhanced_status_codes = true;
+      } else if (keyword == "AUTH") {
+        std::size_t pos = 0;
+        while (pos < args.size()) {
+          auto end = args.find(' ', pos);
+          if (end == std::string_view::npos) {
+            end = args.size();
+          }
+          if (end > pos) {
+            auto mechanism = upper(args.substr(pos, end - pos));
+            if (std::find(caps_.auth.begin(), caps_.auth.end(), mechanism) == caps_.auth.end()) {
+              caps_.auth.push_back(std::move(mechanism));
+            }
+          }
+          pos = end + 1;
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- send
+
+  void send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done) {
+    auto txn = std::make_unique<Transaction>();
+    txn->envelope = std::move(envelope);
+    txn->source = std::move(source);
+    txn->done = std::move(done);
+    std::size_t n = txn->envelope.recipients.size();
+    txn->rcpt.resize(n);
+    txn->final.resize(n);
+
+    auto refuse = [&](Status status) {
+      txn->abort = std::move(status);
+      finishTransaction(std::move(txn));
+      deliverSoon();
+    };
+    if (!ready() || txn_) {
+      refuse(Status::temporary(tcp_closing_ ? "connection closed" : "connection not ready"));
+      return;
+    }
+    if (n == 0) {
+      refuse(Status::permanent("no recipients"));
+      return;
+    }
+    const Envelope& e = txn->envelope;
+    bool needs_utf8 = e.sender.is_utf8 || hasNonAscii(e.sender.format());
+    if (!safeOnTheWire(e.sender.format())) {
+      refuse(Status::permanent("invalid sender address"));
+      return;
+    }
+    for (const auto& rcpt : e.recipients) {
+      needs_utf8 = needs_utf8 || rcpt.is_utf8 || hasNonAscii(rcpt.format());
+      if (!safeOnTheWire(rcpt.format())) {
+        refuse(Status::permanent(fmt::format("invalid recipient address {}", rcpt.address())));
+        return;
+      }
+    }
+    if (needs_utf8 && !caps_.smtputf8) {
+      refuse({Outcome::Permanent, 0, "5.6.7",
+              "the server does not support SMTPUTF8, which this message's addresses need"});
+      return;
+    }
+    if (caps_.size && caps_.size_limit > 0 && e.size && *e.size > caps_.size_limit) {
+      refuse({Outcome::Permanent, 0, "5.3.4",
+              fmt::format("message size {} exceeds the server's limit of {}", *e.size,
+                          caps_.size_limit)});
+      return;
+    }
+
+    txn_ = std::move(txn);
+    phase_ = Phase::Busy;
+    std::string mail = fmt::format("MAIL FROM:{}", e.sender.format());
+    if (caps_.size && e.size) {
+      mail += fmt::format(" SIZE={}", *e.size);
+    }
+    if (caps_.eight_bit_mime && e.eight_bit) {
+      mail += " BODY=8BITMIME";
+    }
+    if (needs_utf8) {
+      mail += " SMTPUTF8";
+    }
+    command(mail);
+    expect_.push_back({Await::Mail});
+    txn_->pipelined = caps_.pipelining && options_.use_pipelining;
+    if (txn_->pipelined) {
+      for (std::size_t i = 0; i < n; ++i) {
+        sendRcpt(i);
+      }
+      command("DATA");
+      expect_.push_back({Await::Data});
+    }
+    flush();
+    armTimer();
+  }
+
+  void sendRcpt(std::size_t i) {
+    command(fmt::format("RCPT TO:{}", txn_->envelope.recipients[i].format()));
+    expect_.push_back({Await::Rcpt, i});
+    txn_->rcpt_sent = i + 1;
+  }
+
+  void mailReply(const ServerReply& reply) {
+    txn_->mail = Status::fromReply(reply);
+    if (txn_->pipelined) {
+      return; // the RCPT and DATA replies are on their way
+    }
+    if (!reply.positive()) {
+      finishTransaction(std::move(txn_)); // no transaction was opened: nothing to reset
+      return;
+    }
+    sendRcpt(0);
+    flush();
+  }
+
+  void rcptReply(std::size_t i, const ServerReply& reply) {
+    txn_->rcpt[i] = Status::fromReply(reply);
+    if (reply.positive() && txn_->mail && txn_->mail->ok()) {
+      txn_->accepted.push_back(i);
+    }
+    if (txn_->pipelined) {
+      return;
+    }
+    if (txn_->rcpt_sent < txn_->envelope.recipients.size()) {
+      sendRcpt(txn_->rcpt_sent);
+      flush();
+    } else if (txn_->accepted.empty()) {
+      resetThenFinish();
+    } else {
+      command("DATA");
+      expect_.push_back({Await::Data});
+      flush();
+    }
+  }
+
+  void dataReply(const ServerReply& reply) {
+    txn_->data = Status::fromReply(reply);
+    bool mail_ok = txn_->mail && txn_->mail->ok();
+    if (reply.code == 354) {
+      if (!mail_ok || txn_->accepted.empty()) {
+        // RFC 2920 §3.1 forbids this; whatever we sent now would be a message to nobody.
+        abort(Status::temporary("the server accepted DATA with no accepted recipient"));
+        return;
+      }
+      startBody();
+      return;
+    }
+    if (mail_ok) {
+      resetThenFinish();
+    } else {
+      finishTransaction(std::move(txn_));
+    }
+  }
+
+  /// MAIL was accepted but the message will not be sent: close the transaction with RSET so the
+  /// connection can carry another one.
+  void resetThenFinish() {
+    command("RSET");
+    expect_.push_back({Await::TxnRset});
+    flush();
+  }
+
+  void finalReply(const ServerReply& reply) {
+    Status status = Status::fromReply(reply);
+    for (std::size_t i : txn_->accepted) {
+      txn_->final[i] = status;
+    }
+    finishTransaction(std::move(txn_));
+  }
+
+  void lmtpFinalReply(std::size_t k, const ServerReply& reply) {
+    txn_->final[txn_->accepted[k]] = Status::fromReply(reply);
+    if (k + 1 == txn_->accepted.size()) {
+      finishTransaction(std::move(txn_));
+    }
+  }
+
+  /// Builds the result from what the server said and hands it to deliver().
+  void finishTransaction(std::unique_ptr<Transaction> txn) {
+    if (!txn_) {
+      body_active_ = false;
+    }
+    if (!txn_ && !tcp_closing_ && phase_ == Phase::Busy) {
+      phase_ = Phase::Ready;
+    }
+    DeliveryResult result;
+    result.remote = remote_;
+    result.lmtp = options_.lmtp;
+    const auto& recipients = txn->envelope.recipients;
+    bool mail_rejected = txn->mail && !txn->mail->ok();
+    bool all_rcpt_replies = true;
+    for (std::size_t i = 0; i < recipients.size(); ++i) {
+      Status status;
+      if (mail_rejected) {
+        status = *txn->mail;
+      } else if (txn->rcpt[i] && !txn->rcpt[i]->ok()) {
+        status = *txn->rcpt[i];
+      } else if (txn->final[i]) {
+        status = *txn->final[i];
+      } else if (txn->data && !txn->data->ok() && txn->data->code != 354) {
+        status = *txn->data;
+      } else if (txn->abort) {
+        status = *txn->abort;
+      } else {
+        status = Status::temporary("no reply for this recipient");
+      }
+      all_rcpt_replies = all_rcpt_replies && txn->rcpt[i].has_value();
+      result.recipients.push_back({recipients[i].address(), std::move(status)});
+    }
+
+    const RecipientResult* first_ok = nullptr;
+    const RecipientResult* first_temp = nullptr;
+    const RecipientResult* first_perm = nullptr;
+    for (const auto& r : result.recipients) {
+      const RecipientResult*& slot = r.status.outcome == Outcome::Ok          ? first_ok
+                                     : r.status.outcome == Outcome::Temporary ? first_temp
+                                                                              : first_perm;
+      if (slot == nullptr) {
+        slot = &r;
+      }
+    }
+    if (mail_rejected) {
+      result.message = *txn->mail;
+    } else if (first_ok != nullptr) {
+      // SMTP: the final reply; LMTP: the first recipient that took it.
+      result.message = first_ok->status;
+    } else if (txn->abort && !(all_rcpt_replies && txn->accepted.empty())) {
+      result.message = *txn->abort;
+    } else if (txn->data && !txn->data->ok() && txn->data->code != 354 && !txn->accepted.empty()) {
+      result.message = *txn->data;
+    } else {
+      // Every recipient failed on its own: temporary if any may still succeed later.
+      const RecipientResult* decisive = first_temp != nullptr ? first_temp : first_perm;
+      if (decisive != nullptr) {
+        result.message = decisive->status;
+        result.message.reason = txn->accepted.empty() ? fmt::format("no recipient accepted: {}",
+                                                                    decisive->status.reason)
+                                                      : decisive->status.reason;
+      } else {
+        result.message = Status::temporary("no recipient accepted");
+      }
+    }
+
+    if (txn->done) {
+      pending_.push_back([this, result = std::move(result), done = std::move(txn->done)]() mutable {
+        result.reusable = ready();
+        done(result);
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- body
+
+  void startBody() {
+    body_active_ = true;
+    last_two_ = "\r\n"; // what precedes the body: the end of the DATA command
+    armTimer();
+    pumpBody();
+  }
+
+  std::size_t queuedBytes() const { return out_.size() + tcp_.write_queue_size; }
+
+  /// Reads chunks while the socket keeps up. A loop, not recursion: a source that answers
+  /// inline comes back here through `in_pump_`.
+  void pumpBody() {
+    if (in_pump_) {
+      return;
+    }
+    in_pump_ = true;
+    while (body_active_ && !source_reading_ && !tcp_closing_ &&
+           queuedBytes() < options_.write_high_water) {
+      source_reading_ = true;
+      std::weak_ptr<Impl> weak = weak_from_this();
+      auto generation = ++read_generation_;
+      txn_->source->read(options_.chunk_size, [weak, generation](Result<std::string_view> chunk) {
+        auto self = weak.lock();
+        if (!self || self->abandoned_ || generation != self->read_generation_) {
+          return; // the transaction or the client is gone
+        }
+        self->bodyChunk(std::move(chunk));
+        if (!self->in_pump_) { // a late answer: an entry point of its own
+          self->pumpBody();
+          self->deliver();
+        }
+      });
+    }
+    in_pump_ = false;
+  }
+
+  void bodyChunk(Result<std::string_view> chunk) {
+    source_reading_ = false;
+    if (!body_active_) {
+      return;
+    }
+    if (!chunk) {
+      // Never end a message we could not read with a dot: that would deliver half of it.
+      abort(Status::temporary(fmt::format("cannot read the message: {}", chunk.error())));
+      return;
+    }
+    std::string_view bytes = *chunk;
+    if (bytes.empty()) {
+      body_active_ = false;
+      if (last_two_ != "\r\n") {
+        out_ += "\r\n";
+      }
+      out_ += ".\r\n";
+      log::protocol({options_.log_id, ""}, "C: . (end of data)");
+      if (options_.lmtp) {
+        for (std::size_t k = 0; k < txn_->accepted.size(); ++k) {
+          expect_.push_back({Await::LmtpFinal, k});
+        }
+      } else {
+        expect_.push_back({Await::Final});
+      }
+      flush();
+      armTimer();
+      return;
+    }
+    if (bytes.size() >= 2) {
+      last_two_.assign(bytes.substr(bytes.size() - 2));
+    } else {
+      last_two_ = last_two_.substr(1) + std::string(bytes);
+    }
+    out_.append(bytes);
+    flush();
+    armTimer(); // progress
+  }
+
+  // ----------------------------------------------------------------------------- reset/quit
+
+  void reset(ResetDone done) {
+    if (!ready()) {
+      pending_.push_back(
+          [done = std::move(done)] { done(Status::temporary("connection not ready")); });
+      deliverSoon();
+      return;
+    }
+    reset_done_ = std::move(done);
+    phase_ = Phase::Busy;
+    command("RSET");
+    expect_.push_back({Await::Rset});
+    flush();
+    armTimer();
+  }
+
+  void finishReset(Status status) {
+    if (!tcp_closing_ && phase_ == Phase::Busy) {
+      phase_ = Phase::Ready;
+    }
+    if (!status.ok()) {
+      usable_ = false;
+    }
+    if (reset_done_) {
+      pending_.push_back(
+          [status = std::move(status), done = std::move(reset_done_)] { done(status); });
+      reset_done_ = nullptr;
+    }
+  }
+
+  void quit(QuitDone done) {
+    if (!ready()) {
+      dropCallbacks();
+      closeConnection(false);
+      if (done) {
+        pending_.push_back(std::move(done));
+        deliverSoon();
+      }
+      return;
+    }
+    quit_done_ = std::move(done);
+    phase_ = Phase::Quitting;
+    command("QUIT");
+    expect_.push_back({Await::Quit});
+    flush();
+    armTimer();
+  }
+
+  void finishQuit() {
+    if (quit_done_) {
+      pending_.push_back(std::move(quit_done_));
+      quit_done_ = nullptr;
+    }
+    closeConnection(false);
+  }
+
+  // ------------------------------------------------------------------------------ failures
+
+  /// The connection cannot go on: the operation in progress fails with `status`. `polite`: try
+  /// a QUIT on the way out (never in the middle of the message, where it would be data).
+  void abort(Status status, bool polite = false) {
+    bool in_body = body_active_;
+    usable_ = false;
+    if (connect_done_) {
+      finishConnect(status);
+    } else if (txn_) {
+      txn_->abort = status;
+      finishTransaction(std::move(txn_));
+    } else if (reset_done_) {
+      finishReset(status);
+    } else if (quit_done_) {
+      finishQuit();
+    }
+    log::debug({options_.log_id, ""}, "{}: {}", describeRemote(), status.reason);
+    closeConnection(polite && connected_ && !in_body);
+  }
+
+  std::string waitingFor() const {
+    if (phase_ == Phase::Connecting) {
+      return "connecting";
+    }
+    if (body_active_) {
+      return "sending message data";
+    }
+    if (expect_.empty()) {
+      return "while idle";
+    }
+    switch (expect_.front().what) {
+    case Await::Greeting:
+      return "waiting for greeting";
+    case Await::Ehlo:
+      return options_.lmtp ? "waiting for reply to LHLO" : "waiting for reply to EHLO";
+    case Await::Helo:
+      return "waiting for reply to HELO";
+    case Await::Mail:
+      return "waiting for reply to MAIL FROM";
+    case Await::Rcpt:
+      return "waiting for reply to RCPT TO";
+    case Await::Data:
+      return "waiting for reply to DATA";
+    case Await::Final:
+    case Await::LmtpFinal:
+      return "waiting for reply to end of data";
+    case Await::Rset:
+    case Await::TxnRset:
+      return "waiting for reply to RSET";
+    case Await::Quit:
+      return "waiting for reply to QUIT";
+    }
+    return "?";
+  }
+
+  static void onTimeout(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (self->tcp_closing_) {
+      return;
+    }
+    if (self->phase_ == Phase::Quitting) {
+      self->finishQuit();
+    } else {
+      self->abort(Status::temporary(fmt::format("timeout {}", self->waitingFor())), true);
+    }
+    self->deliver();
+  }
+
+  void connectionLost(const std::string& how) {
+    if (phase_ == Phase::Quitting) {
+      finishQuit();
+      return;
+    }
+    if (!body_active_ && expect_.empty()) {
+      // An idle pooled connection the server closed: nothing to report, just not reusable.
+      usable_ = false;
+      closeConnection(false);
+      return;
+    }
+    abort(Status::temporary(fmt::format("{} {}", how, waitingFor())));
+  }
+
+  void unexpectedReply(const ServerReply& reply) {
+    usable_ = false;
+    if (txn_ || connect_done_ || reset_done_ || quit_done_) {
+      Status status = Status::fromReply(reply);
+      if (status.outcome == Outcome::Ok) {
+        status.outcome = Outcome::Temporary;
+      }
+      status.reason = "unexpected reply: " + status.reason;
+      abort(std::move(status));
+    } else {
+      closeConnection(reply.code != 421);
+    }
+  }
+
+  // ------------------------------------------------------------------------------- replies
+
+  void handleReply(const ServerReply& reply) {
+    log::protocol({options_.log_id, ""}, "S: {}", reply.describe());
+    if (expect_.empty()) {
+      unexpectedReply(reply);
+      return;
+    }
+    Expect e = expect_.front();
+    expect_.pop_front();
+    if (reply.code == 421 && e.what != Await::Quit) {
+      // RFC 5321 §3.8: the server is closing the channel; nothing more will come.
+      abort(Status::fromReply(reply));
+      return;
+    }
+    switch (e.what) {
+    case Await::Greeting:
+      greeting_ = reply;
+      if (reply.positive()) {
+        sayHello(Await::Ehlo);
+      } else {
+        finishConnect(Status::fromReply(reply));
+        closeConnection(true);
+      }
+      break;
+    case Await::Ehlo:
+    case Await::Helo:
+      helloReply(e.what, reply);
+      break;
+    case Await::Mail:
+      mailReply(reply);
+      break;
+    case Await::Rcpt:
+      rcptReply(e.index, reply);
+      break;
+    case Await::Data:
+      dataReply(reply);
+      break;
+    case Await::Final:
+      finalReply(reply);
+      break;
+    case Await::LmtpFinal:
+      lmtpFinalReply(e.index, reply);
+      break;
+    case Await::Rset:
+      finishReset(Status::fromReply(reply));
+      break;
+    case Await::TxnRset:
+      if (!reply.positive()) {
+        usable_ = false;
+      }
+      finishTransaction(std::move(txn_));
+      if (!usable_) {
+        closeConnection(true);
+      }
+      break;
+    case Await::Quit:
+      finishQuit();
+      break;
+    }
+    armTimer();
+  }
+
+  /// The timer follows the first reply we wait for, or the body's progress.
+  void armTimer() {
+    if (tcp_closing_ || phase_ == Phase::Connecting) {
+      return;
+    }
+    std::chrono::milliseconds timeout{0};
+    if (body_active_) {
+      timeout = options_.timeouts.data_block;
+    } else if (!expect_.empty()) {
+      switch (expect_.front().what) {
+      case Await::Greeting:
+        timeout = options_.timeouts.greeting;
+        break;
+      case Await::Data:
+        timeout = options_.timeouts.data;
+        break;
+      case Await::Final:
+      case Await::LmtpFinal:
+        timeout = options_.timeouts.final_dot;
+        break;
+      default:
+        timeout = options_.timeouts.command;
+        break;
+      }
+    } else {
+      uv_timer_stop(&timer_);
+      return;
+    }
+    uv_timer_start(&timer_, onTimeout, timeoutMs(timeout), 0);
+  }
+
+  static std::uint64_t timeoutMs(std::chrono::milliseconds ms) {
+    return ms.count() > 0 ? static_cast<std::uint64_t>(ms.count()) : 1;
+  }
+
+  std::string describeRemote() const {
+    return options_.host.empty() ? options_.ip : fmt::format("{} [{}]", options_.host, options_.ip);
+  }
+
+  // ----------------------------------------------------------------------------------- I/O
+
+  void command(const std::string& line) {
+    log::protocol({options_.log_id, ""}, "C: {}", line);
+    out_ += line;
+    out_ += "\r\n";
+  }
+
+  static void onAlloc(uv_handle_t* /*handle*/, std::size_t /*suggested*/, uv_buf_t* buf) {
+    // One buffer for every client of the thread: read callbacks consume it before returning.
+    static thread_local char buffer[64 * 1024];
+    *buf = uv_buf_init(buffer, sizeof buffer);
+  }
+
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* self = static_cast<Impl*>(stream->data);
+    if (self->tcp_closing_) {
+      return;
+    }
+    if (nread > 0) {
+      std::vector<ServerReply> replies;
+      auto parsed =
+          self->parser_.feed(std::string_view(buf->base, static_cast<std::size_t>(nread)), replies);
+      for (const auto& reply : replies) {
+        if (self->tcp_closing_) {
+          break;
+        }
+        self->handleReply(reply);
+      }
+      if (!parsed && !self->tcp_closing_) {
+        self->usable_ = false;
+        if (self->txn_ || self->connect_done_ || self->reset_done_ || self->quit_done_) {
+          self->abort(Status::temporary(fmt::format("protocol error: {}", parsed.error())));
+        } else {
+          self->closeConnection(false);
+        }
+      }
+    } else if (nread < 0) {
+      self->connectionLost(nread == UV_EOF
+                               ? std::string("connection closed by the server")
+                               : fmt::format("connection lost ({})", uv_strerror(int(nread))));
+    }
+    self->deliver();
+  }
+
+  void flush() {
+    if (out_.empty() || tcp_closing_) {
+      return;
+    }
+    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+    if (writes_in_flight_ == 0) {
+      uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+      int n = uv_try_write(stream, &buf, 1);
+      if (n == static_cast<int>(out_.size())) {
+        out_.clear();
+        return;
+      }
+      if (n > 0) {
+        out_.erase(0, static_cast<std::size_t>(n));
+      }
+    }
+    auto* w = new WriteRequest{};
+    w->data = std::move(out_);
+    out_.clear();
+    w->owner = this;
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    ++writes_in_flight_;
+    if (int rc = uv_write(&w->req, stream, &buf, 1, onWrite); rc != 0) {
+      --writes_in_flight_;
+      delete w;
+      connectionLost(fmt::format("connection lost ({})", uv_strerror(rc)));
+      deliverSoon(); // flush() runs inside calls too
+    }
+  }
+
+  static void onWrite(uv_write_t* req, int status) {
+    std::unique_ptr<WriteRequest> w(static_cast<WriteRequest*>(req->data));
+    Impl* self = w->owner;
+    --self->writes_in_flight_;
+    if (status == UV_ECANCELED || self->tcp_closing_) {
+      return;
+    }
+    if (status < 0) {
+      self->connectionLost(fmt::format("connection lost ({})", uv_strerror(status)));
+    } else if (!self->out_.empty()) {
+      self->flush();
+    }
+    if (self->body_active_) {
+      self->armTimer(); // progress
+      self->pumpBody();
+    }
+    self->deliver();
+  }
+
+  uv_loop_t* loop_;
+  ClientOptions options_;
+  Remote remote_;
+  Capabilities caps_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};       // the timeout of whatever we wait for
+  uv_timer_t defer_timer_{}; // delivers results decided inside a call
+  int open_handles_ = 0;
+  std::shared_ptr<Impl> self_; // keeps this alive until the last handle's close callback
+
+  Phase phase_ = Phase::Idle;
+  bool abandoned_ = false;
+  bool connected_ = false;
+  bool tcp_closing_ = false;
+  bool usable_ = true; // nothing seen that forbids another transaction
+  ReplyParser parser_;
+  ServerReply greeting_;
+  std::deque<Expect> expect_;
+  std::string out_;
+  std::size_t writes_in_flight_ = 0;
+
+  std::deque<std::function<void()>> pending_; // finished operations' callbacks, for deliver()
+  ConnectDone connect_done_;
+  ResetDone reset_done_;
+  QuitDone quit_done_;
+  std::unique_ptr<Transaction> txn_;
+
+  bool body_active_ = false;
+  bool source_reading_ = false;
+  bool in_pump_ = false;
+  std::uint64_t read_generation_ = 0;
+  std::string last_two_;
+};
+
+// ------------------------------------------------------------------------------- SmtpClient
+
+SmtpClient::SmtpClient(uv_loop_t* loop, ClientOptions options)
+    : impl_(std::make_shared<Impl>(loop, std::move(options))) {
+  impl_->self_ = impl_;
+}
+
+SmtpClient::~SmtpClient() {
+  impl_->abandon();
+}
+
+void SmtpClient::connect(ConnectDone done) {
+  impl_->connect(std::move(done));
+}
+
+void SmtpClient::send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done) {
+  impl_->send(std::move(envelope), std::move(source), std::move(done));
+}
+
+void SmtpClient::reset(ResetDone done) {
+  impl_->reset(std::move(done));
+}
+
+void SmtpClient::quit(QuitDone done) {
+  impl_->quit(std::move(done));
+}
+
+void SmtpClient::close() {
+  impl_->dropCallbacks();
+  impl_->usable_ = false;
+  impl_->closeConnection(false);
+}
+
+bool SmtpClient::ready() const {
+  return impl_->ready();
+}
+
+const Capabilities& SmtpClient::capabilities() const {
+  return impl_->caps_;
+}
+
+const Remote& SmtpClient::remote() const {
+  return impl_->remote_;
+}
+
+} // namespace upesi::smtp_client

@@ -1,0 +1,181 @@
+// SmtpClient: one SMTP or LMTP connection to a next hop, for outbound delivery.
+//
+//   connect()  TCP connect (optionally from a bind address), greeting, EHLO (HELO when EHLO
+//              gets a 5xx) or LHLO, capabilities
+//   send()     one message: MAIL, RCPT per recipient, DATA, the body, the final dot; pipelined
+//              when the server offers PIPELINING; in LMTP one final reply per accepted recipient
+//   reset()    RSET, quit() QUIT, close() drop the connection now
+//
+// Everything runs on the caller's uv_loop_t and nothing blocks. One operation at a time; its
+// callback is called exactly once, always from the loop (never from inside the call that
+// started it), unless close() or the destructor came first: then it is never called.
+// Every failure is a value with a reason a human can read ("connection refused", "timeout
+// waiting for greeting", "421 4.3.2 shutting down") and an outcome: temporary or permanent.
+//
+// Messages come from a MessageSource, already dot-stuffed with CRLF line ends as the queue
+// stores them, and go out as they are, a chunk at a time, reading the next chunk only while
+// less than `write_high_water` bytes wait for the socket.
+//
+// Lifetime: the SmtpClient may be destroyed at any time, including inside one of its own
+// callbacks. Its libuv handles live in a heap object that is freed only in their close
+// callbacks, on a later loop turn.
+//
+// Threading: the loop thread.
+#pragma once
+
+#include <upesi/address.hpp>
+
+#include "common/smtp_client/reply_parser.hpp"
+#include "common/util/result.hpp"
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace upesi::smtp_client {
+
+using namespace std::chrono_literals;
+
+/// RFC 5321 §4.5.3.2, with the connect timeout of common practice.
+struct Timeouts {
+  std::chrono::milliseconds connect = 30s;
+  std::chrono::milliseconds greeting = 300s;
+  std::chrono::milliseconds command = 300s;    ///< EHLO/HELO/LHLO, MAIL, RCPT, RSET, QUIT
+  std::chrono::milliseconds data = 120s;       ///< the reply to DATA (354)
+  std::chrono::milliseconds data_block = 180s; ///< each part of the body to leave for the socket
+  std::chrono::milliseconds final_dot = 600s;  ///< the reply(s) to the final dot
+};
+
+struct ClientOptions {
+  std::string ip; ///< the next hop's address, IPv4 or IPv6
+  std::uint16_t port = 25;
+  std::string host;               ///< its name (the MX host), for results and logs; may be empty
+  std::string local_ip;           ///< bind to this address before connecting; empty: any
+  std::string helo = "localhost"; ///< the name we give in EHLO/HELO/LHLO
+  bool lmtp = false;
+  bool use_pipelining = true; ///< pipeline MAIL/RCPT/DATA when the server offers PIPELINING
+  Timeouts timeouts;
+  ReplyLimits reply_limits;
+  std::size_t write_high_water = 256 * 1024;
+  std::size_t chunk_size = 64 * 1024; ///< asked of the MessageSource at a time
+  std::string log_id;                 ///< uuid for the log lines (the queue item's)
+};
+
+/// What the server said it supports (in its EHLO/LHLO reply; nothing after HELO).
+struct Capabilities {
+  bool esmtp = false;
+  bool pipelining = false;
+  bool size = false;
+  std::uint64_t size_limit = 0; ///< 0: no limit given
+  bool eight_bit_mime = false;
+  bool smtputf8 = false;
+  bool starttls = false;
+  bool enhanced_status_codes = false;
+  std::vector<std::string> auth;       ///< mechanisms, upper-cased
+  std::vector<std::string> extensions; ///< every keyword line as sent, after the greeting line
+};
+
+enum class Outcome { Ok, Temporary, Permanent };
+const char* toString(Outcome outcome);
+
+/// The outcome of one step: a reply of the server, or a failure of our own (code 0).
+struct Status {
+  Outcome outcome = Outcome::Ok;
+  int code = 0;         ///< the server's reply code; 0 when no reply decided it
+  std::string enhanced; ///< "5.1.1", or empty
+  std::string reason;   ///< "250 2.0.0 Ok: queued", "connection refused", ...
+
+  bool ok() const { return outcome == Outcome::Ok; }
+  static Status fromReply(const ServerReply& reply);
+  static Status temporary(std::string reason) { return {Outcome::Temporary, 0, {}, reason}; }
+  static Status permanent(std::string reason) { return {Outcome::Permanent, 0, {}, reason}; }
+};
+
+struct Remote {
+  std::string host;
+  std::string ip;
+  std::uint16_t port = 0;
+};
+
+struct Envelope {
+  Address sender; ///< is_null for the null reverse-path <>
+  std::vector<Address> recipients;
+  std::optional<std::uint64_t> size; ///< the message's size in bytes, if known (SIZE=)
+  bool eight_bit = true; ///< may hold 8-bit bytes: BODY=8BITMIME when the server offers it
+};
+
+struct RecipientResult {
+  std::string address; ///< as Address::address() gives it
+  Status status;
+};
+
+struct DeliveryResult {
+  Status message;                          ///< Ok: the server took it for at least one recipient
+  std::vector<RecipientResult> recipients; ///< in the envelope's order
+  Remote remote;
+  bool lmtp = false;
+  bool reusable = false; ///< the connection is idle and healthy: another send() may follow
+};
+
+/// The message body as stored: dot-stuffed, CRLF line ends. read() yields the next chunk of at
+/// most `max` bytes (empty: the end) or an error, inline or later on the loop; the bytes must
+/// stay valid until the next read() or the source's destruction.
+class MessageSource {
+public:
+  using ReadDone = std::function<void(Result<std::string_view>)>;
+  virtual ~MessageSource() = default;
+  virtual void read(std::size_t max, ReadDone done) = 0;
+};
+
+/// A message held in memory.
+std::shared_ptr<MessageSource> memorySource(std::string bytes);
+/// A synchronous reader: fill(buf, cap) returns the bytes it put in buf (0: the end) or an
+/// error. For sources that never block (memory, a pipe already filled).
+std::shared_ptr<MessageSource>
+callbackSource(std::function<Result<std::size_t>(char* buf, std::size_t cap)> fill);
+/// A file read with uv_fs_read on `loop`'s thread pool, from `offset` to its end (or `length`
+/// bytes). The source does not own `fd`; it must stay open until the source is gone.
+std::shared_ptr<MessageSource> fileSource(uv_loop_t* loop, uv_file fd, std::int64_t offset,
+                                          std::optional<std::uint64_t> length = std::nullopt);
+
+class SmtpClient {
+public:
+  using ConnectDone = std::function<void(const Status&)>;
+  using SendDone = std::function<void(const DeliveryResult&)>;
+  using ResetDone = std::function<void(const Status&)>;
+  using QuitDone = std::function<void()>;
+
+  SmtpClient(uv_loop_t* loop, ClientOptions options);
+  ~SmtpClient(); ///< drops the connection (no QUIT); no callback is called afterwards
+  SmtpClient(const SmtpClient&) = delete;
+  SmtpClient& operator=(const SmtpClient&) = delete;
+
+  /// Connects, reads the greeting and says EHLO/HELO/LHLO. Ok: ready for send().
+  void connect(ConnectDone done);
+  /// Sends one message. The connection must be ready (connected, nothing in progress).
+  void send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done);
+  /// RSET, for a pooled connection between messages.
+  void reset(ResetDone done);
+  /// QUIT, then closes; `done` (may be empty) once the connection is closing.
+  void quit(QuitDone done);
+  /// Drops the connection now; a pending operation's callback is never called.
+  void close();
+
+  /// Connected, greeted, nothing in progress, and nothing seen that forbids another message.
+  bool ready() const;
+  const Capabilities& capabilities() const;
+  const Remote& remote() const;
+
+private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+} // namespace upesi::smtp_client
