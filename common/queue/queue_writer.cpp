@@ -1,0 +1,279 @@
+#include "common/queue/queue_writer.hpp"
+
+#include "common/queue/queue_file_name.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <string_view>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace upesi::queue {
+
+namespace {
+
+constexpr mode_t QueueFileMode = 0640;
+
+std::string joinPath(const std::string& dir, std::string_view name) {
+  std::string path = dir;
+  if (!path.empty() && path.back() != '/') {
+    path += '/';
+  }
+  path += name;
+  return path;
+}
+
+Error systemError(std::string_view what, const std::string& path, int error) {
+  return Error{fmt::format("{} {}: {}", what, path, std::strerror(error))};
+}
+
+Result<std::monostate> writeAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t wrote = ::write(fd, bytes.data(), bytes.size());
+    if (wrote < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return systemError("write", path, errno);
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(wrote));
+  }
+  return std::monostate{};
+}
+
+// Writes the whole file into fd; returns its size.
+Result<std::uint64_t> writeContents(int fd, const std::string& path, const Todo& todo,
+                                    const MessageWriter& message) {
+  auto header = encodeHeader(todo);
+  if (!header) {
+    return Error{header.error()};
+  }
+  std::uint64_t size = header->size();
+  if (auto wrote = writeAll(fd, *header, path); !wrote) {
+    return Error{wrote.error()};
+  }
+  if (message) {
+    // Small chunks are gathered so a message of many short lines costs few system calls.
+    constexpr std::size_t BufferBytes = 64 * 1024;
+    std::string buffer;
+    buffer.reserve(BufferBytes);
+    Result<std::monostate> sink_error = std::monostate{};
+    const ByteSink sink = [&](std::string_view chunk) -> Result<std::monostate> {
+      size += chunk.size();
+      if (buffer.size() + chunk.size() > BufferBytes) {
+        if (auto flushed = writeAll(fd, buffer, path); !flushed) {
+          sink_error = flushed;
+          return flushed;
+        }
+        buffer.clear();
+      }
+      if (chunk.size() >= BufferBytes) {
+        auto wrote = writeAll(fd, chunk, path);
+        if (!wrote) {
+          sink_error = wrote;
+        }
+        return wrote;
+      }
+      buffer.append(chunk);
+      return std::monostate{};
+    };
+    auto written = message(sink);
+    if (!sink_error) {
+      return Error{sink_error.error()};
+    }
+    if (!written) {
+      return Error{fmt::format("writing the message into {}: {}", path, written.error())};
+    }
+    if (auto flushed = writeAll(fd, buffer, path); !flushed) {
+      return Error{flushed.error()};
+    }
+  }
+  if (::fsync(fd) != 0) {
+    return systemError("fsync", path, errno);
+  }
+  return size;
+}
+
+} // namespace
+
+Result<std::monostate> syncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return systemError("open", dir, errno);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
+  if (!synced) {
+    return systemError("fsync", dir, error);
+  }
+  return std::monostate{};
+}
+
+Result<std::uint64_t> writeQueueFile(const std::string& queue_dir, const std::string& name,
+                                     const Todo& todo, const MessageWriter& message) {
+  if (name.empty() || name.find('/') != std::string::npos) {
+    return Error{fmt::format("bad queue file name {:?}", name)};
+  }
+  const std::string temp_path = joinPath(queue_dir, std::string(TempPrefix) + name);
+  const std::string final_path = joinPath(queue_dir, name);
+
+  const int fd = ::open(temp_path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, QueueFileMode);
+  if (fd < 0) {
+    return systemError("open", temp_path, errno);
+  }
+  auto size = writeContents(fd, temp_path, todo, message);
+  // close() can report a write error that fsync did not (NFS): check it.
+  const bool closed = ::close(fd) == 0;
+  const int close_errno = errno;
+  if (size && !closed) {
+    size = systemError("close", temp_path, close_errno);
+  }
+  if (size && ::rename(temp_path.c_str(), final_path.c_str()) != 0) {
+    size = systemError("rename", temp_path, errno);
+  }
+  if (!size) {
+    ::unlink(temp_path.c_str());
+    return size;
+  }
+  if (auto synced = syncDirectory(queue_dir); !synced) {
+    // The file is complete but its name may not survive a crash: undo, so that the caller's
+    // failure (4xx) and the disk agree.
+    ::unlink(final_path.c_str());
+    return Error{synced.error()};
+  }
+  return size;
+}
+
+Result<std::monostate> renameQueueFile(const std::string& queue_dir, const std::string& from,
+                                       const std::string& to) {
+  const std::string from_path = joinPath(queue_dir, from);
+  const std::string to_path = joinPath(queue_dir, to);
+  if (::rename(from_path.c_str(), to_path.c_str()) != 0) {
+    const int error = errno;
+    return Error{fmt::format("rename {} to {}: {}", from_path, to_path, std::strerror(error))};
+  }
+  return syncDirectory(queue_dir);
+}
+
+Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::string& name) {
+  const std::string path = joinPath(queue_dir, name);
+  if (::unlink(path.c_str()) != 0) {
+    return systemError("unlink", path, errno);
+  }
+  return syncDirectory(queue_dir);
+}
+
+Result<std::monostate> moveToError(const std::string& queue_dir, const std::string& name) {
+  return renameQueueFile(queue_dir, name, std::string(ErrorPrefix) + name);
+}
+
+Result<std::vector<std::string>> deleteTempFiles(const std::string& queue_dir) {
+  DIR* dir = ::opendir(queue_dir.c_str());
+  if (dir == nullptr) {
+    return systemError("opendir", queue_dir, errno);
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view entry_name(entry->d_name);
+    if (entry_name.starts_with(TempPrefix)) {
+      names.emplace_back(entry_name);
+    }
+    errno = 0;
+  }
+  const int read_error = errno;
+  ::closedir(dir);
+  if (read_error != 0) {
+    return systemError("readdir", queue_dir, read_error);
+  }
+  std::vector<std::string> removed;
+  for (const auto& name : names) {
+    const std::string path = joinPath(queue_dir, name);
+    if (::unlink(path.c_str()) != 0) {
+      if (errno == ENOENT) {
+        continue;
+      }
+      return systemError("unlink", path, errno);
+    }
+    removed.push_back(name);
+  }
+  if (!removed.empty()) {
+    if (auto synced = syncDirectory(queue_dir); !synced) {
+      return Error{synced.error()};
+    }
+  }
+  return removed;
+}
+
+QueueFileLock::~QueueFileLock() {
+  release();
+}
+
+QueueFileLock::QueueFileLock(QueueFileLock&& other) noexcept
+    : fd_(other.fd_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
+
+QueueFileLock& QueueFileLock::operator=(QueueFileLock&& other) noexcept {
+  if (this != &other) {
+    release();
+    fd_ = other.fd_;
+    path_ = std::move(other.path_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+void QueueFileLock::release() noexcept {
+  if (fd_ >= 0) {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+std::variant<QueueFileLock, ClaimError> claimQueueFile(const std::string& queue_dir,
+                                                       const std::string& name) {
+  const std::string path = joinPath(queue_dir, name);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ENOENT) {
+      return ClaimError{ClaimFailure::Gone, fmt::format("{}: gone", path)};
+    }
+    return ClaimError{ClaimFailure::Error, systemError("open", path, error).message};
+  }
+  QueueFileLock lock(fd, path);
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    if (error == EINTR) {
+      continue;
+    }
+    lock = QueueFileLock(); // closes without unlocking anything of ours
+    if (error == EWOULDBLOCK) {
+      return ClaimError{ClaimFailure::Held, fmt::format("{}: held by another process", path)};
+    }
+    return ClaimError{ClaimFailure::Error, systemError("flock", path, error).message};
+  }
+  // The owner may have removed or renamed the file between our open and our lock (it
+  // finished with it): then what we hold is no longer the queue entry of that name.
+  struct stat held {};
+  struct stat named {};
+  if (::fstat(fd, &held) != 0) {
+    return ClaimError{ClaimFailure::Error, systemError("fstat", path, errno).message};
+  }
+  if (held.st_nlink == 0 || ::stat(path.c_str(), &named) != 0 || named.st_ino != held.st_ino ||
+      named.st_dev != held.st_dev) {
+    return ClaimError{ClaimFailure::Gone,
+                      fmt::format("{}: removed or renamed while claiming", path)};
+  }
+  return lock;
+}
+
+} // namespace upesi::queue

@@ -1,0 +1,330 @@
+#include "common/queue/queue_file.hpp"
+#include "common/queue/queue_file_name.hpp"
+#include "common/queue/queue_writer.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <variant>
+#include <vector>
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+using upesi::Error;
+using upesi::Result;
+using upesi::queue::ByteSink;
+using upesi::queue::ClaimError;
+using upesi::queue::ClaimFailure;
+using upesi::queue::claimQueueFile;
+using upesi::queue::deleteTempFiles;
+using upesi::queue::MessageWriter;
+using upesi::queue::moveToError;
+using upesi::queue::QueueFileLock;
+using upesi::queue::QueueFileName;
+using upesi::queue::readHeader;
+using upesi::queue::removeQueueFile;
+using upesi::queue::renameQueueFile;
+using upesi::queue::Todo;
+using upesi::queue::writeQueueFile;
+
+namespace {
+
+// A fresh queue directory, removed with its contents at the end.
+struct QueueDir {
+  std::string path;
+  QueueDir() {
+    char name[] = "/tmp/upesi-queue-writer-test-XXXXXX";
+    REQUIRE(::mkdtemp(name) != nullptr);
+    path = name;
+  }
+  ~QueueDir() {
+    std::error_code ignored;
+    fs::permissions(path, fs::perms::owner_all, ignored);
+    fs::remove_all(path, ignored);
+  }
+  QueueDir(const QueueDir&) = delete;
+  QueueDir& operator=(const QueueDir&) = delete;
+
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(path)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  std::string read(const std::string& name) const {
+    std::ifstream in(path + "/" + name, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+};
+
+Todo sampleTodo() {
+  Todo todo;
+  todo.queue_time = 1795418587971;
+  todo.domain = "example.net";
+  todo.rcpt_to.push_back(ordered_json::parse(
+      R"({"original":"<b@example.net>","original_host":"example.net","host":"example.net","user":"b"})"));
+  todo.mail_from = ordered_json::parse(R"({"original":"<>","host":"","user":""})");
+  todo.notes = ordered_json::parse(R"({"skip_plugins":[]})");
+  todo.uuid = "U.1";
+  return todo;
+}
+
+MessageWriter chunks(std::vector<std::string> parts) {
+  return [parts = std::move(parts)](const ByteSink& sink) -> Result<std::monostate> {
+    for (const auto& part : parts) {
+      if (auto r = sink(part); !r) {
+        return r;
+      }
+    }
+    return std::monostate{};
+  };
+}
+
+bool running_as_root() {
+  return ::geteuid() == 0;
+}
+
+} // namespace
+
+TEST_CASE("queue writer: writes, renames, reads back") {
+  QueueDir dir;
+  const std::string name = QueueFileName::makeNew(1795418587971, ::getpid(), "mx.test").format();
+  const std::string big(200 * 1024, 'x'); // past the writer's buffer
+  auto size = writeQueueFile(dir.path, name, sampleTodo(),
+                             chunks({"Subject: s\r\n", "\r\n", "..dot\r\n", big, "\r\nend\r\n"}));
+  REQUIRE(size.ok());
+  CHECK(dir.entries() == std::vector<std::string>{name});
+  const std::string bytes = dir.read(name);
+  CHECK(*size == bytes.size());
+  auto encoded = upesi::queue::encodeQueueFile(sampleTodo(),
+                                               "Subject: s\r\n\r\n..dot\r\n" + big + "\r\nend\r\n");
+  REQUIRE(encoded.ok());
+  CHECK(bytes == *encoded);
+
+  struct stat st {};
+  REQUIRE(::stat((dir.path + "/" + name).c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777 & ~0640) == 0); // 0640 less the umask
+
+  auto header = readHeader(dir.path + "/" + name);
+  REQUIRE(header.ok());
+  CHECK((header->todo == sampleTodo()));
+
+  // A null writer: header only.
+  auto header_only = writeQueueFile(dir.path + "/", "other", sampleTodo(), MessageWriter{});
+  REQUIRE(header_only.ok());
+  CHECK(dir.read("other").size() == *header_only);
+}
+
+TEST_CASE("queue writer: failures leave no temporary file") {
+  QueueDir dir;
+  // The message writer fails.
+  auto failed = writeQueueFile(dir.path, "f1", sampleTodo(),
+                               [](const ByteSink& sink) -> Result<std::monostate> {
+                                 (void)sink("Subject: s\r\n");
+                                 return Error{"spool read error"};
+                               });
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().find("spool read error") != std::string::npos);
+  CHECK(dir.entries().empty());
+
+  // The temporary name exists already (O_EXCL): an error, and the other file is left alone.
+  { std::ofstream(dir.path + "/__tmp__.f2") << "someone else's"; }
+  auto exists = writeQueueFile(dir.path, "f2", sampleTodo(), chunks({"x\r\n"}));
+  REQUIRE_FALSE(exists.ok());
+  CHECK(exists.error().find("File exists") != std::string::npos);
+  CHECK(dir.read("__tmp__.f2") == "someone else's");
+  fs::remove(dir.path + "/__tmp__.f2");
+
+  // No such directory.
+  auto no_dir = writeQueueFile(dir.path + "/missing", "f3", sampleTodo(), chunks({}));
+  REQUIRE_FALSE(no_dir.ok());
+  CHECK(no_dir.error().find("No such file or directory") != std::string::npos);
+
+  // Bad names.
+  CHECK_FALSE(writeQueueFile(dir.path, "", sampleTodo(), chunks({})).ok());
+  CHECK_FALSE(writeQueueFile(dir.path, "../escape", sampleTodo(), chunks({})).ok());
+
+  // The final name is a directory: rename fails and the temporary file is unlinked.
+  fs::create_directory(dir.path + "/f4");
+  fs::create_directory(dir.path + "/f4/x");
+  auto rename_failed = writeQueueFile(dir.path, "f4", sampleTodo(), chunks({"x\r\n"}));
+  REQUIRE_FALSE(rename_failed.ok());
+  CHECK(rename_failed.error().find("rename") != std::string::npos);
+  CHECK(dir.entries() == std::vector<std::string>{"f4"});
+
+  // A header too large to store.
+  Todo huge = sampleTodo();
+  huge.notes["blob"] = std::string(upesi::queue::MaxHeaderBytes, 'x');
+  CHECK_FALSE(writeQueueFile(dir.path, "f5", huge, chunks({})).ok());
+  CHECK(dir.entries() == std::vector<std::string>{"f4"});
+
+  if (!running_as_root()) {
+    // A read-only directory.
+    fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);
+    auto denied = writeQueueFile(dir.path, "f6", sampleTodo(), chunks({}));
+    REQUIRE_FALSE(denied.ok());
+    CHECK(denied.error().find("Permission denied") != std::string::npos);
+    fs::permissions(dir.path, fs::perms::owner_all);
+  }
+}
+
+TEST_CASE("queue writer: write errors from the disk are reported") {
+  // A small RLIMIT_FSIZE makes write() fail with EFBIG (SIGXFSZ ignored meanwhile); both are
+  // restored at once. Tests run one at a time, so nothing else writes files meanwhile.
+  QueueDir dir;
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto saved_handler = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = 1000;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  auto result = writeQueueFile(dir.path, "big", sampleTodo(), chunks({std::string(100000, 'x')}));
+  auto small_chunks = writeQueueFile(dir.path, "big2", sampleTodo(),
+                                     chunks(std::vector<std::string>(100, std::string(100, 'y'))));
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, saved_handler);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().find("File too large") != std::string::npos);
+  REQUIRE_FALSE(small_chunks.ok());
+  CHECK(small_chunks.error().find("File too large") != std::string::npos);
+  CHECK(dir.entries().empty());
+}
+
+TEST_CASE("queue writer: rename, remove, move to error") {
+  QueueDir dir;
+  REQUIRE(writeQueueFile(dir.path, "a", sampleTodo(), chunks({"x\r\n"})).ok());
+  REQUIRE(renameQueueFile(dir.path, "a", "b").ok());
+  CHECK(dir.entries() == std::vector<std::string>{"b"});
+  auto missing = renameQueueFile(dir.path, "a", "c");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().find("No such file") != std::string::npos);
+
+  REQUIRE(moveToError(dir.path, "b").ok());
+  CHECK(dir.entries() == std::vector<std::string>{"error.b"});
+
+  REQUIRE(removeQueueFile(dir.path, "error.b").ok());
+  CHECK(dir.entries().empty());
+  auto again = removeQueueFile(dir.path, "error.b");
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().find("No such file") != std::string::npos);
+}
+
+TEST_CASE("queue writer: deleteTempFiles removes only __tmp__ files") {
+  QueueDir dir;
+  for (const char* name : {"__tmp__.1_2_0_7_abcDEF_0_h", "__tmp__.x", "1_2_0_7_abcDEF_0_h",
+                           "error.1_2_0_7_abcDEF_0_h", "__tmp_x"}) {
+    std::ofstream(dir.path + "/" + name) << "x";
+  }
+  auto removed = deleteTempFiles(dir.path);
+  REQUIRE(removed.ok());
+  std::sort(removed->begin(), removed->end());
+  CHECK(*removed == std::vector<std::string>{"__tmp__.1_2_0_7_abcDEF_0_h", "__tmp__.x"});
+  CHECK(dir.entries() ==
+        std::vector<std::string>{"1_2_0_7_abcDEF_0_h", "__tmp_x", "error.1_2_0_7_abcDEF_0_h"});
+  auto none = deleteTempFiles(dir.path);
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+  CHECK_FALSE(deleteTempFiles(dir.path + "/missing").ok());
+}
+
+TEST_CASE("queue writer: claiming a file takes an exclusive flock") {
+  QueueDir dir;
+  REQUIRE(writeQueueFile(dir.path, "q", sampleTodo(), chunks({"x\r\n"})).ok());
+
+  auto first = claimQueueFile(dir.path, "q");
+  REQUIRE(std::holds_alternative<QueueFileLock>(first));
+  auto& lock = std::get<QueueFileLock>(first);
+  CHECK(lock.held());
+  CHECK(lock.path() == dir.path + "/q");
+  auto header = readHeader(lock.fd());
+  REQUIRE(header.ok());
+  CHECK(header->todo.uuid == "U.1");
+
+  // A second claim (another open file description, as another worker would have) fails.
+  auto second = claimQueueFile(dir.path, "q");
+  REQUIRE(std::holds_alternative<ClaimError>(second));
+  CHECK((std::get<ClaimError>(second).kind == ClaimFailure::Held));
+  CHECK(std::get<ClaimError>(second).message.find("held by another process") != std::string::npos);
+
+  // Another process cannot take it either. (After fork the child makes system calls only.)
+  const std::string path = dir.path + "/q";
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    const bool held = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::_exit(held ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WEXITSTATUS(status) == 0);
+
+  // Moving the lock keeps it; releasing frees the file.
+  QueueFileLock moved = std::move(lock);
+  CHECK_FALSE(lock.held()); // NOLINT(bugprone-use-after-move)
+  CHECK(moved.held());
+  CHECK(std::holds_alternative<ClaimError>(claimQueueFile(dir.path, "q")));
+  moved.release();
+  CHECK_FALSE(moved.held());
+  {
+    auto third = claimQueueFile(dir.path, "q");
+    CHECK(std::holds_alternative<QueueFileLock>(third));
+  } // destroyed: unlocked
+  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.path, "q")));
+}
+
+TEST_CASE("queue writer: a dead owner's lock vanishes with it") {
+  QueueDir dir;
+  REQUIRE(writeQueueFile(dir.path, "q", sampleTodo(), chunks({"x\r\n"})).ok());
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const std::string path = dir.path + "/q";
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // System calls only after fork.
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    const char c = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c = 0;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  ::close(ready[0]);
+  CHECK(c == 'y');
+  auto while_alive = claimQueueFile(dir.path, "q");
+  CHECK(std::holds_alternative<ClaimError>(while_alive));
+  ::kill(child, SIGKILL);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.path, "q")));
+}
+
+TEST_CASE("queue writer: claiming a file that is gone") {
+  QueueDir dir;
+  auto gone = claimQueueFile(dir.path, "nothing");
+  REQUIRE(std::holds_alternative<ClaimError>(gone));
+  CHECK((std::get<ClaimError>(gone).kind == ClaimFailure::Gone));
+  // A symlink is refused (O_NOFOLLOW), not followed out of the queue.
+  fs::create_symlink("/etc/hostname", dir.path + "/link");
+  auto link = claimQueueFile(dir.path, "link");
+  REQUIRE(std::holds_alternative<ClaimError>(link));
+  CHECK((std::get<ClaimError>(link).kind == ClaimFailure::Error));
+}

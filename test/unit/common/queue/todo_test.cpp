@@ -1,0 +1,171 @@
+#include <upesi/address.hpp>
+
+#include "common/queue/json_stringify.hpp"
+#include "common/queue/todo.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+using nlohmann::ordered_json;
+using upesi::Address;
+using upesi::queue::addressFromJson;
+using upesi::queue::addressToJson;
+using upesi::queue::jsonStringify;
+using upesi::queue::Todo;
+
+namespace {
+
+ordered_json haraka(const char* text) {
+  return ordered_json::parse(text);
+}
+
+Address mailbox(std::string user, std::string host) {
+  Address address;
+  address.original = "<" + user + "@" + host + ">";
+  address.user = std::move(user);
+  address.host = host;
+  address.original_host = std::move(host);
+  return address;
+}
+
+} // namespace
+
+TEST_CASE("todo: address to Haraka's object, key order as Haraka writes it") {
+  CHECK(jsonStringify(addressToJson(mailbox("b", "example.net"))) ==
+        "{\n\t\"original\": \"<b@example.net>\",\n\t\"original_host\": \"example.net\",\n\t"
+        "\"host\": \"example.net\",\n\t\"user\": \"b\"\n}");
+  Address null_sender;
+  null_sender.is_null = true;
+  null_sender.original = "<>";
+  CHECK(jsonStringify(addressToJson(null_sender)) ==
+        "{\n\t\"original\": \"<>\",\n\t\"host\": \"\",\n\t\"user\": \"\"\n}");
+
+  Address utf8;
+  utf8.original = "<j\xC3\xB6rg@m\xC3\xBCnchen.example>";
+  utf8.user = "j\xC3\xB6rg";
+  utf8.host = "xn--mnchen-3ya.example";
+  utf8.original_host = "m\xC3\xBCnchen.example";
+  utf8.is_utf8 = true;
+  const auto json = addressToJson(utf8);
+  CHECK(json.dump() == "{\"original\":\"<j\xC3\xB6rg@m\xC3\xBCnchen.example>\",\"original_host\":"
+                       "\"m\xC3\xBCnchen.example\",\"host\":\"xn--mnchen-3ya.example\",\"user\":"
+                       "\"j\xC3\xB6rg\",\"is_utf8\":true}");
+  auto back = addressFromJson(json);
+  REQUIRE(back.ok());
+  CHECK(*back == utf8);
+}
+
+TEST_CASE("todo: an address built by a plugin gets original and original_host") {
+  Address address;
+  address.user = "john doe";
+  address.host = "x.org";
+  const auto json = addressToJson(address);
+  CHECK(json["original"] == "<\"john doe\"@x.org>");
+  CHECK(json["original_host"] == "x.org");
+}
+
+TEST_CASE("todo: address from JSON") {
+  auto plain = addressFromJson(haraka(
+      R"({"original":"<B@Example.NET>","original_host":"Example.NET","host":"example.net","user":"B"})"));
+  REQUIRE(plain.ok());
+  CHECK(plain->user == "B");
+  CHECK(plain->host == "example.net");
+  CHECK(plain->original_host == "Example.NET");
+  CHECK(plain->original == "<B@Example.NET>");
+  CHECK_FALSE(plain->is_null);
+  CHECK(plain->format() == "<B@example.net>");
+
+  auto null_sender = addressFromJson(haraka(R"({"original":"<>","user":"","host":""})"));
+  REQUIRE(null_sender.ok());
+  CHECK(null_sender->is_null);
+  CHECK(null_sender->format() == "<>");
+  // Older Haraka wrote null for user and host.
+  auto null_fields = addressFromJson(haraka(R"({"original":"<>","user":null,"host":null})"));
+  REQUIRE(null_fields.ok());
+  CHECK(null_fields->is_null);
+
+  // DSN fields ride along in the JSON and do not disturb the address.
+  auto with_dsn = addressFromJson(haraka(
+      R"({"original":"<b@x.y>","original_host":"x.y","host":"x.y","user":"b","reason":"450 busy",
+          "dsn_action":"delayed","dsn_smtp_code":450,"dsn_status":"4.0.0"})"));
+  REQUIRE(with_dsn.ok());
+  CHECK(with_dsn->address() == "b@x.y");
+
+  // No original_host: the host; no original: the formatted path.
+  auto minimal = addressFromJson(haraka(R"({"user":"u","host":"h.example"})"));
+  REQUIRE(minimal.ok());
+  CHECK(minimal->original_host == "h.example");
+  CHECK(minimal->original == "<u@h.example>");
+
+  CHECK_FALSE(addressFromJson(haraka(R"("<a@b>")")).ok());
+  CHECK_FALSE(addressFromJson(haraka(R"({"user":1,"host":"h"})")).ok());
+  CHECK_FALSE(addressFromJson(haraka(R"({"user":"u","host":"h","is_utf8":"yes"})")).ok());
+}
+
+TEST_CASE("todo: fromJson / toJson keep everything, in Haraka's key order") {
+  const auto json = haraka(R"({
+    "queue_time": 1795418587971,
+    "domain": "example.net",
+    "later_key": {"kept": [1, 2]},
+    "rcpt_to": [{"original":"<b@example.net>","original_host":"example.net","host":"example.net",
+                 "user":"b","dsn_action":"delayed","dsn_smtp_code":450}],
+    "mail_from": {"original":"<>","host":"","user":""},
+    "notes": {"skip_plugins": [], "z": 1, "a": 2},
+    "uuid": "A-B.1",
+    "force_tls": true,
+    "another": null
+  })");
+  auto todo = Todo::fromJson(json);
+  REQUIRE(todo.ok());
+  CHECK(todo->queue_time == 1795418587971);
+  CHECK(todo->domain == "example.net");
+  REQUIRE(todo->rcpt_to.size() == 1);
+  CHECK(todo->rcpt_to[0]["dsn_smtp_code"] == 450);
+  CHECK(todo->mail_from["original"] == "<>");
+  CHECK(todo->notes.dump() == R"({"skip_plugins":[],"z":1,"a":2})");
+  CHECK(todo->uuid == "A-B.1");
+  CHECK(todo->force_tls);
+  CHECK(todo->extra.dump() == R"({"later_key":{"kept":[1,2]},"another":null})");
+
+  const auto out = todo->toJson();
+  CHECK(
+      out.dump() ==
+      R"({"queue_time":1795418587971,"domain":"example.net","rcpt_to":[{"original":"<b@example.net>","original_host":"example.net","host":"example.net","user":"b","dsn_action":"delayed","dsn_smtp_code":450}],"mail_from":{"original":"<>","host":"","user":""},"notes":{"skip_plugins":[],"z":1,"a":2},"uuid":"A-B.1","force_tls":true,"later_key":{"kept":[1,2]},"another":null})");
+  auto again = Todo::fromJson(out);
+  REQUIRE(again.ok());
+  CHECK((*again == *todo));
+}
+
+TEST_CASE("todo: optional keys get Haraka's defaults") {
+  auto todo = Todo::fromJson(
+      haraka(R"({"queue_time":1.0e12,"domain":"d","rcpt_to":[],"mail_from":{"original":"<>"}})"));
+  REQUIRE(todo.ok());
+  CHECK(todo->queue_time == 1000000000000);
+  CHECK(todo->notes == ordered_json::object());
+  CHECK(todo->uuid.empty());
+  CHECK_FALSE(todo->force_tls);
+}
+
+TEST_CASE("todo: wrong types are errors naming the key") {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"([])", "not a JSON object"},
+      {R"({"domain":"d","rcpt_to":[],"mail_from":{}})", "queue_time"},
+      {R"({"queue_time":"1","domain":"d","rcpt_to":[],"mail_from":{}})", "queue_time"},
+      {R"({"queue_time":1,"rcpt_to":[],"mail_from":{}})", "domain"},
+      {R"({"queue_time":1,"domain":"d","rcpt_to":{},"mail_from":{}})", "rcpt_to"},
+      {R"({"queue_time":1,"domain":"d","rcpt_to":["<a@b>"],"mail_from":{}})", "rcpt_to"},
+      {R"({"queue_time":1,"domain":"d","rcpt_to":[]})", "mail_from"},
+      {R"({"queue_time":1,"domain":"d","rcpt_to":[],"mail_from":{},"notes":[]})", "notes"},
+      {R"({"queue_time":1,"domain":"d","rcpt_to":[],"mail_from":{},"uuid":5})", "uuid"},
+      {R"({"queue_time":1,"domain":"d","rcpt_to":[],"mail_from":{},"force_tls":0})", "force_tls"},
+  };
+  for (const auto& [text, key] : cases) {
+    CAPTURE(text);
+    auto todo = Todo::fromJson(haraka(text.c_str()));
+    REQUIRE_FALSE(todo.ok());
+    CHECK(todo.error().find(key) != std::string::npos);
+  }
+}
