@@ -1,0 +1,348 @@
+// SmtpClient through a real libuv loop against a small scripted server on the same loop:
+// lifetimes (destroyed inside its callback, close() with an operation in flight), a message
+// source that fails, refusals decided before anything is sent.
+#include "common/smtp_client/smtp_client.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <string>
+
+using namespace upesi;
+using namespace upesi::smtp_client;
+
+namespace {
+
+// Answers one connection: 220, EHLO with PIPELINING and SIZE 1000, 250 to MAIL/RCPT/RSET,
+// 354 to DATA, 250 after the dot, 221 to QUIT. Closes when the client does.
+struct ScriptedServer {
+  uv_loop_t* loop;
+  uv_tcp_t listener{};
+  uv_tcp_t* conn = nullptr;
+  int port = 0;
+  std::string received; // every byte the client sent
+  std::string pending;
+  bool in_data = false;
+  bool saw_dot = false;
+  int mails = 0;
+
+  ScriptedServer(const ScriptedServer&) = delete;
+  ScriptedServer& operator=(const ScriptedServer&) = delete;
+  ~ScriptedServer() {
+    shutdown();
+    uv_run(loop, UV_RUN_DEFAULT); // the handles live in this object: let their closing finish
+  }
+
+  explicit ScriptedServer(uv_loop_t* l) : loop(l) {
+    uv_tcp_init(loop, &listener);
+    listener.data = this;
+    sockaddr_in addr{};
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    REQUIRE(uv_tcp_bind(&listener, reinterpret_cast<const sockaddr*>(&addr), 0) == 0);
+    sockaddr_storage bound{};
+    int len = sizeof bound;
+    uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&bound), &len);
+    port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 4, onConnection) == 0);
+  }
+
+  void say(const std::string& text) {
+    auto* req = new uv_write_t{};
+    auto* copy = new std::string(text);
+    req->data = copy;
+    uv_buf_t buf = uv_buf_init(copy->data(), static_cast<unsigned>(copy->size()));
+    uv_write(req, reinterpret_cast<uv_stream_t*>(conn), &buf, 1, [](uv_write_t* r, int) {
+      delete static_cast<std::string*>(r->data);
+      delete r;
+    });
+  }
+
+  void shutdown() {
+    if (conn != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(conn),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+      conn = nullptr;
+    }
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+    }
+  }
+
+  static void onConnection(uv_stream_t* server, int status) {
+    auto* self = static_cast<ScriptedServer*>(server->data);
+    REQUIRE(status == 0);
+    self->conn = new uv_tcp_t{};
+    uv_tcp_init(self->loop, self->conn);
+    self->conn->data = self;
+    REQUIRE(uv_accept(server, reinterpret_cast<uv_stream_t*>(self->conn)) == 0);
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(self->conn),
+        [](uv_handle_t*, std::size_t, uv_buf_t* buf) {
+          static char buffer[65536];
+          *buf = uv_buf_init(buffer, sizeof buffer);
+        },
+        [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+          auto* s = static_cast<ScriptedServer*>(stream->data);
+          if (nread < 0) {
+            s->shutdown();
+            return;
+          }
+          s->received.append(buf->base, static_cast<std::size_t>(nread));
+          s->pending.append(buf->base, static_cast<std::size_t>(nread));
+          s->process();
+        });
+    self->say("220 scripted ESMTP\r\n");
+  }
+
+  void process() {
+    for (;;) {
+      if (in_data) {
+        auto end = pending.find("\r\n.\r\n");
+        if (end == std::string::npos) {
+          return;
+        }
+        pending.erase(0, end + 5);
+        in_data = false;
+        saw_dot = true;
+        say("250 2.0.0 queued\r\n");
+        continue;
+      }
+      auto lf = pending.find("\r\n");
+      if (lf == std::string::npos) {
+        return;
+      }
+      std::string line = pending.substr(0, lf);
+      pending.erase(0, lf + 2);
+      std::string verb = line.substr(0, 4);
+      if (verb == "EHLO") {
+        say("250-scripted\r\n250-PIPELINING\r\n250-AUTH PLAIN login\r\n250 SIZE 1000\r\n");
+      } else if (verb == "MAIL") {
+        ++mails;
+        say("250 2.1.0 ok\r\n");
+      } else if (verb == "RCPT" || verb == "RSET") {
+        say("250 2.1.5 ok\r\n");
+      } else if (verb == "DATA") {
+        in_data = true;
+        pending.insert(0, "\r\n"); // the body's first line follows a line end too
+        say("354 go\r\n");
+      } else if (verb == "QUIT") {
+        say("221 bye\r\n");
+      } else {
+        say("502 what\r\n");
+      }
+    }
+  }
+};
+
+ClientOptions optionsFor(int port) {
+  ClientOptions o;
+  o.ip = "127.0.0.1";
+  o.port = static_cast<std::uint16_t>(port);
+  o.helo = "client.test";
+  o.timeouts = {2s, 2s, 2s, 2s, 2s, 2s};
+  return o;
+}
+
+Envelope envelope(std::size_t recipients = 1) {
+  Envelope e;
+  e.sender = Address{.user = "from", .host = "example.test"};
+  for (std::size_t i = 0; i < recipients; ++i) {
+    e.recipients.push_back(Address{.user = "to" + std::to_string(i), .host = "example.test"});
+  }
+  return e;
+}
+
+struct Loop {
+  uv_loop_t loop{};
+  Loop() {
+    ::signal(SIGPIPE, SIG_IGN); // as every process of ours does: a peer gone is an error value
+    uv_loop_init(&loop);
+  }
+  ~Loop() {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0); // every handle was closed and freed
+  }
+};
+
+} // namespace
+
+TEST_CASE("smtp_client: send, capabilities, reuse, quit") {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+  bool sent = false;
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    CHECK(s.code == 220);
+    const auto& caps = client->capabilities();
+    CHECK(caps.pipelining);
+    CHECK(caps.size);
+    CHECK(caps.size_limit == 1000);
+    CHECK(caps.auth == std::vector<std::string>{"PLAIN", "LOGIN"});
+    CHECK_FALSE(caps.starttls);
+    CHECK(client->ready());
+    auto e = envelope(2);
+    e.size = 20;
+    client->send(e, memorySource("Subject: x\r\n\r\nhi\r\n"), [&](const DeliveryResult& r) {
+      sent = true;
+      CHECK((r.message.outcome == Outcome::Ok));
+      CHECK(r.reusable);
+      REQUIRE(r.recipients.size() == 2);
+      CHECK(r.recipients[1].address == "to1@example.test");
+      CHECK(r.recipients[1].status.enhanced == "2.0.0");
+      client->quit([&] { client.reset(); });
+    });
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  CHECK(sent);
+  CHECK(server.saw_dot);
+  CHECK(server.received.find("MAIL FROM:<from@example.test> SIZE=20\r\nRCPT TO:<to0@example.test>"
+                             "\r\nRCPT TO:<to1@example.test>\r\nDATA\r\n") != std::string::npos);
+  CHECK(server.received.find("\r\nhi\r\n.\r\nQUIT\r\n") != std::string::npos);
+  server.shutdown();
+}
+
+TEST_CASE("smtp_client: a body without a final line end gets one before the dot") {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    client->send(envelope(), memorySource("no line end"), [&](const DeliveryResult& r) {
+      CHECK(r.message.ok());
+      client.reset(); // destroyed inside its own callback
+    });
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  CHECK(server.received.find("no line end\r\n.\r\n") != std::string::npos);
+  server.shutdown();
+}
+
+TEST_CASE("smtp_client: a source that fails mid-body never gets a dot") {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+  int calls = 0;
+  auto source = callbackSource([&](char* buf, std::size_t cap) -> Result<std::size_t> {
+    if (++calls == 1) {
+      std::string first = "Subject: x\r\n\r\n..\r\n"; // a stuffed "." line
+      REQUIRE(cap >= first.size());
+      std::memcpy(buf, first.data(), first.size());
+      return first.size();
+    }
+    return Error{"disk on fire"};
+  });
+  bool done = false;
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    client->send(envelope(2), source, [&](const DeliveryResult& r) {
+      done = true;
+      CHECK((r.message.outcome == Outcome::Temporary));
+      CHECK(r.message.reason == "cannot read the message: disk on fire");
+      CHECK_FALSE(r.reusable);
+      for (const auto& rcpt : r.recipients) {
+        CHECK((rcpt.status.outcome == Outcome::Temporary));
+      }
+      CHECK_FALSE(client->ready());
+    });
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  CHECK(done);
+  CHECK_FALSE(server.saw_dot);
+  client.reset();
+  server.shutdown();
+}
+
+TEST_CASE("smtp_client: refusals decided before anything is sent are not inline") {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+  bool inside = false;
+  int results = 0;
+  // Not connected yet.
+  inside = true;
+  client->send(envelope(), memorySource("x\r\n"), [&](const DeliveryResult& r) {
+    CHECK_FALSE(inside);
+    CHECK(r.message.reason == "connection not ready");
+    ++results;
+  });
+  inside = false;
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    auto e = envelope();
+    e.size = 5000; // over SIZE 1000
+    inside = true;
+    client->send(e, memorySource("x\r\n"), [&](const DeliveryResult& r) {
+      CHECK_FALSE(inside);
+      CHECK((r.message.outcome == Outcome::Permanent));
+      CHECK(r.message.enhanced == "5.3.4");
+      CHECK(r.reusable);
+      ++results;
+      auto utf8 = envelope();
+      utf8.recipients[0].user = "jos\xc3\xa9";
+      utf8.recipients[0].is_utf8 = true;
+      client->send(utf8, memorySource("x\r\n"), [&](const DeliveryResult& r2) {
+        CHECK((r2.recipients[0].status.outcome == Outcome::Permanent));
+        CHECK(r2.recipients[0].status.enhanced == "5.6.7");
+        ++results;
+        client->close();
+      });
+    });
+    inside = false;
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  CHECK(results == 3);
+  CHECK(server.mails == 0);
+  client.reset();
+  server.shutdown();
+}
+
+TEST_CASE("smtp_client: close() or destruction with an operation in flight calls nothing") {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+  bool called = false;
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    client->send(envelope(), memorySource(std::string(1 << 20, 'x')),
+                 [&](const DeliveryResult&) { called = true; });
+    client->close();
+    CHECK_FALSE(client->ready());
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  CHECK_FALSE(called);
+  client.reset();
+  server.shutdown();
+
+  // Destroyed while the TCP connect is in flight.
+  ScriptedServer other(&l.loop);
+  auto connecting = std::make_unique<SmtpClient>(&l.loop, optionsFor(other.port));
+  connecting->connect([&](const Status&) { called = true; });
+  connecting.reset();
+  other.shutdown();
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  CHECK_FALSE(called);
+}
+
+TEST_CASE("smtp_client: bad addresses fail the connect, from the loop") {
+  Loop l;
+  for (const char* ip : {"999.1.1.1", "not-an-ip", "::zz"}) {
+    auto o = optionsFor(25);
+    o.ip = ip;
+    auto client = std::make_unique<SmtpClient>(&l.loop, o);
+    bool inside = true;
+    std::string reason;
+    client->connect([&](const Status& s) {
+      CHECK_FALSE(inside);
+      CHECK((s.outcome == Outcome::Temporary));
+      reason = s.reason;
+    });
+    inside = false;
+    uv_run(&l.loop, UV_RUN_DEFAULT);
+    CHECK(reason == fmt::format("invalid IP address \"{}\"", ip));
+  }
+}
