@@ -724,7 +724,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
 
   void startBody() {
     body_active_ = true;
-    last_two_ = "\r\n"; // what precedes the body: the end of the DATA command
+    source_reading_ = false; // a read of an earlier message may never have answered
+    last_two_ = "\r\n";      // what precedes the body: the end of the DATA command
     armTimer();
     pumpBody();
   }
