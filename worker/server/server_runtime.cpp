@@ -1,5 +1,6 @@
 #include "worker/server/server_runtime.hpp"
 
+#include "common/config/outbound_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/util/paths.hpp"
@@ -69,8 +70,37 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   rt->plugins_ = std::move(plugins).value();
   rt->hooks_ = std::shared_ptr<const plugin::HookTable>(rt->plugins_, &rt->plugins_->hooks());
 
+  auto outbound_config = config::readOutboundConfig(config, install_dir);
+  if (!outbound_config) {
+    return Error{outbound_config.error()};
+  }
+  outbound::EngineSettings settings;
+  settings.config = *outbound_config;
+  if (!settings.config.temp_fail_intervals.empty()) {
+    auto schedule = queue::RetrySchedule::parse(settings.config.temp_fail_intervals);
+    if (!schedule) {
+      return Error{fmt::format("outbound.ini temp_fail_intervals: {}", schedule.error())};
+    }
+    settings.retries = *schedule;
+  } else {
+    settings.retries = queue::RetrySchedule::fromMaxTempFailures(settings.config.max_temp_failures);
+  }
+  settings.me = rt->services_.me;
+  char host[256] = {};
+  settings.hostname = ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0'
+                          ? std::string(host)
+                          : rt->services_.me;
+  if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
+    for (const auto& line : *lines) {
+      settings.bounce_template += line.get<std::string>() + "\n";
+    }
+  }
+  rt->outbound_ = std::make_unique<outbound::OutboundEngine>(&rt->loop_, rt->resolver_.get(),
+                                                             rt->hooks_, std::move(settings));
+
   smtp::SessionEnvironment env;
   env.loop = &rt->loop_;
+  env.outbound = rt->outbound_.get();
   env.resolver = rt->resolver_.get();
   env.hooks = rt->hooks_;
   env.limits = rt->smtp_.limits;
@@ -99,6 +129,7 @@ void ServerRuntime::shutdownPlugins() {
 
 ServerRuntime::~ServerRuntime() {
   server_.reset();
+  outbound_.reset();
   if (watcher_) {
     watcher_->close();
   }

@@ -10,6 +10,7 @@
 #include "common/plugin/plugin_set.hpp"
 #include "common/util/result.hpp"
 #include "worker/hooks/hook_result.hpp"
+#include "worker/outbound/outbound_engine.hpp"
 #include "worker/server/smtp_server.hpp"
 
 #include <uv.h>
@@ -39,6 +40,10 @@ public:
   /// Calls every plugin's shutdown() (once).
   void shutdownPlugins();
 
+  /// The outbound queue and its deliveries (started by startOutbound()).
+  outbound::OutboundEngine& outbound() { return *outbound_; }
+  void startOutbound() { outbound_->start(); }
+
 private:
   ServerRuntime();
 
@@ -50,6 +55,7 @@ private:
   std::shared_ptr<plugin::PluginSet> plugins_;
   std::shared_ptr<const plugin::HookTable> hooks_;
   std::unique_ptr<config::ConfigWatcher> watcher_;
+  std::unique_ptr<outbound::OutboundEngine> outbound_;
   std::unique_ptr<SmtpServer> server_;
 };
 

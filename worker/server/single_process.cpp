@@ -46,6 +46,7 @@ int serveSingleProcess(const std::filesystem::path& install_dir) {
               r.message.empty() ? std::string(toString(r.code)) : r.message.front());
     return 1;
   }
+  runtime->startOutbound();
   for (const auto& address : runtime->smtpConfig().listen) {
     if (auto r = runtime->server().listen(address); !r) {
       log::crit({}, "{}", r.error());
@@ -73,8 +74,14 @@ int serveSingleProcess(const std::filesystem::path& install_dir) {
       },
       SIGUSR1);
   uv_signal_init(loop, &sighup);
+  sighup.data = runtime.get();
   uv_signal_start(
-      &sighup, [](uv_signal_t*, int) { log::notice({}, "SIGHUP: outbound queue flush"); }, SIGHUP);
+      &sighup,
+      [](uv_signal_t* h, int) {
+        log::notice({}, "SIGHUP: outbound queue flush");
+        static_cast<ServerRuntime*>(h->data)->outbound().flush();
+      },
+      SIGHUP);
   log::notice({}, "Upesi ready: {} listener(s), pid {}", runtime->smtpConfig().listen.size(),
               ::getpid());
 

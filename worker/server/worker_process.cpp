@@ -86,6 +86,7 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
     }
   }
 
+  runtime->startOutbound();
   WorkerState state{runtime.get(), nullptr, false, args.id};
   ControlChannel control(
       runtime->loop(), args.control_fd,
@@ -95,6 +96,7 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
           stopWorker(state, "asked by the master");
         } else if (cmd == "flush") {
           log::info({}, "worker {}: flushing the outbound queue", state.id);
+          state.runtime->outbound().flush();
         } else if (cmd == "reopen_logs") {
           log::Logger::instance().reopen();
         }

@@ -32,6 +32,9 @@
 namespace upesi::dns {
 class Resolver;
 }
+namespace upesi::outbound {
+class OutboundEngine;
+}
 
 namespace upesi::smtp {
 
@@ -43,6 +46,7 @@ class Session;
 struct SessionEnvironment {
   uv_loop_t* loop = nullptr;
   dns::Resolver* resolver = nullptr;              // for the default rDNS lookup; null: none
+  outbound::OutboundEngine* outbound = nullptr;   // queues relayed mail; null: none
   std::shared_ptr<const plugin::HookTable> hooks; // the generation sessions start with
   config::SessionLimits limits;
   std::string me;

@@ -1,5 +1,6 @@
 // Session: DATA, the end of a message, and handing it to the queue hooks.
 #include "common/log/logger.hpp"
+#include "worker/outbound/outbound_engine.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <fmt/format.h>
@@ -160,8 +161,28 @@ std::string Session::receivedHeader() const {
 }
 
 void Session::queueMessage() {
-  Hook hook = relaying() ? Hook::QueueOutbound : Hook::Queue;
-  runHook(hook, {}, [this](HookResult result) { queueRespond(std::move(result)); });
+  bool outbound = relaying();
+  Hook hook = outbound ? Hook::QueueOutbound : Hook::Queue;
+  runHook(hook, {}, [this, outbound](HookResult result) {
+    if (!outbound || result.code != Code::Cont || env_.outbound == nullptr) {
+      queueRespond(std::move(result));
+      return;
+    }
+    // No plugin took it: the built-in outbound queue does, durably, before the 250.
+    busy_ = true;
+    env_.outbound->enqueue(txn_, [this, alive = alive_](Result<std::string> queued) {
+      if (!*alive || peer_gone_ || phase_ == Phase::Closing || phase_ == Phase::Closed) {
+        return;
+      }
+      busy_ = false;
+      if (queued) {
+        queueRespond(HookResult{Code::Ok, {*queued}, "outbound"});
+      } else {
+        queueRespond(HookResult{Code::DenySoft, {"Queuing failed, try again later"}, "outbound"});
+      }
+      hookFinished();
+    });
+  });
 }
 
 void Session::queueRespond(HookResult result) {

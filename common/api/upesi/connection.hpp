@@ -38,13 +38,18 @@ struct DenyInfo {
 /// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
 /// the running hook are set.
 struct HookParams {
-  const Address* address = nullptr;   ///< mail (sender), rcpt and rcpt_ok (recipient)
-  const EsmtpParams* esmtp = nullptr; ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
-  std::string_view host;              ///< helo, ehlo: the name the client gave
-  std::string_view verb;              ///< unrecognized_command: the command word, upper-case
-  std::string_view argument;          ///< unrecognized_command: the rest of the line
-  std::string_view message;           ///< queue_ok: the queue's reply text
-  const DenyInfo* deny = nullptr;     ///< deny
+  const Address* address = nullptr;       ///< mail (sender), rcpt and rcpt_ok (recipient)
+  const EsmtpParams* esmtp = nullptr;     ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
+  std::string_view host;                  ///< helo, ehlo: the name the client gave
+  std::string_view verb;                  ///< unrecognized_command: the command word, upper-case
+  std::string_view argument;              ///< unrecognized_command: the rest of the line
+  std::string_view message;               ///< queue_ok: the queue's reply text
+  const DenyInfo* deny = nullptr;         ///< deny
+  HMail* hmail = nullptr;                 ///< outbound hooks: the queued item
+  std::string_view domain;                ///< get_mx: the destination domain
+  const DeferredInfo* deferred = nullptr; ///< deferred
+  const BounceInfo* bounce = nullptr;     ///< bounce
+  const DeliveredInfo* delivered = nullptr; ///< delivered
 };
 
 struct Endpoint {

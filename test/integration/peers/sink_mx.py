@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""A receiving MX for the outbound tests: aiosmtpd on 127.0.0.1:PORT that writes every message
+it accepts to DIR/<n>.json ({"mail_from", "rcpts", "data"}). Behaviour per recipient local part:
+  temp*   -> 451 at RCPT        perm*   -> 550 at RCPT
+  tempdata* -> 451 after DATA (for the whole message)
+A file DIR/fail-once makes the first DATA of a message get 451, then is removed.
+
+usage: sink_mx.py PORT DIR
+"""
+import json
+import os
+import sys
+import time
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, out):
+        self.out = out
+        self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        if local.startswith("tempdata"):
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+        if local.startswith("temp"):
+            return "451 4.3.0 try again later"
+        if local.startswith("perm"):
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        once = os.path.join(self.out, "fail-once")
+        if os.path.exists(once):
+            os.unlink(once)
+            return "451 4.3.0 not this time"
+        if any(r.split("@")[0].startswith("tempdata") for r in envelope.rcpt_tos):
+            return "451 4.3.0 come back later"
+        self.count += 1
+        path = os.path.join(self.out, "%d-%d.json" % (time.time_ns(), self.count))
+        with open(path + ".tmp", "w") as f:
+            json.dump({"mail_from": envelope.mail_from, "rcpts": envelope.rcpt_tos,
+                       "data": envelope.original_content.decode("utf-8", "replace")}, f)
+        os.rename(path + ".tmp", path)
+        return "250 2.0.0 accepted"
+
+
+def main():
+    port, out = int(sys.argv[1]), sys.argv[2]
+    controller = Controller(Handler(out), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()  # runs until the test closes our stdin or kills us
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()

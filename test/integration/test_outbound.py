@@ -1,0 +1,184 @@
+"""Outbound: relayed mail is queued durably in Haraka's format, delivered to the next hop,
+retried on temporary failure, bounced on permanent failure, flushed by SIGHUP."""
+import json
+import os
+import pathlib
+import signal
+import smtplib
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port
+
+PEERS = pathlib.Path(__file__).resolve().parent / "peers"
+
+
+@pytest.fixture
+def mx(tmp_path):
+    """An aiosmtpd MX on a loopback port; yields (port, dir of received messages)."""
+    out = tmp_path / "received"
+    out.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "sink_mx.py"), str(port), str(out)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    yield port, out
+    proc.stdin.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def received(out, want=1, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = sorted(p for p in out.iterdir() if p.suffix == ".json")
+        if len(files) >= want:
+            return [json.loads(p.read_text()) for p in files]
+        time.sleep(0.05)
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+
+
+def relay_server(start_server, mx_port, outbound="", extra_plugins=(), nodes=0):
+    files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % mx_port,
+        "outbound.ini": "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + outbound,
+    }
+    return start_server(plugins=["relay", *extra_plugins, "route"], so=["route"], files=files,
+                        smtp={"nodes": nodes})
+
+
+def send(server, rcpts, body="Subject: out\r\n\r\nhello\r\n.leading dot\r\n",
+         sender="alice@client.example"):
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        return s.sendmail(sender, rcpts, body)
+
+
+def queue_files(install):
+    q = install / "queue"
+    return sorted(p for p in q.iterdir() if not p.name.startswith("__tmp__")) if q.exists() else []
+
+
+def test_relayed_mail_is_delivered_and_the_queue_emptied(start_server, mx, install):
+    port, out = mx
+    server = relay_server(start_server, port)
+    assert send(server, ["bob@example.net", "carol@example.net"]) == {}
+    [msg] = received(out)
+    assert msg["mail_from"] == "alice@client.example"
+    assert sorted(msg["rcpts"]) == ["bob@example.net", "carol@example.net"]
+    assert msg["data"].startswith("Received: (Upesi outbound); ")
+    assert "\r\n.leading dot\r\n" in msg["data"]  # stuffed on disk, unstuffed on the wire
+    assert "Message-Id: <" in msg["data"] and "\r\nDate: " in msg["data"]
+    deadline = time.monotonic() + 5
+    while queue_files(install) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue_files(install) == []
+    assert server.wait_log("outbound: delivered to 2 recipient(s)")
+
+
+def test_queue_file_is_haraka_format_and_durable_before_250(start_server, mx, install):
+    port, out = mx
+    server = relay_server(start_server, port, outbound="disabled=true\n")
+    assert send(server, ["bob@example.net", "dave@other.example"]) == {}
+    files = queue_files(install)
+    assert len(files) == 2  # one per destination domain
+    todos = []
+    for f in files:
+        raw = f.read_bytes()
+        (length,) = struct.unpack(">I", raw[:4])
+        header = raw[4:4 + length]
+        assert header.startswith(b"\n{\n\t\"queue_time\": ") and header.endswith(b"\n}\n")
+        todo = json.loads(header)
+        todos.append(todo)
+        body = raw[4 + length:]
+        assert body.startswith(b"Received: (Upesi outbound); ")
+        assert b"\r\n..leading dot\r\n" in body  # stored dot-stuffed, as Haraka stores it
+        assert not body.endswith(b".\r\n") or body.endswith(b"..leading dot\r\n")
+        parts = f.name.split("_")
+        assert len(parts) == 7 and parts[2] == "0" and int(parts[0]) == todo["queue_time"]
+    domains = sorted(t["domain"] for t in todos)
+    assert domains == ["example.net", "other.example"]
+    for t in todos:
+        assert t["mail_from"]["original"] == "<alice@client.example>"
+        assert t["uuid"].rsplit(".", 1)[1] in ("1", "2")
+        assert t["force_tls"] is False
+    time.sleep(1.5)
+    assert received(out, want=1, timeout=0.1) == []  # disabled: nothing leaves
+
+
+def test_temporary_failure_is_retried_then_delivered(start_server, mx, install):
+    port, out = mx
+    (out / "fail-once").write_text("")
+    server = relay_server(start_server, port)
+    assert send(server, ["bob@example.net"]) == {}
+    assert server.wait_log("deferred 1 recipient(s) for 1 s")
+    [msg] = received(out, timeout=15)
+    assert msg["rcpts"] == ["bob@example.net"]
+    assert queue_files(install) == []
+
+
+def test_permanent_failure_bounces_to_the_sender(start_server, mx, install):
+    port, out = mx
+    server = relay_server(start_server, port)
+    assert send(server, ["perm-user@example.net", "bob@example.net"]) == {}
+    msgs = received(out, want=2, timeout=15)
+    assert len(msgs) == 2
+    normal = [m for m in msgs if m["mail_from"] == "alice@client.example"]
+    bounces = [m for m in msgs if m["mail_from"] in ("", "<>")]
+    assert normal[0]["rcpts"] == ["bob@example.net"]
+    assert len(bounces) == 1 and bounces[0]["rcpts"] == ["alice@client.example"]
+    dsn = bounces[0]["data"]
+    assert "Content-Type: multipart/report; report-type=delivery-status;" in dsn
+    assert "Final-Recipient: rfc822; perm-user@example.net" in dsn
+    assert "Status: 5.1.1" in dsn
+    assert "Diagnostic-Code: smtp; 550 5.1.1 no such user here" in dsn
+    assert "Subject: out" in dsn  # the original headers come back
+    deadline = time.monotonic() + 5
+    while queue_files(install) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue_files(install) == []
+
+
+def test_retries_exhausted_bounce(start_server, mx, install):
+    port, out = mx
+    server = relay_server(start_server, port)
+    assert send(server, ["tempdata-x@example.net"]) == {}
+    bounces = [m for m in received(out, want=1, timeout=20) if m["mail_from"] in ("", "<>")]
+    assert len(bounces) == 1
+    assert "Too many failures" in bounces[0]["data"]
+    assert "Status: 5.3.0" in bounces[0]["data"]
+
+
+def test_sighup_flushes_deferred_mail(start_server, mx, install):
+    port, out = mx
+    (out / "fail-once").write_text("")
+    files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % port,
+        "outbound.ini": "[main]\ntemp_fail_intervals=1h\n",
+    }
+    server = start_server(plugins=["relay", "route"], so=["route"], files=files)
+    assert send(server, ["bob@example.net"]) == {}
+    assert server.wait_log("deferred 1 recipient(s) for 3600 s")
+    [f] = queue_files(install)
+    assert f.name.split("_")[2] == "1"  # attempts recorded in the name
+    time.sleep(0.5)
+    assert received(out, want=1, timeout=0.2) == []
+    server.proc.send_signal(signal.SIGHUP)
+    [msg] = received(out, timeout=10)
+    assert msg["rcpts"] == ["bob@example.net"]
+
+
+def test_queue_survives_a_restart(start_server, mx, install):
+    port, out = mx
+    server = relay_server(start_server, port, outbound="disabled=true\n")
+    assert send(server, ["bob@example.net"]) == {}
+    assert len(queue_files(install)) == 1
+    assert server.stop() == 0
+    (install / "config" / "outbound.ini").write_text("[main]\ntemp_fail_intervals=1s\n")
+    server2 = relay_server(start_server, port)
+    [msg] = received(out, timeout=15)
+    assert msg["rcpts"] == ["bob@example.net"]

@@ -1,0 +1,619 @@
+#include "worker/outbound/delivery.hpp"
+
+#include "common/dns/resolver.hpp"
+#include "common/log/logger.hpp"
+#include "worker/outbound/outbound_engine.hpp"
+#include "worker/smtp/endpoint_info.hpp"
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+namespace upesi::outbound {
+namespace {
+
+// Work on the thread pool, then `done` back on the loop.
+struct PoolTask {
+  uv_work_t req{};
+  std::function<void()> work;
+  std::function<void()> done;
+};
+
+void onPool(uv_loop_t* loop, std::function<void()> work, std::function<void()> done) {
+  auto* task = new PoolTask{{}, std::move(work), std::move(done)};
+  task->req.data = task;
+  uv_queue_work(
+      loop, &task->req, [](uv_work_t* r) { static_cast<PoolTask*>(r->data)->work(); },
+      [](uv_work_t* r, int) {
+        std::unique_ptr<PoolTask> t(static_cast<PoolTask*>(r->data));
+        t->done();
+      });
+}
+
+bool isIpLiteral(const std::string& host) {
+  unsigned char buf[16];
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+std::string statusOf(const smtp_client::Status& s, const char* fallback) {
+  return s.enhanced.empty() ? fallback : s.enhanced;
+}
+
+} // namespace
+
+HMailImpl::HMailImpl(std::string file_name, queue::Todo& todo, unsigned attempts)
+    : file_name_(std::move(file_name)), todo_(todo), attempts_(attempts) {
+  if (auto from = queue::addressFromJson(todo.mail_from)) {
+    from_ = *from;
+  }
+  for (const auto& r : todo.rcpt_to) {
+    if (auto a = queue::addressFromJson(r)) {
+      to_.push_back(*a);
+    }
+  }
+  notes_ = nlohmann::json::parse(todo.notes.dump());
+}
+
+Delivery::Delivery(OutboundEngine& engine, std::string name)
+    : engine_(engine), name_(std::move(name)), started_ms_(epochMs()) {}
+
+Delivery::~Delivery() {
+  if (hook_) {
+    hook_->cancel();
+  }
+}
+
+const std::string& Delivery::logId() const {
+  return hmail_ ? hmail_->uuid() : name_;
+}
+
+void Delivery::start() {
+  auto parsed = queue::QueueFileName::parse(name_);
+  if (!parsed) {
+    finish();
+    return;
+  }
+  parsed_ = *parsed;
+  struct Claim {
+    std::variant<queue::QueueFileLock, queue::ClaimError> lock;
+    std::optional<queue::HeaderResult> header;
+    std::string headers;
+  };
+  auto claim = std::make_shared<Claim>();
+  std::string dir = engine_.settings().config.queue_dir.string();
+  std::string name = name_;
+  auto self = shared_from_this();
+  onPool(
+      engine_.loop(),
+      [claim, dir, name] {
+        claim->lock = queue::claimQueueFile(dir, name);
+        auto* lock = std::get_if<queue::QueueFileLock>(&claim->lock);
+        if (lock == nullptr) {
+          return;
+        }
+        claim->header = queue::readHeader(lock->fd());
+        if (claim->header->ok()) {
+          // The original header block, for a bounce's text/rfc822-headers part.
+          std::string buf(65536, '\0');
+          ssize_t n = ::pread(lock->fd(), buf.data(), buf.size(),
+                              static_cast<off_t>((*claim->header)->message_offset));
+          buf.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+          auto end = buf.find("\r\n\r\n");
+          claim->headers = buf.substr(0, end == std::string::npos ? buf.size() : end + 2);
+        }
+      },
+      [self, claim] {
+        if (auto* error = std::get_if<queue::ClaimError>(&claim->lock)) {
+          if (error->kind == queue::ClaimFailure::Error) {
+            log::error({self->name_, ""}, "outbound: cannot open {}: {}", self->name_,
+                       error->message);
+            self->finish(self->name_, epochMs() + 60000);
+          } else {
+            self->finish(); // another worker has it, or it is gone
+          }
+          return;
+        }
+        self->claimed(std::move(std::get<queue::QueueFileLock>(claim->lock)),
+                      std::move(*claim->header), std::move(claim->headers));
+      });
+}
+
+void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, std::string headers) {
+  lock_ = std::move(lock);
+  if (!header) {
+    if (header.corrupt()) {
+      log::error({name_, ""}, "outbound: {} is unreadable ({}): moving it aside as error.{}", name_,
+                 header.error(), name_);
+      auto self = shared_from_this();
+      std::string dir = engine_.settings().config.queue_dir.string();
+      onPool(
+          engine_.loop(), [dir, name = name_] { (void)queue::moveToError(dir, name); },
+          [self] { self->finish(); });
+    } else {
+      log::error({name_, ""}, "outbound: reading {}: {}", name_, header.error());
+      finish(name_, epochMs() + 60000);
+    }
+    return;
+  }
+  header_ = std::move(header).value();
+  original_headers_ = std::move(headers);
+  hmail_ = std::make_unique<HMailImpl>(name_, header_.todo, parsed_.attempts);
+  if (hmail_->rcptTo().empty()) {
+    log::warn({logId(), ""}, "outbound: {} has no recipients left: removing it", name_);
+    removeFile();
+    return;
+  }
+  runGetMx();
+}
+
+void Delivery::runHook(Hook hook, const HookParams& params, worker::HookRunner::Done done) {
+  hook_ = worker::HookRunner::run(engine_.loop(), engine_.hooks(), hook, connection_, params,
+                                  logId(), std::move(done));
+}
+
+void Delivery::runGetMx() {
+  mx_domain_ = header_.todo.domain;
+  HookParams params;
+  params.hmail = hmail_.get();
+  params.domain = mx_domain_;
+  auto self = shared_from_this();
+  runHook(Hook::GetMx, params, [self](worker::HookResult result) {
+    if (result.code == Code::Ok && !result.message.empty()) {
+      std::vector<MxHost> hosts;
+      for (const auto& line : result.message) {
+        auto mx = parseMxSpec(line);
+        if (!mx) {
+          log::error({self->logId(), result.plugin}, "get_mx: {}", mx.error());
+          continue;
+        }
+        hosts.push_back(*mx);
+      }
+      if (hosts.empty()) {
+        self->allTemporary("get_mx answered no usable MX");
+        return;
+      }
+      self->resolveHosts(std::move(hosts), false);
+      return;
+    }
+    if (result.code == Code::Deny || result.code == Code::DenyDisconnect) {
+      self->allPermanent("5.1.2", result.message.empty() ? "No MX for " + self->mx_domain_
+                                                         : result.message.front());
+      return;
+    }
+    if (result.code == Code::DenySoft || result.code == Code::DenySoftDisconnect) {
+      self->allTemporary(result.message.empty() ? "get_mx deferred the delivery"
+                                                : result.message.front());
+      return;
+    }
+    if (self->engine_.resolver() == nullptr) {
+      self->allTemporary("no resolver");
+      return;
+    }
+    self->engine_.resolver()->query(self->mx_domain_, DnsType::Mx, [self](DnsResult answer) {
+      if (self->finished_) {
+        return;
+      }
+      auto plan = planFromMxAnswer(self->mx_domain_, answer);
+      switch (plan.kind) {
+      case MxPlan::Kind::Hosts:
+      case MxPlan::Kind::Implicit:
+        self->resolveHosts(std::move(plan.hosts), true);
+        return;
+      case MxPlan::Kind::NullMx:
+        self->allPermanent("5.1.10", plan.reason);
+        return;
+      case MxPlan::Kind::NoDomain:
+        self->allPermanent("5.1.2", plan.reason);
+        return;
+      case MxPlan::Kind::TempFail:
+        self->allTemporary(plan.reason);
+        return;
+      }
+    });
+  });
+}
+
+void Delivery::resolveHosts(std::vector<MxHost> hosts, bool from_dns) {
+  resolveNext(std::make_shared<std::vector<MxHost>>(std::move(hosts)), 0, from_dns);
+}
+
+void Delivery::resolveNext(std::shared_ptr<std::vector<MxHost>> hosts, std::size_t index,
+                           bool from_dns) {
+  if (index >= hosts->size()) {
+    if (targets_.empty()) {
+      allTemporary(last_error_.empty() ? "no address for any MX of " + mx_domain_ : last_error_);
+      return;
+    }
+    tryNextTarget();
+    return;
+  }
+  const MxHost& mx = (*hosts)[index];
+  auto add = [this, from_dns](const MxHost& host, const std::string& ip) {
+    Endpoint e;
+    e.ip = ip;
+    smtp::classifyAddress(e);
+    if (from_dns && (e.is_local || e.is_private) && !engine_.settings().config.local_mx_ok) {
+      log::warn({logId(), ""}, "outbound: MX {} is at local address {}: skipped (local_mx_ok)",
+                host.exchange, ip);
+      return;
+    }
+    targets_.push_back({host, ip});
+  };
+  if (isIpLiteral(mx.exchange)) {
+    add(mx, mx.exchange);
+    resolveNext(hosts, index + 1, from_dns);
+    return;
+  }
+  auto self = shared_from_this();
+  auto lookupA = [self, hosts, index, from_dns, add](std::vector<std::string> v6) {
+    self->engine_.resolver()->query(
+        (*hosts)[index].exchange, DnsType::A, [self, hosts, index, from_dns, add, v6](DnsResult a) {
+          if (self->finished_) {
+            return;
+          }
+          for (const auto& ip : v6) {
+            add((*hosts)[index], ip);
+          }
+          if (a.status == DnsStatus::Ok) {
+            for (const auto& r : a.records) {
+              add((*hosts)[index], r.value);
+            }
+          } else if (v6.empty()) {
+            self->last_error_ = fmt::format("MX {}: {}", (*hosts)[index].exchange, a.error);
+          }
+          self->resolveNext(hosts, index + 1, from_dns);
+        });
+  };
+  if (!engine_.settings().config.ipv6_enabled) {
+    lookupA({});
+    return;
+  }
+  engine_.resolver()->query(mx.exchange, DnsType::Aaaa, [self, lookupA](DnsResult aaaa) {
+    std::vector<std::string> v6;
+    if (aaaa.status == DnsStatus::Ok) {
+      for (const auto& r : aaaa.records) {
+        v6.push_back(r.value);
+      }
+    }
+    lookupA(std::move(v6));
+  });
+}
+
+void Delivery::tryNextTarget() {
+  if (finished_) {
+    return;
+  }
+  if (next_target_ >= targets_.size()) {
+    allTemporary(fmt::format("Tried all MXs: {}", last_error_));
+    return;
+  }
+  const Target& target = targets_[next_target_++];
+  const auto& config = engine_.settings().config;
+  smtp_client::ClientOptions options;
+  options.ip = target.ip;
+  options.port = target.mx.port;
+  options.host = target.mx.exchange;
+  options.local_ip = target.mx.bind;
+  options.helo = target.mx.bind_helo.empty() ? engine_.settings().me : target.mx.bind_helo;
+  options.lmtp = target.mx.using_lmtp;
+  options.timeouts.connect = std::chrono::seconds(config.connect_timeout_s);
+  options.log_id = logId();
+  client_ = std::make_unique<smtp_client::SmtpClient>(engine_.loop(), options);
+  auto self = shared_from_this();
+  client_->connect([self, target](const smtp_client::Status& status) {
+    if (!status.ok()) {
+      self->last_error_ = fmt::format("{} [{}]: {}", target.mx.exchange, target.ip, status.reason);
+      log::info({self->logId(), ""}, "outbound: {}", self->last_error_);
+      self->client_.reset();
+      self->tryNextTarget();
+      return;
+    }
+    smtp_client::Envelope envelope;
+    envelope.sender = self->hmail_->mailFrom();
+    envelope.recipients = self->hmail_->rcptTo();
+    envelope.size =
+        self->header_.file_size > self->header_.message_offset
+            ? std::optional<std::uint64_t>(self->header_.file_size - self->header_.message_offset)
+            : std::nullopt;
+    auto source = smtp_client::fileSource(self->engine_.loop(), self->lock_.fd(),
+                                          static_cast<std::int64_t>(self->header_.message_offset));
+    self->client_->send(envelope, source, [self](const smtp_client::DeliveryResult& result) {
+      self->attemptDone(result);
+    });
+  });
+}
+
+void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
+  if (finished_) {
+    return;
+  }
+  using smtp_client::Outcome;
+  // The connection failed before the next hop took any responsibility: try the next address.
+  if (!result.message.ok() && result.message.code == 0 &&
+      result.message.outcome == Outcome::Temporary) {
+    last_error_ =
+        fmt::format("{} [{}]: {}", result.remote.host, result.remote.ip, result.message.reason);
+    client_.reset();
+    tryNextTarget();
+    return;
+  }
+  delivered_info_.host = result.remote.host;
+  delivered_info_.ip = result.remote.ip;
+  delivered_info_.port = result.remote.port;
+  delivered_info_.mode = result.lmtp ? "LMTP" : "SMTP";
+  delivered_info_.response = result.message.reason;
+  std::vector<Address> ok;
+  std::vector<Failure> temp;
+  std::vector<Failure> perm;
+  const auto& recipients = hmail_->rcptTo();
+  for (std::size_t i = 0; i < recipients.size() && i < result.recipients.size(); ++i) {
+    const auto& status = result.recipients[i].status;
+    std::string diagnostic = status.reason;
+    if (status.outcome == Outcome::Ok) {
+      ok.push_back(recipients[i]);
+    } else if (status.outcome == Outcome::Temporary) {
+      temp.push_back({recipients[i], statusOf(status, "4.0.0"), diagnostic});
+    } else {
+      perm.push_back({recipients[i], statusOf(status, "5.0.0"), diagnostic});
+    }
+  }
+  if (client_) {
+    auto* raw = client_.release();
+    raw->quit([raw] { delete raw; });
+  }
+  // The reason a bounce or a deferral gives: what the next hop said about those recipients.
+  std::string reason = result.message.reason;
+  if (!perm.empty()) {
+    reason = perm.front().diagnostic;
+  } else if (!temp.empty()) {
+    reason = temp.front().diagnostic;
+  }
+  settle(std::move(ok), std::move(temp), std::move(perm), reason);
+}
+
+void Delivery::allTemporary(const std::string& reason) {
+  std::vector<Failure> temp;
+  for (const auto& r : hmail_->rcptTo()) {
+    temp.push_back({r, "4.4.1", reason});
+  }
+  settle({}, std::move(temp), {}, reason);
+}
+
+void Delivery::allPermanent(const std::string& status, const std::string& reason) {
+  std::vector<Failure> perm;
+  for (const auto& r : hmail_->rcptTo()) {
+    perm.push_back({r, status, reason});
+  }
+  settle({}, {}, std::move(perm), reason);
+}
+
+void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::vector<Failure> perm,
+                      std::string reason) {
+  auto self = shared_from_this();
+  auto afterDelivered = [self, temp = std::move(temp), perm = std::move(perm), reason]() mutable {
+    bool whole = perm.empty() && temp.size() == self->hmail_->rcptTo().size();
+    auto afterBounce = [self, temp = std::move(temp), whole, reason]() mutable {
+      if (temp.empty()) {
+        self->removeFile();
+      } else {
+        self->defer(std::move(temp), whole, reason);
+      }
+    };
+    if (perm.empty()) {
+      afterBounce();
+    } else {
+      self->bounce(std::move(perm), reason, std::move(afterBounce));
+    }
+  };
+  if (ok.empty()) {
+    afterDelivered();
+    return;
+  }
+  log::info({logId(), ""}, "outbound: delivered to {} recipient(s) via {} [{}]: {}", ok.size(),
+            delivered_info_.host, delivered_info_.ip, delivered_info_.response);
+  delivered_info_.ok_recips = std::move(ok);
+  delivered_info_.delay_s = static_cast<double>(epochMs() - header_.todo.queue_time) / 1000.0;
+  HookParams params;
+  params.hmail = hmail_.get();
+  params.delivered = &delivered_info_;
+  runHook(Hook::Delivered, params,
+          [afterDelivered](worker::HookResult) mutable { afterDelivered(); });
+}
+
+void Delivery::bounce(std::vector<Failure> perm, std::string reason, std::function<void()> then) {
+  for (const auto& f : perm) {
+    bounce_info_.bounced_rcpt.push_back(f.address);
+  }
+  bounce_info_.error = reason;
+  log::warn({logId(), ""}, "outbound: bouncing {} recipient(s): {}", perm.size(), reason);
+  HookParams params;
+  params.hmail = hmail_.get();
+  params.bounce = &bounce_info_;
+  auto self = shared_from_this();
+  runHook(Hook::Bounce, params,
+          [self, perm = std::move(perm), reason,
+           then = std::move(then)](worker::HookResult result) mutable {
+            if (result.code != Code::Cont) {
+              log::info({self->logId(), result.plugin},
+                        "outbound: bounce suppressed by the bounce hook");
+              then();
+              return;
+            }
+            const Address& sender = self->hmail_->mailFrom();
+            if (sender.is_null) {
+              log::warn({self->logId(), ""}, "outbound: double bounce (the sender is <>): dropped");
+              then();
+              return;
+            }
+            BounceInput input;
+            input.me = self->engine_.settings().me;
+            input.sender = sender.address();
+            input.original_headers = self->original_headers_;
+            input.original_envelope_id = self->header_.todo.uuid;
+            input.reason = reason;
+            for (const auto& f : perm) {
+              input.recipients.push_back({f.address.address(), "failed", permanentStatus(f.status),
+                                          self->delivered_info_.host, f.diagnostic});
+            }
+            std::string dsn = buildBounce(self->engine_.settings().bounce_template, input);
+            Address null_sender;
+            null_sender.is_null = true;
+            null_sender.original = "<>";
+            self->engine_.enqueueMessage(
+                null_sender, {sender}, std::move(dsn), nlohmann::json::object(),
+                [self, then = std::move(then)](Result<std::string> r) mutable {
+                  if (!r) {
+                    log::error({self->logId(), ""}, "outbound: queueing the bounce failed: {}",
+                               r.error());
+                  }
+                  then();
+                });
+          });
+}
+
+void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string reason) {
+  std::uint32_t attempts = parsed_.attempts + 1;
+  auto delay = engine_.settings().retries.delayForAttempt(attempts);
+  if (!delay) {
+    std::vector<Failure> perm;
+    for (auto& f : temp) {
+      perm.push_back({f.address, permanentStatus(f.status), f.diagnostic});
+    }
+    auto self = shared_from_this();
+    std::string why = fmt::format("Too many failures ({})", reason);
+    bounce(std::move(perm), why, [self, whole_file] {
+      if (whole_file) {
+        self->removeFile();
+      } else {
+        self->removeFile(); // the delivered part is done; the rest has bounced
+      }
+    });
+    return;
+  }
+  deferred_info_.delay_s = *delay;
+  deferred_info_.error = reason;
+  for (const auto& f : temp) {
+    deferred_info_.fail_recips.push_back(f.address);
+  }
+  HookParams params;
+  params.hmail = hmail_.get();
+  params.deferred = &deferred_info_;
+  auto self = shared_from_this();
+  runHook(Hook::Deferred, params,
+          [self, temp = std::move(temp), whole_file, attempts,
+           reason](worker::HookResult result) mutable {
+            std::uint64_t delay_s = self->deferred_info_.delay_s;
+            if (result.code == Code::DenySoft && !result.message.empty()) {
+              delay_s = std::strtoull(result.message.front().c_str(), nullptr, 10);
+            } else if (result.code != Code::Cont && result.code != Code::DenySoft) {
+              log::info({self->logId(), result.plugin}, "outbound: the deferred hook dropped it");
+              self->removeFile();
+              return;
+            }
+            std::int64_t due = epochMs() + static_cast<std::int64_t>(delay_s) * 1000;
+            auto next = self->parsed_.retryName(due, attempts, ::getpid());
+            std::string next_name = next.format();
+            std::string dir = self->engine_.settings().config.queue_dir.string();
+            log::info({self->logId(), ""}, "outbound: deferred {} recipient(s) for {} s: {}",
+                      temp.size(), delay_s, reason);
+            auto error = std::make_shared<std::string>();
+            if (whole_file) {
+              onPool(
+                  self->engine_.loop(),
+                  [dir, from = self->name_, next_name, error] {
+                    if (auto r = queue::renameQueueFile(dir, from, next_name); !r) {
+                      *error = r.error();
+                    }
+                  },
+                  [self, next_name, due, error] {
+                    if (!error->empty()) {
+                      log::error({self->logId(), ""}, "outbound: renaming for retry failed: {}",
+                                 *error);
+                      self->finish(self->name_, epochMs() + 60000);
+                      return;
+                    }
+                    self->finish(next_name, due);
+                  });
+              return;
+            }
+            // Some recipients are done: the deferred ones move to a file of their own.
+            queue::Todo todo = self->header_.todo;
+            todo.rcpt_to.clear();
+            for (const auto& f : temp) {
+              auto json = queue::addressToJson(f.address);
+              json["dsn_status"] = f.status;
+              json["dsn_smtp_response"] = f.diagnostic;
+              todo.rcpt_to.push_back(json);
+            }
+            int fd = self->lock_.fd();
+            std::uint64_t offset = self->header_.message_offset;
+            onPool(
+                self->engine_.loop(),
+                [dir, from = self->name_, next_name, todo, fd, offset, error] {
+                  auto written = queue::writeQueueFile(
+                      dir, next_name, todo, [fd, offset](const queue::ByteSink& sink) {
+                        std::string buf(65536, '\0');
+                        std::uint64_t at = offset;
+                        for (;;) {
+                          ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(at));
+                          if (n < 0) {
+                            return Result<std::monostate>(Error{std::strerror(errno)});
+                          }
+                          if (n == 0) {
+                            return Result<std::monostate>(std::monostate{});
+                          }
+                          if (auto r =
+                                  sink(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+                              !r) {
+                            return r;
+                          }
+                          at += static_cast<std::uint64_t>(n);
+                        }
+                      });
+                  if (!written) {
+                    *error = written.error();
+                    return;
+                  }
+                  if (auto r = queue::removeQueueFile(dir, from); !r) {
+                    *error = r.error();
+                  }
+                },
+                [self, next_name, due, error] {
+                  if (!error->empty()) {
+                    log::error({self->logId(), ""}, "outbound: splitting deferred recipients: {}",
+                               *error);
+                  }
+                  self->finish(next_name, due);
+                });
+          });
+}
+
+void Delivery::removeFile() {
+  auto self = shared_from_this();
+  std::string dir = engine_.settings().config.queue_dir.string();
+  onPool(
+      engine_.loop(),
+      [dir, name = name_] {
+        if (auto r = queue::removeQueueFile(dir, name); !r) {
+          log::error({name, ""}, "outbound: removing {}: {}", name, r.error());
+        }
+      },
+      [self] { self->finish(); });
+}
+
+void Delivery::finish(const std::string& next_name, std::int64_t due_ms) {
+  if (finished_) {
+    return;
+  }
+  finished_ = true;
+  lock_.release();
+  if (client_) {
+    client_->close();
+    client_.reset();
+  }
+  engine_.deliveryDone(name_, next_name, due_ms);
+}
+
+} // namespace upesi::outbound

@@ -1,0 +1,105 @@
+// Delivery: one attempt at one queue file — claim it (flock), read its header, find the MX
+// (get_mx hook, else DNS), try each MX address in turn, then settle every recipient:
+// delivered (delivered hook), deferred (the file is renamed for its next attempt, or the
+// deferred recipients split into a file of their own), or bounced (bounce hook, then a DSN to
+// the sender). The file is removed only when nothing in it is left to deliver.
+#pragma once
+
+#include <upesi/outbound.hpp>
+
+#include "common/queue/queue_file.hpp"
+#include "common/queue/queue_file_name.hpp"
+#include "common/queue/queue_writer.hpp"
+#include "common/smtp_client/smtp_client.hpp"
+#include "worker/hooks/hook_runner.hpp"
+#include "worker/hooks/process_connection.hpp"
+#include "worker/outbound/dsn_message.hpp"
+#include "worker/outbound/mx_host.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace upesi::outbound {
+
+class OutboundEngine;
+
+class HMailImpl final : public HMail {
+public:
+  HMailImpl(std::string file_name, queue::Todo& todo, unsigned attempts);
+  const std::string& uuid() const override { return todo_.uuid; }
+  const std::string& domain() const override { return todo_.domain; }
+  const Address& mailFrom() const override { return from_; }
+  const std::vector<Address>& rcptTo() const override { return to_; }
+  nlohmann::json& notes() override { return notes_; }
+  unsigned attempts() const override { return attempts_; }
+  const std::string& fileName() const override { return file_name_; }
+
+private:
+  std::string file_name_;
+  queue::Todo& todo_;
+  Address from_;
+  std::vector<Address> to_;
+  nlohmann::json notes_;
+  unsigned attempts_;
+};
+
+class Delivery : public std::enable_shared_from_this<Delivery> {
+public:
+  Delivery(OutboundEngine& engine, std::string name);
+  ~Delivery();
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+
+  void start();
+
+private:
+  struct Target {
+    MxHost mx;
+    std::string ip;
+  };
+  struct Failure {
+    Address address;
+    std::string status; // enhanced, e.g. "5.1.1"
+    std::string diagnostic;
+  };
+
+  void claimed(queue::QueueFileLock lock, queue::HeaderResult header, std::string headers);
+  void runGetMx();
+  void resolveHosts(std::vector<MxHost> hosts, bool from_dns);
+  void resolveNext(std::shared_ptr<std::vector<MxHost>> hosts, std::size_t index, bool from_dns);
+  void tryNextTarget();
+  void attemptDone(const smtp_client::DeliveryResult& result);
+  void settle(std::vector<Address> ok, std::vector<Failure> temp, std::vector<Failure> perm,
+              std::string reason);
+  void allTemporary(const std::string& reason);
+  void allPermanent(const std::string& status, const std::string& reason);
+  void bounce(std::vector<Failure> perm, std::string reason, std::function<void()> then);
+  void defer(std::vector<Failure> temp, bool whole_file, std::string reason);
+  void removeFile();
+  void finish(const std::string& next_name = {}, std::int64_t due_ms = 0);
+  void runHook(Hook hook, const HookParams& params, worker::HookRunner::Done done);
+  const std::string& logId() const;
+
+  OutboundEngine& engine_;
+  std::string name_;
+  queue::QueueFileName parsed_;
+  queue::QueueFileLock lock_;
+  queue::QueueFileHeader header_;
+  std::string original_headers_;
+  std::unique_ptr<HMailImpl> hmail_;
+  worker::ProcessConnection connection_;
+  std::shared_ptr<worker::HookRunner> hook_;
+  std::vector<Target> targets_;
+  std::size_t next_target_ = 0;
+  std::unique_ptr<smtp_client::SmtpClient> client_;
+  std::string last_error_;
+  bool finished_ = false;
+  std::string mx_domain_;
+  DeferredInfo deferred_info_;
+  BounceInfo bounce_info_;
+  DeliveredInfo delivered_info_;
+  std::int64_t started_ms_ = 0;
+};
+
+} // namespace upesi::outbound

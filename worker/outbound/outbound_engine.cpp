@@ -1,0 +1,328 @@
+#include "worker/outbound/outbound_engine.hpp"
+
+#include "common/log/logger.hpp"
+#include "common/queue/queue_file_name.hpp"
+#include "common/queue/queue_writer.hpp"
+#include "worker/outbound/delivery.hpp"
+#include "worker/outbound/queue_writer_job.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <dirent.h>
+#include <unistd.h>
+
+namespace upesi::outbound {
+
+std::int64_t epochMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+// A transaction stand-in for messages the engine makes itself (bounces).
+class GeneratedMessage final : public Transaction {
+public:
+  GeneratedMessage(std::string uuid, Address from, std::vector<Address> to, std::string message,
+                   nlohmann::json notes)
+      : uuid_(std::move(uuid)), from_(std::move(from)), to_(std::move(to)),
+        message_(std::move(message)), notes_(std::move(notes)) {}
+  const std::string& uuid() const override { return uuid_; }
+  const Address& mailFrom() const override { return from_; }
+  const EsmtpParams& mailParams() const override { return params_; }
+  std::vector<Address>& rcptTo() override { return to_; }
+  nlohmann::json& notes() override { return notes_; }
+  Results& results() override { return results_; }
+  std::uint64_t dataBytes() const override { return message_.size(); }
+  std::string header(std::string_view) const override { return {}; }
+  std::vector<std::string> headers(std::string_view) const override { return {}; }
+  void addHeader(std::string_view, std::string_view) override {}
+  void addLeadingHeader(std::string_view, std::string_view) override {}
+  void removeHeader(std::string_view) override {}
+  bool writeMessage(const std::function<bool(std::string_view)>& sink,
+                    const MessageWriteOptions& options) const override {
+    if (!options.dot_stuffed) {
+      return sink(message_);
+    }
+    std::string stuffed;
+    stuffed.reserve(message_.size() + 16);
+    bool line_start = true;
+    for (char c : message_) {
+      if (line_start && c == '.') {
+        stuffed += '.';
+      }
+      stuffed += c;
+      line_start = c == '\n';
+    }
+    return sink(stuffed);
+  }
+
+private:
+  std::string uuid_;
+  Address from_;
+  std::vector<Address> to_;
+  std::string message_;
+  nlohmann::json notes_;
+  EsmtpParams params_;
+  Results results_;
+};
+
+struct ScanJob {
+  uv_work_t req{};
+  std::string dir;
+  std::vector<std::pair<std::string, std::int64_t>> files;
+  std::string error;
+  std::function<void(ScanJob&)> done;
+};
+
+} // namespace
+
+OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
+                               std::shared_ptr<const plugin::HookTable> hooks,
+                               EngineSettings settings)
+    : loop_(loop), resolver_(resolver), hooks_(std::move(hooks)), settings_(std::move(settings)) {
+  timer_ = new uv_timer_t{};
+  uv_timer_init(loop_, timer_);
+  timer_->data = this;
+}
+
+OutboundEngine::~OutboundEngine() {
+  *alive_ = false;
+  deliveries_.clear();
+  timer_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+}
+
+void OutboundEngine::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(settings_.config.queue_dir, ec);
+  running_ = true;
+  scan();
+}
+
+void OutboundEngine::stop() {
+  running_ = false;
+  uv_timer_stop(timer_);
+}
+
+void OutboundEngine::flush() {
+  std::int64_t now = epochMs();
+  std::size_t n = due_.size();
+  std::multimap<std::int64_t, std::string> all;
+  for (auto& [due, name] : due_) {
+    all.emplace(now, name);
+    known_[name] = now;
+  }
+  due_ = std::move(all);
+  log::notice({}, "outbound: flushing {} deferred message(s)", n);
+  // Files other workers deferred are due too: look at the directory again.
+  next_scan_ms_ = 0;
+  scan();
+}
+
+void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms) {
+  if (deliveries_.count(name) != 0) {
+    return;
+  }
+  if (auto it = known_.find(name); it != known_.end()) {
+    if (it->second <= due_ms) {
+      return;
+    }
+    for (auto range = due_.equal_range(it->second); range.first != range.second; ++range.first) {
+      if (range.first->second == name) {
+        due_.erase(range.first);
+        break;
+      }
+    }
+  }
+  known_[name] = due_ms;
+  due_.emplace(due_ms, name);
+}
+
+void OutboundEngine::scan() {
+  if (scanning_) {
+    return;
+  }
+  scanning_ = true;
+  auto* job = new ScanJob{};
+  job->dir = settings_.config.queue_dir.string();
+  job->req.data = job;
+  std::weak_ptr<bool> alive = alive_;
+  job->done = [this, alive](ScanJob& j) {
+    if (alive.expired()) {
+      return;
+    }
+    scanning_ = false;
+    next_scan_ms_ = epochMs() + std::int64_t{settings_.config.scan_interval_s} * 1000;
+    if (!j.error.empty()) {
+      log::error({}, "outbound: reading {}: {}", j.dir, j.error);
+    }
+    for (const auto& [name, due] : j.files) {
+      schedule(name, due);
+    }
+    pump();
+  };
+  uv_queue_work(
+      loop_, &job->req,
+      [](uv_work_t* req) {
+        auto* j = static_cast<ScanJob*>(req->data);
+        DIR* dir = ::opendir(j->dir.c_str());
+        if (dir == nullptr) {
+          j->error = std::strerror(errno);
+          return;
+        }
+        while (dirent* entry = ::readdir(dir)) {
+          std::string name = entry->d_name;
+          if (name == "." || name == ".." || queue::isTempName(name) || queue::isErrorName(name)) {
+            continue;
+          }
+          auto parsed = queue::QueueFileName::parse(name);
+          if (!parsed) {
+            continue; // not ours (logged by nobody: Haraka ignores them too)
+          }
+          j->files.emplace_back(name, parsed->next_attempt_ms);
+        }
+        ::closedir(dir);
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<ScanJob> j(static_cast<ScanJob*>(req->data));
+        j->done(*j);
+      });
+}
+
+void OutboundEngine::pump() {
+  if (!running_) {
+    return;
+  }
+  std::int64_t now = epochMs();
+  while (!settings_.config.disabled && !due_.empty() &&
+         deliveries_.size() < settings_.config.concurrency_max && due_.begin()->first <= now) {
+    std::string name = due_.begin()->second;
+    due_.erase(due_.begin());
+    known_.erase(name);
+    auto delivery = std::make_shared<Delivery>(*this, name);
+    deliveries_[name] = delivery;
+    delivery->start();
+  }
+  armTimer();
+}
+
+void OutboundEngine::armTimer() {
+  if (!running_) {
+    return;
+  }
+  std::int64_t now = epochMs();
+  std::int64_t next = now + 1000;
+  if (!scanning_ && next_scan_ms_ > 0) {
+    next = std::min(next, next_scan_ms_);
+  }
+  if (!settings_.config.disabled && !due_.empty() &&
+      deliveries_.size() < settings_.config.concurrency_max) {
+    next = std::min(next, due_.begin()->first);
+  }
+  // At least 1 ms: a timer re-armed for 0 ms from its own callback runs again before libuv
+  // polls, and the loop would never see a socket or a signal.
+  auto wait = static_cast<std::uint64_t>(std::max<std::int64_t>(next - now, 1));
+  uv_timer_start(timer_, onTimer, wait, 0);
+}
+
+void OutboundEngine::onTimer(uv_timer_t* timer) {
+  auto* self = static_cast<OutboundEngine*>(timer->data);
+  if (self == nullptr) {
+    return;
+  }
+  if (!self->scanning_ && epochMs() >= self->next_scan_ms_) {
+    self->scan();
+  }
+  self->pump();
+}
+
+void OutboundEngine::deliveryDone(const std::string& name, const std::string& next_name,
+                                  std::int64_t due_ms) {
+  // The Delivery may be the caller: keep it alive until this turn ends.
+  auto it = deliveries_.find(name);
+  if (it != deliveries_.end()) {
+    auto keep = std::move(it->second);
+    deliveries_.erase(it);
+    uv_check_t* reaper = new uv_check_t{};
+    uv_check_init(loop_, reaper);
+    reaper->data = new std::shared_ptr<Delivery>(std::move(keep));
+    uv_check_start(reaper, [](uv_check_t* c) {
+      delete static_cast<std::shared_ptr<Delivery>*>(c->data);
+      uv_check_stop(c);
+      uv_close(reinterpret_cast<uv_handle_t*>(c),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+    });
+  }
+  if (!next_name.empty()) {
+    schedule(next_name, due_ms);
+  }
+  pump();
+}
+
+void OutboundEngine::enqueue(std::shared_ptr<Transaction> txn,
+                             std::function<void(Result<std::string>)> done) {
+  // Haraka's header fix-ups for mail leaving: a Message-Id and a Date if missing.
+  if (txn->header("Message-Id").empty()) {
+    txn->addHeader("Message-Id", "<" + txn->uuid() + "@" + settings_.me + ">");
+  }
+  if (txn->header("Date").empty()) {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    txn->addHeader("Date", buf);
+  }
+  auto files = planQueueFiles(*txn, settings_.config, settings_.hostname);
+  std::string uuid = txn->uuid();
+  std::weak_ptr<bool> alive = alive_;
+  writeQueueFiles(loop_, std::move(txn), std::move(files), settings_.config.queue_dir.string(),
+                  settings_.config.received_header,
+                  [this, alive, uuid, done = std::move(done)](auto result) {
+                    if (!result) {
+                      log::error({uuid, ""}, "outbound: queueing failed: {}", result.error());
+                      done(Error{result.error()});
+                      return;
+                    }
+                    if (!alive.expired()) {
+                      for (const auto& file : *result) {
+                        log::info({file.todo.uuid, ""}, "outbound: queued {} for {}", file.name,
+                                  file.todo.domain);
+                        schedule(file.name, epochMs());
+                      }
+                      pump();
+                    }
+                    done(fmt::format("Message Queued ({})", uuid));
+                  });
+}
+
+void OutboundEngine::enqueueMessage(const Address& from, const std::vector<Address>& to,
+                                    std::string message, nlohmann::json notes,
+                                    std::function<void(Result<std::string>)> done) {
+  static unsigned counter = 0;
+  std::string uuid = fmt::format("{}-{}-{}", settings_.hostname, ::getpid(), ++counter);
+  auto txn =
+      std::make_shared<GeneratedMessage>(uuid, from, to, std::move(message), std::move(notes));
+  auto files = planQueueFiles(*txn, settings_.config, settings_.hostname);
+  std::weak_ptr<bool> alive = alive_;
+  writeQueueFiles(loop_, txn, std::move(files), settings_.config.queue_dir.string(), "",
+                  [this, alive, uuid, done = std::move(done)](auto result) {
+                    if (!result) {
+                      done(Error{result.error()});
+                      return;
+                    }
+                    if (!alive.expired()) {
+                      for (const auto& file : *result) {
+                        schedule(file.name, epochMs());
+                      }
+                      pump();
+                    }
+                    done(uuid);
+                  });
+}
+
+} // namespace upesi::outbound

@@ -1,0 +1,98 @@
+// OutboundEngine: a worker's share of outbound mail. It queues relayed transactions (one
+// durable file per domain before the 250), keeps an in-memory schedule of the queue directory
+// (rebuilt from the file names at start, refreshed every scan_interval), and starts deliveries
+// as they come due, up to concurrency_max. Files are claimed with flock, so any number of
+// workers can share one queue directory and a dead worker's files are taken by the others.
+//
+// Threading: the loop thread; file work goes to the thread pool.
+#pragma once
+
+#include <upesi/connection.hpp>
+
+#include "common/config/outbound_config.hpp"
+#include "common/plugin/hook_table.hpp"
+#include "common/queue/retry_schedule.hpp"
+#include "common/util/result.hpp"
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+namespace upesi::dns {
+class Resolver;
+}
+
+namespace upesi::outbound {
+
+class Delivery;
+
+struct EngineSettings {
+  config::OutboundConfig config;
+  queue::RetrySchedule retries;
+  std::string me;       // EHLO name and bounce sender domain
+  std::string hostname; // the host field of queue file names
+  std::string bounce_template;
+};
+
+class OutboundEngine {
+public:
+  OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
+                 std::shared_ptr<const plugin::HookTable> hooks, EngineSettings settings);
+  ~OutboundEngine();
+  OutboundEngine(const OutboundEngine&) = delete;
+  OutboundEngine& operator=(const OutboundEngine&) = delete;
+
+  /// Reads the queue directory and starts delivering what is due.
+  void start();
+  /// Starts no more deliveries (those in flight finish).
+  void stop();
+  /// SIGHUP: every deferred message is due now.
+  void flush();
+
+  /// Queues a relayed transaction; `done` gets the reply text for the client, or an error.
+  void enqueue(std::shared_ptr<Transaction> txn, std::function<void(Result<std::string>)> done);
+
+  /// Queues a new message (a bounce): `message` is the full text with CRLF line ends.
+  void enqueueMessage(const Address& from, const std::vector<Address>& to, std::string message,
+                      nlohmann::json notes, std::function<void(Result<std::string>)> done);
+
+  // For Delivery.
+  uv_loop_t* loop() const { return loop_; }
+  dns::Resolver* resolver() const { return resolver_; }
+  const plugin::HookTable& hooks() const { return *hooks_; }
+  const EngineSettings& settings() const { return settings_; }
+  /// A delivery finished with `name`; `next_name` (if any) is due at `due_ms`.
+  void deliveryDone(const std::string& name, const std::string& next_name, std::int64_t due_ms);
+
+  std::size_t inFlight() const { return deliveries_.size(); }
+  std::size_t scheduled() const { return due_.size(); }
+
+private:
+  void schedule(const std::string& name, std::int64_t due_ms);
+  void scan();
+  void pump();
+  void armTimer();
+  static void onTimer(uv_timer_t* timer);
+
+  uv_loop_t* loop_;
+  dns::Resolver* resolver_;
+  std::shared_ptr<const plugin::HookTable> hooks_;
+  EngineSettings settings_;
+  bool running_ = false;
+  bool scanning_ = false;
+  std::multimap<std::int64_t, std::string> due_; // due time (epoch ms) -> file name
+  std::map<std::string, std::int64_t> known_;    // scheduled names -> due time
+  std::map<std::string, std::shared_ptr<Delivery>> deliveries_;
+  uv_timer_t* timer_ = nullptr;
+  std::int64_t next_scan_ms_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+std::int64_t epochMs();
+
+} // namespace upesi::outbound

@@ -1,0 +1,140 @@
+#include "worker/outbound/queue_writer_job.hpp"
+
+#include "common/queue/queue_file_name.hpp"
+#include "common/queue/queue_writer.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <unistd.h>
+
+namespace upesi::outbound {
+namespace {
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string rfc5322Now() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+struct WriteJob {
+  uv_work_t req{};
+  std::shared_ptr<Transaction> txn;
+  std::vector<QueuedFile> files;
+  std::string queue_dir;
+  std::string received;
+  std::string error;
+  std::function<void(Result<std::vector<QueuedFile>>)> done;
+};
+
+} // namespace
+
+std::vector<QueuedFile> planQueueFiles(Transaction& txn, const config::OutboundConfig& config,
+                                       const std::string& hostname) {
+  // Haraka's grouping: one file per recipient domain, in the order domains first appear.
+  std::vector<std::pair<std::string, std::vector<Address>>> groups;
+  std::map<std::string, std::size_t> index;
+  for (const auto& rcpt : txn.rcptTo()) {
+    if (config.always_split) {
+      groups.push_back({rcpt.host, {rcpt}});
+      continue;
+    }
+    auto [it, fresh] = index.emplace(rcpt.host, groups.size());
+    if (fresh) {
+      groups.push_back({rcpt.host, {}});
+    }
+    groups[it->second].second.push_back(rcpt);
+  }
+  nlohmann::ordered_json notes = nlohmann::ordered_json::parse(txn.notes().dump());
+  if (!notes.contains("skip_plugins")) {
+    notes["skip_plugins"] = nlohmann::ordered_json::array();
+  }
+  std::vector<QueuedFile> files;
+  std::int64_t now = nowMs();
+  for (std::size_t k = 0; k < groups.size(); ++k) {
+    QueuedFile file;
+    file.name = queue::QueueFileName::makeNew(now, ::getpid(), hostname).format();
+    file.todo.queue_time = now;
+    file.todo.domain = groups[k].first;
+    for (const auto& rcpt : groups[k].second) {
+      file.todo.rcpt_to.push_back(queue::addressToJson(rcpt));
+    }
+    file.todo.mail_from = queue::addressToJson(txn.mailFrom());
+    file.todo.notes = notes;
+    file.todo.uuid = fmt::format("{}.{}", txn.uuid(), k + 1);
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
+void writeQueueFiles(uv_loop_t* loop, std::shared_ptr<Transaction> txn,
+                     std::vector<QueuedFile> files, std::string queue_dir,
+                     std::string received_header,
+                     std::function<void(Result<std::vector<QueuedFile>>)> done) {
+  auto* job = new WriteJob{};
+  job->txn = std::move(txn);
+  job->files = std::move(files);
+  job->queue_dir = std::move(queue_dir);
+  if (!received_header.empty() && received_header != "disabled") {
+    job->received = fmt::format("Received: ({}); {}\r\n", received_header, rfc5322Now());
+  }
+  job->done = std::move(done);
+  job->req.data = job;
+  uv_queue_work(
+      loop, &job->req,
+      [](uv_work_t* req) {
+        auto* j = static_cast<WriteJob*>(req->data);
+        std::vector<std::string> written;
+        for (const auto& file : j->files) {
+          auto result =
+              queue::writeQueueFile(j->queue_dir, file.name, file.todo,
+                                    [j](const queue::ByteSink& sink) -> Result<std::monostate> {
+                                      if (!j->received.empty()) {
+                                        if (auto r = sink(j->received); !r) {
+                                          return r;
+                                        }
+                                      }
+                                      Result<std::monostate> status = std::monostate{};
+                                      bool ok = j->txn->writeMessage(
+                                          [&](std::string_view bytes) {
+                                            status = sink(bytes);
+                                            return status.ok();
+                                          },
+                                          MessageWriteOptions{true, true});
+                                      if (!ok && status.ok()) {
+                                        return Error{"the message could not be read"};
+                                      }
+                                      return status;
+                                    });
+          if (!result) {
+            j->error = result.error();
+            for (const auto& name : written) {
+              (void)queue::removeQueueFile(j->queue_dir, name);
+            }
+            return;
+          }
+          written.push_back(file.name);
+        }
+      },
+      [](uv_work_t* req, int /*status*/) {
+        std::unique_ptr<WriteJob> j(static_cast<WriteJob*>(req->data));
+        if (!j->error.empty()) {
+          j->done(Error{j->error});
+        } else {
+          j->done(std::move(j->files));
+        }
+      });
+}
+
+} // namespace upesi::outbound
