@@ -5,7 +5,7 @@ it accepts to DIR/<n>.json ({"mail_from", "rcpts", "data"}). Behaviour per recip
   tempdata* -> 451 after DATA (for the whole message)
 A file DIR/fail-once makes the first DATA of a message get 451, then is removed.
 
-usage: sink_mx.py PORT DIR
+usage: sink_mx.py PORT DIR [ADDRESS]   (ADDRESS defaults to 127.0.0.1)
 """
 import json
 import os
@@ -50,7 +50,8 @@ class Handler:
 
 def main():
     port, out = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Handler(out), hostname="127.0.0.1", port=port)
+    address = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+    controller = Controller(Handler(out), hostname=address, port=port)
     controller.start()
     print("ready", flush=True)
     try:
