@@ -1,6 +1,8 @@
 #include "master/master_process.hpp"
 
 #include "common/config/config.hpp"
+#include "common/config/outbound_config.hpp"
+#include "common/queue/queue_writer.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
@@ -481,6 +483,17 @@ int runMaster(const std::filesystem::path& install_dir) {
       return 1;
     }
     (*plugins)->shutdown();
+  }
+  // Files a crash left half written are garbage; no worker runs yet, so none is being written.
+  if (auto outbound = config::readOutboundConfig(config, install_dir); outbound) {
+    if (auto removed = queue::deleteTempFiles(outbound->queue_dir.string()); removed) {
+      for (const auto& name : *removed) {
+        log::notice({}, "outbound: removed the half-written {}", name);
+      }
+    }
+  } else {
+    log::crit({}, "{}", outbound.error());
+    return 1;
   }
   Master master(install_dir, *smtp, *listeners);
   int status = master.run(signal_fd);

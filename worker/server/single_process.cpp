@@ -1,6 +1,7 @@
 #include "worker/server/single_process.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/queue/queue_writer.hpp"
 #include "worker/server/server_runtime.hpp"
 
 #include <csignal>
@@ -45,6 +46,12 @@ int serveSingleProcess(const std::filesystem::path& install_dir) {
     log::crit({"", r.plugin}, "init_master failed: {}",
               r.message.empty() ? std::string(toString(r.code)) : r.message.front());
     return 1;
+  }
+  if (auto removed = queue::deleteTempFiles(runtime->outbound().settings().config.queue_dir.string());
+      removed) {
+    for (const auto& name : *removed) {
+      log::notice({}, "outbound: removed the half-written {}", name);
+    }
   }
   runtime->startOutbound();
   for (const auto& address : runtime->smtpConfig().listen) {
