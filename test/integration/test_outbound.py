@@ -182,3 +182,16 @@ def test_queue_survives_a_restart(start_server, mx, install):
     server2 = relay_server(start_server, port)
     [msg] = received(out, timeout=15)
     assert msg["rcpts"] == ["bob@example.net"]
+
+
+def test_disabled_switch_takes_effect_without_restart(start_server, mx, install):
+    port, out = mx
+    server = relay_server(start_server, port, outbound="disabled=true\n")
+    assert send(server, ["bob@example.net"]) == {}
+    time.sleep(1.2)
+    assert received(out, want=1, timeout=0.1) == []
+    (install / "config" / "outbound.ini").write_text(
+        "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\ndisabled=false\n")
+    [msg] = received(out, timeout=15)
+    assert msg["rcpts"] == ["bob@example.net"]
+    assert server.wait_log("outbound: deliveries resumed")

@@ -123,6 +123,16 @@ void OutboundEngine::flush() {
   scan();
 }
 
+void OutboundEngine::updateSettings(EngineSettings settings) {
+  settings.config.queue_dir = settings_.config.queue_dir;
+  bool was_disabled = settings_.config.disabled;
+  settings_ = std::move(settings);
+  if (was_disabled != settings_.config.disabled) {
+    log::notice({}, "outbound: deliveries {}", settings_.config.disabled ? "paused" : "resumed");
+  }
+  pump();
+}
+
 void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms) {
   if (deliveries_.count(name) != 0) {
     return;

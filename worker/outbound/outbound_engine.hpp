@@ -54,6 +54,10 @@ public:
   /// SIGHUP: every deferred message is due now.
   void flush();
 
+  /// outbound.ini changed: disabled, concurrency, retries and timeouts apply from now on (the
+  /// queue directory is kept: moving it takes a restart).
+  void updateSettings(EngineSettings settings);
+
   /// Queues a relayed transaction; `done` gets the reply text for the client, or an error.
   void enqueue(std::shared_ptr<Transaction> txn, std::function<void(Result<std::string>)> done);
 

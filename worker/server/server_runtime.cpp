@@ -25,6 +25,36 @@ std::string serverName(config::Config& config) {
   return "localhost";
 }
 
+Result<outbound::EngineSettings> outboundSettings(config::Config& config,
+                                                  const std::filesystem::path& install_dir,
+                                                  const std::string& me) {
+  auto outbound_config = config::readOutboundConfig(config, install_dir);
+  if (!outbound_config) {
+    return Error{outbound_config.error()};
+  }
+  outbound::EngineSettings settings;
+  settings.config = *outbound_config;
+  if (!settings.config.temp_fail_intervals.empty()) {
+    auto schedule = queue::RetrySchedule::parse(settings.config.temp_fail_intervals);
+    if (!schedule) {
+      return Error{fmt::format("outbound.ini temp_fail_intervals: {}", schedule.error())};
+    }
+    settings.retries = *schedule;
+  } else {
+    settings.retries = queue::RetrySchedule::fromMaxTempFailures(settings.config.max_temp_failures);
+  }
+  settings.me = me;
+  char host[256] = {};
+  settings.hostname =
+      ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? std::string(host) : me;
+  if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
+    for (const auto& line : *lines) {
+      settings.bounce_template += line.get<std::string>() + "\n";
+    }
+  }
+  return settings;
+}
+
 } // namespace
 
 ServerRuntime::ServerRuntime() {
@@ -70,33 +100,24 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   rt->plugins_ = std::move(plugins).value();
   rt->hooks_ = std::shared_ptr<const plugin::HookTable>(rt->plugins_, &rt->plugins_->hooks());
 
-  auto outbound_config = config::readOutboundConfig(config, install_dir);
-  if (!outbound_config) {
-    return Error{outbound_config.error()};
-  }
-  outbound::EngineSettings settings;
-  settings.config = *outbound_config;
-  if (!settings.config.temp_fail_intervals.empty()) {
-    auto schedule = queue::RetrySchedule::parse(settings.config.temp_fail_intervals);
-    if (!schedule) {
-      return Error{fmt::format("outbound.ini temp_fail_intervals: {}", schedule.error())};
-    }
-    settings.retries = *schedule;
-  } else {
-    settings.retries = queue::RetrySchedule::fromMaxTempFailures(settings.config.max_temp_failures);
-  }
-  settings.me = rt->services_.me;
-  char host[256] = {};
-  settings.hostname = ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0'
-                          ? std::string(host)
-                          : rt->services_.me;
-  if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
-    for (const auto& line : *lines) {
-      settings.bounce_template += line.get<std::string>() + "\n";
-    }
+  auto settings = outboundSettings(config, install_dir, rt->services_.me);
+  if (!settings) {
+    return Error{settings.error()};
   }
   rt->outbound_ = std::make_unique<outbound::OutboundEngine>(&rt->loop_, rt->resolver_.get(),
-                                                             rt->hooks_, std::move(settings));
+                                                             rt->hooks_, std::move(*settings));
+  auto* engine = rt->outbound_.get();
+  auto* services = &rt->services_;
+  auto* cfg = rt->config_.get();
+  for (const char* name : {"outbound.ini", "outbound.bounce_message", "queue_dir"}) {
+    config.onChange(name, [cfg, install_dir, engine, services](const std::string&) {
+      if (auto fresh = outboundSettings(*cfg, install_dir, services->me)) {
+        engine->updateSettings(std::move(*fresh));
+      } else {
+        log::error({}, "{} (keeping the running outbound settings)", fresh.error());
+      }
+    });
+  }
 
   smtp::SessionEnvironment env;
   env.loop = &rt->loop_;
