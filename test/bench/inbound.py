@@ -9,11 +9,16 @@ connection per message: banner, HELO, MAIL, RCPT, DATA, QUIT), and prints, per c
 msgs/s and server CPU per message, and the ratios of Upesi to each peer. Server CPU is the
 user+system time of the server's process tree (children included) over the run.
 
-Configurations compared (the same policy everywhere: accept example.com, discard the message):
-  upesi   nodes=0, plugins rcpt_to.in_host_list + queue/discard
-  sink    smtp-sink (keeps nothing: the protocol ceiling for this client on this machine)
-  haraka  nodes=0, plugins rcpt_to.in_host_list + queue/discard (+ a local plugin answering
-          lookup_rdns, so that Haraka sends no DNS query)
+Configurations compared (the same policy everywhere):
+  --mode discard (default): accept example.com, discard the message
+    upesi   plugins rcpt_to.in_host_list + queue/discard
+    haraka  plugins rcpt_to.in_host_list + queue/discard
+  --mode queue: relay for 127.0.0.1 into the outbound queue (written, fsynced, renamed; the
+    directory fsynced by Upesi), deliveries disabled
+    upesi   plugins relay; outbound.ini disabled=true
+    haraka  plugins relay + rcpt_to.in_host_list; outbound.ini disabled=true
+  sink      smtp-sink (keeps nothing: the protocol ceiling for this client on this machine)
+Haraka also gets a local plugin answering lookup_rdns, so that it sends no DNS query.
 """
 import argparse
 import os
@@ -111,6 +116,9 @@ class Peer:
                 self.proc.wait()
 
 
+MODE = "discard"
+
+
 def start_upesi(binary, workdir, nodes=0):
     port = free_port()
     name = "upesi" if nodes == 0 else "upesi-n%d" % nodes
@@ -118,7 +126,12 @@ def start_upesi(binary, workdir, nodes=0):
     subprocess.run([binary, "-i", str(inst)], check=True, capture_output=True)
     cfg = inst / "config"
     (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=%d\n" % (port, nodes))
-    (cfg / "plugins").write_text("rcpt_to.in_host_list\nqueue/discard\n")
+    if MODE == "queue":
+        (cfg / "plugins").write_text("relay\n")
+        (cfg / "relay_acl_allow").write_text("127.0.0.1/32\n")
+        (cfg / "outbound.ini").write_text("[main]\ndisabled=true\n")
+    else:
+        (cfg / "plugins").write_text("rcpt_to.in_host_list\nqueue/discard\n")
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
     (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
@@ -155,7 +168,13 @@ def start_haraka(workdir):
     cfg = cfg_root / "config"
     (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=0\npublic_ip=127.0.0.1\n"
                                   "inactivity_timeout=300\n" % port)
-    (cfg / "plugins").write_text("skip_rdns\nrcpt_to.in_host_list\nqueue/discard\n")
+    if MODE == "queue":
+        (cfg / "plugins").write_text("skip_rdns\nrelay\nrcpt_to.in_host_list\n")
+        (cfg / "relay.ini").write_text("[relay]\nacl=true\n")
+        (cfg / "relay_acl_allow").write_text("127.0.0.1/32\n")
+        (cfg / "outbound.ini").write_text("[main]\ndisabled=true\n")
+    else:
+        (cfg / "plugins").write_text("skip_rdns\nrcpt_to.in_host_list\nqueue/discard\n")
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
     (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
@@ -173,13 +192,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="1 KB at 10 sessions only")
     ap.add_argument("--no-haraka", action="store_true")
+    ap.add_argument("--mode", choices=["discard", "queue"], default="discard")
     ap.add_argument("--nodes", default="0",
                     help="comma-separated smtp.ini nodes values to run Upesi with (e.g. 0,1,2)")
     args = ap.parse_args()
+    global MODE
+    MODE = args.mode
     if not shutil.which("smtp-source"):
         sys.exit("smtp-source not found: apt-get install postfix")
 
-    cells = [(1000, 10)] if args.quick else [(1000, 1), (1000, 10), (1000, 50),
+    cells = [(1000, 10)] if args.quick else [(1000, 10), (1000, 50)] if MODE == "queue" else [(1000, 1), (1000, 10), (1000, 50),
                                              (100000, 1), (100000, 10), (100000, 50)]
     counts = {1000: {1: 1000, 10: 3000, 50: 3000}, 100000: {1: 500, 10: 1000, 50: 1000}}
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-bench-"))
@@ -199,6 +221,7 @@ def main():
                 for peer in peers:  # interleaved, so drift hits every peer alike
                     results.setdefault((size, sessions, peer.name), []).append(
                         load(peer.port, peer.proc.pid, n, sessions, size))
+        print("mode: %s" % MODE)
         print("date: %s  machine: %d cpus, %s" % (
             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
             open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")))

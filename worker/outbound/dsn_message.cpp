@@ -109,15 +109,18 @@ std::string buildBounce(const std::string& template_text, const BounceInput& inp
   std::string recipients;
   std::string extended;
   for (const auto& r : input.recipients) {
-    recipients += (recipients.empty() ? "" : ", ") + oneLine(r.address);
+    if (!recipients.empty()) {
+      recipients += ", ";
+    }
+    recipients += oneLine(r.address);
     extended += fmt::format("{}: {}\n", oneLine(r.address), oneLine(r.diagnostic));
   }
   std::string text = template_text.empty() ? defaultBounceTemplate() : template_text;
   replaceAll(text, "{boundary}", boundary);
   replaceAll(text, "{date}", rfc5322Now());
   replaceAll(text, "{me}", oneLine(input.me));
-  replaceAll(text, "{from}", "MAILER-DAEMON@" + oneLine(input.me));
-  replaceAll(text, "{to}", "<" + oneLine(input.sender) + ">");
+  replaceAll(text, "{from}", fmt::format("MAILER-DAEMON@{}", oneLine(input.me)));
+  replaceAll(text, "{to}", fmt::format("<{}>", oneLine(input.sender)));
   replaceAll(text, "{subject}", oneLine(input.subject));
   replaceAll(text, "{recipients}", recipients);
   replaceAll(text, "{reason}", oneLine(input.reason));
