@@ -12,17 +12,36 @@ struct OptionSpec {
   std::string_view short_name;
   std::string_view long_name;
   bool takes_value;
-  Command command; // Run for -c, which only sets the directory
+  Command command;             // Run for -c, which only sets the directory
+  bool value_optional = false; // the value may be left out (--qunstick [DOMAIN])
 };
 
 constexpr OptionSpec Options[] = {
-    {"-c", "--config", true, Command::Run},       {"-i", "--install", true, Command::Install},
-    {"-l", "--list", false, Command::List},       {"-h", "", true, Command::PluginHelp},
-    {"-o", "--order", false, Command::Order},     {"", "--check", false, Command::Check},
-    {"", "--reload", false, Command::Reload},     {"", "--flush", false, Command::Flush},
-    {"", "--stop", false, Command::Stop},         {"", "--worker", false, Command::Worker},
-    {"-v", "--version", false, Command::Version}, {"", "--help", false, Command::Usage},
+    {"-c", "--config", true, Command::Run},
+    {"-i", "--install", true, Command::Install},
+    {"-l", "--list", false, Command::List},
+    {"-h", "", true, Command::PluginHelp},
+    {"-o", "--order", false, Command::Order},
+    {"", "--check", false, Command::Check},
+    {"", "--reload", false, Command::Reload},
+    {"", "--flush", false, Command::Flush},
+    {"", "--stop", false, Command::Stop},
+    {"", "--worker", false, Command::Worker},
+    {"-v", "--version", false, Command::Version},
+    {"", "--help", false, Command::Usage},
+    {"", "--qlist", false, Command::QueueList},
+    {"", "--qstat", false, Command::QueueStat},
+    {"", "--qshow", true, Command::QueueShow},
+    {"", "--qdelete", true, Command::QueueDelete},
+    {"", "--qempty", false, Command::QueueEmpty},
+    {"", "--qunstick", true, Command::QueueUnstick, true},
 };
+
+bool isQueueCommand(Command command) {
+  return command == Command::QueueList || command == Command::QueueStat ||
+         command == Command::QueueShow || command == Command::QueueDelete ||
+         command == Command::QueueEmpty || command == Command::QueueUnstick;
+}
 
 const OptionSpec* findOption(std::string_view arg, std::string_view& inline_value) {
   inline_value = {};
@@ -52,12 +71,20 @@ Result<CliOptions> parseCommandLine(int argc, char** argv) {
   bool have_dir = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
+    if (arg == "--json") { // a modifier of --qlist and --qstat, not an action
+      out.json = true;
+      continue;
+    }
     std::string_view value;
     const OptionSpec* spec = findOption(arg, value);
     if (spec == nullptr) {
       return Error{fmt::format("unknown option \"{}\" (try --help)", arg)};
     }
-    if (spec->takes_value && value.empty()) {
+    if (spec->takes_value && value.empty() && spec->value_optional) {
+      if (i + 1 < argc && argv[i + 1][0] != '-' && argv[i + 1][0] != '\0') {
+        value = argv[++i];
+      }
+    } else if (spec->takes_value && value.empty()) {
       if (i + 1 >= argc || std::string_view(argv[i + 1]).empty()) {
         return Error{fmt::format("{} needs a value (try --help)", arg)};
       }
@@ -84,6 +111,8 @@ Result<CliOptions> parseCommandLine(int argc, char** argv) {
       have_dir = true;
     } else if (spec->command == Command::PluginHelp) {
       out.plugin_name = std::string(value);
+    } else if (isQueueCommand(spec->command)) {
+      out.queue_arg = std::string(value);
     }
   }
   if (!have_action) {
@@ -94,9 +123,13 @@ Result<CliOptions> parseCommandLine(int argc, char** argv) {
   }
   bool needs_dir = out.command == Command::Order || out.command == Command::Check ||
                    out.command == Command::Reload || out.command == Command::Flush ||
-                   out.command == Command::Stop || out.command == Command::Worker;
+                   out.command == Command::Stop || out.command == Command::Worker ||
+                   isQueueCommand(out.command);
   if (needs_dir && !have_dir) {
     return Error{"this action needs -c DIR (try --help)"};
+  }
+  if (out.json && out.command != Command::QueueList && out.command != Command::QueueStat) {
+    return Error{"--json goes with --qlist or --qstat (try --help)"};
   }
   return out;
 }
@@ -111,12 +144,19 @@ std::string usageText() {
        upesi -c DIR --reload   reload the running server gracefully (as SIGUSR2)
        upesi -c DIR --flush    retry the deferred outbound mail now (as SIGHUP)
        upesi -c DIR --stop     stop the running server gracefully (as SIGTERM)
+       upesi -c DIR --qlist [--json]  list the outbound queue, one message a line
+       upesi -c DIR --qstat [--json]  queue counts: due, deferred, unreadable, per domain
+       upesi -c DIR --qshow ID        show a queued message (header and text)
+       upesi -c DIR --qdelete ID      delete a queued message (not one being delivered)
+       upesi -c DIR --qempty          delete every queued message not being delivered
+       upesi -c DIR --qunstick [DOMAIN]  make deferred mail (DOMAIN's) due now
        upesi -v | --version    print the version
        upesi --help            print this text
 
 An install directory holds config/ (Haraka's layout: smtp.ini, log.ini, plugins, me,
 host_list, ...), plugins/ (shared-object plugins) and queue/. Files an install does not
-have are read from the shipped defaults.
+have are read from the shipped defaults. A queue ID is a file name, the ID --qlist prints,
+or its uid (the part before the dot).
 )";
 }
 

@@ -20,12 +20,20 @@ enum class Command {
   Flush,  // SIGHUP
   Stop,   // SIGTERM
   Worker, // internal: a worker the master started
+  QueueList,
+  QueueStat,
+  QueueShow,
+  QueueDelete,
+  QueueEmpty,
+  QueueUnstick,
 };
 
 struct CliOptions {
   Command command = Command::Usage;
   std::string install_dir; // -c DIR, or the DIR of -i
   std::string plugin_name; // -h NAME
+  std::string queue_arg;   // the ID of --qshow/--qdelete, the DOMAIN of --qunstick
+  bool json = false;       // --json, with --qlist or --qstat
 };
 
 Result<CliOptions> parseCommandLine(int argc, char** argv);

@@ -10,6 +10,7 @@
 #include "master/config_check.hpp"
 #include "master/install_skeleton.hpp"
 #include "master/pid_file.hpp"
+#include "master/queue_cli.hpp"
 #include "master/run_server.hpp"
 #include "master/signals.hpp"
 #include "worker/server/worker_process.hpp"
@@ -81,17 +82,21 @@ int hookOrder(const CliOptions& options) {
   return 0;
 }
 
-// --reload, --flush, --stop: the signal, sent to the master named in the pid file.
-int signalMaster(const CliOptions& options, MasterAction action) {
+// The pid of the master named in the pid file, if it is alive.
+Result<pid_t> findMaster(const CliOptions& options) {
   std::filesystem::path dir = options.install_dir;
   config::Config config(dir / "config", defaultsDir());
   auto smtp = config::readSmtpConfig(config);
   if (!smtp) {
-    fmt::print(stderr, "upesi: {}\n", smtp.error());
-    return 1;
+    return Error{smtp.error()};
   }
-  auto pid = readLivePid(smtp->pid_file.empty() ? dir / "upesi.pid"
-                                                : std::filesystem::path(smtp->pid_file));
+  return readLivePid(smtp->pid_file.empty() ? dir / "upesi.pid"
+                                            : std::filesystem::path(smtp->pid_file));
+}
+
+// --reload, --flush, --stop: the signal, sent to the master named in the pid file.
+int signalMaster(const CliOptions& options, MasterAction action) {
+  auto pid = findMaster(options);
   if (!pid) {
     fmt::print(stderr, "upesi: {}\n", pid.error());
     return 1;
@@ -159,6 +164,13 @@ int main(int argc, char** argv) {
     return signalMaster(*options, MasterAction::Flush);
   case Command::Stop:
     return signalMaster(*options, MasterAction::Stop);
+  case Command::QueueList:
+  case Command::QueueStat:
+  case Command::QueueShow:
+  case Command::QueueDelete:
+  case Command::QueueEmpty:
+  case Command::QueueUnstick:
+    return runQueueCommand(*options, [&] { return findMaster(*options); });
   case Command::Worker: {
     upesi::worker::WorkerArgs args;
     if (!upesi::worker::workerArgsFromEnvironment(args)) {
