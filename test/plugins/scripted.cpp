@@ -11,12 +11,17 @@
 //   match=<text>         only when the hook's address or host contains it (else CONT)
 //   relay=true           set connection relaying before answering
 //   save=/dir            (queue hooks) write the message to /dir/<transaction uuid>.eml first
+//   note=key:value       (mail, rcpt) set transaction.notes[key] to value (JSON if it parses,
+//                        else the text)
 //   [main]
 //   record=/path/file    append "<plugin> <hook> <pid>" to this file for every call, and
-//                        "<plugin> shutdown <pid>" when the plugin is shut down
+//                        "<plugin> shutdown <pid>" when the plugin is shut down; the outbound
+//                        hooks (get_mx, deferred, bounce, delivered) add a fourth field, their
+//                        facts as compact JSON (uuid, attempts, notes, and the hook's own)
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
+#include <upesi/outbound.hpp>
 #include <upesi/plugin.hpp>
 
 #include <fstream>
@@ -43,6 +48,45 @@ upesi::Code codeFromName(const std::string& name) {
     throw std::runtime_error("unknown code " + name);
   }
   return it->second;
+}
+
+nlohmann::json addresses(const std::vector<upesi::Address>& list) {
+  auto out = nlohmann::json::array();
+  for (const auto& a : list) {
+    out.push_back(a.address());
+  }
+  return out;
+}
+
+/// What an outbound hook was told, for the record file.
+nlohmann::json outboundFacts(upesi::Hook hook, const upesi::HookParams& params) {
+  nlohmann::json facts = nlohmann::json::object();
+  upesi::HMail& hmail = *params.hmail;
+  facts["uuid"] = hmail.uuid();
+  facts["attempts"] = hmail.attempts();
+  facts["notes"] = hmail.notes();
+  if (hook == upesi::Hook::GetMx) {
+    facts["domain"] = std::string(params.domain);
+  }
+  if (const auto* d = params.deferred) {
+    facts["delay"] = d->delay_s;
+    facts["error"] = d->error;
+    facts["fail_recips"] = addresses(d->fail_recips);
+  }
+  if (const auto* b = params.bounce) {
+    facts["error"] = b->error;
+    facts["bounced"] = addresses(b->bounced_rcpt);
+  }
+  if (const auto* d = params.delivered) {
+    facts["host"] = d->host;
+    facts["ip"] = d->ip;
+    facts["port"] = d->port;
+    facts["mode"] = d->mode;
+    facts["response"] = d->response;
+    facts["ok_recips"] = addresses(d->ok_recips);
+    facts["delay"] = d->delay_s;
+  }
+  return facts;
 }
 
 class Scripted final : public upesi::Plugin {
@@ -80,8 +124,12 @@ private:
   void answer(upesi::Hook hook, const nlohmann::json& keys, const upesi::Next& next,
               upesi::Connection& connection, const upesi::HookParams& params) {
     if (!record_.empty()) {
-      std::ofstream(record_, std::ios::app)
-          << host_->pluginName() << ' ' << upesi::toString(hook) << ' ' << ::getpid() << '\n';
+      std::ofstream out(record_, std::ios::app);
+      out << host_->pluginName() << ' ' << upesi::toString(hook) << ' ' << ::getpid();
+      if (params.hmail != nullptr) {
+        out << ' ' << outboundFacts(hook, params).dump();
+      }
+      out << '\n';
     }
     std::string subject;
     if (params.address != nullptr) {
@@ -96,6 +144,14 @@ private:
     }
     if (keys.contains("relay") && (keys["relay"] == true || keys["relay"] == "true")) {
       connection.setRelaying(true);
+    }
+    if (keys.contains("note") && connection.transaction() != nullptr) {
+      auto spec = keys["note"].get<std::string>();
+      auto colon = spec.find(':');
+      std::string key = spec.substr(0, colon);
+      std::string text = colon == std::string::npos ? "" : spec.substr(colon + 1);
+      auto value = nlohmann::json::parse(text, nullptr, false);
+      connection.transaction()->notes()[key] = value.is_discarded() ? nlohmann::json(text) : value;
     }
     if (keys.contains("save") && connection.transaction() != nullptr) {
       auto* txn = connection.transaction();
