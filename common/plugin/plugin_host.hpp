@@ -22,6 +22,10 @@ struct ProcessServices {
   dns::Resolver* resolver = nullptr; // null where there is no loop
   std::string me;
   nlohmann::json server_notes = nlohmann::json::object();
+  /// Queues a message for outbound delivery (set where an outbound engine runs).
+  std::function<void(const Address& from, const std::vector<Address>& to, std::string message,
+                     nlohmann::json notes, std::function<void(bool, const std::string&)> done)>
+      send_email;
 };
 
 class PluginHost final : public Host {
@@ -47,6 +51,9 @@ public:
   void runInThreadPool(std::function<void()> work, std::function<void()> done) override;
   void dnsQuery(const std::string& name, DnsType type, DnsCallback callback) override;
   void dnsReverse(const std::string& ip, DnsCallback callback) override;
+  void sendEmail(const Address& from, const std::vector<Address>& to, std::string contents,
+                 std::function<void(bool queued, const std::string& text)> done,
+                 const SendEmailOptions& options) override;
   void* uvLoop() override { return services_.loop; }
 
 private:

@@ -166,6 +166,20 @@ public:
   void dnsReverse(const std::string&, DnsCallback callback) override {
     callback(DnsResult{DnsStatus::Error, "no resolver in tests", {}});
   }
+  void sendEmail(const Address& from, const std::vector<Address>& to, std::string contents,
+                 std::function<void(bool, const std::string&)> done,
+                 const SendEmailOptions& options) override {
+    sent.push_back({from, to, std::move(contents), options.notes});
+    done(true, "Message Queued (test)");
+  }
+  struct SentEmail {
+    Address from;
+    std::vector<Address> to;
+    std::string contents;
+    nlohmann::json notes;
+  };
+  std::vector<SentEmail> sent;
+
   void* uvLoop() override { return loop_; }
 
 private:

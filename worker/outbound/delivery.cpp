@@ -145,7 +145,40 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
     removeFile();
     return;
   }
-  runGetMx();
+  // send_email: a plugin may hold the message back (DELAY, seconds), take it over (OK), or
+  // refuse it.
+  HookParams params;
+  params.hmail = hmail_.get();
+  auto self = shared_from_this();
+  runHook(Hook::SendEmail, params, [self](worker::HookResult result) {
+    switch (result.code) {
+    case Code::Delay: {
+      std::uint64_t seconds =
+          result.message.empty() ? 0 : std::strtoull(result.message.front().c_str(), nullptr, 10);
+      log::info({self->logId(), result.plugin}, "outbound: send_email delayed it {} s", seconds);
+      self->engine_.delay(self->name_, epochMs() + static_cast<std::int64_t>(seconds) * 1000);
+      self->finish(self->name_, epochMs() + static_cast<std::int64_t>(seconds) * 1000);
+      return;
+    }
+    case Code::Ok:
+      log::info({self->logId(), result.plugin}, "outbound: send_email took the message over");
+      self->removeFile();
+      return;
+    case Code::Deny:
+    case Code::DenyDisconnect:
+      self->allPermanent("5.7.1",
+                         result.message.empty() ? "refused by send_email" : result.message.front());
+      return;
+    case Code::DenySoft:
+    case Code::DenySoftDisconnect:
+      self->allTemporary(result.message.empty() ? "deferred by send_email"
+                                                : result.message.front());
+      return;
+    default:
+      self->runGetMx();
+      return;
+    }
+  });
 }
 
 void Delivery::runHook(Hook hook, const HookParams& params, worker::HookRunner::Done done) {

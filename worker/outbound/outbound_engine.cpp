@@ -137,6 +137,13 @@ void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms) {
   if (deliveries_.count(name) != 0) {
     return;
   }
+  if (auto held = delayed_.find(name); held != delayed_.end()) {
+    if (held->second > epochMs()) {
+      due_ms = std::max(due_ms, held->second);
+    } else {
+      delayed_.erase(held);
+    }
+  }
   if (auto it = known_.find(name); it != known_.end()) {
     if (it->second <= due_ms) {
       return;

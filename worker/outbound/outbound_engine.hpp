@@ -70,6 +70,8 @@ public:
   dns::Resolver* resolver() const { return resolver_; }
   const plugin::HookTable& hooks() const { return *hooks_; }
   const EngineSettings& settings() const { return settings_; }
+  /// send_email said DELAY: `name` is not tried before `until_ms` (in memory, as in Haraka).
+  void delay(const std::string& name, std::int64_t until_ms) { delayed_[name] = until_ms; }
   /// A delivery finished with `name`; `next_name` (if any) is due at `due_ms`.
   void deliveryDone(const std::string& name, const std::string& next_name, std::int64_t due_ms);
 
@@ -91,6 +93,7 @@ private:
   bool scanning_ = false;
   std::multimap<std::int64_t, std::string> due_; // due time (epoch ms) -> file name
   std::map<std::string, std::int64_t> known_;    // scheduled names -> due time
+  std::map<std::string, std::int64_t> delayed_;  // names held back by send_email DELAY
   std::map<std::string, std::shared_ptr<Delivery>> deliveries_;
   uv_timer_t* timer_ = nullptr;
   std::int64_t next_scan_ms_ = 0;

@@ -107,6 +107,13 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   rt->outbound_ = std::make_unique<outbound::OutboundEngine>(&rt->loop_, rt->resolver_.get(),
                                                              rt->hooks_, std::move(*settings));
   auto* engine = rt->outbound_.get();
+  rt->services_.send_email = [engine](const Address& from, const std::vector<Address>& to,
+                                      std::string message, nlohmann::json notes,
+                                      std::function<void(bool, const std::string&)> done) {
+    engine->enqueueMessage(
+        from, to, std::move(message), std::move(notes),
+        [done = std::move(done)](Result<std::string> r) { done(r.ok(), r.ok() ? *r : r.error()); });
+  };
   auto* services = &rt->services_;
   auto* cfg = rt->config_.get();
   for (const char* name : {"outbound.ini", "outbound.bounce_message", "queue_dir"}) {

@@ -150,6 +150,7 @@ private:
   // Transaction
   void resetTransaction(std::function<void()> then);
   void queueMessage();
+  void enqueueOutbound();
   void queueRespond(HookResult result);
   void messageDone();
   void rcptRespond(HookResult result);

@@ -168,20 +168,31 @@ void Session::queueMessage() {
       queueRespond(std::move(result));
       return;
     }
-    // No plugin took it: the built-in outbound queue does, durably, before the 250.
-    busy_ = true;
-    env_.outbound->enqueue(txn_, [this, alive = alive_](Result<std::string> queued) {
-      if (!*alive || peer_gone_ || phase_ == Phase::Closing || phase_ == Phase::Closed) {
+    // No plugin took it: the built-in outbound queue does, durably, before the 250, after
+    // pre_send_trans_email (where DKIM signing plugins work) has seen it.
+    runHook(Hook::PreSendTransEmail, {}, [this](HookResult pre) {
+      if (isDeny(pre.code)) {
+        queueRespond(std::move(pre));
         return;
       }
-      busy_ = false;
-      if (queued) {
-        queueRespond(HookResult{Code::Ok, {*queued}, "outbound"});
-      } else {
-        queueRespond(HookResult{Code::DenySoft, {"Queuing failed, try again later"}, "outbound"});
-      }
-      hookFinished();
+      enqueueOutbound();
     });
+  });
+}
+
+void Session::enqueueOutbound() {
+  busy_ = true;
+  env_.outbound->enqueue(txn_, [this, alive = alive_](Result<std::string> queued) {
+    if (!*alive || peer_gone_ || phase_ == Phase::Closing || phase_ == Phase::Closed) {
+      return;
+    }
+    busy_ = false;
+    if (queued) {
+      queueRespond(HookResult{Code::Ok, {*queued}, "outbound"});
+    } else {
+      queueRespond(HookResult{Code::DenySoft, {"Queuing failed, try again later"}, "outbound"});
+    }
+    hookFinished();
   });
 }
 

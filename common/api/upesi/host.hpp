@@ -6,6 +6,7 @@
 // string or number.
 #pragma once
 
+#include <upesi/address.hpp>
 #include <upesi/dns.hpp>
 #include <upesi/log_level.hpp>
 
@@ -21,6 +22,11 @@
 namespace upesi {
 
 class Connection;
+
+struct SendEmailOptions {
+  bool dot_stuffed = false;                        ///< the contents are already dot-stuffed
+  nlohmann::json notes = nlohmann::json::object(); ///< become the queued item's notes
+};
 
 class Host {
 public:
@@ -64,6 +70,13 @@ public:
   virtual void dnsQuery(const std::string& name, DnsType type, DnsCallback callback) = 0;
   /// The host name of an IP address (/etc/hosts, then PTR).
   virtual void dnsReverse(const std::string& ip, DnsCallback callback) = 0;
+
+  /// Queues a new message for outbound delivery (Haraka's outbound.send_email): `contents` is
+  /// the whole message (header and body; LF or CRLF line ends). `done` gets OK and the queue
+  /// reply, or DENYSOFT and the reason, on the loop.
+  virtual void sendEmail(const Address& from, const std::vector<Address>& to, std::string contents,
+                         std::function<void(bool queued, const std::string& text)> done,
+                         const SendEmailOptions& options = {}) = 0;
 
   /// The process's libuv loop (a uv_loop_t*), for plugins that use libuv directly; null in the
   /// master, which runs no loop.
