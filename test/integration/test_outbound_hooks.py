@@ -1,0 +1,232 @@
+"""The outbound hooks as plugins see them: get_mx, delivered, deferred and bounce receive the
+queued item (with the transaction's notes) and their own facts; deferred OK drops the message,
+deferred DENYSOFT with a number sets the next attempt, a bounce hook answer other than CONT
+suppresses the DSN. And queue/quarantine keeps a copy without deciding the message's fate."""
+import json
+import time
+
+from test_outbound import mx, queue_files, received, send  # noqa: F401 (mx is a fixture)
+
+
+def relay_server(start_server, mx_port, record, watch="", outbound="temp_fail_intervals=1s*3\n",
+                 extra_plugins=()):
+    """relay + a recording scripted plugin `watch` (CONT everywhere unless `watch` says
+    otherwise) + `route` (get_mx → the sink MX)."""
+    files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % mx_port,
+        "watch.ini": "[main]\nrecord=%s\n%s" % (record, watch),
+        "outbound.ini": "[main]\nscan_interval=1\n" + outbound,
+    }
+    for hook in ("get_mx", "delivered", "deferred", "bounce"):
+        if "[%s]" % hook not in watch:
+            files["watch.ini"] += "[%s]\ncode=CONT\n" % hook
+    return start_server(plugins=["relay", "watch", *extra_plugins, "route"], so=["watch", "route"],
+                        files=files)
+
+
+def calls(record, hook, want=1, timeout=15):
+    """The JSON facts of the recorded calls of `hook`, once at least `want` are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = []
+        if record.exists():
+            for line in record.read_text().splitlines():
+                fields = line.split(" ", 3)
+                if fields[1] == hook:
+                    found.append(json.loads(fields[3]))
+        if len(found) >= want or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def wait_empty(install, timeout=5):
+    deadline = time.monotonic() + timeout
+    while queue_files(install) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return queue_files(install)
+
+
+def bounces(msgs):
+    return [m for m in msgs if m["mail_from"] in ("", "<>")]
+
+
+def test_delivered_hook_params(start_server, mx, install, tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record)
+    assert send(server, ["bob@example.net", "carol@example.net"]) == {}
+    [facts] = calls(record, "delivered")
+    assert facts["host"] == "127.0.0.1" and facts["ip"] == "127.0.0.1"
+    assert facts["port"] == port and facts["mode"] == "SMTP"
+    assert facts["response"] == "250 2.0.0 accepted"
+    assert sorted(facts["ok_recips"]) == ["bob@example.net", "carol@example.net"]
+    assert 0 <= facts["delay"] < 10
+    assert facts["attempts"] == 0
+    [get_mx] = calls(record, "get_mx")
+    assert get_mx["domain"] == "example.net" and get_mx["uuid"] == facts["uuid"]
+    assert calls(record, "deferred", timeout=0) == [] and calls(record, "bounce", timeout=0) == []
+
+
+def test_deferred_hook_params_and_retry(start_server, mx, install, tmp_path):
+    port, out = mx
+    (out / "fail-once").write_text("")
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record)
+    assert send(server, ["bob@example.net"]) == {}
+    [facts] = calls(record, "deferred")
+    assert facts["delay"] == 1  # temp_fail_intervals=1s*3
+    assert facts["fail_recips"] == ["bob@example.net"]
+    assert "not this time" in facts["error"]
+    assert facts["attempts"] == 0
+    [msg] = received(out)
+    assert msg["rcpts"] == ["bob@example.net"]
+    [delivered] = calls(record, "delivered")
+    assert delivered["attempts"] == 1  # the retry knows it is one
+    assert [c["attempts"] for c in calls(record, "get_mx", want=2)] == [0, 1]
+
+
+def test_deferred_ok_drops_the_message(start_server, mx, install, tmp_path):
+    port, out = mx
+    (out / "fail-once").write_text("")
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record, watch="[deferred]\ncode=OK\n")
+    assert send(server, ["bob@example.net"]) == {}
+    assert server.wait_log("the deferred hook dropped it")
+    assert wait_empty(install) == []
+    time.sleep(2)  # past the 1 s retry: nothing is retried, nothing bounces
+    assert received(out, want=1, timeout=0.1) == []
+    assert queue_files(install) == []
+    assert len(calls(record, "get_mx", timeout=0)) == 1
+    assert calls(record, "bounce", timeout=0) == []
+
+
+def test_deferred_denysoft_sets_the_next_attempt(start_server, mx, install, tmp_path):
+    port, out = mx
+    (out / "fail-once").write_text("")
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record, watch="[deferred]\ncode=DENYSOFT\nmsg=2\n",
+                          outbound="temp_fail_intervals=1h\n")
+    assert send(server, ["bob@example.net"]) == {}
+    assert server.wait_log("deferred 1 recipient(s) for 2 s")
+    [facts] = calls(record, "deferred")
+    assert facts["delay"] == 3600  # what the schedule said, before the hook changed it
+    now_ms = time.time() * 1000
+    [f] = queue_files(install)
+    parts = f.name.split("_")
+    assert parts[2] == "1"
+    assert abs(int(parts[1]) - (now_ms + 2000)) < 1500
+    start = time.monotonic()
+    [msg] = received(out, timeout=10)
+    assert msg["rcpts"] == ["bob@example.net"]
+    assert time.monotonic() - start < 4  # not an hour
+
+
+def test_bounce_hook_params_and_the_dsn(start_server, mx, install, tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record)
+    assert send(server, ["perm-user@example.net", "bob@example.net"]) == {}
+    [facts] = calls(record, "bounce")
+    assert facts["bounced"] == ["perm-user@example.net"]
+    assert "no such user here" in facts["error"]
+    msgs = received(out, want=2)
+    [dsn] = bounces(msgs)
+    assert dsn["rcpts"] == ["alice@client.example"]
+    # Two deliveries: bob's, then the DSN (a message of its own, with a new uuid).
+    delivered = calls(record, "delivered", want=2)
+    ours = [d for d in delivered if d["uuid"] == facts["uuid"]]
+    assert [d["ok_recips"] for d in ours] == [["bob@example.net"]]
+    assert [d["ok_recips"] for d in delivered if d not in ours] == [["alice@client.example"]]
+
+
+def test_bounce_hook_answer_suppresses_the_dsn(start_server, mx, install, tmp_path):
+    for code in ("DENY", "OK"):
+        port, out = mx
+        record = tmp_path / ("calls-" + code)
+        server = relay_server(start_server, port, record, watch="[bounce]\ncode=%s\n" % code)
+        assert send(server, ["perm-user@example.net"]) == {}
+        assert len(calls(record, "bounce")) == 1
+        assert server.wait_log("bounce suppressed by the bounce hook")
+        assert wait_empty(install) == []
+        time.sleep(1)
+        assert bounces(received(out, want=1, timeout=0.1)) == []
+        assert server.stop() == 0
+
+
+def test_transaction_notes_reach_the_outbound_hooks(start_server, mx, install, tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record,
+                          watch="[mail]\nnote=tag:hello\n[rcpt]\nnote=score:7\n")
+    assert send(server, ["bob@example.net"]) == {}
+    [facts] = calls(record, "get_mx")
+    assert facts["notes"]["tag"] == "hello"
+    assert facts["notes"]["score"] == 7
+    [delivered] = calls(record, "delivered")
+    assert delivered["notes"]["tag"] == "hello"
+
+
+def quarantined(install, timeout=10):
+    day = time.strftime("%Y%m%d")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        base = install / "quarantine"
+        found = sorted(p for p in base.rglob("*") if p.is_file() and p.parent.name == day) \
+            if base.exists() else []
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def test_quarantine_keeps_a_copy_and_the_message_is_still_delivered(start_server, mx, install,
+                                                                    tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record, watch="[mail]\nnote=quarantine:1\n",
+                          extra_plugins=["queue/quarantine"])
+    assert send(server, ["bob@example.net"]) == {}
+    [msg] = received(out)
+    assert msg["rcpts"] == ["bob@example.net"]
+    [copy] = quarantined(install)
+    assert copy.parent.parent == install / "quarantine"
+    [get_mx] = calls(record, "get_mx")
+    assert copy.name == get_mx["uuid"].rsplit(".", 1)[0]  # the transaction's uuid
+    assert get_mx["notes"]["quarantined"] == str(copy)
+    data = copy.read_bytes()
+    assert b"Subject: out\n" in data
+    assert b"\r" not in data and b"\n.leading dot\n" in data  # LF ends, not dot-stuffed
+    assert list((install / "quarantine" / "tmp").iterdir()) == []
+    assert wait_empty(install) == []
+
+
+def test_no_note_no_copy(start_server, mx, install, tmp_path):
+    port, out = mx
+    server = relay_server(start_server, port, tmp_path / "calls",
+                          extra_plugins=["queue/quarantine"])
+    assert send(server, ["bob@example.net"]) == {}
+    assert len(received(out)) == 1
+    assert quarantined(install, timeout=0.5) == []
+
+
+def test_quarantine_inbound_subdir_and_action(start_server, install, connect, tmp_path):
+    files = {
+        "watch.ini": "[mail]\nnote=quarantine:corpus/../spam\n[rcpt]\ncode=OK\n"
+                     "note=quarantine_action:902\n",
+        "sink.ini": "[queue]\ncode=OK\n",
+        "quarantine.ini": "[main]\nquarantine_path=qdir\n",
+    }
+    server = start_server(plugins=["watch", "queue/quarantine", "sink"], so=["watch", "sink"],
+                          files=files)
+    c = connect(server)
+    c.cmd("EHLO x.example")
+    assert c.cmd("MAIL FROM:<a@client.example>")[0] == 250
+    assert c.cmd("RCPT TO:<r@here.example>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send("Subject: q\r\n\r\nbody\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 550  # the quarantine_action note: DENY after the copy
+    day = time.strftime("%Y%m%d")
+    [copy] = list((install / "qdir" / "corpus" / "_.." / "spam" / day).iterdir())
+    assert copy.read_bytes().endswith(b"\n\nbody\n")
