@@ -240,3 +240,35 @@ def test_pre_send_trans_email_can_refuse(start_server, mx, install):
         send(server, ["bob@example.net"])
     assert err.value.smtp_code == 550 and b"not signed" in err.value.smtp_error
     assert queue_files(install) == []
+
+
+def test_lmtp_next_hop_from_get_mx(start_server, install, tmp_path):
+    """get_mx answers lmtp://: LHLO, one final reply per recipient; a 452 after the dot defers
+    just that recipient into a file of its own, the others are delivered."""
+    out = tmp_path / "lmtp"
+    out.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "lmtp_sink.py"), str(port), str(out)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        files = {
+            "relay_acl_allow": "127.0.0.1/32\n",
+            "route.ini": "[get_mx]\ncode=OK\nmsg=lmtp://127.0.0.1:%d\n" % port,
+            "outbound.ini": "[main]\ntemp_fail_intervals=1h\nscan_interval=1\n",
+        }
+        server = start_server(plugins=["relay", "route"], so=["route"], files=files)
+        assert send(server, ["ann@example.net", "full-box@example.net"]) == {}
+        [msg] = received(out)
+        assert msg["rcpts"] == ["ann@example.net"]
+        assert server.wait_log("deferred 1 recipient(s) for 3600 s")
+        [left] = queue_files(install)
+        raw = left.read_bytes()
+        (length,) = struct.unpack(">I", raw[:4])
+        todo = json.loads(raw[4:4 + length])
+        assert [r["user"] for r in todo["rcpt_to"]] == ["full-box"]
+        assert left.name.split("_")[2] == "1"
+    finally:
+        proc.stdin.close()
+        proc.terminate()
+        proc.wait(timeout=10)
