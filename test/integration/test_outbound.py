@@ -59,6 +59,13 @@ def send(server, rcpts, body="Subject: out\r\n\r\nhello\r\n.leading dot\r\n",
         return s.sendmail(sender, rcpts, body)
 
 
+def queue_empties(install, timeout=5):
+    deadline = time.monotonic() + timeout
+    while queue_files(install) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return queue_files(install) == []
+
+
 def queue_files(install):
     q = install / "queue"
     return sorted(p for p in q.iterdir() if not p.name.startswith("__tmp__")) if q.exists() else []
@@ -119,7 +126,7 @@ def test_temporary_failure_is_retried_then_delivered(start_server, mx, install):
     assert server.wait_log("deferred 1 recipient(s) for 1 s")
     [msg] = received(out, timeout=15)
     assert msg["rcpts"] == ["bob@example.net"]
-    assert queue_files(install) == []
+    assert queue_empties(install)
 
 
 def test_permanent_failure_bounces_to_the_sender(start_server, mx, install):
@@ -272,3 +279,13 @@ def test_lmtp_next_hop_from_get_mx(start_server, install, tmp_path):
         proc.stdin.close()
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_connections_to_a_next_hop_are_reused(start_server, mx, install):
+    port, out = mx
+    server = relay_server(start_server, port)
+    for i in range(5):
+        assert send(server, ["user%d@example.net" % i]) == {}
+        received(out, want=i + 1)
+    assert len(received(out, want=5)) == 5
+    assert (out / "ehlo-count").read_text() == "1"  # five messages, one connection

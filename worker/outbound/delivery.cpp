@@ -333,6 +333,19 @@ void Delivery::tryNextTarget() {
   options.lmtp = target.mx.using_lmtp;
   options.timeouts.connect = std::chrono::seconds(config.connect_timeout_s);
   options.log_id = logId();
+  client_options_ = options;
+  if (!skip_pool_) {
+    if (auto pooled = engine_.pool().take(options)) {
+      client_ = std::move(pooled);
+      reused_ = true;
+      log::debug({logId(), ""}, "outbound: reusing a connection to {} [{}]", target.mx.exchange,
+                 target.ip);
+      sendOn(target);
+      return;
+    }
+  }
+  skip_pool_ = false;
+  reused_ = false;
   client_ = std::make_unique<smtp_client::SmtpClient>(engine_.loop(), options);
   auto self = shared_from_this();
   client_->connect([self, target](const smtp_client::Status& status) {
@@ -343,19 +356,23 @@ void Delivery::tryNextTarget() {
       self->tryNextTarget();
       return;
     }
-    smtp_client::Envelope envelope;
-    envelope.sender = self->hmail_->mailFrom();
-    envelope.recipients = self->hmail_->rcptTo();
-    envelope.size =
-        self->header_.file_size > self->header_.message_offset
-            ? std::optional<std::uint64_t>(self->header_.file_size - self->header_.message_offset)
-            : std::nullopt;
-    auto source = smtp_client::fileSource(self->engine_.loop(), self->lock_.fd(),
-                                          static_cast<std::int64_t>(self->header_.message_offset));
-    self->client_->send(envelope, source, [self](const smtp_client::DeliveryResult& result) {
-      self->attemptDone(result);
-    });
+    self->sendOn(target);
   });
+}
+
+void Delivery::sendOn(const Target& target) {
+  (void)target;
+  smtp_client::Envelope envelope;
+  envelope.sender = hmail_->mailFrom();
+  envelope.recipients = hmail_->rcptTo();
+  if (header_.file_size > header_.message_offset) {
+    envelope.size = header_.file_size - header_.message_offset;
+  }
+  auto source = smtp_client::fileSource(engine_.loop(), lock_.fd(),
+                                        static_cast<std::int64_t>(header_.message_offset));
+  auto self = shared_from_this();
+  client_->send(envelope, source,
+                [self](const smtp_client::DeliveryResult& result) { self->attemptDone(result); });
 }
 
 void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
@@ -393,8 +410,12 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
     }
   }
   if (client_) {
-    auto* raw = client_.release();
-    raw->quit([raw] { delete raw; });
+    if (result.reusable) {
+      engine_.pool().give(client_options_, std::move(client_));
+    } else {
+      auto* raw = client_.release();
+      raw->quit([raw] { delete raw; });
+    }
   }
   // The reason a bounce or a deferral gives: what the next hop said about those recipients.
   std::string reason = result.message.reason;

@@ -69,6 +69,7 @@ private:
   void resolveHosts(std::vector<MxHost> hosts, bool from_dns);
   void resolveNext(std::shared_ptr<std::vector<MxHost>> hosts, std::size_t index, bool from_dns);
   void tryNextTarget();
+  void sendOn(const Target& target);
   void attemptDone(const smtp_client::DeliveryResult& result);
   void settle(std::vector<Address> ok, std::vector<Failure> temp, std::vector<Failure> perm,
               std::string reason);
@@ -93,6 +94,9 @@ private:
   std::vector<Target> targets_;
   std::size_t next_target_ = 0;
   std::unique_ptr<smtp_client::SmtpClient> client_;
+  smtp_client::ClientOptions client_options_;
+  bool reused_ = false;    // client_ came from the pool
+  bool skip_pool_ = false; // a pooled connection just failed: connect afresh
   std::string last_error_;
   bool finished_ = false;
   std::string mx_domain_;

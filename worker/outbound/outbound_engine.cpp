@@ -82,7 +82,10 @@ struct ScanJob {
 OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
                                std::shared_ptr<const plugin::HookTable> hooks,
                                EngineSettings settings)
-    : loop_(loop), resolver_(resolver), hooks_(std::move(hooks)), settings_(std::move(settings)) {
+    : loop_(loop), resolver_(resolver), hooks_(std::move(hooks)), settings_(std::move(settings)),
+      pool_(loop) {
+  pool_.setLimits(std::chrono::seconds(settings_.config.pool_timeout_s),
+                  settings_.config.pool_concurrency_max);
   timer_ = new uv_timer_t{};
   uv_timer_init(loop_, timer_);
   timer_->data = this;
@@ -91,6 +94,7 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
 OutboundEngine::~OutboundEngine() {
   *alive_ = false;
   deliveries_.clear();
+  pool_.closeAll();
   timer_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(timer_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -127,6 +131,8 @@ void OutboundEngine::updateSettings(EngineSettings settings) {
   settings.config.queue_dir = settings_.config.queue_dir;
   bool was_disabled = settings_.config.disabled;
   settings_ = std::move(settings);
+  pool_.setLimits(std::chrono::seconds(settings_.config.pool_timeout_s),
+                  settings_.config.pool_concurrency_max);
   if (was_disabled != settings_.config.disabled) {
     log::notice({}, "outbound: deliveries {}", settings_.config.disabled ? "paused" : "resumed");
   }

@@ -13,6 +13,7 @@
 #include "common/plugin/hook_table.hpp"
 #include "common/queue/retry_schedule.hpp"
 #include "common/util/result.hpp"
+#include "worker/outbound/connection_pool.hpp"
 
 #include <uv.h>
 
@@ -75,6 +76,7 @@ public:
   /// A delivery finished with `name`; `next_name` (if any) is due at `due_ms`.
   void deliveryDone(const std::string& name, const std::string& next_name, std::int64_t due_ms);
 
+  ConnectionPool& pool() { return pool_; }
   std::size_t inFlight() const { return deliveries_.size(); }
   std::size_t scheduled() const { return due_.size(); }
 
@@ -97,6 +99,7 @@ private:
   std::map<std::string, std::shared_ptr<Delivery>> deliveries_;
   uv_timer_t* timer_ = nullptr;
   std::int64_t next_scan_ms_ = 0;
+  ConnectionPool pool_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -20,6 +20,14 @@ class Handler:
         self.out = out
         self.count = 0
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # One EHLO per connection: the count tells how many connections were opened.
+        self.ehlos = getattr(self, "ehlos", 0) + 1
+        with open(os.path.join(self.out, "ehlo-count"), "w") as f:
+            f.write(str(self.ehlos))
+        session.host_name = hostname
+        return responses
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]
         if local.startswith("tempdata"):

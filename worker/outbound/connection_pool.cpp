@@ -1,0 +1,117 @@
+#include "worker/outbound/connection_pool.hpp"
+
+#include <fmt/format.h>
+
+namespace upesi::outbound {
+
+ConnectionPool::~ConnectionPool() {
+  closeAll();
+  if (timer_ != nullptr) {
+    timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
+}
+
+std::string ConnectionPool::keyOf(const smtp_client::ClientOptions& o) {
+  return fmt::format("{}|{}|{}|{}|{}", o.ip, o.port, o.local_ip, o.helo, o.lmtp ? "lmtp" : "smtp");
+}
+
+std::unique_ptr<smtp_client::SmtpClient>
+ConnectionPool::take(const smtp_client::ClientOptions& options) {
+  auto it = idle_clients_.find(keyOf(options));
+  if (it == idle_clients_.end()) {
+    return nullptr;
+  }
+  auto& list = it->second;
+  while (!list.empty()) {
+    auto client = std::move(list.back().client);
+    list.pop_back();
+    if (client->ready()) {
+      return client;
+    }
+    client->close(); // the server went away while it idled
+  }
+  idle_clients_.erase(it);
+  return nullptr;
+}
+
+void ConnectionPool::give(const smtp_client::ClientOptions& options,
+                          std::unique_ptr<smtp_client::SmtpClient> client) {
+  if (!client || !client->ready() || idle_.count() <= 0) {
+    quit(std::move(client));
+    return;
+  }
+  auto& list = idle_clients_[keyOf(options)];
+  if (list.size() >= per_destination_) {
+    quit(std::move(client));
+    return;
+  }
+  list.push_back({std::move(client), std::chrono::steady_clock::now()});
+  if (timer_ == nullptr) {
+    timer_ = new uv_timer_t{};
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+  }
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(timer_)) == 0) {
+    uv_timer_start(
+        timer_,
+        [](uv_timer_t* t) {
+          if (auto* self = static_cast<ConnectionPool*>(t->data)) {
+            self->expire();
+          }
+        },
+        1000, 1000);
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
+  }
+}
+
+void ConnectionPool::expire() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = idle_clients_.begin(); it != idle_clients_.end();) {
+    auto& list = it->second;
+    for (auto c = list.begin(); c != list.end();) {
+      if (now - c->since >= idle_ || !c->client->ready()) {
+        quit(std::move(c->client));
+        c = list.erase(c);
+      } else {
+        ++c;
+      }
+    }
+    it = list.empty() ? idle_clients_.erase(it) : std::next(it);
+  }
+  if (idle_clients_.empty() && timer_ != nullptr) {
+    uv_timer_stop(timer_);
+  }
+}
+
+void ConnectionPool::quit(std::unique_ptr<smtp_client::SmtpClient> client) {
+  if (!client) {
+    return;
+  }
+  auto* raw = client.release();
+  if (raw->ready()) {
+    raw->quit([raw] { delete raw; });
+  } else {
+    delete raw;
+  }
+}
+
+std::size_t ConnectionPool::idleCount() const {
+  std::size_t n = 0;
+  for (const auto& [key, list] : idle_clients_) {
+    n += list.size();
+  }
+  return n;
+}
+
+void ConnectionPool::closeAll() {
+  for (auto& [key, list] : idle_clients_) {
+    for (auto& idle : list) {
+      quit(std::move(idle.client));
+    }
+  }
+  idle_clients_.clear();
+}
+
+} // namespace upesi::outbound

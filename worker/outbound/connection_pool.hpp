@@ -1,0 +1,58 @@
+// ConnectionPool: idle SMTP/LMTP connections kept open after a delivery, so the next message
+// for the same next hop skips the connect, greeting and EHLO. An idle connection closes (QUIT)
+// after pool_timeout seconds; at most pool_concurrency_max idle ones per destination.
+//
+// Threading: the loop thread.
+#pragma once
+
+#include "common/smtp_client/smtp_client.hpp"
+
+#include <uv.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace upesi::outbound {
+
+class ConnectionPool {
+public:
+  ConnectionPool(uv_loop_t* loop) : loop_(loop) {}
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  static std::string keyOf(const smtp_client::ClientOptions& options);
+
+  /// An idle, ready connection to the destination of `options`, or null.
+  std::unique_ptr<smtp_client::SmtpClient> take(const smtp_client::ClientOptions& options);
+
+  /// Keeps `client` for reuse (or says QUIT when the pool for its destination is full).
+  void give(const smtp_client::ClientOptions& options,
+            std::unique_ptr<smtp_client::SmtpClient> client);
+
+  void setLimits(std::chrono::seconds idle, unsigned per_destination) {
+    idle_ = idle;
+    per_destination_ = per_destination;
+  }
+  std::size_t idleCount() const;
+  void closeAll();
+
+private:
+  struct Idle {
+    std::unique_ptr<smtp_client::SmtpClient> client;
+    std::chrono::steady_clock::time_point since;
+  };
+  void expire();
+  static void quit(std::unique_ptr<smtp_client::SmtpClient> client);
+
+  uv_loop_t* loop_;
+  std::chrono::seconds idle_{50};
+  unsigned per_destination_ = 10;
+  std::map<std::string, std::vector<Idle>> idle_clients_;
+  uv_timer_t* timer_ = nullptr;
+};
+
+} // namespace upesi::outbound
