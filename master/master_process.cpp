@@ -2,11 +2,11 @@
 
 #include "common/config/config.hpp"
 #include "common/config/outbound_config.hpp"
-#include "common/queue/queue_writer.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/plugin/plugin_set.hpp"
+#include "common/queue/queue_writer.hpp"
 #include "common/util/paths.hpp"
 #include "common/util/process_title.hpp"
 #include "master/listeners.hpp"
