@@ -1,6 +1,7 @@
 #include "common/config/formats.hpp"
 
 #include "common/config/text_checks.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -10,16 +11,6 @@
 
 namespace upesi::config {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 std::size_t lineOfOffset(std::string_view text, std::size_t offset) {
   offset = std::min(offset, text.size());
@@ -183,7 +174,7 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
   case ConfigType::Value: {
     nlohmann::json value = nullptr;
     auto error = eachTextLine(bytes, filename, [&](std::string_view line) {
-      std::string_view t = trim(line);
+      std::string_view t = trimSpace(line);
       if (value.is_null() && !t.empty() && t[0] != '#') {
         value = coerceValue(t);
       }
@@ -202,7 +193,7 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
         arr.push_back(std::string(line));
         return;
       }
-      std::string_view t = trim(line);
+      std::string_view t = trimSpace(line);
       if (!t.empty() && t[0] != '#') {
         arr.push_back(std::string(t));
       }
@@ -213,7 +204,7 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
     return arr;
   }
   case ConfigType::Json: {
-    if (trim(bytes).empty()) {
+    if (trimSpace(bytes).empty()) {
       return nlohmann::json::object();
     }
     try {

@@ -1,6 +1,7 @@
 #include "common/config/ini_locate.hpp"
 
 #include "common/config/text_checks.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -9,29 +10,19 @@
 namespace upesi::config {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 std::size_t findKeyLine(std::string_view text, const std::string& section, const std::string& key) {
   std::string current = "main";
   std::size_t found = 0;
   forEachLine(text, [&](std::string_view raw, std::size_t no) {
-    auto line = trim(raw);
+    auto line = trimSpace(raw);
     if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
-      current = std::string(trim(line.substr(1, line.size() - 2)));
+      current = std::string(trimSpace(line.substr(1, line.size() - 2)));
       return;
     }
     if (current != section || line.empty() || line[0] == ';' || line[0] == '#') {
       return;
     }
-    auto k = trim(line.substr(0, line.find('=')));
+    auto k = trimSpace(line.substr(0, line.find('=')));
     if (k.ends_with("[]")) {
       k.remove_suffix(2);
     }

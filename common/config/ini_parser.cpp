@@ -1,6 +1,7 @@
 #include "common/config/ini_parser.hpp"
 
 #include "common/config/text_checks.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -10,16 +11,6 @@
 
 namespace upesi::config {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 // haraka-config's key class: [\w@:._+\-/[\]]
 bool isKeyChar(char c) {
@@ -64,7 +55,7 @@ bool isDeclaredBoolean(const std::vector<BooleanDecl>& booleans, std::string_vie
 } // namespace
 
 bool isTruthy(std::string_view value) {
-  std::string v(trim(value));
+  std::string v(trimSpace(value));
   std::transform(v.begin(), v.end(), v.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return v == "true" || v == "yes" || v == "ok" || v == "enabled" || v == "on" || v == "1";
@@ -123,19 +114,19 @@ Result<nlohmann::json> parseIni(std::string_view text, std::string_view filename
   };
 
   auto handleLine = [&](std::string_view raw, std::size_t line_no) {
-    std::string_view line = trim(raw);
+    std::string_view line = trimSpace(raw);
     if (line.empty() || line[0] == ';' || line[0] == '#') {
       return;
     }
     if (line.front() == '[' && line.back() == ']' && line.find(']') == line.size() - 1) {
-      section_name = std::string(trim(line.substr(1, line.size() - 2)));
+      section_name = std::string(trimSpace(line.substr(1, line.size() - 2)));
       if (!result.contains(section_name) || !result[section_name].is_object()) {
         result[section_name] = nlohmann::json::object();
       }
       return;
     }
     auto eq = line.find('=');
-    std::string_view key = trim(line.substr(0, eq));
+    std::string_view key = trimSpace(line.substr(0, eq));
     if (key.empty() || !std::all_of(key.begin(), key.end(), isKeyChar)) {
       fail(line_no, fmt::format("not a [section] or key=value line: \"{}\"",
                                 line.substr(0, std::min<std::size_t>(line.size(), 80))));
@@ -158,7 +149,7 @@ Result<nlohmann::json> parseIni(std::string_view text, std::string_view filename
       }
       return;
     }
-    std::string_view value = trim(line.substr(eq + 1));
+    std::string_view value = trimSpace(line.substr(eq + 1));
     nlohmann::json parsed = isDeclaredBoolean(booleans, section_name, key)
                                 ? nlohmann::json(isTruthy(value))
                                 : coerce(value);

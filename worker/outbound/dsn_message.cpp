@@ -1,5 +1,7 @@
 #include "worker/outbound/dsn_message.hpp"
 
+#include "common/util/text.hpp"
+
 #include <fmt/format.h>
 
 #include <ctime>
@@ -9,15 +11,6 @@
 
 namespace upesi::outbound {
 namespace {
-
-std::string rfc5322Now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
 
 std::string randomToken(std::size_t n) {
   static constexpr char Alphabet[] =

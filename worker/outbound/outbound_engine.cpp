@@ -3,6 +3,7 @@
 #include "common/log/logger.hpp"
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
+#include "common/util/text.hpp"
 #include "worker/outbound/delivery.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
 
@@ -293,12 +294,7 @@ void OutboundEngine::enqueue(std::shared_ptr<Transaction> txn,
     txn->addHeader("Message-Id", "<" + txn->uuid() + "@" + settings_.me + ">");
   }
   if (txn->header("Date").empty()) {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    txn->addHeader("Date", buf);
+    txn->addHeader("Date", rfc5322Now());
   }
   auto files = planQueueFiles(*txn, settings_.config, settings_.hostname);
   std::string uuid = txn->uuid();

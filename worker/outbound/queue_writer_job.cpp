@@ -2,6 +2,7 @@
 
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -17,15 +18,6 @@ std::int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string rfc5322Now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
 }
 
 struct WriteJob {

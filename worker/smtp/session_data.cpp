@@ -1,5 +1,6 @@
 // Session: DATA, the end of a message, and handing it to the queue hooks.
 #include "common/log/logger.hpp"
+#include "common/util/text.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/smtp/session.hpp"
 
@@ -13,15 +14,6 @@ namespace upesi::smtp {
 namespace {
 
 // RFC 5322 date-time in UTC: "Mon, 23 Nov 2026 09:25:28 +0000".
-std::string rfc5322Now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
-
 } // namespace
 
 void Session::cmdData(std::string_view argument) {
