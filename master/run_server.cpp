@@ -5,6 +5,7 @@
 #include "common/log/logger.hpp"
 #include "common/util/paths.hpp"
 #include "master/master_process.hpp"
+#include "master/pid_file.hpp"
 #include "worker/server/single_process.hpp"
 
 namespace upesi::master {
@@ -17,6 +18,13 @@ int runServer(const std::filesystem::path& install_dir) {
     return 1;
   }
   if (smtp->nodes == 0) {
+    // The pid file lets --flush, --stop and --qunstick find a single-process server too.
+    PidFile pid_file(smtp->pid_file.empty() ? install_dir / "upesi.pid"
+                                            : std::filesystem::path(smtp->pid_file));
+    if (auto written = pid_file.write(); !written) {
+      log::crit({}, "{}", written.error());
+      return 1;
+    }
     return worker::serveSingleProcess(install_dir);
   }
   return runMaster(install_dir);

@@ -83,3 +83,21 @@ def test_unknown_plugin_help_is_an_error():
     r = run_upesi("-h", "nope")
     assert r.returncode == 1
     assert "unknown plugin" in r.stderr
+
+
+def test_single_process_pid_file_signals(start_server, install, upesi_bin):
+    import signal
+    import subprocess
+    server = start_server(plugins=[])
+    assert (install / "upesi.pid").read_text().strip() == str(server.proc.pid)
+    server.proc.send_signal(signal.SIGUSR2)  # not fatal with nodes=0: explained in the log
+    assert server.wait_log("SIGUSR2: a graceful reload needs nodes >= 1")
+    r = subprocess.run([upesi_bin, "-c", str(install), "--flush"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert server.wait_log("SIGHUP: outbound queue flush")
+    r = subprocess.run([upesi_bin, "-c", str(install), "--stop"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0
+    assert server.proc.wait(timeout=30) == 0
+    assert not (install / "upesi.pid").exists()

@@ -68,6 +68,7 @@ int serveSingleProcess(const std::filesystem::path& install_dir) {
   uv_signal_t sigint;
   uv_signal_t sigusr1;
   uv_signal_t sighup;
+  uv_signal_t sigusr2;
   for (auto [handle, signum] : {std::pair{&sigterm, SIGTERM}, std::pair{&sigint, SIGINT}}) {
     uv_signal_init(loop, handle);
     handle->data = &ctx;
@@ -90,12 +91,22 @@ int serveSingleProcess(const std::filesystem::path& install_dir) {
         static_cast<ServerRuntime*>(h->data)->outbound().flush();
       },
       SIGHUP);
+  // A reload starts a new generation of workers: there are none with nodes=0. Config files are
+  // still watched and re-read; plugins need a restart.
+  uv_signal_init(loop, &sigusr2);
+  uv_signal_start(
+      &sigusr2,
+      [](uv_signal_t*, int) {
+        log::warn({}, "SIGUSR2: a graceful reload needs nodes >= 1 in smtp.ini; config files are "
+                      "re-read when they change, plugins need a restart");
+      },
+      SIGUSR2);
   log::notice({}, "Upesi ready: {} listener(s), pid {}", runtime->smtpConfig().listen.size(),
               ::getpid());
 
   uv_run(loop, UV_RUN_DEFAULT);
 
-  for (auto* h : {&sigterm, &sigint, &sigusr1, &sighup}) {
+  for (auto* h : {&sigterm, &sigint, &sigusr1, &sighup, &sigusr2}) {
     uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   }
   uv_run(loop, UV_RUN_NOWAIT); // close callbacks of the stack handles above
