@@ -228,3 +228,29 @@ def test_privileges_dropped_after_binding(upesi_bin, tmp_path_factory):
         assert len(delivered) == 1 and delivered[0].stat().st_uid == nobody.pw_uid
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_reload_picks_up_a_rebuilt_shared_object(start_server, install, connect):
+    """The workers of a new generation are new processes: a plugin's .so replaced on disk is
+    what they load."""
+    import shutil
+    plugin = install / "plugins" / "greeter.so"
+    shutil.copy(os.environ["UPESI_HELLO_PLUGIN"], plugin)  # refuses HELO stranger
+    server = start_server(plugins=["greeter"], smtp={"nodes": 1},
+                          files={"greeter.ini": "[helo]\ncode=DENY\nmsg=rebuilt says no\n"})
+    old = server.wait_workers(1)
+    c = connect(server)
+    code, lines = c.cmd("HELO stranger")
+    assert code == 550 and "does not talk to strangers" in lines[0]
+    c.close()
+    # "Rebuild" it: a different shared object under the same name (a new file, as a linker
+    # writes it), then reload.
+    tmp = install / "plugins" / "greeter.so.new"
+    shutil.copy(os.environ["UPESI_SCRIPTED_PLUGIN"], tmp)
+    os.rename(tmp, plugin)
+    server.proc.send_signal(signal.SIGUSR2)
+    assert server.wait_log("reload done")
+    server.wait_workers(1, exclude=old)
+    c2 = connect(server)
+    code, lines = c2.cmd("HELO stranger")
+    assert code == 550 and "rebuilt says no" in lines[0]
