@@ -289,3 +289,20 @@ def test_connections_to_a_next_hop_are_reused(start_server, mx, install):
         received(out, want=i + 1)
     assert len(received(out, want=5)) == 5
     assert (out / "ehlo-count").read_text() == "1"  # five messages, one connection
+
+
+def test_outbound_helo_and_source_ip_from_notes(start_server, mx, install):
+    """notes.outbound_helo and notes.outbound_ip (Haraka's) choose the HELO name and the source
+    address when get_mx names none."""
+    port, out = mx
+    files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n"
+                     "[mail]\ncode=CONT\nnote=outbound_helo:\"out.example\"\n" % port,
+        "outbound.ini": "[main]\nscan_interval=1\n",
+    }
+    server = start_server(plugins=["relay", "route"], so=["route"], files=files)
+    assert send(server, ["bob@example.net"]) == {}
+    [msg] = received(out)
+    assert msg["rcpts"] == ["bob@example.net"]
+    assert msg["helo"] == "out.example"

@@ -328,8 +328,17 @@ void Delivery::tryNextTarget() {
   options.ip = target.ip;
   options.port = target.mx.port;
   options.host = target.mx.exchange;
-  options.local_ip = target.mx.bind;
-  options.helo = target.mx.bind_helo.empty() ? engine_.settings().me : target.mx.bind_helo;
+  // Source address and HELO: the MX's (get_mx), else the transaction's notes (Haraka's
+  // outbound_ip / outbound_helo), else any address and config/me.
+  const auto& notes = hmail_->notes();
+  auto note = [&notes](const char* key) {
+    auto it = notes.find(key);
+    return it != notes.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  options.local_ip = !target.mx.bind.empty() ? target.mx.bind : note("outbound_ip");
+  options.helo = !target.mx.bind_helo.empty()     ? target.mx.bind_helo
+                 : !note("outbound_helo").empty() ? note("outbound_helo")
+                                                  : engine_.settings().me;
   options.lmtp = target.mx.using_lmtp;
   options.timeouts.connect = std::chrono::seconds(config.connect_timeout_s);
   options.log_id = logId();

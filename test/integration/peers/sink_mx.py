@@ -51,6 +51,7 @@ class Handler:
         path = os.path.join(self.out, "%d-%d.json" % (time.time_ns(), self.count))
         with open(path + ".tmp", "w") as f:
             json.dump({"mail_from": envelope.mail_from, "rcpts": envelope.rcpt_tos,
+                       "helo": session.host_name,
                        "data": envelope.original_content.decode("utf-8", "replace")}, f)
         os.rename(path + ".tmp", path)
         return "250 2.0.0 accepted"
