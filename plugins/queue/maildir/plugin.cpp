@@ -7,6 +7,8 @@
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
 
+#include "common/util/durable_fs.hpp"
+
 #include <fmt/format.h>
 
 #include <atomic>
@@ -72,55 +74,6 @@ std::string errnoText(int err) {
   return std::strerror(err);
 }
 
-/// fsync a directory so that an entry created or renamed in it survives a crash.
-bool syncDir(const fs::path& dir, std::string& error) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    error = fmt::format("open {}: {}", dir.string(), errnoText(errno));
-    return false;
-  }
-  bool ok = ::fsync(fd) == 0;
-  if (!ok) {
-    error = fmt::format("fsync {}: {}", dir.string(), errnoText(errno));
-  }
-  ::close(fd);
-  return ok;
-}
-
-/// mkdir -p, each new directory made durable in its parent.
-bool makeDirs(const fs::path& dir, std::string& error) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) {
-      return true;
-    }
-    error = fmt::format("{} exists and is not a directory", dir.string());
-    return false;
-  }
-  if (dir.has_parent_path() && dir.parent_path() != dir && !makeDirs(dir.parent_path(), error)) {
-    return false;
-  }
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    error = fmt::format("mkdir {}: {}", dir.string(), errnoText(errno));
-    return false;
-  }
-  return syncDir(dir.parent_path(), error);
-}
-
-bool writeAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 /// A maildir file name: time.unique.host (unique: pid, a process counter and the transaction).
 std::string uniqueName(const std::string& txn_uuid, const std::string& hostname) {
   auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -138,7 +91,7 @@ std::string uniqueName(const std::string& txn_uuid, const std::string& hostname)
 bool deliverCopy(Job& job, Copy& copy) {
   std::string& error = job.error;
   for (const char* sub : {"tmp", "new", "cur"}) {
-    if (!makeDirs(copy.maildir / sub, error)) {
+    if (!durable::makeDirectories(copy.maildir / sub, 0700, error)) {
       return false;
     }
   }
@@ -149,7 +102,7 @@ bool deliverCopy(Job& job, Copy& copy) {
     error = fmt::format("create {}: {}", tmp.string(), errnoText(errno));
     return false;
   }
-  bool ok = writeAll(fd, copy.prefix);
+  bool ok = durable::writeAll(fd, copy.prefix);
   int write_errno = ok ? 0 : errno;
   if (ok) {
     MessageWriteOptions options;
@@ -157,7 +110,7 @@ bool deliverCopy(Job& job, Copy& copy) {
     options.crlf = false; // maildir files use the local line end
     ok = job.txn->writeMessage(
         [&](std::string_view chunk) {
-          if (!writeAll(fd, chunk)) {
+          if (!durable::writeAll(fd, chunk)) {
             write_errno = errno;
             return false;
           }
@@ -191,7 +144,7 @@ bool deliverCopy(Job& job, Copy& copy) {
     ::unlink(tmp.c_str());
     return false;
   }
-  if (!syncDir(copy.maildir / "new", error)) {
+  if (!durable::syncDirectory(copy.maildir / "new", error)) {
     return false; // the caller removes the delivered copies
   }
   return true;

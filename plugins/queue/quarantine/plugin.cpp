@@ -8,6 +8,8 @@
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
 
+#include "common/util/durable_fs.hpp"
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -103,54 +105,6 @@ std::optional<Code> codeFrom(const nlohmann::json& value) {
   return std::nullopt;
 }
 
-bool syncDir(const fs::path& dir, std::string& error) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    error = fmt::format("open {}: {}", dir.string(), std::strerror(errno));
-    return false;
-  }
-  bool ok = ::fsync(fd) == 0;
-  if (!ok) {
-    error = fmt::format("fsync {}: {}", dir.string(), std::strerror(errno));
-  }
-  ::close(fd);
-  return ok;
-}
-
-/// mkdir -p, each new directory made durable in its parent.
-bool makeDirs(const fs::path& dir, std::string& error) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) {
-      return true;
-    }
-    error = fmt::format("{} exists and is not a directory", dir.string());
-    return false;
-  }
-  if (dir.has_parent_path() && dir.parent_path() != dir && !makeDirs(dir.parent_path(), error)) {
-    return false;
-  }
-  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-    error = fmt::format("mkdir {}: {}", dir.string(), std::strerror(errno));
-    return false;
-  }
-  return syncDir(dir.parent_path(), error);
-}
-
-bool writeAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 struct Job {
   std::shared_ptr<Transaction> txn;
   fs::path tmp;   // <base>/tmp/<uuid>
@@ -160,7 +114,8 @@ struct Job {
 };
 
 void writeCopy(Job& job) {
-  if (!makeDirs(job.tmp.parent_path(), job.error) || !makeDirs(job.dir, job.error)) {
+  if (!durable::makeDirectories(job.tmp.parent_path(), 0750, job.error) ||
+      !durable::makeDirectories(job.dir, 0750, job.error)) {
     return;
   }
   int fd = ::open(job.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
@@ -174,7 +129,7 @@ void writeCopy(Job& job) {
   options.crlf = false; // Haraka writes the copy with LF line ends
   bool ok = job.txn->writeMessage(
       [&](std::string_view chunk) {
-        if (!writeAll(fd, chunk)) {
+        if (!durable::writeAll(fd, chunk)) {
           write_errno = errno;
           return false;
         }
@@ -200,7 +155,7 @@ void writeCopy(Job& job) {
     ::unlink(job.tmp.c_str());
     return;
   }
-  (void)syncDir(job.dir, job.error);
+  (void)durable::syncDirectory(job.dir, job.error);
 }
 
 } // namespace
