@@ -21,17 +21,24 @@ pytestmark = pytest.mark.skipif(os.getuid() != 0 or not os.path.exists(DNSMASQ),
                                 reason="needs root (MX hosts listen on port 25) and dnsmasq")
 
 
-def udp_free_port():
+def dns_free_port():
+    """A loopback port free for both UDP and TCP (dnsmasq listens on both)."""
     import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no free port for dnsmasq")
 
 
-@pytest.fixture
-def dns(tmp_path):
-    port = udp_free_port()
-    proc = subprocess.Popen([
+def start_dnsmasq(port):
+    return subprocess.Popen([
         DNSMASQ, "--no-daemon", "--keep-in-foreground", "--port=%d" % port,
         "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
         "--no-poll", "--log-facility=-", "--local=/test/", "--pid-file=",
@@ -47,8 +54,20 @@ def dns(tmp_path):
         # nullmx.test: "." at priority 0.
         "--mx-host=nullmx.test,.,0",
     ], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.3)
-    assert proc.poll() is None, proc.stderr.read()
+
+
+@pytest.fixture
+def dns(tmp_path):
+    # A port can be taken between our check and dnsmasq's bind: try a few.
+    for _ in range(5):
+        port = dns_free_port()
+        proc = start_dnsmasq(port)
+        time.sleep(0.3)
+        if proc.poll() is None:
+            break
+        error = proc.stderr.read()
+        assert b"Address already in use" in error, error
+    assert proc.poll() is None
     yield port
     proc.terminate()
     proc.wait(timeout=10)
