@@ -5,41 +5,12 @@
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
 
+#include "plugins/support/json_notes.hpp"
+
 #include <cstdlib>
 #include <memory>
 
 namespace upesi::plugins::queue_discard {
-namespace {
-
-/// JavaScript truthiness of a note, as Haraka tests it.
-bool truthy(const nlohmann::json& value) {
-  switch (value.type()) {
-  case nlohmann::json::value_t::null:
-  case nlohmann::json::value_t::discarded:
-    return false;
-  case nlohmann::json::value_t::boolean:
-    return value.get<bool>();
-  case nlohmann::json::value_t::string:
-    return !value.get_ref<const std::string&>().empty();
-  case nlohmann::json::value_t::number_integer:
-  case nlohmann::json::value_t::number_unsigned:
-  case nlohmann::json::value_t::number_float:
-    return value.get<double>() != 0.0;
-  default:
-    return true; // objects and arrays
-  }
-}
-
-const nlohmann::json& member(const nlohmann::json& object, const char* key) {
-  static const nlohmann::json none;
-  if (!object.is_object()) {
-    return none;
-  }
-  auto it = object.find(key);
-  return it == object.end() ? none : *it;
-}
-
-} // namespace
 
 class Discard final : public Plugin {
 public:

@@ -9,6 +9,7 @@
 #include <upesi/plugin.hpp>
 
 #include "common/util/durable_fs.hpp"
+#include "plugins/support/json_notes.hpp"
 
 #include <fmt/format.h>
 
@@ -28,34 +29,6 @@ namespace upesi::plugins::queue_quarantine {
 namespace {
 
 namespace fs = std::filesystem;
-
-/// JavaScript truthiness of a note, as Haraka tests it.
-bool truthy(const nlohmann::json& value) {
-  switch (value.type()) {
-  case nlohmann::json::value_t::null:
-  case nlohmann::json::value_t::discarded:
-    return false;
-  case nlohmann::json::value_t::boolean:
-    return value.get<bool>();
-  case nlohmann::json::value_t::string:
-    return !value.get_ref<const std::string&>().empty();
-  case nlohmann::json::value_t::number_integer:
-  case nlohmann::json::value_t::number_unsigned:
-  case nlohmann::json::value_t::number_float:
-    return value.get<double>() != 0.0;
-  default:
-    return true; // objects and arrays
-  }
-}
-
-const nlohmann::json& member(const nlohmann::json& object, const char* key) {
-  static const nlohmann::json none;
-  if (!object.is_object()) {
-    return none;
-  }
-  auto it = object.find(key);
-  return it == object.end() ? none : *it;
-}
 
 /// The sub-directory a note names (`quarantine = "corpus/foo"`), made safe to join under the
 /// base: empty and "." components dropped, ".." and control bytes neutralised.
