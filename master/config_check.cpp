@@ -4,6 +4,7 @@
 #include "common/config/smtp_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/plugin/plugin_set.hpp"
+#include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
 
 #include <fmt/format.h>
@@ -77,6 +78,13 @@ std::vector<std::string> checkInstall(const fs::path& install_dir) {
       }
       if (auto v = config.get(spec.name, *type, {spec.booleans}); !v) {
         errors.push_back(fmt::format("{} (read by plugin {})", v.error(), p.info.name));
+      }
+    }
+  }
+  for (const auto& p : (*plugins)->plugins()) {
+    if (p.info.name == "tls") {
+      if (auto tls = tls::loadInboundTls(config); !tls) {
+        errors.push_back(tls.error());
       }
     }
   }

@@ -1,6 +1,7 @@
 #include "common/config/smtp_config.hpp"
 
 #include "common/config/ini_locate.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -205,6 +206,31 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     return Error{force.error()};
   }
   out.force_shutdown_timeout_s = *force;
+  auto smtps = intKey(main, "smtps_port", 465, 0, 65535, where("smtps_port"));
+  if (!smtps) {
+    return Error{smtps.error()};
+  }
+  out.smtps_port = static_cast<std::uint16_t>(*smtps);
+  if (main.contains("submission_ports") && !main["submission_ports"].is_null()) {
+    out.submission_ports.clear();
+    const auto& v = main["submission_ports"];
+    std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+    for (std::size_t pos = 0; pos <= text.size();) {
+      std::size_t comma = std::min(text.find(',', pos), text.size());
+      std::string item(trimSpace(std::string_view(text).substr(pos, comma - pos)));
+      pos = comma + 1;
+      if (item.empty()) {
+        continue;
+      }
+      char* end = nullptr;
+      long port = std::strtol(item.c_str(), &end, 10);
+      if (*end != '\0' || port < 1 || port > 65535) {
+        return Error{fmt::format("{}: submission_ports must list port numbers, not \"{}\"",
+                                 where("submission_ports"), item)};
+      }
+      out.submission_ports.push_back(static_cast<std::uint16_t>(port));
+    }
+  }
   if (main.contains("pid_file") && main["pid_file"].is_string()) {
     out.pid_file = main["pid_file"].get<std::string>();
   }

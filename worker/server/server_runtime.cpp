@@ -3,10 +3,13 @@
 #include "common/config/outbound_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
+#include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
 #include "worker/hooks/server_hooks.hpp"
 
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include <unistd.h>
 
@@ -140,9 +143,45 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   if (ec) {
     return Error{fmt::format("spool directory {}: {}", env.spool_dir, ec.message())};
   }
+  env.smtps_port = rt->smtp_.smtps_port;
+  bool tls_listed = std::any_of(rt->plugins_->plugins().begin(), rt->plugins_->plugins().end(),
+                                [](const plugin::LoadedPlugin& p) { return p.info.name == "tls"; });
+  if (tls_listed) {
+    auto tls = tls::loadInboundTls(config);
+    if (!tls) {
+      return Error{tls.error()};
+    }
+    env.tls = *tls;
+    log::info({}, "TLS certificates loaded ({} more by SNI)", env.tls->sniNames().size());
+  }
   rt->server_ = std::make_unique<SmtpServer>(&rt->loop_, std::move(env));
+  if (tls_listed) {
+    rt->watchInboundTls();
+  }
   rt->watcher_ = std::make_unique<config::ConfigWatcher>(&rt->loop_, config);
   return rt;
+}
+
+void ServerRuntime::watchInboundTls() {
+  auto* server = server_.get();
+  auto* config = config_.get();
+  auto reload = [server, config](const std::string& name) {
+    auto fresh = tls::loadInboundTls(*config);
+    if (!fresh) {
+      log::error({}, "{} changed, but TLS does not load: {} (keeping the running certificates)",
+                 name, fresh.error());
+      return;
+    }
+    log::notice({}, "{} changed: TLS certificates loaded again", name);
+    server->environment().tls = *fresh;
+  };
+  // Reading the files through the config cache is what makes the watcher follow them.
+  std::vector<std::string> names = server->environment().tls->files();
+  names.push_back("tls.ini");
+  for (const auto& name : names) {
+    (void)config->get(name, config::ConfigType::Binary);
+    config->onChange(name, reload);
+  }
 }
 
 HookResult ServerRuntime::runProcessHook(Hook hook) {

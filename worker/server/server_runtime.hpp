@@ -46,6 +46,7 @@ public:
 
 private:
   ServerRuntime();
+  void watchInboundTls(); // certificates loaded again when a file changes
 
   uv_loop_t loop_{};
   std::unique_ptr<config::Config> config_;

@@ -4,6 +4,7 @@
 
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
+#include "common/tls/tls_stream.hpp"
 #include "worker/smtp/endpoint_info.hpp"
 #include "worker/smtp/uuid.hpp"
 
@@ -29,7 +30,7 @@ struct Session::WriteRequest {
 
 Session::Session(SessionEnvironment& env, uv_tcp_t* tcp)
     : env_(env), hooks_(env.hooks), limits_(env.limits), socket_(reinterpret_cast<Socket*>(tcp)),
-      uuid_(newUuid()), started_(std::chrono::steady_clock::now()) {
+      tls_context_(env.tls), uuid_(newUuid()), started_(std::chrono::steady_clock::now()) {
   socket_->owner = this;
   socket_->tcp.data = socket_;
   remote_ = peerEndpoint(&socket_->tcp);
@@ -90,6 +91,10 @@ void Session::start() {
   reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&socket_->tcp), onAlloc, onRead);
   armIdleTimer();
+  if (implicitTls()) {
+    startTlsHandshake(true); // the connect hooks run once the handshake is done
+    return;
+  }
   runHook(Hook::ConnectInit, {}, [this](HookResult) { connectInitDone(); });
 }
 
@@ -108,7 +113,12 @@ void Session::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (nread > 0) {
-    self->received(std::string_view(buf->base, static_cast<std::size_t>(nread)));
+    std::string_view bytes(buf->base, static_cast<std::size_t>(nread));
+    if (self->tls_) {
+      self->tls_->received(bytes); // plaintext comes back through received()
+    } else {
+      self->received(bytes);
+    }
   } else if (nread < 0) {
     self->peerGone(nread == UV_EOF ? "client closed the connection" : uv_strerror(int(nread)));
   }
@@ -193,25 +203,42 @@ void Session::flush() {
   if (out_.empty() || peer_gone_ || phase_ == Phase::Closed) {
     return;
   }
+  std::string bytes = std::move(out_);
+  out_.clear();
+  if (tls_) {
+    if (tls_->established()) {
+      tls_->send(bytes); // the ciphertext comes back through writeSocket()
+    }
+    // Mid-handshake nothing can be said (a timeout's 421 would only corrupt the handshake).
+    if (close_after_flush_ && writes_in_flight_ == 0) {
+      closeSocket();
+    }
+    return;
+  }
+  writeSocket(std::move(bytes));
+}
+
+void Session::writeSocket(std::string bytes) {
+  if (bytes.empty() || peer_gone_ || phase_ == Phase::Closed) {
+    return;
+  }
   auto* stream = reinterpret_cast<uv_stream_t*>(&socket_->tcp);
   if (writes_in_flight_ == 0) {
     // Most replies fit in the socket buffer: write them now, without a request.
-    uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+    uv_buf_t buf = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
     int n = uv_try_write(stream, &buf, 1);
-    if (n == static_cast<int>(out_.size())) {
-      out_.clear();
-      if (close_after_flush_) {
+    if (n == static_cast<int>(bytes.size())) {
+      if (close_after_flush_ && out_.empty()) {
         closeSocket();
       }
       return;
     }
     if (n > 0) {
-      out_.erase(0, static_cast<std::size_t>(n));
+      bytes.erase(0, static_cast<std::size_t>(n));
     }
   }
   auto* w = new WriteRequest{};
-  w->data = std::move(out_);
-  out_.clear();
+  w->data = std::move(bytes);
   w->owner = this;
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
@@ -281,6 +308,13 @@ void Session::processInput() {
       continue;
     }
     std::string_view pending(in_.data() + in_pos_, in_.size() - in_pos_);
+    if (!tls_ && pending.size() >= 2 && pending[0] == '\x16' && pending[1] == '\x03') {
+      // A TLS ClientHello where a command belongs: the client wants implicit TLS.
+      in_pos_ = in_.size();
+      reply(501, "5.5.1", {"SSL attempted over a non-SSL socket"});
+      startClose();
+      break;
+    }
     auto lf = pending.find('\n');
     if (lf == std::string_view::npos) {
       if (pending.size() >= limits_.max_line_length) {
@@ -408,11 +442,16 @@ void Session::finishClose() {
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started_);
   log::notice({uuid_, ""},
-              "disconnect ip={} helo=\"{}\" relay={} early={} esmtp={} tls=false errors={} "
+              "disconnect ip={} helo=\"{}\" relay={} early={} esmtp={} tls={} errors={} "
               "txns={} rcpts={} msgs={} time={:.3f}",
               remote_.ip, log::escaped(hello_host_), relaying_ ? "Y" : "N",
-              early_talker_ ? "Y" : "N", esmtp_ ? "Y" : "N", errors_, transaction_count_,
+              early_talker_ ? "Y" : "N", esmtp_ ? "Y" : "N", tls_info_.enabled ? "Y" : "N", errors_,
+              transaction_count_,
               rcpt_accepted_, msgs_accepted_, static_cast<double>(elapsed.count()) / 1000.0);
+  if (tls_ && tls_->established() && !peer_gone_) {
+    flush(); // the last replies go out before close_notify
+    tls_->close();
+  }
   close_after_flush_ = true;
   if (out_.empty() && writes_in_flight_ == 0) {
     closeSocket();

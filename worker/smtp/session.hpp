@@ -35,6 +35,10 @@ class Resolver;
 namespace upesi::outbound {
 class OutboundEngine;
 }
+namespace upesi::tls {
+class ServerTls;
+class TlsStream;
+} // namespace upesi::tls
 
 namespace upesi::smtp {
 
@@ -51,6 +55,8 @@ struct SessionEnvironment {
   config::SessionLimits limits;
   std::string me;
   std::string spool_dir;
+  std::shared_ptr<const tls::ServerTls> tls; // certificates when the tls plugin is on; else null
+  std::uint16_t smtps_port = 465;            // listeners on this port speak TLS from the start
   std::function<void(Session*)> on_closed; // called once, from the socket's close callback
 };
 
@@ -74,7 +80,8 @@ public:
   const Endpoint& local() const override { return local_; }
   const std::string& helloVerb() const override { return hello_verb_; }
   const std::string& helloHost() const override { return hello_host_; }
-  bool tls() const override { return false; }
+  bool tls() const override { return tls_info_.enabled; }
+  const TlsInfo& tlsInfo() const override { return tls_info_; }
   bool relaying() const override;
   void setRelaying(bool relaying) override;
   nlohmann::json& notes() override { return notes_; }
@@ -111,6 +118,14 @@ private:
   void reply(Reply r);
   void flush();
   void closeSocket();
+  void writeSocket(std::string bytes);
+
+  // TLS (session_tls.cpp)
+  bool implicitTls() const;
+  void cmdStartTls(std::string_view argument);
+  void startTlsHandshake(bool implicit);
+  void tlsEstablished(bool implicit);
+  bool starttlsOffered() const;
   void armIdleTimer();
   void updateReading();
 
@@ -169,6 +184,9 @@ private:
   std::shared_ptr<const plugin::HookTable> hooks_;
   const config::SessionLimits& limits_;
   Socket* socket_;
+  std::shared_ptr<const tls::ServerTls> tls_context_;
+  std::unique_ptr<tls::TlsStream> tls_;
+  TlsInfo tls_info_;
   uv_timer_t* idle_timer_ = nullptr;
 
   std::string uuid_;

@@ -180,6 +180,8 @@ void Session::handleLine(std::string_view line) {
     cmdVrfy(command.argument);
   } else if (verb == "HELP") {
     cmdHelp();
+  } else if (verb == "STARTTLS" && starttlsOffered()) {
+    cmdStartTls(command.argument);
   } else {
     cmdUnrecognized(verb, command.argument);
   }

@@ -144,12 +144,26 @@ void Session::finishData() {
 }
 
 std::string Session::receivedHeader() const {
+  // RFC 3848: ESMTPS when over TLS, ESMTPA when authenticated, ESMTPSA for both.
   std::string protocol = esmtp_ ? "ESMTP" : "SMTP";
+  if (esmtp_ && tls_info_.enabled) {
+    protocol += 'S';
+  }
+  if (esmtp_ && !authUser().empty()) {
+    protocol += 'A';
+  }
+  std::string extra;
+  if (tls_info_.enabled) {
+    extra += fmt::format("\r\n\ttls {}", tls_info_.cipher);
+  }
+  if (!authUser().empty()) {
+    extra += " (authenticated bits=0)";
+  }
   return fmt::format("from {} ({}[{}])\r\n\tby {} (Upesi/{}) with {} id {}\r\n\tenvelope-from "
-                     "{};\r\n\t{}",
+                     "{}{};\r\n\t{}",
                      hello_host_, remote_.host.empty() ? "" : remote_.host + " ", remote_.ip,
                      env_.me, UPESI_VERSION, protocol, txn_->uuid(), txn_->mailFrom().format(),
-                     rfc5322Now());
+                     extra, rfc5322Now());
 }
 
 void Session::queueMessage() {

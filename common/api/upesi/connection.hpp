@@ -95,6 +95,22 @@ public:
                             const MessageWriteOptions& options = {}) const = 0;
 };
 
+/// The TLS a connection runs over (Haraka's connection.tls), once STARTTLS or implicit TLS has
+/// finished its handshake.
+struct TlsInfo {
+  bool enabled = false;
+  bool verified = false;       ///< the client's certificate verified
+  std::string version;         ///< "TLSv1.3"
+  std::string cipher;          ///< "TLS_AES_256_GCM_SHA384"
+  int cipher_bits = 0;
+  std::string server_name;     ///< SNI the client sent
+  bool peer_certificate = false;
+  std::string verify_error;    ///< why the client's certificate did not verify
+  std::string peer_subject;
+  std::string peer_issuer;
+  std::string peer_fingerprint; ///< SHA-256, hex
+};
+
 class Connection {
 public:
   virtual ~Connection() = default;
@@ -106,6 +122,15 @@ public:
   virtual const std::string& helloVerb() const = 0;
   virtual const std::string& helloHost() const = 0;
   virtual bool tls() const = 0;
+  virtual const TlsInfo& tlsInfo() const {
+    static const TlsInfo none;
+    return none;
+  }
+  /// The user a successful AUTH named (also in notes.auth_user, as in Haraka); empty if none.
+  virtual const std::string& authUser() const {
+    static const std::string none;
+    return none;
+  }
 
   /// Relaying (Haraka's connection.relaying): stored on the transaction while one is open, so it
   /// resets with it; on the connection otherwise.

@@ -1,0 +1,163 @@
+#include "common/tls/tls_config.hpp"
+
+#include "common/config/ini_locate.hpp"
+
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+
+namespace upesi::tls {
+namespace {
+
+using nlohmann::json;
+
+// A scalar, or every element of a `key[]=` array, as strings.
+std::vector<std::string> stringList(const json& v) {
+  std::vector<std::string> out;
+  auto add = [&](const json& x) {
+    if (x.is_string()) {
+      // "a,b" and "a b" both list several, as Haraka's list options do.
+      std::string item;
+      for (char c : x.get<std::string>() + ",") {
+        if (c == ',' || c == ' ' || c == ';') {
+          if (!item.empty()) {
+            out.push_back(item);
+          }
+          item.clear();
+        } else {
+          item += c;
+        }
+      }
+    } else if (x.is_number_integer()) {
+      out.push_back(std::to_string(x.get<long long>()));
+    }
+  };
+  if (v.is_array()) {
+    for (const auto& x : v) {
+      add(x);
+    }
+  } else {
+    add(v);
+  }
+  return out;
+}
+
+Result<std::vector<std::uint16_t>> portList(config::Config& config, const json& section,
+                                            const char* key) {
+  std::vector<std::uint16_t> ports;
+  if (!section.contains(key)) {
+    return ports;
+  }
+  for (const auto& item : stringList(section[key])) {
+    char* end = nullptr;
+    long port = std::strtol(item.c_str(), &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535) {
+      return Error{fmt::format("{}: {} must list port numbers, not \"{}\"",
+                               config::iniKeyLocation(config, "tls.ini", "main", key), key, item)};
+    }
+    ports.push_back(static_cast<std::uint16_t>(port));
+  }
+  return ports;
+}
+
+Result<bool> readSide(config::Config& config, const json& section, const char* name,
+                      TlsSideConfig& side) {
+  auto text = [&](const char* key, std::string& out) -> Result<bool> {
+    if (!section.contains(key) || section[key].is_null()) {
+      return true;
+    }
+    if (!section[key].is_string()) {
+      return Error{fmt::format("{}: {} must be text",
+                               config::iniKeyLocation(config, "tls.ini", name, key), key)};
+    }
+    out = section[key].get<std::string>();
+    return true;
+  };
+  for (auto [key, out] : {std::pair{"key", &side.key}, {"cert", &side.cert},
+                          {"dhparam", &side.dhparam}, {"ca", &side.ca}, {"ciphers", &side.ciphers},
+                          {"ciphersuites", &side.ciphersuites}, {"minVersion", &side.min_version}}) {
+    if (auto ok = text(key, *out); !ok) {
+      return ok;
+    }
+  }
+  if (tlsVersionFromName(side.min_version) == 0) {
+    return Error{fmt::format("{}: minVersion must be TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3, not \"{}\"",
+                             config::iniKeyLocation(config, "tls.ini", name, "minVersion"),
+                             side.min_version)};
+  }
+  side.honor_cipher_order = section.value("honorCipherOrder", side.honor_cipher_order);
+  side.request_cert = section.value("requestCert", side.request_cert);
+  side.reject_unauthorized = section.value("rejectUnauthorized", side.reject_unauthorized);
+  return true;
+}
+
+// A section listing hosts as keys ("[no_tls_hosts]\n192.0.2.1\n10.0.0.0/8").
+std::vector<std::string> sectionKeys(const json& ini, const char* name) {
+  std::vector<std::string> out;
+  if (ini.contains(name) && ini[name].is_object()) {
+    for (const auto& [key, value] : ini[name].items()) {
+      out.push_back(key);
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+int tlsVersionFromName(const std::string& name) {
+  if (name == "TLSv1" || name == "TLSv1.0") {
+    return TLS1_VERSION;
+  }
+  if (name == "TLSv1.1") {
+    return TLS1_1_VERSION;
+  }
+  if (name == "TLSv1.2") {
+    return TLS1_2_VERSION;
+  }
+  if (name == "TLSv1.3") {
+    return TLS1_3_VERSION;
+  }
+  return 0;
+}
+
+Result<TlsConfig> readTlsConfig(config::Config& config) {
+  auto ini = config.get("tls.ini", config::ConfigType::Ini, TlsIniBooleans);
+  if (!ini) {
+    return Error{ini.error()};
+  }
+  TlsConfig out;
+  const json empty = json::object();
+  const json& main = ini->contains("main") ? (*ini)["main"] : empty;
+  if (auto ok = readSide(config, main, "main", out.server); !ok) {
+    return Error{ok.error()};
+  }
+  // [outbound] starts from [main] (Haraka), without the server-only client-certificate request.
+  out.outbound = out.server;
+  out.outbound.request_cert = false;
+  out.outbound.reject_unauthorized = false;
+  if (ini->contains("outbound")) {
+    if (auto ok = readSide(config, (*ini)["outbound"], "outbound", out.outbound); !ok) {
+      return Error{ok.error()};
+    }
+    const auto& ob = (*ini)["outbound"];
+    if (ob.contains("force_tls_hosts")) {
+      out.force_tls_hosts = stringList(ob["force_tls_hosts"]);
+    }
+    if (ob.contains("no_tls_hosts")) {
+      out.outbound_no_tls_hosts = stringList(ob["no_tls_hosts"]);
+    }
+  }
+  auto no_starttls = portList(config, main, "no_starttls_ports");
+  if (!no_starttls) {
+    return Error{no_starttls.error()};
+  }
+  out.no_starttls_ports = *no_starttls;
+  auto require_authorized = portList(config, main, "requireAuthorized");
+  if (!require_authorized) {
+    return Error{require_authorized.error()};
+  }
+  out.require_authorized_ports = *require_authorized;
+  out.no_tls_hosts = sectionKeys(*ini, "no_tls_hosts");
+  return out;
+}
+
+} // namespace upesi::tls

@@ -1,0 +1,51 @@
+// tls.ini, as Haraka's tls plugin reads it: [main] for the server side, [outbound] overriding
+// [main] for the SMTP client, [no_tls_hosts] for peers that get no STARTTLS. Every error names
+// the file and line of the key.
+#pragma once
+
+#include "common/config/config.hpp"
+#include "common/util/result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace upesi::tls {
+
+/// One side's settings. File names are relative to the config directory.
+struct TlsSideConfig {
+  std::string key = "tls_key.pem";
+  std::string cert = "tls_cert.pem";
+  std::string dhparam;            // empty: OpenSSL's built-in groups
+  std::string ca;                 // trusted CAs for peer certificates; empty: system store (client)
+  std::string ciphers;            // TLS 1.2 and older, OpenSSL syntax; empty: OpenSSL's default
+  std::string ciphersuites;       // TLS 1.3; empty: OpenSSL's default
+  std::string min_version = "TLSv1.2";
+  bool honor_cipher_order = true;
+  bool request_cert = false;      // server: ask the client for a certificate
+  bool reject_unauthorized = false; // fail the handshake on a certificate that does not verify
+};
+
+struct TlsConfig {
+  TlsSideConfig server;
+  TlsSideConfig outbound;
+  std::vector<std::uint16_t> no_starttls_ports;      // STARTTLS not offered on these
+  std::vector<std::uint16_t> require_authorized_ports; // a verified client certificate required
+  std::vector<std::string> no_tls_hosts;             // IPs/CIDRs: STARTTLS not offered to them
+  // Outbound: hosts (name, IP or domain) that must do TLS with a valid certificate, and ones
+  // that never get STARTTLS.
+  std::vector<std::string> force_tls_hosts;
+  std::vector<std::string> outbound_no_tls_hosts;
+  std::string sni_dir = "tls"; // config/tls/: one PEM per name (key and chain)
+};
+
+inline const config::ReadOptions TlsIniBooleans{
+    {"+main.honorCipherOrder", "-main.requestCert", "-main.rejectUnauthorized",
+     "+outbound.honorCipherOrder", "-outbound.requestCert", "-outbound.rejectUnauthorized"}};
+
+Result<TlsConfig> readTlsConfig(config::Config& config);
+
+/// "TLSv1.2" → TLS1_2_VERSION; 0 for a name OpenSSL does not know.
+int tlsVersionFromName(const std::string& name);
+
+} // namespace upesi::tls

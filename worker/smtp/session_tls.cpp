@@ -1,0 +1,103 @@
+// Session: STARTTLS (RFC 3207) and implicit TLS. The core does the upgrade so that plugin order
+// can never break it; the tls plugin decides who is offered STARTTLS (capabilities hook).
+#include "common/log/logger.hpp"
+#include "common/tls/tls_context.hpp"
+#include "common/tls/tls_stream.hpp"
+#include "worker/smtp/session.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <strings.h>
+
+namespace upesi::smtp {
+
+bool Session::implicitTls() const {
+  return tls_context_ != nullptr && env_.smtps_port != 0 && local_.port == env_.smtps_port;
+}
+
+bool Session::starttlsOffered() const {
+  return tls_context_ != nullptr && !tls_ &&
+         std::any_of(capabilities_.begin(), capabilities_.end(),
+                     [](const std::string& c) { return strcasecmp(c.c_str(), "STARTTLS") == 0; });
+}
+
+void Session::cmdStartTls(std::string_view argument) {
+  if (!argument.empty()) {
+    reply(501, "5.5.4", {"Syntax error (no parameters allowed)"});
+    countError();
+    return;
+  }
+  if (txn_) {
+    reply(503, "5.5.1", {"Error: MAIL transaction in progress"});
+    countError();
+    return;
+  }
+  reply(220, "2.0.0", {"Go ahead."});
+  // RFC 3207 section 6 (CVE-2011-0411): whatever came with or after STARTTLS, before the
+  // handshake, was not protected by it. It is dropped, never read as commands inside TLS.
+  if (std::size_t leftover = in_.size() - in_pos_; leftover > 0) {
+    log::warn({logUuid(), ""}, "discarding {} bytes sent after STARTTLS before the handshake",
+              leftover);
+    in_pos_ = in_.size();
+  }
+  flush(); // the 220 goes out in clear before anything of TLS
+  startTlsHandshake(false);
+}
+
+void Session::startTlsHandshake(bool implicit) {
+  auto channel = tls::TlsChannel::server(tls_context_->context());
+  if (!channel) {
+    log::error({logUuid(), ""}, "cannot start TLS: {}", channel.error());
+    peerGone("TLS unavailable");
+    return;
+  }
+  busy_ = true; // no command is read until the handshake is done
+  tls::TlsStream::Callbacks callbacks;
+  callbacks.send = [this](std::string ciphertext) { writeSocket(std::move(ciphertext)); };
+  callbacks.established = [this, implicit]() { tlsEstablished(implicit); };
+  callbacks.plaintext = [this](std::string_view plaintext) { received(plaintext); };
+  callbacks.failed = [this](const std::string& why) {
+    peerGone(tls_info_.enabled ? why.c_str() : fmt::format("TLS handshake failed: {}", why).c_str());
+  };
+  tls_ = std::make_unique<tls::TlsStream>(env_.loop, std::move(*channel), std::move(callbacks));
+  tls_->start();
+}
+
+void Session::tlsEstablished(bool implicit) {
+  auto d = tls_->details();
+  tls_info_.enabled = true;
+  tls_info_.verified = d.verified;
+  tls_info_.version = d.version;
+  tls_info_.cipher = d.cipher;
+  tls_info_.cipher_bits = d.cipher_bits;
+  tls_info_.server_name = d.server_name;
+  tls_info_.peer_certificate = d.peer_certificate;
+  tls_info_.verify_error = d.verify_error;
+  tls_info_.peer_subject = d.peer_subject;
+  tls_info_.peer_issuer = d.peer_issuer;
+  tls_info_.peer_fingerprint = d.peer_fingerprint;
+  log::info({logUuid(), ""}, "secured: version={} cipher={} sni=\"{}\" verified={}{}", d.version,
+            d.cipher, d.server_name, d.verified ? "true" : "false",
+            d.peer_certificate ? fmt::format(" peer=\"{}\"", d.peer_subject) : "");
+  const auto& required = tls_context_->settings().require_authorized_ports;
+  if (std::find(required.begin(), required.end(), local_.port) != required.end() && !d.verified) {
+    log::notice({logUuid(), ""}, "no verified client certificate on port {}: {}", local_.port,
+                d.peer_certificate ? d.verify_error : "none presented");
+    peerGone("client certificate required");
+    return;
+  }
+  busy_ = false;
+  if (implicit) {
+    runHook(Hook::ConnectInit, {}, [this](HookResult) { connectInitDone(); });
+    return;
+  }
+  // RFC 3207 section 4.2: forget what the client said in clear; it must say EHLO again.
+  hello_verb_.clear();
+  hello_host_.clear();
+  esmtp_ = false;
+  capabilities_.clear();
+  hookFinished(); // anything the client sent inside TLS already
+}
+
+} // namespace upesi::smtp
