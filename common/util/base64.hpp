@@ -1,0 +1,15 @@
+// Base64 (RFC 4648, standard alphabet, padded), as SMTP AUTH (RFC 4954) and MIME use it.
+// Decoding is strict: a wrong character, bad padding or a wrong length is an error, since a
+// lenient decoder lets garbage through as credentials.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace upesi {
+
+std::string base64Encode(std::string_view bytes);
+std::optional<std::string> base64Decode(std::string_view text);
+
+} // namespace upesi
