@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Inbound benchmark: Upesi against smtp-sink and Haraka, in one run, on loopback.
+"""Inbound benchmark: Upesi against smtp-sink, Haraka and (queue mode) Postfix, in one run.
 
-    test/bench/inbound.py [--upesi BUILD/master/upesi] [--rounds 3] [--quick]
+    test/bench/inbound.py [--upesi BUILD/master/upesi] [--rounds 3] [--quick] [--mode queue]
 
 Starts every server itself on free loopback ports (Haraka 3.3.4 from npm, installed on first
-use into test/bench/peers/, which git ignores), drives each with Postfix's smtp-source (one new
-connection per message: banner, HELO, MAIL, RCPT, DATA, QUIT), and prints, per cell, the median
-msgs/s and server CPU per message, and the ratios of Upesi to each peer. Server CPU is the
-user+system time of the server's process tree (children included) over the run.
+use into test/bench/peers/, which git ignores; Postfix as a private instance, see
+postfix_peer.py), drives each with Postfix's smtp-source (one new connection per message:
+banner, HELO, MAIL, RCPT, DATA, QUIT), and prints, per cell, the median msgs/s and server CPU
+per message, and the ratios of Upesi to each peer. Server CPU is the user+system time of the
+server's process tree (children included) over the run.
 
 Configurations compared (the same policy everywhere):
   --mode discard (default): accept example.com, discard the message
@@ -17,103 +18,27 @@ Configurations compared (the same policy everywhere):
     directory fsynced by Upesi), deliveries disabled
     upesi   plugins relay; outbound.ini disabled=true
     haraka  plugins relay + rcpt_to.in_host_list; outbound.ini disabled=true
+    postfix relay_domains example.com, mynetworks 127.0.0.0/8: cleanup writes and fsyncs the
+            queue file before smtpd answers 250, then qmgr hands it to the discard: transport
+            (as in the shared anchors); logs to its maillog unless --postfix-log off
   sink      smtp-sink (keeps nothing: the protocol ceiling for this client on this machine)
 Haraka also gets a local plugin answering lookup_rdns, so that it sends no DNS query.
+Postfix runs in queue mode only (it cannot accept without queueing); it needs root.
 """
 import argparse
 import os
 import pathlib
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-PEERS = HERE / "peers"
-CLK = os.sysconf("SC_CLK_TCK")
+from bench_common import (PEERS, ROOT, Peer, exit_on_sigterm, free_port, load, machine_line,
+                          show_logs, start_sink)
+from postfix_peer import PostfixPeer
+
 HARAKA_VERSION = "3.3.4"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited with %s" % proc.returncode)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.recv(100)
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server on port %d did not answer" % port)
-
-
-def tree_cpu_s(root):
-    """user+system seconds of root and its descendants (reaped children included)."""
-    kids = {}
-    stats = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            st = open("/proc/%s/stat" % d).read()
-        except OSError:
-            continue
-        fields = st[st.rfind(")") + 2:].split()
-        stats[int(d)] = fields
-        kids.setdefault(int(fields[1]), []).append(int(d))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            total += sum(int(x) for x in stats[pid][11:15])
-        todo.extend(kids.get(pid, []))
-    return total / CLK
-
-
-def load(port, pid, messages, sessions, size):
-    cmd = ["smtp-source", "-A", "-M", "bench.client", "-m", str(messages), "-s", str(sessions),
-           "-l", str(size), "-t", "user@example.com", "-f", "sender@example.com", "-4",
-           "inet:127.0.0.1:%d" % port]
-    cpu0 = tree_cpu_s(pid)
-    t0 = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    wall = time.monotonic() - t0
-    time.sleep(0.3)  # work the server does after its last reply
-    cpu = tree_cpu_s(pid) - cpu0
-    errors = r.stdout.count("warning") + r.stderr.count("warning") + r.stderr.count("fatal")
-    if r.returncode != 0 or errors:
-        raise RuntimeError("smtp-source failed (rc=%d): %s" % (r.returncode, r.stderr[-300:]))
-    return messages / wall, cpu * 1000 / messages
-
-
-class Peer:
-    def __init__(self, name, argv, port, env=None, cwd=None):
-        self.name, self.port = name, port
-        self.log = open(tempfile.mktemp(prefix="bench-%s-" % name, suffix=".log"), "w")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=cwd, start_new_session=True)
-        wait_port(port, self.proc)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
 
 
 MODE = "discard"
@@ -137,13 +62,20 @@ def start_upesi(binary, workdir, nodes=0):
     (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
     env = dict(os.environ, YES_REALLY_DO_DISCARD="1",
                UPESI_DEFAULTS_DIR=str(ROOT / "etc"))
-    return Peer(name, [binary, "-c", str(inst)], port, env=env)
+    return Peer(name, [binary, "-c", str(inst)], port, env=env,
+                log_path=str(workdir / (name + ".log")))
 
 
-def start_sink():
-    port = free_port()
-    return Peer("sink", ["smtp-sink", "-u", os.environ.get("USER", "root"), "-m", "5000",
-                         "127.0.0.1:%d" % port, "1024"], port)
+def start_postfix(workdir, log):
+    """Postfix (queue mode only): relay for example.com from 127.0.0.1; cleanup writes and
+    fsyncs the queue file before smtpd answers 250, then qmgr hands it to discard:."""
+    return PostfixPeer(workdir, "postfix", {
+        "relay_domains": "example.com",
+        "relay_recipient_maps": "",
+        "relay_transport": "discard:",
+        "default_transport": "discard:",
+        "transport_maps": "inline:{ example.com=discard: }",
+    }, log=log)
 
 
 def install_haraka():
@@ -183,7 +115,7 @@ def start_haraka(workdir):
         "    next(OK, 'localhost');\n};\n")
     env = dict(os.environ, HARAKA=str(cfg_root), YES_REALLY_DO_DISCARD="1")
     return Peer("haraka", ["node", str(home / "node_modules" / "Haraka" / "haraka.js")], port,
-                env=env, cwd=str(home))
+                env=env, cwd=str(home), log_path=str(workdir / "haraka.log"))
 
 
 def main():
@@ -192,6 +124,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="1 KB at 10 sessions only")
     ap.add_argument("--no-haraka", action="store_true")
+    ap.add_argument("--no-postfix", action="store_true", help="(queue mode) leave Postfix out")
+    ap.add_argument("--postfix-log", choices=["on", "off"], default="on",
+                    help="Postfix's maillog (default on: a Postfix in service logs every message)")
     ap.add_argument("--mode", choices=["discard", "queue"], default="discard")
     ap.add_argument("--nodes", default="0",
                     help="comma-separated smtp.ini nodes values to run Upesi with (e.g. 0,1,2)")
@@ -204,27 +139,30 @@ def main():
     cells = [(1000, 10)] if args.quick else [(1000, 10), (1000, 50)] if MODE == "queue" else [(1000, 1), (1000, 10), (1000, 50),
                                              (100000, 1), (100000, 10), (100000, 50)]
     counts = {1000: {1: 1000, 10: 3000, 50: 3000}, 100000: {1: 500, 10: 1000, 50: 1000}}
+    exit_on_sigterm()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-bench-"))
     peers = []
     try:
         for nodes in (int(n) for n in args.nodes.split(",")):
             peers.append(start_upesi(args.upesi, workdir, nodes))
-        peers.append(start_sink())
+        peers.append(start_sink(logdir=workdir))
+        if MODE == "queue" and not args.no_postfix:
+            if os.geteuid() != 0:
+                sys.exit("Postfix needs root (or run with --no-postfix)")
+            peers.append(start_postfix(workdir, args.postfix_log == "on"))
         if not args.no_haraka:
             peers.append(start_haraka(workdir))
         results = {}
         for size, sessions in cells:
             n = counts[size][sessions]
             for peer in peers:  # warm-up
-                load(peer.port, peer.proc.pid, 200, sessions, size)
+                load(peer.port, peer.pid, 200, sessions, size)
             for _ in range(args.rounds):
                 for peer in peers:  # interleaved, so drift hits every peer alike
                     results.setdefault((size, sessions, peer.name), []).append(
-                        load(peer.port, peer.proc.pid, n, sessions, size))
+                        load(peer.port, peer.pid, n, sessions, size))
         print("mode: %s" % MODE)
-        print("date: %s  machine: %d cpus, %s" % (
-            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
-            open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")))
+        print(machine_line())
         names = [p.name for p in peers]
         header = "| size | sessions | " + " | ".join(
             "%s msgs/s | %s cpu ms/msg" % (n, n) for n in names)
@@ -242,6 +180,9 @@ def main():
                 row += ["%.0f" % rate, "%.3f" % cpu]
             row += ["%.2fx" % (med[names[0]] / med[n]) for n in names[1:]]
             print("| " + " | ".join(row) + " |")
+    except Exception:
+        show_logs(peers, sys.stderr)
+        raise
     finally:
         for peer in peers:
             peer.stop()

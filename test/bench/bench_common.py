@@ -1,0 +1,197 @@
+"""What the benchmark scripts share: free loopback ports, waiting for a server, the CPU of a
+process tree, driving smtp-source, and starting servers (smtp-sink among them) as children that
+are stopped again."""
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PEERS = HERE / "peers"
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pid_alive(pid):
+    """True while pid runs (a zombie does not count)."""
+    try:
+        st = open("/proc/%d/stat" % pid).read()
+    except OSError:
+        return False
+    return st[st.rfind(")") + 2:].split()[0] != "Z"
+
+
+def wait_port(port, proc=None, timeout=30, pid=None):
+    """Waits until 127.0.0.1:port answers; fails early when proc (a Popen) or pid has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("server exited with %s" % proc.returncode)
+        if pid is not None and not pid_alive(pid):
+            raise RuntimeError("server pid %d exited" % pid)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.recv(100)
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server on port %d did not answer" % port)
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls predicate() until it is true; raises TimeoutError naming `what` (a text, or a
+    function giving one) after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out after %.0f s waiting for %s" % (
+                timeout, what() if callable(what) else what))
+        time.sleep(interval)
+
+
+def tree_cpu_s(root):
+    """user+system seconds of root and its descendants (reaped children included)."""
+    kids = {}
+    stats = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            st = open("/proc/%s/stat" % d).read()
+        except OSError:
+            continue
+        fields = st[st.rfind(")") + 2:].split()
+        stats[int(d)] = fields
+        kids.setdefault(int(fields[1]), []).append(int(d))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += sum(int(x) for x in stats[pid][11:15])
+        todo.extend(kids.get(pid, []))
+    return total / CLK
+
+
+def smtp_source(port, messages, sessions, size, rcpt="user@example.com",
+                sender="sender@example.com", timeout=600):
+    """Sends `messages` messages with Postfix's smtp-source (one new connection per message) and
+    raises unless every one was accepted."""
+    cmd = ["smtp-source", "-A", "-M", "bench.client", "-m", str(messages), "-s", str(sessions),
+           "-l", str(size), "-t", rcpt, "-f", sender, "-4", "inet:127.0.0.1:%d" % port]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    errors = r.stdout.count("warning") + r.stderr.count("warning") + r.stderr.count("fatal")
+    if r.returncode != 0 or errors:
+        raise RuntimeError("smtp-source failed (rc=%d): %s" % (r.returncode, r.stderr[-300:]))
+
+
+def load(port, pid, messages, sessions, size):
+    """msgs/s and server CPU ms/msg (tree of pid, incl. 0.3 s after the last reply)."""
+    cpu0 = tree_cpu_s(pid)
+    t0 = time.monotonic()
+    smtp_source(port, messages, sessions, size)
+    wall = time.monotonic() - t0
+    time.sleep(0.3)  # work the server does after its last reply
+    cpu = tree_cpu_s(pid) - cpu0
+    return messages / wall, cpu * 1000 / messages
+
+
+class Peer:
+    """A server started as our child, in its own session (so that stop() reaches its whole
+    process group), with its output in a temporary log file."""
+
+    def __init__(self, name, argv, port, env=None, cwd=None, log_path=None):
+        self.name, self.port = name, port
+        self.log_path = log_path or tempfile.mktemp(prefix="bench-%s-" % name, suffix=".log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=cwd, start_new_session=True)
+        self.pid = self.proc.pid
+        try:
+            wait_port(port, self.proc)
+        except BaseException as e:
+            self.stop()
+            if not isinstance(e, Exception):
+                raise
+            raise RuntimeError("%s: %s\n--- log tail ---\n%s" % (name, e, self.log_tail())) \
+                from None
+
+    def log_tail(self, chars=2000):
+        try:
+            return pathlib.Path(self.log_path).read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=20)
+        self.log.close()
+
+
+class Sink(Peer):
+    """smtp-sink on a free loopback port. With counting=True it runs with -c, and messages()
+    reads its running message counter (every "." it answered) from its output."""
+
+    def __init__(self, name="sink", counting=False, logdir=None):
+        port = free_port()
+        argv = ["smtp-sink", "-u", os.environ.get("USER", "root"), "-m", "5000"]
+        if counting:
+            argv.append("-c")
+        super().__init__(name, argv + ["127.0.0.1:%d" % port, "1024"], port,
+                         log_path=os.path.join(logdir, name + ".log") if logdir else None)
+
+    def messages(self):
+        # -c writes "sess=N quit=N mesg=N\r" after every session end, QUIT and message.
+        with open(self.log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 200))
+            records = f.read().decode(errors="replace").split("\r")
+        for record in reversed(records[:-1]):  # the last piece may be incomplete
+            m = re.search(r"mesg=(\d+)$", record)
+            if m:
+                return int(m.group(1))
+        return 0
+
+
+def start_sink(counting=False, name="sink", logdir=None):
+    return Sink(name, counting, logdir)
+
+
+def exit_on_sigterm():
+    """SIGTERM and SIGHUP raise SystemExit, SIGINT KeyboardInterrupt (even when started with
+    SIGINT ignored, as background jobs are), so that `finally` blocks stop the servers."""
+    def handler(signum, frame):
+        raise SystemExit("stopped by signal %d" % signum)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def show_logs(peers, out):
+    """Prints the end of each server's log (after a failure)."""
+    for peer in peers:
+        tail = peer.log_tail()
+        if tail:
+            print("--- %s log tail ---\n%s" % (peer.name, tail), file=out)
+
+
+def machine_line():
+    model = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
+    return "date: %s  machine: %d cpus, %s" % (
+        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), model)
