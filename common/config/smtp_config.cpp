@@ -179,6 +179,11 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
       {"max_received_headers", 1, 10000,
        [&](long long v) { limits.max_received_headers = unsigned(v); }},
       {"spool_after", -1, 1LL << 40, [&](long long v) { limits.spool_after = v; }},
+      {"max_auth_failures", 1, 1000, [&](long long v) { limits.max_auth_failures = unsigned(v); }},
+      {"max_auth_failures_per_ip", 1, 1000000,
+       [&](long long v) { limits.max_auth_failures_per_ip = unsigned(v); }},
+      {"auth_failure_window", 1, 86400, [&](long long v) { limits.auth_failure_window_s = int(v); }},
+      {"auth_failure_delay", 0, 60, [&](long long v) { limits.auth_failure_delay_s = int(v); }},
   };
   for (const auto& l : int_limits) {
     if (!main.contains(l.key) || main[l.key].is_null()) {
@@ -191,13 +196,15 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     }
     l.store(v.get<long long>());
   }
-  for (const char* key : {"fold_long_data_lines", "normalise_bare_line_endings"}) {
+  for (const char* key :
+       {"fold_long_data_lines", "normalise_bare_line_endings", "auth_requires_tls"}) {
     if (main.contains(key) && !main[key].is_boolean()) {
       return Error{fmt::format("{}: {} must be true or false", where(key), key)};
     }
   }
   limits.fold_long_data_lines = main.value("fold_long_data_lines", false);
   limits.normalise_bare_line_endings = main.value("normalise_bare_line_endings", false);
+  limits.auth_requires_tls = main.value("auth_requires_tls", true);
   if (main.contains("spool_dir") && main["spool_dir"].is_string()) {
     limits.spool_dir = main["spool_dir"].get<std::string>();
   }

@@ -39,6 +39,11 @@ struct SessionLimits {
   unsigned max_received_headers = 100;       // mail loop -> 554 5.4.6
   std::int64_t spool_after = 1048576;        // message bytes kept in memory before spilling
   std::string spool_dir;                     // empty: <install>/spool
+  bool auth_requires_tls = true;             // AUTH offered only inside TLS
+  unsigned max_auth_failures = 3;            // per connection, then 421 and close
+  unsigned max_auth_failures_per_ip = 10;    // per process within auth_failure_window -> 454
+  int auth_failure_window_s = 600;
+  int auth_failure_delay_s = 1;              // the nth failure waits delay * 2^(n-1) s, max 16x
 };
 
 struct SmtpConfig {
@@ -55,7 +60,7 @@ struct SmtpConfig {
 
 /// The booleans of smtp.ini, as every reader of the file must declare them.
 inline const ReadOptions SmtpIniBooleans{
-    {"-main.fold_long_data_lines", "-main.normalise_bare_line_endings"}};
+    {"-main.fold_long_data_lines", "-main.normalise_bare_line_endings", "+main.auth_requires_tls"}};
 
 Result<SmtpConfig> readSmtpConfig(Config& config);
 

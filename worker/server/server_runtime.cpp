@@ -6,6 +6,7 @@
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
 #include "worker/hooks/server_hooks.hpp"
+#include "worker/smtp/auth_failures.hpp"
 
 #include <fmt/format.h>
 
@@ -144,6 +145,10 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
     return Error{fmt::format("spool directory {}: {}", env.spool_dir, ec.message())};
   }
   env.smtps_port = rt->smtp_.smtps_port;
+  env.submission_ports = rt->smtp_.submission_ports;
+  env.auth_failures = std::make_shared<smtp::AuthFailures>(
+      rt->smtp_.limits.max_auth_failures_per_ip,
+      std::chrono::seconds(rt->smtp_.limits.auth_failure_window_s));
   bool tls_listed = std::any_of(rt->plugins_->plugins().begin(), rt->plugins_->plugins().end(),
                                 [](const plugin::LoadedPlugin& p) { return p.info.name == "tls"; });
   if (tls_listed) {

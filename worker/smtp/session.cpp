@@ -316,18 +316,31 @@ void Session::processInput() {
       break;
     }
     auto lf = pending.find('\n');
-    if (lf == std::string_view::npos) {
-      if (pending.size() >= limits_.max_line_length) {
-        reply(500, "5.5.2", {"Line too long"});
-        countError();
-        startClose();
-      }
-      break;
+    if (skip_to_line_end_) {
+      // The rest of an over-long AUTH response: dropped up to its end.
+      in_pos_ += lf == std::string_view::npos ? pending.size() : lf + 1;
+      skip_to_line_end_ = lf == std::string_view::npos;
+      continue;
     }
-    if (lf + 1 > limits_.max_line_length) {
+    // RFC 4954 4: AUTH responses may be up to 12288 octets, more than any command.
+    bool in_auth = auth_step_ != AuthStep::None;
+    std::size_t max_line =
+        in_auth ? std::max<std::size_t>(limits_.max_line_length, 12288) : limits_.max_line_length;
+    bool too_long = lf == std::string_view::npos ? pending.size() >= max_line : lf + 1 > max_line;
+    if (too_long && in_auth) {
+      endAuthExchange();
+      reply(500, "5.5.6", {"Authentication Exchange line is too long"});
+      countError();
+      skip_to_line_end_ = true;
+      continue;
+    }
+    if (too_long) {
       reply(500, "5.5.2", {"Line too long"});
       countError();
       startClose();
+      break;
+    }
+    if (lf == std::string_view::npos) {
       break;
     }
     std::string_view line = pending.substr(0, lf);
@@ -340,6 +353,10 @@ void Session::processInput() {
       after_data_bytes_ = after_data_bytes_ > lf + 1 ? after_data_bytes_ - (lf + 1) : 0;
       reply(503, "5.5.1", {"Bad sequence of commands - pipelined after end of DATA"});
       countError();
+      continue;
+    }
+    if (auth_step_ != AuthStep::None) {
+      authContinue(line);
       continue;
     }
     handleLine(line);

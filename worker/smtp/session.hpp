@@ -42,6 +42,7 @@ class TlsStream;
 
 namespace upesi::smtp {
 
+class AuthFailures;
 using worker::HookResult;
 
 class Session;
@@ -57,6 +58,8 @@ struct SessionEnvironment {
   std::string spool_dir;
   std::shared_ptr<const tls::ServerTls> tls; // certificates when the tls plugin is on; else null
   std::uint16_t smtps_port = 465;            // listeners on this port speak TLS from the start
+  std::vector<std::uint16_t> submission_ports; // MAIL needs AUTH (or relaying) on these
+  std::shared_ptr<AuthFailures> auth_failures;  // failed AUTH per client address; may be null
   std::function<void(Session*)> on_closed; // called once, from the socket's close callback
 };
 
@@ -82,6 +85,7 @@ public:
   const std::string& helloHost() const override { return hello_host_; }
   bool tls() const override { return tls_info_.enabled; }
   const TlsInfo& tlsInfo() const override { return tls_info_; }
+  const std::string& authUser() const override { return auth_user_; }
   bool relaying() const override;
   void setRelaying(bool relaying) override;
   nlohmann::json& notes() override { return notes_; }
@@ -126,6 +130,19 @@ private:
   void startTlsHandshake(bool implicit);
   void tlsEstablished(bool implicit);
   bool starttlsOffered() const;
+
+  // AUTH (session_auth.cpp)
+  enum class AuthStep { None, PlainResponse, LoginUser, LoginPassword, CramResponse };
+  std::vector<std::string> authMechanisms() const;
+  void filterAuthCapability();
+  void cmdAuth(std::string_view argument);
+  void authContinue(std::string_view line);
+  void authPlain(std::string_view decoded);
+  void checkCredentials(std::string method, std::string user, std::string password,
+                        std::string digest);
+  void authRespond(HookResult result);
+  void authFailed(std::string why);
+  void endAuthExchange();
   void armIdleTimer();
   void updateReading();
 
@@ -187,6 +204,13 @@ private:
   std::shared_ptr<const tls::ServerTls> tls_context_;
   std::unique_ptr<tls::TlsStream> tls_;
   TlsInfo tls_info_;
+  std::string auth_user_;
+  AuthStep auth_step_ = AuthStep::None;
+  std::string auth_challenge_;  // CRAM-MD5
+  std::string auth_login_user_; // LOGIN, between its two prompts
+  unsigned auth_failures_ = 0;
+  AuthAttempt pending_auth_;
+  bool skip_to_line_end_ = false; // dropping the rest of an over-long AUTH response
   uv_timer_t* idle_timer_ = nullptr;
 
   std::string uuid_;

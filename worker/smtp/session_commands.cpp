@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <strings.h>
 
 namespace upesi::smtp {
 namespace {
@@ -127,7 +128,11 @@ void Session::greet() {
 
 void Session::handleLine(std::string_view line) {
   if (log::Logger::instance().enabled(log::Level::Protocol)) {
-    log::protocol({logUuid(), ""}, "C: {}", log::escaped(line));
+    // AUTH carries credentials: only its mechanism is logged.
+    bool auth = line.size() >= 5 && strncasecmp(line.data(), "AUTH ", 5) == 0;
+    log::protocol({logUuid(), ""}, "C: {}",
+                  auth ? log::escaped(line.substr(0, line.find(' ', 5))) + " ***"
+                       : log::escaped(line));
   }
   if (shutting_down_) {
     reply(421, "4.3.2", {fmt::format("{} Service shutting down, closing connection", env_.me)});
@@ -182,6 +187,8 @@ void Session::handleLine(std::string_view line) {
     cmdHelp();
   } else if (verb == "STARTTLS" && starttlsOffered()) {
     cmdStartTls(command.argument);
+  } else if (verb == "AUTH" && !authMechanisms().empty()) {
+    cmdAuth(command.argument);
   } else {
     cmdUnrecognized(verb, command.argument);
   }
@@ -259,6 +266,7 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
       capabilities_ = {"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
                        fmt::format("SIZE {}", limits_.max_message_size)};
       runHook(Hook::Capabilities, {}, [this, greeting](HookResult) {
+        filterAuthCapability();
         std::vector<std::string> lines{greeting};
         lines.insert(lines.end(), capabilities_.begin(), capabilities_.end());
         reply(250, "", std::move(lines));
@@ -277,6 +285,12 @@ void Session::cmdMail(std::string_view argument) {
   }
   if (txn_) {
     reply(503, "5.5.1", {"Nested MAIL command"});
+    countError();
+    return;
+  }
+  if (!relaying() && std::find(env_.submission_ports.begin(), env_.submission_ports.end(),
+                               local_.port) != env_.submission_ports.end()) {
+    reply(530, "5.7.0", {"Authentication required"});
     countError();
     return;
   }

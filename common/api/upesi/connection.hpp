@@ -37,6 +37,19 @@ struct DenyInfo {
 
 /// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
 /// the running hook are set.
+/// An AUTH exchange the core has finished reading (RFC 4954), for the `auth` hook. A plugin
+/// answers OK (credentials good), DENY (bad), DENYSOFT (cannot tell now: 454) or CONT (not
+/// mine: the next auth plugin). Nobody saying OK is a failure.
+struct AuthAttempt {
+  std::string method;   ///< "PLAIN", "LOGIN" or "CRAM-MD5"
+  std::string user;     ///< the authentication identity
+  std::string password; ///< PLAIN and LOGIN only; empty for CRAM-MD5
+  /// True if `secret` is this user's password: compares in constant time for PLAIN/LOGIN and
+  /// checks the HMAC-MD5 digest for CRAM-MD5, so plugins that know the plain password need
+  /// nothing else.
+  std::function<bool(std::string_view secret)> matches;
+};
+
 struct HookParams {
   const Address* address = nullptr;       ///< mail (sender), rcpt and rcpt_ok (recipient)
   const EsmtpParams* esmtp = nullptr;     ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
@@ -50,6 +63,7 @@ struct HookParams {
   const DeferredInfo* deferred = nullptr; ///< deferred
   const BounceInfo* bounce = nullptr;     ///< bounce
   const DeliveredInfo* delivered = nullptr; ///< delivered
+  const AuthAttempt* auth = nullptr;        ///< auth
 };
 
 struct Endpoint {

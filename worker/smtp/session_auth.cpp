@@ -1,0 +1,301 @@
+// Session: SMTP AUTH (RFC 4954). The core runs the SASL exchange (PLAIN, LOGIN, CRAM-MD5) so
+// that plugin order cannot break it; auth plugins advertise mechanisms in `capabilities` and
+// check credentials in the `auth` hook. Passwords are never logged.
+#include "common/log/escape.hpp"
+#include "common/log/logger.hpp"
+#include "common/smtp/sasl_server.hpp"
+#include "common/util/base64.hpp"
+#include "worker/smtp/auth_failures.hpp"
+#include "worker/smtp/session.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <strings.h>
+
+namespace upesi::smtp {
+namespace {
+
+bool isAuthCapability(const std::string& c) {
+  return c.size() >= 5 && (strncasecmp(c.c_str(), "AUTH ", 5) == 0 ||
+                           strncasecmp(c.c_str(), "AUTH=", 5) == 0);
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') {
+      c = static_cast<char>(c - 32);
+    }
+  }
+  return out;
+}
+
+// Runs `fn` after `ms` on the loop unless the session is gone by then.
+void after(uv_loop_t* loop, std::uint64_t ms, std::weak_ptr<bool> alive, std::function<void()> fn) {
+  struct Pending {
+    uv_timer_t timer{};
+    std::weak_ptr<bool> alive;
+    std::function<void()> fn;
+  };
+  auto* p = new Pending{{}, std::move(alive), std::move(fn)};
+  p->timer.data = p;
+  uv_timer_init(loop, &p->timer);
+  uv_timer_start(
+      &p->timer,
+      [](uv_timer_t* t) {
+        auto* pending = static_cast<Pending*>(t->data);
+        if (auto session_alive = pending->alive.lock(); session_alive && *session_alive) {
+          pending->fn();
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(t),
+                 [](uv_handle_t* h) { delete static_cast<Pending*>(h->data); });
+      },
+      ms, 0);
+}
+
+} // namespace
+
+std::vector<std::string> Session::authMechanisms() const {
+  std::vector<std::string> mechanisms;
+  for (const auto& c : capabilities_) {
+    if (!isAuthCapability(c)) {
+      continue;
+    }
+    std::string_view rest(c);
+    rest.remove_prefix(5);
+    while (!rest.empty()) {
+      auto space = rest.find(' ');
+      auto word = rest.substr(0, space);
+      if (!word.empty()) {
+        auto m = upper(word);
+        if (std::find(mechanisms.begin(), mechanisms.end(), m) == mechanisms.end()) {
+          mechanisms.push_back(m);
+        }
+      }
+      rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    }
+  }
+  return mechanisms;
+}
+
+void Session::filterAuthCapability() {
+  // Passwords never cross the network in clear unless the operator says so; an authenticated
+  // client is not offered AUTH again.
+  if ((limits_.auth_requires_tls && !tls_info_.enabled) || !auth_user_.empty()) {
+    capabilities_.erase(
+        std::remove_if(capabilities_.begin(), capabilities_.end(), isAuthCapability),
+        capabilities_.end());
+  }
+}
+
+void Session::cmdAuth(std::string_view argument) {
+  if (!auth_user_.empty()) {
+    reply(503, "5.5.1", {"Already authenticated"});
+    countError();
+    return;
+  }
+  if (txn_) {
+    reply(503, "5.5.1", {"AUTH not permitted during a mail transaction"});
+    countError();
+    return;
+  }
+  auto space = argument.find(' ');
+  std::string mechanism = upper(argument.substr(0, space));
+  std::string_view initial =
+      space == std::string_view::npos ? std::string_view() : argument.substr(space + 1);
+  auto offered = authMechanisms();
+  if (mechanism.empty() || std::find(offered.begin(), offered.end(), mechanism) == offered.end()) {
+    reply(504, "5.5.4", {"Unrecognized authentication type"});
+    countError();
+    return;
+  }
+  if (env_.auth_failures && env_.auth_failures->blocked(remote_.ip)) {
+    log::notice({logUuid(), ""}, "AUTH refused: too many failures from {}", remote_.ip);
+    reply(454, "4.7.0", {"Too many failed authentications; try again later"});
+    countError();
+    return;
+  }
+  pending_auth_ = {};
+  pending_auth_.method = mechanism;
+  if (mechanism == "PLAIN") {
+    if (initial.empty()) {
+      auth_step_ = AuthStep::PlainResponse;
+      reply(334, "", {""});
+      return;
+    }
+    auth_step_ = AuthStep::PlainResponse;
+    authContinue(initial);
+  } else if (mechanism == "LOGIN") {
+    if (initial.empty()) {
+      auth_step_ = AuthStep::LoginUser;
+      reply(334, "", {base64Encode("Username:")});
+      return;
+    }
+    auth_step_ = AuthStep::LoginUser;
+    authContinue(initial);
+  } else if (mechanism == "CRAM-MD5") {
+    if (!initial.empty()) {
+      reply(501, "5.5.4", {"CRAM-MD5 takes no initial response"});
+      countError();
+      return;
+    }
+    auth_challenge_ = cramMd5Challenge(env_.me);
+    auth_step_ = AuthStep::CramResponse;
+    reply(334, "", {base64Encode(auth_challenge_)});
+  } else {
+    // Offered by a plugin, but the core has no exchange for it.
+    reply(504, "5.5.4", {"Unrecognized authentication type"});
+    countError();
+  }
+}
+
+void Session::endAuthExchange() {
+  auth_step_ = AuthStep::None;
+  auth_challenge_.clear();
+  auth_login_user_.clear();
+}
+
+void Session::authContinue(std::string_view line) {
+  if (log::Logger::instance().enabled(log::Level::Protocol)) {
+    log::protocol({logUuid(), ""}, "C: *** (AUTH response)");
+  }
+  if (line == "*") {
+    endAuthExchange();
+    reply(501, "5.0.0", {"Authentication cancelled"});
+    return;
+  }
+  std::optional<std::string> decoded =
+      line == "=" ? std::optional<std::string>(std::string()) : base64Decode(line);
+  if (!decoded) {
+    endAuthExchange();
+    reply(501, "5.5.2", {"Cannot decode response"});
+    countError();
+    return;
+  }
+  switch (auth_step_) {
+  case AuthStep::PlainResponse: {
+    endAuthExchange();
+    auto credentials = parsePlainResponse(*decoded);
+    if (!credentials) {
+      reply(501, "5.5.2", {fmt::format("Invalid AUTH string: {}", credentials.error())});
+      countError();
+      return;
+    }
+    checkCredentials("PLAIN", credentials->user, credentials->password, "");
+    return;
+  }
+  case AuthStep::LoginUser:
+    auth_login_user_ = *decoded;
+    auth_step_ = AuthStep::LoginPassword;
+    reply(334, "", {base64Encode("Password:")});
+    return;
+  case AuthStep::LoginPassword: {
+    std::string user = std::move(auth_login_user_);
+    endAuthExchange();
+    checkCredentials("LOGIN", std::move(user), *decoded, "");
+    return;
+  }
+  case AuthStep::CramResponse: {
+    std::string challenge = auth_challenge_;
+    endAuthExchange();
+    auto credentials = parseCramMd5Response(*decoded);
+    if (!credentials) {
+      reply(501, "5.5.2", {fmt::format("Invalid AUTH string: {}", credentials.error())});
+      countError();
+      return;
+    }
+    auth_challenge_ = challenge;
+    checkCredentials("CRAM-MD5", credentials->user, "", credentials->digest);
+    return;
+  }
+  case AuthStep::None:
+    break;
+  }
+}
+
+void Session::checkCredentials(std::string method, std::string user, std::string password,
+                               std::string digest) {
+  pending_auth_.method = std::move(method);
+  pending_auth_.user = std::move(user);
+  pending_auth_.password = std::move(password);
+  if (pending_auth_.method == "CRAM-MD5") {
+    pending_auth_.matches = [challenge = auth_challenge_,
+                             digest = std::move(digest)](std::string_view secret) {
+      return constantTimeEquals(cramMd5Digest(challenge, secret), digest);
+    };
+  } else {
+    pending_auth_.matches = [password = pending_auth_.password](std::string_view secret) {
+      return constantTimeEquals(password, secret);
+    };
+  }
+  auth_challenge_.clear();
+  if (pending_auth_.user.empty()) {
+    authFailed("empty user name");
+    return;
+  }
+  HookParams params;
+  params.auth = &pending_auth_;
+  runHook(Hook::Auth, params, [this](HookResult result) { authRespond(std::move(result)); });
+}
+
+void Session::authRespond(HookResult result) {
+  if (result.code == Code::Ok) {
+    auth_user_ = pending_auth_.user;
+    notes_["auth_user"] = auth_user_;
+    notes_["auth_method"] = pending_auth_.method;
+    setRelaying(true);
+    log::info({logUuid(), result.plugin}, "AUTH {} user=\"{}\" succeeded", pending_auth_.method,
+              log::escaped(auth_user_));
+    pending_auth_ = {};
+    reply(235, "2.7.0", {"Authentication successful"});
+    return;
+  }
+  if (result.code == Code::DenySoft || result.code == Code::DenySoftDisconnect) {
+    log::notice({logUuid(), result.plugin}, "AUTH {} user=\"{}\": temporary failure",
+                pending_auth_.method, log::escaped(pending_auth_.user));
+    pending_auth_ = {};
+    reply(454, "4.7.0", {"Temporary authentication failure"});
+    countError();
+    return;
+  }
+  authFailed(result.code == Code::Cont ? "no auth plugin accepted the credentials"
+                                       : "credentials refused");
+}
+
+void Session::authFailed(std::string why) {
+  ++auth_failures_;
+  if (env_.auth_failures) {
+    env_.auth_failures->record(remote_.ip);
+  }
+  log::notice({logUuid(), ""}, "AUTH {} user=\"{}\" failed ({}): {} of {} on this connection",
+              pending_auth_.method, log::escaped(pending_auth_.user), why, auth_failures_,
+              limits_.max_auth_failures);
+  pending_auth_ = {};
+  // Slow guessing down: 1, 2, 4 ... times the base delay, at most 16 times.
+  std::uint64_t delay_ms = static_cast<std::uint64_t>(limits_.auth_failure_delay_s) * 1000 *
+                           (1ULL << std::min(auth_failures_ - 1, 4U));
+  auto answer = [this]() {
+    busy_ = false;
+    reply(535, "5.7.8", {"Authentication credentials invalid"});
+    countError();
+    if (auth_failures_ >= limits_.max_auth_failures && phase_ == Phase::Command) {
+      reply(421, "4.7.0", {fmt::format("{} Too many failed authentications", env_.me)});
+      startClose();
+    }
+    hookFinished();
+  };
+  if (delay_ms == 0) {
+    answer();
+    return;
+  }
+  busy_ = true;
+  after(env_.loop, delay_ms, alive_, [this, answer]() {
+    if (peer_gone_ || phase_ == Phase::Closing || phase_ == Phase::Closed) {
+      return;
+    }
+    answer();
+  });
+}
+
+} // namespace upesi::smtp
