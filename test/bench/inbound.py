@@ -60,8 +60,9 @@ def start_upesi(binary, workdir, nodes=0):
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
     (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
-    env = dict(os.environ, YES_REALLY_DO_DISCARD="1",
-               UPESI_DEFAULTS_DIR=str(ROOT / "etc"))
+    # The shipped defaults: the binary's own (its source tree's etc/, compiled in), unless
+    # UPESI_DEFAULTS_DIR is set.
+    env = dict(os.environ, YES_REALLY_DO_DISCARD="1")
     return Peer(name, [binary, "-c", str(inst)], port, env=env,
                 log_path=str(workdir / (name + ".log")))
 

@@ -71,8 +71,9 @@ class UpesiOutbound:
         (self.cfg / "me").write_text("localhost\n")
         (self.cfg / "log.ini").write_text("[main]\nlevel=notice\n")
         self.held = True
-        env = dict(os.environ, UPESI_DEFAULTS_DIR=str(ROOT / "etc"))
-        self.peer = Peer(self.name, [binary, "-c", str(self.inst)], port, env=env,
+        # The shipped defaults: the binary's own (its source tree's etc/, compiled in), unless
+        # UPESI_DEFAULTS_DIR is set.
+        self.peer = Peer(self.name, [binary, "-c", str(self.inst)], port,
                          log_path=str(workdir / (self.name + ".log")))
         self.port, self.pid = port, self.peer.pid
 
