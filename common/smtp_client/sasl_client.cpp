@@ -1,11 +1,10 @@
 #include "common/smtp_client/sasl_client.hpp"
 
+#include "common/smtp/sasl_server.hpp"
 #include "common/util/base64.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <cctype>
@@ -92,19 +91,6 @@ Result<SaslMechanism> chooseSaslMechanism(const std::vector<std::string>& offere
                            fmt::join(offered, " "))};
 }
 
-std::string hmacMd5Hex(std::string_view secret, std::string_view challenge) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_md5(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(challenge.data()), challenge.size(), md, &len);
-  std::string hex;
-  hex.reserve(2 * len);
-  for (unsigned i = 0; i < len; ++i) {
-    hex += fmt::format("{:02x}", md[i]);
-  }
-  return hex;
-}
-
 SaslClient::SaslClient(SaslMechanism mechanism, std::string user, std::string password)
     : mechanism_(mechanism), user_(std::move(user)), password_(std::move(password)) {}
 
@@ -141,7 +127,7 @@ Result<std::string> SaslClient::respond(std::string_view challenge) {
       if (!decoded || decoded->empty()) {
         return Error{"the CRAM-MD5 challenge is not base64"};
       }
-      return base64Encode(user_ + " " + hmacMd5Hex(password_, *decoded));
+      return base64Encode(user_ + " " + smtp::cramMd5Digest(*decoded, password_));
     }
     break;
   }

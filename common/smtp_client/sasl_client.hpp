@@ -29,9 +29,6 @@ std::vector<std::string> parseAuthMechanisms(std::string_view arguments);
 Result<SaslMechanism> chooseSaslMechanism(const std::vector<std::string>& offered,
                                           std::string_view forced);
 
-/// HMAC-MD5(secret, challenge) in lower-case hex.
-std::string hmacMd5Hex(std::string_view secret, std::string_view challenge);
-
 /// One AUTH exchange. The lines it gives hold credentials: never log them.
 class SaslClient {
 public:
