@@ -71,24 +71,34 @@ class UpesiOutbound:
         (self.cfg / "me").write_text("localhost\n")
         (self.cfg / "log.ini").write_text("[main]\nlevel=notice\n")
         self.held = True
+        self._log_pos = 0
         # The shipped defaults: the binary's own (its source tree's etc/, compiled in), unless
         # UPESI_DEFAULTS_DIR is set.
         self.peer = Peer(self.name, [binary, "-c", str(self.inst)], port,
                          log_path=str(workdir / (self.name + ".log")))
         self.port, self.pid = port, self.peer.pid
 
-    def _log_count(self, text):
-        with open(self.peer.log_path, errors="replace") as f:
-            return f.read().count(text)
+    def _new_log_lines(self):
+        """The complete log lines written since the last call."""
+        with open(self.peer.log_path, "rb") as f:
+            f.seek(self._log_pos)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        self._log_pos += end
+        return data[:end].decode(errors="replace")
 
     def _set_disabled(self, disabled):
         line = "outbound: deliveries %s" % ("paused" if disabled else "resumed")
-        before = self._log_count(line)
+        self._new_log_lines()
+        seen = [0]
         tmp = self.cfg / ".outbound.ini.new"
         tmp.write_text("[main]\ndisabled=%s\n" % ("true" if disabled else "false"))
         os.replace(tmp, self.cfg / "outbound.ini")
-        wait_until(lambda: self._log_count(line) >= before + self.workers, 15,
-                   "%s: '%s' in its log" % (self.name, line), interval=0.005)
+
+        def applied():  # by every worker
+            seen[0] += self._new_log_lines().count(line)
+            return seen[0] >= self.workers
+        wait_until(applied, 15, "%s: '%s' in its log" % (self.name, line), interval=0.005)
         self.held = disabled
 
     def hold(self):
