@@ -44,7 +44,8 @@ HARAKA_VERSION = "3.3.4"
 MODE = "discard"
 
 
-def start_upesi(binary, workdir, nodes=0):
+def start_upesi(binary, workdir, nodes=0, tls=None):
+    """tls: (key PEM, certificate PEM) to add the tls plugin (STARTTLS) with them."""
     port = free_port()
     name = "upesi" if nodes == 0 else "upesi-n%d" % nodes
     inst = workdir / name
@@ -57,6 +58,7 @@ def start_upesi(binary, workdir, nodes=0):
         (cfg / "outbound.ini").write_text("[main]\ndisabled=true\n")
     else:
         (cfg / "plugins").write_text("rcpt_to.in_host_list\nqueue/discard\n")
+    add_tls(cfg, tls)
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
     (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
@@ -90,7 +92,17 @@ def install_haraka():
     return target
 
 
-def start_haraka(workdir):
+def add_tls(cfg, tls):
+    """The tls plugin first in config/plugins, with the key and certificate where both Upesi's
+    and Haraka's tls plugins look for them by default."""
+    if tls is None:
+        return
+    (cfg / "tls_key.pem").write_text(tls[0])
+    (cfg / "tls_cert.pem").write_text(tls[1])
+    (cfg / "plugins").write_text("tls\n" + (cfg / "plugins").read_text())
+
+
+def start_haraka(workdir, tls=None):
     home = install_haraka()
     port = free_port()
     cfg_root = workdir / "haraka"
@@ -108,6 +120,7 @@ def start_haraka(workdir):
         (cfg / "outbound.ini").write_text("[main]\ndisabled=true\n")
     else:
         (cfg / "plugins").write_text("skip_rdns\nrcpt_to.in_host_list\nqueue/discard\n")
+    add_tls(cfg, tls)
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
     (cfg / "log.ini").write_text("[main]\nlevel=warn\n")

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""TLS benchmark: STARTTLS sessions per second and server CPU per TLS session, Upesi against
+Haraka's tls plugin, in one run, on loopback.
+
+    test/bench/tls.py [--upesi BUILD/master/upesi] [--rounds 3] [--messages 300] [--procs 1,4]
+
+Both servers run one process (nodes=0) with rcpt_to.in_host_list + queue/discard and the tls
+plugin, with the same self-signed RSA-2048 certificate. The client is Python's smtplib, as in
+the shared tls-seq.py harness: per message a new connection, EHLO, STARTTLS, EHLO, MAIL, RCPT,
+DATA (1 KB), QUIT; PROCS client processes in parallel. Each cell also runs without STARTTLS
+(plain), so the TLS cost per session is the difference of the two. The Python client is much
+heavier than the servers, so msgs/s is client-bound; server CPU per message is the figure to
+compare.
+"""
+import argparse
+import multiprocessing
+import os
+import pathlib
+import shutil
+import signal
+import smtplib
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_common import exit_on_sigterm, machine_line, tree_cpu_s  # noqa: E402
+import inbound  # noqa: E402
+
+BODY = "Subject: bench\r\n\r\n" + ("x" * 78 + "\r\n") * 13
+
+
+def client(args):
+    port, count, tls = args
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    errors = 0
+    for _ in range(count):
+        try:
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="tls.client", timeout=30) as s:
+                s.ehlo()
+                if tls:
+                    s.starttls(context=ctx)
+                    s.ehlo()
+                s.sendmail("sender@example.com", ["user@example.com"], BODY)
+        except (OSError, smtplib.SMTPException) as e:
+            errors += 1
+            print("error: %r" % e, file=sys.stderr)
+    return errors
+
+
+def quiet_worker():
+    # Pool workers inherit the bench's SIGTERM handler; theirs is the default one.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def run(peer, messages, procs, tls):
+    per_proc = messages // procs
+    cpu0 = tree_cpu_s(peer.proc.pid)
+    t0 = time.monotonic()
+    with multiprocessing.Pool(procs, initializer=quiet_worker) as pool:
+        errors = sum(pool.map(client, [(peer.port, per_proc, tls)] * procs))
+    wall = time.monotonic() - t0
+    time.sleep(0.3)
+    cpu = tree_cpu_s(peer.proc.pid) - cpu0
+    if errors:
+        raise RuntimeError("%s: %d errors" % (peer.name, errors))
+    n = per_proc * procs
+    return n / wall, cpu * 1000 / n
+
+
+def self_signed(workdir):
+    key, cert = workdir / "key.pem", workdir / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return key.read_text(), cert.read_text()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--upesi", default=str(inbound.ROOT / "build-release" / "master" / "upesi"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--messages", type=int, default=300)
+    ap.add_argument("--procs", default="1,4")
+    args = ap.parse_args()
+    exit_on_sigterm()
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-bench-tls-"))
+    peers = []
+    try:
+        pems = self_signed(workdir)
+        peers.append(inbound.start_upesi(args.upesi, workdir, 0, tls=pems))
+        peers.append(inbound.start_haraka(workdir, tls=pems))
+        results = {}
+        cells = [(int(p), tls) for p in args.procs.split(",") for tls in (True, False)]
+        for procs, tls in cells:
+            for peer in peers:
+                run(peer, 40, procs, tls)  # warm-up
+            for _ in range(args.rounds):
+                for peer in peers:
+                    results.setdefault((procs, tls, peer.name), []).append(
+                        run(peer, args.messages, procs, tls))
+        print(machine_line())
+        print("| clients | mode | upesi msgs/s | upesi CPU ms/msg | haraka msgs/s | "
+              "haraka CPU ms/msg | upesi/haraka CPU |")
+        print("|---|---|---|---|---|---|---|")
+        med = {}
+        for procs, tls in cells:
+            row = [str(procs), "STARTTLS" if tls else "plain"]
+            for name in ("upesi", "haraka"):
+                runs = results[(procs, tls, name)]
+                rate = statistics.median(r[0] for r in runs)
+                cpu = statistics.median(r[1] for r in runs)
+                med[(procs, tls, name)] = cpu
+                row += ["%.0f" % rate, "%.3f" % cpu]
+            row.append("%.2f" % (med[(procs, tls, "upesi")] / med[(procs, tls, "haraka")]))
+            print("| " + " | ".join(row) + " |")
+        print()
+        print("TLS cost per session (STARTTLS CPU minus plain CPU, ms):")
+        for procs in sorted({c[0] for c in cells}):
+            u = med[(procs, True, "upesi")] - med[(procs, False, "upesi")]
+            h = med[(procs, True, "haraka")] - med[(procs, False, "haraka")]
+            print("  %d client(s): upesi %.3f, haraka %.3f, upesi/haraka %.2f" %
+                  (procs, u, h, u / h if h > 0 else float("nan")))
+    finally:
+        for peer in peers:
+            peer.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
