@@ -30,6 +30,7 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
       {"concurrency_max", 1, 100000, [&](long long v) { out.concurrency_max = unsigned(v); }},
       {"maxTempFailures", 1, 100, [&](long long v) { out.max_temp_failures = unsigned(v); }},
       {"connect_timeout", 1, 3600, [&](long long v) { out.connect_timeout_s = int(v); }},
+      {"greeting_timeout", 1, 3600, [&](long long v) { out.greeting_timeout_s = int(v); }},
       {"pool_timeout", 0, 3600, [&](long long v) { out.pool_timeout_s = int(v); }},
       {"pool_concurrency_max", 0, 1000,
        [&](long long v) { out.pool_concurrency_max = unsigned(v); }},

@@ -20,6 +20,7 @@ struct OutboundConfig {
   std::string temp_fail_intervals;                // Haraka's syntax; empty: from max_temp_failures
   unsigned max_temp_failures = 13;
   int connect_timeout_s = 30;
+  int greeting_timeout_s = 300;       // for the MX's banner (RFC 5321 §4.5.3.2.1)
   int pool_timeout_s = 50;            // idle pooled connections close after this
   unsigned pool_concurrency_max = 10; // pooled connections per destination
   int scan_interval_s = 30;           // how often the queue directory is re-read

@@ -341,6 +341,7 @@ void Delivery::tryNextTarget() {
                                                   : engine_.settings().me;
   options.lmtp = target.mx.using_lmtp;
   options.timeouts.connect = std::chrono::seconds(config.connect_timeout_s);
+  options.timeouts.greeting = std::chrono::seconds(config.greeting_timeout_s);
   options.log_id = logId();
   client_options_ = options;
   if (!skip_pool_) {
