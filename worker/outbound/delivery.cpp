@@ -396,6 +396,13 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
     last_error_ =
         fmt::format("{} [{}]: {}", result.remote.host, result.remote.ip, result.message.reason);
     client_.reset();
+    if (reused_) {
+      // A pooled connection may have died while it idled: once more on a fresh one.
+      log::info({logId(), ""}, "outbound: pooled connection failed ({}): connecting afresh",
+                last_error_);
+      skip_pool_ = true;
+      --next_target_;
+    }
     tryNextTarget();
     return;
   }
