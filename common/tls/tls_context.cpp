@@ -221,7 +221,7 @@ SSL_CTX* ServerTls::contextForName(std::string name) const {
   }
   // A wildcard covers exactly one label.
   if (auto dot = name.find('.'); dot != std::string::npos) {
-    if (auto it = by_name_.find("*" + name.substr(dot)); it != by_name_.end()) {
+    if (auto it = by_name_.find(std::string("*").append(name, dot)); it != by_name_.end()) {
       return it->second;
     }
   }
