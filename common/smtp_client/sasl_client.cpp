@@ -87,8 +87,8 @@ Result<SaslMechanism> chooseSaslMechanism(const std::vector<std::string>& offere
       return m;
     }
   }
-  return Error{fmt::format("no AUTH mechanism in common (the server offers {})",
-                           fmt::join(offered, " "))};
+  return Error{
+      fmt::format("no AUTH mechanism in common (the server offers {})", fmt::join(offered, " "))};
 }
 
 SaslClient::SaslClient(SaslMechanism mechanism, std::string user, std::string password)

@@ -3,9 +3,15 @@
 // point from libuv (connect, read, write, timer, a late MessageSource read) ends with
 // deliver(), which calls the finished operation's callback last, so a callback may start the
 // next operation, or destroy the client, without anything running after it.
+//
+// With TLS, the socket carries ciphertext: what is read goes to the TlsStream, whose plaintext
+// goes to the reply parser; what we say goes through the TlsStream, whose ciphertext goes to
+// the socket. The TlsStream's callbacks can come from the thread pool's completion, an entry
+// point of their own, so they end with deliverSoon().
 #include "common/smtp_client/smtp_client.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/tls/tls_stream.hpp"
 
 #include <fmt/format.h>
 
@@ -25,6 +31,20 @@ const char* toString(Outcome outcome) {
     return "temporary";
   case Outcome::Permanent:
     return "permanent";
+  }
+  return "?";
+}
+
+const char* toString(TlsMode mode) {
+  switch (mode) {
+  case TlsMode::Off:
+    return "off";
+  case TlsMode::Opportunistic:
+    return "opportunistic";
+  case TlsMode::Required:
+    return "required";
+  case TlsMode::Implicit:
+    return "implicit";
   }
   return "?";
 }
@@ -193,13 +213,15 @@ std::shared_ptr<MessageSource> fileSource(uv_loop_t* loop, uv_file fd, std::int6
 // ------------------------------------------------------------------------------------- Impl
 
 struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
-  enum class Phase { Idle, Connecting, Greeting, Hello, Ready, Busy, Quitting, Closed };
+  enum class Phase { Idle, Connecting, Handshake, Greeting, Hello, Ready, Busy, Quitting, Closed };
 
   // The reply a command waits for.
   enum class Await {
     Greeting,
     Ehlo,
     Helo,
+    StartTls,
+    Auth,
     Mail,
     Rcpt,
     Data,
@@ -289,18 +311,34 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (tcp_closing_) {
       return;
     }
+    // Never in the middle of a handshake: it would be garbage to TLS.
+    bool say_quit = polite && connected_ && out_.empty() && writes_in_flight_ == 0 &&
+                    (!tls_ || tls_->established());
     tcp_closing_ = true;
     phase_ = Phase::Closed;
     body_active_ = false;
     expect_.clear();
     uv_timer_stop(&timer_);
-    if (polite && connected_ && out_.empty() && writes_in_flight_ == 0) {
-      std::string quit = "QUIT\r\n";
-      uv_buf_t buf = uv_buf_init(quit.data(), static_cast<unsigned>(quit.size()));
-      (void)uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+    if (say_quit) {
+      sayQuitNow();
     }
     out_.clear();
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
+  }
+
+  /// Best effort on the way out: a QUIT (and close_notify) if the socket takes them at once.
+  void sayQuitNow() {
+    std::string bytes = "QUIT\r\n";
+    if (tls_) {
+      std::string ciphertext;
+      capture_ = &ciphertext; // the stream's output comes here, not to writeSocket()
+      tls_->send(bytes);
+      tls_->close();
+      capture_ = nullptr;
+      bytes = std::move(ciphertext);
+    }
+    uv_buf_t buf = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+    (void)uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
   }
 
   /// Calls the finished operations' callbacks. The last thing every entry point does.
@@ -339,6 +377,13 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       return;
     }
     connect_done_ = std::move(done);
+    bool tls_needed =
+        options_.tls.mode == TlsMode::Required || options_.tls.mode == TlsMode::Implicit;
+    if (tls_needed && options_.tls.context == nullptr) {
+      failConnectSoon(
+          fmt::format("TLS is {} but there is no TLS context", toString(options_.tls.mode)));
+      return;
+    }
     sockaddr_storage addr{};
     if (auto error = parseIp(options_.ip, options_.port, addr); !error.empty()) {
       failConnectSoon(error);
@@ -398,8 +443,12 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       self->connected_ = true;
       uv_tcp_nodelay(&self->tcp_, 1);
       uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), onAlloc, onRead);
-      self->phase_ = Phase::Greeting;
-      self->expect_.push_back({Await::Greeting});
+      if (self->options_.tls.mode == TlsMode::Implicit) {
+        self->startTls(); // the greeting comes inside TLS
+      } else {
+        self->phase_ = Phase::Greeting;
+        self->expect_.push_back({Await::Greeting});
+      }
       self->armTimer();
     }
     self->deliver();
@@ -429,7 +478,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       if (what == Await::Ehlo) {
         parseCapabilities(reply);
       }
-      finishConnect(Status{Outcome::Ok, greeting_.code, greeting_.enhanced, greeting_.describe()});
+      afterHello();
       return;
     }
     if (what == Await::Ehlo && reply.permanent() && !options_.lmtp) {
@@ -438,6 +487,192 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     }
     finishConnect(Status::fromReply(reply));
     closeConnection(true);
+  }
+
+  /// After EHLO/HELO/LHLO: STARTTLS, then AUTH, as asked and offered; then ready.
+  void afterHello() {
+    if (wantsStartTls()) {
+      if (caps_.starttls) {
+        command("STARTTLS");
+        expect_.push_back({Await::StartTls});
+        flush();
+        return;
+      }
+      if (options_.tls.mode == TlsMode::Required) {
+        abort({Outcome::Temporary, 0, "4.7.4",
+               fmt::format("TLS is required, but {} does not offer STARTTLS", describeRemote())},
+              true);
+        return;
+      }
+    }
+    if (!options_.auth.user.empty() && !security_.auth) {
+      startAuth();
+      return;
+    }
+    finishConnect(Status{Outcome::Ok, greeting_.code, greeting_.enhanced, greeting_.describe()});
+  }
+
+  // ------------------------------------------------------------------------------------ TLS
+
+  bool wantsStartTls() const {
+    return !tls_ && !starttls_refused_ && options_.tls.context != nullptr &&
+           (options_.tls.mode == TlsMode::Opportunistic || options_.tls.mode == TlsMode::Required);
+  }
+
+  /// The name for SNI and for the certificate.
+  const std::string& tlsName() const {
+    return !options_.tls.name.empty() ? options_.tls.name
+           : !options_.host.empty()   ? options_.host
+                                      : options_.ip;
+  }
+
+  void startTlsReply(const ServerReply& reply) {
+    if (reply.code == 220) {
+      startTls();
+      return;
+    }
+    if (options_.tls.mode == TlsMode::Required) {
+      Status status = Status::fromReply(reply);
+      status.outcome = Outcome::Temporary;
+      status.enhanced = "4.7.4";
+      status.reason = "TLS is required, but STARTTLS was refused: " + status.reason;
+      abort(std::move(status), true);
+      return;
+    }
+    // RFC 3207 §4: the session goes on as it was, in clear.
+    log::info({options_.log_id, ""}, "{}: STARTTLS refused ({}): going on without TLS",
+              describeRemote(), reply.describe());
+    starttls_refused_ = true;
+    afterHello();
+  }
+
+  void startTls() {
+    // Whatever was read in clear is forgotten: RFC 3207 §4.2 (replies injected after the 220).
+    parser_ = ReplyParser(options_.reply_limits);
+    ++transport_generation_;
+    phase_ = Phase::Handshake;
+    auto channel = tls::TlsChannel::client(options_.tls.context, tlsName(), true);
+    if (!channel) {
+      abort({Outcome::Temporary, 0, "4.7.5", fmt::format("cannot start TLS: {}", channel.error())});
+      return;
+    }
+    tls::TlsStream::Callbacks callbacks;
+    callbacks.send = [this](std::string ciphertext) {
+      if (capture_ != nullptr) {
+        capture_->append(ciphertext);
+        return;
+      }
+      writeSocket(std::move(ciphertext));
+    };
+    callbacks.established = [this] {
+      tlsEstablished();
+      deliverSoon();
+    };
+    callbacks.plaintext = [this](std::string_view plaintext) {
+      feedReplies(plaintext);
+      deliverSoon();
+    };
+    callbacks.failed = [this](const std::string& why) {
+      tlsFailed(why);
+      deliverSoon();
+    };
+    tls_ = std::make_unique<tls::TlsStream>(loop_, std::move(*channel), std::move(callbacks));
+    log::debug({options_.log_id, ""}, "{}: TLS handshake (name \"{}\")", describeRemote(),
+               tlsName());
+    tls_->start();
+    armTimer();
+  }
+
+  void tlsEstablished() {
+    if (tcp_closing_) {
+      return;
+    }
+    security_.tls = tls_->details();
+    const tls::TlsDetails& d = *security_.tls;
+    log::info({options_.log_id, ""}, "{}: secured: version={} cipher={} verified={}{}",
+              describeRemote(), d.version, d.cipher, d.verified ? "true" : "false",
+              d.peer_certificate ? fmt::format(" peer=\"{}\"", d.peer_subject) : "");
+    bool implicit = options_.tls.mode == TlsMode::Implicit;
+    phase_ = implicit ? Phase::Greeting : Phase::Hello;
+    if (options_.tls.verify && !d.verified) {
+      abort({Outcome::Temporary, 0, "4.7.5",
+             fmt::format("TLS certificate of {} not verified for \"{}\": {}", describeRemote(),
+                         tlsName(),
+                         d.peer_certificate ? d.verify_error : "no certificate presented")},
+            !implicit);
+      return;
+    }
+    if (implicit) {
+      expect_.push_back({Await::Greeting});
+      armTimer();
+      return;
+    }
+    // RFC 3207 §4.2: what the server said before TLS counts no more; ask again.
+    caps_ = Capabilities{};
+    sayHello(Await::Ehlo);
+    armTimer();
+  }
+
+  void tlsFailed(const std::string& why) {
+    if (tcp_closing_) {
+      return;
+    }
+    if (phase_ == Phase::Handshake) {
+      abort({Outcome::Temporary, 0, "4.7.5", why});
+    } else {
+      connectionLost(why); // a broken record or the server's close_notify
+    }
+  }
+
+  // ----------------------------------------------------------------------------------- AUTH
+
+  void startAuth() {
+    auto mechanism = chooseSaslMechanism(caps_.auth, options_.auth.type);
+    if (!mechanism) {
+      abort(Status::temporary(
+                fmt::format("cannot authenticate to {}: {}", describeRemote(), mechanism.error())),
+            true);
+      return;
+    }
+    sasl_ = std::make_unique<SaslClient>(*mechanism, options_.auth.user, options_.auth.password);
+    secretCommand(sasl_->command(),
+                  fmt::format("AUTH {} (credentials not logged)", toString(*mechanism)));
+    expect_.push_back({Await::Auth});
+    flush();
+  }
+
+  void authReply(const ServerReply& reply) {
+    const char* mechanism = toString(sasl_->mechanism());
+    if (reply.code == 334) {
+      auto response = sasl_->respond(reply.lines.empty() ? std::string() : reply.lines.front());
+      if (!response) {
+        // Mid-exchange: whatever we said now would be read as a response.
+        abort(Status::temporary(fmt::format("AUTH {}: {}", mechanism, response.error())));
+        return;
+      }
+      secretCommand(*response, "(AUTH response not logged)");
+      expect_.push_back({Await::Auth});
+      flush();
+      return;
+    }
+    if (reply.code / 100 == 2) {
+      security_.auth = sasl_->mechanism();
+      sasl_.reset();
+      log::info({options_.log_id, ""}, "{}: authenticated with AUTH {}", describeRemote(),
+                mechanism);
+      afterHello();
+      return;
+    }
+    // 535 and every 5xx: the credentials will not do better next time; 454 and 4xx: they may.
+    // After those the server waits for a command again, so QUIT is in order.
+    Status status = Status::fromReply(reply);
+    bool exchange_over = status.outcome != Outcome::Ok;
+    if (!exchange_over) {
+      status.outcome = Outcome::Temporary; // a 3xx other than 334
+    }
+    status.reason = fmt::format("AUTH {} failed: {}", mechanism, status.reason);
+    sasl_.reset();
+    abort(std::move(status), exchange_over);
   }
 
   void parseCapabilities(const ServerReply& reply) {
@@ -472,19 +707,11 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       } else if (keyword == "ENHANCEDSTATUSCODES") {
         caps_.enhanced_status_codes = true;
       } else if (keyword == "AUTH") {
-        std::size_t pos = 0;
-        while (pos < args.size()) {
-          auto end = args.find(' ', pos);
-          if (end == std::string_view::npos) {
-            end = args.size();
+        // Some servers say it twice, "AUTH=LOGIN" for old clients and "AUTH LOGIN PLAIN".
+        for (auto& mechanism : parseAuthMechanisms(args)) {
+          if (std::find(caps_.auth.begin(), caps_.auth.end(), mechanism) == caps_.auth.end()) {
+            caps_.auth.push_back(std::move(mechanism));
           }
-          if (end > pos) {
-            auto mechanism = upper(args.substr(pos, end - pos));
-            if (std::find(caps_.auth.begin(), caps_.auth.end(), mechanism) == caps_.auth.end()) {
-              caps_.auth.push_back(std::move(mechanism));
-            }
-          }
-          pos = end + 1;
         }
       }
     }
@@ -657,6 +884,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     DeliveryResult result;
     result.remote = remote_;
     result.lmtp = options_.lmtp;
+    result.security = security_;
     const auto& recipients = txn->envelope.recipients;
     bool mail_rejected = txn->mail && !txn->mail->ok();
     bool all_rcpt_replies = true;
@@ -862,6 +1090,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   void abort(Status status, bool polite = false) {
     bool in_body = body_active_;
     usable_ = false;
+    if (phase_ == Phase::Handshake) {
+      security_.tls_failed = true;
+    }
     if (connect_done_) {
       finishConnect(status);
     } else if (txn_) {
@@ -880,6 +1111,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (phase_ == Phase::Connecting) {
       return "connecting";
     }
+    if (phase_ == Phase::Handshake) {
+      return "waiting for TLS handshake";
+    }
     if (body_active_) {
       return "sending message data";
     }
@@ -893,6 +1127,10 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       return options_.lmtp ? "waiting for reply to LHLO" : "waiting for reply to EHLO";
     case Await::Helo:
       return "waiting for reply to HELO";
+    case Await::StartTls:
+      return "waiting for reply to STARTTLS";
+    case Await::Auth:
+      return "waiting for reply to AUTH";
     case Await::Mail:
       return "waiting for reply to MAIL FROM";
     case Await::Rcpt:
@@ -929,7 +1167,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       finishQuit();
       return;
     }
-    if (!body_active_ && expect_.empty()) {
+    if (phase_ != Phase::Handshake && !body_active_ && expect_.empty()) {
       // An idle pooled connection the server closed: nothing to report, just not reusable.
       usable_ = false;
       closeConnection(false);
@@ -981,6 +1219,12 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     case Await::Helo:
       helloReply(e.what, reply);
       break;
+    case Await::StartTls:
+      startTlsReply(reply);
+      break;
+    case Await::Auth:
+      authReply(reply);
+      break;
     case Await::Mail:
       mailReply(reply);
       break;
@@ -1023,6 +1267,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     std::chrono::milliseconds timeout{0};
     if (body_active_) {
       timeout = options_.timeouts.data_block;
+    } else if (phase_ == Phase::Handshake) {
+      timeout = options_.timeouts.command;
     } else if (!expect_.empty()) {
       switch (expect_.front().what) {
       case Await::Greeting:
@@ -1056,8 +1302,11 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
 
   // ----------------------------------------------------------------------------------- I/O
 
-  void command(const std::string& line) {
-    log::protocol({options_.log_id, ""}, "C: {}", line);
+  void command(const std::string& line) { secretCommand(line, line); }
+
+  /// A command whose log line is `shown` instead: AUTH lines hold credentials.
+  void secretCommand(const std::string& line, const std::string& shown) {
+    log::protocol({options_.log_id, ""}, "C: {}", shown);
     out_ += line;
     out_ += "\r\n";
   }
@@ -1074,22 +1323,11 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       return;
     }
     if (nread > 0) {
-      std::vector<ServerReply> replies;
-      auto parsed =
-          self->parser_.feed(std::string_view(buf->base, static_cast<std::size_t>(nread)), replies);
-      for (const auto& reply : replies) {
-        if (self->tcp_closing_) {
-          break;
-        }
-        self->handleReply(reply);
-      }
-      if (!parsed && !self->tcp_closing_) {
-        self->usable_ = false;
-        if (self->txn_ || self->connect_done_ || self->reset_done_ || self->quit_done_) {
-          self->abort(Status::temporary(fmt::format("protocol error: {}", parsed.error())));
-        } else {
-          self->closeConnection(false);
-        }
+      std::string_view bytes(buf->base, static_cast<std::size_t>(nread));
+      if (self->tls_) {
+        self->tls_->received(bytes); // the plaintext comes back through feedReplies()
+      } else {
+        self->feedReplies(bytes);
       }
     } else if (nread < 0) {
       self->connectionLost(nread == UV_EOF
@@ -1099,25 +1337,63 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     self->deliver();
   }
 
+  void feedReplies(std::string_view bytes) {
+    if (tcp_closing_) {
+      return;
+    }
+    std::vector<ServerReply> replies;
+    auto parsed = parser_.feed(bytes, replies);
+    auto generation = transport_generation_;
+    for (const auto& reply : replies) {
+      if (tcp_closing_ || generation != transport_generation_) {
+        return; // closed, or TLS started: the rest was said in clear, and is dropped
+      }
+      handleReply(reply);
+    }
+    if (!parsed && !tcp_closing_ && generation == transport_generation_) {
+      usable_ = false;
+      if (txn_ || connect_done_ || reset_done_ || quit_done_) {
+        abort(Status::temporary(fmt::format("protocol error: {}", parsed.error())));
+      } else {
+        closeConnection(false);
+      }
+    }
+  }
+
+  /// Sends what the commands and the body put in out_, through TLS when it is on.
   void flush() {
     if (out_.empty() || tcp_closing_) {
       return;
     }
+    if (tls_ && !tls_->established()) {
+      return; // nothing is said mid-handshake; the first EHLO waits for its end
+    }
+    std::string bytes = std::move(out_);
+    out_.clear();
+    if (tls_) {
+      tls_->send(bytes); // the ciphertext comes back through writeSocket()
+    } else {
+      writeSocket(std::move(bytes));
+    }
+  }
+
+  void writeSocket(std::string bytes) {
+    if (bytes.empty() || tcp_closing_) {
+      return;
+    }
     auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
     if (writes_in_flight_ == 0) {
-      uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+      uv_buf_t buf = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
       int n = uv_try_write(stream, &buf, 1);
-      if (n == static_cast<int>(out_.size())) {
-        out_.clear();
+      if (n == static_cast<int>(bytes.size())) {
         return;
       }
       if (n > 0) {
-        out_.erase(0, static_cast<std::size_t>(n));
+        bytes.erase(0, static_cast<std::size_t>(n));
       }
     }
     auto* w = new WriteRequest{};
-    w->data = std::move(out_);
-    out_.clear();
+    w->data = std::move(bytes);
     w->owner = this;
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
@@ -1126,7 +1402,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       --writes_in_flight_;
       delete w;
       connectionLost(fmt::format("connection lost ({})", uv_strerror(rc)));
-      deliverSoon(); // flush() runs inside calls too
+      deliverSoon(); // writes happen inside calls too
     }
   }
 
@@ -1165,6 +1441,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   bool tcp_closing_ = false;
   bool usable_ = true; // nothing seen that forbids another transaction
   ReplyParser parser_;
+  std::uint64_t transport_generation_ = 0; // changes when TLS starts, so feedReplies() stops
   ServerReply greeting_;
   std::deque<Expect> expect_;
   std::string out_;
@@ -1181,6 +1458,12 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   bool in_pump_ = false;
   std::uint64_t read_generation_ = 0;
   std::string last_two_;
+
+  std::unique_ptr<tls::TlsStream> tls_; // kept until the end: its callbacks check tcp_closing_
+  std::string* capture_ = nullptr;      // sayQuitNow(): where the stream's output goes
+  bool starttls_refused_ = false;
+  std::unique_ptr<SaslClient> sasl_; // the AUTH exchange in progress
+  Security security_;
 };
 
 // ------------------------------------------------------------------------------- SmtpClient
@@ -1226,6 +1509,10 @@ const Capabilities& SmtpClient::capabilities() const {
 
 const Remote& SmtpClient::remote() const {
   return impl_->remote_;
+}
+
+const Security& SmtpClient::security() const {
+  return impl_->security_;
 }
 
 } // namespace upesi::smtp_client

@@ -1,7 +1,8 @@
 // SmtpClient: one SMTP or LMTP connection to a next hop, for outbound delivery.
 //
-//   connect()  TCP connect (optionally from a bind address), greeting, EHLO (HELO when EHLO
-//              gets a 5xx) or LHLO, capabilities
+//   connect()  TCP connect (optionally from a bind address), TLS at once for SMTPS, greeting,
+//              EHLO (HELO when EHLO gets a 5xx) or LHLO, capabilities; then STARTTLS and EHLO
+//              again, and AUTH, as ClientOptions::tls and ::auth ask
 //   send()     one message: MAIL, RCPT per recipient, DATA, the body, the final dot; pipelined
 //              when the server offers PIPELINING; in LMTP one final reply per accepted recipient
 //   reset()    RSET, quit() QUIT, close() drop the connection now
@@ -26,6 +27,8 @@
 #include <upesi/address.hpp>
 
 #include "common/smtp_client/reply_parser.hpp"
+#include "common/smtp_client/sasl_client.hpp"
+#include "common/tls/tls_channel.hpp"
 #include "common/util/result.hpp"
 
 #include <uv.h>
@@ -47,10 +50,35 @@ using namespace std::chrono_literals;
 struct Timeouts {
   std::chrono::milliseconds connect = 30s;
   std::chrono::milliseconds greeting = 300s;
-  std::chrono::milliseconds command = 300s;    ///< EHLO/HELO/LHLO, MAIL, RCPT, RSET, QUIT
+  /// EHLO/HELO/LHLO, STARTTLS, AUTH, MAIL, RCPT, RSET, QUIT, and the TLS handshake
+  std::chrono::milliseconds command = 300s;
   std::chrono::milliseconds data = 120s;       ///< the reply to DATA (354)
   std::chrono::milliseconds data_block = 180s; ///< each part of the body to leave for the socket
   std::chrono::milliseconds final_dot = 600s;  ///< the reply(s) to the final dot
+};
+
+enum class TlsMode {
+  Off,
+  Opportunistic, ///< STARTTLS when offered; a failed handshake fails the attempt
+                 ///< (Security::tls_failed)
+  Required,      ///< STARTTLS or nothing: not offered, refused or failed is a temporary failure
+  Implicit,      ///< SMTPS: TLS from the first byte (port 465)
+};
+const char* toString(TlsMode mode);
+
+struct TlsOptions {
+  SSL_CTX* context = nullptr; ///< tls::makeClientContext's, outliving the client; null: no TLS
+  TlsMode mode = TlsMode::Off;
+  /// SNI and the name the certificate must match; empty: ClientOptions::host, else the IP
+  /// (matched against the certificate's IP addresses, never sent in SNI).
+  std::string name;
+  bool verify = false; ///< a certificate that does not verify (chain or name) fails, temporarily
+};
+
+struct AuthOptions {
+  std::string user; ///< empty: no AUTH
+  std::string password;
+  std::string type; ///< "CRAM-MD5", "PLAIN" or "LOGIN"; empty: the best the server offers
 };
 
 struct ClientOptions {
@@ -66,6 +94,8 @@ struct ClientOptions {
   std::size_t write_high_water = 256 * 1024;
   std::size_t chunk_size = 64 * 1024; ///< asked of the MessageSource at a time
   std::string log_id;                 ///< uuid for the log lines (the queue item's)
+  TlsOptions tls;
+  AuthOptions auth;
 };
 
 /// What the server said it supports (in its EHLO/LHLO reply; nothing after HELO).
@@ -98,6 +128,19 @@ struct Status {
   static Status permanent(std::string reason) { return {Outcome::Permanent, 0, {}, reason}; }
 };
 
+/// What protected the session, as far as it got; for the delivered hook's `secured` and
+/// `authenticated`.
+struct Security {
+  std::optional<tls::TlsDetails> tls; ///< set once a handshake finished: version, cipher, verified
+  /// The handshake failed, stalled or was cut off. With TlsMode::Opportunistic, a retry without
+  /// TLS may get through (Haraka then remembers the host as one that gets no STARTTLS).
+  bool tls_failed = false;
+  std::optional<SaslMechanism> auth; ///< set once AUTH succeeded
+
+  bool secured() const { return tls.has_value(); }
+  bool authenticated() const { return auth.has_value(); }
+};
+
 struct Remote {
   std::string host;
   std::string ip;
@@ -122,6 +165,7 @@ struct DeliveryResult {
   Remote remote;
   bool lmtp = false;
   bool reusable = false; ///< the connection is idle and healthy: another send() may follow
+  Security security;
 };
 
 /// The message body as stored: dot-stuffed, CRLF line ends. read() yields the next chunk of at
@@ -157,7 +201,8 @@ public:
   SmtpClient(const SmtpClient&) = delete;
   SmtpClient& operator=(const SmtpClient&) = delete;
 
-  /// Connects, reads the greeting and says EHLO/HELO/LHLO. Ok: ready for send().
+  /// Connects, reads the greeting, says EHLO/HELO/LHLO, does STARTTLS and AUTH as asked. Ok:
+  /// ready for send(). A failed AUTH (535) is a permanent failure of the attempt.
   void connect(ConnectDone done);
   /// Sends one message. The connection must be ready (connected, nothing in progress).
   void send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done);
@@ -170,8 +215,10 @@ public:
 
   /// Connected, greeted, nothing in progress, and nothing seen that forbids another message.
   bool ready() const;
-  const Capabilities& capabilities() const;
+  const Capabilities& capabilities() const; ///< after STARTTLS, the second EHLO's
   const Remote& remote() const;
+  /// Also after a failed connect(): whether TLS failed there.
+  const Security& security() const;
 
 private:
   struct Impl;

@@ -1,5 +1,4 @@
 #include "common/smtp_client/sasl_client.hpp"
-
 #include "common/util/base64.hpp"
 
 #include <doctest/doctest.h>
@@ -58,7 +57,8 @@ TEST_CASE("sasl_client: a forced mechanism must be offered and known") {
 
 TEST_CASE("sasl_client: PLAIN sends everything in the command (RFC 4616)") {
   SaslClient plain(SaslMechanism::Plain, "tim", "tanstaaftanstaaf");
-  CHECK(plain.command() == "AUTH PLAIN " + base64Encode(std::string("\0tim\0tanstaaftanstaaf", 21)));
+  CHECK(plain.command() ==
+        "AUTH PLAIN " + base64Encode(std::string("\0tim\0tanstaaftanstaaf", 21)));
   CHECK(plain.command() == "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
   CHECK_FALSE(plain.respond("").ok()); // nothing more to say
 }
