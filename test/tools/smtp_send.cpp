@@ -3,18 +3,25 @@
 //   smtp_send --host 127.0.0.1 --port N [--lmtp] [--helo NAME] [--bind IP] --from A
 //             --to X [--to Y ...] --message FILE [--stuffed] [--pipelining-off]
 //             [--timeout SECONDS] [--repeat N] [--verbose]
+//             [--tls off|opportunistic|required|implicit] [--ca FILE] [--tls-name NAME]
+//             [--verify] [--auth-user USER --auth-pass PASS [--auth-type TYPE]]
 //
 // The message file is a plain message (LF or CRLF line ends); it is converted to CRLF and
 // dot-stuffed the way the queue stores messages, then sent from memory. With --stuffed the
 // file is already in that form and is streamed from disk as it is (uv_fs_read).
 // --repeat sends the message N times over one connection (RSET between sends).
+// --tls builds the client context as tls.ini's [outbound] would, trusting --ca (else the
+// system's CAs).
 //
 // Prints one line per recipient and send: "rcpt <address> <ok|temporary|permanent> <code>
 // <enhanced|-> <reason>", and on stderr the message outcome. Exit status: 0 all accepted,
-// 2 some recipient failed permanently, else 1 some failed temporarily; 64 usage.
+// 2 some recipient failed permanently, else 1 some failed temporarily; 64 usage. After the
+// connect, and with each message outcome, stderr shows what protected the session:
+// "security tls=<version|none> cipher=<name|-> verified=<bool> tls_failed=<bool> auth=<mech|none>".
 #include "common/log/logger.hpp"
 #include "common/smtp/address_parser.hpp"
 #include "common/smtp_client/smtp_client.hpp"
+#include "common/tls/tls_context.hpp"
 
 #include <fmt/format.h>
 #include <uv.h>
@@ -38,7 +45,9 @@ namespace {
   fmt::print(stderr,
              "smtp_send: {}\nusage: smtp_send --host IP --port N [--lmtp] [--helo NAME] "
              "[--bind IP] --from ADDR --to ADDR [--to ...] --message FILE [--stuffed] "
-             "[--pipelining-off] [--timeout SECONDS] [--repeat N] [--verbose]\n",
+             "[--pipelining-off] [--timeout SECONDS] [--repeat N] [--verbose] "
+             "[--tls off|opportunistic|required|implicit] [--ca FILE] [--tls-name NAME] "
+             "[--verify] [--auth-user USER --auth-pass PASS [--auth-type TYPE]]\n",
              why);
   std::exit(64);
 }
@@ -60,6 +69,21 @@ std::string toWireForm(const std::string& text) {
     line_start = c == '\n';
   }
   return out;
+}
+
+TlsMode parseTlsMode(const std::string& text) {
+  for (auto mode : {TlsMode::Off, TlsMode::Opportunistic, TlsMode::Required, TlsMode::Implicit}) {
+    if (text == toString(mode)) {
+      return mode;
+    }
+  }
+  usage("unknown TLS mode " + text);
+}
+
+std::string describe(const Security& s) {
+  return fmt::format("security tls={} cipher={} verified={} tls_failed={} auth={}",
+                     s.tls ? s.tls->version : "none", s.tls ? s.tls->cipher : "-",
+                     s.tls && s.tls->verified, s.tls_failed, s.auth ? toString(*s.auth) : "none");
 }
 
 Address parseAddress(const std::string& text, smtp::PathKind kind) {
@@ -105,6 +129,7 @@ struct Run {
 
   void connectFailed(const Status& s) {
     fmt::print(stderr, "message {} {} {}\n", toString(s.outcome), s.code, s.reason);
+    fmt::print(stderr, "{}\n", describe(client->security()));
     for (const auto& r : envelope.recipients) {
       record(r.address(), s);
     }
@@ -120,6 +145,7 @@ struct Run {
       const auto& caps = client->capabilities();
       fmt::print(stderr, "connected: {} pipelining={} size={} 8bitmime={} smtputf8={}\n", s.reason,
                  caps.pipelining, caps.size_limit, caps.eight_bit_mime, caps.smtputf8);
+      fmt::print(stderr, "{}\n", describe(client->security()));
       sendOne();
     });
   }
@@ -127,9 +153,10 @@ struct Run {
   void sendOne() {
     client->send(envelope, source(), [this](const DeliveryResult& result) {
       ++sent;
-      fmt::print(stderr, "message {} {} {} reusable={} remote={}:{}\n",
+      fmt::print(stderr, "message {} {} {} reusable={} remote={}:{} secured={} authenticated={}\n",
                  toString(result.message.outcome), result.message.code, result.message.reason,
-                 result.reusable, result.remote.ip, result.remote.port);
+                 result.reusable, result.remote.ip, result.remote.port, result.security.secured(),
+                 result.security.authenticated());
       for (const auto& r : result.recipients) {
         record(r.address, r.status);
       }
@@ -168,6 +195,7 @@ int main(int argc, char** argv) {
   bool stuffed = false;
   int repeat = 1;
   bool verbose = false;
+  std::string ca;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -204,6 +232,20 @@ int main(int argc, char** argv) {
       repeat = std::stoi(value());
     } else if (arg == "--verbose") {
       verbose = true;
+    } else if (arg == "--tls") {
+      options.tls.mode = parseTlsMode(value());
+    } else if (arg == "--ca") {
+      ca = value();
+    } else if (arg == "--tls-name") {
+      options.tls.name = value();
+    } else if (arg == "--verify") {
+      options.tls.verify = true;
+    } else if (arg == "--auth-user") {
+      options.auth.user = value();
+    } else if (arg == "--auth-pass") {
+      options.auth.password = value();
+    } else if (arg == "--auth-type") {
+      options.auth.type = value();
     } else {
       usage("unknown argument " + arg);
     }
@@ -213,6 +255,20 @@ int main(int argc, char** argv) {
   }
   if (verbose) {
     log::Logger::instance().configure({.level = log::Level::Protocol});
+  }
+  tls::ContextPtr tls_context;
+  if (options.tls.mode != TlsMode::Off) {
+    config::Config config(".", "");
+    tls::TlsSideConfig side;
+    side.ca = ca;
+    side.key.clear(); // no client certificate
+    side.cert.clear();
+    auto context = tls::makeClientContext(config, side);
+    if (!context) {
+      usage(context.error());
+    }
+    tls_context = std::move(*context);
+    options.tls.context = tls_context.get();
   }
 
   Run run;
