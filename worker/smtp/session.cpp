@@ -272,7 +272,8 @@ void Session::armIdleTimer() {
   if (idle_timer_ == nullptr || phase_ == Phase::Closed) {
     return;
   }
-  int seconds = phase_ == Phase::Data ? limits_.data_timeout_s : limits_.inactivity_timeout_s;
+  int seconds = phase_ == Phase::Data || bdat_reading_ ? limits_.data_timeout_s
+                                                       : limits_.inactivity_timeout_s;
   uv_timer_start(idle_timer_, onIdleTimeout, static_cast<std::uint64_t>(seconds) * 1000, 0);
 }
 
@@ -304,6 +305,13 @@ void Session::processInput() {
       handleDataBytes();
       if (phase_ == Phase::Data) {
         break; // waiting for more DATA
+      }
+      continue;
+    }
+    if (bdat_reading_) {
+      handleBdatBytes();
+      if (bdat_reading_) {
+        break; // waiting for more of the chunk
       }
       continue;
     }

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace upesi::dns {
@@ -131,6 +132,14 @@ private:
   void tlsEstablished(bool implicit);
   bool starttlsOffered() const;
 
+  // BDAT, RFC 3030 CHUNKING (session_bdat.cpp)
+  void cmdBdat(std::string_view argument);
+  void startBdatChunk();
+  void handleBdatBytes();
+  void feedBdatContent(std::string_view raw);
+  void finishBdatChunk();
+  std::unique_ptr<DataReader> makeDataReader();
+
   // AUTH (session_auth.cpp)
   enum class AuthStep { None, PlainResponse, LoginUser, LoginPassword, CramResponse };
   std::vector<std::string> authMechanisms() const;
@@ -211,6 +220,16 @@ private:
   unsigned auth_failures_ = 0;
   AuthAttempt pending_auth_;
   bool skip_to_line_end_ = false; // dropping the rest of an over-long AUTH response
+
+  // BDAT: the chunk being read is always read to its end, even when it is refused.
+  bool bdat_reading_ = false;
+  std::uint64_t bdat_remaining_ = 0;
+  std::uint64_t bdat_chunk_size_ = 0;
+  bool bdat_last_ = false;
+  bool bdat_started_ = false;       // this transaction's message came by BDAT
+  bool bdat_failed_ = false;        // a chunk of this transaction failed: the rest are refused
+  bool bdat_at_line_start_ = true;  // for dot-stuffing the raw chunk into the DATA reader
+  std::optional<Reply> bdat_refusal_;
   uv_timer_t* idle_timer_ = nullptr;
 
   std::string uuid_;

@@ -175,6 +175,8 @@ void Session::handleLine(std::string_view line) {
     cmdRcpt(command.argument);
   } else if (verb == "DATA") {
     cmdData(command.argument);
+  } else if (verb == "BDAT" && esmtp_) {
+    cmdBdat(command.argument);
   } else if (verb == "RSET") {
     cmdRset(command.argument);
   } else if (verb == "QUIT") {
@@ -263,7 +265,7 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
         reply(250, "", {greeting});
         return;
       }
-      capabilities_ = {"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
+      capabilities_ = {"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING",
                        fmt::format("SIZE {}", limits_.max_message_size)};
       runHook(Hook::Capabilities, {}, [this, greeting](HookResult) {
         filterAuthCapability();
@@ -494,6 +496,8 @@ void Session::resetTransaction(std::function<void()> then) {
   }
   runHook(Hook::ResetTransaction, {}, [this, then = std::move(then)](HookResult) {
     txn_.reset();
+    bdat_started_ = false;
+    bdat_failed_ = false;
     data_reader_.reset();
     then();
   });

@@ -32,31 +32,38 @@ void Session::cmdData(std::string_view argument) {
     countError();
     return;
   }
+  if (bdat_started_) {
+    reply(503, "5.5.1", {"DATA not allowed after BDAT in the same transaction"});
+    countError();
+    return;
+  }
   runHook(Hook::Data, {}, [this](HookResult result) {
     if (replyToDeny(result, 554, "5.7.1", 451, "4.7.1", "Message denied")) {
       return;
     }
-    DataReaderOptions options;
-    options.max_line_length = limits_.max_data_line_length;
-    options.long_lines =
-        limits_.fold_long_data_lines ? LongLinePolicy::Fold : LongLinePolicy::Reject;
-    options.bare_line_endings = limits_.normalise_bare_line_endings
-                                    ? BareLineEndingPolicy::Normalise
-                                    : BareLineEndingPolicy::Reject;
-    options.max_bytes = limits_.max_message_size;
-    data_store_failed_ = false;
-    data_reader_ = std::make_unique<DataReader>(options, [this](std::string_view bytes) {
-      if (data_store_failed_ || !txn_) {
-        return;
-      }
-      if (auto r = txn_->message().append(bytes); !r) {
-        log::error({logUuid(), ""}, "storing the message failed: {}", r.error());
-        data_store_failed_ = true;
-      }
-    });
+    data_reader_ = makeDataReader();
     phase_ = Phase::Data;
     armIdleTimer();
     reply(354, "", {"go ahead, make my day"});
+  });
+}
+
+std::unique_ptr<DataReader> Session::makeDataReader() {
+  DataReaderOptions options;
+  options.max_line_length = limits_.max_data_line_length;
+  options.long_lines = limits_.fold_long_data_lines ? LongLinePolicy::Fold : LongLinePolicy::Reject;
+  options.bare_line_endings = limits_.normalise_bare_line_endings ? BareLineEndingPolicy::Normalise
+                                                                  : BareLineEndingPolicy::Reject;
+  options.max_bytes = limits_.max_message_size;
+  data_store_failed_ = false;
+  return std::make_unique<DataReader>(options, [this](std::string_view bytes) {
+    if (data_store_failed_ || !txn_) {
+      return;
+    }
+    if (auto r = txn_->message().append(bytes); !r) {
+      log::error({logUuid(), ""}, "storing the message failed: {}", r.error());
+      data_store_failed_ = true;
+    }
   });
 }
 
