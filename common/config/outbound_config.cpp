@@ -19,6 +19,7 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
   out.always_split = main.value("always_split", false);
   out.ipv6_enabled = main.value("ipv6_enabled", false);
   out.local_mx_ok = main.value("local_mx_ok", false);
+  out.enable_tls = main.value("enable_tls", true);
   auto where = [&](const char* key) { return iniKeyLocation(config, "outbound.ini", "main", key); };
   struct IntKey {
     const char* key;

@@ -12,6 +12,7 @@ namespace upesi::config {
 struct OutboundConfig {
   std::filesystem::path queue_dir; // config/queue_dir, else <install>/queue
   bool disabled = false;           // deliveries pause; queueing goes on
+  bool enable_tls = true;          // opportunistic STARTTLS (tls.ini [outbound])
   unsigned concurrency_max = 100;  // deliveries in flight per worker
   bool always_split = false;       // one queue file per recipient instead of per domain
   bool ipv6_enabled = false;       // try AAAA records of MX hosts

@@ -19,13 +19,15 @@ class Pki:
              "-out", str(self.ca_cert), cwd=self.dir)
 
     def issue(self, name, dns_names, client=False):
-        """(key_path, cert_path) for CN=name with the given DNS subjectAltNames."""
+        """(key_path, cert_path) for CN=name with the given subjectAltNames (DNS names, or IPv4
+        addresses as IP entries)."""
         key = self.dir / (name + ".key")
         csr = self.dir / (name + ".csr")
         cert = self.dir / (name + ".pem")
         ext = self.dir / (name + ".ext")
         usage = "clientAuth" if client else "serverAuth"
-        sans = ",".join("DNS:" + n for n in dns_names)
+        sans = ",".join(("IP:" if n.replace(".", "").isdigit() else "DNS:") + n
+                        for n in dns_names)
         ext.write_text("subjectAltName=%s\nextendedKeyUsage=%s\n" % (sans, usage) if sans
                        else "extendedKeyUsage=%s\n" % usage)
         _run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-keyout", str(key),

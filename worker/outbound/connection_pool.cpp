@@ -14,7 +14,10 @@ ConnectionPool::~ConnectionPool() {
 }
 
 std::string ConnectionPool::keyOf(const smtp_client::ClientOptions& o) {
-  return fmt::format("{}|{}|{}|{}|{}", o.ip, o.port, o.local_ip, o.helo, o.lmtp ? "lmtp" : "smtp");
+  // A connection is reused only for what it was opened for: same TLS demands, same AUTH user.
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", o.ip, o.port, o.local_ip, o.helo,
+                     o.lmtp ? "lmtp" : "smtp", static_cast<int>(o.tls.mode), o.tls.name,
+                     o.tls.verify ? "verify" : "", o.auth.user);
 }
 
 std::unique_ptr<smtp_client::SmtpClient>

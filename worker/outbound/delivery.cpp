@@ -1,4 +1,5 @@
 #include "worker/outbound/delivery.hpp"
+#include "worker/outbound/tls_policy.hpp"
 
 #include "common/dns/resolver.hpp"
 #include "common/log/logger.hpp"
@@ -343,6 +344,16 @@ void Delivery::tryNextTarget() {
   options.timeouts.connect = std::chrono::seconds(config.connect_timeout_s);
   options.timeouts.greeting = std::chrono::seconds(config.greeting_timeout_s);
   options.log_id = logId();
+  if (const auto& policy = engine_.settings().tls) {
+    options.tls = policy->decide(target.mx.exchange, target.ip, target.mx.port, mx_domain_);
+  }
+  if (plain_retry_) {
+    options.tls.mode = smtp_client::TlsMode::Off;
+    plain_retry_ = false;
+  }
+  options.auth.user = target.mx.auth_user;
+  options.auth.password = target.mx.auth_pass;
+  options.auth.type = target.mx.auth_type;
   client_options_ = options;
   if (!skip_pool_) {
     if (auto pooled = engine_.pool().take(options)) {
@@ -362,7 +373,17 @@ void Delivery::tryNextTarget() {
     if (!status.ok()) {
       self->last_error_ = fmt::format("{} [{}]: {}", target.mx.exchange, target.ip, status.reason);
       log::info({self->logId(), ""}, "outbound: {}", self->last_error_);
+      bool retry_plain = self->client_->security().tls_failed &&
+                         self->client_options_.tls.mode == smtp_client::TlsMode::Opportunistic;
       self->client_.reset();
+      if (retry_plain) {
+        // As Haraka does: a host whose TLS is broken gets mail in clear rather than none.
+        self->engine_.settings().tls->handshakeFailed(target.mx.exchange);
+        log::notice({self->logId(), ""}, "outbound: TLS with {} failed: trying again without TLS",
+                    target.mx.exchange);
+        self->plain_retry_ = true;
+        --self->next_target_;
+      }
       self->tryNextTarget();
       return;
     }
@@ -411,6 +432,8 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   delivered_info_.port = result.remote.port;
   delivered_info_.mode = result.lmtp ? "LMTP" : "SMTP";
   delivered_info_.response = result.message.reason;
+  delivered_info_.secured = result.security.secured();
+  delivered_info_.authenticated = result.security.authenticated();
   std::vector<Address> ok;
   std::vector<Failure> temp;
   std::vector<Failure> perm;

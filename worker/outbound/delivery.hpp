@@ -97,6 +97,7 @@ private:
   smtp_client::ClientOptions client_options_;
   bool reused_ = false;    // client_ came from the pool
   bool skip_pool_ = false; // a pooled connection just failed: connect afresh
+  bool plain_retry_ = false; // an opportunistic handshake just failed: the same MX without TLS
   std::string last_error_;
   bool finished_ = false;
   std::string mx_domain_;

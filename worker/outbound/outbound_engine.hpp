@@ -32,12 +32,15 @@ namespace upesi::outbound {
 
 class Delivery;
 
+class TlsPolicy;
+
 struct EngineSettings {
   config::OutboundConfig config;
   queue::RetrySchedule retries;
   std::string me;       // EHLO name and bounce sender domain
   std::string hostname; // the host field of queue file names
   std::string bounce_template;
+  std::shared_ptr<TlsPolicy> tls; // STARTTLS/SMTPS decisions; never null once configured
 };
 
 class OutboundEngine {

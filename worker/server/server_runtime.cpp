@@ -6,6 +6,7 @@
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
 #include "worker/hooks/server_hooks.hpp"
+#include "worker/outbound/tls_policy.hpp"
 #include "worker/smtp/auth_failures.hpp"
 
 #include <fmt/format.h>
@@ -51,6 +52,26 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   char host[256] = {};
   settings.hostname =
       ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? std::string(host) : me;
+  // TLS for delivery: tls.ini [outbound] over [main], unless outbound.ini enable_tls=false.
+  tls::ContextPtr client_context;
+  std::vector<std::string> force_tls_hosts;
+  std::vector<std::string> no_tls_hosts;
+  if (settings.config.enable_tls) {
+    auto tls_config = tls::readTlsConfig(config);
+    if (!tls_config) {
+      return Error{tls_config.error()};
+    }
+    auto context = tls::makeClientContext(config, tls_config->outbound);
+    if (!context) {
+      return Error{context.error()};
+    }
+    client_context = std::move(*context);
+    force_tls_hosts = tls_config->force_tls_hosts;
+    no_tls_hosts = tls_config->outbound_no_tls_hosts;
+  }
+  settings.tls = std::make_shared<outbound::TlsPolicy>(std::move(client_context),
+                                                       std::move(force_tls_hosts),
+                                                       std::move(no_tls_hosts));
   if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
     for (const auto& line : *lines) {
       settings.bounce_template += line.get<std::string>() + "\n";
@@ -120,7 +141,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   };
   auto* services = &rt->services_;
   auto* cfg = rt->config_.get();
-  for (const char* name : {"outbound.ini", "outbound.bounce_message", "queue_dir"}) {
+  for (const char* name : {"outbound.ini", "outbound.bounce_message", "queue_dir", "tls.ini"}) {
     config.onChange(name, [cfg, install_dir, engine, services](const std::string&) {
       if (auto fresh = outboundSettings(*cfg, install_dir, services->me)) {
         engine->updateSettings(std::move(*fresh));

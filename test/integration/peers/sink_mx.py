@@ -6,6 +6,10 @@ it accepts to DIR/<n>.json ({"mail_from", "rcpts", "data"}). Behaviour per recip
 A file DIR/fail-once makes the first DATA of a message get 451, then is removed.
 
 usage: sink_mx.py PORT DIR [ADDRESS]   (ADDRESS defaults to 127.0.0.1)
+
+Optional, from the environment: SINK_TLS_CERT/SINK_TLS_KEY offer STARTTLS with that
+certificate (SINK_TLS_MAX=TLSv1_1 caps the version so that a modern client's handshake fails);
+SINK_AUTH=user:password requires AUTH. Each message records "tls" and "auth" too.
 """
 import json
 import os
@@ -51,7 +55,8 @@ class Handler:
         path = os.path.join(self.out, "%d-%d.json" % (time.time_ns(), self.count))
         with open(path + ".tmp", "w") as f:
             json.dump({"mail_from": envelope.mail_from, "rcpts": envelope.rcpt_tos,
-                       "helo": session.host_name,
+                       "helo": session.host_name, "tls": session.ssl is not None,
+                       "auth": session.authenticated,
                        "data": envelope.original_content.decode("utf-8", "replace")}, f)
         os.rename(path + ".tmp", path)
         return "250 2.0.0 accepted"
@@ -60,7 +65,27 @@ class Handler:
 def main():
     port, out = int(sys.argv[1]), sys.argv[2]
     address = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
-    controller = Controller(Handler(out), hostname=address, port=port)
+    kwargs = {}
+    if os.environ.get("SINK_TLS_CERT"):
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.environ["SINK_TLS_CERT"], os.environ["SINK_TLS_KEY"])
+        if os.environ.get("SINK_TLS_MAX"):
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = getattr(ssl.TLSVersion, os.environ["SINK_TLS_MAX"])
+            context.set_ciphers("ALL:@SECLEVEL=0")
+        kwargs["tls_context"] = context
+    if os.environ.get("SINK_AUTH"):
+        user, password = os.environ["SINK_AUTH"].split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            from aiosmtpd.smtp import AuthResult, LoginPassword
+            ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user
+                  and auth_data.password.decode() == password)
+            return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    controller = Controller(Handler(out), hostname=address, port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     try:

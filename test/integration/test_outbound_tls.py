@@ -1,0 +1,163 @@
+"""Outbound TLS and AUTH through the whole engine: opportunistic STARTTLS, the fallback to
+plain after a broken handshake, force_tls_hosts with certificate verification, enable_tls=false,
+and AUTH to a smart host named by get_mx."""
+import json
+import os
+import pathlib
+import smtplib
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port, run_upesi
+from pki import Pki
+
+PEERS = pathlib.Path(__file__).resolve().parent / "peers"
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return Pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def mx(tmp_path, pki):
+    """mx(**env) starts an aiosmtpd MX (sink_mx.py) and returns (port, received dir)."""
+    procs = []
+
+    def start(tls=True, **env):
+        out = tmp_path / ("received-%d" % len(procs))
+        out.mkdir()
+        port = free_port()
+        environ = dict(os.environ)
+        if tls:
+            key, cert = pki.issue("mx-%d" % len(procs), ["mx.test.example", "127.0.0.1"])
+            environ.update(SINK_TLS_CERT=str(cert), SINK_TLS_KEY=str(key))
+        environ.update(env)
+        proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "sink_mx.py"), str(port),
+                                 str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env=environ)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return port, out
+
+    yield start
+    for proc in procs:
+        proc.stdin.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def received(out, want=1, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = sorted(out.glob("*.json"))
+        if len(files) >= want:
+            return [json.loads(p.read_text()) for p in files]
+        time.sleep(0.05)
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+
+
+def relay(start_server, route, files=None, outbound=""):
+    all_files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=%s\n" % route,
+        "outbound.ini": "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + outbound,
+    }
+    all_files.update(files or {})
+    return start_server(plugins=["relay", "route"], so=["route"], files=all_files)
+
+
+def send(server, rcpt="bob@example.net"):
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", [rcpt], "Subject: out\r\n\r\nhello\r\n")
+
+
+def queued(install):
+    r = run_upesi("-c", str(install), "--qlist", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_opportunistic_starttls_is_used_when_offered(start_server, mx):
+    port, out = mx()
+    server = relay(start_server, "127.0.0.1:%d" % port)
+    send(server)
+    [msg] = received(out)
+    assert msg["tls"] is True
+
+
+def test_a_broken_handshake_falls_back_to_plain(start_server, mx):
+    port, out = mx(SINK_TLS_MAX="TLSv1_1")
+    server = relay(start_server, "127.0.0.1:%d" % port)
+    send(server)
+    [msg] = received(out)
+    assert msg["tls"] is False
+    assert server.wait_log("trying again without TLS")
+    # The host is remembered: the next message goes in clear at once.
+    send(server, "carol@example.net")
+    assert len(received(out, want=2)) == 2
+    assert server.log().count("trying again without TLS") == 1
+
+
+def test_enable_tls_false_sends_in_clear(start_server, mx):
+    port, out = mx()
+    server = relay(start_server, "127.0.0.1:%d" % port, outbound="enable_tls=false\n")
+    send(server)
+    [msg] = received(out)
+    assert msg["tls"] is False
+
+
+def test_force_tls_host_with_a_verified_certificate(start_server, mx, pki):
+    port, out = mx()
+    server = relay(start_server, "127.0.0.1:%d" % port, files={
+        "tls.ini": "[outbound]\nca=outbound_ca.pem\nforce_tls_hosts=127.0.0.1\n",
+        "outbound_ca.pem": pki.ca_cert.read_text()})
+    send(server)
+    [msg] = received(out)
+    assert msg["tls"] is True
+
+
+def test_force_tls_host_with_an_unverifiable_certificate_is_deferred(start_server, mx, install):
+    port, out = mx()
+    # No CA given: the system store does not know the test CA, so verification fails.
+    server = relay(start_server, "127.0.0.1:%d" % port,
+                   files={"tls.ini": "[outbound]\nforce_tls_hosts=127.0.0.1\n"})
+    send(server)
+    assert server.wait_log("certificate", timeout=15)
+    time.sleep(0.5)
+    assert list(out.glob("*.json")) == [], "nothing may be sent to an unverified host"
+    assert len(queued(install)) == 1, "the message waits in the queue for a retry"
+
+
+def test_force_tls_host_without_starttls_is_deferred(start_server, mx, install):
+    port, out = mx(tls=False)
+    server = relay(start_server, "127.0.0.1:%d" % port,
+                   files={"tls.ini": "[outbound]\nforce_tls_hosts=127.0.0.1\n"})
+    send(server)
+    assert server.wait_log("STARTTLS", timeout=15)
+    time.sleep(0.5)
+    assert list(out.glob("*.json")) == []
+    assert len(queued(install)) == 1
+
+
+def test_auth_to_a_smart_host_from_get_mx(start_server, mx):
+    port, out = mx(SINK_AUTH="relayuser:relay-pass")
+    server = relay(start_server, "smtp://relayuser:relay-pass@127.0.0.1:%d" % port)
+    send(server)
+    [msg] = received(out)
+    assert msg["auth"] is True and msg["tls"] is True
+    assert "relay-pass" not in server.log()
+
+
+def test_a_refused_smart_host_password_bounces(start_server, mx, install):
+    port, out = mx(SINK_AUTH="relayuser:relay-pass")
+    server = relay(start_server, "smtp://relayuser:wrong@127.0.0.1:%d" % port)
+    send(server)
+    assert server.wait_log("535", timeout=15), server.log()[-3000:]
+    deadline = time.monotonic() + 10
+    while queued(install) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert queued(install) == [], "a permanent AUTH failure is not retried"
+    assert list(out.glob("*.json")) == []

@@ -1,0 +1,58 @@
+#include "worker/outbound/tls_policy.hpp"
+
+#include <algorithm>
+#include <strings.h>
+
+namespace upesi::outbound {
+
+TlsPolicy::TlsPolicy(tls::ContextPtr context, std::vector<std::string> force_tls_hosts,
+                     std::vector<std::string> no_tls_hosts, std::chrono::seconds no_go_expiry)
+    : context_(std::move(context)), force_tls_hosts_(std::move(force_tls_hosts)),
+      no_tls_hosts_(std::move(no_tls_hosts)), no_go_expiry_(no_go_expiry) {}
+
+bool TlsPolicy::listed(const std::vector<std::string>& hosts, const std::string& exchange,
+                       const std::string& ip, const std::string& domain) {
+  return std::any_of(hosts.begin(), hosts.end(), [&](const std::string& h) {
+    return strcasecmp(h.c_str(), exchange.c_str()) == 0 || h == ip ||
+           strcasecmp(h.c_str(), domain.c_str()) == 0;
+  });
+}
+
+smtp_client::TlsOptions TlsPolicy::decide(const std::string& exchange, const std::string& ip,
+                                          std::uint16_t port, const std::string& domain,
+                                          Clock::time_point now) {
+  smtp_client::TlsOptions options;
+  if (!context_) {
+    return options;
+  }
+  options.context = context_.get();
+  options.name = exchange;
+  if (listed(force_tls_hosts_, exchange, ip, domain)) {
+    options.mode = port == 465 ? smtp_client::TlsMode::Implicit : smtp_client::TlsMode::Required;
+    options.verify = true;
+    return options;
+  }
+  if (port == 465) {
+    options.mode = smtp_client::TlsMode::Implicit; // SMTPS speaks nothing else
+    return options;
+  }
+  if (listed(no_tls_hosts_, exchange, ip, domain)) {
+    options.mode = smtp_client::TlsMode::Off;
+    return options;
+  }
+  if (auto it = no_go_until_.find(exchange); it != no_go_until_.end()) {
+    if (now < it->second) {
+      options.mode = smtp_client::TlsMode::Off;
+      return options;
+    }
+    no_go_until_.erase(it);
+  }
+  options.mode = smtp_client::TlsMode::Opportunistic;
+  return options;
+}
+
+void TlsPolicy::handshakeFailed(const std::string& exchange, Clock::time_point now) {
+  no_go_until_[exchange] = now + no_go_expiry_;
+}
+
+} // namespace upesi::outbound
