@@ -206,3 +206,45 @@ def test_passwords_never_reach_the_log(start_server, pki):
     assert "hunter2" not in log
     assert base64.b64encode(b"\0bob\0hunter2").decode() not in log
     assert base64.b64encode(b"hunter2").decode() not in log
+
+
+@pytest.fixture
+def upstream(tmp_path, pki):
+    """An aiosmtpd server offering STARTTLS and requiring AUTH for alice@example.org."""
+    import os
+    import pathlib
+    key, cert = pki.issue("upstream", ["127.0.0.1"])
+    port = free_port()
+    out = tmp_path / "upstream"
+    out.mkdir()
+    peers = pathlib.Path(__file__).resolve().parent / "peers"
+    env = dict(os.environ, SINK_TLS_CERT=str(cert), SINK_TLS_KEY=str(key),
+               SINK_AUTH="alice@example.org:upstream-pw")
+    proc = subprocess.Popen(["/usr/bin/python3", str(peers / "sink_mx.py"), str(port), str(out)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "ready"
+    yield port
+    proc.stdin.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_auth_proxy_checks_credentials_on_the_domains_server(start_server, pki, upstream):
+    dead = free_port()
+    server = start_server(
+        plugins=["tls", "auth/auth_proxy", "rcpt_to.in_host_list", "queue/maildir"],
+        files=auth_files(pki, extra={"auth_proxy.ini": "[domains]\nexample.org=127.0.0.1:%d\n"
+                                     "down.example=127.0.0.1:%d\n" % (upstream, dead)}),
+        smtp={"auth_failure_delay": 0, "max_auth_failures": 10})
+
+    def try_login(user, password):
+        with smtp_tls(server, pki) as s:
+            assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+            return s.docmd("AUTH", "PLAIN " + base64.b64encode(
+                b"\0" + user.encode() + b"\0" + password.encode()).decode())[0]
+
+    assert try_login("alice@example.org", "upstream-pw") == 235
+    assert try_login("alice@example.org", "wrong") == 535
+    assert try_login("bob@unknown.example", "whatever") == 535   # no plugin knows the domain
+    assert try_login("carol@down.example", "whatever") == 454    # its server is unreachable
+    assert "upstream-pw" not in server.log()
