@@ -30,21 +30,6 @@ bool isFloat(std::string_view v) {
          isInteger(v.substr(dot + 1)) && v[dot + 1] != '-';
 }
 
-nlohmann::json coerce(std::string_view v) {
-  if (isInteger(v)) {
-    long long n = 0;
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec == std::errc() && ptr == v.data() + v.size()) {
-      return n;
-    }
-    return std::stod(std::string(v)); // out of int64 range: a float, as JavaScript would
-  }
-  if (isFloat(v)) {
-    return std::stod(std::string(v));
-  }
-  return std::string(v);
-}
-
 bool isDeclaredBoolean(const std::vector<BooleanDecl>& booleans, std::string_view section,
                        std::string_view key) {
   return std::any_of(booleans.begin(), booleans.end(), [&](const BooleanDecl& b) {
@@ -53,6 +38,27 @@ bool isDeclaredBoolean(const std::vector<BooleanDecl>& booleans, std::string_vie
 }
 
 } // namespace
+
+nlohmann::json coerceNumber(std::string_view v) {
+  if (!isInteger(v) && !isFloat(v)) {
+    return std::string(v);
+  }
+  if (isInteger(v)) {
+    long long n = 0;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec == std::errc() && ptr == v.data() + v.size()) {
+      return n;
+    }
+  }
+  // A float, or an integer out of int64 range (a float, as JavaScript would). Past a double's
+  // range it stays text: from_chars reports that where std::stod threw.
+  double d = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (ec == std::errc() && ptr == v.data() + v.size()) {
+    return d;
+  }
+  return std::string(v);
+}
 
 bool isTruthy(std::string_view value) {
   std::string v(trimSpace(value));
@@ -152,7 +158,7 @@ Result<nlohmann::json> parseIni(std::string_view text, std::string_view filename
     std::string_view value = trimSpace(line.substr(eq + 1));
     nlohmann::json parsed = isDeclaredBoolean(booleans, section_name, key)
                                 ? nlohmann::json(isTruthy(value))
-                                : coerce(value);
+                                : coerceNumber(value);
     if (is_array) {
       auto& arr = section[key_str];
       if (!arr.is_array()) {

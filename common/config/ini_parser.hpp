@@ -33,6 +33,10 @@ Result<nlohmann::json> parseIni(std::string_view text, std::string_view filename
 /// Fill in the defaults of declared booleans that no file set.
 void applyBooleanDefaults(nlohmann::json& ini, const std::vector<BooleanDecl>& booleans);
 
+/// A value as haraka-config coerces it: an integer, a float (also for an integer past int64), or
+/// the text as it is (also for a number past a double's range).
+nlohmann::json coerceNumber(std::string_view value);
+
 /// Haraka's truth values: true|yes|ok|enabled|on|1, case-insensitive.
 bool isTruthy(std::string_view value);
 
