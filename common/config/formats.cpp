@@ -215,6 +215,9 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
         what = what.substr(pos);
       }
       return Error{fmt::format("{}:{}: {}", filename, lineOfOffset(bytes, e.byte), what)};
+    } catch (const nlohmann::json::exception& e) {
+      // out_of_range.406, a number past a double's range: no position comes with it.
+      return Error{fmt::format("{}: {}", filename, e.what())};
     }
   }
   case ConfigType::Yaml: {
