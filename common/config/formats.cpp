@@ -35,14 +35,6 @@ std::optional<Error> eachTextLine(std::string_view bytes, std::string_view filen
   return error;
 }
 
-nlohmann::json coerceValue(std::string_view v) {
-  auto parsed = parseIni(fmt::format("v={}", v), "", {});
-  if (parsed.ok()) {
-    return parsed.value()["main"]["v"];
-  }
-  return std::string(v);
-}
-
 nlohmann::json yamlToJson(const YAML::Node& node) {
   switch (node.Type()) {
   case YAML::NodeType::Null:
@@ -78,7 +70,7 @@ nlohmann::json yamlToJson(const YAML::Node& node) {
   if (s == "~" || s == "null" || s == "Null" || s == "NULL") {
     return nullptr;
   }
-  return coerceValue(s);
+  return coerceNumber(s);
 }
 
 } // namespace
@@ -176,7 +168,7 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
     auto error = eachTextLine(bytes, filename, [&](std::string_view line) {
       std::string_view t = trimSpace(line);
       if (value.is_null() && !t.empty() && t[0] != '#') {
-        value = coerceValue(t);
+        value = coerceNumber(t);
       }
     });
     if (error) {

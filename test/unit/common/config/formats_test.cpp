@@ -85,6 +85,21 @@ TEST_CASE("json: a number out of range is an error, never a throw") {
   CHECK(r.error().find("21e308") != std::string::npos);
 }
 
+// Found by test/fuzz/config_flat: values were coerced by parsing "v=<value>" as ini, so a
+// trailing backslash was taken for a continuation and a line break ended the value.
+TEST_CASE("value and yaml scalars: only numbers are coerced, the text is kept") {
+  auto backslash = parseConfig(ConfigType::Value, "# comment\nC:\\dir\\\n", "me");
+  REQUIRE(backslash.ok());
+  CHECK(*backslash == "C:\\dir\\");
+  auto lone = parseConfig(ConfigType::Value, "\\ \n", "me");
+  REQUIRE(lone.ok());
+  CHECK(*lone == "\\");
+  auto lines = parseConfig(ConfigType::Yaml, "k: first\n\n  [second]\nn: 12\n", "x.yaml");
+  REQUIRE(lines.ok());
+  CHECK((*lines)["k"] == "first\n[second]");
+  CHECK((*lines)["n"] == 12);
+}
+
 TEST_CASE("binary: bytes kept exactly") {
   std::string bytes("\0\xff\r\n", 4);
   auto b = parseConfig(ConfigType::Binary, bytes, "key.der");
