@@ -35,23 +35,43 @@ std::optional<Error> eachTextLine(std::string_view bytes, std::string_view filen
   return error;
 }
 
-nlohmann::json yamlToJson(const YAML::Node& node) {
+// Aliases make a YAML document a graph, not a tree: a node may be named again inside itself (a
+// cycle) or many times over (a small file that expands without bound). The conversion is
+// bounded in depth and in nodes, and going past either is an error at that node.
+struct YamlBudget {
+  std::size_t nodes = 0; // still allowed
+  int depth = 0;
+};
+constexpr int MaxYamlDepth = 512;
+
+nlohmann::json yamlToJson(const YAML::Node& node, YamlBudget& budget) {
+  if (budget.depth >= MaxYamlDepth) {
+    throw YAML::Exception(node.Mark(), "nested too deeply (an alias inside the node it names?)");
+  }
+  if (budget.nodes == 0) {
+    throw YAML::Exception(node.Mark(), "aliases expand to too many nodes");
+  }
+  --budget.nodes;
   switch (node.Type()) {
   case YAML::NodeType::Null:
   case YAML::NodeType::Undefined:
     return nullptr;
   case YAML::NodeType::Sequence: {
     auto arr = nlohmann::json::array();
+    ++budget.depth;
     for (const auto& item : node) {
-      arr.push_back(yamlToJson(item));
+      arr.push_back(yamlToJson(item, budget));
     }
+    --budget.depth;
     return arr;
   }
   case YAML::NodeType::Map: {
     auto obj = nlohmann::json::object();
+    ++budget.depth;
     for (const auto& kv : node) {
-      obj[kv.first.as<std::string>()] = yamlToJson(kv.second);
+      obj[kv.first.as<std::string>()] = yamlToJson(kv.second, budget);
     }
+    --budget.depth;
     return obj;
   }
   case YAML::NodeType::Scalar:
@@ -225,7 +245,9 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
       if (root.IsNull()) {
         return nlohmann::json::object();
       }
-      return yamlToJson(root);
+      // Real configs are far below this; only aliases can go past it.
+      YamlBudget budget{.nodes = 100000 + 10 * bytes.size()};
+      return yamlToJson(root, budget);
     } catch (const YAML::Exception& e) {
       return Error{fmt::format("{}:{}: {}", filename, e.mark.line + 1, e.msg)};
     }

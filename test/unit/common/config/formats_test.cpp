@@ -2,6 +2,7 @@
 #include "common/config/text_checks.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 using upesi::config::ConfigType;
 using upesi::config::deepMerge;
@@ -83,6 +84,25 @@ TEST_CASE("json: a number out of range is an error, never a throw") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().find("x.json:") == 0);
   CHECK(r.error().find("21e308") != std::string::npos);
+}
+
+// Found by test/fuzz/config_yaml: an alias inside the node it names made the conversion recurse
+// until the stack ran out; aliases of aliases can make a small file expand without bound.
+TEST_CASE("yaml: a cyclic alias and an alias bomb are errors") {
+  auto cycle = parseConfig(ConfigType::Yaml, "base: &b\n  x: 0\n  y: *b\n", "x.yaml");
+  REQUIRE_FALSE(cycle.ok());
+  CHECK(cycle.error().find("x.yaml:") == 0);
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'j'; ++c) { // j: 10^10 nodes
+    const std::string alias = std::string("*") + static_cast<char>(c - 1);
+    bomb += fmt::format("{0}: &{0} [{1}, {1}, {1}, {1}, {1}, {1}, {1}, {1}, {1}, {1}]\n", c, alias);
+  }
+  auto expanded = parseConfig(ConfigType::Yaml, bomb, "bomb.yaml");
+  REQUIRE_FALSE(expanded.ok());
+  CHECK(expanded.error().find("bomb.yaml:") == 0);
+  auto shared = parseConfig(ConfigType::Yaml, "a: &a {k: v}\nb: *a\nc: [*a, *a]\n", "x.yaml");
+  REQUIRE(shared.ok());
+  CHECK((*shared)["c"][1]["k"] == "v");
 }
 
 // Found by test/fuzz/config_flat: values were coerced by parsing "v=<value>" as ini, so a
