@@ -65,6 +65,8 @@ DnsResult failure(int status) {
   return r;
 }
 
+} // namespace
+
 // Turns a raw answer into records; malformed answers are errors, never crashes.
 DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen) {
   DnsResult result;
@@ -152,8 +154,6 @@ DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen) {
   result.status = result.records.empty() ? DnsStatus::NoData : DnsStatus::Ok;
   return result;
 }
-
-} // namespace
 
 struct Resolver::Poll {
   uv_poll_t handle{};

@@ -24,6 +24,12 @@ struct ResolverOptions {
   int tries = 2;
 };
 
+/// Turns a raw answer (the message c-ares hands a query's callback) into the records a plugin
+/// gets: c-ares parses the message, this keeps addresses, names, MX preferences, TTLs and TXT
+/// strings. A malformed answer is an error, never a crash. Public for the fuzzer
+/// (test/fuzz/dns_answer.cpp).
+DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen);
+
 class Resolver {
 public:
   static Result<std::unique_ptr<Resolver>> create(uv_loop_t* loop, const ResolverOptions& options);
