@@ -9,9 +9,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <dirent.h>
 #include <unistd.h>
+#include <utility>
 
 namespace upesi::outbound {
 
@@ -123,7 +125,12 @@ void OutboundEngine::flush() {
   }
   due_ = std::move(all);
   log::notice({}, "outbound: flushing {} deferred message(s)", n);
-  // Files other workers deferred are due too: look at the directory again.
+  // A delivery in flight may have failed already, its deferral not yet written: due now too.
+  for (const auto& [name, delivery] : deliveries_) {
+    flushed_in_flight_.insert(name);
+  }
+  // So are the files other workers deferred: look at the directory again.
+  flush_scan_ = true;
   next_scan_ms_ = 0;
   scan();
 }
@@ -184,8 +191,10 @@ void OutboundEngine::scan() {
     if (!j.error.empty()) {
       log::error({}, "outbound: reading {}: {}", j.dir, j.error);
     }
+    std::int64_t now = epochMs();
+    bool flushing = std::exchange(flush_scan_, false);
     for (const auto& [name, due] : j.files) {
-      schedule(name, due);
+      schedule(name, flushing ? std::min(due, now) : due);
     }
     pump();
   };
@@ -280,6 +289,9 @@ void OutboundEngine::deliveryDone(const std::string& name, const std::string& ne
       uv_close(reinterpret_cast<uv_handle_t*>(c),
                [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
     });
+  }
+  if (flushed_in_flight_.erase(name) != 0) {
+    due_ms = std::min(due_ms, epochMs());
   }
   if (!next_name.empty()) {
     schedule(next_name, due_ms);

@@ -55,7 +55,8 @@ public:
   void start();
   /// Starts no more deliveries (those in flight finish).
   void stop();
-  /// SIGHUP: every deferred message is due now.
+  /// SIGHUP: every deferred message is due now: those in the schedule, those in the queue
+  /// directory, and those whose delivery is in flight and ends deferred.
   void flush();
 
   /// outbound.ini changed: disabled, concurrency, retries and timeouts apply from now on (the
@@ -96,6 +97,8 @@ private:
   EngineSettings settings_;
   bool running_ = false;
   bool scanning_ = false;
+  bool flush_scan_ = false;                      // the coming scan's files are due now
+  std::set<std::string> flushed_in_flight_;      // deliveries in flight at the last flush
   std::multimap<std::int64_t, std::string> due_; // due time (epoch ms) -> file name
   std::map<std::string, std::int64_t> known_;    // scheduled names -> due time
   std::map<std::string, std::int64_t> delayed_;  // names held back by send_email DELAY
