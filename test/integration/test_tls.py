@@ -276,3 +276,13 @@ def test_missing_key_is_named(install, pki):
     r = run_upesi("-c", str(install), "--check")
     assert r.returncode != 0
     assert "tls_key.pem: no such file" in r.stderr + r.stdout
+
+
+def test_a_bad_tls_ini_value_names_file_and_line(install, pki):
+    from conftest import write_config
+    write_config(install, dict(tls_files(pki), plugins="tls\n",
+                               **{"tls.ini": "[main]\n; protocols\nminVersion=SSLv3\n"}))
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode != 0
+    assert "tls.ini:3" in r.stderr + r.stdout
+    assert "minVersion" in r.stderr + r.stdout
