@@ -177,6 +177,11 @@ def test_smtps_port_speaks_tls_from_the_first_byte(start_server, pki, install):
         s.sendmail("a@client.test", ["u@example.com"], b"Subject: t\r\n\r\nsmtps\r\n")
     [message] = wait_delivered(install, 1)
     assert b"with ESMTPS" in message
+    r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % smtps, "--tlsc",
+                        "--to", "u@example.com", "--from", "a@client.test"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(wait_delivered(install, 2)) == 2
     # A plain client on the SMTPS port gets no banner in clear.
     with socket.create_connection(("127.0.0.1", smtps), timeout=5) as raw:
         raw.sendall(b"EHLO plain\r\n")
