@@ -47,9 +47,17 @@ Result<Todo> Todo::fromJson(const Json& json) {
   if (queue_time == json.end() || !queue_time->is_number()) {
     return Error{"queue header: \"queue_time\" missing or not a number"};
   }
-  todo.queue_time = queue_time->is_number_float()
-                        ? static_cast<std::int64_t>(queue_time->get<double>())
-                        : queue_time->get<std::int64_t>();
+  if (queue_time->is_number_float()) {
+    // Haraka writes an integer. A float is truncated; past int64 (1e300) it is no time at all,
+    // and converting it would be undefined behaviour.
+    const double ms = queue_time->get<double>();
+    if (!(ms >= -9223372036854775808.0 && ms < 9223372036854775808.0)) {
+      return Error{"queue header: \"queue_time\" out of range"};
+    }
+    todo.queue_time = static_cast<std::int64_t>(ms);
+  } else {
+    todo.queue_time = queue_time->get<std::int64_t>();
+  }
 
   const auto domain = json.find("domain");
   if (domain == json.end() || !domain->is_string()) {

@@ -169,3 +169,20 @@ TEST_CASE("todo: wrong types are errors naming the key") {
     CHECK(todo.error().find(key) != std::string::npos);
   }
 }
+
+// Found by test/fuzz/queue_file: a float queue_time past int64 was converted anyway, which is
+// undefined behaviour (UBSan: "1.79543e+44 is outside the range of representable values").
+TEST_CASE("todo: a queue_time out of int64's range is an error") {
+  for (const char* time : {"1e300", "-1.8e19", "9.3e18"}) {
+    CAPTURE(time);
+    const std::string text =
+        std::string(R"({"queue_time":)") + time + R"(,"domain":"d","rcpt_to":[],"mail_from":{}})";
+    auto todo = Todo::fromJson(haraka(text.c_str()));
+    REQUIRE_FALSE(todo.ok());
+    CHECK(todo.error().find("queue_time") != std::string::npos);
+  }
+  auto truncated = Todo::fromJson(
+      haraka(R"({"queue_time":1795418587971.9,"domain":"d","rcpt_to":[],"mail_from":{}})"));
+  REQUIRE(truncated.ok());
+  CHECK(truncated->queue_time == 1795418587971);
+}
