@@ -1,0 +1,54 @@
+#include "worker/outbound/tls_policy.hpp"
+
+#include <doctest/doctest.h>
+#include <openssl/ssl.h>
+
+using upesi::outbound::TlsPolicy;
+using upesi::smtp_client::TlsMode;
+
+namespace {
+
+upesi::tls::ContextPtr clientContext() {
+  return upesi::tls::ContextPtr(SSL_CTX_new(TLS_client_method()));
+}
+
+} // namespace
+
+TEST_CASE("TLS policy: opportunistic by default, SMTPS on 465, off without a context") {
+  TlsPolicy policy(clientContext(), {}, {});
+  auto o = policy.decide("mx.example.net", "192.0.2.1", 25, "example.net");
+  CHECK((o.mode == TlsMode::Opportunistic));
+  CHECK(o.context != nullptr);
+  CHECK(o.name == "mx.example.net");
+  CHECK_FALSE(o.verify);
+  CHECK((policy.decide("mx.example.net", "192.0.2.1", 465, "example.net").mode ==
+         TlsMode::Implicit));
+  TlsPolicy off(nullptr, {}, {});
+  CHECK((off.decide("mx.example.net", "192.0.2.1", 25, "example.net").mode == TlsMode::Off));
+}
+
+TEST_CASE("TLS policy: force_tls_hosts by MX name, address or domain require verification") {
+  TlsPolicy policy(clientContext(), {"MX.Bank.Example", "192.0.2.7", "secure.example"}, {});
+  for (auto [exchange, ip, domain] :
+       {std::tuple{"mx.bank.example", "192.0.2.1", "bank.example"},
+        std::tuple{"mx.other.example", "192.0.2.7", "other.example"},
+        std::tuple{"mx.secure.example", "192.0.2.9", "secure.example"}}) {
+    auto o = policy.decide(exchange, ip, 25, domain);
+    CHECK((o.mode == TlsMode::Required));
+    CHECK(o.verify);
+  }
+  CHECK((policy.decide("mx.bank.example", "192.0.2.1", 465, "bank.example").mode ==
+         TlsMode::Implicit));
+}
+
+TEST_CASE("TLS policy: no_tls_hosts and a failed handshake mean plain, the latter for a while") {
+  TlsPolicy policy(clientContext(), {}, {"old.example"}, std::chrono::seconds(60));
+  CHECK((policy.decide("mx.old.example", "192.0.2.1", 25, "old.example").mode == TlsMode::Off));
+  auto now = TlsPolicy::Clock::now();
+  policy.handshakeFailed("mx.broken.example", now);
+  CHECK((policy.decide("mx.broken.example", "192.0.2.2", 25, "broken.example", now).mode ==
+         TlsMode::Off));
+  CHECK((policy.decide("mx.broken.example", "192.0.2.2", 25, "broken.example",
+                       now + std::chrono::seconds(61))
+             .mode == TlsMode::Opportunistic));
+}
