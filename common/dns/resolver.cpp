@@ -134,11 +134,13 @@ DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen) {
       rc = ares_parse_a_reply(abuf, alen, &host, nullptr, nullptr);
     }
     if (rc == ARES_SUCCESS && host != nullptr) {
+      const bool aliased = host->h_aliases != nullptr && host->h_aliases[0] != nullptr;
       if (type == DnsType::Ns) {
         for (char** alias = host->h_aliases; alias != nullptr && *alias != nullptr; ++alias) {
           result.records.push_back({*alias, 0, 0});
         }
-      } else {
+      } else if (type != DnsType::Cname || aliased) {
+        // Without a CNAME in the answer c-ares names the host by the query itself: no alias.
         result.records.push_back({host->h_name, 0, 0});
       }
     }
