@@ -42,6 +42,8 @@ int installSignalHandlers() {
     ::sigaction(entry.signal, &sa, nullptr);
   }
   ::signal(SIGPIPE, SIG_IGN);
+  // A file past RLIMIT_FSIZE is a write error (EFBIG) to handle, not the end of the process.
+  ::signal(SIGXFSZ, SIG_IGN);
   return pipe_fds[0];
 }
 
@@ -63,6 +65,7 @@ void resetSignalsForChild() {
     ::signal(entry.signal, SIG_DFL);
   }
   ::signal(SIGPIPE, SIG_DFL);
+  ::signal(SIGXFSZ, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -36,6 +36,7 @@ void onStop(uv_signal_t* handle, int signum) {
 
 int serveSingleProcess(const std::filesystem::path& install_dir) {
   ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGXFSZ, SIG_IGN); // past RLIMIT_FSIZE a write fails with EFBIG: a 451, not a crash
   auto created = ServerRuntime::create(install_dir);
   if (!created) {
     log::crit({}, "{}", created.error());

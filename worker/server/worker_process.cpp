@@ -63,6 +63,7 @@ bool workerArgsFromEnvironment(WorkerArgs& args) {
 int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args) {
   setProcessTitle(fmt::format("upesi: worker {} (generation {})", args.id, args.generation));
   ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGXFSZ, SIG_IGN); // past RLIMIT_FSIZE a write fails with EFBIG: a 451, not a crash
   // The master decides when workers stop: a terminal's Ctrl-C reaches the whole group.
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
