@@ -173,6 +173,10 @@ void TlsChannel::shutdown() {
   ERR_clear_error();
 }
 
+bool TlsChannel::isServer() const {
+  return SSL_is_server(ssl_) == 1;
+}
+
 bool TlsChannel::hasOutput() const {
   return BIO_ctrl_pending(SSL_get_wbio(ssl_)) > 0;
 }

@@ -58,6 +58,7 @@ public:
   /// signatures) happens here.
   Progress handshake();
   bool established() const { return established_; }
+  bool isServer() const;
 
   /// Decrypts what has been fed, appending to `plaintext`. False once the peer closed the TLS
   /// session or on a protocol error (see error()).

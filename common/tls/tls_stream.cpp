@@ -47,6 +47,11 @@ void TlsStream::step() {
   if (step_in_flight_ || failed_) {
     return;
   }
+  unsigned costly = shared_->channel->isServer() ? 0 : 1;
+  if (steps_++ != costly) {
+    stepFinished(shared_->channel->handshake());
+    return;
+  }
   auto* job = new Step{};
   job->req.data = job;
   job->shared = shared_;
@@ -88,7 +93,8 @@ void TlsStream::stepFinished(TlsChannel::Progress progress) {
     callbacks_.failed(shared_->channel->error());
     return;
   }
-  if (!held_input_.empty()) {
+  bool more_input = !held_input_.empty();
+  if (more_input) {
     shared_->channel->feed(held_input_);
     held_input_.clear();
   }
@@ -101,8 +107,10 @@ void TlsStream::stepFinished(TlsChannel::Progress progress) {
     deliverPlaintext(); // the client may have sent its first command with its Finished
     return;
   }
-  // WantMore: go again only if something new arrived meanwhile.
-  step();
+  // WantMore: go again only if something new arrived meanwhile; else received() will.
+  if (more_input) {
+    step();
+  }
 }
 
 void TlsStream::deliverPlaintext() {

@@ -1,7 +1,8 @@
-// TlsStream: a TlsChannel driven on a libuv loop, for any byte transport. Handshake steps (key
-// exchange and signatures, ~1 ms of CPU each) run on libuv's thread pool, so a burst of
-// handshakes never stalls the loop; once established, records are encrypted and decrypted on
-// the loop (cheap with AES-NI).
+// TlsStream: a TlsChannel driven on a libuv loop, for any byte transport. The costly handshake
+// step (a server's answer to ClientHello: its signature; a client's check of the server's
+// flight: chain and signature verification) runs on libuv's thread pool, so a burst of
+// handshakes never stalls the loop. The other steps are cheap and run on the loop, since every
+// trip through the pool costs two thread switches; so do records once established (AES-NI).
 //
 // The owner passes every byte read from its socket to received() and writes whatever `send`
 // gives it. A callback may destroy the stream.
@@ -61,6 +62,7 @@ private:
   std::shared_ptr<Shared> shared_;
   Callbacks callbacks_;
   bool step_in_flight_ = false;
+  unsigned steps_ = 0; // handshake steps taken so far
   bool established_ = false;
   bool failed_ = false;
   std::string held_input_; // arrived while a step was in flight
