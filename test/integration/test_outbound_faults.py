@@ -2,18 +2,21 @@
 misbehave (peers/fault_mx.py): a connection dropped in the middle of DATA, a banner that never
 comes, 421 at the banner, 452 to one recipient of two. Mail is never lost, bounced or delivered
 twice: what failed waits in the queue, and once the MX recovers a flush delivers it once. A
-flush also covers a delivery whose deferral is being written, and files not yet scanned."""
+flush also covers a delivery whose deferral is being written, and files not yet scanned.
+And the destination concurrency limit: at most destination_concurrency_max deliveries to one
+domain at a time, the others waiting for them, none failing."""
 import json
 import os
 import pathlib
 import shutil
+import smtplib
 import subprocess
 import time
 
 import pytest
 
 from conftest import free_port, run_upesi
-from test_outbound import received, send
+from test_outbound import queue_files, received, send
 from test_outbound_dns import DNSMASQ, dns_free_port
 from test_outbound_hooks import bounces, calls, relay_server, wait_empty
 from test_queue_cli import FIXTURES, LL3, deferred_name
@@ -298,3 +301,46 @@ def test_silent_mx_times_out_while_other_mail_flows(start_server, fault_mx, inst
     finally:
         dns.terminate()
         dns.wait(timeout=10)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def deliver_thirty_at_once(start_server, fault_mx, install, tmp_path, limit):
+    """30 messages for one domain, all due at the same moment; returns (the MX, the server's
+    CPU seconds while it delivered them, the wall-clock seconds)."""
+    mx = fault_mx("127.0.0.1", hold_ms=200)
+    record = tmp_path / "calls"
+    settings = "destination_concurrency_max=%d\ntemp_fail_intervals=1h\n" % limit
+    server = relay_server(start_server, mx.port, record, outbound="disabled=true\n" + settings)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        for i in range(30):
+            s.sendmail("alice@client.example", ["user%d@example.net" % i],
+                       "Subject: %d\r\n\r\nhello\r\n" % i)
+    assert len(queue_files(install)) == 30
+    cpu, started = cpu_seconds(server.proc.pid), time.monotonic()
+    (install / "config" / "outbound.ini").write_text("[main]\nscan_interval=1\n" + settings)
+    msgs = mx.received(want=30, timeout=20)
+    wall = time.monotonic() - started
+    assert sorted(m["rcpts"][0] for m in msgs) == sorted("user%d@example.net" % i
+                                                         for i in range(30))
+    assert wait_empty(install) == []
+    assert calls(record, "deferred", timeout=0) == []
+    return mx, cpu_seconds(server.proc.pid) - cpu, wall
+
+
+def test_destination_concurrency_limit(start_server, fault_mx, install, tmp_path):
+    mx, cpu, wall = deliver_thirty_at_once(start_server, fault_mx, install, tmp_path, limit=3)
+    most = mx.connections()[1]
+    assert 2 <= most <= 3
+    assert wall >= 30 * 0.2 / 3 - 0.5  # they really took turns
+    assert cpu < wall / 2  # and the waiting ones were not polled for a free slot
+
+
+def test_destination_concurrency_unlimited(start_server, fault_mx, install, tmp_path):
+    """0: no limit (what the engine did before the key existed): one connection per message."""
+    mx, cpu, wall = deliver_thirty_at_once(start_server, fault_mx, install, tmp_path, limit=0)
+    assert mx.connections()[1] > 3

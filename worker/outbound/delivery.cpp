@@ -146,6 +146,10 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
     removeFile();
     return;
   }
+  if (!engine_.admit(name_, header_.todo.domain)) {
+    finish(); // it waits for a delivery to its domain to end; the engine has its name
+    return;
+  }
   // send_email: a plugin may hold the message back (DELAY, seconds), take it over (OK), or
   // refuse it.
   HookParams params;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <dirent.h>
 #include <unistd.h>
@@ -86,7 +87,7 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
                                std::shared_ptr<const plugin::HookTable> hooks,
                                EngineSettings settings)
     : loop_(loop), resolver_(resolver), hooks_(std::move(hooks)), settings_(std::move(settings)),
-      pool_(loop) {
+      pool_(loop), slots_(settings_.config.destination_concurrency_max) {
   pool_.setLimits(std::chrono::seconds(settings_.config.pool_timeout_s),
                   settings_.config.pool_concurrency_max);
   timer_ = new uv_timer_t{};
@@ -141,6 +142,9 @@ void OutboundEngine::updateSettings(EngineSettings settings) {
   settings_ = std::move(settings);
   pool_.setLimits(std::chrono::seconds(settings_.config.pool_timeout_s),
                   settings_.config.pool_concurrency_max);
+  for (const auto& name : slots_.setLimit(settings_.config.destination_concurrency_max)) {
+    schedule(name, epochMs());
+  }
   if (was_disabled != settings_.config.disabled) {
     log::notice({}, "outbound: deliveries {}", settings_.config.disabled ? "paused" : "resumed");
   }
@@ -148,8 +152,8 @@ void OutboundEngine::updateSettings(EngineSettings settings) {
 }
 
 void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms) {
-  if (deliveries_.count(name) != 0) {
-    return;
+  if (deliveries_.count(name) != 0 || slots_.isWaiting(name)) {
+    return; // in flight, or due and waiting for its destination
   }
   if (auto held = delayed_.find(name); held != delayed_.end()) {
     if (held->second > epochMs()) {
@@ -273,6 +277,19 @@ void OutboundEngine::onTimer(uv_timer_t* timer) {
   self->pump();
 }
 
+bool OutboundEngine::admit(const std::string& name, const std::string& domain) {
+  std::string destination = domain;
+  std::transform(destination.begin(), destination.end(), destination.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (slots_.acquire(name, destination)) {
+    return true;
+  }
+  log::debug({name, ""},
+             "outbound: {} deliveries to {} in flight (destination_concurrency_max): {} waits",
+             slots_.inFlight(destination), destination, name);
+  return false;
+}
+
 void OutboundEngine::deliveryDone(const std::string& name, const std::string& next_name,
                                   std::int64_t due_ms) {
   // The Delivery may be the caller: keep it alive until this turn ends.
@@ -289,6 +306,9 @@ void OutboundEngine::deliveryDone(const std::string& name, const std::string& ne
       uv_close(reinterpret_cast<uv_handle_t*>(c),
                [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
     });
+  }
+  if (auto next = slots_.release(name)) {
+    schedule(*next, epochMs()); // the slot it waited for is its own now
   }
   if (flushed_in_flight_.erase(name) != 0) {
     due_ms = std::min(due_ms, epochMs());

@@ -1,8 +1,10 @@
 // OutboundEngine: a worker's share of outbound mail. It queues relayed transactions (one
 // durable file per domain before the 250), keeps an in-memory schedule of the queue directory
 // (rebuilt from the file names at start, refreshed every scan_interval), and starts deliveries
-// as they come due, up to concurrency_max. Files are claimed with flock, so any number of
-// workers can share one queue directory and a dead worker's files are taken by the others.
+// as they come due, up to concurrency_max, and to one destination domain up to
+// destination_concurrency_max (the files beyond it wait for a delivery there to end). Files are
+// claimed with flock, so any number of workers can share one queue directory and a dead
+// worker's files are taken by the others.
 //
 // Threading: the loop thread; file work goes to the thread pool.
 #pragma once
@@ -14,6 +16,7 @@
 #include "common/queue/retry_schedule.hpp"
 #include "common/util/result.hpp"
 #include "worker/outbound/connection_pool.hpp"
+#include "worker/outbound/destination_slots.hpp"
 
 #include <uv.h>
 
@@ -77,6 +80,10 @@ public:
   const EngineSettings& settings() const { return settings_; }
   /// send_email said DELAY: `name` is not tried before `until_ms` (in memory, as in Haraka).
   void delay(const std::string& name, std::int64_t until_ms) { delayed_[name] = until_ms; }
+  /// The delivery of `name` (a file for `domain`) may go on: true, or false when the domain has
+  /// destination_concurrency_max deliveries in flight: the file then waits (the Delivery ends
+  /// without an attempt) and is due again when one of them ends.
+  bool admit(const std::string& name, const std::string& domain);
   /// A delivery finished with `name`; `next_name` (if any) is due at `due_ms`.
   void deliveryDone(const std::string& name, const std::string& next_name, std::int64_t due_ms);
 
@@ -106,6 +113,7 @@ private:
   uv_timer_t* timer_ = nullptr;
   std::int64_t next_scan_ms_ = 0;
   ConnectionPool pool_;
+  DestinationSlots slots_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
