@@ -101,10 +101,12 @@ def write_config(install, files):
 def start_server(install, upesi_bin):
     """start_server(plugins=[...], files={name: text}, smtp={key: value}, so=[names]) -> Server.
 
-    `so` names get a copy of the scripted test plugin as <install>/plugins/<name>.so."""
+    `so` names get a copy of the scripted test plugin as <install>/plugins/<name>.so; `preexec`
+    runs in the child before exec (e.g. to set resource limits)."""
     servers = []
 
-    def start(plugins=(), files=None, smtp=None, so=(), expect_ready=True, env=None):
+    def start(plugins=(), files=None, smtp=None, so=(), expect_ready=True, env=None,
+              preexec=None):
         for name in so:
             target = install / "plugins" / (name + ".so")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +121,7 @@ def start_server(install, upesi_bin):
         log_path = install / ("server-%d.log" % len(servers))
         log = open(log_path, "w")
         proc = subprocess.Popen([UPESI, "-c", str(install)], stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, **(env or {})))
+                                env=dict(os.environ, **(env or {})), preexec_fn=preexec)
         log.close()
         server = Server(install, port, proc, log_path)
         servers.append(server)
