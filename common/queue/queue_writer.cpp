@@ -127,6 +127,23 @@ Result<std::uint64_t> writeQueueFile(const std::string& queue_dir, const std::st
   if (fd < 0) {
     return systemError("open", temp_path, errno);
   }
+  // Locked as a delivery locks it until it is durable under its final name or gone: a queue
+  // scan that finds it between the rename and a failed directory sync must not deliver a
+  // message whose client is told 4xx. A second descriptor keeps the lock past close(fd).
+  struct LockHolder {
+    int fd;
+    ~LockHolder() {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+  } held{::fcntl(fd, F_DUPFD_CLOEXEC, 0)};
+  if (held.fd < 0 || ::flock(held.fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd);
+    ::unlink(temp_path.c_str());
+    return systemError("flock", temp_path, error);
+  }
   auto size = writeContents(fd, temp_path, todo, message);
   // close() can report a write error that fsync did not (NFS): check it.
   const bool closed = ::close(fd) == 0;
