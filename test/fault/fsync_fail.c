@@ -1,7 +1,9 @@
 /* An LD_PRELOAD shim for the fault-injection tests: fsync and fdatasync fail with EIO while the
  * file named by UPESI_FAIL_FSYNC_FILE exists, so a test turns the fault on and off by creating
  * and removing that file. Its content narrows the fault: "file" fails only regular files,
- * "dir" only directories, anything else both. Without the trigger the calls go to the kernel. */
+ * "dir" only directories, anything else both; a number after the word is how many milliseconds
+ * the failing call takes first (a dying disk is slow too). Without the trigger the calls go to
+ * the kernel. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static int should_fail(int fd) {
@@ -20,7 +23,7 @@ static int should_fail(int fd) {
   if (tfd < 0) {
     return 0;
   }
-  char what[16] = {0};
+  char what[32] = {0};
   ssize_t n = read(tfd, what, sizeof what - 1);
   close(tfd);
   if (n < 0) {
@@ -31,11 +34,15 @@ static int should_fail(int fd) {
   if (fstat(fd, &st) != 0) {
     return 1;
   }
-  if (strncmp(what, "file", 4) == 0) {
-    return S_ISREG(st.st_mode);
+  if ((strncmp(what, "file", 4) == 0 && !S_ISREG(st.st_mode)) ||
+      (strncmp(what, "dir", 3) == 0 && !S_ISDIR(st.st_mode))) {
+    return 0;
   }
-  if (strncmp(what, "dir", 3) == 0) {
-    return S_ISDIR(st.st_mode);
+  const char* delay = strchr(what, ' ');
+  long ms = delay != NULL ? strtol(delay + 1, NULL, 10) : 0;
+  if (ms > 0) {
+    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
   }
   return 1;
 }

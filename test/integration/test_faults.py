@@ -472,6 +472,28 @@ def test_fsync_failure_is_a_451_and_leaves_nothing(start_server, sink, install, 
     assert server.proc.poll() is None
 
 
+@pytest.mark.skipif(not FSYNC_SHIM, reason="the fsync_fail shim was not built (no C compiler)")
+def test_a_file_whose_directory_sync_fails_slowly_is_never_delivered(start_server, sink, install,
+                                                                       tmp_path):
+    # The file has its final name while the directory is synced: a slow failing sync gives the
+    # queue scan (every second) time to find it. The client is told 451, so it must not leave.
+    trigger = tmp_path / "fail-fsync"
+    server = relay_server(start_server, sink, env={
+        "LD_PRELOAD": FSYNC_SHIM, "UPESI_FAIL_FSYNC_FILE": str(trigger),
+        "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"})
+    ledger = Ledger()
+    ledger.record("fsync-slow-before", send_smtplib(server.port, "fsync-slow-before"))
+    wait_delivered(ledger, sink, install)
+    trigger.write_text("dir 2500")
+    ledger.record("fsync-slow-failed", send_smtplib(server.port, "fsync-slow-failed"))
+    assert ledger.outcomes["fsync-slow-failed"] == 451
+    trigger.unlink()
+    ledger.record("fsync-slow-after", send_smtplib(server.port, "fsync-slow-after"))
+    wait_delivered(ledger, sink, install)
+    check_guarantee(ledger, sink)
+    assert server.proc.poll() is None
+
+
 # --- 5. DNS: SERVFAIL and no answer for the MX lookup --------------------------------------
 
 
