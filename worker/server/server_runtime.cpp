@@ -220,6 +220,43 @@ void ServerRuntime::shutdownPlugins() {
   }
 }
 
+void ServerRuntime::drain(std::chrono::seconds grace, std::function<void()> done) {
+  // Deliveries in flight finish too: one cut between the next hop's 250 and the removal of its
+  // queue file would be sent again by the next process or generation.
+  outbound_->stop();
+  deliveries_deadline_ms_ = uv_now(&loop_) + static_cast<std::uint64_t>(grace.count()) * 1000;
+  drained_ = std::move(done);
+  server_->drain(grace, [this] { awaitDeliveries(); });
+}
+
+void ServerRuntime::awaitDeliveries() {
+  const std::size_t left = outbound_->inFlight();
+  if (left == 0 || uv_now(&loop_) >= deliveries_deadline_ms_) {
+    if (left != 0) {
+      log::warn({}, "outbound: {} deliveries still in flight: stopping anyway", left);
+    }
+    if (delivery_wait_ready_) {
+      uv_timer_stop(&delivery_wait_);
+    }
+    auto done = std::move(drained_);
+    drained_ = nullptr;
+    if (done) {
+      done();
+    }
+    return;
+  }
+  if (!delivery_wait_ready_) {
+    uv_timer_init(&loop_, &delivery_wait_);
+    delivery_wait_.data = this;
+    delivery_wait_ready_ = true;
+    log::notice({}, "outbound: waiting for {} deliveries in flight", left);
+  }
+  // Polled: a stop is rare, and the engine has no "all deliveries done" callback.
+  uv_timer_start(
+      &delivery_wait_,
+      [](uv_timer_t* t) { static_cast<ServerRuntime*>(t->data)->awaitDeliveries(); }, 50, 0);
+}
+
 ServerRuntime::~ServerRuntime() {
   server_.reset();
   outbound_.reset();

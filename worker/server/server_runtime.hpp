@@ -15,7 +15,9 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 namespace upesi::worker {
@@ -44,9 +46,15 @@ public:
   outbound::OutboundEngine& outbound() { return *outbound_; }
   void startOutbound() { outbound_->start(); }
 
+  /// Graceful stop: no new sessions or deliveries; `done` once the sessions have ended (as
+  /// SmtpServer::drain says) and the deliveries in flight have finished, or `grace` seconds
+  /// after the start for those.
+  void drain(std::chrono::seconds grace, std::function<void()> done);
+
 private:
   ServerRuntime();
   void watchInboundTls(); // certificates loaded again when a file changes
+  void awaitDeliveries();
 
   uv_loop_t loop_{};
   std::unique_ptr<config::Config> config_;
@@ -58,6 +66,10 @@ private:
   std::unique_ptr<config::ConfigWatcher> watcher_;
   std::unique_ptr<outbound::OutboundEngine> outbound_;
   std::unique_ptr<SmtpServer> server_;
+  uv_timer_t delivery_wait_{}; // drain(): polls the deliveries in flight (closed with the loop)
+  bool delivery_wait_ready_ = false;
+  std::uint64_t deliveries_deadline_ms_ = 0;
+  std::function<void()> drained_;
 };
 
 } // namespace upesi::worker

@@ -29,7 +29,7 @@ void onStop(uv_signal_t* handle, int signum) {
   int grace = ctx->runtime->smtpConfig().force_shutdown_timeout_s;
   log::notice({}, "{}: stopping; {} sessions to finish (at most {} s)", name, server.sessionCount(),
               grace);
-  server.drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
+  ctx->runtime->drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
 }
 
 } // namespace

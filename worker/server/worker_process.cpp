@@ -37,7 +37,7 @@ void stopWorker(WorkerState& state, const char* why) {
   log::notice({}, "worker {} stopping ({}): {} sessions to finish", state.id, why,
               server.sessionCount());
   uv_loop_t* loop = state.runtime->loop();
-  server.drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
+  state.runtime->drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
 }
 
 } // namespace
