@@ -212,11 +212,26 @@ Result<std::vector<std::string>> deleteTempFiles(const std::string& queue_dir) {
   std::vector<std::string> removed;
   for (const auto& name : names) {
     const std::string path = joinPath(queue_dir, name);
-    if (::unlink(path.c_str()) != 0) {
-      if (errno == ENOENT) {
+    // A writer holds flock on its temporary file until it is renamed or removed: one that is
+    // locked is being written now. Removed under our lock, so no writer can take it meanwhile.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT) {
+      continue;
+    }
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      continue;
+    }
+    const bool unlinked = ::unlink(path.c_str()) == 0;
+    const int error = errno;
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    if (!unlinked) {
+      if (error == ENOENT) {
         continue;
       }
-      return systemError("unlink", path, errno);
+      return systemError("unlink", path, error);
     }
     removed.push_back(name);
   }

@@ -37,8 +37,9 @@ Result<std::monostate> renameQueueFile(const std::string& queue_dir, const std::
 Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::string& name);
 /// Renames `name` to "error.<name>" (the file could not be read; it is left for a human).
 Result<std::monostate> moveToError(const std::string& queue_dir, const std::string& name);
-/// Start-up clean-up: unlinks every "__tmp__.*" entry of queue_dir (files a crash left half
-/// written) and fsyncs the directory. Returns the names removed.
+/// Clean-up at a process start: unlinks every "__tmp__.*" entry of queue_dir that no writer
+/// holds locked (files a crash left half written; writeQueueFile locks its file) and fsyncs the
+/// directory. Returns the names removed.
 Result<std::vector<std::string>> deleteTempFiles(const std::string& queue_dir);
 
 /// fsync a directory so that entries created, renamed or removed in it survive a crash.

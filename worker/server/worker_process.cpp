@@ -1,6 +1,7 @@
 #include "worker/server/worker_process.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/queue/queue_writer.hpp"
 #include "common/util/process_title.hpp"
 #include "worker/server/control_channel.hpp"
 #include "worker/server/server_runtime.hpp"
@@ -87,6 +88,15 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
     }
   }
 
+  // A worker that died (and is replaced now) may have left files half written; those that the
+  // other workers are writing are locked and stay.
+  if (auto removed =
+          queue::deleteTempFiles(runtime->outbound().settings().config.queue_dir.string());
+      removed) {
+    for (const auto& name : *removed) {
+      log::notice({}, "outbound: removed the half-written {}", name);
+    }
+  }
   runtime->startOutbound();
   WorkerState state{runtime.get(), nullptr, false, args.id};
   ControlChannel control(

@@ -242,6 +242,44 @@ TEST_CASE("queue writer: deleteTempFiles removes only __tmp__ files") {
   CHECK_FALSE(deleteTempFiles(dir.path + "/missing").ok());
 }
 
+TEST_CASE("queue writer: deleteTempFiles leaves a temporary file its writer holds locked") {
+  QueueDir dir;
+  const std::string held = dir.path + "/__tmp__.held";
+  std::ofstream(held) << "x";
+  std::ofstream(dir.path + "/__tmp__.left") << "x";
+  const int fd = ::open(held.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);
+  auto removed = deleteTempFiles(dir.path);
+  REQUIRE(removed.ok());
+  CHECK(*removed == std::vector<std::string>{"__tmp__.left"});
+  ::close(fd); // the writer is gone: now it is garbage
+  removed = deleteTempFiles(dir.path);
+  REQUIRE(removed.ok());
+  CHECK(*removed == std::vector<std::string>{"__tmp__.held"});
+  CHECK(dir.entries().empty());
+}
+
+TEST_CASE("queue writer: the file is locked while it is written, until it is in place") {
+  QueueDir dir;
+  const std::string temp = dir.path + "/__tmp__.w1";
+  bool locked_while_writing = false;
+  auto size = writeQueueFile(
+      dir.path, "w1", sampleTodo(), [&](const ByteSink& sink) -> Result<std::monostate> {
+        const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+        locked_while_writing =
+            fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+        if (fd >= 0) {
+          ::close(fd);
+        }
+        return sink("Subject: s\r\n\r\nbody\r\n");
+      });
+  REQUIRE(size.ok());
+  CHECK(locked_while_writing);
+  auto claim = claimQueueFile(dir.path, "w1"); // released once in place
+  CHECK(std::holds_alternative<QueueFileLock>(claim));
+}
+
 TEST_CASE("queue writer: claiming a file takes an exclusive flock") {
   QueueDir dir;
   REQUIRE(writeQueueFile(dir.path, "q", sampleTodo(), chunks({"x\r\n"})).ok());
