@@ -63,7 +63,8 @@ class Sink:
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.stdin.close()
+            if self.proc.stdin:
+                self.proc.stdin.close()
             self.proc.terminate()
             self.proc.wait(timeout=10)
 
@@ -401,6 +402,45 @@ def test_master_killed_under_load_then_restarted(start_server, sink, install, vi
     ledger.outcomes.update(after.outcomes)
     wait_delivered(ledger, sink, install)
     check_guarantee(ledger, sink, duplicates_allowed=4)
+
+
+# --- 2b. a graceful stop or reload while a delivery waits for the MX's reply -----------------
+
+
+@pytest.fixture
+def slow_mx(tmp_path):
+    """A loopback MX (peers/fault_mx.py) that keeps each message at its final dot and answers
+    250 only 1.5 s later: a delivery stays in flight after the message has left."""
+    out = tmp_path / "slow-mx"
+    out.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "fault_mx.py"), "127.0.0.1",
+                             str(port), str(out), "1500"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    mx = Sink("127.0.0.1", port, out, proc)
+    yield mx
+    mx.stop()
+
+
+@pytest.mark.parametrize("how", ["stop-single", "stop-workers", "reload"])
+def test_a_graceful_stop_lets_deliveries_in_flight_finish(start_server, slow_mx, install, how):
+    server = relay_server(start_server, slow_mx, nodes=0 if how == "stop-single" else 1,
+                          smtp={"force_shutdown_timeout": 10})
+    ledger = Ledger()
+    ledger.record("in-flight", send_smtplib(server.port, "in-flight"))
+    assert ledger.outcomes["in-flight"] == 250
+    assert wait_for(lambda: slow_mx.messages(), timeout=10)  # sent; the MX's 250 is 1.5 s away
+    if how == "reload":
+        server.proc.send_signal(signal.SIGUSR2)
+        assert server.wait_log("(generation 1) stopped", timeout=20)
+    else:
+        assert server.stop() == 0
+        # What the MX took is off the queue: the next start has nothing to send again.
+        assert queue_entries(install) == []
+        server = relay_server(start_server, slow_mx, nodes=0 if how == "stop-single" else 1)
+    ledger.record("after", send_smtplib(server.port, "after"))
+    wait_delivered(ledger, slow_mx, install)
+    check_guarantee(ledger, slow_mx)
 
 
 # --- 3. the disk is full: RLIMIT_FSIZE -----------------------------------------------------
