@@ -534,6 +534,32 @@ def test_a_file_whose_directory_sync_fails_slowly_is_never_delivered(start_serve
     assert server.proc.poll() is None
 
 
+@pytest.mark.skipif(not FSYNC_SHIM, reason="the fsync_fail shim was not built (no C compiler)")
+@pytest.mark.xfail(strict=True, reason="known bug: when the file for the deferred recipients of "
+                   "a partial delivery cannot be written, the original file (every recipient) "
+                   "stays due and the delivered recipients get a copy at every attempt")
+def test_a_partial_delivery_whose_split_cannot_be_written_sends_no_copy_twice(
+        start_server, sink, install, tmp_path):
+    trigger = tmp_path / "fail-fsync"
+    server = relay_server(start_server, sink, outbound="disabled=true\n", env={
+        "LD_PRELOAD": FSYNC_SHIM, "UPESI_FAIL_FSYNC_FILE": str(trigger),
+        "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"})
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        # bob takes it; temp-carol answers 451 (sink_mx.py), so she is split off to a new file
+        s.sendmail("alice@client.example", ["bob@example.net", "temp-carol@example.net"],
+                   message("split"))
+    trigger.write_text("file")  # the split file cannot be made durable
+    (install / "config" / "outbound.ini").write_text(
+        "[main]\ntemp_fail_intervals=1s*20\nscan_interval=1\n")
+    assert server.wait_log("outbound: splitting deferred recipients", timeout=15)
+    time.sleep(3)  # retries and scans (1 s each) while the disk still fails
+    trigger.unlink()
+    assert wait_for(lambda: server.log().count("deferred 1 recipient(s)") >
+                    server.log().count("splitting deferred recipients") + 1, timeout=15)
+    copies = sum(1 for m in sink.messages() if "bob@example.net" in m["rcpts"])
+    assert copies == 1, "bob got %d copies" % copies
+
+
 # --- 5. DNS: SERVFAIL and no answer for the MX lookup --------------------------------------
 
 
