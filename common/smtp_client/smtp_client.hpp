@@ -225,4 +225,10 @@ private:
   std::shared_ptr<Impl> impl_;
 };
 
+/// Says QUIT (if the connection is usable) and frees the client when that is done. Clients
+/// still saying QUIT when their loop's owner shuts down are freed by dropQuittingClients(), so
+/// nothing outlives the loop. Loop thread only.
+void quitAndRelease(std::unique_ptr<SmtpClient> client);
+void dropQuittingClients();
+
 } // namespace upesi::smtp_client

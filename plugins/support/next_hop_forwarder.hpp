@@ -490,9 +490,7 @@ private:
     job->done = true;
     jobs_.erase(job);
     if (job->client) {
-      // QUIT politely; the client frees itself once the connection is closing.
-      auto* raw = job->client.release();
-      raw->quit([raw] { delete raw; });
+      smtp_client::quitAndRelease(std::move(job->client)); // QUIT politely
     }
     const bool ok = code == Code::Ok;
     host_->log(ok ? LogLevel::Info : LogLevel::Warn,

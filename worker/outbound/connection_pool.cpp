@@ -92,12 +92,7 @@ void ConnectionPool::quit(std::unique_ptr<smtp_client::SmtpClient> client) {
   if (!client) {
     return;
   }
-  auto* raw = client.release();
-  if (raw->ready()) {
-    raw->quit([raw] { delete raw; });
-  } else {
-    delete raw;
-  }
+  smtp_client::quitAndRelease(std::move(client));
 }
 
 std::size_t ConnectionPool::idleCount() const {

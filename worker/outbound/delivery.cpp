@@ -457,8 +457,7 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
     if (result.reusable) {
       engine_.pool().give(client_options_, std::move(client_));
     } else {
-      auto* raw = client_.release();
-      raw->quit([raw] { delete raw; });
+      smtp_client::quitAndRelease(std::move(client_));
     }
   }
   // The reason a bounce or a deferral gives: what the next hop said about those recipients.

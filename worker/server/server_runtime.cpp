@@ -3,6 +3,7 @@
 #include "common/config/outbound_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
+#include "common/smtp_client/smtp_client.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
 #include "worker/hooks/server_hooks.hpp"
@@ -260,6 +261,7 @@ void ServerRuntime::awaitDeliveries() {
 ServerRuntime::~ServerRuntime() {
   server_.reset();
   outbound_.reset();
+  smtp_client::dropQuittingClients(); // those still saying QUIT would outlive the loop
   if (watcher_) {
     watcher_->close();
   }

@@ -174,8 +174,7 @@ private:
     job->client = std::make_unique<smtp_client::SmtpClient>(
         static_cast<uv_loop_t*>(host_->uvLoop()), options);
     job->client->connect([this, job, name = h.name](const smtp_client::Status& status) {
-      auto* client = job->client.release();
-      client->quit([client] { delete client; });
+      smtp_client::quitAndRelease(std::move(job->client));
       if (status.ok()) {
         return job->next(Code::Ok);
       }
