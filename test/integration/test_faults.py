@@ -1,6 +1,7 @@
 """Fault injection through the real binary: a worker or the master killed with -9 under load, a
-disk that is full (RLIMIT_FSIZE), fsync failing (an LD_PRELOAD shim), DNS that fails or never
-answers, clients that vanish mid-command, mid-DATA and mid-BDAT, and thousands of slow clients.
+graceful stop or reload with a delivery in flight, a disk that is full (RLIMIT_FSIZE), fsync
+failing (an LD_PRELOAD shim, test/fault), DNS that fails or never answers, clients that vanish
+mid-command, mid-DATA and mid-BDAT, and thousands of slow clients.
 
 Each case checks the guarantee: every message that got 250 is delivered exactly once once the
 fault is gone (a message whose delivery a crash cut short may come twice), and no message that
