@@ -99,7 +99,17 @@ HeaderResult parseHeaderText(std::string_view text) {
   if (text.back() != '}') {
     return corrupt("queue header does not end in '}' (wrong length or truncated)");
   }
-  auto json = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  bool too_deep = false;
+  auto json = nlohmann::ordered_json::parse(
+      text,
+      [&too_deep](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json&) {
+        too_deep = too_deep || depth > MaxHeaderDepth;
+        return !too_deep;
+      },
+      /*allow_exceptions=*/false);
+  if (too_deep) {
+    return corrupt(fmt::format("queue header nested deeper than {} levels", MaxHeaderDepth));
+  }
   if (json.is_discarded()) {
     return corrupt("queue header is not valid JSON");
   }

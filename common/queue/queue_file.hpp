@@ -24,6 +24,9 @@
 namespace upesi::queue {
 
 inline constexpr std::uint32_t MaxHeaderBytes = 16U << 20; // 16 MiB
+/// JSON nesting a header may have: copying and writing a todo recurse, so a deeper one (16 MiB
+/// of "[" is 16 million levels) is Corrupt rather than a stack overflow. Haraka's are < 10.
+inline constexpr int MaxHeaderDepth = 256;
 inline constexpr std::size_t LengthPrefixBytes = 4;
 
 /// Receives output bytes; a view is valid only during the call. An error stops the writer.

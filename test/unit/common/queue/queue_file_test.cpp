@@ -280,3 +280,20 @@ TEST_CASE("queue file: parseHeaderText") {
   CHECK(parseHeaderText("").corrupt());
   CHECK(parseHeaderText("{\"queue_time\":1}").corrupt());
 }
+
+// Seen while fuzzing the queue reader: a header nested 300000 levels deep (600 kB, far below
+// MaxHeaderBytes) overflowed the stack in the recursive copy of the todo's notes.
+TEST_CASE("queue file: a header nested too deep is corrupt, not a stack overflow") {
+  const std::string deep(300000, '[');
+  const std::string text =
+      R"({"queue_time":1,"domain":"d","rcpt_to":[],"mail_from":{},"notes":{"a":)" + deep +
+      std::string(deep.size(), ']') + "}}";
+  auto header = parseHeaderText(text);
+  REQUIRE_FALSE(header.ok());
+  CHECK(header.corrupt());
+  CHECK(header.error().find("nested deeper") != std::string::npos);
+  const std::string fine =
+      R"({"queue_time":1,"domain":"d","rcpt_to":[],"mail_from":{},"notes":{"a":)" +
+      std::string(200, '[') + std::string(200, ']') + "}}";
+  CHECK(parseHeaderText(fine).ok());
+}
