@@ -35,6 +35,10 @@ std::optional<Error> eachTextLine(std::string_view bytes, std::string_view filen
   return error;
 }
 
+// Readers copy and merge what they read, recursively: a file nested deeper than any config
+// (a few hundred kB of "[" is a few hundred thousand levels) is an error, not a stack overflow.
+constexpr int MaxNesting = 512;
+
 // Aliases make a YAML document a graph, not a tree: a node may be named again inside itself (a
 // cycle) or many times over (a small file that expands without bound). The conversion is
 // bounded in depth and in nodes, and going past either is an error at that node.
@@ -42,10 +46,9 @@ struct YamlBudget {
   std::size_t nodes = 0; // still allowed
   int depth = 0;
 };
-constexpr int MaxYamlDepth = 512;
 
 nlohmann::json yamlToJson(const YAML::Node& node, YamlBudget& budget) {
-  if (budget.depth >= MaxYamlDepth) {
+  if (budget.depth >= MaxNesting) {
     throw YAML::Exception(node.Mark(), "nested too deeply (an alias inside the node it names?)");
   }
   if (budget.nodes == 0) {
@@ -220,7 +223,16 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
       return nlohmann::json::object();
     }
     try {
-      return nlohmann::json::parse(bytes);
+      bool too_deep = false;
+      auto value = nlohmann::json::parse(
+          bytes, [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+            too_deep = too_deep || depth > MaxNesting;
+            return !too_deep;
+          });
+      if (too_deep) {
+        return Error{fmt::format("{}: nested deeper than {} levels", filename, MaxNesting)};
+      }
+      return value;
     } catch (const nlohmann::json::parse_error& e) {
       std::string what = e.what();
       if (auto pos = what.find("parse error"); pos != std::string::npos) {

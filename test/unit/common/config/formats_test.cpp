@@ -120,6 +120,17 @@ TEST_CASE("value and yaml scalars: only numbers are coerced, the text is kept") 
   CHECK((*lines)["n"] == 12);
 }
 
+// The readers copy and merge recursively: 300000 nested arrays overflowed the stack there (seen
+// by running the config_json fuzz target on a crafted file; its own inputs stay too small).
+TEST_CASE("json: nesting past 512 levels is an error") {
+  const std::string deep = "{\"a\": " + std::string(300000, '[') + std::string(300000, ']') + "}";
+  auto r = parseConfig(ConfigType::Json, deep, "deep.json");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "deep.json: nested deeper than 512 levels");
+  const std::string fine = std::string(500, '[') + std::string(500, ']');
+  CHECK(parseConfig(ConfigType::Json, fine, "fine.json").ok());
+}
+
 TEST_CASE("binary: bytes kept exactly") {
   std::string bytes("\0\xff\r\n", 4);
   auto b = parseConfig(ConfigType::Binary, bytes, "key.der");
