@@ -182,7 +182,8 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
       {"max_auth_failures", 1, 1000, [&](long long v) { limits.max_auth_failures = unsigned(v); }},
       {"max_auth_failures_per_ip", 1, 1000000,
        [&](long long v) { limits.max_auth_failures_per_ip = unsigned(v); }},
-      {"auth_failure_window", 1, 86400, [&](long long v) { limits.auth_failure_window_s = int(v); }},
+      {"auth_failure_window", 1, 86400,
+       [&](long long v) { limits.auth_failure_window_s = int(v); }},
       {"auth_failure_delay", 0, 60, [&](long long v) { limits.auth_failure_delay_s = int(v); }},
   };
   for (const auto& l : int_limits) {

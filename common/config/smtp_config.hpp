@@ -43,7 +43,7 @@ struct SessionLimits {
   unsigned max_auth_failures = 3;            // per connection, then 421 and close
   unsigned max_auth_failures_per_ip = 10;    // per process within auth_failure_window -> 454
   int auth_failure_window_s = 600;
-  int auth_failure_delay_s = 1;              // the nth failure waits delay * 2^(n-1) s, max 16x
+  int auth_failure_delay_s = 1; // the nth failure waits delay * 2^(n-1) s, max 16x
 };
 
 struct SmtpConfig {
@@ -52,8 +52,8 @@ struct SmtpConfig {
   std::string user;
   std::string group;
   int force_shutdown_timeout_s = 30;
-  std::string pid_file; // empty: <install>/upesi.pid
-  std::uint16_t smtps_port = 465;                  // implicit TLS on listeners with this port; 0: none
+  std::string pid_file;           // empty: <install>/upesi.pid
+  std::uint16_t smtps_port = 465; // implicit TLS on listeners with this port; 0: none
   std::vector<std::uint16_t> submission_ports{587, 465}; // MAIL needs AUTH (or relaying) here
   SessionLimits limits;
 };

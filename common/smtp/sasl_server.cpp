@@ -12,7 +12,8 @@ namespace upesi::smtp {
 Result<SaslCredentials> parsePlainResponse(std::string_view decoded) {
   auto first = decoded.find('\0');
   auto second = first == std::string_view::npos ? first : decoded.find('\0', first + 1);
-  if (second == std::string_view::npos || decoded.find('\0', second + 1) != std::string_view::npos) {
+  if (second == std::string_view::npos ||
+      decoded.find('\0', second + 1) != std::string_view::npos) {
     return Error{"PLAIN response is not authzid NUL user NUL password"};
   }
   SaslCredentials c;

@@ -77,9 +77,8 @@ Result<std::unique_ptr<TlsChannel>> TlsChannel::server(SSL_CTX* context) {
   return std::unique_ptr<TlsChannel>(new TlsChannel(*ssl));
 }
 
-Result<std::unique_ptr<TlsChannel>> TlsChannel::client(SSL_CTX* context,
-                                                       const std::string& server_name,
-                                                       bool verify_name) {
+Result<std::unique_ptr<TlsChannel>>
+TlsChannel::client(SSL_CTX* context, const std::string& server_name, bool verify_name) {
   auto ssl = newSsl(context);
   if (!ssl) {
     return Error{ssl.error()};
@@ -108,7 +107,8 @@ void TlsChannel::feed(std::string_view ciphertext) {
 void TlsChannel::recordError(const char* what, int ssl_error) {
   std::string detail = lastOpenSslError();
   if (detail.empty()) {
-    detail = ssl_error == SSL_ERROR_SYSCALL ? "connection closed" : fmt::format("error {}", ssl_error);
+    detail =
+        ssl_error == SSL_ERROR_SYSCALL ? "connection closed" : fmt::format("error {}", ssl_error);
   }
   error_ = fmt::format("{}: {}", what, detail);
 }

@@ -20,14 +20,14 @@ namespace upesi::tls {
 
 /// What a finished handshake agreed on; the session shows it to plugins and in Received.
 struct TlsDetails {
-  std::string version;        // "TLSv1.3"
-  std::string cipher;         // OpenSSL's name, "TLS_AES_256_GCM_SHA384"
+  std::string version; // "TLSv1.3"
+  std::string cipher;  // OpenSSL's name, "TLS_AES_256_GCM_SHA384"
   int cipher_bits = 0;
-  std::string server_name;    // SNI the client asked for (server side), or the one we sent
+  std::string server_name; // SNI the client asked for (server side), or the one we sent
   bool peer_certificate = false;
-  bool verified = false;      // the peer's certificate chain verified
-  std::string verify_error;   // why not, when a certificate was presented
-  std::string peer_subject;   // RFC 2253 subject of the peer certificate
+  bool verified = false;    // the peer's certificate chain verified
+  std::string verify_error; // why not, when a certificate was presented
+  std::string peer_subject; // RFC 2253 subject of the peer certificate
   std::string peer_issuer;
   std::string peer_fingerprint; // SHA-256, hex
 };
@@ -44,8 +44,8 @@ public:
   static Result<std::unique_ptr<TlsChannel>> server(SSL_CTX* context);
   /// A client-side channel. `server_name` goes in SNI (not for IP literals) and, when
   /// `verify_name` is set, the certificate must match it.
-  static Result<std::unique_ptr<TlsChannel>> client(SSL_CTX* context, const std::string& server_name,
-                                                    bool verify_name);
+  static Result<std::unique_ptr<TlsChannel>>
+  client(SSL_CTX* context, const std::string& server_name, bool verify_name);
 
   ~TlsChannel();
   TlsChannel(const TlsChannel&) = delete;

@@ -72,17 +72,21 @@ Result<bool> readSide(config::Config& config, const json& section, const char* n
     out = section[key].get<std::string>();
     return true;
   };
-  for (auto [key, out] : {std::pair{"key", &side.key}, {"cert", &side.cert},
-                          {"dhparam", &side.dhparam}, {"ca", &side.ca}, {"ciphers", &side.ciphers},
-                          {"ciphersuites", &side.ciphersuites}, {"minVersion", &side.min_version}}) {
+  for (auto [key, out] : {std::pair{"key", &side.key},
+                          {"cert", &side.cert},
+                          {"dhparam", &side.dhparam},
+                          {"ca", &side.ca},
+                          {"ciphers", &side.ciphers},
+                          {"ciphersuites", &side.ciphersuites},
+                          {"minVersion", &side.min_version}}) {
     if (auto ok = text(key, *out); !ok) {
       return ok;
     }
   }
   if (tlsVersionFromName(side.min_version) == 0) {
-    return Error{fmt::format("{}: minVersion must be TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3, not \"{}\"",
-                             config::iniKeyLocation(config, "tls.ini", name, "minVersion"),
-                             side.min_version)};
+    return Error{fmt::format(
+        "{}: minVersion must be TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3, not \"{}\"",
+        config::iniKeyLocation(config, "tls.ini", name, "minVersion"), side.min_version)};
   }
   side.honor_cipher_order = section.value("honorCipherOrder", side.honor_cipher_order);
   side.request_cert = section.value("requestCert", side.request_cert);

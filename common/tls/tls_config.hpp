@@ -16,22 +16,22 @@ namespace upesi::tls {
 struct TlsSideConfig {
   std::string key = "tls_key.pem";
   std::string cert = "tls_cert.pem";
-  std::string dhparam;            // empty: OpenSSL's built-in groups
-  std::string ca;                 // trusted CAs for peer certificates; empty: system store (client)
-  std::string ciphers;            // TLS 1.2 and older, OpenSSL syntax; empty: OpenSSL's default
-  std::string ciphersuites;       // TLS 1.3; empty: OpenSSL's default
+  std::string dhparam;      // empty: OpenSSL's built-in groups
+  std::string ca;           // trusted CAs for peer certificates; empty: system store (client)
+  std::string ciphers;      // TLS 1.2 and older, OpenSSL syntax; empty: OpenSSL's default
+  std::string ciphersuites; // TLS 1.3; empty: OpenSSL's default
   std::string min_version = "TLSv1.2";
   bool honor_cipher_order = true;
-  bool request_cert = false;      // server: ask the client for a certificate
+  bool request_cert = false;        // server: ask the client for a certificate
   bool reject_unauthorized = false; // fail the handshake on a certificate that does not verify
 };
 
 struct TlsConfig {
   TlsSideConfig server;
   TlsSideConfig outbound;
-  std::vector<std::uint16_t> no_starttls_ports;      // STARTTLS not offered on these
+  std::vector<std::uint16_t> no_starttls_ports;        // STARTTLS not offered on these
   std::vector<std::uint16_t> require_authorized_ports; // a verified client certificate required
-  std::vector<std::string> no_tls_hosts;             // IPs/CIDRs: STARTTLS not offered to them
+  std::vector<std::string> no_tls_hosts;               // IPs/CIDRs: STARTTLS not offered to them
   // Outbound: hosts (name, IP or domain) that must do TLS with a valid certificate, and ones
   // that never get STARTTLS.
   std::vector<std::string> force_tls_hosts;

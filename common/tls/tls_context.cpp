@@ -44,8 +44,8 @@ Result<bool> applySide(SSL_CTX* ctx, config::Config& config, const TlsSideConfig
   if (!side.ca.empty()) {
     auto path = config.resolve(side.ca);
     if (!path || SSL_CTX_load_verify_locations(ctx, path->c_str(), nullptr) != 1) {
-      return Error{fmt::format("tls.ini ca: {}: {}", path ? path->string() : side.ca,
-                               lastOpenSslError())};
+      return Error{
+          fmt::format("tls.ini ca: {}: {}", path ? path->string() : side.ca, lastOpenSslError())};
     }
   } else if (!server) {
     SSL_CTX_set_default_verify_paths(ctx);
@@ -77,8 +77,8 @@ Result<bool> applySide(SSL_CTX* ctx, config::Config& config, const TlsSideConfig
 Result<bool> useKeyAndChain(SSL_CTX* ctx, const std::string& key_path,
                             const std::string& cert_path) {
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_path.c_str()) != 1) {
-    return Error{fmt::format("{}: not a usable certificate chain: {}", cert_path,
-                             lastOpenSslError())};
+    return Error{
+        fmt::format("{}: not a usable certificate chain: {}", cert_path, lastOpenSslError())};
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
     return Error{fmt::format("{}: not a usable private key: {}", key_path, lastOpenSslError())};
@@ -114,8 +114,8 @@ std::vector<std::string> certificateNames(SSL_CTX* ctx) {
   if (cert == nullptr) {
     return names;
   }
-  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr,
-                                                            nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
     if (name->type == GEN_DNS) {
@@ -127,8 +127,8 @@ std::vector<std::string> certificateNames(SSL_CTX* ctx) {
   GENERAL_NAMES_free(sans);
   if (names.empty()) {
     char cn[256] = {};
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                  sizeof cn - 1) > 0) {
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn - 1) >
+        0) {
       names.push_back(lower(cn));
     }
   }
@@ -157,7 +157,7 @@ void ContextFree::operator()(SSL_CTX* context) const {
 ServerTls::~ServerTls() = default;
 
 Result<std::shared_ptr<const ServerTls>> ServerTls::load(config::Config& config,
-                                                        const TlsConfig& settings) {
+                                                         const TlsConfig& settings) {
   std::shared_ptr<ServerTls> tls(new ServerTls());
   tls->settings_ = settings;
   auto key = config.resolve(settings.server.key);

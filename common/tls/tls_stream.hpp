@@ -25,10 +25,10 @@ namespace upesi::tls {
 class TlsStream {
 public:
   struct Callbacks {
-    std::function<void(std::string ciphertext)> send;        // bytes for the socket
-    std::function<void()> established;                       // handshake done
+    std::function<void(std::string ciphertext)> send;          // bytes for the socket
+    std::function<void()> established;                         // handshake done
     std::function<void(std::string_view plaintext)> plaintext; // decrypted application data
-    std::function<void(const std::string& why)> failed;      // handshake/protocol error or close
+    std::function<void(const std::string& why)> failed;        // handshake/protocol error or close
   };
 
   TlsStream(uv_loop_t* loop, std::unique_ptr<TlsChannel> channel, Callbacks callbacks);

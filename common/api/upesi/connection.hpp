@@ -113,13 +113,13 @@ public:
 /// finished its handshake.
 struct TlsInfo {
   bool enabled = false;
-  bool verified = false;       ///< the client's certificate verified
-  std::string version;         ///< "TLSv1.3"
-  std::string cipher;          ///< "TLS_AES_256_GCM_SHA384"
+  bool verified = false; ///< the client's certificate verified
+  std::string version;   ///< "TLSv1.3"
+  std::string cipher;    ///< "TLS_AES_256_GCM_SHA384"
   int cipher_bits = 0;
-  std::string server_name;     ///< SNI the client sent
+  std::string server_name; ///< SNI the client sent
   bool peer_certificate = false;
-  std::string verify_error;    ///< why the client's certificate did not verify
+  std::string verify_error; ///< why the client's certificate did not verify
   std::string peer_subject;
   std::string peer_issuer;
   std::string peer_fingerprint; ///< SHA-256, hex
