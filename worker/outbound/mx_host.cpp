@@ -58,6 +58,77 @@ Result<std::monostate> parseHostPort(std::string_view text, MxHost& mx, const st
   return std::monostate{};
 }
 
+// A JSON field, absent or null: the default; of another type or out of range: an error naming
+// the field (a plugin's answer is not trusted to be well formed, and nlohmann's get<> throws).
+Result<std::monostate> jsonString(const nlohmann::json& json, const char* field, std::string& out,
+                                  const std::string& spec) {
+  auto it = json.find(field);
+  if (it == json.end() || it->is_null()) {
+    return std::monostate{};
+  }
+  if (!it->is_string()) {
+    return Error{fmt::format("MX \"{}\": {} must be a string", spec, field)};
+  }
+  out = it->get<std::string>();
+  return std::monostate{};
+}
+
+Result<std::monostate> jsonInteger(const nlohmann::json& json, const char* field, std::uint64_t min,
+                                   std::uint64_t max, std::uint64_t& out, const std::string& spec) {
+  auto it = json.find(field);
+  if (it == json.end() || it->is_null()) {
+    return std::monostate{};
+  }
+  if (!it->is_number_integer()) {
+    return Error{fmt::format("MX \"{}\": {} must be an integer", spec, field)};
+  }
+  if (!it->is_number_unsigned() || it->get<std::uint64_t>() < min ||
+      it->get<std::uint64_t>() > max) {
+    return Error{fmt::format("MX \"{}\": {} must be from {} to {}", spec, field, min, max)};
+  }
+  out = it->get<std::uint64_t>();
+  return std::monostate{};
+}
+
+Result<MxHost> parseMxJson(std::string_view text, const std::string& spec) {
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    return Error{fmt::format("MX \"{}\": not a JSON object", spec)};
+  }
+  MxHost mx;
+  if (auto it = json.find("exchange");
+      it == json.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
+    return Error{fmt::format("MX \"{}\": exchange must be a non-empty string", spec)};
+  }
+  mx.exchange = json["exchange"].get<std::string>();
+  if (auto it = json.find("using_lmtp"); it != json.end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      return Error{fmt::format("MX \"{}\": using_lmtp must be true or false", spec)};
+    }
+    mx.using_lmtp = it->get<bool>();
+  }
+  std::uint64_t priority = 0;
+  // An MX preference is 16 bits (RFC 1035 section 3.3.9).
+  if (auto r = jsonInteger(json, "priority", 0, 65535, priority, spec); !r) {
+    return Error{r.error()};
+  }
+  mx.priority = static_cast<unsigned>(priority);
+  std::uint64_t port = mx.using_lmtp ? 24 : 25;
+  if (auto r = jsonInteger(json, "port", 1, 65535, port, spec); !r) {
+    return Error{r.error()};
+  }
+  mx.port = static_cast<std::uint16_t>(port);
+  for (auto [field, out] :
+       {std::pair{"bind", &mx.bind}, std::pair{"bind_helo", &mx.bind_helo},
+        std::pair{"auth_user", &mx.auth_user}, std::pair{"auth_pass", &mx.auth_pass},
+        std::pair{"auth_type", &mx.auth_type}}) {
+    if (auto r = jsonString(json, field, *out, spec); !r) {
+      return Error{r.error()};
+    }
+  }
+  return mx;
+}
+
 } // namespace
 
 Result<MxHost> parseMxSpec(const std::string& spec) {
@@ -70,21 +141,7 @@ Result<MxHost> parseMxSpec(const std::string& spec) {
     text.remove_suffix(1);
   }
   if (!text.empty() && text.front() == '{') {
-    auto json = nlohmann::json::parse(text, nullptr, false);
-    if (json.is_discarded() || !json.is_object() || !json.contains("exchange") ||
-        !json["exchange"].is_string()) {
-      return Error{fmt::format("MX \"{}\": not a JSON object with an exchange", spec)};
-    }
-    mx.exchange = json["exchange"].get<std::string>();
-    mx.priority = json.value("priority", 0U);
-    mx.using_lmtp = json.value("using_lmtp", false);
-    mx.port = json.value("port", static_cast<std::uint16_t>(mx.using_lmtp ? 24 : 25));
-    mx.bind = json.value("bind", std::string());
-    mx.bind_helo = json.value("bind_helo", std::string());
-    mx.auth_user = json.value("auth_user", std::string());
-    mx.auth_pass = json.value("auth_pass", std::string());
-    mx.auth_type = json.value("auth_type", std::string());
-    return mx;
+    return parseMxJson(text, spec);
   }
   std::string_view rest = text;
   if (rest.starts_with("smtp://") || rest.starts_with("lmtp://")) {

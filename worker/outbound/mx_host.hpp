@@ -27,7 +27,8 @@ struct MxHost {
 /// Parses what a get_mx plugin answers, one line per MX: "host", "host:port", "[v6addr]:port",
 /// "smtp://[user:pass@]host[:port]", "lmtp://host[:port]" (port 24), or a JSON object with
 /// Haraka's HarakaMx fields (exchange, priority, port, bind, bind_helo, using_lmtp, auth_user,
-/// auth_pass, auth_type).
+/// auth_pass, auth_type). In JSON, a field that is absent or null takes its default; one of the
+/// wrong type, a port outside 1..65535 or a priority outside 0..65535 is an error naming it.
 Result<MxHost> parseMxSpec(const std::string& spec);
 
 /// The result of an MX lookup, as what to do next.

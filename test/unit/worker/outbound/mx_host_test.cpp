@@ -52,6 +52,71 @@ TEST_CASE("mx spec: errors") {
   }
 }
 
+// A get_mx plugin's JSON is not trusted: a field of the wrong type threw out of nlohmann's
+// value(), and a port past 65535 was cut to 16 bits (70000 became 4464).
+TEST_CASE("mx spec: JSON fields of the wrong type or out of range are errors naming the field") {
+  struct Case {
+    const char* spec;
+    const char* field;
+  };
+  for (const Case& bad : {
+           Case{R"({"exchange": "mx.example", "port": "abc"})", "port"},
+           Case{R"({"exchange": "mx.example", "port": "25"})", "port"},
+           Case{R"({"exchange": "mx.example", "port": 70000})", "port"},
+           Case{R"({"exchange": "mx.example", "port": 65536})", "port"},
+           Case{R"({"exchange": "mx.example", "port": -1})", "port"},
+           Case{R"({"exchange": "mx.example", "port": 0})", "port"},
+           Case{R"({"exchange": "mx.example", "port": 25.5})", "port"},
+           Case{R"({"exchange": "mx.example", "port": 1e300})", "port"},
+           Case{R"({"exchange": "mx.example", "port": 18446744073709551615})", "port"},
+           Case{R"({"exchange": "mx.example", "priority": []})", "priority"},
+           Case{R"({"exchange": "mx.example", "priority": -5})", "priority"},
+           Case{R"({"exchange": "mx.example", "priority": 4294967296})", "priority"},
+           Case{R"({"exchange": "mx.example", "priority": 65536})", "priority"},
+           Case{R"({"exchange": 42})", "exchange"},
+           Case{R"({"exchange": ""})", "exchange"},
+           Case{R"({"exchange": null})", "exchange"},
+           Case{R"({"exchange": ["mx.example"]})", "exchange"},
+           Case{R"({"exchange": "mx.example", "using_lmtp": "yes"})", "using_lmtp"},
+           Case{R"({"exchange": "mx.example", "using_lmtp": 1})", "using_lmtp"},
+           Case{R"({"exchange": "mx.example", "bind": 127})", "bind"},
+           Case{R"({"exchange": "mx.example", "bind_helo": {}})", "bind_helo"},
+           Case{R"({"exchange": "mx.example", "auth_user": true})", "auth_user"},
+           Case{R"({"exchange": "mx.example", "auth_pass": 1234})", "auth_pass"},
+           Case{R"({"exchange": "mx.example", "auth_type": ["plain"]})", "auth_type"},
+       }) {
+    const std::string spec = bad.spec;
+    CAPTURE(spec);
+    Result<MxHost> mx = Error{"not parsed"};
+    REQUIRE_NOTHROW(mx = parseMxSpec(spec));
+    REQUIRE_FALSE(mx.ok());
+    CHECK(mx.error().find(bad.field) != std::string::npos);
+  }
+  for (const char* not_object : {"{\"exchange\": \"mx\"", "{} []", "{\"a\": 1}"}) {
+    CAPTURE(not_object);
+    CHECK_FALSE(parseMxSpec(not_object).ok());
+  }
+}
+
+TEST_CASE("mx spec: JSON bounds and defaults") {
+  auto high = parseMxSpec(R"({"exchange": "mx.example", "port": 65535, "priority": 65535})");
+  REQUIRE(high.ok());
+  CHECK(high->port == 65535);
+  CHECK(high->priority == 65535);
+  auto low = parseMxSpec(R"({"exchange": "mx.example", "port": 1, "priority": 0})");
+  REQUIRE(low.ok());
+  CHECK(low->port == 1);
+  // null is as good as absent (a plugin writing out an object with unset fields)
+  auto nulls = parseMxSpec(R"({"exchange": "mx.example", "port": null, "bind": null})");
+  REQUIRE(nulls.ok());
+  CHECK(nulls->port == 25);
+  CHECK(nulls->bind.empty());
+  auto lmtp = parseMxSpec(R"({"exchange": "mx.example", "using_lmtp": true})");
+  REQUIRE(lmtp.ok());
+  CHECK(lmtp->using_lmtp);
+  CHECK(lmtp->port == 24);
+}
+
 TEST_CASE("mx plan: sorted hosts, implicit MX, null MX, no domain, temporary failure") {
   DnsResult ok{
       DnsStatus::Ok, "", {{"mx2.example", 20, 0}, {"mx1.example", 10, 0}, {"mx3.example", 20, 0}}};
