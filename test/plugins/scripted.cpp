@@ -8,7 +8,8 @@
 //   mode=inline          inline | async (after delay_ms) | never | throw | twice
 //   delay_ms=10
 //   priority=0
-//   match=<text>         only when the hook's address or host contains it (else CONT)
+//   match=<text>         only when the hook's address, host or (get_mx) domain contains it
+//                        (else CONT)
 //   relay=true           set connection relaying before answering
 //   save=/dir            (queue hooks) write the message to /dir/<transaction uuid>.eml first
 //   note=key:value       (mail, rcpt) set transaction.notes[key] to value (JSON if it parses,
@@ -137,6 +138,8 @@ private:
       subject = params.address->address();
     } else if (!params.host.empty()) {
       subject = std::string(params.host);
+    } else if (!params.domain.empty()) {
+      subject = std::string(params.domain);
     }
     if (keys.contains("match") &&
         subject.find(keys["match"].get<std::string>()) == std::string::npos) {
