@@ -54,7 +54,7 @@ HMailImpl::HMailImpl(std::string file_name, queue::Todo& todo, unsigned attempts
       to_.push_back(*a);
     }
   }
-  notes_ = nlohmann::json::parse(todo.notes.dump());
+  notes_ = todo.notes; // converted, not dump()ed and parsed: dump() throws on bytes not UTF-8
 }
 
 Delivery::Delivery(OutboundEngine& engine, std::string name)

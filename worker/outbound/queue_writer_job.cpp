@@ -48,7 +48,12 @@ std::vector<QueuedFile> planQueueFiles(Transaction& txn, const config::OutboundC
     }
     groups[it->second].second.push_back(rcpt);
   }
-  nlohmann::ordered_json notes = nlohmann::ordered_json::parse(txn.notes().dump());
+  // Converted as they are, not through dump(): a note may hold bytes from the network that are
+  // not UTF-8 (dump() throws on them); the queue file's writer repairs those (U+FFFD).
+  nlohmann::ordered_json notes = txn.notes();
+  if (!notes.is_object()) {
+    notes = nlohmann::ordered_json::object();
+  }
   if (!notes.contains("skip_plugins")) {
     notes["skip_plugins"] = nlohmann::ordered_json::array();
   }

@@ -200,7 +200,10 @@ private:
     // true or 1: the dated folder; any other value names a sub-directory before it.
     fs::path dir = base_;
     if (!wants.is_boolean() && wants != 1) {
-      dir /= safeSubdir(wants.is_string() ? wants.get<std::string>() : wants.dump());
+      // Notes may hold bytes from the network: dump() must not throw on bytes not UTF-8.
+      dir /= safeSubdir(wants.is_string()
+                            ? wants.get<std::string>()
+                            : wants.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
     dir /= today();
     auto job = std::make_shared<Job>();
@@ -231,8 +234,10 @@ private:
     const auto& code_value = action.is_array() && !action.empty() ? action[0] : action;
     auto code = codeFrom(code_value);
     if (!code) {
-      host_->log(LogLevel::Warn,
-                 fmt::format("quarantine_action {} is not a code: ignored", action.dump()));
+      host_->log(
+          LogLevel::Warn,
+          fmt::format("quarantine_action {} is not a code: ignored",
+                      action.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
       return next();
     }
     if (action.is_array() && action.size() > 1 && action[1].is_string()) {
