@@ -223,13 +223,7 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     out.submission_ports.clear();
     const auto& v = main["submission_ports"];
     std::string text = v.is_string() ? v.get<std::string>() : v.dump();
-    for (std::size_t pos = 0; pos <= text.size();) {
-      std::size_t comma = std::min(text.find(',', pos), text.size());
-      std::string item(trimSpace(std::string_view(text).substr(pos, comma - pos)));
-      pos = comma + 1;
-      if (item.empty()) {
-        continue;
-      }
+    for (const auto& item : splitList(text)) {
       char* end = nullptr;
       long port = std::strtol(item.c_str(), &end, 10);
       if (*end != '\0' || port < 1 || port > 65535) {

@@ -1,6 +1,7 @@
 #include "common/tls/tls_config.hpp"
 
 #include "common/config/ini_locate.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -16,16 +17,8 @@ std::vector<std::string> stringList(const json& v) {
   auto add = [&](const json& x) {
     if (x.is_string()) {
       // "a,b" and "a b" both list several, as Haraka's list options do.
-      std::string item;
-      for (char c : x.get<std::string>() + ",") {
-        if (c == ',' || c == ' ' || c == ';') {
-          if (!item.empty()) {
-            out.push_back(item);
-          }
-          item.clear();
-        } else {
-          item += c;
-        }
+      for (auto& item : splitList(x.get<std::string>(), ",; ")) {
+        out.push_back(std::move(item));
       }
     } else if (x.is_number_integer()) {
       out.push_back(std::to_string(x.get<long long>()));

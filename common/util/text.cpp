@@ -1,5 +1,6 @@
 #include "common/util/text.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 
@@ -13,6 +14,19 @@ std::string_view trimSpace(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
+}
+
+std::vector<std::string> splitList(std::string_view text, std::string_view separators) {
+  std::vector<std::string> items;
+  while (!text.empty()) {
+    std::size_t end = std::min(text.find_first_of(separators), text.size());
+    std::string_view item = trimSpace(text.substr(0, end));
+    if (!item.empty()) {
+      items.emplace_back(item);
+    }
+    text.remove_prefix(std::min(end + 1, text.size()));
+  }
+  return items;
 }
 
 std::string rfc5322Now() {

@@ -3,11 +3,16 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace upesi {
 
 /// `s` without leading and trailing whitespace (space, tab, CR, LF, VT, FF).
 std::string_view trimSpace(std::string_view s);
+
+/// The items of a list option such as "a, b c": split at any of `separators`, empty items
+/// dropped. Haraka's list options accept commas and spaces alike.
+std::vector<std::string> splitList(std::string_view text, std::string_view separators = ", ");
 
 /// The current time as an RFC 5322 date in UTC: "Mon, 23 Nov 2026 09:25:28 +0000".
 std::string rfc5322Now();

@@ -7,12 +7,12 @@
 #include <upesi/plugin.hpp>
 
 #include "common/smtp_client/smtp_client.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 
 #include <arpa/inet.h>
-
 #include <map>
 #include <memory>
 #include <string>
@@ -68,8 +68,8 @@ public:
         },
         0, "advertise");
     registrar.registerHook(
-        Hook::Auth, [this](Next next, Connection& c, const HookParams& p) { check(next, c, p); },
-        0, "check");
+        Hook::Auth, [this](Next next, Connection& c, const HookParams& p) { check(next, c, p); }, 0,
+        "check");
   }
 
   std::vector<ConfigFileSpec> configFiles() const override {
@@ -101,22 +101,14 @@ private:
         continue;
       }
       std::vector<ProxyHost> hosts;
-      std::string item;
-      for (char ch : value.get<std::string>() + ",") {
-        if (ch != ',' && ch != ' ') {
-          item += ch;
-          continue;
+      for (const auto& item : splitList(value.get<std::string>())) {
+        ProxyHost h;
+        auto colon = item.rfind(':');
+        h.name = item.substr(0, colon);
+        if (colon != std::string::npos) {
+          h.port = static_cast<std::uint16_t>(std::strtoul(item.c_str() + colon + 1, nullptr, 10));
         }
-        if (!item.empty()) {
-          ProxyHost h;
-          auto colon = item.rfind(':');
-          h.name = item.substr(0, colon);
-          if (colon != std::string::npos) {
-            h.port = static_cast<std::uint16_t>(std::strtoul(item.c_str() + colon + 1, nullptr, 10));
-          }
-          hosts.push_back(h);
-        }
-        item.clear();
+        hosts.push_back(h);
       }
       domains_[lower(domain)] = hosts;
     }
@@ -144,7 +136,8 @@ private:
   void tryNext(const AttemptPtr& job) {
     if (job->index >= job->hosts.size()) {
       host_->log(LogLevel::Notice, fmt::format("no server of the domain could check the "
-                                               "credentials: {}", job->last_error));
+                                               "credentials: {}",
+                                               job->last_error));
       return job->next(Code::DenySoft, "Temporary authentication failure");
     }
     const ProxyHost& h = job->hosts[job->index++];

@@ -5,6 +5,8 @@
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
 
+#include "common/util/text.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -51,8 +53,8 @@ public:
         },
         0, "advertise");
     registrar.registerHook(
-        Hook::Auth, [this](Next next, Connection& c, const HookParams& p) { check(next, c, p); },
-        0, "check");
+        Hook::Auth, [this](Next next, Connection& c, const HookParams& p) { check(next, c, p); }, 0,
+        "check");
     registrar.registerHook(
         Hook::Mail,
         [this](Next next, Connection& c, const HookParams& p) { constrainSender(next, c, p); }, 0,
@@ -76,17 +78,9 @@ private:
       const auto& core = ini["core"];
       if (core.contains("methods") && core["methods"].is_string()) {
         methods_.clear();
-        std::string item;
-        for (char ch : core["methods"].get<std::string>() + ",") {
-          if (ch == ',' || ch == ' ') {
-            if (!item.empty()) {
-              std::transform(item.begin(), item.end(), item.begin(), ::toupper);
-              methods_.push_back(item);
-            }
-            item.clear();
-          } else {
-            item += ch;
-          }
+        for (auto item : splitList(core["methods"].get<std::string>())) {
+          std::transform(item.begin(), item.end(), item.begin(), ::toupper);
+          methods_.push_back(item);
         }
       }
       constrain_sender_ = core.value("constrain_sender", true);
