@@ -61,10 +61,9 @@ def wait_until(predicate, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
-def tree_cpu_s(root):
-    """user+system seconds of root and its descendants (reaped children included)."""
-    kids = {}
-    stats = {}
+def processes():
+    """(pid, fields of /proc/PID/stat after the command name, command name) of every process,
+    zombies included (their CPU counts until they are reaped)."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -72,16 +71,32 @@ def tree_cpu_s(root):
             st = open("/proc/%s/stat" % d).read()
         except OSError:
             continue
-        fields = st[st.rfind(")") + 2:].split()
-        stats[int(d)] = fields
-        kids.setdefault(int(fields[1]), []).append(int(d))
-    total, todo = 0, [root]
+        yield int(d), st[st.rfind(")") + 2:].split(), st[st.find("(") + 1:st.rfind(")")]
+
+
+def _tree(root):
+    """{pid: stat fields} of root and its descendants."""
+    kids, stats = {}, {}
+    for pid, fields, _ in processes():
+        stats[pid] = fields
+        kids.setdefault(int(fields[1]), []).append(pid)
+    tree, todo = {}, [root]
     while todo:
         pid = todo.pop()
         if pid in stats:
-            total += sum(int(x) for x in stats[pid][11:15])
+            tree[pid] = stats[pid]
         todo.extend(kids.get(pid, []))
-    return total / CLK
+    return tree
+
+
+def tree_cpu_s(root):
+    """user+system seconds of root and its descendants (reaped children included)."""
+    return sum(sum(int(x) for x in f[11:15]) for f in _tree(root).values()) / CLK
+
+
+def tree_pids(root):
+    """root and its live descendants."""
+    return [pid for pid, f in _tree(root).items() if f[0] != "Z"]
 
 
 def smtp_source(port, messages, sessions, size, rcpt="user@example.com",

@@ -26,6 +26,7 @@ Haraka also gets a local plugin answering lookup_rdns, so that it sends no DNS q
 Postfix runs in queue mode only (it cannot accept without queueing); it needs root.
 """
 import argparse
+import json
 import os
 import pathlib
 import shutil
@@ -44,14 +45,16 @@ HARAKA_VERSION = "3.3.4"
 MODE = "discard"
 
 
-def start_upesi(binary, workdir, nodes=0, tls=None):
-    """tls: (key PEM, certificate PEM) to add the tls plugin (STARTTLS) with them."""
+def start_upesi(binary, workdir, nodes=0, tls=None, smtp_ini=""):
+    """tls: (key PEM, certificate PEM) to add the tls plugin (STARTTLS) with them; smtp_ini:
+    more lines for smtp.ini's [main]."""
     port = free_port()
     name = "upesi" if nodes == 0 else "upesi-n%d" % nodes
     inst = workdir / name
     subprocess.run([binary, "-i", str(inst)], check=True, capture_output=True)
     cfg = inst / "config"
-    (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=%d\n" % (port, nodes))
+    (cfg / "smtp.ini").write_text(
+        "[main]\nlisten=127.0.0.1:%d\nnodes=%d\n%s" % (port, nodes, smtp_ini))
     if MODE == "queue":
         (cfg / "plugins").write_text("relay\n")
         (cfg / "relay_acl_allow").write_text("127.0.0.1/32\n")
@@ -144,6 +147,7 @@ def main():
     ap.add_argument("--mode", choices=["discard", "queue"], default="discard")
     ap.add_argument("--nodes", default="0",
                     help="comma-separated smtp.ini nodes values to run Upesi with (e.g. 0,1,2)")
+    ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     global MODE
     MODE = args.mode
@@ -183,6 +187,7 @@ def main():
         header += " | " + " | ".join("%s/%s msgs/s" % (names[0], n) for n in names[1:]) + " |"
         print(header)
         print("|" + "---|" * (2 + 2 * len(names) + len(names) - 1))
+        medians = []
         for size, sessions in cells:
             row = ["%d KB" % (size // 1000), str(sessions)]
             med = {}
@@ -192,8 +197,12 @@ def main():
                 cpu = statistics.median(r[1] for r in runs)
                 med[name] = rate
                 row += ["%.0f" % rate, "%.3f" % cpu]
+                medians.append({"size": size, "sessions": sessions, "server": name,
+                                "msgs_per_s": rate, "cpu_ms_per_msg": cpu})
             row += ["%.2fx" % (med[names[0]] / med[n]) for n in names[1:]]
             print("| " + " | ".join(row) + " |")
+        if args.json:
+            pathlib.Path(args.json).write_text(json.dumps({"mode": MODE, "cells": medians}))
     except Exception:
         show_logs(peers, sys.stderr)
         raise

@@ -33,6 +33,7 @@ Each server gets its own smtp-sink (so that nothing one sends can be counted for
            (every message here shares the one relayhost destination), connection cache on.
 """
 import argparse
+import json
 import os
 import pathlib
 import shutil
@@ -212,6 +213,7 @@ def main():
     ap.add_argument("--nodes", default="0",
                     help="comma-separated smtp.ini nodes values to run Upesi with (e.g. 0,2)")
     ap.add_argument("--no-postfix", action="store_true")
+    ap.add_argument("--json", help="also write the medians to this file")
     ap.add_argument("--postfix-log", choices=["on", "off"], default="on",
                     help="Postfix's maillog (default on: a Postfix in service logs every message)")
     args = ap.parse_args()
@@ -262,6 +264,8 @@ def main():
             print("| %s | %.0f | %.0f | %.2f | %.3f | %s |" % (
                 server.name, m["rate"], m["rate_release"], m["start_s"], m["cpu_ms"],
                 " ".join("%.0f" % r["rate"] for r in runs)))
+        if args.json:
+            pathlib.Path(args.json).write_text(json.dumps(med))
         if "postfix" in med:
             for server in servers:
                 if server.name != "postfix":

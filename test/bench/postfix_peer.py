@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 
-from bench_common import free_port, pid_alive, wait_port, wait_until
+from bench_common import free_port, pid_alive, processes, wait_port, wait_until
 
 # Services the benchmarks need. pickup: postqueue -f refuses to run without it ("mail system is
 # down"); retry/error: defer_transports sends held mail through `retry`; defer/bounce/trace:
@@ -120,16 +120,9 @@ class PostfixPeer:
 
     def _procs(self):
         """(pid, ppid, pgrp, command name) of every live (not zombie) process."""
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                st = open("/proc/%s/stat" % d).read()
-            except OSError:
-                continue
-            fields = st[st.rfind(")") + 2:].split()
+        for pid, fields, comm in processes():
             if fields[0] != "Z":
-                yield int(d), int(fields[1]), int(fields[2]), st[st.find("(") + 1:st.rfind(")")]
+                yield pid, int(fields[1]), int(fields[2]), comm
 
     def children(self, comm):
         """Pids of the master's children whose command name is comm (e.g. qmgr)."""

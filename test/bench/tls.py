@@ -13,8 +13,8 @@ heavier than the servers, so msgs/s is client-bound; server CPU per message is t
 compare.
 """
 import argparse
+import json
 import multiprocessing
-import os
 import pathlib
 import shutil
 import signal
@@ -88,6 +88,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--procs", default="1,4")
+    ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     exit_on_sigterm()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-bench-tls-"))
@@ -109,7 +110,7 @@ def main():
         print("| clients | mode | upesi msgs/s | upesi CPU ms/msg | haraka msgs/s | "
               "haraka CPU ms/msg | upesi/haraka CPU |")
         print("|---|---|---|---|---|---|---|")
-        med = {}
+        med, medians = {}, []
         for procs, tls in cells:
             row = [str(procs), "STARTTLS" if tls else "plain"]
             for name in ("upesi", "haraka"):
@@ -117,6 +118,8 @@ def main():
                 rate = statistics.median(r[0] for r in runs)
                 cpu = statistics.median(r[1] for r in runs)
                 med[(procs, tls, name)] = cpu
+                medians.append({"clients": procs, "starttls": tls, "server": name,
+                                "msgs_per_s": rate, "cpu_ms_per_msg": cpu})
                 row += ["%.0f" % rate, "%.3f" % cpu]
             row.append("%.2f" % (med[(procs, tls, "upesi")] / med[(procs, tls, "haraka")]))
             print("| " + " | ".join(row) + " |")
@@ -127,6 +130,8 @@ def main():
             h = med[(procs, True, "haraka")] - med[(procs, False, "haraka")]
             print("  %d client(s): upesi %.3f, haraka %.3f, upesi/haraka %.2f" %
                   (procs, u, h, u / h if h > 0 else float("nan")))
+        if args.json:
+            pathlib.Path(args.json).write_text(json.dumps(medians))
     finally:
         for peer in peers:
             peer.stop()
