@@ -1,6 +1,7 @@
 """What the benchmark scripts share: free loopback ports, waiting for a server, the CPU of a
 process tree, driving smtp-source, and starting servers (smtp-sink among them) as children that
-are stopped again."""
+are stopped again; also memory and descriptors of a process, the files of a queue directory,
+and building under the build lock."""
 import os
 import pathlib
 import re
@@ -210,3 +211,71 @@ def machine_line():
     model = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
     return "date: %s  machine: %d cpus, %s" % (
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), model)
+
+
+def proc_usage(pid):
+    """{"rss": kB, "pss": kB, "fds": open descriptors} of pid (/proc/PID/smaps_rollup and
+    /proc/PID/fd), or None when it has gone."""
+    try:
+        usage = {"fds": len(os.listdir("/proc/%d/fd" % pid))}
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Pss"):
+                    usage[key.lower()] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return usage if "rss" in usage and "pss" in usage else None
+
+
+def queue_files(queue_dir):
+    """Files in an Upesi queue directory, those still being written (temporary names) left
+    out."""
+    try:
+        return sum(1 for e in os.scandir(queue_dir)
+                   if not e.name.startswith((".", "__tmp__.")) and e.is_file())
+    except OSError:
+        return 0
+
+
+BUILD_LOCK = "/tmp/upesi-build.lock"
+
+
+def holds_build_lock():
+    """True when this process has the build lock open, as under `flock BUILD_LOCK command`
+    (flock hands its locked descriptor on to the command)."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink("/proc/self/fd/" + fd) == BUILD_LOCK:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def ensure_built(build_dir, targets=()):
+    """Runs ninja in build_dir if it has work to do for targets (all when none), holding the
+    build lock: the one this process inherited, else taken with flock(1). ninja's output goes
+    to stderr."""
+    build_dir = str(build_dir)
+    dry = subprocess.run(["ninja", "-C", build_dir, "-n", *targets], capture_output=True,
+                         text=True, timeout=300)
+    if dry.returncode == 0 and "no work to do" in dry.stdout:
+        return
+    cmd = ["ninja", "-C", build_dir, *targets]
+    if not holds_build_lock():
+        cmd = ["flock", BUILD_LOCK] + cmd
+    proc = subprocess.Popen(cmd, stdout=2)
+    try:
+        if proc.wait(timeout=3600) != 0:
+            raise RuntimeError("%s failed (exit status %d)" % (" ".join(cmd), proc.returncode))
+    except BaseException:
+        # Interrupted: SIGTERM lets ninja stop its compilers (SIGKILL would orphan them).
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        raise
