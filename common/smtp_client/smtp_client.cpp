@@ -109,14 +109,18 @@ public:
       done(std::string_view{});
       return;
     }
-    buffer_.resize(max);
+    if (capacity_ < max) {
+      // Not value-initialised: zeroing a 64 KiB buffer per read cost more than the read.
+      buffer_.reset(new char[max]);
+      capacity_ = max;
+    }
     // The request keeps the source (and so the buffer) alive until libuv is done with it,
     // even if the client that asked is gone by then.
     auto* request = new Request{};
     request->source = shared_from_this();
     request->done = std::move(done);
     request->req.data = request;
-    uv_buf_t buf = uv_buf_init(buffer_.data(), static_cast<unsigned>(max));
+    uv_buf_t buf = uv_buf_init(buffer_.get(), static_cast<unsigned>(max));
     int rc = uv_fs_read(loop_, &request->req, fd_, &buf, 1, offset_, onRead);
     if (rc < 0) {
       auto callback = std::move(request->done);
@@ -147,14 +151,15 @@ private:
     if (self.remaining_) {
       *self.remaining_ -= n;
     }
-    request->done(std::string_view(self.buffer_.data(), n));
+    request->done(std::string_view(self.buffer_.get(), n));
   }
 
   uv_loop_t* loop_;
   uv_file fd_;
   std::int64_t offset_;
   std::optional<std::uint64_t> remaining_;
-  std::string buffer_;
+  std::unique_ptr<char[]> buffer_;
+  std::size_t capacity_ = 0;
 };
 
 bool hasNonAscii(std::string_view text) {

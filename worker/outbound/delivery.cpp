@@ -403,8 +403,10 @@ void Delivery::sendOn(const Target& target) {
   if (header_.file_size > header_.message_offset) {
     envelope.size = header_.file_size - header_.message_offset;
   }
+  // With the length known, one read of the right size fetches a small message whole.
   auto source = smtp_client::fileSource(engine_.loop(), lock_.fd(),
-                                        static_cast<std::int64_t>(header_.message_offset));
+                                        static_cast<std::int64_t>(header_.message_offset),
+                                        envelope.size);
   auto self = shared_from_this();
   client_->send(envelope, source,
                 [self](const smtp_client::DeliveryResult& result) { self->attemptDone(result); });
