@@ -107,8 +107,24 @@ Header Header::parse(std::string_view block, const HeaderOptions& options) {
     if (line.empty()) {
       break; // the empty line that ends the header block
     }
-    ++h.parsed_lines_;
     pos = next;
+
+    if (isWsp(line.front()) && !open_field) {
+      // A continuation with nothing to continue (only the first line can be one). Kept as it
+      // is, it would fold into whatever is written before it, such as the Received field we
+      // prepend. It is no fold of anything (Postfix ends the header before it, making it all
+      // body; here the fields after it stay fields): its leading WSP goes and the rest reads as
+      // a line of its own, as a reader of what we write out will read it. A line of WSP alone
+      // goes altogether (written back, it would be the empty line that ends the header).
+      h.malformed_ = true;
+      while (!line.empty() && isWsp(line.front())) {
+        line.remove_prefix(1);
+      }
+      if (line.empty()) {
+        continue;
+      }
+    }
+    ++h.parsed_lines_;
 
     if (isWsp(line.front()) && open_field) {
       Field& field = h.fields_.back();
@@ -134,7 +150,7 @@ Header Header::parse(std::string_view block, const HeaderOptions& options) {
     while (!name.empty() && isWsp(name.back())) {
       name.remove_suffix(1);
     }
-    if (isWsp(line.front()) || !validName(name)) {
+    if (!validName(name)) {
       h.malformed_ = true; // kept raw, written back unchanged
     } else if (h.parsed_lines_ > options.max_lines) {
       h.capped_ = true;

@@ -11,8 +11,11 @@
 //  - The block ends at the first empty line or at the end of the input.
 //  - A line that has no colon, or whose name has characters outside printable ASCII, is kept as
 //    a raw field that is written back unchanged but never found by name; malformed() is then
-//    true so a caller may refuse the message. A continuation line with nothing to continue is
-//    treated the same way. Parsing goes on after such a line.
+//    true so a caller may refuse the message. Parsing goes on after such a line.
+//  - A continuation line with nothing to continue (the first line starting with SP or HTAB)
+//    would fold into a field added before it (Received): its leading SP/HTAB is dropped and the
+//    rest is parsed as a line of its own; if nothing is left, the line is dropped. malformed()
+//    is then true too.
 //  - Only fields that start within the first max_lines physical lines are indexed (found by
 //    name); later ones are kept raw, as Haraka does with headers.max_lines.
 #pragma once
@@ -83,7 +86,7 @@ public:
   bool malformed() const { return malformed_; }
   /// Some fields were past max_lines and are not indexed.
   bool capped() const { return capped_; }
-  /// Physical lines seen by parse().
+  /// Physical lines kept by parse() (a leading line of SP/HTAB alone is not).
   std::size_t parsedLines() const { return parsed_lines_; }
 
   class Iterator {

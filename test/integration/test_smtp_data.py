@@ -47,6 +47,21 @@ def test_message_accepted_and_dot_unstuffed(server, connect, saved):
     assert rest.endswith(b"Subject: t\r\n\r\n.leading dot\r\nlast\r\n")
 
 
+def test_leading_continuation_line_does_not_fold_into_received(server, connect, saved):
+    # A first line starting with WSP continues nothing: kept as it was, it folded into the
+    # Received field written before it.
+    c = connect(server)
+    open_data(c)
+    c.send(" X-Orphan: folded?\r\n\tmore\r\nSubject: t\r\n\r\nbody\r\n.\r\n")
+    assert c.reply()[0] == 250
+    [msg] = messages(saved)
+    received, rest = msg.split(b"\r\n", 1)[1].split(b"X-Orphan", 1)
+    assert received.startswith(b"Received: from client.example")
+    assert received.endswith(b"\r\n")
+    assert b"folded?" not in received
+    assert rest == b": folded?\r\n\tmore\r\nSubject: t\r\n\r\nbody\r\n"
+
+
 def test_bytes_survive_and_big_messages_spill_to_disk(start_server, connect, saved):
     server = start_server(plugins=["accept"], so=["accept"],
                           files={"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n"

@@ -104,13 +104,48 @@ TEST_CASE("header: hostile names are not indexed") {
   CHECK(h.serialize() == ": empty name\r\nBad Name: x\r\nCtl\x01: y\r\n\x80high: z\r\nOk: 1\r\n");
 }
 
-TEST_CASE("header: a continuation with nothing to continue") {
+// Kept as it was, the orphan folded into the Received field prepended before it: the trace
+// field was corrupted and the line's meaning changed.
+TEST_CASE("header: a continuation with nothing to continue folds into nothing") {
   Header h = Header::parse(" orphan: x\r\nA: 1\r\n");
   CHECK(h.malformed());
   CHECK(h.size() == 2);
-  CHECK_FALSE(h.field(0).indexed);
   CHECK(h.get("A") == "1");
-  CHECK(h.serialize() == " orphan: x\r\nA: 1\r\n");
+  CHECK(h.serialize() == "orphan: x\r\nA: 1\r\n");
+  REQUIRE(h.addLeading("Received", "from client.example by mx.example; date").ok());
+  const std::string text = h.serialize();
+  CHECK(text == "Received: from client.example by mx.example; date\r\norphan: x\r\nA: 1\r\n");
+  // What a reader of the message sees: our Received intact, the line a field of its own.
+  Header again = Header::parse(text);
+  CHECK(again.getAll("Received") ==
+        std::vector<std::string>{"from client.example by mx.example; date"});
+  CHECK(again.get("orphan") == "x");
+  CHECK(again.size() == 3);
+
+  // Its own continuation lines stay with it; a tab is WSP too; without a colon it stays raw.
+  Header folded = Header::parse("\t\tno colon\r\n more\r\nA: 1\r\n");
+  CHECK(folded.malformed());
+  REQUIRE(folded.size() == 2);
+  CHECK_FALSE(folded.field(0).indexed);
+  CHECK(folded.field(0).raw == "no colon\r\n more");
+  REQUIRE(folded.addLeading("Received", "r").ok());
+  CHECK(folded.serialize() == "Received: r\r\nno colon\r\n more\r\nA: 1\r\n");
+
+  // Lines of WSP alone would be written back as the empty line that ends the header: gone.
+  Header blank = Header::parse(" \r\n\t \r\n  Subject: s\r\nA: 1\r\n");
+  CHECK(blank.malformed());
+  CHECK(blank.size() == 2);
+  CHECK(blank.get("subject") == "s");
+  CHECK(blank.serialize() == "Subject: s\r\nA: 1\r\n");
+  CHECK(blank.parsedLines() == 2);
+  Header only_blank = Header::parse("  \r\n");
+  CHECK(only_blank.empty());
+  CHECK(only_blank.serialize().empty());
+
+  // A continuation after a field is still a fold.
+  Header fine = Header::parse("A: 1\r\n 2\r\n");
+  CHECK_FALSE(fine.malformed());
+  CHECK(fine.get("A") == "1 2");
 }
 
 TEST_CASE("header: WSP before the colon (obsolete syntax)") {
