@@ -73,6 +73,11 @@ std::optional<std::string> base64Decode(std::string_view text) {
       }
       v = v << 6 | static_cast<std::uint32_t>(d);
     }
+    // The bits padding leaves over must be zero (RFC 4648 section 3.5): "QR==" is not "QQ==".
+    // Only the canonical encoding of some bytes is accepted.
+    if ((pad == 1 && (v & 0xFF) != 0) || (pad == 2 && (v & 0xFFFF) != 0)) {
+      return std::nullopt;
+    }
     out += static_cast<char>(v >> 16 & 0xFF);
     if (pad < 2) {
       out += static_cast<char>(v >> 8 & 0xFF);

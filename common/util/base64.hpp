@@ -1,6 +1,7 @@
 // Base64 (RFC 4648, standard alphabet, padded), as SMTP AUTH (RFC 4954) and MIME use it.
-// Decoding is strict: a wrong character, bad padding or a wrong length is an error, since a
-// lenient decoder lets garbage through as credentials.
+// Decoding is strict: a wrong character, bad padding, a wrong length or pad bits that are not
+// zero (a non-canonical encoding, RFC 4648 section 3.5) is an error, since a lenient decoder
+// lets garbage through as credentials.
 #pragma once
 
 #include <optional>

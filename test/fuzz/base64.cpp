@@ -4,8 +4,8 @@
 //
 // Invariants: decode(encode(x)) == x; encode gives 4 * ceil(n / 3) characters of the alphabet;
 // whatever decodes has a length that is a multiple of 4, only alphabet characters and at most
-// two '=' at its very end, and encodes back to itself except for the bits that padding leaves
-// unused (RFC 4648 §3.5 lets a decoder accept those; this one does).
+// two '=' at its very end, and encodes back to itself exactly: the bits that padding leaves
+// unused are zero (RFC 4648 §3.5 lets a decoder refuse others; this one does, for SASL).
 #include "common/util/base64.hpp"
 
 #include "test/fuzz/fuzz_check.hpp"
@@ -44,14 +44,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(bytes[i] == '=');
   }
   FUZZ_CHECK(text_decoded->size() == bytes.size() / 4 * 3 - padding);
-  const std::string canonical = base64Encode(*text_decoded);
-  FUZZ_CHECK(canonical.size() == bytes.size());
-  // Only the last character before the padding may differ, in its unused low bits.
-  const std::size_t last = bytes.size() - padding - 1;
-  FUZZ_CHECK(canonical.compare(0, last, bytes.substr(0, last)) == 0);
-  FUZZ_CHECK(canonical.compare(last + 1, std::string::npos, bytes.substr(last + 1)) == 0);
-  if (canonical[last] != bytes[last]) {
-    FUZZ_CHECK(padding > 0);
-  }
+  FUZZ_CHECK(base64Encode(*text_decoded) == bytes);
   return 0;
 }
