@@ -115,48 +115,72 @@ Result<std::monostate> syncDirectory(const std::string& dir) {
   return std::monostate{};
 }
 
-Result<std::uint64_t> writeQueueFile(const std::string& queue_dir, const std::string& name,
-                                     const Todo& todo, const MessageWriter& message) {
+namespace {
+
+// "__tmp__.<name>" written, fsynced and closed, with a second descriptor holding flock on it
+// (the lock outlives close() of the written descriptor) until this is destroyed.
+struct TempFile {
+  std::string path;
+  int lock_fd = -1;
+  TempFile() = default;
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (lock_fd >= 0) {
+      ::close(lock_fd);
+    }
+  }
+};
+
+// Writes `temp` for `name`; returns the file's size. On failure nothing is left on disk.
+Result<std::uint64_t> writeTempFile(const std::string& queue_dir, const std::string& name,
+                                    const Todo& todo, const MessageWriter& message,
+                                    TempFile& temp) {
   if (name.empty() || name.find('/') != std::string::npos) {
     return Error{fmt::format("bad queue file name {:?}", name)};
   }
-  const std::string temp_path = joinPath(queue_dir, std::string(TempPrefix) + name);
-  const std::string final_path = joinPath(queue_dir, name);
-
-  const int fd = ::open(temp_path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, QueueFileMode);
+  temp.path = joinPath(queue_dir, std::string(TempPrefix) + name);
+  const int fd = ::open(temp.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, QueueFileMode);
   if (fd < 0) {
-    return systemError("open", temp_path, errno);
+    return systemError("open", temp.path, errno);
   }
   // Locked as a delivery locks it until it is durable under its final name or gone: a queue
   // scan that finds it between the rename and a failed directory sync must not deliver a
-  // message whose client is told 4xx. A second descriptor keeps the lock past close(fd).
-  struct LockHolder {
-    int fd;
-    ~LockHolder() {
-      if (fd >= 0) {
-        ::close(fd);
-      }
-    }
-  } held{::fcntl(fd, F_DUPFD_CLOEXEC, 0)};
-  if (held.fd < 0 || ::flock(held.fd, LOCK_EX | LOCK_NB) != 0) {
+  // message whose client is told 4xx.
+  temp.lock_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (temp.lock_fd < 0 || ::flock(temp.lock_fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     ::close(fd);
-    ::unlink(temp_path.c_str());
-    return systemError("flock", temp_path, error);
+    ::unlink(temp.path.c_str());
+    return systemError("flock", temp.path, error);
   }
-  auto size = writeContents(fd, temp_path, todo, message);
+  auto size = writeContents(fd, temp.path, todo, message);
   // close() can report a write error that fsync did not (NFS): check it.
   const bool closed = ::close(fd) == 0;
   const int close_errno = errno;
   if (size && !closed) {
-    size = systemError("close", temp_path, close_errno);
-  }
-  if (size && ::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    size = systemError("rename", temp_path, errno);
+    size = systemError("close", temp.path, close_errno);
   }
   if (!size) {
-    ::unlink(temp_path.c_str());
+    ::unlink(temp.path.c_str());
+  }
+  return size;
+}
+
+} // namespace
+
+Result<std::uint64_t> writeQueueFile(const std::string& queue_dir, const std::string& name,
+                                     const Todo& todo, const MessageWriter& message) {
+  TempFile temp;
+  auto size = writeTempFile(queue_dir, name, todo, message, temp);
+  if (!size) {
     return size;
+  }
+  const std::string final_path = joinPath(queue_dir, name);
+  if (::rename(temp.path.c_str(), final_path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temp.path.c_str());
+    return systemError("rename", temp.path, error);
   }
   if (auto synced = syncDirectory(queue_dir); !synced) {
     // The file is complete but its name may not survive a crash: undo, so that the caller's
@@ -165,6 +189,32 @@ Result<std::uint64_t> writeQueueFile(const std::string& queue_dir, const std::st
     return Error{synced.error()};
   }
   return size;
+}
+
+Result<Rewritten> rewriteQueueFile(const std::string& queue_dir, const std::string& name,
+                                   const std::string& next, const Todo& todo,
+                                   const MessageWriter& message) {
+  TempFile temp;
+  if (auto size = writeTempFile(queue_dir, next, todo, message, temp); !size) {
+    return Error{size.error()};
+  }
+  const std::string path = joinPath(queue_dir, name);
+  if (::rename(temp.path.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temp.path.c_str());
+    return systemError("rename", temp.path, error);
+  }
+  // From here on the original is gone: whatever fails, the new file is what the queue holds.
+  Rewritten done{next, {}};
+  const std::string next_path = joinPath(queue_dir, next);
+  if (::rename(path.c_str(), next_path.c_str()) != 0) {
+    done.name = name;
+    done.warning = fmt::format("rename {} to {}: {}", path, next_path, std::strerror(errno));
+  }
+  if (auto synced = syncDirectory(queue_dir); !synced) {
+    done.warning += (done.warning.empty() ? "" : "; ") + synced.error();
+  }
+  return done;
 }
 
 Result<std::monostate> renameQueueFile(const std::string& queue_dir, const std::string& from,

@@ -29,6 +29,22 @@ namespace upesi::queue {
 Result<std::uint64_t> writeQueueFile(const std::string& queue_dir, const std::string& name,
                                      const Todo& todo, const MessageWriter& message);
 
+/// What rewriteQueueFile did once the original was replaced.
+struct Rewritten {
+  std::string name;    ///< where the new file is: `next`, or `name` if renaming it there failed
+  std::string warning; ///< a failure after the original was replaced (the directory sync): the
+                       ///< new file is in place, but a crash may bring the original back
+};
+
+/// Replaces the file `name` (the caller holds its lock) with one of `todo` and what `message`
+/// writes, named `next`: writes "__tmp__.<next>" durably, renames it over `name`, renames that
+/// to `next`, fsyncs the directory. So the queue never holds both files, nor neither: a crash
+/// between the renames leaves the new file under the old name. The new file is locked until it
+/// has its final name. An Error means the original is as it was.
+Result<Rewritten> rewriteQueueFile(const std::string& queue_dir, const std::string& name,
+                                   const std::string& next, const Todo& todo,
+                                   const MessageWriter& message);
+
 /// rename(from, to) inside queue_dir, then fsync the directory.
 Result<std::monostate> renameQueueFile(const std::string& queue_dir, const std::string& from,
                                        const std::string& to);

@@ -37,6 +37,7 @@ using upesi::queue::QueueFileName;
 using upesi::queue::readHeader;
 using upesi::queue::removeQueueFile;
 using upesi::queue::renameQueueFile;
+using upesi::queue::rewriteQueueFile;
 using upesi::queue::Todo;
 using upesi::queue::writeQueueFile;
 
@@ -222,6 +223,37 @@ TEST_CASE("queue writer: rename, remove, move to error") {
   auto again = removeQueueFile(dir.path, "error.b");
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().find("No such file") != std::string::npos);
+}
+
+TEST_CASE("queue writer: rewriting replaces the original under the next name") {
+  QueueDir dir;
+  Todo both = sampleTodo();
+  both.rcpt_to.push_back(ordered_json::parse(
+      R"({"original":"<c@example.net>","original_host":"example.net","host":"example.net","user":"c"})"));
+  REQUIRE(writeQueueFile(dir.path, "a", both, chunks({"Subject: s\r\n\r\nbody\r\n"})).ok());
+  auto claim = claimQueueFile(dir.path, "a"); // as a delivery holds it
+  REQUIRE(std::holds_alternative<QueueFileLock>(claim));
+
+  // The message writer fails: the original is as it was, and nothing else is left.
+  auto failed = rewriteQueueFile(
+      dir.path, "a", "b", sampleTodo(),
+      [](const ByteSink&) -> Result<std::monostate> { return Error{"read error"}; });
+  REQUIRE_FALSE(failed.ok());
+  CHECK(dir.entries() == std::vector<std::string>{"a"});
+  auto kept = readHeader(dir.path + "/a");
+  REQUIRE(kept.ok());
+  CHECK((kept->todo == both));
+
+  auto rewritten =
+      rewriteQueueFile(dir.path, "a", "b", sampleTodo(), chunks({"Subject: s\r\n\r\nbody\r\n"}));
+  REQUIRE(rewritten.ok());
+  CHECK(rewritten->name == "b");
+  CHECK(rewritten->warning.empty());
+  CHECK(dir.entries() == std::vector<std::string>{"b"});
+  auto encoded = upesi::queue::encodeQueueFile(sampleTodo(), "Subject: s\r\n\r\nbody\r\n");
+  REQUIRE(encoded.ok());
+  CHECK(dir.read("b") == *encoded);
+  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.path, "b"))); // released
 }
 
 TEST_CASE("queue writer: deleteTempFiles removes only __tmp__ files") {
