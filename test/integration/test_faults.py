@@ -1,7 +1,8 @@
 """Fault injection through the real binary: a worker or the master killed with -9 under load, a
 graceful stop or reload with a delivery in flight, a disk that is full (RLIMIT_FSIZE), fsync
-failing (an LD_PRELOAD shim, test/fault), DNS that fails or never answers, clients that vanish
-mid-command, mid-DATA and mid-BDAT, and thousands of slow clients.
+failing (an LD_PRELOAD shim, test/fault) for a new message, for the rest of a partial delivery
+and for a bounce, DNS that fails or never answers, clients that vanish mid-command, mid-DATA
+and mid-BDAT, and thousands of slow clients.
 
 Each case checks the guarantee: every message that got 250 is delivered exactly once once the
 fault is gone (a message whose delivery a crash cut short may come twice), and no message that
@@ -536,9 +537,6 @@ def test_a_file_whose_directory_sync_fails_slowly_is_never_delivered(start_serve
 
 
 @pytest.mark.skipif(not FSYNC_SHIM, reason="the fsync_fail shim was not built (no C compiler)")
-@pytest.mark.xfail(strict=True, reason="known bug: when the file for the deferred recipients of "
-                   "a partial delivery cannot be written, the original file (every recipient) "
-                   "stays due and the delivered recipients get a copy at every attempt")
 def test_a_partial_delivery_whose_split_cannot_be_written_sends_no_copy_twice(
         start_server, sink, install, tmp_path):
     trigger = tmp_path / "fail-fsync"
@@ -560,6 +558,57 @@ def test_a_partial_delivery_whose_split_cannot_be_written_sends_no_copy_twice(
     copies = sum(1 for m in sink.messages() if "bob@example.net" in m["rcpts"])
     assert copies == 1, "bob got %d copies" % copies
 
+
+
+def queued_recipients(install):
+    """{queue file name: [recipient addresses]} from the queue files' headers."""
+    found = {}
+    for name in queue_entries(install):
+        if name.startswith("__tmp__"):
+            continue
+        data = (install / "queue" / name).read_bytes()
+        length = struct.unpack(">I", data[:4])[0]
+        todo = json.loads(data[4:4 + length])
+        found[name] = [r["original"].strip("<>") for r in todo["rcpt_to"]]
+    return found
+
+
+@pytest.mark.skipif(not FSYNC_SHIM, reason="the fsync_fail shim was not built (no C compiler)")
+@pytest.mark.parametrize("rcpts,intervals", [
+    (["perm-dave@example.net"], "1s*20"),
+    (["bob@example.net", "perm-dave@example.net"], "1s*20"),
+    (["temp-erin@example.net"], "1s*1"),  # out of retries: the bounce after the last attempt
+], ids=["5xx", "5xx-with-a-delivered-one", "out-of-retries"])
+def test_a_bounce_that_cannot_be_queued_keeps_the_original_until_it_can(
+        start_server, sink, install, tmp_path, rcpts, intervals):
+    trigger = tmp_path / "fail-fsync"
+    server = relay_server(start_server, sink, outbound="disabled=true\n", env={
+        "LD_PRELOAD": FSYNC_SHIM, "UPESI_FAIL_FSYNC_FILE": str(trigger),
+        "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"})
+    bounced = rcpts[-1]  # perm-dave answers 550 at RCPT, temp-erin 451 (sink_mx.py)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", rcpts, message("bounce"))
+    trigger.write_text("file")  # the bounce cannot be made durable
+    (install / "config" / "outbound.ini").write_text(
+        "[main]\ntemp_fail_intervals=%s\nscan_interval=1\n" % intervals)
+    assert server.wait_log("outbound: queueing the bounce failed", timeout=15)
+    time.sleep(3)  # attempts and scans (1 s each) while the disk still fails
+    # The message stays queued for the bounced recipient (with bob too while its split is
+    # unwritten: the original is held, not tried again).
+    queued = queued_recipients(install)
+    assert len(queued) == 1 and bounced in list(queued.values())[0], queued
+    assert sink.copies()[1] == 0
+    trigger.unlink()
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: sink.copies()[1] >= 1 and not queue_entries(install), timeout=15), \
+        (sink.copies(), queue_entries(install))
+    time.sleep(2)  # nothing more comes
+    counts, bounces = sink.copies()
+    assert bounces == 1 and queue_entries(install) == []
+    [dsn] = [m for m in sink.messages() if m["mail_from"] in ("", "<>")]
+    assert dsn["rcpts"] == ["alice@client.example"] and bounced in dsn["data"]
+    copies = sum(1 for m in sink.messages() if "bob@example.net" in m["rcpts"])
+    assert copies == ("bob@example.net" in rcpts), "bob got %d copies" % copies
 
 # --- 5. DNS: SERVFAIL and no answer for the MX lookup --------------------------------------
 

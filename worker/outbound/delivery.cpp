@@ -1,36 +1,28 @@
 #include "worker/outbound/delivery.hpp"
-#include "worker/outbound/tls_policy.hpp"
 
 #include "common/dns/resolver.hpp"
 #include "common/log/logger.hpp"
 #include "worker/outbound/outbound_engine.hpp"
+#include "worker/outbound/pending_splits.hpp"
+#include "worker/outbound/pool_work.hpp"
+#include "worker/outbound/tls_policy.hpp"
 #include "worker/smtp/endpoint_info.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
+#include <optional>
 #include <unistd.h>
 
 namespace upesi::outbound {
 namespace {
 
-// Work on the thread pool, then `done` back on the loop.
-struct PoolTask {
-  uv_work_t req{};
-  std::function<void()> work;
-  std::function<void()> done;
-};
-
-void onPool(uv_loop_t* loop, std::function<void()> work, std::function<void()> done) {
-  auto* task = new PoolTask{{}, std::move(work), std::move(done)};
-  task->req.data = task;
-  uv_queue_work(
-      loop, &task->req, [](uv_work_t* r) { static_cast<PoolTask*>(r->data)->work(); },
-      [](uv_work_t* r, int) {
-        std::unique_ptr<PoolTask> t(static_cast<PoolTask*>(r->data));
-        t->done();
-      });
-}
+// A bounce that could not be queued, after the last attempt: when the original is tried again.
+constexpr std::int64_t BounceRetryMs = 60000;
+// A split that could not be written: how often it is tried again.
+constexpr std::int64_t MinSplitRetryMs = 1000;
+constexpr std::int64_t MaxSplitRetryMs = 60000;
 
 bool isIpLiteral(const std::string& host) {
   unsigned char buf[16];
@@ -404,9 +396,8 @@ void Delivery::sendOn(const Target& target) {
     envelope.size = header_.file_size - header_.message_offset;
   }
   // With the length known, one read of the right size fetches a small message whole.
-  auto source = smtp_client::fileSource(engine_.loop(), lock_.fd(),
-                                        static_cast<std::int64_t>(header_.message_offset),
-                                        envelope.size);
+  auto source = smtp_client::fileSource(
+      engine_.loop(), lock_.fd(), static_cast<std::int64_t>(header_.message_offset), envelope.size);
   auto self = shared_from_this();
   client_->send(envelope, source,
                 [self](const smtp_client::DeliveryResult& result) { self->attemptDone(result); });
@@ -492,19 +483,20 @@ void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::v
                       std::string reason) {
   auto self = shared_from_this();
   auto afterDelivered = [self, temp = std::move(temp), perm = std::move(perm), reason]() mutable {
-    bool whole = perm.empty() && temp.size() == self->hmail_->rcptTo().size();
-    auto afterBounce = [self, temp = std::move(temp), whole, reason]() mutable {
-      if (temp.empty()) {
-        self->removeFile();
-      } else {
-        self->defer(std::move(temp), whole, reason);
-      }
-    };
     if (perm.empty()) {
-      afterBounce();
-    } else {
-      self->bounce(std::move(perm), reason, std::move(afterBounce));
+      self->afterBounce(std::move(temp), reason);
+      return;
     }
+    auto unbounced = perm;
+    self->bounce(std::move(perm), reason,
+                 [self, temp = std::move(temp), unbounced = std::move(unbounced),
+                  reason](bool bounced) mutable {
+                   if (!bounced) {
+                     // Tried again with the deferred ones: the next 5xx makes the bounce anew.
+                     temp.insert(temp.end(), unbounced.begin(), unbounced.end());
+                   }
+                   self->afterBounce(std::move(temp), reason);
+                 });
   };
   if (ok.empty()) {
     afterDelivered();
@@ -521,7 +513,18 @@ void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::v
           [afterDelivered](worker::HookResult) mutable { afterDelivered(); });
 }
 
-void Delivery::bounce(std::vector<Failure> perm, std::string reason, std::function<void()> then) {
+void Delivery::afterBounce(std::vector<Failure> left, const std::string& reason) {
+  if (left.empty()) {
+    removeFile();
+    return;
+  }
+  bool whole = left.size() == hmail_->rcptTo().size();
+  defer(std::move(left), whole, reason);
+}
+
+void Delivery::bounce(std::vector<Failure> perm, std::string reason,
+                      std::function<void(bool)> then) {
+  bounce_info_.bounced_rcpt.clear();
   for (const auto& f : perm) {
     bounce_info_.bounced_rcpt.push_back(f.address);
   }
@@ -537,13 +540,13 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, std::functi
             if (result.code != Code::Cont) {
               log::info({self->logId(), result.plugin},
                         "outbound: bounce suppressed by the bounce hook");
-              then();
+              then(true);
               return;
             }
             const Address& sender = self->hmail_->mailFrom();
             if (sender.is_null) {
               log::warn({self->logId(), ""}, "outbound: double bounce (the sender is <>): dropped");
-              then();
+              then(true);
               return;
             }
             BounceInput input;
@@ -564,10 +567,13 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, std::functi
                 null_sender, {sender}, std::move(dsn), nlohmann::json::object(),
                 [self, then = std::move(then)](Result<std::string> r) mutable {
                   if (!r) {
-                    log::error({self->logId(), ""}, "outbound: queueing the bounce failed: {}",
-                               r.error());
+                    // The bounce exists nowhere but here: the original must stay to make it.
+                    log::error({self->logId(), ""},
+                               "outbound: queueing the bounce failed: {}: {} stays queued to "
+                               "bounce later",
+                               r.error(), self->name_);
                   }
-                  then();
+                  then(r.ok());
                 });
           });
 }
@@ -582,13 +588,18 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
     }
     auto self = shared_from_this();
     std::string why = fmt::format("Too many failures ({})", reason);
-    bounce(std::move(perm), why, [self, whole_file] {
-      if (whole_file) {
-        self->removeFile();
-      } else {
-        self->removeFile(); // the delivered part is done; the rest has bounced
-      }
-    });
+    bounce(std::move(perm), why,
+           [self, temp = std::move(temp), whole_file, reason](bool bounced) mutable {
+             if (bounced) {
+               self->removeFile(); // what was delivered is done; the rest has bounced
+               return;
+             }
+             // Tried once more later, still at its last attempt: a failure then bounces again.
+             log::info({self->logId(), ""}, "outbound: {} recipient(s) wait {} s for their bounce",
+                       temp.size(), BounceRetryMs / 1000);
+             self->requeue(std::move(temp), whole_file, self->parsed_.attempts,
+                           epochMs() + BounceRetryMs);
+           });
     return;
   }
   deferred_info_.delay_s = *delay;
@@ -611,82 +622,76 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
               self->removeFile();
               return;
             }
-            std::int64_t due = epochMs() + static_cast<std::int64_t>(delay_s) * 1000;
-            auto next = self->parsed_.retryName(due, attempts, ::getpid());
-            std::string next_name = next.format();
-            std::string dir = self->engine_.settings().config.queue_dir.string();
             log::info({self->logId(), ""}, "outbound: deferred {} recipient(s) for {} s: {}",
                       temp.size(), delay_s, reason);
-            auto error = std::make_shared<std::string>();
-            if (whole_file) {
-              onPool(
-                  self->engine_.loop(),
-                  [dir, from = self->name_, next_name, error] {
-                    if (auto r = queue::renameQueueFile(dir, from, next_name); !r) {
-                      *error = r.error();
-                    }
-                  },
-                  [self, next_name, due, error] {
-                    if (!error->empty()) {
-                      log::error({self->logId(), ""}, "outbound: renaming for retry failed: {}",
-                                 *error);
-                      self->finish(self->name_, epochMs() + 60000);
-                      return;
-                    }
-                    self->finish(next_name, due);
-                  });
-              return;
-            }
-            // Some recipients are done: the deferred ones move to a file of their own.
-            queue::Todo todo = self->header_.todo;
-            todo.rcpt_to.clear();
-            for (const auto& f : temp) {
-              auto json = queue::addressToJson(f.address);
-              json["dsn_status"] = f.status;
-              json["dsn_smtp_response"] = f.diagnostic;
-              todo.rcpt_to.push_back(json);
-            }
-            int fd = self->lock_.fd();
-            std::uint64_t offset = self->header_.message_offset;
-            onPool(
-                self->engine_.loop(),
-                [dir, from = self->name_, next_name, todo, fd, offset, error] {
-                  auto written = queue::writeQueueFile(
-                      dir, next_name, todo, [fd, offset](const queue::ByteSink& sink) {
-                        std::string buf(65536, '\0');
-                        std::uint64_t at = offset;
-                        for (;;) {
-                          ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(at));
-                          if (n < 0) {
-                            return Result<std::monostate>(Error{std::strerror(errno)});
-                          }
-                          if (n == 0) {
-                            return Result<std::monostate>(std::monostate{});
-                          }
-                          if (auto r =
-                                  sink(std::string_view(buf.data(), static_cast<std::size_t>(n)));
-                              !r) {
-                            return r;
-                          }
-                          at += static_cast<std::uint64_t>(n);
-                        }
-                      });
-                  if (!written) {
-                    *error = written.error();
-                    return;
-                  }
-                  if (auto r = queue::removeQueueFile(dir, from); !r) {
-                    *error = r.error();
-                  }
-                },
-                [self, next_name, due, error] {
-                  if (!error->empty()) {
-                    log::error({self->logId(), ""}, "outbound: splitting deferred recipients: {}",
-                               *error);
-                  }
-                  self->finish(next_name, due);
-                });
+            self->requeue(std::move(temp), whole_file, attempts,
+                          epochMs() + static_cast<std::int64_t>(delay_s) * 1000);
           });
+}
+
+void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t attempts,
+                       std::int64_t due) {
+  std::string next_name = parsed_.retryName(due, attempts, ::getpid()).format();
+  std::string dir = engine_.settings().config.queue_dir.string();
+  auto self = shared_from_this();
+  if (whole_file) {
+    auto error = std::make_shared<std::string>();
+    onPool(
+        engine_.loop(),
+        [dir, from = name_, next_name, error] {
+          if (auto r = queue::renameQueueFile(dir, from, next_name); !r) {
+            *error = r.error();
+          }
+        },
+        [self, next_name, due, error] {
+          if (!error->empty()) {
+            log::error({self->logId(), ""}, "outbound: renaming for retry failed: {}", *error);
+            self->finish(self->name_, epochMs() + 60000);
+            return;
+          }
+          self->finish(next_name, due);
+        });
+    return;
+  }
+  // Some recipients are done: the file is rewritten with the others alone.
+  auto split = std::make_shared<Split>();
+  split->name = name_;
+  split->lock = std::move(lock_);
+  split->message_offset = header_.message_offset;
+  split->next_name = next_name;
+  split->todo = header_.todo;
+  split->todo.rcpt_to.clear();
+  for (const auto& f : left) {
+    auto json = queue::addressToJson(f.address);
+    json["dsn_status"] = f.status;
+    json["dsn_smtp_response"] = f.diagnostic;
+    split->todo.rcpt_to.push_back(json);
+  }
+  split->due_ms = due;
+  auto written = std::make_shared<std::optional<Result<queue::Rewritten>>>();
+  onPool(
+      engine_.loop(), [dir, split, written] { *written = writeSplit(dir, *split); },
+      [self, split, written] {
+        const Result<queue::Rewritten>& result = **written;
+        if (!result) {
+          // Nothing on disk says who has the message: the original stays locked, out of the
+          // schedule, until the split can be written.
+          std::int64_t retry_ms =
+              std::clamp<std::int64_t>(split->due_ms - epochMs(), MinSplitRetryMs, MaxSplitRetryMs);
+          log::error({self->logId(), ""},
+                     "outbound: splitting deferred recipients: {}: {} is held until they are "
+                     "written (next try in {} s)",
+                     result.error(), self->name_, retry_ms / 1000);
+          self->engine_.holdSplit(std::move(*split), retry_ms);
+          self->finish();
+          return;
+        }
+        if (!result->warning.empty()) {
+          log::error({self->logId(), ""}, "outbound: splitting deferred recipients: {}",
+                     result->warning);
+        }
+        self->finish(result->name, split->due_ms);
+      });
 }
 
 void Delivery::removeFile() {

@@ -1,8 +1,9 @@
 // Delivery: one attempt at one queue file — claim it (flock), read its header, find the MX
 // (get_mx hook, else DNS), try each MX address in turn, then settle every recipient:
-// delivered (delivered hook), deferred (the file is renamed for its next attempt, or the
-// deferred recipients split into a file of their own), or bounced (bounce hook, then a DSN to
-// the sender). The file is removed only when nothing in it is left to deliver.
+// delivered (delivered hook), deferred (the file is renamed for its next attempt, or rewritten
+// with the deferred recipients alone: see pending_splits.hpp), or bounced (bounce hook, then a
+// DSN to the sender; a recipient whose DSN cannot be queued stays in the file, deferred, so the
+// bounce is made again later). The file is removed only when nothing in it is left to do.
 #pragma once
 
 #include <upesi/outbound.hpp>
@@ -75,8 +76,15 @@ private:
               std::string reason);
   void allTemporary(const std::string& reason);
   void allPermanent(const std::string& status, const std::string& reason);
-  void bounce(std::vector<Failure> perm, std::string reason, std::function<void()> then);
+  void afterBounce(std::vector<Failure> left, const std::string& reason);
+  /// `then(true)` once the bounce is queued (or suppressed, or a double bounce dropped);
+  /// `then(false)` when it could not be written: the recipients must stay in the queue.
+  void bounce(std::vector<Failure> perm, std::string reason, std::function<void(bool)> then);
   void defer(std::vector<Failure> temp, bool whole_file, std::string reason);
+  /// The recipients `left` wait for their next attempt: the file is renamed (when they are all
+  /// of it) or rewritten with them alone (when the others are done).
+  void requeue(std::vector<Failure> left, bool whole_file, std::uint32_t attempts,
+               std::int64_t due);
   void removeFile();
   void finish(const std::string& next_name = {}, std::int64_t due_ms = 0);
   void runHook(Hook hook, const HookParams& params, worker::HookRunner::Done done);
@@ -95,8 +103,8 @@ private:
   std::size_t next_target_ = 0;
   std::unique_ptr<smtp_client::SmtpClient> client_;
   smtp_client::ClientOptions client_options_;
-  bool reused_ = false;    // client_ came from the pool
-  bool skip_pool_ = false; // a pooled connection just failed: connect afresh
+  bool reused_ = false;      // client_ came from the pool
+  bool skip_pool_ = false;   // a pooled connection just failed: connect afresh
   bool plain_retry_ = false; // an opportunistic handshake just failed: the same MX without TLS
   std::string last_error_;
   bool finished_ = false;

@@ -87,7 +87,12 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
                                std::shared_ptr<const plugin::HookTable> hooks,
                                EngineSettings settings)
     : loop_(loop), resolver_(resolver), hooks_(std::move(hooks)), settings_(std::move(settings)),
-      pool_(loop), slots_(settings_.config.destination_concurrency_max) {
+      pool_(loop), slots_(settings_.config.destination_concurrency_max),
+      splits_(loop, settings_.config.queue_dir.string(),
+              [this](const std::string& name, std::int64_t due_ms) {
+                schedule(name, due_ms);
+                pump();
+              }) {
   pool_.setLimits(std::chrono::seconds(settings_.config.pool_timeout_s),
                   settings_.config.pool_concurrency_max);
   timer_ = new uv_timer_t{};
@@ -130,6 +135,8 @@ void OutboundEngine::flush() {
   for (const auto& [name, delivery] : deliveries_) {
     flushed_in_flight_.insert(name);
   }
+  // And the split files that could not be written before.
+  splits_.flush(now);
   // So are the files other workers deferred: look at the directory again.
   flush_scan_ = true;
   next_scan_ms_ = 0;
@@ -152,8 +159,8 @@ void OutboundEngine::updateSettings(EngineSettings settings) {
 }
 
 void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms) {
-  if (deliveries_.count(name) != 0 || slots_.isWaiting(name)) {
-    return; // in flight, or due and waiting for its destination
+  if (deliveries_.count(name) != 0 || slots_.isWaiting(name) || splits_.holds(name)) {
+    return; // in flight, due and waiting for its destination, or kept until its split is written
   }
   if (auto held = delayed_.find(name); held != delayed_.end()) {
     if (held->second > epochMs()) {
@@ -274,6 +281,7 @@ void OutboundEngine::onTimer(uv_timer_t* timer) {
   if (!self->scanning_ && epochMs() >= self->next_scan_ms_) {
     self->scan();
   }
+  self->splits_.retry(epochMs());
   self->pump();
 }
 
@@ -288,6 +296,10 @@ bool OutboundEngine::admit(const std::string& name, const std::string& domain) {
              "outbound: {} deliveries to {} in flight (destination_concurrency_max): {} waits",
              slots_.inFlight(destination), destination, name);
   return false;
+}
+
+void OutboundEngine::holdSplit(Split split, std::int64_t retry_ms) {
+  splits_.add(std::move(split), epochMs(), retry_ms);
 }
 
 void OutboundEngine::deliveryDone(const std::string& name, const std::string& next_name,

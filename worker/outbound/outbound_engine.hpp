@@ -17,6 +17,7 @@
 #include "common/util/result.hpp"
 #include "worker/outbound/connection_pool.hpp"
 #include "worker/outbound/destination_slots.hpp"
+#include "worker/outbound/pending_splits.hpp"
 
 #include <uv.h>
 
@@ -84,6 +85,9 @@ public:
   /// destination_concurrency_max deliveries in flight: the file then waits (the Delivery ends
   /// without an attempt) and is due again when one of them ends.
   bool admit(const std::string& name, const std::string& domain);
+  /// A partial delivery whose split could not be written: its original stays locked and out of
+  /// the schedule, and the split is written again every `retry_ms` (see PendingSplits).
+  void holdSplit(Split split, std::int64_t retry_ms);
   /// A delivery finished with `name`; `next_name` (if any) is due at `due_ms`.
   void deliveryDone(const std::string& name, const std::string& next_name, std::int64_t due_ms);
 
@@ -114,6 +118,7 @@ private:
   std::int64_t next_scan_ms_ = 0;
   ConnectionPool pool_;
   DestinationSlots slots_;
+  PendingSplits splits_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
