@@ -228,10 +228,14 @@ Result<std::monostate> renameQueueFile(const std::string& queue_dir, const std::
   return syncDirectory(queue_dir);
 }
 
-Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::string& name) {
+Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::string& name,
+                                       RemoveSync sync) {
   const std::string path = joinPath(queue_dir, name);
   if (::unlink(path.c_str()) != 0) {
     return systemError("unlink", path, errno);
+  }
+  if (sync == RemoveSync::None) {
+    return std::monostate{};
   }
   return syncDirectory(queue_dir);
 }

@@ -48,9 +48,16 @@ Result<Rewritten> rewriteQueueFile(const std::string& queue_dir, const std::stri
 /// rename(from, to) inside queue_dir, then fsync the directory.
 Result<std::monostate> renameQueueFile(const std::string& queue_dir, const std::string& from,
                                        const std::string& to);
-/// unlink(name) inside queue_dir, then fsync the directory. A file already gone is an error
-/// (ENOENT) so that a caller notices a double delete.
-Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::string& name);
+/// Whether removing a queue file waits for the directory to be on disk.
+enum class RemoveSync {
+  Directory, ///< fsync the directory: the file cannot come back after a crash
+  None,      ///< a crash may bring it back, to be sent again: Postfix's trade for delivered mail
+};
+
+/// unlink(name) inside queue_dir, then (RemoveSync::Directory) fsync the directory. A file
+/// already gone is an error (ENOENT) so that a caller notices a double delete.
+Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::string& name,
+                                       RemoveSync sync = RemoveSync::Directory);
 /// Renames `name` to "error.<name>" (the file could not be read; it is left for a human).
 Result<std::monostate> moveToError(const std::string& queue_dir, const std::string& name);
 /// Clean-up at a process start: unlinks every "__tmp__.*" entry of queue_dir that no writer

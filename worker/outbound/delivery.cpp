@@ -700,7 +700,9 @@ void Delivery::removeFile() {
   onPool(
       engine_.loop(),
       [dir, name = name_] {
-        if (auto r = queue::removeQueueFile(dir, name); !r) {
+        // Done with (delivered, bounced or taken over): a directory fsync per message would cost
+        // more than the delivery; a crash that undoes the unlink means one more copy, not a loss.
+        if (auto r = queue::removeQueueFile(dir, name, queue::RemoveSync::None); !r) {
           log::error({name, ""}, "outbound: removing {}: {}", name, r.error());
         }
       },
