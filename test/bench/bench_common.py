@@ -173,15 +173,21 @@ class Sink(Peer):
                          log_path=os.path.join(logdir, name + ".log") if logdir else None)
 
     def messages(self):
+        return self._counter("mesg")
+
+    def sessions(self):
+        return self._counter("sess")
+
+    def _counter(self, name):
         # -c writes "sess=N quit=N mesg=N\r" after every session end, QUIT and message.
         with open(self.log_path, "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 200))
             records = f.read().decode(errors="replace").split("\r")
         for record in reversed(records[:-1]):  # the last piece may be incomplete
-            m = re.search(r"mesg=(\d+)$", record)
+            m = re.search(r"sess=(\d+) quit=\d+ mesg=(\d+)$", record)
             if m:
-                return int(m.group(1))
+                return int(m.group(1 if name == "sess" else 2))
         return 0
 
 

@@ -178,6 +178,7 @@ def drain(server, sink, n, domains, size, sessions, timeout):
         raise RuntimeError("%s delivered %d messages while held" % (server.name,
                                                                   sink.messages() - s0))
     cpu0 = tree_cpu_s(server.pid)
+    sessions0 = sink.sessions()
     t0 = time.monotonic()
     server.release()
     wait_until(lambda: sink.messages() > s0, timeout, "%s: a first delivery" % server.name,
@@ -194,7 +195,8 @@ def drain(server, sink, n, domains, size, sessions, timeout):
         raise RuntimeError("%s: invalid run: the sink received %d messages, %d sent; %d still "
                            "queued" % (server.name, got, n, server.queued()))
     return {"rate": (n - 1) / (t_end - t_first), "rate_release": n / (t_end - t0),
-            "start_s": t_first - t0, "cpu_ms": cpu * 1000 / n}
+            "start_s": t_first - t0, "cpu_ms": cpu * 1000 / n,
+            "connections": sink.sessions() - sessions0}
 
 
 def main():
@@ -254,15 +256,16 @@ def main():
               % (args.messages, args.size, args.domains, args.rounds))
         print(machine_line())
         print("| server | msgs/s (first..last delivery) | msgs/s (from release) | "
-              "release to 1st delivery s | cpu ms/msg | msgs/s per round |")
-        print("|---|---|---|---|---|---|")
+              "release to 1st delivery s | cpu ms/msg | connections to the sink | msgs/s per round |")
+        print("|---|---|---|---|---|---|---|")
         med = {}
         for server in servers:
             runs = results[server.name]
             m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             med[server.name] = m
-            print("| %s | %.0f | %.0f | %.2f | %.3f | %s |" % (
+            print("| %s | %.0f | %.0f | %.2f | %.3f | %.0f | %s |" % (
                 server.name, m["rate"], m["rate_release"], m["start_s"], m["cpu_ms"],
+                m["connections"],
                 " ".join("%.0f" % r["rate"] for r in runs)))
         if args.json:
             pathlib.Path(args.json).write_text(json.dumps(med))
