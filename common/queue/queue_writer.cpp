@@ -5,9 +5,11 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits>
 #include <string_view>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -132,6 +134,18 @@ struct TempFile {
   }
 };
 
+// Whether `path` still names the file open as `fd` (it was not removed, nor replaced).
+bool namesOpenFile(int fd, const std::string& path) {
+  struct stat held {};
+  struct stat named {};
+  return ::fstat(fd, &held) == 0 && held.st_nlink > 0 && ::stat(path.c_str(), &named) == 0 &&
+         named.st_ino == held.st_ino && named.st_dev == held.st_dev;
+}
+
+// A start-up clean-up (deleteTempFiles) of another process can take and remove a temporary
+// file between its creation and our lock; so many times the name is made again.
+constexpr int MaxCreateAttempts = 8;
+
 // Writes `temp` for `name`; returns the file's size. On failure nothing is left on disk.
 Result<std::uint64_t> writeTempFile(const std::string& queue_dir, const std::string& name,
                                     const Todo& todo, const MessageWriter& message,
@@ -140,19 +154,40 @@ Result<std::uint64_t> writeTempFile(const std::string& queue_dir, const std::str
     return Error{fmt::format("bad queue file name {:?}", name)};
   }
   temp.path = joinPath(queue_dir, std::string(TempPrefix) + name);
-  const int fd = ::open(temp.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, QueueFileMode);
-  if (fd < 0) {
-    return systemError("open", temp.path, errno);
-  }
-  // Locked as a delivery locks it until it is durable under its final name or gone: a queue
-  // scan that finds it between the rename and a failed directory sync must not deliver a
-  // message whose client is told 4xx.
-  temp.lock_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (temp.lock_fd < 0 || ::flock(temp.lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    const int error = errno;
+  int fd = -1;
+  for (int attempt = 1;; ++attempt) {
+    fd = ::open(temp.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, QueueFileMode);
+    if (fd < 0) {
+      return systemError("open", temp.path, errno);
+    }
+    // Locked as a delivery locks it until it is durable under its final name or gone: a queue
+    // scan that finds it between the rename and a failed directory sync must not deliver a
+    // message whose client is told 4xx. The lock waits: a clean-up that took it first holds it
+    // only while it removes the file.
+    temp.lock_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int locked = -1;
+    if (temp.lock_fd >= 0) {
+      while ((locked = ::flock(temp.lock_fd, LOCK_EX)) != 0 && errno == EINTR) {
+      }
+    }
+    if (locked != 0) {
+      const int error = errno;
+      ::close(fd);
+      ::unlink(temp.path.c_str());
+      return systemError("flock", temp.path, error);
+    }
+    if (namesOpenFile(fd, temp.path)) {
+      break;
+    }
+    // Removed under us by a clean-up: the name is free again (names are unique, no other
+    // writer makes it), and what we hold is nobody's file.
     ::close(fd);
-    ::unlink(temp.path.c_str());
-    return systemError("flock", temp.path, error);
+    ::close(temp.lock_fd);
+    temp.lock_fd = -1;
+    if (attempt == MaxCreateAttempts) {
+      return Error{fmt::format("create {}: removed by another process {} times", temp.path,
+                               MaxCreateAttempts)};
+    }
   }
   auto size = writeContents(fd, temp.path, todo, message);
   // close() can report a write error that fsync did not (NFS): check it.
@@ -244,6 +279,27 @@ Result<std::monostate> moveToError(const std::string& queue_dir, const std::stri
   return renameQueueFile(queue_dir, name, std::string(ErrorPrefix) + name);
 }
 
+namespace {
+
+// Whether the process that wrote the queue file name `name` (its pid field) still runs: then a
+// temporary file of that name may be one it is creating now, not yet locked. A pid reused by
+// another process keeps a dead writer's file until a later start; our own pid is a former
+// process's (a clean-up runs before this process writes anything).
+bool writerMayBeAlive(std::string_view name) {
+  auto parsed = QueueFileName::parse(name, 0);
+  if (!parsed || parsed->legacy || parsed->pid <= 0 ||
+      parsed->pid > std::numeric_limits<pid_t>::max()) {
+    return false;
+  }
+  const auto pid = static_cast<pid_t>(parsed->pid);
+  if (pid == ::getpid()) {
+    return false;
+  }
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+} // namespace
+
 Result<std::vector<std::string>> deleteTempFiles(const std::string& queue_dir) {
   DIR* dir = ::opendir(queue_dir.c_str());
   if (dir == nullptr) {
@@ -265,14 +321,23 @@ Result<std::vector<std::string>> deleteTempFiles(const std::string& queue_dir) {
   }
   std::vector<std::string> removed;
   for (const auto& name : names) {
-    const std::string path = joinPath(queue_dir, name);
-    // A writer holds flock on its temporary file until it is renamed or removed: one that is
-    // locked is being written now. Removed under our lock, so no writer can take it meanwhile.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0 && errno == ENOENT) {
+    if (writerMayBeAlive(std::string_view(name).substr(TempPrefix.size()))) {
       continue;
     }
-    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const std::string path = joinPath(queue_dir, name);
+    // A writer holds flock on its temporary file from just after creating it until it is
+    // renamed or removed: one that is locked is being written now. Removed under our lock,
+    // and only if the name is still the file we locked (another clean-up may have removed that
+    // one, and its writer made the name again).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+      const int error = errno;
+      // Not a file we can open: no writer of ours made it (a symlink, another user's file).
+      // Anything else may be a writer's file that we failed to open for want of resources.
+      if (error != ELOOP && error != EACCES && error != ENXIO) {
+        continue;
+      }
+    } else if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || !namesOpenFile(fd, path)) {
       ::close(fd);
       continue;
     }

@@ -60,9 +60,12 @@ Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::
                                        RemoveSync sync = RemoveSync::Directory);
 /// Renames `name` to "error.<name>" (the file could not be read; it is left for a human).
 Result<std::monostate> moveToError(const std::string& queue_dir, const std::string& name);
-/// Clean-up at a process start: unlinks every "__tmp__.*" entry of queue_dir that no writer
-/// holds locked (files a crash left half written; writeQueueFile locks its file) and fsyncs the
-/// directory. Returns the names removed.
+/// Clean-up at a process start, before the process writes any queue file: unlinks every
+/// "__tmp__.*" entry of queue_dir that a crash left half written and fsyncs the directory.
+/// Returns the names removed. A writer locks its file just after creating it; one whose name's
+/// pid runs (another worker, of this generation or the one a reload replaces) is left alone
+/// even unlocked, and a file is removed only while we hold its lock. A writer whose file was
+/// removed before it locked it makes it again.
 Result<std::vector<std::string>> deleteTempFiles(const std::string& queue_dir);
 
 /// fsync a directory so that entries created, renamed or removed in it survive a crash.

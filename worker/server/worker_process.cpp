@@ -89,7 +89,7 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
   }
 
   // A worker that died (and is replaced now) may have left files half written; those that the
-  // other workers are writing are locked and stay.
+  // other workers, or an older generation's during a reload, are writing stay.
   if (auto removed =
           queue::deleteTempFiles(runtime->outbound().settings().config.queue_dir.string());
       removed) {

@@ -3,6 +3,7 @@
 #include "common/queue/queue_writer.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -94,6 +95,23 @@ MessageWriter chunks(std::vector<std::string> parts) {
     }
     return std::monostate{};
   };
+}
+
+// A pid that no process has: a child's, once it is reaped.
+pid_t deadPid() {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  return child;
+}
+
+// A queue file name whose pid field is `pid`.
+std::string nameOf(pid_t pid, std::uint32_t counter = 1) {
+  return fmt::format("1_2_0_{}_abcDEF_{}_h", pid, counter);
 }
 
 bool running_as_root() {
@@ -258,16 +276,16 @@ TEST_CASE("queue writer: rewriting replaces the original under the next name") {
 
 TEST_CASE("queue writer: deleteTempFiles removes only __tmp__ files") {
   QueueDir dir;
-  for (const char* name : {"__tmp__.1_2_0_7_abcDEF_0_h", "__tmp__.x", "1_2_0_7_abcDEF_0_h",
-                           "error.1_2_0_7_abcDEF_0_h", "__tmp_x"}) {
-    std::ofstream(dir.path + "/" + name) << "x";
+  const std::string name = nameOf(deadPid());
+  for (const std::string& entry : {"__tmp__." + name, std::string("__tmp__.x"), name,
+                                   "error." + name, std::string("__tmp_x")}) {
+    std::ofstream(dir.path + "/" + entry) << "x";
   }
   auto removed = deleteTempFiles(dir.path);
   REQUIRE(removed.ok());
   std::sort(removed->begin(), removed->end());
-  CHECK(*removed == std::vector<std::string>{"__tmp__.1_2_0_7_abcDEF_0_h", "__tmp__.x"});
-  CHECK(dir.entries() ==
-        std::vector<std::string>{"1_2_0_7_abcDEF_0_h", "__tmp_x", "error.1_2_0_7_abcDEF_0_h"});
+  CHECK(*removed == std::vector<std::string>{"__tmp__." + name, "__tmp__.x"});
+  CHECK(dir.entries() == std::vector<std::string>{name, "__tmp_x", "error." + name});
   auto none = deleteTempFiles(dir.path);
   REQUIRE(none.ok());
   CHECK(none->empty());
@@ -290,6 +308,51 @@ TEST_CASE("queue writer: deleteTempFiles leaves a temporary file its writer hold
   REQUIRE(removed.ok());
   CHECK(*removed == std::vector<std::string>{"__tmp__.held"});
   CHECK(dir.entries().empty());
+}
+
+TEST_CASE("queue writer: deleteTempFiles leaves the unlocked temporary file of a writer that "
+          "runs") {
+  // What a new generation's clean-up finds during a reload: a worker of the old one has just
+  // created its file and not locked it yet.
+  QueueDir dir;
+  const std::string live = "__tmp__." + nameOf(::getppid());
+  const std::string dead = "__tmp__." + nameOf(deadPid());
+  const std::string ours = "__tmp__." + nameOf(::getpid()); // a former process's: we write none
+  for (const auto& name : {live, dead, ours}) {
+    std::ofstream(dir.path + "/" + name) << "x";
+  }
+  auto removed = deleteTempFiles(dir.path);
+  REQUIRE(removed.ok());
+  std::sort(removed->begin(), removed->end());
+  std::vector<std::string> expected{dead, ours};
+  std::sort(expected.begin(), expected.end());
+  CHECK(*removed == expected);
+  CHECK(dir.entries() == std::vector<std::string>{live});
+}
+
+TEST_CASE("queue writer: writes race clean-ups of other processes and all succeed") {
+  // Names without a pid field: the clean-ups know nothing of the writer but its lock, and may
+  // remove a file between its creation and its lock; the writer makes it again.
+  QueueDir dir;
+  const pid_t cleaner = ::fork();
+  REQUIRE(cleaner >= 0);
+  if (cleaner == 0) {
+    for (;;) {
+      (void)deleteTempFiles(dir.path);
+    }
+  }
+  std::vector<std::string> failures;
+  constexpr int Files = 400;
+  for (int n = 0; n < Files; ++n) {
+    auto size = writeQueueFile(dir.path, fmt::format("race-{}", n), sampleTodo(), chunks({"x"}));
+    if (!size) {
+      failures.push_back(size.error());
+    }
+  }
+  ::kill(cleaner, SIGKILL);
+  ::waitpid(cleaner, nullptr, 0);
+  CHECK(failures == std::vector<std::string>{});
+  CHECK(dir.entries().size() == Files);
 }
 
 TEST_CASE("queue writer: the file is locked while it is written, until it is in place") {
