@@ -1,5 +1,6 @@
 #include "common/queue/queue_writer.hpp"
 
+#include "common/queue/directory_sync.hpp"
 #include "common/queue/queue_file_name.hpp"
 
 #include <fmt/format.h>
@@ -217,7 +218,7 @@ Result<std::uint64_t> writeQueueFile(const std::string& queue_dir, const std::st
     ::unlink(temp.path.c_str());
     return systemError("rename", temp.path, error);
   }
-  if (auto synced = syncDirectory(queue_dir); !synced) {
+  if (auto synced = syncDirectoryShared(queue_dir); !synced) {
     // The file is complete but its name may not survive a crash: undo, so that the caller's
     // failure (4xx) and the disk agree.
     ::unlink(final_path.c_str());
