@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace upesi::outbound {
@@ -29,7 +30,13 @@ struct MxHost {
 /// Haraka's HarakaMx fields (exchange, priority, port, bind, bind_helo, using_lmtp, auth_user,
 /// auth_pass, auth_type). In JSON, a field that is absent or null takes its default; one of the
 /// wrong type, a port outside 1..65535 or a priority outside 0..65535 is an error naming it.
+/// An error names the answer as shownSpec does.
 Result<MxHost> parseMxSpec(const std::string& spec);
+
+/// A get_mx answer as a log line may show it: quoted, the password (smtp://user:password@...,
+/// JSON auth_pass) replaced by "***", the user kept. JSON that does not parse is shown only if
+/// it cannot hold a password.
+std::string shownSpec(std::string_view spec);
 
 /// The result of an MX lookup, as what to do next.
 struct MxPlan {

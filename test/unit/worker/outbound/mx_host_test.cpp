@@ -144,3 +144,48 @@ TEST_CASE("mx plan: sorted hosts, implicit MX, null MX, no domain, temporary fai
   auto fail = planFromMxAnswer("x.example", DnsResult{DnsStatus::ServFail, "servfail", {}});
   CHECK((fail.kind == MxPlan::Kind::TempFail));
 }
+
+// An error goes to the log: it names the answer, but never its password.
+TEST_CASE("mx spec: errors show the user, not the password") {
+  for (
+      const char* bad : {
+          "smtp://user:pw-Secret@relay.example:99999",
+          "smtp://user:pw-Secret@relay.example:0/",
+          "lmtp://user:pw-Secret@[::1",
+          "smtp://user:pw-Secret@",
+          "smtp://user:pw@Secret@relay.example:x",
+          "ftp://user:pw-Secret@relay.example",
+          "user:pw-Secret@relay.example",
+          "  smtp://user:pw-Secret@relay.example:70000  ",
+          R"({"exchange": "relay.example", "auth_user": "user", "auth_pass": "pw-Secret", "port": 0})",
+          R"({"exchange": "relay.example", "auth_user": "user", "auth_pass": "pw-Secret", "bind": 1})",
+          R"({"exchange": "", "auth_user": "user", "auth_pass": "pw-Secret"})",
+          R"({"exchange": "relay.example", "auth_user": "user", "auth_pass": ["pw-Secret"]})",
+          R"({"exchange": "relay.example", "auth_user": "user", "auth_\u0070ass": "pw-Secret", "port": 0})",
+          R"({"exchange": "relay.example", "auth_user": "user", "auth_pass": "pw-Secret")",
+          R"({"exchange": "relay.example", "auth_user": "user", "auth_\u0070ass": "pw-Secret")",
+      }) {
+    CAPTURE(bad);
+    auto mx = parseMxSpec(bad);
+    REQUIRE_FALSE(mx.ok());
+    CAPTURE(mx.error());
+    CHECK(mx.error().find("Secret") == std::string::npos);
+    CHECK(mx.error().find("pw") == std::string::npos);
+    const bool unshown_json = mx.error().find("not shown") != std::string::npos;
+    CHECK((unshown_json || mx.error().find("user") != std::string::npos));
+  }
+  auto url = parseMxSpec("smtp://user:pw-Secret@relay.example:99999");
+  REQUIRE_FALSE(url.ok());
+  CHECK(url.error() == R"(MX "smtp://user:***@relay.example:99999": bad port)");
+  auto json = parseMxSpec(R"({"exchange": "relay.example", "auth_pass": "pw-Secret", "port": 0})");
+  REQUIRE_FALSE(json.ok());
+  CHECK(
+      json.error() ==
+      R"(MX {"auth_pass":"***","exchange":"relay.example","port":0}: port must be from 1 to 65535)");
+  // Without a password, all of it is shown; a control character is escaped.
+  auto plain = parseMxSpec("relay.example:0\n");
+  REQUIRE_FALSE(plain.ok());
+  CHECK(plain.error() == R"(MX "relay.example:0\n": bad port)");
+  CHECK(shownSpec("smtp://user@relay.example") == R"("smtp://user@relay.example")");
+  CHECK(shownSpec("{\"exchange\": 1") == R"("{\"exchange\": 1")");
+}
