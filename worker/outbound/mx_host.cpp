@@ -32,6 +32,9 @@ Result<std::monostate> parseHostPort(std::string_view text, MxHost& mx) {
       return Error{"missing ']'"};
     }
     mx.exchange = std::string(text.substr(1, close - 1));
+    if (mx.exchange.empty()) {
+      return Error{"no host"};
+    }
     auto rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {

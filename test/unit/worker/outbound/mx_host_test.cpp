@@ -46,7 +46,7 @@ TEST_CASE("mx spec: the forms a get_mx plugin may answer") {
 
 TEST_CASE("mx spec: errors") {
   for (const char* bad : {"", "host:0", "host:70000", "[::1", "[::1]x", "ftp://x", "{\"a\":1}",
-                          "host:25x", "{not json"}) {
+                          "host:25x", "{not json", "[]", "[]:25", "smtp://u:p@[]:25"}) {
     CAPTURE(bad);
     CHECK_FALSE(parseMxSpec(bad).ok());
   }
