@@ -2,12 +2,16 @@
 process tree, driving smtp-source, and starting servers (smtp-sink among them) as children that
 are stopped again; also memory and descriptors of a process, the files of a queue directory,
 and building under the build lock."""
+import contextlib
+import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -211,6 +215,30 @@ def show_logs(peers, out):
         tail = peer.log_tail()
         if tail:
             print("--- %s log tail ---\n%s" % (peer.name, tail), file=out)
+
+
+@contextlib.contextmanager
+def servers_run(prefix):
+    """(a temporary work directory, a list for the servers a bench starts): on the way out the
+    log tails are shown after an error, every server in the list is stopped, the last started
+    first (also on Ctrl-C and SIGTERM, see exit_on_sigterm), and the directory is removed."""
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+    peers = []
+    try:
+        yield workdir, peers
+    except Exception:
+        show_logs(peers, sys.stderr)
+        raise
+    finally:
+        for peer in reversed(peers):
+            peer.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def write_json(path, value):
+    """Writes value as JSON to path (the scripts' --json); nothing when path is None."""
+    if path:
+        pathlib.Path(path).write_text(json.dumps(value, indent=1))
 
 
 def machine_line():

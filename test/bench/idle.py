@@ -17,21 +17,18 @@ connection, so it gets `--postfix-connections` (its process limit raised to matc
 """
 import argparse
 import errno
-import json
 import os
 import pathlib
 import resource
 import selectors
-import shutil
 import socket
 import sys
-import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import (exit_on_sigterm, load, machine_line, show_logs,  # noqa: E402
-                          tree_pids)
+from bench_common import (exit_on_sigterm, load, machine_line, servers_run,  # noqa: E402
+                          tree_pids, write_json)
 import inbound  # noqa: E402
 from postfix_peer import PostfixPeer  # noqa: E402
 
@@ -176,9 +173,8 @@ def main():
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(need, min(hard, need)), max(hard, need)))
     exit_on_sigterm()
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-idle-"))
-    peers, results = [], {}
-    try:
+    results = {}
+    with servers_run("upesi-idle-") as (workdir, peers):
         # Upesi's own limits are raised to the test's size (defaults: 10000, 100 per IP).
         limits = "max_connections=%d\nmax_connections_per_ip=%d\n" % (need, need)
         runs = [("upesi", lambda: inbound.start_upesi(args.upesi, workdir, 0, smtp_ini=limits),
@@ -206,18 +202,10 @@ def main():
             if name != "upesi":
                 print("upesi/%s PSS per connection: %.3gx" % (
                     name, results["upesi"]["pss_per_conn_kb"] / r["pss_per_conn_kb"]))
-        if args.json:
-            pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
+        write_json(args.json, results)
         bad = [n for n, r in results.items() if r["failed"] or r["held"] != r["connections"]]
         if bad:
             sys.exit("connections refused or dropped by: " + ", ".join(bad))
-    except Exception:
-        show_logs(peers, sys.stderr)
-        raise
-    finally:
-        for peer in peers:
-            peer.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -26,17 +26,14 @@ Haraka also gets a local plugin answering lookup_rdns, so that it sends no DNS q
 Postfix runs in queue mode only (it cannot accept without queueing); it needs root.
 """
 import argparse
-import json
 import os
-import pathlib
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
 from bench_common import (PEERS, ROOT, Peer, exit_on_sigterm, free_port, load, machine_line,
-                          show_logs, start_sink)
+                          servers_run, start_sink, write_json)
 from postfix_peer import PostfixPeer
 
 HARAKA_VERSION = "3.3.4"
@@ -158,9 +155,7 @@ def main():
                                              (100000, 1), (100000, 10), (100000, 50)]
     counts = {1000: {1: 1000, 10: 3000, 50: 3000}, 100000: {1: 500, 10: 1000, 50: 1000}}
     exit_on_sigterm()
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-bench-"))
-    peers = []
-    try:
+    with servers_run("upesi-bench-") as (workdir, peers):
         for nodes in (int(n) for n in args.nodes.split(",")):
             peers.append(start_upesi(args.upesi, workdir, nodes))
         peers.append(start_sink(logdir=workdir))
@@ -201,15 +196,7 @@ def main():
                                 "msgs_per_s": rate, "cpu_ms_per_msg": cpu})
             row += ["%.2fx" % (med[names[0]] / med[n]) for n in names[1:]]
             print("| " + " | ".join(row) + " |")
-        if args.json:
-            pathlib.Path(args.json).write_text(json.dumps({"mode": MODE, "cells": medians}))
-    except Exception:
-        show_logs(peers, sys.stderr)
-        raise
-    finally:
-        for peer in peers:
-            peer.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        write_json(args.json, {"mode": MODE, "cells": medians})
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ Each server gets its own smtp-sink (so that nothing one sends can be counted for
            (every message here shares the one relayhost destination), connection cache on.
 """
 import argparse
-import json
 import os
 import pathlib
 import shutil
@@ -41,11 +40,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, machine_line, show_logs,
-                          smtp_source, start_sink, tree_cpu_s, wait_until)
+from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, machine_line, servers_run,
+                          smtp_source, start_sink, tree_cpu_s, wait_until, write_json)
 from postfix_peer import PostfixPeer
 
 SENDER = "sender@example.com"
@@ -233,17 +231,18 @@ def main():
         sys.exit("Postfix needs root (or run with --no-postfix)")
 
     exit_on_sigterm()
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-bench-out-"))
-    servers, sinks = [], []
-    try:
+    with servers_run("upesi-bench-out-") as (workdir, peers):
+        pairs = []  # (server, its sink)
         for nodes in (int(n) for n in args.nodes.split(",")):
-            sinks.append(start_sink(counting=True, name="sink-upesi-n%d" % nodes,
+            peers.append(start_sink(counting=True, name="sink-upesi-n%d" % nodes,
                                     logdir=workdir))
-            servers.append(UpesiOutbound(args.upesi, args.scripted, workdir, sinks[-1], nodes))
+            peers.append(UpesiOutbound(args.upesi, args.scripted, workdir, peers[-1], nodes))
+            pairs.append((peers[-1], peers[-2]))
         if not args.no_postfix:
-            sinks.append(start_sink(counting=True, name="sink-postfix", logdir=workdir))
-            servers.append(PostfixOutbound(workdir, sinks[-1], args.postfix_log == "on"))
-        pairs = list(zip(servers, sinks))
+            peers.append(start_sink(counting=True, name="sink-postfix", logdir=workdir))
+            peers.append(PostfixOutbound(workdir, peers[-1], args.postfix_log == "on"))
+            pairs.append((peers[-1], peers[-2]))
+        servers = [server for server, _ in pairs]
         for server, sink in pairs:
             drain(server, sink, args.warmup, args.domains, args.size, args.sessions, args.timeout)
         results = {}
@@ -267,23 +266,13 @@ def main():
                 server.name, m["rate"], m["rate_release"], m["start_s"], m["cpu_ms"],
                 m["connections"],
                 " ".join("%.0f" % r["rate"] for r in runs)))
-        if args.json:
-            pathlib.Path(args.json).write_text(json.dumps(med))
+        write_json(args.json, med)
         if "postfix" in med:
             for server in servers:
                 if server.name != "postfix":
                     a, b = med[server.name], med["postfix"]
                     print("%s/postfix: msgs/s %.2fx, cpu ms/msg %.2fx" % (
                         server.name, a["rate"] / b["rate"], a["cpu_ms"] / b["cpu_ms"]))
-    except Exception:
-        show_logs(servers, sys.stderr)
-        raise
-    finally:
-        for server in servers:
-            server.stop()
-        for sink in sinks:
-            sink.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,22 +13,20 @@ heavier than the servers, so msgs/s is client-bound; server CPU per message is t
 compare.
 """
 import argparse
-import json
 import multiprocessing
 import pathlib
-import shutil
 import signal
 import smtplib
 import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import exit_on_sigterm, machine_line, tree_cpu_s  # noqa: E402
+from bench_common import (exit_on_sigterm, machine_line, servers_run, tree_cpu_s,  # noqa: E402
+                          write_json)
 import inbound  # noqa: E402
 
 BODY = "Subject: bench\r\n\r\n" + ("x" * 78 + "\r\n") * 13
@@ -91,9 +89,7 @@ def main():
     ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     exit_on_sigterm()
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="upesi-bench-tls-"))
-    peers = []
-    try:
+    with servers_run("upesi-bench-tls-") as (workdir, peers):
         pems = self_signed(workdir)
         peers.append(inbound.start_upesi(args.upesi, workdir, 0, tls=pems))
         peers.append(inbound.start_haraka(workdir, tls=pems))
@@ -130,12 +126,7 @@ def main():
             h = med[(procs, True, "haraka")] - med[(procs, False, "haraka")]
             print("  %d client(s): upesi %.3f, haraka %.3f, upesi/haraka %.2f" %
                   (procs, u, h, u / h if h > 0 else float("nan")))
-        if args.json:
-            pathlib.Path(args.json).write_text(json.dumps(medians))
-    finally:
-        for peer in peers:
-            peer.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        write_json(args.json, medians)
 
 
 if __name__ == "__main__":
