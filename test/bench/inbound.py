@@ -153,7 +153,12 @@ def main():
 
     cells = [(1000, 10)] if args.quick else [(1000, 10), (1000, 50)] if MODE == "queue" else [(1000, 1), (1000, 10), (1000, 50),
                                              (100000, 1), (100000, 10), (100000, 50)]
-    counts = {1000: {1: 1000, 10: 3000, 50: 3000}, 100000: {1: 500, 10: 1000, 50: 1000}}
+    # Runs of well over a second each: at 10,000 msgs/s the anchors' 3000 last 0.3 s, and start-up
+    # and the last stragglers then weigh more than the rate.
+    # In queue mode Upesi and Haraka keep every message, so runs stay at the anchors' 3000.
+    counts = {1000: {1: 2000, 10: 10000, 50: 10000}, 100000: {1: 1000, 10: 3000, 50: 3000}}
+    if MODE == "queue":
+        counts[1000] = {10: 3000, 50: 3000}
     exit_on_sigterm()
     with servers_run("upesi-bench-") as (workdir, peers):
         for nodes in (int(n) for n in args.nodes.split(",")):
