@@ -33,7 +33,21 @@ DnsStatus statusOf(int ares_status) {
   }
 }
 
-int rrType(DnsType type) {
+struct Pending {
+  DnsType type;
+  DnsCallback callback;
+};
+
+DnsResult failure(int status) {
+  DnsResult r;
+  r.status = statusOf(status);
+  r.error = ares_strerror(status);
+  return r;
+}
+
+} // namespace
+
+int recordType(DnsType type) {
   switch (type) {
   case DnsType::A:
     return ns_t_a;
@@ -52,20 +66,6 @@ int rrType(DnsType type) {
   }
   return ns_t_a;
 }
-
-struct Pending {
-  DnsType type;
-  DnsCallback callback;
-};
-
-DnsResult failure(int status) {
-  DnsResult r;
-  r.status = statusOf(status);
-  r.error = ares_strerror(status);
-  return r;
-}
-
-} // namespace
 
 // Turns a raw answer into records; malformed answers are errors, never crashes.
 DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen) {
@@ -214,7 +214,7 @@ Resolver::~Resolver() {
 void Resolver::query(const std::string& name, DnsType type, DnsCallback callback) {
   auto* pending = new Pending{type, std::move(callback)};
   ares_query(
-      asChannel(channel_), name.c_str(), ns_c_in, rrType(type),
+      asChannel(channel_), name.c_str(), ns_c_in, recordType(type),
       [](void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
         std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
         DnsResult result =

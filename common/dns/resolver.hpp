@@ -30,6 +30,9 @@ struct ResolverOptions {
 /// (test/fuzz/dns_answer.cpp).
 DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen);
 
+/// The record type number (RFC 1035 TYPE, ns_t_*) that `type` asks for.
+int recordType(DnsType type);
+
 class Resolver {
 public:
   static Result<std::unique_ptr<Resolver>> create(uv_loop_t* loop, const ResolverOptions& options);

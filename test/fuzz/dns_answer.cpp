@@ -30,26 +30,6 @@ namespace {
 constexpr DnsType Types[] = {DnsType::A,   DnsType::Aaaa,  DnsType::Mx, DnsType::Txt,
                              DnsType::Ptr, DnsType::Cname, DnsType::Ns};
 
-int rrType(DnsType type) {
-  switch (type) {
-  case DnsType::A:
-    return ns_t_a;
-  case DnsType::Aaaa:
-    return ns_t_aaaa;
-  case DnsType::Mx:
-    return ns_t_mx;
-  case DnsType::Txt:
-    return ns_t_txt;
-  case DnsType::Ptr:
-    return ns_t_ptr;
-  case DnsType::Cname:
-    return ns_t_cname;
-  case DnsType::Ns:
-    return ns_t_ns;
-  }
-  return ns_t_a;
-}
-
 void put16(std::string& out, unsigned value) {
   out += static_cast<char>((value >> 8) & 0xFF);
   out += static_cast<char>(value & 0xFF);
@@ -93,7 +73,7 @@ std::optional<std::string> answerMessage(DnsType type, const std::vector<DnsReco
   put16(out, 0);
   put16(out, 0);
   putName(out, "q.test");
-  put16(out, static_cast<unsigned>(rrType(type)));
+  put16(out, static_cast<unsigned>(dns::recordType(type)));
   put16(out, ns_c_in);
   for (const auto& record : records) {
     std::string data;
@@ -131,7 +111,7 @@ std::optional<std::string> answerMessage(DnsType type, const std::vector<DnsReco
       return std::nullopt;
     }
     put16(out, 0xC00C); // the question's name
-    put16(out, static_cast<unsigned>(rrType(type)));
+    put16(out, static_cast<unsigned>(dns::recordType(type)));
     put16(out, ns_c_in);
     put32(out, record.ttl);
     put16(out, static_cast<unsigned>(data.size()));
@@ -240,7 +220,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Records come from records of the type asked for (CNAME: the target of a CNAME record).
   const auto types = answerTypes(data + 1, size - 1);
   FUZZ_CHECK(types.has_value());
-  FUZZ_CHECK(std::find(types->begin(), types->end(), rrType(type)) != types->end());
+  FUZZ_CHECK(std::find(types->begin(), types->end(), dns::recordType(type)) != types->end());
 
   // Written back into a plain answer, the records read the same.
   const auto message = answerMessage(type, result.records);
