@@ -7,6 +7,7 @@
 // Invariants: nothing throws; an MX parsed has an exchange and a port; an error says which
 // answer; a password never shows in an error (one put in the answer's password place is looked
 // for); an MX written back as smtp:// or lmtp:// (or, from JSON, as JSON) parses the same.
+#include "common/util/text.hpp"
 #include "test/fuzz/fuzz_check.hpp"
 #include "worker/outbound/mx_host.hpp"
 
@@ -26,16 +27,6 @@ bool sameMx(const MxHost& a, const MxHost& b) {
   return a.exchange == b.exchange && a.priority == b.priority && a.port == b.port &&
          a.using_lmtp == b.using_lmtp && a.bind == b.bind && a.bind_helo == b.bind_helo &&
          a.auth_user == b.auth_user && a.auth_pass == b.auth_pass && a.auth_type == b.auth_type;
-}
-
-std::string_view trimSpaces(std::string_view text) {
-  while (!text.empty() && text.front() == ' ') {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && text.back() == ' ') {
-    text.remove_suffix(1);
-  }
-  return text;
 }
 
 // The answer with its password, where a URL has one ([scheme://]user:password@host), replaced
@@ -81,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)shownSpec(spec);
   if (spec.find(Canary) == std::string::npos) {
     checkError(mx);
-    if (auto variant = withCanaryPassword(trimSpaces(spec))) {
+    if (auto variant = withCanaryPassword(upesi::trimSpace(spec))) {
       checkError(parseMxSpec(*variant));
       FUZZ_CHECK(shownSpec(*variant).find(Canary) == std::string::npos);
     }
@@ -93,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(mx->port != 0);
   FUZZ_CHECK(mx->priority <= 65535);
 
-  const std::string_view text = trimSpaces(spec);
+  const std::string_view text = upesi::trimSpace(spec);
   if (text.starts_with("{")) {
     // From JSON, back to JSON.
     nlohmann::json json = {

@@ -1,5 +1,7 @@
 #include "worker/outbound/mx_host.hpp"
 
+#include "common/util/text.hpp"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,11 @@ Result<std::uint16_t> parsePort(std::string_view text) {
 }
 
 // host, host:port, [v6]:port, v6 (several colons, no brackets: no port)
+// A name or an address: "host/path", "a b" or "user@host" would only fail at connect.
+bool plausibleHost(std::string_view host) {
+  return !host.empty() && host.find_first_of("/@?# \t\r\n") == std::string_view::npos;
+}
+
 Result<std::monostate> parseHostPort(std::string_view text, MxHost& mx) {
   if (text.empty()) {
     return Error{"no host"};
@@ -60,6 +67,9 @@ Result<std::monostate> parseHostPort(std::string_view text, MxHost& mx) {
   mx.exchange = std::string(text);
   if (mx.exchange.empty()) {
     return Error{"no host"};
+  }
+  if (!plausibleHost(mx.exchange)) {
+    return Error{"not a host name or address"};
   }
   return std::monostate{};
 }
@@ -104,6 +114,8 @@ Result<MxHost> parseMxJson(std::string_view text) {
   if (auto it = json.find("exchange");
       it == json.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
     return Error{"exchange must be a non-empty string"};
+  } else if (!plausibleHost(it->get_ref<const std::string&>())) {
+    return Error{"exchange is not a host name or address"};
   }
   mx.exchange = json["exchange"].get<std::string>();
   if (auto it = json.find("using_lmtp"); it != json.end() && !it->is_null()) {
@@ -165,20 +177,10 @@ Result<MxHost> parseMxText(std::string_view text) {
   return mx;
 }
 
-std::string_view trimSpaces(std::string_view text) {
-  while (!text.empty() && text.front() == ' ') {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && text.back() == ' ') {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 } // namespace
 
 std::string shownSpec(std::string_view spec) {
-  const std::string_view text = trimSpaces(spec);
+  const std::string_view text = trimSpace(spec);
   if (!text.empty() && text.front() == '{') {
     auto json = nlohmann::json::parse(text, nullptr, false);
     if (!json.is_discarded() && json.is_object()) {
@@ -209,7 +211,7 @@ std::string shownSpec(std::string_view spec) {
 }
 
 Result<MxHost> parseMxSpec(const std::string& spec) {
-  auto mx = parseMxText(trimSpaces(spec));
+  auto mx = parseMxText(trimSpace(spec));
   if (!mx) {
     return Error{fmt::format("MX {}: {}", shownSpec(spec), mx.error())};
   }

@@ -46,7 +46,8 @@ TEST_CASE("mx spec: the forms a get_mx plugin may answer") {
 
 TEST_CASE("mx spec: errors") {
   for (const char* bad : {"", "host:0", "host:70000", "[::1", "[::1]x", "ftp://x", "{\"a\":1}",
-                          "host:25x", "{not json", "[]", "[]:25", "smtp://u:p@[]:25"}) {
+                          "host:25x", "{not json", "[]", "[]:25", "smtp://u:p@[]:25",
+                          "smtp://host/path", "smtp://host:25/x", "mx example.net", "a@b"}) {
     CAPTURE(bad);
     CHECK_FALSE(parseMxSpec(bad).ok());
   }
@@ -183,9 +184,9 @@ TEST_CASE("mx spec: errors show the user, not the password") {
       json.error() ==
       R"(MX {"auth_pass":"***","exchange":"relay.example","port":0}: port must be from 1 to 65535)");
   // Without a password, all of it is shown; a control character is escaped.
-  auto plain = parseMxSpec("relay.example:0\n");
+  auto plain = parseMxSpec("relay.example:0\x01");
   REQUIRE_FALSE(plain.ok());
-  CHECK(plain.error() == R"(MX "relay.example:0\n": bad port)");
+  CHECK(plain.error() == R"(MX "relay.example:0\x01": bad port)");
   CHECK(shownSpec("smtp://user@relay.example") == R"("smtp://user@relay.example")");
   CHECK(shownSpec("{\"exchange\": 1") == R"("{\"exchange\": 1")");
 }
