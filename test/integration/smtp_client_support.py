@@ -6,6 +6,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from conftest import free_port
 
 SMTP_SEND = os.environ.get("UPESI_SMTP_SEND", "")
@@ -221,3 +223,17 @@ class RawPeer:
             except OSError:
                 pass
         self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def raw_peer():
+    peers = []
+
+    def start(**kwargs):
+        peer = RawPeer(**kwargs)
+        peers.append(peer)
+        return peer
+
+    yield start
+    for p in peers:
+        p.stop()

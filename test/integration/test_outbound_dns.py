@@ -2,7 +2,6 @@
 priority order, implicit MX, null MX (RFC 7505), a domain that does not exist. The receiving
 MXes listen on 127.0.0.2/127.0.0.3 port 25 (MX records carry no port), so these tests need
 root; every address is on the loopback network."""
-import json
 import os
 import pathlib
 import shutil
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from test_outbound import received
 
 PEERS = pathlib.Path(__file__).resolve().parent / "peers"
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
@@ -89,16 +88,6 @@ def sinks(tmp_path):
         p.stdin.close()
         p.terminate()
         p.wait(timeout=10)
-
-
-def received(out, want=1, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        files = sorted(out.glob("*.json"))
-        if len(files) >= want:
-            return [json.loads(p.read_text()) for p in files]
-        time.sleep(0.05)
-    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
 
 
 def server(start_server, dns_port):

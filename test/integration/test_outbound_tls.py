@@ -12,6 +12,7 @@ import pytest
 
 from conftest import free_port, run_upesi
 from pki import Pki
+from test_outbound import received
 
 PEERS = pathlib.Path(__file__).resolve().parent / "peers"
 
@@ -47,16 +48,6 @@ def mx(tmp_path, pki):
         proc.stdin.close()
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def received(out, want=1, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        files = sorted(out.glob("*.json"))
-        if len(files) >= want:
-            return [json.loads(p.read_text()) for p in files]
-        time.sleep(0.05)
-    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
 
 
 def relay(start_server, route, files=None, outbound=""):

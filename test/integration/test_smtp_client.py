@@ -11,7 +11,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 
 from conftest import free_port
-from smtp_client_support import SMTP_SEND, RawPeer, Recorder, smtp_send, wire
+from smtp_client_support import SMTP_SEND, Recorder, smtp_send, wire
+from smtp_client_support import raw_peer  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -135,20 +136,6 @@ def test_lmtp_rejections_at_rcpt_and_after_data(tmp_path, aiosmtpd_peer):
 
 
 # -------------------------------------------------------------------------- raw socket peers
-
-@pytest.fixture
-def raw_peer():
-    peers = []
-
-    def start(**kwargs):
-        peer = RawPeer(**kwargs)
-        peers.append(peer)
-        return peer
-
-    yield start
-    for p in peers:
-        p.stop()
-
 
 @pytest.fixture
 def small_msg(tmp_path):

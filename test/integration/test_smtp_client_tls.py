@@ -13,7 +13,8 @@ from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword, auth_mechanism
 
 from conftest import free_port
 from pki import Pki
-from smtp_client_support import SMTP_SEND, RawPeer, Recorder, smtp_send
+from smtp_client_support import SMTP_SEND, Recorder, smtp_send
+from smtp_client_support import raw_peer  # noqa: F401 (a fixture)
 
 USER, PASSWORD = "tim", "tanstaaf-secret"
 
@@ -55,20 +56,6 @@ def peer():
     yield start
     for c in controllers:
         c.stop()
-
-
-@pytest.fixture
-def raw_peer():
-    peers = []
-
-    def start(**kwargs):
-        p = RawPeer(**kwargs)
-        peers.append(p)
-        return p
-
-    yield start
-    for p in peers:
-        p.stop()
 
 
 @pytest.fixture
