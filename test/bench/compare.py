@@ -12,8 +12,8 @@ Runs, one after the other (each starts and stops its own servers on loopback):
   tls.py                      server CPU per STARTTLS session, against Haraka
 then prints every script's own table and one table of the targets. Needs root (Postfix), the
 Debian postfix package, node/npm (Haraka, installed on first use into test/bench/peers/), a
-release build of Upesi and the scripted test plugin (see outbound.py). Takes about 25 minutes
-(`--quick`: one round each and fewer cells, about 8).
+release build of Upesi and the scripted test plugin (see outbound.py). Takes about 6 minutes on
+a 2-vCPU machine (`--quick`: one round each and fewer cells, about 3).
 """
 import argparse
 import json
