@@ -13,7 +13,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-
 #include <unistd.h>
 
 namespace upesi::worker {
@@ -70,9 +69,8 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
     force_tls_hosts = tls_config->force_tls_hosts;
     no_tls_hosts = tls_config->outbound_no_tls_hosts;
   }
-  settings.tls = std::make_shared<outbound::TlsPolicy>(std::move(client_context),
-                                                       std::move(force_tls_hosts),
-                                                       std::move(no_tls_hosts));
+  settings.tls = std::make_shared<outbound::TlsPolicy>(
+      std::move(client_context), std::move(force_tls_hosts), std::move(no_tls_hosts));
   if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
     for (const auto& line : *lines) {
       settings.bounce_template += line.get<std::string>() + "\n";
