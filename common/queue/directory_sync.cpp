@@ -1,6 +1,6 @@
 #include "common/queue/directory_sync.hpp"
 
-#include "common/queue/queue_writer.hpp"
+#include "common/util/durable_fs.hpp"
 
 #include <condition_variable>
 #include <map>
@@ -43,11 +43,12 @@ Result<std::monostate> syncDirectoryShared(const std::string& dir) {
     d.syncing = true;
     std::shared_ptr<Batch> batch = std::exchange(d.next, std::make_shared<Batch>());
     lock.unlock();
-    auto synced = syncDirectory(dir);
+    std::string error;
+    const bool synced = durable::syncDirectory(dir, error);
     lock.lock();
     batch->done = true;
     if (!synced) {
-      batch->error = synced.error();
+      batch->error = error;
     }
     ++d.syncs;
     d.syncing = false;

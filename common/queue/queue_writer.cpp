@@ -104,20 +104,6 @@ Result<std::uint64_t> writeContents(int fd, const std::string& path, const Todo&
 
 } // namespace
 
-Result<std::monostate> syncDirectory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    return systemError("open", dir, errno);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  const int error = errno;
-  ::close(fd);
-  if (!synced) {
-    return systemError("fsync", dir, error);
-  }
-  return std::monostate{};
-}
-
 namespace {
 
 // "__tmp__.<name>" written, fsynced and closed, with a second descriptor holding flock on it
@@ -247,7 +233,7 @@ Result<Rewritten> rewriteQueueFile(const std::string& queue_dir, const std::stri
     done.name = name;
     done.warning = fmt::format("rename {} to {}: {}", path, next_path, std::strerror(errno));
   }
-  if (auto synced = syncDirectory(queue_dir); !synced) {
+  if (auto synced = syncDirectoryShared(queue_dir); !synced) {
     done.warning += (done.warning.empty() ? "" : "; ") + synced.error();
   }
   return done;
@@ -261,7 +247,7 @@ Result<std::monostate> renameQueueFile(const std::string& queue_dir, const std::
     const int error = errno;
     return Error{fmt::format("rename {} to {}: {}", from_path, to_path, std::strerror(error))};
   }
-  return syncDirectory(queue_dir);
+  return syncDirectoryShared(queue_dir);
 }
 
 Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::string& name,
@@ -273,7 +259,7 @@ Result<std::monostate> removeQueueFile(const std::string& queue_dir, const std::
   if (sync == RemoveSync::None) {
     return std::monostate{};
   }
-  return syncDirectory(queue_dir);
+  return syncDirectoryShared(queue_dir);
 }
 
 Result<std::monostate> moveToError(const std::string& queue_dir, const std::string& name) {
@@ -356,7 +342,7 @@ Result<std::vector<std::string>> deleteTempFiles(const std::string& queue_dir) {
     removed.push_back(name);
   }
   if (!removed.empty()) {
-    if (auto synced = syncDirectory(queue_dir); !synced) {
+    if (auto synced = syncDirectoryShared(queue_dir); !synced) {
       return Error{synced.error()};
     }
   }

@@ -4,7 +4,8 @@
 // Writing follows Postfix and Haraka: create "__tmp__.<name>" with O_EXCL, write, fsync, check
 // close(), rename to "<name>", fsync the directory (Haraka skips that last step; without it a
 // crash can lose the rename after we said 250). On any failure the temporary file is unlinked
-// and the Error carries the system's text.
+// and the Error carries the system's text. Every directory fsync here is shared with the other
+// threads that need one at the same time (directory_sync.hpp).
 //
 // Ownership: a worker owns a queue file while it holds flock(LOCK_EX) on it (claimQueueFile).
 // flock locks belong to the open file description, so they vanish when the owner dies, and
@@ -67,9 +68,6 @@ Result<std::monostate> moveToError(const std::string& queue_dir, const std::stri
 /// even unlocked, and a file is removed only while we hold its lock. A writer whose file was
 /// removed before it locked it makes it again.
 Result<std::vector<std::string>> deleteTempFiles(const std::string& queue_dir);
-
-/// fsync a directory so that entries created, renamed or removed in it survive a crash.
-Result<std::monostate> syncDirectory(const std::string& dir);
 
 /// An open queue file with flock(LOCK_EX) held. Moving transfers the lock; destruction
 /// unlocks and closes.
