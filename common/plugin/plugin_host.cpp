@@ -6,6 +6,7 @@
 #include "common/dns/resolver.hpp"
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
+#include "common/util/thread_pool.hpp"
 
 namespace upesi::plugin {
 
@@ -156,28 +157,8 @@ void PluginHost::sendEmail(const Address& from, const std::vector<Address>& to,
   services_.send_email(from, to, std::move(message), options.notes, std::move(done));
 }
 
-namespace {
-struct PoolJob {
-  uv_work_t req{};
-  std::function<void()> work;
-  std::function<void()> done;
-};
-} // namespace
-
 void PluginHost::runInThreadPool(std::function<void()> work, std::function<void()> done) {
-  if (services_.loop == nullptr) {
-    work(); // no loop (master, CLI): there is nothing to block
-    done();
-    return;
-  }
-  auto* job = new PoolJob{{}, std::move(work), std::move(done)};
-  job->req.data = job;
-  uv_queue_work(
-      services_.loop, &job->req, [](uv_work_t* req) { static_cast<PoolJob*>(req->data)->work(); },
-      [](uv_work_t* req, int /*status*/) {
-        std::unique_ptr<PoolJob> owned(static_cast<PoolJob*>(req->data));
-        owned->done();
-      });
+  runOnThreadPool(services_.loop, std::move(work), std::move(done));
 }
 
 } // namespace upesi::plugin

@@ -11,6 +11,7 @@
 
 #include "common/config/config.hpp"
 #include "common/config/config_type.hpp"
+#include "common/util/thread_pool.hpp"
 #include "test/support/temp_dir.hpp"
 
 #include <uv.h>
@@ -141,24 +142,7 @@ public:
   }
   void runInThreadPool(std::function<void()> work, std::function<void()> done) override {
     ++pool_jobs;
-    if (loop_ == nullptr) {
-      work();
-      done();
-      return;
-    }
-    struct Job {
-      uv_work_t req{};
-      std::function<void()> work;
-      std::function<void()> done;
-    };
-    auto* job = new Job{{}, std::move(work), std::move(done)};
-    job->req.data = job;
-    uv_queue_work(
-        loop_, &job->req, [](uv_work_t* req) { static_cast<Job*>(req->data)->work(); },
-        [](uv_work_t* req, int) {
-          std::unique_ptr<Job> owned(static_cast<Job*>(req->data));
-          owned->done();
-        });
+    upesi::runOnThreadPool(loop_, std::move(work), std::move(done));
   }
   void dnsQuery(const std::string&, DnsType, DnsCallback callback) override {
     callback(DnsResult{DnsStatus::Error, "no resolver in tests", {}});

@@ -2,9 +2,9 @@
 
 #include "common/dns/resolver.hpp"
 #include "common/log/logger.hpp"
+#include "common/util/thread_pool.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/outbound/pending_splits.hpp"
-#include "worker/outbound/pool_work.hpp"
 #include "worker/outbound/tls_policy.hpp"
 #include "worker/smtp/endpoint_info.hpp"
 
@@ -78,7 +78,7 @@ void Delivery::start() {
   std::string dir = engine_.settings().config.queue_dir.string();
   std::string name = name_;
   auto self = shared_from_this();
-  onPool(
+  runOnThreadPool(
       engine_.loop(),
       [claim, dir, name] {
         claim->lock = queue::claimQueueFile(dir, name);
@@ -121,7 +121,7 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
                  header.error(), name_);
       auto self = shared_from_this();
       std::string dir = engine_.settings().config.queue_dir.string();
-      onPool(
+      runOnThreadPool(
           engine_.loop(), [dir, name = name_] { (void)queue::moveToError(dir, name); },
           [self] { self->finish(); });
     } else {
@@ -636,7 +636,7 @@ void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t
   auto self = shared_from_this();
   if (whole_file) {
     auto error = std::make_shared<std::string>();
-    onPool(
+    runOnThreadPool(
         engine_.loop(),
         [dir, from = name_, next_name, error] {
           if (auto r = queue::renameQueueFile(dir, from, next_name); !r) {
@@ -669,7 +669,7 @@ void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t
   }
   split->due_ms = due;
   auto written = std::make_shared<std::optional<Result<queue::Rewritten>>>();
-  onPool(
+  runOnThreadPool(
       engine_.loop(), [dir, split, written] { *written = writeSplit(dir, *split); },
       [self, split, written] {
         const Result<queue::Rewritten>& result = **written;
@@ -697,7 +697,7 @@ void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t
 void Delivery::removeFile() {
   auto self = shared_from_this();
   std::string dir = engine_.settings().config.queue_dir.string();
-  onPool(
+  runOnThreadPool(
       engine_.loop(),
       [dir, name = name_] {
         // Done with (delivered, bounced or taken over): a directory fsync per message would cost

@@ -1,7 +1,7 @@
 #include "worker/outbound/pending_splits.hpp"
 
 #include "common/log/logger.hpp"
-#include "worker/outbound/pool_work.hpp"
+#include "common/util/thread_pool.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -80,7 +80,7 @@ void PendingSplits::write(const std::shared_ptr<Entry>& entry, std::int64_t now_
   entry->writing = true;
   auto result = std::make_shared<std::optional<Result<queue::Rewritten>>>();
   std::weak_ptr<bool> alive = alive_;
-  onPool(
+  runOnThreadPool(
       loop_, [dir = queue_dir_, entry, result] { *result = writeSplit(dir, entry->split); },
       [this, alive, entry, result, now_ms] {
         if (alive.expired()) {

@@ -1,5 +1,5 @@
-// Blocking file work for the outbound engine: `work` runs on libuv's thread pool, then `done`
-// on the loop thread.
+// Blocking work off the loop: `work` runs on libuv's thread pool, then `done` on the loop
+// thread. Without a loop (master, CLI) both run at once: there is nothing to block.
 #pragma once
 
 #include <uv.h>
@@ -7,9 +7,15 @@
 #include <functional>
 #include <memory>
 
-namespace upesi::outbound {
+namespace upesi {
 
-inline void onPool(uv_loop_t* loop, std::function<void()> work, std::function<void()> done) {
+inline void runOnThreadPool(uv_loop_t* loop, std::function<void()> work,
+                            std::function<void()> done) {
+  if (loop == nullptr) {
+    work();
+    done();
+    return;
+  }
   struct PoolTask {
     uv_work_t req{};
     std::function<void()> work;
@@ -25,4 +31,4 @@ inline void onPool(uv_loop_t* loop, std::function<void()> work, std::function<vo
       });
 }
 
-} // namespace upesi::outbound
+} // namespace upesi
