@@ -283,11 +283,16 @@ def socket_owner(sock, server_port, pids):
     assert inode, "no server socket for local port %d" % local_port
     for pid in pids:
         try:
-            for fd in os.listdir("/proc/%d/fd" % pid):
-                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "socket:[%s]" % inode:
-                    return pid
+            fds = os.listdir("/proc/%d/fd" % pid)
         except OSError:
-            continue
+            continue  # that worker is gone
+        for fd in fds:
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue  # closed since the listing: a worker under load opens and closes many
+            if target == "socket:[%s]" % inode:
+                return pid
     raise AssertionError("no worker holds socket inode %s" % inode)
 
 
