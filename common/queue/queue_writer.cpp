@@ -2,6 +2,7 @@
 
 #include "common/queue/directory_sync.hpp"
 #include "common/queue/queue_file_name.hpp"
+#include "common/util/process.hpp"
 
 #include <fmt/format.h>
 
@@ -270,7 +271,8 @@ namespace {
 
 // Whether the process that wrote the queue file name `name` (its pid field) still runs: then a
 // temporary file of that name may be one it is creating now, not yet locked. A pid reused by
-// another process keeps a dead writer's file until a later start; our own pid is a former
+// another process keeps a dead writer's file until a later start; a zombie writes nothing (a
+// worker killed with its master stays one until init reaps it); our own pid is a former
 // process's (a clean-up runs before this process writes anything).
 bool writerMayBeAlive(std::string_view name) {
   auto parsed = QueueFileName::parse(name, 0);
@@ -282,7 +284,7 @@ bool writerMayBeAlive(std::string_view name) {
   if (pid == ::getpid()) {
     return false;
   }
-  return ::kill(pid, 0) == 0 || errno == EPERM;
+  return processRuns(pid);
 }
 
 } // namespace

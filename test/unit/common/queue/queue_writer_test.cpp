@@ -330,6 +330,28 @@ TEST_CASE("queue writer: deleteTempFiles leaves the unlocked temporary file of a
   CHECK(dir.entries() == std::vector<std::string>{live});
 }
 
+TEST_CASE("queue writer: deleteTempFiles removes the temporary file of a zombie writer") {
+  // A worker killed with its master is a zombie until init reaps it, and a container's init
+  // may never: it writes nothing more, so its file is garbage.
+  QueueDir dir;
+  const pid_t zombie = ::fork();
+  REQUIRE(zombie >= 0);
+  if (zombie == 0) {
+    ::_exit(0);
+  }
+  siginfo_t info{};
+  REQUIRE(::waitid(P_PID, static_cast<id_t>(zombie), &info, WEXITED | WNOWAIT) == 0);
+  REQUIRE(::kill(zombie, 0) == 0); // still there, as a zombie
+  const std::string name = "__tmp__." + nameOf(zombie);
+  std::ofstream(dir.path + "/" + name) << "x";
+  auto removed = deleteTempFiles(dir.path);
+  int status = 0;
+  REQUIRE(::waitpid(zombie, &status, 0) == zombie);
+  REQUIRE(removed.ok());
+  CHECK(*removed == std::vector<std::string>{name});
+  CHECK(dir.entries().empty());
+}
+
 TEST_CASE("queue writer: writes race clean-ups of other processes and all succeed") {
   // Names without a pid field: the clean-ups know nothing of the writer but its lock, and may
   // remove a file between its creation and its lock; the writer makes it again.
