@@ -490,7 +490,6 @@ def test_disk_full_refuses_what_does_not_fit_and_keeps_serving(start_server, sin
 # --- 4. fsync fails ------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not FSYNC_SHIM, reason="the fsync_fail shim was not built (no C compiler)")
 @pytest.mark.parametrize("what", ["file", "dir"])
 def test_fsync_failure_is_a_451_and_leaves_nothing(start_server, sink, install, tmp_path, what):
     trigger = tmp_path / "fail-fsync"
@@ -519,7 +518,6 @@ def test_fsync_failure_is_a_451_and_leaves_nothing(start_server, sink, install, 
     assert server.proc.poll() is None
 
 
-@pytest.mark.skipif(not FSYNC_SHIM, reason="the fsync_fail shim was not built (no C compiler)")
 def test_a_file_whose_directory_sync_fails_slowly_is_never_delivered(start_server, sink, install,
                                                                        tmp_path):
     # The file has its final name while the directory is synced: a slow failing sync gives the
@@ -541,7 +539,6 @@ def test_a_file_whose_directory_sync_fails_slowly_is_never_delivered(start_serve
     assert server.proc.poll() is None
 
 
-@pytest.mark.skipif(not FSYNC_SHIM, reason="the fsync_fail shim was not built (no C compiler)")
 def test_a_partial_delivery_whose_split_cannot_be_written_sends_no_copy_twice(
         start_server, sink, install, tmp_path):
     trigger = tmp_path / "fail-fsync"
@@ -578,7 +575,6 @@ def queued_recipients(install):
     return found
 
 
-@pytest.mark.skipif(not FSYNC_SHIM, reason="the fsync_fail shim was not built (no C compiler)")
 @pytest.mark.parametrize("rcpts,intervals", [
     (["perm-dave@example.net"], "1s*20"),
     (["bob@example.net", "perm-dave@example.net"], "1s*20"),

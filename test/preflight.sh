@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Checks that every peer the tests talk to can do what the tests ask of it, and names the
+# Debian package that is missing, one line each, before any test runs: a missing Recommends
+# (swaks without Net::SSLeay) otherwise shows up as a handful of failing TLS tests.
+# Exit status 1 if anything is missing.
+set -uo pipefail
+
+missing=0
+lack() { # lack PACKAGE WHAT
+  echo "preflight: $2: install $1" >&2
+  missing=1
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if ! have swaks; then
+  lack swaks "swaks not found"
+else
+  support=$(swaks --support 2>&1)
+  grep -q "^=== TLS supported" <<<"$support" || lack libnet-ssleay-perl "swaks cannot do TLS"
+  grep -q "^=== IPv6 supported" <<<"$support" || lack libio-socket-inet6-perl "swaks cannot do IPv6"
+  grep -q "^=== AUTH CRAM-MD5 supported" <<<"$support" || lack perl "swaks cannot do AUTH CRAM-MD5"
+fi
+
+for tool in /usr/sbin/smtp-source /usr/sbin/smtp-sink; do
+  [ -x "$tool" ] || lack postfix "${tool##*/} not found"
+done
+[ -x /usr/sbin/dnsmasq ] || lack dnsmasq-base "dnsmasq not found"
+have openssl || lack openssl "openssl not found"
+have systemd-analyze || lack systemd "systemd-analyze not found"
+have cc || lack gcc "no C compiler (the fault-injection shims are C)"
+
+# Debian's python packages are seen only by Debian's interpreter.
+if [ ! -x /usr/bin/python3 ]; then
+  lack python3 "/usr/bin/python3 not found"
+else
+  for module in pytest:python3-pytest aiosmtpd:python3-aiosmtpd; do
+    /usr/bin/python3 -c "import ${module%%:*}" 2>/dev/null ||
+      lack "${module#*:}" "/usr/bin/python3 cannot import ${module%%:*}"
+  done
+fi
+
+# The fuzz targets link clang's libFuzzer runtime.
+if ! have clang++-14; then
+  lack clang-14 "clang++-14 not found"
+else
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  printf '%s\n' '#include <cstddef>' '#include <cstdint>' \
+    'extern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }' \
+    >"$scratch/fuzz.cpp"
+  clang++-14 -fsanitize=fuzzer,address,undefined "$scratch/fuzz.cpp" -o "$scratch/fuzz" \
+    >/dev/null 2>&1 || lack libclang-rt-14-dev "clang++-14 cannot link a libFuzzer target"
+fi
+
+exit $missing
