@@ -26,9 +26,8 @@ std::size_t utf8SequenceLength(std::string_view rest) {
   return len;
 }
 
-} // namespace
-
-void appendEscaped(std::string& out, std::string_view text) {
+// Control bytes and invalid UTF-8 as \xNN (and \r \n \t); with `value`, also \\ and \".
+void appendEscapedBytes(std::string& out, std::string_view text, bool value) {
   out.reserve(out.size() + text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
@@ -53,7 +52,11 @@ void appendEscaped(std::string& out, std::string_view text) {
       out += "\\t";
       break;
     case '\\':
-      out += "\\\\";
+    case '"':
+      if (value) {
+        out += '\\';
+      }
+      out += static_cast<char>(c);
       break;
     default:
       if (c < 0x20 || c == 0x7F) {
@@ -63,6 +66,16 @@ void appendEscaped(std::string& out, std::string_view text) {
       }
     }
   }
+}
+
+} // namespace
+
+void appendEscaped(std::string& out, std::string_view text) {
+  appendEscapedBytes(out, text, true);
+}
+
+void appendLineSafe(std::string& out, std::string_view text) {
+  appendEscapedBytes(out, text, false);
 }
 
 std::string escaped(std::string_view text) {

@@ -22,10 +22,10 @@ void appendTimestamp(std::string& out) {
                  static_cast<int>(ms.count()));
 }
 
-// A JSON string of the log-escaped text: what a reader sees is what the default format shows.
+// A JSON string of the line-safe text: what a reader sees is what the default format shows.
 void appendJsonString(std::string& out, std::string_view value) {
   std::string plain;
-  appendEscaped(plain, value);
+  appendLineSafe(plain, value);
   out += '"';
   for (char c : plain) {
     if (c == '"' || c == '\\') {
@@ -44,7 +44,7 @@ void appendLogfmtValue(std::string& out, std::string_view value) {
   }
   if (quote) {
     std::string plain;
-    appendEscaped(plain, value);
+    appendLineSafe(plain, value);
     for (char c : plain) {
       if (c == '"' || c == '\\') {
         out += '\\';
@@ -52,7 +52,7 @@ void appendLogfmtValue(std::string& out, std::string_view value) {
       out += c;
     }
   } else {
-    appendEscaped(out, value);
+    appendLineSafe(out, value);
   }
   if (quote) {
     out += '"';
@@ -120,11 +120,11 @@ std::string Logger::formatRecord(Level level, const Context& context,
       out += ' ';
     }
     fmt::format_to(std::back_inserter(out), "[{}] [{}] [", toString(level), pid);
-    appendEscaped(out, context.uuid.empty() ? std::string_view("-") : context.uuid);
+    appendLineSafe(out, context.uuid.empty() ? std::string_view("-") : context.uuid);
     out += "] [";
-    appendEscaped(out, source);
+    appendLineSafe(out, source);
     out += "] ";
-    appendEscaped(out, message);
+    appendLineSafe(out, message);
     break;
   case Format::Logfmt:
     if (stamp) {

@@ -47,6 +47,25 @@ def test_message_accepted_and_dot_unstuffed(server, connect, saved):
     assert rest.endswith(b"Subject: t\r\n\r\n.leading dot\r\nlast\r\n")
 
 
+def test_a_forged_helo_name_writes_no_fields_into_received_or_the_log(server, connect, saved):
+    # A HELO name is free text from the client: quotes, parentheses and spaces in it must not
+    # become comments of our Received header nor fields of the disconnect log line.
+    c = connect(server)
+    forged = 'x" relay=Y (by trusted.example) helo="y'
+    assert c.cmd("EHLO " + forged)[0] == 250
+    assert c.cmd("MAIL FROM:<s@client.example>")[0] == 250
+    assert c.cmd("RCPT TO:<r@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send("Subject: t\r\n\r\nbody\r\n.\r\n")
+    assert c.reply()[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    [msg] = messages(saved)
+    received = msg.split(b"\r\n", 1)[1].split(b";", 1)[0]
+    assert received.startswith(b"Received: from x__relay_Y__by_trusted.example__helo__y (")
+    assert b"trusted.example)" not in received
+    assert server.wait_log('helo="x\\" relay=Y (by trusted.example) helo=\\"y" relay=N')
+
+
 def test_leading_continuation_line_does_not_fold_into_received(server, connect, saved):
     # A first line starting with WSP continues nothing: kept as it was, it folded into the
     # Received field written before it.

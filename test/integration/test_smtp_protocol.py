@@ -36,7 +36,7 @@ def test_smtplib_happy_path(server):
         refused = s.sendmail("sender@client.example", ["a@example.com", "b@example.com"],
                              "Subject: hi\r\n\r\nhello\r\n")
         assert refused == {}
-    assert server.wait_log("queued from=<sender@client.example> rcpts=2")
+    assert server.wait_log('queued from="<sender@client.example>" rcpts=2')
 
 
 def test_swaks_pipelined_transaction(server):

@@ -1,4 +1,5 @@
 // Session: DATA, the end of a message, and handing it to the queue hooks.
+#include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/util/text.hpp"
 #include "worker/outbound/outbound_engine.hpp"
@@ -150,6 +151,26 @@ void Session::finishData() {
   });
 }
 
+namespace {
+
+// The HELO name as it may stand in our Received header: a client's name is free text (EHLO
+// "x (forged) by y" would write comments and fields of its choosing), so every byte that cannot
+// be in a domain or an address literal becomes '_'.
+std::string receivedHeloName(std::string_view helo) {
+  constexpr std::size_t MaxLength = 255;
+  std::string name(helo.substr(0, MaxLength));
+  for (char& c : name) {
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                         c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+    if (!allowed) {
+      c = '_';
+    }
+  }
+  return name;
+}
+
+} // namespace
+
 std::string Session::receivedHeader() const {
   // RFC 3848: ESMTPS when over TLS, ESMTPA when authenticated, ESMTPSA for both.
   std::string protocol = esmtp_ ? "ESMTP" : "SMTP";
@@ -168,7 +189,8 @@ std::string Session::receivedHeader() const {
   }
   return fmt::format("from {} ({}[{}])\r\n\tby {} (Upesi/{}) with {} id {}\r\n\tenvelope-from "
                      "{}{};\r\n\t{}",
-                     hello_host_, remote_.host.empty() ? "" : remote_.host + " ", remote_.ip,
+                     receivedHeloName(hello_host_),
+                     remote_.host.empty() ? "" : remote_.host + " ", remote_.ip,
                      env_.me, UPESI_VERSION, protocol, txn_->uuid(), txn_->mailFrom().format(),
                      extra, rfc5322Now());
 }
@@ -216,8 +238,9 @@ void Session::queueRespond(HookResult result) {
             ? std::vector<std::string>{fmt::format("Message Queued ({})", txn_->uuid())}
             : result.message;
     ++msgs_accepted_;
-    log::info({logUuid(), result.plugin}, "queued from={} rcpts={} bytes={}",
-              txn_->mailFrom().format(), txn_->rcptTo().size(), txn_->dataBytes());
+    log::info({logUuid(), result.plugin}, "queued from=\"{}\" rcpts={} bytes={}",
+              log::escaped(txn_->mailFrom().format()), txn_->rcptTo().size(),
+              txn_->dataBytes());
     reply(250, "2.0.0", text);
     pending_text_ = text.front();
     HookParams params;

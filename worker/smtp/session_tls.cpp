@@ -1,5 +1,6 @@
 // Session: STARTTLS (RFC 3207) and implicit TLS. The core does the upgrade so that plugin order
 // can never break it; the tls plugin decides who is offered STARTTLS (capabilities hook).
+#include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/tls/tls_stream.hpp"
@@ -78,8 +79,8 @@ void Session::tlsEstablished(bool implicit) {
   tls_info_.peer_issuer = d.peer_issuer;
   tls_info_.peer_fingerprint = d.peer_fingerprint;
   log::info({logUuid(), ""}, "secured: version={} cipher={} sni=\"{}\" verified={}{}", d.version,
-            d.cipher, d.server_name, d.verified ? "true" : "false",
-            d.peer_certificate ? fmt::format(" peer=\"{}\"", d.peer_subject) : "");
+            d.cipher, log::escaped(d.server_name), d.verified ? "true" : "false",
+            d.peer_certificate ? fmt::format(" peer=\"{}\"", log::escaped(d.peer_subject)) : "");
   const auto& required = tls_context_->settings().require_authorized_ports;
   if (std::find(required.begin(), required.end(), local_.port) != required.end() && !d.verified) {
     log::notice({logUuid(), ""}, "no verified client certificate on port {}: {}", local_.port,

@@ -34,6 +34,23 @@ TEST_CASE("escape: control characters and invalid UTF-8 never reach a line raw")
   CHECK(escaped("caf\xe9!") == "caf\\xE9!");
   CHECK(escaped("\xf0\x9f") == "\\xF0\\x9F");
   CHECK(escaped("back\\slash") == "back\\\\slash");
+  // A quote from the network cannot end the quoted value it is put in (helo="...").
+  CHECK(escaped("x\" relay=Y") == "x\\\" relay=Y");
+}
+
+TEST_CASE("logger: an escaped value stays one value in every format") {
+  SettingsGuard guard;
+  const std::string message = fmt::format("disconnect helo=\"{}\" relay=N", escaped("x\" relay=Y"));
+  Logger::instance().configure({Level::Info, false, Format::Default});
+  auto line = Logger::instance().formatRecord(Level::Notice, {"U", ""}, message);
+  CHECK(line.find("helo=\"x\\\" relay=Y\" relay=N") != std::string::npos);
+  Logger::instance().configure({Level::Info, false, Format::Json});
+  auto parsed = nlohmann::json::parse(Logger::instance().formatRecord(Level::Notice, {}, message));
+  CHECK(parsed["message"] == message);
+  Logger::instance().configure({Level::Info, false, Format::Logfmt});
+  line = Logger::instance().formatRecord(Level::Notice, {}, message);
+  CHECK(line.find("message=\"disconnect helo=\\\"x\\\\\\\" relay=Y\\\" relay=N\"") !=
+        std::string::npos);
 }
 
 TEST_CASE("logger: default format carries level, pid, uuid and plugin") {
