@@ -36,7 +36,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A worker slot that dies this often within CrashWindow is a crash loop: give up.
+// A worker slot that dies this often within CrashWindow before it is ready is a crash loop
+// (bad config, a plugin that fails at start): give up. One that dies while serving is restarted
+// with back-off however often: a remote client that can crash a worker must not stop the server.
 constexpr int CrashLimit = 5;
 constexpr auto CrashWindow = std::chrono::seconds(60);
 constexpr auto ReloadReadyTimeout = std::chrono::seconds(60);
@@ -84,7 +86,8 @@ private:
     Clock::time_point when;
   };
   std::vector<Respawn> respawns_;
-  std::map<int, std::deque<Clock::time_point>> crashes_; // per worker slot
+  std::map<int, std::deque<Clock::time_point>> crashes_;          // per worker slot: back-off
+  std::map<int, std::deque<Clock::time_point>> startup_failures_; // per worker slot: give up
 };
 
 void Master::updateTitle() {
@@ -243,7 +246,9 @@ void Master::workerExited(pid_t pid, int status) {
   if (worker.pid < 0) {
     return;
   }
-  std::string how = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
+  std::string how = WIFSIGNALED(status) ? fmt::format("killed by signal {} ({}){}", WTERMSIG(status),
+                                                     ::strsignal(WTERMSIG(status)),
+                                                     WCOREDUMP(status) ? ", core dumped" : "")
                                         : fmt::format("exit status {}", WEXITSTATUS(status));
   bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (worker.stopping || stopping_ || worker.generation != generation_) {
@@ -255,21 +260,31 @@ void Master::workerExited(pid_t pid, int status) {
     updateTitle();
     return;
   }
-  log::error({}, "worker {} (pid {}) died: {}", worker.id, pid, how);
   auto now = Clock::now();
   auto& history = crashes_[worker.id];
   history.push_back(now);
   while (!history.empty() && now - history.front() > CrashWindow) {
     history.pop_front();
   }
-  if (static_cast<int>(history.size()) >= CrashLimit) {
-    log::crit({}, "worker {} died {} times within {} s: giving up (crash loop)", worker.id,
-              history.size(), CrashWindow.count());
-    exit_status_ = 1;
-    stop();
-    return;
-  }
   (void)clean;
+  if (worker.ready) {
+    log::crit({}, "worker {} (pid {}) died while serving: {}; {} death(s) of this worker in {} s",
+              worker.id, pid, how, history.size(), CrashWindow.count());
+  } else {
+    log::error({}, "worker {} (pid {}) died before it was ready: {}", worker.id, pid, how);
+    auto& failures = startup_failures_[worker.id];
+    failures.push_back(now);
+    while (!failures.empty() && now - failures.front() > CrashWindow) {
+      failures.pop_front();
+    }
+    if (static_cast<int>(failures.size()) >= CrashLimit) {
+      log::crit({}, "worker {} failed to start {} times within {} s: giving up (crash loop)",
+                worker.id, failures.size(), CrashWindow.count());
+      exit_status_ = 1;
+      stop();
+      return;
+    }
+  }
   // Back-off: 0.1 s, then doubling per recent crash, at most 10 s.
   auto delay = std::chrono::milliseconds(
       std::min<long long>(10000, 100LL << std::min<std::size_t>(history.size() - 1, 7)));
