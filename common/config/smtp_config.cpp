@@ -185,6 +185,16 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
       {"auth_failure_window", 1, 86400,
        [&](long long v) { limits.auth_failure_window_s = int(v); }},
       {"auth_failure_delay", 0, 60, [&](long long v) { limits.auth_failure_delay_s = int(v); }},
+      {"max_output_buffer", 4096, 1LL << 30,
+       [&](long long v) { limits.max_output_buffer = std::size_t(v); }},
+      {"write_timeout", 1, 86400, [&](long long v) { limits.write_timeout_s = int(v); }},
+      {"command_timeout", 1, 86400, [&](long long v) { limits.command_timeout_s = int(v); }},
+      {"max_data_time", 1, 604800, [&](long long v) { limits.max_data_time_s = int(v); }},
+      {"min_data_rate", 1, 1LL << 30, [&](long long v) { limits.min_data_rate = unsigned(v); }},
+      {"min_data_rate_window", 1, 86400,
+       [&](long long v) { limits.min_data_rate_window_s = int(v); }},
+      {"ipv6_client_prefix", 1, 128,
+       [&](long long v) { limits.ipv6_client_prefix = unsigned(v); }},
   };
   for (const auto& l : int_limits) {
     if (!main.contains(l.key) || main[l.key].is_null()) {

@@ -1,5 +1,7 @@
 #include "common/tls/tls_stream.hpp"
 
+#include <fmt/format.h>
+
 namespace upesi::tls {
 
 struct TlsStream::Shared {
@@ -32,6 +34,12 @@ void TlsStream::received(std::string_view ciphertext) {
     return;
   }
   if (step_in_flight_) {
+    // A peer owes us nothing more than its next handshake flight while our step runs.
+    if (held_input_.size() + ciphertext.size() > MaxHeldInput) {
+      failed_ = true;
+      callbacks_.failed(fmt::format("more than {} bytes sent during a handshake step", MaxHeldInput));
+      return;
+    }
     held_input_.append(ciphertext);
     return;
   }

@@ -65,7 +65,8 @@ private:
   unsigned steps_ = 0; // handshake steps taken so far
   bool established_ = false;
   bool failed_ = false;
-  std::string held_input_; // arrived while a step was in flight
+  std::string held_input_; // arrived while a step was in flight, at most MaxHeldInput
+  static constexpr std::size_t MaxHeldInput = 64 * 1024;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -1,6 +1,7 @@
 #include "worker/server/smtp_server.hpp"
 
 #include "common/log/logger.hpp"
+#include "worker/smtp/client_key.hpp"
 #include "worker/smtp/endpoint_info.hpp"
 
 #include <fmt/format.h>
@@ -163,10 +164,11 @@ void SmtpServer::accept(uv_stream_t* server) {
   uv_tcp_nodelay(tcp, 1);
   auto peer = smtp::peerEndpoint(tcp);
   const auto& limits = env_.limits;
+  const std::string client = smtp::clientKey(peer.ip, limits.ipv6_client_prefix);
   const char* refusal = nullptr;
   if (sessions_.size() >= limits.max_connections) {
     refusal = "Too many connections, try again later";
-  } else if (per_ip_[peer.ip] >= limits.max_connections_per_ip) {
+  } else if (per_ip_[client] >= limits.max_connections_per_ip) {
     refusal = "Too many connections from your address, try again later";
   }
   if (refusal != nullptr) {
@@ -175,16 +177,16 @@ void SmtpServer::accept(uv_stream_t* server) {
     std::string text = fmt::format("421 4.7.0 {} {}\r\n", env_.me, refusal);
     uv_buf_t buf = uv_buf_init(text.data(), static_cast<unsigned>(text.size()));
     (void)uv_try_write(reinterpret_cast<uv_stream_t*>(tcp), &buf, 1);
-    if (per_ip_[peer.ip] == 0) {
-      per_ip_.erase(peer.ip);
+    if (per_ip_[client] == 0) {
+      per_ip_.erase(client);
     }
     smtp::freeUnusedSessionSocket(tcp);
     return;
   }
-  ++per_ip_[peer.ip];
+  ++per_ip_[client];
   auto session = std::make_unique<smtp::Session>(env_, tcp);
   auto* raw = session.get();
-  session_ip_[raw] = peer.ip;
+  session_ip_[raw] = client;
   sessions_.emplace(raw, std::move(session));
   raw->start();
 }

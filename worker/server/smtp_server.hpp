@@ -56,7 +56,7 @@ private:
   smtp::SessionEnvironment env_;
   std::vector<uv_tcp_t*> listeners_;
   std::unordered_map<smtp::Session*, std::unique_ptr<smtp::Session>> sessions_;
-  std::unordered_map<smtp::Session*, std::string> session_ip_;
+  std::unordered_map<smtp::Session*, std::string> session_ip_; // its per-IP key (client_key.hpp)
   std::unordered_map<std::string, unsigned> per_ip_;
   std::vector<smtp::Session*> closed_;
   uv_check_t* reaper_ = nullptr;

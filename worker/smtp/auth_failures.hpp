@@ -1,6 +1,9 @@
-// AuthFailures: failed AUTH attempts per client address within a window, shared by the sessions
-// of one process, so a client cannot guess passwords by opening new connections. Several nodes
-// do not share it (an address spread over N nodes gets N times the budget).
+// AuthFailures: failed AUTH attempts per client (address, or IPv6 network: client_key.hpp)
+// within a window, shared by the sessions of one process, so a client cannot guess passwords by
+// opening new connections. An attempt is counted when its credentials are about to be checked
+// and forgiven if they are good: connections that all wait at the password prompt and then
+// answer at once get no more guesses than one connection. Several nodes do not share it (a
+// client spread over N nodes gets N times the budget).
 //
 // Threading: the loop thread.
 #pragma once
@@ -29,6 +32,28 @@ public:
       return false;
     }
     return it->second.size() >= limit_;
+  }
+
+  /// Counts an attempt about to be checked, unless the client is blocked: then false.
+  bool admit(const std::string& ip, Clock::time_point now = Clock::now()) {
+    if (blocked(ip, now)) {
+      return false;
+    }
+    record(ip, now);
+    return true;
+  }
+
+  /// Takes back the latest attempt counted (its credentials were good, or could not be
+  /// checked for a reason of ours).
+  void forgive(const std::string& ip) {
+    auto it = by_ip_.find(ip);
+    if (it == by_ip_.end() || it->second.empty()) {
+      return;
+    }
+    it->second.pop_back();
+    if (it->second.empty()) {
+      by_ip_.erase(it);
+    }
   }
 
   void record(const std::string& ip, Clock::time_point now = Clock::now()) {

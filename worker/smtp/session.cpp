@@ -30,7 +30,9 @@ struct Session::WriteRequest {
 
 Session::Session(SessionEnvironment& env, uv_tcp_t* tcp)
     : env_(env), hooks_(env.hooks), limits_(env.limits), socket_(reinterpret_cast<Socket*>(tcp)),
-      tls_context_(env.tls), uuid_(newUuid()), started_(std::chrono::steady_clock::now()) {
+      tls_context_(env.tls), write_stall_timer_(env.loop), line_deadline_(env.loop),
+      data_deadline_(env.loop), data_rate_timer_(env.loop), uuid_(newUuid()),
+      started_(std::chrono::steady_clock::now()) {
   socket_->owner = this;
   socket_->tcp.data = socket_;
   remote_ = peerEndpoint(&socket_->tcp);
@@ -132,6 +134,7 @@ void Session::received(std::string_view bytes) {
     early_talker_ = true;
   }
   armIdleTimer();
+  window_bytes_ += bytes.size();
   in_.append(bytes);
   if (awaiting_message_reply_) {
     after_data_bytes_ += bytes.size();
@@ -155,6 +158,17 @@ void Session::peerGone(const char* why) {
   }
   peer_gone_ = true;
   log::info({logUuid(), ""}, "{}", why);
+  if (phase_ == Phase::Closing) {
+    // The disconnect hook may be running: it finishes, then the socket closes at once.
+    out_.clear();
+    if (disconnect_hook_done_) {
+      closeSocket();
+    }
+    return;
+  }
+  if (phase_ == Phase::Closed) {
+    return;
+  }
   if (hook_) {
     hook_->cancel();
     hook_.reset();
@@ -172,7 +186,9 @@ void Session::updateReading() {
   if (peer_gone_ || phase_ == Phase::Closed) {
     return;
   }
-  bool want = phase_ != Phase::Closing && in_.size() - in_pos_ < MaxBufferedInput;
+  // Input is bounded, and so is output: a client that never reads its replies is not read.
+  bool want =
+      phase_ != Phase::Closing && in_.size() - in_pos_ < MaxBufferedInput && !outputFull();
   if (want && !reading_) {
     uv_read_start(reinterpret_cast<uv_stream_t*>(&socket_->tcp), onAlloc, onRead);
     reading_ = true;
@@ -180,6 +196,7 @@ void Session::updateReading() {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&socket_->tcp));
     reading_ = false;
   }
+  updateDeadlines();
 }
 
 void Session::reply(int code, std::string_view enhanced, std::vector<std::string> lines) {
@@ -247,6 +264,11 @@ void Session::writeSocket(std::string bytes) {
     --writes_in_flight_;
     delete w;
     peerGone(uv_strerror(rc));
+    return;
+  }
+  if (outputFull() && !write_stall_timer_.armed()) {
+    write_stall_timer_.start(static_cast<std::uint64_t>(limits_.write_timeout_s) * 1000,
+                             [this]() { onWriteStalled(); });
   }
 }
 
@@ -265,7 +287,24 @@ void Session::onWrite(uv_write_t* req, int status) {
   }
   if (self->writes_in_flight_ == 0 && self->close_after_flush_) {
     self->closeSocket();
+    return;
   }
+  if (status >= 0) {
+    self->outputDrained();
+  }
+}
+
+std::size_t Session::outputBacklog() const {
+  if (phase_ == Phase::Closed) {
+    return 0;
+  }
+  // TLS records are written to the socket as they are made, so they are in its queue too.
+  return out_.size() +
+         uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&socket_->tcp));
+}
+
+bool Session::outputFull() const {
+  return outputBacklog() >= limits_.max_output_buffer;
 }
 
 void Session::armIdleTimer() {
@@ -301,6 +340,12 @@ void Session::processInput() {
   }
   processing_ = true;
   while (!busy_ && !peer_gone_ && (phase_ == Phase::Command || phase_ == Phase::Data)) {
+    if (outputFull()) {
+      flush(); // what the socket takes now makes room
+      if (outputFull()) {
+        break; // the rest waits for the client to read (outputDrained)
+      }
+    }
     if (phase_ == Phase::Data) {
       handleDataBytes();
       if (phase_ == Phase::Data) {
@@ -393,6 +438,7 @@ void Session::countError() {
 
 void Session::runHook(Hook hook, const HookParams& params, HookDone done) {
   busy_ = true;
+  window_paused_ = true; // the client waits for us: not counted against its data rate
   // The runner may answer inline; `done` then runs (and may start the next hook) before run()
   // returns, so only a runner still waiting becomes hook_.
   auto finished = std::make_shared<bool>(false);
@@ -478,10 +524,17 @@ void Session::finishClose() {
     tls_->close();
   }
   close_after_flush_ = true;
-  if (out_.empty() && writes_in_flight_ == 0) {
+  if (peer_gone_ || (out_.empty() && writes_in_flight_ == 0)) {
     closeSocket();
-  } else if (!processing_) {
+    return;
+  }
+  if (!processing_) {
     flush();
+  }
+  // The last replies get write_timeout to leave; a client that reads nothing is dropped then.
+  if (phase_ != Phase::Closed && !write_stall_timer_.armed()) {
+    write_stall_timer_.start(static_cast<std::uint64_t>(limits_.write_timeout_s) * 1000,
+                             [this]() { onWriteStalled(); });
   }
 }
 
@@ -493,6 +546,10 @@ void Session::closeSocket() {
   if (idle_timer_ != nullptr) {
     uv_timer_stop(idle_timer_);
   }
+  write_stall_timer_.stop();
+  line_deadline_.stop();
+  data_deadline_.stop();
+  data_rate_timer_.stop();
   socket_->owner = nullptr;
   auto* env = &env_;
   uv_close(reinterpret_cast<uv_handle_t*>(&socket_->tcp), [](uv_handle_t* h) {

@@ -17,6 +17,7 @@
 
 #include "common/config/smtp_config.hpp"
 #include "common/plugin/hook_table.hpp"
+#include "common/util/loop_timer.hpp"
 #include "worker/hooks/hook_runner.hpp"
 #include "worker/smtp/data_reader.hpp"
 #include "worker/smtp/reply.hpp"
@@ -145,6 +146,7 @@ private:
   std::vector<std::string> authMechanisms() const;
   void filterAuthCapability();
   void cmdAuth(std::string_view argument);
+  std::string authFailureKey() const;
   void authContinue(std::string_view line);
   void authPlain(std::string_view decoded);
   void checkCredentials(std::string method, std::string user, std::string password,
@@ -154,6 +156,16 @@ private:
   void endAuthExchange();
   void armIdleTimer();
   void updateReading();
+
+  // Clients that hold the connection without making progress (session_deadlines.cpp).
+  std::size_t outputBacklog() const;
+  bool outputFull() const;
+  void outputDrained();
+  void onWriteStalled();
+  bool readingMessage() const;
+  void updateDeadlines();
+  void checkDataRate();
+  void timeOut(const std::string& why);
 
   // Input processing
   void processInput();
@@ -231,6 +243,12 @@ private:
   bool bdat_at_line_start_ = true;  // for dot-stuffing the raw chunk into the DATA reader
   std::optional<Reply> bdat_refusal_;
   uv_timer_t* idle_timer_ = nullptr;
+  LoopTimer write_stall_timer_;   // replies stuck above max_output_buffer, or at close
+  LoopTimer line_deadline_;       // a command line begun and not finished
+  LoopTimer data_deadline_;       // the whole DATA/BDAT phase
+  LoopTimer data_rate_timer_;     // one min_data_rate window
+  std::uint64_t window_bytes_ = 0; // received in the current rate window
+  bool window_paused_ = false;     // reading paused at some point of the window
 
   std::string uuid_;
   Endpoint remote_;

@@ -6,6 +6,7 @@
 #include "common/smtp/sasl_server.hpp"
 #include "common/util/base64.hpp"
 #include "worker/smtp/auth_failures.hpp"
+#include "worker/smtp/client_key.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <fmt/format.h>
@@ -89,6 +90,10 @@ void Session::filterAuthCapability() {
   }
 }
 
+std::string Session::authFailureKey() const {
+  return clientKey(remote_.ip, limits_.ipv6_client_prefix);
+}
+
 void Session::cmdAuth(std::string_view argument) {
   if (!auth_user_.empty()) {
     reply(503, "5.5.1", {"Already authenticated"});
@@ -110,8 +115,8 @@ void Session::cmdAuth(std::string_view argument) {
     countError();
     return;
   }
-  if (env_.auth_failures && env_.auth_failures->blocked(remote_.ip)) {
-    log::notice({logUuid(), ""}, "AUTH refused: too many failures from {}", remote_.ip);
+  if (env_.auth_failures && env_.auth_failures->blocked(authFailureKey())) {
+    log::notice({logUuid(), ""}, "AUTH refused: too many failures from {}", authFailureKey());
     reply(454, "4.7.0", {"Too many failed authentications; try again later"});
     countError();
     return;
@@ -230,6 +235,16 @@ void Session::checkCredentials(std::string method, std::string user, std::string
     };
   }
   auth_challenge_.clear();
+  // Counted now, not when the exchange began: connections that all wait at the prompt and then
+  // answer together must not get a guess each past the limit.
+  if (env_.auth_failures && !env_.auth_failures->admit(authFailureKey())) {
+    log::notice({logUuid(), ""}, "AUTH {} user=\"{}\" refused unchecked: too many failures from {}",
+                pending_auth_.method, log::escaped(pending_auth_.user), authFailureKey());
+    pending_auth_ = {};
+    reply(454, "4.7.0", {"Too many failed authentications; try again later"});
+    countError();
+    return;
+  }
   if (pending_auth_.user.empty()) {
     authFailed("empty user name");
     return;
@@ -241,6 +256,9 @@ void Session::checkCredentials(std::string method, std::string user, std::string
 
 void Session::authRespond(HookResult result) {
   if (result.code == Code::Ok) {
+    if (env_.auth_failures) {
+      env_.auth_failures->forgive(authFailureKey());
+    }
     auth_user_ = pending_auth_.user;
     notes_["auth_user"] = auth_user_;
     notes_["auth_method"] = pending_auth_.method;
@@ -252,6 +270,9 @@ void Session::authRespond(HookResult result) {
     return;
   }
   if (result.code == Code::DenySoft || result.code == Code::DenySoftDisconnect) {
+    if (env_.auth_failures) {
+      env_.auth_failures->forgive(authFailureKey()); // not the client's failure
+    }
     log::notice({logUuid(), result.plugin}, "AUTH {} user=\"{}\": temporary failure",
                 pending_auth_.method, log::escaped(pending_auth_.user));
     pending_auth_ = {};
@@ -264,10 +285,7 @@ void Session::authRespond(HookResult result) {
 }
 
 void Session::authFailed(std::string why) {
-  ++auth_failures_;
-  if (env_.auth_failures) {
-    env_.auth_failures->record(remote_.ip);
-  }
+  ++auth_failures_; // the per-client count took it when the check began
   log::notice({logUuid(), ""}, "AUTH {} user=\"{}\" failed ({}): {} of {} on this connection",
               pending_auth_.method, log::escaped(pending_auth_.user), why, auth_failures_,
               limits_.max_auth_failures);
