@@ -1,5 +1,6 @@
 // rcpt_to.in_host_list: accepts recipients whose domain this server serves (config/host_list,
-// config/host_list_regex), and lets relaying clients send from a local domain to anywhere.
+// config/host_list_regex), optionally only the mailboxes listed in config/local_mailboxes, and
+// lets relaying clients send from a local domain to anywhere.
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -46,8 +47,12 @@ public:
     host_ = &host;
     loadHostList();
     loadHostListRegex();
+    loadSettings();
+    loadMailboxes();
     host.onConfigChange("host_list", [this] { loadHostList(); });
     host.onConfigChange("host_list_regex", [this] { loadHostListRegex(); });
+    host.onConfigChange("rcpt_to.in_host_list.ini", [this] { loadSettings(); });
+    host.onConfigChange("local_mailboxes", [this] { loadMailboxes(); });
     registrar.registerHook(Hook::Mail, [this](Next next, Connection& c, const HookParams& p) {
       hookMail(next, c, p);
     });
@@ -57,7 +62,10 @@ public:
   }
 
   std::vector<ConfigFileSpec> configFiles() const override {
-    return {{"host_list", "list", {}}, {"host_list_regex", "list", {}}};
+    return {{"host_list", "list", {}},
+            {"host_list_regex", "list", {}},
+            {"rcpt_to.in_host_list.ini", "ini", {}},
+            {"local_mailboxes", "list", {}}};
   }
 
   /// True if `domain` (any case) is listed or matches one of the patterns.
@@ -97,6 +105,49 @@ private:
     }
   }
 
+  void loadSettings() {
+    auto cfg = host_->config("rcpt_to.in_host_list.ini", "ini", {});
+    std::string mode = "any";
+    if (cfg.is_object() && cfg.contains("main") && cfg["main"].is_object() &&
+        cfg["main"].contains("mailboxes") && cfg["main"]["mailboxes"].is_string()) {
+      mode = lowered(cfg["main"]["mailboxes"].get<std::string>());
+    }
+    if (mode != "any" && mode != "listed") {
+      // Fail closed: a typo must not turn a restricted server into a mailbox factory.
+      host_->log(LogLevel::Error,
+                 fmt::format("rcpt_to.in_host_list.ini mailboxes={}: not any or listed; using "
+                             "listed",
+                             mode));
+      mode = "listed";
+    }
+    listed_only_ = mode == "listed";
+  }
+
+  void loadMailboxes() {
+    mailboxes_.clear();
+    for (const auto& entry : asStrings(host_->config("local_mailboxes", "list", {}))) {
+      if (entry.find('@') == std::string::npos) {
+        host_->log(
+            LogLevel::Error,
+            fmt::format("local_mailboxes: ignoring \"{}\": not user@domain or @domain", entry));
+        continue;
+      }
+      mailboxes_.insert(lowered(entry));
+    }
+  }
+
+  /// With mailboxes=listed: postmaster (RFC 5321 4.5.1), a listed address, or any address of a
+  /// domain listed as "@domain". Local parts compare case-insensitively, as they are delivered.
+  bool isKnownMailbox(const Address& address) const {
+    if (!listed_only_) {
+      return true;
+    }
+    const auto user = lowered(address.user);
+    const auto host = lowered(address.host);
+    return user == "postmaster" || mailboxes_.count(user + "@" + host) != 0 ||
+           mailboxes_.count("@" + host) != 0;
+  }
+
   void hookMail(const Next& next, Connection& connection, const HookParams& params) {
     auto* txn = connection.transaction();
     if (txn == nullptr || params.address == nullptr) {
@@ -127,6 +178,11 @@ private:
       return next();
     }
     if (isLocal(params.address->host)) {
+      if (!isKnownMailbox(*params.address)) {
+        txn->results().add(name, {{"fail", "rcpt!mailbox"}});
+        return next(Code::Deny,
+                    fmt::format("Mailbox {} does not exist here", params.address->format()));
+      }
       txn->results().add(name, {{"pass", "rcpt_to"}});
       return next(Code::Ok);
     }
@@ -144,6 +200,8 @@ private:
   Host* host_ = nullptr;
   std::set<std::string> domains_;
   std::vector<std::regex> patterns_;
+  bool listed_only_ = false;        // mailboxes=listed
+  std::set<std::string> mailboxes_; // "user@domain" and "@domain", lower-cased
 };
 
 } // namespace upesi::plugins::rcpt_to_in_host_list
