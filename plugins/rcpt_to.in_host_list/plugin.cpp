@@ -85,7 +85,11 @@ public:
 private:
   void loadHostList() {
     domains_.clear();
+    primary_.clear();
     for (const auto& domain : asStrings(host_->config("host_list", "list", {}))) {
+      if (primary_.empty()) {
+        primary_ = lowered(domain);
+      }
       domains_.insert(lowered(domain));
     }
     host_->log(LogLevel::Info, fmt::format("loaded {} domains from host_list", domains_.size()));
@@ -174,6 +178,9 @@ private:
     }
     const auto& name = host_->pluginName();
     if (params.address->host.empty()) {
+      if (lowered(params.address->user) == "postmaster") {
+        return acceptPostmaster(next, *txn, *params.address);
+      }
       txn->results().add(name, {{"fail", "rcpt!domain"}});
       return next();
     }
@@ -197,7 +204,27 @@ private:
     next();
   }
 
+  /// RFC 5321 4.5.1: <Postmaster> without a domain must be accepted; it is delivered to
+  /// postmaster of the primary domain (the first of host_list, or `me`).
+  void acceptPostmaster(const Next& next, Transaction& txn, const Address& bare) {
+    Address routed;
+    routed.user = "postmaster";
+    routed.host = primary_.empty() ? lowered(host_->me()) : primary_;
+    routed.original_host = routed.host;
+    routed.original = routed.address();
+    auto& list = txn.rcptTo();
+    for (auto it = list.rbegin(); it != list.rend(); ++it) {
+      if (*it == bare) {
+        *it = routed;
+        break;
+      }
+    }
+    txn.results().add(host_->pluginName(), {{"pass", "rcpt_to postmaster"}});
+    next(Code::Ok);
+  }
+
   Host* host_ = nullptr;
+  std::string primary_; // the first domain of host_list
   std::set<std::string> domains_;
   std::vector<std::regex> patterns_;
   bool listed_only_ = false;        // mailboxes=listed

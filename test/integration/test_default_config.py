@@ -107,3 +107,27 @@ def test_relay_acl_others_may_not(start_server, install, connect):
     assert c.cmd("EHLO x.example")[0] == 250
     assert c.cmd("MAIL FROM:<s@client.example>")[0] == 250
     assert c.cmd("RCPT TO:<x@elsewhere.example>")[0] == 550
+
+
+@pytest.mark.parametrize("host_list,primary", [("example.com\nlocalhost\n", "example.com"),
+                                               ("", "mx.test.example")])
+def test_bare_postmaster_goes_to_the_primary_domain(start_server, install, connect, host_list,
+                                                    primary):
+    # RFC 5321 4.5.1: <Postmaster> without a domain, in any case, must be accepted. It is
+    # delivered to postmaster of the first domain of host_list, or of `me` without one.
+    server = default_server(start_server, install, files={"host_list": host_list})
+    c = connect(server)
+    assert c.cmd("EHLO client.example")[0] == 250
+    assert c.cmd("MAIL FROM:<s@client.example>")[0] == 250
+    for rcpt in ["<Postmaster>", "<POSTMASTER>", "<postmaster>"]:
+        code, lines = c.cmd("RCPT TO:%s" % rcpt)
+        assert code == 250, (rcpt, lines)
+    # Only postmaster may come without a domain.
+    assert c.cmd("RCPT TO:<abuse>")[0] == 550
+    assert c.cmd("RCPT TO:<someone>")[0] == 501
+    assert c.cmd("DATA")[0] == 354
+    c.send("Subject: to the postmaster\r\n\r\nhello\r\n.\r\n")
+    assert c.reply()[0] == 250
+    (copy,) = (install / "maildir" / primary / "postmaster" / "new").iterdir()
+    assert b"Delivered-To: postmaster@%s\n" % primary.encode() in copy.read_bytes()
+    assert sorted(p.name for p in (install / "maildir").iterdir()) == [primary]

@@ -35,7 +35,13 @@ TEST_CASE("plugins/rcpt_to.in_host_list: listed domains, any case, and regexes")
   CHECK(c.txn().results().has("rcpt_to.in_host_list", "pass", "rcpt_to"));
   CHECK(c.txn().results().has("rcpt_to.in_host_list", "msg", "rcpt!local"));
 
-  CHECK(accept("postmaster", "") == "CONT");
+  // <postmaster> without a domain: accepted, for postmaster of the first host_list domain.
+  Address bare = makeAddress("PostMaster", "");
+  c.txn().rcptTo().push_back(bare);
+  CHECK(h.callWith(Hook::Rcpt, c, bare)->name() == "OK");
+  CHECK(c.txn().rcptTo().back().address() == "postmaster@example.com");
+  CHECK(c.txn().results().has("rcpt_to.in_host_list", "pass", "rcpt_to postmaster"));
+  CHECK(accept("abuse", "") == "CONT");
 }
 
 TEST_CASE("plugins/rcpt_to.in_host_list: a relaying client with a local sender may send anywhere") {
