@@ -5,7 +5,7 @@ import time
 from conftest import Client
 
 PLUGINS = ["rcpt_to.in_host_list", "queue/maildir"]
-FILES = {"host_list": "example.com\n"}
+FILES = {"host_list": "example.com\n", "local_mailboxes": "u@example.com\n"}
 
 
 def delivered(install, count=1, timeout=10):

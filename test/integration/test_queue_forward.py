@@ -63,7 +63,9 @@ def peers(tmp_path):
 
 def forward_server(start_server, ini, plugin="queue/smtp_forward", config="smtp_forward.ini",
                    extra_plugins=(), files=None):
-    all_files = {"host_list": "example.com\nother.example\n", config: ini}
+    # Forwarding: the next hop knows which mailboxes exist, so every local part is passed on.
+    all_files = {"host_list": "example.com\nother.example\n", config: ini,
+                 "rcpt_to.in_host_list.ini": "[main]\nmailboxes=any\n"}
     all_files.update(files or {})
     return start_server(plugins=[*extra_plugins, "rcpt_to.in_host_list", plugin], files=all_files)
 

@@ -22,7 +22,7 @@ def pki(tmp_path):
 def tls_files(pki, extra=None):
     key, cert = pki.issue("mx.test.example", ["mx.test.example"])
     files = {"tls_key.pem": key.read_text(), "tls_cert.pem": cert.read_text(),
-             "host_list": "example.com\n"}
+             "host_list": "example.com\n", "local_mailboxes": "u@example.com\n"}
     files.update(extra or {})
     return files
 

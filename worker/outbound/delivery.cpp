@@ -2,11 +2,11 @@
 
 #include "common/dns/resolver.hpp"
 #include "common/log/logger.hpp"
+#include "common/util/local_address.hpp"
 #include "common/util/thread_pool.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/outbound/pending_splits.hpp"
 #include "worker/outbound/tls_policy.hpp"
-#include "worker/smtp/endpoint_info.hpp"
 
 #include <fmt/format.h>
 
@@ -261,10 +261,8 @@ void Delivery::resolveNext(std::shared_ptr<std::vector<MxHost>> hosts, std::size
   }
   const MxHost& mx = (*hosts)[index];
   auto add = [this, from_dns](const MxHost& host, const std::string& ip) {
-    Endpoint e;
-    e.ip = ip;
-    smtp::classifyAddress(e);
-    if (from_dns && (e.is_local || e.is_private) && !engine_.settings().config.local_mx_ok) {
+    if (from_dns && !engine_.settings().config.local_mx_ok &&
+        (isNonPublicAddress(ip) || isThisHostAddress(ip))) {
       log::warn({logId(), ""}, "outbound: MX {} is at local address {}: skipped (local_mx_ok)",
                 host.exchange, ip);
       return;

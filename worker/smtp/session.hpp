@@ -297,6 +297,9 @@ private:
   EsmtpParams pending_params_;
   std::string pending_text_;
   std::string pending_verb_;
+  // The transaction's relaying before the RCPT in flight: a grant made while it runs is undone
+  // once that recipient is decided.
+  bool relaying_before_rcpt_ = false;
   std::chrono::steady_clock::time_point started_;
   // Callbacks from outside the hook runner (DNS) check this before touching the session.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

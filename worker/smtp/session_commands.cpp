@@ -426,6 +426,7 @@ void Session::cmdRcpt(std::string_view argument) {
   }
   // As in Haraka the recipient is on the list while rcpt runs, and taken off if refused.
   txn_->rcptTo().push_back(*address);
+  relaying_before_rcpt_ = txn_->relaying;
   pending_address_ = *address;
   pending_params_ = *params;
   HookParams hook_params;
@@ -449,6 +450,7 @@ void Session::rcptRespond(HookResult result) {
     }
   };
   if (result.code == Code::Cont && !relaying()) {
+    txn_->relaying = relaying_before_rcpt_;
     dropRecipient();
     reply(550, "5.7.1", {fmt::format("I cannot deliver mail for {}", formatted)});
     countError();
@@ -457,6 +459,7 @@ void Session::rcptRespond(HookResult result) {
   if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
                   fmt::format("recipient {} denied", formatted))) {
     if (txn_) {
+      txn_->relaying = relaying_before_rcpt_;
       dropRecipient();
     }
     return;
@@ -471,6 +474,10 @@ void Session::rcptOkRespond(HookResult result) {
   if (!txn_) {
     return;
   }
+  // Relaying turned on while this RCPT ran vouches for this recipient only; otherwise the next
+  // RCPT, to any domain, would be relayed too (an open relay).
+  const bool relayed = txn_->relaying && !relaying_before_rcpt_;
+  txn_->relaying = relaying_before_rcpt_;
   std::string formatted = pending_address_.format();
   if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
                   fmt::format("recipient {} denied", formatted))) {
@@ -482,6 +489,7 @@ void Session::rcptOkRespond(HookResult result) {
     }
     return;
   }
+  txn_->relays_recipients = txn_->relays_recipients || relayed;
   ++rcpt_accepted_;
   reply(250, "2.1.5",
         {pending_text_.empty() ? fmt::format("recipient {} OK", formatted) : pending_text_});

@@ -196,6 +196,10 @@ std::string Session::receivedHeader() const {
 }
 
 void Session::queueMessage() {
+  // Recipients relayed one by one make the whole message relayed, as relaying does in Haraka.
+  if (txn_->relays_recipients) {
+    txn_->relaying = true;
+  }
   bool outbound = relaying();
   Hook hook = outbound ? Hook::QueueOutbound : Hook::Queue;
   runHook(hook, {}, [this, outbound](HookResult result) {

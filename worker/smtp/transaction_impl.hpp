@@ -38,6 +38,9 @@ public:
 
   /// Relaying set while this transaction is open (Haraka keeps it on the transaction).
   bool relaying = false;
+  /// A recipient was accepted because a plugin turned relaying on for it alone (e.g. relay's
+  /// dest_domains): the message goes to the outbound queue.
+  bool relays_recipients = false;
 
 private:
   std::string uuid_;

@@ -147,7 +147,9 @@ public:
   }
 
   /// Relaying (Haraka's connection.relaying): stored on the transaction while one is open, so it
-  /// resets with it; on the connection otherwise.
+  /// resets with it; on the connection otherwise. Turned on by a rcpt or rcpt_ok hook, it
+  /// vouches for that recipient alone: it is off again for the next RCPT, and a transaction
+  /// with such a recipient is queued as relayed (queue_outbound).
   virtual bool relaying() const = 0;
   virtual void setRelaying(bool relaying) = 0;
 

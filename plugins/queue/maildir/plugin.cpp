@@ -28,17 +28,23 @@ namespace upesi::plugins::queue_maildir {
 
 namespace fs = std::filesystem;
 
-/// One path component from a piece of an address, safe to join under the base directory: no
-/// '/', no NUL or other control byte (each becomes '_'), no leading '.' (so never "." or ".."
-/// and no hidden files), never empty, at most 200 bytes.
+/// One path component from a piece of an address, safe to join under the base directory and
+/// injective, so two addresses never share a maildir: '%', '/', NUL and other control bytes, and
+/// a leading '.' (so never "." or ".." and no hidden names) are written as %XX; "" is "%".
+/// No length cut: the parser bounds local parts (64) and domains (255).
 std::string safeComponent(std::string_view text) {
-  std::string out;
-  for (const char c : text.substr(0, 200)) {
-    const auto byte = static_cast<unsigned char>(c);
-    out += (c == '/' || byte < 0x20 || byte == 0x7f) ? '_' : c;
+  if (text.empty()) {
+    return "%";
   }
-  if (out.empty() || out.front() == '.') {
-    out.insert(out.begin(), '_');
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '%' || c == '/' || byte < 0x20 || byte == 0x7f || (i == 0 && c == '.')) {
+      out += fmt::format("%{:02X}", byte);
+    } else {
+      out += c;
+    }
   }
   return out;
 }
@@ -221,7 +227,8 @@ private:
     std::set<fs::path> seen;
     for (const auto& rcpt : txn->rcptTo()) {
       const std::string domain = rcpt.host.empty() ? lowered(host_->me()) : lowered(rcpt.host);
-      fs::path dir = base_ / safeComponent(domain) / safeComponent(rcpt.user);
+      // Local parts are case-insensitive for delivery (X@ and x@ are one mailbox).
+      fs::path dir = base_ / safeComponent(domain) / safeComponent(lowered(rcpt.user));
       if (!seen.insert(dir).second) {
         continue; // one copy per mailbox
       }

@@ -35,7 +35,13 @@ TEST_CASE("plugins/rcpt_to.in_host_list: listed domains, any case, and regexes")
   CHECK(c.txn().results().has("rcpt_to.in_host_list", "pass", "rcpt_to"));
   CHECK(c.txn().results().has("rcpt_to.in_host_list", "msg", "rcpt!local"));
 
-  CHECK(accept("postmaster", "") == "CONT");
+  // <postmaster> without a domain: accepted, for postmaster of the first host_list domain.
+  Address bare = makeAddress("PostMaster", "");
+  c.txn().rcptTo().push_back(bare);
+  CHECK(h.callWith(Hook::Rcpt, c, bare)->name() == "OK");
+  CHECK(c.txn().rcptTo().back().address() == "postmaster@example.com");
+  CHECK(c.txn().results().has("rcpt_to.in_host_list", "pass", "rcpt_to postmaster"));
+  CHECK(accept("abuse", "") == "CONT");
 }
 
 TEST_CASE("plugins/rcpt_to.in_host_list: a relaying client with a local sender may send anywhere") {
@@ -90,8 +96,61 @@ TEST_CASE("plugins/rcpt_to.in_host_list: the lists are re-read when they change"
   CHECK(h.callWith(Hook::Rcpt, c, makeAddress("a", "x42.net"))->name() == "OK");
   CHECK(h.callWith(Hook::Rcpt, c, makeAddress("a", "x.net"))->name() == "CONT");
 
+  // So is the mailbox list, and which mailboxes are accepted.
+  h.host.writeConfig("rcpt_to.in_host_list.ini", "mailboxes=listed\n");
+  h.host.changed("rcpt_to.in_host_list.ini");
+  CHECK(h.callWith(Hook::Rcpt, c, makeAddress("a", "new.net"))->name() == "DENY");
+  h.host.writeConfig("local_mailboxes", "a@new.net\n");
+  h.host.changed("local_mailboxes");
+  CHECK(h.callWith(Hook::Rcpt, c, makeAddress("a", "new.net"))->name() == "OK");
+
   auto files = h.plugin->configFiles();
-  REQUIRE(files.size() == 2);
+  REQUIRE(files.size() == 4);
   CHECK(files[0].name == "host_list");
   CHECK(files[1].type == "list");
+  CHECK(files[2].name == "rcpt_to.in_host_list.ini");
+  CHECK(files[3].name == "local_mailboxes");
+}
+
+TEST_CASE("plugins/rcpt_to.in_host_list: mailboxes=listed accepts postmaster and listed ones") {
+  PluginHarness h("rcpt_to.in_host_list");
+  h.host.writeConfig("host_list", "example.com\nlocalhost\n");
+  h.host.writeConfig("rcpt_to.in_host_list.ini", "[main]\nmailboxes=listed\n");
+  h.host.writeConfig("local_mailboxes", "You@Example.com\n@localhost\nno-at-sign\n");
+  h.load();
+  CHECK(h.host.logged("no-at-sign"));
+
+  FakeConnection c;
+  c.begin(makeAddress("alice", "remote.net"));
+  auto answer = [&](const std::string& user, const std::string& domain) {
+    auto a = h.callWith(Hook::Rcpt, c, makeAddress(user, domain));
+    REQUIRE(a->calls == 1);
+    return a->name();
+  };
+  CHECK(answer("you", "example.com") == "OK");
+  CHECK(answer("YOU", "EXAMPLE.COM") == "OK");
+  CHECK(answer("Postmaster", "example.com") == "OK");
+  CHECK(answer("anyone", "localhost") == "OK");
+  CHECK(answer("other", "example.com") == "DENY");
+  CHECK(c.txn().results().has("rcpt_to.in_host_list", "fail", "rcpt!mailbox"));
+  // Not a local domain: not this plugin's to refuse.
+  CHECK(answer("other", "remote.example") == "CONT");
+}
+
+TEST_CASE("plugins/rcpt_to.in_host_list: mailboxes=any by default, and a bad value fails closed") {
+  PluginHarness h("rcpt_to.in_host_list");
+  h.host.writeConfig("host_list", "example.com\n");
+  h.load();
+  FakeConnection c;
+  c.begin(makeAddress("alice", "remote.net"));
+  CHECK(h.callWith(Hook::Rcpt, c, makeAddress("anyone", "example.com"))->name() == "OK");
+
+  PluginHarness typo("rcpt_to.in_host_list");
+  typo.host.writeConfig("host_list", "example.com\n");
+  typo.host.writeConfig("rcpt_to.in_host_list.ini", "[main]\nmailboxes=lsited\n");
+  typo.load();
+  CHECK(typo.host.logged("using listed"));
+  FakeConnection c2;
+  c2.begin(makeAddress("alice", "remote.net"));
+  CHECK(typo.callWith(Hook::Rcpt, c2, makeAddress("anyone", "example.com"))->name() == "DENY");
 }
