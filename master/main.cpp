@@ -90,8 +90,7 @@ Result<pid_t> findMaster(const CliOptions& options) {
   if (!smtp) {
     return Error{smtp.error()};
   }
-  return readLivePid(smtp->pid_file.empty() ? dir / "upesi.pid"
-                                            : std::filesystem::path(smtp->pid_file));
+  return readLivePid(pidFilePath(smtp->pid_file, dir));
 }
 
 // --reload, --flush, --stop: the signal, sent to the master named in the pid file.

@@ -5,6 +5,7 @@
 #include "common/util/result.hpp"
 
 #include <filesystem>
+#include <string>
 #include <sys/types.h>
 #include <variant>
 
@@ -24,6 +25,10 @@ private:
   std::filesystem::path path_;
   bool written_ = false;
 };
+
+/// smtp.ini pid_file, or <install>/upesi.pid when it is not set.
+std::filesystem::path pidFilePath(const std::string& configured,
+                                  const std::filesystem::path& install_dir);
 
 /// The pid recorded in `path` if that process is alive.
 Result<pid_t> readLivePid(const std::filesystem::path& path);

@@ -1,0 +1,69 @@
+"""Started as root: privileges are dropped with nodes=0 too, after the pid file is written."""
+import os
+import pathlib
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+from conftest import free_port, run_upesi
+
+pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root")
+
+
+def uid_of(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("Uid:"):
+            return [int(x) for x in line.split()[1:]]
+    return None
+
+
+@pytest.fixture
+def root_owned_install(upesi_bin):
+    """An install as a package lays it out: root's config and plugins, the service user's queue,
+    spool and maildir, under a directory others may traverse (nobody must reach its queue)."""
+    base = pathlib.Path(tempfile.mkdtemp(prefix="upesi-priv-"))
+    os.chmod(base, 0o755)
+    inst = base / "inst"
+    assert subprocess.run([upesi_bin, "-i", str(inst)], capture_output=True).returncode == 0
+    nobody = pwd.getpwnam("nobody")
+    for sub in ("queue", "spool", "maildir"):
+        (inst / sub).mkdir(exist_ok=True)
+        os.chown(inst / sub, nobody.pw_uid, nobody.pw_gid)
+    yield inst
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_single_process_drops_privileges_after_binding(root_owned_install, upesi_bin):
+    """nodes=0 honours user= as the master does: port bound as root, then serving as nobody; the
+    pid file is written before the drop, into a runtime directory only root can write."""
+    inst = root_owned_install
+    port = free_port()
+    pid_file = inst.parent / "run" / "upesi.pid"
+    (inst / "config" / "smtp.ini").write_text(
+        "[main]\nlisten=127.0.0.1:%d\nnodes=0\nuser=nobody\npid_file=%s\n" % (port, pid_file))
+    log_path = inst.parent / "log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([upesi_bin, "-c", str(inst)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "Upesi ready" not in log_path.read_text():
+            time.sleep(0.05)
+        assert "Upesi ready" in log_path.read_text(), log_path.read_text()
+        nobody = pwd.getpwnam("nobody").pw_uid
+        assert uid_of(proc.pid) == [nobody] * 4
+        assert pid_file.read_text().strip() == str(proc.pid)
+        assert pid_file.stat().st_uid == 0 and pid_file.parent.stat().st_uid == 0
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            assert s.sendmail("s@client.example", ["u@example.com"], "Subject: x\r\n\r\nx\r\n") == {}
+        r = run_upesi("-c", str(inst), "--stop")
+        assert r.returncode == 0, r.stderr
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
