@@ -1,5 +1,7 @@
 #include "master/pid_file.hpp"
 
+#include "master/process_identity.hpp"
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -23,6 +25,9 @@ Result<pid_t> readLivePid(const std::filesystem::path& path) {
   }
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
     return Error{fmt::format("{}: process {} is not running", path.string(), pid)};
+  }
+  if (auto upesi = checkIsUpesi(static_cast<pid_t>(pid)); !upesi) {
+    return Error{fmt::format("{}: {}", path.string(), upesi.error())};
   }
   return static_cast<pid_t>(pid);
 }

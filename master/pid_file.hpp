@@ -30,7 +30,7 @@ private:
 std::filesystem::path pidFilePath(const std::string& configured,
                                   const std::filesystem::path& install_dir);
 
-/// The pid recorded in `path` if that process is alive.
+/// The pid recorded in `path` if that process is alive and is upesi.
 Result<pid_t> readLivePid(const std::filesystem::path& path);
 
 } // namespace upesi::master

@@ -1,4 +1,5 @@
-"""Started as root: privileges are dropped with nodes=0 too, after the pid file is written."""
+"""Started as root: privileges are dropped with nodes=0 too, after the pid file is written; the pid
+in the pid file is signalled only if it is upesi."""
 import os
 import pathlib
 import pwd
@@ -12,6 +13,36 @@ import pytest
 from conftest import free_port, run_upesi
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root")
+
+
+@pytest.fixture
+def sleeper():
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("action", ["--reload", "--stop", "--flush"])
+def test_a_pid_file_naming_another_program_is_not_signalled(install, sleeper, action):
+    (install / "upesi.pid").write_text("%d\n" % sleeper.pid)
+    r = run_upesi("-c", str(install), action)
+    assert r.returncode == 1
+    assert "pid %d is not upesi" % sleeper.pid in r.stderr
+    time.sleep(0.2)
+    assert sleeper.poll() is None  # still running: no signal reached it
+
+
+def test_a_stale_pid_file_naming_another_program_is_replaced(start_server, install, sleeper,
+                                                              upesi_bin):
+    (install / "upesi.pid").write_text("%d\n" % sleeper.pid)
+    server = start_server()
+    assert (install / "upesi.pid").read_text().strip() == str(server.proc.pid)
+    r = subprocess.run([upesi_bin, "-c", str(install), "--stop"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert server.proc.wait(timeout=30) == 0
+    assert sleeper.poll() is None
 
 
 def uid_of(pid):
