@@ -1,5 +1,6 @@
-"""Started as root: privileges are dropped with nodes=0 too, after the pid file is written; the pid
-in the pid file is signalled only if it is upesi."""
+"""Started as root: only config and plugins that root alone can change are trusted, privileges are
+dropped with nodes=0 too, the pid file is checked before it is signalled, and a shared object
+cannot replace a built-in plugin."""
 import os
 import pathlib
 import pwd
@@ -10,9 +11,69 @@ import tempfile
 import time
 
 import pytest
-from conftest import free_port, run_upesi
+from conftest import SCRIPTED_PLUGIN, free_port, run_upesi
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root")
+
+
+def check(install):
+    return run_upesi("-c", str(install), "--check")
+
+
+def test_a_fresh_install_checks_out_even_with_a_lax_umask(tmp_path):
+    inst = tmp_path / "inst"
+    r = subprocess.run([os.environ["UPESI_BIN"], "-i", str(inst)], capture_output=True,
+                       text=True, preexec_fn=lambda: os.umask(0o002))
+    assert r.returncode == 0, r.stderr
+    r = check(inst)
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_group_writable_config_file_is_refused(install):
+    smtp = install / "config" / "smtp.ini"
+    smtp.chmod(0o664)
+    r = check(install)
+    assert r.returncode == 1
+    assert "%s: file writable by its group (mode 0664)" % smtp in r.stderr
+    r = run_upesi("-c", str(install))  # the server refuses to start as well
+    assert r.returncode == 1 and str(smtp) in r.stderr
+
+
+def test_a_world_writable_plugin_directory_is_refused(install):
+    (install / "plugins").chmod(0o777)
+    r = check(install)
+    assert r.returncode == 1
+    assert "%s: directory writable by others" % (install / "plugins") in r.stderr
+    r = run_upesi("-c", str(install), "-l")  # -l loads the shared objects too
+    assert r.returncode == 1 and str(install / "plugins") in r.stderr
+
+
+def test_a_plugin_owned_by_another_user_is_refused(install):
+    so = install / "plugins" / "accept.so"
+    shutil.copy(SCRIPTED_PLUGIN, so)
+    os.chown(so, pwd.getpwnam("nobody").pw_uid, 0)
+    (install / "config" / "plugins").write_text("accept\n")
+    r = check(install)
+    assert r.returncode == 1
+    assert "%s: file owned by nobody, not root" % so in r.stderr
+
+
+def test_an_install_directory_owned_by_another_user_is_refused(install):
+    os.chown(install, pwd.getpwnam("nobody").pw_uid, 0)
+    r = check(install)
+    assert r.returncode == 1
+    assert "%s: directory owned by nobody" % install in r.stderr
+
+
+def test_a_shared_object_named_like_a_built_in_is_refused(install):
+    so = install / "plugins" / "relay.so"
+    shutil.copy(SCRIPTED_PLUGIN, so)
+    (install / "config" / "plugins").write_text("relay\n")
+    r = check(install)
+    assert r.returncode == 1
+    assert "%s has the name of the built-in plugin \"relay\"" % so in r.stderr
+    r = run_upesi("-h", "relay", "-c", str(install))
+    assert r.returncode == 1 and "built-in plugin \"relay\"" in r.stderr
 
 
 @pytest.fixture
