@@ -1,6 +1,6 @@
 """Started as root: only config and plugins that root alone can change are trusted, privileges are
-dropped with nodes=0 too, the pid file is checked before it is signalled, and a shared object
-cannot replace a built-in plugin."""
+dropped with nodes=0 too, the pid file is checked before it is signalled, the log file is no
+symlink, and a shared object cannot replace a built-in plugin."""
 import os
 import pathlib
 import pwd
@@ -104,6 +104,16 @@ def test_a_stale_pid_file_naming_another_program_is_replaced(start_server, insta
     assert r.returncode == 0, r.stderr
     assert server.proc.wait(timeout=30) == 0
     assert sleeper.poll() is None
+
+
+def test_a_symlinked_log_file_is_refused(start_server, install, tmp_path):
+    target = tmp_path / "elsewhere"
+    (install / "upesi.log").symlink_to(target)
+    server = start_server(files={"log.ini": "[main]\nfile=%s\n" % (install / "upesi.log")},
+                          expect_ready=False)
+    assert server.proc.wait(timeout=30) == 1
+    assert "cannot open log file %s: it is a symbolic link" % (install / "upesi.log") in server.log()
+    assert not target.exists()
 
 
 def uid_of(pid):
