@@ -14,8 +14,8 @@ namespace {
 // Run as root, upesi refuses config that others may write, whatever the umask was.
 void removeGroupAndOtherWrite(const fs::path& path) {
   std::error_code ec;
-  fs::permissions(path, fs::perms::group_write | fs::perms::others_write,
-                  fs::perm_options::remove, ec);
+  fs::permissions(path, fs::perms::group_write | fs::perms::others_write, fs::perm_options::remove,
+                  ec);
 }
 
 } // namespace

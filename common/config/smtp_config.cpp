@@ -197,9 +197,8 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     }
     l.store(v.get<long long>());
   }
-  for (const char* key :
-       {"fold_long_data_lines", "normalise_bare_line_endings", "allow_nul_in_data",
-        "auth_requires_tls"}) {
+  for (const char* key : {"fold_long_data_lines", "normalise_bare_line_endings",
+                          "allow_nul_in_data", "auth_requires_tls"}) {
     if (main.contains(key) && !main[key].is_boolean()) {
       return Error{fmt::format("{}: {} must be true or false", where(key), key)};
     }

@@ -60,9 +60,9 @@ struct SmtpConfig {
 };
 
 /// The booleans of smtp.ini, as every reader of the file must declare them.
-inline const ReadOptions SmtpIniBooleans{
-    {"-main.fold_long_data_lines", "-main.normalise_bare_line_endings", "-main.allow_nul_in_data",
-     "+main.auth_requires_tls"}};
+inline const ReadOptions SmtpIniBooleans{{"-main.fold_long_data_lines",
+                                          "-main.normalise_bare_line_endings",
+                                          "-main.allow_nul_in_data", "+main.auth_requires_tls"}};
 
 Result<SmtpConfig> readSmtpConfig(Config& config);
 

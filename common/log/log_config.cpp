@@ -60,8 +60,9 @@ Result<LogConfig> applyLogConfig(config::Config& config) {
   logger.configure(cfg->settings);
   if (!logger.setFile(cfg->file)) {
     int err = errno;
-    return Error{fmt::format("cannot open log file {}: {}", cfg->file,
-                             err == ELOOP ? "it is a symbolic link (refused)" : std::strerror(err))};
+    return Error{
+        fmt::format("cannot open log file {}: {}", cfg->file,
+                    err == ELOOP ? "it is a symbolic link (refused)" : std::strerror(err))};
   }
   return cfg;
 }

@@ -256,14 +256,14 @@ TEST_CASE("data: NUL and 8-bit bytes pass through as data when NUL is allowed") 
 TEST_CASE("data: with reject_nul a NUL anywhere refuses the message after the final dot") {
   DataReaderOptions options;
   options.reject_nul = true;
-  for (std::string in : {"a\0b\r\n.\r\nQUIT\r\n"s, "\0\r\n.\r\nQUIT\r\n"s,
-                         "abc\r\n.\0\r\n.\r\nQUIT\r\n"s}) {
+  for (std::string in :
+       {"a\0b\r\n.\r\nQUIT\r\n"s, "\0\r\n.\r\nQUIT\r\n"s, "abc\r\n.\0\r\n.\r\nQUIT\r\n"s}) {
     INFO("input: ", in);
     Outcome o = checkSplitInvariance(in, options);
     CHECK(o.state == DataState::Done);
     CHECK(o.outcome == DataOutcome::NulCharacter);
     CHECK(o.out.find('\0') == std::string::npos); // nothing from the NUL on is stored
-    CHECK(o.consumed == in.size() - 6);            // the pipelined QUIT is left
+    CHECK(o.consumed == in.size() - 6);           // the pipelined QUIT is left
   }
   Outcome clean = checkSplitInvariance("a\r\n.\r\n", options);
   CHECK(clean.outcome == DataOutcome::Accepted);
