@@ -6,10 +6,12 @@
 #include "common/plugin/plugin_set.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
+#include "master/trusted_files.hpp"
 
 #include <fmt/format.h>
 
 #include <set>
+#include <unistd.h>
 
 namespace upesi::master {
 namespace fs = std::filesystem;
@@ -21,6 +23,12 @@ std::vector<std::string> checkInstall(const fs::path& install_dir) {
     errors.push_back(fmt::format("{}: no config/ directory here (create one with upesi -i DIR)",
                                  install_dir.string()));
     return errors;
+  }
+  if (::geteuid() == 0) {
+    errors = checkTrustedFiles(install_dir);
+    if (!errors.empty()) {
+      return errors; // reading further would load the plugins in question
+    }
   }
   config::Config config(install_dir / "config", defaultsDir());
   config.setErrorCallback([&](const std::string& e) { errors.push_back(e); });

@@ -9,6 +9,16 @@
 
 namespace upesi::master {
 namespace fs = std::filesystem;
+namespace {
+
+// Run as root, upesi refuses config that others may write, whatever the umask was.
+void removeGroupAndOtherWrite(const fs::path& path) {
+  std::error_code ec;
+  fs::permissions(path, fs::perms::group_write | fs::perms::others_write, fs::perm_options::remove,
+                  ec);
+}
+
+} // namespace
 
 Result<std::vector<std::string>> installSkeleton(const fs::path& dir) {
   std::vector<std::string> created;
@@ -23,6 +33,7 @@ Result<std::vector<std::string>> installSkeleton(const fs::path& dir) {
       if (!fs::create_directories(path, ec)) {
         return Error{fmt::format("{}: {}", path.string(), ec.message())};
       }
+      removeGroupAndOtherWrite(path);
       created.push_back(path.string());
     }
   }
@@ -33,7 +44,9 @@ Result<std::vector<std::string>> installSkeleton(const fs::path& dir) {
     }
     auto target = dir / fs::relative(it->path(), skeleton);
     if (it->is_directory()) {
-      fs::create_directories(target, ec);
+      if (fs::create_directories(target, ec)) {
+        removeGroupAndOtherWrite(target);
+      }
       continue;
     }
     if (fs::exists(target, ec)) {
@@ -42,6 +55,7 @@ Result<std::vector<std::string>> installSkeleton(const fs::path& dir) {
     if (!fs::copy_file(it->path(), target, ec)) {
       return Error{fmt::format("{}: {}", target.string(), ec.message())};
     }
+    removeGroupAndOtherWrite(target);
     created.push_back(target.string());
   }
   // `me` is this machine's name, as Haraka's -i writes it.
@@ -56,6 +70,7 @@ Result<std::vector<std::string>> installSkeleton(const fs::path& dir) {
     if (!out) {
       return Error{fmt::format("{}: cannot write", me.string())};
     }
+    removeGroupAndOtherWrite(me);
     created.push_back(me.string());
   }
   return created;

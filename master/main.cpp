@@ -13,6 +13,7 @@
 #include "master/queue_cli.hpp"
 #include "master/run_server.hpp"
 #include "master/signals.hpp"
+#include "master/trusted_files.hpp"
 #include "worker/server/worker_process.hpp"
 
 #include <fmt/format.h>
@@ -21,6 +22,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 
 #include "build_info.hpp"
 
@@ -32,6 +34,14 @@ int printErrors(const std::vector<std::string>& errors) {
     fmt::print(stderr, "upesi: {}\n", e);
   }
   return errors.empty() ? 0 : 1;
+}
+
+// -l, -h and -o dlopen the install's shared objects: as root, only trusted ones.
+bool refuseUntrusted(const CliOptions& options) {
+  if (options.install_dir.empty() || ::geteuid() != 0) {
+    return false;
+  }
+  return printErrors(checkTrustedFiles(options.install_dir)) != 0;
 }
 
 int listPlugins(const CliOptions& options) {
@@ -90,8 +100,7 @@ Result<pid_t> findMaster(const CliOptions& options) {
   if (!smtp) {
     return Error{smtp.error()};
   }
-  return readLivePid(smtp->pid_file.empty() ? dir / "upesi.pid"
-                                            : std::filesystem::path(smtp->pid_file));
+  return readLivePid(pidFilePath(smtp->pid_file, dir));
 }
 
 // --reload, --flush, --stop: the signal, sent to the master named in the pid file.
@@ -146,11 +155,15 @@ int main(int argc, char** argv) {
   case Command::Install:
     return install(*options);
   case Command::List:
-    return listPlugins(*options);
   case Command::PluginHelp:
-    return pluginHelp(*options);
   case Command::Order:
-    return hookOrder(*options);
+    if (refuseUntrusted(*options)) {
+      return 1;
+    }
+    if (options->command == Command::List) {
+      return listPlugins(*options);
+    }
+    return options->command == Command::Order ? hookOrder(*options) : pluginHelp(*options);
   case Command::Check: {
     auto errors = checkInstall(options->install_dir);
     if (errors.empty()) {

@@ -472,14 +472,14 @@ int runMaster(const std::filesystem::path& install_dir) {
   for (const auto& address : smtp->listen) {
     log::notice({}, "listening on {}", address.toString());
   }
-  if (auto dropped = dropPrivileges(smtp->user, smtp->group); !dropped) {
-    log::crit({}, "{}", dropped.error());
-    return 1;
-  }
-  PidFile pid_file(smtp->pid_file.empty() ? install_dir / "upesi.pid"
-                                          : std::filesystem::path(smtp->pid_file));
+  // Written while still root: the pid file may live in a directory only root can write.
+  PidFile pid_file(pidFilePath(smtp->pid_file, install_dir));
   if (auto written = pid_file.write(); !written) {
     log::crit({}, "{}", written.error());
+    return 1;
+  }
+  if (auto dropped = dropPrivileges(smtp->user, smtp->group); !dropped) {
+    log::crit({}, "{}", dropped.error());
     return 1;
   }
   {

@@ -5,6 +5,7 @@
 #include "common/util/result.hpp"
 
 #include <filesystem>
+#include <string>
 #include <sys/types.h>
 #include <variant>
 
@@ -25,7 +26,11 @@ private:
   bool written_ = false;
 };
 
-/// The pid recorded in `path` if that process is alive.
+/// smtp.ini pid_file, or <install>/upesi.pid when it is not set.
+std::filesystem::path pidFilePath(const std::string& configured,
+                                  const std::filesystem::path& install_dir);
+
+/// The pid recorded in `path` if that process is alive and is upesi.
 Result<pid_t> readLivePid(const std::filesystem::path& path);
 
 } // namespace upesi::master

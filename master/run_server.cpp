@@ -2,13 +2,48 @@
 
 #include "common/config/config.hpp"
 #include "common/config/smtp_config.hpp"
+#include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/util/paths.hpp"
+#include "master/listeners.hpp"
 #include "master/master_process.hpp"
 #include "master/pid_file.hpp"
+#include "master/privileges.hpp"
 #include "worker/server/single_process.hpp"
 
 namespace upesi::master {
+namespace {
+
+// nodes=0: as the master does, bind and write the pid file as root, then drop privileges
+// before any plugin is loaded.
+int runSingleProcess(const std::filesystem::path& install_dir, config::Config& config,
+                     const config::SmtpConfig& smtp) {
+  if (auto logc = log::applyLogConfig(config); !logc) {
+    log::crit({}, "{}", logc.error());
+    return 1;
+  }
+  auto listeners = bindListeners(smtp.listen);
+  if (!listeners) {
+    log::crit({}, "{}", listeners.error());
+    return 1;
+  }
+  for (const auto& address : smtp.listen) {
+    log::notice({}, "listening on {}", address.toString());
+  }
+  // The pid file lets --flush, --stop and --qunstick find a single-process server too.
+  PidFile pid_file(pidFilePath(smtp.pid_file, install_dir));
+  if (auto written = pid_file.write(); !written) {
+    log::crit({}, "{}", written.error());
+    return 1;
+  }
+  if (auto dropped = dropPrivileges(smtp.user, smtp.group); !dropped) {
+    log::crit({}, "{}", dropped.error());
+    return 1;
+  }
+  return worker::serveSingleProcess(install_dir, *listeners);
+}
+
+} // namespace
 
 int runServer(const std::filesystem::path& install_dir) {
   config::Config config(install_dir / "config", defaultsDir());
@@ -18,14 +53,7 @@ int runServer(const std::filesystem::path& install_dir) {
     return 1;
   }
   if (smtp->nodes == 0) {
-    // The pid file lets --flush, --stop and --qunstick find a single-process server too.
-    PidFile pid_file(smtp->pid_file.empty() ? install_dir / "upesi.pid"
-                                            : std::filesystem::path(smtp->pid_file));
-    if (auto written = pid_file.write(); !written) {
-      log::crit({}, "{}", written.error());
-      return 1;
-    }
-    return worker::serveSingleProcess(install_dir);
+    return runSingleProcess(install_dir, config, *smtp);
   }
   return runMaster(install_dir);
 }

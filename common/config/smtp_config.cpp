@@ -207,14 +207,15 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     }
     l.store(v.get<long long>());
   }
-  for (const char* key :
-       {"fold_long_data_lines", "normalise_bare_line_endings", "auth_requires_tls"}) {
+  for (const char* key : {"fold_long_data_lines", "normalise_bare_line_endings",
+                          "allow_nul_in_data", "auth_requires_tls"}) {
     if (main.contains(key) && !main[key].is_boolean()) {
       return Error{fmt::format("{}: {} must be true or false", where(key), key)};
     }
   }
   limits.fold_long_data_lines = main.value("fold_long_data_lines", false);
   limits.normalise_bare_line_endings = main.value("normalise_bare_line_endings", false);
+  limits.allow_nul_in_data = main.value("allow_nul_in_data", false);
   limits.auth_requires_tls = main.value("auth_requires_tls", true);
   if (main.contains("spool_dir") && main["spool_dir"].is_string()) {
     limits.spool_dir = main["spool_dir"].get<std::string>();

@@ -30,6 +30,7 @@ struct SessionLimits {
   std::size_t max_data_line_length = 1000;   // DATA line incl. CRLF (RFC 5321 4.5.3.1.6)
   bool fold_long_data_lines = false;         // true: fold as Haraka; false: refuse with 550 5.5.2
   bool normalise_bare_line_endings = false;  // false: bare CR/LF in DATA -> 451 and close
+  bool allow_nul_in_data = false;            // false: a NUL byte in the message -> 554 5.6.0
   std::uint64_t max_message_size = 26214400; // SIZE; larger -> 552
   unsigned max_recipients = 1000;            // per transaction -> 452
   unsigned max_unrecognized_commands = 10;   // -> 521 and close
@@ -67,8 +68,9 @@ struct SmtpConfig {
 };
 
 /// The booleans of smtp.ini, as every reader of the file must declare them.
-inline const ReadOptions SmtpIniBooleans{
-    {"-main.fold_long_data_lines", "-main.normalise_bare_line_endings", "+main.auth_requires_tls"}};
+inline const ReadOptions SmtpIniBooleans{{"-main.fold_long_data_lines",
+                                          "-main.normalise_bare_line_endings",
+                                          "-main.allow_nul_in_data", "+main.auth_requires_tls"}};
 
 Result<SmtpConfig> readSmtpConfig(Config& config);
 

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
+
 namespace upesi::log {
 
 Result<LogConfig> readLogConfig(config::Config& config) {
@@ -56,7 +59,10 @@ Result<LogConfig> applyLogConfig(config::Config& config) {
   auto& logger = Logger::instance();
   logger.configure(cfg->settings);
   if (!logger.setFile(cfg->file)) {
-    return Error{fmt::format("cannot open log file {}", cfg->file)};
+    int err = errno;
+    return Error{
+        fmt::format("cannot open log file {}: {}", cfg->file,
+                    err == ELOOP ? "it is a symbolic link (refused)" : std::strerror(err))};
   }
   return cfg;
 }

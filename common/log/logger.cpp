@@ -81,7 +81,8 @@ bool Logger::setFile(const std::string& path) {
   std::lock_guard lock(file_mutex_);
   int fd = 2;
   if (!path.empty()) {
-    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    // No symlink: whoever can write the log's directory must not aim root's writes elsewhere.
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0) {
       return false;
     }

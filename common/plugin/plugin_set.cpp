@@ -37,6 +37,13 @@ const BuiltinPlugin* findBuiltin(std::string_view name) {
   return nullptr;
 }
 
+// A shared object does not silently replace the built-in plugin of its name.
+std::string builtinClash(const std::filesystem::path& so_path, const std::string& name) {
+  return fmt::format("{} has the name of the built-in plugin \"{}\": rename it (and its line in "
+                     "config/plugins); a built-in plugin cannot be replaced",
+                     so_path.string(), name);
+}
+
 // An opened shared object and what it exports, checked against our API version.
 struct OpenedLibrary {
   void* handle = nullptr;
@@ -112,6 +119,9 @@ Result<PluginInfo> findPlugin(const std::string& name, const std::filesystem::pa
   }
   if (!install_dir.empty()) {
     auto path = sharedObjectPath(install_dir, name);
+    if (std::filesystem::exists(path) && findBuiltin(name) != nullptr) {
+      return Error{builtinClash(path, name)};
+    }
     if (std::filesystem::exists(path)) {
       auto lib = openLibrary(path);
       if (!lib) {
@@ -179,7 +189,11 @@ Result<std::unique_ptr<PluginSet>> PluginSet::load(config::Config& config,
     }
     LoadedPlugin loaded;
     auto so_path = sharedObjectPath(install_dir, name);
-    if (std::filesystem::exists(so_path)) {
+    bool have_so = std::filesystem::exists(so_path);
+    if (have_so && findBuiltin(name) != nullptr) {
+      return fail(builtinClash(so_path, name));
+    }
+    if (have_so) {
       auto lib = openLibrary(so_path);
       if (!lib) {
         return fail(lib.error());

@@ -1,7 +1,7 @@
-// PluginSet: one generation of plugins — config/plugins read in order, each plugin found
-// (a shared object in the install's plugins/ directory first, then the built-in table),
-// constructed, registered, and later shut down. A shared object is closed only after its
-// plugin instance is destroyed.
+// PluginSet: one generation of plugins — config/plugins read in order, each plugin found (a
+// shared object in the install's plugins/ directory, or the built-in table; a shared object with
+// a built-in's name is an error), constructed, registered, and later shut down. A shared object
+// is closed only after its plugin instance is destroyed.
 #pragma once
 
 #include "common/config/config.hpp"

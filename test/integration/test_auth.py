@@ -229,22 +229,45 @@ def upstream(tmp_path, pki):
     proc.wait(timeout=10)
 
 
-def test_auth_proxy_checks_credentials_on_the_domains_server(start_server, pki, upstream):
+def proxy_server(start_server, pki, upstream, main=""):
     dead = free_port()
-    server = start_server(
+    return start_server(
         plugins=["tls", "auth/auth_proxy", "rcpt_to.in_host_list", "queue/maildir"],
-        files=auth_files(pki, extra={"auth_proxy.ini": "[domains]\nexample.org=127.0.0.1:%d\n"
-                                     "down.example=127.0.0.1:%d\n" % (upstream, dead)}),
+        files=auth_files(pki, extra={"auth_proxy.ini": "[main]\n%s[domains]\n"
+                                     "example.org=127.0.0.1:%d\ndown.example=127.0.0.1:%d\n"
+                                     % (main, upstream, dead)}),
         smtp={"auth_failure_delay": 0, "max_auth_failures": 10})
 
+
+def proxy_login(server, pki, user, password):
+    with smtp_tls(server, pki) as s:
+        assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+        return s.docmd("AUTH", "PLAIN " + base64.b64encode(
+            b"\0" + user.encode() + b"\0" + password.encode()).decode())[0]
+
+
+def test_auth_proxy_checks_credentials_on_the_domains_server(start_server, pki, upstream):
+    server = proxy_server(start_server, pki, upstream, main="ca_file=%s\n" % pki.ca_cert)
+
     def try_login(user, password):
-        with smtp_tls(server, pki) as s:
-            assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
-            return s.docmd("AUTH", "PLAIN " + base64.b64encode(
-                b"\0" + user.encode() + b"\0" + password.encode()).decode())[0]
+        return proxy_login(server, pki, user, password)
 
     assert try_login("alice@example.org", "upstream-pw") == 235
     assert try_login("alice@example.org", "wrong") == 535
     assert try_login("bob@unknown.example", "whatever") == 535   # no plugin knows the domain
     assert try_login("carol@down.example", "whatever") == 454    # its server is unreachable
     assert "upstream-pw" not in server.log()
+
+
+def test_auth_proxy_refuses_an_upstream_certificate_that_does_not_verify(start_server, pki,
+                                                                         upstream):
+    """By default the upstream's certificate must verify: signed by a CA this server does not
+    know, the password is not sent and the client may try later."""
+    server = proxy_server(start_server, pki, upstream)
+    assert proxy_login(server, pki, "alice@example.org", "upstream-pw") == 454
+    assert server.wait_log("not verified")
+
+
+def test_auth_proxy_without_verification_when_configured(start_server, pki, upstream):
+    server = proxy_server(start_server, pki, upstream, main="reject_unauthorized=false\n")
+    assert proxy_login(server, pki, "alice@example.org", "upstream-pw") == 235

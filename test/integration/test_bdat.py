@@ -96,6 +96,15 @@ def test_bare_lf_in_a_chunk_fails_the_message(start_server, install, connect):
     assert delivered(install, timeout=1) == []
 
 
+def test_nul_in_a_chunk_fails_the_message_at_the_last_chunk(start_server, install, connect):
+    server = start_server(plugins=PLUGINS, files=FILES)
+    c = connect(server)
+    transaction(c)
+    assert bdat(c, b"Subject: x\r\n\r\nbefore\x00after\r\n")[0] == 250
+    assert bdat(c, b"more\r\n", last=True) == (554, ["5.6.0 NUL character in message not allowed"])
+    assert delivered(install, timeout=1) == []
+
+
 def test_size_limit_applies_across_chunks(start_server, install, connect):
     server = start_server(plugins=PLUGINS, files=FILES, smtp={"max_message_size": 2048})
     c = connect(server)

@@ -184,7 +184,8 @@ def test_control_commands(start_server, record, upesi_bin, install):
 
 def test_privileges_dropped_after_binding(upesi_bin, tmp_path_factory):
     """As root with smtp.ini user=nobody: the listener is bound, then master and workers run as
-    nobody (the install directory belongs to nobody, as /var/lib/upesi belongs to upesi)."""
+    nobody (config and plugins belong to root, which alone is trusted to change what root loads;
+    the queue, spool and maildir belong to nobody)."""
     import pwd
     import shutil
     import tempfile
@@ -200,10 +201,9 @@ def test_privileges_dropped_after_binding(upesi_bin, tmp_path_factory):
         port = free_port()
         (inst / "config" / "smtp.ini").write_text(
             "[main]\nlisten=127.0.0.1:%d\nnodes=1\nuser=nobody\n" % port)
-        for root, dirs, files in os.walk(inst):
-            for name in dirs + files:
-                os.chown(os.path.join(root, name), nobody.pw_uid, nobody.pw_gid)
-        os.chown(inst, nobody.pw_uid, nobody.pw_gid)
+        for sub in ("queue", "spool", "maildir"):
+            (inst / sub).mkdir(exist_ok=True)
+            os.chown(inst / sub, nobody.pw_uid, nobody.pw_gid)
         log = open(base / "log", "w")
         proc = subprocess.Popen([upesi_bin, "-c", str(inst)], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15

@@ -26,3 +26,9 @@ def test_unit_is_notify_with_usr2_reload():
     assert re.search(r"^KillMode=mixed$", text, re.M)
     assert re.search(r"^NoNewPrivileges=yes$", text, re.M)
     assert "CAP_NET_BIND_SERVICE" in text
+
+
+def test_unit_has_a_runtime_directory_for_the_pid_file():
+    text = UNIT.read_text()
+    assert re.search(r"^RuntimeDirectory=upesi$", text, re.M)
+    assert "pid_file=/run/upesi/upesi.pid" in text

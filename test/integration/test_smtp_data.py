@@ -85,7 +85,7 @@ def test_bytes_survive_and_big_messages_spill_to_disk(start_server, connect, sav
     server = start_server(plugins=["accept"], so=["accept"],
                           files={"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n"
                                  % saved},
-                          smtp={"spool_after": 1000})
+                          smtp={"spool_after": 1000, "allow_nul_in_data": "true"})
     body = b"".join(b"line %d \xc3\xa9\x00\x7f tail\r\n" % i for i in range(2000))
     c = connect(server)
     open_data(c)
@@ -157,7 +157,21 @@ def test_received_loop_refused(server, connect):
     assert code == 554
 
 
-def test_nul_in_body_is_data(server, connect, saved):
+def test_nul_in_body_is_refused_after_the_final_dot(server, connect, saved):
+    c = connect(server)
+    open_data(c)
+    c.send(b"Subject: t\r\n\r\nbefore\x00after\r\n.\r\n")
+    code, lines = c.reply()
+    assert (code, lines) == (554, ["5.6.0 NUL character in message not allowed"])
+    assert c.cmd("NOOP")[0] == 250  # the session goes on
+    assert messages(saved) == []
+
+
+def test_nul_in_body_is_data_when_allowed(start_server, connect, saved):
+    server = start_server(plugins=["accept"], so=["accept"],
+                          files={"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n"
+                                 % saved},
+                          smtp={"allow_nul_in_data": "true"})
     c = connect(server)
     open_data(c)
     c.send(b"Subject: t\r\n\r\nbefore\x00after\r\n.\r\n")

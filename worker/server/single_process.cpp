@@ -34,7 +34,8 @@ void onStop(uv_signal_t* handle, int signum) {
 
 } // namespace
 
-int serveSingleProcess(const std::filesystem::path& install_dir) {
+int serveSingleProcess(const std::filesystem::path& install_dir,
+                       const std::vector<int>& listen_fds) {
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGXFSZ, SIG_IGN); // past RLIMIT_FSIZE a write fails with EFBIG: a 451, not a crash
   auto created = ServerRuntime::create(install_dir);
@@ -56,8 +57,8 @@ int serveSingleProcess(const std::filesystem::path& install_dir) {
     }
   }
   runtime->startOutbound();
-  for (const auto& address : runtime->smtpConfig().listen) {
-    if (auto r = runtime->server().listen(address); !r) {
+  for (int fd : listen_fds) {
+    if (auto r = runtime->server().adopt(fd); !r) {
       log::crit({}, "{}", r.error());
       return 1;
     }

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <filesystem>
+#include <vector>
 
 namespace upesi::worker {
 
-/// Returns the process exit status.
-int serveSingleProcess(const std::filesystem::path& install_dir);
+/// Serves on `listen_fds`, bound (by the caller, before it dropped privileges) to smtp.ini
+/// listen. Returns the process exit status.
+int serveSingleProcess(const std::filesystem::path& install_dir,
+                       const std::vector<int>& listen_fds);
 
 } // namespace upesi::worker

@@ -1,6 +1,7 @@
 #include "worker/smtp/data_reader.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace upesi::smtp {
@@ -21,7 +22,7 @@ DataReader::DataReader(const DataReaderOptions& options, Sink sink)
       content_limit_(
           options.max_line_length == 0 ? 0 : std::max<std::size_t>(options.max_line_length, 4) - 2),
       long_lines_(options.long_lines), bare_line_endings_(options.bare_line_endings),
-      max_bytes_(options.max_bytes) {}
+      max_bytes_(options.max_bytes), reject_nul_(options.reject_nul) {}
 
 DataOutcome DataReader::outcome() const {
   if (state_ == DataState::BareLineEnding) {
@@ -29,6 +30,9 @@ DataOutcome DataReader::outcome() const {
   }
   if (size_exceeded_) {
     return DataOutcome::SizeExceeded;
+  }
+  if (nul_seen_) {
+    return DataOutcome::NulCharacter;
   }
   if (line_too_long_) {
     return DataOutcome::LineTooLong;
@@ -43,8 +47,11 @@ void DataReader::emit(const char* data, std::size_t size) {
   if (max_bytes_ != 0 && bytes_ + size > max_bytes_) {
     size_exceeded_ = true;
   }
+  if (reject_nul_ && !nul_seen_ && std::memchr(data, '\0', size) != nullptr) {
+    nul_seen_ = true;
+  }
   // Once the message is known to be refused, nothing more is stored; counting goes on.
-  if (!size_exceeded_ && !line_too_long_) {
+  if (!size_exceeded_ && !line_too_long_ && !nul_seen_) {
     sink_(std::string_view(data, size));
   }
   bytes_ += size;

@@ -15,6 +15,8 @@
 //    by default. Fold (Haraka's behaviour) inserts CRLF SP after max_line_length - 2 bytes and
 //    sets lineLengthExceeded() (transaction.notes.data_line_length_exceeded); Reject stops
 //    emitting and reports LineTooLong once the end is reached.
+//  - A NUL byte is no text (RFC 5322 2.3); with reject_nul, past the first one nothing more is
+//    emitted, and NulCharacter is reported once the end is reached.
 //  - max_bytes bounds the message as stored. Past it nothing more is emitted, but the reader
 //    keeps reading (and counting) to the end and reports SizeExceeded.
 #pragma once
@@ -37,6 +39,8 @@ struct DataReaderOptions {
   BareLineEndingPolicy bare_line_endings = BareLineEndingPolicy::Reject;
   /// Largest message as stored (Haraka max.bytes / SIZE); 0 = no limit.
   std::uint64_t max_bytes = 26214400;
+  /// Off here; the session turns it on unless smtp.ini allow_nul_in_data is set.
+  bool reject_nul = false;
 };
 
 enum class DataState {
@@ -48,6 +52,7 @@ enum class DataState {
 enum class DataOutcome {
   Accepted,
   SizeExceeded,
+  NulCharacter,
   LineTooLong,
   BareLineEnding,
 };
@@ -70,7 +75,8 @@ public:
   DataFeedResult feed(std::string_view chunk);
 
   DataState state() const { return state_; }
-  /// Meaningful once state() is not Reading. SizeExceeded wins over LineTooLong.
+  /// Meaningful once state() is not Reading. SizeExceeded wins over NulCharacter, which wins
+  /// over LineTooLong.
   DataOutcome outcome() const;
 
   /// Bytes of the message as stored (unstuffed, CRLF), counting on past max_bytes. Not
@@ -82,6 +88,8 @@ public:
   std::uint64_t lines() const { return lines_; }
   bool sizeExceeded() const { return size_exceeded_; }
   bool lineTooLong() const { return line_too_long_; }
+  /// A NUL byte was seen (reject_nul only).
+  bool nulSeen() const { return nul_seen_; }
   /// A line was folded (Fold policy only).
   bool lineLengthExceeded() const { return line_length_exceeded_; }
   /// A bare CR or LF was turned into CRLF (Normalise policy only).
@@ -111,6 +119,7 @@ private:
   LongLinePolicy long_lines_;
   BareLineEndingPolicy bare_line_endings_;
   std::uint64_t max_bytes_;
+  bool reject_nul_;
 
   DataState state_ = DataState::Reading;
   At at_ = At::LineStart;
@@ -124,6 +133,7 @@ private:
   std::optional<std::uint64_t> body_offset_;
   bool size_exceeded_ = false;
   bool line_too_long_ = false;
+  bool nul_seen_ = false;
   bool line_length_exceeded_ = false;
   bool normalised_ = false;
 };

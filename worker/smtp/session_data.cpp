@@ -56,6 +56,7 @@ std::unique_ptr<DataReader> Session::makeDataReader() {
   options.bare_line_endings = limits_.normalise_bare_line_endings ? BareLineEndingPolicy::Normalise
                                                                   : BareLineEndingPolicy::Reject;
   options.max_bytes = limits_.max_message_size;
+  options.reject_nul = !limits_.allow_nul_in_data;
   data_store_failed_ = false;
   return std::make_unique<DataReader>(options, [this](std::string_view bytes) {
     if (data_store_failed_ || !txn_) {
@@ -112,6 +113,13 @@ void Session::finishData() {
       countError();
       messageDone();
     });
+    return;
+  }
+  if (outcome == DataOutcome::NulCharacter) {
+    log::info({logUuid(), ""}, "NUL byte in the message: refused (smtp.ini allow_nul_in_data)");
+    reply(554, "5.6.0", {"NUL character in message not allowed"});
+    countError();
+    messageDone();
     return;
   }
   if (outcome == DataOutcome::LineTooLong) {

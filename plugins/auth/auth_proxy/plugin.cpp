@@ -1,6 +1,7 @@
 // auth/auth_proxy: checks AUTH credentials by trying them on the SMTP server of the user's
-// domain (auth_proxy.ini [domains]), inside STARTTLS when that server offers it. Only PLAIN and
-// LOGIN can be proxied: the other server needs the password itself.
+// domain (auth_proxy.ini [domains]), inside STARTTLS with a certificate that verifies (unless
+// [main] reject_unauthorized=false). Only PLAIN and LOGIN can be proxied: the other server needs
+// the password itself.
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -73,7 +74,7 @@ public:
   }
 
   std::vector<ConfigFileSpec> configFiles() const override {
-    return {{"auth_proxy.ini", "ini", {}}};
+    return {{"auth_proxy.ini", "ini", {std::string(Booleans)}}};
   }
 
 private:
@@ -90,10 +91,21 @@ private:
   };
   using AttemptPtr = std::shared_ptr<Attempt>;
 
+  static constexpr std::string_view Booleans = "+main.reject_unauthorized";
+
   void load() {
     domains_.clear();
-    auto ini = host_->config("auth_proxy.ini", "ini", {});
-    if (!ini.is_object() || !ini.contains("domains") || !ini["domains"].is_object()) {
+    auto ini = host_->config("auth_proxy.ini", "ini", {std::string(Booleans)});
+    const auto& main = ini["main"];
+    reject_unauthorized_ = main.value("reject_unauthorized", true);
+    if (main.contains("ca_file") && main["ca_file"].is_string() && context_ != nullptr) {
+      auto ca_file = main["ca_file"].get<std::string>();
+      if (SSL_CTX_load_verify_locations(context_, ca_file.c_str(), nullptr) != 1) {
+        host_->log(LogLevel::Error,
+                   fmt::format("ca_file {}: cannot load the certificates", ca_file));
+      }
+    }
+    if (!ini.contains("domains") || !ini["domains"].is_object()) {
       return;
     }
     for (const auto& [domain, value] : ini["domains"].items()) {
@@ -161,7 +173,10 @@ private:
     options.helo = host_->me();
     options.log_id = job->uuid;
     options.tls.context = context_;
-    options.tls.mode = smtp_client::TlsMode::Opportunistic;
+    // Verifying means TLS is required too: else whoever strips STARTTLS reads the password.
+    options.tls.verify = reject_unauthorized_;
+    options.tls.mode =
+        reject_unauthorized_ ? smtp_client::TlsMode::Required : smtp_client::TlsMode::Opportunistic;
     options.auth.user = job->user;
     options.auth.password = job->password;
     job->client = std::make_unique<smtp_client::SmtpClient>(
@@ -181,6 +196,7 @@ private:
 
   Host* host_ = nullptr;
   SSL_CTX* context_;
+  bool reject_unauthorized_ = true;
   std::map<std::string, std::vector<ProxyHost>> domains_;
 };
 

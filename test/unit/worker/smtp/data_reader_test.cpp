@@ -245,11 +245,31 @@ TEST_CASE("data: a dot line inside a longer line is data") {
   CHECK(o.out == "a\r\n .\r\nb\r\n");
 }
 
-TEST_CASE("data: NUL and 8-bit bytes pass through as data") {
+TEST_CASE("data: NUL and 8-bit bytes pass through as data when NUL is allowed") {
   std::string in = "a\0b\r\n\0\r\n\xff\xfe.\r\n\0.\r\n.\r\n"s;
   Outcome o = checkSplitInvariance(in);
   CHECK(o.state == DataState::Done);
+  CHECK(o.outcome == DataOutcome::Accepted);
   CHECK(o.out == "a\0b\r\n\0\r\n\xff\xfe.\r\n\0.\r\n"s);
+}
+
+TEST_CASE("data: with reject_nul a NUL anywhere refuses the message after the final dot") {
+  DataReaderOptions options;
+  options.reject_nul = true;
+  for (std::string in :
+       {"a\0b\r\n.\r\nQUIT\r\n"s, "\0\r\n.\r\nQUIT\r\n"s, "abc\r\n.\0\r\n.\r\nQUIT\r\n"s}) {
+    INFO("input: ", in);
+    Outcome o = checkSplitInvariance(in, options);
+    CHECK(o.state == DataState::Done);
+    CHECK(o.outcome == DataOutcome::NulCharacter);
+    CHECK(o.out.find('\0') == std::string::npos); // nothing from the NUL on is stored
+    CHECK(o.consumed == in.size() - 6);           // the pipelined QUIT is left
+  }
+  Outcome clean = checkSplitInvariance("a\r\n.\r\n", options);
+  CHECK(clean.outcome == DataOutcome::Accepted);
+  DataReaderOptions small = options;
+  small.max_bytes = 4;
+  CHECK(feedWhole("aaaa\0aaaa\r\n.\r\n"s, small).outcome == DataOutcome::SizeExceeded);
 }
 
 TEST_CASE("data: smuggling variants are refused by default") {
