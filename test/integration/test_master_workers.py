@@ -221,10 +221,10 @@ def test_privileges_dropped_after_binding(upesi_bin, tmp_path_factory):
         assert children and all(uid(int(c)) == nobody.pw_uid for c in children)
         import smtplib
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
-            assert s.sendmail("s@client.example", ["u@example.com"], "Subject: x\r\n\r\nx\r\n") == {}
+            assert s.sendmail("s@client.example", ["you@example.com"], "Subject: x\r\n\r\nx\r\n") == {}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        delivered = list((inst / "maildir" / "example.com" / "u" / "new").iterdir())
+        delivered = list((inst / "maildir" / "example.com" / "you" / "new").iterdir())
         assert len(delivered) == 1 and delivered[0].stat().st_uid == nobody.pw_uid
     finally:
         shutil.rmtree(base, ignore_errors=True)

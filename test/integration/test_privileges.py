@@ -161,7 +161,7 @@ def test_single_process_drops_privileges_after_binding(root_owned_install, upesi
         assert pid_file.stat().st_uid == 0 and pid_file.parent.stat().st_uid == 0
         import smtplib
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
-            assert s.sendmail("s@client.example", ["u@example.com"], "Subject: x\r\n\r\nx\r\n") == {}
+            assert s.sendmail("s@client.example", ["you@example.com"], "Subject: x\r\n\r\nx\r\n") == {}
         r = run_upesi("-c", str(inst), "--stop")
         assert r.returncode == 0, r.stderr
         assert proc.wait(timeout=30) == 0
