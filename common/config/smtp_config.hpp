@@ -46,7 +46,7 @@ struct SessionLimits {
   int auth_failure_window_s = 600;
   int auth_failure_delay_s = 1; // the nth failure waits delay * 2^(n-1) s, max 16x
   // Clients that hold resources without making progress.
-  std::size_t max_output_buffer = 262144; // unread replies past which reading and commands pause
+  std::size_t max_output_buffer = 65536; // unread replies past which reading and commands pause
   int write_timeout_s = 60;         // output stuck past max_output_buffer (or at close) -> dropped
   int command_timeout_s = 60;       // one command line, first byte to line end -> 421
   int max_data_time_s = 3600;       // the whole DATA (or BDAT) phase -> 421

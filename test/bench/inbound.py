@@ -58,6 +58,8 @@ def start_upesi(binary, workdir, nodes=0, tls=None, smtp_ini=""):
         (cfg / "outbound.ini").write_text("[main]\ndisabled=true\n")
     else:
         (cfg / "plugins").write_text("rcpt_to.in_host_list\nqueue/discard\n")
+        # Every local part, as Haraka's rcpt_to.in_host_list accepts them.
+        (cfg / "rcpt_to.in_host_list.ini").write_text("[main]\nmailboxes=any\n")
     add_tls(cfg, tls)
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
