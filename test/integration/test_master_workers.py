@@ -194,6 +194,7 @@ def test_privileges_dropped_after_binding(upesi_bin, tmp_path_factory):
         pytest.skip("needs root")
     nobody = pwd.getpwnam("nobody")
     base = pathlib.Path(tempfile.mkdtemp(prefix="upesi-priv-"))
+    proc = None
     try:
         os.chmod(base, 0o755)
         inst = base / "inst"
@@ -227,6 +228,9 @@ def test_privileges_dropped_after_binding(upesi_bin, tmp_path_factory):
         delivered = list((inst / "maildir" / "example.com" / "you" / "new").iterdir())
         assert len(delivered) == 1 and delivered[0].stat().st_uid == nobody.pw_uid
     finally:
+        if proc is not None and proc.poll() is None:  # a failed check leaves no server behind
+            proc.kill()
+            proc.wait()
         shutil.rmtree(base, ignore_errors=True)
 
 
