@@ -2,7 +2,9 @@
 
 #include "common/config/config.hpp"
 #include "common/config/smtp_config.hpp"
+#include "common/config/unknown_keys.hpp"
 #include "common/log/log_config.hpp"
+#include "common/log/logger.hpp"
 #include "common/plugin/plugin_set.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
@@ -28,6 +30,25 @@ std::optional<gid_t> serverGroup(const config::SmtpConfig& smtp) {
   auto ids = resolveIds(smtp.user, smtp.group);
   return ids ? std::optional<gid_t>(ids->gid) : std::nullopt;
 }
+
+// While the check loads plugins, their progress lines ("loaded 2 domains") are noise: only
+// warnings and errors get through. The level is restored for the server that may follow.
+class QuietLog {
+public:
+  QuietLog() : saved_(log::Logger::instance().settings()) {
+    auto quiet = saved_;
+    if (static_cast<int>(quiet.level) > static_cast<int>(log::Level::Warn)) {
+      quiet.level = log::Level::Warn;
+    }
+    log::Logger::instance().configure(quiet);
+  }
+  ~QuietLog() { log::Logger::instance().configure(saved_); }
+  QuietLog(const QuietLog&) = delete;
+  QuietLog& operator=(const QuietLog&) = delete;
+
+private:
+  log::Settings saved_;
+};
 
 // Each message once: the convenience getters report through the callback too.
 std::vector<std::string> unique(std::vector<std::string> messages) {
@@ -127,6 +148,7 @@ CheckReport checkInstall(const fs::path& install_dir) {
       return report; // reading further would load the plugins in question
     }
   }
+  QuietLog quiet;
   config::Config config(install_dir / "config", defaultsDir());
   std::vector<std::string> errors;
   config.setErrorCallback([&](const std::string& e) { errors.push_back(e); });
@@ -137,7 +159,10 @@ CheckReport checkInstall(const fs::path& install_dir) {
   if (auto smtp = config::readSmtpConfig(config)) {
     server_gid = serverGroup(*smtp);
   }
-  report.warnings = checkSecretFiles(config, server_gid);
+  report.warnings = config::checkUnknownKeys(config);
+  for (auto& w : checkSecretFiles(config, server_gid)) {
+    report.warnings.push_back(std::move(w));
+  }
   return report;
 }
 

@@ -1,6 +1,6 @@
 // tls.ini, as Haraka's tls plugin reads it: [main] for the server side, [outbound] overriding
 // [main] for the SMTP client, [no_tls_hosts] for peers that get no STARTTLS. Every error names
-// the file and line of the key.
+// the file and line of the key. A new key is also listed in common/config/known_keys.cpp.
 #pragma once
 
 #include "common/config/config.hpp"
