@@ -2,10 +2,14 @@
 
 #include "common/config/config.hpp"
 #include "common/config/smtp_config.hpp"
+#include "common/config/unknown_keys.hpp"
 #include "common/log/log_config.hpp"
+#include "common/log/logger.hpp"
 #include "common/plugin/plugin_set.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
+#include "master/privileges.hpp"
+#include "master/secret_files.hpp"
 #include "master/trusted_files.hpp"
 
 #include <fmt/format.h>
@@ -16,22 +20,52 @@
 namespace upesi::master {
 namespace fs = std::filesystem;
 
-std::vector<std::string> checkInstall(const fs::path& install_dir) {
-  std::vector<std::string> errors;
-  std::error_code ec;
-  if (!fs::is_directory(install_dir / "config", ec)) {
-    errors.push_back(fmt::format("{}: no config/ directory here (create one with upesi -i DIR)",
-                                 install_dir.string()));
-    return errors;
+namespace {
+
+// The group the server reads its config as, if smtp.ini has it drop privileges.
+std::optional<gid_t> serverGroup(const config::SmtpConfig& smtp) {
+  if (smtp.user.empty() && smtp.group.empty()) {
+    return std::nullopt;
   }
-  if (::geteuid() == 0) {
-    errors = checkTrustedFiles(install_dir);
-    if (!errors.empty()) {
-      return errors; // reading further would load the plugins in question
+  auto ids = resolveIds(smtp.user, smtp.group);
+  return ids ? std::optional<gid_t>(ids->gid) : std::nullopt;
+}
+
+// While the check loads plugins, their progress lines ("loaded 2 domains") are noise: only
+// warnings and errors get through. The level is restored for the server that may follow.
+class QuietLog {
+public:
+  QuietLog() : saved_(log::Logger::instance().settings()) {
+    auto quiet = saved_;
+    if (static_cast<int>(quiet.level) > static_cast<int>(log::Level::Warn)) {
+      quiet.level = log::Level::Warn;
+    }
+    log::Logger::instance().configure(quiet);
+  }
+  ~QuietLog() { log::Logger::instance().configure(saved_); }
+  QuietLog(const QuietLog&) = delete;
+  QuietLog& operator=(const QuietLog&) = delete;
+
+private:
+  log::Settings saved_;
+};
+
+// Each message once: the convenience getters report through the callback too.
+std::vector<std::string> unique(std::vector<std::string> messages) {
+  std::vector<std::string> out;
+  std::set<std::string> reported;
+  for (auto& m : messages) {
+    if (reported.insert(m).second) {
+      out.push_back(std::move(m));
     }
   }
-  config::Config config(install_dir / "config", defaultsDir());
-  config.setErrorCallback([&](const std::string& e) { errors.push_back(e); });
+  return out;
+}
+
+// Everything start-up reads, read now; `config` reports into `errors` too.
+void findErrors(const fs::path& install_dir, config::Config& config,
+                std::vector<std::string>& errors) {
+  std::error_code ec;
 
   if (auto smtp = config::readSmtpConfig(config); !smtp) {
     errors.push_back(smtp.error());
@@ -71,7 +105,7 @@ std::vector<std::string> checkInstall(const fs::path& install_dir) {
   auto plugins = plugin::PluginSet::load(config, install_dir, services);
   if (!plugins) {
     errors.push_back(plugins.error());
-    return errors;
+    return;
   }
   for (const auto& p : (*plugins)->plugins()) {
     for (const auto& spec : p.instance->configFiles()) {
@@ -96,15 +130,40 @@ std::vector<std::string> checkInstall(const fs::path& install_dir) {
       }
     }
   }
-  // The convenience getters report through the callback too: keep each message once.
-  std::vector<std::string> unique;
-  std::set<std::string> reported;
-  for (auto& e : errors) {
-    if (reported.insert(e).second) {
-      unique.push_back(std::move(e));
+}
+
+} // namespace
+
+CheckReport checkInstall(const fs::path& install_dir) {
+  CheckReport report;
+  std::error_code ec;
+  if (!fs::is_directory(install_dir / "config", ec)) {
+    report.errors.push_back(fmt::format(
+        "{}: no config/ directory here (create one with upesi -i DIR)", install_dir.string()));
+    return report;
+  }
+  if (::geteuid() == 0) {
+    report.errors = checkTrustedFiles(install_dir);
+    if (!report.errors.empty()) {
+      return report; // reading further would load the plugins in question
     }
   }
-  return unique;
+  QuietLog quiet;
+  config::Config config(install_dir / "config", defaultsDir());
+  std::vector<std::string> errors;
+  config.setErrorCallback([&](const std::string& e) { errors.push_back(e); });
+  findErrors(install_dir, config, errors);
+  config.setErrorCallback({});
+  report.errors = unique(std::move(errors));
+  std::optional<gid_t> server_gid;
+  if (auto smtp = config::readSmtpConfig(config)) {
+    server_gid = serverGroup(*smtp);
+  }
+  report.warnings = config::checkUnknownKeys(config);
+  for (auto& w : checkSecretFiles(config, server_gid)) {
+    report.warnings.push_back(std::move(w));
+  }
+  return report;
 }
 
 } // namespace upesi::master

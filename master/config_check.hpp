@@ -7,7 +7,11 @@
 
 namespace upesi::master {
 
-/// Returns the errors found (empty: the install is good to run).
-std::vector<std::string> checkInstall(const std::filesystem::path& install_dir);
+struct CheckReport {
+  std::vector<std::string> errors;   ///< the install cannot run as it is
+  std::vector<std::string> warnings; ///< it can, but something in it looks wrong
+};
+
+CheckReport checkInstall(const std::filesystem::path& install_dir);
 
 } // namespace upesi::master

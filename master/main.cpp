@@ -36,6 +36,13 @@ int printErrors(const std::vector<std::string>& errors) {
   return errors.empty() ? 0 : 1;
 }
 
+// Warnings leave the exit status alone: the install runs, but an operator should look.
+void printWarnings(const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) {
+    fmt::print(stderr, "upesi: warning: {}\n", w);
+  }
+}
+
 // -l, -h and -o dlopen the install's shared objects: as root, only trusted ones.
 bool refuseUntrusted(const CliOptions& options) {
   if (options.install_dir.empty() || ::geteuid() != 0) {
@@ -165,11 +172,12 @@ int main(int argc, char** argv) {
     }
     return options->command == Command::Order ? hookOrder(*options) : pluginHelp(*options);
   case Command::Check: {
-    auto errors = checkInstall(options->install_dir);
-    if (errors.empty()) {
+    auto report = checkInstall(options->install_dir);
+    printWarnings(report.warnings);
+    if (report.errors.empty()) {
       fmt::print("{}: configuration OK\n", options->install_dir);
     }
-    return printErrors(errors);
+    return printErrors(report.errors);
   }
   case Command::Reload:
     return signalMaster(*options, MasterAction::Reload);
@@ -193,9 +201,10 @@ int main(int argc, char** argv) {
     return upesi::worker::serveWorker(options->install_dir, args);
   }
   case Command::Run: {
-    auto errors = checkInstall(options->install_dir);
-    if (!errors.empty()) {
-      return printErrors(errors);
+    auto report = checkInstall(options->install_dir);
+    printWarnings(report.warnings);
+    if (!report.errors.empty()) {
+      return printErrors(report.errors);
     }
     return runServer(options->install_dir);
   }

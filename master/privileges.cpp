@@ -19,18 +19,14 @@ bool parseId(const std::string& text, unsigned int& out) {
 
 } // namespace
 
-Result<std::monostate> dropPrivileges(const std::string& user, const std::string& group) {
-  if (user.empty() && group.empty()) {
-    return std::monostate{};
-  }
-  gid_t gid = ::getgid();
-  uid_t uid = ::getuid();
+Result<ProcessIds> resolveIds(const std::string& user, const std::string& group) {
+  ProcessIds ids{::getuid(), ::getgid()};
   if (!group.empty()) {
     unsigned int id = 0;
     if (parseId(group, id)) {
-      gid = id;
+      ids.gid = id;
     } else if (const struct group* g = ::getgrnam(group.c_str()); g != nullptr) {
-      gid = g->gr_gid;
+      ids.gid = g->gr_gid;
     } else {
       return Error{fmt::format("smtp.ini group: no group \"{}\"", group)};
     }
@@ -38,16 +34,29 @@ Result<std::monostate> dropPrivileges(const std::string& user, const std::string
   if (!user.empty()) {
     unsigned int id = 0;
     if (parseId(user, id)) {
-      uid = id;
+      ids.uid = id;
     } else if (const passwd* p = ::getpwnam(user.c_str()); p != nullptr) {
-      uid = p->pw_uid;
+      ids.uid = p->pw_uid;
       if (group.empty()) {
-        gid = p->pw_gid;
+        ids.gid = p->pw_gid;
       }
     } else {
       return Error{fmt::format("smtp.ini user: no user \"{}\"", user)};
     }
   }
+  return ids;
+}
+
+Result<std::monostate> dropPrivileges(const std::string& user, const std::string& group) {
+  if (user.empty() && group.empty()) {
+    return std::monostate{};
+  }
+  auto ids = resolveIds(user, group);
+  if (!ids) {
+    return Error{ids.error()};
+  }
+  const gid_t gid = ids->gid;
+  const uid_t uid = ids->uid;
   if (::setgroups(0, nullptr) != 0 && errno != EPERM) {
     return Error{fmt::format("setgroups: {}", std::strerror(errno))};
   }

@@ -1,4 +1,5 @@
-// outbound.ini (and config/queue_dir): how relayed mail is queued and delivered.
+// outbound.ini (and config/queue_dir): how relayed mail is queued and delivered. A new key is
+// also listed in known_keys.cpp (--check).
 #pragma once
 
 #include "common/config/config.hpp"

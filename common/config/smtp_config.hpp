@@ -1,5 +1,5 @@
 // smtp.ini: listeners and the process model, read and validated once. Every error names the
-// file and line of the offending key.
+// file and line of the offending key. A new key is also listed in known_keys.cpp (--check).
 #pragma once
 
 #include "common/config/config.hpp"

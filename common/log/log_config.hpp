@@ -1,4 +1,5 @@
-// Reads config/log.ini: [main] level, timestamps, format (default | logfmt | json), file.
+// Reads config/log.ini: [main] level, timestamps, format (default | logfmt | json), file. A new
+// key is also listed in common/config/known_keys.cpp (--check).
 #pragma once
 
 #include "common/config/config.hpp"

@@ -142,6 +142,7 @@ Result<TlsConfig> readTlsConfig(config::Config& config) {
     if (ob.contains("no_tls_hosts")) {
       out.outbound_no_tls_hosts = stringList(ob["no_tls_hosts"]);
     }
+    out.outbound_fallback_to_plain = ob.value("fallback_to_plain", true);
   }
   auto no_starttls = portList(config, main, "no_starttls_ports");
   if (!no_starttls) {

@@ -1,6 +1,6 @@
 // tls.ini, as Haraka's tls plugin reads it: [main] for the server side, [outbound] overriding
 // [main] for the SMTP client, [no_tls_hosts] for peers that get no STARTTLS. Every error names
-// the file and line of the key.
+// the file and line of the key. A new key is also listed in common/config/known_keys.cpp.
 #pragma once
 
 #include "common/config/config.hpp"
@@ -36,12 +36,16 @@ struct TlsConfig {
   // that never get STARTTLS.
   std::vector<std::string> force_tls_hosts;
   std::vector<std::string> outbound_no_tls_hosts;
+  // Outbound: a next hop whose STARTTLS handshake fails gets the message in clear (Haraka's
+  // way); false defers it instead.
+  bool outbound_fallback_to_plain = true;
   std::string sni_dir = "tls"; // config/tls/: one PEM per name (key and chain)
 };
 
 inline const config::ReadOptions TlsIniBooleans{
     {"+main.honorCipherOrder", "-main.requestCert", "-main.rejectUnauthorized",
-     "+outbound.honorCipherOrder", "-outbound.requestCert", "-outbound.rejectUnauthorized"}};
+     "+outbound.honorCipherOrder", "-outbound.requestCert", "-outbound.rejectUnauthorized",
+     "+outbound.fallback_to_plain"}};
 
 Result<TlsConfig> readTlsConfig(config::Config& config);
 

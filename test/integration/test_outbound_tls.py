@@ -1,6 +1,6 @@
 """Outbound TLS and AUTH through the whole engine: opportunistic STARTTLS, the fallback to
-plain after a broken handshake, force_tls_hosts with certificate verification, enable_tls=false,
-and AUTH to a smart host named by get_mx."""
+plain after a broken handshake (or, with fallback_to_plain=false, a deferral), force_tls_hosts
+with certificate verification, enable_tls=false, and AUTH to a smart host named by get_mx."""
 import json
 import os
 import pathlib
@@ -79,6 +79,10 @@ def test_opportunistic_starttls_is_used_when_offered(start_server, mx):
     assert msg["tls"] is True
 
 
+def log_lines(server, text):
+    return [line for line in server.log().splitlines() if text in line]
+
+
 def test_a_broken_handshake_falls_back_to_plain(start_server, mx):
     port, out = mx(SINK_TLS_MAX="TLSv1_1")
     server = relay(start_server, "127.0.0.1:%d" % port)
@@ -86,10 +90,32 @@ def test_a_broken_handshake_falls_back_to_plain(start_server, mx):
     [msg] = received(out)
     assert msg["tls"] is False
     assert server.wait_log("trying again without TLS")
-    # The host is remembered: the next message goes in clear at once.
+    [line] = log_lines(server, "trying again without TLS")
+    assert "[WARN]" in line, line
+    # The host is remembered: the next message goes in clear at once, with a WARN line again.
     send(server, "carol@example.net")
     assert len(received(out, want=2)) == 2
     assert server.log().count("trying again without TLS") == 1
+    assert server.wait_log("its TLS handshake failed recently")
+    [line] = log_lines(server, "its TLS handshake failed recently")
+    assert "[WARN]" in line, line
+
+
+def test_fallback_to_plain_false_defers_instead_of_sending_in_clear(start_server, mx, install):
+    port, out = mx(SINK_TLS_MAX="TLSv1_1")
+    server = relay(start_server, "127.0.0.1:%d" % port, outbound="temp_fail_intervals=1s,1h\n",
+                   files={"tls.ini": "[outbound]\nfallback_to_plain=false\n"})
+    send(server)
+    assert server.wait_log("not sending in clear", timeout=15), server.log()[-3000:]
+    assert "[WARN]" in log_lines(server, "not sending in clear")[0]
+    # The retry a second later is refused in clear too (and logged again).
+    deadline = time.monotonic() + 10
+    while len(log_lines(server, "not sending in clear")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(log_lines(server, "not sending in clear")) == 2
+    assert list(out.glob("*.json")) == [], "nothing may be sent in clear"
+    assert "without TLS" not in server.log()
+    assert len(queued(install)) == 1, "the message waits in the queue for a retry"
 
 
 def test_enable_tls_false_sends_in_clear(start_server, mx):

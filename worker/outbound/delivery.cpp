@@ -340,6 +340,13 @@ void Delivery::tryNextTarget() {
   options.log_id = logId();
   if (const auto& policy = engine_.settings().tls) {
     options.tls = policy->decide(target.mx.exchange, target.ip, target.mx.port, mx_domain_);
+    if (!plain_retry_ && options.tls.mode == smtp_client::TlsMode::Off &&
+        policy->remembersFailure(target.mx.exchange)) {
+      log::warn({logId(), ""},
+                "outbound: sending to {} [{}] without TLS: its TLS handshake failed recently "
+                "(tls.ini [outbound] fallback_to_plain)",
+                target.mx.exchange, target.ip);
+    }
   }
   if (plain_retry_) {
     options.tls.mode = smtp_client::TlsMode::Off;
@@ -367,16 +374,22 @@ void Delivery::tryNextTarget() {
     if (!status.ok()) {
       self->last_error_ = fmt::format("{} [{}]: {}", target.mx.exchange, target.ip, status.reason);
       log::info({self->logId(), ""}, "outbound: {}", self->last_error_);
-      bool retry_plain = self->client_->security().tls_failed &&
-                         self->client_options_.tls.mode == smtp_client::TlsMode::Opportunistic;
+      bool tls_failed = self->client_->security().tls_failed &&
+                        self->client_options_.tls.mode == smtp_client::TlsMode::Opportunistic;
       self->client_.reset();
-      if (retry_plain) {
-        // As Haraka does: a host whose TLS is broken gets mail in clear rather than none.
-        self->engine_.settings().tls->handshakeFailed(target.mx.exchange);
-        log::notice({self->logId(), ""}, "outbound: TLS with {} failed: trying again without TLS",
-                    target.mx.exchange);
+      // As Haraka does: a host whose TLS is broken gets mail in clear rather than none, unless
+      // fallback_to_plain=false; then it is the next MX's turn, and at the end a deferral.
+      if (tls_failed && self->engine_.settings().tls->handshakeFailed(target.mx.exchange)) {
+        log::warn({self->logId(), ""},
+                  "outbound: TLS with {} [{}] failed: trying again without TLS", target.mx.exchange,
+                  target.ip);
         self->plain_retry_ = true;
         --self->next_target_;
+      } else if (tls_failed) {
+        log::warn({self->logId(), ""},
+                  "outbound: TLS with {} [{}] failed: not sending in clear (tls.ini [outbound] "
+                  "fallback_to_plain=false)",
+                  target.mx.exchange, target.ip);
       }
       self->tryNextTarget();
       return;

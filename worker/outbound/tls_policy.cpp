@@ -6,9 +6,11 @@
 namespace upesi::outbound {
 
 TlsPolicy::TlsPolicy(tls::ContextPtr context, std::vector<std::string> force_tls_hosts,
-                     std::vector<std::string> no_tls_hosts, std::chrono::seconds no_go_expiry)
+                     std::vector<std::string> no_tls_hosts, bool fallback_to_plain,
+                     std::chrono::seconds no_go_expiry)
     : context_(std::move(context)), force_tls_hosts_(std::move(force_tls_hosts)),
-      no_tls_hosts_(std::move(no_tls_hosts)), no_go_expiry_(no_go_expiry) {}
+      no_tls_hosts_(std::move(no_tls_hosts)), fallback_to_plain_(fallback_to_plain),
+      no_go_expiry_(no_go_expiry) {}
 
 bool TlsPolicy::listed(const std::vector<std::string>& hosts, const std::string& exchange,
                        const std::string& ip, const std::string& domain) {
@@ -51,8 +53,17 @@ smtp_client::TlsOptions TlsPolicy::decide(const std::string& exchange, const std
   return options;
 }
 
-void TlsPolicy::handshakeFailed(const std::string& exchange, Clock::time_point now) {
+bool TlsPolicy::handshakeFailed(const std::string& exchange, Clock::time_point now) {
+  if (!fallback_to_plain_) {
+    return false;
+  }
   no_go_until_[exchange] = now + no_go_expiry_;
+  return true;
+}
+
+bool TlsPolicy::remembersFailure(const std::string& exchange, Clock::time_point now) const {
+  auto it = no_go_until_.find(exchange);
+  return it != no_go_until_.end() && now < it->second;
 }
 
 } // namespace upesi::outbound

@@ -2,7 +2,8 @@
 // opportunistic STARTTLS by default (outbound.ini enable_tls), TLS with a verified certificate
 // for tls.ini [outbound] force_tls_hosts, never for no_tls_hosts, SMTPS for next hops on port
 // 465. A host whose handshake failed gets plain SMTP for a while instead of failing forever
-// (Haraka needs Redis for that; here it is per worker, in memory).
+// (Haraka needs Redis for that; here it is per worker, in memory), unless tls.ini [outbound]
+// fallback_to_plain=false: then the attempt fails and the message waits for a retry.
 //
 // Threading: the loop thread.
 #pragma once
@@ -23,7 +24,7 @@ public:
 
   /// `context` null: TLS off (enable_tls=false, or no usable client context).
   TlsPolicy(tls::ContextPtr context, std::vector<std::string> force_tls_hosts,
-            std::vector<std::string> no_tls_hosts,
+            std::vector<std::string> no_tls_hosts, bool fallback_to_plain = true,
             std::chrono::seconds no_go_expiry = std::chrono::hours(24));
 
   /// The options for one connection to `exchange` (the MX name) at `ip`:`port` for `domain`.
@@ -31,8 +32,12 @@ public:
                                  std::uint16_t port, const std::string& domain,
                                  Clock::time_point now = Clock::now());
 
-  /// An opportunistic handshake with `exchange` failed: plain SMTP for it until the expiry.
-  void handshakeFailed(const std::string& exchange, Clock::time_point now = Clock::now());
+  /// An opportunistic handshake with `exchange` failed. True: try again in clear, and use plain
+  /// SMTP for it until the expiry; false (fallback_to_plain=false): the attempt has failed.
+  bool handshakeFailed(const std::string& exchange, Clock::time_point now = Clock::now());
+
+  /// True while `exchange` gets plain SMTP because its handshake failed.
+  bool remembersFailure(const std::string& exchange, Clock::time_point now = Clock::now()) const;
 
 private:
   static bool listed(const std::vector<std::string>& hosts, const std::string& exchange,
@@ -41,6 +46,7 @@ private:
   tls::ContextPtr context_;
   std::vector<std::string> force_tls_hosts_;
   std::vector<std::string> no_tls_hosts_;
+  bool fallback_to_plain_;
   std::chrono::seconds no_go_expiry_;
   std::unordered_map<std::string, Clock::time_point> no_go_until_;
 };

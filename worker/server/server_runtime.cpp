@@ -56,6 +56,7 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   tls::ContextPtr client_context;
   std::vector<std::string> force_tls_hosts;
   std::vector<std::string> no_tls_hosts;
+  bool fallback_to_plain = true;
   if (settings.config.enable_tls) {
     auto tls_config = tls::readTlsConfig(config);
     if (!tls_config) {
@@ -68,9 +69,11 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
     client_context = std::move(*context);
     force_tls_hosts = tls_config->force_tls_hosts;
     no_tls_hosts = tls_config->outbound_no_tls_hosts;
+    fallback_to_plain = tls_config->outbound_fallback_to_plain;
   }
-  settings.tls = std::make_shared<outbound::TlsPolicy>(
-      std::move(client_context), std::move(force_tls_hosts), std::move(no_tls_hosts));
+  settings.tls =
+      std::make_shared<outbound::TlsPolicy>(std::move(client_context), std::move(force_tls_hosts),
+                                            std::move(no_tls_hosts), fallback_to_plain);
   if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
     for (const auto& line : *lines) {
       settings.bounce_template += line.get<std::string>() + "\n";

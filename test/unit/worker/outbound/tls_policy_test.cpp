@@ -42,7 +42,7 @@ TEST_CASE("TLS policy: force_tls_hosts by MX name, address or domain require ver
 }
 
 TEST_CASE("TLS policy: no_tls_hosts and a failed handshake mean plain, the latter for a while") {
-  TlsPolicy policy(clientContext(), {}, {"old.example"}, std::chrono::seconds(60));
+  TlsPolicy policy(clientContext(), {}, {"old.example"}, true, std::chrono::seconds(60));
   CHECK((policy.decide("mx.old.example", "192.0.2.1", 25, "old.example").mode == TlsMode::Off));
   auto now = TlsPolicy::Clock::now();
   policy.handshakeFailed("mx.broken.example", now);
@@ -51,4 +51,16 @@ TEST_CASE("TLS policy: no_tls_hosts and a failed handshake mean plain, the latte
   CHECK((policy.decide("mx.broken.example", "192.0.2.2", 25, "broken.example",
                        now + std::chrono::seconds(61))
              .mode == TlsMode::Opportunistic));
+}
+
+TEST_CASE("TLS policy: with fallback_to_plain=false a failed handshake is not retried in clear") {
+  TlsPolicy policy(clientContext(), {}, {}, false);
+  auto now = TlsPolicy::Clock::now();
+  CHECK_FALSE(policy.handshakeFailed("mx.broken.example", now));
+  CHECK_FALSE(policy.remembersFailure("mx.broken.example", now));
+  CHECK((policy.decide("mx.broken.example", "192.0.2.2", 25, "broken.example", now).mode ==
+         TlsMode::Opportunistic));
+  TlsPolicy fallback(clientContext(), {}, {});
+  CHECK(fallback.handshakeFailed("mx.broken.example", now));
+  CHECK(fallback.remembersFailure("mx.broken.example", now));
 }

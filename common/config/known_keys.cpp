@@ -1,0 +1,100 @@
+#include "common/config/known_keys.hpp"
+
+namespace upesi::config {
+namespace {
+
+using Keys = std::vector<std::string_view>;
+
+Keys operator+(Keys a, const Keys& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// tls.ini: what [main] and [outbound] share (common/tls/tls_config.cpp readSide).
+const Keys TlsSideKeys = {
+    "key",          "cert",       "dhparam",          "ca",          "ciphers",
+    "ciphersuites", "minVersion", "honorCipherOrder", "requestCert", "rejectUnauthorized"};
+
+// smtp_forward.ini and lmtp.ini: [main] and each per-domain section
+// (plugins/support/next_hop_forwarder.hpp).
+const Keys ForwardRouteKeys = {"host", "port", "enable_outbound", "connect_timeout",
+                               "command_timeout"};
+
+const std::vector<KnownIniFile> Files = {
+    {"smtp.ini",
+     {{"main",
+       {"listen",
+        "nodes",
+        "user",
+        "group",
+        "pid_file",
+        "force_shutdown_timeout",
+        "smtps_port",
+        "submission_ports",
+        "inactivity_timeout",
+        "data_timeout",
+        "max_line_length",
+        "max_data_line_length",
+        "fold_long_data_lines",
+        "normalise_bare_line_endings",
+        "allow_nul_in_data",
+        "max_message_size",
+        "max_recipients",
+        "max_unrecognized_commands",
+        "max_errors",
+        "max_connections",
+        "max_connections_per_ip",
+        "max_received_headers",
+        "spool_after",
+        "spool_dir",
+        "auth_requires_tls",
+        "max_auth_failures",
+        "max_auth_failures_per_ip",
+        "auth_failure_window",
+        "auth_failure_delay",
+        "max_output_buffer",
+        "write_timeout",
+        "command_timeout",
+        "max_data_time",
+        "min_data_rate",
+        "min_data_rate_window",
+        "ipv6_client_prefix"}}}},
+    {"outbound.ini",
+     {{"main",
+       {"disabled", "enable_tls", "concurrency_max", "destination_concurrency_max", "always_split",
+        "ipv6_enabled", "local_mx_ok", "received_header", "maxTempFailures", "temp_fail_intervals",
+        "connect_timeout", "greeting_timeout", "pool_timeout", "pool_concurrency_max",
+        "scan_interval"}}}},
+    {"tls.ini",
+     {{"main", TlsSideKeys + Keys{"requireAuthorized", "no_starttls_ports"}},
+      {"outbound", TlsSideKeys + Keys{"force_tls_hosts", "no_tls_hosts", "fallback_to_plain"}},
+      {"no_tls_hosts", {}, true}}},
+    {"log.ini", {{"main", {"level", "timestamps", "format", "file"}}}},
+    {"dns.ini", {{"main", {"servers", "timeout_ms", "tries"}}}},
+    {"relay.ini", {{"relay", {"acl", "dest_domains", "all", "force_routing"}}}},
+    {"relay_dest_domains.ini", {{"domains", {}, true}}},
+    {"rcpt_to.in_host_list.ini", {{"main", {"mailboxes"}}}},
+    {"auth_proxy.ini", {{"main", {"reject_unauthorized", "ca_file"}}, {"domains", {}, true}}},
+    {"queue.maildir.ini", {{"main", {"path"}}}},
+    {"tarpit.ini", {{"main", {"hooks_to_delay"}}}},
+    {"smtp_forward.ini",
+     {{"main", ForwardRouteKeys + Keys{"domain_selector"}}, {"*", ForwardRouteKeys}}},
+    {"lmtp.ini", {{"main", ForwardRouteKeys + Keys{"domain_selector"}}, {"*", ForwardRouteKeys}}},
+};
+
+} // namespace
+
+const std::vector<KnownIniFile>& knownIniFiles() {
+  return Files;
+}
+
+const KnownIniFile* knownIniFile(std::string_view name) {
+  for (const auto& file : Files) {
+    if (file.name == name) {
+      return &file;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace upesi::config
