@@ -11,6 +11,7 @@
 #include "master/privileges.hpp"
 #include "master/secret_files.hpp"
 #include "master/trusted_files.hpp"
+#include "worker/server/server_runtime.hpp"
 
 #include <fmt/format.h>
 
@@ -72,6 +73,11 @@ void findErrors(const fs::path& install_dir, config::Config& config,
   }
   if (auto logc = log::readLogConfig(config); !logc) {
     errors.push_back(logc.error());
+  }
+  // outbound.ini, and tls.ini's [outbound] with the client certificate it names: each worker
+  // reads them at start, and an error there stops it.
+  if (auto outbound = worker::outboundSettings(config, install_dir, "localhost"); !outbound) {
+    errors.push_back(outbound.error());
   }
   for (const char* name : {"me", "plugin_timeout"}) {
     if (auto v = config.get(name, config::ConfigType::Value); !v) {

@@ -38,6 +38,18 @@ def test_check_reports_a_bad_value_with_its_line(install):
     assert f"{smtp}:3: listen" in r.stderr
 
 
+def test_check_reads_outbound_ini_as_a_worker_does(install):
+    # A value a worker refuses at start must fail the check first, not stop the server.
+    outbound = install / "config/outbound.ini"
+    outbound.write_text("[main]\nconcurrency_max=abc\n")
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "outbound.ini:2:" in r.stderr and "concurrency_max" in r.stderr
+    outbound.write_text("[main]\ntemp_fail_intervals=1m, fortnight\n")
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 1 and "temp_fail_intervals" in r.stderr, r.stderr
+
+
 def test_check_covers_log_ini_and_any_structured_file(install):
     (install / "config/log.ini").write_text("[main]\nlevel=chatty\n")
     (install / "config/extra.json").write_text('{"a": 1,\n "b": }\n')

@@ -30,6 +30,8 @@ std::string serverName(config::Config& config) {
   return "localhost";
 }
 
+} // namespace
+
 Result<outbound::EngineSettings> outboundSettings(config::Config& config,
                                                   const std::filesystem::path& install_dir,
                                                   const std::string& me) {
@@ -81,8 +83,6 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   }
   return settings;
 }
-
-} // namespace
 
 ServerRuntime::ServerRuntime() {
   uv_loop_init(&loop_);

@@ -22,6 +22,12 @@
 
 namespace upesi::worker {
 
+/// The outbound engine's settings from outbound.ini and tls.ini, as a worker builds them at
+/// start (upesi --check builds them too, so that their errors are found before a start).
+Result<outbound::EngineSettings> outboundSettings(config::Config& config,
+                                                  const std::filesystem::path& install_dir,
+                                                  const std::string& me);
+
 class ServerRuntime {
 public:
   /// Reads the config (log, smtp.ini, dns.ini), starts the resolver, loads the plugins and
