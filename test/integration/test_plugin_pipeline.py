@@ -167,6 +167,63 @@ def test_unrecognized_command_handled_by_plugin(start_server, connect):
     assert c.cmd("XSTATUS") == (250, ["XSTATUS fine"])
 
 
+def recorded_calls(path):
+    """[(plugin, hook, facts)] from a scripted plugin's record file."""
+    import json
+    calls = []
+    for line in path.read_text().splitlines():
+        fields = line.split(" ", 3)
+        calls.append((fields[0], fields[1], json.loads(fields[3]) if len(fields) > 3 else None))
+    return calls
+
+
+def test_hook_next_runs_the_named_hook(start_server, connect, tmp_path):
+    # Haraka's documentation's own example: next(HOOK_NEXT, 'rcpt_ok') from unrecognized_command.
+    record = tmp_path / "calls"
+    files = {"jump.ini": "[main]\nrecord=%s\n[unrecognized_command]\ncode=HOOK_NEXT\n"
+                         "msg=rcpt_ok\n" % record,
+             "vouch.ini": "[main]\nrecord=%s\n[rcpt_ok]\ncode=CONT\n" % record,
+             "accept.ini": ACCEPT}
+    server = start_server(plugins=["jump", "vouch", "accept"], so=["jump", "vouch", "accept"],
+                          files=files)
+    c = connect(server)
+    # Without a recipient there is nothing for rcpt_ok to confirm.
+    assert c.cmd("XCONFIRM")[0] == 503
+    c.cmd("EHLO x.example")
+    c.cmd("MAIL FROM:<a@b.example>")
+    assert c.cmd("RCPT TO:<r@example.com>")[0] == 250
+    record.write_text("")
+    # rcpt_ok's own reply, for the transaction's last recipient, not 451 Internal error.
+    assert c.cmd("XCONFIRM now please") == (250, ["2.1.5 recipient <r@example.com> OK"])
+    assert recorded_calls(record) == [
+        ("jump", "unrecognized_command", {"verb": "XCONFIRM", "argument": "now please"}),
+        ("vouch", "rcpt_ok", {"verb": "XCONFIRM", "argument": "now please",
+                              "address": "r@example.com"}),
+    ]
+
+
+def test_hook_next_answers_as_the_named_hook(start_server, connect):
+    files = {"jump.ini": "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=vrfy\n",
+             "strict.ini": "[vrfy]\ncode=DENY\nmsg=no such user\n", "accept.ini": ACCEPT}
+    server = start_server(plugins=["jump", "strict", "accept"], so=["jump", "strict", "accept"],
+                          files=files)
+    c = connect(server)
+    assert c.cmd("XWHO someone") == (550, ["5.1.1 no such user"])
+
+
+def test_hook_next_to_quit_and_to_a_hook_it_cannot_run(start_server, connect):
+    server = scripted(start_server, "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=data_post\n")
+    c = connect(server)
+    assert c.cmd("XJUMP")[0] == 451
+    assert server.wait_log("HOOK_NEXT to \"data_post\"")
+    c.close()
+    server.stop()
+    server = scripted(start_server, "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=quit\n")
+    c = connect(server)
+    assert c.cmd("XBYE")[0] == 221
+    assert c.closed()
+
+
 def test_hook_order_listing_includes_shared_objects(start_server, upesi_bin):
     import subprocess
     server = scripted(start_server, "[rcpt]\ncode=OK\npriority=-20\n")

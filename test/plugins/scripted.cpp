@@ -18,7 +18,9 @@
 //   record=/path/file    append "<plugin> <hook> <pid>" to this file for every call, and
 //                        "<plugin> shutdown <pid>" when the plugin is shut down; the outbound
 //                        hooks (get_mx, deferred, bounce, delivered) add a fourth field, their
-//                        facts as compact JSON (uuid, attempts, notes, and the hook's own)
+//                        facts as compact JSON (uuid, attempts, notes, and the hook's own);
+//                        hooks given a command verb (unrecognized_command, and a hook it
+//                        names with HOOK_NEXT) add {verb, argument, address}
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -91,6 +93,17 @@ nlohmann::json outboundFacts(upesi::Hook hook, const upesi::HookParams& params) 
   return facts;
 }
 
+/// What a hook run for an unrecognized command (or by HOOK_NEXT from one) was told.
+nlohmann::json commandFacts(const upesi::HookParams& params) {
+  nlohmann::json facts = nlohmann::json::object();
+  facts["verb"] = std::string(params.verb);
+  facts["argument"] = std::string(params.argument);
+  if (params.address != nullptr) {
+    facts["address"] = params.address->address();
+  }
+  return facts;
+}
+
 class Scripted final : public upesi::Plugin {
 public:
   void registerHooks(upesi::Host& host, upesi::Registrar& registrar) override {
@@ -130,6 +143,8 @@ private:
       out << host_->pluginName() << ' ' << upesi::toString(hook) << ' ' << ::getpid();
       if (params.hmail != nullptr) {
         out << ' ' << outboundFacts(hook, params).dump();
+      } else if (!params.verb.empty()) {
+        out << ' ' << commandFacts(params).dump();
       }
       out << '\n';
     }

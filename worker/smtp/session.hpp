@@ -193,9 +193,10 @@ private:
   void cmdRcpt(std::string_view argument);
   void cmdData(std::string_view argument);
   void cmdRset(std::string_view argument);
-  void cmdQuit(std::string_view argument);
-  void cmdNoop();
-  void cmdVrfy(std::string_view argument);
+  void rset(const HookParams& params);
+  void cmdQuit(const HookParams& params);
+  void cmdNoop(const HookParams& params);
+  void cmdVrfy(const HookParams& params);
   void cmdHelp();
   void cmdUnrecognized(std::string verb, std::string argument);
   void runNamedHook(const std::string& hook_name);
@@ -297,6 +298,7 @@ private:
   EsmtpParams pending_params_;
   std::string pending_text_;
   std::string pending_verb_;
+  std::string next_hook_argument_; // the unrecognized command's argument, for HOOK_NEXT
   // The transaction's relaying before the RCPT in flight: a grant made while it runs is undone
   // once that recipient is decided.
   bool relaying_before_rcpt_ = false;

@@ -142,7 +142,7 @@ void Session::handleLine(std::string_view line) {
   CommandLine command = splitCommandLine(line, esmtp_);
   if (loop_state_) {
     if (command.verb == "QUIT" && command.defect == LineDefect::None) {
-      cmdQuit("");
+      cmdQuit({});
       return;
     }
     reply(loop_reply_);
@@ -180,11 +180,11 @@ void Session::handleLine(std::string_view line) {
   } else if (verb == "RSET") {
     cmdRset(command.argument);
   } else if (verb == "QUIT") {
-    cmdQuit(command.argument);
+    cmdQuit({});
   } else if (verb == "NOOP") {
-    cmdNoop();
+    cmdNoop({});
   } else if (verb == "VRFY") {
-    cmdVrfy(command.argument);
+    cmdVrfy({});
   } else if (verb == "HELP") {
     cmdHelp();
   } else if (verb == "STARTTLS" && starttlsOffered()) {
@@ -517,20 +517,26 @@ void Session::cmdRset(std::string_view argument) {
     countError();
     return;
   }
-  resetTransaction(
-      [this]() { runHook(Hook::Rset, {}, [this](HookResult) { reply(250, "2.0.0", {"OK"}); }); });
+  rset({});
 }
 
-void Session::cmdQuit(std::string_view argument) {
-  (void)argument; // RFC 5321 4.1.1.10: answer QUIT whatever follows it
-  runHook(Hook::Quit, {}, [this](HookResult) {
+void Session::rset(const HookParams& params) {
+  // The runner copies `params` before resetTransaction can run a hook of its own.
+  resetTransaction([this, params]() {
+    runHook(Hook::Rset, params, [this](HookResult) { reply(250, "2.0.0", {"OK"}); });
+  });
+}
+
+void Session::cmdQuit(const HookParams& params) {
+  // RFC 5321 4.1.1.10: answer QUIT whatever follows it
+  runHook(Hook::Quit, params, [this](HookResult) {
     reply(221, "2.0.0", {fmt::format("{} closing connection. Have a jolly good day.", env_.me)});
     startClose();
   });
 }
 
-void Session::cmdNoop() {
-  runHook(Hook::Noop, {}, [this](HookResult result) {
+void Session::cmdNoop(const HookParams& params) {
+  runHook(Hook::Noop, params, [this](HookResult result) {
     if (replyToDeny(result, 500, "5.5.1", 450, "4.7.1", "NOOP denied")) {
       return;
     }
@@ -538,9 +544,8 @@ void Session::cmdNoop() {
   });
 }
 
-void Session::cmdVrfy(std::string_view argument) {
-  pending_text_ = std::string(argument);
-  runHook(Hook::Vrfy, {}, [this](HookResult result) {
+void Session::cmdVrfy(const HookParams& params) {
+  runHook(Hook::Vrfy, params, [this](HookResult result) {
     if (result.code == Code::Ok) {
       reply(250, "2.1.5", textOr(result, "User OK"));
       return;
@@ -588,22 +593,63 @@ void Session::cmdUnrecognized(std::string verb, std::string argument) {
 }
 
 void Session::runNamedHook(const std::string& hook_name) {
-  // HOOK_NEXT (xclient and friends): re-run a connection-level hook by name.
-  auto hook = hookFromString(hook_name);
-  if (hook == Hook::LookupRdns || hook == Hook::Connect) {
-    runHook(*hook, {}, [this, hook](HookResult result) {
-      if (hook == Hook::LookupRdns) {
-        if (result.code == Code::Ok && !result.message.empty()) {
-          remote_.host = result.message.front();
-        }
-        denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure");
-      } else if (!denyConnection(result, "Your mail is not welcome here", "Come back later")) {
+  // HOOK_NEXT (Haraka's docs: next(HOOK_NEXT, 'rcpt_ok')): the named hook runs instead of the
+  // unrecognized command's reply, with the same arguments (verb and argument), plus what that
+  // hook always receives; its answer is given as that hook's own command gives it.
+  next_hook_argument_ = pending_text_;
+  HookParams params;
+  params.verb = pending_verb_;
+  params.argument = next_hook_argument_;
+  const auto hook = hookFromString(hook_name);
+  switch (hook.value_or(Hook::InitMaster)) {
+  case Hook::LookupRdns:
+    runHook(Hook::LookupRdns, params, [this](HookResult result) {
+      if (result.code == Code::Ok && !result.message.empty()) {
+        remote_.host = result.message.front();
+      }
+      denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure");
+    });
+    return;
+  case Hook::Connect:
+    runHook(Hook::Connect, params, [this](HookResult result) {
+      if (!denyConnection(result, "Your mail is not welcome here", "Come back later")) {
         greet();
       }
     });
     return;
+  case Hook::RcptOk:
+    // Haraka's rcpt_ok_respond answers for the transaction's last recipient.
+    if (!txn_ || txn_->rcptTo().empty()) {
+      reply(503, "5.5.1", {"Use RCPT before rcpt_ok"});
+      countError();
+      return;
+    }
+    pending_address_ = txn_->rcptTo().back();
+    pending_text_.clear();
+    relaying_before_rcpt_ = txn_->relaying;
+    params.address = &pending_address_;
+    runHook(Hook::RcptOk, params, [this](HookResult result) { rcptOkRespond(std::move(result)); });
+    return;
+  case Hook::Vrfy:
+    cmdVrfy(params);
+    return;
+  case Hook::Noop:
+    cmdNoop(params);
+    return;
+  case Hook::Rset:
+    rset(params);
+    return;
+  case Hook::Quit:
+    cmdQuit(params);
+    return;
+  default:
+    break;
   }
-  log::error({logUuid(), ""}, "HOOK_NEXT to \"{}\" is not supported", log::escaped(hook_name));
+  // The others run at fixed points of a transaction (data, queue...) or outside a session.
+  log::error({logUuid(), ""},
+             "HOOK_NEXT to \"{}\": only lookup_rdns, connect, rcpt_ok, vrfy, noop, rset and quit "
+             "can be run from unrecognized_command",
+             log::escaped(hook_name));
   reply(451, "4.3.0", {"Internal error"});
 }
 

@@ -54,8 +54,9 @@ struct HookParams {
   const Address* address = nullptr;       ///< mail (sender), rcpt and rcpt_ok (recipient)
   const EsmtpParams* esmtp = nullptr;     ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
   std::string_view host;                  ///< helo, ehlo: the name the client gave
-  std::string_view verb;                  ///< unrecognized_command: the command word, upper-case
-  std::string_view argument;              ///< unrecognized_command: the rest of the line
+  /// unrecognized_command, and the hook it names with HOOK_NEXT: the command word, upper-case
+  std::string_view verb;
+  std::string_view argument; ///< the same: the rest of the line
   std::string_view message;               ///< queue_ok: the queue's reply text
   const DenyInfo* deny = nullptr;         ///< deny
   HMail* hmail = nullptr;                 ///< outbound hooks: the queued item
