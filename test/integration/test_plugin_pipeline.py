@@ -167,6 +167,13 @@ def test_unrecognized_command_handled_by_plugin(start_server, connect):
     assert c.cmd("XSTATUS") == (250, ["XSTATUS fine"])
 
 
+def test_unrecognized_command_ok_without_message_gets_250(start_server, connect):
+    server = scripted(start_server, "[unrecognized_command]\ncode=OK\n")
+    c = connect(server)
+    assert c.cmd("XSTATUS") == (250, ["2.0.0 OK"])
+    assert c.cmd("NOOP")[0] == 250
+
+
 def recorded_calls(path):
     """[(plugin, hook, facts)] from a scripted plugin's record file."""
     import json

@@ -569,9 +569,9 @@ void Session::cmdUnrecognized(std::string verb, std::string argument) {
   params.argument = pending_text_;
   runHook(Hook::UnrecognizedCommand, params, [this](HookResult result) {
     if (result.code == Code::Ok) {
-      if (!result.message.empty()) {
-        reply(250, "", result.message);
-      }
+      // Haraka's plugin has answered through connection.respond by now; ours cannot, so a bare
+      // OK still gets a reply: a client waiting for one would otherwise hang.
+      reply(250, result.message.empty() ? "2.0.0" : "", textOr(result, "OK"));
       return;
     }
     if (result.code == Code::HookNext && !result.message.empty()) {
