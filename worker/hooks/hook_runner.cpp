@@ -82,6 +82,7 @@ void HookRunner::advance() {
     ticket_ = next_ticket_++;
     have_inline_answer_ = false;
     dispatching_ = true;
+    connection_.setHook(hook_); // a deny hook run in between may have changed it
     try {
       registration.fn(Next(weak_from_this(), ticket_), connection_, params_);
     } catch (const std::exception& e) {

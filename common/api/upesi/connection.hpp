@@ -172,6 +172,15 @@ public:
   virtual bool earlyTalker() const = 0;
   /// Closes the connection after pending replies are written; hooks still pending are dropped.
   virtual void disconnect() = 0;
+
+  /// The hook running now (Haraka's connection.hook), so that one handler registered on
+  /// several hooks can tell them apart; toString(hook()) is its name. Set by the server before
+  /// each plugin is called; a plugin has no reason to set it.
+  Hook hook() const { return hook_; }
+  void setHook(Hook hook) { hook_ = hook; }
+
+private:
+  Hook hook_ = Hook::ConnectInit;
 };
 
 } // namespace upesi
