@@ -159,7 +159,7 @@ void HookRunner::handleAnswer(Code code, std::vector<std::string> lines) {
     return;
   }
   if (isDeny(code) && mayBeOverridden(hook_) && !table_.empty(Hook::Deny)) {
-    deny_info_ = DenyInfo{code, lines, registration.plugin, registration.method, hook_};
+    deny_info_ = DenyInfo{code, lines, registration.plugin, registration.method, hook_, &params_};
     HookParams deny_params;
     deny_params.deny = &deny_info_;
     std::weak_ptr<HookRunner> weak = weak_from_this();

@@ -26,13 +26,17 @@ namespace upesi {
 
 using EsmtpParams = std::vector<std::pair<std::string, std::string>>;
 
-/// What the deny hook is told about the rejection it may override.
+struct HookParams;
+
+/// What the deny hook is told about the rejection it may override (Haraka's deny params:
+/// [code, msg, plugin, function, params, hook]).
 struct DenyInfo {
   Code code = Code::Deny;
   std::vector<std::string> message;
   std::string plugin;
   std::string method;
   Hook hook = Hook::Connect;
+  const HookParams* params = nullptr; ///< the denied hook's own arguments (its address...)
 };
 
 /// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to

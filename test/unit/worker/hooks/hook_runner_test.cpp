@@ -260,9 +260,24 @@ TEST_CASE("hook runner: the deny hook may override a rejection, and sees what wa
         next(override_it ? Code::Ok : Code::Cont);
       },
       0, "");
+  std::string denied_address;
+  b.registerHook(
+      Hook::Deny,
+      [&](Next next, Connection&, const HookParams& params) {
+        REQUIRE(params.deny->params != nullptr);
+        REQUIRE(params.deny->params->address != nullptr);
+        denied_address = params.deny->params->address->address();
+        next(Code::Cont);
+      },
+      -10, "");
   TestConnection conn;
+  Address rcpt;
+  rcpt.user = "r";
+  rcpt.host = "example.com";
+  HookParams rcpt_params;
+  rcpt_params.address = &rcpt;
   std::optional<HookResult> outcome;
-  auto runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, {}, "T",
+  auto runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, rcpt_params, "T",
                                 [&](HookResult r) { outcome = r; });
   REQUIRE(outcome);
   CHECK((outcome->code == Code::Ok));
@@ -270,11 +285,13 @@ TEST_CASE("hook runner: the deny hook may override a rejection, and sees what wa
   CHECK(seen.plugin == "strict");
   CHECK((seen.code == Code::Deny));
   CHECK((seen.hook == Hook::Rcpt));
+  // Haraka passes the denied hook's params too: [code, msg, plugin, function, params, hook].
+  CHECK(denied_address == "r@example.com");
 
   override_it = false;
   outcome.reset();
   calls.clear();
-  runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, {}, "T",
+  runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, rcpt_params, "T",
                            [&](HookResult r) { outcome = r; });
   REQUIRE(outcome);
   CHECK((outcome->code == Code::Deny));
