@@ -14,6 +14,8 @@
 //   save=/dir            (queue hooks) write the message to /dir/<transaction uuid>.eml first
 //   note=key:value       (mail, rcpt) set transaction.notes[key] to value (JSON if it parses,
 //                        else the text)
+//   claim=XFOO           (mail, rcpt) claim this ESMTP parameter (several: claim[]=); the
+//                        note claimed_<KEYWORD>=<value> records what the hook was given
 //   [main]
 //   record=/path/file    append "<plugin> <hook> <pid>" to this file for every call, and
 //                        "<plugin> shutdown <pid>" when the plugin is shut down; the outbound
@@ -171,6 +173,19 @@ private:
       std::string text = colon == std::string::npos ? "" : spec.substr(colon + 1);
       auto value = nlohmann::json::parse(text, nullptr, false);
       connection.transaction()->notes()[key] = value.is_discarded() ? nlohmann::json(text) : value;
+    }
+    if (keys.contains("claim") && params.claims != nullptr && params.esmtp != nullptr) {
+      const auto& wanted = keys["claim"];
+      for (const auto& keyword : wanted.is_array() ? wanted : nlohmann::json::array({wanted})) {
+        if (!params.claims->claim(keyword.get<std::string>())) {
+          continue;
+        }
+        for (const auto& [name, value] : *params.esmtp) {
+          if (name == keyword && connection.transaction() != nullptr) {
+            connection.transaction()->notes()["claimed_" + name] = value;
+          }
+        }
+      }
     }
     if (keys.contains("save") && connection.transaction() != nullptr) {
       auto* txn = connection.transaction();

@@ -209,6 +209,7 @@ private:
   void messageDone();
   void rcptRespond(HookResult result);
   void rcptOkRespond(HookResult result);
+  bool refuseUnclaimedParameters(); // 555 for a MAIL/RCPT parameter no plugin claimed
   std::string receivedHeader() const;
 
   // Replies that depend on a hook's answer.
@@ -296,6 +297,7 @@ private:
   // Arguments of the hook in flight (HookParams point into these).
   Address pending_address_;
   EsmtpParams pending_params_;
+  EsmtpClaims pending_claims_;
   std::string pending_text_;
   std::string pending_verb_;
   std::string next_hook_argument_; // the unrecognized command's argument, for HOOK_NEXT

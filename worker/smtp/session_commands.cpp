@@ -322,6 +322,7 @@ void Session::cmdMail(std::string_view argument) {
     return;
   }
   bool smtputf8 = false;
+  std::vector<std::string> unknown; // offered to the mail hook's plugins
   for (const auto& [keyword, value] : *params) {
     if (keyword == "SIZE") {
       auto size = parseSizeValue(value);
@@ -344,9 +345,7 @@ void Session::cmdMail(std::string_view argument) {
     } else if (keyword == "SMTPUTF8") {
       smtputf8 = true;
     } else if (keyword != "AUTH") {
-      reply(555, "5.5.4", {fmt::format("Unsupported parameter {}", log::escaped(keyword))});
-      countError();
-      return;
+      unknown.push_back(keyword);
     }
   }
   if (address->is_utf8 && !smtputf8) {
@@ -366,14 +365,20 @@ void Session::cmdMail(std::string_view argument) {
   }
   pending_address_ = *address;
   pending_params_ = *params;
+  pending_claims_ = EsmtpClaims(std::move(unknown));
   HookParams hook_params;
   hook_params.address = &pending_address_;
   hook_params.esmtp = &pending_params_;
+  hook_params.claims = &pending_claims_;
   runHook(Hook::Mail, hook_params, [this](HookResult result) {
     std::string formatted = pending_address_.format();
     if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
                     fmt::format("sender {} denied", formatted))) {
       txn_.reset(); // a refused sender opens no transaction
+      return;
+    }
+    if (refuseUnclaimedParameters()) {
+      txn_.reset();
       return;
     }
     reply(250, "2.1.0", textOr(result, fmt::format("sender {} OK", formatted)));
@@ -408,9 +413,8 @@ void Session::cmdRcpt(std::string_view argument) {
     countError();
     return;
   }
-  if (!params->empty()) {
-    reply(555, "5.5.4",
-          {fmt::format("Unsupported parameter {}", log::escaped(params->front().first))});
+  if (!params->empty() && !esmtp_) {
+    reply(555, "5.5.4", {"Invalid command parameters (use EHLO)"});
     countError();
     return;
   }
@@ -429,9 +433,16 @@ void Session::cmdRcpt(std::string_view argument) {
   relaying_before_rcpt_ = txn_->relaying;
   pending_address_ = *address;
   pending_params_ = *params;
+  // The core implements no RCPT parameter yet: all of them are the plugins' to claim.
+  std::vector<std::string> unknown;
+  for (const auto& param : *params) {
+    unknown.push_back(param.first);
+  }
+  pending_claims_ = EsmtpClaims(std::move(unknown));
   HookParams hook_params;
   hook_params.address = &pending_address_;
   hook_params.esmtp = &pending_params_;
+  hook_params.claims = &pending_claims_;
   runHook(Hook::Rcpt, hook_params, [this](HookResult result) { rcptRespond(std::move(result)); });
 }
 
@@ -464,6 +475,11 @@ void Session::rcptRespond(HookResult result) {
     }
     return;
   }
+  if (refuseUnclaimedParameters()) {
+    txn_->relaying = relaying_before_rcpt_;
+    dropRecipient();
+    return;
+  }
   pending_text_ = result.message.empty() ? std::string() : result.message.front();
   HookParams params;
   params.address = &pending_address_;
@@ -493,6 +509,16 @@ void Session::rcptOkRespond(HookResult result) {
   ++rcpt_accepted_;
   reply(250, "2.1.5",
         {pending_text_.empty() ? fmt::format("recipient {} OK", formatted) : pending_text_});
+}
+
+bool Session::refuseUnclaimedParameters() {
+  const auto& unclaimed = pending_claims_.unclaimed();
+  if (unclaimed.empty()) {
+    return false;
+  }
+  reply(555, "5.5.4", {fmt::format("Unsupported parameter {}", log::escaped(unclaimed.front()))});
+  countError();
+  return true;
 }
 
 // ---------------------------------------------------------------------------- RSET, QUIT...

@@ -8,6 +8,7 @@
 
 #include <upesi/address.hpp>
 #include <upesi/code.hpp>
+#include <upesi/esmtp_claims.hpp>
 #include <upesi/hook.hpp>
 #include <upesi/outbound.hpp>
 #include <upesi/results.hpp>
@@ -39,8 +40,6 @@ struct DenyInfo {
   const HookParams* params = nullptr; ///< the denied hook's own arguments (its address...)
 };
 
-/// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
-/// the running hook are set.
 /// An AUTH exchange the core has finished reading (RFC 4954), for the `auth` hook. A plugin
 /// answers OK (credentials good), DENY (bad), DENYSOFT (cannot tell now: 454) or CONT (not
 /// mine: the next auth plugin). Nobody saying OK is a failure.
@@ -54,13 +53,16 @@ struct AuthAttempt {
   std::function<bool(std::string_view secret)> matches;
 };
 
+/// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
+/// the running hook are set.
 struct HookParams {
   const Address* address = nullptr;       ///< mail (sender), rcpt and rcpt_ok (recipient)
   const EsmtpParams* esmtp = nullptr;     ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
+  EsmtpClaims* claims = nullptr;          ///< mail, rcpt: the parameters a plugin must claim
   std::string_view host;                  ///< helo, ehlo: the name the client gave
   /// unrecognized_command, and the hook it names with HOOK_NEXT: the command word, upper-case
   std::string_view verb;
-  std::string_view argument; ///< the same: the rest of the line
+  std::string_view argument;              ///< the same: the rest of the line
   std::string_view message;               ///< queue_ok: the queue's reply text
   const DenyInfo* deny = nullptr;         ///< deny
   HMail* hmail = nullptr;                 ///< outbound hooks: the queued item
