@@ -231,6 +231,24 @@ def test_hook_next_to_quit_and_to_a_hook_it_cannot_run(start_server, connect):
     assert c.closed()
 
 
+def test_shared_object_ships_its_config_and_inherits_a_base(start_server, connect, install):
+    # derived.so ships plugins/derived/config/derived.ini naming its base; the base's rules come
+    # from the base's own shipped file (rcpt) and from the install's config/base.ini (queue).
+    shipped = {"plugins/derived/config/derived.ini": "[main]\ninherits=base\n",
+               "plugins/base/config/base.ini": "[rcpt]\ncode=OK\n[queue]\ncode=DENY\n"}
+    for path, text in shipped.items():
+        (install / path).parent.mkdir(parents=True, exist_ok=True)
+        (install / path).write_text(text)
+    server = start_server(plugins=["derived"], so=["derived"],
+                          files={"base.ini": "[queue]\ncode=OK\nmsg=queued by base\n"})
+    c = connect(server)
+    c.cmd("EHLO x.example")
+    c.cmd("MAIL FROM:<a@b.example>")
+    assert c.cmd("RCPT TO:<anyone@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    assert c.cmd("Subject: x\r\n\r\nbody\r\n.") == (250, ["2.0.0 queued by base"])
+
+
 def test_hook_order_listing_includes_shared_objects(start_server, upesi_bin):
     import subprocess
     server = scripted(start_server, "[rcpt]\ncode=OK\npriority=-20\n")

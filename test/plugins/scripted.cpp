@@ -17,6 +17,7 @@
 //   claim=XFOO           (mail, rcpt) claim this ESMTP parameter (several: claim[]=); the
 //                        note claimed_<KEYWORD>=<value> records what the hook was given
 //   [main]
+//   inherits=base        read base.ini (and base's own defaults) beneath this plugin's ini
 //   record=/path/file    append "<plugin> <hook> <pid>" to this file for every call, and
 //                        "<plugin> shutdown <pid>" when the plugin is shut down; the outbound
 //                        hooks (get_mx, deferred, bounce, delivered) add a fourth field, their
@@ -111,6 +112,11 @@ public:
   void registerHooks(upesi::Host& host, upesi::Registrar& registrar) override {
     host_ = &host;
     auto ini = host.config(host.pluginName() + ".ini", "ini");
+    if (ini.contains("main") && ini["main"].contains("inherits")) {
+      // As a derived plugin does: name the base, then read the config it shares.
+      host.inherits(ini["main"]["inherits"].get<std::string>());
+      ini = host.config(host.pluginName() + ".ini", "ini");
+    }
     if (ini.contains("main") && ini["main"].contains("record")) {
       record_ = ini["main"]["record"].get<std::string>();
     }
