@@ -209,6 +209,18 @@ def test_hook_next_runs_the_named_hook(start_server, connect, tmp_path):
     ]
 
 
+def test_hook_next_to_lookup_rdns_restarts_the_connection(start_server, connect):
+    # xclient's use: lookup_rdns, then connect, then a new greeting.
+    files = {"jump.ini": "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=lookup_rdns\n"
+                         "[lookup_rdns]\ncode=OK\nmsg=client.example\n", "accept.ini": ACCEPT}
+    server = start_server(plugins=["jump", "accept"], so=["jump", "accept"], files=files)
+    c = connect(server)
+    code, lines = c.cmd("XCLIENT NAME=client.example")
+    assert code == 220 and "ESMTP" in lines[0]
+    code, lines = c.cmd("EHLO x.example")
+    assert code == 250 and "Hello client.example [127.0.0.1]" in lines[0]
+
+
 def test_hook_next_answers_as_the_named_hook(start_server, connect):
     files = {"jump.ini": "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=vrfy\n",
              "strict.ini": "[vrfy]\ncode=DENY\nmsg=no such user\n", "accept.ini": ACCEPT}

@@ -200,6 +200,7 @@ private:
   void cmdHelp();
   void cmdUnrecognized(std::string verb, std::string argument);
   void runNamedHook(const std::string& hook_name);
+  void connectAgain(const HookParams& params); // HOOK_NEXT to lookup_rdns or connect
 
   // Transaction
   void resetTransaction(std::function<void()> then);

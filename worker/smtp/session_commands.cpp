@@ -618,6 +618,14 @@ void Session::cmdUnrecognized(std::string verb, std::string argument) {
   });
 }
 
+void Session::connectAgain(const HookParams& params) {
+  runHook(Hook::Connect, params, [this](HookResult result) {
+    if (!denyConnection(result, "Your mail is not welcome here", "Come back later")) {
+      greet();
+    }
+  });
+}
+
 void Session::runNamedHook(const std::string& hook_name) {
   // HOOK_NEXT (Haraka's docs: next(HOOK_NEXT, 'rcpt_ok')): the named hook runs instead of the
   // unrecognized command's reply, with the same arguments (verb and argument), plus what that
@@ -629,19 +637,18 @@ void Session::runNamedHook(const std::string& hook_name) {
   const auto hook = hookFromString(hook_name);
   switch (hook.value_or(Hook::InitMaster)) {
   case Hook::LookupRdns:
-    runHook(Hook::LookupRdns, params, [this](HookResult result) {
+    // As at connection start, connect and the greeting follow (xclient's way to restart).
+    runHook(Hook::LookupRdns, params, [this, params](HookResult result) {
       if (result.code == Code::Ok && !result.message.empty()) {
         remote_.host = result.message.front();
       }
-      denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure");
+      if (!denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure")) {
+        connectAgain(params);
+      }
     });
     return;
   case Hook::Connect:
-    runHook(Hook::Connect, params, [this](HookResult result) {
-      if (!denyConnection(result, "Your mail is not welcome here", "Come back later")) {
-        greet();
-      }
-    });
+    connectAgain(params);
     return;
   case Hook::RcptOk:
     // Haraka's rcpt_ok_respond answers for the transaction's last recipient.
