@@ -73,6 +73,10 @@ std::string Config::cacheKey(const std::string& name, ConfigType type, const Rea
     key += '\x1f';
     key += b;
   }
+  for (const auto& layer : o.layers) {
+    key += "\x1f@";
+    key += layer.string();
+  }
   return key;
 }
 
@@ -96,6 +100,7 @@ Result<nlohmann::json> Config::load(const std::string& name, ConfigType type,
   if (!defaults_dir_.empty() && !std::filesystem::path(name).is_absolute()) {
     layers.push_back(defaults_dir_ / std::filesystem::path(name).lexically_normal());
   }
+  layers.insert(layers.end(), options.layers.begin(), options.layers.end());
   layers.push_back(*path);
 
   for (const auto& file : layers) {

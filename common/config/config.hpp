@@ -1,8 +1,9 @@
 // Config: Haraka's `<root>/config/<name>` files over shipped defaults, cached per process.
 //
-// A name is looked up in the install's config directory and in the defaults directory. For ini,
-// json and yaml the two are merged key by key (the install wins); for the flat formats the
-// install's file replaces the default one. Results are cached until the file changes (see
+// A name is looked up in the install's config directory and in the defaults directory (and in
+// the extra layers a read asks for, between the two). For ini, json and yaml the files are
+// merged key by key (the install wins); for the flat formats the install's file replaces the
+// default one. Results are cached until the file changes (see
 // ConfigWatcher) or the cache is cleared. A file that fails to parse is an error naming file and
 // line; once a file has parsed, a later broken version keeps the last good one.
 //
@@ -26,6 +27,9 @@ namespace upesi::config {
 struct ReadOptions {
   /// For ini: the keys to read as booleans, in haraka-config's notation ("+main.enabled").
   std::vector<std::string> booleans;
+  /// Files read over the shipped default and under the install's file, lowest first: a
+  /// plugin's own defaults, a base plugin's config (see PluginHost).
+  std::vector<std::filesystem::path> layers;
 };
 
 class Config {

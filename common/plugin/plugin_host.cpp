@@ -30,7 +30,7 @@ nlohmann::json PluginHost::config(const std::string& name, std::string_view type
     log::error({"", name_}, "unknown config type \"{}\" for {}", log::escaped(type), name);
     return nullptr;
   }
-  auto value = config_.get(name, *parsed_type, {booleans});
+  auto value = config_.get(name, *parsed_type, {booleans, configLayers(name)});
   if (!value) {
     log::error({"", name_}, "{}", value.error());
     auto empty = config::emptyConfig(*parsed_type);
@@ -40,6 +40,29 @@ nlohmann::json PluginHost::config(const std::string& name, std::string_view type
     return empty;
   }
   return *value;
+}
+
+std::vector<std::filesystem::path> PluginHost::configLayers(const std::string& name) const {
+  auto pluginDefaults = [this](const std::string& plugin) {
+    return install_dir_ / "plugins" / plugin / "config";
+  };
+  std::vector<std::filesystem::path> layers;
+  const auto relative = std::filesystem::path(name).lexically_normal();
+  if (relative.is_absolute() || relative.empty() || *relative.begin() == "..") {
+    return layers; // Config refuses or takes it as is
+  }
+  if (!base_.empty() && name.starts_with(name_ + ".")) {
+    const std::string base_name = base_ + name.substr(name_.size());
+    if (auto base_file = config_.resolve(base_name)) {
+      if (!config_.defaultsDir().empty()) {
+        layers.push_back(config_.defaultsDir() / base_name);
+      }
+      layers.push_back(pluginDefaults(base_) / base_name);
+      layers.push_back(*base_file);
+    }
+  }
+  layers.push_back(pluginDefaults(name_) / relative);
+  return layers;
 }
 
 void PluginHost::onConfigChange(const std::string& name, std::function<void()> callback) {

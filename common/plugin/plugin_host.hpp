@@ -41,6 +41,7 @@ public:
   const std::string& pluginName() const override { return name_; }
   nlohmann::json config(const std::string& name, std::string_view type,
                         const std::vector<std::string>& booleans) override;
+  void inherits(const std::string& base) override { base_ = base; }
   void onConfigChange(const std::string& name, std::function<void()> callback) override;
   void log(LogLevel level, std::string_view message, const Connection* connection) override;
   const std::filesystem::path& installDir() const override { return install_dir_; }
@@ -60,8 +61,10 @@ private:
   struct Timer;
   static void onTimer(uv_timer_t* handle);
   void closeTimer(Timer* timer);
+  std::vector<std::filesystem::path> configLayers(const std::string& name) const;
 
   std::string name_;
+  std::string base_; // the plugin this one inherits from, or empty
   config::Config& config_;
   std::filesystem::path install_dir_;
   ProcessServices& services_;

@@ -167,6 +167,100 @@ def test_unrecognized_command_handled_by_plugin(start_server, connect):
     assert c.cmd("XSTATUS") == (250, ["XSTATUS fine"])
 
 
+def test_unrecognized_command_ok_without_message_gets_250(start_server, connect):
+    server = scripted(start_server, "[unrecognized_command]\ncode=OK\n")
+    c = connect(server)
+    assert c.cmd("XSTATUS") == (250, ["2.0.0 OK"])
+    assert c.cmd("NOOP")[0] == 250
+
+
+def recorded_calls(path):
+    """[(plugin, hook, facts)] from a scripted plugin's record file."""
+    import json
+    calls = []
+    for line in path.read_text().splitlines():
+        fields = line.split(" ", 3)
+        calls.append((fields[0], fields[1], json.loads(fields[3]) if len(fields) > 3 else None))
+    return calls
+
+
+def test_hook_next_runs_the_named_hook(start_server, connect, tmp_path):
+    # Haraka's documentation's own example: next(HOOK_NEXT, 'rcpt_ok') from unrecognized_command.
+    record = tmp_path / "calls"
+    files = {"jump.ini": "[main]\nrecord=%s\n[unrecognized_command]\ncode=HOOK_NEXT\n"
+                         "msg=rcpt_ok\n" % record,
+             "vouch.ini": "[main]\nrecord=%s\n[rcpt_ok]\ncode=CONT\n" % record,
+             "accept.ini": ACCEPT}
+    server = start_server(plugins=["jump", "vouch", "accept"], so=["jump", "vouch", "accept"],
+                          files=files)
+    c = connect(server)
+    # Without a recipient there is nothing for rcpt_ok to confirm.
+    assert c.cmd("XCONFIRM")[0] == 503
+    c.cmd("EHLO x.example")
+    c.cmd("MAIL FROM:<a@b.example>")
+    assert c.cmd("RCPT TO:<r@example.com>")[0] == 250
+    record.write_text("")
+    # rcpt_ok's own reply, for the transaction's last recipient, not 451 Internal error.
+    assert c.cmd("XCONFIRM now please") == (250, ["2.1.5 recipient <r@example.com> OK"])
+    assert recorded_calls(record) == [
+        ("jump", "unrecognized_command", {"verb": "XCONFIRM", "argument": "now please"}),
+        ("vouch", "rcpt_ok", {"verb": "XCONFIRM", "argument": "now please",
+                              "address": "r@example.com"}),
+    ]
+
+
+def test_hook_next_to_lookup_rdns_restarts_the_connection(start_server, connect):
+    # xclient's use: lookup_rdns, then connect, then a new greeting.
+    files = {"jump.ini": "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=lookup_rdns\n"
+                         "[lookup_rdns]\ncode=OK\nmsg=client.example\n", "accept.ini": ACCEPT}
+    server = start_server(plugins=["jump", "accept"], so=["jump", "accept"], files=files)
+    c = connect(server)
+    code, lines = c.cmd("XCLIENT NAME=client.example")
+    assert code == 220 and "ESMTP" in lines[0]
+    code, lines = c.cmd("EHLO x.example")
+    assert code == 250 and "Hello client.example [127.0.0.1]" in lines[0]
+
+
+def test_hook_next_answers_as_the_named_hook(start_server, connect):
+    files = {"jump.ini": "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=vrfy\n",
+             "strict.ini": "[vrfy]\ncode=DENY\nmsg=no such user\n", "accept.ini": ACCEPT}
+    server = start_server(plugins=["jump", "strict", "accept"], so=["jump", "strict", "accept"],
+                          files=files)
+    c = connect(server)
+    assert c.cmd("XWHO someone") == (550, ["5.1.1 no such user"])
+
+
+def test_hook_next_to_quit_and_to_a_hook_it_cannot_run(start_server, connect):
+    server = scripted(start_server, "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=data_post\n")
+    c = connect(server)
+    assert c.cmd("XJUMP")[0] == 451
+    assert server.wait_log("HOOK_NEXT to \"data_post\"")
+    c.close()
+    server.stop()
+    server = scripted(start_server, "[unrecognized_command]\ncode=HOOK_NEXT\nmsg=quit\n")
+    c = connect(server)
+    assert c.cmd("XBYE")[0] == 221
+    assert c.closed()
+
+
+def test_shared_object_ships_its_config_and_inherits_a_base(start_server, connect, install):
+    # derived.so ships plugins/derived/config/derived.ini naming its base; the base's rules come
+    # from the base's own shipped file (rcpt) and from the install's config/base.ini (queue).
+    shipped = {"plugins/derived/config/derived.ini": "[main]\ninherits=base\n",
+               "plugins/base/config/base.ini": "[rcpt]\ncode=OK\n[queue]\ncode=DENY\n"}
+    for path, text in shipped.items():
+        (install / path).parent.mkdir(parents=True, exist_ok=True)
+        (install / path).write_text(text)
+    server = start_server(plugins=["derived"], so=["derived"],
+                          files={"base.ini": "[queue]\ncode=OK\nmsg=queued by base\n"})
+    c = connect(server)
+    c.cmd("EHLO x.example")
+    c.cmd("MAIL FROM:<a@b.example>")
+    assert c.cmd("RCPT TO:<anyone@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    assert c.cmd("Subject: x\r\n\r\nbody\r\n.") == (250, ["2.0.0 queued by base"])
+
+
 def test_hook_order_listing_includes_shared_objects(start_server, upesi_bin):
     import subprocess
     server = scripted(start_server, "[rcpt]\ncode=OK\npriority=-20\n")

@@ -137,6 +137,41 @@ def test_mail_parameters(server, connect):
     assert c2.cmd("MAIL FROM:<a@b.example> SIZE=10")[0] == 555  # parameters need EHLO
 
 
+def test_unknown_parameters_go_to_the_plugins(start_server, connect, tmp_path):
+    # Haraka hands every MAIL/RCPT parameter to the mail and rcpt hooks; one a plugin claims is
+    # accepted, one nobody claims gets 555 5.5.4.
+    files = {"xparams.ini": "[mail]\nclaim=XFOO\n[rcpt]\nclaim[]=XBAR\nclaim[]=NOTIFY\n",
+             "accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n" % tmp_path,
+             "rcpt_to.in_host_list.ini": "[main]\nmailboxes=any\n"}
+    server = start_server(plugins=["xparams", "accept"], so=["xparams", "accept"], files=files)
+    c = connect(server)
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<a@b.example> XFOO=one") == (250, ["2.1.0 sender <a@b.example> OK"])
+    assert c.cmd("RCPT TO:<r@example.com> XBAR=two NOTIFY=NEVER")[0] == 250
+    code, lines = c.cmd("RCPT TO:<s@example.com> XBAR=2 XQUX=3")
+    assert code == 555 and lines == ["5.5.4 Unsupported parameter XQUX"]
+    assert c.cmd("RSET")[0] == 250
+    assert c.cmd("MAIL FROM:<a@b.example> XQUX=1")[0] == 555
+    # Not claimed on MAIL: a rcpt hook may not claim a MAIL parameter.
+    assert c.cmd("MAIL FROM:<a@b.example> XBAR=1")[0] == 555
+    assert c.cmd("MAIL FROM:<a@b.example> XFOO=1")[0] == 250
+    assert c.cmd("RCPT TO:<r@example.com>")[0] == 250
+    assert c.cmd("RCPT TO:<s@example.com> XQUX=3")[0] == 555
+    assert c.cmd("DATA")[0] == 354
+    assert c.cmd("Subject: x\r\n\r\nbody\r\n.")[0] == 250
+    saved = list(tmp_path.glob("*.eml"))
+    assert len(saved) == 1
+    # The refused recipient is not on the envelope.
+    assert saved[0].read_text().splitlines()[0] == "X-Test-Envelope: <a@b.example> <r@example.com>"
+
+
+def test_rcpt_parameters_need_ehlo(server, connect):
+    c = connect(server)
+    assert c.cmd("HELO plain.example")[0] == 250
+    assert c.cmd("MAIL FROM:<a@b.example>")[0] == 250
+    assert c.cmd("RCPT TO:<r@example.com> NOTIFY=NEVER")[0] == 555
+
+
 @pytest.mark.parametrize("path,code", [
     ("MAIL FROM:", 501),
     ("MAIL FROM:<user@client.example", 501),

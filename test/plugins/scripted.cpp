@@ -14,11 +14,16 @@
 //   save=/dir            (queue hooks) write the message to /dir/<transaction uuid>.eml first
 //   note=key:value       (mail, rcpt) set transaction.notes[key] to value (JSON if it parses,
 //                        else the text)
+//   claim=XFOO           (mail, rcpt) claim this ESMTP parameter (several: claim[]=); the
+//                        note claimed_<KEYWORD>=<value> records what the hook was given
 //   [main]
+//   inherits=base        read base.ini (and base's own defaults) beneath this plugin's ini
 //   record=/path/file    append "<plugin> <hook> <pid>" to this file for every call, and
 //                        "<plugin> shutdown <pid>" when the plugin is shut down; the outbound
 //                        hooks (get_mx, deferred, bounce, delivered) add a fourth field, their
-//                        facts as compact JSON (uuid, attempts, notes, and the hook's own)
+//                        facts as compact JSON (uuid, attempts, notes, and the hook's own);
+//                        hooks given a command verb (unrecognized_command, and a hook it
+//                        names with HOOK_NEXT) add {verb, argument, address}
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -91,11 +96,27 @@ nlohmann::json outboundFacts(upesi::Hook hook, const upesi::HookParams& params) 
   return facts;
 }
 
+/// What a hook run for an unrecognized command (or by HOOK_NEXT from one) was told.
+nlohmann::json commandFacts(const upesi::HookParams& params) {
+  nlohmann::json facts = nlohmann::json::object();
+  facts["verb"] = std::string(params.verb);
+  facts["argument"] = std::string(params.argument);
+  if (params.address != nullptr) {
+    facts["address"] = params.address->address();
+  }
+  return facts;
+}
+
 class Scripted final : public upesi::Plugin {
 public:
   void registerHooks(upesi::Host& host, upesi::Registrar& registrar) override {
     host_ = &host;
     auto ini = host.config(host.pluginName() + ".ini", "ini");
+    if (ini.contains("main") && ini["main"].contains("inherits")) {
+      // As a derived plugin does: name the base, then read the config it shares.
+      host.inherits(ini["main"]["inherits"].get<std::string>());
+      ini = host.config(host.pluginName() + ".ini", "ini");
+    }
     if (ini.contains("main") && ini["main"].contains("record")) {
       record_ = ini["main"]["record"].get<std::string>();
     }
@@ -130,6 +151,8 @@ private:
       out << host_->pluginName() << ' ' << upesi::toString(hook) << ' ' << ::getpid();
       if (params.hmail != nullptr) {
         out << ' ' << outboundFacts(hook, params).dump();
+      } else if (!params.verb.empty()) {
+        out << ' ' << commandFacts(params).dump();
       }
       out << '\n';
     }
@@ -156,6 +179,19 @@ private:
       std::string text = colon == std::string::npos ? "" : spec.substr(colon + 1);
       auto value = nlohmann::json::parse(text, nullptr, false);
       connection.transaction()->notes()[key] = value.is_discarded() ? nlohmann::json(text) : value;
+    }
+    if (keys.contains("claim") && params.claims != nullptr && params.esmtp != nullptr) {
+      const auto& wanted = keys["claim"];
+      for (const auto& keyword : wanted.is_array() ? wanted : nlohmann::json::array({wanted})) {
+        if (!params.claims->claim(keyword.get<std::string>())) {
+          continue;
+        }
+        for (const auto& [name, value] : *params.esmtp) {
+          if (name == keyword && connection.transaction() != nullptr) {
+            connection.transaction()->notes()["claimed_" + name] = value;
+          }
+        }
+      }
     }
     if (keys.contains("save") && connection.transaction() != nullptr) {
       auto* txn = connection.transaction();

@@ -74,6 +74,8 @@ public:
     }
   }
 
+  std::string inherited; ///< what the plugin passed to inherits()
+
   bool logged(std::string_view needle) const {
     return std::any_of(logs.begin(), logs.end(),
                        [&](const auto& l) { return l.second.find(needle) != std::string::npos; });
@@ -98,6 +100,7 @@ public:
     }
     return *value;
   }
+  void inherits(const std::string& base) override { inherited = base; }
   void onConfigChange(const std::string& name, std::function<void()> callback) override {
     config_.onChange(name, [cb = std::move(callback)](const std::string&) { cb(); });
   }

@@ -82,6 +82,7 @@ void HookRunner::advance() {
     ticket_ = next_ticket_++;
     have_inline_answer_ = false;
     dispatching_ = true;
+    connection_.setHook(hook_); // a deny hook run in between may have changed it
     try {
       registration.fn(Next(weak_from_this(), ticket_), connection_, params_);
     } catch (const std::exception& e) {
@@ -158,7 +159,7 @@ void HookRunner::handleAnswer(Code code, std::vector<std::string> lines) {
     return;
   }
   if (isDeny(code) && mayBeOverridden(hook_) && !table_.empty(Hook::Deny)) {
-    deny_info_ = DenyInfo{code, lines, registration.plugin, registration.method, hook_};
+    deny_info_ = DenyInfo{code, lines, registration.plugin, registration.method, hook_, &params_};
     HookParams deny_params;
     deny_params.deny = &deny_info_;
     std::weak_ptr<HookRunner> weak = weak_from_this();

@@ -193,12 +193,14 @@ private:
   void cmdRcpt(std::string_view argument);
   void cmdData(std::string_view argument);
   void cmdRset(std::string_view argument);
-  void cmdQuit(std::string_view argument);
-  void cmdNoop();
-  void cmdVrfy(std::string_view argument);
+  void rset(const HookParams& params);
+  void cmdQuit(const HookParams& params);
+  void cmdNoop(const HookParams& params);
+  void cmdVrfy(const HookParams& params);
   void cmdHelp();
   void cmdUnrecognized(std::string verb, std::string argument);
   void runNamedHook(const std::string& hook_name);
+  void connectAgain(const HookParams& params); // HOOK_NEXT to lookup_rdns or connect
 
   // Transaction
   void resetTransaction(std::function<void()> then);
@@ -208,6 +210,7 @@ private:
   void messageDone();
   void rcptRespond(HookResult result);
   void rcptOkRespond(HookResult result);
+  bool refuseUnclaimedParameters(); // 555 for a MAIL/RCPT parameter no plugin claimed
   std::string receivedHeader() const;
 
   // Replies that depend on a hook's answer.
@@ -295,8 +298,10 @@ private:
   // Arguments of the hook in flight (HookParams point into these).
   Address pending_address_;
   EsmtpParams pending_params_;
+  EsmtpClaims pending_claims_;
   std::string pending_text_;
   std::string pending_verb_;
+  std::string next_hook_argument_; // the unrecognized command's argument, for HOOK_NEXT
   // The transaction's relaying before the RCPT in flight: a grant made while it runs is undone
   // once that recipient is decided.
   bool relaying_before_rcpt_ = false;

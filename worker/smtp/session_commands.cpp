@@ -142,7 +142,7 @@ void Session::handleLine(std::string_view line) {
   CommandLine command = splitCommandLine(line, esmtp_);
   if (loop_state_) {
     if (command.verb == "QUIT" && command.defect == LineDefect::None) {
-      cmdQuit("");
+      cmdQuit({});
       return;
     }
     reply(loop_reply_);
@@ -180,11 +180,11 @@ void Session::handleLine(std::string_view line) {
   } else if (verb == "RSET") {
     cmdRset(command.argument);
   } else if (verb == "QUIT") {
-    cmdQuit(command.argument);
+    cmdQuit({});
   } else if (verb == "NOOP") {
-    cmdNoop();
+    cmdNoop({});
   } else if (verb == "VRFY") {
-    cmdVrfy(command.argument);
+    cmdVrfy({});
   } else if (verb == "HELP") {
     cmdHelp();
   } else if (verb == "STARTTLS" && starttlsOffered()) {
@@ -322,6 +322,7 @@ void Session::cmdMail(std::string_view argument) {
     return;
   }
   bool smtputf8 = false;
+  std::vector<std::string> unknown; // offered to the mail hook's plugins
   for (const auto& [keyword, value] : *params) {
     if (keyword == "SIZE") {
       auto size = parseSizeValue(value);
@@ -344,9 +345,7 @@ void Session::cmdMail(std::string_view argument) {
     } else if (keyword == "SMTPUTF8") {
       smtputf8 = true;
     } else if (keyword != "AUTH") {
-      reply(555, "5.5.4", {fmt::format("Unsupported parameter {}", log::escaped(keyword))});
-      countError();
-      return;
+      unknown.push_back(keyword);
     }
   }
   if (address->is_utf8 && !smtputf8) {
@@ -366,14 +365,20 @@ void Session::cmdMail(std::string_view argument) {
   }
   pending_address_ = *address;
   pending_params_ = *params;
+  pending_claims_ = EsmtpClaims(std::move(unknown));
   HookParams hook_params;
   hook_params.address = &pending_address_;
   hook_params.esmtp = &pending_params_;
+  hook_params.claims = &pending_claims_;
   runHook(Hook::Mail, hook_params, [this](HookResult result) {
     std::string formatted = pending_address_.format();
     if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
                     fmt::format("sender {} denied", formatted))) {
       txn_.reset(); // a refused sender opens no transaction
+      return;
+    }
+    if (refuseUnclaimedParameters()) {
+      txn_.reset();
       return;
     }
     reply(250, "2.1.0", textOr(result, fmt::format("sender {} OK", formatted)));
@@ -408,9 +413,8 @@ void Session::cmdRcpt(std::string_view argument) {
     countError();
     return;
   }
-  if (!params->empty()) {
-    reply(555, "5.5.4",
-          {fmt::format("Unsupported parameter {}", log::escaped(params->front().first))});
+  if (!params->empty() && !esmtp_) {
+    reply(555, "5.5.4", {"Invalid command parameters (use EHLO)"});
     countError();
     return;
   }
@@ -429,9 +433,16 @@ void Session::cmdRcpt(std::string_view argument) {
   relaying_before_rcpt_ = txn_->relaying;
   pending_address_ = *address;
   pending_params_ = *params;
+  // The core implements no RCPT parameter yet: all of them are the plugins' to claim.
+  std::vector<std::string> unknown;
+  for (const auto& param : *params) {
+    unknown.push_back(param.first);
+  }
+  pending_claims_ = EsmtpClaims(std::move(unknown));
   HookParams hook_params;
   hook_params.address = &pending_address_;
   hook_params.esmtp = &pending_params_;
+  hook_params.claims = &pending_claims_;
   runHook(Hook::Rcpt, hook_params, [this](HookResult result) { rcptRespond(std::move(result)); });
 }
 
@@ -462,6 +473,11 @@ void Session::rcptRespond(HookResult result) {
       txn_->relaying = relaying_before_rcpt_;
       dropRecipient();
     }
+    return;
+  }
+  if (refuseUnclaimedParameters()) {
+    txn_->relaying = relaying_before_rcpt_;
+    dropRecipient();
     return;
   }
   pending_text_ = result.message.empty() ? std::string() : result.message.front();
@@ -495,6 +511,16 @@ void Session::rcptOkRespond(HookResult result) {
         {pending_text_.empty() ? fmt::format("recipient {} OK", formatted) : pending_text_});
 }
 
+bool Session::refuseUnclaimedParameters() {
+  const auto& unclaimed = pending_claims_.unclaimed();
+  if (unclaimed.empty()) {
+    return false;
+  }
+  reply(555, "5.5.4", {fmt::format("Unsupported parameter {}", log::escaped(unclaimed.front()))});
+  countError();
+  return true;
+}
+
 // ---------------------------------------------------------------------------- RSET, QUIT...
 
 void Session::resetTransaction(std::function<void()> then) {
@@ -517,20 +543,26 @@ void Session::cmdRset(std::string_view argument) {
     countError();
     return;
   }
-  resetTransaction(
-      [this]() { runHook(Hook::Rset, {}, [this](HookResult) { reply(250, "2.0.0", {"OK"}); }); });
+  rset({});
 }
 
-void Session::cmdQuit(std::string_view argument) {
-  (void)argument; // RFC 5321 4.1.1.10: answer QUIT whatever follows it
-  runHook(Hook::Quit, {}, [this](HookResult) {
+void Session::rset(const HookParams& params) {
+  // The runner copies `params` before resetTransaction can run a hook of its own.
+  resetTransaction([this, params]() {
+    runHook(Hook::Rset, params, [this](HookResult) { reply(250, "2.0.0", {"OK"}); });
+  });
+}
+
+void Session::cmdQuit(const HookParams& params) {
+  // RFC 5321 4.1.1.10: answer QUIT whatever follows it
+  runHook(Hook::Quit, params, [this](HookResult) {
     reply(221, "2.0.0", {fmt::format("{} closing connection. Have a jolly good day.", env_.me)});
     startClose();
   });
 }
 
-void Session::cmdNoop() {
-  runHook(Hook::Noop, {}, [this](HookResult result) {
+void Session::cmdNoop(const HookParams& params) {
+  runHook(Hook::Noop, params, [this](HookResult result) {
     if (replyToDeny(result, 500, "5.5.1", 450, "4.7.1", "NOOP denied")) {
       return;
     }
@@ -538,9 +570,8 @@ void Session::cmdNoop() {
   });
 }
 
-void Session::cmdVrfy(std::string_view argument) {
-  pending_text_ = std::string(argument);
-  runHook(Hook::Vrfy, {}, [this](HookResult result) {
+void Session::cmdVrfy(const HookParams& params) {
+  runHook(Hook::Vrfy, params, [this](HookResult result) {
     if (result.code == Code::Ok) {
       reply(250, "2.1.5", textOr(result, "User OK"));
       return;
@@ -564,9 +595,9 @@ void Session::cmdUnrecognized(std::string verb, std::string argument) {
   params.argument = pending_text_;
   runHook(Hook::UnrecognizedCommand, params, [this](HookResult result) {
     if (result.code == Code::Ok) {
-      if (!result.message.empty()) {
-        reply(250, "", result.message);
-      }
+      // Haraka's plugin has answered through connection.respond by now; ours cannot, so a bare
+      // OK still gets a reply: a client waiting for one would otherwise hang.
+      reply(250, result.message.empty() ? "2.0.0" : "", textOr(result, "OK"));
       return;
     }
     if (result.code == Code::HookNext && !result.message.empty()) {
@@ -587,23 +618,71 @@ void Session::cmdUnrecognized(std::string verb, std::string argument) {
   });
 }
 
+void Session::connectAgain(const HookParams& params) {
+  runHook(Hook::Connect, params, [this](HookResult result) {
+    if (!denyConnection(result, "Your mail is not welcome here", "Come back later")) {
+      greet();
+    }
+  });
+}
+
 void Session::runNamedHook(const std::string& hook_name) {
-  // HOOK_NEXT (xclient and friends): re-run a connection-level hook by name.
-  auto hook = hookFromString(hook_name);
-  if (hook == Hook::LookupRdns || hook == Hook::Connect) {
-    runHook(*hook, {}, [this, hook](HookResult result) {
-      if (hook == Hook::LookupRdns) {
-        if (result.code == Code::Ok && !result.message.empty()) {
-          remote_.host = result.message.front();
-        }
-        denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure");
-      } else if (!denyConnection(result, "Your mail is not welcome here", "Come back later")) {
-        greet();
+  // HOOK_NEXT (Haraka's docs: next(HOOK_NEXT, 'rcpt_ok')): the named hook runs instead of the
+  // unrecognized command's reply, with the same arguments (verb and argument), plus what that
+  // hook always receives; its answer is given as that hook's own command gives it.
+  next_hook_argument_ = pending_text_;
+  HookParams params;
+  params.verb = pending_verb_;
+  params.argument = next_hook_argument_;
+  const auto hook = hookFromString(hook_name);
+  switch (hook.value_or(Hook::InitMaster)) {
+  case Hook::LookupRdns:
+    // As at connection start, connect and the greeting follow (xclient's way to restart).
+    runHook(Hook::LookupRdns, params, [this, params](HookResult result) {
+      if (result.code == Code::Ok && !result.message.empty()) {
+        remote_.host = result.message.front();
+      }
+      if (!denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure")) {
+        connectAgain(params);
       }
     });
     return;
+  case Hook::Connect:
+    connectAgain(params);
+    return;
+  case Hook::RcptOk:
+    // Haraka's rcpt_ok_respond answers for the transaction's last recipient.
+    if (!txn_ || txn_->rcptTo().empty()) {
+      reply(503, "5.5.1", {"Use RCPT before rcpt_ok"});
+      countError();
+      return;
+    }
+    pending_address_ = txn_->rcptTo().back();
+    pending_text_.clear();
+    relaying_before_rcpt_ = txn_->relaying;
+    params.address = &pending_address_;
+    runHook(Hook::RcptOk, params, [this](HookResult result) { rcptOkRespond(std::move(result)); });
+    return;
+  case Hook::Vrfy:
+    cmdVrfy(params);
+    return;
+  case Hook::Noop:
+    cmdNoop(params);
+    return;
+  case Hook::Rset:
+    rset(params);
+    return;
+  case Hook::Quit:
+    cmdQuit(params);
+    return;
+  default:
+    break;
   }
-  log::error({logUuid(), ""}, "HOOK_NEXT to \"{}\" is not supported", log::escaped(hook_name));
+  // The others run at fixed points of a transaction (data, queue...) or outside a session.
+  log::error({logUuid(), ""},
+             "HOOK_NEXT to \"{}\": only lookup_rdns, connect, rcpt_ok, vrfy, noop, rset and quit "
+             "can be run from unrecognized_command",
+             log::escaped(hook_name));
   reply(451, "4.3.0", {"Internal error"});
 }
 

@@ -15,7 +15,7 @@ enum class Code : int {
   DenyDisconnect = 904,     ///< 5xx, then close the connection
   Disconnect = 905,         ///< close the connection
   Ok = 906,                 ///< accept: the chain stops here
-  HookNext = 907,           ///< only in unrecognized_command: run the hook named in msg
+  HookNext = 907,           ///< only in unrecognized_command: run the hook named in msg instead
   Delay = 908,              ///< only in send_email: retry after msg seconds
   DenySoftDisconnect = 909, ///< 4xx, then close the connection
 };

@@ -8,6 +8,7 @@
 
 #include <upesi/address.hpp>
 #include <upesi/code.hpp>
+#include <upesi/esmtp_claims.hpp>
 #include <upesi/hook.hpp>
 #include <upesi/outbound.hpp>
 #include <upesi/results.hpp>
@@ -26,17 +27,19 @@ namespace upesi {
 
 using EsmtpParams = std::vector<std::pair<std::string, std::string>>;
 
-/// What the deny hook is told about the rejection it may override.
+struct HookParams;
+
+/// What the deny hook is told about the rejection it may override (Haraka's deny params:
+/// [code, msg, plugin, function, params, hook]).
 struct DenyInfo {
   Code code = Code::Deny;
   std::vector<std::string> message;
   std::string plugin;
   std::string method;
   Hook hook = Hook::Connect;
+  const HookParams* params = nullptr; ///< the denied hook's own arguments (its address...)
 };
 
-/// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
-/// the running hook are set.
 /// An AUTH exchange the core has finished reading (RFC 4954), for the `auth` hook. A plugin
 /// answers OK (credentials good), DENY (bad), DENYSOFT (cannot tell now: 454) or CONT (not
 /// mine: the next auth plugin). Nobody saying OK is a failure.
@@ -50,12 +53,16 @@ struct AuthAttempt {
   std::function<bool(std::string_view secret)> matches;
 };
 
+/// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
+/// the running hook are set.
 struct HookParams {
   const Address* address = nullptr;       ///< mail (sender), rcpt and rcpt_ok (recipient)
   const EsmtpParams* esmtp = nullptr;     ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
+  EsmtpClaims* claims = nullptr;          ///< mail, rcpt: the parameters a plugin must claim
   std::string_view host;                  ///< helo, ehlo: the name the client gave
-  std::string_view verb;                  ///< unrecognized_command: the command word, upper-case
-  std::string_view argument;              ///< unrecognized_command: the rest of the line
+  /// unrecognized_command, and the hook it names with HOOK_NEXT: the command word, upper-case
+  std::string_view verb;
+  std::string_view argument;              ///< the same: the rest of the line
   std::string_view message;               ///< queue_ok: the queue's reply text
   const DenyInfo* deny = nullptr;         ///< deny
   HMail* hmail = nullptr;                 ///< outbound hooks: the queued item
@@ -171,6 +178,15 @@ public:
   virtual bool earlyTalker() const = 0;
   /// Closes the connection after pending replies are written; hooks still pending are dropped.
   virtual void disconnect() = 0;
+
+  /// The hook running now (Haraka's connection.hook), so that one handler registered on
+  /// several hooks can tell them apart; toString(hook()) is its name. Set by the server before
+  /// each plugin is called; a plugin has no reason to set it.
+  Hook hook() const { return hook_; }
+  void setHook(Hook hook) { hook_ = hook; }
+
+private:
+  Hook hook_ = Hook::ConnectInit;
 };
 
 } // namespace upesi

@@ -35,10 +35,19 @@ public:
   /// The plugin's name as listed in config/plugins.
   virtual const std::string& pluginName() const = 0;
 
-  /// Reads config/<name> (over the shipped defaults) as `type`: value, list, data, ini, json,
-  /// yaml or binary. A broken file is logged and reads as empty.
+  /// Reads config/<name> as `type`: value, list, data, ini, json, yaml or binary. Beneath the
+  /// install's file lie, highest first: the plugin's own defaults (plugins/<plugin>/config/<name>
+  /// beside plugins/<plugin>.so), the base plugin's config (see inherits), and the shipped
+  /// defaults; ini, json and yaml merge key by key, other types take the highest file. A broken
+  /// file is logged and reads as empty.
   virtual nlohmann::json config(const std::string& name, std::string_view type = "value",
                                 const std::vector<std::string>& booleans = {}) = 0;
+
+  /// Haraka's inherits(): this plugin builds on plugin `base`. Its code is shared the C++ way
+  /// (derive from the base's class and call its registerHooks); its config here: afterwards a
+  /// file named after this plugin ("<plugin>.ini") reads the base's ("<base>.ini", with the
+  /// base's own defaults) beneath it. Call it in registerHooks before reading config.
+  virtual void inherits(const std::string& base) = 0;
 
   /// Calls `callback` after config/<name> changed on disk and re-read cleanly.
   virtual void onConfigChange(const std::string& name, std::function<void()> callback) = 0;

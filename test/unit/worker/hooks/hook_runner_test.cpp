@@ -260,9 +260,24 @@ TEST_CASE("hook runner: the deny hook may override a rejection, and sees what wa
         next(override_it ? Code::Ok : Code::Cont);
       },
       0, "");
+  std::string denied_address;
+  b.registerHook(
+      Hook::Deny,
+      [&](Next next, Connection&, const HookParams& params) {
+        REQUIRE(params.deny->params != nullptr);
+        REQUIRE(params.deny->params->address != nullptr);
+        denied_address = params.deny->params->address->address();
+        next(Code::Cont);
+      },
+      -10, "");
   TestConnection conn;
+  Address rcpt;
+  rcpt.user = "r";
+  rcpt.host = "example.com";
+  HookParams rcpt_params;
+  rcpt_params.address = &rcpt;
   std::optional<HookResult> outcome;
-  auto runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, {}, "T",
+  auto runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, rcpt_params, "T",
                                 [&](HookResult r) { outcome = r; });
   REQUIRE(outcome);
   CHECK((outcome->code == Code::Ok));
@@ -270,15 +285,51 @@ TEST_CASE("hook runner: the deny hook may override a rejection, and sees what wa
   CHECK(seen.plugin == "strict");
   CHECK((seen.code == Code::Deny));
   CHECK((seen.hook == Hook::Rcpt));
+  // Haraka passes the denied hook's params too: [code, msg, plugin, function, params, hook].
+  CHECK(denied_address == "r@example.com");
 
   override_it = false;
   outcome.reset();
   calls.clear();
-  runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, {}, "T",
+  runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, rcpt_params, "T",
                            [&](HookResult r) { outcome = r; });
   REQUIRE(outcome);
   CHECK((outcome->code == Code::Deny));
   CHECK(calls == std::vector<std::string>{"strict"});
+}
+
+TEST_CASE("hook runner: the connection knows which hook runs (Haraka's connection.hook)") {
+  // Haraka's docs: one my_rcpt registered on rcpt and rcpt_ok reads connection.hook.
+  Loop l;
+  HookTable table;
+  HookTable::PluginRegistrar a(table, "a", 0, std::chrono::seconds(30));
+  HookTable::PluginRegistrar b(table, "b", 1, std::chrono::seconds(30));
+  std::vector<std::string> seen;
+  HookFunction my_rcpt = [&seen](Next next, Connection& connection, const HookParams&) {
+    seen.emplace_back(toString(connection.hook()));
+    next(connection.hook() == Hook::Rcpt ? Code::Deny : Code::Cont);
+  };
+  a.registerHook(Hook::Rcpt, my_rcpt, 0, "my_rcpt");
+  a.registerHook(Hook::RcptOk, my_rcpt, 0, "my_rcpt");
+  // A deny hook runs in between; the rest of rcpt sees rcpt again.
+  b.registerHook(
+      Hook::Deny,
+      [&seen](Next next, Connection& connection, const HookParams&) {
+        seen.emplace_back(toString(connection.hook()));
+        next(Code::Ok);
+      },
+      0, "");
+  b.registerHook(Hook::Rcpt, my_rcpt, 10, "late_rcpt");
+  TestConnection conn;
+  std::optional<HookResult> outcome;
+  auto runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, {}, "T",
+                                [&](HookResult r) { outcome = r; });
+  REQUIRE(outcome);
+  outcome.reset();
+  runner = HookRunner::run(&l.loop, table, Hook::RcptOk, conn, {}, "T",
+                           [&](HookResult r) { outcome = r; });
+  REQUIRE(outcome);
+  CHECK(seen == std::vector<std::string>{"rcpt", "deny", "rcpt", "deny", "rcpt_ok"});
 }
 
 TEST_CASE("hook runner: cancel drops a pending plugin and never calls done") {
