@@ -58,6 +58,9 @@ std::unique_ptr<DataReader> Session::makeDataReader() {
   options.max_bytes = limits_.max_message_size;
   options.reject_nul = !limits_.allow_nul_in_data;
   data_store_failed_ = false;
+  if (txn_) {
+    txn_->startBody(mail::MimeLimits{});
+  }
   return std::make_unique<DataReader>(options, [this](std::string_view bytes) {
     if (data_store_failed_ || !txn_) {
       return;
@@ -65,7 +68,9 @@ std::unique_ptr<DataReader> Session::makeDataReader() {
     if (auto r = txn_->message().append(bytes); !r) {
       log::error({logUuid(), ""}, "storing the message failed: {}", r.error());
       data_store_failed_ = true;
+      return;
     }
+    txn_->feedBody(bytes);
   });
 }
 
@@ -149,6 +154,7 @@ void Session::finishData() {
     messageDone();
     return;
   }
+  txn_->finishBody();
   txn_->addLeadingHeader("Received", receivedHeader());
   runHook(Hook::DataPost, {}, [this](HookResult result) {
     if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1", "Message denied")) {

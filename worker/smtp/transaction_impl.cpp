@@ -2,6 +2,8 @@
 
 #include "common/log/logger.hpp"
 
+#include <exception>
+
 namespace upesi::smtp {
 
 std::string TransactionImpl::header(std::string_view name) const {
@@ -44,6 +46,85 @@ bool TransactionImpl::writeMessage(const std::function<bool(std::string_view)>& 
       },
       write_options);
   return result.ok() && !stopped;
+}
+
+} // namespace upesi::smtp
+
+namespace upesi::smtp {
+namespace {
+
+// A plugin's attachment callback that throws loses its handlers for this attachment; the
+// message goes on (Haraka logs a plugin's error in an event handler the same way).
+template <typename Fn> bool callPlugin(const std::string& uuid, std::string_view what, Fn&& fn) {
+  try {
+    fn();
+    return true;
+  } catch (const std::exception& e) {
+    log::crit({uuid, ""}, "attachment hook {} threw: {}", what, e.what());
+  } catch (...) {
+    log::crit({uuid, ""}, "attachment hook {} threw", what);
+  }
+  return false;
+}
+
+} // namespace
+
+const BodyPart* TransactionImpl::body() const {
+  return mime_ != nullptr && mime_->finished() ? &mime_->root() : nullptr;
+}
+
+void TransactionImpl::attachmentHooks(AttachmentStart start) {
+  if (start) {
+    attachment_starts_.push_back(std::move(start));
+  }
+}
+
+void TransactionImpl::startBody(const mail::MimeLimits& limits) {
+  if (mime_ != nullptr || (!parse_body_ && attachment_starts_.empty())) {
+    return;
+  }
+  mail::MimeOptions options;
+  options.limits = limits;
+  options.keep_text = parse_body_;
+  mail::MimeCallbacks callbacks;
+  if (!attachment_starts_.empty()) {
+    callbacks.attachment_start = [this](const mail::MimePart& part) {
+      attachment_handlers_.clear();
+      for (const auto& start : attachment_starts_) {
+        AttachmentHandlers handlers;
+        callPlugin(uuid_, "start", [&] { handlers = start(part); });
+        attachment_handlers_.push_back(std::move(handlers));
+      }
+    };
+    callbacks.attachment_data = [this](const mail::MimePart&, std::string_view bytes) {
+      for (auto& handlers : attachment_handlers_) {
+        if (handlers.data && !callPlugin(uuid_, "data", [&] { handlers.data(bytes); })) {
+          handlers = {};
+        }
+      }
+    };
+    callbacks.attachment_end = [this](const mail::MimePart&) {
+      for (auto& handlers : attachment_handlers_) {
+        if (handlers.end) {
+          callPlugin(uuid_, "end", [&] { handlers.end(); });
+        }
+      }
+      attachment_handlers_.clear();
+    };
+  }
+  mime_ = std::make_unique<mail::MimeParser>(options, std::move(callbacks));
+}
+
+void TransactionImpl::feedBody(std::string_view bytes) {
+  if (mime_ != nullptr) {
+    mime_->feed(bytes);
+  }
+}
+
+void TransactionImpl::finishBody() {
+  if (mime_ != nullptr) {
+    mime_->finish();
+  }
 }
 
 } // namespace upesi::smtp

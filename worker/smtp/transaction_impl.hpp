@@ -5,6 +5,7 @@
 #include <upesi/connection.hpp>
 
 #include "common/mail/message_stream.hpp"
+#include "common/mail/mime_parser.hpp"
 
 #include <memory>
 
@@ -33,6 +34,17 @@ public:
   bool writeMessage(const std::function<bool(std::string_view)>& sink,
                     const MessageWriteOptions& options) const override;
 
+  void parseBody(bool parse) override { parse_body_ = parse; }
+  bool parseBody() const override { return parse_body_; }
+  const BodyPart* body() const override;
+  void attachmentHooks(AttachmentStart start) override;
+
+  /// At the start of DATA/BDAT: starts the MIME parser if a plugin asked for the body.
+  void startBody(const mail::MimeLimits& limits);
+  /// The message bytes as stored, and their end (before data_post).
+  void feedBody(std::string_view bytes);
+  void finishBody();
+
   mail::MessageStream& message() { return message_; }
   void setDataBytes(std::uint64_t bytes) { data_bytes_ = bytes; }
 
@@ -51,6 +63,12 @@ private:
   Results results_;
   mail::MessageStream message_;
   std::uint64_t data_bytes_ = 0;
+
+  bool parse_body_ = false;
+  std::vector<AttachmentStart> attachment_starts_;
+  // Where the attachment streaming now goes: one entry per attachmentHooks() call.
+  std::vector<AttachmentHandlers> attachment_handlers_;
+  std::unique_ptr<mail::MimeParser> mime_;
 };
 
 } // namespace upesi::smtp

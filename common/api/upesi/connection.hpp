@@ -7,6 +7,7 @@
 #pragma once
 
 #include <upesi/address.hpp>
+#include <upesi/body.hpp>
 #include <upesi/code.hpp>
 #include <upesi/esmtp_claims.hpp>
 #include <upesi/hook.hpp>
@@ -114,6 +115,21 @@ public:
   /// false stops it. Returns false if the message could not be read or the sink stopped.
   virtual bool writeMessage(const std::function<bool(std::string_view)>& sink,
                             const MessageWriteOptions& options = {}) const = 0;
+
+  // The body as MIME parts (body.hpp). Both requests must come in hook_data or earlier: the
+  // body is parsed while it streams in, never read back afterwards.
+
+  /// Haraka's `transaction.parse_body = true`: body() keeps the text of text parts.
+  virtual void parseBody(bool parse) { (void)parse; }
+  virtual bool parseBody() const { return false; }
+  /// The parsed body from data_post on, if parseBody(true) or attachmentHooks() was asked for
+  /// in time; nullptr otherwise. Without parseBody(true) the tree has no text.
+  virtual const BodyPart* body() const { return nullptr; }
+  /// Haraka's `transaction.attachment_hooks(start)`: `start` is called for each attachment as
+  /// its header arrives, and its handlers get the decoded bytes while the message streams in.
+  /// They run on the loop and must not block it. When the message is refused before its end,
+  /// `end` is not called.
+  virtual void attachmentHooks(AttachmentStart start) { (void)start; }
 };
 
 /// The TLS a connection runs over (Haraka's connection.tls), once STARTTLS or implicit TLS has
