@@ -18,7 +18,7 @@ def relay_server(start_server, mx_port, record, watch="", outbound="temp_fail_in
         "watch.ini": "[main]\nrecord=%s\n%s" % (record, watch),
         "outbound.ini": "[main]\nscan_interval=1\n" + outbound,
     }
-    for hook in ("get_mx", "delivered", "deferred", "bounce"):
+    for hook in ("send_email", "get_mx", "delivered", "deferred", "bounce"):
         if "[%s]" % hook not in watch:
             files["watch.ini"] += "[%s]\ncode=CONT\n" % hook
     return start_server(plugins=["relay", "watch", *extra_plugins, "route"], so=["watch", "route"],
@@ -66,6 +66,29 @@ def test_delivered_hook_params(start_server, mx, install, tmp_path):
     [get_mx] = calls(record, "get_mx")
     assert get_mx["domain"] == "example.net" and get_mx["uuid"] == facts["uuid"]
     assert calls(record, "deferred", timeout=0) == [] and calls(record, "bounce", timeout=0) == []
+
+
+def test_send_email_answers_other_than_delay_are_ignored(start_server, mx, install, tmp_path):
+    """Haraka's send_email hook knows DELAY alone; OK, DENY and DENYSOFT are logged and the
+    message goes on to get_mx and the next hop: a plugin written for Haraka loses no mail."""
+    for code in ("OK", "DENY", "DENYSOFT"):
+        port, out = mx
+        record = tmp_path / ("calls-" + code)
+        server = relay_server(start_server, port, record,
+                              watch="[send_email]\ncode=%s\nmsg=mine\n" % code)
+        before = len(received(out, want=0, timeout=0))
+        assert send(server, ["bob@example.net"]) == {}
+        msgs = received(out, want=before + 1)
+        assert len(msgs) == before + 1, code
+        assert msgs[-1]["rcpts"] == ["bob@example.net"]
+        assert server.wait_log("send_email answered %s \"mine\": ignored" % code)
+        assert "[WARN]" in [line for line in server.log().splitlines()
+                            if "send_email answered" in line][0]
+        [facts] = calls(record, "send_email")
+        assert facts["uuid"] == calls(record, "delivered")[0]["uuid"]
+        assert calls(record, "bounce", timeout=0) == []
+        assert wait_empty(install) == []
+        assert server.stop() == 0
 
 
 def test_deferred_hook_params_and_retry(start_server, mx, install, tmp_path):
@@ -230,3 +253,4 @@ def test_quarantine_inbound_subdir_and_action(start_server, install, connect, tm
     day = time.strftime("%Y%m%d")
     [copy] = list((install / "qdir" / "corpus" / "_.." / "spam" / day).iterdir())
     assert copy.read_bytes().endswith(b"\n\nbody\n")
+

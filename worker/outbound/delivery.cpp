@@ -1,6 +1,7 @@
 #include "worker/outbound/delivery.hpp"
 
 #include "common/dns/resolver.hpp"
+#include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/util/local_address.hpp"
 #include "common/util/thread_pool.hpp"
@@ -142,14 +143,14 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
     finish(); // it waits for a delivery to its domain to end; the engine has its name
     return;
   }
-  // send_email: a plugin may hold the message back (DELAY, seconds), take it over (OK), or
-  // refuse it.
+  // send_email: a plugin may hold the message back (DELAY, seconds). Haraka ignores every
+  // other code here and goes on to get_mx: a plugin written for Haraka that answers OK or DENY
+  // expects the message delivered, never dropped or bounced.
   HookParams params;
   params.hmail = hmail_.get();
   auto self = shared_from_this();
   runHook(Hook::SendEmail, params, [self](worker::HookResult result) {
-    switch (result.code) {
-    case Code::Delay: {
+    if (result.code == Code::Delay) {
       std::uint64_t seconds =
           result.message.empty() ? 0 : std::strtoull(result.message.front().c_str(), nullptr, 10);
       log::info({self->logId(), result.plugin}, "outbound: send_email delayed it {} s", seconds);
@@ -157,24 +158,14 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
       self->finish(self->name_, epochMs() + static_cast<std::int64_t>(seconds) * 1000);
       return;
     }
-    case Code::Ok:
-      log::info({self->logId(), result.plugin}, "outbound: send_email took the message over");
-      self->removeFile();
-      return;
-    case Code::Deny:
-    case Code::DenyDisconnect:
-      self->allPermanent("5.7.1",
-                         result.message.empty() ? "refused by send_email" : result.message.front());
-      return;
-    case Code::DenySoft:
-    case Code::DenySoftDisconnect:
-      self->allTemporary(result.message.empty() ? "deferred by send_email"
-                                                : result.message.front());
-      return;
-    default:
-      self->runGetMx();
-      return;
+    if (result.code != Code::Cont) {
+      log::warn({self->logId(), result.plugin},
+                "outbound: send_email answered {}{}: ignored (only DELAY counts there, as in "
+                "Haraka): delivering",
+                toString(result.code),
+                result.message.empty() ? "" : " \"" + log::escaped(result.message.front()) + "\"");
     }
+    self->runGetMx();
   });
 }
 
