@@ -3,6 +3,7 @@ queued item (with the transaction's notes) and their own facts; deferred OK drop
 deferred DENYSOFT with a number sets the next attempt, a bounce hook answer other than CONT
 suppresses the DSN. And queue/quarantine keeps a copy without deciding the message's fate."""
 import json
+import smtplib
 import time
 
 from test_outbound import mx, queue_files, received, send  # noqa: F401 (mx is a fixture)
@@ -175,6 +176,69 @@ def test_bounce_hook_answer_suppresses_the_dsn(start_server, mx, install, tmp_pa
         time.sleep(1)
         assert bounces(received(out, want=1, timeout=0.1)) == []
         assert server.stop() == 0
+
+
+def test_pre_send_trans_email_sees_every_message_entering_the_queue(start_server, mx, install,
+                                                                    tmp_path):
+    """Relayed mail, a plugin's send_email and a bounce all pass pre_send_trans_email with a
+    connection whose transaction is the message, Message-Id, Date and Received already in its
+    header: what a DKIM signer adds there (X-Signed here) reaches the next hop each time."""
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(
+        start_server, port, record,
+        watch="[ehlo]\ncode=CONT\nsend_to=ops@example.net\nsend_notes={\"origin\":\"ehlo\"}\n"
+              "[pre_send_trans_email]\ncode=CONT\nheader=X-Signed: by-watch\n")
+    assert send(server, ["perm-user@example.net", "bob@example.net"]) == {}
+    msgs = received(out, want=3)
+    assert len(msgs) == 3
+    for msg in msgs:
+        header = msg["data"].split("\r\n\r\n", 1)[0] + "\r\n"
+        assert "\r\nX-Signed: by-watch\r\n" in header, msg
+        assert header.startswith("Received: (Upesi outbound); ")
+    [dsn] = bounces(msgs)
+    assert dsn["rcpts"] == ["alice@client.example"]
+    [generated] = [m for m in msgs if m["mail_from"] == "robot@plugin.example"]
+    assert generated["rcpts"] == ["ops@example.net"]
+    assert "\r\nMessage-Id: <" in generated["data"] and "\r\nDate: " in generated["data"]
+    seen = calls(record, "pre_send_trans_email", want=3)
+    assert len(seen) == 3
+    by_sender = {facts["mail_from"]: facts for facts in seen}
+    assert sorted(by_sender) == ["", "alice@client.example", "robot@plugin.example"]
+    for facts in seen:
+        assert len(facts["Message-Id"]) == 1 and len(facts["Date"]) == 1
+        assert facts["Received"][0].startswith("(Upesi outbound); ")
+    assert by_sender["robot@plugin.example"]["notes"] == {"origin": "ehlo"}
+    assert by_sender["robot@plugin.example"]["rcpts"] == ["ops@example.net"]
+    assert by_sender[""]["rcpts"] == ["alice@client.example"]
+    # The plugin's callback: OK and the queue reply naming the new transaction.
+    [result] = [line for line in record.read_text().splitlines()
+                if line.startswith("send_email OK ")]
+    uuid = by_sender["robot@plugin.example"]["uuid"]
+    assert result.endswith("Message Queued (%s)" % uuid)
+    delivered = calls(record, "delivered", want=3)
+    assert uuid + ".1" in [d["uuid"] for d in delivered]
+    assert wait_empty(install) == []
+
+
+def test_pre_send_trans_email_deny_refuses_a_plugins_mail(start_server, mx, install, tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    files = {
+        "watch.ini": "[main]\nrecord=%s\n[ehlo]\nsend_to=ops@example.net\n"
+                     "[pre_send_trans_email]\ncode=DENY\nmsg=not signed\n" % record,
+        "outbound.ini": "[main]\nscan_interval=1\n",
+    }
+    server = start_server(plugins=["watch"], so=["watch"], files=files)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.ehlo("x.example")
+    deadline = time.monotonic() + 10
+    while "send_email " not in (record.read_text() if record.exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    [result] = [line for line in record.read_text().splitlines() if line.startswith("send_email ")]
+    assert result.startswith("send_email DENY ") and result.endswith(" not signed")
+    assert queue_files(install) == []
 
 
 def test_transaction_notes_reach_the_outbound_hooks(start_server, mx, install, tmp_path):

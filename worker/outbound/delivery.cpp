@@ -554,15 +554,22 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason,
             null_sender.original = "<>";
             self->engine_.enqueueMessage(
                 null_sender, {sender}, std::move(dsn), nlohmann::json::object(),
-                [self, then = std::move(then)](Result<std::string> r) mutable {
-                  if (!r) {
+                [self, then = std::move(then)](Code code, const std::string& text) mutable {
+                  if (code == Code::Deny) {
+                    // A plugin's decision (pre_send_trans_email), as the bounce hook's would be.
+                    log::warn({self->logId(), ""},
+                              "outbound: the bounce was refused: {}: not sent", text);
+                    then(true);
+                    return;
+                  }
+                  if (code != Code::Ok) {
                     // The bounce exists nowhere but here: the original must stay to make it.
                     log::error({self->logId(), ""},
                                "outbound: queueing the bounce failed: {}: {} stays queued to "
                                "bounce later",
-                               r.error(), self->name_);
+                               text, self->name_);
                   }
-                  then(r.ok());
+                  then(code == Code::Ok);
                 });
           });
 }
