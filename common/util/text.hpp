@@ -1,6 +1,7 @@
 // Small text helpers shared by the readers and the writers.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,5 +17,7 @@ std::vector<std::string> splitList(std::string_view text, std::string_view separ
 
 /// The current time as an RFC 5322 date in UTC: "Mon, 23 Nov 2026 09:25:28 +0000".
 std::string rfc5322Now();
+/// `seconds` since the epoch as an RFC 5322 date in UTC.
+std::string rfc5322Date(std::int64_t seconds);
 
 } // namespace upesi

@@ -153,15 +153,75 @@ def test_bounce_hook_params_and_the_dsn(start_server, mx, install, tmp_path):
     assert send(server, ["perm-user@example.net", "bob@example.net"]) == {}
     [facts] = calls(record, "bounce")
     assert facts["bounced"] == ["perm-user@example.net"]
+    assert facts["deferred_rcpt"] == []
+    assert facts["mx"] == "127.0.0.1"  # the MX that refused it (get_mx named it by address)
     assert "no such user here" in facts["error"]
     msgs = received(out, want=2)
     [dsn] = bounces(msgs)
     assert dsn["rcpts"] == ["alice@client.example"]
+    # To the original sender, naming the original subject; RFC 3464's Arrival-Date; and the
+    # whole original (small enough for bounce_size_limit), dot-stuffing undone.
+    data = dsn["data"]
+    assert "\r\nTo: <alice@client.example>\r\n" in data
+    assert '    "out"\r\n' in data
+    assert "\r\nArrival-Date: " in data
+    assert "\r\nFinal-Recipient: rfc822; perm-user@example.net\r\n" in data
+    assert "bob@example.net" not in data.split("message/delivery-status")[1].split(
+        "message/rfc822")[0]
+    original = data.split("Content-Type: message/rfc822\r\n\r\n", 1)[1]
+    assert original.startswith("Received: (Upesi outbound); ")
+    assert "\r\nSubject: out\r\n" in original
+    assert "\r\n\r\nhello\r\n.leading dot\r\n\r\n--" in original
     # Two deliveries: bob's, then the DSN (a message of its own, with a new uuid).
     delivered = calls(record, "delivered", want=2)
     ours = [d for d in delivered if d["uuid"] == facts["uuid"]]
     assert [d["ok_recips"] for d in ours] == [["bob@example.net"]]
     assert [d["ok_recips"] for d in delivered if d not in ours] == [["alice@client.example"]]
+
+
+def test_bounce_returns_the_header_alone_past_bounce_size_limit(start_server, mx, install,
+                                                                 tmp_path):
+    port, out = mx
+    server = relay_server(start_server, port, tmp_path / "calls",
+                          outbound="temp_fail_intervals=1s*3\nbounce_size_limit=100\n")
+    assert send(server, ["perm-user@example.net"]) == {}
+    [dsn] = bounces(received(out))
+    part = dsn["data"].split("Content-Type: text/rfc822-headers\r\n\r\n", 1)[1]
+    assert "\r\nSubject: out\r\n" in part and "hello" not in part
+    assert "message/rfc822" not in dsn["data"]
+
+
+def test_deferred_err_is_the_temporary_reason_not_another_recipients_5xx(start_server, mx,
+                                                                          install, tmp_path):
+    """One attempt, one recipient refused (550) and one deferred (451): the bounce hook gets the
+    550, the deferred hook the 451."""
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record, outbound="temp_fail_intervals=1h\n")
+    assert send(server, ["perm-user@example.net", "temp-user@example.net"]) == {}
+    [deferred] = calls(record, "deferred")
+    assert deferred["fail_recips"] == ["temp-user@example.net"]
+    assert "try again later" in deferred["error"] and "no such user" not in deferred["error"]
+    assert deferred["mx"] == "127.0.0.1"
+    [bounce] = calls(record, "bounce")
+    assert bounce["bounced"] == ["perm-user@example.net"]
+    assert "no such user" in bounce["error"]
+
+
+def test_bounce_after_the_last_retry_names_deferred_rcpt(start_server, mx, install, tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record, outbound="temp_fail_intervals=none\n")
+    assert send(server, ["temp-user@example.net"]) == {}
+    [bounce] = calls(record, "bounce")
+    assert bounce["deferred_rcpt"] == ["temp-user@example.net"]
+    assert bounce["bounced"] == []
+    assert bounce["mx"] == "127.0.0.1"
+    assert bounce["error"].startswith("Too many failures (") and "try again later" in bounce["error"]
+    assert calls(record, "deferred", timeout=0) == []
+    [dsn] = bounces(received(out))
+    assert "\r\nFinal-Recipient: rfc822; temp-user@example.net\r\nAction: failed\r\n" \
+        "Status: 5.3.0\r\n" in dsn["data"]
 
 
 def test_bounce_hook_answer_suppresses_the_dsn(start_server, mx, install, tmp_path):

@@ -82,10 +82,13 @@ nlohmann::json outboundFacts(upesi::Hook hook, const upesi::HookParams& params) 
     facts["delay"] = d->delay_s;
     facts["error"] = d->error;
     facts["fail_recips"] = addresses(d->fail_recips);
+    facts["mx"] = d->mx;
   }
   if (const auto* b = params.bounce) {
     facts["error"] = b->error;
     facts["bounced"] = addresses(b->bounced_rcpt);
+    facts["deferred_rcpt"] = addresses(b->deferred_rcpt);
+    facts["mx"] = b->mx;
   }
   if (const auto* d = params.delivered) {
     facts["host"] = d->host;
