@@ -38,6 +38,8 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
       {"pool_concurrency_max", 0, 1000,
        [&](long long v) { out.pool_concurrency_max = unsigned(v); }},
       {"scan_interval", 1, 86400, [&](long long v) { out.scan_interval_s = int(v); }},
+      {"bounce_size_limit", 0, 1LL << 30,
+       [&](long long v) { out.bounce_size_limit = static_cast<std::uint64_t>(v); }},
   };
   for (const auto& k : keys) {
     if (!main.contains(k.key) || main[k.key].is_null()) {

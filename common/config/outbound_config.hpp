@@ -5,6 +5,7 @@
 #include "common/config/config.hpp"
 #include "common/util/result.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -28,6 +29,8 @@ struct OutboundConfig {
   int pool_timeout_s = 50;            // idle pooled connections close after this
   unsigned pool_concurrency_max = 10; // pooled connections per destination
   int scan_interval_s = 30;           // how often the queue directory is re-read
+  // A bounce returns the whole original message up to this many bytes, else its header alone.
+  std::uint64_t bounce_size_limit = 50000;
 };
 
 /// Reads outbound.ini (booleans declared as Haraka does) and queue_dir.

@@ -149,6 +149,9 @@ void PluginHost::sendEmail(const Address& from, const std::vector<Address>& to,
                            std::string contents,
                            std::function<void(bool queued, const std::string& text)> done,
                            const SendEmailOptions& options) {
+  if (!done) {
+    done = [](bool, const std::string&) {};
+  }
   if (!services_.send_email) {
     done(false, "no outbound queue in this process");
     return;

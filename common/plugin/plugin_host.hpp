@@ -52,6 +52,7 @@ public:
   void runInThreadPool(std::function<void()> work, std::function<void()> done) override;
   void dnsQuery(const std::string& name, DnsType type, DnsCallback callback) override;
   void dnsReverse(const std::string& ip, DnsCallback callback) override;
+  using Host::sendEmail;
   void sendEmail(const Address& from, const std::vector<Address>& to, std::string contents,
                  std::function<void(bool queued, const std::string& text)> done,
                  const SendEmailOptions& options) override;

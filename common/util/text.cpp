@@ -57,9 +57,13 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
 }
 
 std::string rfc5322Now() {
-  std::time_t now = std::time(nullptr);
+  return rfc5322Date(static_cast<std::int64_t>(std::time(nullptr)));
+}
+
+std::string rfc5322Date(std::int64_t seconds) {
+  auto when = static_cast<std::time_t>(seconds);
   std::tm tm{};
-  gmtime_r(&now, &tm);
+  gmtime_r(&when, &tm);
   char buf[64];
   std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
   return buf;

@@ -1,6 +1,7 @@
 // Small text helpers shared by the readers and the writers.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,5 +21,7 @@ std::size_t editDistance(std::string_view a, std::string_view b);
 
 /// The current time as an RFC 5322 date in UTC: "Mon, 23 Nov 2026 09:25:28 +0000".
 std::string rfc5322Now();
+/// `seconds` since the epoch as an RFC 5322 date in UTC.
+std::string rfc5322Date(std::int64_t seconds);
 
 } // namespace upesi

@@ -3,6 +3,7 @@ queued item (with the transaction's notes) and their own facts; deferred OK drop
 deferred DENYSOFT with a number sets the next attempt, a bounce hook answer other than CONT
 suppresses the DSN. And queue/quarantine keeps a copy without deciding the message's fate."""
 import json
+import smtplib
 import time
 
 from test_outbound import mx, queue_files, received, send  # noqa: F401 (mx is a fixture)
@@ -18,7 +19,7 @@ def relay_server(start_server, mx_port, record, watch="", outbound="temp_fail_in
         "watch.ini": "[main]\nrecord=%s\n%s" % (record, watch),
         "outbound.ini": "[main]\nscan_interval=1\n" + outbound,
     }
-    for hook in ("get_mx", "delivered", "deferred", "bounce"):
+    for hook in ("send_email", "get_mx", "delivered", "deferred", "bounce"):
         if "[%s]" % hook not in watch:
             files["watch.ini"] += "[%s]\ncode=CONT\n" % hook
     return start_server(plugins=["relay", "watch", *extra_plugins, "route"], so=["watch", "route"],
@@ -66,6 +67,29 @@ def test_delivered_hook_params(start_server, mx, install, tmp_path):
     [get_mx] = calls(record, "get_mx")
     assert get_mx["domain"] == "example.net" and get_mx["uuid"] == facts["uuid"]
     assert calls(record, "deferred", timeout=0) == [] and calls(record, "bounce", timeout=0) == []
+
+
+def test_send_email_answers_other_than_delay_are_ignored(start_server, mx, install, tmp_path):
+    """Haraka's send_email hook knows DELAY alone; OK, DENY and DENYSOFT are logged and the
+    message goes on to get_mx and the next hop: a plugin written for Haraka loses no mail."""
+    for code in ("OK", "DENY", "DENYSOFT"):
+        port, out = mx
+        record = tmp_path / ("calls-" + code)
+        server = relay_server(start_server, port, record,
+                              watch="[send_email]\ncode=%s\nmsg=mine\n" % code)
+        before = len(received(out, want=0, timeout=0))
+        assert send(server, ["bob@example.net"]) == {}
+        msgs = received(out, want=before + 1)
+        assert len(msgs) == before + 1, code
+        assert msgs[-1]["rcpts"] == ["bob@example.net"]
+        assert server.wait_log("send_email answered %s \"mine\": ignored" % code)
+        assert "[WARN]" in [line for line in server.log().splitlines()
+                            if "send_email answered" in line][0]
+        [facts] = calls(record, "send_email")
+        assert facts["uuid"] == calls(record, "delivered")[0]["uuid"]
+        assert calls(record, "bounce", timeout=0) == []
+        assert wait_empty(install) == []
+        assert server.stop() == 0
 
 
 def test_deferred_hook_params_and_retry(start_server, mx, install, tmp_path):
@@ -129,15 +153,75 @@ def test_bounce_hook_params_and_the_dsn(start_server, mx, install, tmp_path):
     assert send(server, ["perm-user@example.net", "bob@example.net"]) == {}
     [facts] = calls(record, "bounce")
     assert facts["bounced"] == ["perm-user@example.net"]
+    assert facts["deferred_rcpt"] == []
+    assert facts["mx"] == "127.0.0.1"  # the MX that refused it (get_mx named it by address)
     assert "no such user here" in facts["error"]
     msgs = received(out, want=2)
     [dsn] = bounces(msgs)
     assert dsn["rcpts"] == ["alice@client.example"]
+    # To the original sender, naming the original subject; RFC 3464's Arrival-Date; and the
+    # whole original (small enough for bounce_size_limit), dot-stuffing undone.
+    data = dsn["data"]
+    assert "\r\nTo: <alice@client.example>\r\n" in data
+    assert '    "out"\r\n' in data
+    assert "\r\nArrival-Date: " in data
+    assert "\r\nFinal-Recipient: rfc822; perm-user@example.net\r\n" in data
+    assert "bob@example.net" not in data.split("message/delivery-status")[1].split(
+        "message/rfc822")[0]
+    original = data.split("Content-Type: message/rfc822\r\n\r\n", 1)[1]
+    assert original.startswith("Received: (Upesi outbound); ")
+    assert "\r\nSubject: out\r\n" in original
+    assert "\r\n\r\nhello\r\n.leading dot\r\n\r\n--" in original
     # Two deliveries: bob's, then the DSN (a message of its own, with a new uuid).
     delivered = calls(record, "delivered", want=2)
     ours = [d for d in delivered if d["uuid"] == facts["uuid"]]
     assert [d["ok_recips"] for d in ours] == [["bob@example.net"]]
     assert [d["ok_recips"] for d in delivered if d not in ours] == [["alice@client.example"]]
+
+
+def test_bounce_returns_the_header_alone_past_bounce_size_limit(start_server, mx, install,
+                                                                 tmp_path):
+    port, out = mx
+    server = relay_server(start_server, port, tmp_path / "calls",
+                          outbound="temp_fail_intervals=1s*3\nbounce_size_limit=100\n")
+    assert send(server, ["perm-user@example.net"]) == {}
+    [dsn] = bounces(received(out))
+    part = dsn["data"].split("Content-Type: text/rfc822-headers\r\n\r\n", 1)[1]
+    assert "\r\nSubject: out\r\n" in part and "hello" not in part
+    assert "message/rfc822" not in dsn["data"]
+
+
+def test_deferred_err_is_the_temporary_reason_not_another_recipients_5xx(start_server, mx,
+                                                                          install, tmp_path):
+    """One attempt, one recipient refused (550) and one deferred (451): the bounce hook gets the
+    550, the deferred hook the 451."""
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record, outbound="temp_fail_intervals=1h\n")
+    assert send(server, ["perm-user@example.net", "temp-user@example.net"]) == {}
+    [deferred] = calls(record, "deferred")
+    assert deferred["fail_recips"] == ["temp-user@example.net"]
+    assert "try again later" in deferred["error"] and "no such user" not in deferred["error"]
+    assert deferred["mx"] == "127.0.0.1"
+    [bounce] = calls(record, "bounce")
+    assert bounce["bounced"] == ["perm-user@example.net"]
+    assert "no such user" in bounce["error"]
+
+
+def test_bounce_after_the_last_retry_names_deferred_rcpt(start_server, mx, install, tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record, outbound="temp_fail_intervals=none\n")
+    assert send(server, ["temp-user@example.net"]) == {}
+    [bounce] = calls(record, "bounce")
+    assert bounce["deferred_rcpt"] == ["temp-user@example.net"]
+    assert bounce["bounced"] == []
+    assert bounce["mx"] == "127.0.0.1"
+    assert bounce["error"].startswith("Too many failures (") and "try again later" in bounce["error"]
+    assert calls(record, "deferred", timeout=0) == []
+    [dsn] = bounces(received(out))
+    assert "\r\nFinal-Recipient: rfc822; temp-user@example.net\r\nAction: failed\r\n" \
+        "Status: 5.3.0\r\n" in dsn["data"]
 
 
 def test_bounce_hook_answer_suppresses_the_dsn(start_server, mx, install, tmp_path):
@@ -152,6 +236,69 @@ def test_bounce_hook_answer_suppresses_the_dsn(start_server, mx, install, tmp_pa
         time.sleep(1)
         assert bounces(received(out, want=1, timeout=0.1)) == []
         assert server.stop() == 0
+
+
+def test_pre_send_trans_email_sees_every_message_entering_the_queue(start_server, mx, install,
+                                                                    tmp_path):
+    """Relayed mail, a plugin's send_email and a bounce all pass pre_send_trans_email with a
+    connection whose transaction is the message, Message-Id, Date and Received already in its
+    header: what a DKIM signer adds there (X-Signed here) reaches the next hop each time."""
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(
+        start_server, port, record,
+        watch="[ehlo]\ncode=CONT\nsend_to=ops@example.net\nsend_notes={\"origin\":\"ehlo\"}\n"
+              "[pre_send_trans_email]\ncode=CONT\nheader=X-Signed: by-watch\n")
+    assert send(server, ["perm-user@example.net", "bob@example.net"]) == {}
+    msgs = received(out, want=3)
+    assert len(msgs) == 3
+    for msg in msgs:
+        header = msg["data"].split("\r\n\r\n", 1)[0] + "\r\n"
+        assert "\r\nX-Signed: by-watch\r\n" in header, msg
+        assert header.startswith("Received: (Upesi outbound); ")
+    [dsn] = bounces(msgs)
+    assert dsn["rcpts"] == ["alice@client.example"]
+    [generated] = [m for m in msgs if m["mail_from"] == "robot@plugin.example"]
+    assert generated["rcpts"] == ["ops@example.net"]
+    assert "\r\nMessage-Id: <" in generated["data"] and "\r\nDate: " in generated["data"]
+    seen = calls(record, "pre_send_trans_email", want=3)
+    assert len(seen) == 3
+    by_sender = {facts["mail_from"]: facts for facts in seen}
+    assert sorted(by_sender) == ["", "alice@client.example", "robot@plugin.example"]
+    for facts in seen:
+        assert len(facts["Message-Id"]) == 1 and len(facts["Date"]) == 1
+        assert facts["Received"][0].startswith("(Upesi outbound); ")
+    assert by_sender["robot@plugin.example"]["notes"] == {"origin": "ehlo"}
+    assert by_sender["robot@plugin.example"]["rcpts"] == ["ops@example.net"]
+    assert by_sender[""]["rcpts"] == ["alice@client.example"]
+    # The plugin's callback: OK and the queue reply naming the new transaction.
+    [result] = [line for line in record.read_text().splitlines()
+                if line.startswith("send_email OK ")]
+    uuid = by_sender["robot@plugin.example"]["uuid"]
+    assert result.endswith("Message Queued (%s)" % uuid)
+    delivered = calls(record, "delivered", want=3)
+    assert uuid + ".1" in [d["uuid"] for d in delivered]
+    assert wait_empty(install) == []
+
+
+def test_pre_send_trans_email_deny_refuses_a_plugins_mail(start_server, mx, install, tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    files = {
+        "watch.ini": "[main]\nrecord=%s\n[ehlo]\nsend_to=ops@example.net\n"
+                     "[pre_send_trans_email]\ncode=DENY\nmsg=not signed\n" % record,
+        "outbound.ini": "[main]\nscan_interval=1\n",
+    }
+    server = start_server(plugins=["watch"], so=["watch"], files=files)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.ehlo("x.example")
+    deadline = time.monotonic() + 10
+    while "send_email " not in (record.read_text() if record.exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    [result] = [line for line in record.read_text().splitlines() if line.startswith("send_email ")]
+    assert result.startswith("send_email DENY ") and result.endswith(" not signed")
+    assert queue_files(install) == []
 
 
 def test_transaction_notes_reach_the_outbound_hooks(start_server, mx, install, tmp_path):
@@ -230,3 +377,4 @@ def test_quarantine_inbound_subdir_and_action(start_server, install, connect, tm
     day = time.strftime("%Y%m%d")
     [copy] = list((install / "qdir" / "corpus" / "_.." / "spam" / day).iterdir())
     assert copy.read_bytes().endswith(b"\n\nbody\n")
+

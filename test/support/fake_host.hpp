@@ -153,6 +153,7 @@ public:
   void dnsReverse(const std::string&, DnsCallback callback) override {
     callback(DnsResult{DnsStatus::Error, "no resolver in tests", {}});
   }
+  using Host::sendEmail;
   void sendEmail(const Address& from, const std::vector<Address>& to, std::string contents,
                  std::function<void(bool, const std::string&)> done,
                  const SendEmailOptions& options) override {

@@ -1,5 +1,7 @@
-// The stand-in connection that hooks without a client receive (init_master, init_child and
-// the outbound hooks): no transaction, no remote, its own notes.
+// The stand-in connection that hooks without a client receive (init_master, init_child, the
+// outbound hooks, and pre_send_trans_email for mail the server or a plugin makes): no remote,
+// its own notes, and the transaction it was given, if any (Haraka's `{ transaction }` with the
+// log methods: Host::log names the transaction's uuid).
 #pragma once
 
 #include <upesi/connection.hpp>
@@ -8,7 +10,8 @@ namespace upesi::worker {
 
 class ProcessConnection final : public Connection {
 public:
-  explicit ProcessConnection(std::string uuid = {}) : uuid_(std::move(uuid)) {}
+  explicit ProcessConnection(std::string uuid = {}, std::shared_ptr<Transaction> transaction = {})
+      : uuid_(std::move(uuid)), transaction_(std::move(transaction)) {}
   const std::string& uuid() const override { return uuid_; }
   const Endpoint& remote() const override { return endpoint_; }
   const Endpoint& local() const override { return endpoint_; }
@@ -19,8 +22,8 @@ public:
   void setRelaying(bool) override {}
   nlohmann::json& notes() override { return notes_; }
   Results& results() override { return results_; }
-  Transaction* transaction() override { return nullptr; }
-  std::shared_ptr<Transaction> sharedTransaction() override { return nullptr; }
+  Transaction* transaction() override { return transaction_.get(); }
+  std::shared_ptr<Transaction> sharedTransaction() override { return transaction_; }
   std::vector<std::string>& capabilities() override { return capabilities_; }
   unsigned transactionCount() const override { return 0; }
   bool earlyTalker() const override { return false; }
@@ -28,6 +31,7 @@ public:
 
 private:
   std::string uuid_;
+  std::shared_ptr<Transaction> transaction_;
   std::string empty_;
   Endpoint endpoint_;
   nlohmann::json notes_ = nlohmann::json::object();

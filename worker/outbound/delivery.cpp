@@ -1,8 +1,11 @@
 #include "worker/outbound/delivery.hpp"
 
 #include "common/dns/resolver.hpp"
+#include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
+#include "common/mail/header.hpp"
 #include "common/util/local_address.hpp"
+#include "common/util/text.hpp"
 #include "common/util/thread_pool.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/outbound/pending_splits.hpp"
@@ -12,6 +15,7 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <cerrno>
 #include <optional>
 #include <unistd.h>
 
@@ -142,14 +146,14 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
     finish(); // it waits for a delivery to its domain to end; the engine has its name
     return;
   }
-  // send_email: a plugin may hold the message back (DELAY, seconds), take it over (OK), or
-  // refuse it.
+  // send_email: a plugin may hold the message back (DELAY, seconds). Haraka ignores every
+  // other code here and goes on to get_mx: a plugin written for Haraka that answers OK or DENY
+  // expects the message delivered, never dropped or bounced.
   HookParams params;
   params.hmail = hmail_.get();
   auto self = shared_from_this();
   runHook(Hook::SendEmail, params, [self](worker::HookResult result) {
-    switch (result.code) {
-    case Code::Delay: {
+    if (result.code == Code::Delay) {
       std::uint64_t seconds =
           result.message.empty() ? 0 : std::strtoull(result.message.front().c_str(), nullptr, 10);
       log::info({self->logId(), result.plugin}, "outbound: send_email delayed it {} s", seconds);
@@ -157,24 +161,14 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
       self->finish(self->name_, epochMs() + static_cast<std::int64_t>(seconds) * 1000);
       return;
     }
-    case Code::Ok:
-      log::info({self->logId(), result.plugin}, "outbound: send_email took the message over");
-      self->removeFile();
-      return;
-    case Code::Deny:
-    case Code::DenyDisconnect:
-      self->allPermanent("5.7.1",
-                         result.message.empty() ? "refused by send_email" : result.message.front());
-      return;
-    case Code::DenySoft:
-    case Code::DenySoftDisconnect:
-      self->allTemporary(result.message.empty() ? "deferred by send_email"
-                                                : result.message.front());
-      return;
-    default:
-      self->runGetMx();
-      return;
+    if (result.code != Code::Cont) {
+      log::warn({self->logId(), result.plugin},
+                "outbound: send_email answered {}{}: ignored (only DELAY counts there, as in "
+                "Haraka): delivering",
+                toString(result.code),
+                result.message.empty() ? "" : " \"" + log::escaped(result.message.front()) + "\"");
     }
+    self->runGetMx();
   });
 }
 
@@ -318,6 +312,7 @@ void Delivery::tryNextTarget() {
     return;
   }
   const Target& target = targets_[next_target_++];
+  mx_ = target.mx.exchange;
   const auto& config = engine_.settings().config;
   smtp_client::ClientOptions options;
   options.ip = target.ip;
@@ -435,6 +430,7 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
     tryNextTarget();
     return;
   }
+  mx_ = result.remote.host;
   delivered_info_.host = result.remote.host;
   delivered_info_.ip = result.remote.ip;
   delivered_info_.port = result.remote.port;
@@ -464,14 +460,11 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
       smtp_client::quitAndRelease(std::move(client_));
     }
   }
-  // The reason a bounce or a deferral gives: what the next hop said about those recipients.
-  std::string reason = result.message.reason;
-  if (!perm.empty()) {
-    reason = perm.front().diagnostic;
-  } else if (!temp.empty()) {
-    reason = temp.front().diagnostic;
-  }
-  settle(std::move(ok), std::move(temp), std::move(perm), reason);
+  // The reasons a bounce and a deferral give: what the next hop said about those recipients
+  // (each its own: a deferral never reports another recipient's 5xx).
+  std::string temp_reason = temp.empty() ? result.message.reason : temp.front().diagnostic;
+  std::string perm_reason = perm.empty() ? result.message.reason : perm.front().diagnostic;
+  settle(std::move(ok), std::move(temp), std::move(perm), temp_reason, perm_reason);
 }
 
 void Delivery::allTemporary(const std::string& reason) {
@@ -479,7 +472,7 @@ void Delivery::allTemporary(const std::string& reason) {
   for (const auto& r : hmail_->rcptTo()) {
     temp.push_back({r, "4.4.1", reason});
   }
-  settle({}, std::move(temp), {}, reason);
+  settle({}, std::move(temp), {}, reason, "");
 }
 
 void Delivery::allPermanent(const std::string& status, const std::string& reason) {
@@ -487,23 +480,28 @@ void Delivery::allPermanent(const std::string& status, const std::string& reason
   for (const auto& r : hmail_->rcptTo()) {
     perm.push_back({r, status, reason});
   }
-  settle({}, {}, std::move(perm), reason);
+  settle({}, {}, std::move(perm), "", reason);
 }
 
 void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::vector<Failure> perm,
-                      std::string reason) {
+                      std::string temp_reason, std::string perm_reason) {
   auto self = shared_from_this();
-  auto afterDelivered = [self, temp = std::move(temp), perm = std::move(perm), reason]() mutable {
+  auto afterDelivered = [self, temp = std::move(temp), perm = std::move(perm), temp_reason,
+                         perm_reason]() mutable {
     if (perm.empty()) {
-      self->afterBounce(std::move(temp), reason);
+      self->afterBounce(std::move(temp), temp_reason);
       return;
     }
     auto unbounced = perm;
-    self->bounce(std::move(perm), reason,
-                 [self, temp = std::move(temp), unbounced = std::move(unbounced),
-                  reason](bool bounced) mutable {
+    self->bounce(std::move(perm), perm_reason, false,
+                 [self, temp = std::move(temp), unbounced = std::move(unbounced), temp_reason,
+                  perm_reason](bool bounced) mutable {
+                   std::string reason = temp_reason;
                    if (!bounced) {
                      // Tried again with the deferred ones: the next 5xx makes the bounce anew.
+                     if (temp.empty()) {
+                       reason = perm_reason;
+                     }
                      temp.insert(temp.end(), unbounced.begin(), unbounced.end());
                    }
                    self->afterBounce(std::move(temp), reason);
@@ -533,13 +531,14 @@ void Delivery::afterBounce(std::vector<Failure> left, const std::string& reason)
   defer(std::move(left), whole, reason);
 }
 
-void Delivery::bounce(std::vector<Failure> perm, std::string reason,
+void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_deferrals,
                       std::function<void(bool)> then) {
-  bounce_info_.bounced_rcpt.clear();
+  bounce_info_ = BounceInfo{};
   for (const auto& f : perm) {
-    bounce_info_.bounced_rcpt.push_back(f.address);
+    (after_deferrals ? bounce_info_.deferred_rcpt : bounce_info_.bounced_rcpt).push_back(f.address);
   }
   bounce_info_.error = reason;
+  bounce_info_.mx = mx_;
   log::warn({logId(), ""}, "outbound: bouncing {} recipient(s): {}", perm.size(), reason);
   HookParams params;
   params.hmail = hmail_.get();
@@ -560,33 +559,87 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason,
               then(true);
               return;
             }
-            BounceInput input;
-            input.me = self->engine_.settings().me;
-            input.sender = sender.address();
-            input.original_headers = self->original_headers_;
-            input.original_envelope_id = self->header_.todo.uuid;
-            input.reason = reason;
-            for (const auto& f : perm) {
-              input.recipients.push_back({f.address.address(), "failed", permanentStatus(f.status),
-                                          self->delivered_info_.host, f.diagnostic});
-            }
-            std::string dsn = buildBounce(self->engine_.settings().bounce_template, input);
-            Address null_sender;
-            null_sender.is_null = true;
-            null_sender.original = "<>";
-            self->engine_.enqueueMessage(
-                null_sender, {sender}, std::move(dsn), nlohmann::json::object(),
-                [self, then = std::move(then)](Result<std::string> r) mutable {
-                  if (!r) {
-                    // The bounce exists nowhere but here: the original must stay to make it.
-                    log::error({self->logId(), ""},
-                               "outbound: queueing the bounce failed: {}: {} stays queued to "
-                               "bounce later",
-                               r.error(), self->name_);
-                  }
-                  then(r.ok());
-                });
+            self->readOriginal([self, perm = std::move(perm), reason,
+                                then = std::move(then)](std::string original) mutable {
+              self->queueBounce(perm, reason, std::move(original), std::move(then));
+            });
           });
+}
+
+void Delivery::readOriginal(std::function<void(std::string)> then) {
+  std::uint64_t limit = engine_.settings().config.bounce_size_limit;
+  std::uint64_t size = header_.file_size > header_.message_offset
+                           ? header_.file_size - header_.message_offset
+                           : 0;
+  if (size == 0 || size > limit || !lock_.held()) {
+    then({}); // the header alone (read when the file was claimed)
+    return;
+  }
+  auto text = std::make_shared<std::string>();
+  int fd = lock_.fd();
+  auto offset = static_cast<off_t>(header_.message_offset);
+  runOnThreadPool(
+      engine_.loop(),
+      [text, fd, offset, size] {
+        std::string stuffed(size, '\0');
+        std::size_t got = 0;
+        while (got < size) {
+          ssize_t n = ::pread(fd, stuffed.data() + got, size - got,
+                              offset + static_cast<off_t>(got));
+          if (n < 0 && errno == EINTR) {
+            continue;
+          }
+          if (n <= 0) {
+            return; // unreadable now: the bounce returns the header alone
+          }
+          got += static_cast<std::size_t>(n);
+        }
+        *text = unstuffDots(stuffed);
+      },
+      [text, then = std::move(then)] { then(std::move(*text)); });
+}
+
+void Delivery::queueBounce(const std::vector<Failure>& perm, const std::string& reason,
+                           std::string original, std::function<void(bool)> then) {
+  const Address& sender = hmail_->mailFrom();
+  BounceInput input;
+  input.me = engine_.settings().me;
+  input.sender = sender.address();
+  input.original_headers = original_headers_;
+  input.original_message = std::move(original);
+  input.subject = mail::Header::parse(original_headers_).get("Subject").value_or("");
+  input.original_envelope_id = header_.todo.uuid;
+  if (header_.todo.queue_time > 0) {
+    input.arrival_date = rfc5322Date(header_.todo.queue_time / 1000);
+  }
+  input.reason = reason;
+  for (const auto& f : perm) {
+    input.recipients.push_back(
+        {f.address.address(), "failed", permanentStatus(f.status), delivered_info_.host,
+         f.diagnostic});
+  }
+  std::string dsn = buildBounce(engine_.settings().bounce_template, input);
+  Address null_sender;
+  null_sender.is_null = true;
+  null_sender.original = "<>";
+  auto self = shared_from_this();
+  engine_.enqueueMessage(
+      null_sender, {sender}, std::move(dsn), nlohmann::json::object(),
+      [self, then = std::move(then)](Code code, const std::string& text) mutable {
+        if (code == Code::Deny) {
+          // A plugin's decision (pre_send_trans_email), as the bounce hook's would be.
+          log::warn({self->logId(), ""}, "outbound: the bounce was refused: {}: not sent", text);
+          then(true);
+          return;
+        }
+        if (code != Code::Ok) {
+          // The bounce exists nowhere but here: the original must stay to make it.
+          log::error({self->logId(), ""},
+                     "outbound: queueing the bounce failed: {}: {} stays queued to bounce later",
+                     text, self->name_);
+        }
+        then(code == Code::Ok);
+      });
 }
 
 void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string reason) {
@@ -599,7 +652,7 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
     }
     auto self = shared_from_this();
     std::string why = fmt::format("Too many failures ({})", reason);
-    bounce(std::move(perm), why,
+    bounce(std::move(perm), why, true,
            [self, temp = std::move(temp), whole_file, reason](bool bounced) mutable {
              if (bounced) {
                self->removeFile(); // what was delivered is done; the rest has bounced
@@ -615,6 +668,7 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
   }
   deferred_info_.delay_s = *delay;
   deferred_info_.error = reason;
+  deferred_info_.mx = mx_;
   for (const auto& f : temp) {
     deferred_info_.fail_recips.push_back(f.address);
   }

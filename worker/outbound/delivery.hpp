@@ -73,13 +73,20 @@ private:
   void sendOn(const Target& target);
   void attemptDone(const smtp_client::DeliveryResult& result);
   void settle(std::vector<Address> ok, std::vector<Failure> temp, std::vector<Failure> perm,
-              std::string reason);
+              std::string temp_reason, std::string perm_reason);
   void allTemporary(const std::string& reason);
   void allPermanent(const std::string& status, const std::string& reason);
   void afterBounce(std::vector<Failure> left, const std::string& reason);
   /// `then(true)` once the bounce is queued (or suppressed, or a double bounce dropped);
   /// `then(false)` when it could not be written: the recipients must stay in the queue.
-  void bounce(std::vector<Failure> perm, std::string reason, std::function<void(bool)> then);
+  /// `after_deferrals`: they ran out of retries (the bounce hook's deferred_rcpt), else they
+  /// were refused outright (bounced_rcpt).
+  void bounce(std::vector<Failure> perm, std::string reason, bool after_deferrals,
+              std::function<void(bool)> then);
+  /// The undelivered message, unstuffed, when it is within bounce_size_limit; else "".
+  void readOriginal(std::function<void(std::string)> then);
+  void queueBounce(const std::vector<Failure>& perm, const std::string& reason,
+                   std::string original, std::function<void(bool)> then);
   void defer(std::vector<Failure> temp, bool whole_file, std::string reason);
   /// The recipients `left` wait for their next attempt: the file is renamed (when they are all
   /// of it) or rewritten with them alone (when the others are done).
@@ -109,6 +116,7 @@ private:
   std::string last_error_;
   bool finished_ = false;
   std::string mx_domain_;
+  std::string mx_; // the MX host tried last (the bounce and deferred hooks' mx)
   DeferredInfo deferred_info_;
   BounceInfo bounce_info_;
   DeliveredInfo delivered_info_;

@@ -4,8 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <random>
+#include <utility>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -43,12 +46,36 @@ std::string toCrlf(const std::string& text) {
   return out;
 }
 
-void replaceAll(std::string& text, const std::string& field, const std::string& value) {
+// Replaces each {word} whose word `values` knows, in one pass: a value is never read again as
+// a template (a subject "{reason}" stays as it is). Other braces stay as they are.
+std::string fillTemplate(std::string_view text,
+                         const std::vector<std::pair<std::string_view, std::string>>& values) {
+  std::string out;
+  out.reserve(text.size() + 256);
   std::size_t pos = 0;
-  while ((pos = text.find(field, pos)) != std::string::npos) {
-    text.replace(pos, field.size(), value);
-    pos += value.size();
+  while (pos < text.size()) {
+    std::size_t open = text.find('{', pos);
+    if (open == std::string_view::npos) {
+      break;
+    }
+    std::size_t close = text.find('}', open + 1);
+    if (close == std::string_view::npos) {
+      break;
+    }
+    std::string_view word = text.substr(open + 1, close - open - 1);
+    auto it = std::find_if(values.begin(), values.end(),
+                           [word](const auto& value) { return value.first == word; });
+    out.append(text.substr(pos, open - pos));
+    if (it == values.end()) {
+      out += '{';
+      pos = open + 1;
+      continue;
+    }
+    out += it->second;
+    pos = close + 1;
   }
+  out.append(text.substr(pos));
+  return out;
 }
 
 // Header field values come from the network: no CR or LF may break out of them.
@@ -61,6 +88,26 @@ std::string oneLine(std::string text) {
   return text;
 }
 
+bool hasHeaderField(std::string_view header, std::string_view name) {
+  std::size_t pos = 0;
+  while (pos < header.size()) {
+    std::size_t end = header.find("\r\n", pos);
+    std::string_view line = header.substr(pos, end == std::string_view::npos ? end : end - pos);
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return true;
+    }
+    if (end == std::string_view::npos) {
+      break;
+    }
+    pos = end + 2;
+  }
+  return false;
+}
+
 } // namespace
 
 const std::string& defaultBounceTemplate() {
@@ -68,7 +115,7 @@ const std::string& defaultBounceTemplate() {
                                   "Message-ID: <{msgid}@{me}>\n"
                                   "Date: {date}\n"
                                   "From: Mail Delivery Subsystem <MAILER-DAEMON@{me}>\n"
-                                  "To: {to}\n"
+                                  "To: {from}\n"
                                   "Subject: Mail delivery failed: returning message to sender\n"
                                   "MIME-Version: 1.0\n"
                                   "Auto-Submitted: auto-replied\n"
@@ -78,12 +125,13 @@ const std::string& defaultBounceTemplate() {
                                   "This is a MIME-encapsulated message.\n"
                                   "\n"
                                   "--{boundary}\n"
-                                  "Content-Type: text/plain; charset=us-ascii\n"
+                                  "Content-Type: text/plain; charset=utf-8\n"
                                   "\n"
                                   "This is the mail system at host {me}.\n"
                                   "\n"
-                                  "I'm sorry to have to inform you that your message could not\n"
-                                  "be delivered to one or more recipients.\n"
+                                  "I'm sorry to have to inform you that your message\n"
+                                  "    \"{subject}\"\n"
+                                  "could not be delivered to one or more recipients.\n"
                                   "\n"
                                   "{recipients}: {reason}\n"
                                   "{extended_reason}\n";
@@ -97,6 +145,22 @@ std::string permanentStatus(std::string status) {
   return status;
 }
 
+std::string unstuffDots(std::string_view stuffed) {
+  std::string out;
+  out.reserve(stuffed.size());
+  bool line_start = true;
+  for (std::size_t i = 0; i < stuffed.size(); ++i) {
+    char c = stuffed[i];
+    if (line_start && c == '.' && i + 1 < stuffed.size() && stuffed[i + 1] == '.') {
+      line_start = false;
+      continue; // the second dot is kept
+    }
+    out += c;
+    line_start = c == '\n';
+  }
+  return out;
+}
+
 std::string buildBounce(const std::string& template_text, const BounceInput& input) {
   std::string boundary = "upesi-bounce-" + randomToken(16);
   std::string recipients;
@@ -108,29 +172,66 @@ std::string buildBounce(const std::string& template_text, const BounceInput& inp
     recipients += oneLine(r.address);
     extended += fmt::format("{}: {}\n", oneLine(r.address), oneLine(r.diagnostic));
   }
-  std::string text = template_text.empty() ? defaultBounceTemplate() : template_text;
-  replaceAll(text, "{boundary}", boundary);
-  replaceAll(text, "{date}", rfc5322Now());
-  replaceAll(text, "{me}", oneLine(input.me));
-  replaceAll(text, "{from}", fmt::format("MAILER-DAEMON@{}", oneLine(input.me)));
-  replaceAll(text, "{to}", fmt::format("<{}>", oneLine(input.sender)));
-  replaceAll(text, "{subject}", oneLine(input.subject));
-  replaceAll(text, "{recipients}", recipients);
-  replaceAll(text, "{reason}", oneLine(input.reason));
-  replaceAll(text, "{extended_reason}", extended);
-  replaceAll(text, "{pid}", std::to_string(::getpid()));
-  replaceAll(text, "{msgid}", randomToken(24));
-  std::string out = toCrlf(text);
-  if (!out.ends_with("\r\n")) {
-    out += "\r\n";
+  const std::string& text = template_text.empty() ? defaultBounceTemplate() : template_text;
+  // Haraka's kind of template leaves the MIME structure to us (see the header).
+  const bool haraka_kind = text.find("{boundary}") == std::string::npos;
+  std::string me = oneLine(input.me);
+  std::string msgid = randomToken(24);
+  if (haraka_kind) {
+    msgid = fmt::format("<{}@{}>", msgid, me);
+  }
+  std::string failed = input.recipients.empty() ? "" : oneLine(input.recipients.front().address);
+  const std::vector<std::pair<std::string_view, std::string>> values = {
+      {"boundary", boundary},
+      {"date", rfc5322Now()},
+      {"me", me},
+      {"from", fmt::format("<{}>", oneLine(input.sender))},
+      {"to", fmt::format("<{}>", failed)},
+      {"subject", oneLine(input.subject)},
+      {"recipients", recipients},
+      {"reason", oneLine(input.reason)},
+      {"extended_reason", extended},
+      {"pid", std::to_string(::getpid())},
+      {"msgid", msgid},
+  };
+  std::string filled = toCrlf(fillTemplate(text, values));
+  if (!filled.ends_with("\r\n")) {
+    filled += "\r\n";
+  }
+  std::string out;
+  if (haraka_kind) {
+    // Header lines up to the first empty line, then the text, as Haraka splits its template.
+    std::string header;
+    std::string body;
+    if (filled.starts_with("\r\n")) {
+      body = filled.substr(2);
+    } else if (auto split = filled.find("\r\n\r\n"); split == std::string::npos) {
+      header = filled;
+    } else {
+      header = filled.substr(0, split + 2);
+      body = filled.substr(split + 4);
+    }
+    out = header;
+    if (!hasHeaderField(header, "MIME-Version")) {
+      out += "MIME-Version: 1.0\r\n";
+    }
+    out += fmt::format("Content-Type: multipart/report; report-type=delivery-status;\r\n"
+                       "    boundary=\"{}\"\r\n\r\n",
+                       boundary);
+    out += "This is a MIME-encapsulated message.\r\n\r\n";
+    out += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", boundary);
+    out += body;
+  } else {
+    out = std::move(filled);
   }
 
-  // The machine-readable part (RFC 3464 section 2).
+  // The machine-readable part (RFC 3464 section 2): the per-message fields in the order of
+  // section 2.2, then one block per recipient.
   out += fmt::format("\r\n--{}\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
-  out += fmt::format("Reporting-MTA: dns; {}\r\n", oneLine(input.me));
   if (!input.original_envelope_id.empty()) {
     out += fmt::format("Original-Envelope-Id: {}\r\n", oneLine(input.original_envelope_id));
   }
+  out += fmt::format("Reporting-MTA: dns; {}\r\n", me);
   if (!input.arrival_date.empty()) {
     out += fmt::format("Arrival-Date: {}\r\n", oneLine(input.arrival_date));
   }
@@ -144,8 +245,17 @@ std::string buildBounce(const std::string& template_text, const BounceInput& inp
       out += fmt::format("Diagnostic-Code: smtp; {}\r\n", oneLine(r.diagnostic));
     }
   }
-  out += fmt::format("\r\n--{}\r\nContent-Type: text/rfc822-headers\r\n\r\n", boundary);
-  out += toCrlf(input.original_headers);
+  if (!input.original_message.empty()) {
+    out += fmt::format("\r\n--{}\r\nContent-Description: Undelivered Message\r\n"
+                       "Content-Type: message/rfc822\r\n\r\n",
+                       boundary);
+    out += input.original_message;
+  } else {
+    out += fmt::format("\r\n--{}\r\nContent-Description: Undelivered Message Headers\r\n"
+                       "Content-Type: text/rfc822-headers\r\n\r\n",
+                       boundary);
+    out += toCrlf(input.original_headers);
+  }
   if (!out.ends_with("\r\n")) {
     out += "\r\n";
   }

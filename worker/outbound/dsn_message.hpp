@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace upesi::outbound {
@@ -17,18 +18,29 @@ struct FailedRecipient {
 
 struct BounceInput {
   std::string me;
-  std::string sender;           // the original MAIL FROM (address, no brackets)
+  std::string sender;           // the original MAIL FROM (address, no brackets); the DSN goes there
   std::string original_headers; // the header block of the undelivered message (CRLF lines)
-  std::string subject;
+  /// The whole undelivered message (CRLF lines, not dot-stuffed) when it is small enough to
+  /// return (outbound.ini bounce_size_limit): attached as message/rfc822 instead of the headers.
+  std::string original_message;
+  std::string subject;              // the original's Subject
   std::string original_envelope_id; // the queue uuid
   std::string arrival_date;         // RFC 5322 date the message arrived
   std::string reason;               // one line for the whole message
   std::vector<FailedRecipient> recipients;
 };
 
-/// Fills the template's {date} {me} {from} {to} {subject} {recipients} {reason}
-/// {extended_reason} {pid} {msgid} {boundary} fields and appends the machine-readable
-/// message/delivery-status part and the original headers (text/rfc822-headers). CRLF lines.
+/// Fills the template's fields, as Haraka defines them: {from} the original sender, {to} the
+/// recipient that failed (the first, when several did), {subject} the original's Subject,
+/// {recipients}, {reason}, {extended_reason} (one "address: reply" line each), {date}, {me},
+/// {pid}, {msgid}, {boundary}. Then appends the machine-readable message/delivery-status part
+/// (RFC 3464) and the original: the whole message (message/rfc822) when input.original_message
+/// holds it, else its header (text/rfc822-headers). CRLF lines.
+///
+/// Two kinds of template are understood. One that uses {boundary} is the DSN's header and
+/// first part, MIME structure included (ours, etc/outbound.bounce_message). One that does not
+/// is Haraka's kind: header lines, an empty line, the text; the multipart/report structure is
+/// added around it as Haraka adds it, and {msgid} is then a whole "<id@me>" as in Haraka.
 std::string buildBounce(const std::string& template_text, const BounceInput& input);
 
 /// The template shipped in etc/ when config/outbound.bounce_message has none.
@@ -36,5 +48,9 @@ const std::string& defaultBounceTemplate();
 
 /// "4.x.x" -> "5.x.x" (after the last retry a deferral is final).
 std::string permanentStatus(std::string status);
+
+/// A message as the queue file stores it (dot-stuffed) as it was received: ".." at the start
+/// of a line becomes ".".
+std::string unstuffDots(std::string_view stuffed);
 
 } // namespace upesi::outbound

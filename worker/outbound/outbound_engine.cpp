@@ -4,8 +4,12 @@
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/util/text.hpp"
+#include "worker/hooks/hook_runner.hpp"
+#include "worker/hooks/process_connection.hpp"
 #include "worker/outbound/delivery.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
+#include "worker/smtp/transaction_impl.hpp"
+#include "worker/smtp/uuid.hpp"
 
 #include <fmt/format.h>
 
@@ -26,53 +30,6 @@ std::int64_t epochMs() {
 
 namespace {
 
-// A transaction stand-in for messages the engine makes itself (bounces).
-class GeneratedMessage final : public Transaction {
-public:
-  GeneratedMessage(std::string uuid, Address from, std::vector<Address> to, std::string message,
-                   nlohmann::json notes)
-      : uuid_(std::move(uuid)), from_(std::move(from)), to_(std::move(to)),
-        message_(std::move(message)), notes_(std::move(notes)) {}
-  const std::string& uuid() const override { return uuid_; }
-  const Address& mailFrom() const override { return from_; }
-  const EsmtpParams& mailParams() const override { return params_; }
-  std::vector<Address>& rcptTo() override { return to_; }
-  nlohmann::json& notes() override { return notes_; }
-  Results& results() override { return results_; }
-  std::uint64_t dataBytes() const override { return message_.size(); }
-  std::string header(std::string_view) const override { return {}; }
-  std::vector<std::string> headers(std::string_view) const override { return {}; }
-  void addHeader(std::string_view, std::string_view) override {}
-  void addLeadingHeader(std::string_view, std::string_view) override {}
-  void removeHeader(std::string_view) override {}
-  bool writeMessage(const std::function<bool(std::string_view)>& sink,
-                    const MessageWriteOptions& options) const override {
-    if (!options.dot_stuffed) {
-      return sink(message_);
-    }
-    std::string stuffed;
-    stuffed.reserve(message_.size() + 16);
-    bool line_start = true;
-    for (char c : message_) {
-      if (line_start && c == '.') {
-        stuffed += '.';
-      }
-      stuffed += c;
-      line_start = c == '\n';
-    }
-    return sink(stuffed);
-  }
-
-private:
-  std::string uuid_;
-  Address from_;
-  std::vector<Address> to_;
-  std::string message_;
-  nlohmann::json notes_;
-  EsmtpParams params_;
-  Results results_;
-};
-
 struct ScanJob {
   uv_work_t req{};
   std::string dir;
@@ -82,6 +39,14 @@ struct ScanJob {
 };
 
 } // namespace
+
+// A message the server or a plugin made, on its way through pre_send_trans_email.
+struct OutboundEngine::Submission {
+  std::shared_ptr<smtp::TransactionImpl> txn;
+  std::unique_ptr<worker::ProcessConnection> connection; // what pre_send_trans_email receives
+  std::shared_ptr<worker::HookRunner> hook;
+  QueuedCallback done;
+};
 
 OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
                                std::shared_ptr<const plugin::HookTable> hooks,
@@ -102,6 +67,12 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
 
 OutboundEngine::~OutboundEngine() {
   *alive_ = false;
+  for (auto& [id, submission] : submissions_) {
+    if (submission->hook) {
+      submission->hook->cancel();
+    }
+  }
+  submissions_.clear();
   deliveries_.clear();
   pool_.closeAll();
   timer_->data = nullptr;
@@ -307,17 +278,8 @@ void OutboundEngine::deliveryDone(const std::string& name, const std::string& ne
   // The Delivery may be the caller: keep it alive until this turn ends.
   auto it = deliveries_.find(name);
   if (it != deliveries_.end()) {
-    auto keep = std::move(it->second);
+    releaseLater(std::move(it->second));
     deliveries_.erase(it);
-    uv_check_t* reaper = new uv_check_t{};
-    uv_check_init(loop_, reaper);
-    reaper->data = new std::shared_ptr<Delivery>(std::move(keep));
-    uv_check_start(reaper, [](uv_check_t* c) {
-      delete static_cast<std::shared_ptr<Delivery>*>(c->data);
-      uv_check_stop(c);
-      uv_close(reinterpret_cast<uv_handle_t*>(c),
-               [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
-    });
   }
   if (auto next = slots_.release(name)) {
     schedule(*next, epochMs()); // the slot it waited for is its own now
@@ -331,20 +293,42 @@ void OutboundEngine::deliveryDone(const std::string& name, const std::string& ne
   pump();
 }
 
+void OutboundEngine::releaseLater(std::shared_ptr<void> owned) {
+  uv_check_t* reaper = new uv_check_t{};
+  uv_check_init(loop_, reaper);
+  reaper->data = new std::shared_ptr<void>(std::move(owned));
+  uv_check_start(reaper, [](uv_check_t* c) {
+    delete static_cast<std::shared_ptr<void>*>(c->data);
+    uv_check_stop(c);
+    uv_close(reinterpret_cast<uv_handle_t*>(c),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+  });
+}
+
+void OutboundEngine::prepareHeaders(Transaction& txn) const {
+  std::string message_id = fmt::format("<{}@{}>", txn.uuid(), settings_.me);
+  auto ids = txn.headers("Message-Id");
+  if (ids.empty()) {
+    txn.addHeader("Message-Id", message_id);
+  } else if (ids.front() == "<>") {
+    txn.removeHeader("Message-Id");
+    txn.addHeader("Message-Id", message_id);
+  }
+  if (txn.headers("Date").empty()) {
+    txn.addHeader("Date", rfc5322Now());
+  }
+  const std::string& received = settings_.config.received_header;
+  if (!received.empty() && received != "disabled") {
+    txn.addLeadingHeader("Received", fmt::format("({}); {}", received, rfc5322Now()));
+  }
+}
+
 void OutboundEngine::enqueue(std::shared_ptr<Transaction> txn,
                              std::function<void(Result<std::string>)> done) {
-  // Haraka's header fix-ups for mail leaving: a Message-Id and a Date if missing.
-  if (txn->header("Message-Id").empty()) {
-    txn->addHeader("Message-Id", "<" + txn->uuid() + "@" + settings_.me + ">");
-  }
-  if (txn->header("Date").empty()) {
-    txn->addHeader("Date", rfc5322Now());
-  }
   auto files = planQueueFiles(*txn, settings_.config, settings_.hostname);
   std::string uuid = txn->uuid();
   std::weak_ptr<bool> alive = alive_;
   writeQueueFiles(loop_, std::move(txn), std::move(files), settings_.config.queue_dir.string(),
-                  settings_.config.received_header,
                   [this, alive, uuid, done = std::move(done)](auto result) {
                     if (!result) {
                       log::error({uuid, ""}, "outbound: queueing failed: {}", result.error());
@@ -365,26 +349,77 @@ void OutboundEngine::enqueue(std::shared_ptr<Transaction> txn,
 
 void OutboundEngine::enqueueMessage(const Address& from, const std::vector<Address>& to,
                                     std::string message, nlohmann::json notes,
-                                    std::function<void(Result<std::string>)> done) {
-  static unsigned counter = 0;
-  std::string uuid = fmt::format("{}-{}-{}", settings_.hostname, ::getpid(), ++counter);
-  auto txn =
-      std::make_shared<GeneratedMessage>(uuid, from, to, std::move(message), std::move(notes));
-  auto files = planQueueFiles(*txn, settings_.config, settings_.hostname);
+                                    QueuedCallback done) {
+  if (to.empty()) {
+    done(Code::Deny, "No recipients for email");
+    return;
+  }
+  auto txn = std::make_shared<smtp::TransactionImpl>(smtp::newUuid(), from, EsmtpParams{},
+                                                     mail::MessageStreamOptions{});
+  txn->rcptTo() = to;
+  if (notes.is_object()) {
+    txn->notes() = std::move(notes);
+  }
+  txn->setDataBytes(message.size());
+  // In memory (no spool file): neither can fail.
+  (void)txn->message().append(message);
+  (void)txn->message().finish();
+  prepareHeaders(*txn);
+
+  auto submission = std::make_shared<Submission>();
+  submission->txn = txn;
+  submission->connection = std::make_unique<worker::ProcessConnection>(txn->uuid(), txn);
+  submission->done = std::move(done);
+  std::uint64_t id = next_submission_++;
+  submissions_[id] = submission;
+  // Haraka runs pre_send_trans_email for every message entering the queue: DKIM signing
+  // plugins sign bounces and plugin-made mail there too.
+  auto hook = worker::HookRunner::run(
+      loop_, *hooks_, Hook::PreSendTransEmail, *submission->connection, HookParams{}, txn->uuid(),
+      [this, id](worker::HookResult result) {
+        auto it = submissions_.find(id);
+        if (it == submissions_.end()) {
+          return;
+        }
+        auto pending = std::move(it->second);
+        submissions_.erase(it);
+        releaseLater(pending); // its hook runner is the caller
+        if (isDeny(result.code)) {
+          bool hard = result.code == Code::Deny || result.code == Code::DenyDisconnect;
+          std::string text = result.message.empty() ? "Message denied by pre_send_trans_email"
+                                                    : result.message.front();
+          log::info({pending->txn->uuid(), result.plugin},
+                    "outbound: pre_send_trans_email answered {}: not queued: {}",
+                    toString(result.code), text);
+          pending->done(hard ? Code::Deny : Code::DenySoft, text);
+          return;
+        }
+        writeMessage(std::move(pending));
+      });
+  submission->hook = std::move(hook);
+}
+
+void OutboundEngine::writeMessage(std::shared_ptr<Submission> submission) {
+  auto files = planQueueFiles(*submission->txn, settings_.config, settings_.hostname);
   std::weak_ptr<bool> alive = alive_;
-  writeQueueFiles(loop_, txn, std::move(files), settings_.config.queue_dir.string(), "",
+  std::string uuid = submission->txn->uuid();
+  auto done = std::move(submission->done);
+  writeQueueFiles(loop_, submission->txn, std::move(files), settings_.config.queue_dir.string(),
                   [this, alive, uuid, done = std::move(done)](auto result) {
                     if (!result) {
-                      done(Error{result.error()});
+                      log::error({uuid, ""}, "outbound: queueing failed: {}", result.error());
+                      done(Code::DenySoft, result.error());
                       return;
                     }
                     if (!alive.expired()) {
                       for (const auto& file : *result) {
+                        log::info({file.todo.uuid, ""}, "outbound: queued {} for {}", file.name,
+                                  file.todo.domain);
                         schedule(file.name, epochMs());
                       }
                       pump();
                     }
-                    done(uuid);
+                    done(Code::Ok, fmt::format("Message Queued ({})", uuid));
                   });
 }
 

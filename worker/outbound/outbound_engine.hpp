@@ -67,12 +67,25 @@ public:
   /// queue directory is kept: moving it takes a restart).
   void updateSettings(EngineSettings settings);
 
-  /// Queues a relayed transaction; `done` gets the reply text for the client, or an error.
+  /// Haraka's send_trans_email fix-ups, for every message entering the queue before
+  /// pre_send_trans_email sees it: a Message-Id (also in place of "<>") and a Date when missing,
+  /// and our Received header first (outbound.ini received_header, unless "disabled").
+  void prepareHeaders(Transaction& txn) const;
+
+  /// Queues a relayed transaction (prepareHeaders and pre_send_trans_email done by the
+  /// session); `done` gets the reply text for the client, or an error.
   void enqueue(std::shared_ptr<Transaction> txn, std::function<void(Result<std::string>)> done);
 
-  /// Queues a new message (a bounce): `message` is the full text with CRLF line ends.
+  /// How queueing a message the server or a plugin made came out: Ok ("Message Queued
+  /// (uuid)"), Deny (refused: no recipient, or pre_send_trans_email said DENY) or DenySoft
+  /// (pre_send_trans_email said DENYSOFT, or the file could not be written).
+  using QueuedCallback = std::function<void(Code code, const std::string& text)>;
+
+  /// Queues a new message (a plugin's send_email, a bounce): `message` is the full text with
+  /// CRLF line ends. It gets prepareHeaders and runs pre_send_trans_email (with a connection
+  /// whose transaction is the new message) before it is written.
   void enqueueMessage(const Address& from, const std::vector<Address>& to, std::string message,
-                      nlohmann::json notes, std::function<void(Result<std::string>)> done);
+                      nlohmann::json notes, QueuedCallback done);
 
   // For Delivery.
   uv_loop_t* loop() const { return loop_; }
@@ -96,6 +109,11 @@ public:
   std::size_t scheduled() const { return due_.size(); }
 
 private:
+  struct Submission;
+
+  void writeMessage(std::shared_ptr<Submission> submission);
+  /// Drops `owned` on a later loop turn: its owner may be the caller.
+  void releaseLater(std::shared_ptr<void> owned);
   void schedule(const std::string& name, std::int64_t due_ms);
   void scan();
   void pump();
@@ -114,6 +132,8 @@ private:
   std::map<std::string, std::int64_t> known_;    // scheduled names -> due time
   std::map<std::string, std::int64_t> delayed_;  // names held back by send_email DELAY
   std::map<std::string, std::shared_ptr<Delivery>> deliveries_;
+  std::map<std::uint64_t, std::shared_ptr<Submission>> submissions_; // in pre_send_trans_email
+  std::uint64_t next_submission_ = 1;
   uv_timer_t* timer_ = nullptr;
   std::int64_t next_scan_ms_ = 0;
   ConnectionPool pool_;

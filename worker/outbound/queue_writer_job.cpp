@@ -2,12 +2,10 @@
 
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
-#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
 #include <chrono>
-#include <ctime>
 #include <map>
 #include <unistd.h>
 
@@ -25,7 +23,6 @@ struct WriteJob {
   std::shared_ptr<Transaction> txn;
   std::vector<QueuedFile> files;
   std::string queue_dir;
-  std::string received;
   std::string error;
   std::function<void(Result<std::vector<QueuedFile>>)> done;
 };
@@ -77,15 +74,11 @@ std::vector<QueuedFile> planQueueFiles(Transaction& txn, const config::OutboundC
 
 void writeQueueFiles(uv_loop_t* loop, std::shared_ptr<Transaction> txn,
                      std::vector<QueuedFile> files, std::string queue_dir,
-                     std::string received_header,
                      std::function<void(Result<std::vector<QueuedFile>>)> done) {
   auto* job = new WriteJob{};
   job->txn = std::move(txn);
   job->files = std::move(files);
   job->queue_dir = std::move(queue_dir);
-  if (!received_header.empty() && received_header != "disabled") {
-    job->received = fmt::format("Received: ({}); {}\r\n", received_header, rfc5322Now());
-  }
   job->done = std::move(done);
   job->req.data = job;
   uv_queue_work(
@@ -97,11 +90,6 @@ void writeQueueFiles(uv_loop_t* loop, std::shared_ptr<Transaction> txn,
           auto result =
               queue::writeQueueFile(j->queue_dir, file.name, file.todo,
                                     [j](const queue::ByteSink& sink) -> Result<std::monostate> {
-                                      if (!j->received.empty()) {
-                                        if (auto r = sink(j->received); !r) {
-                                          return r;
-                                        }
-                                      }
                                       Result<std::monostate> status = std::monostate{};
                                       bool ok = j->txn->writeMessage(
                                           [&](std::string_view bytes) {

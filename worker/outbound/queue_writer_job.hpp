@@ -24,8 +24,7 @@ struct QueuedFile {
   queue::Todo todo;
 };
 
-/// Builds the todos of `txn` (on the loop thread). `received` is the Received header value to
-/// prepend ("" for none).
+/// Builds the todos of `txn` (on the loop thread).
 std::vector<QueuedFile> planQueueFiles(Transaction& txn, const config::OutboundConfig& config,
                                        const std::string& hostname);
 
@@ -33,7 +32,6 @@ std::vector<QueuedFile> planQueueFiles(Transaction& txn, const config::OutboundC
 /// or an error (and nothing left on disk).
 void writeQueueFiles(uv_loop_t* loop, std::shared_ptr<Transaction> txn,
                      std::vector<QueuedFile> files, std::string queue_dir,
-                     std::string received_header,
                      std::function<void(Result<std::vector<QueuedFile>>)> done);
 
 } // namespace upesi::outbound

@@ -137,9 +137,10 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   rt->services_.send_email = [engine](const Address& from, const std::vector<Address>& to,
                                       std::string message, nlohmann::json notes,
                                       std::function<void(bool, const std::string&)> done) {
-    engine->enqueueMessage(
-        from, to, std::move(message), std::move(notes),
-        [done = std::move(done)](Result<std::string> r) { done(r.ok(), r.ok() ? *r : r.error()); });
+    engine->enqueueMessage(from, to, std::move(message), std::move(notes),
+                           [done = std::move(done)](Code code, const std::string& text) {
+                             done(code == Code::Ok, text);
+                           });
   };
   auto* services = &rt->services_;
   auto* cfg = rt->config_.get();

@@ -222,7 +222,9 @@ void Session::queueMessage() {
       return;
     }
     // No plugin took it: the built-in outbound queue does, durably, before the 250, after
-    // pre_send_trans_email (where DKIM signing plugins work) has seen it.
+    // pre_send_trans_email (where DKIM signing plugins work) has seen it with the headers
+    // the queue adds (Message-Id, Date, Received), as in Haraka's send_trans_email.
+    env_.outbound->prepareHeaders(*txn_);
     runHook(Hook::PreSendTransEmail, {}, [this](HookResult pre) {
       if (isDeny(pre.code)) {
         queueRespond(std::move(pre));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <upesi/address.hpp>
+#include <upesi/code.hpp>
 #include <upesi/dns.hpp>
 #include <upesi/log_level.hpp>
 
@@ -17,15 +18,17 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace upesi {
 
 class Connection;
 
+/// Haraka's send_email options.
 struct SendEmailOptions {
   bool dot_stuffed = false;                        ///< the contents are already dot-stuffed
-  nlohmann::json notes = nlohmann::json::object(); ///< become the queued item's notes
+  nlohmann::json notes = nlohmann::json::object(); ///< the new transaction's notes (todo.notes)
 };
 
 class Host {
@@ -81,11 +84,30 @@ public:
   virtual void dnsReverse(const std::string& ip, DnsCallback callback) = 0;
 
   /// Queues a new message for outbound delivery (Haraka's outbound.send_email): `contents` is
-  /// the whole message (header and body; LF or CRLF line ends). `done` gets OK and the queue
-  /// reply, or DENYSOFT and the reason, on the loop.
+  /// the whole message (header and body; LF or CRLF line ends). As for relayed mail, a
+  /// Message-Id and a Date are added when missing, our Received header is put first, and
+  /// pre_send_trans_email runs (its connection's transaction() is the new message) before the
+  /// queue file is written. `done` runs on the loop once the message is queued (true and
+  /// "Message Queued (uuid)") or not (false and the reason): queued, not delivered — the
+  /// delivered and bounce hooks tell the rest.
   virtual void sendEmail(const Address& from, const std::vector<Address>& to, std::string contents,
                          std::function<void(bool queued, const std::string& text)> done,
                          const SendEmailOptions& options = {}) = 0;
+
+  /// The same with Haraka's callback, next(code, msg): OK and the queue reply, or DENY and the
+  /// reason. `done` may be left out, as in Haraka.
+  void sendEmail(const Address& from, const std::vector<Address>& to, std::string contents,
+                 std::function<void(Code code, const std::string& message)> done = {},
+                 const SendEmailOptions& options = {}) {
+    sendEmail(
+        from, to, std::move(contents),
+        [done = std::move(done)](bool queued, const std::string& text) {
+          if (done) {
+            done(queued ? Code::Ok : Code::Deny, text);
+          }
+        },
+        options);
+  }
 
   /// The process's libuv loop (a uv_loop_t*), for plugins that use libuv directly; null in the
   /// master, which runs no loop.

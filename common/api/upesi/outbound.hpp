@@ -29,15 +29,24 @@ public:
   virtual const std::string& fileName() const = 0;
 };
 
+/// The deferred hook's { delay, err, fail_recips, mx }.
 struct DeferredInfo {
   std::uint64_t delay_s = 0; ///< when the next attempt is due
-  std::string error;
+  std::string error;         ///< why these recipients failed for now (never another's 5xx)
   std::vector<Address> fail_recips;
+  // Added in the same API version (appended: the fields above keep their place).
+  std::string mx; ///< the MX host tried last; empty when there was none (DNS, get_mx)
 };
 
+/// The bounce hook's error, as Haraka's carries them: the reason, `bounced_rcpt` (refused
+/// outright), `deferred_rcpt` (out of retries after temporary failures) and `mx`.
 struct BounceInfo {
   std::string error;
+  /// Refused outright: a 5xx from the next hop, or no MX, null MX, get_mx DENY (all of them).
   std::vector<Address> bounced_rcpt;
+  // Added in the same API version (appended: the fields above keep their place).
+  std::string mx; ///< the MX host tried last; empty when there was none (no MX, get_mx)
+  std::vector<Address> deferred_rcpt; ///< bounced after their last temporary failure
 };
 
 struct DeliveredInfo {

@@ -32,7 +32,7 @@ TEST_CASE("queue writer job: notes that are not UTF-8 are queued and read back r
   std::optional<Result<std::vector<QueuedFile>>> written;
   auto shared = std::make_shared<FakeTransaction>(txn);
   writeQueueFiles(
-      &loop, shared, files, dir.path().string(), "",
+      &loop, shared, files, dir.path().string(),
       [&written](Result<std::vector<QueuedFile>> result) { written = std::move(result); });
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
