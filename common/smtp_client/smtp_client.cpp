@@ -511,7 +511,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
         return;
       }
     }
-    if (!options_.auth.user.empty() && !security_.auth) {
+    if (!options_.auth.user.empty() && !security_.auth && !auth_skipped_) {
       startAuth();
       return;
     }
@@ -635,9 +635,17 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   void startAuth() {
     auto mechanism = chooseSaslMechanism(caps_.auth, options_.auth.type);
     if (!mechanism) {
-      abort(Status::temporary(
-                fmt::format("cannot authenticate to {}: {}", describeRemote(), mechanism.error())),
-            true);
+      if (options_.auth.required) {
+        abort(Status::temporary(fmt::format("AUTH is required, but cannot authenticate to {}: {}",
+                                            describeRemote(), mechanism.error())),
+              true);
+        return;
+      }
+      // Haraka's behaviour: the mail goes without AUTH rather than not at all.
+      log::warn({options_.log_id, ""}, "{}: AUTH configured, but {}: sending without AUTH",
+                describeRemote(), mechanism.error());
+      auth_skipped_ = true;
+      afterHello();
       return;
     }
     sasl_ = std::make_unique<SaslClient>(*mechanism, options_.auth.user, options_.auth.password);
@@ -1469,6 +1477,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   std::string* capture_ = nullptr;      // sayQuitNow(): where the stream's output goes
   bool starttls_refused_ = false;
   std::unique_ptr<SaslClient> sasl_; // the AUTH exchange in progress
+  bool auth_skipped_ = false;        // no usable mechanism, not required: on without AUTH
   Security security_;
 };
 

@@ -79,6 +79,9 @@ struct AuthOptions {
   std::string user; ///< empty: no AUTH
   std::string password;
   std::string type; ///< "CRAM-MD5", "PLAIN" or "LOGIN"; empty: the best the server offers
+  /// When the server offers no mechanism we can use (no AUTH at all, or not `type`): false
+  /// sends without AUTH after a warning, as Haraka does; true fails the attempt (temporary).
+  bool required = false;
 };
 
 struct ClientOptions {

@@ -1,6 +1,7 @@
 """Outbound TLS and AUTH through the whole engine: opportunistic STARTTLS, the fallback to
 plain after a broken handshake (or, with fallback_to_plain=false, a deferral), force_tls_hosts
-with certificate verification, enable_tls=false, and AUTH to a smart host named by get_mx."""
+with certificate verification, enable_tls=false, and AUTH to a smart host named by get_mx
+(without it when the host offers none, unless the MX says auth_required)."""
 import json
 import os
 import pathlib
@@ -178,3 +179,47 @@ def test_a_refused_smart_host_password_bounces(start_server, mx, install):
         time.sleep(0.1)
     assert queued(install) == [], "a permanent AUTH failure is not retried"
     assert list(out.glob("*.json")) == []
+
+
+def test_a_smart_host_that_offers_no_auth_gets_the_mail_without_it(start_server, mx, install):
+    """Haraka's Outbound documentation, "Outbound AUTH": if the remote end does not advertise
+    AUTH, delivery proceeds without AUTH and a warning is logged."""
+    port, out = mx(tls=False)  # aiosmtpd offers AUTH only inside TLS
+    server = relay(start_server, "smtp://relayuser:relay-pass@127.0.0.1:%d" % port)
+    send(server)
+    [msg] = received(out)
+    assert msg["auth"] is None and msg["tls"] is False
+    assert server.wait_log("AUTH configured, but the server does not offer AUTH: sending "
+                           "without AUTH")
+    [line] = [ln for ln in server.log().splitlines() if "AUTH configured" in ln]
+    assert "[WARN] " in line
+    assert "relay-pass" not in server.log()
+
+
+def test_a_smart_host_that_offers_no_usable_mechanism_gets_the_mail_without_auth(start_server,
+                                                                                mx):
+    port, out = mx(SINK_AUTH="relayuser:relay-pass")  # PLAIN and LOGIN inside TLS
+    route = ('{"exchange":"127.0.0.1","port":%d,"auth_user":"relayuser",'
+             '"auth_pass":"relay-pass","auth_type":"CRAM-MD5"}' % port)
+    server = relay(start_server, route)
+    send(server)
+    assert server.wait_log("AUTH configured, but the server does not offer AUTH CRAM-MD5: "
+                           "sending without AUTH")
+    # This sink insists on AUTH (530 at MAIL): what it says is what the sender learns.
+    assert server.wait_log("530", timeout=15), server.log()[-3000:]
+    assert list(out.glob("*.json")) == []
+
+
+def test_auth_required_defers_when_the_smart_host_offers_no_auth(start_server, mx, install):
+    port, out = mx(tls=False)
+    route = ('{"exchange":"127.0.0.1","port":%d,"auth_user":"relayuser",'
+             '"auth_pass":"relay-pass","auth_required":true}' % port)
+    server = relay(start_server, route, outbound="")
+    send(server)
+    assert server.wait_log("AUTH is required, but cannot authenticate to 127.0.0.1", timeout=15), \
+        server.log()[-3000:]
+    assert server.wait_log("deferred 1 recipient(s)")
+    time.sleep(0.5)
+    assert list(out.glob("*.json")) == []
+    assert len(queued(install)) == 1, "the message waits in the queue for a retry"
+    assert "relay-pass" not in server.log()

@@ -296,21 +296,44 @@ def test_auth_bad_password_is_permanent(peer, msg, forced):
     assert handler.envelopes == []
 
 
-def test_auth_wanted_but_not_offered_is_temporary(peer, msg):
-    # aiosmtpd offers AUTH only inside TLS by default, and there is no TLS here.
+def test_auth_wanted_but_not_offered_sends_without_auth(peer, msg):
+    # aiosmtpd offers AUTH only inside TLS by default, and there is no TLS here. As Haraka:
+    # a warning, and the mail goes without AUTH.
     handler = Recorder()
     port = peer(handler)
-    sent = send(port, msg, *auth_args())
+    sent = send(port, msg, *auth_args(), "--verbose")
+    assert sent.rc == 0, sent
+    assert security(sent)["auth"] == "none"
+    assert "AUTH configured, but the server does not offer AUTH: sending without AUTH" \
+        in sent.stderr
+    assert len(handler.envelopes) == 1
+
+
+def test_auth_required_but_not_offered_is_temporary(peer, msg):
+    handler = Recorder()
+    port = peer(handler)
+    sent = send(port, msg, *auth_args(PASSWORD, "--auth-required"))
     assert sent.rc == 1, sent
     r = sent.rcpts[0]
     assert r[1:3] == ("temporary", 0), sent
+    assert "AUTH is required, but cannot authenticate" in r[4]
     assert "does not offer AUTH" in r[4]
     assert handler.envelopes == []
 
 
-def test_auth_type_not_offered_is_temporary(peer, msg):
+def test_auth_type_not_offered_sends_without_auth(peer, msg):
     handler = Recorder()  # PLAIN and LOGIN only
     port = peer(handler, authenticator=authenticator, auth_require_tls=False)
     sent = send(port, msg, *auth_args(PASSWORD, "--auth-type", "CRAM-MD5"))
+    assert sent.rc == 0, sent
+    assert security(sent)["auth"] == "none"
+    assert len(handler.envelopes) == 1
+
+
+def test_auth_type_not_offered_and_required_is_temporary(peer, msg):
+    handler = Recorder()  # PLAIN and LOGIN only
+    port = peer(handler, authenticator=authenticator, auth_require_tls=False)
+    sent = send(port, msg, *auth_args(PASSWORD, "--auth-type", "CRAM-MD5", "--auth-required"))
     assert sent.rc == 1, sent
     assert "does not offer AUTH CRAM-MD5" in sent.rcpts[0][4]
+    assert handler.envelopes == []

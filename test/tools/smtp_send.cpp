@@ -4,7 +4,7 @@
 //             --to X [--to Y ...] --message FILE [--stuffed] [--pipelining-off]
 //             [--timeout SECONDS] [--repeat N] [--verbose]
 //             [--tls off|opportunistic|required|implicit] [--ca FILE] [--tls-name NAME]
-//             [--verify] [--auth-user USER --auth-pass PASS [--auth-type TYPE]]
+//             [--verify] [--auth-user USER --auth-pass PASS [--auth-type TYPE] [--auth-required]]
 //
 // The message file is a plain message (LF or CRLF line ends); it is converted to CRLF and
 // dot-stuffed the way the queue stores messages, then sent from memory. With --stuffed the
@@ -47,7 +47,7 @@ namespace {
              "[--bind IP] --from ADDR --to ADDR [--to ...] --message FILE [--stuffed] "
              "[--pipelining-off] [--timeout SECONDS] [--repeat N] [--verbose] "
              "[--tls off|opportunistic|required|implicit] [--ca FILE] [--tls-name NAME] "
-             "[--verify] [--auth-user USER --auth-pass PASS [--auth-type TYPE]]\n",
+             "[--verify] [--auth-user USER --auth-pass PASS [--auth-type TYPE] [--auth-required]]\n",
              why);
   std::exit(64);
 }
@@ -246,6 +246,8 @@ int main(int argc, char** argv) {
       options.auth.password = value();
     } else if (arg == "--auth-type") {
       options.auth.type = value();
+    } else if (arg == "--auth-required") {
+      options.auth.required = true;
     } else {
       usage("unknown argument " + arg);
     }

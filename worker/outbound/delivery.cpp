@@ -350,6 +350,7 @@ void Delivery::tryNextTarget() {
   options.auth.user = target.mx.auth_user;
   options.auth.password = target.mx.auth_pass;
   options.auth.type = target.mx.auth_type;
+  options.auth.required = target.mx.auth_required;
   client_options_ = options;
   if (!skip_pool_) {
     if (auto pooled = engine_.pool().take(options)) {

@@ -118,11 +118,14 @@ Result<MxHost> parseMxJson(std::string_view text) {
     return Error{"exchange is not a host name or address"};
   }
   mx.exchange = json["exchange"].get<std::string>();
-  if (auto it = json.find("using_lmtp"); it != json.end() && !it->is_null()) {
-    if (!it->is_boolean()) {
-      return Error{"using_lmtp must be true or false"};
+  for (auto [field, out] : {std::pair{"using_lmtp", &mx.using_lmtp},
+                            std::pair{"auth_required", &mx.auth_required}}) {
+    if (auto it = json.find(field); it != json.end() && !it->is_null()) {
+      if (!it->is_boolean()) {
+        return Error{fmt::format("{} must be true or false", field)};
+      }
+      *out = it->get<bool>();
     }
-    mx.using_lmtp = it->get<bool>();
   }
   std::uint64_t priority = 0;
   // An MX preference is 16 bits (RFC 1035 section 3.3.9).

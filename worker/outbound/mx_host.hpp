@@ -23,14 +23,17 @@ struct MxHost {
   std::string auth_user;
   std::string auth_pass;
   std::string auth_type;
+  // Without a usable AUTH mechanism at the next hop: false sends without AUTH (logged, as
+  // Haraka does); true defers the mail instead.
+  bool auth_required = false;
 };
 
 /// Parses what a get_mx plugin answers, one line per MX: "host", "host:port", "[v6addr]:port",
 /// "smtp://[user:pass@]host[:port]", "lmtp://host[:port]" (port 24), or a JSON object with
 /// Haraka's HarakaMx fields (exchange, priority, port, bind, bind_helo, using_lmtp, auth_user,
-/// auth_pass, auth_type). In JSON, a field that is absent or null takes its default; one of the
-/// wrong type, a port outside 1..65535 or a priority outside 0..65535 is an error naming it.
-/// An error names the answer as shownSpec does.
+/// auth_pass, auth_type) and ours, auth_required. In JSON, a field that is absent or null takes
+/// its default; one of the wrong type, a port outside 1..65535 or a priority outside 0..65535 is
+/// an error naming it. An error names the answer as shownSpec does.
 Result<MxHost> parseMxSpec(const std::string& spec);
 
 /// A get_mx answer as a log line may show it: quoted, the password (smtp://user:password@...,

@@ -85,6 +85,7 @@ TEST_CASE("mx spec: JSON fields of the wrong type or out of range are errors nam
            Case{R"({"exchange": "mx.example", "auth_user": true})", "auth_user"},
            Case{R"({"exchange": "mx.example", "auth_pass": 1234})", "auth_pass"},
            Case{R"({"exchange": "mx.example", "auth_type": ["plain"]})", "auth_type"},
+           Case{R"({"exchange": "mx.example", "auth_required": "yes"})", "auth_required"},
        }) {
     const std::string spec = bad.spec;
     CAPTURE(spec);
@@ -116,6 +117,11 @@ TEST_CASE("mx spec: JSON bounds and defaults") {
   REQUIRE(lmtp.ok());
   CHECK(lmtp->using_lmtp);
   CHECK(lmtp->port == 24);
+  CHECK_FALSE(lmtp->auth_required); // AUTH, when asked, is skipped if the host offers none
+  auto required = parseMxSpec(
+      R"({"exchange": "mx.example", "auth_user": "u", "auth_pass": "p", "auth_required": true})");
+  REQUIRE(required.ok());
+  CHECK(required->auth_required);
 }
 
 TEST_CASE("mx plan: sorted hosts, implicit MX, null MX, no domain, temporary failure") {
