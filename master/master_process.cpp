@@ -246,10 +246,11 @@ void Master::workerExited(pid_t pid, int status) {
   if (worker.pid < 0) {
     return;
   }
-  std::string how = WIFSIGNALED(status) ? fmt::format("killed by signal {} ({}){}", WTERMSIG(status),
-                                                     ::strsignal(WTERMSIG(status)),
-                                                     WCOREDUMP(status) ? ", core dumped" : "")
-                                        : fmt::format("exit status {}", WEXITSTATUS(status));
+  std::string how =
+      WIFSIGNALED(status)
+          ? fmt::format("killed by signal {} ({}){}", WTERMSIG(status),
+                        ::strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "")
+          : fmt::format("exit status {}", WEXITSTATUS(status));
   bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (worker.stopping || stopping_ || worker.generation != generation_) {
     if (worker.generation == new_generation_ && !worker.ready) {

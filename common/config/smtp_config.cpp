@@ -193,8 +193,7 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
       {"min_data_rate", 1, 1LL << 30, [&](long long v) { limits.min_data_rate = unsigned(v); }},
       {"min_data_rate_window", 1, 86400,
        [&](long long v) { limits.min_data_rate_window_s = int(v); }},
-      {"ipv6_client_prefix", 1, 128,
-       [&](long long v) { limits.ipv6_client_prefix = unsigned(v); }},
+      {"ipv6_client_prefix", 1, 128, [&](long long v) { limits.ipv6_client_prefix = unsigned(v); }},
   };
   for (const auto& l : int_limits) {
     if (!main.contains(l.key) || main[l.key].is_null()) {

@@ -47,10 +47,10 @@ struct SessionLimits {
   int auth_failure_delay_s = 1; // the nth failure waits delay * 2^(n-1) s, max 16x
   // Clients that hold resources without making progress.
   std::size_t max_output_buffer = 65536; // unread replies past which reading and commands pause
-  int write_timeout_s = 60;         // output stuck past max_output_buffer (or at close) -> dropped
-  int command_timeout_s = 60;       // one command line, first byte to line end -> 421
-  int max_data_time_s = 3600;       // the whole DATA (or BDAT) phase -> 421
-  unsigned min_data_rate = 256;     // bytes/s the message must arrive at, per window -> 421
+  int write_timeout_s = 60;     // output stuck past max_output_buffer (or at close) -> dropped
+  int command_timeout_s = 60;   // one command line, first byte to line end -> 421
+  int max_data_time_s = 3600;   // the whole DATA (or BDAT) phase -> 421
+  unsigned min_data_rate = 256; // bytes/s the message must arrive at, per window -> 421
   int min_data_rate_window_s = 30;
   unsigned ipv6_client_prefix = 64; // per-IP limits count an IPv6 client by its /N network
 };

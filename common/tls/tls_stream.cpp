@@ -37,7 +37,8 @@ void TlsStream::received(std::string_view ciphertext) {
     // A peer owes us nothing more than its next handshake flight while our step runs.
     if (held_input_.size() + ciphertext.size() > MaxHeldInput) {
       failed_ = true;
-      callbacks_.failed(fmt::format("more than {} bytes sent during a handshake step", MaxHeldInput));
+      callbacks_.failed(
+          fmt::format("more than {} bytes sent during a handshake step", MaxHeldInput));
       return;
     }
     held_input_.append(ciphertext);

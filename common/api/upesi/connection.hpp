@@ -57,19 +57,19 @@ struct AuthAttempt {
 /// A hook's arguments beyond the connection (Haraka's `params`); only the fields that belong to
 /// the running hook are set.
 struct HookParams {
-  const Address* address = nullptr;       ///< mail (sender), rcpt and rcpt_ok (recipient)
-  const EsmtpParams* esmtp = nullptr;     ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
-  EsmtpClaims* claims = nullptr;          ///< mail, rcpt: the parameters a plugin must claim
-  std::string_view host;                  ///< helo, ehlo: the name the client gave
+  const Address* address = nullptr;   ///< mail (sender), rcpt and rcpt_ok (recipient)
+  const EsmtpParams* esmtp = nullptr; ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
+  EsmtpClaims* claims = nullptr;      ///< mail, rcpt: the parameters a plugin must claim
+  std::string_view host;              ///< helo, ehlo: the name the client gave
   /// unrecognized_command, and the hook it names with HOOK_NEXT: the command word, upper-case
   std::string_view verb;
-  std::string_view argument;              ///< the same: the rest of the line
-  std::string_view message;               ///< queue_ok: the queue's reply text
-  const DenyInfo* deny = nullptr;         ///< deny
-  HMail* hmail = nullptr;                 ///< outbound hooks: the queued item
-  std::string_view domain;                ///< get_mx: the destination domain
-  const DeferredInfo* deferred = nullptr; ///< deferred
-  const BounceInfo* bounce = nullptr;     ///< bounce
+  std::string_view argument;                ///< the same: the rest of the line
+  std::string_view message;                 ///< queue_ok: the queue's reply text
+  const DenyInfo* deny = nullptr;           ///< deny
+  HMail* hmail = nullptr;                   ///< outbound hooks: the queued item
+  std::string_view domain;                  ///< get_mx: the destination domain
+  const DeferredInfo* deferred = nullptr;   ///< deferred
+  const BounceInfo* bounce = nullptr;       ///< bounce
   const DeliveredInfo* delivered = nullptr; ///< delivered
   const AuthAttempt* auth = nullptr;        ///< auth
 };

@@ -21,8 +21,8 @@ TEST_CASE("TLS policy: opportunistic by default, SMTPS on 465, off without a con
   CHECK(o.context != nullptr);
   CHECK(o.name == "mx.example.net");
   CHECK_FALSE(o.verify);
-  CHECK((policy.decide("mx.example.net", "192.0.2.1", 465, "example.net").mode ==
-         TlsMode::Implicit));
+  CHECK(
+      (policy.decide("mx.example.net", "192.0.2.1", 465, "example.net").mode == TlsMode::Implicit));
   TlsPolicy off(nullptr, {}, {});
   CHECK((off.decide("mx.example.net", "192.0.2.1", 25, "example.net").mode == TlsMode::Off));
 }
@@ -48,8 +48,9 @@ TEST_CASE("TLS policy: no_tls_hosts and a failed handshake mean plain, the latte
   policy.handshakeFailed("mx.broken.example", now);
   CHECK((policy.decide("mx.broken.example", "192.0.2.2", 25, "broken.example", now).mode ==
          TlsMode::Off));
-  CHECK((policy.decide("mx.broken.example", "192.0.2.2", 25, "broken.example",
-                       now + std::chrono::seconds(61))
+  CHECK((policy
+             .decide("mx.broken.example", "192.0.2.2", 25, "broken.example",
+                     now + std::chrono::seconds(61))
              .mode == TlsMode::Opportunistic));
 }
 
