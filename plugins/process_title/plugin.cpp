@@ -112,9 +112,7 @@ private:
     value = std::max(0LL, now + by);
   }
 
-  void update() {
-    setProcessTitle(titleFor(base_, host_->serverNotes(), host_->outboundStats()));
-  }
+  void update() { setProcessTitle(titleFor(base_, host_->serverNotes(), host_->outboundStats())); }
 
   Host* host_ = nullptr;
   std::string base_ = "upesi";

@@ -42,13 +42,14 @@ using namespace upesi::smtp_client;
 namespace {
 
 [[noreturn]] void usage(const std::string& why) {
-  fmt::print(stderr,
-             "smtp_send: {}\nusage: smtp_send --host IP --port N [--lmtp] [--helo NAME] "
-             "[--bind IP] --from ADDR --to ADDR [--to ...] --message FILE [--stuffed] "
-             "[--pipelining-off] [--timeout SECONDS] [--repeat N] [--verbose] "
-             "[--tls off|opportunistic|required|implicit] [--ca FILE] [--tls-name NAME] "
-             "[--verify] [--auth-user USER --auth-pass PASS [--auth-type TYPE] [--auth-required]]\n",
-             why);
+  fmt::print(
+      stderr,
+      "smtp_send: {}\nusage: smtp_send --host IP --port N [--lmtp] [--helo NAME] "
+      "[--bind IP] --from ADDR --to ADDR [--to ...] --message FILE [--stuffed] "
+      "[--pipelining-off] [--timeout SECONDS] [--repeat N] [--verbose] "
+      "[--tls off|opportunistic|required|implicit] [--ca FILE] [--tls-name NAME] "
+      "[--verify] [--auth-user USER --auth-pass PASS [--auth-type TYPE] [--auth-required]]\n",
+      why);
   std::exit(64);
 }
 

@@ -558,9 +558,8 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_
 
 void Delivery::readOriginal(std::function<void(std::string)> then) {
   std::uint64_t limit = engine_.settings().config.bounce_size_limit;
-  std::uint64_t size = header_.file_size > header_.message_offset
-                           ? header_.file_size - header_.message_offset
-                           : 0;
+  std::uint64_t size =
+      header_.file_size > header_.message_offset ? header_.file_size - header_.message_offset : 0;
   if (size == 0 || size > limit || !lock_.held()) {
     then({}); // the header alone (read when the file was claimed)
     return;
@@ -574,8 +573,8 @@ void Delivery::readOriginal(std::function<void(std::string)> then) {
         std::string stuffed(size, '\0');
         std::size_t got = 0;
         while (got < size) {
-          ssize_t n = ::pread(fd, stuffed.data() + got, size - got,
-                              offset + static_cast<off_t>(got));
+          ssize_t n =
+              ::pread(fd, stuffed.data() + got, size - got, offset + static_cast<off_t>(got));
           if (n < 0 && errno == EINTR) {
             continue;
           }
@@ -604,9 +603,8 @@ void Delivery::queueBounce(const std::vector<Failure>& perm, const std::string& 
   }
   input.reason = reason;
   for (const auto& f : perm) {
-    input.recipients.push_back(
-        {f.address.address(), "failed", permanentStatus(f.status), delivered_info_.host,
-         f.diagnostic});
+    input.recipients.push_back({f.address.address(), "failed", permanentStatus(f.status),
+                                delivered_info_.host, f.diagnostic});
   }
   std::string dsn = buildBounce(engine_.settings().bounce_template, input);
   Address null_sender;

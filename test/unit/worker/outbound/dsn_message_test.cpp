@@ -81,9 +81,10 @@ BounceInput sampleInput() {
 // Haraka's Outbound documentation, "Bounce Messages": from is the original sender, to the
 // original recipient (the first, for several), subject the original's subject.
 TEST_CASE("bounce: template fields as Haraka documents them") {
-  std::string out = buildBounce("X-From: {from}\nX-To: {to}\nX-Subject: {subject}\n"
-                                "X-Recipients: {recipients}\nX-Reason: {reason}\n\n{extended_reason}",
-                                sampleInput());
+  std::string out =
+      buildBounce("X-From: {from}\nX-To: {to}\nX-Subject: {subject}\n"
+                  "X-Recipients: {recipients}\nX-Reason: {reason}\n\n{extended_reason}",
+                  sampleInput());
   CHECK(out.find("X-From: <alice@client.example>\r\n") != std::string::npos);
   CHECK(out.find("X-To: <bob@example.net>\r\n") != std::string::npos);
   CHECK(out.find("X-Subject: hello there\r\n") != std::string::npos);
@@ -131,7 +132,8 @@ TEST_CASE("bounce: a template written for Haraka gets the MIME structure Haraka 
   CHECK(header.find("@mx.test.example>\r\n", msgid) != std::string::npos);
   auto boundary_at = header.find("boundary=\"") + 10;
   std::string boundary = header.substr(boundary_at, header.find('"', boundary_at) - boundary_at);
-  CHECK(out.find("\r\n--" + boundary + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+  CHECK(out.find("\r\n--" + boundary +
+                 "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
                  "Hi. This is the Haraka Mailer program at mx.test.example.\r\n") !=
         std::string::npos);
   CHECK(out.find("    \"hello there\"\r\n") != std::string::npos);
