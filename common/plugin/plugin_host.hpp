@@ -22,6 +22,8 @@ struct ProcessServices {
   dns::Resolver* resolver = nullptr; // null where there is no loop
   std::string me;
   nlohmann::json server_notes = nlohmann::json::object();
+  /// The outbound queue's figures (set where an outbound engine runs).
+  std::function<OutboundStats()> outbound_stats;
   /// Queues a message for outbound delivery (set where an outbound engine runs).
   std::function<void(const Address& from, const std::vector<Address>& to, std::string message,
                      nlohmann::json notes, std::function<void(bool, const std::string&)> done)>
@@ -57,6 +59,9 @@ public:
                  std::function<void(bool queued, const std::string& text)> done,
                  const SendEmailOptions& options) override;
   void* uvLoop() override { return services_.loop; }
+  OutboundStats outboundStats() override {
+    return services_.outbound_stats ? services_.outbound_stats() : OutboundStats{};
+  }
 
 private:
   struct Timer;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 namespace upesi {
 namespace {
@@ -20,6 +21,24 @@ void initProcessTitle(int argc, char** argv) {
     if (argv[i] == end + 1) {
       end = argv[i] + std::strlen(argv[i]);
     }
+  }
+  // The environment strings usually follow; as nginx does, they move to the heap and their
+  // room joins the title's, so a long title (process_title's counters) is not cut short. The
+  // kernel shows a title that runs past the arguments (Linux 5.2 and later).
+  if (environ != nullptr && environ[0] == end + 1) {
+    std::size_t count = 0;
+    while (environ[count] != nullptr) {
+      ++count;
+    }
+    char** moved = new char*[count + 1];
+    for (std::size_t i = 0; i < count; ++i) {
+      if (environ[i] == end + 1) {
+        end = environ[i] + std::strlen(environ[i]);
+      }
+      moved[i] = ::strdup(environ[i]);
+    }
+    moved[count] = nullptr;
+    environ = moved;
   }
   title_area = argv[0];
   title_size = static_cast<std::size_t>(end - argv[0]);

@@ -6,7 +6,8 @@
 
 namespace upesi {
 
-/// Call once, first thing in main, with main's arguments.
+/// Call once, first thing in main, with main's arguments (it moves the environment strings, so
+/// before anything keeps a getenv() pointer).
 void initProcessTitle(int argc, char** argv);
 void setProcessTitle(const std::string& title);
 

@@ -378,3 +378,40 @@ def test_quarantine_inbound_subdir_and_action(start_server, install, connect, tm
     [copy] = list((install / "qdir" / "corpus" / "_.." / "spam" / day).iterdir())
     assert copy.read_bytes().endswith(b"\n\nbody\n")
 
+
+def worker_title(server, want, timeout=15):
+    """The worker's /proc/PID/cmdline once it contains every text in `want`."""
+    [pid] = server.wait_workers(1)
+    deadline = time.monotonic() + timeout
+    while True:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            title = f.read().split(b"\0")[0].decode()
+        if all(w in title for w in want) or time.monotonic() > deadline:
+            return title
+        time.sleep(0.1)
+
+
+def test_process_title_shows_the_outbound_queue(start_server, mx, install):
+    """Haraka's process_title shows out=<in progress>/<waiting>/<temp failed>; ours also the
+    queue's size and the delivered, deferred and bounced counts, in the worker's title."""
+    port, out = mx
+    files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % port,
+        "outbound.ini": "[main]\nscan_interval=1\ntemp_fail_intervals=1h\n",
+    }
+    server = start_server(plugins=["process_title", "relay", "route"], so=["route"], files=files,
+                          smtp={"nodes": 1})
+    title = worker_title(server, ["out=0/0/0"])
+    assert title.startswith("upesi (worker) cn=0 cc=0 msgs=0 out=0/0/0 queue=0 delivered=0 "
+                            "deferred=0 bounced=0"), title
+    assert send(server, ["bob@example.net"]) == {}
+    received(out, want=1)
+    title = worker_title(server, ["delivered=1 "])
+    assert "delivered=1 deferred=0 bounced=0" in title, title
+    assert send(server, ["perm-user@example.net"]) == {}
+    title = worker_title(server, ["bounced=1", "delivered=2 "])  # the DSN was delivered too
+    assert "delivered=2 deferred=0 bounced=1" in title, title
+    assert send(server, ["temp-user@example.net"]) == {}
+    title = worker_title(server, ["deferred=1 ", "out=0/0/1"])  # renamed for its retry
+    assert " msgs=3 out=0/0/1 queue=1 delivered=2 deferred=1 bounced=1" in title, title

@@ -170,6 +170,9 @@ public:
 
   void* uvLoop() override { return loop_; }
 
+  OutboundStats outbound_stats;
+  OutboundStats outboundStats() override { return outbound_stats; }
+
 private:
   struct ManualTimer {
     std::uint64_t ms = 0;

@@ -514,6 +514,7 @@ void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::v
   }
   log::info({logId(), ""}, "outbound: delivered to {} recipient(s) via {} [{}]: {}", ok.size(),
             delivered_info_.host, delivered_info_.ip, delivered_info_.response);
+  engine_.count(OutboundEngine::Event::Delivered);
   delivered_info_.ok_recips = std::move(ok);
   delivered_info_.delay_s = static_cast<double>(epochMs() - header_.todo.queue_time) / 1000.0;
   HookParams params;
@@ -541,6 +542,7 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_
   bounce_info_.error = reason;
   bounce_info_.mx = mx_;
   log::warn({logId(), ""}, "outbound: bouncing {} recipient(s): {}", perm.size(), reason);
+  engine_.count(OutboundEngine::Event::Bounced);
   HookParams params;
   params.hmail = hmail_.get();
   params.bounce = &bounce_info_;
@@ -671,6 +673,7 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
   for (const auto& f : temp) {
     deferred_info_.fail_recips.push_back(f.address);
   }
+  engine_.count(OutboundEngine::Event::Deferred);
   HookParams params;
   params.hmail = hmail_.get();
   params.deferred = &deferred_info_;

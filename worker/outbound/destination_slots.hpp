@@ -75,6 +75,8 @@ public:
   }
 
   bool isWaiting(const std::string& name) const { return waiting_.count(name) != 0; }
+  /// Files waiting for a slot, all destinations together.
+  std::size_t waiting() const { return waiting_.size(); }
   std::size_t inFlight(const std::string& destination) const {
     auto it = destinations_.find(destination);
     return it == destinations_.end() ? 0 : it->second.holders;

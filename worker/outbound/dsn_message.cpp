@@ -8,9 +8,9 @@
 #include <cctype>
 #include <ctime>
 #include <random>
-#include <utility>
 #include <sys/random.h>
 #include <unistd.h>
+#include <utility>
 
 namespace upesi::outbound {
 namespace {

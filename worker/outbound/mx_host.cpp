@@ -118,8 +118,8 @@ Result<MxHost> parseMxJson(std::string_view text) {
     return Error{"exchange is not a host name or address"};
   }
   mx.exchange = json["exchange"].get<std::string>();
-  for (auto [field, out] : {std::pair{"using_lmtp", &mx.using_lmtp},
-                            std::pair{"auth_required", &mx.auth_required}}) {
+  for (auto [field, out] :
+       {std::pair{"using_lmtp", &mx.using_lmtp}, std::pair{"auth_required", &mx.auth_required}}) {
     if (auto it = json.find(field); it != json.end() && !it->is_null()) {
       if (!it->is_boolean()) {
         return Error{fmt::format("{} must be true or false", field)};

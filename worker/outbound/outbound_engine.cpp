@@ -293,6 +293,30 @@ void OutboundEngine::deliveryDone(const std::string& name, const std::string& ne
   pump();
 }
 
+void OutboundEngine::count(Event event) {
+  switch (event) {
+  case Event::Delivered:
+    ++counters_.delivered;
+    break;
+  case Event::Deferred:
+    ++counters_.deferrals;
+    break;
+  case Event::Bounced:
+    ++counters_.bounced;
+    break;
+  }
+}
+
+OutboundStats OutboundEngine::stats() const {
+  OutboundStats out = counters_;
+  auto later = due_.upper_bound(epochMs());
+  out.in_flight = deliveries_.size();
+  out.waiting = static_cast<std::uint64_t>(std::distance(due_.begin(), later)) + slots_.waiting();
+  out.deferred = static_cast<std::uint64_t>(std::distance(later, due_.end()));
+  out.queued = out.in_flight + out.waiting + out.deferred + splits_.size();
+  return out;
+}
+
 void OutboundEngine::releaseLater(std::shared_ptr<void> owned) {
   uv_check_t* reaper = new uv_check_t{};
   uv_check_init(loop_, reaper);

@@ -104,6 +104,12 @@ public:
   /// A delivery finished with `name`; `next_name` (if any) is due at `due_ms`.
   void deliveryDone(const std::string& name, const std::string& next_name, std::int64_t due_ms);
 
+  /// What deliveries did, for stats().
+  enum class Event { Delivered, Deferred, Bounced };
+  void count(Event event);
+  /// The queue now and the counters (Host::outboundStats, process_title).
+  OutboundStats stats() const;
+
   ConnectionPool& pool() { return pool_; }
   std::size_t inFlight() const { return deliveries_.size(); }
   std::size_t scheduled() const { return due_.size(); }
@@ -134,6 +140,7 @@ private:
   std::map<std::string, std::shared_ptr<Delivery>> deliveries_;
   std::map<std::uint64_t, std::shared_ptr<Submission>> submissions_; // in pre_send_trans_email
   std::uint64_t next_submission_ = 1;
+  OutboundStats counters_;
   uv_timer_t* timer_ = nullptr;
   std::int64_t next_scan_ms_ = 0;
   ConnectionPool pool_;

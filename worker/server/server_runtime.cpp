@@ -134,6 +134,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   rt->outbound_ = std::make_unique<outbound::OutboundEngine>(&rt->loop_, rt->resolver_.get(),
                                                              rt->hooks_, std::move(*settings));
   auto* engine = rt->outbound_.get();
+  rt->services_.outbound_stats = [engine] { return engine->stats(); };
   rt->services_.send_email = [engine](const Address& from, const std::vector<Address>& to,
                                       std::string message, nlohmann::json notes,
                                       std::function<void(bool, const std::string&)> done) {

@@ -10,6 +10,7 @@
 #include <upesi/code.hpp>
 #include <upesi/dns.hpp>
 #include <upesi/log_level.hpp>
+#include <upesi/outbound.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -112,6 +113,12 @@ public:
   /// The process's libuv loop (a uv_loop_t*), for plugins that use libuv directly; null in the
   /// master, which runs no loop.
   virtual void* uvLoop() = 0;
+
+  // Added in the same API version, last, so the slots above keep their place.
+
+  /// This process's outbound queue and delivery counters (Haraka's outbound.get_stats()); all
+  /// zero where no outbound queue runs (the master).
+  virtual OutboundStats outboundStats() { return {}; }
 };
 
 } // namespace upesi

@@ -49,6 +49,18 @@ struct BounceInfo {
   std::vector<Address> deferred_rcpt; ///< bounced after their last temporary failure
 };
 
+/// A worker's outbound queue now, and what its deliveries did since it started (Haraka's
+/// outbound.get_stats(): in progress / waiting / in temp fail state; process_title shows them).
+struct OutboundStats {
+  std::uint64_t in_flight = 0; ///< deliveries running now
+  std::uint64_t waiting = 0;   ///< due now, waiting for a delivery slot
+  std::uint64_t deferred = 0;  ///< waiting for a later attempt (temporary failure, DELAY)
+  std::uint64_t queued = 0;    ///< queue files this worker knows of: the three above and held ones
+  std::uint64_t delivered = 0; ///< queue files delivered (to some or all of their recipients)
+  std::uint64_t deferrals = 0; ///< queue files deferred after a temporary failure
+  std::uint64_t bounced = 0;   ///< queue files that bounced (some or all of their recipients)
+};
+
 struct DeliveredInfo {
   std::string host; ///< the MX host name
   std::string ip;
