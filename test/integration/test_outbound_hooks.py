@@ -69,6 +69,24 @@ def test_delivered_hook_params(start_server, mx, install, tmp_path):
     assert calls(record, "deferred", timeout=0) == [] and calls(record, "bounce", timeout=0) == []
 
 
+def test_hmail_path_queue_time_and_own_notes(start_server, mx, install, tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record,
+                          watch="[get_mx]\ncode=CONT\nitem_note=chosen:by get_mx\n")
+    before_ms = time.time() * 1000
+    assert send(server, ["bob@example.net"]) == {}
+    [delivered] = calls(record, "delivered")
+    after_ms = time.time() * 1000
+    [get_mx] = calls(record, "get_mx")
+    path = delivered["path"]
+    assert path.startswith(str(install.resolve() / "queue") + "/") and get_mx["path"] == path
+    assert before_ms - 1000 <= delivered["queue_time"] <= after_ms
+    # Set by get_mx, seen by delivered in the same attempt; not in the transaction's notes.
+    assert get_mx["item_notes"] == {} and delivered["item_notes"] == {"chosen": "by get_mx"}
+    assert "chosen" not in delivered["notes"]
+
+
 def test_send_email_answers_other_than_delay_are_ignored(start_server, mx, install, tmp_path):
     """Haraka's send_email hook knows DELAY alone; OK, DENY and DENYSOFT are logged and the
     message goes on to get_mx and the next hop: a plugin written for Haraka loses no mail."""

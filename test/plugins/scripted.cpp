@@ -14,6 +14,7 @@
 //   save=/dir            (queue hooks) write the message to /dir/<transaction uuid>.eml first
 //   note=key:value       (mail, rcpt) set transaction.notes[key] to value (JSON if it parses,
 //                        else the text)
+//   item_note=key:value  (outbound hooks) set the hmail's own notes[key] to value (text)
 //   claim=XFOO           (mail, rcpt) claim this ESMTP parameter (several: claim[]=); the
 //                        note claimed_<KEYWORD>=<value> records what the hook was given
 //   header=Name: value   (hooks with a transaction) add that header field, as a signing plugin
@@ -26,8 +27,8 @@
 //   record=/path/file    append "<plugin> <hook> <pid>" to this file for every call, and
 //                        "<plugin> shutdown <pid>" when the plugin is shut down; the outbound
 //                        hooks (send_email, get_mx, deferred, bounce, delivered) add a fourth
-//                        field, their facts as compact JSON (uuid, attempts, notes, and the
-//                        hook's own); pre_send_trans_email adds its transaction's (uuid,
+//                        field, their facts as compact JSON (uuid, attempts, notes, path,
+//                        queue_time, item_notes, and the hook's own); pre_send_trans_email adds its transaction's (uuid,
 //                        mail_from, rcpts, notes, and its Message-Id, Date, Received,
 //                        Subject headers); hooks given a command verb (unrecognized_command,
 //                        and a hook it names with HOOK_NEXT) add {verb, argument, address}
@@ -79,6 +80,9 @@ nlohmann::json outboundFacts(upesi::Hook hook, const upesi::HookParams& params) 
   facts["uuid"] = hmail.uuid();
   facts["attempts"] = hmail.attempts();
   facts["notes"] = hmail.notes();
+  facts["path"] = hmail.path();
+  facts["queue_time"] = hmail.queueTime();
+  facts["item_notes"] = hmail.itemNotes();
   if (hook == upesi::Hook::GetMx) {
     facts["domain"] = std::string(params.domain);
   }
@@ -204,6 +208,12 @@ private:
       std::string text = colon == std::string::npos ? "" : spec.substr(colon + 1);
       auto value = nlohmann::json::parse(text, nullptr, false);
       connection.transaction()->notes()[key] = value.is_discarded() ? nlohmann::json(text) : value;
+    }
+    if (keys.contains("item_note") && params.hmail != nullptr) {
+      auto spec = keys["item_note"].get<std::string>();
+      auto colon = spec.find(':');
+      params.hmail->itemNotes()[spec.substr(0, colon)] =
+          colon == std::string::npos ? "" : spec.substr(colon + 1);
     }
     if (keys.contains("claim") && params.claims != nullptr && params.esmtp != nullptr) {
       const auto& wanted = keys["claim"];

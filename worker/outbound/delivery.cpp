@@ -40,8 +40,9 @@ std::string statusOf(const smtp_client::Status& s, const char* fallback) {
 
 } // namespace
 
-HMailImpl::HMailImpl(std::string file_name, queue::Todo& todo, unsigned attempts)
-    : file_name_(std::move(file_name)), todo_(todo), attempts_(attempts) {
+HMailImpl::HMailImpl(std::string file_name, std::string path, queue::Todo& todo,
+                     unsigned attempts)
+    : file_name_(std::move(file_name)), path_(std::move(path)), todo_(todo), attempts_(attempts) {
   if (auto from = queue::addressFromJson(todo.mail_from)) {
     from_ = *from;
   }
@@ -136,7 +137,10 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
   }
   header_ = std::move(header).value();
   original_headers_ = std::move(headers);
-  hmail_ = std::make_unique<HMailImpl>(name_, header_.todo, parsed_.attempts);
+  hmail_ = std::make_unique<HMailImpl>(
+      name_, std::filesystem::absolute(engine_.settings().config.queue_dir / name_).string(),
+      header_.todo,
+      parsed_.attempts);
   if (hmail_->rcptTo().empty()) {
     log::warn({logId(), ""}, "outbound: {} has no recipients left: removing it", name_);
     removeFile();

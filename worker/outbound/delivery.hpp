@@ -27,7 +27,7 @@ class OutboundEngine;
 
 class HMailImpl final : public HMail {
 public:
-  HMailImpl(std::string file_name, queue::Todo& todo, unsigned attempts);
+  HMailImpl(std::string file_name, std::string path, queue::Todo& todo, unsigned attempts);
   const std::string& uuid() const override { return todo_.uuid; }
   const std::string& domain() const override { return todo_.domain; }
   const Address& mailFrom() const override { return from_; }
@@ -35,13 +35,18 @@ public:
   nlohmann::json& notes() override { return notes_; }
   unsigned attempts() const override { return attempts_; }
   const std::string& fileName() const override { return file_name_; }
+  const std::string& path() const override { return path_; }
+  std::int64_t queueTime() const override { return todo_.queue_time; }
+  nlohmann::json& itemNotes() override { return item_notes_; }
 
 private:
   std::string file_name_;
+  std::string path_;
   queue::Todo& todo_;
   Address from_;
   std::vector<Address> to_;
   nlohmann::json notes_;
+  nlohmann::json item_notes_ = nlohmann::json::object();
   unsigned attempts_;
 };
 

@@ -27,6 +27,14 @@ public:
   virtual unsigned attempts() const = 0;
   /// The queue file's name.
   virtual const std::string& fileName() const = 0;
+  // Added in API version 3 (appended: the functions above keep their places).
+  /// The queue file's full path (Haraka's hmail.path).
+  virtual const std::string& path() const = 0;
+  /// When the message entered the queue, in milliseconds since the epoch (hmail.todo.queue_time).
+  virtual std::int64_t queueTime() const = 0;
+  /// This item's own notes (Haraka's hmail.notes), shared by the outbound hooks of one delivery
+  /// attempt and never written to the queue file; what must outlive the attempt goes in notes().
+  virtual nlohmann::json& itemNotes() = 0;
 };
 
 /// The deferred hook's { delay, err, fail_recips, mx }.
