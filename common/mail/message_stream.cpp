@@ -372,21 +372,44 @@ Result<std::monostate> MessageStream::writeTo(const ByteSink& sink,
       return r;
     }
   }
-  if (start < size_) {
-    if (spool_.fd < 0) {
-      if (auto r = out.put(std::string_view(memory_).substr(start)); !r) {
-        return r;
-      }
-    } else {
-      std::string buffer;
-      auto r = readRange(start, size_ - start, buffer,
-                         [&](std::string_view bytes) { return out.put(bytes); });
-      if (!r) {
-        return r;
-      }
+  auto put = [&out](std::string_view bytes) { return out.put(bytes); };
+  for (const auto& edit : options.edits) {
+    if (edit.begin < start || edit.end < edit.begin || edit.end > size_) {
+      continue; // not within what is written: left as it is
     }
+    if (auto r = writeRange(start, edit.begin, put); !r) {
+      return r;
+    }
+    std::string original;
+    auto r = writeRange(edit.begin, edit.end, [&original](std::string_view bytes) {
+      original += bytes;
+      return kOk;
+    });
+    if (!r) {
+      return r;
+    }
+    if (auto w = out.put(edit.replace(original)); !w) {
+      return w;
+    }
+    start = edit.end;
+  }
+  if (auto r = writeRange(start, size_, put); !r) {
+    return r;
   }
   return out.finish(options.ending_dot);
+}
+
+Result<std::monostate> MessageStream::writeRange(
+    std::uint64_t begin, std::uint64_t end,
+    const std::function<Result<std::monostate>(std::string_view)>& consume) const {
+  if (begin >= end) {
+    return kOk;
+  }
+  if (spool_.fd < 0) {
+    return consume(std::string_view(memory_).substr(begin, end - begin));
+  }
+  std::string buffer;
+  return readRange(begin, end - begin, buffer, consume);
 }
 
 } // namespace upesi::mail

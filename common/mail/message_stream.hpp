@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace upesi::mail {
 
@@ -35,11 +36,20 @@ struct MessageStreamOptions {
 
 enum class LineEnding { Crlf, Lf };
 
+/// Stored bytes [begin, end) (offsets as append() counted them, within the body) written as
+/// what `replace` makes of them: how a banner is added to a body part.
+struct BodyEdit {
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+  std::function<std::string(std::string_view)> replace;
+};
+
 struct WriteOptions {
   bool dot_stuff = false; // prefix "." to lines starting with "." (SMTP, queue files)
   LineEnding line_ending = LineEnding::Crlf;
   bool skip_headers = false; // body only (what follows the empty line)
   bool ending_dot = false;   // finish with "." and a line ending (an SMTP client's DATA)
+  std::vector<BodyEdit> edits; // in order, not overlapping; each range is read into memory
 };
 
 /// Receives output bytes; a view is valid only during the call. An error stops writeTo().
@@ -98,6 +108,10 @@ private:
   Result<std::monostate> flushFileBuffer();
   Result<std::monostate> fail(std::string message);
   void scanHeader(std::string_view bytes);
+  // Stored bytes [begin, end) to `consume`, from memory or the spill file.
+  Result<std::monostate>
+  writeRange(std::uint64_t begin, std::uint64_t end,
+             const std::function<Result<std::monostate>(std::string_view)>& consume) const;
   // Read [offset, offset + size) in chunks of at most `buffer` bytes.
   Result<std::monostate>
   readRange(std::uint64_t offset, std::uint64_t size, std::string& buffer,

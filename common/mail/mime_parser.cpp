@@ -2,6 +2,8 @@
 
 #include "common/mail/mime_field.hpp"
 
+#include <algorithm>
+
 namespace upesi::mail {
 namespace {
 
@@ -67,6 +69,10 @@ void MimeParser::feed(std::string_view bytes) {
     bytes.remove_prefix(lf == std::string_view::npos ? bytes.size() : lf + 1);
     line_.append(head);
     const bool ended = lf != std::string_view::npos;
+    fed_ += head.size() + (ended ? 1 : 0);
+    const std::uint64_t break_length = !ended                                     ? 0
+                                       : (!line_.empty() && line_.back() == '\r') ? 2
+                                                                                  : 1;
     if (in_long_line_) {
       // A CR at the end of a piece may be the line's end: it waits for the next piece.
       const bool held_cr = !ended && line_.back() == '\r';
@@ -74,6 +80,7 @@ void MimeParser::feed(std::string_view bytes) {
       if (ended) {
         longLineEnd();
         in_long_line_ = false;
+        lineEnded(break_length);
       }
       line_ = held_cr ? "\r" : "";
       continue;
@@ -82,6 +89,7 @@ void MimeParser::feed(std::string_view bytes) {
       if (ended) {
         line(withoutCr(line_), true);
         line_.clear();
+        lineEnded(break_length);
       }
       continue;
     }
@@ -89,12 +97,18 @@ void MimeParser::feed(std::string_view bytes) {
     longLinePiece(withoutCr(line_), true);
     if (ended) {
       longLineEnd();
+      lineEnded(break_length);
     } else {
       in_long_line_ = true;
     }
     line_ = held_cr ? "\r" : "";
   }
   deliver();
+}
+
+void MimeParser::lineEnded(std::uint64_t break_length) {
+  line_begin_ = fed_;
+  previous_break_ = break_length;
 }
 
 void MimeParser::finish() {
@@ -111,7 +125,7 @@ void MimeParser::finish() {
   if (state_ == State::Body && pending_break_) {
     bodyBytes({}, true); // no boundary follows: the last line break is the body's
   }
-  endPart();
+  endPart(fed_);
   finished_ = true;
 }
 
@@ -173,7 +187,7 @@ bool MimeParser::boundary(std::string_view content) {
     if (!rest.empty()) {
       continue;
     }
-    endPart();
+    endPart(line_begin_ - previous_break_);
     levels_.resize(i + 1);
     if (closing) {
       levels_.pop_back();
@@ -239,6 +253,7 @@ void MimeParser::endHeader() {
 
 void MimeParser::startLeaf() {
   MimePart& part = *current_;
+  part.body_begin = fed_; // the line that ended the header has been counted
   const std::string& type = part.content_type;
   // A multipart without a boundary cannot be split: it is read as text (RFC 2046 5.1.1).
   const bool textual =
@@ -304,11 +319,15 @@ void MimeParser::keepText(std::string_view text) {
   kept_bytes_ += take;
 }
 
-void MimeParser::endPart() {
+void MimeParser::endPart(std::uint64_t body_end) {
   if (state_ == State::Header) {
     endHeader(); // a part without a body
+    if (state_ == State::Body) {
+      current_->body_begin = body_end;
+    }
   }
   if (state_ == State::Body) {
+    current_->body_end = std::max(body_end, current_->body_begin);
     // pending_break_ is dropped: the line break before a boundary belongs to the boundary.
     decoder_.finish(decoded_);
     deliver();

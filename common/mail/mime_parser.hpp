@@ -13,6 +13,7 @@
 #include "common/mail/transfer_decoder.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -82,7 +83,9 @@ private:
   void bodyBytes(std::string_view bytes, bool line_start);
   void deliver();
   void keepText(std::string_view text);
-  void endPart();
+  void lineEnded(std::uint64_t break_length);
+  /// `body_end`: where the body of the part being read ends (see MimePart::body_end).
+  void endPart(std::uint64_t body_end);
   void startPart(MimePart& parent);
 
   MimeOptions options_;
@@ -95,6 +98,9 @@ private:
   // Line framing.
   std::string line_; // the current line while it may still be looked at whole
   bool in_long_line_ = false;
+  std::uint64_t fed_ = 0;            // bytes fed so far
+  std::uint64_t line_begin_ = 0;     // where the current line starts
+  std::uint64_t previous_break_ = 0; // length of the line break that ended the previous line
 
   // The part being read.
   State state_ = State::Header;

@@ -6,6 +6,7 @@
 
 #include "common/mail/header.hpp"
 
+#include <cstdint>
 #include <memory>
 
 namespace upesi::mail {
@@ -56,6 +57,11 @@ public:
   bool header_truncated = false; ///< the header was longer than the limit: the rest was dropped
   std::uint64_t decoded_bytes = 0;
   unsigned depth = 0;
+  /// Where a leaf's body lies in the bytes fed to the parser: from the first byte after its
+  /// header to the line break before the boundary that ends it (that break is the boundary's),
+  /// or to the end of the message. Both 0 for multiparts and skipped parts.
+  std::uint64_t body_begin = 0;
+  std::uint64_t body_end = 0;
   std::vector<std::unique_ptr<MimePart>> children;
   const MimeLimitsReached* limits = nullptr; ///< the root's view of the parser's record
 };

@@ -3,6 +3,7 @@ attachment (SHA-256, OpenSSL) from attachmentHooks while the message streams in,
 body tree it reads at data_post; python's email package builds the messages and smtplib (or a
 raw BDAT client) sends them."""
 import email.message
+import email.policy
 import hashlib
 import json
 import os
@@ -145,3 +146,37 @@ def test_bdat_chunks_split_anywhere(start_server, install, connect):
     attachment, body = records(record, 2)
     assert attachment["sha256"] == hashlib.sha256(data).hexdigest()
     assert body["tree"]["children"][1]["filename"] == "c.bin"
+
+
+def test_banner_added_to_each_text_part_as_the_message_is_queued(start_server, install):
+    saved = install / "saved"
+    saved.mkdir()
+    files = {
+        "banner.ini": "[data]\ncode=CONT\nbanner=-- \\nsent through Upesi\n"
+                      "banner_html=<p>sent through Upesi</p>\n",
+        "accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n" % saved,
+    }
+    server = start_server(plugins=["banner", "accept"], so=["banner", "accept"], files=files)
+    msg = email.message.EmailMessage()
+    msg["Subject"] = "with a banner"
+    msg.set_content("Caf\u00e9 au lait.\n.a line with a dot\n", cte="quoted-printable")
+    msg.add_alternative("<html><body><p>Caf\u00e9</p></body></html>\n", subtype="html",
+                        cte="base64")
+    attachment = b"attached text\n"
+    msg.add_attachment(attachment, maintype="text", subtype="plain", filename="notes.txt")
+    send(server, msg)
+
+    deadline = time.monotonic() + 10
+    while not list(saved.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [eml] = list(saved.iterdir())
+    raw = eml.read_bytes().split(b"\r\n", 1)[1]  # after the envelope line the test plugin adds
+    got = email.message_from_bytes(raw, policy=email.policy.default)
+    plain = got.get_body(("plain",))
+    html = got.get_body(("html",))
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert plain.get_content().replace("\r\n", "\n") == "Caf\u00e9 au lait.\n.a line with a dot\n-- \nsent through Upesi\n"
+    assert html["Content-Transfer-Encoding"] == "base64"
+    assert html.get_content().replace("\r\n", "\n") == "<html><body><p>Caf\u00e9</p><p>sent through Upesi</p></body></html>\n"
+    [file] = list(got.iter_attachments())
+    assert file.get_filename() == "notes.txt" and file.get_content().encode() == attachment

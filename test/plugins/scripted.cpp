@@ -19,6 +19,8 @@
 //                        note claimed_<KEYWORD>=<value> records what the hook was given
 //   header=Name: value   (hooks with a transaction) add that header field, as a signing plugin
 //                        would in pre_send_trans_email
+//   banner=text          (data) set the transaction's banner (banner_html= its HTML form;
+//                        "\n" in either stands for a line break)
 //   send_to=user@host    queue a new message with Host::sendEmail (from robot@plugin.example);
 //                        send_notes=<JSON> gives it notes, send_dot_stuffed=true says the text
 //                        is dot-stuffed; the result is recorded as "send_email <CODE> <pid> <text>"
@@ -28,10 +30,11 @@
 //                        "<plugin> shutdown <pid>" when the plugin is shut down; the outbound
 //                        hooks (send_email, get_mx, deferred, bounce, delivered) add a fourth
 //                        field, their facts as compact JSON (uuid, attempts, notes, path,
-//                        queue_time, item_notes, and the hook's own); pre_send_trans_email adds its transaction's (uuid,
-//                        mail_from, rcpts, notes, and its Message-Id, Date, Received,
-//                        Subject headers); hooks given a command verb (unrecognized_command,
-//                        and a hook it names with HOOK_NEXT) add {verb, argument, address}
+//                        queue_time, item_notes, and the hook's own); pre_send_trans_email adds its
+//                        transaction's (uuid, mail_from, rcpts, notes, and its Message-Id, Date,
+//                        Received, Subject headers); hooks given a command verb
+//                        (unrecognized_command, and a hook it names with HOOK_NEXT) add {verb,
+//                        argument, address}
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -234,6 +237,16 @@ private:
       std::string value = colon == std::string::npos ? "" : field.substr(colon + 1);
       value.erase(0, value.find_first_not_of(' '));
       connection.transaction()->addHeader(field.substr(0, colon), value);
+    }
+    if (keys.contains("banner") && connection.transaction() != nullptr) {
+      auto unescape = [](std::string text) {
+        for (auto at = text.find("\\n"); at != std::string::npos; at = text.find("\\n", at)) {
+          text.replace(at, 2, "\n");
+        }
+        return text;
+      };
+      connection.transaction()->setBanner(unescape(keys["banner"].get<std::string>()),
+                                          unescape(keys.value("banner_html", std::string())));
     }
     if (keys.contains("save") && connection.transaction() != nullptr) {
       auto* txn = connection.transaction();

@@ -35,6 +35,9 @@ bool TransactionImpl::writeMessage(const std::function<bool(std::string_view)>& 
   mail::WriteOptions write_options;
   write_options.dot_stuff = options.dot_stuffed;
   write_options.line_ending = options.crlf ? mail::LineEnding::Crlf : mail::LineEnding::Lf;
+  if (banner_ && mime_ != nullptr && mime_->finished()) {
+    write_options.edits = mail::bannerEdits(mime_->root(), *banner_);
+  }
   bool stopped = false;
   auto result = message_.writeTo(
       [&](std::string_view bytes) -> Result<std::monostate> {
@@ -79,8 +82,12 @@ void TransactionImpl::attachmentHooks(AttachmentStart start) {
   }
 }
 
+void TransactionImpl::setBanner(std::string_view text, std::string_view html) {
+  banner_ = mail::Banner{std::string(text), std::string(html)};
+}
+
 void TransactionImpl::startBody(const mail::MimeLimits& limits) {
-  if (mime_ != nullptr || (!parse_body_ && attachment_starts_.empty())) {
+  if (mime_ != nullptr || (!parse_body_ && attachment_starts_.empty() && !banner_)) {
     return;
   }
   mail::MimeOptions options;

@@ -4,10 +4,12 @@
 
 #include <upesi/connection.hpp>
 
+#include "common/mail/banner.hpp"
 #include "common/mail/message_stream.hpp"
 #include "common/mail/mime_parser.hpp"
 
 #include <memory>
+#include <optional>
 
 namespace upesi::smtp {
 
@@ -38,6 +40,7 @@ public:
   bool parseBody() const override { return parse_body_; }
   const BodyPart* body() const override;
   void attachmentHooks(AttachmentStart start) override;
+  void setBanner(std::string_view text, std::string_view html) override;
 
   /// At the start of DATA/BDAT: starts the MIME parser if a plugin asked for the body.
   void startBody(const mail::MimeLimits& limits);
@@ -69,6 +72,7 @@ private:
   // Where the attachment streaming now goes: one entry per attachmentHooks() call.
   std::vector<AttachmentHandlers> attachment_handlers_;
   std::unique_ptr<mail::MimeParser> mime_;
+  std::optional<mail::Banner> banner_;
 };
 
 } // namespace upesi::smtp

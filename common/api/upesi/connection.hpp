@@ -130,6 +130,14 @@ public:
   /// They run on the loop and must not block it. When the message is refused before its end,
   /// `end` is not called.
   virtual void attachmentHooks(AttachmentStart start) { (void)start; }
+  /// Haraka's `transaction.set_banner(text, html)`: `text` goes at the end of each text/plain
+  /// part that is not an attachment, `html` (empty: `text` with "<br/>" at each line break)
+  /// before the </body> of each text/html part, encoded as the part is. Every writer of the
+  /// message (the queue, queue plugins) writes it with the banner.
+  virtual void setBanner(std::string_view text, std::string_view html = {}) {
+    (void)text;
+    (void)html;
+  }
 };
 
 /// The TLS a connection runs over (Haraka's connection.tls), once STARTTLS or implicit TLS has
