@@ -28,7 +28,7 @@ def start(start_server, install, plugins, files, routes=None):
         ini += "[get_mx]\n" + "".join("%s=%s\n" % item for item in routes.items())
     files = dict(files, **{"seed_examples.ini": ini})
     files.setdefault("outbound.ini", "[main]\nscan_interval=1\ntemp_fail_intervals=1h\n")
-    server = start_server(plugins=plugins, so=[p for p in plugins if p == "accept"],
+    server = start_server(plugins=plugins, so=[p for p in plugins if p in ("accept", "deny_booya")],
                           files=files)
     return server, record
 
@@ -83,6 +83,22 @@ def test_tutorial_disposable_addresses(start_server, install):
     # The tutorial's log lines.
     assert server.wait_log("got recipient: <booya-20200101@myserver.com>")
     assert server.wait_log("rewrote recipient to: <booya@myserver.com>")
+
+
+def test_a_rewritten_recipient_refused_later_is_taken_off_the_list(start_server, install):
+    """The tutorial's rewrite, then another plugin refuses that recipient: the rewritten entry
+    leaves the transaction, so the message does not go to it."""
+    server, record = start(start_server, install, ["seed_examples", "deny_booya", "accept"],
+                           {"deny_booya.ini": "[rcpt]\ncode=DENY\nmatch=booya\n",
+                            "accept.ini": "[rcpt]\ncode=OK\n"})
+    future = (datetime.date.today() + datetime.timedelta(days=30)).strftime("%Y%m%d")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.ehlo()
+        s.mail("sender@example.com")
+        assert s.rcpt("booya-%s@myserver.com" % future)[0] == 550
+        assert s.rcpt("plain@myserver.com")[0] == 250
+        assert s.data("Subject: tagged\r\n\r\nhi\r\n")[0] == 250
+    assert lines(record, "try_queue_highway") == ["try_queue_highway plain@myserver.com"]
 
 
 def test_hook_next_from_unrecognized_command_runs_rcpt_ok(start_server, install):

@@ -297,6 +297,7 @@ private:
 
   // Arguments of the hook in flight (HookParams point into these).
   Address pending_address_;
+  std::size_t pending_rcpt_index_ = 0; // its place in rcptTo() while rcpt runs
   EsmtpParams pending_params_;
   EsmtpClaims pending_claims_;
   std::string pending_text_;

@@ -430,6 +430,7 @@ void Session::cmdRcpt(std::string_view argument) {
   }
   // As in Haraka the recipient is on the list while rcpt runs, and taken off if refused.
   txn_->rcptTo().push_back(*address);
+  pending_rcpt_index_ = txn_->rcptTo().size() - 1;
   relaying_before_rcpt_ = txn_->relaying;
   pending_address_ = *address;
   pending_params_ = *params;
@@ -453,6 +454,11 @@ void Session::rcptRespond(HookResult result) {
   std::string formatted = pending_address_.format();
   auto dropRecipient = [this]() {
     auto& list = txn_->rcptTo();
+    // By place first: a plugin may have rewritten the entry while rcpt ran (an alias).
+    if (pending_rcpt_index_ < list.size()) {
+      list.erase(list.begin() + static_cast<std::ptrdiff_t>(pending_rcpt_index_));
+      return;
+    }
     for (auto it = list.rbegin(); it != list.rend(); ++it) {
       if (*it == pending_address_) {
         list.erase(std::next(it).base());
