@@ -1,6 +1,7 @@
 """A Haraka install's config read as ours: connection.ini limits and greeting, the flat loglevel
 file, get_mx's bind_ehlo. Each Haraka key gives a notice naming the key to use (at start and in
 --check); a bad value fails as our own files do, with file and line."""
+import signal
 import smtplib
 
 import pytest
@@ -139,3 +140,21 @@ def test_get_mx_bind_ehlo_names_the_ehlo(start_server, mx):
     assert send(server, ["bob@example.net"]) == {}
     [msg] = received(out)
     assert msg["helo"] == "out.example.org"
+
+
+def test_a_reload_reads_connection_ini_as_a_start_does(start_server, connect, install):
+    server = start_server(plugins=["accept"], so=["accept"], files=ACCEPT, smtp={"nodes": 1})
+    old = server.wait_workers(1)
+    path = install / "config/connection.ini"
+    path.write_text("[message]\ngreeting[]=Reloaded\n[max]\nbytes=tiny\n")
+    server.proc.send_signal(signal.SIGUSR2)
+    assert server.wait_log("reload failed, generation 1 keeps serving")
+    assert f"{path}:4: [max] bytes (smtp.ini max_message_size) must be" in server.log()
+    assert server.workers() == old
+    path.write_text("[message]\ngreeting[]=Reloaded\n")
+    server.proc.send_signal(signal.SIGUSR2)
+    assert server.wait_log("reload done: generation 2 serves")
+    assert (f"{path}:2: [message] greeting is read as smtp.ini [main] greeting; move it there"
+            in server.log())
+    code, lines = connect(server, greet=False).reply()
+    assert code == 220 and lines[0].startswith("mx.test.example ESMTP Reloaded (")
