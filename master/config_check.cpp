@@ -1,6 +1,7 @@
 #include "master/config_check.hpp"
 
 #include "common/config/config.hpp"
+#include "common/config/haraka_aliases.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/config/unknown_keys.hpp"
 #include "common/log/log_config.hpp"
@@ -164,6 +165,9 @@ CheckReport checkInstall(const fs::path& install_dir) {
   std::optional<gid_t> server_gid;
   if (auto smtp = config::readSmtpConfig(config)) {
     server_gid = serverGroup(*smtp);
+  }
+  if (auto aliases = config::readHarakaAliases(config)) {
+    report.notices = std::move(aliases->notices);
   }
   report.warnings = config::checkUnknownKeys(config);
   for (auto& w : checkSecretFiles(config, server_gid)) {

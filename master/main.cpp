@@ -36,9 +36,13 @@ int printErrors(const std::vector<std::string>& errors) {
   return errors.empty() ? 0 : 1;
 }
 
-// Warnings leave the exit status alone: the install runs, but an operator should look.
-void printWarnings(const std::vector<std::string>& warnings) {
-  for (const auto& w : warnings) {
+// Warnings and notices leave the exit status alone: the install runs, but an operator should
+// look.
+void printWarnings(const CheckReport& report) {
+  for (const auto& n : report.notices) {
+    fmt::print(stderr, "upesi: notice: {}\n", n);
+  }
+  for (const auto& w : report.warnings) {
     fmt::print(stderr, "upesi: warning: {}\n", w);
   }
 }
@@ -173,7 +177,7 @@ int main(int argc, char** argv) {
     return options->command == Command::Order ? hookOrder(*options) : pluginHelp(*options);
   case Command::Check: {
     auto report = checkInstall(options->install_dir);
-    printWarnings(report.warnings);
+    printWarnings(report);
     if (report.errors.empty()) {
       fmt::print("{}: configuration OK\n", options->install_dir);
     }
@@ -202,7 +206,7 @@ int main(int argc, char** argv) {
   }
   case Command::Run: {
     auto report = checkInstall(options->install_dir);
-    printWarnings(report.warnings);
+    printWarnings(report);
     if (!report.errors.empty()) {
       return printErrors(report.errors);
     }

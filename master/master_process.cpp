@@ -1,6 +1,7 @@
 #include "master/master_process.hpp"
 
 #include "common/config/config.hpp"
+#include "common/config/haraka_aliases.hpp"
 #include "common/config/outbound_config.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/log/log_config.hpp"
@@ -404,6 +405,12 @@ void Master::checkerFinished(int status) {
   smtp_.listen = listen;
   if (auto logc = log::applyLogConfig(config); !logc) {
     log::error({}, "{}", logc.error());
+  }
+  // At start --check's run shows them; a reload has only the log.
+  if (auto aliases = config::readHarakaAliases(config)) {
+    for (const auto& n : aliases->notices) {
+      log::notice({}, "{}", n);
+    }
   }
   new_generation_ = generation_ + 1;
   reload_deadline_ = Clock::now() + ReloadReadyTimeout;

@@ -1,10 +1,12 @@
 #include "common/config/smtp_config.hpp"
 
+#include "common/config/haraka_aliases.hpp"
 #include "common/config/ini_locate.hpp"
 #include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <charconv>
 #include <functional>
@@ -44,6 +46,45 @@ Result<int> intKey(const nlohmann::json& section, const char* key, int fallback,
                              min, max, v.dump())};
   }
   return static_cast<int>(v.get<long long>());
+}
+
+// One line of reply text: printable, without CR or LF (a reply line of its own).
+Result<std::string> textLine(const nlohmann::json& value, const std::string& location,
+                             const std::string& name) {
+  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  if (text.empty() || text.size() > 400 ||
+      std::any_of(text.begin(), text.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7F; })) {
+    return Error{
+        fmt::format("{}: {} must be text of 1 to 400 printable characters", location, name)};
+  }
+  return text;
+}
+
+template <typename Where, typename Named>
+Result<SessionTexts> readTexts(const nlohmann::json& main, Where where, Named named) {
+  SessionTexts texts;
+  if (main.contains("greeting") && !main["greeting"].is_null()) {
+    const auto& v = main["greeting"];
+    for (const auto& line : v.is_array() ? v : nlohmann::json::array({v})) {
+      auto text = textLine(line, where("greeting"), named("greeting"));
+      if (!text) {
+        return Error{text.error()};
+      }
+      texts.greeting.push_back(std::move(text).value());
+    }
+  }
+  for (auto [key, out] : {std::pair{"helo_message", &texts.helo_message},
+                          std::pair{"close_message", &texts.close_message}}) {
+    if (main.contains(key) && !main[key].is_null()) {
+      auto text = textLine(main[key], where(key), named(key));
+      if (!text) {
+        return Error{text.error()};
+      }
+      *out = std::move(text).value();
+    }
+  }
+  return texts;
 }
 
 } // namespace
@@ -109,8 +150,25 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
   if (!ini) {
     return Error{ini.error()};
   }
-  const auto& main = (*ini)["main"];
-  auto where = [&](const char* key) { return iniKeyLocation(config, "smtp.ini", "main", key); };
+  auto aliases = readHarakaAliases(config);
+  if (!aliases) {
+    return Error{aliases.error()};
+  }
+  nlohmann::json main = (*ini)["main"];
+  for (const auto& [key, aliased] : aliases->smtp) {
+    main[key] = aliased.value;
+  }
+  auto where = [&](const char* key) {
+    auto it = aliases->smtp.find(key);
+    return it != aliases->smtp.end() ? it->second.location
+                                     : iniKeyLocation(config, "smtp.ini", "main", key);
+  };
+  // How an error calls the key: by its Haraka name when the value came from there.
+  auto named = [&](const char* key) {
+    auto it = aliases->smtp.find(key);
+    return it != aliases->smtp.end() ? fmt::format("{} (smtp.ini {})", it->second.haraka_name, key)
+                                     : std::string(key);
+  };
   SmtpConfig out;
 
   std::string listen = "[::0]:25";
@@ -202,7 +260,7 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     const auto& v = main[l.key];
     if (!v.is_number_integer() || v.get<long long>() < l.min || v.get<long long>() > l.max) {
       return Error{fmt::format("{}: {} must be a whole number from {} to {}, not {}", where(l.key),
-                               l.key, l.min, l.max, v.dump())};
+                               named(l.key), l.min, l.max, v.dump())};
     }
     l.store(v.get<long long>());
   }
@@ -218,6 +276,11 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
   limits.auth_requires_tls = main.value("auth_requires_tls", true);
   if (main.contains("spool_dir") && main["spool_dir"].is_string()) {
     limits.spool_dir = main["spool_dir"].get<std::string>();
+  }
+  if (auto texts = readTexts(main, where, named); !texts) {
+    return Error{texts.error()};
+  } else {
+    out.texts = std::move(texts).value();
   }
   auto force = intKey(main, "force_shutdown_timeout", 30, 1, 3600, where("force_shutdown_timeout"));
   if (!force) {

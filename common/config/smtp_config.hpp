@@ -55,6 +55,13 @@ struct SessionLimits {
   unsigned ipv6_client_prefix = 64; // per-IP limits count an IPv6 client by its /N network
 };
 
+/// What the server says where the words are its own (Haraka's connection.ini [message]).
+struct SessionTexts {
+  std::vector<std::string> greeting;                      // 220 lines; empty: "Upesi ready"
+  std::string helo_message = "Upesi is at your service."; // after "<me> Hello <client>, "
+  std::string close_message = "closing connection. Have a jolly good day."; // 221 after <me>
+};
+
 struct SmtpConfig {
   std::vector<ListenAddress> listen;
   int nodes = 1; // 0: serve in the master
@@ -65,6 +72,7 @@ struct SmtpConfig {
   std::uint16_t smtps_port = 465; // implicit TLS on listeners with this port; 0: none
   std::vector<std::uint16_t> submission_ports{587, 465}; // MAIL needs AUTH (or relaying) here
   SessionLimits limits;
+  SessionTexts texts;
 };
 
 /// The booleans of smtp.ini, as every reader of the file must declare them.
@@ -72,6 +80,8 @@ inline const ReadOptions SmtpIniBooleans{{"-main.fold_long_data_lines",
                                           "-main.normalise_bare_line_endings",
                                           "-main.allow_nul_in_data", "+main.auth_requires_tls"}};
 
+/// Reads smtp.ini, with Haraka's connection.ini keys standing in for those it lacks
+/// (haraka_aliases.hpp); an error in such a value names its place in connection.ini.
 Result<SmtpConfig> readSmtpConfig(Config& config);
 
 } // namespace upesi::config

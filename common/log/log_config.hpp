@@ -1,4 +1,5 @@
-// Reads config/log.ini: [main] level, timestamps, format (default | logfmt | json), file. A new
+// Reads config/log.ini: [main] level, timestamps, format (default | logfmt | json), file; and
+// Haraka's flat files loglevel and log_timestamps where log.ini lacks those keys. A new
 // key is also listed in common/config/known_keys.cpp (--check).
 #pragma once
 

@@ -191,7 +191,11 @@ void Delivery::runGetMx() {
     if (result.code == Code::Ok && !result.message.empty()) {
       std::vector<MxHost> hosts;
       for (const auto& line : result.message) {
-        auto mx = parseMxSpec(line);
+        std::vector<std::string> warnings;
+        auto mx = parseMxSpec(line, &warnings);
+        for (const auto& w : warnings) {
+          log::warn({self->logId(), result.plugin}, "get_mx: {}", w);
+        }
         if (!mx) {
           log::error({self->logId(), result.plugin}, "get_mx: {}", mx.error());
           continue;

@@ -105,7 +105,7 @@ Result<std::monostate> jsonInteger(const nlohmann::json& json, const char* field
   return std::monostate{};
 }
 
-Result<MxHost> parseMxJson(std::string_view text) {
+Result<MxHost> parseMxJson(std::string_view text, std::vector<std::string>& warnings) {
   auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) {
     return Error{"not a JSON object"};
@@ -146,12 +146,24 @@ Result<MxHost> parseMxJson(std::string_view text) {
       return Error{r.error()};
     }
   }
+  // Haraka's Outbound.md has long called bind_helo "bind_ehlo": take either; its code reads
+  // bind_helo, which wins when both are given.
+  std::string bind_ehlo;
+  if (auto r = jsonString(json, "bind_ehlo", bind_ehlo); !r) {
+    return Error{r.error()};
+  }
+  if (mx.bind_helo.empty()) {
+    mx.bind_helo = bind_ehlo;
+  } else if (!bind_ehlo.empty() && bind_ehlo != mx.bind_helo) {
+    warnings.push_back(fmt::format("bind_ehlo \"{}\" and bind_helo \"{}\" differ: using bind_helo",
+                                   bind_ehlo, mx.bind_helo));
+  }
   return mx;
 }
 
-Result<MxHost> parseMxText(std::string_view text) {
+Result<MxHost> parseMxText(std::string_view text, std::vector<std::string>& warnings) {
   if (!text.empty() && text.front() == '{') {
-    return parseMxJson(text);
+    return parseMxJson(text, warnings);
   }
   MxHost mx;
   std::string_view rest = text;
@@ -213,10 +225,16 @@ std::string shownSpec(std::string_view spec) {
   return fmt::format("{:?}", text);
 }
 
-Result<MxHost> parseMxSpec(const std::string& spec) {
-  auto mx = parseMxText(trimSpace(spec));
+Result<MxHost> parseMxSpec(const std::string& spec, std::vector<std::string>* warnings) {
+  std::vector<std::string> found;
+  auto mx = parseMxText(trimSpace(spec), found);
   if (!mx) {
     return Error{fmt::format("MX {}: {}", shownSpec(spec), mx.error())};
+  }
+  if (warnings != nullptr) {
+    for (auto& w : found) {
+      warnings->push_back(fmt::format("MX {}: {}", shownSpec(spec), w));
+    }
   }
   return mx;
 }

@@ -161,6 +161,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   env.resolver = rt->resolver_.get();
   env.hooks = rt->hooks_;
   env.limits = rt->smtp_.limits;
+  env.texts = rt->smtp_.texts;
   env.me = rt->services_.me;
   env.spool_dir = rt->smtp_.limits.spool_dir.empty() ? (install_dir / "spool").string()
                                                      : rt->smtp_.limits.spool_dir;

@@ -56,6 +56,7 @@ struct SessionEnvironment {
   outbound::OutboundEngine* outbound = nullptr;   // queues relayed mail; null: none
   std::shared_ptr<const plugin::HookTable> hooks; // the generation sessions start with
   config::SessionLimits limits;
+  config::SessionTexts texts;
   std::string me;
   std::string spool_dir;
   std::shared_ptr<const tls::ServerTls> tls; // certificates when the tls plugin is on; else null

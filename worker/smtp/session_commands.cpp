@@ -117,6 +117,10 @@ void Session::greet() {
   std::vector<std::string> lines;
   if (txn_ == nullptr && notes_.contains("greeting") && notes_["greeting"].is_string()) {
     lines.push_back(notes_["greeting"].get<std::string>());
+  } else if (!env_.texts.greeting.empty()) {
+    // As Haraka: the server's name first on the first line (RFC 5321 4.2), then the text.
+    lines = env_.texts.greeting;
+    lines.front() = fmt::format("{} ESMTP {} ({})", env_.me, lines.front(), uuid_.substr(0, 6));
   } else {
     lines.push_back(fmt::format("{} ESMTP Upesi ready ({})", env_.me, uuid_.substr(0, 6)));
   }
@@ -258,9 +262,9 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
         return;
       }
       esmtp_ = ehlo;
-      std::string greeting =
-          fmt::format("{} Hello {}[{}], Upesi is at your service.", env_.me,
-                      remote_.host.empty() ? "" : remote_.host + " ", remote_.ip);
+      std::string greeting = fmt::format("{} Hello {}[{}], {}", env_.me,
+                                         remote_.host.empty() ? "" : remote_.host + " ", remote_.ip,
+                                         env_.texts.helo_message);
       if (!ehlo) {
         reply(250, "", {greeting});
         return;
@@ -562,7 +566,7 @@ void Session::rset(const HookParams& params) {
 void Session::cmdQuit(const HookParams& params) {
   // RFC 5321 4.1.1.10: answer QUIT whatever follows it
   runHook(Hook::Quit, params, [this](HookResult) {
-    reply(221, "2.0.0", {fmt::format("{} closing connection. Have a jolly good day.", env_.me)});
+    reply(221, "2.0.0", {fmt::format("{} {}", env_.me, env_.texts.close_message)});
     startClose();
   });
 }

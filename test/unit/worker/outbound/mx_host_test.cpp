@@ -44,6 +44,29 @@ TEST_CASE("mx spec: the forms a get_mx plugin may answer") {
   CHECK(json->bind_helo == "out.example");
 }
 
+TEST_CASE("mx spec: bind_ehlo, the name Haraka's Outbound.md gave, stands for bind_helo") {
+  std::vector<std::string> warnings;
+  auto ehlo = parseMxSpec(R"({"exchange": "mx.example", "bind_ehlo": "out.example"})", &warnings);
+  REQUIRE(ehlo.ok());
+  CHECK(ehlo->bind_helo == "out.example");
+  CHECK(warnings.empty());
+  auto same = parseMxSpec(R"({"exchange": "mx.example", "bind_ehlo": "a.example",
+                              "bind_helo": "a.example"})",
+                          &warnings);
+  REQUIRE(same.ok());
+  CHECK(warnings.empty());
+  // Both, differing: bind_helo (what Haraka's code reads) wins, with a warning.
+  auto both = parseMxSpec(R"({"exchange": "mx.example", "bind_ehlo": "a.example",
+                              "bind_helo": "b.example"})",
+                          &warnings);
+  REQUIRE(both.ok());
+  CHECK(both->bind_helo == "b.example");
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("bind_ehlo \"a.example\" and bind_helo \"b.example\" differ: using "
+                         "bind_helo") != std::string::npos);
+  CHECK_FALSE(parseMxSpec(R"({"exchange": "mx.example", "bind_ehlo": 5})").ok());
+}
+
 TEST_CASE("mx spec: errors") {
   for (const char* bad : {"", "host:0", "host:70000", "[::1", "[::1]x", "ftp://x", "{\"a\":1}",
                           "host:25x", "{not json", "[]", "[]:25", "smtp://u:p@[]:25",
