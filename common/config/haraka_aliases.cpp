@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -109,26 +111,14 @@ std::vector<KeyLine> keysInOrder(std::string_view text) {
   return out;
 }
 
-// The [main] section of the install's own `name` (not the shipped defaults), as far as it
-// parses: its reader reports a file that does not.
-nlohmann::json installMain(const Config& config, const std::string& name) {
-  auto path = config.resolve(name);
-  if (!path) {
-    return nlohmann::json::object();
-  }
-  auto bytes = readFileBytes(*path);
-  if (!bytes || !bytes->exists) {
-    return nlohmann::json::object();
-  }
-  auto ini = parseIni(bytes->bytes, path->string(), {});
-  if (!ini || !ini->contains("main")) {
-    return nlohmann::json::object();
-  }
-  return (*ini)["main"];
-}
+// A config file's path and text; no text when the file is absent.
+struct PresentFile {
+  std::filesystem::path path;
+  std::optional<std::string> text;
+};
 
-Result<std::monostate> readConnectionIni(Config& config, HarakaAliases& out) {
-  auto path = config.resolve("connection.ini");
+Result<PresentFile> readIfPresent(const Config& config, const std::string& file) {
+  auto path = config.resolve(file);
   if (!path) {
     return Error{path.error()};
   }
@@ -136,15 +126,43 @@ Result<std::monostate> readConnectionIni(Config& config, HarakaAliases& out) {
   if (!bytes) {
     return Error{bytes.error()};
   }
-  if (!bytes->exists) {
+  PresentFile out{*path, std::nullopt};
+  if (bytes->exists) {
+    out.text = std::move(bytes->bytes);
+  }
+  return out;
+}
+
+// The [main] section of the install's own `name` (not the shipped defaults), as far as it
+// parses: its reader reports a file that does not.
+nlohmann::json installMain(const Config& config, const std::string& name) {
+  auto file = readIfPresent(config, name);
+  if (!file || !file->text) {
+    return nlohmann::json::object();
+  }
+  auto ini = parseIni(*file->text, file->path.string(), {});
+  if (!ini || !ini->contains("main")) {
+    return nlohmann::json::object();
+  }
+  return (*ini)["main"];
+}
+
+Result<std::monostate> readConnectionIni(Config& config, HarakaAliases& out) {
+  auto file_read = readIfPresent(config, "connection.ini");
+  if (!file_read) {
+    return Error{file_read.error()};
+  }
+  if (!file_read->text) {
     return std::monostate{};
   }
+  const auto& path = file_read->path;
+  const std::string& text = *file_read->text;
   auto ini = config.get("connection.ini", ConfigType::Ini);
   if (!ini) {
     return Error{ini.error()};
   }
   const auto ours = installMain(config, "smtp.ini");
-  for (const auto& [section, key, line] : keysInOrder(bytes->bytes)) {
+  for (const auto& [section, key, line] : keysInOrder(text)) {
     const auto* known = findConnectionIniKey(section, key);
     if (known == nullptr) {
       continue; // not Haraka's: --check names it as an unknown key
@@ -153,7 +171,7 @@ Result<std::monostate> readConnectionIni(Config& config, HarakaAliases& out) {
     if (isEmpty(value)) {
       continue;
     }
-    const auto at = fmt::format("{}:{}", path->string(), line);
+    const auto at = fmt::format("{}:{}", path.string(), line);
     const auto name = fmt::format("[{}] {}", section, key);
     if (known->our_key.empty()) {
       out.notices.push_back(fmt::format("{}: {} is ignored: {}", at, name, known->why_ignored));
@@ -178,17 +196,15 @@ Result<std::monostate> readConnectionIni(Config& config, HarakaAliases& out) {
 Result<std::monostate> readFlatLogFile(Config& config, const std::string& file,
                                        const std::string& our_key, const nlohmann::json& ours,
                                        HarakaAliases& out) {
-  auto path = config.resolve(file);
-  if (!path) {
-    return Error{path.error()};
+  auto file_read = readIfPresent(config, file);
+  if (!file_read) {
+    return Error{file_read.error()};
   }
-  auto bytes = readFileBytes(*path);
-  if (!bytes) {
-    return Error{bytes.error()};
-  }
-  if (!bytes->exists) {
+  if (!file_read->text) {
     return std::monostate{};
   }
+  const auto& path = file_read->path;
+  const std::string& text = *file_read->text;
   auto value = config.get(file, ConfigType::Value);
   if (!value) {
     return Error{value.error()};
@@ -197,13 +213,13 @@ Result<std::monostate> readFlatLogFile(Config& config, const std::string& file,
     return std::monostate{};
   }
   std::size_t line = 0;
-  forEachLine(bytes->bytes, [&](std::string_view raw, std::size_t line_no) {
+  forEachLine(text, [&](std::string_view raw, std::size_t line_no) {
     auto t = trimSpace(raw);
     if (line == 0 && !t.empty() && t[0] != '#') {
       line = line_no;
     }
   });
-  const auto at = fmt::format("{}:{}", path->string(), line);
+  const auto at = fmt::format("{}:{}", path.string(), line);
   if (ours.contains(our_key)) {
     out.notices.push_back(
         fmt::format("{}: {} is ignored: log.ini [main] {} sets it", at, file, our_key));
