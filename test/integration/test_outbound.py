@@ -16,19 +16,35 @@ from conftest import free_port
 PEERS = pathlib.Path(__file__).resolve().parent / "peers"
 
 
+def run_peer(script, out):
+    """Starts peers/<script> PORT OUT on a free loopback port; yields the port, then stops it."""
+    out.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / script), str(port), str(out)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        yield port
+    finally:
+        proc.stdin.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
 def mx(tmp_path):
     """An aiosmtpd MX on a loopback port; yields (port, dir of received messages)."""
     out = tmp_path / "received"
-    out.mkdir()
-    port = free_port()
-    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "sink_mx.py"), str(port), str(out)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    yield port, out
-    proc.stdin.close()
-    proc.terminate()
-    proc.wait(timeout=10)
+    for port in run_peer("sink_mx.py", out):
+        yield port, out
+
+
+@pytest.fixture
+def lmtp(tmp_path):
+    """An aiosmtpd LMTP server on a loopback port; yields (port, dir of received messages)."""
+    out = tmp_path / "lmtp"
+    for port in run_peer("lmtp_sink.py", out):
+        yield port, out
 
 
 def received(out, want=1, timeout=15):
@@ -256,36 +272,26 @@ def test_pre_send_trans_email_can_refuse(start_server, mx, install):
     assert queue_files(install) == []
 
 
-def test_lmtp_next_hop_from_get_mx(start_server, install, tmp_path):
+def test_lmtp_next_hop_from_get_mx(start_server, install, lmtp):
     """get_mx answers lmtp://: LHLO, one final reply per recipient; a 452 after the dot defers
     just that recipient into a file of its own, the others are delivered."""
-    out = tmp_path / "lmtp"
-    out.mkdir()
-    port = free_port()
-    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "lmtp_sink.py"), str(port), str(out)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        files = {
-            "relay_acl_allow": "127.0.0.1/32\n",
-            "route.ini": "[get_mx]\ncode=OK\nmsg=lmtp://127.0.0.1:%d\n" % port,
-            "outbound.ini": "[main]\ntemp_fail_intervals=1h\nscan_interval=1\n",
-        }
-        server = start_server(plugins=["relay", "route"], so=["route"], files=files)
-        assert send(server, ["ann@example.net", "full-box@example.net"]) == {}
-        [msg] = received(out)
-        assert msg["rcpts"] == ["ann@example.net"]
-        assert server.wait_log("deferred 1 recipient(s) for 3600 s")
-        [left] = queue_files(install)
-        raw = left.read_bytes()
-        (length,) = struct.unpack(">I", raw[:4])
-        todo = json.loads(raw[4:4 + length])
-        assert [r["user"] for r in todo["rcpt_to"]] == ["full-box"]
-        assert left.name.split("_")[2] == "1"
-    finally:
-        proc.stdin.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+    port, out = lmtp
+    files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=lmtp://127.0.0.1:%d\n" % port,
+        "outbound.ini": "[main]\ntemp_fail_intervals=1h\nscan_interval=1\n",
+    }
+    server = start_server(plugins=["relay", "route"], so=["route"], files=files)
+    assert send(server, ["ann@example.net", "full-box@example.net"]) == {}
+    [msg] = received(out)
+    assert msg["rcpts"] == ["ann@example.net"]
+    assert server.wait_log("deferred 1 recipient(s) for 3600 s")
+    [left] = queue_files(install)
+    raw = left.read_bytes()
+    (length,) = struct.unpack(">I", raw[:4])
+    todo = json.loads(raw[4:4 + length])
+    assert [r["user"] for r in todo["rcpt_to"]] == ["full-box"]
+    assert left.name.split("_")[2] == "1"
 
 
 def test_connections_to_a_next_hop_are_reused(start_server, mx, install):

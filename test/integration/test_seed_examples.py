@@ -7,13 +7,10 @@ import json
 import os
 import shutil
 import smtplib
-import subprocess
 import time
 
-import pytest
-
 from conftest import free_port
-from test_outbound import PEERS, mx, received  # noqa: F401 (mx is a fixture)
+from test_outbound import lmtp, mx, received  # noqa: F401 (fixtures)
 
 SEED_EXAMPLES = os.environ["UPESI_SEED_EXAMPLES_PLUGIN"]
 
@@ -138,20 +135,6 @@ def test_send_email_with_a_callback_and_with_dot_stuffed_and_notes(start_server,
     # notes: the new transaction's notes reach the outbound hooks (hmail.todo.notes).
     notes = [json.loads(line.split(" ", 2)[2]) for line in lines(record, "get_mx", want=2)]
     assert sorted(n.get("sent_by", "") for n in notes) == ["", "seed_examples"]
-
-
-@pytest.fixture
-def lmtp(tmp_path):
-    out = tmp_path / "lmtp"
-    out.mkdir()
-    port = free_port()
-    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "lmtp_sink.py"), str(port), str(out)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    yield port, out
-    proc.stdin.close()
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_get_mx_answers_in_each_form(start_server, install, mx, lmtp):
