@@ -1,5 +1,7 @@
 #include "master/queue_cli.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/config/config.hpp"
 #include "common/config/outbound_config.hpp"
 #include "common/queue/queue_file_name.hpp"
@@ -63,13 +65,6 @@ std::string formatAddress(const Json& json) {
     return json["original"].get<std::string>();
   }
   return "?";
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    return lower(x) == lower(y);
-  });
 }
 
 // Undoes dot-stuffing across chunk boundaries: a '.' at a line start is held until the next
@@ -605,7 +600,7 @@ std::vector<const QueueEntry*> selectStuck(const std::vector<QueueEntry>& entrie
   std::vector<const QueueEntry*> out;
   for (const auto& e : entries) {
     if (!e.unreadable && e.next_attempt_ms > now_ms &&
-        (domain.empty() || iequals(domain, e.domain))) {
+        (domain.empty() || text::equalsIgnoreCase(domain, e.domain))) {
       out.push_back(&e);
     }
   }

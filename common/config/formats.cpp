@@ -189,7 +189,7 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
   case ConfigType::Value: {
     nlohmann::json value = nullptr;
     auto error = eachTextLine(bytes, filename, [&](std::string_view line) {
-      std::string_view t = trimSpace(line);
+      std::string_view t = text::trim(line);
       if (value.is_null() && !t.empty() && t[0] != '#') {
         value = coerceNumber(t);
       }
@@ -208,7 +208,7 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
         arr.push_back(std::string(line));
         return;
       }
-      std::string_view t = trimSpace(line);
+      std::string_view t = text::trim(line);
       if (!t.empty() && t[0] != '#') {
         arr.push_back(std::string(t));
       }
@@ -219,7 +219,7 @@ Result<nlohmann::json> parseConfig(ConfigType type, std::string_view bytes,
     return arr;
   }
   case ConfigType::Json: {
-    if (trimSpace(bytes).empty()) {
+    if (text::trim(bytes).empty()) {
       return nlohmann::json::object();
     }
     try {

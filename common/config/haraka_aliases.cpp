@@ -90,17 +90,17 @@ std::vector<KeyLine> keysInOrder(std::string_view text) {
   std::string section = "main";
   bool continued = false;
   forEachLine(text, [&](std::string_view raw, std::size_t line_no) {
-    auto line = trimSpace(raw);
+    auto line = text::trim(raw);
     bool was_continued = continued;
     continued = !line.empty() && line.back() == '\\';
     if (was_continued || line.empty() || line[0] == ';' || line[0] == '#') {
       return;
     }
     if (line.front() == '[' && line.back() == ']') {
-      section = std::string(trimSpace(line.substr(1, line.size() - 2)));
+      section = std::string(text::trim(line.substr(1, line.size() - 2)));
       return;
     }
-    auto key = trimSpace(line.substr(0, line.find('=')));
+    auto key = text::trim(line.substr(0, line.find('=')));
     if (key.size() > 2 && key.ends_with("[]")) {
       key.remove_suffix(2);
     }
@@ -214,7 +214,7 @@ Result<std::monostate> readFlatLogFile(Config& config, const std::string& file,
   }
   std::size_t line = 0;
   forEachLine(text, [&](std::string_view raw, std::size_t line_no) {
-    auto t = trimSpace(raw);
+    auto t = text::trim(raw);
     if (line == 0 && !t.empty() && t[0] != '#') {
       line = line_no;
     }

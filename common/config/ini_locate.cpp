@@ -14,15 +14,15 @@ std::size_t findKeyLine(std::string_view text, const std::string& section, const
   std::string current = "main";
   std::size_t found = 0;
   forEachLine(text, [&](std::string_view raw, std::size_t no) {
-    auto line = trimSpace(raw);
+    auto line = text::trim(raw);
     if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
-      current = std::string(trimSpace(line.substr(1, line.size() - 2)));
+      current = std::string(text::trim(line.substr(1, line.size() - 2)));
       return;
     }
     if (current != section || line.empty() || line[0] == ';' || line[0] == '#') {
       return;
     }
-    auto k = trimSpace(line.substr(0, line.find('=')));
+    auto k = text::trim(line.substr(0, line.find('=')));
     if (k.ends_with("[]")) {
       k.remove_suffix(2);
     }

@@ -61,10 +61,7 @@ nlohmann::json coerceNumber(std::string_view v) {
 }
 
 bool isTruthy(std::string_view value) {
-  std::string v(trimSpace(value));
-  std::transform(v.begin(), v.end(), v.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return v == "true" || v == "yes" || v == "ok" || v == "enabled" || v == "on" || v == "1";
+  return text::isTruthy(value);
 }
 
 std::vector<BooleanDecl> parseBooleanDecls(const std::vector<std::string>& specs) {
@@ -120,19 +117,19 @@ Result<nlohmann::json> parseIni(std::string_view text, std::string_view filename
   };
 
   auto handleLine = [&](std::string_view raw, std::size_t line_no) {
-    std::string_view line = trimSpace(raw);
+    std::string_view line = text::trim(raw);
     if (line.empty() || line[0] == ';' || line[0] == '#') {
       return;
     }
     if (line.front() == '[' && line.back() == ']' && line.find(']') == line.size() - 1) {
-      section_name = std::string(trimSpace(line.substr(1, line.size() - 2)));
+      section_name = std::string(text::trim(line.substr(1, line.size() - 2)));
       if (!result.contains(section_name) || !result[section_name].is_object()) {
         result[section_name] = nlohmann::json::object();
       }
       return;
     }
     auto eq = line.find('=');
-    std::string_view key = trimSpace(line.substr(0, eq));
+    std::string_view key = text::trim(line.substr(0, eq));
     if (key.empty() || !std::all_of(key.begin(), key.end(), isKeyChar)) {
       fail(line_no, fmt::format("not a [section] or key=value line: \"{}\"",
                                 line.substr(0, std::min<std::size_t>(line.size(), 80))));
@@ -155,7 +152,7 @@ Result<nlohmann::json> parseIni(std::string_view text, std::string_view filename
       }
       return;
     }
-    std::string_view value = trimSpace(line.substr(eq + 1));
+    std::string_view value = text::trim(line.substr(eq + 1));
     nlohmann::json parsed = isDeclaredBoolean(booleans, section_name, key)
                                 ? nlohmann::json(isTruthy(value))
                                 : coerceNumber(value);

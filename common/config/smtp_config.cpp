@@ -296,7 +296,7 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     out.submission_ports.clear();
     const auto& v = main["submission_ports"];
     std::string text = v.is_string() ? v.get<std::string>() : v.dump();
-    for (const auto& item : splitList(text)) {
+    for (const auto& item : text::splitList(text)) {
       char* end = nullptr;
       long port = std::strtol(item.c_str(), &end, 10);
       if (*end != '\0' || port < 1 || port > 65535) {

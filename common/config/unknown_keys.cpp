@@ -57,7 +57,7 @@ std::vector<std::string> unknownIniKeys(std::string_view text, const std::string
   bool header_seen = false;
   bool continued = false; // the previous line ended in a backslash: this one is its value
   forEachLine(text, [&](std::string_view raw, std::size_t line_no) {
-    auto line = trimSpace(raw);
+    auto line = text::trim(raw);
     bool was_continued = continued;
     continued = !line.empty() && line.back() == '\\';
     if (was_continued || line.empty() || line[0] == ';' || line[0] == '#') {
@@ -65,7 +65,7 @@ std::vector<std::string> unknownIniKeys(std::string_view text, const std::string
     }
     if (line.front() == '[' && line.back() == ']' && line.find(']') == line.size() - 1) {
       header_seen = true;
-      section_name = std::string(trimSpace(line.substr(1, line.size() - 2)));
+      section_name = std::string(text::trim(line.substr(1, line.size() - 2)));
       section = findSection(known, section_name);
       if (section == nullptr) {
         std::vector<std::string_view> names;
@@ -81,14 +81,14 @@ std::vector<std::string> unknownIniKeys(std::string_view text, const std::string
       // Keys before any [section] are [main]'s, which this file does not have.
       warnings.push_back(fmt::format("{}:{}: unknown key {} outside a section (this file's keys "
                                      "go in [{}])",
-                                     path, line_no, trimSpace(line.substr(0, line.find('='))),
+                                     path, line_no, text::trim(line.substr(0, line.find('='))),
                                      known.sections.front().name));
       return;
     }
     if (section == nullptr || section->any_key) {
       return; // reported at its header, or keys are data here
     }
-    auto key = trimSpace(line.substr(0, line.find('=')));
+    auto key = text::trim(line.substr(0, line.find('=')));
     if (key.size() > 2 && key.ends_with("[]")) {
       key.remove_suffix(2);
     }

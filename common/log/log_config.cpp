@@ -1,5 +1,7 @@
 #include "common/log/log_config.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/config/haraka_aliases.hpp"
 #include "common/config/ini_locate.hpp"
 
@@ -34,9 +36,7 @@ std::optional<bool> parseFlatBoolean(const nlohmann::json& value) {
   if (!value.is_string()) {
     return std::nullopt;
   }
-  std::string text = value.get<std::string>();
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string text = text::toLower(value.get<std::string>());
   if (text == "true" || text == "yes" || text == "on") {
     return true;
   }

@@ -1,5 +1,7 @@
 #include "common/log/log_level.hpp"
 
+#include <upesi/text.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -16,9 +18,7 @@ std::string_view toString(Level level) {
 }
 
 std::optional<Level> levelFromString(std::string_view text) {
-  std::string upper(text);
-  std::transform(upper.begin(), upper.end(), upper.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  const std::string upper = text::toUpper(text);
   std::string_view name = upper;
   if (name.starts_with("LOG")) {
     name.remove_prefix(3);

@@ -1,5 +1,7 @@
 #include "common/mail/banner.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/mail/transfer_decoder.hpp"
 #include "common/mail/transfer_encoder.hpp"
 
@@ -99,16 +101,7 @@ std::string decode(std::string_view stored, TransferEncoding encoding) {
 std::size_t findClosingBody(const std::string& html) {
   static constexpr std::string_view Tag = "</body";
   for (std::size_t i = html.size(); i-- > 0;) {
-    if (html.size() - i < Tag.size()) {
-      continue;
-    }
-    bool same = true;
-    for (std::size_t k = 0; k < Tag.size() && same; ++k) {
-      char c = html[i + k];
-      c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-      same = c == Tag[k];
-    }
-    if (same) {
+    if (text::startsWithIgnoreCase(std::string_view(html).substr(i), Tag)) {
       return i;
     }
   }

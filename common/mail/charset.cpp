@@ -1,5 +1,7 @@
 #include "common/mail/charset.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/mail/header.hpp"
 
 #include <array>
@@ -18,7 +20,7 @@ constexpr std::array<unsigned, 32> Windows1252High = {
 
 bool isAnyOf(std::string_view name, std::initializer_list<std::string_view> names) {
   for (std::string_view candidate : names) {
-    if (equalsIgnoreCase(name, candidate)) {
+    if (text::equalsIgnoreCase(name, candidate)) {
       return true;
     }
   }

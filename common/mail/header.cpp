@@ -1,5 +1,7 @@
 #include "common/mail/header.hpp"
 
+#include <upesi/text.hpp>
+
 #include <algorithm>
 
 namespace upesi::mail {
@@ -8,10 +10,6 @@ namespace {
 
 bool isWsp(char c) {
   return c == ' ' || c == '\t';
-}
-
-char lowerAscii(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
 std::string_view trimWsp(std::string_view s) {
@@ -25,18 +23,6 @@ std::string_view trimWsp(std::string_view s) {
 }
 
 } // namespace
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lowerAscii(a[i]) != lowerAscii(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string HeaderField::value() const {
   std::string out;
@@ -188,7 +174,7 @@ HeaderField Header::field(std::size_t index) const {
 std::optional<std::string> Header::get(std::string_view name) const {
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     HeaderField f = field(i);
-    if (f.indexed && equalsIgnoreCase(f.name, name)) {
+    if (f.indexed && text::equalsIgnoreCase(f.name, name)) {
       return f.value();
     }
   }
@@ -199,7 +185,7 @@ std::vector<std::string> Header::getAll(std::string_view name) const {
   std::vector<std::string> out;
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     HeaderField f = field(i);
-    if (f.indexed && equalsIgnoreCase(f.name, name)) {
+    if (f.indexed && text::equalsIgnoreCase(f.name, name)) {
       out.push_back(f.value());
     }
   }
@@ -210,7 +196,7 @@ std::size_t Header::count(std::string_view name) const {
   std::size_t n = 0;
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     HeaderField f = field(i);
-    if (f.indexed && equalsIgnoreCase(f.name, name)) {
+    if (f.indexed && text::equalsIgnoreCase(f.name, name)) {
       ++n;
     }
   }
@@ -259,7 +245,7 @@ Result<std::monostate> Header::addLeading(std::string_view name, std::string_vie
 std::size_t Header::remove(std::string_view name) {
   std::size_t before = fields_.size();
   std::erase_if(fields_, [&](const Field& f) {
-    return f.name_length > 0 && equalsIgnoreCase(rawOf(f).substr(0, f.name_length), name);
+    return f.name_length > 0 && text::equalsIgnoreCase(rawOf(f).substr(0, f.name_length), name);
   });
   std::size_t removed = before - fields_.size();
   if (removed > 0) {

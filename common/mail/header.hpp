@@ -146,7 +146,4 @@ private:
   bool edited_ = false; // once false, serialize() is original_ as it is
 };
 
-/// ASCII case-insensitive equality, as header names compare.
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
-
 } // namespace upesi::mail

@@ -1,5 +1,7 @@
 #include "common/mail/mime_field.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/mail/charset.hpp"
 
 #include <fmt/format.h>
@@ -14,18 +16,6 @@ constexpr std::size_t MaxSegments = 64;
 
 bool isBlank(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lowerCopy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = lower(c);
-  }
-  return out;
 }
 
 // A reader over the field text.
@@ -99,7 +89,7 @@ int hexValue(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0';
   }
-  c = lower(c);
+  c = text::toLower(c);
   if (c >= 'a' && c <= 'f') {
     return c - 'a' + 10;
   }
@@ -152,13 +142,13 @@ MimeField MimeField::parse(std::string_view text) {
       ++in.pos;
       continue;
     }
-    field.value += lowerCopy(in.token());
+    field.value += text::toLower(in.token());
     in.skipBlanks();
   }
   while (!in.done() && field.params.size() < MaxParams) {
     ++in.pos; // ';'
     in.skipBlanks();
-    const std::string name = lowerCopy(in.token());
+    const std::string name = text::toLower(in.token());
     in.skipBlanks();
     if (in.done() || in.peek() != '=') {
       in.skipPast(';');

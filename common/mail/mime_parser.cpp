@@ -1,5 +1,7 @@
 #include "common/mail/mime_parser.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/mail/mime_field.hpp"
 
 #include <algorithm>
@@ -25,13 +27,7 @@ std::string lowerTrimmed(std::string_view s) {
   while (!s.empty() && isBlank(s.back())) {
     s.remove_suffix(1);
   }
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
+  return text::toLower(s);
 }
 
 } // namespace

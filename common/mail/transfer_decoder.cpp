@@ -1,5 +1,7 @@
 #include "common/mail/transfer_decoder.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/mail/header.hpp"
 
 namespace upesi::mail {
@@ -55,10 +57,10 @@ std::string_view trimBlanks(std::string_view s) {
 
 TransferEncoding transferEncodingFrom(std::string_view name) {
   name = trimBlanks(name);
-  if (equalsIgnoreCase(name, "base64")) {
+  if (text::equalsIgnoreCase(name, "base64")) {
     return TransferEncoding::Base64;
   }
-  if (equalsIgnoreCase(name, "quoted-printable")) {
+  if (text::equalsIgnoreCase(name, "quoted-printable")) {
     return TransferEncoding::QuotedPrintable;
   }
   return TransferEncoding::Identity;

@@ -1,5 +1,7 @@
 #include "common/queue/retry_schedule.hpp"
 
+#include <upesi/text.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -89,7 +91,7 @@ Result<RetrySchedule> RetrySchedule::parse(std::string_view text) {
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
       continue;
     }
-    cleaned += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    cleaned += text::toLower(c);
   }
   if (cleaned == "none") {
     return RetrySchedule(std::vector<std::uint64_t>{});

@@ -1,5 +1,7 @@
 #include "common/smtp/address_parser.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/config/text_checks.hpp"
 
 #include <fmt/format.h>
@@ -26,30 +28,6 @@ constexpr bool isHexDigit(char c) {
 
 constexpr bool isNonAscii(char c) {
   return static_cast<unsigned char>(c) >= 0x80;
-}
-
-constexpr char toLowerAscii(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lowerAscii(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = toLowerAscii(c);
-  }
-  return out;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (toLowerAscii(a[i]) != toLowerAscii(b[i])) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // qtextSMTP (RFC 5321 §4.1.2) and its RFC 6531 UTF-8 extension: printable ASCII but '"' and '\'.
@@ -199,8 +177,8 @@ constexpr std::string_view IPv6Tag = "IPv6:";
 std::string normalizeLiteral(std::string_view literal) {
   const std::string_view inner = literal.substr(1, literal.size() - 2);
   if (inner.size() >= IPv6Tag.size() &&
-      equalsIgnoreCase(inner.substr(0, IPv6Tag.size()), IPv6Tag)) {
-    return fmt::format("[{}{}]", IPv6Tag, lowerAscii(inner.substr(IPv6Tag.size())));
+      text::equalsIgnoreCase(inner.substr(0, IPv6Tag.size()), IPv6Tag)) {
+    return fmt::format("[{}{}]", IPv6Tag, text::toLower(inner.substr(IPv6Tag.size())));
   }
   return std::string(literal);
 }
@@ -297,7 +275,7 @@ Result<std::string> readHost(std::string_view domain) {
     if (auto problem = domainProblem(domain, true)) {
       return Error{std::move(*problem)};
     }
-    return lowerAscii(domain);
+    return text::toLower(domain);
   }
   if (domain.size() > MaxDomainOctets) {
     return Error{fmt::format("Domain too long (max {})", MaxDomainOctets)};
@@ -328,8 +306,8 @@ bool isLocalOnlyName(std::string_view user, PathKind kind, const PathOptions& op
   if (kind != PathKind::Forward) {
     return false;
   }
-  return equalsIgnoreCase(user, "postmaster") ||
-         (options.allow_local_abuse && equalsIgnoreCase(user, "abuse"));
+  return text::equalsIgnoreCase(user, "postmaster") ||
+         (options.allow_local_abuse && text::equalsIgnoreCase(user, "abuse"));
 }
 
 } // namespace
@@ -344,7 +322,7 @@ bool isAddressLiteral(std::string_view text) {
   }
   const std::string_view inner = text.substr(1, text.size() - 2);
   if (inner.size() >= IPv6Tag.size() &&
-      equalsIgnoreCase(inner.substr(0, IPv6Tag.size()), IPv6Tag)) {
+      text::equalsIgnoreCase(inner.substr(0, IPv6Tag.size()), IPv6Tag)) {
     return isIPv6(inner.substr(IPv6Tag.size()));
   }
   return isIPv4(inner);

@@ -17,7 +17,7 @@ std::vector<std::string> stringList(const json& v) {
   auto add = [&](const json& x) {
     if (x.is_string()) {
       // "a,b" and "a b" both list several, as Haraka's list options do.
-      for (auto& item : splitList(x.get<std::string>(), ",; ")) {
+      for (auto& item : text::splitList(x.get<std::string>(), ",; ")) {
         out.push_back(std::move(item));
       }
     } else if (x.is_number_integer()) {

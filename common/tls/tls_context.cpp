@@ -1,5 +1,7 @@
 #include "common/tls/tls_context.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/tls/tls_channel.hpp"
 
 #include <fmt/format.h>
@@ -13,12 +15,6 @@
 
 namespace upesi::tls {
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return c >= 'A' && c <= 'Z' ? char(c + 32) : char(c); });
-  return s;
-}
 
 // Accepts every certificate during the handshake; the result is read afterwards (the session
 // decides what an unverified client certificate means). Used unless rejectUnauthorized.
@@ -120,8 +116,9 @@ std::vector<std::string> certificateNames(SSL_CTX* ctx) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
     if (name->type == GEN_DNS) {
       const auto* s = name->d.dNSName;
-      names.push_back(lower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                        static_cast<std::size_t>(ASN1_STRING_length(s)))));
+      names.push_back(
+          text::toLower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                    static_cast<std::size_t>(ASN1_STRING_length(s)))));
     }
   }
   GENERAL_NAMES_free(sans);
@@ -129,7 +126,7 @@ std::vector<std::string> certificateNames(SSL_CTX* ctx) {
     char cn[256] = {};
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn - 1) >
         0) {
-      names.push_back(lower(cn));
+      names.push_back(text::toLower(cn));
     }
   }
   return names;
@@ -215,7 +212,7 @@ std::vector<std::string> ServerTls::sniNames() const {
 }
 
 SSL_CTX* ServerTls::contextForName(std::string name) const {
-  name = lower(std::move(name));
+  name = text::toLower(std::move(name));
   if (auto it = by_name_.find(name); it != by_name_.end()) {
     return it->second;
   }

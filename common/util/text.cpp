@@ -6,34 +6,8 @@
 
 namespace upesi {
 
-std::string_view trimSpace(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-std::vector<std::string> splitList(std::string_view text, std::string_view separators) {
-  std::vector<std::string> items;
-  while (!text.empty()) {
-    std::size_t end = std::min(text.find_first_of(separators), text.size());
-    std::string_view item = trimSpace(text.substr(0, end));
-    if (!item.empty()) {
-      items.emplace_back(item);
-    }
-    text.remove_prefix(std::min(end + 1, text.size()));
-  }
-  return items;
-}
-
 std::size_t editDistance(std::string_view a, std::string_view b) {
-  auto same = [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  };
+  auto same = [](char x, char y) { return text::toLower(x) == text::toLower(y); };
   // Optimal string alignment: three rows of the dynamic-programming table.
   std::vector<std::size_t> before(b.size() + 1);
   std::vector<std::size_t> previous(b.size() + 1);

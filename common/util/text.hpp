@@ -1,5 +1,8 @@
-// Small text helpers shared by the readers and the writers.
+// Small text helpers shared by the readers and the writers; the ASCII ones (case, trim, lists)
+// are in the public <upesi/text.hpp>, which this includes.
 #pragma once
+
+#include <upesi/text.hpp>
 
 #include <cstdint>
 #include <string>
@@ -7,13 +10,6 @@
 #include <vector>
 
 namespace upesi {
-
-/// `s` without leading and trailing whitespace (space, tab, CR, LF, VT, FF).
-std::string_view trimSpace(std::string_view s);
-
-/// The items of a list option such as "a, b c": split at any of `separators`, empty items
-/// dropped. Haraka's list options accept commas and spaces alike.
-std::vector<std::string> splitList(std::string_view text, std::string_view separators = ", ");
 
 /// Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`, ignoring
 /// ASCII case: how close a typo is to what was meant.

@@ -4,6 +4,7 @@
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
+#include <upesi/text.hpp>
 
 #include <fmt/format.h>
 
@@ -64,16 +65,6 @@ int toInt(std::string_view s) {
   return v;
 }
 
-std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
-
 } // namespace
 
 /// Seconds since the epoch of an RFC 5322 date-time (obsolete forms included: two-digit
@@ -105,7 +96,8 @@ std::optional<std::int64_t> parseDate(std::string_view text) {
   static const std::array<std::string_view, 7> days = {"mon", "tue", "wed", "thu",
                                                        "fri", "sat", "sun"};
   std::size_t i = 0;
-  if (i < tokens.size() && std::find(days.begin(), days.end(), lowered(tokens[i])) != days.end()) {
+  if (i < tokens.size() &&
+      std::find(days.begin(), days.end(), text::toLower(tokens[i])) != days.end()) {
     ++i;
   }
   if (tokens.size() < i + 4) {
@@ -114,7 +106,7 @@ std::optional<std::int64_t> parseDate(std::string_view text) {
   static const std::array<std::string_view, 12> months = {"jan", "feb", "mar", "apr", "may", "jun",
                                                           "jul", "aug", "sep", "oct", "nov", "dec"};
   const auto& day = tokens[i];
-  auto month_it = std::find(months.begin(), months.end(), lowered(tokens[i + 1]));
+  auto month_it = std::find(months.begin(), months.end(), text::toLower(tokens[i + 1]));
   const auto& year_text = tokens[i + 2];
   const auto& time_text = tokens[i + 3];
   if (!isDigits(day) || day.size() > 2 || month_it == months.end() || !isDigits(year_text) ||
@@ -166,7 +158,7 @@ std::optional<std::int64_t> parseDate(std::string_view text) {
                                                                               {"mdt", -6},
                                                                               {"pst", -8},
                                                                               {"pdt", -7}}};
-      auto z = lowered(zone);
+      auto z = text::toLower(zone);
       bool known = z == "z" || z == "utc";
       for (const auto& [name, hours] : names) {
         if (z == name) {

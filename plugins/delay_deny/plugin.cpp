@@ -16,25 +16,8 @@
 
 namespace upesi::plugins::delay_deny {
 
-/// Haraka splits the plugin lists on semicolons, commas and spaces.
-std::vector<std::string> splitList(std::string_view text) {
-  std::vector<std::string> out;
-  std::string current;
-  for (const char c : text) {
-    if (c == ';' || c == ',' || c == ' ' || c == '\t') {
-      if (!current.empty()) {
-        out.push_back(std::move(current));
-        current.clear();
-      }
-    } else {
-      current += c;
-    }
-  }
-  if (!current.empty()) {
-    out.push_back(std::move(current));
-  }
-  return out;
-}
+/// Haraka splits the plugin lists on semicolons, commas and blanks.
+constexpr std::string_view PluginListSeparators = "; ,\t";
 
 namespace {
 
@@ -95,12 +78,14 @@ private:
     }
     const auto& main = cfg["main"];
     if (main.contains("included_plugins") && main["included_plugins"].is_string()) {
-      included_ = splitList(main["included_plugins"].get<std::string>());
+      included_ =
+          text::splitList(main["included_plugins"].get<std::string>(), PluginListSeparators);
     }
     // As in Haraka, an included list makes the excluded one irrelevant.
     if (included_.empty() && main.contains("excluded_plugins") &&
         main["excluded_plugins"].is_string()) {
-      excluded_ = splitList(main["excluded_plugins"].get<std::string>());
+      excluded_ =
+          text::splitList(main["excluded_plugins"].get<std::string>(), PluginListSeparators);
     }
   }
 

@@ -5,6 +5,7 @@
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
+#include <upesi/text.hpp>
 
 #include <fmt/format.h>
 
@@ -16,16 +17,6 @@
 
 namespace upesi::plugins::rcpt_to_in_host_list {
 namespace {
-
-std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
 
 std::vector<std::string> asStrings(const nlohmann::json& list) {
   std::vector<std::string> out;
@@ -70,7 +61,7 @@ public:
 
   /// True if `domain` (any case) is listed or matches one of the patterns.
   bool isLocal(std::string_view domain) const {
-    auto lower = lowered(domain);
+    auto lower = text::toLower(domain);
     if (domains_.count(lower) != 0) {
       return true;
     }
@@ -88,9 +79,9 @@ private:
     primary_.clear();
     for (const auto& domain : asStrings(host_->config("host_list", "list", {}))) {
       if (primary_.empty()) {
-        primary_ = lowered(domain);
+        primary_ = text::toLower(domain);
       }
-      domains_.insert(lowered(domain));
+      domains_.insert(text::toLower(domain));
     }
     host_->log(LogLevel::Info, fmt::format("loaded {} domains from host_list", domains_.size()));
   }
@@ -114,7 +105,7 @@ private:
     std::string mode = "any";
     if (cfg.is_object() && cfg.contains("main") && cfg["main"].is_object() &&
         cfg["main"].contains("mailboxes") && cfg["main"]["mailboxes"].is_string()) {
-      mode = lowered(cfg["main"]["mailboxes"].get<std::string>());
+      mode = text::toLower(cfg["main"]["mailboxes"].get<std::string>());
     }
     if (mode != "any" && mode != "listed") {
       // Fail closed: a typo must not turn a restricted server into a mailbox factory.
@@ -136,7 +127,7 @@ private:
             fmt::format("local_mailboxes: ignoring \"{}\": not user@domain or @domain", entry));
         continue;
       }
-      mailboxes_.insert(lowered(entry));
+      mailboxes_.insert(text::toLower(entry));
     }
   }
 
@@ -146,8 +137,8 @@ private:
     if (!listed_only_) {
       return true;
     }
-    const auto user = lowered(address.user);
-    const auto host = lowered(address.host);
+    const auto user = text::toLower(address.user);
+    const auto host = text::toLower(address.host);
     return user == "postmaster" || mailboxes_.count(user + "@" + host) != 0 ||
            mailboxes_.count("@" + host) != 0;
   }
@@ -178,7 +169,7 @@ private:
     }
     const auto& name = host_->pluginName();
     if (params.address->host.empty()) {
-      if (lowered(params.address->user) == "postmaster") {
+      if (text::toLower(params.address->user) == "postmaster") {
         return acceptPostmaster(next, *txn, *params.address);
       }
       txn->results().add(name, {{"fail", "rcpt!domain"}});
@@ -209,7 +200,7 @@ private:
   void acceptPostmaster(const Next& next, Transaction& txn, const Address& bare) {
     Address routed;
     routed.user = "postmaster";
-    routed.host = primary_.empty() ? lowered(host_->me()) : primary_;
+    routed.host = primary_.empty() ? text::toLower(host_->me()) : primary_;
     routed.original_host = routed.host;
     routed.original = routed.address();
     auto& list = txn.rcptTo();

@@ -4,6 +4,7 @@
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
+#include <upesi/text.hpp>
 
 #include "plugins/support/cidr.hpp"
 
@@ -25,16 +26,6 @@ bool flag(const nlohmann::json& cfg, const char* key) {
   }
   const auto& section = cfg["relay"];
   return section.contains(key) && section[key].is_boolean() && section[key].get<bool>();
-}
-
-std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
 }
 
 } // namespace
@@ -136,7 +127,7 @@ private:
                    fmt::format("relay_dest_domains.ini [domains] {}: not a JSON object", domain));
         continue;
       }
-      domains_[lowered(domain)] = parsed;
+      domains_[text::toLower(domain)] = parsed;
     }
   }
 
@@ -168,7 +159,7 @@ private:
       txn->results().add(name, {{"skip", "relay_dest_domain(relay)"}});
       return next();
     }
-    auto it = domains_.find(lowered(params.address->host));
+    auto it = domains_.find(text::toLower(params.address->host));
     if (it == domains_.end()) {
       txn->results().add(name, {{"fail", "relay_dest_domain"}});
       return next(Code::Deny, "You are not allowed to relay");

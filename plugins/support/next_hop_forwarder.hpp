@@ -13,6 +13,7 @@
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
+#include <upesi/text.hpp>
 
 #include "common/smtp_client/smtp_client.hpp"
 
@@ -57,16 +58,6 @@ struct ForwardKind {
 
 namespace forwarder_detail {
 
-inline std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
-
 inline std::string textValue(const nlohmann::json& value) {
   if (value.is_string()) {
     return value.get<std::string>();
@@ -85,12 +76,11 @@ inline bool truthy(const nlohmann::json& value, bool fallback) {
   if (value.is_boolean()) {
     return value.get<bool>();
   }
-  const std::string text = lowered(textValue(value));
-  if (text.empty()) {
+  const std::string word = textValue(value);
+  if (word.empty()) {
     return fallback;
   }
-  return text == "true" || text == "yes" || text == "ok" || text == "enabled" || text == "on" ||
-         text == "1";
+  return text::isTruthy(word);
 }
 
 inline bool positiveNumber(const nlohmann::json& value, long long max, long long& out) {
@@ -194,7 +184,7 @@ inline ForwardConfig parseForwardConfig(const nlohmann::json& ini, const Forward
     const auto& main = ini["main"];
     applySection(main, config.main, problems, "main");
     if (main.is_object() && main.contains("domain_selector")) {
-      const std::string selector = lowered(textValue(main["domain_selector"]));
+      const std::string selector = text::toLower(textValue(main["domain_selector"]));
       if (selector == "mail_from") {
         config.select_by_sender = true;
       } else if (selector != "rcpt_to") {
@@ -208,7 +198,7 @@ inline ForwardConfig parseForwardConfig(const nlohmann::json& ini, const Forward
       continue;
     }
     ForwardRoute route = config.main;
-    route.section = lowered(name);
+    route.section = text::toLower(name);
     applySection(section, route, problems, name);
     config.domains[route.section] = std::move(route);
   }
@@ -224,7 +214,7 @@ inline const ForwardRoute& selectRoute(const ForwardConfig& config, Transaction&
   } else if (!txn.rcptTo().empty()) {
     domain = txn.rcptTo().front().host;
   }
-  auto it = config.domains.find(forwarder_detail::lowered(domain));
+  auto it = config.domains.find(text::toLower(domain));
   return it == config.domains.end() ? config.main : it->second;
 }
 
@@ -380,7 +370,7 @@ private:
     if (forwarder_detail::isIpLiteral(name)) {
       return connect(job, name);
     }
-    if (forwarder_detail::lowered(name) == "localhost") {
+    if (text::toLower(name) == "localhost") {
       return connect(job, "127.0.0.1");
     }
     host_->dnsQuery(name, DnsType::A, [this, job](DnsResult a) {

@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)shownSpec(spec);
   if (spec.find(Canary) == std::string::npos) {
     checkError(mx);
-    if (auto variant = withCanaryPassword(upesi::trimSpace(spec))) {
+    if (auto variant = withCanaryPassword(upesi::text::trim(spec))) {
       checkError(parseMxSpec(*variant));
       FUZZ_CHECK(shownSpec(*variant).find(Canary) == std::string::npos);
     }
@@ -84,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(mx->port != 0);
   FUZZ_CHECK(mx->priority <= 65535);
 
-  const std::string_view text = upesi::trimSpace(spec);
+  const std::string_view text = upesi::text::trim(spec);
   if (text.starts_with("{")) {
     // From JSON, back to JSON.
     nlohmann::json json = {

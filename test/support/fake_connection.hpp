@@ -4,6 +4,7 @@
 #pragma once
 
 #include <upesi/connection.hpp>
+#include <upesi/text.hpp>
 
 #include <algorithm>
 #include <memory>
@@ -28,7 +29,7 @@ public:
 
   std::string header(std::string_view name) const override {
     for (const auto& [n, v] : header_lines) {
-      if (equalsNoCase(n, name)) {
+      if (text::equalsIgnoreCase(n, name)) {
         return v;
       }
     }
@@ -37,7 +38,7 @@ public:
   std::vector<std::string> headers(std::string_view name) const override {
     std::vector<std::string> out;
     for (const auto& [n, v] : header_lines) {
-      if (equalsNoCase(n, name)) {
+      if (text::equalsIgnoreCase(n, name)) {
         out.push_back(v);
       }
     }
@@ -50,7 +51,8 @@ public:
     header_lines.insert(header_lines.begin(), {std::string(name), std::string(value)});
   }
   void removeHeader(std::string_view name) override {
-    std::erase_if(header_lines, [&](const auto& h) { return equalsNoCase(h.first, name); });
+    std::erase_if(header_lines,
+                  [&](const auto& h) { return text::equalsIgnoreCase(h.first, name); });
   }
 
   /// Streams "Name: value" lines, a blank line and the body, in chunks of `chunk_size` bytes.
@@ -106,13 +108,6 @@ public:
   mutable int write_calls = 0;
 
 private:
-  static bool equalsNoCase(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-             return lower(x) == lower(y);
-           });
-  }
-
   std::string uuid_;
   nlohmann::json notes_ = nlohmann::json::object();
   Results results_;
@@ -185,9 +180,7 @@ inline Address makeAddress(std::string user, std::string host) {
   a.original = user + "@" + host;
   a.user = std::move(user);
   a.original_host = host;
-  std::transform(host.begin(), host.end(), host.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; });
-  a.host = std::move(host);
+  a.host = text::toLower(host);
   return a;
 }
 

@@ -195,7 +195,7 @@ Result<MxHost> parseMxText(std::string_view text, std::vector<std::string>& warn
 } // namespace
 
 std::string shownSpec(std::string_view spec) {
-  const std::string_view text = trimSpace(spec);
+  const std::string_view text = text::trim(spec);
   if (!text.empty() && text.front() == '{') {
     auto json = nlohmann::json::parse(text, nullptr, false);
     if (!json.is_discarded() && json.is_object()) {
@@ -227,7 +227,7 @@ std::string shownSpec(std::string_view spec) {
 
 Result<MxHost> parseMxSpec(const std::string& spec, std::vector<std::string>* warnings) {
   std::vector<std::string> found;
-  auto mx = parseMxText(trimSpace(spec), found);
+  auto mx = parseMxText(text::trim(spec), found);
   if (!mx) {
     return Error{fmt::format("MX {}: {}", shownSpec(spec), mx.error())};
   }

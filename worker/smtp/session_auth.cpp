@@ -1,6 +1,8 @@
 // Session: SMTP AUTH (RFC 4954). The core runs the SASL exchange (PLAIN, LOGIN, CRAM-MD5) so
 // that plugin order cannot break it; auth plugins advertise mechanisms in `capabilities` and
 // check credentials in the `auth` hook. Passwords are never logged.
+#include <upesi/text.hpp>
+
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/smtp/sasl_server.hpp"
@@ -18,18 +20,8 @@ namespace upesi::smtp {
 namespace {
 
 bool isAuthCapability(const std::string& c) {
-  return c.size() >= 5 && (strncasecmp(c.c_str(), "AUTH ", 5) == 0 ||
-                           strncasecmp(c.c_str(), "AUTH=", 5) == 0);
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') {
-      c = static_cast<char>(c - 32);
-    }
-  }
-  return out;
+  return c.size() >= 5 &&
+         (strncasecmp(c.c_str(), "AUTH ", 5) == 0 || strncasecmp(c.c_str(), "AUTH=", 5) == 0);
 }
 
 // Runs `fn` after `ms` on the loop unless the session is gone by then.
@@ -69,7 +61,7 @@ std::vector<std::string> Session::authMechanisms() const {
       auto space = rest.find(' ');
       auto word = rest.substr(0, space);
       if (!word.empty()) {
-        auto m = upper(word);
+        auto m = text::toUpper(word);
         if (std::find(mechanisms.begin(), mechanisms.end(), m) == mechanisms.end()) {
           mechanisms.push_back(m);
         }
@@ -106,7 +98,7 @@ void Session::cmdAuth(std::string_view argument) {
     return;
   }
   auto space = argument.find(' ');
-  std::string mechanism = upper(argument.substr(0, space));
+  std::string mechanism = text::toUpper(argument.substr(0, space));
   std::string_view initial =
       space == std::string_view::npos ? std::string_view() : argument.substr(space + 1);
   auto offered = authMechanisms();

@@ -13,6 +13,8 @@
 // The core implements SIZE, BODY, SMTPUTF8 and AUTH on MAIL; those are never offered here.
 #pragma once
 
+#include <upesi/text.hpp>
+
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -30,8 +32,9 @@ public:
   /// Marks `keyword` (any case) as handled by the caller. False if the command did not carry
   /// it as an unknown parameter (or another plugin claimed it first).
   bool claim(std::string_view keyword) {
-    auto it = std::find_if(unclaimed_.begin(), unclaimed_.end(),
-                           [keyword](const std::string& k) { return equalNoCase(k, keyword); });
+    auto it = std::find_if(unclaimed_.begin(), unclaimed_.end(), [keyword](const std::string& k) {
+      return text::equalsIgnoreCase(k, keyword);
+    });
     if (it == unclaimed_.end()) {
       return false;
     }
@@ -43,13 +46,6 @@ public:
   const std::vector<std::string>& unclaimed() const { return unclaimed_; }
 
 private:
-  static bool equalNoCase(std::string_view a, std::string_view b) {
-    auto upper = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; };
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(),
-                      [&upper](char x, char y) { return upper(x) == upper(y); });
-  }
-
   std::vector<std::string> unclaimed_;
 };
 

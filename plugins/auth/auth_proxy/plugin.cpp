@@ -32,15 +32,6 @@ bool isIpv4(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c + 32);
-    }
-  }
-  return s;
-}
-
 } // namespace
 
 class AuthProxy final : public Plugin {
@@ -113,7 +104,7 @@ private:
         continue;
       }
       std::vector<ProxyHost> hosts;
-      for (const auto& item : splitList(value.get<std::string>())) {
+      for (const auto& item : text::splitList(value.get<std::string>())) {
         ProxyHost h;
         auto colon = item.rfind(':');
         h.name = item.substr(0, colon);
@@ -122,7 +113,7 @@ private:
         }
         hosts.push_back(h);
       }
-      domains_[lower(domain)] = hosts;
+      domains_[text::toLower(domain)] = hosts;
     }
   }
 
@@ -133,7 +124,7 @@ private:
     }
     auto at = attempt->user.rfind('@');
     auto it = at == std::string::npos ? domains_.end()
-                                      : domains_.find(lower(attempt->user.substr(at + 1)));
+                                      : domains_.find(text::toLower(attempt->user.substr(at + 1)));
     if (it == domains_.end()) {
       return next(); // not a domain this plugin knows
     }

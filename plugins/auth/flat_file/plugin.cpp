@@ -20,15 +20,9 @@ namespace {
 
 const std::vector<std::string> IniBooleans = {"+core.constrain_sender"};
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return c >= 'A' && c <= 'Z' ? char(c + 32) : char(c); });
-  return s;
-}
-
 std::string domainOf(const std::string& address) {
   auto at = address.rfind('@');
-  return at == std::string::npos ? std::string() : lower(address.substr(at + 1));
+  return at == std::string::npos ? std::string() : text::toLower(address.substr(at + 1));
 }
 
 } // namespace
@@ -78,9 +72,8 @@ private:
       const auto& core = ini["core"];
       if (core.contains("methods") && core["methods"].is_string()) {
         methods_.clear();
-        for (auto item : splitList(core["methods"].get<std::string>())) {
-          std::transform(item.begin(), item.end(), item.begin(), ::toupper);
-          methods_.push_back(item);
+        for (const auto& item : text::splitList(core["methods"].get<std::string>())) {
+          methods_.push_back(text::toUpper(item));
         }
       }
       constrain_sender_ = core.value("constrain_sender", true);
@@ -121,7 +114,7 @@ private:
       return next();
     }
     std::string auth_domain = domainOf(user);
-    std::string sender_domain = lower(params.address->host);
+    std::string sender_domain = text::toLower(params.address->host);
     if (auth_domain.empty() || auth_domain == sender_domain) {
       return next();
     }

@@ -6,6 +6,7 @@
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
+#include <upesi/text.hpp>
 
 #include "common/util/durable_fs.hpp"
 
@@ -44,16 +45,6 @@ std::string safeComponent(std::string_view text) {
       out += fmt::format("%{:02X}", byte);
     } else {
       out += c;
-    }
-  }
-  return out;
-}
-
-std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
     }
   }
   return out;
@@ -226,9 +217,10 @@ private:
     job->hostname = hostname_;
     std::set<fs::path> seen;
     for (const auto& rcpt : txn->rcptTo()) {
-      const std::string domain = rcpt.host.empty() ? lowered(host_->me()) : lowered(rcpt.host);
+      const std::string domain =
+          rcpt.host.empty() ? text::toLower(host_->me()) : text::toLower(rcpt.host);
       // Local parts are case-insensitive for delivery (X@ and x@ are one mailbox).
-      fs::path dir = base_ / safeComponent(domain) / safeComponent(lowered(rcpt.user));
+      fs::path dir = base_ / safeComponent(domain) / safeComponent(text::toLower(rcpt.user));
       if (!seen.insert(dir).second) {
         continue; // one copy per mailbox
       }

@@ -1,3 +1,5 @@
+#include <upesi/text.hpp>
+
 #include "common/mail/header.hpp"
 
 #include <doctest/doctest.h>
@@ -5,10 +7,10 @@
 #include <string>
 #include <vector>
 
-using upesi::mail::equalsIgnoreCase;
 using upesi::mail::Header;
 using upesi::mail::HeaderField;
 using upesi::mail::HeaderOptions;
+using upesi::text::equalsIgnoreCase;
 
 namespace {
 using namespace std::string_literals;

@@ -3,19 +3,42 @@
 #include <doctest/doctest.h>
 
 using upesi::editDistance;
-using upesi::splitList;
+namespace text = upesi::text;
+
+TEST_CASE("ASCII case: letters only, whatever the locale") {
+  CHECK(text::toLower("MAIL FROM:<A@B.C> \xc3\x89") == "mail from:<a@b.c> \xc3\x89");
+  CHECK(text::toUpper("ehlo x-\xe9") == "EHLO X-\xe9");
+  CHECK(text::toLower('@') == '@');
+  CHECK(text::toUpper('[') == '[');
+  static_assert(text::equalsIgnoreCase("Content-Type", "content-TYPE"));
+  CHECK_FALSE(text::equalsIgnoreCase("abc", "abcd"));
+  CHECK_FALSE(text::equalsIgnoreCase("\xc3\xa9", "\xc3\x89")); // not ASCII: compared as is
+  CHECK(text::startsWithIgnoreCase("AUTH=PLAIN", "auth="));
+  CHECK_FALSE(text::startsWithIgnoreCase("AU", "auth"));
+}
+
+TEST_CASE("trim and Haraka's truthiness") {
+  CHECK(text::trim(" \t a b \r\n") == "a b");
+  CHECK(text::trim(" \t ").empty());
+  for (const char* yes : {"true", "YES", " ok ", "Enabled", "on", "1"}) {
+    CHECK(text::isTruthy(yes));
+  }
+  for (const char* no : {"false", "no", "0", "", "off", "truthy", "2"}) {
+    CHECK_FALSE(text::isTruthy(no));
+  }
+}
 
 TEST_CASE("splitList: commas, spaces and both") {
-  CHECK(splitList("a,b,c") == std::vector<std::string>{"a", "b", "c"});
-  CHECK(splitList("PLAIN LOGIN") == std::vector<std::string>{"PLAIN", "LOGIN"});
-  CHECK(splitList(" 587 , 465,,\t") == std::vector<std::string>{"587", "465"});
-  CHECK(splitList("").empty());
-  CHECK(splitList(", ,").empty());
+  CHECK(text::splitList("a,b,c") == std::vector<std::string>{"a", "b", "c"});
+  CHECK(text::splitList("PLAIN LOGIN") == std::vector<std::string>{"PLAIN", "LOGIN"});
+  CHECK(text::splitList(" 587 , 465,,\t") == std::vector<std::string>{"587", "465"});
+  CHECK(text::splitList("").empty());
+  CHECK(text::splitList(", ,").empty());
 }
 
 TEST_CASE("splitList: other separators") {
-  CHECK(splitList("a;b c", ",; ") == std::vector<std::string>{"a", "b", "c"});
-  CHECK(splitList("host:25, other", ",") == std::vector<std::string>{"host:25", "other"});
+  CHECK(text::splitList("a;b c", ",; ") == std::vector<std::string>{"a", "b", "c"});
+  CHECK(text::splitList("host:25, other", ",") == std::vector<std::string>{"host:25", "other"});
 }
 
 TEST_CASE("editDistance: typos, swaps and case") {
