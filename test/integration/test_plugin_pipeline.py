@@ -1,5 +1,7 @@
 """The hook pipeline seen from a client: every return code on the hooks that matter, priorities
 and order, timeouts, exceptions, the deny hook, and plugins loaded from shared objects."""
+import json
+
 import pytest
 
 ACCEPT = "[rcpt]\ncode=OK\n[queue]\ncode=OK\n"
@@ -56,6 +58,18 @@ def test_command_hook_codes(start_server, connect, hook, command, code, expect):
     reply, lines = c.cmd(command)
     assert reply == expect
     assert lines[0].endswith("because")
+
+
+def test_vrfy_hook_is_given_the_argument(start_server, connect, tmp_path):
+    record = tmp_path / "calls"
+    server = scripted(start_server, "[main]\nrecord=%s\n[vrfy]\ncode=OK\nmsg=known\n" % record)
+    c = connect(server)
+    assert c.cmd("EHLO x.example")[0] == 250
+    code, lines = c.cmd("VRFY Alice Smith <alice@example.com>")
+    assert code == 250 and lines[0].endswith("known")
+    [line] = [l for l in record.read_text().splitlines() if l.split()[1] == "vrfy"]
+    facts = json.loads(line.split(" ", 3)[3])
+    assert facts == {"verb": "VRFY", "argument": "Alice Smith <alice@example.com>"}
 
 
 def test_rcpt_denydisconnect_closes(start_server, connect):

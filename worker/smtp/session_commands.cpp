@@ -188,7 +188,13 @@ void Session::handleLine(std::string_view line) {
   } else if (verb == "NOOP") {
     cmdNoop({});
   } else if (verb == "VRFY") {
-    cmdVrfy({});
+    // The vrfy hook is given what the client asked about, as unrecognized_command is.
+    pending_verb_ = verb;
+    pending_text_ = command.argument;
+    HookParams params;
+    params.verb = pending_verb_;
+    params.argument = pending_text_;
+    cmdVrfy(params);
   } else if (verb == "HELP") {
     cmdHelp();
   } else if (verb == "STARTTLS" && starttlsOffered()) {

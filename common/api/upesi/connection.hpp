@@ -61,7 +61,8 @@ struct HookParams {
   const EsmtpParams* esmtp = nullptr; ///< mail, rcpt: MAIL/RCPT parameters, keywords upper-case
   EsmtpClaims* claims = nullptr;      ///< mail, rcpt: the parameters a plugin must claim
   std::string_view host;              ///< helo, ehlo: the name the client gave
-  /// unrecognized_command, and the hook it names with HOOK_NEXT: the command word, upper-case
+  /// unrecognized_command, the hook it names with HOOK_NEXT, and vrfy: the command word,
+  /// upper-case
   std::string_view verb;
   std::string_view argument;                ///< the same: the rest of the line
   std::string_view message;                 ///< queue_ok: the queue's reply text
