@@ -1,12 +1,12 @@
 #include "master/queue_cli.hpp"
 
-#include <upesi/text.hpp>
-
 #include "common/config/config.hpp"
 #include "common/config/outbound_config.hpp"
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/util/paths.hpp"
+#include "master/queue_model.hpp"
+#include "master/queue_print.hpp"
 
 #include <fmt/format.h>
 
@@ -16,11 +16,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
-#include <dirent.h>
 #include <fcntl.h>
 #include <set>
-#include <sys/stat.h>
 #include <unistd.h>
 
 namespace upesi::master {
@@ -40,65 +37,6 @@ std::int64_t nowMs() {
 std::string joinPath(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
-
-// Names and addresses come from files on disk: keep control bytes off the terminal.
-std::string printable(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      c = '?';
-    }
-  }
-  return out;
-}
-
-std::string dumpJson(const Json& json, int indent) {
-  return json.dump(indent, ' ', false, Json::error_handler_t::replace);
-}
-
-std::string formatAddress(const Json& json) {
-  if (auto address = queue::addressFromJson(json)) {
-    return address->format();
-  }
-  if (json.is_object() && json.contains("original") && json["original"].is_string()) {
-    return json["original"].get<std::string>();
-  }
-  return "?";
-}
-
-// Undoes dot-stuffing across chunk boundaries: a '.' at a line start is held until the next
-// byte shows whether it was doubled.
-class Unstuffer {
-public:
-  void feed(std::string_view chunk, std::string& out) {
-    for (char c : chunk) {
-      if (state_ == State::LineStart && c == '.') {
-        state_ = State::Dot;
-        continue;
-      }
-      if (state_ == State::Dot) {
-        out += '.';
-        state_ = State::Middle;
-        if (c == '.') {
-          continue;
-        }
-      }
-      out += c;
-      state_ = c == '\n' ? State::LineStart : State::Middle;
-    }
-  }
-  void finish(std::string& out) {
-    if (state_ == State::Dot) {
-      out += '.';
-    }
-    state_ = State::Middle;
-  }
-
-private:
-  enum class State { LineStart, Dot, Middle };
-  State state_ = State::LineStart;
-};
 
 enum class Outcome { Done, Busy, Gone, Failed };
 
@@ -204,7 +142,7 @@ int queueShow(const std::string& dir, const std::string& id) {
   }
   auto name = selectById(*entries, id);
   if (!name) {
-    fmt::print(stderr, "upesi: {}\n", name.error());
+    fmt::print(stderr, "upesi: {}\n", printable(name.error()));
     return 1;
   }
   auto entry = std::find_if(entries->begin(), entries->end(),
@@ -269,7 +207,7 @@ int queueDelete(const std::string& dir, const std::string& id) {
   }
   auto name = selectById(*entries, id);
   if (!name) {
-    fmt::print(stderr, "upesi: {}\n", name.error());
+    fmt::print(stderr, "upesi: {}\n", printable(name.error()));
     return 1;
   }
   auto attempt = deleteClaimed(dir, *name);
@@ -360,261 +298,6 @@ int queueUnstick(const std::string& dir, const std::string& domain, int scan_int
 }
 
 } // namespace
-
-std::string isoTime(std::int64_t epoch_ms) {
-  std::time_t seconds = static_cast<std::time_t>(epoch_ms / 1000);
-  if (epoch_ms < 0 && epoch_ms % 1000 != 0) {
-    --seconds;
-  }
-  std::tm tm{};
-  if (::gmtime_r(&seconds, &tm) == nullptr) {
-    return "?";
-  }
-  char buf[64];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return n == 0 ? std::string("?") : std::string(buf, n);
-}
-
-QueueEntry describeQueueFile(const std::string& name, const queue::HeaderResult& header,
-                             std::uint64_t size) {
-  QueueEntry entry;
-  entry.name = name;
-  entry.id = name;
-  entry.size = size;
-  const bool error_file = queue::isErrorName(name);
-  std::string_view base = name;
-  if (error_file) {
-    base.remove_prefix(queue::ErrorPrefix.size());
-  }
-  bool legacy = true;
-  if (auto parsed = queue::QueueFileName::parse(base)) {
-    legacy = parsed->legacy;
-    entry.arrival_ms = parsed->arrival_ms;
-    entry.next_attempt_ms = parsed->next_attempt_ms;
-    entry.attempts = parsed->attempts;
-    if (!legacy) {
-      entry.uid = parsed->uid;
-      if (!error_file) {
-        entry.id = fmt::format("{}.{}", parsed->uid, parsed->counter);
-      }
-    }
-  }
-  if (error_file) {
-    entry.unreadable = true;
-    entry.error = "set aside by the server as unreadable";
-    return entry;
-  }
-  if (!header) {
-    entry.unreadable = true;
-    entry.error = header.error();
-    return entry;
-  }
-  const auto& todo = header->todo;
-  if (legacy) {
-    entry.arrival_ms = todo.queue_time;
-  }
-  entry.mail_from = formatAddress(todo.mail_from);
-  for (const auto& rcpt : todo.rcpt_to) {
-    entry.rcpt_to.push_back(formatAddress(rcpt));
-  }
-  entry.domain = todo.domain;
-  entry.uuid = todo.uuid;
-  return entry;
-}
-
-Result<std::vector<QueueEntry>> scanQueue(const std::string& queue_dir) {
-  DIR* dir = ::opendir(queue_dir.c_str());
-  if (dir == nullptr) {
-    return Error{
-        fmt::format("cannot read the queue directory {}: {}", queue_dir, std::strerror(errno))};
-  }
-  std::vector<std::string> names;
-  errno = 0;
-  while (const dirent* d = ::readdir(dir)) {
-    std::string_view name = d->d_name;
-    if (name != "." && name != ".." && !queue::isTempName(name)) {
-      names.emplace_back(name);
-    }
-    errno = 0;
-  }
-  const int read_error = errno;
-  ::closedir(dir);
-  if (read_error != 0) {
-    return Error{fmt::format("cannot read the queue directory {}: {}", queue_dir,
-                             std::strerror(read_error))};
-  }
-  std::vector<QueueEntry> entries;
-  for (const auto& name : names) {
-    const bool error_file = queue::isErrorName(name);
-    if (!error_file && !queue::QueueFileName::parse(name)) {
-      continue; // not a queue file; the server ignores it too
-    }
-    std::string path = joinPath(queue_dir, name);
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      continue; // gone since the listing (delivered), or no regular file
-    }
-    if (error_file) {
-      entries.push_back(describeQueueFile(name, queue::ReadError{queue::ReadFailure::Corrupt, {}},
-                                          static_cast<std::uint64_t>(st.st_size)));
-      continue;
-    }
-    auto header = queue::readHeader(path);
-    if (!header && !header.corrupt() && ::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
-      continue;
-    }
-    entries.push_back(describeQueueFile(
-        name, header, header ? header->file_size : static_cast<std::uint64_t>(st.st_size)));
-  }
-  std::sort(entries.begin(), entries.end(), [](const QueueEntry& a, const QueueEntry& b) {
-    return std::tie(a.arrival_ms, a.name) < std::tie(b.arrival_ms, b.name);
-  });
-  return entries;
-}
-
-std::string formatEntryLine(const QueueEntry& entry) {
-  if (entry.unreadable) {
-    return printable(fmt::format("{} unreadable size={} ({})", entry.id, entry.size, entry.error));
-  }
-  std::string rcpts;
-  for (const auto& r : entry.rcpt_to) {
-    rcpts += rcpts.empty() ? "" : ",";
-    rcpts += r;
-  }
-  return printable(fmt::format("{} arrival={} next={} attempts={} size={} from={} to={} domain={}",
-                               entry.id, isoTime(entry.arrival_ms), isoTime(entry.next_attempt_ms),
-                               entry.attempts, entry.size, entry.mail_from, rcpts, entry.domain));
-}
-
-nlohmann::ordered_json entryJson(const QueueEntry& entry) {
-  Json json;
-  json["id"] = entry.id;
-  json["file"] = entry.name;
-  json["unreadable"] = entry.unreadable;
-  if (entry.unreadable) {
-    json["error"] = entry.error;
-    json["size"] = entry.size;
-    return json;
-  }
-  json["arrival"] = isoTime(entry.arrival_ms);
-  json["arrival_ms"] = entry.arrival_ms;
-  json["next_attempt"] = isoTime(entry.next_attempt_ms);
-  json["next_attempt_ms"] = entry.next_attempt_ms;
-  json["attempts"] = entry.attempts;
-  json["size"] = entry.size;
-  json["mail_from"] = entry.mail_from;
-  json["rcpt_to"] = entry.rcpt_to;
-  json["domain"] = entry.domain;
-  json["uuid"] = entry.uuid;
-  return json;
-}
-
-QueueStats queueStats(const std::vector<QueueEntry>& entries, std::int64_t now_ms) {
-  QueueStats stats;
-  for (const auto& e : entries) {
-    ++stats.total;
-    stats.bytes += e.size;
-    if (e.unreadable) {
-      ++stats.unreadable;
-      continue;
-    }
-    if (e.next_attempt_ms <= now_ms) {
-      ++stats.due_now;
-    }
-    if (e.attempts > 0) {
-      ++stats.deferred;
-    }
-    if (stats.oldest_arrival_ms == 0 || e.arrival_ms < stats.oldest_arrival_ms) {
-      stats.oldest_arrival_ms = e.arrival_ms;
-    }
-    ++stats.domains[e.domain];
-  }
-  return stats;
-}
-
-std::string formatStats(const QueueStats& stats) {
-  std::string out = fmt::format("total: {}\ndue now: {}\ndeferred: {}\nunreadable: {}\n"
-                                "oldest: {}\nbytes: {}\n",
-                                stats.total, stats.due_now, stats.deferred, stats.unreadable,
-                                stats.oldest_arrival_ms == 0 ? std::string("-")
-                                                             : isoTime(stats.oldest_arrival_ms),
-                                stats.bytes);
-  for (const auto& [domain, count] : stats.domains) {
-    out += printable(fmt::format("domain {}: {}", domain, count));
-    out += '\n';
-  }
-  return out;
-}
-
-nlohmann::ordered_json statsJson(const QueueStats& stats) {
-  Json json;
-  json["total"] = stats.total;
-  json["due_now"] = stats.due_now;
-  json["deferred"] = stats.deferred;
-  json["unreadable"] = stats.unreadable;
-  if (stats.oldest_arrival_ms == 0) {
-    json["oldest_arrival"] = nullptr;
-  } else {
-    json["oldest_arrival"] = isoTime(stats.oldest_arrival_ms);
-  }
-  json["bytes"] = stats.bytes;
-  json["domains"] = Json::object();
-  for (const auto& [domain, count] : stats.domains) {
-    json["domains"][domain] = count;
-  }
-  return json;
-}
-
-Result<std::string> selectById(const std::vector<QueueEntry>& entries, std::string_view id) {
-  if (id.empty()) {
-    return Error{"an empty queue id"};
-  }
-  for (const auto& e : entries) {
-    if (e.name == id || e.id == id) {
-      return e.name;
-    }
-  }
-  std::vector<std::string> matches;
-  for (const auto& e : entries) {
-    if (!e.uid.empty() && e.uid == id) {
-      matches.push_back(e.name);
-    }
-  }
-  if (matches.size() == 1) {
-    return matches.front();
-  }
-  if (matches.empty()) {
-    return Error{fmt::format("no queued message {}", printable(id))};
-  }
-  std::string names;
-  for (const auto& m : matches) {
-    names += names.empty() ? "" : ", ";
-    names += m;
-  }
-  return Error{printable(
-      fmt::format("{} names {} files ({}): give the file name", id, matches.size(), names))};
-}
-
-std::vector<const QueueEntry*> selectStuck(const std::vector<QueueEntry>& entries,
-                                           std::string_view domain, std::int64_t now_ms) {
-  std::vector<const QueueEntry*> out;
-  for (const auto& e : entries) {
-    if (!e.unreadable && e.next_attempt_ms > now_ms &&
-        (domain.empty() || text::equalsIgnoreCase(domain, e.domain))) {
-      out.push_back(&e);
-    }
-  }
-  return out;
-}
-
-std::string unstuff(std::string_view message) {
-  std::string out;
-  out.reserve(message.size());
-  Unstuffer unstuffer;
-  unstuffer.feed(message, out);
-  unstuffer.finish(out);
-  return out;
-}
 
 int runQueueCommand(const CliOptions& options, const FindMaster& find_master) {
   std::filesystem::path install = options.install_dir;

@@ -1,5 +1,6 @@
 #include "common/queue/queue_file.hpp"
-#include "master/queue_cli.hpp"
+#include "master/queue_model.hpp"
+#include "master/queue_print.hpp"
 
 #include <doctest/doctest.h>
 
@@ -74,7 +75,7 @@ TEST_CASE("master queue cli: error.* files and corrupt headers are unreadable") 
   CHECK(corrupt.unreadable);
   CHECK(corrupt.id == "LL3BWF.1");
   // Bytes from disk never reach the terminal as control characters.
-  CHECK(formatEntryLine(corrupt) == "LL3BWF.1 unreadable size=7 (bad ?[2J)");
+  CHECK(formatEntryLine(corrupt) == "LL3BWF.1 unreadable size=7 (bad \\x1B[2J)");
 }
 
 TEST_CASE("master queue cli: stats count due, deferred, unreadable, bytes and domains") {
