@@ -1,6 +1,7 @@
 #include "common/config/smtp_config.hpp"
 
 #include "common/config/ini_locate.hpp"
+#include "common/smtp/envelope_params.hpp"
 #include "common/util/text.hpp"
 
 #include <fmt/format.h>
@@ -219,6 +220,15 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
   limits.auth_requires_tls = main.value("auth_requires_tls", true);
   if (main.contains("spool_dir") && main["spool_dir"].is_string()) {
     limits.spool_dir = main["spool_dir"].get<std::string>();
+  }
+  if (main.contains("mt_priority") && !main["mt_priority"].is_null()) {
+    const auto& v = main["mt_priority"];
+    std::string policy = v.is_string() ? v.get<std::string>() : v.dump();
+    if (!policy.empty() && !smtp::isMtPriorityPolicy(policy)) {
+      return Error{fmt::format("{}: mt_priority must be MIXER, STANAG4406, NSEP or empty, not {}",
+                               where("mt_priority"), policy)};
+    }
+    limits.mt_priority = std::move(policy);
   }
   auto force = intKey(main, "force_shutdown_timeout", 30, 1, 3600, where("force_shutdown_timeout"));
   if (!force) {

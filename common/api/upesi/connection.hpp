@@ -9,6 +9,7 @@
 #include <upesi/address.hpp>
 #include <upesi/body.hpp>
 #include <upesi/code.hpp>
+#include <upesi/envelope_options.hpp>
 #include <upesi/esmtp_claims.hpp>
 #include <upesi/hook.hpp>
 #include <upesi/outbound.hpp>
@@ -130,6 +131,20 @@ public:
   /// They run on the loop and must not block it. When the message is refused before its end,
   /// `end` is not called.
   virtual void attachmentHooks(AttachmentStart start) { (void)start; }
+
+  // Added in the same API version (appended: the members above keep their vtable slots).
+
+  /// MAIL's DSN, REQUIRETLS and MT-PRIORITY parameters, parsed (the mail hook sees them set).
+  virtual const MailOptions& mailOptions() const {
+    static const MailOptions none;
+    return none;
+  }
+  /// RCPT's NOTIFY and ORCPT for the recipient with `recipient`'s address(); defaults when it
+  /// gave none (or a plugin put it on the list). Set before the rcpt hook runs.
+  virtual RcptOptions rcptOptions(const Address& recipient) const {
+    (void)recipient;
+    return {};
+  }
 };
 
 /// The TLS a connection runs over (Haraka's connection.tls), once STARTTLS or implicit TLS has

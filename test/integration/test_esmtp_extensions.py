@@ -1,0 +1,192 @@
+"""ESMTP DSN (RFC 3461), REQUIRETLS (RFC 8689) and MT-PRIORITY (RFC 6710): what the server
+offers and accepts, what the queue file keeps, what goes on to the next hop (an aiosmtpd MX,
+with or without those extensions), and the notices that come back to the sender."""
+import json
+import os
+import pathlib
+import smtplib
+import ssl
+import struct
+import subprocess
+
+import pytest
+
+from conftest import free_port
+from pki import Pki
+from test_outbound import queue_files
+
+PEERS = pathlib.Path(__file__).resolve().parent / "peers"
+BODY = "Subject: out\r\n\r\nsecret-body-line\r\n"
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return Pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def mx(tmp_path):
+    """mx(extensions="", cert=None) starts sink_mx.py; returns (port, received dir)."""
+    procs = []
+
+    def start(extensions="", cert=None):
+        out = tmp_path / ("received-%d" % len(procs))
+        out.mkdir()
+        port = free_port()
+        env = dict(os.environ, SINK_EXTENSIONS=extensions)
+        if cert:
+            env.update(SINK_TLS_CERT=str(cert[1]), SINK_TLS_KEY=str(cert[0]))
+        proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "sink_mx.py"), str(port),
+                                 str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env=env)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return port, out
+
+    yield start
+    for proc in procs:
+        proc.stdin.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def relay(start_server, mx_port, files=None, smtp=None, plugins=(), outbound=""):
+    """Relays for 127.0.0.1, every domain (bounces and notices too) routed to the MX."""
+    all_files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % mx_port,
+        "outbound.ini": "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + outbound,
+    }
+    all_files.update(files or {})
+    return start_server(plugins=[*plugins, "relay", "route"], so=["route"], files=all_files,
+                        smtp=smtp)
+
+
+def tls_files(pki):
+    key, cert = pki.issue("mx.test.example", ["mx.test.example"])
+    return {"tls_key.pem": key.read_text(), "tls_cert.pem": cert.read_text()}
+
+
+def client_context(pki):
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.check_hostname = False
+    return context
+
+
+def ehlo_lines(connect, server):
+    c = connect(server)
+    code, lines = c.cmd("EHLO client.example")
+    assert code == 250
+    return c, lines[1:]
+
+
+# ---------------------------------------------------------------------------- inbound
+
+
+def test_dsn_is_offered_requiretls_and_mt_priority_are_not_by_default(start_server, mx,
+                                                                      connect):
+    port, _ = mx()
+    server = relay(start_server, port)
+    c, caps = ehlo_lines(connect, server)
+    assert "DSN" in caps
+    assert "REQUIRETLS" not in caps  # only inside TLS
+    assert not [line for line in caps if line.startswith("MT-PRIORITY")]
+    assert c.cmd("MAIL FROM:<a@client.example> MT-PRIORITY=3")[0] == 555
+    code, lines = c.cmd("MAIL FROM:<a@client.example> REQUIRETLS")
+    assert code == 530 and lines[0].startswith("5.7.10 ")
+
+
+@pytest.mark.parametrize("params, text", [
+    ("RET=ALL", "RET must be FULL or HDRS"),
+    ("RET=", "Invalid"),
+    ("RET=HDRS RET=FULL", "Duplicate parameter RET"),
+    ("ENVID=a+0Db", "ENVID xtext"),
+    ("ENVID=a+4", "ENVID xtext"),
+    ("ENVID=" + "x" * 101, "ENVID longer than 100 characters"),
+    ("ENVID=a ENVID=b", "Duplicate parameter ENVID"),
+])
+def test_bad_mail_dsn_parameters_get_501(start_server, mx, connect, params, text):
+    port, _ = mx()
+    server = relay(start_server, port)
+    c, _ = ehlo_lines(connect, server)
+    code, lines = c.cmd("MAIL FROM:<a@client.example> " + params)
+    assert code == 501 and text in lines[0], lines
+    # The session goes on: a good MAIL is taken.
+    assert c.cmd("MAIL FROM:<a@client.example> RET=hdrs ENVID=QQ+2B314159")[0] == 250
+
+
+@pytest.mark.parametrize("params, text", [
+    ("NOTIFY=NEVER,SUCCESS", "NOTIFY=NEVER cannot be combined"),
+    ("NOTIFY=SUCCESS,SUCCESS", "NOTIFY names SUCCESS twice"),
+    ("NOTIFY=SOMETIMES", "NOTIFY must be"),
+    ("NOTIFY=SUCCESS NOTIFY=FAILURE", "Duplicate parameter NOTIFY"),
+    ("ORCPT=bob@example.net", "ORCPT must be addr-type;address"),
+    ("ORCPT=rfc822;bob+0A@example.net", "ORCPT xtext"),
+    ("ORCPT=rfc822;" + "b" * 494, "ORCPT longer than 500 characters"),
+])
+def test_bad_rcpt_dsn_parameters_get_501(start_server, mx, connect, params, text):
+    port, _ = mx()
+    server = relay(start_server, port, smtp={"max_line_length": 2048})  # room for ORCPT
+    c, _ = ehlo_lines(connect, server)
+    assert c.cmd("MAIL FROM:<a@client.example>")[0] == 250
+    code, lines = c.cmd("RCPT TO:<bob@example.net> " + params)
+    assert code == 501 and text in lines[0], lines
+    code, _ = c.cmd("RCPT TO:<bob@example.net> NOTIFY=success,delay ORCPT=rfc822;bob+2Bx@example.net")
+    assert code == 250
+    assert c.cmd("RCPT TO:<carol@example.net> RET=HDRS")[0] == 555  # a MAIL parameter
+
+
+def test_requiretls_is_offered_and_taken_inside_tls(start_server, mx, pki):
+    port, _ = mx()
+    server = relay(start_server, port, files=tls_files(pki), plugins=["tls"])
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.ehlo("client.example")
+        assert not s.has_extn("requiretls")
+        s.starttls(context=client_context(pki))
+        s.ehlo("client.example")
+        assert s.has_extn("requiretls")
+        assert s.docmd("MAIL FROM:<a@client.example> REQUIRETLS")[0] == 250
+        assert s.docmd("RSET")[0] == 250
+        code, text = s.docmd("MAIL FROM:<a@client.example> REQUIRETLS=yes")
+        assert code == 501, text
+
+
+def test_mt_priority_when_configured(start_server, mx, connect):
+    port, _ = mx()
+    server = relay(start_server, port, smtp={"mt_priority": "MIXER"})
+    c, caps = ehlo_lines(connect, server)
+    assert "MT-PRIORITY MIXER" in caps
+    for bad in ("10", "-10", "x", "", "+"):
+        code, lines = c.cmd("MAIL FROM:<a@client.example> MT-PRIORITY=" + bad)
+        assert code == 501, (bad, lines)
+    assert c.cmd("MAIL FROM:<a@client.example> MT-PRIORITY=-3")[0] == 250
+
+
+def test_a_bad_mt_priority_policy_stops_the_start(install, upesi_bin):
+    (install / "config" / "smtp.ini").write_text("[main]\nmt_priority=FASTEST\n")
+    r = subprocess.run([upesi_bin, "-c", str(install), "--check"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0
+    assert "mt_priority must be MIXER, STANAG4406, NSEP" in r.stdout + r.stderr
+
+
+def test_the_queue_file_keeps_the_parameters(start_server, mx, install):
+    port, _ = mx()
+    server = relay(start_server, port, smtp={"mt_priority": "NSEP"}, outbound="disabled=true\n")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", ["bob@example.net", "carol@example.net"], BODY,
+                   mail_options=["RET=HDRS", "ENVID=QQ+2B314159", "MT-PRIORITY=4"],
+                   rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;Bob+2Bx@example.net"])
+    [f] = queue_files(install)
+    raw = f.read_bytes()
+    (length,) = struct.unpack(">I", raw[:4])
+    todo = json.loads(raw[4:4 + length])
+    assert todo["dsn_ret"] == "HDRS"
+    assert todo["dsn_envid"] == "QQ+314159"
+    assert todo["mt_priority"] == 4
+    assert "requiretls" not in todo
+    for rcpt in todo["rcpt_to"]:
+        assert rcpt["dsn_notify"] == "SUCCESS,FAILURE"
+        assert rcpt["dsn_orcpt"] == "rfc822;Bob+x@example.net"
+    assert list(todo)[:7] == ["queue_time", "domain", "rcpt_to", "mail_from", "notes", "uuid",
+                              "force_tls"]  # Haraka's keys first, as Haraka writes them
