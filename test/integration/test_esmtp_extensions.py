@@ -8,12 +8,13 @@ import smtplib
 import ssl
 import struct
 import subprocess
+import time
 
 import pytest
 
 from conftest import free_port
 from pki import Pki
-from test_outbound import queue_files
+from test_outbound import queue_empties, queue_files, received
 
 PEERS = pathlib.Path(__file__).resolve().parent / "peers"
 BODY = "Subject: out\r\n\r\nsecret-body-line\r\n"
@@ -78,6 +79,11 @@ def ehlo_lines(connect, server):
     code, lines = c.cmd("EHLO client.example")
     assert code == 250
     return c, lines[1:]
+
+
+def split(msgs):
+    notices = [m for m in msgs if m["mail_from"] in ("", "<>")]
+    return [m for m in msgs if m not in notices], notices
 
 
 # ---------------------------------------------------------------------------- inbound
@@ -190,3 +196,141 @@ def test_the_queue_file_keeps_the_parameters(start_server, mx, install):
         assert rcpt["dsn_orcpt"] == "rfc822;Bob+x@example.net"
     assert list(todo)[:7] == ["queue_time", "domain", "rcpt_to", "mail_from", "notes", "uuid",
                               "force_tls"]  # Haraka's keys first, as Haraka writes them
+
+
+# ---------------------------------------------------------------------------- outbound
+
+
+def test_success_notice_when_the_next_hop_has_no_dsn(start_server, mx):
+    port, out = mx()
+    server = relay(start_server, port)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", ["bob@example.net"], BODY,
+                   mail_options=["RET=HDRS", "ENVID=QQ314159"],
+                   rcpt_options=["NOTIFY=SUCCESS", "ORCPT=rfc822;bob+2Bx@example.net"])
+    mails, notices = split(received(out, want=2))
+    assert len(mails) == 1 and mails[0]["rcpts"] == ["bob@example.net"]
+    assert "RET=" not in mails[0]["mail_args"] and mails[0]["rcpt_args"] == [""]
+    assert len(notices) == 1 and notices[0]["rcpts"] == ["alice@client.example"]
+    dsn = notices[0]["data"]
+    assert "Content-Type: multipart/report; report-type=delivery-status;" in dsn
+    assert "Original-Envelope-Id: QQ314159\r\n" in dsn
+    assert "Original-Recipient: rfc822;bob+x@example.net\r\n" in dsn
+    assert "Final-Recipient: rfc822; bob@example.net\r\nAction: relayed\r\nStatus: 2.0.0" in dsn
+    assert "Subject: out" in dsn and "secret-body-line" not in dsn
+
+
+def test_no_success_notice_unless_asked(start_server, mx, install):
+    port, out = mx()
+    server = relay(start_server, port)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", ["bob@example.net"], BODY,
+                   rcpt_options=["NOTIFY=FAILURE"])
+    assert len(received(out, want=1)) == 1
+    assert queue_empties(install)
+    time.sleep(1)
+    assert len(received(out, want=2, timeout=0.2)) == 1
+
+
+def test_a_dsn_next_hop_gets_the_parameters_and_no_notice_is_sent(start_server, mx, install):
+    port, out = mx(extensions="DSN,MT-PRIORITY")
+    server = relay(start_server, port, smtp={"mt_priority": "MIXER"})
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", ["bob@example.net"], BODY,
+                   mail_options=["RET=HDRS", "ENVID=QQ+2B314159", "MT-PRIORITY=2"],
+                   rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;bob+2Bx@example.net"])
+    [msg] = received(out)
+    args = msg["mail_args"].split()
+    assert "RET=HDRS" in args and "ENVID=QQ+2B314159" in args and "MT-PRIORITY=2" in args
+    assert msg["rcpt_args"][0].split() == ["NOTIFY=SUCCESS,FAILURE",
+                                           "ORCPT=rfc822;bob+2Bx@example.net"]
+    assert queue_empties(install)
+    time.sleep(1)
+    assert len(received(out, want=2, timeout=0.2)) == 1  # the next hop reports, not us
+
+
+def test_notify_never_gets_no_bounce(start_server, mx, install):
+    port, out = mx()
+    server = relay(start_server, port)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", ["perm-user@example.net"], BODY,
+                   rcpt_options=["NOTIFY=NEVER"])
+    assert server.wait_log("no bounce sent", timeout=15)
+    assert queue_empties(install)
+    time.sleep(1)
+    assert received(out, want=1, timeout=0.2) == []
+
+
+def test_notify_failure_with_ret_hdrs_bounces_the_headers_alone(start_server, mx):
+    port, out = mx()
+    server = relay(start_server, port)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", ["perm-user@example.net"], BODY,
+                   mail_options=["RET=HDRS", "ENVID=E1"],
+                   rcpt_options=["NOTIFY=FAILURE", "ORCPT=rfc822;perm-user@example.net"])
+    [bounce] = received(out)
+    assert bounce["mail_from"] in ("", "<>") and bounce["rcpts"] == ["alice@client.example"]
+    dsn = bounce["data"]
+    assert "Original-Envelope-Id: E1\r\n" in dsn
+    assert ("Original-Recipient: rfc822;perm-user@example.net\r\nFinal-Recipient: rfc822; "
+            "perm-user@example.net\r\nAction: failed\r\nStatus: 5.1.1") in dsn
+    assert "Content-Type: text/rfc822-headers" in dsn and "Subject: out" in dsn
+    assert "secret-body-line" not in dsn
+
+
+def test_ret_full_bounces_the_whole_message(start_server, mx):
+    port, out = mx()
+    server = relay(start_server, port)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.sendmail("alice@client.example", ["perm-user@example.net"], BODY,
+                   mail_options=["RET=FULL"])
+    [bounce] = received(out)
+    assert "Content-Type: message/rfc822" in bounce["data"]
+    assert "secret-body-line" in bounce["data"]
+
+
+def send_requiretls(server, pki):
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.starttls(context=client_context(pki))
+        s.sendmail("alice@client.example", ["bob@example.net"], BODY,
+                   mail_options=["REQUIRETLS"])
+
+
+def test_requiretls_to_a_next_hop_without_tls_bounces_with_5_7_30(start_server, mx, pki):
+    port, out = mx()
+    server = relay(start_server, port, files=tls_files(pki), plugins=["tls"])
+    send_requiretls(server, pki)
+    msgs = received(out)
+    mails, bounces = split(msgs)
+    assert mails == [], "a REQUIRETLS message never goes in clear"
+    [bounce] = bounces
+    assert "Status: 5.7.30" in bounce["data"]
+    assert "REQUIRETLS support required" in bounce["data"]
+    assert "secret-body-line" not in bounce["data"]  # RFC 8689 5: no content in the NDR
+
+
+def test_requiretls_to_a_verified_next_hop_that_offers_it(start_server, mx, pki):
+    port, out = mx(extensions="REQUIRETLS",
+                   cert=pki.issue("next-hop", ["mx.next.example", "127.0.0.1"]))
+    files = tls_files(pki)
+    files.update({"tls.ini": "[outbound]\nca=outbound_ca.pem\n",
+                  "outbound_ca.pem": pki.ca_cert.read_text()})
+    server = relay(start_server, port, files=files, plugins=["tls"])
+    send_requiretls(server, pki)
+    [msg] = received(out)
+    assert msg["tls"] is True
+    assert "REQUIRETLS" in msg["mail_args"].split()
+
+
+def test_requiretls_to_a_tls_next_hop_without_requiretls_bounces(start_server, mx, pki):
+    port, out = mx(cert=pki.issue("next-hop", ["mx.next.example", "127.0.0.1"]))
+    files = tls_files(pki)
+    files.update({"tls.ini": "[outbound]\nca=outbound_ca.pem\n",
+                  "outbound_ca.pem": pki.ca_cert.read_text()})
+    server = relay(start_server, port, files=files, plugins=["tls"])
+    send_requiretls(server, pki)
+    mails, bounces = split(received(out))
+    assert mails == []
+    [bounce] = bounces
+    assert "Status: 5.7.30" in bounce["data"]
+    assert "the server does not offer REQUIRETLS" in bounce["data"]
