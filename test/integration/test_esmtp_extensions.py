@@ -334,3 +334,21 @@ def test_requiretls_to_a_tls_next_hop_without_requiretls_bounces(start_server, m
     [bounce] = bounces
     assert "Status: 5.7.30" in bounce["data"]
     assert "the server does not offer REQUIRETLS" in bounce["data"]
+
+
+def test_higher_mt_priority_is_delivered_first(start_server, mx, install):
+    port, out = mx(extensions="MT-PRIORITY")
+    outbound = "concurrency_max=1\n"
+    server = relay(start_server, port, smtp={"mt_priority": "MIXER"},
+                   outbound=outbound + "disabled=true\n")
+    for priority, rcpt in (("-4", "low@example.net"), ("0", "normal@example.org"),
+                           ("4", "high@example.com")):
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+            s.sendmail("alice@client.example", [rcpt], BODY,
+                       mail_options=["MT-PRIORITY=" + priority])
+    (install / "config" / "outbound.ini").write_text(
+        "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + outbound + "disabled=false\n")
+    msgs = received(out, want=3)
+    assert [m["rcpts"][0] for m in msgs] == ["high@example.com", "normal@example.org",
+                                             "low@example.net"]
+    assert "MT-PRIORITY=4" in msgs[0]["mail_args"].split()
