@@ -125,8 +125,13 @@ Result<Todo> Todo::fromJson(const Json& json) {
     todo.requiretls = requiretls->get<bool>();
   }
   if (const auto priority = json.find("mt_priority"); priority != json.end()) {
-    if (!priority->is_number_integer() || priority->get<std::int64_t>() < -9 ||
-        priority->get<std::int64_t>() > 9) {
+    // JSON reads a non-negative number as unsigned: compared as signed, 2^64-1 would be -1.
+    const bool in_range = priority->is_number_unsigned()
+                              ? priority->get<std::uint64_t>() <= 9
+                              : priority->is_number_integer() &&
+                                    priority->get<std::int64_t>() >= -9 &&
+                                    priority->get<std::int64_t>() <= 9;
+    if (!in_range) {
       return Error{"queue header: \"mt_priority\" is not a whole number from -9 to 9"};
     }
     todo.mt_priority = priority->get<int>();

@@ -268,6 +268,8 @@ TEST_CASE("todo: bad DSN, REQUIRETLS or MT-PRIORITY values are errors naming the
            {R"("dsn_envid":[]})", "dsn_envid"},
            {R"("requiretls":"yes"})", "requiretls"},
            {R"("mt_priority":10})", "mt_priority"},
+           {R"("mt_priority":18446744073709551615})", "mt_priority"},
+           {R"("mt_priority":-10})", "mt_priority"},
            {R"("mt_priority":1.5})", "mt_priority"},
            {R"("mt_priority":"1"})", "mt_priority"},
        }) {
