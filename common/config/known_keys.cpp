@@ -61,7 +61,8 @@ const std::vector<KnownIniFile> Files = {
         "ipv6_client_prefix",
         "greeting",
         "helo_message",
-        "close_message"}}}},
+        "close_message",
+        "mt_priority"}}}},
     // Haraka's, read as aliases of smtp.ini keys or ignored with a notice (haraka_aliases.cpp).
     {"connection.ini",
      {{"main", {"spool_dir", "spool_after", "strict_rfc1869", "smtputf8", "postel"}},

@@ -2,6 +2,7 @@
 
 #include "common/config/haraka_aliases.hpp"
 #include "common/config/ini_locate.hpp"
+#include "common/smtp/envelope_params.hpp"
 #include "common/util/text.hpp"
 
 #include <fmt/format.h>
@@ -281,6 +282,15 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     return Error{texts.error()};
   } else {
     out.texts = std::move(texts).value();
+  }
+  if (main.contains("mt_priority") && !main["mt_priority"].is_null()) {
+    const auto& v = main["mt_priority"];
+    std::string policy = v.is_string() ? v.get<std::string>() : v.dump();
+    if (!policy.empty() && !smtp::isMtPriorityPolicy(policy)) {
+      return Error{fmt::format("{}: mt_priority must be MIXER, STANAG4406, NSEP or empty, not {}",
+                               where("mt_priority"), policy)};
+    }
+    limits.mt_priority = std::move(policy);
   }
   auto force = intKey(main, "force_shutdown_timeout", 30, 1, 3600, where("force_shutdown_timeout"));
   if (!force) {

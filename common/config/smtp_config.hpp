@@ -53,6 +53,9 @@ struct SessionLimits {
   unsigned min_data_rate = 256; // bytes/s the message must arrive at, per window -> 421
   int min_data_rate_window_s = 30;
   unsigned ipv6_client_prefix = 64; // per-IP limits count an IPv6 client by its /N network
+  // Not a limit, but read with them: the MT-PRIORITY policy advertised (RFC 6710: MIXER,
+  // STANAG4406, NSEP); empty: MT-PRIORITY is not offered, and the parameter gets 555.
+  std::string mt_priority;
 };
 
 /// What the server says where the words are its own (Haraka's connection.ini [message]).

@@ -1,5 +1,7 @@
 #include "common/queue/todo.hpp"
 
+#include "common/smtp/envelope_params.hpp"
+
 #include <fmt/format.h>
 
 #include <string_view>
@@ -10,8 +12,9 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr std::string_view KnownKeys[] = {"queue_time", "domain", "rcpt_to",  "mail_from",
-                                          "notes",      "uuid",   "force_tls"};
+constexpr std::string_view KnownKeys[] = {"queue_time", "domain",     "rcpt_to",    "mail_from",
+                                          "notes",      "uuid",       "force_tls",  "dsn_ret",
+                                          "dsn_envid",  "requiretls", "mt_priority"};
 
 bool isKnownKey(std::string_view key) {
   for (const auto known : KnownKeys) {
@@ -101,6 +104,39 @@ Result<Todo> Todo::fromJson(const Json& json) {
     todo.force_tls = force_tls->get<bool>();
   }
 
+  if (const auto ret = json.find("dsn_ret"); ret != json.end()) {
+    auto parsed = ret->is_string() ? smtp::parseDsnRet(ret->get<std::string>())
+                                   : Result<DsnReturn>(Error{""});
+    if (!parsed) {
+      return Error{"queue header: \"dsn_ret\" is not \"FULL\" or \"HDRS\""};
+    }
+    todo.dsn_ret = *parsed;
+  }
+  if (const auto envid = json.find("dsn_envid"); envid != json.end()) {
+    if (!envid->is_string()) {
+      return Error{"queue header: \"dsn_envid\" is not a string"};
+    }
+    todo.dsn_envid = envid->get<std::string>();
+  }
+  if (const auto requiretls = json.find("requiretls"); requiretls != json.end()) {
+    if (!requiretls->is_boolean()) {
+      return Error{"queue header: \"requiretls\" is not a boolean"};
+    }
+    todo.requiretls = requiretls->get<bool>();
+  }
+  if (const auto priority = json.find("mt_priority"); priority != json.end()) {
+    // JSON reads a non-negative number as unsigned: compared as signed, 2^64-1 would be -1.
+    const bool in_range = priority->is_number_unsigned()
+                              ? priority->get<std::uint64_t>() <= 9
+                              : priority->is_number_integer() &&
+                                    priority->get<std::int64_t>() >= -9 &&
+                                    priority->get<std::int64_t>() <= 9;
+    if (!in_range) {
+      return Error{"queue header: \"mt_priority\" is not a whole number from -9 to 9"};
+    }
+    todo.mt_priority = priority->get<int>();
+  }
+
   for (auto it = json.begin(); it != json.end(); ++it) {
     if (!isKnownKey(it.key())) {
       todo.extra[it.key()] = it.value();
@@ -121,6 +157,18 @@ Json Todo::toJson() const {
   json["notes"] = notes;
   json["uuid"] = uuid;
   json["force_tls"] = force_tls;
+  if (dsn_ret != DsnReturn::Unset) {
+    json["dsn_ret"] = dsn_ret == DsnReturn::Full ? "FULL" : "HDRS";
+  }
+  if (!dsn_envid.empty()) {
+    json["dsn_envid"] = dsn_envid;
+  }
+  if (requiretls) {
+    json["requiretls"] = true;
+  }
+  if (mt_priority) {
+    json["mt_priority"] = *mt_priority;
+  }
   if (extra.is_object()) {
     for (auto it = extra.begin(); it != extra.end(); ++it) {
       if (!isKnownKey(it.key())) {
@@ -182,6 +230,49 @@ Result<Address> addressFromJson(const Json& json) {
   }
   address.original = original->empty() ? address.format() : std::move(*original);
   return address;
+}
+
+RcptOptions rcptOptionsFromJson(const Json& json) {
+  RcptOptions options;
+  if (!json.is_object()) {
+    return options;
+  }
+  if (const auto notify = json.find("dsn_notify"); notify != json.end() && notify->is_string()) {
+    if (auto parsed = smtp::parseDsnNotify(notify->get<std::string>())) {
+      options.notify = *parsed;
+    }
+  }
+  if (const auto orcpt = json.find("dsn_orcpt"); orcpt != json.end() && orcpt->is_string()) {
+    // Stored decoded: encoded again, it goes through the same checks as from the network.
+    const auto text = orcpt->get<std::string>();
+    const auto semicolon = text.find(';');
+    if (semicolon != std::string::npos) {
+      RcptOptions parsed;
+      if (smtp::parseDsnOrcpt(text.substr(0, semicolon + 1) +
+                                  smtp::encodeXtext(text.substr(semicolon + 1)),
+                              parsed)) {
+        options.orcpt_type = std::move(parsed.orcpt_type);
+        options.orcpt_address = std::move(parsed.orcpt_address);
+      }
+    }
+  }
+  return options;
+}
+
+void setRcptOptions(Json& json, const RcptOptions& options) {
+  if (!json.is_object()) {
+    return;
+  }
+  if (options.notify.given) {
+    json["dsn_notify"] = smtp::formatDsnNotify(options.notify);
+  } else {
+    json.erase("dsn_notify");
+  }
+  if (!options.orcpt_type.empty()) {
+    json["dsn_orcpt"] = options.orcpt_type + ";" + options.orcpt_address;
+  } else {
+    json.erase("dsn_orcpt");
+  }
 }
 
 } // namespace upesi::queue

@@ -11,6 +11,7 @@
 #include "common/smtp_client/smtp_client.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/smtp/envelope_params.hpp"
 #include "common/tls/tls_stream.hpp"
 
 #include <fmt/format.h>
@@ -720,6 +721,12 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
         caps_.starttls = true;
       } else if (keyword == "ENHANCEDSTATUSCODES") {
         caps_.enhanced_status_codes = true;
+      } else if (keyword == "DSN") {
+        caps_.dsn = true;
+      } else if (keyword == "REQUIRETLS") {
+        caps_.requiretls = true;
+      } else if (keyword == "MT-PRIORITY") {
+        caps_.mt_priority = true;
       } else if (keyword == "AUTH") {
         // Some servers say it twice, "AUTH=LOGIN" for old clients and "AUTH LOGIN PLAIN".
         for (auto& mechanism : parseAuthMechanisms(args)) {
@@ -780,6 +787,18 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       return;
     }
 
+    if (e.options.requiretls) {
+      // RFC 8689 4.2.1: only over TLS whose certificate verified, to a server offering it.
+      const bool verified = security_.tls && security_.tls->verified;
+      if (!verified || !caps_.requiretls) {
+        refuse({Outcome::Permanent, 0, "5.7.30",
+                fmt::format("REQUIRETLS support required: {}",
+                            !verified ? "no TLS with a verified certificate"
+                                      : "the server does not offer REQUIRETLS")});
+        return;
+      }
+    }
+
     txn_ = std::move(txn);
     phase_ = Phase::Busy;
     std::string mail = fmt::format("MAIL FROM:{}", e.sender.format());
@@ -791,6 +810,18 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     }
     if (needs_utf8) {
       mail += " SMTPUTF8";
+    }
+    if (caps_.dsn && e.options.dsn_ret != DsnReturn::Unset) {
+      mail += e.options.dsn_ret == DsnReturn::Full ? " RET=FULL" : " RET=HDRS";
+    }
+    if (caps_.dsn && !e.options.dsn_envid.empty()) {
+      mail += " ENVID=" + smtp::encodeXtext(e.options.dsn_envid);
+    }
+    if (e.options.requiretls) {
+      mail += " REQUIRETLS";
+    }
+    if (caps_.mt_priority && e.options.has_mt_priority) {
+      mail += fmt::format(" MT-PRIORITY={}", e.options.mt_priority);
     }
     command(mail);
     expect_.push_back({Await::Mail});
@@ -807,7 +838,18 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   }
 
   void sendRcpt(std::size_t i) {
-    command(fmt::format("RCPT TO:{}", txn_->envelope.recipients[i].format()));
+    std::string rcpt = fmt::format("RCPT TO:{}", txn_->envelope.recipients[i].format());
+    const auto& options = txn_->envelope.rcpt_options;
+    if (caps_.dsn && i < options.size()) {
+      if (options[i].notify.given) {
+        rcpt += " NOTIFY=" + smtp::formatDsnNotify(options[i].notify);
+      }
+      if (!options[i].orcpt_type.empty()) {
+        rcpt += fmt::format(" ORCPT={};{}", options[i].orcpt_type,
+                            smtp::encodeXtext(options[i].orcpt_address));
+      }
+    }
+    command(rcpt);
     expect_.push_back({Await::Rcpt, i});
     txn_->rcpt_sent = i + 1;
   }

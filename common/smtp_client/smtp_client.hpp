@@ -4,7 +4,8 @@
 //              EHLO (HELO when EHLO gets a 5xx) or LHLO, capabilities; then STARTTLS and EHLO
 //              again, and AUTH, as ClientOptions::tls and ::auth ask
 //   send()     one message: MAIL, RCPT per recipient, DATA, the body, the final dot; pipelined
-//              when the server offers PIPELINING; in LMTP one final reply per accepted recipient
+//              when the server offers PIPELINING; in LMTP one final reply per accepted recipient;
+//              DSN, REQUIRETLS and MT-PRIORITY parameters passed on where the server offers them
 //   reset()    RSET, quit() QUIT, close() drop the connection now
 //
 // Everything runs on the caller's uv_loop_t and nothing blocks. One operation at a time; its
@@ -25,6 +26,7 @@
 #pragma once
 
 #include <upesi/address.hpp>
+#include <upesi/envelope_options.hpp>
 
 #include "common/smtp_client/reply_parser.hpp"
 #include "common/smtp_client/sasl_client.hpp"
@@ -111,6 +113,9 @@ struct Capabilities {
   bool smtputf8 = false;
   bool starttls = false;
   bool enhanced_status_codes = false;
+  bool dsn = false;                    ///< RFC 3461
+  bool requiretls = false;             ///< RFC 8689
+  bool mt_priority = false;            ///< RFC 6710
   std::vector<std::string> auth;       ///< mechanisms, upper-cased
   std::vector<std::string> extensions; ///< every keyword line as sent, after the greeting line
 };
@@ -155,6 +160,12 @@ struct Envelope {
   std::vector<Address> recipients;
   std::optional<std::uint64_t> size; ///< the message's size in bytes, if known (SIZE=)
   bool eight_bit = true; ///< may hold 8-bit bytes: BODY=8BITMIME when the server offers it
+  /// RET, ENVID and MT-PRIORITY go to a server that offers DSN / MT-PRIORITY. REQUIRETLS is
+  /// sent, and needed: without verified TLS and the server's REQUIRETLS the message is refused
+  /// (permanent, 5.7.30, RFC 8689 4.2.1) before MAIL.
+  MailOptions options;
+  /// NOTIFY and ORCPT per recipient (same order; missing entries: none), to a DSN server.
+  std::vector<RcptOptions> rcpt_options;
 };
 
 struct RecipientResult {

@@ -6,8 +6,10 @@
 //
 // Invariants: a line without a defect is the verb, spaces and the argument, nothing lost; a
 // parsed MAIL/RCPT argument written back ("FROM:" + format() + params) parses to the same
-// address and parameters, and that line splits back into the same verb and argument.
+// address and parameters, and that line splits back into the same verb and argument. The DSN
+// values (common/smtp/envelope_params) decode to printable ASCII and survive a re-encoding.
 #include "common/smtp/command_parser.hpp"
+#include "common/smtp/envelope_params.hpp"
 #include "test/fuzz/fuzz_check.hpp"
 
 #include <charconv>
@@ -39,6 +41,44 @@ std::string writeBack(std::string_view prefix, const PathArgument& parsed) {
     }
   }
   return out;
+}
+
+bool printableAscii(std::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7E) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void checkEnvelopeParams(const EsmtpParams& params) {
+  if (const std::string* envid = findParam(params, "ENVID")) {
+    if (auto decoded = parseDsnEnvid(*envid)) {
+      FUZZ_CHECK(envid->size() <= MaxEnvidLength);
+      FUZZ_CHECK(printableAscii(*decoded));
+      auto again = decodeXtext(encodeXtext(*decoded));
+      FUZZ_CHECK(again.ok() && *again == *decoded);
+    }
+  }
+  if (const std::string* notify = findParam(params, "NOTIFY")) {
+    if (auto parsed = parseDsnNotify(*notify)) {
+      auto again = parseDsnNotify(formatDsnNotify(*parsed));
+      FUZZ_CHECK(again.ok() && *again == *parsed);
+    }
+  }
+  if (const std::string* orcpt = findParam(params, "ORCPT")) {
+    RcptOptions options;
+    if (parseDsnOrcpt(*orcpt, options)) {
+      FUZZ_CHECK(!options.orcpt_type.empty() && !options.orcpt_address.empty());
+      FUZZ_CHECK(printableAscii(options.orcpt_address));
+    }
+  }
+  if (const std::string* priority = findParam(params, "MT-PRIORITY")) {
+    if (auto value = parseMtPriority(*priority)) {
+      FUZZ_CHECK(*value >= -9 && *value <= 9);
+    }
+  }
 }
 
 void checkPathArgument(const CommandLine& command, bool utf8, const PathOptions& options) {
@@ -91,6 +131,7 @@ void checkPathArgument(const CommandLine& command, bool utf8, const PathOptions&
   if (const std::string* body = findParam(parsed->params, "BODY")) {
     (void)parseBodyValue(*body);
   }
+  checkEnvelopeParams(parsed->params);
 }
 
 } // namespace

@@ -7,6 +7,7 @@
 #include <upesi/text.hpp>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -98,9 +99,17 @@ public:
     return true;
   }
 
+  const MailOptions& mailOptions() const override { return mail_options; }
+  RcptOptions rcptOptions(const Address& recipient) const override {
+    auto it = rcpt_options.find(recipient.address());
+    return it == rcpt_options.end() ? RcptOptions{} : it->second;
+  }
+
   Address mail_from;
   EsmtpParams mail_params;
   std::vector<Address> rcpt_to;
+  MailOptions mail_options;
+  std::map<std::string, RcptOptions> rcpt_options; ///< by Address::address()
   std::vector<std::pair<std::string, std::string>> header_lines;
   std::string body; ///< CRLF line ends, not dot-stuffed
   std::size_t chunk_size = 7;

@@ -49,9 +49,19 @@ HMailImpl::HMailImpl(std::string file_name, std::string path, queue::Todo& todo,
   for (const auto& r : todo.rcpt_to) {
     if (auto a = queue::addressFromJson(r)) {
       to_.push_back(*a);
+      to_options_.push_back(queue::rcptOptionsFromJson(r));
     }
   }
   notes_ = todo.notes; // converted, not dump()ed and parsed: dump() throws on bytes not UTF-8
+}
+
+RcptOptions HMailImpl::rcptOptions(const Address& recipient) const {
+  for (std::size_t i = 0; i < to_.size(); ++i) {
+    if (to_[i].address() == recipient.address()) {
+      return to_options_[i];
+    }
+  }
+  return {};
 }
 
 Delivery::Delivery(OutboundEngine& engine, std::string name)
@@ -355,6 +365,14 @@ void Delivery::tryNextTarget() {
     options.tls.mode = smtp_client::TlsMode::Off;
     plain_retry_ = false;
   }
+  if (header_.todo.requiretls) {
+    // RFC 8689 4.2.1: TLS with a verified certificate or nothing, whatever the policy says
+    // of this host; the client refuses to send (5.7.30) without it or the server's REQUIRETLS.
+    if (options.tls.mode != smtp_client::TlsMode::Implicit) {
+      options.tls.mode = smtp_client::TlsMode::Opportunistic;
+    }
+    options.tls.verify = true;
+  }
   options.auth.user = target.mx.auth_user;
   options.auth.password = target.mx.auth_pass;
   options.auth.type = target.mx.auth_type;
@@ -383,7 +401,8 @@ void Delivery::tryNextTarget() {
       self->client_.reset();
       // As Haraka does: a host whose TLS is broken gets mail in clear rather than none, unless
       // fallback_to_plain=false; then it is the next MX's turn, and at the end a deferral.
-      if (tls_failed && self->engine_.settings().tls->handshakeFailed(target.mx.exchange)) {
+      if (tls_failed && !self->header_.todo.requiretls &&
+          self->engine_.settings().tls->handshakeFailed(target.mx.exchange)) {
         log::warn({self->logId(), ""},
                   "outbound: TLS with {} [{}] failed: trying again without TLS", target.mx.exchange,
                   target.ip);
@@ -407,6 +426,15 @@ void Delivery::sendOn(const Target& target) {
   smtp_client::Envelope envelope;
   envelope.sender = hmail_->mailFrom();
   envelope.recipients = hmail_->rcptTo();
+  for (const auto& rcpt : envelope.recipients) {
+    envelope.rcpt_options.push_back(hmail_->rcptOptions(rcpt));
+  }
+  const auto& todo = header_.todo;
+  envelope.options.dsn_ret = todo.dsn_ret;
+  envelope.options.dsn_envid = todo.dsn_envid;
+  envelope.options.requiretls = todo.requiretls;
+  envelope.options.has_mt_priority = todo.mt_priority.has_value();
+  envelope.options.mt_priority = todo.mt_priority.value_or(0);
   if (header_.file_size > header_.message_offset) {
     envelope.size = header_.file_size - header_.message_offset;
   }
@@ -447,6 +475,8 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   delivered_info_.response = result.message.reason;
   delivered_info_.secured = result.security.secured();
   delivered_info_.authenticated = result.security.authenticated();
+  next_hop_dsn_ = client_ && client_->capabilities().dsn;
+  next_hop_lmtp_ = result.lmtp;
   std::vector<Address> ok;
   std::vector<Failure> temp;
   std::vector<Failure> perm;
@@ -525,6 +555,7 @@ void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::v
   engine_.count(OutboundEngine::Event::Delivered);
   delivered_info_.ok_recips = std::move(ok);
   delivered_info_.delay_s = static_cast<double>(epochMs() - header_.todo.queue_time) / 1000.0;
+  notifySuccess(delivered_info_.ok_recips);
   HookParams params;
   params.hmail = hmail_.get();
   params.delivered = &delivered_info_;
@@ -570,6 +601,16 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_
               then(true);
               return;
             }
+            // RFC 3461 4.1: a recipient given NOTIFY without FAILURE gets no bounce.
+            std::erase_if(perm, [&self](const Failure& f) {
+              return !self->hmail_->rcptOptions(f.address).notify.wantsFailure();
+            });
+            if (perm.empty()) {
+              log::info({self->logId(), ""},
+                        "outbound: no bounce sent: the recipients asked for none (NOTIFY)");
+              then(true);
+              return;
+            }
             self->readOriginal([self, perm = std::move(perm), reason,
                                 then = std::move(then)](std::string original) mutable {
               self->queueBounce(perm, reason, std::move(original), std::move(then));
@@ -579,8 +620,14 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_
 
 void Delivery::readOriginal(std::function<void(std::string)> then) {
   std::uint64_t limit = engine_.settings().config.bounce_size_limit;
-  std::uint64_t size =
-      header_.file_size > header_.message_offset ? header_.file_size - header_.message_offset : 0;
+  // RET=HDRS asks for the header alone; a REQUIRETLS message's content must not travel in a
+  // bounce that may go without TLS (RFC 8689 5).
+  if (header_.todo.dsn_ret == DsnReturn::Headers || header_.todo.requiretls) {
+    limit = 0;
+  }
+  std::uint64_t size = header_.file_size > header_.message_offset
+                           ? header_.file_size - header_.message_offset
+                           : 0;
   if (size == 0 || size > limit || !lock_.held()) {
     then({}); // the header alone (read when the file was claimed)
     return;
@@ -618,14 +665,18 @@ void Delivery::queueBounce(const std::vector<Failure>& perm, const std::string& 
   input.original_headers = original_headers_;
   input.original_message = std::move(original);
   input.subject = mail::Header::parse(original_headers_).get("Subject").value_or("");
-  input.original_envelope_id = header_.todo.uuid;
+  input.original_envelope_id =
+      header_.todo.dsn_envid.empty() ? header_.todo.uuid : header_.todo.dsn_envid;
   if (header_.todo.queue_time > 0) {
     input.arrival_date = rfc5322Date(header_.todo.queue_time / 1000);
   }
   input.reason = reason;
   for (const auto& f : perm) {
-    input.recipients.push_back({f.address.address(), "failed", permanentStatus(f.status),
-                                delivered_info_.host, f.diagnostic});
+    FailedRecipient r = reportedRecipient(f.address);
+    r.status = permanentStatus(f.status);
+    r.remote_mta = delivered_info_.host;
+    r.diagnostic = f.diagnostic;
+    input.recipients.push_back(std::move(r));
   }
   std::string dsn = buildBounce(engine_.settings().bounce_template, input);
   Address null_sender;
@@ -648,6 +699,59 @@ void Delivery::queueBounce(const std::vector<Failure>& perm, const std::string& 
                      text, self->name_);
         }
         then(code == Code::Ok);
+      });
+}
+
+FailedRecipient Delivery::reportedRecipient(const Address& address) const {
+  FailedRecipient r;
+  r.address = address.address();
+  const RcptOptions options = hmail_->rcptOptions(address);
+  if (!options.orcpt_type.empty()) {
+    r.original_recipient = options.orcpt_type + ";" + options.orcpt_address;
+  }
+  return r;
+}
+
+void Delivery::notifySuccess(const std::vector<Address>& ok) {
+  const Address& sender = hmail_->mailFrom();
+  if (sender.is_null || (next_hop_dsn_ && !next_hop_lmtp_)) {
+    return; // nobody to tell, or the next hop reports on its own (RFC 3461 6.2.2)
+  }
+  BounceInput input;
+  for (const auto& address : ok) {
+    if (!hmail_->rcptOptions(address).notify.wantsSuccess()) {
+      continue;
+    }
+    FailedRecipient r = reportedRecipient(address);
+    r.action = next_hop_lmtp_ ? "delivered" : "relayed";
+    r.status = "2.0.0";
+    r.remote_mta = delivered_info_.host;
+    r.diagnostic = delivered_info_.response;
+    input.recipients.push_back(std::move(r));
+  }
+  if (input.recipients.empty()) {
+    return;
+  }
+  input.me = engine_.settings().me;
+  input.sender = sender.address();
+  input.original_headers = original_headers_;
+  input.subject = mail::Header::parse(original_headers_).get("Subject").value_or("");
+  input.original_envelope_id =
+      header_.todo.dsn_envid.empty() ? header_.todo.uuid : header_.todo.dsn_envid;
+  if (header_.todo.queue_time > 0) {
+    input.arrival_date = rfc5322Date(header_.todo.queue_time / 1000);
+  }
+  Address null_sender;
+  null_sender.is_null = true;
+  null_sender.original = "<>";
+  log::info({logId(), ""}, "outbound: success notice for {} recipient(s) to {}",
+            input.recipients.size(), sender.address());
+  engine_.enqueueMessage(
+      null_sender, {sender}, buildSuccessNotice(input), nlohmann::json::object(),
+      [id = logId()](Code code, const std::string& text) {
+        if (code != Code::Ok) {
+          log::warn({id, ""}, "outbound: the success notice was not queued: {}", text);
+        }
       });
 }
 
@@ -738,6 +842,7 @@ void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t
   split->todo.rcpt_to.clear();
   for (const auto& f : left) {
     auto json = queue::addressToJson(f.address);
+    queue::setRcptOptions(json, hmail_->rcptOptions(f.address));
     json["dsn_status"] = f.status;
     json["dsn_smtp_response"] = f.diagnostic;
     split->todo.rcpt_to.push_back(json);

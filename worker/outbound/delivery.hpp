@@ -4,6 +4,8 @@
 // with the deferred recipients alone: see pending_splits.hpp), or bounced (bounce hook, then a
 // DSN to the sender; a recipient whose DSN cannot be queued stays in the file, deferred, so the
 // bounce is made again later). The file is removed only when nothing in it is left to do.
+// The DSN, REQUIRETLS and MT-PRIORITY parameters of the todo shape the attempt, the bounces
+// and the success notices as upesi/envelope_options.hpp describes.
 #pragma once
 
 #include <upesi/outbound.hpp>
@@ -39,12 +41,16 @@ public:
   std::int64_t queueTime() const override { return todo_.queue_time; }
   nlohmann::json& itemNotes() override { return item_notes_; }
 
+  /// NOTIFY and ORCPT of the recipient with `recipient`'s address (none if unknown).
+  RcptOptions rcptOptions(const Address& recipient) const;
+
 private:
   std::string file_name_;
   std::string path_;
   queue::Todo& todo_;
   Address from_;
   std::vector<Address> to_;
+  std::vector<RcptOptions> to_options_; // same order as to_
   nlohmann::json notes_;
   nlohmann::json item_notes_ = nlohmann::json::object();
   unsigned attempts_;
@@ -92,6 +98,13 @@ private:
   void readOriginal(std::function<void(std::string)> then);
   void queueBounce(const std::vector<Failure>& perm, const std::string& reason,
                    std::string original, std::function<void(bool)> then);
+  /// NOTIFY=SUCCESS recipients of `ok`: a notice to the sender (RFC 3461 6.2) when the next hop
+  /// was the end (LMTP: "delivered") or took the message without DSN ("relayed"); a next hop
+  /// offering DSN got the parameters and reports itself. Best effort: a notice that cannot be
+  /// queued is logged, the delivery stands.
+  void notifySuccess(const std::vector<Address>& ok);
+  /// The DSN fields of a recipient: its ORCPT as Original-Recipient.
+  FailedRecipient reportedRecipient(const Address& address) const;
   void defer(std::vector<Failure> temp, bool whole_file, std::string reason);
   /// The recipients `left` wait for their next attempt: the file is renamed (when they are all
   /// of it) or rewritten with them alone (when the others are done).
@@ -126,6 +139,8 @@ private:
   BounceInfo bounce_info_;
   DeliveredInfo delivered_info_;
   std::int64_t started_ms_ = 0;
+  bool next_hop_dsn_ = false; // the next hop of the last attempt offered DSN
+  bool next_hop_lmtp_ = false;
 };
 
 } // namespace upesi::outbound

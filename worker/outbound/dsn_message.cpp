@@ -108,6 +108,34 @@ bool hasHeaderField(std::string_view header, std::string_view name) {
   return false;
 }
 
+// The machine-readable part (RFC 3464 section 2): the per-message fields in the order of
+// section 2.2, then one block per recipient (section 2.3).
+void appendDeliveryStatus(std::string& out, const std::string& boundary, const std::string& me,
+                          const BounceInput& input) {
+  out += fmt::format("\r\n--{}\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
+  if (!input.original_envelope_id.empty()) {
+    out += fmt::format("Original-Envelope-Id: {}\r\n", oneLine(input.original_envelope_id));
+  }
+  out += fmt::format("Reporting-MTA: dns; {}\r\n", me);
+  if (!input.arrival_date.empty()) {
+    out += fmt::format("Arrival-Date: {}\r\n", oneLine(input.arrival_date));
+  }
+  for (const auto& r : input.recipients) {
+    out += "\r\n";
+    if (!r.original_recipient.empty()) {
+      out += fmt::format("Original-Recipient: {}\r\n", oneLine(r.original_recipient));
+    }
+    out += fmt::format("Final-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {}\r\n",
+                       oneLine(r.address), r.action, r.status.empty() ? "5.0.0" : r.status);
+    if (!r.remote_mta.empty()) {
+      out += fmt::format("Remote-MTA: dns; {}\r\n", oneLine(r.remote_mta));
+    }
+    if (!r.diagnostic.empty()) {
+      out += fmt::format("Diagnostic-Code: smtp; {}\r\n", oneLine(r.diagnostic));
+    }
+  }
+}
+
 } // namespace
 
 const std::string& defaultBounceTemplate() {
@@ -225,26 +253,7 @@ std::string buildBounce(const std::string& template_text, const BounceInput& inp
     out = std::move(filled);
   }
 
-  // The machine-readable part (RFC 3464 section 2): the per-message fields in the order of
-  // section 2.2, then one block per recipient.
-  out += fmt::format("\r\n--{}\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
-  if (!input.original_envelope_id.empty()) {
-    out += fmt::format("Original-Envelope-Id: {}\r\n", oneLine(input.original_envelope_id));
-  }
-  out += fmt::format("Reporting-MTA: dns; {}\r\n", me);
-  if (!input.arrival_date.empty()) {
-    out += fmt::format("Arrival-Date: {}\r\n", oneLine(input.arrival_date));
-  }
-  for (const auto& r : input.recipients) {
-    out += fmt::format("\r\nFinal-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {}\r\n",
-                       oneLine(r.address), r.action, r.status.empty() ? "5.0.0" : r.status);
-    if (!r.remote_mta.empty()) {
-      out += fmt::format("Remote-MTA: dns; {}\r\n", oneLine(r.remote_mta));
-    }
-    if (!r.diagnostic.empty()) {
-      out += fmt::format("Diagnostic-Code: smtp; {}\r\n", oneLine(r.diagnostic));
-    }
-  }
+  appendDeliveryStatus(out, boundary, me, input);
   if (!input.original_message.empty()) {
     out += fmt::format("\r\n--{}\r\nContent-Description: Undelivered Message\r\n"
                        "Content-Type: message/rfc822\r\n\r\n",
@@ -256,6 +265,44 @@ std::string buildBounce(const std::string& template_text, const BounceInput& inp
                        boundary);
     out += toCrlf(input.original_headers);
   }
+  if (!out.ends_with("\r\n")) {
+    out += "\r\n";
+  }
+  out += fmt::format("\r\n--{}--\r\n", boundary);
+  return out;
+}
+
+std::string buildSuccessNotice(const BounceInput& input) {
+  const std::string boundary = "upesi-dsn-" + randomToken(16);
+  const std::string me = oneLine(input.me);
+  bool relayed = false;
+  std::string recipients;
+  for (const auto& r : input.recipients) {
+    relayed = relayed || r.action == "relayed";
+    recipients += fmt::format("    <{}>\r\n", oneLine(r.address));
+  }
+  std::string out;
+  out += fmt::format("Message-ID: <{}@{}>\r\n", randomToken(24), me);
+  out += fmt::format("Date: {}\r\n", rfc5322Now());
+  out += fmt::format("From: Mail Delivery Subsystem <MAILER-DAEMON@{}>\r\n", me);
+  out += fmt::format("To: <{}>\r\n", oneLine(input.sender));
+  out += "Subject: Successful Mail Delivery Report\r\n";
+  out += "MIME-Version: 1.0\r\nAuto-Submitted: auto-replied\r\n";
+  out += fmt::format("Content-Type: multipart/report; report-type=delivery-status;\r\n"
+                     "    boundary=\"{}\"\r\n\r\n",
+                     boundary);
+  out += "This is a MIME-encapsulated message.\r\n\r\n";
+  out += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", boundary);
+  out += fmt::format("This is the mail system at host {}.\r\n\r\n", me);
+  out += fmt::format("Your message \"{}\" was {}:\r\n\r\n", oneLine(input.subject),
+                     relayed ? "passed on to a system that sends no delivery reports, for"
+                             : "delivered to");
+  out += recipients;
+  appendDeliveryStatus(out, boundary, me, input);
+  out += fmt::format("\r\n--{}\r\nContent-Description: Delivered Message Headers\r\n"
+                     "Content-Type: text/rfc822-headers\r\n\r\n",
+                     boundary);
+  out += toCrlf(input.original_headers);
   if (!out.ends_with("\r\n")) {
     out += "\r\n";
   }

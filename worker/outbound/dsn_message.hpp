@@ -14,6 +14,7 @@ struct FailedRecipient {
   std::string status;     // "5.1.1"
   std::string remote_mta; // host name of the MX that answered, or empty
   std::string diagnostic; // the MX's reply ("550 5.1.1 no such user"), or our reason
+  std::string original_recipient; // RCPT ORCPT= as "rfc822;a@b.c", or empty (RFC 3464 2.3.1)
 };
 
 struct BounceInput {
@@ -24,7 +25,7 @@ struct BounceInput {
   /// return (outbound.ini bounce_size_limit): attached as message/rfc822 instead of the headers.
   std::string original_message;
   std::string subject;              // the original's Subject
-  std::string original_envelope_id; // the queue uuid
+  std::string original_envelope_id; // MAIL ENVID=, else the queue uuid
   std::string arrival_date;         // RFC 5322 date the message arrived
   std::string reason;               // one line for the whole message
   std::vector<FailedRecipient> recipients;
@@ -42,6 +43,12 @@ struct BounceInput {
 /// is Haraka's kind: header lines, an empty line, the text; the multipart/report structure is
 /// added around it as Haraka adds it, and {msgid} is then a whole "<id@me>" as in Haraka.
 std::string buildBounce(const std::string& template_text, const BounceInput& input);
+
+/// A notice of successful delivery (RFC 3461 6.2, for NOTIFY=SUCCESS): the same
+/// multipart/report as a bounce, from a fixed text, with input.recipients' actions ("delivered"
+/// or "relayed") and statuses, and the original's header (never its body). input.reason and
+/// the template fields do not apply.
+std::string buildSuccessNotice(const BounceInput& input);
 
 /// The template shipped in etc/ when config/outbound.bounce_message has none.
 const std::string& defaultBounceTemplate();

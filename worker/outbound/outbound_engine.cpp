@@ -7,6 +7,7 @@
 #include "worker/hooks/hook_runner.hpp"
 #include "worker/hooks/process_connection.hpp"
 #include "worker/outbound/delivery.hpp"
+#include "worker/outbound/due_order.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
 #include "worker/smtp/transaction_impl.hpp"
 #include "worker/smtp/uuid.hpp"
@@ -215,8 +216,9 @@ void OutboundEngine::pump() {
   std::int64_t now = epochMs();
   while (!settings_.config.disabled && !due_.empty() &&
          deliveries_.size() < settings_.config.concurrency_max && due_.begin()->first <= now) {
-    std::string name = due_.begin()->second;
-    due_.erase(due_.begin());
+    auto next = pickDue(due_, now, priorities_);
+    std::string name = next->second;
+    due_.erase(next);
     known_.erase(name);
     auto delivery = std::make_shared<Delivery>(*this, name);
     deliveries_[name] = delivery;
@@ -286,6 +288,10 @@ void OutboundEngine::deliveryDone(const std::string& name, const std::string& ne
   }
   if (flushed_in_flight_.erase(name) != 0) {
     due_ms = std::min(due_ms, epochMs());
+  }
+  if (auto priority = priorities_.extract(name); !priority.empty() && !next_name.empty()) {
+    priority.key() = next_name; // a retry keeps its priority
+    priorities_.insert(std::move(priority));
   }
   if (!next_name.empty()) {
     schedule(next_name, due_ms);
@@ -363,6 +369,9 @@ void OutboundEngine::enqueue(std::shared_ptr<Transaction> txn,
                       for (const auto& file : *result) {
                         log::info({file.todo.uuid, ""}, "outbound: queued {} for {}", file.name,
                                   file.todo.domain);
+                        if (file.todo.mt_priority && *file.todo.mt_priority != 0) {
+                          priorities_[file.name] = *file.todo.mt_priority;
+                        }
                         schedule(file.name, epochMs());
                       }
                       pump();
@@ -439,6 +448,9 @@ void OutboundEngine::writeMessage(std::shared_ptr<Submission> submission) {
                       for (const auto& file : *result) {
                         log::info({file.todo.uuid, ""}, "outbound: queued {} for {}", file.name,
                                   file.todo.domain);
+                        if (file.todo.mt_priority && *file.todo.mt_priority != 0) {
+                          priorities_[file.name] = *file.todo.mt_priority;
+                        }
                         schedule(file.name, epochMs());
                       }
                       pump();

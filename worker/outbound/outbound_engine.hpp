@@ -137,6 +137,7 @@ private:
   std::multimap<std::int64_t, std::string> due_; // due time (epoch ms) -> file name
   std::map<std::string, std::int64_t> known_;    // scheduled names -> due time
   std::map<std::string, std::int64_t> delayed_;  // names held back by send_email DELAY
+  std::map<std::string, int> priorities_;        // MT-PRIORITY of files queued here (not 0)
   std::map<std::string, std::shared_ptr<Delivery>> deliveries_;
   std::map<std::uint64_t, std::shared_ptr<Submission>> submissions_; // in pre_send_trans_email
   std::uint64_t next_submission_ = 1;

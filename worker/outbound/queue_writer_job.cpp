@@ -62,11 +62,20 @@ std::vector<QueuedFile> planQueueFiles(Transaction& txn, const config::OutboundC
     file.todo.queue_time = now;
     file.todo.domain = groups[k].first;
     for (const auto& rcpt : groups[k].second) {
-      file.todo.rcpt_to.push_back(queue::addressToJson(rcpt));
+      auto json = queue::addressToJson(rcpt);
+      queue::setRcptOptions(json, txn.rcptOptions(rcpt));
+      file.todo.rcpt_to.push_back(std::move(json));
     }
     file.todo.mail_from = queue::addressToJson(txn.mailFrom());
     file.todo.notes = notes;
     file.todo.uuid = fmt::format("{}.{}", txn.uuid(), k + 1);
+    const MailOptions& options = txn.mailOptions();
+    file.todo.dsn_ret = options.dsn_ret;
+    file.todo.dsn_envid = options.dsn_envid;
+    file.todo.requiretls = options.requiretls;
+    if (options.has_mt_priority) {
+      file.todo.mt_priority = options.mt_priority;
+    }
     files.push_back(std::move(file));
   }
   return files;

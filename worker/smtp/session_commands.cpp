@@ -5,6 +5,7 @@
 #include "common/log/logger.hpp"
 #include "common/smtp/address_parser.hpp"
 #include "common/smtp/command_parser.hpp"
+#include "common/smtp/envelope_params.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <fmt/format.h>
@@ -277,6 +278,13 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
       }
       capabilities_ = {"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING",
                        fmt::format("SIZE {}", limits_.max_message_size)};
+      capabilities_.push_back("DSN");
+      if (tls()) {
+        capabilities_.push_back("REQUIRETLS"); // RFC 8689 2: only where TLS is in use
+      }
+      if (!limits_.mt_priority.empty()) {
+        capabilities_.push_back(fmt::format("MT-PRIORITY {}", limits_.mt_priority));
+      }
       runHook(Hook::Capabilities, {}, [this, greeting](HookResult) {
         filterAuthCapability();
         std::vector<std::string> lines{greeting};
@@ -332,6 +340,7 @@ void Session::cmdMail(std::string_view argument) {
     return;
   }
   bool smtputf8 = false;
+  MailOptions options;
   std::vector<std::string> unknown; // offered to the mail hook's plugins
   for (const auto& [keyword, value] : *params) {
     if (keyword == "SIZE") {
@@ -354,6 +363,43 @@ void Session::cmdMail(std::string_view argument) {
       }
     } else if (keyword == "SMTPUTF8") {
       smtputf8 = true;
+    } else if (keyword == "RET") {
+      auto ret = parseDsnRet(value);
+      if (!ret) {
+        reply(501, "5.5.4", {ret.error()});
+        countError();
+        return;
+      }
+      options.dsn_ret = *ret;
+    } else if (keyword == "ENVID") {
+      auto envid = parseDsnEnvid(value);
+      if (!envid) {
+        reply(501, "5.5.4", {envid.error()});
+        countError();
+        return;
+      }
+      options.dsn_envid = std::move(*envid);
+    } else if (keyword == "REQUIRETLS") {
+      if (!tls()) {
+        reply(530, "5.7.10", {"REQUIRETLS needs a TLS session (use STARTTLS)"});
+        countError();
+        return;
+      }
+      if (!value.empty()) {
+        reply(501, "5.5.4", {"REQUIRETLS takes no value"});
+        countError();
+        return;
+      }
+      options.requiretls = true;
+    } else if (keyword == "MT-PRIORITY" && !limits_.mt_priority.empty()) {
+      auto priority = parseMtPriority(value);
+      if (!priority) {
+        reply(501, "5.5.4", {priority.error()});
+        countError();
+        return;
+      }
+      options.has_mt_priority = true;
+      options.mt_priority = *priority;
     } else if (keyword != "AUTH") {
       unknown.push_back(keyword);
     }
@@ -370,6 +416,7 @@ void Session::cmdMail(std::string_view argument) {
   txn_ = std::make_shared<TransactionImpl>(fmt::format("{}.{}", uuid_, transaction_count_),
                                            *address, *params, std::move(stream_options));
   txn_->relaying = relaying_;
+  txn_->setMailOptions(std::move(options));
   if (smtputf8) {
     txn_->notes()["smtputf8"] = true;
   }
@@ -438,17 +485,35 @@ void Session::cmdRcpt(std::string_view argument) {
     countError();
     return;
   }
+  // NOTIFY and ORCPT are the core's (DSN); the others are the plugins' to claim.
+  RcptOptions options;
+  std::vector<std::string> unknown;
+  for (const auto& [keyword, value] : *params) {
+    if (keyword == "NOTIFY") {
+      auto notify = parseDsnNotify(value);
+      if (!notify) {
+        reply(501, "5.5.4", {notify.error()});
+        countError();
+        return;
+      }
+      options.notify = *notify;
+    } else if (keyword == "ORCPT") {
+      if (auto orcpt = parseDsnOrcpt(value, options); !orcpt) {
+        reply(501, "5.5.4", {orcpt.error()});
+        countError();
+        return;
+      }
+    } else {
+      unknown.push_back(keyword);
+    }
+  }
   // As in Haraka the recipient is on the list while rcpt runs, and taken off if refused.
   txn_->rcptTo().push_back(*address);
   pending_rcpt_index_ = txn_->rcptTo().size() - 1;
+  txn_->setRcptOptions(*address, std::move(options));
   relaying_before_rcpt_ = txn_->relaying;
   pending_address_ = *address;
   pending_params_ = *params;
-  // The core implements no RCPT parameter yet: all of them are the plugins' to claim.
-  std::vector<std::string> unknown;
-  for (const auto& param : *params) {
-    unknown.push_back(param.first);
-  }
   pending_claims_ = EsmtpClaims(std::move(unknown));
   HookParams hook_params;
   hook_params.address = &pending_address_;

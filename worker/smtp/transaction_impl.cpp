@@ -134,4 +134,28 @@ void TransactionImpl::finishBody() {
   }
 }
 
+RcptOptions TransactionImpl::rcptOptions(const Address& recipient) const {
+  const std::string key = recipient.address();
+  for (const auto& [address, options] : rcpt_options_) {
+    if (address == key) {
+      return options;
+    }
+  }
+  return {};
+}
+
+void TransactionImpl::setRcptOptions(const Address& recipient, RcptOptions options) {
+  const std::string key = recipient.address();
+  for (auto& [address, stored] : rcpt_options_) {
+    if (address == key) {
+      stored = std::move(options);
+      return;
+    }
+  }
+  if (options == RcptOptions{}) {
+    return;
+  }
+  rcpt_options_.emplace_back(key, std::move(options));
+}
+
 } // namespace upesi::smtp

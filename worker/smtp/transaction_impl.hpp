@@ -41,6 +41,12 @@ public:
   const BodyPart* body() const override;
   void attachmentHooks(AttachmentStart start) override;
   void setBanner(std::string_view text, std::string_view html) override;
+  const MailOptions& mailOptions() const override { return mail_options_; }
+  RcptOptions rcptOptions(const Address& recipient) const override;
+
+  void setMailOptions(MailOptions options) { mail_options_ = std::move(options); }
+  /// Replaces what an earlier RCPT for the same address gave.
+  void setRcptOptions(const Address& recipient, RcptOptions options);
 
   /// At the start of DATA/BDAT: starts the MIME parser if a plugin asked for the body.
   void startBody(const mail::MimeLimits& limits);
@@ -62,6 +68,8 @@ private:
   Address mail_from_;
   EsmtpParams mail_params_;
   std::vector<Address> rcpt_to_;
+  MailOptions mail_options_;
+  std::vector<std::pair<std::string, RcptOptions>> rcpt_options_; // by Address::address()
   nlohmann::json notes_ = nlohmann::json::object();
   Results results_;
   mail::MessageStream message_;

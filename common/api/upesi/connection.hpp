@@ -9,6 +9,7 @@
 #include <upesi/address.hpp>
 #include <upesi/body.hpp>
 #include <upesi/code.hpp>
+#include <upesi/envelope_options.hpp>
 #include <upesi/esmtp_claims.hpp>
 #include <upesi/hook.hpp>
 #include <upesi/outbound.hpp>
@@ -138,6 +139,20 @@ public:
   virtual void setBanner(std::string_view text, std::string_view html = {}) {
     (void)text;
     (void)html;
+  }
+
+  // Added in the same API version (appended: the members above keep their vtable slots).
+
+  /// MAIL's DSN, REQUIRETLS and MT-PRIORITY parameters, parsed (the mail hook sees them set).
+  virtual const MailOptions& mailOptions() const {
+    static const MailOptions none;
+    return none;
+  }
+  /// RCPT's NOTIFY and ORCPT for the recipient with `recipient`'s address(); defaults when it
+  /// gave none (or a plugin put it on the list). Set before the rcpt hook runs.
+  virtual RcptOptions rcptOptions(const Address& recipient) const {
+    (void)recipient;
+    return {};
   }
 };
 

@@ -10,7 +10,8 @@
 // 4.1.1.11), unless the chain refused the command anyway. A plugin answering OK ends the chain,
 // so a claiming hook must run before it (register it with a lower priority).
 //
-// The core implements SIZE, BODY, SMTPUTF8 and AUTH on MAIL; those are never offered here.
+// The core implements SIZE, BODY, SMTPUTF8, AUTH, RET, ENVID, REQUIRETLS and (when smtp.ini
+// names a policy) MT-PRIORITY on MAIL, NOTIFY and ORCPT on RCPT; those are never offered here.
 #pragma once
 
 #include <upesi/text.hpp>

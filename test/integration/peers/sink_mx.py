@@ -10,6 +10,9 @@ usage: sink_mx.py PORT DIR [ADDRESS]   (ADDRESS defaults to 127.0.0.1)
 Optional, from the environment: SINK_TLS_CERT/SINK_TLS_KEY offer STARTTLS with that
 certificate (SINK_TLS_MAX=TLSv1_1 caps the version so that a modern client's handshake fails);
 SINK_AUTH=user:password requires AUTH. Each message records "tls" and "auth" too.
+SINK_EXTENSIONS=DSN,MT-PRIORITY,REQUIRETLS (any of them) advertises those extensions and takes
+their MAIL/RCPT parameters. Every message records "mail_args" and "rcpt_args": the parameters
+as they came on MAIL and on each RCPT.
 """
 import json
 import os
@@ -17,6 +20,40 @@ import sys
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+EXTENSIONS = [e for e in os.environ.get("SINK_EXTENSIONS", "").split(",") if e]
+# The parameters each extension brings; aiosmtpd refuses any it does not know.
+EXTENSION_PARAMS = {"DSN": ("RET", "ENVID", "NOTIFY", "ORCPT"), "MT-PRIORITY": ("MT-PRIORITY",),
+                    "REQUIRETLS": ("REQUIRETLS",)}
+TAKEN = {p for e in EXTENSIONS for p in EXTENSION_PARAMS.get(e, ())}
+
+
+def split_params(arg):
+    """'FROM:<a@b> SIZE=1 RET=HDRS' -> ('FROM:<a@b> SIZE=1', 'SIZE=1 RET=HDRS')."""
+    path_end = arg.find(">") + 1 if ">" in arg else len(arg.split(" ")[0])
+    words = arg[path_end:].split()
+    kept = [w for w in words if w.split("=")[0].upper() not in TAKEN]
+    return " ".join([arg[:path_end]] + kept), " ".join(words)
+
+
+class RecordingSMTP(SMTP):
+    async def smtp_MAIL(self, arg):
+        if arg:
+            arg, self.session.mail_args = split_params(arg)
+            self.session.rcpt_args = []
+        return await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        if arg:
+            arg, args = split_params(arg)
+            self.session.rcpt_args = getattr(self.session, "rcpt_args", []) + [args]
+        return await super().smtp_RCPT(arg)
+
+
+class RecordingController(Controller):
+    def factory(self):
+        return RecordingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class Handler:
@@ -30,7 +67,7 @@ class Handler:
         with open(os.path.join(self.out, "ehlo-count"), "w") as f:
             f.write(str(self.ehlos))
         session.host_name = hostname
-        return responses
+        return responses[:-1] + ["250-" + e for e in EXTENSIONS] + responses[-1:]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]
@@ -57,6 +94,8 @@ class Handler:
             json.dump({"mail_from": envelope.mail_from, "rcpts": envelope.rcpt_tos,
                        "helo": session.host_name, "tls": session.ssl is not None,
                        "auth": session.authenticated,
+                       "mail_args": getattr(session, "mail_args", ""),
+                       "rcpt_args": getattr(session, "rcpt_args", []),
                        "data": envelope.original_content.decode("utf-8", "replace")}, f)
         os.rename(path + ".tmp", path)
         return "250 2.0.0 accepted"
@@ -85,7 +124,7 @@ def main():
             return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
-    controller = Controller(Handler(out), hostname=address, port=port, **kwargs)
+    controller = RecordingController(Handler(out), hostname=address, port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     try:

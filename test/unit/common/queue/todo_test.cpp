@@ -186,3 +186,96 @@ TEST_CASE("todo: a queue_time out of int64's range is an error") {
   REQUIRE(truncated.ok());
   CHECK(truncated->queue_time == 1795418587971);
 }
+
+TEST_CASE("todo: DSN, REQUIRETLS and MT-PRIORITY are first-class keys, written when set") {
+  const auto json = haraka(R"({
+    "queue_time": 1795418587971,
+    "domain": "example.net",
+    "rcpt_to": [{"original":"<b@example.net>","original_host":"example.net","host":"example.net",
+                 "user":"b","dsn_notify":"SUCCESS,FAILURE","dsn_orcpt":"rfc822;B+x@example.net"}],
+    "mail_from": {"original":"<a@example.com>","original_host":"example.com",
+                  "host":"example.com","user":"a"},
+    "notes": {},
+    "uuid": "A-B.1",
+    "force_tls": false,
+    "dsn_ret": "HDRS",
+    "dsn_envid": "QQ 314159",
+    "requiretls": true,
+    "mt_priority": -3
+  })");
+  auto todo = Todo::fromJson(json);
+  REQUIRE(todo.ok());
+  CHECK(todo->dsn_ret == upesi::DsnReturn::Headers);
+  CHECK(todo->dsn_envid == "QQ 314159");
+  CHECK(todo->requiretls);
+  CHECK(todo->mt_priority == -3);
+  CHECK(todo->extra.empty());
+  const auto rcpt = upesi::queue::rcptOptionsFromJson(todo->rcpt_to.at(0));
+  CHECK(rcpt.notify.success);
+  CHECK(rcpt.notify.failure);
+  CHECK_FALSE(rcpt.notify.delay);
+  CHECK(rcpt.orcpt_type == "rfc822");
+  CHECK(rcpt.orcpt_address == "B+x@example.net");
+
+  const auto out = todo->toJson();
+  CHECK(out.dump() == json.dump()); // same keys, same order
+  auto again = Todo::fromJson(out);
+  REQUIRE(again.ok());
+  CHECK((*again == *todo));
+}
+
+TEST_CASE("todo: a file Haraka wrote has none of them, and one without them is Haraka's") {
+  auto todo = Todo::fromJson(haraka(
+      R"({"queue_time":1,"domain":"d","rcpt_to":[{"original":"<b@d>","host":"d","user":"b",
+          "dsn_action":"failed"}],"mail_from":{"original":"<>"},"notes":{},"uuid":"u",
+          "force_tls":false})"));
+  REQUIRE(todo.ok());
+  CHECK(todo->dsn_ret == upesi::DsnReturn::Unset);
+  CHECK(todo->dsn_envid.empty());
+  CHECK_FALSE(todo->requiretls);
+  CHECK_FALSE(todo->mt_priority.has_value());
+  const auto rcpt = upesi::queue::rcptOptionsFromJson(todo->rcpt_to.at(0));
+  CHECK((rcpt == upesi::RcptOptions{}));
+  CHECK(
+      todo->toJson().dump() ==
+      R"({"queue_time":1,"domain":"d","rcpt_to":[{"original":"<b@d>","host":"d","user":"b","dsn_action":"failed"}],"mail_from":{"original":"<>"},"notes":{},"uuid":"u","force_tls":false})");
+}
+
+TEST_CASE("todo: recipient options set and cleared on the address object") {
+  auto json = addressToJson(mailbox("b", "example.net"));
+  upesi::RcptOptions options;
+  options.notify.given = true;
+  options.notify.never = true;
+  options.orcpt_type = "rfc822";
+  options.orcpt_address = "x=y@example.net";
+  upesi::queue::setRcptOptions(json, options);
+  CHECK(json["dsn_notify"] == "NEVER");
+  CHECK(json["dsn_orcpt"] == "rfc822;x=y@example.net");
+  CHECK((upesi::queue::rcptOptionsFromJson(json) == options));
+  upesi::queue::setRcptOptions(json, {});
+  CHECK_FALSE(json.contains("dsn_notify"));
+  CHECK_FALSE(json.contains("dsn_orcpt"));
+  // Unreadable values count as not given, never as an error that strands the file.
+  auto odd = haraka(R"({"user":"b","host":"d","dsn_notify":"NEVER,SUCCESS","dsn_orcpt":5})");
+  CHECK((upesi::queue::rcptOptionsFromJson(odd) == upesi::RcptOptions{}));
+}
+
+TEST_CASE("todo: bad DSN, REQUIRETLS or MT-PRIORITY values are errors naming the key") {
+  const std::string base = R"({"queue_time":1,"domain":"d","rcpt_to":[],"mail_from":{},)";
+  for (const auto& [extra, key] : std::vector<std::pair<std::string, std::string>>{
+           {R"("dsn_ret":"ALL"})", "dsn_ret"},
+           {R"("dsn_ret":1})", "dsn_ret"},
+           {R"("dsn_envid":[]})", "dsn_envid"},
+           {R"("requiretls":"yes"})", "requiretls"},
+           {R"("mt_priority":10})", "mt_priority"},
+           {R"("mt_priority":18446744073709551615})", "mt_priority"},
+           {R"("mt_priority":-10})", "mt_priority"},
+           {R"("mt_priority":1.5})", "mt_priority"},
+           {R"("mt_priority":"1"})", "mt_priority"},
+       }) {
+    CAPTURE(extra);
+    auto todo = Todo::fromJson(haraka((base + extra).c_str()));
+    REQUIRE_FALSE(todo.ok());
+    CHECK(todo.error().find(key) != std::string::npos);
+  }
+}

@@ -29,6 +29,7 @@ struct ScriptedServer {
   bool in_data = false;
   bool saw_dot = false;
   int mails = 0;
+  std::string extra_ehlo; // more keyword lines ("250-DSN\r\n") in the EHLO reply
 
   ScriptedServer(const ScriptedServer&) = delete;
   ScriptedServer& operator=(const ScriptedServer&) = delete;
@@ -119,7 +120,8 @@ struct ScriptedServer {
       pending.erase(0, lf + 2);
       std::string verb = line.substr(0, 4);
       if (verb == "EHLO") {
-        say("250-scripted\r\n250-PIPELINING\r\n250-AUTH PLAIN login\r\n250 SIZE 1000\r\n");
+        say("250-scripted\r\n250-PIPELINING\r\n250-AUTH PLAIN login\r\n" + extra_ehlo +
+            "250 SIZE 1000\r\n");
       } else if (verb == "MAIL") {
         ++mails;
         say("250 2.1.0 ok\r\n");
@@ -344,5 +346,94 @@ TEST_CASE("smtp_client: bad addresses fail the connect, from the loop") {
     inside = false;
     uv_run(&l.loop, UV_RUN_DEFAULT);
     CHECK(reason == fmt::format("invalid IP address \"{}\"", ip));
+  }
+}
+
+namespace {
+
+Envelope envelopeWithOptions() {
+  auto e = envelope(2);
+  e.options.dsn_ret = DsnReturn::Headers;
+  e.options.dsn_envid = "a+b c";
+  e.options.has_mt_priority = true;
+  e.options.mt_priority = -2;
+  RcptOptions first;
+  first.notify.given = true;
+  first.notify.success = true;
+  first.notify.failure = true;
+  first.orcpt_type = "rfc822";
+  first.orcpt_address = "x+y@example.test";
+  e.rcpt_options = {first}; // the second recipient has none
+  return e;
+}
+
+std::string sendOnce(const std::string& extra_ehlo, const Envelope& e) {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  server.extra_ehlo = extra_ehlo;
+  auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+  bool sent = false;
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    client->send(e, memorySource("x\r\n"), [&](const DeliveryResult& r) {
+      sent = true;
+      CHECK(r.message.ok());
+      client->close();
+    });
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  CHECK(sent);
+  client.reset();
+  server.shutdown();
+  return server.received;
+}
+
+} // namespace
+
+TEST_CASE("smtp_client: DSN and MT-PRIORITY parameters go to a server that offers them") {
+  const std::string received =
+      sendOnce("250-DSN\r\n250-MT-PRIORITY MIXER\r\n", envelopeWithOptions());
+  CHECK(received.find("MAIL FROM:<from@example.test> RET=HDRS ENVID=a+2Bb+20c "
+                      "MT-PRIORITY=-2\r\n") != std::string::npos);
+  CHECK(received.find("RCPT TO:<to0@example.test> NOTIFY=SUCCESS,FAILURE "
+                      "ORCPT=rfc822;x+2By@example.test\r\n") != std::string::npos);
+  CHECK(received.find("RCPT TO:<to1@example.test>\r\n") != std::string::npos);
+}
+
+TEST_CASE("smtp_client: and none of them to a server that does not") {
+  const std::string received = sendOnce("", envelopeWithOptions());
+  CHECK(received.find("MAIL FROM:<from@example.test>\r\n") != std::string::npos);
+  CHECK(received.find("RCPT TO:<to0@example.test>\r\n") != std::string::npos);
+  for (const char* param : {"RET=", "ENVID=", "MT-PRIORITY=", "NOTIFY=", "ORCPT="}) {
+    CHECK(received.find(param) == std::string::npos);
+  }
+}
+
+TEST_CASE("smtp_client: REQUIRETLS is refused with 5.7.30 before MAIL without verified TLS") {
+  for (const std::string extra : {"", "250-REQUIRETLS\r\n"}) {
+    CAPTURE(extra);
+    Loop l;
+    ScriptedServer server(&l.loop);
+    server.extra_ehlo = extra;
+    auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+    bool refused = false;
+    client->connect([&](const Status& s) {
+      REQUIRE(s.ok());
+      auto e = envelope();
+      e.options.requiretls = true;
+      client->send(e, memorySource("x\r\n"), [&](const DeliveryResult& r) {
+        refused = true;
+        CHECK((r.message.outcome == Outcome::Permanent));
+        CHECK(r.message.enhanced == "5.7.30");
+        CHECK(r.message.reason.starts_with("REQUIRETLS support required"));
+        CHECK((r.recipients.at(0).status.outcome == Outcome::Permanent));
+        client->close();
+      });
+    });
+    uv_run(&l.loop, UV_RUN_DEFAULT);
+    CHECK(refused);
+    CHECK(server.mails == 0);
+    client.reset();
+    server.shutdown();
   }
 }

@@ -180,3 +180,55 @@ TEST_CASE("bounce: the queue file's dot-stuffing is undone for the returned mess
   CHECK(unstuffDots("a\r\n..b\r\n...\r\n.\r\nx..y\r\n") == "a\r\n.b\r\n..\r\n.\r\nx..y\r\n");
   CHECK(unstuffDots("..first\r\n") == ".first\r\n");
 }
+
+TEST_CASE("bounce: ORCPT is the recipient's Original-Recipient, before its Final-Recipient") {
+  BounceInput in;
+  in.me = "mx.test.example";
+  in.sender = "alice@client.example";
+  in.original_envelope_id = "QQ314159";
+  FailedRecipient r{"bob@example.net", "failed", "5.1.1", "", "550 no"};
+  r.original_recipient = "rfc822;Bob+x@example.net\r\nX-Injected: 1";
+  in.recipients.push_back(r);
+  std::string out = buildBounce("", in);
+  CHECK(out.find("Original-Envelope-Id: QQ314159\r\n") != std::string::npos);
+  CHECK(out.find("\r\nOriginal-Recipient: rfc822;Bob+x@example.net  X-Injected: 1\r\n"
+                 "Final-Recipient: rfc822; bob@example.net\r\nAction: failed\r\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("success notice: relayed or delivered, 2.0.0, the original's header alone") {
+  BounceInput in;
+  in.me = "mx.test.example";
+  in.sender = "alice@client.example";
+  in.original_headers = "From: alice@client.example\r\nSubject: hello\r\n";
+  in.subject = "hello";
+  in.original_envelope_id = "ENV-1";
+  in.arrival_date = "Fri, 04 Dec 2026 17:00:00 +0000";
+  in.original_message = "From: x\r\n\r\nsecret body\r\n"; // never returned in a success notice
+  FailedRecipient r{"bob@example.net", "relayed", "2.0.0", "mx.example.net", "250 2.0.0 Ok"};
+  r.original_recipient = "rfc822;bob@example.net";
+  in.recipients.push_back(r);
+  std::string out = buildSuccessNotice(in);
+  CHECK(out.find("To: <alice@client.example>\r\n") != std::string::npos);
+  CHECK(out.find("Subject: Successful Mail Delivery Report\r\n") != std::string::npos);
+  CHECK(out.find("Content-Type: multipart/report; report-type=delivery-status;") !=
+        std::string::npos);
+  CHECK(out.find("Original-Envelope-Id: ENV-1\r\nReporting-MTA: dns; mx.test.example\r\n"
+                 "Arrival-Date: Fri, 04 Dec 2026 17:00:00 +0000\r\n") != std::string::npos);
+  CHECK(out.find("Original-Recipient: rfc822;bob@example.net\r\nFinal-Recipient: rfc822; "
+                 "bob@example.net\r\nAction: relayed\r\nStatus: 2.0.0\r\nRemote-MTA: dns; "
+                 "mx.example.net\r\n") != std::string::npos);
+  CHECK(out.find("Content-Type: text/rfc822-headers\r\n\r\nFrom: alice@client.example\r\n"
+                 "Subject: hello\r\n") != std::string::npos);
+  CHECK(out.find("secret body") == std::string::npos);
+  CHECK(out.find("Action: failed") == std::string::npos);
+  auto boundary_at = out.find("boundary=\"") + 10;
+  std::string boundary = out.substr(boundary_at, out.find('"', boundary_at) - boundary_at);
+  CHECK(out.ends_with("--" + boundary + "--\r\n"));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == '\n') {
+      REQUIRE(i > 0);
+      CHECK(out[i - 1] == '\r');
+    }
+  }
+}

@@ -47,3 +47,44 @@ TEST_CASE("queue writer job: notes that are not UTF-8 are queued and read back r
   CHECK(notes["nested"]["list"][1] == "a\xef\xbf\xbd(b");
   CHECK(notes["skip_plugins"].is_array());
 }
+
+TEST_CASE("queue writer job: DSN, REQUIRETLS and MT-PRIORITY go into each file's todo") {
+  FakeTransaction txn("A1B2C3D4-0000-4000-8000-000000000002.1");
+  txn.mail_from = makeAddress("sender", "client.example");
+  txn.rcpt_to = {makeAddress("a", "example.net"), makeAddress("b", "example.org")};
+  txn.mail_options.dsn_ret = DsnReturn::Headers;
+  txn.mail_options.dsn_envid = "ENV 1";
+  txn.mail_options.requiretls = true;
+  txn.mail_options.has_mt_priority = true;
+  txn.mail_options.mt_priority = -2;
+  RcptOptions notify;
+  notify.notify.given = true;
+  notify.notify.success = true;
+  notify.orcpt_type = "rfc822";
+  notify.orcpt_address = "A@example.net";
+  txn.rcpt_options["a@example.net"] = notify;
+
+  config::OutboundConfig config;
+  auto files = planQueueFiles(txn, config, "mx.example");
+  REQUIRE(files.size() == 2);
+  for (const auto& file : files) {
+    CHECK(file.todo.dsn_ret == DsnReturn::Headers);
+    CHECK(file.todo.dsn_envid == "ENV 1");
+    CHECK(file.todo.requiretls);
+    CHECK(file.todo.mt_priority == -2);
+  }
+  CHECK(files[0].todo.rcpt_to.at(0)["dsn_notify"] == "SUCCESS");
+  CHECK(files[0].todo.rcpt_to.at(0)["dsn_orcpt"] == "rfc822;A@example.net");
+  CHECK_FALSE(files[1].todo.rcpt_to.at(0).contains("dsn_notify"));
+  CHECK_FALSE(files[1].todo.rcpt_to.at(0).contains("dsn_orcpt"));
+
+  FakeTransaction plain("A1B2C3D4-0000-4000-8000-000000000003.1");
+  plain.mail_from = makeAddress("sender", "client.example");
+  plain.rcpt_to = {makeAddress("a", "example.net")};
+  auto haraka_like = planQueueFiles(plain, config, "mx.example");
+  REQUIRE(haraka_like.size() == 1);
+  const auto json = haraka_like[0].todo.toJson();
+  for (const char* key : {"dsn_ret", "dsn_envid", "requiretls", "mt_priority"}) {
+    CHECK_FALSE(json.contains(key));
+  }
+}
