@@ -40,8 +40,7 @@ std::string statusOf(const smtp_client::Status& s, const char* fallback) {
 
 } // namespace
 
-HMailImpl::HMailImpl(std::string file_name, std::string path, queue::Todo& todo,
-                     unsigned attempts)
+HMailImpl::HMailImpl(std::string file_name, std::string path, queue::Todo& todo, unsigned attempts)
     : file_name_(std::move(file_name)), path_(std::move(path)), todo_(todo), attempts_(attempts) {
   if (auto from = queue::addressFromJson(todo.mail_from)) {
     from_ = *from;
@@ -149,8 +148,7 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
   original_headers_ = std::move(headers);
   hmail_ = std::make_unique<HMailImpl>(
       name_, std::filesystem::absolute(engine_.settings().config.queue_dir / name_).string(),
-      header_.todo,
-      parsed_.attempts);
+      header_.todo, parsed_.attempts);
   if (hmail_->rcptTo().empty()) {
     log::warn({logId(), ""}, "outbound: {} has no recipients left: removing it", name_);
     removeFile();
@@ -625,9 +623,8 @@ void Delivery::readOriginal(std::function<void(std::string)> then) {
   if (header_.todo.dsn_ret == DsnReturn::Headers || header_.todo.requiretls) {
     limit = 0;
   }
-  std::uint64_t size = header_.file_size > header_.message_offset
-                           ? header_.file_size - header_.message_offset
-                           : 0;
+  std::uint64_t size =
+      header_.file_size > header_.message_offset ? header_.file_size - header_.message_offset : 0;
   if (size == 0 || size > limit || !lock_.held()) {
     then({}); // the header alone (read when the file was claimed)
     return;

@@ -276,8 +276,9 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
         reply(250, "", {greeting});
         return;
       }
-      capabilities_ = {"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING",
-                       fmt::format("SIZE {}", limits_.max_message_size)};
+      capabilities_ = {"PIPELINING", "8BITMIME",
+                       "SMTPUTF8",   "ENHANCEDSTATUSCODES",
+                       "CHUNKING",   fmt::format("SIZE {}", limits_.max_message_size)};
       capabilities_.push_back("DSN");
       if (tls()) {
         capabilities_.push_back("REQUIRETLS"); // RFC 8689 2: only where TLS is in use
