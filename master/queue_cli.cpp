@@ -4,6 +4,7 @@
 #include "common/config/outbound_config.hpp"
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
+#include "common/util/clock.hpp"
 #include "common/util/paths.hpp"
 #include "master/queue_model.hpp"
 #include "master/queue_print.hpp"
@@ -27,12 +28,6 @@ using Json = nlohmann::ordered_json;
 
 constexpr std::string_view BusyText = "busy: being delivered";
 constexpr std::string_view GoneText = "gone (delivered or renamed meanwhile)";
-
-std::int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string joinPath(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
@@ -125,7 +120,7 @@ int queueStat(const std::string& dir, bool json) {
     fmt::print(stderr, "upesi: {}\n", entries.error());
     return 1;
   }
-  auto stats = queueStats(*entries, nowMs());
+  auto stats = queueStats(*entries, epochMs());
   if (json) {
     fmt::print("{}\n", dumpJson(statsJson(stats), 2));
   } else {
@@ -261,7 +256,7 @@ int queueUnstick(const std::string& dir, const std::string& domain, int scan_int
     fmt::print(stderr, "upesi: {}\n", entries.error());
     return 1;
   }
-  std::int64_t now = nowMs();
+  std::int64_t now = epochMs();
   std::size_t renamed = 0;
   bool failed = false;
   for (const QueueEntry* e : selectStuck(*entries, domain, now)) {

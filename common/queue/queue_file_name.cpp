@@ -1,5 +1,7 @@
 #include "common/queue/queue_file_name.hpp"
 
+#include "common/util/clock.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -140,12 +142,6 @@ Result<QueueFileName> parseLegacy(const std::vector<std::string_view>& fields,
   return out;
 }
 
-std::int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 } // namespace
 
 Result<QueueFileName> QueueFileName::parse(std::string_view name, std::int64_t now_ms) {
@@ -164,7 +160,7 @@ Result<QueueFileName> QueueFileName::parse(std::string_view name, std::int64_t n
 }
 
 Result<QueueFileName> QueueFileName::parse(std::string_view name) {
-  return parse(name, nowMs());
+  return parse(name, epochMs());
 }
 
 QueueFileName QueueFileName::makeNew(std::int64_t now_ms, std::int64_t pid,
@@ -248,7 +244,7 @@ std::string randomUid() {
       // getrandom cannot fail once the kernel pool is initialised; fall back on the clock
       // rather than leave the name short.
       const auto tick =
-          static_cast<std::uint64_t>(nowMs()) ^ reinterpret_cast<std::uintptr_t>(&out);
+          static_cast<std::uint64_t>(epochMs()) ^ reinterpret_cast<std::uintptr_t>(&out);
       out += UidAlphabet[(tick + out.size() * 7) % UidAlphabet.size()];
       continue;
     }

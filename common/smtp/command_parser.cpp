@@ -1,5 +1,7 @@
 #include "common/smtp/command_parser.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/config/text_checks.hpp"
 
 #include <fmt/format.h>
@@ -21,30 +23,6 @@ constexpr bool isDigit(char c) {
 
 constexpr bool isNonAscii(char c) {
   return static_cast<unsigned char>(c) >= 0x80;
-}
-
-constexpr char toUpperAscii(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-std::string upperAscii(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = toUpperAscii(c);
-  }
-  return out;
-}
-
-bool startsWithIgnoreCase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (toUpperAscii(text[i]) != toUpperAscii(prefix[i])) {
-      return false;
-    }
-  }
-  return true;
 }
 
 bool hasNonAscii(std::string_view text) {
@@ -153,7 +131,7 @@ CommandLine splitCommandLine(std::string_view line, bool allow_utf8_mail_rcpt) {
   const std::string_view verb = line.substr(0, space);
   const std::string_view argument =
       space == std::string_view::npos ? std::string_view() : skipSpaces(line.substr(space));
-  out.verb = upperAscii(verb);
+  out.verb = text::toUpper(verb);
   out.argument = std::string(argument);
 
   const bool verb_is_letters =
@@ -174,7 +152,7 @@ CommandLine splitCommandLine(std::string_view line, bool allow_utf8_mail_rcpt) {
 
 Result<PathArgumentParts> splitPathArgument(std::string_view argument, std::string_view prefix,
                                             const PathOptions& options) {
-  if (!startsWithIgnoreCase(argument, prefix)) {
+  if (!text::startsWithIgnoreCase(argument, prefix)) {
     return Error{fmt::format("Syntax error: expected {}<address>", prefix)};
   }
   std::string_view rest = argument.substr(prefix.size());
@@ -229,7 +207,7 @@ Result<EsmtpParams> parseEsmtpParams(std::string_view text) {
     if (!isKeyword(keyword)) {
       return Error{"Invalid parameter keyword"};
     }
-    std::string name = upperAscii(keyword);
+    std::string name = text::toUpper(keyword);
     std::string value;
     if (equals != std::string_view::npos) {
       const std::string_view raw = token.substr(equals + 1);
@@ -286,7 +264,7 @@ Result<std::uint64_t> parseSizeValue(std::string_view value) {
 }
 
 Result<BodyType> parseBodyValue(std::string_view value) {
-  const std::string upper = upperAscii(value);
+  const std::string upper = text::toUpper(value);
   if (upper == "7BIT") {
     return BodyType::SevenBit;
   }

@@ -1,5 +1,7 @@
 #include "common/smtp/envelope_params.hpp"
 
+#include <upesi/text.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,22 +10,12 @@ namespace upesi::smtp {
 
 namespace {
 
-constexpr char toUpperAscii(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-std::string upperAscii(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), toUpperAscii);
-  return out;
-}
-
 int hexValue(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0';
   }
   // RFC 3461 asks for upper case; a client writing lower case means the same byte.
-  c = toUpperAscii(c);
+  c = text::toUpper(c);
   if (c >= 'A' && c <= 'F') {
     return c - 'A' + 10;
   }
@@ -87,7 +79,7 @@ std::string encodeXtext(std::string_view text) {
 }
 
 Result<DsnReturn> parseDsnRet(std::string_view value) {
-  const std::string upper = upperAscii(value);
+  const std::string upper = text::toUpper(value);
   if (upper == "FULL") {
     return DsnReturn::Full;
   }
@@ -123,7 +115,7 @@ Result<DsnNotify> parseDsnNotify(std::string_view value) {
     if (comma == std::string_view::npos) {
       comma = value.size();
     }
-    const std::string word = upperAscii(value.substr(pos, comma - pos));
+    const std::string word = text::toUpper(value.substr(pos, comma - pos));
     bool* flag = word == "NEVER"     ? &notify.never
                  : word == "SUCCESS" ? &notify.success
                  : word == "FAILURE" ? &notify.failure

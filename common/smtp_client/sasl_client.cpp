@@ -1,5 +1,7 @@
 #include "common/smtp_client/sasl_client.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/smtp/sasl_server.hpp"
 #include "common/util/base64.hpp"
 
@@ -11,14 +13,6 @@
 
 namespace upesi::smtp_client {
 namespace {
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
 
 bool offers(const std::vector<std::string>& offered, SaslMechanism mechanism) {
   return std::find(offered.begin(), offered.end(), toString(mechanism)) != offered.end();
@@ -39,7 +33,7 @@ const char* toString(SaslMechanism mechanism) {
 }
 
 std::optional<SaslMechanism> saslMechanismFromName(std::string_view name) {
-  std::string wanted = upper(name);
+  std::string wanted = text::toUpper(name);
   for (auto m : {SaslMechanism::CramMd5, SaslMechanism::Plain, SaslMechanism::Login}) {
     if (wanted == toString(m)) {
       return m;
@@ -57,7 +51,7 @@ std::vector<std::string> parseAuthMechanisms(std::string_view arguments) {
       end = arguments.size();
     }
     if (end > pos) {
-      auto mechanism = upper(arguments.substr(pos, end - pos));
+      auto mechanism = text::toUpper(arguments.substr(pos, end - pos));
       if (std::find(mechanisms.begin(), mechanisms.end(), mechanism) == mechanisms.end()) {
         mechanisms.push_back(std::move(mechanism));
       }

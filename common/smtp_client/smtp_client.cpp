@@ -10,6 +10,8 @@
 // point of their own, so they end with deliverSoon().
 #include "common/smtp_client/smtp_client.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/log/logger.hpp"
 #include "common/smtp/envelope_params.hpp"
 #include "common/tls/tls_stream.hpp"
@@ -174,14 +176,6 @@ bool hasNonAscii(std::string_view text) {
 
 bool safeOnTheWire(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return out;
 }
 
 std::string connectError(int status) {
@@ -697,7 +691,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       const std::string& line = reply.lines[i];
       caps_.extensions.push_back(line);
       auto space = line.find_first_of(" =");
-      std::string keyword = upper(std::string_view(line).substr(0, space));
+      std::string keyword = text::toUpper(std::string_view(line).substr(0, space));
       std::string_view args = space == std::string::npos ? std::string_view{}
                                                          : std::string_view(line).substr(space + 1);
       if (keyword == "PIPELINING") {

@@ -1,19 +1,14 @@
 #include "common/tls/tls_channel.hpp"
 
+#include "common/util/ip_literal.hpp"
+
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <arpa/inet.h>
-
 namespace upesi::tls {
 namespace {
-
-bool isIpLiteral(const std::string& name) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
-}
 
 std::string nameText(X509_NAME* name) {
   if (name == nullptr) {

@@ -4,6 +4,7 @@
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/mail/header.hpp"
+#include "common/util/ip_literal.hpp"
 #include "common/util/local_address.hpp"
 #include "common/util/text.hpp"
 #include "common/util/thread_pool.hpp"
@@ -27,12 +28,6 @@ constexpr std::int64_t BounceRetryMs = 60000;
 // A split that could not be written: how often it is tried again.
 constexpr std::int64_t MinSplitRetryMs = 1000;
 constexpr std::int64_t MaxSplitRetryMs = 60000;
-
-bool isIpLiteral(const std::string& host) {
-  unsigned char buf[16];
-  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 ||
-         ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
 
 std::string statusOf(const smtp_client::Status& s, const char* fallback) {
   return s.enhanced.empty() ? fallback : s.enhanced;

@@ -94,10 +94,7 @@ bool hasHeaderField(std::string_view header, std::string_view name) {
     std::size_t end = header.find("\r\n", pos);
     std::string_view line = header.substr(pos, end == std::string_view::npos ? end : end - pos);
     if (line.size() > name.size() && line[name.size()] == ':' &&
-        std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
+        text::startsWithIgnoreCase(line, name)) {
       return true;
     }
     if (end == std::string_view::npos) {

@@ -11,9 +11,9 @@ namespace upesi::outbound {
 struct FailedRecipient {
   std::string address; // user@host
   std::string action = "failed";
-  std::string status;     // "5.1.1"
-  std::string remote_mta; // host name of the MX that answered, or empty
-  std::string diagnostic; // the MX's reply ("550 5.1.1 no such user"), or our reason
+  std::string status;             // "5.1.1"
+  std::string remote_mta;         // host name of the MX that answered, or empty
+  std::string diagnostic;         // the MX's reply ("550 5.1.1 no such user"), or our reason
   std::string original_recipient; // RCPT ORCPT= as "rfc822;a@b.c", or empty (RFC 3464 2.3.1)
 };
 

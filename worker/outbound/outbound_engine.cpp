@@ -3,6 +3,7 @@
 #include "common/log/logger.hpp"
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
+#include "common/util/clock.hpp"
 #include "common/util/text.hpp"
 #include "worker/hooks/hook_runner.hpp"
 #include "worker/hooks/process_connection.hpp"
@@ -22,12 +23,6 @@
 #include <utility>
 
 namespace upesi::outbound {
-
-std::int64_t epochMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 namespace {
 
@@ -259,9 +254,7 @@ void OutboundEngine::onTimer(uv_timer_t* timer) {
 }
 
 bool OutboundEngine::admit(const std::string& name, const std::string& domain) {
-  std::string destination = domain;
-  std::transform(destination.begin(), destination.end(), destination.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  const std::string destination = text::toLower(domain);
   if (slots_.acquire(name, destination)) {
     return true;
   }

@@ -14,6 +14,7 @@
 #include "common/config/outbound_config.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/queue/retry_schedule.hpp"
+#include "common/util/clock.hpp"
 #include "common/util/result.hpp"
 #include "worker/outbound/connection_pool.hpp"
 #include "worker/outbound/destination_slots.hpp"
@@ -149,7 +150,5 @@ private:
   PendingSplits splits_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
-
-std::int64_t epochMs();
 
 } // namespace upesi::outbound

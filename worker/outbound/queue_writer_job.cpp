@@ -2,6 +2,7 @@
 
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
+#include "common/util/clock.hpp"
 
 #include <fmt/format.h>
 
@@ -11,12 +12,6 @@
 
 namespace upesi::outbound {
 namespace {
-
-std::int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct WriteJob {
   uv_work_t req{};
@@ -55,7 +50,7 @@ std::vector<QueuedFile> planQueueFiles(Transaction& txn, const config::OutboundC
     notes["skip_plugins"] = nlohmann::ordered_json::array();
   }
   std::vector<QueuedFile> files;
-  std::int64_t now = nowMs();
+  std::int64_t now = epochMs();
   for (std::size_t k = 0; k < groups.size(); ++k) {
     QueuedFile file;
     file.name = queue::QueueFileName::makeNew(now, ::getpid(), hostname).format();
