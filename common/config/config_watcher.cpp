@@ -12,9 +12,7 @@ struct ConfigWatcher::DirWatch {
 
 ConfigWatcher::ConfigWatcher(uv_loop_t* loop, Config& config, std::chrono::milliseconds debounce)
     : loop_(loop), config_(config), debounce_(debounce) {
-  timer_ = new uv_timer_t{};
-  uv_timer_init(loop_, timer_);
-  timer_->data = this;
+  timer_.open(loop_, uv_timer_init, this);
   refresh();
 }
 
@@ -29,12 +27,7 @@ void ConfigWatcher::close() {
              [](uv_handle_t* h) { delete static_cast<DirWatch*>(h->data); });
   }
   dirs_.clear();
-  if (timer_ != nullptr) {
-    timer_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    timer_ = nullptr;
-  }
+  timer_.reset();
 }
 
 void ConfigWatcher::refresh() {
@@ -80,7 +73,8 @@ void ConfigWatcher::onFsEvent(uv_fs_event_t* handle, const char* filename, int /
   std::filesystem::path name = std::filesystem::path(dir->relative_dir) / filename;
   auto* self = dir->owner;
   self->pending_.insert(name.lexically_normal().string());
-  uv_timer_start(self->timer_, onTimer, static_cast<std::uint64_t>(self->debounce_.count()), 0);
+  uv_timer_start(self->timer_.get(), onTimer, static_cast<std::uint64_t>(self->debounce_.count()),
+                 0);
 }
 
 void ConfigWatcher::onTimer(uv_timer_t* timer) {

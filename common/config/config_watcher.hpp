@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/config/config.hpp"
+#include "common/util/uv_handle.hpp"
 
 #include <uv.h>
 
@@ -39,7 +40,7 @@ private:
   Config& config_;
   std::chrono::milliseconds debounce_;
   std::vector<DirWatch*> dirs_;
-  uv_timer_t* timer_ = nullptr;
+  UvHandle<uv_timer_t> timer_;
   std::set<std::string> pending_;
 };
 

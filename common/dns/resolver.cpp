@@ -188,10 +188,8 @@ Result<std::unique_ptr<Resolver>> Resolver::create(uv_loop_t* loop,
       return Error{fmt::format("DNS servers \"{}\": {}", options.servers, ares_strerror(rc))};
     }
   }
-  resolver->timer_ = new uv_timer_t{};
-  uv_timer_init(loop, resolver->timer_);
-  resolver->timer_->data = resolver.get();
-  uv_unref(reinterpret_cast<uv_handle_t*>(resolver->timer_));
+  resolver->timer_.open(loop, uv_timer_init, resolver.get());
+  uv_unref(resolver->timer_.base());
   return resolver;
 }
 
@@ -203,11 +201,6 @@ Resolver::~Resolver() {
     poll->owner = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle),
              [](uv_handle_t* h) { delete static_cast<Poll*>(h->data); });
-  }
-  if (timer_ != nullptr) {
-    timer_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   }
 }
 
@@ -314,12 +307,12 @@ void Resolver::rearmTimer() {
   timeval tv{};
   timeval* next = ares_timeout(asChannel(channel_), nullptr, &tv);
   if (next == nullptr) {
-    uv_timer_stop(timer_);
+    uv_timer_stop(timer_.get());
     return;
   }
   auto ms = static_cast<std::uint64_t>(next->tv_sec) * 1000 +
             static_cast<std::uint64_t>(next->tv_usec) / 1000 + 1;
-  uv_timer_start(timer_, onTimer, ms, 0);
+  uv_timer_start(timer_.get(), onTimer, ms, 0);
 }
 
 } // namespace upesi::dns

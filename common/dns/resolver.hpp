@@ -9,6 +9,7 @@
 #include <upesi/dns.hpp>
 
 #include "common/util/result.hpp"
+#include "common/util/uv_handle.hpp"
 
 #include <uv.h>
 
@@ -55,7 +56,7 @@ private:
 
   uv_loop_t* loop_;
   void* channel_ = nullptr; // ares_channel
-  uv_timer_t* timer_ = nullptr;
+  UvHandle<uv_timer_t> timer_;
   std::map<int, Poll*> polls_;
 };
 

@@ -33,13 +33,7 @@ HookRunner::HookRunner(uv_loop_t* loop, const plugin::HookTable& table, Hook hoo
     : loop_(loop), table_(table), hook_(hook), connection_(connection), params_(params),
       log_uuid_(std::move(log_uuid)), done_(std::move(done)) {}
 
-HookRunner::~HookRunner() {
-  if (timer_ != nullptr) {
-    timer_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
-}
+HookRunner::~HookRunner() = default;
 
 void HookRunner::cancel() {
   finished_ = true;
@@ -206,17 +200,16 @@ void HookRunner::startTimer() {
   if (registration.timeout.count() <= 0 || loop_ == nullptr) {
     return; // no loop (the master's init_master): nothing could answer late anyway
   }
-  if (timer_ == nullptr) {
-    timer_ = new uv_timer_t{};
-    uv_timer_init(loop_, timer_);
+  if (!timer_) {
+    timer_.open(loop_, uv_timer_init, this);
   }
-  timer_->data = this;
-  uv_timer_start(timer_, onTimeout, static_cast<std::uint64_t>(registration.timeout.count()), 0);
+  uv_timer_start(timer_.get(), onTimeout, static_cast<std::uint64_t>(registration.timeout.count()),
+                 0);
 }
 
 void HookRunner::stopTimer() {
-  if (timer_ != nullptr) {
-    uv_timer_stop(timer_);
+  if (timer_) {
+    uv_timer_stop(timer_.get());
   }
 }
 

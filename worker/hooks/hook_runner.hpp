@@ -20,6 +20,7 @@
 #include <upesi/next.hpp>
 
 #include "common/plugin/hook_table.hpp"
+#include "common/util/uv_handle.hpp"
 #include "worker/hooks/hook_result.hpp"
 
 #include <uv.h>
@@ -78,7 +79,7 @@ private:
   Code inline_code_ = Code::Cont;
   std::vector<std::string> inline_lines_;
   bool finished_ = false;
-  uv_timer_t* timer_ = nullptr;
+  UvHandle<uv_timer_t> timer_;
 
   // The deny hook, run when a plugin of this chain denies.
   std::shared_ptr<HookRunner> deny_runner_;

@@ -6,11 +6,6 @@ namespace upesi::outbound {
 
 ConnectionPool::~ConnectionPool() {
   closeAll();
-  if (timer_ != nullptr) {
-    timer_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
 }
 
 std::string ConnectionPool::keyOf(const smtp_client::ClientOptions& o) {
@@ -53,21 +48,19 @@ void ConnectionPool::give(const smtp_client::ClientOptions& options,
     return;
   }
   list.push_back({std::move(client), std::chrono::steady_clock::now()});
-  if (timer_ == nullptr) {
-    timer_ = new uv_timer_t{};
-    uv_timer_init(loop_, timer_);
-    timer_->data = this;
+  if (!timer_) {
+    timer_.open(loop_, uv_timer_init, this);
   }
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(timer_)) == 0) {
+  if (uv_is_active(timer_.base()) == 0) {
     uv_timer_start(
-        timer_,
+        timer_.get(),
         [](uv_timer_t* t) {
           if (auto* self = static_cast<ConnectionPool*>(t->data)) {
             self->expire();
           }
         },
         1000, 1000);
-    uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
+    uv_unref(timer_.base());
   }
 }
 
@@ -85,8 +78,8 @@ void ConnectionPool::expire() {
     }
     it = list.empty() ? idle_clients_.erase(it) : std::next(it);
   }
-  if (idle_clients_.empty() && timer_ != nullptr) {
-    uv_timer_stop(timer_);
+  if (idle_clients_.empty() && timer_) {
+    uv_timer_stop(timer_.get());
   }
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/smtp_client/smtp_client.hpp"
+#include "common/util/uv_handle.hpp"
 
 #include <uv.h>
 
@@ -52,7 +53,7 @@ private:
   std::chrono::seconds idle_{50};
   unsigned per_destination_ = 10;
   std::map<std::string, std::vector<Idle>> idle_clients_;
-  uv_timer_t* timer_ = nullptr;
+  UvHandle<uv_timer_t> timer_;
 };
 
 } // namespace upesi::outbound

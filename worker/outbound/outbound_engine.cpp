@@ -56,9 +56,7 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
               }) {
   pool_.setLimits(std::chrono::seconds(settings_.config.pool_timeout_s),
                   settings_.config.pool_concurrency_max);
-  timer_ = new uv_timer_t{};
-  uv_timer_init(loop_, timer_);
-  timer_->data = this;
+  timer_.open(loop_, uv_timer_init, this);
 }
 
 OutboundEngine::~OutboundEngine() {
@@ -71,9 +69,6 @@ OutboundEngine::~OutboundEngine() {
   submissions_.clear();
   deliveries_.clear();
   pool_.closeAll();
-  timer_->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
 }
 
 void OutboundEngine::start() {
@@ -85,7 +80,7 @@ void OutboundEngine::start() {
 
 void OutboundEngine::stop() {
   running_ = false;
-  uv_timer_stop(timer_);
+  uv_timer_stop(timer_.get());
 }
 
 void OutboundEngine::flush() {
@@ -238,7 +233,7 @@ void OutboundEngine::armTimer() {
   // At least 1 ms: a timer re-armed for 0 ms from its own callback runs again before libuv
   // polls, and the loop would never see a socket or a signal.
   auto wait = static_cast<std::uint64_t>(std::max<std::int64_t>(next - now, 1));
-  uv_timer_start(timer_, onTimer, wait, 0);
+  uv_timer_start(timer_.get(), onTimer, wait, 0);
 }
 
 void OutboundEngine::onTimer(uv_timer_t* timer) {

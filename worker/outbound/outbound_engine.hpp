@@ -16,6 +16,7 @@
 #include "common/queue/retry_schedule.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/result.hpp"
+#include "common/util/uv_handle.hpp"
 #include "worker/outbound/connection_pool.hpp"
 #include "worker/outbound/destination_slots.hpp"
 #include "worker/outbound/pending_splits.hpp"
@@ -143,7 +144,7 @@ private:
   std::map<std::uint64_t, std::shared_ptr<Submission>> submissions_; // in pre_send_trans_email
   std::uint64_t next_submission_ = 1;
   OutboundStats counters_;
-  uv_timer_t* timer_ = nullptr;
+  UvHandle<uv_timer_t> timer_;
   std::int64_t next_scan_ms_ = 0;
   ConnectionPool pool_;
   DestinationSlots slots_;

@@ -13,24 +13,14 @@ namespace upesi::worker {
 SmtpServer::SmtpServer(uv_loop_t* loop, smtp::SessionEnvironment environment)
     : loop_(loop), env_(std::move(environment)) {
   env_.on_closed = [this](smtp::Session* session) { sessionClosed(session); };
-  reaper_ = new uv_check_t{};
-  uv_check_init(loop_, reaper_);
-  reaper_->data = this;
-  uv_check_start(reaper_, onCheck);
-  uv_unref(reinterpret_cast<uv_handle_t*>(reaper_));
+  reaper_.open(loop_, uv_check_init, this);
+  uv_check_start(reaper_.get(), onCheck);
+  uv_unref(reaper_.base());
 }
 
 SmtpServer::~SmtpServer() {
   stopAccepting();
   sessions_.clear();
-  if (drain_timer_ != nullptr) {
-    drain_timer_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(drain_timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
-  reaper_->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(reaper_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
 }
 
 Result<std::monostate> SmtpServer::listen(const config::ListenAddress& address) {
@@ -100,14 +90,12 @@ void SmtpServer::drain(std::chrono::seconds grace, std::function<void()> done) {
     on_idle_();
     return;
   }
-  if (drain_timer_ == nullptr) {
-    drain_timer_ = new uv_timer_t{};
-    uv_timer_init(loop_, drain_timer_);
+  if (!drain_timer_) {
+    drain_timer_.open(loop_, uv_timer_init, this);
   }
-  drain_timer_->data = this;
   drain_stage_ = 0;
   uv_timer_start(
-      drain_timer_,
+      drain_timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<SmtpServer*>(t->data);
         if (self == nullptr) {
@@ -202,7 +190,7 @@ void SmtpServer::sessionClosed(smtp::Session* session) {
     session_ip_.erase(ip);
   }
   closed_.push_back(session);
-  uv_ref(reinterpret_cast<uv_handle_t*>(reaper_));
+  uv_ref(reaper_.base());
 }
 
 void SmtpServer::onCheck(uv_check_t* check) {
@@ -215,7 +203,7 @@ void SmtpServer::onCheck(uv_check_t* check) {
   for (auto* session : closed) {
     self->sessions_.erase(session);
   }
-  uv_unref(reinterpret_cast<uv_handle_t*>(self->reaper_));
+  uv_unref(self->reaper_.base());
   if (self->sessions_.empty() && self->on_idle_) {
     self->on_idle_();
   }

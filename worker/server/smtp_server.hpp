@@ -6,6 +6,7 @@
 
 #include "common/config/smtp_config.hpp"
 #include "common/util/result.hpp"
+#include "common/util/uv_handle.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <uv.h>
@@ -59,9 +60,9 @@ private:
   std::unordered_map<smtp::Session*, std::string> session_ip_; // its per-IP key (client_key.hpp)
   std::unordered_map<std::string, unsigned> per_ip_;
   std::vector<smtp::Session*> closed_;
-  uv_check_t* reaper_ = nullptr;
+  UvHandle<uv_check_t> reaper_;
   std::function<void()> on_idle_;
-  uv_timer_t* drain_timer_ = nullptr;
+  UvHandle<uv_timer_t> drain_timer_;
   int drain_stage_ = 0;
   std::chrono::seconds drain_grace_{0};
 };
