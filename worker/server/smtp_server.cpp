@@ -32,47 +32,40 @@ Result<std::monostate> SmtpServer::listen(const config::ListenAddress& address) 
   if (rc != 0) {
     return Error{fmt::format("{}: {}", address.toString(), uv_strerror(rc))};
   }
-  auto* tcp = new uv_tcp_t{};
-  uv_tcp_init(loop_, tcp);
-  tcp->data = this;
-  rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&ss), 0);
+  UvHandle<uv_tcp_t> tcp;
+  rc = tcp.open(loop_, uv_tcp_init, this);
   if (rc == 0) {
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 1024, onConnection);
+    rc = uv_tcp_bind(tcp.get(), reinterpret_cast<const sockaddr*>(&ss), 0);
+  }
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp.get()), 1024, onConnection);
   }
   if (rc != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return Error{fmt::format("cannot listen on {}: {}", address.toString(), uv_strerror(rc))};
   }
-  listeners_.push_back(tcp);
+  listeners_.push_back(std::move(tcp));
   log::notice({}, "listening on {}", address.toString());
   return std::monostate{};
 }
 
 Result<std::monostate> SmtpServer::adopt(int fd) {
-  auto* tcp = new uv_tcp_t{};
-  uv_tcp_init(loop_, tcp);
-  tcp->data = this;
-  int rc = uv_tcp_open(tcp, fd);
+  UvHandle<uv_tcp_t> tcp;
+  int rc = tcp.open(loop_, uv_tcp_init, this);
   if (rc == 0) {
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 1024, onConnection);
+    rc = uv_tcp_open(tcp.get(), fd);
+  }
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp.get()), 1024, onConnection);
   }
   if (rc != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return Error{fmt::format("cannot listen on inherited socket {}: {}", fd, uv_strerror(rc))};
   }
-  listeners_.push_back(tcp);
+  listeners_.push_back(std::move(tcp));
   return std::monostate{};
 }
 
 void SmtpServer::stopAccepting() {
-  for (auto* tcp : listeners_) {
-    tcp->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-  }
-  listeners_.clear();
+  listeners_.clear(); // closed: no connection is accepted from here on
 }
 
 void SmtpServer::drain(std::chrono::seconds grace, std::function<void()> done) {

@@ -55,7 +55,7 @@ private:
 
   uv_loop_t* loop_;
   smtp::SessionEnvironment env_;
-  std::vector<uv_tcp_t*> listeners_;
+  std::vector<UvHandle<uv_tcp_t>> listeners_;
   std::unordered_map<smtp::Session*, std::unique_ptr<smtp::Session>> sessions_;
   std::unordered_map<smtp::Session*, std::string> session_ip_; // its per-IP key (client_key.hpp)
   std::unordered_map<std::string, unsigned> per_ip_;
