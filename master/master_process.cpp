@@ -7,6 +7,7 @@
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/plugin/plugin_set.hpp"
+#include "common/plugin/server_hooks.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/util/paths.hpp"
 #include "common/util/process_title.hpp"
@@ -16,7 +17,6 @@
 #include "master/signals.hpp"
 #include "master/systemd_notify.hpp"
 #include "master/worker_pool.hpp"
-#include "worker/hooks/server_hooks.hpp"
 
 #include <fmt/format.h>
 
@@ -498,7 +498,7 @@ int runMaster(const std::filesystem::path& install_dir) {
       log::crit({}, "{}", plugins.error());
       return 1;
     }
-    auto result = worker::runServerHook(nullptr, (*plugins)->hooks(), Hook::InitMaster);
+    auto result = plugin::runServerHook(nullptr, (*plugins)->hooks(), Hook::InitMaster);
     if (isDeny(result.code)) {
       log::crit({"", result.plugin}, "init_master failed: {}",
                 result.message.empty() ? std::string(toString(result.code))

@@ -159,7 +159,7 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
   HookParams params;
   params.hmail = hmail_.get();
   auto self = shared_from_this();
-  runHook(Hook::SendEmail, params, [self](worker::HookResult result) {
+  runHook(Hook::SendEmail, params, [self](plugin::HookResult result) {
     if (result.code == Code::Delay) {
       std::uint64_t seconds =
           result.message.empty() ? 0 : std::strtoull(result.message.front().c_str(), nullptr, 10);
@@ -179,8 +179,8 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
   });
 }
 
-void Delivery::runHook(Hook hook, const HookParams& params, worker::HookRunner::Done done) {
-  hook_ = worker::HookRunner::run(engine_.loop(), engine_.hooks(), hook, connection_, params,
+void Delivery::runHook(Hook hook, const HookParams& params, plugin::HookRunner::Done done) {
+  hook_ = plugin::HookRunner::run(engine_.loop(), engine_.hooks(), hook, connection_, params,
                                   logId(), std::move(done));
 }
 
@@ -190,7 +190,7 @@ void Delivery::runGetMx() {
   params.hmail = hmail_.get();
   params.domain = mx_domain_;
   auto self = shared_from_this();
-  runHook(Hook::GetMx, params, [self](worker::HookResult result) {
+  runHook(Hook::GetMx, params, [self](plugin::HookResult result) {
     if (result.code == Code::Ok && !result.message.empty()) {
       std::vector<MxHost> hosts;
       for (const auto& line : result.message) {
@@ -553,7 +553,7 @@ void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::v
   params.hmail = hmail_.get();
   params.delivered = &delivered_info_;
   runHook(Hook::Delivered, params,
-          [afterDelivered](worker::HookResult) mutable { afterDelivered(); });
+          [afterDelivered](plugin::HookResult) mutable { afterDelivered(); });
 }
 
 void Delivery::afterBounce(std::vector<Failure> left, const std::string& reason) {
@@ -581,7 +581,7 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_
   auto self = shared_from_this();
   runHook(Hook::Bounce, params,
           [self, perm = std::move(perm), reason,
-           then = std::move(then)](worker::HookResult result) mutable {
+           then = std::move(then)](plugin::HookResult result) mutable {
             if (result.code != Code::Cont) {
               log::info({self->logId(), result.plugin},
                         "outbound: bounce suppressed by the bounce hook");
@@ -784,7 +784,7 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
   auto self = shared_from_this();
   runHook(Hook::Deferred, params,
           [self, temp = std::move(temp), whole_file, attempts,
-           reason](worker::HookResult result) mutable {
+           reason](plugin::HookResult result) mutable {
             std::uint64_t delay_s = self->deferred_info_.delay_s;
             if (result.code == Code::DenySoft && !result.message.empty()) {
               delay_s = std::strtoull(result.message.front().c_str(), nullptr, 10);

@@ -10,12 +10,12 @@
 
 #include <upesi/outbound.hpp>
 
+#include "common/plugin/hook_runner.hpp"
+#include "common/plugin/process_connection.hpp"
 #include "common/queue/queue_file.hpp"
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/smtp_client/smtp_client.hpp"
-#include "worker/hooks/hook_runner.hpp"
-#include "worker/hooks/process_connection.hpp"
 #include "worker/outbound/dsn_message.hpp"
 #include "worker/outbound/mx_host.hpp"
 
@@ -112,7 +112,7 @@ private:
                std::int64_t due);
   void removeFile();
   void finish(const std::string& next_name = {}, std::int64_t due_ms = 0);
-  void runHook(Hook hook, const HookParams& params, worker::HookRunner::Done done);
+  void runHook(Hook hook, const HookParams& params, plugin::HookRunner::Done done);
   const std::string& logId() const;
 
   OutboundEngine& engine_;
@@ -122,8 +122,8 @@ private:
   queue::QueueFileHeader header_;
   std::string original_headers_;
   std::unique_ptr<HMailImpl> hmail_;
-  worker::ProcessConnection connection_;
-  std::shared_ptr<worker::HookRunner> hook_;
+  plugin::ProcessConnection connection_;
+  std::shared_ptr<plugin::HookRunner> hook_;
   std::vector<Target> targets_;
   std::size_t next_target_ = 0;
   std::unique_ptr<smtp_client::SmtpClient> client_;

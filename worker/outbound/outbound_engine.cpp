@@ -1,12 +1,12 @@
 #include "worker/outbound/outbound_engine.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/plugin/hook_runner.hpp"
+#include "common/plugin/process_connection.hpp"
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/text.hpp"
-#include "worker/hooks/hook_runner.hpp"
-#include "worker/hooks/process_connection.hpp"
 #include "worker/outbound/delivery.hpp"
 #include "worker/outbound/due_order.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
@@ -39,8 +39,8 @@ struct ScanJob {
 // A message the server or a plugin made, on its way through pre_send_trans_email.
 struct OutboundEngine::Submission {
   std::shared_ptr<smtp::TransactionImpl> txn;
-  std::unique_ptr<worker::ProcessConnection> connection; // what pre_send_trans_email receives
-  std::shared_ptr<worker::HookRunner> hook;
+  std::unique_ptr<plugin::ProcessConnection> connection; // what pre_send_trans_email receives
+  std::shared_ptr<plugin::HookRunner> hook;
   QueuedCallback done;
 };
 
@@ -389,15 +389,15 @@ void OutboundEngine::enqueueMessage(const Address& from, const std::vector<Addre
 
   auto submission = std::make_shared<Submission>();
   submission->txn = txn;
-  submission->connection = std::make_unique<worker::ProcessConnection>(txn->uuid(), txn);
+  submission->connection = std::make_unique<plugin::ProcessConnection>(txn->uuid(), txn);
   submission->done = std::move(done);
   std::uint64_t id = next_submission_++;
   submissions_[id] = submission;
   // Haraka runs pre_send_trans_email for every message entering the queue: DKIM signing
   // plugins sign bounces and plugin-made mail there too.
-  auto hook = worker::HookRunner::run(
+  auto hook = plugin::HookRunner::run(
       loop_, *hooks_, Hook::PreSendTransEmail, *submission->connection, HookParams{}, txn->uuid(),
-      [this, id](worker::HookResult result) {
+      [this, id](plugin::HookResult result) {
         auto it = submissions_.find(id);
         if (it == submissions_.end()) {
           return;

@@ -3,10 +3,10 @@
 #include "common/config/outbound_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
+#include "common/plugin/server_hooks.hpp"
 #include "common/smtp_client/smtp_client.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
-#include "worker/hooks/server_hooks.hpp"
 #include "worker/outbound/tls_policy.hpp"
 #include "worker/smtp/auth_failures.hpp"
 
@@ -215,8 +215,8 @@ void ServerRuntime::watchInboundTls() {
   }
 }
 
-HookResult ServerRuntime::runProcessHook(Hook hook) {
-  return runServerHook(&loop_, *hooks_, hook);
+plugin::HookResult ServerRuntime::runProcessHook(Hook hook) {
+  return plugin::runServerHook(&loop_, *hooks_, hook);
 }
 
 void ServerRuntime::shutdownPlugins() {

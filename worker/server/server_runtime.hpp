@@ -7,9 +7,9 @@
 #include "common/config/config_watcher.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/dns/resolver.hpp"
+#include "common/plugin/hook_result.hpp"
 #include "common/plugin/plugin_set.hpp"
 #include "common/util/result.hpp"
-#include "worker/hooks/hook_result.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/server/smtp_server.hpp"
 
@@ -43,7 +43,7 @@ public:
   const plugin::HookTable& hooks() const { return *hooks_; }
 
   /// Runs a process-level hook (init_master, init_child) to its answer.
-  HookResult runProcessHook(Hook hook);
+  plugin::HookResult runProcessHook(Hook hook);
 
   /// Calls every plugin's shutdown() (once).
   void shutdownPlugins();

@@ -443,7 +443,7 @@ void Session::runHook(Hook hook, const HookParams& params, HookDone done) {
   // returns, so only a runner still waiting becomes hook_.
   auto finished = std::make_shared<bool>(false);
   auto runner =
-      worker::HookRunner::run(env_.loop, *hooks_, hook, *this, params, logUuid(),
+      plugin::HookRunner::run(env_.loop, *hooks_, hook, *this, params, logUuid(),
                               [this, finished, done = std::move(done)](HookResult result) {
                                 *finished = true;
                                 hook_.reset();

@@ -16,9 +16,9 @@
 #include <upesi/connection.hpp>
 
 #include "common/config/smtp_config.hpp"
+#include "common/plugin/hook_runner.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/loop_timer.hpp"
-#include "worker/hooks/hook_runner.hpp"
 #include "worker/smtp/data_reader.hpp"
 #include "worker/smtp/reply.hpp"
 #include "worker/smtp/transaction_impl.hpp"
@@ -45,7 +45,7 @@ class TlsStream;
 namespace upesi::smtp {
 
 class AuthFailures;
-using worker::HookResult;
+using plugin::HookResult;
 
 class Session;
 
@@ -59,11 +59,11 @@ struct SessionEnvironment {
   config::SessionTexts texts;
   std::string me;
   std::string spool_dir;
-  std::shared_ptr<const tls::ServerTls> tls; // certificates when the tls plugin is on; else null
-  std::uint16_t smtps_port = 465;            // listeners on this port speak TLS from the start
+  std::shared_ptr<const tls::ServerTls> tls;   // certificates when the tls plugin is on; else null
+  std::uint16_t smtps_port = 465;              // listeners on this port speak TLS from the start
   std::vector<std::uint16_t> submission_ports; // MAIL needs AUTH (or relaying) on these
-  std::shared_ptr<AuthFailures> auth_failures;  // failed AUTH per client address; may be null
-  std::function<void(Session*)> on_closed; // called once, from the socket's close callback
+  std::shared_ptr<AuthFailures> auth_failures; // failed AUTH per client address; may be null
+  std::function<void(Session*)> on_closed;     // called once, from the socket's close callback
 };
 
 class Session final : public Connection {
@@ -242,15 +242,15 @@ private:
   std::uint64_t bdat_remaining_ = 0;
   std::uint64_t bdat_chunk_size_ = 0;
   bool bdat_last_ = false;
-  bool bdat_started_ = false;       // this transaction's message came by BDAT
-  bool bdat_failed_ = false;        // a chunk of this transaction failed: the rest are refused
-  bool bdat_at_line_start_ = true;  // for dot-stuffing the raw chunk into the DATA reader
+  bool bdat_started_ = false;      // this transaction's message came by BDAT
+  bool bdat_failed_ = false;       // a chunk of this transaction failed: the rest are refused
+  bool bdat_at_line_start_ = true; // for dot-stuffing the raw chunk into the DATA reader
   std::optional<Reply> bdat_refusal_;
   uv_timer_t* idle_timer_ = nullptr;
-  LoopTimer write_stall_timer_;   // replies stuck above max_output_buffer, or at close
-  LoopTimer line_deadline_;       // a command line begun and not finished
-  LoopTimer data_deadline_;       // the whole DATA/BDAT phase
-  LoopTimer data_rate_timer_;     // one min_data_rate window
+  LoopTimer write_stall_timer_;    // replies stuck above max_output_buffer, or at close
+  LoopTimer line_deadline_;        // a command line begun and not finished
+  LoopTimer data_deadline_;        // the whole DATA/BDAT phase
+  LoopTimer data_rate_timer_;      // one min_data_rate window
   std::uint64_t window_bytes_ = 0; // received in the current rate window
   bool window_paused_ = false;     // reading paused at some point of the window
 
@@ -279,7 +279,7 @@ private:
   bool reading_ = false;
   bool shutting_down_ = false;
   bool disconnect_hook_done_ = false;
-  std::shared_ptr<worker::HookRunner> hook_;
+  std::shared_ptr<plugin::HookRunner> hook_;
 
   std::string in_;                      // unprocessed input
   std::size_t in_pos_ = 0;              // start of unprocessed bytes in in_

@@ -6,7 +6,7 @@
 
 #include <upesi/connection.hpp>
 
-namespace upesi::worker {
+namespace upesi::plugin {
 
 class ProcessConnection final : public Connection {
 public:
@@ -39,4 +39,4 @@ private:
   std::vector<std::string> capabilities_;
 };
 
-} // namespace upesi::worker
+} // namespace upesi::plugin

@@ -19,16 +19,16 @@
 #include <upesi/connection.hpp>
 #include <upesi/next.hpp>
 
+#include "common/plugin/hook_result.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/uv_handle.hpp"
-#include "worker/hooks/hook_result.hpp"
 
 #include <uv.h>
 
 #include <functional>
 #include <memory>
 
-namespace upesi::worker {
+namespace upesi::plugin {
 
 class HookRunner final : public Next::Target, public std::enable_shared_from_this<HookRunner> {
 public:
@@ -37,11 +37,11 @@ public:
   /// Starts the chain of `hook`; `done` runs once with the outcome (possibly before run()
   /// returns). `params` must stay valid until then. `loop` may be null where no loop runs (the
   /// master): then there are no timeouts, and only inline answers can arrive.
-  static std::shared_ptr<HookRunner> run(uv_loop_t* loop, const plugin::HookTable& table, Hook hook,
+  static std::shared_ptr<HookRunner> run(uv_loop_t* loop, const HookTable& table, Hook hook,
                                          Connection& connection, const HookParams& params,
                                          std::string log_uuid, Done done);
 
-  HookRunner(uv_loop_t* loop, const plugin::HookTable& table, Hook hook, Connection& connection,
+  HookRunner(uv_loop_t* loop, const HookTable& table, Hook hook, Connection& connection,
              const HookParams& params, std::string log_uuid, Done done);
   ~HookRunner() override;
   HookRunner(const HookRunner&) = delete;
@@ -64,7 +64,7 @@ private:
   static void onTimeout(uv_timer_t* timer);
 
   uv_loop_t* loop_;
-  const plugin::HookTable& table_;
+  const HookTable& table_;
   Hook hook_;
   Connection& connection_;
   HookParams params_;
@@ -86,4 +86,4 @@ private:
   DenyInfo deny_info_;
 };
 
-} // namespace upesi::worker
+} // namespace upesi::plugin

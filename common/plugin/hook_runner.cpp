@@ -1,10 +1,10 @@
-#include "worker/hooks/hook_runner.hpp"
+#include "common/plugin/hook_runner.hpp"
 
 #include "common/log/logger.hpp"
 
 #include <fmt/format.h>
 
-namespace upesi::worker {
+namespace upesi::plugin {
 namespace {
 
 bool runsEveryPlugin(Hook hook) {
@@ -17,19 +17,17 @@ bool mayBeOverridden(Hook hook) {
 
 } // namespace
 
-std::shared_ptr<HookRunner> HookRunner::run(uv_loop_t* loop, const plugin::HookTable& table,
-                                            Hook hook, Connection& connection,
-                                            const HookParams& params, std::string log_uuid,
-                                            Done done) {
+std::shared_ptr<HookRunner> HookRunner::run(uv_loop_t* loop, const HookTable& table, Hook hook,
+                                            Connection& connection, const HookParams& params,
+                                            std::string log_uuid, Done done) {
   auto runner = std::make_shared<HookRunner>(loop, table, hook, connection, params,
                                              std::move(log_uuid), std::move(done));
   runner->advance();
   return runner;
 }
 
-HookRunner::HookRunner(uv_loop_t* loop, const plugin::HookTable& table, Hook hook,
-                       Connection& connection, const HookParams& params, std::string log_uuid,
-                       Done done)
+HookRunner::HookRunner(uv_loop_t* loop, const HookTable& table, Hook hook, Connection& connection,
+                       const HookParams& params, std::string log_uuid, Done done)
     : loop_(loop), table_(table), hook_(hook), connection_(connection), params_(params),
       log_uuid_(std::move(log_uuid)), done_(std::move(done)) {}
 
@@ -226,4 +224,4 @@ void HookRunner::onTimeout(uv_timer_t* timer) {
   self->advance();
 }
 
-} // namespace upesi::worker
+} // namespace upesi::plugin

@@ -1,13 +1,13 @@
-#include "worker/hooks/hook_runner.hpp"
+#include "common/plugin/hook_runner.hpp"
 
 #include <doctest/doctest.h>
 
 #include <optional>
 
 using namespace upesi;
+using upesi::plugin::HookResult;
+using upesi::plugin::HookRunner;
 using upesi::plugin::HookTable;
-using upesi::worker::HookResult;
-using upesi::worker::HookRunner;
 
 namespace {
 

@@ -1,13 +1,13 @@
-#include "worker/hooks/server_hooks.hpp"
+#include "common/plugin/server_hooks.hpp"
 
-#include "worker/hooks/hook_runner.hpp"
-#include "worker/hooks/process_connection.hpp"
+#include "common/plugin/hook_runner.hpp"
+#include "common/plugin/process_connection.hpp"
 
 #include <optional>
 
-namespace upesi::worker {
+namespace upesi::plugin {
 
-HookResult runServerHook(uv_loop_t* loop, const plugin::HookTable& table, Hook hook) {
+HookResult runServerHook(uv_loop_t* loop, const HookTable& table, Hook hook) {
   ProcessConnection connection;
   std::optional<HookResult> outcome;
   auto runner = HookRunner::run(loop, table, hook, connection, {}, "",
@@ -21,4 +21,4 @@ HookResult runServerHook(uv_loop_t* loop, const plugin::HookTable& table, Hook h
   return *outcome;
 }
 
-} // namespace upesi::worker
+} // namespace upesi::plugin

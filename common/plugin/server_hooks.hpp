@@ -2,15 +2,15 @@
 // plugins receive a stand-in Connection with no transaction.
 #pragma once
 
+#include "common/plugin/hook_result.hpp"
 #include "common/plugin/hook_table.hpp"
-#include "worker/hooks/hook_result.hpp"
 
 #include <uv.h>
 
-namespace upesi::worker {
+namespace upesi::plugin {
 
 /// Runs `hook` until it has answered, running `loop` for asynchronous plugins. With no loop
 /// (the master runs none) plugins must answer inline; one that does not counts as DENYSOFT.
-HookResult runServerHook(uv_loop_t* loop, const plugin::HookTable& table, Hook hook);
+HookResult runServerHook(uv_loop_t* loop, const HookTable& table, Hook hook);
 
-} // namespace upesi::worker
+} // namespace upesi::plugin

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace upesi::worker {
+namespace upesi::plugin {
 
 struct HookResult {
   Code code = Code::Cont;
@@ -15,4 +15,4 @@ struct HookResult {
   std::string plugin; // empty when no plugin answered
 };
 
-} // namespace upesi::worker
+} // namespace upesi::plugin
