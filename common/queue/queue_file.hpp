@@ -30,7 +30,7 @@ inline constexpr int MaxHeaderDepth = 256;
 inline constexpr std::size_t LengthPrefixBytes = 4;
 
 /// Receives output bytes; a view is valid only during the call. An error stops the writer.
-/// (The same type as mail::ByteSink, so MessageStream::writeTo plugs in directly.)
+/// (The same type as smtp::ByteSink, so the message stream's writeTo plugs in directly.)
 using ByteSink = std::function<Result<std::monostate>(std::string_view)>;
 /// Writes a message, already dot-stuffed with CRLF line ends, into the sink in chunks.
 using MessageWriter = std::function<Result<std::monostate>(const ByteSink&)>;

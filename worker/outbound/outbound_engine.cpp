@@ -376,7 +376,7 @@ void OutboundEngine::enqueueMessage(const Address& from, const std::vector<Addre
     return;
   }
   auto txn = std::make_shared<smtp::TransactionImpl>(smtp::newUuid(), from, EsmtpParams{},
-                                                     mail::MessageStreamOptions{});
+                                                     smtp::MessageStreamOptions{});
   txn->rcptTo() = to;
   if (notes.is_object()) {
     txn->notes() = std::move(notes);

@@ -13,13 +13,13 @@
 
 #include "common/config/outbound_config.hpp"
 #include "common/plugin/hook_table.hpp"
-#include "common/queue/retry_schedule.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/result.hpp"
 #include "common/util/uv_handle.hpp"
 #include "worker/outbound/connection_pool.hpp"
 #include "worker/outbound/destination_slots.hpp"
 #include "worker/outbound/pending_splits.hpp"
+#include "worker/outbound/retry_schedule.hpp"
 
 #include <uv.h>
 
@@ -42,7 +42,7 @@ class TlsPolicy;
 
 struct EngineSettings {
   config::OutboundConfig config;
-  queue::RetrySchedule retries;
+  RetrySchedule retries;
   std::string me;       // EHLO name and bounce sender domain
   std::string hostname; // the host field of queue file names
   std::string bounce_template;

@@ -42,13 +42,14 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   outbound::EngineSettings settings;
   settings.config = *outbound_config;
   if (!settings.config.temp_fail_intervals.empty()) {
-    auto schedule = queue::RetrySchedule::parse(settings.config.temp_fail_intervals);
+    auto schedule = outbound::RetrySchedule::parse(settings.config.temp_fail_intervals);
     if (!schedule) {
       return Error{fmt::format("outbound.ini temp_fail_intervals: {}", schedule.error())};
     }
     settings.retries = *schedule;
   } else {
-    settings.retries = queue::RetrySchedule::fromMaxTempFailures(settings.config.max_temp_failures);
+    settings.retries =
+        outbound::RetrySchedule::fromMaxTempFailures(settings.config.max_temp_failures);
   }
   settings.me = me;
   char host[256] = {};
@@ -189,7 +190,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   if (tls_listed) {
     rt->watchInboundTls();
   }
-  rt->watcher_ = std::make_unique<config::ConfigWatcher>(&rt->loop_, config);
+  rt->watcher_ = std::make_unique<ConfigWatcher>(&rt->loop_, config);
   return rt;
 }
 

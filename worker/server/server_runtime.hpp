@@ -4,13 +4,13 @@
 #pragma once
 
 #include "common/config/config.hpp"
-#include "common/config/config_watcher.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/dns/resolver.hpp"
 #include "common/plugin/hook_result.hpp"
 #include "common/plugin/plugin_set.hpp"
 #include "common/util/result.hpp"
 #include "worker/outbound/outbound_engine.hpp"
+#include "worker/server/config_watcher.hpp"
 #include "worker/server/smtp_server.hpp"
 
 #include <uv.h>
@@ -69,7 +69,7 @@ private:
   plugin::ProcessServices services_;
   std::shared_ptr<plugin::PluginSet> plugins_;
   std::shared_ptr<const plugin::HookTable> hooks_;
-  std::unique_ptr<config::ConfigWatcher> watcher_;
+  std::unique_ptr<ConfigWatcher> watcher_;
   std::unique_ptr<outbound::OutboundEngine> outbound_;
   std::unique_ptr<SmtpServer> server_;
   uv_timer_t delivery_wait_{}; // drain(): polls the deliveries in flight (closed with the loop)

@@ -411,7 +411,7 @@ void Session::cmdMail(std::string_view argument) {
     return;
   }
   ++transaction_count_;
-  mail::MessageStreamOptions stream_options;
+  MessageStreamOptions stream_options;
   stream_options.spool_after = limits_.spool_after;
   stream_options.spool_dir = env_.spool_dir;
   txn_ = std::make_shared<TransactionImpl>(fmt::format("{}.{}", uuid_, transaction_count_),

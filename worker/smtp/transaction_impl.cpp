@@ -32,11 +32,11 @@ void TransactionImpl::removeHeader(std::string_view name) {
 
 bool TransactionImpl::writeMessage(const std::function<bool(std::string_view)>& sink,
                                    const MessageWriteOptions& options) const {
-  mail::WriteOptions write_options;
+  WriteOptions write_options;
   write_options.dot_stuff = options.dot_stuffed;
-  write_options.line_ending = options.crlf ? mail::LineEnding::Crlf : mail::LineEnding::Lf;
+  write_options.line_ending = options.crlf ? LineEnding::Crlf : LineEnding::Lf;
   if (banner_ && mime_ != nullptr && mime_->finished()) {
-    write_options.edits = mail::bannerEdits(mime_->root(), *banner_);
+    write_options.edits = bannerEdits(mime_->root(), *banner_);
   }
   bool stopped = false;
   auto result = message_.writeTo(
@@ -83,7 +83,7 @@ void TransactionImpl::attachmentHooks(AttachmentStart start) {
 }
 
 void TransactionImpl::setBanner(std::string_view text, std::string_view html) {
-  banner_ = mail::Banner{std::string(text), std::string(html)};
+  banner_ = Banner{std::string(text), std::string(html)};
 }
 
 void TransactionImpl::startBody(const mail::MimeLimits& limits) {

@@ -4,9 +4,9 @@
 
 #include <upesi/connection.hpp>
 
-#include "common/mail/banner.hpp"
-#include "common/mail/message_stream.hpp"
 #include "common/mail/mime_parser.hpp"
+#include "worker/smtp/banner.hpp"
+#include "worker/smtp/message_stream.hpp"
 
 #include <memory>
 #include <optional>
@@ -16,7 +16,7 @@ namespace upesi::smtp {
 class TransactionImpl final : public Transaction {
 public:
   TransactionImpl(std::string uuid, Address mail_from, EsmtpParams mail_params,
-                  mail::MessageStreamOptions stream_options)
+                  MessageStreamOptions stream_options)
       : uuid_(std::move(uuid)), mail_from_(std::move(mail_from)),
         mail_params_(std::move(mail_params)), message_(std::move(stream_options)) {}
 
@@ -54,7 +54,7 @@ public:
   void feedBody(std::string_view bytes);
   void finishBody();
 
-  mail::MessageStream& message() { return message_; }
+  MessageStream& message() { return message_; }
   void setDataBytes(std::uint64_t bytes) { data_bytes_ = bytes; }
 
   /// Relaying set while this transaction is open (Haraka keeps it on the transaction).
@@ -72,7 +72,7 @@ private:
   std::vector<std::pair<std::string, RcptOptions>> rcpt_options_; // by Address::address()
   nlohmann::json notes_ = nlohmann::json::object();
   Results results_;
-  mail::MessageStream message_;
+  MessageStream message_;
   std::uint64_t data_bytes_ = 0;
 
   bool parse_body_ = false;
@@ -80,7 +80,7 @@ private:
   // Where the attachment streaming now goes: one entry per attachmentHooks() call.
   std::vector<AttachmentHandlers> attachment_handlers_;
   std::unique_ptr<mail::MimeParser> mime_;
-  std::optional<mail::Banner> banner_;
+  std::optional<Banner> banner_;
 };
 
 } // namespace upesi::smtp

@@ -1,7 +1,7 @@
 #include "common/config/config.hpp"
-#include "common/config/config_watcher.hpp"
 #include "common/config/smtp_config.hpp"
 #include "test/support/temp_dir.hpp"
+#include "worker/server/config_watcher.hpp"
 
 #include <doctest/doctest.h>
 #include <uv.h>
@@ -99,7 +99,7 @@ TEST_CASE("config watcher: an edit on disk reaches the callback through the loop
   config.onChange("host_list", [&](const std::string& n) { changed.push_back(n); });
   config.onChange("tls/names", [&](const std::string& n) { changed.push_back(n); });
   {
-    upesi::config::ConfigWatcher watcher(&loop, config, std::chrono::milliseconds(20));
+    upesi::worker::ConfigWatcher watcher(&loop, config, std::chrono::milliseconds(20));
     // Edit both files once the loop runs, and give up after 5 s whatever happens.
     struct State {
       TempDir* dir;

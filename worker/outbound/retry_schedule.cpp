@@ -1,4 +1,4 @@
-#include "common/queue/retry_schedule.hpp"
+#include "worker/outbound/retry_schedule.hpp"
 
 #include <upesi/text.hpp>
 
@@ -9,7 +9,7 @@
 #include <cmath>
 #include <string>
 
-namespace upesi::queue {
+namespace upesi::outbound {
 
 namespace {
 
@@ -132,4 +132,4 @@ std::optional<std::uint64_t> RetrySchedule::delayForAttempt(std::uint32_t attemp
   return intervals_[attempts - 1];
 }
 
-} // namespace upesi::queue
+} // namespace upesi::outbound

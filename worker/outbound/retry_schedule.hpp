@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-namespace upesi::queue {
+namespace upesi::outbound {
 
 inline constexpr std::uint32_t DefaultMaxTempFailures = 13;
 inline constexpr std::uint64_t MinRetryIntervalSeconds = 1; // Haraka: 5
@@ -54,4 +54,4 @@ private:
   std::vector<std::uint64_t> intervals_;
 };
 
-} // namespace upesi::queue
+} // namespace upesi::outbound

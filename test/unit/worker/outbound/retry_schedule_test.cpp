@@ -1,4 +1,4 @@
-#include "common/queue/retry_schedule.hpp"
+#include "worker/outbound/retry_schedule.hpp"
 
 #include <doctest/doctest.h>
 
@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-using upesi::queue::RetrySchedule;
+using upesi::outbound::RetrySchedule;
 
 TEST_CASE("retry schedule: Haraka's default is maxTempFailures = 13") {
   const RetrySchedule schedule;
@@ -33,7 +33,7 @@ TEST_CASE("retry schedule: maxTempFailures") {
   CHECK(many.intervals().size() == 69);
   CHECK(many.intervals().back() == (std::uint64_t{1} << 63));
   CHECK(RetrySchedule::fromMaxTempFailures(4000000000U).intervals().size() ==
-        upesi::queue::MaxRetryCount);
+        upesi::outbound::MaxRetryCount);
 }
 
 TEST_CASE("retry schedule: temp_fail_intervals") {

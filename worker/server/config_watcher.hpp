@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-namespace upesi::config {
+namespace upesi::worker {
 
 class ConfigWatcher {
 public:
-  ConfigWatcher(uv_loop_t* loop, Config& config,
+  ConfigWatcher(uv_loop_t* loop, config::Config& config,
                 std::chrono::milliseconds debounce = std::chrono::milliseconds(500));
   ~ConfigWatcher();
   ConfigWatcher(const ConfigWatcher&) = delete;
@@ -37,11 +37,11 @@ private:
   void flush();
 
   uv_loop_t* loop_;
-  Config& config_;
+  config::Config& config_;
   std::chrono::milliseconds debounce_;
   std::vector<DirWatch*> dirs_;
   UvHandle<uv_timer_t> timer_;
   std::set<std::string> pending_;
 };
 
-} // namespace upesi::config
+} // namespace upesi::worker

@@ -1,23 +1,23 @@
-#include "common/mail/banner.hpp"
+#include "worker/smtp/banner.hpp"
 
 #include <upesi/text.hpp>
 
 #include "common/mail/transfer_decoder.hpp"
 #include "common/mail/transfer_encoder.hpp"
 
-namespace upesi::mail {
+namespace upesi::smtp {
 namespace {
 
-bool isHtml(const MimePart& part) {
+bool isHtml(const mail::MimePart& part) {
   return part.content_type == "text/html";
 }
 
-bool takesBanner(const MimePart& part) {
+bool takesBanner(const mail::MimePart& part) {
   return !part.attachment && (part.content_type == "text/plain" || isHtml(part)) &&
          part.body_end - part.body_begin <= MaxBannerPartBytes;
 }
 
-void collect(const MimePart& part, const Banner& banner, std::vector<BodyEdit>& edits) {
+void collect(const mail::MimePart& part, const Banner& banner, std::vector<BodyEdit>& edits) {
   if (!part.children.empty()) {
     for (const auto& child : part.children) {
       collect(*child, banner, edits);
@@ -75,11 +75,11 @@ std::string inCharset(std::string_view utf8, const std::string& charset) {
   return std::string(utf8);
 }
 
-std::string decode(std::string_view stored, TransferEncoding encoding) {
-  if (encoding == TransferEncoding::Identity) {
+std::string decode(std::string_view stored, mail::TransferEncoding encoding) {
+  if (encoding == mail::TransferEncoding::Identity) {
     return std::string(stored);
   }
-  TransferDecoder decoder(encoding);
+  mail::TransferDecoder decoder(encoding);
   std::string out;
   while (!stored.empty()) {
     const auto lf = stored.find('\n');
@@ -121,14 +121,14 @@ std::string htmlFromText(std::string_view text) {
 
 } // namespace
 
-std::vector<BodyEdit> bannerEdits(const MimePart& root, const Banner& banner) {
+std::vector<BodyEdit> bannerEdits(const mail::MimePart& root, const Banner& banner) {
   std::vector<BodyEdit> edits;
   collect(root, banner, edits);
   return edits;
 }
 
-std::string withBanner(std::string_view stored, const MimePart& part, const Banner& banner) {
-  const TransferEncoding encoding = transferEncodingFrom(part.transfer_encoding);
+std::string withBanner(std::string_view stored, const mail::MimePart& part, const Banner& banner) {
+  const mail::TransferEncoding encoding = mail::transferEncodingFrom(part.transfer_encoding);
   const bool ended_with_break = !stored.empty() && stored.back() == '\n';
   std::string text = decode(stored, encoding);
   if (isHtml(part)) {
@@ -146,16 +146,16 @@ std::string withBanner(std::string_view stored, const MimePart& part, const Bann
     }
   }
   switch (encoding) {
-  case TransferEncoding::Identity:
+  case mail::TransferEncoding::Identity:
     return text;
-  case TransferEncoding::QuotedPrintable: {
+  case mail::TransferEncoding::QuotedPrintable: {
     std::string out;
-    encodeQuotedPrintable(text, out);
+    mail::encodeQuotedPrintable(text, out);
     return out;
   }
-  case TransferEncoding::Base64: {
+  case mail::TransferEncoding::Base64: {
     std::string out;
-    encodeBase64(text, out);
+    mail::encodeBase64(text, out);
     if (ended_with_break) {
       out += "\r\n";
     }
@@ -165,4 +165,4 @@ std::string withBanner(std::string_view stored, const MimePart& part, const Bann
   return text;
 }
 
-} // namespace upesi::mail
+} // namespace upesi::smtp

@@ -1,4 +1,4 @@
-#include "common/mail/message_stream.hpp"
+#include "worker/smtp/message_stream.hpp"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <utility>
 
-namespace upesi::mail {
+namespace upesi::smtp {
 
 namespace {
 
@@ -337,7 +337,8 @@ Result<std::monostate> MessageStream::finish() {
     header_done_ = true;
   }
   if (spool_.fd < 0) {
-    header_ = Header::parse(std::string_view(memory_).substr(0, header_end_), options_.header);
+    header_ =
+        mail::Header::parse(std::string_view(memory_).substr(0, header_end_), options_.header);
   } else {
     std::string block;
     block.reserve(header_end_);
@@ -349,7 +350,7 @@ Result<std::monostate> MessageStream::finish() {
     if (!r) {
       return fail(r.error());
     }
-    header_ = Header::parse(block, options_.header);
+    header_ = mail::Header::parse(block, options_.header);
   }
   finished_ = true;
   return kOk;
@@ -412,4 +413,4 @@ Result<std::monostate> MessageStream::writeRange(
   return readRange(begin, end - begin, buffer, consume);
 }
 
-} // namespace upesi::mail
+} // namespace upesi::smtp

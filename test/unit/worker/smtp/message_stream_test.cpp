@@ -1,4 +1,4 @@
-#include "common/mail/message_stream.hpp"
+#include "worker/smtp/message_stream.hpp"
 
 #include <doctest/doctest.h>
 
@@ -12,11 +12,11 @@
 
 using upesi::Error;
 using upesi::Result;
-using upesi::mail::ByteSink;
-using upesi::mail::LineEnding;
-using upesi::mail::MessageStream;
-using upesi::mail::MessageStreamOptions;
-using upesi::mail::WriteOptions;
+using upesi::smtp::ByteSink;
+using upesi::smtp::LineEnding;
+using upesi::smtp::MessageStream;
+using upesi::smtp::MessageStreamOptions;
+using upesi::smtp::WriteOptions;
 
 namespace {
 

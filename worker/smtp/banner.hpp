@@ -5,15 +5,15 @@
 // written as it came.
 #pragma once
 
-#include "common/mail/message_stream.hpp"
 #include "common/mail/mime_part.hpp"
+#include "worker/smtp/message_stream.hpp"
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace upesi::mail {
+namespace upesi::smtp {
 
 struct Banner {
   std::string text;
@@ -24,9 +24,9 @@ struct Banner {
 inline constexpr std::size_t MaxBannerPartBytes = 8 * 1024 * 1024;
 
 /// The edits that add `banner` to the parts of a parsed message (see MimePart::body_begin).
-std::vector<BodyEdit> bannerEdits(const MimePart& root, const Banner& banner);
+std::vector<BodyEdit> bannerEdits(const mail::MimePart& root, const Banner& banner);
 
 /// `stored`, the body of `part` as received, with the banner added.
-std::string withBanner(std::string_view stored, const MimePart& part, const Banner& banner);
+std::string withBanner(std::string_view stored, const mail::MimePart& part, const Banner& banner);
 
-} // namespace upesi::mail
+} // namespace upesi::smtp

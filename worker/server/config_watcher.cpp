@@ -1,8 +1,8 @@
-#include "common/config/config_watcher.hpp"
+#include "worker/server/config_watcher.hpp"
 
 #include <filesystem>
 
-namespace upesi::config {
+namespace upesi::worker {
 
 struct ConfigWatcher::DirWatch {
   uv_fs_event_t handle{};
@@ -10,7 +10,8 @@ struct ConfigWatcher::DirWatch {
   std::string relative_dir; // "" for the config directory itself
 };
 
-ConfigWatcher::ConfigWatcher(uv_loop_t* loop, Config& config, std::chrono::milliseconds debounce)
+ConfigWatcher::ConfigWatcher(uv_loop_t* loop, config::Config& config,
+                             std::chrono::milliseconds debounce)
     : loop_(loop), config_(config), debounce_(debounce) {
   timer_.open(loop_, uv_timer_init, this);
   refresh();
@@ -92,4 +93,4 @@ void ConfigWatcher::flush() {
   }
 }
 
-} // namespace upesi::config
+} // namespace upesi::worker

@@ -1,23 +1,23 @@
-#include "common/mail/banner.hpp"
-#include "common/mail/message_stream.hpp"
 #include "common/mail/mime_parser.hpp"
 #include "test/support/temp_dir.hpp"
+#include "worker/smtp/banner.hpp"
+#include "worker/smtp/message_stream.hpp"
 
 #include <doctest/doctest.h>
 
 #include <string>
 #include <string_view>
 
-using upesi::mail::Banner;
-using upesi::mail::MessageStream;
 using upesi::mail::MimeParser;
-using upesi::mail::WriteOptions;
+using upesi::smtp::Banner;
+using upesi::smtp::MessageStream;
+using upesi::smtp::WriteOptions;
 
 namespace {
 
 // The message as the queue would write it with `banner`, fed in small pieces as DATA arrives.
 std::string withBanner(std::string_view message, const Banner& banner,
-                       upesi::mail::MessageStreamOptions stream_options = {}) {
+                       upesi::smtp::MessageStreamOptions stream_options = {}) {
   MessageStream stream(stream_options);
   MimeParser parser;
   for (std::size_t at = 0; at < message.size(); at += 7) {
@@ -28,7 +28,7 @@ std::string withBanner(std::string_view message, const Banner& banner,
   REQUIRE(stream.finish().ok());
   parser.finish();
   WriteOptions options;
-  options.edits = upesi::mail::bannerEdits(parser.root(), banner);
+  options.edits = upesi::smtp::bannerEdits(parser.root(), banner);
   std::string out;
   REQUIRE(stream
               .writeTo(
@@ -109,7 +109,7 @@ TEST_CASE("each text part gets the banner in its own encoding, attachments none"
 
 TEST_CASE("a message spilled to its spool file gets the same banners") {
   upesi::test::TempDir spool;
-  upesi::mail::MessageStreamOptions spilled;
+  upesi::smtp::MessageStreamOptions spilled;
   spilled.spool_after = 0;
   spilled.spool_dir = spool.path().string();
   Banner banner{"-- \nfoot", "<p>foot</p>"};

@@ -19,7 +19,7 @@
 #include <variant>
 #include <vector>
 
-namespace upesi::mail {
+namespace upesi::smtp {
 
 struct MessageStreamOptions {
   /// Bytes kept in memory before spilling to a file: -1 never spill, 0 always (Haraka's
@@ -31,7 +31,7 @@ struct MessageStreamOptions {
   /// ends at the last line boundary before it and the rest counts as body (still written out
   /// unchanged). This bounds the memory the parsed header can take.
   std::size_t max_header_bytes = 1 << 20;
-  HeaderOptions header;
+  mail::HeaderOptions header;
 };
 
 enum class LineEnding { Crlf, Lf };
@@ -47,8 +47,8 @@ struct BodyEdit {
 struct WriteOptions {
   bool dot_stuff = false; // prefix "." to lines starting with "." (SMTP, queue files)
   LineEnding line_ending = LineEnding::Crlf;
-  bool skip_headers = false; // body only (what follows the empty line)
-  bool ending_dot = false;   // finish with "." and a line ending (an SMTP client's DATA)
+  bool skip_headers = false;   // body only (what follows the empty line)
+  bool ending_dot = false;     // finish with "." and a line ending (an SMTP client's DATA)
   std::vector<BodyEdit> edits; // in order, not overlapping; each range is read into memory
 };
 
@@ -74,8 +74,8 @@ public:
   /// finish().
   Result<std::monostate> writeTo(const ByteSink& sink, const WriteOptions& options = {}) const;
 
-  Header& header() { return header_; }
-  const Header& header() const { return header_; }
+  mail::Header& header() { return header_; }
+  const mail::Header& header() const { return header_; }
 
   /// Bytes appended.
   std::uint64_t size() const { return size_; }
@@ -132,8 +132,8 @@ private:
   std::uint64_t header_end_ = 0;
   std::optional<std::uint64_t> body_offset_;
 
-  Header header_;
+  mail::Header header_;
   bool finished_ = false;
 };
 
-} // namespace upesi::mail
+} // namespace upesi::smtp
