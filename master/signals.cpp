@@ -9,15 +9,6 @@
 namespace upesi::master {
 namespace {
 
-constexpr std::array<SignalEntry, 6> Table = {{
-    {SIGHUP, "SIGHUP", MasterAction::Flush},
-    {SIGUSR2, "SIGUSR2", MasterAction::Reload},
-    {SIGTERM, "SIGTERM", MasterAction::Stop},
-    {SIGINT, "SIGINT", MasterAction::Stop},
-    {SIGUSR1, "SIGUSR1", MasterAction::ReopenLogs},
-    {SIGCHLD, "SIGCHLD", MasterAction::Reap},
-}};
-
 int pipe_fds[2] = {-1, -1};
 
 // Async-signal-safe: one byte, the signal number, into a non-blocking pipe.
@@ -38,12 +29,10 @@ int installSignalHandlers() {
   sa.sa_handler = onSignal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  for (const auto& entry : Table) {
+  for (const auto& entry : SignalMeanings) {
     ::sigaction(entry.signal, &sa, nullptr);
   }
-  ::signal(SIGPIPE, SIG_IGN);
-  // A file past RLIMIT_FSIZE is a write error (EFBIG) to handle, not the end of the process.
-  ::signal(SIGXFSZ, SIG_IGN);
+  ignoreBrokenPipeSignals();
   return pipe_fds[0];
 }
 
@@ -52,7 +41,7 @@ std::optional<MasterAction> nextSignalAction() {
   if (::read(pipe_fds[0], &byte, 1) != 1) {
     return std::nullopt;
   }
-  for (const auto& entry : Table) {
+  for (const auto& entry : SignalMeanings) {
     if (entry.signal == byte) {
       return entry.action;
     }
@@ -61,18 +50,19 @@ std::optional<MasterAction> nextSignalAction() {
 }
 
 void resetSignalsForChild() {
-  for (const auto& entry : Table) {
+  for (const auto& entry : SignalMeanings) {
     ::signal(entry.signal, SIG_DFL);
   }
-  ::signal(SIGPIPE, SIG_DFL);
-  ::signal(SIGXFSZ, SIG_DFL);
+  for (int signal : IgnoredSignals) {
+    ::signal(signal, SIG_DFL);
+  }
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 int signalFor(MasterAction action) {
-  for (const auto& entry : Table) {
+  for (const auto& entry : SignalMeanings) {
     if (entry.action == action) {
       return entry.signal;
     }

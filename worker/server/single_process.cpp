@@ -2,9 +2,12 @@
 
 #include "common/log/logger.hpp"
 #include "common/queue/queue_writer.hpp"
+#include "common/util/signal_meanings.hpp"
 #include "worker/server/server_runtime.hpp"
 
+#include <array>
 #include <csignal>
+#include <string_view>
 #include <unistd.h>
 
 namespace upesi::worker {
@@ -15,29 +18,57 @@ struct SignalContext {
   bool stopping = false;
 };
 
-void onStop(uv_signal_t* handle, int signum) {
-  auto* ctx = static_cast<SignalContext*>(handle->data);
-  const char* name = signum == SIGINT ? "SIGINT" : "SIGTERM";
-  uv_loop_t* loop = ctx->runtime->loop();
-  if (ctx->stopping) {
+void stop(SignalContext& ctx, std::string_view name) {
+  uv_loop_t* loop = ctx.runtime->loop();
+  if (ctx.stopping) {
     log::notice({}, "second {}: stopping now", name);
     uv_stop(loop);
     return;
   }
-  ctx->stopping = true;
-  auto& server = ctx->runtime->server();
-  int grace = ctx->runtime->smtpConfig().force_shutdown_timeout_s;
+  ctx.stopping = true;
+  auto& server = ctx.runtime->server();
+  int grace = ctx.runtime->smtpConfig().force_shutdown_timeout_s;
   log::notice({}, "{}: stopping; {} sessions to finish (at most {} s)", name, server.sessionCount(),
               grace);
-  ctx->runtime->drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
+  ctx.runtime->drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
+}
+
+void onSignal(uv_signal_t* handle, int signum) {
+  auto& ctx = *static_cast<SignalContext*>(handle->data);
+  const SignalMeaning* meaning = signalMeaning(signum);
+  if (meaning == nullptr) {
+    return;
+  }
+  switch (meaning->action) {
+  case SignalAction::Stop:
+    stop(ctx, meaning->name);
+    return;
+  case SignalAction::ReopenLogs:
+    log::Logger::instance().reopen();
+    log::notice({}, "{}: log file reopened", meaning->name);
+    return;
+  case SignalAction::Flush:
+    log::notice({}, "{}: outbound queue flush", meaning->name);
+    ctx.runtime->outbound().flush();
+    return;
+  case SignalAction::Reload:
+    // A reload starts a new generation of workers: there are none with nodes=0. Config files
+    // are still watched and re-read; plugins need a restart.
+    log::warn({},
+              "{}: a graceful reload needs nodes >= 1 in smtp.ini; config files are "
+              "re-read when they change, plugins need a restart",
+              meaning->name);
+    return;
+  case SignalAction::Reap:
+    return;
+  }
 }
 
 } // namespace
 
 int serveSingleProcess(const std::filesystem::path& install_dir,
                        const std::vector<int>& listen_fds) {
-  ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGXFSZ, SIG_IGN); // past RLIMIT_FSIZE a write fails with EFBIG: a 451, not a crash
+  ignoreBrokenPipeSignals();
   auto created = ServerRuntime::create(install_dir);
   if (!created) {
     log::crit({}, "{}", created.error());
@@ -66,50 +97,25 @@ int serveSingleProcess(const std::filesystem::path& install_dir,
 
   uv_loop_t* loop = runtime->loop();
   SignalContext ctx{runtime.get()};
-  uv_signal_t sigterm;
-  uv_signal_t sigint;
-  uv_signal_t sigusr1;
-  uv_signal_t sighup;
-  uv_signal_t sigusr2;
-  for (auto [handle, signum] : {std::pair{&sigterm, SIGTERM}, std::pair{&sigint, SIGINT}}) {
-    uv_signal_init(loop, handle);
-    handle->data = &ctx;
-    uv_signal_start(handle, onStop, signum);
+  // Every signal of the table but SIGCHLD (no children here), as the master would act on it.
+  std::array<uv_signal_t, SignalMeanings.size()> handles{};
+  std::size_t started = 0;
+  for (const auto& meaning : SignalMeanings) {
+    if (meaning.action == SignalAction::Reap) {
+      continue;
+    }
+    uv_signal_t& handle = handles[started++];
+    uv_signal_init(loop, &handle);
+    handle.data = &ctx;
+    uv_signal_start(&handle, onSignal, meaning.signal);
   }
-  uv_signal_init(loop, &sigusr1);
-  uv_signal_start(
-      &sigusr1,
-      [](uv_signal_t*, int) {
-        log::Logger::instance().reopen();
-        log::notice({}, "SIGUSR1: log file reopened");
-      },
-      SIGUSR1);
-  uv_signal_init(loop, &sighup);
-  sighup.data = runtime.get();
-  uv_signal_start(
-      &sighup,
-      [](uv_signal_t* h, int) {
-        log::notice({}, "SIGHUP: outbound queue flush");
-        static_cast<ServerRuntime*>(h->data)->outbound().flush();
-      },
-      SIGHUP);
-  // A reload starts a new generation of workers: there are none with nodes=0. Config files are
-  // still watched and re-read; plugins need a restart.
-  uv_signal_init(loop, &sigusr2);
-  uv_signal_start(
-      &sigusr2,
-      [](uv_signal_t*, int) {
-        log::warn({}, "SIGUSR2: a graceful reload needs nodes >= 1 in smtp.ini; config files are "
-                      "re-read when they change, plugins need a restart");
-      },
-      SIGUSR2);
   log::notice({}, "Upesi ready: {} listener(s), pid {}", runtime->smtpConfig().listen.size(),
               ::getpid());
 
   uv_run(loop, UV_RUN_DEFAULT);
 
-  for (auto* h : {&sigterm, &sigint, &sigusr1, &sighup, &sigusr2}) {
-    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  for (std::size_t i = 0; i < started; ++i) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles[i]), nullptr);
   }
   uv_run(loop, UV_RUN_NOWAIT); // close callbacks of the stack handles above
   runtime.reset();

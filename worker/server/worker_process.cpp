@@ -3,14 +3,17 @@
 #include "common/log/logger.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/util/process_title.hpp"
+#include "common/util/signal_meanings.hpp"
 #include "worker/server/control_channel.hpp"
 #include "worker/server/server_runtime.hpp"
 
 #include <fmt/format.h>
 
+#include <array>
 #include <csignal>
 #include <cstdlib>
 #include <sstream>
+#include <string_view>
 #include <unistd.h>
 
 namespace upesi::worker {
@@ -28,7 +31,7 @@ struct WorkerState {
   int id = 0;
 };
 
-void stopWorker(WorkerState& state, const char* why) {
+void stopWorker(WorkerState& state, std::string_view why) {
   if (state.stopping) {
     return;
   }
@@ -39,6 +42,20 @@ void stopWorker(WorkerState& state, const char* why) {
               server.sessionCount());
   uv_loop_t* loop = state.runtime->loop();
   state.runtime->drain(std::chrono::seconds(grace), [loop] { uv_stop(loop); });
+}
+
+// SIGTERM stops, SIGUSR1 reopens the log (the signals a worker acts on itself).
+void onWorkerSignal(uv_signal_t* handle, int signum) {
+  auto& state = *static_cast<WorkerState*>(handle->data);
+  const SignalMeaning* meaning = signalMeaning(signum);
+  if (meaning == nullptr) {
+    return;
+  }
+  if (meaning->action == SignalAction::Stop) {
+    stopWorker(state, meaning->name);
+  } else if (meaning->action == SignalAction::ReopenLogs) {
+    log::Logger::instance().reopen();
+  }
 }
 
 } // namespace
@@ -63,12 +80,13 @@ bool workerArgsFromEnvironment(WorkerArgs& args) {
 
 int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args) {
   setProcessTitle(fmt::format("upesi: worker {} (generation {})", args.id, args.generation));
-  ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGXFSZ, SIG_IGN); // past RLIMIT_FSIZE a write fails with EFBIG: a 451, not a crash
-  // The master decides when workers stop: a terminal's Ctrl-C reaches the whole group.
-  ::signal(SIGINT, SIG_IGN);
-  ::signal(SIGHUP, SIG_IGN);
-  ::signal(SIGUSR2, SIG_IGN);
+  ignoreBrokenPipeSignals();
+  // The master decides for its workers (signal_meanings.hpp): these reach a worker as nothing.
+  for (const auto& meaning : SignalMeanings) {
+    if (meaning.in_worker == SignalMeaning::InWorker::Ignore) {
+      ::signal(meaning.signal, SIG_IGN);
+    }
+  }
 
   auto created = ServerRuntime::create(install_dir);
   if (!created) {
@@ -115,24 +133,25 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
       [&state] { stopWorker(state, "the master went away"); });
   state.control = &control;
 
-  uv_signal_t sigterm;
-  uv_signal_init(runtime->loop(), &sigterm);
-  sigterm.data = &state;
-  uv_signal_start(
-      &sigterm,
-      [](uv_signal_t* h, int) { stopWorker(*static_cast<WorkerState*>(h->data), "SIGTERM"); },
-      SIGTERM);
-  uv_signal_t sigusr1;
-  uv_signal_init(runtime->loop(), &sigusr1);
-  uv_signal_start(
-      &sigusr1, [](uv_signal_t*, int) { log::Logger::instance().reopen(); }, SIGUSR1);
+  std::array<uv_signal_t, SignalMeanings.size()> handles{};
+  std::size_t started = 0;
+  for (const auto& meaning : SignalMeanings) {
+    if (meaning.in_worker != SignalMeaning::InWorker::Act) {
+      continue;
+    }
+    uv_signal_t& handle = handles[started++];
+    uv_signal_init(runtime->loop(), &handle);
+    handle.data = &state;
+    uv_signal_start(&handle, onWorkerSignal, meaning.signal);
+  }
 
   control.send({{"event", "ready"}, {"pid", ::getpid()}});
   log::info({}, "worker {} (generation {}) ready, pid {}", args.id, args.generation, ::getpid());
   uv_run(runtime->loop(), UV_RUN_DEFAULT);
 
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1), nullptr);
+  for (std::size_t i = 0; i < started; ++i) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles[i]), nullptr);
+  }
   uv_run(runtime->loop(), UV_RUN_NOWAIT);
   runtime->shutdownPlugins();
   log::info({}, "worker {} (generation {}) stopped", args.id, args.generation);
