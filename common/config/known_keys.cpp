@@ -16,7 +16,7 @@ const Keys TlsSideKeys = {
     "ciphersuites", "minVersion", "honorCipherOrder", "requestCert", "rejectUnauthorized"};
 
 // smtp_forward.ini and lmtp.ini: [main] and each per-domain section
-// (plugins/support/next_hop_forwarder.hpp).
+// (plugins/support/forward_config.cpp).
 const Keys ForwardRouteKeys = {"host", "port", "enable_outbound", "connect_timeout",
                                "command_timeout"};
 
