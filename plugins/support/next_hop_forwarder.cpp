@@ -2,24 +2,15 @@
 
 #include <upesi/text.hpp>
 
+#include "common/util/ip_literal.hpp"
 #include "plugins/support/forward_verdict.hpp"
 
 #include <fmt/format.h>
 
-#include <arpa/inet.h>
 #include <string_view>
 #include <utility>
 
 namespace upesi::plugins {
-namespace {
-
-bool isIpLiteral(const std::string& host) {
-  unsigned char buf[16];
-  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 ||
-         ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
-} // namespace
 
 NextHopForwarder::NextHopForwarder(ForwardKind kind) : kind_(std::move(kind)) {}
 
