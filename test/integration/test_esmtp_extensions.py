@@ -2,8 +2,6 @@
 offers and accepts, what the queue file keeps, what goes on to the next hop (an aiosmtpd MX,
 with or without those extensions), and the notices that come back to the sender."""
 import json
-import os
-import pathlib
 import smtplib
 import ssl
 import struct
@@ -12,11 +10,9 @@ import time
 
 import pytest
 
-from conftest import free_port
 from pki import Pki
-from test_outbound import queue_empties, queue_files, received
+from test_outbound import queue_empties, queue_files, received, sink_starter
 
-PEERS = pathlib.Path(__file__).resolve().parent / "peers"
 BODY = "Subject: out\r\n\r\nsecret-body-line\r\n"
 
 
@@ -28,27 +24,14 @@ def pki(tmp_path):
 @pytest.fixture
 def mx(tmp_path):
     """mx(extensions="", cert=None) starts sink_mx.py; returns (port, received dir)."""
-    procs = []
+    for start in sink_starter(tmp_path):
+        def start_mx(extensions="", cert=None):
+            env = {"SINK_EXTENSIONS": extensions}
+            if cert:
+                env.update(SINK_TLS_CERT=str(cert[1]), SINK_TLS_KEY=str(cert[0]))
+            return start(**env)
 
-    def start(extensions="", cert=None):
-        out = tmp_path / ("received-%d" % len(procs))
-        out.mkdir()
-        port = free_port()
-        env = dict(os.environ, SINK_EXTENSIONS=extensions)
-        if cert:
-            env.update(SINK_TLS_CERT=str(cert[1]), SINK_TLS_KEY=str(cert[0]))
-        proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "sink_mx.py"), str(port),
-                                 str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env=env)
-        procs.append(proc)
-        assert proc.stdout.readline().strip() == "ready"
-        return port, out
-
-    yield start
-    for proc in procs:
-        proc.stdin.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+        yield start_mx
 
 
 def relay(start_server, mx_port, files=None, smtp=None, plugins=(), outbound=""):

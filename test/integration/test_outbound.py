@@ -16,19 +16,48 @@ from conftest import free_port
 PEERS = pathlib.Path(__file__).resolve().parent / "peers"
 
 
-def run_peer(script, out):
-    """Starts peers/<script> PORT OUT on a free loopback port; yields the port, then stops it."""
+def start_peer(script, out, env=None):
+    """Starts peers/<script> PORT OUT on a free loopback port; returns (port, process)."""
     out.mkdir()
     port = free_port()
     proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / script), str(port), str(out)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "ready"
+    return port, proc
+
+
+def stop_peer(proc):
+    proc.stdin.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def run_peer(script, out):
+    """start_peer as a generator for fixtures: yields the port, then stops the peer."""
+    port, proc = start_peer(script, out)
     try:
-        assert proc.stdout.readline().strip() == "ready"
         yield port
     finally:
-        proc.stdin.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_peer(proc)
+
+
+def sink_starter(tmp_path):
+    """For fixtures that start several sinks: start(**env) runs sink_mx.py with those
+    environment variables added and returns (port, received dir); yields start, then stops
+    every sink it started."""
+    procs = []
+
+    def start(**env):
+        out = tmp_path / ("received-%d" % len(procs))
+        port, proc = start_peer("sink_mx.py", out, dict(os.environ, **env))
+        procs.append(proc)
+        return port, out
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            stop_peer(proc)
 
 
 @pytest.fixture

@@ -3,19 +3,14 @@ plain after a broken handshake (or, with fallback_to_plain=false, a deferral), f
 with certificate verification, enable_tls=false, and AUTH to a smart host named by get_mx
 (without it when the host offers none, unless the MX says auth_required)."""
 import json
-import os
-import pathlib
 import smtplib
-import subprocess
 import time
 
 import pytest
 
-from conftest import free_port, run_upesi
+from conftest import run_upesi
 from pki import Pki
-from test_outbound import received
-
-PEERS = pathlib.Path(__file__).resolve().parent / "peers"
+from test_outbound import received, sink_starter
 
 
 @pytest.fixture
@@ -26,29 +21,16 @@ def pki(tmp_path):
 @pytest.fixture
 def mx(tmp_path, pki):
     """mx(**env) starts an aiosmtpd MX (sink_mx.py) and returns (port, received dir)."""
-    procs = []
+    issued = []
+    for start in sink_starter(tmp_path):
+        def start_mx(tls=True, **env):
+            if tls:
+                key, cert = pki.issue("mx-%d" % len(issued), ["mx.test.example", "127.0.0.1"])
+                issued.append(cert)
+                env = dict(SINK_TLS_CERT=str(cert), SINK_TLS_KEY=str(key), **env)
+            return start(**env)
 
-    def start(tls=True, **env):
-        out = tmp_path / ("received-%d" % len(procs))
-        out.mkdir()
-        port = free_port()
-        environ = dict(os.environ)
-        if tls:
-            key, cert = pki.issue("mx-%d" % len(procs), ["mx.test.example", "127.0.0.1"])
-            environ.update(SINK_TLS_CERT=str(cert), SINK_TLS_KEY=str(key))
-        environ.update(env)
-        proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "sink_mx.py"), str(port),
-                                 str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env=environ)
-        procs.append(proc)
-        assert proc.stdout.readline().strip() == "ready"
-        return port, out
-
-    yield start
-    for proc in procs:
-        proc.stdin.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+        yield start_mx
 
 
 def relay(start_server, route, files=None, outbound=""):
