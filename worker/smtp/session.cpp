@@ -187,8 +187,7 @@ void Session::updateReading() {
     return;
   }
   // Input is bounded, and so is output: a client that never reads its replies is not read.
-  bool want =
-      phase_ != Phase::Closing && in_.size() - in_pos_ < MaxBufferedInput && !outputFull();
+  bool want = phase_ != Phase::Closing && in_.size() - in_pos_ < MaxBufferedInput && !outputFull();
   if (want && !reading_) {
     uv_read_start(reinterpret_cast<uv_stream_t*>(&socket_->tcp), onAlloc, onRead);
     reading_ = true;
@@ -382,14 +381,12 @@ void Session::processInput() {
     bool too_long = lf == std::string_view::npos ? pending.size() >= max_line : lf + 1 > max_line;
     if (too_long && in_auth) {
       endAuthExchange();
-      reply(500, "5.5.6", {"Authentication Exchange line is too long"});
-      countError();
+      refuse(500, "5.5.6", {"Authentication Exchange line is too long"});
       skip_to_line_end_ = true;
       continue;
     }
     if (too_long) {
-      reply(500, "5.5.2", {"Line too long"});
-      countError();
+      refuse(500, "5.5.2", {"Line too long"});
       startClose();
       break;
     }
@@ -404,8 +401,7 @@ void Session::processInput() {
     if (after_data_bytes_ > 0) {
       // Sent together with the final dot, before our answer: Haraka 3.3 refuses each line.
       after_data_bytes_ = after_data_bytes_ > lf + 1 ? after_data_bytes_ - (lf + 1) : 0;
-      reply(503, "5.5.1", {"Bad sequence of commands - pipelined after end of DATA"});
-      countError();
+      refuse(503, "5.5.1", {"Bad sequence of commands - pipelined after end of DATA"});
       continue;
     }
     if (auth_step_ != AuthStep::None) {
@@ -424,6 +420,16 @@ void Session::processInput() {
   processing_ = false;
   flush();
   updateReading();
+}
+
+void Session::refuse(int code, std::string_view enhanced, std::vector<std::string> lines) {
+  reply(code, enhanced, std::move(lines));
+  countError();
+}
+
+void Session::refuse(Reply r) {
+  reply(std::move(r));
+  countError();
 }
 
 void Session::countError() {
@@ -517,8 +523,8 @@ void Session::finishClose() {
               "txns={} rcpts={} msgs={} time={:.3f}",
               remote_.ip, log::escaped(hello_host_), relaying_ ? "Y" : "N",
               early_talker_ ? "Y" : "N", esmtp_ ? "Y" : "N", tls_info_.enabled ? "Y" : "N", errors_,
-              transaction_count_,
-              rcpt_accepted_, msgs_accepted_, static_cast<double>(elapsed.count()) / 1000.0);
+              transaction_count_, rcpt_accepted_, msgs_accepted_,
+              static_cast<double>(elapsed.count()) / 1000.0);
   if (tls_ && tls_->established() && !peer_gone_) {
     flush(); // the last replies go out before close_notify
     tls_->close();

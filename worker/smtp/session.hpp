@@ -218,6 +218,9 @@ private:
   bool replyToDeny(const HookResult& result, int deny_code, std::string_view deny_enhanced,
                    int soft_code, std::string_view soft_enhanced, std::string default_text);
   void countError();
+  /// A refusal that counts against the client's error limit (max_errors): reply, then count.
+  void refuse(int code, std::string_view enhanced, std::vector<std::string> lines);
+  void refuse(Reply r);
 
   void startClose(); // runs the disconnect hook, then closes the socket
   void finishClose();

@@ -88,13 +88,11 @@ std::string Session::authFailureKey() const {
 
 void Session::cmdAuth(std::string_view argument) {
   if (!auth_user_.empty()) {
-    reply(503, "5.5.1", {"Already authenticated"});
-    countError();
+    refuse(503, "5.5.1", {"Already authenticated"});
     return;
   }
   if (txn_) {
-    reply(503, "5.5.1", {"AUTH not permitted during a mail transaction"});
-    countError();
+    refuse(503, "5.5.1", {"AUTH not permitted during a mail transaction"});
     return;
   }
   auto space = argument.find(' ');
@@ -103,14 +101,12 @@ void Session::cmdAuth(std::string_view argument) {
       space == std::string_view::npos ? std::string_view() : argument.substr(space + 1);
   auto offered = authMechanisms();
   if (mechanism.empty() || std::find(offered.begin(), offered.end(), mechanism) == offered.end()) {
-    reply(504, "5.5.4", {"Unrecognized authentication type"});
-    countError();
+    refuse(504, "5.5.4", {"Unrecognized authentication type"});
     return;
   }
   if (env_.auth_failures && env_.auth_failures->blocked(authFailureKey())) {
     log::notice({logUuid(), ""}, "AUTH refused: too many failures from {}", authFailureKey());
-    reply(454, "4.7.0", {"Too many failed authentications; try again later"});
-    countError();
+    refuse(454, "4.7.0", {"Too many failed authentications; try again later"});
     return;
   }
   pending_auth_ = {};
@@ -133,8 +129,7 @@ void Session::cmdAuth(std::string_view argument) {
     authContinue(initial);
   } else if (mechanism == "CRAM-MD5") {
     if (!initial.empty()) {
-      reply(501, "5.5.4", {"CRAM-MD5 takes no initial response"});
-      countError();
+      refuse(501, "5.5.4", {"CRAM-MD5 takes no initial response"});
       return;
     }
     auth_challenge_ = cramMd5Challenge(env_.me);
@@ -142,8 +137,7 @@ void Session::cmdAuth(std::string_view argument) {
     reply(334, "", {base64Encode(auth_challenge_)});
   } else {
     // Offered by a plugin, but the core has no exchange for it.
-    reply(504, "5.5.4", {"Unrecognized authentication type"});
-    countError();
+    refuse(504, "5.5.4", {"Unrecognized authentication type"});
   }
 }
 
@@ -166,8 +160,7 @@ void Session::authContinue(std::string_view line) {
       line == "=" ? std::optional<std::string>(std::string()) : base64Decode(line);
   if (!decoded) {
     endAuthExchange();
-    reply(501, "5.5.2", {"Cannot decode response"});
-    countError();
+    refuse(501, "5.5.2", {"Cannot decode response"});
     return;
   }
   switch (auth_step_) {
@@ -175,8 +168,7 @@ void Session::authContinue(std::string_view line) {
     endAuthExchange();
     auto credentials = parsePlainResponse(*decoded);
     if (!credentials) {
-      reply(501, "5.5.2", {fmt::format("Invalid AUTH string: {}", credentials.error())});
-      countError();
+      refuse(501, "5.5.2", {fmt::format("Invalid AUTH string: {}", credentials.error())});
       return;
     }
     checkCredentials("PLAIN", credentials->user, credentials->password, "");
@@ -198,8 +190,7 @@ void Session::authContinue(std::string_view line) {
     endAuthExchange();
     auto credentials = parseCramMd5Response(*decoded);
     if (!credentials) {
-      reply(501, "5.5.2", {fmt::format("Invalid AUTH string: {}", credentials.error())});
-      countError();
+      refuse(501, "5.5.2", {fmt::format("Invalid AUTH string: {}", credentials.error())});
       return;
     }
     auth_challenge_ = challenge;
@@ -233,8 +224,7 @@ void Session::checkCredentials(std::string method, std::string user, std::string
     log::notice({logUuid(), ""}, "AUTH {} user=\"{}\" refused unchecked: too many failures from {}",
                 pending_auth_.method, log::escaped(pending_auth_.user), authFailureKey());
     pending_auth_ = {};
-    reply(454, "4.7.0", {"Too many failed authentications; try again later"});
-    countError();
+    refuse(454, "4.7.0", {"Too many failed authentications; try again later"});
     return;
   }
   if (pending_auth_.user.empty()) {
@@ -268,8 +258,7 @@ void Session::authRespond(HookResult result) {
     log::notice({logUuid(), result.plugin}, "AUTH {} user=\"{}\": temporary failure",
                 pending_auth_.method, log::escaped(pending_auth_.user));
     pending_auth_ = {};
-    reply(454, "4.7.0", {"Temporary authentication failure"});
-    countError();
+    refuse(454, "4.7.0", {"Temporary authentication failure"});
     return;
   }
   authFailed(result.code == Code::Cont ? "no auth plugin accepted the credentials"
@@ -287,8 +276,7 @@ void Session::authFailed(std::string why) {
                            (1ULL << std::min(auth_failures_ - 1, 4U));
   auto answer = [this]() {
     busy_ = false;
-    reply(535, "5.7.8", {"Authentication credentials invalid"});
-    countError();
+    refuse(535, "5.7.8", {"Authentication credentials invalid"});
     if (auth_failures_ >= limits_.max_auth_failures && phase_ == Phase::Command) {
       reply(421, "4.7.0", {fmt::format("{} Too many failed authentications", env_.me)});
       startClose();

@@ -45,8 +45,7 @@ void Session::cmdBdat(std::string_view argument) {
   auto parsed = parseBdatArgument(argument);
   if (!parsed) {
     // Without a size the chunk cannot be skipped: the stream is lost.
-    reply(501, "5.5.4", {"Syntax error in BDAT parameters (BDAT size [LAST])"});
-    countError();
+    refuse(501, "5.5.4", {"Syntax error in BDAT parameters (BDAT size [LAST])"});
     startClose();
     return;
   }
@@ -133,17 +132,15 @@ void Session::finishBdatChunk() {
   if (bdat_refusal_) {
     Reply refusal = std::move(*bdat_refusal_);
     bdat_refusal_.reset();
-    reply(std::move(refusal));
-    countError();
+    refuse(std::move(refusal));
     return;
   }
   if (data_reader_->state() == DataState::BareLineEnding) {
     log::warn({logUuid(), ""}, "bare CR or LF in a BDAT chunk: refusing the message");
     bdat_failed_ = true;
-    reply(451, "4.5.0",
-          {"Bare CR or LF in message data: only CRLF line ends are accepted (see RFC 5321 "
-           "2.3.8)"});
-    countError();
+    refuse(451, "4.5.0",
+           {"Bare CR or LF in message data: only CRLF line ends are accepted (see RFC 5321 "
+            "2.3.8)"});
     return;
   }
   if (!bdat_last_) {
@@ -157,8 +154,7 @@ void Session::finishBdatChunk() {
   data_reader_->feed(".\r\n");
   if (data_reader_->state() != DataState::Done) {
     bdat_failed_ = true;
-    reply(451, "4.5.0", {"Bare CR or LF in message data: only CRLF line ends are accepted"});
-    countError();
+    refuse(451, "4.5.0", {"Bare CR or LF in message data: only CRLF line ends are accepted"});
     return;
   }
   finishData();

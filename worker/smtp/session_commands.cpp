@@ -150,25 +150,21 @@ void Session::handleLine(std::string_view line) {
       cmdQuit({});
       return;
     }
-    reply(loop_reply_);
-    countError();
+    refuse(loop_reply_);
     return;
   }
   switch (command.defect) {
   case LineDefect::None:
     break;
   case LineDefect::Empty:
-    reply(500, "5.5.2", {"Syntax error: empty command"});
-    countError();
+    refuse(500, "5.5.2", {"Syntax error: empty command"});
     return;
   case LineDefect::Nul:
   case LineDefect::BadVerb:
-    reply(500, "5.5.2", {std::string(command.defectMessage())});
-    countError();
+    refuse(500, "5.5.2", {std::string(command.defectMessage())});
     return;
   case LineDefect::EightBit:
-    reply(501, "5.5.2", {std::string(command.defectMessage())});
-    countError();
+    refuse(501, "5.5.2", {std::string(command.defectMessage())});
     return;
   }
   const std::string& verb = command.verb;
@@ -211,12 +207,10 @@ bool Session::replyToDeny(const HookResult& result, int deny_code, std::string_v
                           int soft_code, std::string_view soft_enhanced, std::string default_text) {
   switch (result.code) {
   case Code::Deny:
-    reply(deny_code, deny_enhanced, textOr(result, std::move(default_text)));
-    countError();
+    refuse(deny_code, deny_enhanced, textOr(result, std::move(default_text)));
     return true;
   case Code::DenySoft:
-    reply(soft_code, soft_enhanced, textOr(result, std::move(default_text)));
-    countError();
+    refuse(soft_code, soft_enhanced, textOr(result, std::move(default_text)));
     return true;
   case Code::DenyDisconnect:
     reply(deny_code, deny_enhanced, textOr(result, std::move(default_text)));
@@ -242,16 +236,14 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
     host.pop_back();
   }
   if (host.empty()) {
-    reply(501, "5.5.4", {fmt::format("{} requires domain/address - see RFC-5321 4.1.1.1", verb)});
-    countError();
+    refuse(501, "5.5.4", {fmt::format("{} requires domain/address - see RFC-5321 4.1.1.1", verb)});
     return;
   }
   if (std::any_of(host.begin(), host.end(), [](char c) {
         auto u = static_cast<unsigned char>(c);
         return u < 0x20 || u == 0x7F || u >= 0x80;
       })) {
-    reply(501, "5.5.4", {fmt::format("{} syntax error - see RFC-5321 4.1.1.1", verb)});
-    countError();
+    refuse(501, "5.5.4", {fmt::format("{} syntax error - see RFC-5321 4.1.1.1", verb)});
     return;
   }
   bool ehlo = verb == "EHLO";
@@ -300,44 +292,37 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
 
 void Session::cmdMail(std::string_view argument) {
   if (hello_verb_.empty()) {
-    reply(503, "5.5.1", {"Use EHLO/HELO before MAIL"});
-    countError();
+    refuse(503, "5.5.1", {"Use EHLO/HELO before MAIL"});
     return;
   }
   if (txn_) {
-    reply(503, "5.5.1", {"Nested MAIL command"});
-    countError();
+    refuse(503, "5.5.1", {"Nested MAIL command"});
     return;
   }
   if (!relaying() && std::find(env_.submission_ports.begin(), env_.submission_ports.end(),
                                local_.port) != env_.submission_ports.end()) {
-    reply(530, "5.7.0", {"Authentication required"});
-    countError();
+    refuse(530, "5.7.0", {"Authentication required"});
     return;
   }
   auto parts = splitPathArgument(argument, "FROM:", PathOptions::lenient());
   if (!parts) {
-    reply(501, "5.5.4", {fmt::format("Command parsing failed: {}", parts.error())});
-    countError();
+    refuse(501, "5.5.4", {fmt::format("Command parsing failed: {}", parts.error())});
     return;
   }
   auto address = parsePath(parts->path, PathKind::Reverse, PathOptions::lenient());
   if (!address) {
-    reply(501, "5.1.7",
-          {fmt::format("Invalid MAIL FROM address {}: {}", log::escaped(parts->path),
-                       address.error())});
-    countError();
+    refuse(501, "5.1.7",
+           {fmt::format("Invalid MAIL FROM address {}: {}", log::escaped(parts->path),
+                        address.error())});
     return;
   }
   auto params = parseEsmtpParams(parts->params);
   if (!params) {
-    reply(501, "5.5.4", {fmt::format("Invalid MAIL FROM parameters: {}", params.error())});
-    countError();
+    refuse(501, "5.5.4", {fmt::format("Invalid MAIL FROM parameters: {}", params.error())});
     return;
   }
   if (!params->empty() && !esmtp_) {
-    reply(555, "5.5.4", {"Invalid command parameters (use EHLO)"});
-    countError();
+    refuse(555, "5.5.4", {"Invalid command parameters (use EHLO)"});
     return;
   }
   bool smtputf8 = false;
@@ -347,19 +332,16 @@ void Session::cmdMail(std::string_view argument) {
     if (keyword == "SIZE") {
       auto size = parseSizeValue(value);
       if (!size) {
-        reply(501, "5.5.4", {size.error()});
-        countError();
+        refuse(501, "5.5.4", {size.error()});
         return;
       }
       if (*size > limits_.max_message_size) {
-        reply(552, "5.3.4", {"Message size exceeds fixed maximum message size"});
-        countError();
+        refuse(552, "5.3.4", {"Message size exceeds fixed maximum message size"});
         return;
       }
     } else if (keyword == "BODY") {
       if (auto body = parseBodyValue(value); !body || *body == BodyType::BinaryMime) {
-        reply(501, "5.5.4", {fmt::format("Unsupported BODY type {}", log::escaped(value))});
-        countError();
+        refuse(501, "5.5.4", {fmt::format("Unsupported BODY type {}", log::escaped(value))});
         return;
       }
     } else if (keyword == "SMTPUTF8") {
@@ -367,36 +349,31 @@ void Session::cmdMail(std::string_view argument) {
     } else if (keyword == "RET") {
       auto ret = parseDsnRet(value);
       if (!ret) {
-        reply(501, "5.5.4", {ret.error()});
-        countError();
+        refuse(501, "5.5.4", {ret.error()});
         return;
       }
       options.dsn_ret = *ret;
     } else if (keyword == "ENVID") {
       auto envid = parseDsnEnvid(value);
       if (!envid) {
-        reply(501, "5.5.4", {envid.error()});
-        countError();
+        refuse(501, "5.5.4", {envid.error()});
         return;
       }
       options.dsn_envid = std::move(*envid);
     } else if (keyword == "REQUIRETLS") {
       if (!tls()) {
-        reply(530, "5.7.10", {"REQUIRETLS needs a TLS session (use STARTTLS)"});
-        countError();
+        refuse(530, "5.7.10", {"REQUIRETLS needs a TLS session (use STARTTLS)"});
         return;
       }
       if (!value.empty()) {
-        reply(501, "5.5.4", {"REQUIRETLS takes no value"});
-        countError();
+        refuse(501, "5.5.4", {"REQUIRETLS takes no value"});
         return;
       }
       options.requiretls = true;
     } else if (keyword == "MT-PRIORITY" && !limits_.mt_priority.empty()) {
       auto priority = parseMtPriority(value);
       if (!priority) {
-        reply(501, "5.5.4", {priority.error()});
-        countError();
+        refuse(501, "5.5.4", {priority.error()});
         return;
       }
       options.has_mt_priority = true;
@@ -406,8 +383,7 @@ void Session::cmdMail(std::string_view argument) {
     }
   }
   if (address->is_utf8 && !smtputf8) {
-    reply(553, "5.6.7", {"Non-ASCII sender address requires SMTPUTF8"});
-    countError();
+    refuse(553, "5.6.7", {"Non-ASCII sender address requires SMTPUTF8"});
     return;
   }
   ++transaction_count_;
@@ -447,43 +423,36 @@ void Session::cmdMail(std::string_view argument) {
 
 void Session::cmdRcpt(std::string_view argument) {
   if (!txn_) {
-    reply(503, "5.5.1", {"Use MAIL before RCPT"});
-    countError();
+    refuse(503, "5.5.1", {"Use MAIL before RCPT"});
     return;
   }
   auto parts = splitPathArgument(argument, "TO:", PathOptions::lenient());
   if (!parts) {
-    reply(501, "5.5.4", {fmt::format("Command parsing failed: {}", parts.error())});
-    countError();
+    refuse(501, "5.5.4", {fmt::format("Command parsing failed: {}", parts.error())});
     return;
   }
   auto address = parsePath(parts->path, PathKind::Forward, PathOptions::lenient());
   if (!address) {
-    reply(501, "5.1.3",
-          {fmt::format("Invalid RCPT TO address {}: {}", log::escaped(parts->path),
-                       address.error())});
-    countError();
+    refuse(501, "5.1.3",
+           {fmt::format("Invalid RCPT TO address {}: {}", log::escaped(parts->path),
+                        address.error())});
     return;
   }
   auto params = parseEsmtpParams(parts->params);
   if (!params) {
-    reply(501, "5.5.4", {fmt::format("Invalid RCPT TO parameters: {}", params.error())});
-    countError();
+    refuse(501, "5.5.4", {fmt::format("Invalid RCPT TO parameters: {}", params.error())});
     return;
   }
   if (!params->empty() && !esmtp_) {
-    reply(555, "5.5.4", {"Invalid command parameters (use EHLO)"});
-    countError();
+    refuse(555, "5.5.4", {"Invalid command parameters (use EHLO)"});
     return;
   }
   if (address->is_utf8 && !txn_->notes().value("smtputf8", false)) {
-    reply(553, "5.6.7", {"Non-ASCII recipient address requires SMTPUTF8"});
-    countError();
+    refuse(553, "5.6.7", {"Non-ASCII recipient address requires SMTPUTF8"});
     return;
   }
   if (txn_->rcptTo().size() >= limits_.max_recipients) {
-    reply(452, "4.5.3", {"Too many recipients"});
-    countError();
+    refuse(452, "4.5.3", {"Too many recipients"});
     return;
   }
   // NOTIFY and ORCPT are the core's (DSN); the others are the plugins' to claim.
@@ -493,15 +462,13 @@ void Session::cmdRcpt(std::string_view argument) {
     if (keyword == "NOTIFY") {
       auto notify = parseDsnNotify(value);
       if (!notify) {
-        reply(501, "5.5.4", {notify.error()});
-        countError();
+        refuse(501, "5.5.4", {notify.error()});
         return;
       }
       options.notify = *notify;
     } else if (keyword == "ORCPT") {
       if (auto orcpt = parseDsnOrcpt(value, options); !orcpt) {
-        reply(501, "5.5.4", {orcpt.error()});
-        countError();
+        refuse(501, "5.5.4", {orcpt.error()});
         return;
       }
     } else {
@@ -545,8 +512,7 @@ void Session::rcptRespond(HookResult result) {
   if (result.code == Code::Cont && !relaying()) {
     txn_->relaying = relaying_before_rcpt_;
     dropRecipient();
-    reply(550, "5.7.1", {fmt::format("I cannot deliver mail for {}", formatted)});
-    countError();
+    refuse(550, "5.7.1", {fmt::format("I cannot deliver mail for {}", formatted)});
     return;
   }
   if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
@@ -598,8 +564,7 @@ bool Session::refuseUnclaimedParameters() {
   if (unclaimed.empty()) {
     return false;
   }
-  reply(555, "5.5.4", {fmt::format("Unsupported parameter {}", log::escaped(unclaimed.front()))});
-  countError();
+  refuse(555, "5.5.4", {fmt::format("Unsupported parameter {}", log::escaped(unclaimed.front()))});
   return true;
 }
 
@@ -621,8 +586,7 @@ void Session::resetTransaction(std::function<void()> then) {
 
 void Session::cmdRset(std::string_view argument) {
   if (!argument.empty()) {
-    reply(501, "5.5.4", {"Syntax error: RSET takes no arguments"});
-    countError();
+    refuse(501, "5.5.4", {"Syntax error: RSET takes no arguments"});
     return;
   }
   rset({});
@@ -735,8 +699,7 @@ void Session::runNamedHook(const std::string& hook_name) {
   case Hook::RcptOk:
     // Haraka's rcpt_ok_respond answers for the transaction's last recipient.
     if (!txn_ || txn_->rcptTo().empty()) {
-      reply(503, "5.5.1", {"Use RCPT before rcpt_ok"});
-      countError();
+      refuse(503, "5.5.1", {"Use RCPT before rcpt_ok"});
       return;
     }
     pending_address_ = txn_->rcptTo().back();

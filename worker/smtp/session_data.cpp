@@ -19,23 +19,19 @@ namespace {
 
 void Session::cmdData(std::string_view argument) {
   if (!argument.empty()) {
-    reply(501, "5.5.4", {"Syntax error: DATA takes no arguments"});
-    countError();
+    refuse(501, "5.5.4", {"Syntax error: DATA takes no arguments"});
     return;
   }
   if (!txn_) {
-    reply(503, "5.5.1", {"MAIL required first"});
-    countError();
+    refuse(503, "5.5.1", {"MAIL required first"});
     return;
   }
   if (txn_->rcptTo().empty()) {
-    reply(503, "5.5.1", {"RCPT required first"});
-    countError();
+    refuse(503, "5.5.1", {"RCPT required first"});
     return;
   }
   if (bdat_started_) {
-    reply(503, "5.5.1", {"DATA not allowed after BDAT in the same transaction"});
-    countError();
+    refuse(503, "5.5.1", {"DATA not allowed after BDAT in the same transaction"});
     return;
   }
   runHook(Hook::Data, {}, [this](HookResult result) {
@@ -122,35 +118,30 @@ void Session::finishData() {
   }
   if (outcome == DataOutcome::NulCharacter) {
     log::info({logUuid(), ""}, "NUL byte in the message: refused (smtp.ini allow_nul_in_data)");
-    reply(554, "5.6.0", {"NUL character in message not allowed"});
-    countError();
+    refuse(554, "5.6.0", {"NUL character in message not allowed"});
     messageDone();
     return;
   }
   if (outcome == DataOutcome::LineTooLong) {
-    reply(550, "5.5.2",
-          {fmt::format("Line too long: the limit is {} bytes (RFC 5321 4.5.3.1.6)",
-                       limits_.max_data_line_length)});
-    countError();
+    refuse(550, "5.5.2",
+           {fmt::format("Line too long: the limit is {} bytes (RFC 5321 4.5.3.1.6)",
+                        limits_.max_data_line_length)});
     messageDone();
     return;
   }
   if (data_store_failed_) {
-    reply(451, "4.3.0", {"Error storing the message, try again later"});
-    countError();
+    refuse(451, "4.3.0", {"Error storing the message, try again later"});
     messageDone();
     return;
   }
   if (auto finished = txn_->message().finish(); !finished) {
     log::error({logUuid(), ""}, "storing the message failed: {}", finished.error());
-    reply(451, "4.3.0", {"Error storing the message, try again later"});
-    countError();
+    refuse(451, "4.3.0", {"Error storing the message, try again later"});
     messageDone();
     return;
   }
   if (txn_->message().header().count("Received") > limits_.max_received_headers) {
-    reply(554, "5.4.6", {"Too many received headers - possible mail loop"});
-    countError();
+    refuse(554, "5.4.6", {"Too many received headers - possible mail loop"});
     messageDone();
     return;
   }
@@ -174,8 +165,9 @@ std::string receivedHeloName(std::string_view helo) {
   constexpr std::size_t MaxLength = 255;
   std::string name(helo.substr(0, MaxLength));
   for (char& c : name) {
-    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                         c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == ':' ||
+                         c == '[' || c == ']';
     if (!allowed) {
       c = '_';
     }
@@ -203,10 +195,9 @@ std::string Session::receivedHeader() const {
   }
   return fmt::format("from {} ({}[{}])\r\n\tby {} (Upesi/{}) with {} id {}\r\n\tenvelope-from "
                      "{}{};\r\n\t{}",
-                     receivedHeloName(hello_host_),
-                     remote_.host.empty() ? "" : remote_.host + " ", remote_.ip,
-                     env_.me, UPESI_VERSION, protocol, txn_->uuid(), txn_->mailFrom().format(),
-                     extra, rfc5322Now());
+                     receivedHeloName(hello_host_), remote_.host.empty() ? "" : remote_.host + " ",
+                     remote_.ip, env_.me, UPESI_VERSION, protocol, txn_->uuid(),
+                     txn_->mailFrom().format(), extra, rfc5322Now());
 }
 
 void Session::queueMessage() {
@@ -259,8 +250,7 @@ void Session::queueRespond(HookResult result) {
             : result.message;
     ++msgs_accepted_;
     log::info({logUuid(), result.plugin}, "queued from=\"{}\" rcpts={} bytes={}",
-              log::escaped(txn_->mailFrom().format()), txn_->rcptTo().size(),
-              txn_->dataBytes());
+              log::escaped(txn_->mailFrom().format()), txn_->rcptTo().size(), txn_->dataBytes());
     reply(250, "2.0.0", text);
     pending_text_ = text.front();
     HookParams params;
@@ -272,8 +262,7 @@ void Session::queueRespond(HookResult result) {
     messageDone();
     return;
   }
-  reply(451, "4.3.0", {fmt::format("Queuing declined or disabled, try later ({})", txn_->uuid())});
-  countError();
+  refuse(451, "4.3.0", {fmt::format("Queuing declined or disabled, try later ({})", txn_->uuid())});
   messageDone();
 }
 

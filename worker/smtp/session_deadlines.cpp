@@ -3,9 +3,8 @@
 // wait for it, and is dropped after write_timeout; one that dribbles a command line or a message
 // (slowloris: every byte resets an idle timer) meets a deadline for the whole line, one for the
 // whole DATA/BDAT phase, and a minimum data rate.
-#include "worker/smtp/session.hpp"
-
 #include "common/log/logger.hpp"
+#include "worker/smtp/session.hpp"
 
 #include <fmt/format.h>
 

@@ -25,13 +25,11 @@ bool Session::starttlsOffered() const {
 
 void Session::cmdStartTls(std::string_view argument) {
   if (!argument.empty()) {
-    reply(501, "5.5.4", {"Syntax error (no parameters allowed)"});
-    countError();
+    refuse(501, "5.5.4", {"Syntax error (no parameters allowed)"});
     return;
   }
   if (txn_) {
-    reply(503, "5.5.1", {"Error: MAIL transaction in progress"});
-    countError();
+    refuse(503, "5.5.1", {"Error: MAIL transaction in progress"});
     return;
   }
   reply(220, "2.0.0", {"Go ahead."});
@@ -59,7 +57,8 @@ void Session::startTlsHandshake(bool implicit) {
   callbacks.established = [this, implicit]() { tlsEstablished(implicit); };
   callbacks.plaintext = [this](std::string_view plaintext) { received(plaintext); };
   callbacks.failed = [this](const std::string& why) {
-    peerGone(tls_info_.enabled ? why.c_str() : fmt::format("TLS handshake failed: {}", why).c_str());
+    peerGone(tls_info_.enabled ? why.c_str()
+                               : fmt::format("TLS handshake failed: {}", why).c_str());
   };
   tls_ = std::make_unique<tls::TlsStream>(env_.loop, std::move(*channel), std::move(callbacks));
   tls_->start();
