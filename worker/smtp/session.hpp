@@ -198,6 +198,9 @@ private:
   void cmdQuit(const HookParams& params);
   void cmdNoop(const HookParams& params);
   void cmdVrfy(const HookParams& params);
+  void cmdVrfyLine(const std::string& verb, std::string_view argument);
+  /// Runs the command `verb` names (the table in session_commands.cpp), else unrecognized.
+  void dispatch(const std::string& verb, std::string_view argument);
   void cmdHelp();
   void cmdUnrecognized(std::string verb, std::string argument);
   void runNamedHook(const std::string& hook_name);

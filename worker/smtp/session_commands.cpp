@@ -131,6 +131,58 @@ void Session::greet() {
 
 // ---------------------------------------------------------------------------- dispatch
 
+namespace {
+
+// The commands the session knows: the verb, whether it is offered on this session now (a
+// command not offered is an unrecognized one, as Haraka has it), and what runs it.
+struct CommandRoute {
+  std::string_view verb;
+  bool (*offered)(const Session& session);
+  void (*run)(Session& session, const std::string& verb, std::string_view argument);
+};
+
+} // namespace
+
+void Session::dispatch(const std::string& verb, std::string_view argument) {
+  using S = Session;
+  static constexpr auto Always = [](const S&) { return true; };
+  static const CommandRoute Routes[] = {
+      {"EHLO", Always, [](S& s, const std::string& v, std::string_view a) { s.cmdHelo(v, a); }},
+      {"HELO", Always, [](S& s, const std::string& v, std::string_view a) { s.cmdHelo(v, a); }},
+      {"MAIL", Always, [](S& s, const std::string&, std::string_view a) { s.cmdMail(a); }},
+      {"RCPT", Always, [](S& s, const std::string&, std::string_view a) { s.cmdRcpt(a); }},
+      {"DATA", Always, [](S& s, const std::string&, std::string_view a) { s.cmdData(a); }},
+      {"BDAT", [](const S& s) { return s.esmtp_; },
+       [](S& s, const std::string&, std::string_view a) { s.cmdBdat(a); }},
+      {"RSET", Always, [](S& s, const std::string&, std::string_view a) { s.cmdRset(a); }},
+      {"QUIT", Always, [](S& s, const std::string&, std::string_view) { s.cmdQuit({}); }},
+      {"NOOP", Always, [](S& s, const std::string&, std::string_view) { s.cmdNoop({}); }},
+      {"VRFY", Always, [](S& s, const std::string& v, std::string_view a) { s.cmdVrfyLine(v, a); }},
+      {"HELP", Always, [](S& s, const std::string&, std::string_view) { s.cmdHelp(); }},
+      {"STARTTLS", [](const S& s) { return s.starttlsOffered(); },
+       [](S& s, const std::string&, std::string_view a) { s.cmdStartTls(a); }},
+      {"AUTH", [](const S& s) { return !s.authMechanisms().empty(); },
+       [](S& s, const std::string&, std::string_view a) { s.cmdAuth(a); }},
+  };
+  for (const auto& route : Routes) {
+    if (route.verb == verb && route.offered(*this)) {
+      route.run(*this, verb, argument);
+      return;
+    }
+  }
+  cmdUnrecognized(verb, std::string(argument));
+}
+
+void Session::cmdVrfyLine(const std::string& verb, std::string_view argument) {
+  // The vrfy hook is given what the client asked about, as unrecognized_command is.
+  pending_verb_ = verb;
+  pending_text_ = argument;
+  HookParams params;
+  params.verb = pending_verb_;
+  params.argument = pending_text_;
+  cmdVrfy(params);
+}
+
 void Session::handleLine(std::string_view line) {
   if (log::Logger::instance().enabled(log::Level::Protocol)) {
     // AUTH carries credentials: only its mechanism is logged.
@@ -167,40 +219,7 @@ void Session::handleLine(std::string_view line) {
     refuse(501, "5.5.2", {std::string(command.defectMessage())});
     return;
   }
-  const std::string& verb = command.verb;
-  if (verb == "EHLO" || verb == "HELO") {
-    cmdHelo(verb, command.argument);
-  } else if (verb == "MAIL") {
-    cmdMail(command.argument);
-  } else if (verb == "RCPT") {
-    cmdRcpt(command.argument);
-  } else if (verb == "DATA") {
-    cmdData(command.argument);
-  } else if (verb == "BDAT" && esmtp_) {
-    cmdBdat(command.argument);
-  } else if (verb == "RSET") {
-    cmdRset(command.argument);
-  } else if (verb == "QUIT") {
-    cmdQuit({});
-  } else if (verb == "NOOP") {
-    cmdNoop({});
-  } else if (verb == "VRFY") {
-    // The vrfy hook is given what the client asked about, as unrecognized_command is.
-    pending_verb_ = verb;
-    pending_text_ = command.argument;
-    HookParams params;
-    params.verb = pending_verb_;
-    params.argument = pending_text_;
-    cmdVrfy(params);
-  } else if (verb == "HELP") {
-    cmdHelp();
-  } else if (verb == "STARTTLS" && starttlsOffered()) {
-    cmdStartTls(command.argument);
-  } else if (verb == "AUTH" && !authMechanisms().empty()) {
-    cmdAuth(command.argument);
-  } else {
-    cmdUnrecognized(verb, command.argument);
-  }
+  dispatch(command.verb, command.argument);
 }
 
 bool Session::replyToDeny(const HookResult& result, int deny_code, std::string_view deny_enhanced,
