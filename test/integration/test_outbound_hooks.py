@@ -110,6 +110,19 @@ def test_send_email_answers_other_than_delay_are_ignored(start_server, mx, insta
         assert server.stop() == 0
 
 
+def test_send_email_delay_that_is_no_number_is_not_read_as_zero(start_server, mx, install,
+                                                                  tmp_path):
+    port, out = mx
+    record = tmp_path / "calls"
+    server = relay_server(start_server, port, record,
+                          watch="[send_email]\ncode=DELAY\nmsg=soon\n")
+    assert send(server, ["bob@example.net"]) == {}
+    assert server.wait_log("send_email answered DELAY without a number of seconds")
+    # Held for the default minute, not retried at once (strtoull read "soon" as 0).
+    assert received(out, timeout=2) == []
+    assert len(calls(record, "send_email", timeout=0)) == 1
+
+
 def test_deferred_hook_params_and_retry(start_server, mx, install, tmp_path):
     port, out = mx
     (out / "fail-once").write_text("")

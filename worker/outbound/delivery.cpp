@@ -10,6 +10,7 @@
 #include "common/util/thread_pool.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/outbound/pending_splits.hpp"
+#include "worker/outbound/plugin_delay.hpp"
 #include "worker/outbound/tls_policy.hpp"
 
 #include <fmt/format.h>
@@ -25,6 +26,8 @@ namespace {
 
 // A bounce that could not be queued, after the last attempt: when the original is tried again.
 constexpr std::int64_t BounceRetryMs = 60000;
+// A queue file that could not be opened, read or renamed: when it is tried again.
+constexpr std::int64_t FileErrorRetryMs = 60000;
 // A split that could not be written: how often it is tried again.
 constexpr std::int64_t MinSplitRetryMs = 1000;
 constexpr std::int64_t MaxSplitRetryMs = 60000;
@@ -111,7 +114,7 @@ void Delivery::start() {
           if (error->kind == queue::ClaimFailure::Error) {
             log::error({self->name_, ""}, "outbound: cannot open {}: {}", self->name_,
                        error->message);
-            self->finish(self->name_, epochMs() + 60000);
+            self->finish(self->name_, epochMs() + FileErrorRetryMs);
           } else {
             self->finish(); // another worker has it, or it is gone
           }
@@ -135,7 +138,7 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
           [self] { self->finish(); });
     } else {
       log::error({name_, ""}, "outbound: reading {}: {}", name_, header.error());
-      finish(name_, epochMs() + 60000);
+      finish(name_, epochMs() + FileErrorRetryMs);
     }
     return;
   }
@@ -161,8 +164,14 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
   auto self = shared_from_this();
   runHook(Hook::SendEmail, params, [self](plugin::HookResult result) {
     if (result.code == Code::Delay) {
-      std::uint64_t seconds =
-          result.message.empty() ? 0 : std::strtoull(result.message.front().c_str(), nullptr, 10);
+      const auto delay = parsePluginDelay(result.message);
+      if (!delay) {
+        log::warn({self->logId(), result.plugin},
+                  "outbound: send_email answered DELAY without a number of seconds ({}): "
+                  "delaying it 60 s",
+                  result.message.empty() ? std::string("none") : log::escaped(result.message[0]));
+      }
+      const std::uint64_t seconds = delay.value_or(60);
       log::info({self->logId(), result.plugin}, "outbound: send_email delayed it {} s", seconds);
       self->engine_.delay(self->name_, epochMs() + static_cast<std::int64_t>(seconds) * 1000);
       self->finish(self->name_, epochMs() + static_cast<std::int64_t>(seconds) * 1000);
@@ -787,7 +796,14 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
            reason](plugin::HookResult result) mutable {
             std::uint64_t delay_s = self->deferred_info_.delay_s;
             if (result.code == Code::DenySoft && !result.message.empty()) {
-              delay_s = std::strtoull(result.message.front().c_str(), nullptr, 10);
+              if (const auto asked = parsePluginDelay(result.message)) {
+                delay_s = *asked;
+              } else {
+                log::warn({self->logId(), result.plugin},
+                          "outbound: the deferred hook's DENYSOFT \"{}\" is no number of seconds: "
+                          "the schedule's {} s stands",
+                          log::escaped(result.message[0]), delay_s);
+              }
             } else if (result.code != Code::Cont && result.code != Code::DenySoft) {
               log::info({self->logId(), result.plugin}, "outbound: the deferred hook dropped it");
               self->removeFile();
@@ -817,7 +833,7 @@ void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t
         [self, next_name, due, error] {
           if (!error->empty()) {
             log::error({self->logId(), ""}, "outbound: renaming for retry failed: {}", *error);
-            self->finish(self->name_, epochMs() + 60000);
+            self->finish(self->name_, epochMs() + FileErrorRetryMs);
             return;
           }
           self->finish(next_name, due);
