@@ -272,24 +272,29 @@ def test_ret_full_bounces_the_whole_message(start_server, mx):
     assert "secret-body-line" in bounce["data"]
 
 
-def send_requiretls(server, pki):
+def send_requiretls(server, pki, body=BODY):
     with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
         s.starttls(context=client_context(pki))
-        s.sendmail("alice@client.example", ["bob@example.net"], BODY,
+        s.sendmail("alice@client.example", ["bob@example.net"], body,
                    mail_options=["REQUIRETLS"])
 
 
 def test_requiretls_to_a_next_hop_without_tls_bounces_with_5_7_30(start_server, mx, pki):
     port, out = mx()
     server = relay(start_server, port, files=tls_files(pki), plugins=["tls"])
-    send_requiretls(server, pki)
+    send_requiretls(server, pki, "Subject: secret-subject-line\r\nX-Note: secret-header-line\r\n"
+                    "Message-ID: <id-kept@client.example>\r\n\r\nsecret-body-line\r\n")
     msgs = received(out)
     mails, bounces = split(msgs)
     assert mails == [], "a REQUIRETLS message never goes in clear"
     [bounce] = bounces
     assert "Status: 5.7.30" in bounce["data"]
     assert "REQUIRETLS support required" in bounce["data"]
-    assert "secret-body-line" not in bounce["data"]  # RFC 8689 5: no content in the NDR
+    # RFC 8689 5: the bounce (sent without REQUIRETLS) is redacted: no content, no Subject, no
+    # header field but what identifies the message.
+    for secret in ("secret-body-line", "secret-subject-line", "secret-header-line"):
+        assert secret not in bounce["data"]
+    assert "<id-kept@client.example>" in bounce["data"]
 
 
 def test_requiretls_to_a_verified_next_hop_that_offers_it(start_server, mx, pki):

@@ -620,6 +620,29 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_
           });
 }
 
+// A notice about a REQUIRETLS message may travel without TLS, so it is redacted (RFC 8689
+// section 5): of the original's header only what identifies it, and no Subject.
+std::string Delivery::returnedHeaders() const {
+  if (!header_.todo.requiretls) {
+    return original_headers_;
+  }
+  const auto header = mail::Header::parse(original_headers_);
+  std::string kept;
+  for (const char* name : {"Message-ID", "Date"}) {
+    for (const auto& value : header.getAll(name)) {
+      kept += fmt::format("{}: {}\r\n", name, value);
+    }
+  }
+  return kept;
+}
+
+std::string Delivery::returnedSubject() const {
+  if (header_.todo.requiretls) {
+    return {};
+  }
+  return mail::Header::parse(original_headers_).get("Subject").value_or("");
+}
+
 void Delivery::readOriginal(std::function<void(std::string)> then) {
   std::uint64_t limit = engine_.settings().config.bounce_size_limit;
   // RET=HDRS asks for the header alone; a REQUIRETLS message's content must not travel in a
@@ -663,9 +686,9 @@ void Delivery::queueBounce(const std::vector<Failure>& perm, const std::string& 
   BounceInput input;
   input.me = engine_.settings().me;
   input.sender = sender.address();
-  input.original_headers = original_headers_;
+  input.original_headers = returnedHeaders();
   input.original_message = std::move(original);
-  input.subject = mail::Header::parse(original_headers_).get("Subject").value_or("");
+  input.subject = returnedSubject();
   input.original_envelope_id =
       header_.todo.dsn_envid.empty() ? header_.todo.uuid : header_.todo.dsn_envid;
   if (header_.todo.queue_time > 0) {
@@ -735,8 +758,8 @@ void Delivery::notifySuccess(const std::vector<Address>& ok) {
   }
   input.me = engine_.settings().me;
   input.sender = sender.address();
-  input.original_headers = original_headers_;
-  input.subject = mail::Header::parse(original_headers_).get("Subject").value_or("");
+  input.original_headers = returnedHeaders();
+  input.subject = returnedSubject();
   input.original_envelope_id =
       header_.todo.dsn_envid.empty() ? header_.todo.uuid : header_.todo.dsn_envid;
   if (header_.todo.queue_time > 0) {

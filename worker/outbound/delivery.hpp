@@ -95,6 +95,10 @@ private:
   void bounce(std::vector<Failure> perm, std::string reason, bool after_deferrals,
               std::function<void(bool)> then);
   /// The undelivered message, unstuffed, when it is within bounce_size_limit; else "".
+  /// The original's header and Subject as a bounce or notice returns them (redacted for a
+  /// REQUIRETLS message).
+  std::string returnedHeaders() const;
+  std::string returnedSubject() const;
   void readOriginal(std::function<void(std::string)> then);
   void queueBounce(const std::vector<Failure>& perm, const std::string& reason,
                    std::string original, std::function<void(bool)> then);
