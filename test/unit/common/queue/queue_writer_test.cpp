@@ -1,6 +1,7 @@
 #include "common/queue/queue_file.hpp"
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
+#include "test/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -41,38 +42,9 @@ using upesi::queue::renameQueueFile;
 using upesi::queue::rewriteQueueFile;
 using upesi::queue::Todo;
 using upesi::queue::writeQueueFile;
+using upesi::test::TempDir;
 
 namespace {
-
-// A fresh queue directory, removed with its contents at the end.
-struct QueueDir {
-  std::string path;
-  QueueDir() {
-    char name[] = "/tmp/upesi-queue-writer-test-XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~QueueDir() {
-    std::error_code ignored;
-    fs::permissions(path, fs::perms::owner_all, ignored);
-    fs::remove_all(path, ignored);
-  }
-  QueueDir(const QueueDir&) = delete;
-  QueueDir& operator=(const QueueDir&) = delete;
-
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) {
-      names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream in(path + "/" + name, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-};
 
 Todo sampleTodo() {
   Todo todo;
@@ -121,10 +93,10 @@ bool running_as_root() {
 } // namespace
 
 TEST_CASE("queue writer: writes, renames, reads back") {
-  QueueDir dir;
+  TempDir dir;
   const std::string name = QueueFileName::makeNew(1795418587971, ::getpid(), "mx.test").format();
   const std::string big(200 * 1024, 'x'); // past the writer's buffer
-  auto size = writeQueueFile(dir.path, name, sampleTodo(),
+  auto size = writeQueueFile(dir.str(), name, sampleTodo(),
                              chunks({"Subject: s\r\n", "\r\n", "..dot\r\n", big, "\r\nend\r\n"}));
   REQUIRE(size.ok());
   CHECK(dir.entries() == std::vector<std::string>{name});
@@ -136,23 +108,23 @@ TEST_CASE("queue writer: writes, renames, reads back") {
   CHECK(bytes == *encoded);
 
   struct stat st {};
-  REQUIRE(::stat((dir.path + "/" + name).c_str(), &st) == 0);
+  REQUIRE(::stat((dir.str() + "/" + name).c_str(), &st) == 0);
   CHECK((st.st_mode & 0777 & ~0640) == 0); // 0640 less the umask
 
-  auto header = readHeader(dir.path + "/" + name);
+  auto header = readHeader(dir.str() + "/" + name);
   REQUIRE(header.ok());
   CHECK((header->todo == sampleTodo()));
 
   // A null writer: header only.
-  auto header_only = writeQueueFile(dir.path + "/", "other", sampleTodo(), MessageWriter{});
+  auto header_only = writeQueueFile(dir.str() + "/", "other", sampleTodo(), MessageWriter{});
   REQUIRE(header_only.ok());
   CHECK(dir.read("other").size() == *header_only);
 }
 
 TEST_CASE("queue writer: failures leave no temporary file") {
-  QueueDir dir;
+  TempDir dir;
   // The message writer fails.
-  auto failed = writeQueueFile(dir.path, "f1", sampleTodo(),
+  auto failed = writeQueueFile(dir.str(), "f1", sampleTodo(),
                                [](const ByteSink& sink) -> Result<std::monostate> {
                                  (void)sink("Subject: s\r\n");
                                  return Error{"spool read error"};
@@ -162,26 +134,26 @@ TEST_CASE("queue writer: failures leave no temporary file") {
   CHECK(dir.entries().empty());
 
   // The temporary name exists already (O_EXCL): an error, and the other file is left alone.
-  { std::ofstream(dir.path + "/__tmp__.f2") << "someone else's"; }
-  auto exists = writeQueueFile(dir.path, "f2", sampleTodo(), chunks({"x\r\n"}));
+  { std::ofstream(dir.str() + "/__tmp__.f2") << "someone else's"; }
+  auto exists = writeQueueFile(dir.str(), "f2", sampleTodo(), chunks({"x\r\n"}));
   REQUIRE_FALSE(exists.ok());
   CHECK(exists.error().find("File exists") != std::string::npos);
   CHECK(dir.read("__tmp__.f2") == "someone else's");
-  fs::remove(dir.path + "/__tmp__.f2");
+  fs::remove(dir.str() + "/__tmp__.f2");
 
   // No such directory.
-  auto no_dir = writeQueueFile(dir.path + "/missing", "f3", sampleTodo(), chunks({}));
+  auto no_dir = writeQueueFile(dir.str() + "/missing", "f3", sampleTodo(), chunks({}));
   REQUIRE_FALSE(no_dir.ok());
   CHECK(no_dir.error().find("No such file or directory") != std::string::npos);
 
   // Bad names.
-  CHECK_FALSE(writeQueueFile(dir.path, "", sampleTodo(), chunks({})).ok());
-  CHECK_FALSE(writeQueueFile(dir.path, "../escape", sampleTodo(), chunks({})).ok());
+  CHECK_FALSE(writeQueueFile(dir.str(), "", sampleTodo(), chunks({})).ok());
+  CHECK_FALSE(writeQueueFile(dir.str(), "../escape", sampleTodo(), chunks({})).ok());
 
   // The final name is a directory: rename fails and the temporary file is unlinked.
-  fs::create_directory(dir.path + "/f4");
-  fs::create_directory(dir.path + "/f4/x");
-  auto rename_failed = writeQueueFile(dir.path, "f4", sampleTodo(), chunks({"x\r\n"}));
+  fs::create_directory(dir.str() + "/f4");
+  fs::create_directory(dir.str() + "/f4/x");
+  auto rename_failed = writeQueueFile(dir.str(), "f4", sampleTodo(), chunks({"x\r\n"}));
   REQUIRE_FALSE(rename_failed.ok());
   CHECK(rename_failed.error().find("rename") != std::string::npos);
   CHECK(dir.entries() == std::vector<std::string>{"f4"});
@@ -189,31 +161,31 @@ TEST_CASE("queue writer: failures leave no temporary file") {
   // A header too large to store.
   Todo huge = sampleTodo();
   huge.notes["blob"] = std::string(upesi::queue::MaxHeaderBytes, 'x');
-  CHECK_FALSE(writeQueueFile(dir.path, "f5", huge, chunks({})).ok());
+  CHECK_FALSE(writeQueueFile(dir.str(), "f5", huge, chunks({})).ok());
   CHECK(dir.entries() == std::vector<std::string>{"f4"});
 
   if (!running_as_root()) {
     // A read-only directory.
-    fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);
-    auto denied = writeQueueFile(dir.path, "f6", sampleTodo(), chunks({}));
+    fs::permissions(dir.str(), fs::perms::owner_read | fs::perms::owner_exec);
+    auto denied = writeQueueFile(dir.str(), "f6", sampleTodo(), chunks({}));
     REQUIRE_FALSE(denied.ok());
     CHECK(denied.error().find("Permission denied") != std::string::npos);
-    fs::permissions(dir.path, fs::perms::owner_all);
+    fs::permissions(dir.str(), fs::perms::owner_all);
   }
 }
 
 TEST_CASE("queue writer: write errors from the disk are reported") {
   // A small RLIMIT_FSIZE makes write() fail with EFBIG (SIGXFSZ ignored meanwhile); both are
   // restored at once. Tests run one at a time, so nothing else writes files meanwhile.
-  QueueDir dir;
+  TempDir dir;
   rlimit saved{};
   REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
   const auto saved_handler = ::signal(SIGXFSZ, SIG_IGN);
   rlimit small = saved;
   small.rlim_cur = 1000;
   REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-  auto result = writeQueueFile(dir.path, "big", sampleTodo(), chunks({std::string(100000, 'x')}));
-  auto small_chunks = writeQueueFile(dir.path, "big2", sampleTodo(),
+  auto result = writeQueueFile(dir.str(), "big", sampleTodo(), chunks({std::string(100000, 'x')}));
+  auto small_chunks = writeQueueFile(dir.str(), "big2", sampleTodo(),
                                      chunks(std::vector<std::string>(100, std::string(100, 'y'))));
   ::setrlimit(RLIMIT_FSIZE, &saved);
   ::signal(SIGXFSZ, saved_handler);
@@ -225,45 +197,45 @@ TEST_CASE("queue writer: write errors from the disk are reported") {
 }
 
 TEST_CASE("queue writer: rename, remove, move to error") {
-  QueueDir dir;
-  REQUIRE(writeQueueFile(dir.path, "a", sampleTodo(), chunks({"x\r\n"})).ok());
-  REQUIRE(renameQueueFile(dir.path, "a", "b").ok());
+  TempDir dir;
+  REQUIRE(writeQueueFile(dir.str(), "a", sampleTodo(), chunks({"x\r\n"})).ok());
+  REQUIRE(renameQueueFile(dir.str(), "a", "b").ok());
   CHECK(dir.entries() == std::vector<std::string>{"b"});
-  auto missing = renameQueueFile(dir.path, "a", "c");
+  auto missing = renameQueueFile(dir.str(), "a", "c");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().find("No such file") != std::string::npos);
 
-  REQUIRE(moveToError(dir.path, "b").ok());
+  REQUIRE(moveToError(dir.str(), "b").ok());
   CHECK(dir.entries() == std::vector<std::string>{"error.b"});
 
-  REQUIRE(removeQueueFile(dir.path, "error.b").ok());
+  REQUIRE(removeQueueFile(dir.str(), "error.b").ok());
   CHECK(dir.entries().empty());
-  auto again = removeQueueFile(dir.path, "error.b");
+  auto again = removeQueueFile(dir.str(), "error.b");
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().find("No such file") != std::string::npos);
 }
 
 TEST_CASE("queue writer: rewriting replaces the original under the next name") {
-  QueueDir dir;
+  TempDir dir;
   Todo both = sampleTodo();
   both.rcpt_to.push_back(ordered_json::parse(
       R"({"original":"<c@example.net>","original_host":"example.net","host":"example.net","user":"c"})"));
-  REQUIRE(writeQueueFile(dir.path, "a", both, chunks({"Subject: s\r\n\r\nbody\r\n"})).ok());
-  auto claim = claimQueueFile(dir.path, "a"); // as a delivery holds it
+  REQUIRE(writeQueueFile(dir.str(), "a", both, chunks({"Subject: s\r\n\r\nbody\r\n"})).ok());
+  auto claim = claimQueueFile(dir.str(), "a"); // as a delivery holds it
   REQUIRE(std::holds_alternative<QueueFileLock>(claim));
 
   // The message writer fails: the original is as it was, and nothing else is left.
   auto failed = rewriteQueueFile(
-      dir.path, "a", "b", sampleTodo(),
+      dir.str(), "a", "b", sampleTodo(),
       [](const ByteSink&) -> Result<std::monostate> { return Error{"read error"}; });
   REQUIRE_FALSE(failed.ok());
   CHECK(dir.entries() == std::vector<std::string>{"a"});
-  auto kept = readHeader(dir.path + "/a");
+  auto kept = readHeader(dir.str() + "/a");
   REQUIRE(kept.ok());
   CHECK((kept->todo == both));
 
   auto rewritten =
-      rewriteQueueFile(dir.path, "a", "b", sampleTodo(), chunks({"Subject: s\r\n\r\nbody\r\n"}));
+      rewriteQueueFile(dir.str(), "a", "b", sampleTodo(), chunks({"Subject: s\r\n\r\nbody\r\n"}));
   REQUIRE(rewritten.ok());
   CHECK(rewritten->name == "b");
   CHECK(rewritten->warning.empty());
@@ -271,40 +243,40 @@ TEST_CASE("queue writer: rewriting replaces the original under the next name") {
   auto encoded = upesi::queue::encodeQueueFile(sampleTodo(), "Subject: s\r\n\r\nbody\r\n");
   REQUIRE(encoded.ok());
   CHECK(dir.read("b") == *encoded);
-  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.path, "b"))); // released
+  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.str(), "b"))); // released
 }
 
 TEST_CASE("queue writer: deleteTempFiles removes only __tmp__ files") {
-  QueueDir dir;
+  TempDir dir;
   const std::string name = nameOf(deadPid());
   for (const std::string& entry : {"__tmp__." + name, std::string("__tmp__.x"), name,
                                    "error." + name, std::string("__tmp_x")}) {
-    std::ofstream(dir.path + "/" + entry) << "x";
+    std::ofstream(dir.str() + "/" + entry) << "x";
   }
-  auto removed = deleteTempFiles(dir.path);
+  auto removed = deleteTempFiles(dir.str());
   REQUIRE(removed.ok());
   std::sort(removed->begin(), removed->end());
   CHECK(*removed == std::vector<std::string>{"__tmp__." + name, "__tmp__.x"});
   CHECK(dir.entries() == std::vector<std::string>{name, "__tmp_x", "error." + name});
-  auto none = deleteTempFiles(dir.path);
+  auto none = deleteTempFiles(dir.str());
   REQUIRE(none.ok());
   CHECK(none->empty());
-  CHECK_FALSE(deleteTempFiles(dir.path + "/missing").ok());
+  CHECK_FALSE(deleteTempFiles(dir.str() + "/missing").ok());
 }
 
 TEST_CASE("queue writer: deleteTempFiles leaves a temporary file its writer holds locked") {
-  QueueDir dir;
-  const std::string held = dir.path + "/__tmp__.held";
+  TempDir dir;
+  const std::string held = dir.str() + "/__tmp__.held";
   std::ofstream(held) << "x";
-  std::ofstream(dir.path + "/__tmp__.left") << "x";
+  std::ofstream(dir.str() + "/__tmp__.left") << "x";
   const int fd = ::open(held.c_str(), O_RDONLY | O_CLOEXEC);
   REQUIRE(fd >= 0);
   REQUIRE(::flock(fd, LOCK_EX) == 0);
-  auto removed = deleteTempFiles(dir.path);
+  auto removed = deleteTempFiles(dir.str());
   REQUIRE(removed.ok());
   CHECK(*removed == std::vector<std::string>{"__tmp__.left"});
   ::close(fd); // the writer is gone: now it is garbage
-  removed = deleteTempFiles(dir.path);
+  removed = deleteTempFiles(dir.str());
   REQUIRE(removed.ok());
   CHECK(*removed == std::vector<std::string>{"__tmp__.held"});
   CHECK(dir.entries().empty());
@@ -314,14 +286,14 @@ TEST_CASE("queue writer: deleteTempFiles leaves the unlocked temporary file of a
           "runs") {
   // What a new generation's clean-up finds during a reload: a worker of the old one has just
   // created its file and not locked it yet.
-  QueueDir dir;
+  TempDir dir;
   const std::string live = "__tmp__." + nameOf(::getppid());
   const std::string dead = "__tmp__." + nameOf(deadPid());
   const std::string ours = "__tmp__." + nameOf(::getpid()); // a former process's: we write none
   for (const auto& name : {live, dead, ours}) {
-    std::ofstream(dir.path + "/" + name) << "x";
+    std::ofstream(dir.str() + "/" + name) << "x";
   }
-  auto removed = deleteTempFiles(dir.path);
+  auto removed = deleteTempFiles(dir.str());
   REQUIRE(removed.ok());
   std::sort(removed->begin(), removed->end());
   std::vector<std::string> expected{dead, ours};
@@ -333,7 +305,7 @@ TEST_CASE("queue writer: deleteTempFiles leaves the unlocked temporary file of a
 TEST_CASE("queue writer: deleteTempFiles removes the temporary file of a zombie writer") {
   // A worker killed with its master is a zombie until init reaps it, and a container's init
   // may never: it writes nothing more, so its file is garbage.
-  QueueDir dir;
+  TempDir dir;
   const pid_t zombie = ::fork();
   REQUIRE(zombie >= 0);
   if (zombie == 0) {
@@ -343,8 +315,8 @@ TEST_CASE("queue writer: deleteTempFiles removes the temporary file of a zombie 
   REQUIRE(::waitid(P_PID, static_cast<id_t>(zombie), &info, WEXITED | WNOWAIT) == 0);
   REQUIRE(::kill(zombie, 0) == 0); // still there, as a zombie
   const std::string name = "__tmp__." + nameOf(zombie);
-  std::ofstream(dir.path + "/" + name) << "x";
-  auto removed = deleteTempFiles(dir.path);
+  std::ofstream(dir.str() + "/" + name) << "x";
+  auto removed = deleteTempFiles(dir.str());
   int status = 0;
   REQUIRE(::waitpid(zombie, &status, 0) == zombie);
   REQUIRE(removed.ok());
@@ -355,18 +327,18 @@ TEST_CASE("queue writer: deleteTempFiles removes the temporary file of a zombie 
 TEST_CASE("queue writer: writes race clean-ups of other processes and all succeed") {
   // Names without a pid field: the clean-ups know nothing of the writer but its lock, and may
   // remove a file between its creation and its lock; the writer makes it again.
-  QueueDir dir;
+  TempDir dir;
   const pid_t cleaner = ::fork();
   REQUIRE(cleaner >= 0);
   if (cleaner == 0) {
     for (;;) {
-      (void)deleteTempFiles(dir.path);
+      (void)deleteTempFiles(dir.str());
     }
   }
   std::vector<std::string> failures;
   constexpr int Files = 400;
   for (int n = 0; n < Files; ++n) {
-    auto size = writeQueueFile(dir.path, fmt::format("race-{}", n), sampleTodo(), chunks({"x"}));
+    auto size = writeQueueFile(dir.str(), fmt::format("race-{}", n), sampleTodo(), chunks({"x"}));
     if (!size) {
       failures.push_back(size.error());
     }
@@ -378,11 +350,11 @@ TEST_CASE("queue writer: writes race clean-ups of other processes and all succee
 }
 
 TEST_CASE("queue writer: the file is locked while it is written, until it is in place") {
-  QueueDir dir;
-  const std::string temp = dir.path + "/__tmp__.w1";
+  TempDir dir;
+  const std::string temp = dir.str() + "/__tmp__.w1";
   bool locked_while_writing = false;
   auto size = writeQueueFile(
-      dir.path, "w1", sampleTodo(), [&](const ByteSink& sink) -> Result<std::monostate> {
+      dir.str(), "w1", sampleTodo(), [&](const ByteSink& sink) -> Result<std::monostate> {
         const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
         locked_while_writing =
             fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
@@ -393,31 +365,31 @@ TEST_CASE("queue writer: the file is locked while it is written, until it is in 
       });
   REQUIRE(size.ok());
   CHECK(locked_while_writing);
-  auto claim = claimQueueFile(dir.path, "w1"); // released once in place
+  auto claim = claimQueueFile(dir.str(), "w1"); // released once in place
   CHECK(std::holds_alternative<QueueFileLock>(claim));
 }
 
 TEST_CASE("queue writer: claiming a file takes an exclusive flock") {
-  QueueDir dir;
-  REQUIRE(writeQueueFile(dir.path, "q", sampleTodo(), chunks({"x\r\n"})).ok());
+  TempDir dir;
+  REQUIRE(writeQueueFile(dir.str(), "q", sampleTodo(), chunks({"x\r\n"})).ok());
 
-  auto first = claimQueueFile(dir.path, "q");
+  auto first = claimQueueFile(dir.str(), "q");
   REQUIRE(std::holds_alternative<QueueFileLock>(first));
   auto& lock = std::get<QueueFileLock>(first);
   CHECK(lock.held());
-  CHECK(lock.path() == dir.path + "/q");
+  CHECK(lock.path() == dir.str() + "/q");
   auto header = readHeader(lock.fd());
   REQUIRE(header.ok());
   CHECK(header->todo.uuid == "U.1");
 
   // A second claim (another open file description, as another worker would have) fails.
-  auto second = claimQueueFile(dir.path, "q");
+  auto second = claimQueueFile(dir.str(), "q");
   REQUIRE(std::holds_alternative<ClaimError>(second));
   CHECK((std::get<ClaimError>(second).kind == ClaimFailure::Held));
   CHECK(std::get<ClaimError>(second).message.find("held by another process") != std::string::npos);
 
   // Another process cannot take it either. (After fork the child makes system calls only.)
-  const std::string path = dir.path + "/q";
+  const std::string path = dir.str() + "/q";
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -433,22 +405,22 @@ TEST_CASE("queue writer: claiming a file takes an exclusive flock") {
   QueueFileLock moved = std::move(lock);
   CHECK_FALSE(lock.held()); // NOLINT(bugprone-use-after-move)
   CHECK(moved.held());
-  CHECK(std::holds_alternative<ClaimError>(claimQueueFile(dir.path, "q")));
+  CHECK(std::holds_alternative<ClaimError>(claimQueueFile(dir.str(), "q")));
   moved.release();
   CHECK_FALSE(moved.held());
   {
-    auto third = claimQueueFile(dir.path, "q");
+    auto third = claimQueueFile(dir.str(), "q");
     CHECK(std::holds_alternative<QueueFileLock>(third));
   } // destroyed: unlocked
-  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.path, "q")));
+  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.str(), "q")));
 }
 
 TEST_CASE("queue writer: a dead owner's lock vanishes with it") {
-  QueueDir dir;
-  REQUIRE(writeQueueFile(dir.path, "q", sampleTodo(), chunks({"x\r\n"})).ok());
+  TempDir dir;
+  REQUIRE(writeQueueFile(dir.str(), "q", sampleTodo(), chunks({"x\r\n"})).ok());
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
-  const std::string path = dir.path + "/q";
+  const std::string path = dir.str() + "/q";
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -464,22 +436,22 @@ TEST_CASE("queue writer: a dead owner's lock vanishes with it") {
   REQUIRE(::read(ready[0], &c, 1) == 1);
   ::close(ready[0]);
   CHECK(c == 'y');
-  auto while_alive = claimQueueFile(dir.path, "q");
+  auto while_alive = claimQueueFile(dir.str(), "q");
   CHECK(std::holds_alternative<ClaimError>(while_alive));
   ::kill(child, SIGKILL);
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.path, "q")));
+  CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.str(), "q")));
 }
 
 TEST_CASE("queue writer: claiming a file that is gone") {
-  QueueDir dir;
-  auto gone = claimQueueFile(dir.path, "nothing");
+  TempDir dir;
+  auto gone = claimQueueFile(dir.str(), "nothing");
   REQUIRE(std::holds_alternative<ClaimError>(gone));
   CHECK((std::get<ClaimError>(gone).kind == ClaimFailure::Gone));
   // A symlink is refused (O_NOFOLLOW), not followed out of the queue.
-  fs::create_symlink("/etc/hostname", dir.path + "/link");
-  auto link = claimQueueFile(dir.path, "link");
+  fs::create_symlink("/etc/hostname", dir.str() + "/link");
+  auto link = claimQueueFile(dir.str(), "link");
   REQUIRE(std::holds_alternative<ClaimError>(link));
   CHECK((std::get<ClaimError>(link).kind == ClaimFailure::Error));
 }

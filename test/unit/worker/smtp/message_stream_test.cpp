@@ -1,3 +1,4 @@
+#include "test/support/temp_dir.hpp"
 #include "worker/smtp/message_stream.hpp"
 
 #include <doctest/doctest.h>
@@ -17,27 +18,9 @@ using upesi::smtp::LineEnding;
 using upesi::smtp::MessageStream;
 using upesi::smtp::MessageStreamOptions;
 using upesi::smtp::WriteOptions;
+using upesi::test::TempDir;
 
 namespace {
-
-// A private directory for spill files, removed with everything in it.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "upesi-ms-test-XXXXXX").string();
-    const char* made = ::mkdtemp(tmpl.data());
-    REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::size_t files() const {
-    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(path),
-                                                  std::filesystem::directory_iterator()));
-  }
-};
 
 struct Collected {
   std::string bytes;
@@ -64,7 +47,7 @@ std::string write(const MessageStream& ms, const WriteOptions& options = {},
 
 MessageStreamOptions inDir(const TempDir& dir, std::int64_t spool_after) {
   MessageStreamOptions o;
-  o.spool_dir = dir.path;
+  o.spool_dir = dir.str();
   o.spool_after = spool_after;
   return o;
 }
@@ -120,7 +103,7 @@ TEST_CASE("message stream: empty message") {
   dot.dot_stuff = true;
   dot.ending_dot = true;
   CHECK(write(ms, dot) == ".\r\n");
-  CHECK(dir.files() == 0);
+  CHECK(dir.entries().size() == 0);
 }
 
 TEST_CASE("message stream: in memory, written back unchanged") {
@@ -246,19 +229,19 @@ TEST_CASE("message stream: spill threshold") {
     MessageStream ms(inDir(dir, 10));
     REQUIRE(ms.append("0123456789").ok()); // exactly the threshold: still in memory
     CHECK_FALSE(ms.spilled());
-    CHECK(dir.files() == 0);
+    CHECK(dir.entries().size() == 0);
     REQUIRE(ms.append("a").ok()); // one more byte spills
     CHECK(ms.spilled());
-    CHECK(dir.files() == 1);
+    CHECK(dir.entries().size() == 1);
     std::string path = ms.spoolPath();
-    CHECK(path.rfind(dir.path, 0) == 0);
+    CHECK(path.rfind(dir.str(), 0) == 0);
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
     REQUIRE(ms.finish().ok());
     CHECK(write(ms) == "0123456789a");
   }
-  CHECK(dir.files() == 0); // unlinked with the stream
+  CHECK(dir.entries().size() == 0); // unlinked with the stream
 
   MessageStream always(inDir(dir, 0));
   REQUIRE(always.append("x").ok());
@@ -268,7 +251,7 @@ TEST_CASE("message stream: spill threshold") {
   std::string big(3 << 20, 'n');
   REQUIRE(never.append(big).ok());
   CHECK_FALSE(never.spilled());
-  CHECK(dir.files() == 1); // only `always`
+  CHECK(dir.entries().size() == 1); // only `always`
 }
 
 TEST_CASE("message stream: a spilled message is read back in chunks") {
@@ -400,14 +383,14 @@ TEST_CASE("message stream: moving keeps one owner of the spill file") {
     std::string path = a.spoolPath();
     MessageStream b(std::move(a));
     CHECK(b.spoolPath() == path);
-    CHECK(dir.files() == 1);
+    CHECK(dir.entries().size() == 1);
     MessageStream c(inDir(dir, 0));
     REQUIRE(c.append("other\r\n").ok());
-    CHECK(dir.files() == 2);
+    CHECK(dir.entries().size() == 2);
     c = std::move(b); // c's old file goes
-    CHECK(dir.files() == 1);
+    CHECK(dir.entries().size() == 1);
     REQUIRE(c.finish().ok());
     CHECK(write(c) == "A: 1\r\n\r\nbody\r\n");
   }
-  CHECK(dir.files() == 0);
+  CHECK(dir.entries().size() == 0);
 }
