@@ -133,6 +133,24 @@ void appendDeliveryStatus(std::string& out, const std::string& boundary, const s
   }
 }
 
+// The report's last part, the original's header, for a bounce that does not return the whole
+// message and for a success notice.
+void appendReturnedHeaders(std::string& out, const std::string& boundary,
+                           std::string_view description, const std::string& headers) {
+  out += fmt::format("\r\n--{}\r\nContent-Description: {}\r\n"
+                     "Content-Type: text/rfc822-headers\r\n\r\n",
+                     boundary, description);
+  out += toCrlf(headers);
+}
+
+// Ends the last part on a line break, then the multipart/report.
+void closeReport(std::string& out, const std::string& boundary) {
+  if (!out.ends_with("\r\n")) {
+    out += "\r\n";
+  }
+  out += fmt::format("\r\n--{}--\r\n", boundary);
+}
+
 } // namespace
 
 const std::string& defaultBounceTemplate() {
@@ -257,15 +275,9 @@ std::string buildBounce(const std::string& template_text, const BounceInput& inp
                        boundary);
     out += input.original_message;
   } else {
-    out += fmt::format("\r\n--{}\r\nContent-Description: Undelivered Message Headers\r\n"
-                       "Content-Type: text/rfc822-headers\r\n\r\n",
-                       boundary);
-    out += toCrlf(input.original_headers);
+    appendReturnedHeaders(out, boundary, "Undelivered Message Headers", input.original_headers);
   }
-  if (!out.ends_with("\r\n")) {
-    out += "\r\n";
-  }
-  out += fmt::format("\r\n--{}--\r\n", boundary);
+  closeReport(out, boundary);
   return out;
 }
 
@@ -296,14 +308,8 @@ std::string buildSuccessNotice(const BounceInput& input) {
                              : "delivered to");
   out += recipients;
   appendDeliveryStatus(out, boundary, me, input);
-  out += fmt::format("\r\n--{}\r\nContent-Description: Delivered Message Headers\r\n"
-                     "Content-Type: text/rfc822-headers\r\n\r\n",
-                     boundary);
-  out += toCrlf(input.original_headers);
-  if (!out.ends_with("\r\n")) {
-    out += "\r\n";
-  }
-  out += fmt::format("\r\n--{}--\r\n", boundary);
+  appendReturnedHeaders(out, boundary, "Delivered Message Headers", input.original_headers);
+  closeReport(out, boundary);
   return out;
 }
 
