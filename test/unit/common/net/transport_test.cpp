@@ -1,0 +1,288 @@
+// The transport on a real loop, over loopback TCP: a server Transport on an accepted socket and
+// a client Transport that connects to it.
+#include "common/net/transport.hpp"
+#include "common/tls/tls_channel.hpp"
+#include "test/support/self_signed.hpp"
+
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+using upesi::net::PeerGone;
+using upesi::net::Transport;
+using upesi::net::TransportOwner;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Recorder final : TransportOwner {
+  std::string received;
+  std::optional<PeerGone> gone;
+  std::optional<int> connected;
+  int drained = 0;
+  bool secured = false;
+  bool closed = false;
+  std::function<void()> on_received;
+  std::unique_ptr<Transport> transport;
+
+  void transportReceived(std::string_view bytes) override {
+    received.append(bytes);
+    if (on_received) {
+      on_received();
+    }
+  }
+  void transportGone(const PeerGone& why) override { gone = why; }
+  void transportDrained() override { ++drained; }
+  void transportSecured() override { secured = true; }
+  void transportConnected(int status) override { connected = status; }
+  void transportClosed() override { closed = true; }
+};
+
+// A loop with a loopback listener whose first accepted connection becomes `server`.
+struct Loopback {
+  uv_loop_t loop{};
+  uv_tcp_t listener{};
+  sockaddr_in address{};
+  Recorder server;
+  Transport::Options server_options;
+
+  Loopback() {
+    REQUIRE(uv_loop_init(&loop) == 0);
+    REQUIRE(uv_tcp_init(&loop, &listener) == 0);
+    listener.data = this;
+    REQUIRE(uv_ip4_addr("127.0.0.1", 0, &address) == 0);
+    REQUIRE(uv_tcp_bind(&listener, reinterpret_cast<const sockaddr*>(&address), 0) == 0);
+    int length = sizeof address;
+    REQUIRE(uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 8, onConnection) == 0);
+  }
+
+  ~Loopback() {
+    server.transport.reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT); // every handle closes
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+
+  static void onConnection(uv_stream_t* listener, int status) {
+    auto* self = static_cast<Loopback*>(listener->data);
+    REQUIRE(status == 0);
+    uv_tcp_t* tcp = Transport::newSocket(&self->loop);
+    REQUIRE(uv_accept(listener, reinterpret_cast<uv_stream_t*>(tcp)) == 0);
+    self->server.transport =
+        std::make_unique<Transport>(&self->loop, tcp, self->server, self->server_options);
+    self->server.transport->start();
+  }
+
+  /// Connects `client`, and waits for both ends.
+  void connect(Recorder& client, Transport::Options options = {}) {
+    client.transport = std::make_unique<Transport>(&loop, client, options);
+    REQUIRE(client.transport->connect(reinterpret_cast<const sockaddr*>(&address), nullptr) == 0);
+    REQUIRE(runUntil([&] { return client.connected.has_value() && server.transport; }));
+    REQUIRE(*client.connected == 0);
+  }
+
+  /// Runs the loop until `done` holds; false after 5 s of loop time without it.
+  bool runUntil(const std::function<bool()>& done) {
+    const std::uint64_t deadline = uv_now(&loop) + 5000;
+    while (!done()) {
+      if (uv_now(&loop) > deadline) {
+        return false;
+      }
+      uv_run(&loop, UV_RUN_NOWAIT);
+      uv_sleep(1);
+      uv_update_time(&loop);
+    }
+    return true;
+  }
+
+  /// A few turns of the loop, for what needs no waiting.
+  void spin(int turns = 3) {
+    for (int i = 0; i < turns; ++i) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+    }
+  }
+};
+
+} // namespace
+
+TEST_CASE("transport: bytes both ways; close after flush delivers the last bytes, then EOF") {
+  Loopback net;
+  Recorder client;
+  net.connect(client);
+  client.transport->write("EHLO client\r\n");
+  REQUIRE(net.runUntil([&] { return net.server.received == "EHLO client\r\n"; }));
+  net.server.transport->write("250 ok\r\n");
+  net.server.transport->write("221 bye\r\n");
+  net.server.transport->closeAfterFlush();
+  CHECK(net.server.transport->state() == Transport::State::Closing);
+  net.server.transport->write("never sent\r\n"); // ignored once closing
+  REQUIRE(net.runUntil([&] { return client.gone.has_value(); }));
+  CHECK(client.received == "250 ok\r\n221 bye\r\n");
+  CHECK(client.gone->cause == PeerGone::Cause::Eof);
+  CHECK(net.server.closed);
+  CHECK(net.server.transport->state() == Transport::State::Closed);
+  CHECK_FALSE(net.server.gone.has_value()); // the owner closed: no transportGone
+  client.transport->close();
+  REQUIRE(net.runUntil([&] { return client.closed; }));
+}
+
+TEST_CASE("transport: the peer's EOF is reported once, and reading stops") {
+  Loopback net;
+  Recorder client;
+  net.connect(client);
+  client.transport->close();
+  CHECK_FALSE(client.closed); // from the close callback, never inside close()
+  REQUIRE(net.runUntil([&] { return net.server.gone.has_value() && client.closed; }));
+  CHECK(net.server.gone->cause == PeerGone::Cause::Eof);
+  CHECK(net.server.transport->gone());
+  CHECK_FALSE(net.server.transport->reading());
+  net.server.transport->write("after the peer left\r\n"); // ignored, no second report
+  net.server.transport->closeAfterFlush();
+  REQUIRE(net.runUntil([&] { return net.server.closed; }));
+}
+
+TEST_CASE("transport: a peer that reads nothing pauses reading, then is dropped as stalled") {
+  Loopback net;
+  net.server_options.max_output = 64 * 1024;
+  net.server_options.write_timeout = 300ms;
+  Recorder client;
+  net.connect(client);
+  client.transport->setReading(false); // the peer that never reads its replies
+  const std::string chunk(64 * 1024, 'x');
+  for (int i = 0; i < 256 && !net.server.transport->outputFull(); ++i) {
+    net.server.transport->write(chunk);
+    net.spin();
+  }
+  REQUIRE(net.server.transport->outputFull());
+  CHECK_FALSE(net.server.transport->reading());
+  // A command from the peer now is not read: the input side is bounded too.
+  client.transport->write("NOOP\r\n");
+  REQUIRE(net.runUntil([&] { return net.server.gone.has_value(); }));
+  CHECK(net.server.gone->cause == PeerGone::Cause::Stalled);
+  CHECK(net.server.gone->detail.find("bytes unsent for 300 ms") != std::string::npos);
+  CHECK(net.server.received.empty());
+  net.server.transport->closeAfterFlush(); // gone: closes at once
+  REQUIRE(net.runUntil([&] { return net.server.closed; }));
+}
+
+TEST_CASE("transport: output drains once the peer reads, and reading resumes") {
+  Loopback net;
+  net.server_options.max_output = 64 * 1024;
+  net.server_options.write_timeout = 5s;
+  Recorder client;
+  net.connect(client);
+  client.transport->setReading(false);
+  const std::string chunk(64 * 1024, 'y');
+  std::size_t sent = 0;
+  for (int i = 0; i < 256 && !net.server.transport->outputFull(); ++i) {
+    net.server.transport->write(chunk);
+    sent += chunk.size();
+    net.spin(1);
+  }
+  REQUIRE(net.server.transport->outputFull());
+  CHECK_FALSE(net.server.transport->reading());
+  client.transport->setReading(true);
+  REQUIRE(net.runUntil([&] { return client.received.size() == sent; }));
+  REQUIRE(net.runUntil([&] { return net.server.drained > 0; }));
+  CHECK_FALSE(net.server.transport->outputFull());
+  CHECK(net.server.transport->reading());
+  CHECK_FALSE(net.server.gone.has_value());
+}
+
+TEST_CASE("transport: corked writes go out together at uncork, and count as backlog") {
+  Loopback net;
+  Recorder client;
+  net.connect(client);
+  net.server.transport->cork();
+  net.server.transport->write("250-first\r\n");
+  net.server.transport->write("250 second\r\n");
+  CHECK(net.server.transport->backlog() == 23);
+  net.spin();
+  net.spin();
+  CHECK(client.received.empty());
+  net.server.transport->uncork();
+  REQUIRE(net.runUntil([&] { return client.received == "250-first\r\n250 second\r\n"; }));
+}
+
+TEST_CASE("transport: close() says its parting words when the socket takes them at once") {
+  Loopback net;
+  Recorder client;
+  net.connect(client);
+  client.transport->close("QUIT\r\n");
+  REQUIRE(net.runUntil([&] { return net.server.gone.has_value(); }));
+  CHECK(net.server.received == "QUIT\r\n");
+  CHECK(net.server.gone->cause == PeerGone::Cause::Eof);
+  CHECK(client.closed);
+}
+
+TEST_CASE("transport: destroyed while open, it closes its socket without a word to its owner") {
+  Loopback net;
+  Recorder client;
+  net.connect(client);
+  client.transport.reset();
+  REQUIRE(net.runUntil([&] { return net.server.gone.has_value(); }));
+  CHECK(net.server.gone->cause == PeerGone::Cause::Eof);
+  CHECK_FALSE(client.closed);
+}
+
+TEST_CASE("transport: a refused connect is reported from the loop") {
+  Loopback net;
+  sockaddr_in unused = net.address;
+  {
+    // A port that was just free: bound, read back, closed.
+    uv_tcp_t probe;
+    REQUIRE(uv_tcp_init(&net.loop, &probe) == 0);
+    sockaddr_in any{};
+    REQUIRE(uv_ip4_addr("127.0.0.1", 0, &any) == 0);
+    REQUIRE(uv_tcp_bind(&probe, reinterpret_cast<const sockaddr*>(&any), 0) == 0);
+    int length = sizeof unused;
+    REQUIRE(uv_tcp_getsockname(&probe, reinterpret_cast<sockaddr*>(&unused), &length) == 0);
+    uv_close(reinterpret_cast<uv_handle_t*>(&probe), nullptr);
+    net.spin();
+  }
+  Recorder client;
+  client.transport = std::make_unique<Transport>(&net.loop, client, Transport::Options{});
+  REQUIRE(client.transport->connect(reinterpret_cast<const sockaddr*>(&unused), nullptr) == 0);
+  CHECK_FALSE(client.connected.has_value());
+  REQUIRE(net.runUntil([&] { return client.connected.has_value(); }));
+  CHECK(*client.connected == UV_ECONNREFUSED);
+  client.transport->close();
+  REQUIRE(net.runUntil([&] { return client.closed; }));
+}
+
+TEST_CASE("transport: TLS under the bytes; what is written during the handshake waits for it") {
+  SSL_CTX* server_context = upesi::test::selfSignedServerContext();
+  SSL_CTX* client_context = SSL_CTX_new(TLS_client_method());
+  REQUIRE(client_context != nullptr);
+  {
+    Loopback net;
+    Recorder client;
+    net.connect(client);
+    REQUIRE(net.runUntil([&] { return net.server.transport != nullptr; }));
+    auto server_channel = upesi::tls::TlsChannel::server(server_context);
+    REQUIRE(server_channel.ok());
+    net.server.transport->startTls(std::move(*server_channel));
+    auto client_channel = upesi::tls::TlsChannel::client(client_context, "localhost", false);
+    REQUIRE(client_channel.ok());
+    client.transport->startTls(std::move(*client_channel));
+    client.transport->write("EHLO inside\r\n"); // held until the handshake is done
+    CHECK(client.transport->backlog() >= 13);
+    REQUIRE(net.runUntil([&] { return net.server.received == "EHLO inside\r\n"; }));
+    CHECK(client.secured);
+    CHECK(net.server.secured);
+    CHECK(net.server.transport->tlsEstablished());
+    net.server.transport->write("250 secret\r\n");
+    net.server.transport->closeAfterFlush(); // with close_notify
+    REQUIRE(net.runUntil([&] { return client.gone.has_value(); }));
+    CHECK(client.received == "250 secret\r\n");
+    CHECK(client.gone->cause == PeerGone::Cause::Tls);
+    client.transport->close();
+    REQUIRE(net.runUntil([&] { return client.closed && net.server.closed; }));
+  }
+  SSL_CTX_free(client_context);
+  SSL_CTX_free(server_context);
+}
