@@ -1,6 +1,7 @@
 #include "worker/server/smtp_server.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/net/transport.hpp"
 #include "worker/smtp/client_key.hpp"
 #include "worker/smtp/endpoint_info.hpp"
 
@@ -13,9 +14,7 @@ namespace upesi::worker {
 SmtpServer::SmtpServer(uv_loop_t* loop, smtp::SessionEnvironment environment)
     : loop_(loop), env_(std::move(environment)) {
   env_.on_closed = [this](smtp::Session* session) { sessionClosed(session); };
-  reaper_.open(loop_, uv_check_init, this);
-  uv_check_start(reaper_.get(), onCheck);
-  uv_unref(reaper_.base());
+  reaper_.open(loop_, uv_idle_init, this);
 }
 
 SmtpServer::~SmtpServer() {
@@ -136,10 +135,9 @@ void SmtpServer::onConnection(uv_stream_t* server, int status) {
 }
 
 void SmtpServer::accept(uv_stream_t* server) {
-  uv_tcp_t* tcp = smtp::allocateSessionSocket();
-  uv_tcp_init(loop_, tcp);
+  uv_tcp_t* tcp = net::Transport::newSocket(loop_);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp)) != 0) {
-    smtp::freeUnusedSessionSocket(tcp);
+    net::Transport::discardSocket(tcp);
     return;
   }
   uv_tcp_nodelay(tcp, 1);
@@ -161,7 +159,7 @@ void SmtpServer::accept(uv_stream_t* server) {
     if (per_ip_[client] == 0) {
       per_ip_.erase(client);
     }
-    smtp::freeUnusedSessionSocket(tcp);
+    net::Transport::discardSocket(tcp);
     return;
   }
   ++per_ip_[client];
@@ -173,8 +171,8 @@ void SmtpServer::accept(uv_stream_t* server) {
 }
 
 void SmtpServer::sessionClosed(smtp::Session* session) {
-  // The slot is free now; the object is deleted on the next check phase, never from inside
-  // the session's own call stack.
+  // The slot is free now; the object is deleted in the next loop turn's idle phase, never from
+  // inside the session's own call stack.
   auto ip = session_ip_.find(session);
   if (ip != session_ip_.end()) {
     if (--per_ip_[ip->second] == 0) {
@@ -183,11 +181,14 @@ void SmtpServer::sessionClosed(smtp::Session* session) {
     session_ip_.erase(ip);
   }
   closed_.push_back(session);
-  uv_ref(reaper_.base());
+  // An active idle handle also keeps the next poll from blocking: on_closed comes from a close
+  // callback, the last phase of a loop turn, and the reaping must not wait for other events.
+  uv_idle_start(reaper_.get(), onReap);
 }
 
-void SmtpServer::onCheck(uv_check_t* check) {
-  auto* self = static_cast<SmtpServer*>(check->data);
+void SmtpServer::onReap(uv_idle_t* idle) {
+  uv_idle_stop(idle);
+  auto* self = static_cast<SmtpServer*>(idle->data);
   if (self == nullptr || self->closed_.empty()) {
     return;
   }
@@ -196,7 +197,6 @@ void SmtpServer::onCheck(uv_check_t* check) {
   for (auto* session : closed) {
     self->sessions_.erase(session);
   }
-  uv_unref(self->reaper_.base());
   if (self->sessions_.empty() && self->on_idle_) {
     self->on_idle_();
   }

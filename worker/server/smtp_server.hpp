@@ -49,7 +49,7 @@ public:
 
 private:
   static void onConnection(uv_stream_t* server, int status);
-  static void onCheck(uv_check_t* check);
+  static void onReap(uv_idle_t* idle);
   void accept(uv_stream_t* server);
   void sessionClosed(smtp::Session* session);
 
@@ -60,7 +60,7 @@ private:
   std::unordered_map<smtp::Session*, std::string> session_ip_; // its per-IP key (client_key.hpp)
   std::unordered_map<std::string, unsigned> per_ip_;
   std::vector<smtp::Session*> closed_;
-  UvHandle<uv_check_t> reaper_;
+  UvHandle<uv_idle_t> reaper_;
   std::function<void()> on_idle_;
   UvHandle<uv_timer_t> drain_timer_;
   int drain_stage_ = 0;

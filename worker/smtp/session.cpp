@@ -17,40 +17,18 @@ constexpr std::size_t MaxBufferedInput = 64 * 1024;
 // Haraka 3.3: more than this pipelined after the final dot is not a client, it is an attack.
 constexpr std::size_t MaxPipelinedAfterData = 8192;
 
-struct Session::Socket {
-  uv_tcp_t tcp{};
-  Session* owner = nullptr;
-};
-
-struct Session::WriteRequest {
-  uv_write_t req{};
-  std::string data;
-  Session* owner = nullptr;
-};
-
 Session::Session(SessionEnvironment& env, uv_tcp_t* tcp)
-    : env_(env), hooks_(env.hooks), limits_(env.limits), socket_(reinterpret_cast<Socket*>(tcp)),
-      tls_context_(env.tls), write_stall_timer_(env.loop), line_deadline_(env.loop),
-      data_deadline_(env.loop), data_rate_timer_(env.loop), uuid_(newUuid()),
-      started_(std::chrono::steady_clock::now()) {
-  socket_->owner = this;
-  socket_->tcp.data = socket_;
-  remote_ = peerEndpoint(&socket_->tcp);
-  local_ = localEndpoint(&socket_->tcp);
+    : env_(env), hooks_(env.hooks), limits_(env.limits), tls_context_(env.tls),
+      idle_timer_(env.loop), line_deadline_(env.loop), data_deadline_(env.loop),
+      data_rate_timer_(env.loop), uuid_(newUuid()), started_(std::chrono::steady_clock::now()) {
+  net::Transport::Options options;
+  options.max_output = limits_.max_output_buffer;
+  options.write_timeout = std::chrono::seconds(limits_.write_timeout_s);
+  transport_ = std::make_unique<net::Transport>(env_.loop, tcp,
+                                                static_cast<net::TransportOwner&>(*this), options);
+  remote_ = peerEndpoint(tcp);
+  local_ = localEndpoint(tcp);
   local_.host = env_.me;
-  idle_timer_ = new uv_timer_t{};
-  uv_timer_init(env_.loop, idle_timer_);
-  idle_timer_->data = this;
-}
-
-uv_tcp_t* allocateSessionSocket() {
-  static_assert(offsetof(Session::Socket, tcp) == 0, "the tcp handle must come first");
-  return reinterpret_cast<uv_tcp_t*>(new Session::Socket{});
-}
-
-void freeUnusedSessionSocket(uv_tcp_t* tcp) {
-  uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-           [](uv_handle_t* h) { delete reinterpret_cast<Session::Socket*>(h); });
 }
 
 Session::~Session() {
@@ -58,17 +36,7 @@ Session::~Session() {
   if (hook_) {
     hook_->cancel();
   }
-  if (phase_ != Phase::Closed) {
-    // Destroyed while open (forced stop): the socket goes without the niceties.
-    socket_->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&socket_->tcp),
-             [](uv_handle_t* h) { delete reinterpret_cast<Socket*>(h); });
-  }
-  if (idle_timer_ != nullptr) {
-    idle_timer_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(idle_timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
+  // Destroyed while open (forced stop): the transport closes the socket without the niceties.
 }
 
 std::string Session::logUuid() const {
@@ -90,8 +58,7 @@ void Session::setRelaying(bool relaying) {
 void Session::start() {
   log::info({uuid_, ""}, "connect ip={} port={} local_ip={} local_port={}", remote_.ip,
             remote_.port, local_.ip, local_.port);
-  reading_ = true;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&socket_->tcp), onAlloc, onRead);
+  transport_->start();
   armIdleTimer();
   if (implicitTls()) {
     startTlsHandshake(true); // the connect hooks run once the handshake is done
@@ -102,28 +69,27 @@ void Session::start() {
 
 // ---------------------------------------------------------------------------------------- I/O
 
-void Session::onAlloc(uv_handle_t* /*handle*/, std::size_t /*suggested*/, uv_buf_t* buf) {
-  // One buffer for every session of the loop: read callbacks consume it before returning.
-  static thread_local char buffer[64 * 1024];
-  *buf = uv_buf_init(buffer, sizeof buffer);
+void Session::transportGone(const net::PeerGone& gone) {
+  switch (gone.cause) {
+  case net::PeerGone::Cause::Eof:
+    peerGone("client closed the connection");
+    break;
+  case net::PeerGone::Cause::Error:
+    peerGone(gone.detail);
+    break;
+  case net::PeerGone::Cause::Tls:
+    peerGone(tls_info_.enabled ? gone.detail : "TLS handshake failed: " + gone.detail);
+    break;
+  case net::PeerGone::Cause::Stalled:
+    log::warn({logUuid(), ""}, "client does not read its replies ({}): dropping the connection",
+              gone.detail);
+    peerGone("dropped: replies unread");
+    break;
+  }
 }
 
-void Session::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* socket = static_cast<Socket*>(stream->data);
-  Session* self = socket->owner;
-  if (self == nullptr) {
-    return;
-  }
-  if (nread > 0) {
-    std::string_view bytes(buf->base, static_cast<std::size_t>(nread));
-    if (self->tls_) {
-      self->tls_->received(bytes); // plaintext comes back through received()
-    } else {
-      self->received(bytes);
-    }
-  } else if (nread < 0) {
-    self->peerGone(nread == UV_EOF ? "client closed the connection" : uv_strerror(int(nread)));
-  }
+void Session::transportClosed() {
+  env_.on_closed(this); // the worker deletes the session on a later loop turn
 }
 
 void Session::received(std::string_view bytes) {
@@ -152,7 +118,7 @@ void Session::received(std::string_view bytes) {
   processInput();
 }
 
-void Session::peerGone(const char* why) {
+void Session::peerGone(const std::string& why) {
   if (peer_gone_) {
     return;
   }
@@ -160,7 +126,6 @@ void Session::peerGone(const char* why) {
   log::info({logUuid(), ""}, "{}", why);
   if (phase_ == Phase::Closing) {
     // The disconnect hook may be running: it finishes, then the socket closes at once.
-    out_.clear();
     if (disconnect_hook_done_) {
       closeSocket();
     }
@@ -174,11 +139,7 @@ void Session::peerGone(const char* why) {
     hook_.reset();
     busy_ = false;
   }
-  if (reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&socket_->tcp));
-    reading_ = false;
-  }
-  out_.clear();
+  transport_->setReading(false);
   startClose();
 }
 
@@ -186,15 +147,8 @@ void Session::updateReading() {
   if (peer_gone_ || phase_ == Phase::Closed) {
     return;
   }
-  // Input is bounded, and so is output: a client that never reads its replies is not read.
-  bool want = phase_ != Phase::Closing && in_.size() - in_pos_ < MaxBufferedInput && !outputFull();
-  if (want && !reading_) {
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&socket_->tcp), onAlloc, onRead);
-    reading_ = true;
-  } else if (!want && reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&socket_->tcp));
-    reading_ = false;
-  }
+  // Input is bounded here, output in the transport (which stops reading while it is full).
+  transport_->setReading(phase_ != Phase::Closing && in_.size() - in_pos_ < MaxBufferedInput);
   updateDeadlines();
 }
 
@@ -209,126 +163,39 @@ void Session::reply(Reply r) {
   if (log::Logger::instance().enabled(log::Level::Protocol)) {
     log::protocol({logUuid(), ""}, "S: {} {}", r.code, r.lines.empty() ? "" : r.lines.front());
   }
-  appendReply(out_, r);
-  if (!processing_) {
-    flush();
-  }
+  std::string bytes;
+  appendReply(bytes, r);
+  transport_->write(bytes); // corked while input is handled: pipelined replies leave together
 }
 
 void Session::flush() {
-  if (out_.empty() || peer_gone_ || phase_ == Phase::Closed) {
-    return;
+  if (!peer_gone_ && phase_ != Phase::Closed) {
+    transport_->flush();
   }
-  std::string bytes = std::move(out_);
-  out_.clear();
-  if (tls_) {
-    if (tls_->established()) {
-      tls_->send(bytes); // the ciphertext comes back through writeSocket()
-    }
-    // Mid-handshake nothing can be said (a timeout's 421 would only corrupt the handshake).
-    if (close_after_flush_ && writes_in_flight_ == 0) {
-      closeSocket();
-    }
-    return;
-  }
-  writeSocket(std::move(bytes));
-}
-
-void Session::writeSocket(std::string bytes) {
-  if (bytes.empty() || peer_gone_ || phase_ == Phase::Closed) {
-    return;
-  }
-  auto* stream = reinterpret_cast<uv_stream_t*>(&socket_->tcp);
-  if (writes_in_flight_ == 0) {
-    // Most replies fit in the socket buffer: write them now, without a request.
-    uv_buf_t buf = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
-    int n = uv_try_write(stream, &buf, 1);
-    if (n == static_cast<int>(bytes.size())) {
-      if (close_after_flush_ && out_.empty()) {
-        closeSocket();
-      }
-      return;
-    }
-    if (n > 0) {
-      bytes.erase(0, static_cast<std::size_t>(n));
-    }
-  }
-  auto* w = new WriteRequest{};
-  w->data = std::move(bytes);
-  w->owner = this;
-  w->req.data = w;
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  ++writes_in_flight_;
-  if (int rc = uv_write(&w->req, stream, &buf, 1, onWrite); rc != 0) {
-    --writes_in_flight_;
-    delete w;
-    peerGone(uv_strerror(rc));
-    return;
-  }
-  if (outputFull() && !write_stall_timer_.armed()) {
-    write_stall_timer_.start(static_cast<std::uint64_t>(limits_.write_timeout_s) * 1000,
-                             [this]() { onWriteStalled(); });
-  }
-}
-
-void Session::onWrite(uv_write_t* req, int status) {
-  std::unique_ptr<WriteRequest> w(static_cast<WriteRequest*>(req->data));
-  Session* self = w->owner;
-  if (self == nullptr || status == UV_ECANCELED) {
-    return;
-  }
-  --self->writes_in_flight_;
-  if (status < 0) {
-    self->peerGone(uv_strerror(status));
-  } else if (!self->out_.empty()) {
-    self->flush();
-    return;
-  }
-  if (self->writes_in_flight_ == 0 && self->close_after_flush_) {
-    self->closeSocket();
-    return;
-  }
-  if (status >= 0) {
-    self->outputDrained();
-  }
-}
-
-std::size_t Session::outputBacklog() const {
-  if (phase_ == Phase::Closed) {
-    return 0;
-  }
-  // TLS records are written to the socket as they are made, so they are in its queue too.
-  return out_.size() +
-         uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&socket_->tcp));
-}
-
-bool Session::outputFull() const {
-  return outputBacklog() >= limits_.max_output_buffer;
 }
 
 void Session::armIdleTimer() {
-  if (idle_timer_ == nullptr || phase_ == Phase::Closed) {
+  if (phase_ == Phase::Closed) {
     return;
   }
   int seconds = phase_ == Phase::Data || bdat_reading_ ? limits_.data_timeout_s
                                                        : limits_.inactivity_timeout_s;
-  uv_timer_start(idle_timer_, onIdleTimeout, static_cast<std::uint64_t>(seconds) * 1000, 0);
+  idle_timer_.start(static_cast<std::uint64_t>(seconds) * 1000, [this]() { onIdleTimeout(); });
 }
 
-void Session::onIdleTimeout(uv_timer_t* timer) {
-  auto* self = static_cast<Session*>(timer->data);
-  if (self == nullptr || self->phase_ == Phase::Closing || self->phase_ == Phase::Closed) {
+void Session::onIdleTimeout() {
+  if (phase_ == Phase::Closing || phase_ == Phase::Closed) {
     return;
   }
-  log::info({self->logUuid(), ""}, "idle timeout in {}",
-            self->phase_ == Phase::Data ? "DATA" : "command phase");
-  if (self->hook_) {
-    self->hook_->cancel();
-    self->hook_.reset();
-    self->busy_ = false;
+  log::info({logUuid(), ""}, "idle timeout in {}",
+            phase_ == Phase::Data ? "DATA" : "command phase");
+  if (hook_) {
+    hook_->cancel();
+    hook_.reset();
+    busy_ = false;
   }
-  self->reply(421, "4.4.2", {fmt::format("{} Error: timeout exceeded", self->env_.me)});
-  self->startClose();
+  reply(421, "4.4.2", {fmt::format("{} Error: timeout exceeded", env_.me)});
+  startClose();
 }
 
 // ------------------------------------------------------------------------------------ input
@@ -338,6 +205,7 @@ void Session::processInput() {
     return;
   }
   processing_ = true;
+  transport_->cork();
   while (!busy_ && !peer_gone_ && (phase_ == Phase::Command || phase_ == Phase::Data)) {
     if (outputFull()) {
       flush(); // what the socket takes now makes room
@@ -360,7 +228,8 @@ void Session::processInput() {
       continue;
     }
     std::string_view pending(in_.data() + in_pos_, in_.size() - in_pos_);
-    if (!tls_ && pending.size() >= 2 && pending[0] == '\x16' && pending[1] == '\x03') {
+    if (transport_->tls() == nullptr && pending.size() >= 2 && pending[0] == '\x16' &&
+        pending[1] == '\x03') {
       // A TLS ClientHello where a command belongs: the client wants implicit TLS.
       in_pos_ = in_.size();
       reply(501, "5.5.1", {"SSL attempted over a non-SSL socket"});
@@ -418,7 +287,9 @@ void Session::processInput() {
     in_pos_ = 0;
   }
   processing_ = false;
-  flush();
+  if (!peer_gone_ && phase_ != Phase::Closed) {
+    transport_->uncork();
+  }
   updateReading();
 }
 
@@ -499,7 +370,7 @@ void Session::startClose() {
   }
   phase_ = Phase::Closing;
   updateReading();
-  uv_timer_stop(idle_timer_);
+  idle_timer_.stop();
   auto afterReset = [this]() {
     // disconnect runs every plugin whatever they answer, even when the client is gone.
     runHook(Hook::Disconnect, {}, [this](HookResult) {
@@ -525,23 +396,7 @@ void Session::finishClose() {
               early_talker_ ? "Y" : "N", esmtp_ ? "Y" : "N", tls_info_.enabled ? "Y" : "N", errors_,
               transaction_count_, rcpt_accepted_, msgs_accepted_,
               static_cast<double>(elapsed.count()) / 1000.0);
-  if (tls_ && tls_->established() && !peer_gone_) {
-    flush(); // the last replies go out before close_notify
-    tls_->close();
-  }
-  close_after_flush_ = true;
-  if (peer_gone_ || (out_.empty() && writes_in_flight_ == 0)) {
-    closeSocket();
-    return;
-  }
-  if (!processing_) {
-    flush();
-  }
-  // The last replies get write_timeout to leave; a client that reads nothing is dropped then.
-  if (phase_ != Phase::Closed && !write_stall_timer_.armed()) {
-    write_stall_timer_.start(static_cast<std::uint64_t>(limits_.write_timeout_s) * 1000,
-                             [this]() { onWriteStalled(); });
-  }
+  closeSocket();
 }
 
 void Session::closeSocket() {
@@ -549,21 +404,17 @@ void Session::closeSocket() {
     return;
   }
   phase_ = Phase::Closed;
-  if (idle_timer_ != nullptr) {
-    uv_timer_stop(idle_timer_);
-  }
-  write_stall_timer_.stop();
+  idle_timer_.stop();
   line_deadline_.stop();
   data_deadline_.stop();
   data_rate_timer_.stop();
-  socket_->owner = nullptr;
-  auto* env = &env_;
-  uv_close(reinterpret_cast<uv_handle_t*>(&socket_->tcp), [](uv_handle_t* h) {
-    auto* socket = reinterpret_cast<Socket*>(h);
-    delete socket;
-  });
-  // The worker deletes the session on a later loop turn.
-  env->on_closed(this);
+  // The last replies (and close_notify) get write_timeout to leave; a client that is gone or
+  // reads nothing is not waited for. transportClosed() follows from the close callback.
+  if (peer_gone_) {
+    transport_->close();
+  } else {
+    transport_->closeAfterFlush();
+  }
 }
 
 } // namespace upesi::smtp

@@ -7,8 +7,13 @@
 // when there is nothing more to handle. DATA bytes go through the DataReader straight into the
 // transaction's message; only CRLF.CRLF ends DATA.
 //
-// Lifetime: the worker owns sessions. A session asks to be closed; the socket's close callback
-// (a later loop turn, never the session's own stack) tells the worker, which deletes it.
+// The socket, TLS and the bound on unread replies are the net::Transport's: replies written while
+// input is handled are corked and leave together; a client that leaves max_output_buffer bytes
+// unread is not read, and is dropped after write_timeout.
+//
+// Lifetime: the worker owns sessions. A session asks to be closed; the transport's close
+// callback (a later loop turn, never the session's own stack) tells the worker through
+// on_closed, and the worker deletes the session on a later turn still.
 //
 // Threading: the loop thread.
 #pragma once
@@ -16,6 +21,7 @@
 #include <upesi/connection.hpp>
 
 #include "common/config/smtp_config.hpp"
+#include "common/net/transport.hpp"
 #include "common/plugin/hook_runner.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/loop_timer.hpp"
@@ -39,8 +45,7 @@ class OutboundEngine;
 }
 namespace upesi::tls {
 class ServerTls;
-class TlsStream;
-} // namespace upesi::tls
+}
 
 namespace upesi::smtp {
 
@@ -63,12 +68,12 @@ struct SessionEnvironment {
   std::uint16_t smtps_port = 465;              // listeners on this port speak TLS from the start
   std::vector<std::uint16_t> submission_ports; // MAIL needs AUTH (or relaying) on these
   std::shared_ptr<AuthFailures> auth_failures; // failed AUTH per client address; may be null
-  std::function<void(Session*)> on_closed;     // called once, from the socket's close callback
+  std::function<void(Session*)> on_closed;     // once, from the transport's close callback
 };
 
-class Session final : public Connection {
+class Session final : public Connection, private net::TransportOwner {
 public:
-  /// Takes ownership of an accepted, initialised `tcp` handle.
+  /// Takes ownership of a socket accepted into net::Transport::newSocket()'s handle.
   Session(SessionEnvironment& env, uv_tcp_t* tcp);
   ~Session() override;
   Session(const Session&) = delete;
@@ -100,9 +105,6 @@ public:
   bool earlyTalker() const override { return early_talker_; }
   void disconnect() override;
 
-  /// The socket a session runs on: allocated before accept, freed in its close callback.
-  struct Socket;
-
 private:
   enum class Phase {
     Connecting, // connect hooks running; nothing has been said yet
@@ -112,20 +114,21 @@ private:
     Closed,
   };
 
-  struct WriteRequest;
+  // net::TransportOwner
+  void transportReceived(std::string_view bytes) override { received(bytes); }
+  void transportGone(const net::PeerGone& gone) override;
+  void transportDrained() override { outputDrained(); }
+  void transportSecured() override { tlsEstablished(tls_implicit_); }
+  void transportClosed() override;
 
   // I/O
-  static void onAlloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
-  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void onWrite(uv_write_t* req, int status);
-  static void onIdleTimeout(uv_timer_t* timer);
+  void onIdleTimeout();
   void received(std::string_view bytes);
-  void peerGone(const char* why);
+  void peerGone(const std::string& why);
   void reply(int code, std::string_view enhanced, std::vector<std::string> lines);
   void reply(Reply r);
   void flush();
   void closeSocket();
-  void writeSocket(std::string bytes);
 
   // TLS (session_tls.cpp)
   bool implicitTls() const;
@@ -159,10 +162,8 @@ private:
   void updateReading();
 
   // Clients that hold the connection without making progress (session_deadlines.cpp).
-  std::size_t outputBacklog() const;
-  bool outputFull() const;
+  bool outputFull() const { return transport_->outputFull(); }
   void outputDrained();
-  void onWriteStalled();
   bool readingMessage() const;
   void updateDeadlines();
   void checkDataRate();
@@ -231,9 +232,9 @@ private:
   SessionEnvironment& env_;
   std::shared_ptr<const plugin::HookTable> hooks_;
   const config::SessionLimits& limits_;
-  Socket* socket_;
+  std::unique_ptr<net::Transport> transport_;
   std::shared_ptr<const tls::ServerTls> tls_context_;
-  std::unique_ptr<tls::TlsStream> tls_;
+  bool tls_implicit_ = false; // the handshake in flight is SMTPS's, not STARTTLS's
   TlsInfo tls_info_;
   std::string auth_user_;
   AuthStep auth_step_ = AuthStep::None;
@@ -252,8 +253,7 @@ private:
   bool bdat_failed_ = false;       // a chunk of this transaction failed: the rest are refused
   bool bdat_at_line_start_ = true; // for dot-stuffing the raw chunk into the DATA reader
   std::optional<Reply> bdat_refusal_;
-  uv_timer_t* idle_timer_ = nullptr;
-  LoopTimer write_stall_timer_;    // replies stuck above max_output_buffer, or at close
+  LoopTimer idle_timer_;           // inactivity_timeout, or data_timeout in DATA/BDAT
   LoopTimer line_deadline_;        // a command line begun and not finished
   LoopTimer data_deadline_;        // the whole DATA/BDAT phase
   LoopTimer data_rate_timer_;      // one min_data_rate window
@@ -279,10 +279,8 @@ private:
   Reply loop_reply_;
   bool greeted_ = false;
   bool busy_ = false;       // a hook is running
-  bool processing_ = false; // inside processInput()
-  bool close_after_flush_ = false;
+  bool processing_ = false; // inside processInput(): replies are corked
   bool peer_gone_ = false;
-  bool reading_ = false;
   bool shutting_down_ = false;
   bool disconnect_hook_done_ = false;
   std::shared_ptr<plugin::HookRunner> hook_;
@@ -291,8 +289,6 @@ private:
   std::size_t in_pos_ = 0;              // start of unprocessed bytes in in_
   std::size_t after_data_bytes_ = 0;    // bytes pipelined after the final dot, to refuse
   bool awaiting_message_reply_ = false; // the final dot was read, its reply not yet given
-  std::string out_;                     // replies not yet handed to the socket
-  std::size_t writes_in_flight_ = 0;
 
   std::unique_ptr<DataReader> data_reader_;
   bool data_store_failed_ = false;
@@ -317,9 +313,5 @@ private:
   // Callbacks from outside the hook runner (DNS) check this before touching the session.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
-
-/// A socket for the next accept, and the way to free one that never became a session.
-uv_tcp_t* allocateSessionSocket();
-void freeUnusedSessionSocket(uv_tcp_t* tcp);
 
 } // namespace upesi::smtp

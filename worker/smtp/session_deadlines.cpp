@@ -1,8 +1,8 @@
 // Session: clients that hold a connection without making progress. A client that pipelines
 // commands and never reads the replies is not read any further once max_output_buffer bytes
-// wait for it, and is dropped after write_timeout; one that dribbles a command line or a message
-// (slowloris: every byte resets an idle timer) meets a deadline for the whole line, one for the
-// whole DATA/BDAT phase, and a minimum data rate.
+// wait for it, and is dropped after write_timeout (the transport keeps both); one that dribbles a
+// command line or a message (slowloris: every byte resets an idle timer) meets a deadline for the
+// whole line, one for the whole DATA/BDAT phase, and a minimum data rate.
 #include "common/log/logger.hpp"
 #include "worker/smtp/session.hpp"
 
@@ -11,29 +11,12 @@
 namespace upesi::smtp {
 
 void Session::outputDrained() {
-  if (outputFull()) {
-    return;
-  }
-  write_stall_timer_.stop();
-  if (close_after_flush_) {
-    return; // closing: only the last replies are waited for
-  }
   if (!busy_ && !processing_ && !peer_gone_ &&
       (phase_ == Phase::Command || phase_ == Phase::Data) && in_pos_ < in_.size()) {
     processInput(); // the commands held back while the replies waited
   } else {
     updateReading();
   }
-}
-
-void Session::onWriteStalled() {
-  if (phase_ == Phase::Closed) {
-    return;
-  }
-  log::warn({logUuid(), ""},
-            "client does not read its replies ({} bytes unsent for {} s): dropping the connection",
-            outputBacklog(), limits_.write_timeout_s);
-  peerGone("dropped: replies unread");
 }
 
 bool Session::readingMessage() const {
@@ -47,7 +30,7 @@ void Session::updateDeadlines() {
     data_rate_timer_.stop();
     return;
   }
-  if (!reading_ || busy_) {
+  if (!transport_->reading() || busy_) {
     window_paused_ = true; // the client is not to blame for what we did not read
   }
   if (readingMessage()) {
@@ -57,7 +40,7 @@ void Session::updateDeadlines() {
         timeOut(fmt::format("message not received within {} s", limits_.max_data_time_s));
       });
       window_bytes_ = 0;
-      window_paused_ = !reading_ || busy_;
+      window_paused_ = !transport_->reading() || busy_;
       data_rate_timer_.start(static_cast<std::uint64_t>(limits_.min_data_rate_window_s) * 1000,
                              [this]() { checkDataRate(); });
     }
@@ -66,7 +49,7 @@ void Session::updateDeadlines() {
   data_deadline_.stop();
   data_rate_timer_.stop();
   // A command line begun and not ended, while we read: the client has command_timeout to end it.
-  const bool partial_line = in_pos_ < in_.size() && reading_ && !bdat_reading_;
+  const bool partial_line = in_pos_ < in_.size() && transport_->reading() && !bdat_reading_;
   if (!partial_line) {
     line_deadline_.stop();
   } else if (!line_deadline_.armed()) {
@@ -88,7 +71,7 @@ void Session::checkDataRate() {
     return;
   }
   window_bytes_ = 0;
-  window_paused_ = !reading_ || busy_;
+  window_paused_ = !transport_->reading() || busy_;
   data_rate_timer_.start(window * 1000, [this]() { checkDataRate(); });
 }
 

@@ -18,7 +18,7 @@ bool Session::implicitTls() const {
 }
 
 bool Session::starttlsOffered() const {
-  return tls_context_ != nullptr && !tls_ &&
+  return tls_context_ != nullptr && transport_->tls() == nullptr &&
          std::any_of(capabilities_.begin(), capabilities_.end(),
                      [](const std::string& c) { return strcasecmp(c.c_str(), "STARTTLS") == 0; });
 }
@@ -52,20 +52,12 @@ void Session::startTlsHandshake(bool implicit) {
     return;
   }
   busy_ = true; // no command is read until the handshake is done
-  tls::TlsStream::Callbacks callbacks;
-  callbacks.send = [this](std::string ciphertext) { writeSocket(std::move(ciphertext)); };
-  callbacks.established = [this, implicit]() { tlsEstablished(implicit); };
-  callbacks.plaintext = [this](std::string_view plaintext) { received(plaintext); };
-  callbacks.failed = [this](const std::string& why) {
-    peerGone(tls_info_.enabled ? why.c_str()
-                               : fmt::format("TLS handshake failed: {}", why).c_str());
-  };
-  tls_ = std::make_unique<tls::TlsStream>(env_.loop, std::move(*channel), std::move(callbacks));
-  tls_->start();
+  tls_implicit_ = implicit;
+  transport_->startTls(std::move(*channel)); // transportSecured() or transportGone() follow
 }
 
 void Session::tlsEstablished(bool implicit) {
-  auto d = tls_->details();
+  auto d = transport_->tls()->details();
   tls_info_.enabled = true;
   tls_info_.verified = d.verified;
   tls_info_.version = d.version;
