@@ -10,18 +10,7 @@
 
 namespace upesi::plugin {
 
-struct PluginHost::Timer {
-  uv_timer_t handle{};
-  PluginHost* owner = nullptr;
-  std::uint64_t id = 0;
-  std::function<void()> fn;
-};
-
-PluginHost::~PluginHost() {
-  for (auto& [id, timer] : timers_) {
-    closeTimer(timer);
-  }
-}
+PluginHost::~PluginHost() = default;
 
 nlohmann::json PluginHost::config(const std::string& name, std::string_view type,
                                   const std::vector<std::string>& booleans) {
@@ -87,46 +76,23 @@ std::uint64_t PluginHost::setTimeout(std::uint64_t ms, std::function<void()> fn)
     log::error({"", name_}, "setTimeout called outside a worker: no loop runs here");
     return 0;
   }
-  auto* timer = new Timer{};
-  timer->owner = this;
-  timer->id = next_timer_id_++;
-  timer->fn = std::move(fn);
-  timer->handle.data = timer;
-  uv_timer_init(services_.loop, &timer->handle);
-  uv_timer_start(&timer->handle, onTimer, ms, 0);
-  timers_[timer->id] = timer;
-  return timer->id;
+  const std::uint64_t id = next_timer_id_++;
+  auto& timer = timers_[id];
+  timer = std::make_unique<LoopTimer>(services_.loop);
+  timer->start(ms, [this, id, fn = std::move(fn)]() {
+    auto fire = fn; // the timer is destroyed below, and the lambda with it
+    timers_.erase(id);
+    try {
+      fire();
+    } catch (const std::exception& e) {
+      log::crit({"", name_}, "timer callback threw: {}", e.what());
+    }
+  });
+  return id;
 }
 
 void PluginHost::clearTimeout(std::uint64_t id) {
-  auto it = timers_.find(id);
-  if (it == timers_.end()) {
-    return;
-  }
-  closeTimer(it->second);
-  timers_.erase(it);
-}
-
-void PluginHost::closeTimer(Timer* timer) {
-  timer->owner = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer->handle),
-           [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
-}
-
-void PluginHost::onTimer(uv_timer_t* handle) {
-  auto* timer = static_cast<Timer*>(handle->data);
-  auto* owner = timer->owner;
-  if (owner == nullptr) {
-    return;
-  }
-  auto fn = std::move(timer->fn);
-  owner->timers_.erase(timer->id);
-  owner->closeTimer(timer);
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    log::crit({"", owner->name_}, "timer callback threw: {}", e.what());
-  }
+  timers_.erase(id);
 }
 
 void PluginHost::dnsQuery(const std::string& name, DnsType type, DnsCallback callback) {

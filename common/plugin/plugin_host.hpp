@@ -5,11 +5,13 @@
 #include <upesi/host.hpp>
 
 #include "common/config/config.hpp"
+#include "common/util/loop_timer.hpp"
 
 #include <uv.h>
 
 #include <cstdint>
 #include <map>
+#include <memory>
 
 namespace upesi::dns {
 class Resolver;
@@ -64,9 +66,6 @@ public:
   }
 
 private:
-  struct Timer;
-  static void onTimer(uv_timer_t* handle);
-  void closeTimer(Timer* timer);
   std::vector<std::filesystem::path> configLayers(const std::string& name) const;
 
   std::string name_;
@@ -74,7 +73,7 @@ private:
   config::Config& config_;
   std::filesystem::path install_dir_;
   ProcessServices& services_;
-  std::map<std::uint64_t, Timer*> timers_;
+  std::map<std::uint64_t, std::unique_ptr<LoopTimer>> timers_; // setTimeout's, by id
   std::uint64_t next_timer_id_ = 1;
 };
 

@@ -5,7 +5,7 @@
 namespace upesi::worker {
 
 struct ConfigWatcher::DirWatch {
-  uv_fs_event_t handle{};
+  UvHandle<uv_fs_event_t> handle; // its data is this DirWatch
   ConfigWatcher* owner = nullptr;
   std::string relative_dir; // "" for the config directory itself
 };
@@ -22,11 +22,6 @@ ConfigWatcher::~ConfigWatcher() {
 }
 
 void ConfigWatcher::close() {
-  for (auto* dir : dirs_) {
-    dir->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&dir->handle),
-             [](uv_handle_t* h) { delete static_cast<DirWatch*>(h->data); });
-  }
   dirs_.clear();
   timer_.reset();
 }
@@ -45,30 +40,26 @@ void ConfigWatcher::refresh() {
 }
 
 void ConfigWatcher::watchDir(const std::string& relative_dir) {
-  for (auto* dir : dirs_) {
+  for (const auto& dir : dirs_) {
     if (dir->relative_dir == relative_dir) {
       return;
     }
   }
   auto full = config_.configDir() / relative_dir;
-  auto* dir = new DirWatch{};
+  auto dir = std::make_unique<DirWatch>();
   dir->owner = this;
   dir->relative_dir = relative_dir;
-  dir->handle.data = dir;
-  uv_fs_event_init(loop_, &dir->handle);
-  if (uv_fs_event_start(&dir->handle, onFsEvent, full.c_str(), 0) != 0) {
-    // Not there yet: nothing to watch; a later refresh may find it.
-    uv_close(reinterpret_cast<uv_handle_t*>(&dir->handle),
-             [](uv_handle_t* h) { delete static_cast<DirWatch*>(h->data); });
-    return;
+  dir->handle.open(loop_, uv_fs_event_init, dir.get());
+  if (uv_fs_event_start(dir->handle.get(), onFsEvent, full.c_str(), 0) != 0) {
+    return; // not there yet: nothing to watch; a later refresh may find it
   }
-  dirs_.push_back(dir);
+  dirs_.push_back(std::move(dir));
 }
 
 void ConfigWatcher::onFsEvent(uv_fs_event_t* handle, const char* filename, int /*events*/,
                               int status) {
   auto* dir = static_cast<DirWatch*>(handle->data);
-  if (dir->owner == nullptr || status != 0 || filename == nullptr) {
+  if (dir == nullptr || status != 0 || filename == nullptr) {
     return;
   }
   std::filesystem::path name = std::filesystem::path(dir->relative_dir) / filename;

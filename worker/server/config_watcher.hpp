@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,7 +40,7 @@ private:
   uv_loop_t* loop_;
   config::Config& config_;
   std::chrono::milliseconds debounce_;
-  std::vector<DirWatch*> dirs_;
+  std::vector<std::unique_ptr<DirWatch>> dirs_;
   UvHandle<uv_timer_t> timer_;
   std::set<std::string> pending_;
 };

@@ -4,11 +4,6 @@
 
 namespace upesi::worker {
 
-struct ControlChannel::Pipe {
-  uv_pipe_t handle{};
-  ControlChannel* owner = nullptr;
-};
-
 namespace {
 struct Write {
   uv_write_t req{};
@@ -17,13 +12,12 @@ struct Write {
 } // namespace
 
 ControlChannel::ControlChannel(uv_loop_t* loop, int fd, OnMessage on_message, OnClosed on_closed)
-    : pipe_(new Pipe{}), on_message_(std::move(on_message)), on_closed_(std::move(on_closed)) {
-  pipe_->owner = this;
-  pipe_->handle.data = pipe_;
-  uv_pipe_init(loop, &pipe_->handle, 0);
-  uv_pipe_open(&pipe_->handle, fd);
+    : on_message_(std::move(on_message)), on_closed_(std::move(on_closed)) {
+  pipe_.open(
+      loop, [](uv_loop_t* l, uv_pipe_t* p) { return uv_pipe_init(l, p, 0); }, this);
+  uv_pipe_open(pipe_.get(), fd);
   uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&pipe_->handle),
+      reinterpret_cast<uv_stream_t*>(pipe_.get()),
       [](uv_handle_t*, std::size_t, uv_buf_t* buf) {
         static thread_local char buffer[4096];
         *buf = uv_buf_init(buffer, sizeof buffer);
@@ -31,14 +25,10 @@ ControlChannel::ControlChannel(uv_loop_t* loop, int fd, OnMessage on_message, On
       onRead);
 }
 
-ControlChannel::~ControlChannel() {
-  pipe_->owner = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&pipe_->handle),
-           [](uv_handle_t* h) { delete static_cast<Pipe*>(h->data); });
-}
+ControlChannel::~ControlChannel() = default;
 
 void ControlChannel::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* self = static_cast<Pipe*>(stream->data)->owner;
+  auto* self = static_cast<ControlChannel*>(stream->data);
   if (self == nullptr) {
     return;
   }
@@ -68,7 +58,7 @@ void ControlChannel::send(const nlohmann::json& message) {
   w->data = message.dump() + "\n";
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&pipe_->handle), &buf, 1,
+  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(pipe_.get()), &buf, 1,
                [](uv_write_t* req, int) { delete static_cast<Write*>(req->data); }) != 0) {
     delete w;
   }

@@ -5,6 +5,8 @@
 // Threading: the loop thread.
 #pragma once
 
+#include "common/util/uv_handle.hpp"
+
 #include <nlohmann/json.hpp>
 #include <uv.h>
 
@@ -26,10 +28,9 @@ public:
   void send(const nlohmann::json& message);
 
 private:
-  struct Pipe;
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
-  Pipe* pipe_;
+  UvHandle<uv_pipe_t> pipe_;
   std::string input_;
   OnMessage on_message_;
   OnClosed on_closed_;

@@ -19,8 +19,9 @@ constexpr std::size_t MaxPipelinedAfterData = 8192;
 
 Session::Session(SessionEnvironment& env, uv_tcp_t* tcp)
     : env_(env), hooks_(env.hooks), limits_(env.limits), tls_context_(env.tls),
-      idle_timer_(env.loop), line_deadline_(env.loop), data_deadline_(env.loop),
-      data_rate_timer_(env.loop), uuid_(newUuid()), started_(std::chrono::steady_clock::now()) {
+      idle_timer_(env.loop), auth_delay_(env.loop), line_deadline_(env.loop),
+      data_deadline_(env.loop), data_rate_timer_(env.loop), uuid_(newUuid()),
+      started_(std::chrono::steady_clock::now()) {
   net::Transport::Options options;
   options.max_output = limits_.max_output_buffer;
   options.write_timeout = std::chrono::seconds(limits_.write_timeout_s);

@@ -254,6 +254,7 @@ private:
   bool bdat_at_line_start_ = true; // for dot-stuffing the raw chunk into the DATA reader
   std::optional<Reply> bdat_refusal_;
   LoopTimer idle_timer_;           // inactivity_timeout, or data_timeout in DATA/BDAT
+  LoopTimer auth_delay_;           // a failed AUTH is answered after auth_failure_delay
   LoopTimer line_deadline_;        // a command line begun and not finished
   LoopTimer data_deadline_;        // the whole DATA/BDAT phase
   LoopTimer data_rate_timer_;      // one min_data_rate window

@@ -24,29 +24,6 @@ bool isAuthCapability(const std::string& c) {
          (strncasecmp(c.c_str(), "AUTH ", 5) == 0 || strncasecmp(c.c_str(), "AUTH=", 5) == 0);
 }
 
-// Runs `fn` after `ms` on the loop unless the session is gone by then.
-void after(uv_loop_t* loop, std::uint64_t ms, std::weak_ptr<bool> alive, std::function<void()> fn) {
-  struct Pending {
-    uv_timer_t timer{};
-    std::weak_ptr<bool> alive;
-    std::function<void()> fn;
-  };
-  auto* p = new Pending{{}, std::move(alive), std::move(fn)};
-  p->timer.data = p;
-  uv_timer_init(loop, &p->timer);
-  uv_timer_start(
-      &p->timer,
-      [](uv_timer_t* t) {
-        auto* pending = static_cast<Pending*>(t->data);
-        if (auto session_alive = pending->alive.lock(); session_alive && *session_alive) {
-          pending->fn();
-        }
-        uv_close(reinterpret_cast<uv_handle_t*>(t),
-                 [](uv_handle_t* h) { delete static_cast<Pending*>(h->data); });
-      },
-      ms, 0);
-}
-
 } // namespace
 
 std::vector<std::string> Session::authMechanisms() const {
@@ -288,7 +265,7 @@ void Session::authFailed(std::string why) {
     return;
   }
   busy_ = true;
-  after(env_.loop, delay_ms, alive_, [this, answer]() {
+  auth_delay_.start(delay_ms, [this, answer]() {
     if (peer_gone_ || phase_ == Phase::Closing || phase_ == Phase::Closed) {
       return;
     }

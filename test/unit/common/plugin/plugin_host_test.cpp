@@ -48,3 +48,32 @@ TEST_CASE("plugin host: inherits reads the base plugin's config beneath the deri
   dir.write("inst/config/base.list", "b\n");
   CHECK(host.config("other.list", "list", {}).empty());
 }
+
+TEST_CASE("plugin host: timers fire once in order, a cleared one never, and none after the host") {
+  TempDir dir;
+  Config config(dir.path() / "inst/config", dir.path() / "etc");
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  ProcessServices services;
+  services.loop = &loop;
+  std::vector<std::string> fired;
+  {
+    PluginHost host("timed", config, dir.path() / "inst", services);
+    host.setTimeout(20, [&] { fired.push_back("late"); });
+    host.setTimeout(1, [&] {
+      fired.push_back("early");
+      host.setTimeout(1, [&] { fired.push_back("from a callback"); });
+    });
+    auto cleared = host.setTimeout(5, [&] { fired.push_back("cleared"); });
+    host.clearTimeout(cleared);
+    host.clearTimeout(cleared); // twice, and unknown ids, are harmless
+    host.clearTimeout(9999);
+    host.setTimeout(2, [] { throw std::runtime_error("a plugin's bug"); }); // logged, not fatal
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(fired == std::vector<std::string>{"early", "from a callback", "late"});
+    host.setTimeout(1, [&] { fired.push_back("after the host"); });
+  }
+  uv_run(&loop, UV_RUN_DEFAULT); // the host is gone: its timer closes without firing
+  CHECK(fired.size() == 3);
+  CHECK(uv_loop_close(&loop) == 0);
+}
