@@ -219,8 +219,8 @@ private:
   std::string receivedHeader() const;
 
   // Replies that depend on a hook's answer.
-  bool replyToDeny(const HookResult& result, int deny_code, std::string_view deny_enhanced,
-                   int soft_code, std::string_view soft_enhanced, std::string default_text);
+  /// DENY and its kin answered with `hook`'s codes (deny_replies.hpp); false for other codes.
+  bool replyToDeny(const HookResult& result, Hook hook, std::string default_text);
   void countError();
   /// A refusal that counts against the client's error limit (max_errors): reply, then count.
   void refuse(int code, std::string_view enhanced, std::vector<std::string> lines);

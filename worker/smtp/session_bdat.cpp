@@ -3,6 +3,7 @@
 // raw (no dot-stuffing); it is stuffed on the way into the same DataReader DATA uses, so every
 // rule about DATA (bare CR/LF, line length, size, spooling) holds for BDAT as well.
 #include "common/log/logger.hpp"
+#include "worker/smtp/deny_replies.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <fmt/format.h>
@@ -69,8 +70,10 @@ void Session::cmdBdat(std::string_view argument) {
     switch (result.code) {
     case Code::Deny:
     case Code::DenySoft: {
-      bool soft = result.code == Code::DenySoft;
-      bdat_refusal_ = Reply{soft ? 451 : 554, soft ? "4.7.1" : "5.7.1",
+      const bool soft = result.code == Code::DenySoft;
+      const auto codes = *denyRepliesFor(Hook::Data);
+      bdat_refusal_ = Reply{soft ? codes.soft_code : codes.deny_code,
+                            std::string(soft ? codes.soft_enhanced : codes.deny_enhanced),
                             result.message.empty() ? std::vector<std::string>{"Message denied"}
                                                    : result.message};
       bdat_failed_ = true;
@@ -79,7 +82,7 @@ void Session::cmdBdat(std::string_view argument) {
     case Code::DenyDisconnect:
     case Code::DenySoftDisconnect:
     case Code::Disconnect:
-      replyToDeny(result, 554, "5.7.1", 451, "4.7.1", "Message denied");
+      replyToDeny(result, Hook::Data, "Message denied");
       return;
     default:
       bdat_started_ = true;

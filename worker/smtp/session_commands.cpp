@@ -6,11 +6,13 @@
 #include "common/smtp/address_parser.hpp"
 #include "common/smtp/command_parser.hpp"
 #include "common/smtp/envelope_params.hpp"
+#include "worker/smtp/deny_replies.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <strings.h>
 
 namespace upesi::smtp {
@@ -222,21 +224,22 @@ void Session::handleLine(std::string_view line) {
   dispatch(command.verb, command.argument);
 }
 
-bool Session::replyToDeny(const HookResult& result, int deny_code, std::string_view deny_enhanced,
-                          int soft_code, std::string_view soft_enhanced, std::string default_text) {
+bool Session::replyToDeny(const HookResult& result, Hook hook, std::string default_text) {
+  const auto codes = denyRepliesFor(hook);
+  assert(codes.has_value());
   switch (result.code) {
   case Code::Deny:
-    refuse(deny_code, deny_enhanced, textOr(result, std::move(default_text)));
+    refuse(codes->deny_code, codes->deny_enhanced, textOr(result, std::move(default_text)));
     return true;
   case Code::DenySoft:
-    refuse(soft_code, soft_enhanced, textOr(result, std::move(default_text)));
+    refuse(codes->soft_code, codes->soft_enhanced, textOr(result, std::move(default_text)));
     return true;
   case Code::DenyDisconnect:
-    reply(deny_code, deny_enhanced, textOr(result, std::move(default_text)));
+    reply(codes->deny_code, codes->deny_enhanced, textOr(result, std::move(default_text)));
     startClose();
     return true;
   case Code::DenySoftDisconnect:
-    reply(421, soft_enhanced, textOr(result, std::move(default_text)));
+    reply(421, codes->soft_enhanced, textOr(result, std::move(default_text)));
     startClose();
     return true;
   case Code::Disconnect:
@@ -273,7 +276,7 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
     HookParams params;
     params.host = pending_text_;
     runHook(ehlo ? Hook::Ehlo : Hook::Helo, params, [this, ehlo](HookResult result) {
-      if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1", "HELO denied")) {
+      if (replyToDeny(result, ehlo ? Hook::Ehlo : Hook::Helo, "HELO denied")) {
         // A refused greeting leaves the client where it was (Haraka #3269).
         hello_verb_.clear();
         hello_host_.clear();
@@ -425,8 +428,7 @@ void Session::cmdMail(std::string_view argument) {
   hook_params.claims = &pending_claims_;
   runHook(Hook::Mail, hook_params, [this](HookResult result) {
     std::string formatted = pending_address_.format();
-    if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
-                    fmt::format("sender {} denied", formatted))) {
+    if (replyToDeny(result, Hook::Mail, fmt::format("sender {} denied", formatted))) {
       txn_.reset(); // a refused sender opens no transaction
       return;
     }
@@ -534,8 +536,7 @@ void Session::rcptRespond(HookResult result) {
     refuse(550, "5.7.1", {fmt::format("I cannot deliver mail for {}", formatted)});
     return;
   }
-  if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
-                  fmt::format("recipient {} denied", formatted))) {
+  if (replyToDeny(result, Hook::Rcpt, fmt::format("recipient {} denied", formatted))) {
     if (txn_) {
       txn_->relaying = relaying_before_rcpt_;
       dropRecipient();
@@ -562,8 +563,7 @@ void Session::rcptOkRespond(HookResult result) {
   const bool relayed = txn_->relaying && !relaying_before_rcpt_;
   txn_->relaying = relaying_before_rcpt_;
   std::string formatted = pending_address_.format();
-  if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1",
-                  fmt::format("recipient {} denied", formatted))) {
+  if (replyToDeny(result, Hook::RcptOk, fmt::format("recipient {} denied", formatted))) {
     if (txn_) {
       auto& list = txn_->rcptTo();
       if (!list.empty()) {
@@ -628,7 +628,7 @@ void Session::cmdQuit(const HookParams& params) {
 
 void Session::cmdNoop(const HookParams& params) {
   runHook(Hook::Noop, params, [this](HookResult result) {
-    if (replyToDeny(result, 500, "5.5.1", 450, "4.7.1", "NOOP denied")) {
+    if (replyToDeny(result, Hook::Noop, "NOOP denied")) {
       return;
     }
     reply(250, "2.0.0", {"OK"});
@@ -641,7 +641,7 @@ void Session::cmdVrfy(const HookParams& params) {
       reply(250, "2.1.5", textOr(result, "User OK"));
       return;
     }
-    if (replyToDeny(result, 550, "5.1.1", 450, "4.1.1", "User not found")) {
+    if (replyToDeny(result, Hook::Vrfy, "User not found")) {
       return;
     }
     reply(252, "2.1.5", {"Just try sending a mail and we'll see how it turns out ..."});
@@ -669,7 +669,7 @@ void Session::cmdUnrecognized(std::string verb, std::string argument) {
       runNamedHook(result.message.front());
       return;
     }
-    if (replyToDeny(result, 500, "5.5.1", 450, "4.5.1", "Unrecognized command")) {
+    if (replyToDeny(result, Hook::UnrecognizedCommand, "Unrecognized command")) {
       return;
     }
     reply(500, "5.5.1", {"Unrecognized command"});

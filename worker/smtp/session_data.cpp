@@ -3,6 +3,7 @@
 #include "common/log/logger.hpp"
 #include "common/util/text.hpp"
 #include "worker/outbound/outbound_engine.hpp"
+#include "worker/smtp/deny_replies.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <fmt/format.h>
@@ -35,7 +36,7 @@ void Session::cmdData(std::string_view argument) {
     return;
   }
   runHook(Hook::Data, {}, [this](HookResult result) {
-    if (replyToDeny(result, 554, "5.7.1", 451, "4.7.1", "Message denied")) {
+    if (replyToDeny(result, Hook::Data, "Message denied")) {
       return;
     }
     data_reader_ = makeDataReader();
@@ -148,7 +149,7 @@ void Session::finishData() {
   txn_->finishBody();
   txn_->addLeadingHeader("Received", receivedHeader());
   runHook(Hook::DataPost, {}, [this](HookResult result) {
-    if (replyToDeny(result, 550, "5.7.1", 450, "4.7.1", "Message denied")) {
+    if (replyToDeny(result, Hook::DataPost, "Message denied")) {
       messageDone();
       return;
     }
@@ -258,7 +259,7 @@ void Session::queueRespond(HookResult result) {
     runHook(Hook::QueueOk, params, [this](HookResult) { messageDone(); });
     return;
   }
-  if (replyToDeny(result, 550, "5.7.1", 451, "4.3.0", "Message denied")) {
+  if (replyToDeny(result, Hook::Queue, "Message denied") /* queue_outbound: the same */) {
     messageDone();
     return;
   }
