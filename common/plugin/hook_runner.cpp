@@ -19,17 +19,20 @@ bool mayBeOverridden(Hook hook) {
 
 std::shared_ptr<HookRunner> HookRunner::run(uv_loop_t* loop, const HookTable& table, Hook hook,
                                             Connection& connection, const HookParams& params,
-                                            std::string log_uuid, Done done) {
-  auto runner = std::make_shared<HookRunner>(loop, table, hook, connection, params,
-                                             std::move(log_uuid), std::move(done));
+                                            std::string log_uuid, Done done,
+                                            std::shared_ptr<const void> arguments) {
+  auto runner =
+      std::make_shared<HookRunner>(loop, table, hook, connection, params, std::move(log_uuid),
+                                   std::move(done), std::move(arguments));
   runner->advance();
   return runner;
 }
 
 HookRunner::HookRunner(uv_loop_t* loop, const HookTable& table, Hook hook, Connection& connection,
-                       const HookParams& params, std::string log_uuid, Done done)
+                       const HookParams& params, std::string log_uuid, Done done,
+                       std::shared_ptr<const void> arguments)
     : loop_(loop), table_(table), hook_(hook), connection_(connection), params_(params),
-      log_uuid_(std::move(log_uuid)), done_(std::move(done)) {}
+      arguments_(std::move(arguments)), log_uuid_(std::move(log_uuid)), done_(std::move(done)) {}
 
 HookRunner::~HookRunner() = default;
 
@@ -173,7 +176,8 @@ void HookRunner::handleAnswer(Code code, std::vector<std::string> lines) {
           } else {
             self->finish(std::move(denial));
           }
-        });
+        },
+        nullptr); // deny_info_ lives in this runner, which outlives its deny runner
     deny_runner_->advance();
     return;
   }

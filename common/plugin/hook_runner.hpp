@@ -35,14 +35,17 @@ public:
   using Done = std::function<void(HookResult)>;
 
   /// Starts the chain of `hook`; `done` runs once with the outcome (possibly before run()
-  /// returns). `params` must stay valid until then. `loop` may be null where no loop runs (the
-  /// master): then there are no timeouts, and only inline answers can arrive.
+  /// returns). What `params` points into must stay valid until then: `arguments`, when given,
+  /// owns it, and the runner keeps it as long as it lives. `loop` may be null where no loop runs
+  /// (the master): then there are no timeouts, and only inline answers can arrive.
   static std::shared_ptr<HookRunner> run(uv_loop_t* loop, const HookTable& table, Hook hook,
                                          Connection& connection, const HookParams& params,
-                                         std::string log_uuid, Done done);
+                                         std::string log_uuid, Done done,
+                                         std::shared_ptr<const void> arguments = nullptr);
 
   HookRunner(uv_loop_t* loop, const HookTable& table, Hook hook, Connection& connection,
-             const HookParams& params, std::string log_uuid, Done done);
+             const HookParams& params, std::string log_uuid, Done done,
+             std::shared_ptr<const void> arguments);
   ~HookRunner() override;
   HookRunner(const HookRunner&) = delete;
   HookRunner& operator=(const HookRunner&) = delete;
@@ -68,6 +71,7 @@ private:
   Hook hook_;
   Connection& connection_;
   HookParams params_;
+  std::shared_ptr<const void> arguments_; // what params_ points into, when the runner owns it
   std::string log_uuid_;
   Done done_;
 

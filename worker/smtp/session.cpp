@@ -314,21 +314,22 @@ void Session::countError() {
 
 // ------------------------------------------------------------------------------------ hooks
 
-void Session::runHook(Hook hook, const HookParams& params, HookDone done) {
+void Session::runHook(Hook hook, const HookArguments& arguments, HookDone done) {
   busy_ = true;
   window_paused_ = true; // the client waits for us: not counted against its data rate
   // The runner may answer inline; `done` then runs (and may start the next hook) before run()
   // returns, so only a runner still waiting becomes hook_.
   auto finished = std::make_shared<bool>(false);
-  auto runner =
-      plugin::HookRunner::run(env_.loop, *hooks_, hook, *this, params, logUuid(),
-                              [this, finished, done = std::move(done)](HookResult result) {
-                                *finished = true;
-                                hook_.reset();
-                                busy_ = false;
-                                done(std::move(result));
-                                hookFinished();
-                              });
+  auto runner = plugin::HookRunner::run(
+      env_.loop, *hooks_, hook, *this, arguments.params(), logUuid(),
+      [this, finished, done = std::move(done)](HookResult result) {
+        *finished = true;
+        hook_.reset();
+        busy_ = false;
+        done(std::move(result));
+        hookFinished();
+      },
+      arguments.owner());
   if (!*finished) {
     hook_ = std::move(runner);
   }

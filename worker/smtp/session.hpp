@@ -26,6 +26,7 @@
 #include "common/plugin/hook_table.hpp"
 #include "common/util/loop_timer.hpp"
 #include "worker/smtp/data_reader.hpp"
+#include "worker/smtp/hook_arguments.hpp"
 #include "worker/smtp/reply.hpp"
 #include "worker/smtp/transaction_impl.hpp"
 
@@ -177,7 +178,7 @@ private:
 
   // Hooks
   using HookDone = std::function<void(HookResult)>;
-  void runHook(Hook hook, const HookParams& params, HookDone done);
+  void runHook(Hook hook, const HookArguments& arguments, HookDone done);
   void hookFinished();
   std::string logUuid() const;
 
@@ -195,17 +196,17 @@ private:
   void cmdRcpt(std::string_view argument);
   void cmdData(std::string_view argument);
   void cmdRset(std::string_view argument);
-  void rset(const HookParams& params);
-  void cmdQuit(const HookParams& params);
-  void cmdNoop(const HookParams& params);
-  void cmdVrfy(const HookParams& params);
+  void rset(const HookArguments& arguments);
+  void cmdQuit(const HookArguments& arguments);
+  void cmdNoop(const HookArguments& arguments);
+  void cmdVrfy(const HookArguments& arguments);
   void cmdVrfyLine(const std::string& verb, std::string_view argument);
   /// Runs the command `verb` names (the table in session_commands.cpp), else unrecognized.
   void dispatch(const std::string& verb, std::string_view argument);
   void cmdHelp();
   void cmdUnrecognized(std::string verb, std::string argument);
-  void runNamedHook(const std::string& hook_name);
-  void connectAgain(const HookParams& params); // HOOK_NEXT to lookup_rdns or connect
+  void runNamedHook(const std::string& hook_name, const HookArguments& arguments);
+  void connectAgain(const HookArguments& arguments); // HOOK_NEXT to lookup_rdns or connect
 
   // Transaction
   void resetTransaction(std::function<void()> then);
@@ -213,9 +214,12 @@ private:
   void enqueueOutbound();
   void queueRespond(HookResult result);
   void messageDone();
-  void rcptRespond(HookResult result);
-  void rcptOkRespond(HookResult result);
-  bool refuseUnclaimedParameters(); // 555 for a MAIL/RCPT parameter no plugin claimed
+  /// `index`: the recipient's place in rcptTo() while rcpt ran.
+  void rcptRespond(HookResult result, const HookArguments& arguments, std::size_t index);
+  /// `ok_text`: rcpt's own OK text, the reply if rcpt_ok agrees.
+  void rcptOkRespond(HookResult result, const Address& address, const std::string& ok_text);
+  /// 555 for a MAIL/RCPT parameter no plugin claimed.
+  bool refuseUnclaimedParameters(const EsmtpClaims& claims);
   std::string receivedHeader() const;
 
   // Replies that depend on a hook's answer.
@@ -299,14 +303,6 @@ private:
   unsigned rcpt_accepted_ = 0;
   unsigned msgs_accepted_ = 0;
 
-  // Arguments of the hook in flight (HookParams point into these).
-  Address pending_address_;
-  std::size_t pending_rcpt_index_ = 0; // its place in rcptTo() while rcpt runs
-  EsmtpParams pending_params_;
-  EsmtpClaims pending_claims_;
-  std::string pending_text_;
-  std::string pending_verb_;
-  std::string next_hook_argument_; // the unrecognized command's argument, for HOOK_NEXT
   // The transaction's relaying before the RCPT in flight: a grant made while it runs is undone
   // once that recipient is decided.
   bool relaying_before_rcpt_ = false;

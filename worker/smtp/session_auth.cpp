@@ -208,9 +208,8 @@ void Session::checkCredentials(std::string method, std::string user, std::string
     authFailed("empty user name");
     return;
   }
-  HookParams params;
-  params.auth = &pending_auth_;
-  runHook(Hook::Auth, params, [this](HookResult result) { authRespond(std::move(result)); });
+  runHook(Hook::Auth, HookArguments::authentication(pending_auth_),
+          [this](HookResult result) { authRespond(std::move(result)); });
 }
 
 void Session::authRespond(HookResult result) {

@@ -177,12 +177,7 @@ void Session::dispatch(const std::string& verb, std::string_view argument) {
 
 void Session::cmdVrfyLine(const std::string& verb, std::string_view argument) {
   // The vrfy hook is given what the client asked about, as unrecognized_command is.
-  pending_verb_ = verb;
-  pending_text_ = argument;
-  HookParams params;
-  params.verb = pending_verb_;
-  params.argument = pending_text_;
-  cmdVrfy(params);
+  cmdVrfy(HookArguments::command(verb, std::string(argument)));
 }
 
 void Session::handleLine(std::string_view line) {
@@ -272,41 +267,39 @@ void Session::cmdHelo(std::string_view verb, std::string_view argument) {
   resetTransaction([this, ehlo, host = std::move(host)]() mutable {
     hello_verb_ = ehlo ? "EHLO" : "HELO";
     hello_host_ = host;
-    pending_text_ = host;
-    HookParams params;
-    params.host = pending_text_;
-    runHook(ehlo ? Hook::Ehlo : Hook::Helo, params, [this, ehlo](HookResult result) {
-      if (replyToDeny(result, ehlo ? Hook::Ehlo : Hook::Helo, "HELO denied")) {
-        // A refused greeting leaves the client where it was (Haraka #3269).
-        hello_verb_.clear();
-        hello_host_.clear();
-        return;
-      }
-      esmtp_ = ehlo;
-      std::string greeting = fmt::format("{} Hello {}[{}], {}", env_.me,
-                                         remote_.host.empty() ? "" : remote_.host + " ", remote_.ip,
-                                         env_.texts.helo_message);
-      if (!ehlo) {
-        reply(250, "", {greeting});
-        return;
-      }
-      capabilities_ = {"PIPELINING", "8BITMIME",
-                       "SMTPUTF8",   "ENHANCEDSTATUSCODES",
-                       "CHUNKING",   fmt::format("SIZE {}", limits_.max_message_size)};
-      capabilities_.push_back("DSN");
-      if (tls()) {
-        capabilities_.push_back("REQUIRETLS"); // RFC 8689 2: only where TLS is in use
-      }
-      if (!limits_.mt_priority.empty()) {
-        capabilities_.push_back(fmt::format("MT-PRIORITY {}", limits_.mt_priority));
-      }
-      runHook(Hook::Capabilities, {}, [this, greeting](HookResult) {
-        filterAuthCapability();
-        std::vector<std::string> lines{greeting};
-        lines.insert(lines.end(), capabilities_.begin(), capabilities_.end());
-        reply(250, "", std::move(lines));
-      });
-    });
+    runHook(ehlo ? Hook::Ehlo : Hook::Helo, HookArguments::hello(host),
+            [this, ehlo](HookResult result) {
+              if (replyToDeny(result, ehlo ? Hook::Ehlo : Hook::Helo, "HELO denied")) {
+                // A refused greeting leaves the client where it was (Haraka #3269).
+                hello_verb_.clear();
+                hello_host_.clear();
+                return;
+              }
+              esmtp_ = ehlo;
+              std::string greeting = fmt::format("{} Hello {}[{}], {}", env_.me,
+                                                 remote_.host.empty() ? "" : remote_.host + " ",
+                                                 remote_.ip, env_.texts.helo_message);
+              if (!ehlo) {
+                reply(250, "", {greeting});
+                return;
+              }
+              capabilities_ = {"PIPELINING", "8BITMIME",
+                               "SMTPUTF8",   "ENHANCEDSTATUSCODES",
+                               "CHUNKING",   fmt::format("SIZE {}", limits_.max_message_size)};
+              capabilities_.push_back("DSN");
+              if (tls()) {
+                capabilities_.push_back("REQUIRETLS"); // RFC 8689 2: only where TLS is in use
+              }
+              if (!limits_.mt_priority.empty()) {
+                capabilities_.push_back(fmt::format("MT-PRIORITY {}", limits_.mt_priority));
+              }
+              runHook(Hook::Capabilities, {}, [this, greeting](HookResult) {
+                filterAuthCapability();
+                std::vector<std::string> lines{greeting};
+                lines.insert(lines.end(), capabilities_.begin(), capabilities_.end());
+                reply(250, "", std::move(lines));
+              });
+            });
   });
 }
 
@@ -419,20 +412,14 @@ void Session::cmdMail(std::string_view argument) {
   if (smtputf8) {
     txn_->notes()["smtputf8"] = true;
   }
-  pending_address_ = *address;
-  pending_params_ = *params;
-  pending_claims_ = EsmtpClaims(std::move(unknown));
-  HookParams hook_params;
-  hook_params.address = &pending_address_;
-  hook_params.esmtp = &pending_params_;
-  hook_params.claims = &pending_claims_;
-  runHook(Hook::Mail, hook_params, [this](HookResult result) {
-    std::string formatted = pending_address_.format();
+  auto arguments = HookArguments::envelope(*address, *params, EsmtpClaims(std::move(unknown)));
+  runHook(Hook::Mail, arguments, [this, arguments](HookResult result) {
+    std::string formatted = arguments.address().format();
     if (replyToDeny(result, Hook::Mail, fmt::format("sender {} denied", formatted))) {
       txn_.reset(); // a refused sender opens no transaction
       return;
     }
-    if (refuseUnclaimedParameters()) {
+    if (refuseUnclaimedParameters(arguments.claims())) {
       txn_.reset();
       return;
     }
@@ -498,33 +485,30 @@ void Session::cmdRcpt(std::string_view argument) {
   }
   // As in Haraka the recipient is on the list while rcpt runs, and taken off if refused.
   txn_->rcptTo().push_back(*address);
-  pending_rcpt_index_ = txn_->rcptTo().size() - 1;
+  const std::size_t index = txn_->rcptTo().size() - 1;
   txn_->setRcptOptions(*address, std::move(options));
   relaying_before_rcpt_ = txn_->relaying;
-  pending_address_ = *address;
-  pending_params_ = *params;
-  pending_claims_ = EsmtpClaims(std::move(unknown));
-  HookParams hook_params;
-  hook_params.address = &pending_address_;
-  hook_params.esmtp = &pending_params_;
-  hook_params.claims = &pending_claims_;
-  runHook(Hook::Rcpt, hook_params, [this](HookResult result) { rcptRespond(std::move(result)); });
+  auto arguments = HookArguments::envelope(*address, *params, EsmtpClaims(std::move(unknown)));
+  runHook(Hook::Rcpt, arguments, [this, arguments, index](HookResult result) {
+    rcptRespond(std::move(result), arguments, index);
+  });
 }
 
-void Session::rcptRespond(HookResult result) {
+void Session::rcptRespond(HookResult result, const HookArguments& arguments, std::size_t index) {
   if (!txn_) {
     return;
   }
-  std::string formatted = pending_address_.format();
-  auto dropRecipient = [this]() {
+  const Address& address = arguments.address();
+  std::string formatted = address.format();
+  auto dropRecipient = [this, &address, index]() {
     auto& list = txn_->rcptTo();
     // By place first: a plugin may have rewritten the entry while rcpt ran (an alias).
-    if (pending_rcpt_index_ < list.size()) {
-      list.erase(list.begin() + static_cast<std::ptrdiff_t>(pending_rcpt_index_));
+    if (index < list.size()) {
+      list.erase(list.begin() + static_cast<std::ptrdiff_t>(index));
       return;
     }
     for (auto it = list.rbegin(); it != list.rend(); ++it) {
-      if (*it == pending_address_) {
+      if (*it == address) {
         list.erase(std::next(it).base());
         break;
       }
@@ -543,18 +527,21 @@ void Session::rcptRespond(HookResult result) {
     }
     return;
   }
-  if (refuseUnclaimedParameters()) {
+  if (refuseUnclaimedParameters(arguments.claims())) {
     txn_->relaying = relaying_before_rcpt_;
     dropRecipient();
     return;
   }
-  pending_text_ = result.message.empty() ? std::string() : result.message.front();
-  HookParams params;
-  params.address = &pending_address_;
-  runHook(Hook::RcptOk, params, [this](HookResult ok) { rcptOkRespond(std::move(ok)); });
+  // rcpt's own OK text, if any, is the reply once rcpt_ok agrees.
+  std::string ok_text = result.message.empty() ? std::string() : result.message.front();
+  auto ok_arguments = HookArguments().withAddress(address);
+  runHook(Hook::RcptOk, ok_arguments,
+          [this, ok_arguments, ok_text = std::move(ok_text)](HookResult ok) {
+            rcptOkRespond(std::move(ok), ok_arguments.address(), ok_text);
+          });
 }
 
-void Session::rcptOkRespond(HookResult result) {
+void Session::rcptOkRespond(HookResult result, const Address& address, const std::string& ok_text) {
   if (!txn_) {
     return;
   }
@@ -562,7 +549,7 @@ void Session::rcptOkRespond(HookResult result) {
   // RCPT, to any domain, would be relayed too (an open relay).
   const bool relayed = txn_->relaying && !relaying_before_rcpt_;
   txn_->relaying = relaying_before_rcpt_;
-  std::string formatted = pending_address_.format();
+  std::string formatted = address.format();
   if (replyToDeny(result, Hook::RcptOk, fmt::format("recipient {} denied", formatted))) {
     if (txn_) {
       auto& list = txn_->rcptTo();
@@ -574,12 +561,11 @@ void Session::rcptOkRespond(HookResult result) {
   }
   txn_->relays_recipients = txn_->relays_recipients || relayed;
   ++rcpt_accepted_;
-  reply(250, "2.1.5",
-        {pending_text_.empty() ? fmt::format("recipient {} OK", formatted) : pending_text_});
+  reply(250, "2.1.5", {ok_text.empty() ? fmt::format("recipient {} OK", formatted) : ok_text});
 }
 
-bool Session::refuseUnclaimedParameters() {
-  const auto& unclaimed = pending_claims_.unclaimed();
+bool Session::refuseUnclaimedParameters(const EsmtpClaims& claims) {
+  const auto& unclaimed = claims.unclaimed();
   if (unclaimed.empty()) {
     return false;
   }
@@ -611,23 +597,22 @@ void Session::cmdRset(std::string_view argument) {
   rset({});
 }
 
-void Session::rset(const HookParams& params) {
-  // The runner copies `params` before resetTransaction can run a hook of its own.
-  resetTransaction([this, params]() {
-    runHook(Hook::Rset, params, [this](HookResult) { reply(250, "2.0.0", {"OK"}); });
+void Session::rset(const HookArguments& arguments) {
+  resetTransaction([this, arguments]() {
+    runHook(Hook::Rset, arguments, [this](HookResult) { reply(250, "2.0.0", {"OK"}); });
   });
 }
 
-void Session::cmdQuit(const HookParams& params) {
+void Session::cmdQuit(const HookArguments& arguments) {
   // RFC 5321 4.1.1.10: answer QUIT whatever follows it
-  runHook(Hook::Quit, params, [this](HookResult) {
+  runHook(Hook::Quit, arguments, [this](HookResult) {
     reply(221, "2.0.0", {fmt::format("{} {}", env_.me, env_.texts.close_message)});
     startClose();
   });
 }
 
-void Session::cmdNoop(const HookParams& params) {
-  runHook(Hook::Noop, params, [this](HookResult result) {
+void Session::cmdNoop(const HookArguments& arguments) {
+  runHook(Hook::Noop, arguments, [this](HookResult result) {
     if (replyToDeny(result, Hook::Noop, "NOOP denied")) {
       return;
     }
@@ -635,8 +620,8 @@ void Session::cmdNoop(const HookParams& params) {
   });
 }
 
-void Session::cmdVrfy(const HookParams& params) {
-  runHook(Hook::Vrfy, params, [this](HookResult result) {
+void Session::cmdVrfy(const HookArguments& arguments) {
+  runHook(Hook::Vrfy, arguments, [this](HookResult result) {
     if (result.code == Code::Ok) {
       reply(250, "2.1.5", textOr(result, "User OK"));
       return;
@@ -653,12 +638,8 @@ void Session::cmdHelp() {
 }
 
 void Session::cmdUnrecognized(std::string verb, std::string argument) {
-  pending_verb_ = std::move(verb);
-  pending_text_ = std::move(argument);
-  HookParams params;
-  params.verb = pending_verb_;
-  params.argument = pending_text_;
-  runHook(Hook::UnrecognizedCommand, params, [this](HookResult result) {
+  auto arguments = HookArguments::command(std::move(verb), std::move(argument));
+  runHook(Hook::UnrecognizedCommand, arguments, [this, arguments](HookResult result) {
     if (result.code == Code::Ok) {
       // Haraka's plugin has answered through connection.respond by now; ours cannot, so a bare
       // OK still gets a reply: a client waiting for one would otherwise hang.
@@ -666,7 +647,7 @@ void Session::cmdUnrecognized(std::string verb, std::string argument) {
       return;
     }
     if (result.code == Code::HookNext && !result.message.empty()) {
-      runNamedHook(result.message.front());
+      runNamedHook(result.message.front(), arguments);
       return;
     }
     if (replyToDeny(result, Hook::UnrecognizedCommand, "Unrecognized command")) {
@@ -683,37 +664,33 @@ void Session::cmdUnrecognized(std::string verb, std::string argument) {
   });
 }
 
-void Session::connectAgain(const HookParams& params) {
-  runHook(Hook::Connect, params, [this](HookResult result) {
+void Session::connectAgain(const HookArguments& arguments) {
+  runHook(Hook::Connect, arguments, [this](HookResult result) {
     if (!denyConnection(result, "Your mail is not welcome here", "Come back later")) {
       greet();
     }
   });
 }
 
-void Session::runNamedHook(const std::string& hook_name) {
+void Session::runNamedHook(const std::string& hook_name, const HookArguments& arguments) {
   // HOOK_NEXT (Haraka's docs: next(HOOK_NEXT, 'rcpt_ok')): the named hook runs instead of the
   // unrecognized command's reply, with the same arguments (verb and argument), plus what that
   // hook always receives; its answer is given as that hook's own command gives it.
-  next_hook_argument_ = pending_text_;
-  HookParams params;
-  params.verb = pending_verb_;
-  params.argument = next_hook_argument_;
   const auto hook = hookFromString(hook_name);
   switch (hook.value_or(Hook::InitMaster)) {
   case Hook::LookupRdns:
     // As at connection start, connect and the greeting follow (xclient's way to restart).
-    runHook(Hook::LookupRdns, params, [this, params](HookResult result) {
+    runHook(Hook::LookupRdns, arguments, [this, arguments](HookResult result) {
       if (result.code == Code::Ok && !result.message.empty()) {
         remote_.host = result.message.front();
       }
       if (!denyConnection(result, "rDNS Lookup Failed", "rDNS Temporary Failure")) {
-        connectAgain(params);
+        connectAgain(arguments);
       }
     });
     return;
   case Hook::Connect:
-    connectAgain(params);
+    connectAgain(arguments);
     return;
   case Hook::RcptOk:
     // Haraka's rcpt_ok_respond answers for the transaction's last recipient.
@@ -721,23 +698,25 @@ void Session::runNamedHook(const std::string& hook_name) {
       refuse(503, "5.5.1", {"Use RCPT before rcpt_ok"});
       return;
     }
-    pending_address_ = txn_->rcptTo().back();
-    pending_text_.clear();
-    relaying_before_rcpt_ = txn_->relaying;
-    params.address = &pending_address_;
-    runHook(Hook::RcptOk, params, [this](HookResult result) { rcptOkRespond(std::move(result)); });
-    return;
+    {
+      relaying_before_rcpt_ = txn_->relaying;
+      auto ok_arguments = arguments.withAddress(txn_->rcptTo().back());
+      runHook(Hook::RcptOk, ok_arguments, [this, ok_arguments](HookResult result) {
+        rcptOkRespond(std::move(result), ok_arguments.address(), {});
+      });
+      return;
+    }
   case Hook::Vrfy:
-    cmdVrfy(params);
+    cmdVrfy(arguments);
     return;
   case Hook::Noop:
-    cmdNoop(params);
+    cmdNoop(arguments);
     return;
   case Hook::Rset:
-    rset(params);
+    rset(arguments);
     return;
   case Hook::Quit:
-    cmdQuit(params);
+    cmdQuit(arguments);
     return;
   default:
     break;

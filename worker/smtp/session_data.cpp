@@ -253,10 +253,8 @@ void Session::queueRespond(HookResult result) {
     log::info({logUuid(), result.plugin}, "queued from=\"{}\" rcpts={} bytes={}",
               log::escaped(txn_->mailFrom().format()), txn_->rcptTo().size(), txn_->dataBytes());
     reply(250, "2.0.0", text);
-    pending_text_ = text.front();
-    HookParams params;
-    params.message = pending_text_;
-    runHook(Hook::QueueOk, params, [this](HookResult) { messageDone(); });
+    runHook(Hook::QueueOk, HookArguments::queued(text.front()),
+            [this](HookResult) { messageDone(); });
     return;
   }
   if (replyToDeny(result, Hook::Queue, "Message denied") /* queue_outbound: the same */) {
