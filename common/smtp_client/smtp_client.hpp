@@ -14,9 +14,9 @@
 // Every failure is a value with a reason a human can read ("connection refused", "timeout
 // waiting for greeting", "421 4.3.2 shutting down") and an outcome: temporary or permanent.
 //
-// Messages come from a MessageSource, already dot-stuffed with CRLF line ends as the queue
-// stores them, and go out as they are, a chunk at a time, reading the next chunk only while
-// less than `write_high_water` bytes wait for the socket.
+// Messages come from a MessageSource (message_source.hpp), already dot-stuffed with CRLF line
+// ends as the queue stores them, and go out as they are, a chunk at a time, reading the next
+// chunk only while less than `write_high_water` bytes wait for the socket.
 //
 // Lifetime: the SmtpClient may be destroyed at any time, including inside one of its own
 // callbacks. Its libuv handles live in a heap object that is freed only in their close
@@ -28,6 +28,7 @@
 #include <upesi/address.hpp>
 #include <upesi/envelope_options.hpp>
 
+#include "common/smtp_client/message_source.hpp"
 #include "common/smtp_client/reply_parser.hpp"
 #include "common/smtp_client/sasl_client.hpp"
 #include "common/tls/tls_channel.hpp"
@@ -181,27 +182,6 @@ struct DeliveryResult {
   bool reusable = false; ///< the connection is idle and healthy: another send() may follow
   Security security;
 };
-
-/// The message body as stored: dot-stuffed, CRLF line ends. read() yields the next chunk of at
-/// most `max` bytes (empty: the end) or an error, inline or later on the loop; the bytes must
-/// stay valid until the next read() or the source's destruction.
-class MessageSource {
-public:
-  using ReadDone = std::function<void(Result<std::string_view>)>;
-  virtual ~MessageSource() = default;
-  virtual void read(std::size_t max, ReadDone done) = 0;
-};
-
-/// A message held in memory.
-std::shared_ptr<MessageSource> memorySource(std::string bytes);
-/// A synchronous reader: fill(buf, cap) returns the bytes it put in buf (0: the end) or an
-/// error. For sources that never block (memory, a pipe already filled).
-std::shared_ptr<MessageSource>
-callbackSource(std::function<Result<std::size_t>(char* buf, std::size_t cap)> fill);
-/// A file read with uv_fs_read on `loop`'s thread pool, from `offset` to its end (or `length`
-/// bytes). The source does not own `fd`; it must stay open until the source is gone.
-std::shared_ptr<MessageSource> fileSource(uv_loop_t* loop, uv_file fd, std::int64_t offset,
-                                          std::optional<std::uint64_t> length = std::nullopt);
 
 class SmtpClient {
 public:
