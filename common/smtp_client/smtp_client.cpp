@@ -10,15 +10,12 @@
 // point of their own, so they end with deliverSoon().
 #include "common/smtp_client/smtp_client.hpp"
 
-#include <upesi/text.hpp>
-
 #include "common/log/logger.hpp"
 #include "common/smtp/envelope_params.hpp"
 #include "common/tls/tls_stream.hpp"
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cassert>
 #include <cctype>
 #include <cstring>
@@ -360,7 +357,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   void helloReply(Await what, const ServerReply& reply) {
     if (reply.positive()) {
       if (what == Await::Ehlo) {
-        parseCapabilities(reply);
+        caps_ = parseCapabilities(reply);
       }
       afterHello();
       return;
@@ -565,54 +562,6 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     status.reason = fmt::format("AUTH {} failed: {}", mechanism, status.reason);
     sasl_.reset();
     abort(std::move(status), exchange_over);
-  }
-
-  void parseCapabilities(const ServerReply& reply) {
-    caps_ = Capabilities{};
-    caps_.esmtp = true;
-    for (std::size_t i = 1; i < reply.lines.size(); ++i) {
-      const std::string& line = reply.lines[i];
-      caps_.extensions.push_back(line);
-      auto space = line.find_first_of(" =");
-      std::string keyword = text::toUpper(std::string_view(line).substr(0, space));
-      std::string_view args = space == std::string::npos ? std::string_view{}
-                                                         : std::string_view(line).substr(space + 1);
-      if (keyword == "PIPELINING") {
-        caps_.pipelining = true;
-      } else if (keyword == "SIZE") {
-        caps_.size = true;
-        std::uint64_t limit = 0;
-        for (char c : args) {
-          if (c < '0' || c > '9' || limit > (UINT64_MAX - 9) / 10) {
-            limit = 0;
-            break;
-          }
-          limit = limit * 10 + static_cast<std::uint64_t>(c - '0');
-        }
-        caps_.size_limit = limit;
-      } else if (keyword == "8BITMIME") {
-        caps_.eight_bit_mime = true;
-      } else if (keyword == "SMTPUTF8") {
-        caps_.smtputf8 = true;
-      } else if (keyword == "STARTTLS") {
-        caps_.starttls = true;
-      } else if (keyword == "ENHANCEDSTATUSCODES") {
-        caps_.enhanced_status_codes = true;
-      } else if (keyword == "DSN") {
-        caps_.dsn = true;
-      } else if (keyword == "REQUIRETLS") {
-        caps_.requiretls = true;
-      } else if (keyword == "MT-PRIORITY") {
-        caps_.mt_priority = true;
-      } else if (keyword == "AUTH") {
-        // Some servers say it twice, "AUTH=LOGIN" for old clients and "AUTH LOGIN PLAIN".
-        for (auto& mechanism : parseAuthMechanisms(args)) {
-          if (std::find(caps_.auth.begin(), caps_.auth.end(), mechanism) == caps_.auth.end()) {
-            caps_.auth.push_back(std::move(mechanism));
-          }
-        }
-      }
-    }
   }
 
   // ---------------------------------------------------------------------------------- send

@@ -18,6 +18,8 @@
 // ends as the queue stores them, and go out as they are, a chunk at a time, reading the next
 // chunk only while less than `write_high_water` bytes wait for the socket.
 //
+// The pure parts are beside it, each with its tests: capabilities.hpp reads the EHLO reply.
+//
 // Lifetime: the SmtpClient may be destroyed at any time, including inside one of its own
 // callbacks. Its libuv handles live in a heap object that is freed only in their close
 // callbacks, on a later loop turn.
@@ -28,6 +30,7 @@
 #include <upesi/address.hpp>
 #include <upesi/envelope_options.hpp>
 
+#include "common/smtp_client/capabilities.hpp"
 #include "common/smtp_client/message_source.hpp"
 #include "common/smtp_client/reply_parser.hpp"
 #include "common/smtp_client/sasl_client.hpp"
@@ -102,23 +105,6 @@ struct ClientOptions {
   std::string log_id;                 ///< uuid for the log lines (the queue item's)
   TlsOptions tls;
   AuthOptions auth;
-};
-
-/// What the server said it supports (in its EHLO/LHLO reply; nothing after HELO).
-struct Capabilities {
-  bool esmtp = false;
-  bool pipelining = false;
-  bool size = false;
-  std::uint64_t size_limit = 0; ///< 0: no limit given
-  bool eight_bit_mime = false;
-  bool smtputf8 = false;
-  bool starttls = false;
-  bool enhanced_status_codes = false;
-  bool dsn = false;                    ///< RFC 3461
-  bool requiretls = false;             ///< RFC 8689
-  bool mt_priority = false;            ///< RFC 6710
-  std::vector<std::string> auth;       ///< mechanisms, upper-cased
-  std::vector<std::string> extensions; ///< every keyword line as sent, after the greeting line
 };
 
 enum class Outcome { Ok, Temporary, Permanent };
