@@ -24,18 +24,6 @@
 
 namespace upesi::smtp_client {
 
-const char* toString(Outcome outcome) {
-  switch (outcome) {
-  case Outcome::Ok:
-    return "ok";
-  case Outcome::Temporary:
-    return "temporary";
-  case Outcome::Permanent:
-    return "permanent";
-  }
-  return "?";
-}
-
 const char* toString(TlsMode mode) {
   switch (mode) {
   case TlsMode::Off:
@@ -48,13 +36,6 @@ const char* toString(TlsMode mode) {
     return "implicit";
   }
   return "?";
-}
-
-Status Status::fromReply(const ServerReply& reply) {
-  Outcome outcome = reply.positive()    ? Outcome::Ok
-                    : reply.transient() ? Outcome::Temporary
-                                        : Outcome::Permanent;
-  return {outcome, reply.code, reply.enhanced, reply.describe()};
 }
 
 namespace {
@@ -122,12 +103,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     std::shared_ptr<MessageSource> source;
     SendDone done;
     bool pipelined = false;
-    std::optional<Status> mail;
-    std::vector<std::optional<Status>> rcpt;  // reply to each RCPT
-    std::vector<std::optional<Status>> final; // after the dot (all of them in SMTP)
-    std::vector<std::size_t> accepted;        // recipients whose RCPT got a 2xx
-    std::optional<Status> data;
-    std::optional<Status> abort; // the connection failed before the end
+    TransactionReplies replies;
     std::size_t rcpt_sent = 0;
   };
 
@@ -572,11 +548,11 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     txn->source = std::move(source);
     txn->done = std::move(done);
     std::size_t n = txn->envelope.recipients.size();
-    txn->rcpt.resize(n);
-    txn->final.resize(n);
+    txn->replies.rcpt.resize(n);
+    txn->replies.final.resize(n);
 
     auto refuse = [&](Status status) {
-      txn->abort = std::move(status);
+      txn->replies.abort = std::move(status);
       finishTransaction(std::move(txn));
       deliverSoon();
     };
@@ -681,7 +657,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   }
 
   void mailReply(const ServerReply& reply) {
-    txn_->mail = Status::fromReply(reply);
+    txn_->replies.mail = Status::fromReply(reply);
     if (txn_->pipelined) {
       return; // the RCPT and DATA replies are on their way
     }
@@ -694,9 +670,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   }
 
   void rcptReply(std::size_t i, const ServerReply& reply) {
-    txn_->rcpt[i] = Status::fromReply(reply);
-    if (reply.positive() && txn_->mail && txn_->mail->ok()) {
-      txn_->accepted.push_back(i);
+    txn_->replies.rcpt[i] = Status::fromReply(reply);
+    if (reply.positive() && txn_->replies.mail && txn_->replies.mail->ok()) {
+      txn_->replies.accepted.push_back(i);
     }
     if (txn_->pipelined) {
       return;
@@ -704,7 +680,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (txn_->rcpt_sent < txn_->envelope.recipients.size()) {
       sendRcpt(txn_->rcpt_sent);
       flush();
-    } else if (txn_->accepted.empty()) {
+    } else if (txn_->replies.accepted.empty()) {
       resetThenFinish();
     } else {
       command("DATA");
@@ -714,10 +690,10 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   }
 
   void dataReply(const ServerReply& reply) {
-    txn_->data = Status::fromReply(reply);
-    bool mail_ok = txn_->mail && txn_->mail->ok();
+    txn_->replies.data = Status::fromReply(reply);
+    bool mail_ok = txn_->replies.mail && txn_->replies.mail->ok();
     if (reply.code == 354) {
-      if (!mail_ok || txn_->accepted.empty()) {
+      if (!mail_ok || txn_->replies.accepted.empty()) {
         // RFC 2920 §3.1 forbids this; whatever we sent now would be a message to nobody.
         abort(Status::temporary("the server accepted DATA with no accepted recipient"));
         return;
@@ -742,15 +718,15 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
 
   void finalReply(const ServerReply& reply) {
     Status status = Status::fromReply(reply);
-    for (std::size_t i : txn_->accepted) {
-      txn_->final[i] = status;
+    for (std::size_t i : txn_->replies.accepted) {
+      txn_->replies.final[i] = status;
     }
     finishTransaction(std::move(txn_));
   }
 
   void lmtpFinalReply(std::size_t k, const ServerReply& reply) {
-    txn_->final[txn_->accepted[k]] = Status::fromReply(reply);
-    if (k + 1 == txn_->accepted.size()) {
+    txn_->replies.final[txn_->replies.accepted[k]] = Status::fromReply(reply);
+    if (k + 1 == txn_->replies.accepted.size()) {
       finishTransaction(std::move(txn_));
     }
   }
@@ -763,65 +739,13 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (!txn_ && !tcp_closing_ && phase_ == Phase::Busy) {
       phase_ = Phase::Ready;
     }
+    TransactionResult summary = summarizeTransaction(txn->envelope.recipients, txn->replies);
     DeliveryResult result;
+    result.message = std::move(summary.message);
+    result.recipients = std::move(summary.recipients);
     result.remote = remote_;
     result.lmtp = options_.lmtp;
     result.security = security_;
-    const auto& recipients = txn->envelope.recipients;
-    bool mail_rejected = txn->mail && !txn->mail->ok();
-    bool all_rcpt_replies = true;
-    for (std::size_t i = 0; i < recipients.size(); ++i) {
-      Status status;
-      if (mail_rejected) {
-        status = *txn->mail;
-      } else if (txn->rcpt[i] && !txn->rcpt[i]->ok()) {
-        status = *txn->rcpt[i];
-      } else if (txn->final[i]) {
-        status = *txn->final[i];
-      } else if (txn->data && !txn->data->ok() && txn->data->code != 354) {
-        status = *txn->data;
-      } else if (txn->abort) {
-        status = *txn->abort;
-      } else {
-        status = Status::temporary("no reply for this recipient");
-      }
-      all_rcpt_replies = all_rcpt_replies && txn->rcpt[i].has_value();
-      result.recipients.push_back({recipients[i].address(), std::move(status)});
-    }
-
-    const RecipientResult* first_ok = nullptr;
-    const RecipientResult* first_temp = nullptr;
-    const RecipientResult* first_perm = nullptr;
-    for (const auto& r : result.recipients) {
-      const RecipientResult*& slot = r.status.outcome == Outcome::Ok          ? first_ok
-                                     : r.status.outcome == Outcome::Temporary ? first_temp
-                                                                              : first_perm;
-      if (slot == nullptr) {
-        slot = &r;
-      }
-    }
-    if (mail_rejected) {
-      result.message = *txn->mail;
-    } else if (first_ok != nullptr) {
-      // SMTP: the final reply; LMTP: the first recipient that took it.
-      result.message = first_ok->status;
-    } else if (txn->abort && !(all_rcpt_replies && txn->accepted.empty())) {
-      result.message = *txn->abort;
-    } else if (txn->data && !txn->data->ok() && txn->data->code != 354 && !txn->accepted.empty()) {
-      result.message = *txn->data;
-    } else {
-      // Every recipient failed on its own: temporary if any may still succeed later.
-      const RecipientResult* decisive = first_temp != nullptr ? first_temp : first_perm;
-      if (decisive != nullptr) {
-        result.message = decisive->status;
-        result.message.reason = txn->accepted.empty() ? fmt::format("no recipient accepted: {}",
-                                                                    decisive->status.reason)
-                                                      : decisive->status.reason;
-      } else {
-        result.message = Status::temporary("no recipient accepted");
-      }
-    }
-
     if (txn->done) {
       pending_.push_back([this, result = std::move(result), done = std::move(txn->done)]() mutable {
         result.reusable = ready();
@@ -888,7 +812,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       out_ += ".\r\n";
       log::protocol({options_.log_id, ""}, "C: . (end of data)");
       if (options_.lmtp) {
-        for (std::size_t k = 0; k < txn_->accepted.size(); ++k) {
+        for (std::size_t k = 0; k < txn_->replies.accepted.size(); ++k) {
           expect_.push_back({Await::LmtpFinal, k});
         }
       } else {
@@ -978,7 +902,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (connect_done_) {
       finishConnect(status);
     } else if (txn_) {
-      txn_->abort = status;
+      txn_->replies.abort = status;
       finishTransaction(std::move(txn_));
     } else if (reset_done_) {
       finishReset(status);

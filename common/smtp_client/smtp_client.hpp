@@ -18,7 +18,8 @@
 // ends as the queue stores them, and go out as they are, a chunk at a time, reading the next
 // chunk only while less than `write_high_water` bytes wait for the socket.
 //
-// The pure parts are beside it, each with its tests: capabilities.hpp reads the EHLO reply.
+// The pure parts are beside it, each with its tests: capabilities.hpp reads the EHLO reply,
+// transaction_result.hpp makes a transaction's replies into the result send() gives.
 //
 // Lifetime: the SmtpClient may be destroyed at any time, including inside one of its own
 // callbacks. Its libuv handles live in a heap object that is freed only in their close
@@ -34,6 +35,8 @@
 #include "common/smtp_client/message_source.hpp"
 #include "common/smtp_client/reply_parser.hpp"
 #include "common/smtp_client/sasl_client.hpp"
+#include "common/smtp_client/status.hpp"
+#include "common/smtp_client/transaction_result.hpp"
 #include "common/tls/tls_channel.hpp"
 #include "common/util/result.hpp"
 
@@ -107,22 +110,6 @@ struct ClientOptions {
   AuthOptions auth;
 };
 
-enum class Outcome { Ok, Temporary, Permanent };
-const char* toString(Outcome outcome);
-
-/// The outcome of one step: a reply of the server, or a failure of our own (code 0).
-struct Status {
-  Outcome outcome = Outcome::Ok;
-  int code = 0;         ///< the server's reply code; 0 when no reply decided it
-  std::string enhanced; ///< "5.1.1", or empty
-  std::string reason;   ///< "250 2.0.0 Ok: queued", "connection refused", ...
-
-  bool ok() const { return outcome == Outcome::Ok; }
-  static Status fromReply(const ServerReply& reply);
-  static Status temporary(std::string reason) { return {Outcome::Temporary, 0, {}, reason}; }
-  static Status permanent(std::string reason) { return {Outcome::Permanent, 0, {}, reason}; }
-};
-
 /// What protected the session, as far as it got; for the delivered hook's `secured` and
 /// `authenticated`.
 struct Security {
@@ -155,13 +142,10 @@ struct Envelope {
   std::vector<RcptOptions> rcpt_options;
 };
 
-struct RecipientResult {
-  std::string address; ///< as Address::address() gives it
-  Status status;
-};
-
 struct DeliveryResult {
-  Status message;                          ///< Ok: the server took it for at least one recipient
+  /// Ok: the server took it for at least one recipient. It and the recipients' statuses are
+  /// summarizeTransaction()'s.
+  Status message;
   std::vector<RecipientResult> recipients; ///< in the envelope's order
   Remote remote;
   bool lmtp = false;
