@@ -40,6 +40,62 @@ const char* toString(TlsMode mode) {
 
 namespace {
 
+// The reply a command waits for.
+enum class Await {
+  Greeting,
+  Ehlo,
+  Helo,
+  StartTls,
+  Auth,
+  Mail,
+  Rcpt,
+  Data,
+  Final,
+  LmtpFinal,
+  Rset,
+  TxnRset,
+  Quit
+};
+
+// How long we wait for each, and how a timeout or a lost connection names the wait.
+struct AwaitedReply {
+  Await what;
+  std::chrono::milliseconds Timeouts::*timeout;
+  const char* waiting_for;
+  const char* lmtp_waiting_for; // where LMTP says it otherwise; null: the same
+};
+
+constexpr AwaitedReply awaited_replies[] = {
+    {Await::Greeting, &Timeouts::greeting, "waiting for greeting", nullptr},
+    {Await::Ehlo, &Timeouts::command, "waiting for reply to EHLO", "waiting for reply to LHLO"},
+    {Await::Helo, &Timeouts::command, "waiting for reply to HELO", nullptr},
+    {Await::StartTls, &Timeouts::command, "waiting for reply to STARTTLS", nullptr},
+    {Await::Auth, &Timeouts::command, "waiting for reply to AUTH", nullptr},
+    {Await::Mail, &Timeouts::command, "waiting for reply to MAIL FROM", nullptr},
+    {Await::Rcpt, &Timeouts::command, "waiting for reply to RCPT TO", nullptr},
+    {Await::Data, &Timeouts::data, "waiting for reply to DATA", nullptr},
+    {Await::Final, &Timeouts::final_dot, "waiting for reply to end of data", nullptr},
+    {Await::LmtpFinal, &Timeouts::final_dot, "waiting for reply to end of data", nullptr},
+    {Await::Rset, &Timeouts::command, "waiting for reply to RSET", nullptr},
+    {Await::TxnRset, &Timeouts::command, "waiting for reply to RSET", nullptr},
+    {Await::Quit, &Timeouts::command, "waiting for reply to QUIT", nullptr},
+};
+
+constexpr bool everyAwaitInOrder() {
+  std::size_t i = 0;
+  for (const auto& entry : awaited_replies) {
+    if (static_cast<std::size_t>(entry.what) != i++) {
+      return false;
+    }
+  }
+  return i == static_cast<std::size_t>(Await::Quit) + 1;
+}
+static_assert(everyAwaitInOrder(), "awaited_replies: one entry per Await, in the enum's order");
+
+const AwaitedReply& awaitedReply(Await what) {
+  return awaited_replies[static_cast<std::size_t>(what)];
+}
+
 bool hasNonAscii(std::string_view text) {
   for (char c : text) {
     if (static_cast<unsigned char>(c) >= 0x80) {
@@ -77,22 +133,6 @@ std::string connectError(int status) {
 struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   enum class Phase { Idle, Connecting, Handshake, Greeting, Hello, Ready, Busy, Quitting, Closed };
 
-  // The reply a command waits for.
-  enum class Await {
-    Greeting,
-    Ehlo,
-    Helo,
-    StartTls,
-    Auth,
-    Mail,
-    Rcpt,
-    Data,
-    Final,
-    LmtpFinal,
-    Rset,
-    TxnRset,
-    Quit
-  };
   struct Expect {
     Await what;
     std::size_t index = 0; // Rcpt: the recipient; LmtpFinal: the accepted recipient
@@ -926,33 +966,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (expect_.empty()) {
       return "while idle";
     }
-    switch (expect_.front().what) {
-    case Await::Greeting:
-      return "waiting for greeting";
-    case Await::Ehlo:
-      return options_.lmtp ? "waiting for reply to LHLO" : "waiting for reply to EHLO";
-    case Await::Helo:
-      return "waiting for reply to HELO";
-    case Await::StartTls:
-      return "waiting for reply to STARTTLS";
-    case Await::Auth:
-      return "waiting for reply to AUTH";
-    case Await::Mail:
-      return "waiting for reply to MAIL FROM";
-    case Await::Rcpt:
-      return "waiting for reply to RCPT TO";
-    case Await::Data:
-      return "waiting for reply to DATA";
-    case Await::Final:
-    case Await::LmtpFinal:
-      return "waiting for reply to end of data";
-    case Await::Rset:
-    case Await::TxnRset:
-      return "waiting for reply to RSET";
-    case Await::Quit:
-      return "waiting for reply to QUIT";
-    }
-    return "?";
+    const AwaitedReply& awaited = awaitedReply(expect_.front().what);
+    return options_.lmtp && awaited.lmtp_waiting_for != nullptr ? awaited.lmtp_waiting_for
+                                                                : awaited.waiting_for;
   }
 
   static void onTimeout(uv_timer_t* timer) {
@@ -1076,21 +1092,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     } else if (phase_ == Phase::Handshake) {
       timeout = options_.timeouts.command;
     } else if (!expect_.empty()) {
-      switch (expect_.front().what) {
-      case Await::Greeting:
-        timeout = options_.timeouts.greeting;
-        break;
-      case Await::Data:
-        timeout = options_.timeouts.data;
-        break;
-      case Await::Final:
-      case Await::LmtpFinal:
-        timeout = options_.timeouts.final_dot;
-        break;
-      default:
-        timeout = options_.timeouts.command;
-        break;
-      }
+      timeout = options_.timeouts.*awaitedReply(expect_.front().what).timeout;
     } else {
       uv_timer_stop(&timer_);
       return;
