@@ -20,7 +20,6 @@
 #include <cctype>
 #include <cstring>
 #include <deque>
-#include <unordered_set>
 
 namespace upesi::smtp_client {
 
@@ -1322,35 +1321,6 @@ const Remote& SmtpClient::remote() const {
 
 const Security& SmtpClient::security() const {
   return impl_->security_;
-}
-
-namespace {
-thread_local std::unordered_set<SmtpClient*> quitting_clients;
-} // namespace
-
-void quitAndRelease(std::unique_ptr<SmtpClient> client) {
-  if (!client) {
-    return;
-  }
-  if (!client->ready()) {
-    client->close();
-    return;
-  }
-  auto* raw = client.release();
-  quitting_clients.insert(raw);
-  raw->quit([raw] {
-    quitting_clients.erase(raw);
-    delete raw;
-  });
-}
-
-void dropQuittingClients() {
-  auto clients = std::move(quitting_clients);
-  quitting_clients.clear();
-  for (auto* client : clients) {
-    client->close();
-    delete client;
-  }
 }
 
 } // namespace upesi::smtp_client

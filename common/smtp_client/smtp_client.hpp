@@ -20,6 +20,7 @@
 //
 // The pure parts are beside it, each with its tests: capabilities.hpp reads the EHLO reply,
 // transaction_result.hpp makes a transaction's replies into the result send() gives.
+// quitting_clients.hpp keeps clients saying QUIT after their owner is done with them.
 //
 // Lifetime: the SmtpClient may be destroyed at any time, including inside one of its own
 // callbacks. Its libuv handles live in a heap object that is freed only in their close
@@ -188,11 +189,5 @@ private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
-
-/// Says QUIT (if the connection is usable) and frees the client when that is done. Clients
-/// still saying QUIT when their loop's owner shuts down are freed by dropQuittingClients(), so
-/// nothing outlives the loop. Loop thread only.
-void quitAndRelease(std::unique_ptr<SmtpClient> client);
-void dropQuittingClients();
 
 } // namespace upesi::smtp_client
