@@ -10,34 +10,18 @@
 // point of their own, so they end with deliverSoon().
 #include "common/smtp_client/smtp_client.hpp"
 
-#include <upesi/text.hpp>
-
 #include "common/log/logger.hpp"
 #include "common/smtp/envelope_params.hpp"
 #include "common/tls/tls_stream.hpp"
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cassert>
 #include <cctype>
 #include <cstring>
 #include <deque>
-#include <unordered_set>
 
 namespace upesi::smtp_client {
-
-const char* toString(Outcome outcome) {
-  switch (outcome) {
-  case Outcome::Ok:
-    return "ok";
-  case Outcome::Temporary:
-    return "temporary";
-  case Outcome::Permanent:
-    return "permanent";
-  }
-  return "?";
-}
 
 const char* toString(TlsMode mode) {
   switch (mode) {
@@ -53,117 +37,63 @@ const char* toString(TlsMode mode) {
   return "?";
 }
 
-Status Status::fromReply(const ServerReply& reply) {
-  Outcome outcome = reply.positive()    ? Outcome::Ok
-                    : reply.transient() ? Outcome::Temporary
-                                        : Outcome::Permanent;
-  return {outcome, reply.code, reply.enhanced, reply.describe()};
-}
-
-// ----------------------------------------------------------------------------- message sources
-
 namespace {
 
-class MemorySource final : public MessageSource {
-public:
-  explicit MemorySource(std::string bytes) : bytes_(std::move(bytes)) {}
-  void read(std::size_t max, ReadDone done) override {
-    std::string_view rest = std::string_view(bytes_).substr(pos_);
-    std::string_view chunk = rest.substr(0, max);
-    pos_ += chunk.size();
-    done(chunk);
-  }
-
-private:
-  std::string bytes_;
-  std::size_t pos_ = 0;
+// The reply a command waits for.
+enum class Await {
+  Greeting,
+  Ehlo,
+  Helo,
+  StartTls,
+  Auth,
+  Mail,
+  Rcpt,
+  Data,
+  Final,
+  LmtpFinal,
+  Rset,
+  TxnRset,
+  Quit
 };
 
-class CallbackSource final : public MessageSource {
-public:
-  explicit CallbackSource(std::function<Result<std::size_t>(char*, std::size_t)> fill)
-      : fill_(std::move(fill)) {}
-  void read(std::size_t max, ReadDone done) override {
-    buffer_.resize(max);
-    auto n = fill_(buffer_.data(), buffer_.size());
-    if (!n) {
-      done(Error{n.error()});
-      return;
-    }
-    assert(*n <= max);
-    done(std::string_view(buffer_.data(), std::min(*n, max)));
-  }
-
-private:
-  std::function<Result<std::size_t>(char*, std::size_t)> fill_;
-  std::string buffer_;
+// How long we wait for each, and how a timeout or a lost connection names the wait.
+struct AwaitedReply {
+  Await what;
+  std::chrono::milliseconds Timeouts::*timeout;
+  const char* waiting_for;
+  const char* lmtp_waiting_for; // where LMTP says it otherwise; null: the same
 };
 
-class FileSource final : public MessageSource, public std::enable_shared_from_this<FileSource> {
-public:
-  FileSource(uv_loop_t* loop, uv_file fd, std::int64_t offset, std::optional<std::uint64_t> length)
-      : loop_(loop), fd_(fd), offset_(offset), remaining_(length) {}
-
-  void read(std::size_t max, ReadDone done) override {
-    if (remaining_ && *remaining_ < max) {
-      max = static_cast<std::size_t>(*remaining_);
-    }
-    if (max == 0) {
-      done(std::string_view{});
-      return;
-    }
-    if (capacity_ < max) {
-      // Not value-initialised: zeroing a 64 KiB buffer per read cost more than the read.
-      buffer_.reset(new char[max]);
-      capacity_ = max;
-    }
-    // The request keeps the source (and so the buffer) alive until libuv is done with it,
-    // even if the client that asked is gone by then.
-    auto* request = new Request{};
-    request->source = shared_from_this();
-    request->done = std::move(done);
-    request->req.data = request;
-    uv_buf_t buf = uv_buf_init(buffer_.get(), static_cast<unsigned>(max));
-    int rc = uv_fs_read(loop_, &request->req, fd_, &buf, 1, offset_, onRead);
-    if (rc < 0) {
-      auto callback = std::move(request->done);
-      uv_fs_req_cleanup(&request->req);
-      delete request;
-      callback(Error{uv_strerror(rc)});
-    }
-  }
-
-private:
-  struct Request {
-    uv_fs_t req{};
-    std::shared_ptr<FileSource> source;
-    ReadDone done;
-  };
-
-  static void onRead(uv_fs_t* req) {
-    std::unique_ptr<Request> request(static_cast<Request*>(req->data));
-    auto result = req->result;
-    uv_fs_req_cleanup(req);
-    FileSource& self = *request->source;
-    if (result < 0) {
-      request->done(Error{uv_strerror(static_cast<int>(result))});
-      return;
-    }
-    auto n = static_cast<std::size_t>(result);
-    self.offset_ += static_cast<std::int64_t>(n);
-    if (self.remaining_) {
-      *self.remaining_ -= n;
-    }
-    request->done(std::string_view(self.buffer_.get(), n));
-  }
-
-  uv_loop_t* loop_;
-  uv_file fd_;
-  std::int64_t offset_;
-  std::optional<std::uint64_t> remaining_;
-  std::unique_ptr<char[]> buffer_;
-  std::size_t capacity_ = 0;
+constexpr AwaitedReply awaited_replies[] = {
+    {Await::Greeting, &Timeouts::greeting, "waiting for greeting", nullptr},
+    {Await::Ehlo, &Timeouts::command, "waiting for reply to EHLO", "waiting for reply to LHLO"},
+    {Await::Helo, &Timeouts::command, "waiting for reply to HELO", nullptr},
+    {Await::StartTls, &Timeouts::command, "waiting for reply to STARTTLS", nullptr},
+    {Await::Auth, &Timeouts::command, "waiting for reply to AUTH", nullptr},
+    {Await::Mail, &Timeouts::command, "waiting for reply to MAIL FROM", nullptr},
+    {Await::Rcpt, &Timeouts::command, "waiting for reply to RCPT TO", nullptr},
+    {Await::Data, &Timeouts::data, "waiting for reply to DATA", nullptr},
+    {Await::Final, &Timeouts::final_dot, "waiting for reply to end of data", nullptr},
+    {Await::LmtpFinal, &Timeouts::final_dot, "waiting for reply to end of data", nullptr},
+    {Await::Rset, &Timeouts::command, "waiting for reply to RSET", nullptr},
+    {Await::TxnRset, &Timeouts::command, "waiting for reply to RSET", nullptr},
+    {Await::Quit, &Timeouts::command, "waiting for reply to QUIT", nullptr},
 };
+
+constexpr bool everyAwaitInOrder() {
+  std::size_t i = 0;
+  for (const auto& entry : awaited_replies) {
+    if (static_cast<std::size_t>(entry.what) != i++) {
+      return false;
+    }
+  }
+  return i == static_cast<std::size_t>(Await::Quit) + 1;
+}
+static_assert(everyAwaitInOrder(), "awaited_replies: one entry per Await, in the enum's order");
+
+const AwaitedReply& awaitedReply(Await what) {
+  return awaited_replies[static_cast<std::size_t>(what)];
+}
 
 bool hasNonAscii(std::string_view text) {
   for (char c : text) {
@@ -197,41 +127,11 @@ std::string connectError(int status) {
 
 } // namespace
 
-std::shared_ptr<MessageSource> memorySource(std::string bytes) {
-  return std::make_shared<MemorySource>(std::move(bytes));
-}
-
-std::shared_ptr<MessageSource>
-callbackSource(std::function<Result<std::size_t>(char* buf, std::size_t cap)> fill) {
-  return std::make_shared<CallbackSource>(std::move(fill));
-}
-
-std::shared_ptr<MessageSource> fileSource(uv_loop_t* loop, uv_file fd, std::int64_t offset,
-                                          std::optional<std::uint64_t> length) {
-  return std::make_shared<FileSource>(loop, fd, offset, length);
-}
-
 // ------------------------------------------------------------------------------------- Impl
 
 struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   enum class Phase { Idle, Connecting, Handshake, Greeting, Hello, Ready, Busy, Quitting, Closed };
 
-  // The reply a command waits for.
-  enum class Await {
-    Greeting,
-    Ehlo,
-    Helo,
-    StartTls,
-    Auth,
-    Mail,
-    Rcpt,
-    Data,
-    Final,
-    LmtpFinal,
-    Rset,
-    TxnRset,
-    Quit
-  };
   struct Expect {
     Await what;
     std::size_t index = 0; // Rcpt: the recipient; LmtpFinal: the accepted recipient
@@ -242,12 +142,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     std::shared_ptr<MessageSource> source;
     SendDone done;
     bool pipelined = false;
-    std::optional<Status> mail;
-    std::vector<std::optional<Status>> rcpt;  // reply to each RCPT
-    std::vector<std::optional<Status>> final; // after the dot (all of them in SMTP)
-    std::vector<std::size_t> accepted;        // recipients whose RCPT got a 2xx
-    std::optional<Status> data;
-    std::optional<Status> abort; // the connection failed before the end
+    TransactionReplies replies;
     std::size_t rcpt_sent = 0;
   };
 
@@ -477,7 +372,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   void helloReply(Await what, const ServerReply& reply) {
     if (reply.positive()) {
       if (what == Await::Ehlo) {
-        parseCapabilities(reply);
+        caps_ = parseCapabilities(reply);
       }
       afterHello();
       return;
@@ -684,54 +579,6 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     abort(std::move(status), exchange_over);
   }
 
-  void parseCapabilities(const ServerReply& reply) {
-    caps_ = Capabilities{};
-    caps_.esmtp = true;
-    for (std::size_t i = 1; i < reply.lines.size(); ++i) {
-      const std::string& line = reply.lines[i];
-      caps_.extensions.push_back(line);
-      auto space = line.find_first_of(" =");
-      std::string keyword = text::toUpper(std::string_view(line).substr(0, space));
-      std::string_view args = space == std::string::npos ? std::string_view{}
-                                                         : std::string_view(line).substr(space + 1);
-      if (keyword == "PIPELINING") {
-        caps_.pipelining = true;
-      } else if (keyword == "SIZE") {
-        caps_.size = true;
-        std::uint64_t limit = 0;
-        for (char c : args) {
-          if (c < '0' || c > '9' || limit > (UINT64_MAX - 9) / 10) {
-            limit = 0;
-            break;
-          }
-          limit = limit * 10 + static_cast<std::uint64_t>(c - '0');
-        }
-        caps_.size_limit = limit;
-      } else if (keyword == "8BITMIME") {
-        caps_.eight_bit_mime = true;
-      } else if (keyword == "SMTPUTF8") {
-        caps_.smtputf8 = true;
-      } else if (keyword == "STARTTLS") {
-        caps_.starttls = true;
-      } else if (keyword == "ENHANCEDSTATUSCODES") {
-        caps_.enhanced_status_codes = true;
-      } else if (keyword == "DSN") {
-        caps_.dsn = true;
-      } else if (keyword == "REQUIRETLS") {
-        caps_.requiretls = true;
-      } else if (keyword == "MT-PRIORITY") {
-        caps_.mt_priority = true;
-      } else if (keyword == "AUTH") {
-        // Some servers say it twice, "AUTH=LOGIN" for old clients and "AUTH LOGIN PLAIN".
-        for (auto& mechanism : parseAuthMechanisms(args)) {
-          if (std::find(caps_.auth.begin(), caps_.auth.end(), mechanism) == caps_.auth.end()) {
-            caps_.auth.push_back(std::move(mechanism));
-          }
-        }
-      }
-    }
-  }
-
   // ---------------------------------------------------------------------------------- send
 
   void send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done) {
@@ -740,11 +587,11 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     txn->source = std::move(source);
     txn->done = std::move(done);
     std::size_t n = txn->envelope.recipients.size();
-    txn->rcpt.resize(n);
-    txn->final.resize(n);
+    txn->replies.rcpt.resize(n);
+    txn->replies.final.resize(n);
 
     auto refuse = [&](Status status) {
-      txn->abort = std::move(status);
+      txn->replies.abort = std::move(status);
       finishTransaction(std::move(txn));
       deliverSoon();
     };
@@ -849,7 +696,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   }
 
   void mailReply(const ServerReply& reply) {
-    txn_->mail = Status::fromReply(reply);
+    txn_->replies.mail = Status::fromReply(reply);
     if (txn_->pipelined) {
       return; // the RCPT and DATA replies are on their way
     }
@@ -862,9 +709,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   }
 
   void rcptReply(std::size_t i, const ServerReply& reply) {
-    txn_->rcpt[i] = Status::fromReply(reply);
-    if (reply.positive() && txn_->mail && txn_->mail->ok()) {
-      txn_->accepted.push_back(i);
+    txn_->replies.rcpt[i] = Status::fromReply(reply);
+    if (reply.positive() && txn_->replies.mail && txn_->replies.mail->ok()) {
+      txn_->replies.accepted.push_back(i);
     }
     if (txn_->pipelined) {
       return;
@@ -872,7 +719,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (txn_->rcpt_sent < txn_->envelope.recipients.size()) {
       sendRcpt(txn_->rcpt_sent);
       flush();
-    } else if (txn_->accepted.empty()) {
+    } else if (txn_->replies.accepted.empty()) {
       resetThenFinish();
     } else {
       command("DATA");
@@ -882,10 +729,10 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   }
 
   void dataReply(const ServerReply& reply) {
-    txn_->data = Status::fromReply(reply);
-    bool mail_ok = txn_->mail && txn_->mail->ok();
+    txn_->replies.data = Status::fromReply(reply);
+    bool mail_ok = txn_->replies.mail && txn_->replies.mail->ok();
     if (reply.code == 354) {
-      if (!mail_ok || txn_->accepted.empty()) {
+      if (!mail_ok || txn_->replies.accepted.empty()) {
         // RFC 2920 §3.1 forbids this; whatever we sent now would be a message to nobody.
         abort(Status::temporary("the server accepted DATA with no accepted recipient"));
         return;
@@ -910,15 +757,15 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
 
   void finalReply(const ServerReply& reply) {
     Status status = Status::fromReply(reply);
-    for (std::size_t i : txn_->accepted) {
-      txn_->final[i] = status;
+    for (std::size_t i : txn_->replies.accepted) {
+      txn_->replies.final[i] = status;
     }
     finishTransaction(std::move(txn_));
   }
 
   void lmtpFinalReply(std::size_t k, const ServerReply& reply) {
-    txn_->final[txn_->accepted[k]] = Status::fromReply(reply);
-    if (k + 1 == txn_->accepted.size()) {
+    txn_->replies.final[txn_->replies.accepted[k]] = Status::fromReply(reply);
+    if (k + 1 == txn_->replies.accepted.size()) {
       finishTransaction(std::move(txn_));
     }
   }
@@ -931,65 +778,13 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (!txn_ && !tcp_closing_ && phase_ == Phase::Busy) {
       phase_ = Phase::Ready;
     }
+    TransactionResult summary = summarizeTransaction(txn->envelope.recipients, txn->replies);
     DeliveryResult result;
+    result.message = std::move(summary.message);
+    result.recipients = std::move(summary.recipients);
     result.remote = remote_;
     result.lmtp = options_.lmtp;
     result.security = security_;
-    const auto& recipients = txn->envelope.recipients;
-    bool mail_rejected = txn->mail && !txn->mail->ok();
-    bool all_rcpt_replies = true;
-    for (std::size_t i = 0; i < recipients.size(); ++i) {
-      Status status;
-      if (mail_rejected) {
-        status = *txn->mail;
-      } else if (txn->rcpt[i] && !txn->rcpt[i]->ok()) {
-        status = *txn->rcpt[i];
-      } else if (txn->final[i]) {
-        status = *txn->final[i];
-      } else if (txn->data && !txn->data->ok() && txn->data->code != 354) {
-        status = *txn->data;
-      } else if (txn->abort) {
-        status = *txn->abort;
-      } else {
-        status = Status::temporary("no reply for this recipient");
-      }
-      all_rcpt_replies = all_rcpt_replies && txn->rcpt[i].has_value();
-      result.recipients.push_back({recipients[i].address(), std::move(status)});
-    }
-
-    const RecipientResult* first_ok = nullptr;
-    const RecipientResult* first_temp = nullptr;
-    const RecipientResult* first_perm = nullptr;
-    for (const auto& r : result.recipients) {
-      const RecipientResult*& slot = r.status.outcome == Outcome::Ok          ? first_ok
-                                     : r.status.outcome == Outcome::Temporary ? first_temp
-                                                                              : first_perm;
-      if (slot == nullptr) {
-        slot = &r;
-      }
-    }
-    if (mail_rejected) {
-      result.message = *txn->mail;
-    } else if (first_ok != nullptr) {
-      // SMTP: the final reply; LMTP: the first recipient that took it.
-      result.message = first_ok->status;
-    } else if (txn->abort && !(all_rcpt_replies && txn->accepted.empty())) {
-      result.message = *txn->abort;
-    } else if (txn->data && !txn->data->ok() && txn->data->code != 354 && !txn->accepted.empty()) {
-      result.message = *txn->data;
-    } else {
-      // Every recipient failed on its own: temporary if any may still succeed later.
-      const RecipientResult* decisive = first_temp != nullptr ? first_temp : first_perm;
-      if (decisive != nullptr) {
-        result.message = decisive->status;
-        result.message.reason = txn->accepted.empty() ? fmt::format("no recipient accepted: {}",
-                                                                    decisive->status.reason)
-                                                      : decisive->status.reason;
-      } else {
-        result.message = Status::temporary("no recipient accepted");
-      }
-    }
-
     if (txn->done) {
       pending_.push_back([this, result = std::move(result), done = std::move(txn->done)]() mutable {
         result.reusable = ready();
@@ -1056,7 +851,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       out_ += ".\r\n";
       log::protocol({options_.log_id, ""}, "C: . (end of data)");
       if (options_.lmtp) {
-        for (std::size_t k = 0; k < txn_->accepted.size(); ++k) {
+        for (std::size_t k = 0; k < txn_->replies.accepted.size(); ++k) {
           expect_.push_back({Await::LmtpFinal, k});
         }
       } else {
@@ -1146,7 +941,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (connect_done_) {
       finishConnect(status);
     } else if (txn_) {
-      txn_->abort = status;
+      txn_->replies.abort = status;
       finishTransaction(std::move(txn_));
     } else if (reset_done_) {
       finishReset(status);
@@ -1170,33 +965,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (expect_.empty()) {
       return "while idle";
     }
-    switch (expect_.front().what) {
-    case Await::Greeting:
-      return "waiting for greeting";
-    case Await::Ehlo:
-      return options_.lmtp ? "waiting for reply to LHLO" : "waiting for reply to EHLO";
-    case Await::Helo:
-      return "waiting for reply to HELO";
-    case Await::StartTls:
-      return "waiting for reply to STARTTLS";
-    case Await::Auth:
-      return "waiting for reply to AUTH";
-    case Await::Mail:
-      return "waiting for reply to MAIL FROM";
-    case Await::Rcpt:
-      return "waiting for reply to RCPT TO";
-    case Await::Data:
-      return "waiting for reply to DATA";
-    case Await::Final:
-    case Await::LmtpFinal:
-      return "waiting for reply to end of data";
-    case Await::Rset:
-    case Await::TxnRset:
-      return "waiting for reply to RSET";
-    case Await::Quit:
-      return "waiting for reply to QUIT";
-    }
-    return "?";
+    const AwaitedReply& awaited = awaitedReply(expect_.front().what);
+    return options_.lmtp && awaited.lmtp_waiting_for != nullptr ? awaited.lmtp_waiting_for
+                                                                : awaited.waiting_for;
   }
 
   static void onTimeout(uv_timer_t* timer) {
@@ -1320,21 +1091,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     } else if (phase_ == Phase::Handshake) {
       timeout = options_.timeouts.command;
     } else if (!expect_.empty()) {
-      switch (expect_.front().what) {
-      case Await::Greeting:
-        timeout = options_.timeouts.greeting;
-        break;
-      case Await::Data:
-        timeout = options_.timeouts.data;
-        break;
-      case Await::Final:
-      case Await::LmtpFinal:
-        timeout = options_.timeouts.final_dot;
-        break;
-      default:
-        timeout = options_.timeouts.command;
-        break;
-      }
+      timeout = options_.timeouts.*awaitedReply(expect_.front().what).timeout;
     } else {
       uv_timer_stop(&timer_);
       return;
@@ -1564,35 +1321,6 @@ const Remote& SmtpClient::remote() const {
 
 const Security& SmtpClient::security() const {
   return impl_->security_;
-}
-
-namespace {
-thread_local std::unordered_set<SmtpClient*> quitting_clients;
-} // namespace
-
-void quitAndRelease(std::unique_ptr<SmtpClient> client) {
-  if (!client) {
-    return;
-  }
-  if (!client->ready()) {
-    client->close();
-    return;
-  }
-  auto* raw = client.release();
-  quitting_clients.insert(raw);
-  raw->quit([raw] {
-    quitting_clients.erase(raw);
-    delete raw;
-  });
-}
-
-void dropQuittingClients() {
-  auto clients = std::move(quitting_clients);
-  quitting_clients.clear();
-  for (auto* client : clients) {
-    client->close();
-    delete client;
-  }
 }
 
 } // namespace upesi::smtp_client

@@ -14,9 +14,13 @@
 // Every failure is a value with a reason a human can read ("connection refused", "timeout
 // waiting for greeting", "421 4.3.2 shutting down") and an outcome: temporary or permanent.
 //
-// Messages come from a MessageSource, already dot-stuffed with CRLF line ends as the queue
-// stores them, and go out as they are, a chunk at a time, reading the next chunk only while
-// less than `write_high_water` bytes wait for the socket.
+// Messages come from a MessageSource (message_source.hpp), already dot-stuffed with CRLF line
+// ends as the queue stores them, and go out as they are, a chunk at a time, reading the next
+// chunk only while less than `write_high_water` bytes wait for the socket.
+//
+// The pure parts are beside it, each with its tests: capabilities.hpp reads the EHLO reply,
+// transaction_result.hpp makes a transaction's replies into the result send() gives.
+// quitting_clients.hpp keeps clients saying QUIT after their owner is done with them.
 //
 // Lifetime: the SmtpClient may be destroyed at any time, including inside one of its own
 // callbacks. Its libuv handles live in a heap object that is freed only in their close
@@ -28,8 +32,12 @@
 #include <upesi/address.hpp>
 #include <upesi/envelope_options.hpp>
 
+#include "common/smtp_client/capabilities.hpp"
+#include "common/smtp_client/message_source.hpp"
 #include "common/smtp_client/reply_parser.hpp"
 #include "common/smtp_client/sasl_client.hpp"
+#include "common/smtp_client/status.hpp"
+#include "common/smtp_client/transaction_result.hpp"
 #include "common/tls/tls_channel.hpp"
 #include "common/util/result.hpp"
 
@@ -103,39 +111,6 @@ struct ClientOptions {
   AuthOptions auth;
 };
 
-/// What the server said it supports (in its EHLO/LHLO reply; nothing after HELO).
-struct Capabilities {
-  bool esmtp = false;
-  bool pipelining = false;
-  bool size = false;
-  std::uint64_t size_limit = 0; ///< 0: no limit given
-  bool eight_bit_mime = false;
-  bool smtputf8 = false;
-  bool starttls = false;
-  bool enhanced_status_codes = false;
-  bool dsn = false;                    ///< RFC 3461
-  bool requiretls = false;             ///< RFC 8689
-  bool mt_priority = false;            ///< RFC 6710
-  std::vector<std::string> auth;       ///< mechanisms, upper-cased
-  std::vector<std::string> extensions; ///< every keyword line as sent, after the greeting line
-};
-
-enum class Outcome { Ok, Temporary, Permanent };
-const char* toString(Outcome outcome);
-
-/// The outcome of one step: a reply of the server, or a failure of our own (code 0).
-struct Status {
-  Outcome outcome = Outcome::Ok;
-  int code = 0;         ///< the server's reply code; 0 when no reply decided it
-  std::string enhanced; ///< "5.1.1", or empty
-  std::string reason;   ///< "250 2.0.0 Ok: queued", "connection refused", ...
-
-  bool ok() const { return outcome == Outcome::Ok; }
-  static Status fromReply(const ServerReply& reply);
-  static Status temporary(std::string reason) { return {Outcome::Temporary, 0, {}, reason}; }
-  static Status permanent(std::string reason) { return {Outcome::Permanent, 0, {}, reason}; }
-};
-
 /// What protected the session, as far as it got; for the delivered hook's `secured` and
 /// `authenticated`.
 struct Security {
@@ -168,40 +143,16 @@ struct Envelope {
   std::vector<RcptOptions> rcpt_options;
 };
 
-struct RecipientResult {
-  std::string address; ///< as Address::address() gives it
-  Status status;
-};
-
 struct DeliveryResult {
-  Status message;                          ///< Ok: the server took it for at least one recipient
+  /// Ok: the server took it for at least one recipient. It and the recipients' statuses are
+  /// summarizeTransaction()'s.
+  Status message;
   std::vector<RecipientResult> recipients; ///< in the envelope's order
   Remote remote;
   bool lmtp = false;
   bool reusable = false; ///< the connection is idle and healthy: another send() may follow
   Security security;
 };
-
-/// The message body as stored: dot-stuffed, CRLF line ends. read() yields the next chunk of at
-/// most `max` bytes (empty: the end) or an error, inline or later on the loop; the bytes must
-/// stay valid until the next read() or the source's destruction.
-class MessageSource {
-public:
-  using ReadDone = std::function<void(Result<std::string_view>)>;
-  virtual ~MessageSource() = default;
-  virtual void read(std::size_t max, ReadDone done) = 0;
-};
-
-/// A message held in memory.
-std::shared_ptr<MessageSource> memorySource(std::string bytes);
-/// A synchronous reader: fill(buf, cap) returns the bytes it put in buf (0: the end) or an
-/// error. For sources that never block (memory, a pipe already filled).
-std::shared_ptr<MessageSource>
-callbackSource(std::function<Result<std::size_t>(char* buf, std::size_t cap)> fill);
-/// A file read with uv_fs_read on `loop`'s thread pool, from `offset` to its end (or `length`
-/// bytes). The source does not own `fd`; it must stay open until the source is gone.
-std::shared_ptr<MessageSource> fileSource(uv_loop_t* loop, uv_file fd, std::int64_t offset,
-                                          std::optional<std::uint64_t> length = std::nullopt);
 
 class SmtpClient {
 public:
@@ -238,11 +189,5 @@ private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
-
-/// Says QUIT (if the connection is usable) and frees the client when that is done. Clients
-/// still saying QUIT when their loop's owner shuts down are freed by dropQuittingClients(), so
-/// nothing outlives the loop. Loop thread only.
-void quitAndRelease(std::unique_ptr<SmtpClient> client);
-void dropQuittingClients();
 
 } // namespace upesi::smtp_client

@@ -72,6 +72,7 @@ void NextHopForwarder::shutdown() {
     job->done = true;
   }
   jobs_.clear();
+  quitting_.dropAll();
 }
 
 std::string NextHopForwarder::where(const Job& job, const std::string& ip) const {
@@ -198,7 +199,7 @@ void NextHopForwarder::finish(const JobPtr& job, Code code, const std::string& t
   job->done = true;
   jobs_.erase(job);
   if (job->client) {
-    smtp_client::quitAndRelease(std::move(job->client)); // QUIT politely
+    quitting_.quitAndRelease(std::move(job->client)); // QUIT politely
   }
   const bool ok = code == Code::Ok;
   host_->log(ok ? LogLevel::Info : LogLevel::Warn,

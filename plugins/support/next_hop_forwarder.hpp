@@ -15,6 +15,7 @@
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
 
+#include "common/smtp_client/quitting_clients.hpp"
 #include "common/smtp_client/smtp_client.hpp"
 #include "plugins/support/forward_config.hpp"
 
@@ -40,7 +41,8 @@ public:
   /// The queue (outbound=false) or queue_outbound (true) hook.
   void forward(const Next& next, Connection& connection, bool outbound);
 
-  /// Drops every forward in flight (their hooks are answered by the plugin timeout, if ever).
+  /// Drops every forward in flight (their hooks are answered by the plugin timeout, if ever)
+  /// and the connections still saying QUIT.
   void shutdown();
 
 private:
@@ -66,6 +68,7 @@ private:
   Host* host_ = nullptr;
   ForwardConfig config_;
   std::set<JobPtr> jobs_;
+  smtp_client::QuittingClients quitting_;
 };
 
 } // namespace upesi::plugins

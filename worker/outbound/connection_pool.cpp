@@ -84,10 +84,7 @@ void ConnectionPool::expire() {
 }
 
 void ConnectionPool::quit(std::unique_ptr<smtp_client::SmtpClient> client) {
-  if (!client) {
-    return;
-  }
-  smtp_client::quitAndRelease(std::move(client));
+  quitting_.quitAndRelease(std::move(client));
 }
 
 std::size_t ConnectionPool::idleCount() const {

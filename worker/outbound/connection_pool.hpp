@@ -1,10 +1,13 @@
 // ConnectionPool: idle SMTP/LMTP connections kept open after a delivery, so the next message
 // for the same next hop skips the connect, greeting and EHLO. An idle connection closes (QUIT)
-// after pool_timeout seconds; at most pool_concurrency_max idle ones per destination.
+// after pool_timeout seconds; at most pool_concurrency_max idle ones per destination. The pool
+// also keeps the connections saying QUIT on their way out, the deliveries' too, and frees those
+// still talking when it goes.
 //
 // Threading: the loop thread.
 #pragma once
 
+#include "common/smtp_client/quitting_clients.hpp"
 #include "common/smtp_client/smtp_client.hpp"
 #include "common/util/uv_handle.hpp"
 
@@ -38,6 +41,9 @@ public:
     idle_ = idle;
     per_destination_ = per_destination;
   }
+  /// Says QUIT (when the connection is usable) and frees the client once that is done.
+  void quit(std::unique_ptr<smtp_client::SmtpClient> client);
+
   std::size_t idleCount() const;
   void closeAll();
 
@@ -47,12 +53,12 @@ private:
     std::chrono::steady_clock::time_point since;
   };
   void expire();
-  static void quit(std::unique_ptr<smtp_client::SmtpClient> client);
 
   uv_loop_t* loop_;
   std::chrono::seconds idle_{50};
   unsigned per_destination_ = 10;
   std::map<std::string, std::vector<Idle>> idle_clients_;
+  smtp_client::QuittingClients quitting_;
   UvHandle<uv_timer_t> timer_;
 };
 

@@ -498,7 +498,7 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
     if (result.reusable) {
       engine_.pool().give(client_options_, std::move(client_));
     } else {
-      smtp_client::quitAndRelease(std::move(client_));
+      engine_.pool().quit(std::move(client_));
     }
   }
   // The reasons a bounce and a deferral give: what the next hop said about those recipients

@@ -4,7 +4,6 @@
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/plugin/server_hooks.hpp"
-#include "common/smtp_client/smtp_client.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
 #include "worker/outbound/tls_policy.hpp"
@@ -265,8 +264,7 @@ void ServerRuntime::awaitDeliveries() {
 
 ServerRuntime::~ServerRuntime() {
   server_.reset();
-  outbound_.reset();
-  smtp_client::dropQuittingClients(); // those still saying QUIT would outlive the loop
+  outbound_.reset(); // with its pool, which frees the connections still saying QUIT
   if (watcher_) {
     watcher_->close();
   }

@@ -7,6 +7,7 @@
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
 
+#include "common/smtp_client/quitting_clients.hpp"
 #include "common/smtp_client/smtp_client.hpp"
 #include "common/util/text.hpp"
 
@@ -42,7 +43,10 @@ public:
       SSL_CTX_set_min_proto_version(context_, TLS1_2_VERSION);
     }
   }
-  ~AuthProxy() override { SSL_CTX_free(context_); }
+  ~AuthProxy() override {
+    quitting_.dropAll(); // they use the context
+    SSL_CTX_free(context_);
+  }
   AuthProxy(const AuthProxy&) = delete;
   AuthProxy& operator=(const AuthProxy&) = delete;
 
@@ -63,6 +67,8 @@ public:
         Hook::Auth, [this](Next next, Connection& c, const HookParams& p) { check(next, c, p); }, 0,
         "check");
   }
+
+  void shutdown() override { quitting_.dropAll(); }
 
   std::vector<ConfigFileSpec> configFiles() const override {
     return {{"auth_proxy.ini", "ini", {std::string(Booleans)}}};
@@ -173,7 +179,7 @@ private:
     job->client = std::make_unique<smtp_client::SmtpClient>(
         static_cast<uv_loop_t*>(host_->uvLoop()), options);
     job->client->connect([this, job, name = h.name](const smtp_client::Status& status) {
-      smtp_client::quitAndRelease(std::move(job->client));
+      quitting_.quitAndRelease(std::move(job->client));
       if (status.ok()) {
         return job->next(Code::Ok);
       }
@@ -187,6 +193,7 @@ private:
 
   Host* host_ = nullptr;
   SSL_CTX* context_;
+  smtp_client::QuittingClients quitting_; // connections saying QUIT after their check
   bool reject_unauthorized_ = true;
   std::map<std::string, std::vector<ProxyHost>> domains_;
 };
