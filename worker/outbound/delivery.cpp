@@ -1,11 +1,9 @@
 #include "worker/outbound/delivery.hpp"
 
-#include "common/dns/resolver.hpp"
+#include "common/dns/mx_resolver.hpp"
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/mail/header.hpp"
-#include "common/util/ip_literal.hpp"
-#include "common/util/local_address.hpp"
 #include "common/util/text.hpp"
 #include "common/util/thread_pool.hpp"
 #include "worker/outbound/outbound_engine.hpp"
@@ -201,7 +199,7 @@ void Delivery::runGetMx() {
   auto self = shared_from_this();
   runHook(Hook::GetMx, params, [self](plugin::HookResult result) {
     if (result.code == Code::Ok && !result.message.empty()) {
-      std::vector<MxHost> hosts;
+      std::vector<dns::MxHost> hosts;
       for (const auto& line : result.message) {
         std::vector<std::string> warnings;
         auto mx = parseMxSpec(line, &warnings);
@@ -231,27 +229,22 @@ void Delivery::runGetMx() {
                                                 : result.message.front());
       return;
     }
-    if (self->engine_.resolver() == nullptr) {
-      self->allTemporary("no resolver");
-      return;
-    }
-    self->engine_.resolver()->query(self->mx_domain_, DnsType::Mx, [self](DnsResult answer) {
+    self->engine_.mxResolver().lookupMx(self->mx_domain_, [self](dns::MxPlan plan) {
       if (self->finished_) {
         return;
       }
-      auto plan = planFromMxAnswer(self->mx_domain_, answer);
       switch (plan.kind) {
-      case MxPlan::Kind::Hosts:
-      case MxPlan::Kind::Implicit:
+      case dns::MxPlan::Kind::Hosts:
+      case dns::MxPlan::Kind::Implicit:
         self->resolveHosts(std::move(plan.hosts), true);
         return;
-      case MxPlan::Kind::NullMx:
+      case dns::MxPlan::Kind::NullMx:
         self->allPermanent("5.1.10", plan.reason);
         return;
-      case MxPlan::Kind::NoDomain:
+      case dns::MxPlan::Kind::NoDomain:
         self->allPermanent("5.1.2", plan.reason);
         return;
-      case MxPlan::Kind::TempFail:
+      case dns::MxPlan::Kind::TempFail:
         self->allTemporary(plan.reason);
         return;
       }
@@ -259,67 +252,30 @@ void Delivery::runGetMx() {
   });
 }
 
-void Delivery::resolveHosts(std::vector<MxHost> hosts, bool from_dns) {
-  resolveNext(std::make_shared<std::vector<MxHost>>(std::move(hosts)), 0, from_dns);
-}
-
-void Delivery::resolveNext(std::shared_ptr<std::vector<MxHost>> hosts, std::size_t index,
-                           bool from_dns) {
-  if (index >= hosts->size()) {
-    if (targets_.empty()) {
-      allTemporary(last_error_.empty() ? "no address for any MX of " + mx_domain_ : last_error_);
-      return;
-    }
-    tryNextTarget();
-    return;
-  }
-  const MxHost& mx = (*hosts)[index];
-  auto add = [this, from_dns](const MxHost& host, const std::string& ip) {
-    if (from_dns && !engine_.settings().config.local_mx_ok &&
-        (isNonPublicAddress(ip) || isThisHostAddress(ip))) {
-      log::warn({logId(), ""}, "outbound: MX {} is at local address {}: skipped (local_mx_ok)",
-                host.exchange, ip);
-      return;
-    }
-    targets_.push_back({host, ip});
-  };
-  if (isIpLiteral(mx.exchange)) {
-    add(mx, mx.exchange);
-    resolveNext(hosts, index + 1, from_dns);
-    return;
-  }
+void Delivery::resolveHosts(std::vector<dns::MxHost> hosts, bool from_dns) {
+  const auto& config = engine_.settings().config;
+  dns::TargetRules rules;
+  rules.ipv6 = config.ipv6_enabled;
+  // An MX a plugin named may be local on purpose; one from DNS is a loop or a trap.
+  rules.skip_local = from_dns && !config.local_mx_ok;
   auto self = shared_from_this();
-  auto lookupA = [self, hosts, index, from_dns, add](std::vector<std::string> v6) {
-    self->engine_.resolver()->query(
-        (*hosts)[index].exchange, DnsType::A, [self, hosts, index, from_dns, add, v6](DnsResult a) {
-          if (self->finished_) {
-            return;
-          }
-          for (const auto& ip : v6) {
-            add((*hosts)[index], ip);
-          }
-          if (a.status == DnsStatus::Ok) {
-            for (const auto& r : a.records) {
-              add((*hosts)[index], r.value);
-            }
-          } else if (v6.empty()) {
-            self->last_error_ = fmt::format("MX {}: {}", (*hosts)[index].exchange, a.error);
-          }
-          self->resolveNext(hosts, index + 1, from_dns);
-        });
-  };
-  if (!engine_.settings().config.ipv6_enabled) {
-    lookupA({});
-    return;
-  }
-  engine_.resolver()->query(mx.exchange, DnsType::Aaaa, [self, lookupA](DnsResult aaaa) {
-    std::vector<std::string> v6;
-    if (aaaa.status == DnsStatus::Ok) {
-      for (const auto& r : aaaa.records) {
-        v6.push_back(r.value);
-      }
+  engine_.mxResolver().lookupTargets(std::move(hosts), rules, [self](dns::MxTargets found) {
+    if (self->finished_) {
+      return;
     }
-    lookupA(std::move(v6));
+    for (const auto& skipped : found.skipped) {
+      log::warn({self->logId(), ""},
+                "outbound: MX {} is at local address {}: skipped (local_mx_ok)",
+                skipped.mx.exchange, skipped.ip);
+    }
+    self->targets_ = std::move(found.targets);
+    self->last_error_ = std::move(found.error);
+    if (self->targets_.empty()) {
+      self->allTemporary(self->last_error_.empty() ? "no address for any MX of " + self->mx_domain_
+                                                   : self->last_error_);
+      return;
+    }
+    self->tryNextTarget();
   });
 }
 
@@ -331,7 +287,7 @@ void Delivery::tryNextTarget() {
     allTemporary(fmt::format("Tried all MXs: {}", last_error_));
     return;
   }
-  const Target& target = targets_[next_target_++];
+  const dns::MxTarget& target = targets_[next_target_++];
   mx_ = target.mx.exchange;
   const auto& config = engine_.settings().config;
   smtp_client::ClientOptions options;
@@ -386,7 +342,7 @@ void Delivery::tryNextTarget() {
       reused_ = true;
       log::debug({logId(), ""}, "outbound: reusing a connection to {} [{}]", target.mx.exchange,
                  target.ip);
-      sendOn(target);
+      sendOn();
       return;
     }
   }
@@ -419,12 +375,11 @@ void Delivery::tryNextTarget() {
       self->tryNextTarget();
       return;
     }
-    self->sendOn(target);
+    self->sendOn();
   });
 }
 
-void Delivery::sendOn(const Target& target) {
-  (void)target;
+void Delivery::sendOn() {
   smtp_client::Envelope envelope;
   envelope.sender = hmail_->mailFrom();
   envelope.recipients = hmail_->rcptTo();

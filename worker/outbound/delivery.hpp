@@ -10,6 +10,7 @@
 
 #include <upesi/outbound.hpp>
 
+#include "common/dns/mx_resolver.hpp"
 #include "common/plugin/hook_runner.hpp"
 #include "common/plugin/process_connection.hpp"
 #include "common/queue/queue_file.hpp"
@@ -17,7 +18,7 @@
 #include "common/queue/queue_writer.hpp"
 #include "common/smtp_client/smtp_client.hpp"
 #include "worker/outbound/dsn_message.hpp"
-#include "worker/outbound/mx_host.hpp"
+#include "worker/outbound/mx_spec.hpp"
 
 #include <memory>
 #include <string>
@@ -66,10 +67,6 @@ public:
   void start();
 
 private:
-  struct Target {
-    MxHost mx;
-    std::string ip;
-  };
   struct Failure {
     Address address;
     std::string status; // enhanced, e.g. "5.1.1"
@@ -78,10 +75,9 @@ private:
 
   void claimed(queue::QueueFileLock lock, queue::HeaderResult header, std::string headers);
   void runGetMx();
-  void resolveHosts(std::vector<MxHost> hosts, bool from_dns);
-  void resolveNext(std::shared_ptr<std::vector<MxHost>> hosts, std::size_t index, bool from_dns);
+  void resolveHosts(std::vector<dns::MxHost> hosts, bool from_dns);
   void tryNextTarget();
-  void sendOn(const Target& target);
+  void sendOn();
   void attemptDone(const smtp_client::DeliveryResult& result);
   void settle(std::vector<Address> ok, std::vector<Failure> temp, std::vector<Failure> perm,
               std::string temp_reason, std::string perm_reason);
@@ -128,7 +124,7 @@ private:
   std::unique_ptr<HMailImpl> hmail_;
   plugin::ProcessConnection connection_;
   std::shared_ptr<plugin::HookRunner> hook_;
-  std::vector<Target> targets_;
+  std::vector<dns::MxTarget> targets_;
   std::size_t next_target_ = 0;
   std::unique_ptr<smtp_client::SmtpClient> client_;
   smtp_client::ClientOptions client_options_;

@@ -1,5 +1,6 @@
 #include "worker/outbound/outbound_engine.hpp"
 
+#include "common/dns/resolver.hpp"
 #include "common/log/logger.hpp"
 #include "common/plugin/hook_runner.hpp"
 #include "common/plugin/process_connection.hpp"
@@ -47,8 +48,15 @@ struct OutboundEngine::Submission {
 OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
                                std::shared_ptr<const plugin::HookTable> hooks,
                                EngineSettings settings)
-    : loop_(loop), resolver_(resolver), hooks_(std::move(hooks)), settings_(std::move(settings)),
-      pool_(loop), slots_(settings_.config.destination_concurrency_max),
+    : loop_(loop),
+      mx_resolver_([resolver](const std::string& name, DnsType type, DnsCallback done) {
+        if (resolver == nullptr) {
+          return done(DnsResult{DnsStatus::Error, "no resolver", {}});
+        }
+        resolver->query(name, type, std::move(done));
+      }),
+      hooks_(std::move(hooks)), settings_(std::move(settings)), pool_(loop),
+      slots_(settings_.config.destination_concurrency_max),
       splits_(loop, settings_.config.queue_dir.string(),
               [this](const std::string& name, std::int64_t due_ms) {
                 schedule(name, due_ms);

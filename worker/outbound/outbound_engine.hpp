@@ -12,6 +12,7 @@
 #include <upesi/connection.hpp>
 
 #include "common/config/outbound_config.hpp"
+#include "common/dns/mx_resolver.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/result.hpp"
@@ -91,7 +92,7 @@ public:
 
   // For Delivery.
   uv_loop_t* loop() const { return loop_; }
-  dns::Resolver* resolver() const { return resolver_; }
+  const dns::MxResolver& mxResolver() const { return mx_resolver_; }
   const plugin::HookTable& hooks() const { return *hooks_; }
   const EngineSettings& settings() const { return settings_; }
   /// send_email said DELAY: `name` is not tried before `until_ms` (in memory, as in Haraka).
@@ -129,7 +130,7 @@ private:
   static void onTimer(uv_timer_t* timer);
 
   uv_loop_t* loop_;
-  dns::Resolver* resolver_;
+  dns::MxResolver mx_resolver_;
   std::shared_ptr<const plugin::HookTable> hooks_;
   EngineSettings settings_;
   bool running_ = false;
