@@ -309,7 +309,7 @@ void Delivery::tryNextTarget() {
   options.timeouts.connect = std::chrono::seconds(config.connect_timeout_s);
   options.timeouts.greeting = std::chrono::seconds(config.greeting_timeout_s);
   options.log_id = logId();
-  if (const auto& policy = engine_.settings().tls) {
+  if (const TlsPolicy* policy = engine_.tlsPolicy()) {
     options.tls = policy->decide(target.mx.exchange, target.ip, target.mx.port, mx_domain_);
     if (!plain_retry_ && options.tls.mode == smtp_client::TlsMode::Off &&
         policy->remembersFailure(target.mx.exchange)) {
@@ -360,7 +360,7 @@ void Delivery::tryNextTarget() {
       // As Haraka does: a host whose TLS is broken gets mail in clear rather than none, unless
       // fallback_to_plain=false; then it is the next MX's turn, and at the end a deferral.
       if (tls_failed && !self->header_.todo.requiretls &&
-          self->engine_.settings().tls->handshakeFailed(target.mx.exchange)) {
+          self->engine_.tlsPolicy()->handshakeFailed(target.mx.exchange)) {
         log::warn({self->logId(), ""},
                   "outbound: TLS with {} [{}] failed: trying again without TLS", target.mx.exchange,
                   target.ip);

@@ -95,6 +95,8 @@ public:
   const dns::MxResolver& mxResolver() const { return mx_resolver_; }
   const plugin::HookTable& hooks() const { return *hooks_; }
   const EngineSettings& settings() const { return settings_; }
+  /// Not const: a failed handshake changes what the policy remembers. Null before TLS is set up.
+  TlsPolicy* tlsPolicy() { return settings_.tls.get(); }
   /// send_email said DELAY: `name` is not tried before `until_ms` (in memory, as in Haraka).
   void delay(const std::string& name, std::int64_t until_ms) { delayed_[name] = until_ms; }
   /// The delivery of `name` (a file for `domain`) may go on: true, or false when the domain has
