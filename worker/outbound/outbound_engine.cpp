@@ -218,7 +218,7 @@ void OutboundEngine::pump() {
     std::string name = next->second;
     due_.erase(next);
     known_.erase(name);
-    auto delivery = std::make_shared<Delivery>(*this, name);
+    auto delivery = std::make_shared<Delivery>(static_cast<DeliveryContext&>(*this), name);
     deliveries_[name] = delivery;
     delivery->start();
   }
@@ -267,12 +267,23 @@ bool OutboundEngine::admit(const std::string& name, const std::string& domain) {
   return false;
 }
 
-void OutboundEngine::holdSplit(Split split, std::int64_t retry_ms) {
-  splits_.add(std::move(split), epochMs(), retry_ms);
-}
-
-void OutboundEngine::deliveryDone(const std::string& name, const std::string& next_name,
-                                  std::int64_t due_ms) {
+void OutboundEngine::deliveryDone(const std::string& name, DeliveryOutcome outcome) {
+  counters_.delivered += outcome.counts.delivered;
+  counters_.deferrals += outcome.counts.deferred;
+  counters_.bounced += outcome.counts.bounced;
+  switch (outcome.file) {
+  case DeliveryOutcome::File::Delayed:
+    delayed_[outcome.name] = outcome.due_ms;
+    break;
+  case DeliveryOutcome::File::SplitHeld:
+    splits_.add(std::move(*outcome.split), epochMs(), outcome.retry_ms);
+    break;
+  case DeliveryOutcome::File::Done:
+  case DeliveryOutcome::File::Due:
+    break;
+  }
+  const std::string next_name = outcome.schedules() ? outcome.name : std::string();
+  std::int64_t due_ms = outcome.due_ms;
   // The Delivery may be the caller: keep it alive until this turn ends.
   auto it = deliveries_.find(name);
   if (it != deliveries_.end()) {
@@ -293,20 +304,6 @@ void OutboundEngine::deliveryDone(const std::string& name, const std::string& ne
     schedule(next_name, due_ms);
   }
   pump();
-}
-
-void OutboundEngine::count(Event event) {
-  switch (event) {
-  case Event::Delivered:
-    ++counters_.delivered;
-    break;
-  case Event::Deferred:
-    ++counters_.deferrals;
-    break;
-  case Event::Bounced:
-    ++counters_.bounced;
-    break;
-  }
 }
 
 OutboundStats OutboundEngine::stats() const {
