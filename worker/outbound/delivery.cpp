@@ -26,9 +26,6 @@ namespace {
 constexpr std::int64_t BounceRetryMs = 60000;
 // A queue file that could not be opened, read or renamed: when it is tried again.
 constexpr std::int64_t FileErrorRetryMs = 60000;
-// A split that could not be written: how often it is tried again.
-constexpr std::int64_t MinSplitRetryMs = 1000;
-constexpr std::int64_t MaxSplitRetryMs = 60000;
 
 } // namespace
 
@@ -163,10 +160,11 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
       if (!delay) {
         log::warn({self->logId(), result.plugin},
                   "outbound: send_email answered DELAY without a number of seconds ({}): "
-                  "delaying it 60 s",
-                  result.message.empty() ? std::string("none") : log::escaped(result.message[0]));
+                  "delaying it {} s",
+                  result.message.empty() ? std::string("none") : log::escaped(result.message[0]),
+                  DefaultSendEmailDelaySeconds);
       }
-      const std::uint64_t seconds = delay.value_or(60);
+      const std::uint64_t seconds = delay.value_or(DefaultSendEmailDelaySeconds);
       log::info({self->logId(), result.plugin}, "outbound: send_email delayed it {} s", seconds);
       self->finish(DeliveryOutcome::delayed(self->name_,
                                             epochMs() + static_cast<std::int64_t>(seconds) * 1000));

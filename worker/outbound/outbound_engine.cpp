@@ -27,6 +27,12 @@ namespace upesi::outbound {
 
 namespace {
 
+// The timer wakes at least this often (pending splits are retried on it) and waits at least
+// this little: a timer re-armed for 0 ms from its own callback runs again before libuv polls,
+// and the loop would never see a socket or a signal.
+constexpr std::int64_t MaxTimerWaitMs = 1000;
+constexpr std::int64_t MinTimerWaitMs = 1;
+
 struct ScanJob {
   uv_work_t req{};
   std::string dir;
@@ -230,7 +236,7 @@ void OutboundEngine::armTimer() {
     return;
   }
   std::int64_t now = epochMs();
-  std::int64_t next = now + 1000;
+  std::int64_t next = now + MaxTimerWaitMs;
   if (!scanning_ && next_scan_ms_ > 0) {
     next = std::min(next, next_scan_ms_);
   }
@@ -238,9 +244,7 @@ void OutboundEngine::armTimer() {
       deliveries_.size() < settings_.config.concurrency_max) {
     next = std::min(next, due_.begin()->first);
   }
-  // At least 1 ms: a timer re-armed for 0 ms from its own callback runs again before libuv
-  // polls, and the loop would never see a socket or a signal.
-  auto wait = static_cast<std::uint64_t>(std::max<std::int64_t>(next - now, 1));
+  auto wait = static_cast<std::uint64_t>(std::max(next - now, MinTimerWaitMs));
   uv_timer_start(timer_.get(), onTimer, wait, 0);
 }
 
