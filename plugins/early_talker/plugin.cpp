@@ -19,6 +19,10 @@
 namespace upesi::plugins::early_talker {
 namespace {
 
+// A longer pause is cut to this, so a typo cannot stall sessions.
+constexpr double MaxPauseSeconds = 300;
+constexpr double MsPerSecond = 1000;
+
 const std::vector<std::string> Booleans = {"+main.reject"};
 
 double number(const nlohmann::json& value) {
@@ -72,12 +76,12 @@ private:
     const auto& main = cfg.is_object() && cfg.contains("main") ? cfg["main"] : nlohmann::json();
     reject_ = !(main.is_object() && main.contains("reject") && main["reject"].is_boolean()) ||
               main["reject"].get<bool>();
-    // Haraka's pause is in seconds (fractions allowed); bounded so a typo cannot stall sessions.
+    // Haraka's pause is in seconds (fractions allowed).
     double seconds = main.is_object() && main.contains("pause") ? number(main["pause"]) : 0;
     if (!std::isfinite(seconds) || seconds < 0) {
       seconds = 0;
     }
-    pause_ms_ = static_cast<std::uint64_t>(std::min(seconds, 300.0) * 1000);
+    pause_ms_ = static_cast<std::uint64_t>(std::min(seconds, MaxPauseSeconds) * MsPerSecond);
     whitelist_.clear();
     if (cfg.is_object() && cfg.contains("ip_whitelist") && cfg["ip_whitelist"].is_object()) {
       for (const auto& [key, value] : cfg["ip_whitelist"].items()) {

@@ -9,6 +9,10 @@
 namespace upesi::plugins {
 namespace {
 
+// connect_timeout and command_timeout: an hour is more than any next hop needs.
+constexpr long long MaxTimeoutSeconds = 3600;
+constexpr long long MaxPort = 65535;
+
 std::string textValue(const nlohmann::json& value) {
   if (value.is_string()) {
     return value.get<std::string>();
@@ -64,7 +68,7 @@ void applySection(const nlohmann::json& section, ForwardRoute& route,
     route.host = textValue(section["host"]);
   }
   if (section.contains("port")) {
-    if (positiveNumber(section["port"], 65535, n)) {
+    if (positiveNumber(section["port"], MaxPort, n)) {
       route.port = static_cast<std::uint16_t>(n);
     } else {
       problems.push_back(fmt::format("[{}] port: not a port number", name));
@@ -74,14 +78,14 @@ void applySection(const nlohmann::json& section, ForwardRoute& route,
     route.enable_outbound = truthy(section["enable_outbound"], route.enable_outbound);
   }
   if (section.contains("connect_timeout")) {
-    if (positiveNumber(section["connect_timeout"], 3600, n)) {
+    if (positiveNumber(section["connect_timeout"], MaxTimeoutSeconds, n)) {
       route.connect_timeout = std::chrono::seconds(n);
     } else {
       problems.push_back(fmt::format("[{}] connect_timeout: not a number of seconds", name));
     }
   }
   if (section.contains("command_timeout")) {
-    if (positiveNumber(section["command_timeout"], 3600, n)) {
+    if (positiveNumber(section["command_timeout"], MaxTimeoutSeconds, n)) {
       route.command_timeout = std::chrono::seconds(n);
     } else {
       problems.push_back(fmt::format("[{}] command_timeout: not a number of seconds", name));

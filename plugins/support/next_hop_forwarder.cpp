@@ -1,8 +1,5 @@
 #include "plugins/support/next_hop_forwarder.hpp"
 
-#include <upesi/text.hpp>
-
-#include "common/util/ip_literal.hpp"
 #include "plugins/support/forward_verdict.hpp"
 
 #include <fmt/format.h>
@@ -16,6 +13,9 @@ NextHopForwarder::NextHopForwarder(ForwardKind kind) : kind_(std::move(kind)) {}
 
 void NextHopForwarder::load(Host& host) {
   host_ = &host;
+  resolver_.emplace([&host](const std::string& name, DnsType type, DnsCallback done) {
+    host.dnsQuery(name, type, std::move(done));
+  });
   ForwardConfigReading reading =
       readForwardConfig(host.config(kind_.config_file, "ini", booleans()), kind_);
   config_ = std::move(reading.config);
@@ -85,32 +85,15 @@ void NextHopForwarder::resolve(const JobPtr& job) {
   if (job->done) {
     return;
   }
-  const std::string& name = job->route.host;
-  if (isIpLiteral(name)) {
-    return connect(job, name);
-  }
-  if (text::toLower(name) == "localhost") {
-    return connect(job, "127.0.0.1");
-  }
-  host_->dnsQuery(name, DnsType::A, [this, job](DnsResult a) {
+  resolver_->lookupNextHop(job->route.host, [this, job](Result<std::string> ip) {
     if (job->done) {
       return;
     }
-    if (a.status == DnsStatus::Ok && !a.records.empty()) {
-      return connect(job, a.records.front().value);
+    if (!ip) {
+      return finish(job, Code::DenySoft, "Next hop unavailable: its address did not resolve",
+                    fmt::format("resolving {}: {}", job->route.host, ip.error()));
     }
-    host_->dnsQuery(job->route.host, DnsType::Aaaa, [this, job, a](DnsResult aaaa) {
-      if (job->done) {
-        return;
-      }
-      if (aaaa.status == DnsStatus::Ok && !aaaa.records.empty()) {
-        return connect(job, aaaa.records.front().value);
-      }
-      const std::string error = a.error.empty() ? aaaa.error : a.error;
-      finish(
-          job, Code::DenySoft, "Next hop unavailable: its address did not resolve",
-          fmt::format("resolving {}: {}", job->route.host, error.empty() ? "no address" : error));
-    });
+    connect(job, *ip);
   });
 }
 

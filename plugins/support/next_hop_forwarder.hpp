@@ -3,11 +3,11 @@
 // own reply, so that our 250 means the next hop has taken the message.
 //
 // One forward: pick the route (forward_config), copy the message dot-stuffed with CRLF on the
-// thread pool, resolve the host (an IP literal, localhost, else A then AAAA through the loop's
-// resolver), connect with the SMTP client, send every recipient in one transaction, map the
-// outcome to OK / DENY / DENYSOFT (forward_verdict), QUIT. Nothing blocks the loop; the
-// transaction is kept alive with sharedTransaction() meanwhile. The message is held in memory
-// while it is sent (bounded by databytes).
+// thread pool, resolve the host (dns::MxResolver's next hop: an IP literal, localhost, else A
+// then AAAA through the host's resolver), connect with the SMTP client, send every recipient in
+// one transaction, map the outcome to OK / DENY / DENYSOFT (forward_verdict), QUIT. Nothing blocks
+// the loop; the transaction is kept alive with sharedTransaction() meanwhile. The message is held
+// in memory while it is sent (bounded by databytes).
 #pragma once
 
 #include <upesi/code.hpp>
@@ -15,11 +15,13 @@
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
 
+#include "common/dns/mx_resolver.hpp"
 #include "common/smtp_client/quitting_clients.hpp"
 #include "common/smtp_client/smtp_client.hpp"
 #include "plugins/support/forward_config.hpp"
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -66,6 +68,7 @@ private:
 
   ForwardKind kind_;
   Host* host_ = nullptr;
+  std::optional<dns::MxResolver> resolver_; // on host_'s dnsQuery
   ForwardConfig config_;
   std::set<JobPtr> jobs_;
   smtp_client::QuittingClients quitting_;

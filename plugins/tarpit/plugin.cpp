@@ -18,6 +18,10 @@
 namespace upesi::plugins::tarpit {
 namespace {
 
+// A longer tarpit is cut to this: a note with a typo must not hold a session for days.
+constexpr double MaxTarpitSeconds = 3600;
+constexpr double MsPerSecond = 1000;
+
 const std::vector<std::string> DefaultHooks = {
     "connect", "helo", "ehlo",      "mail",  "rcpt",
     "rcpt_ok", "data", "data_post", "queue", "unrecognized_command",
@@ -118,10 +122,10 @@ private:
     if (!s || *s <= 0) {
       return next();
     }
-    const double bounded = std::min(*s, 3600.0);
+    const double bounded = std::min(*s, MaxTarpitSeconds);
     host_->log(LogLevel::Info, fmt::format("tarpitting response for {}s", bounded), &connection);
     auto id = std::make_shared<std::uint64_t>(0);
-    *id = host_->setTimeout(static_cast<std::uint64_t>(bounded * 1000), [this, next, id] {
+    *id = host_->setTimeout(static_cast<std::uint64_t>(bounded * MsPerSecond), [this, next, id] {
       timers_.erase(*id);
       next();
     });

@@ -1,6 +1,6 @@
 // DNS answers (common/dns/resolver parseAnswer): the message a server sends, parsed by c-ares
 // (ares_parse_*_reply, in the system library) and turned into records by our code, then, for MX,
-// into a delivery plan (worker/outbound/mx_host planFromMxAnswer).
+// into a delivery plan (common/dns/mx_plan planFromMxAnswer).
 //
 // c-ares does the wire parsing and is not instrumented here (it is the system's libcares), so
 // coverage guides the fuzzer only through our side: the loops over c-ares' results, the TTL and
@@ -12,9 +12,9 @@
 // Invariants: Ok has records and NoData none; an error has a reason; A/AAAA values are
 // addresses of their family; the records written back into an answer message parse to the same
 // records; an MX plan lists usable hosts only, in preference order.
+#include "common/dns/mx_plan.hpp"
 #include "common/dns/resolver.hpp"
 #include "test/fuzz/fuzz_check.hpp"
-#include "worker/outbound/mx_host.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -162,16 +162,16 @@ std::optional<std::vector<int>> answerTypes(const std::uint8_t* message, std::si
 }
 
 void checkMxPlan(const DnsResult& result) {
-  const outbound::MxPlan plan = outbound::planFromMxAnswer("q.test", result);
+  const dns::MxPlan plan = dns::planFromMxAnswer("q.test", result);
   if (result.status != DnsStatus::Ok) {
-    FUZZ_CHECK(plan.hosts.empty() || plan.kind == outbound::MxPlan::Kind::Implicit);
+    FUZZ_CHECK(plan.hosts.empty() || plan.kind == dns::MxPlan::Kind::Implicit);
     return;
   }
-  if (plan.kind == outbound::MxPlan::Kind::NullMx) {
+  if (plan.kind == dns::MxPlan::Kind::NullMx) {
     FUZZ_CHECK(plan.hosts.empty() && !plan.reason.empty());
     return;
   }
-  FUZZ_CHECK(plan.kind == outbound::MxPlan::Kind::Hosts && !plan.hosts.empty());
+  FUZZ_CHECK(plan.kind == dns::MxPlan::Kind::Hosts && !plan.hosts.empty());
   FUZZ_CHECK(plan.hosts.size() <= result.records.size());
   for (std::size_t i = 0; i < plan.hosts.size(); ++i) {
     FUZZ_CHECK(!plan.hosts[i].exchange.empty() && plan.hosts[i].exchange != ".");

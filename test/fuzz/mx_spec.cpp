@@ -1,4 +1,4 @@
-// get_mx answers (worker/outbound/mx_host parseMxSpec): what a plugin returns for a domain, one
+// get_mx answers (worker/outbound/mx_spec parseMxSpec): what a plugin returns for a domain, one
 // MX per line: host, host:port, [v6]:port, smtp://user:pass@host:port, lmtp://host, or a JSON
 // object with Haraka's HarakaMx fields.
 //
@@ -7,9 +7,10 @@
 // Invariants: nothing throws; an MX parsed has an exchange and a port; an error says which
 // answer; a password never shows in an error (one put in the answer's password place is looked
 // for); an MX written back as smtp:// or lmtp:// (or, from JSON, as JSON) parses the same.
+#include "worker/outbound/mx_spec.hpp"
+
 #include "common/util/text.hpp"
 #include "test/fuzz/fuzz_check.hpp"
-#include "worker/outbound/mx_host.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +19,7 @@
 
 using namespace upesi;
 using namespace upesi::outbound;
+using upesi::dns::MxHost;
 
 namespace {
 

@@ -12,6 +12,7 @@
 #include "common/config/config.hpp"
 #include "common/config/config_type.hpp"
 #include "common/util/thread_pool.hpp"
+#include "test/support/fake_dns.hpp"
 #include "test/support/temp_dir.hpp"
 
 #include <uv.h>
@@ -75,6 +76,7 @@ public:
   }
 
   std::string inherited; ///< what the plugin passed to inherits()
+  FakeDns dns;           ///< what dnsQuery answers (nothing set: an error)
 
   bool logged(std::string_view needle) const {
     return std::any_of(logs.begin(), logs.end(),
@@ -147,8 +149,8 @@ public:
     ++pool_jobs;
     upesi::runOnThreadPool(loop_, std::move(work), std::move(done));
   }
-  void dnsQuery(const std::string&, DnsType, DnsCallback callback) override {
-    callback(DnsResult{DnsStatus::Error, "no resolver in tests", {}});
+  void dnsQuery(const std::string& name, DnsType type, DnsCallback callback) override {
+    dns.query(name, type, std::move(callback));
   }
   void dnsReverse(const std::string&, DnsCallback callback) override {
     callback(DnsResult{DnsStatus::Error, "no resolver in tests", {}});

@@ -3,6 +3,12 @@
 #include <fmt/format.h>
 
 namespace upesi::outbound {
+namespace {
+
+// How often idle connections are looked at for their pool_timeout.
+constexpr std::uint64_t IdleSweepMs = 1000;
+
+} // namespace
 
 ConnectionPool::~ConnectionPool() {
   closeAll();
@@ -59,7 +65,7 @@ void ConnectionPool::give(const smtp_client::ClientOptions& options,
             self->expire();
           }
         },
-        1000, 1000);
+        IdleSweepMs, IdleSweepMs);
     uv_unref(timer_.base());
   }
 }

@@ -1,14 +1,12 @@
 #include "worker/outbound/delivery.hpp"
 
-#include "common/dns/resolver.hpp"
+#include "common/dns/mx_resolver.hpp"
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/mail/header.hpp"
-#include "common/util/ip_literal.hpp"
-#include "common/util/local_address.hpp"
+#include "common/util/clock.hpp"
 #include "common/util/text.hpp"
 #include "common/util/thread_pool.hpp"
-#include "worker/outbound/outbound_engine.hpp"
 #include "worker/outbound/pending_splits.hpp"
 #include "worker/outbound/plugin_delay.hpp"
 #include "worker/outbound/tls_policy.hpp"
@@ -28,13 +26,6 @@ namespace {
 constexpr std::int64_t BounceRetryMs = 60000;
 // A queue file that could not be opened, read or renamed: when it is tried again.
 constexpr std::int64_t FileErrorRetryMs = 60000;
-// A split that could not be written: how often it is tried again.
-constexpr std::int64_t MinSplitRetryMs = 1000;
-constexpr std::int64_t MaxSplitRetryMs = 60000;
-
-std::string statusOf(const smtp_client::Status& s, const char* fallback) {
-  return s.enhanced.empty() ? fallback : s.enhanced;
-}
 
 } // namespace
 
@@ -61,8 +52,8 @@ RcptOptions HMailImpl::rcptOptions(const Address& recipient) const {
   return {};
 }
 
-Delivery::Delivery(OutboundEngine& engine, std::string name)
-    : engine_(engine), name_(std::move(name)), started_ms_(epochMs()) {}
+Delivery::Delivery(DeliveryContext& context, std::string name)
+    : context_(context), name_(std::move(name)), started_ms_(epochMs()) {}
 
 Delivery::~Delivery() {
   if (hook_) {
@@ -77,7 +68,7 @@ const std::string& Delivery::logId() const {
 void Delivery::start() {
   auto parsed = queue::QueueFileName::parse(name_);
   if (!parsed) {
-    finish();
+    finish(DeliveryOutcome::done());
     return;
   }
   parsed_ = *parsed;
@@ -87,11 +78,11 @@ void Delivery::start() {
     std::string headers;
   };
   auto claim = std::make_shared<Claim>();
-  std::string dir = engine_.settings().config.queue_dir.string();
+  std::string dir = context_.config().queue_dir.string();
   std::string name = name_;
   auto self = shared_from_this();
   runOnThreadPool(
-      engine_.loop(),
+      context_.loop(),
       [claim, dir, name] {
         claim->lock = queue::claimQueueFile(dir, name);
         auto* lock = std::get_if<queue::QueueFileLock>(&claim->lock);
@@ -114,9 +105,9 @@ void Delivery::start() {
           if (error->kind == queue::ClaimFailure::Error) {
             log::error({self->name_, ""}, "outbound: cannot open {}: {}", self->name_,
                        error->message);
-            self->finish(self->name_, epochMs() + FileErrorRetryMs);
+            self->finish(DeliveryOutcome::due(self->name_, epochMs() + FileErrorRetryMs));
           } else {
-            self->finish(); // another worker has it, or it is gone
+            self->finish(DeliveryOutcome::done()); // another worker has it, or it is gone
           }
           return;
         }
@@ -132,28 +123,29 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
       log::error({name_, ""}, "outbound: {} is unreadable ({}): moving it aside as error.{}", name_,
                  header.error(), name_);
       auto self = shared_from_this();
-      std::string dir = engine_.settings().config.queue_dir.string();
+      std::string dir = context_.config().queue_dir.string();
       runOnThreadPool(
-          engine_.loop(), [dir, name = name_] { (void)queue::moveToError(dir, name); },
-          [self] { self->finish(); });
+          context_.loop(), [dir, name = name_] { (void)queue::moveToError(dir, name); },
+          [self] { self->finish(DeliveryOutcome::done()); });
     } else {
       log::error({name_, ""}, "outbound: reading {}: {}", name_, header.error());
-      finish(name_, epochMs() + FileErrorRetryMs);
+      finish(DeliveryOutcome::due(name_, epochMs() + FileErrorRetryMs));
     }
     return;
   }
   header_ = std::move(header).value();
   original_headers_ = std::move(headers);
   hmail_ = std::make_unique<HMailImpl>(
-      name_, std::filesystem::absolute(engine_.settings().config.queue_dir / name_).string(),
-      header_.todo, parsed_.attempts);
+      name_, std::filesystem::absolute(context_.config().queue_dir / name_).string(), header_.todo,
+      parsed_.attempts);
   if (hmail_->rcptTo().empty()) {
     log::warn({logId(), ""}, "outbound: {} has no recipients left: removing it", name_);
     removeFile();
     return;
   }
-  if (!engine_.admit(name_, header_.todo.domain)) {
-    finish(); // it waits for a delivery to its domain to end; the engine has its name
+  if (!context_.admit(name_, header_.todo.domain)) {
+    // It waits for a delivery to its domain to end; the engine has its name.
+    finish(DeliveryOutcome::done());
     return;
   }
   // send_email: a plugin may hold the message back (DELAY, seconds). Haraka ignores every
@@ -168,13 +160,14 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
       if (!delay) {
         log::warn({self->logId(), result.plugin},
                   "outbound: send_email answered DELAY without a number of seconds ({}): "
-                  "delaying it 60 s",
-                  result.message.empty() ? std::string("none") : log::escaped(result.message[0]));
+                  "delaying it {} s",
+                  result.message.empty() ? std::string("none") : log::escaped(result.message[0]),
+                  DefaultSendEmailDelaySeconds);
       }
-      const std::uint64_t seconds = delay.value_or(60);
+      const std::uint64_t seconds = delay.value_or(DefaultSendEmailDelaySeconds);
       log::info({self->logId(), result.plugin}, "outbound: send_email delayed it {} s", seconds);
-      self->engine_.delay(self->name_, epochMs() + static_cast<std::int64_t>(seconds) * 1000);
-      self->finish(self->name_, epochMs() + static_cast<std::int64_t>(seconds) * 1000);
+      self->finish(DeliveryOutcome::delayed(self->name_,
+                                            epochMs() + static_cast<std::int64_t>(seconds) * 1000));
       return;
     }
     if (result.code != Code::Cont) {
@@ -189,7 +182,7 @@ void Delivery::claimed(queue::QueueFileLock lock, queue::HeaderResult header, st
 }
 
 void Delivery::runHook(Hook hook, const HookParams& params, plugin::HookRunner::Done done) {
-  hook_ = plugin::HookRunner::run(engine_.loop(), engine_.hooks(), hook, connection_, params,
+  hook_ = plugin::HookRunner::run(context_.loop(), context_.hooks(), hook, connection_, params,
                                   logId(), std::move(done));
 }
 
@@ -201,7 +194,7 @@ void Delivery::runGetMx() {
   auto self = shared_from_this();
   runHook(Hook::GetMx, params, [self](plugin::HookResult result) {
     if (result.code == Code::Ok && !result.message.empty()) {
-      std::vector<MxHost> hosts;
+      std::vector<dns::MxHost> hosts;
       for (const auto& line : result.message) {
         std::vector<std::string> warnings;
         auto mx = parseMxSpec(line, &warnings);
@@ -231,27 +224,22 @@ void Delivery::runGetMx() {
                                                 : result.message.front());
       return;
     }
-    if (self->engine_.resolver() == nullptr) {
-      self->allTemporary("no resolver");
-      return;
-    }
-    self->engine_.resolver()->query(self->mx_domain_, DnsType::Mx, [self](DnsResult answer) {
+    self->context_.mxResolver().lookupMx(self->mx_domain_, [self](dns::MxPlan plan) {
       if (self->finished_) {
         return;
       }
-      auto plan = planFromMxAnswer(self->mx_domain_, answer);
       switch (plan.kind) {
-      case MxPlan::Kind::Hosts:
-      case MxPlan::Kind::Implicit:
+      case dns::MxPlan::Kind::Hosts:
+      case dns::MxPlan::Kind::Implicit:
         self->resolveHosts(std::move(plan.hosts), true);
         return;
-      case MxPlan::Kind::NullMx:
+      case dns::MxPlan::Kind::NullMx:
         self->allPermanent("5.1.10", plan.reason);
         return;
-      case MxPlan::Kind::NoDomain:
+      case dns::MxPlan::Kind::NoDomain:
         self->allPermanent("5.1.2", plan.reason);
         return;
-      case MxPlan::Kind::TempFail:
+      case dns::MxPlan::Kind::TempFail:
         self->allTemporary(plan.reason);
         return;
       }
@@ -259,67 +247,30 @@ void Delivery::runGetMx() {
   });
 }
 
-void Delivery::resolveHosts(std::vector<MxHost> hosts, bool from_dns) {
-  resolveNext(std::make_shared<std::vector<MxHost>>(std::move(hosts)), 0, from_dns);
-}
-
-void Delivery::resolveNext(std::shared_ptr<std::vector<MxHost>> hosts, std::size_t index,
-                           bool from_dns) {
-  if (index >= hosts->size()) {
-    if (targets_.empty()) {
-      allTemporary(last_error_.empty() ? "no address for any MX of " + mx_domain_ : last_error_);
-      return;
-    }
-    tryNextTarget();
-    return;
-  }
-  const MxHost& mx = (*hosts)[index];
-  auto add = [this, from_dns](const MxHost& host, const std::string& ip) {
-    if (from_dns && !engine_.settings().config.local_mx_ok &&
-        (isNonPublicAddress(ip) || isThisHostAddress(ip))) {
-      log::warn({logId(), ""}, "outbound: MX {} is at local address {}: skipped (local_mx_ok)",
-                host.exchange, ip);
-      return;
-    }
-    targets_.push_back({host, ip});
-  };
-  if (isIpLiteral(mx.exchange)) {
-    add(mx, mx.exchange);
-    resolveNext(hosts, index + 1, from_dns);
-    return;
-  }
+void Delivery::resolveHosts(std::vector<dns::MxHost> hosts, bool from_dns) {
+  const auto& config = context_.config();
+  dns::TargetRules rules;
+  rules.ipv6 = config.ipv6_enabled;
+  // An MX a plugin named may be local on purpose; one from DNS is a loop or a trap.
+  rules.skip_local = from_dns && !config.local_mx_ok;
   auto self = shared_from_this();
-  auto lookupA = [self, hosts, index, from_dns, add](std::vector<std::string> v6) {
-    self->engine_.resolver()->query(
-        (*hosts)[index].exchange, DnsType::A, [self, hosts, index, from_dns, add, v6](DnsResult a) {
-          if (self->finished_) {
-            return;
-          }
-          for (const auto& ip : v6) {
-            add((*hosts)[index], ip);
-          }
-          if (a.status == DnsStatus::Ok) {
-            for (const auto& r : a.records) {
-              add((*hosts)[index], r.value);
-            }
-          } else if (v6.empty()) {
-            self->last_error_ = fmt::format("MX {}: {}", (*hosts)[index].exchange, a.error);
-          }
-          self->resolveNext(hosts, index + 1, from_dns);
-        });
-  };
-  if (!engine_.settings().config.ipv6_enabled) {
-    lookupA({});
-    return;
-  }
-  engine_.resolver()->query(mx.exchange, DnsType::Aaaa, [self, lookupA](DnsResult aaaa) {
-    std::vector<std::string> v6;
-    if (aaaa.status == DnsStatus::Ok) {
-      for (const auto& r : aaaa.records) {
-        v6.push_back(r.value);
-      }
+  context_.mxResolver().lookupTargets(std::move(hosts), rules, [self](dns::MxTargets found) {
+    if (self->finished_) {
+      return;
     }
-    lookupA(std::move(v6));
+    for (const auto& skipped : found.skipped) {
+      log::warn({self->logId(), ""},
+                "outbound: MX {} is at local address {}: skipped (local_mx_ok)",
+                skipped.mx.exchange, skipped.ip);
+    }
+    self->targets_ = std::move(found.targets);
+    self->last_error_ = std::move(found.error);
+    if (self->targets_.empty()) {
+      self->allTemporary(self->last_error_.empty() ? "no address for any MX of " + self->mx_domain_
+                                                   : self->last_error_);
+      return;
+    }
+    self->tryNextTarget();
   });
 }
 
@@ -331,9 +282,9 @@ void Delivery::tryNextTarget() {
     allTemporary(fmt::format("Tried all MXs: {}", last_error_));
     return;
   }
-  const Target& target = targets_[next_target_++];
+  const dns::MxTarget& target = targets_[next_target_++];
   mx_ = target.mx.exchange;
-  const auto& config = engine_.settings().config;
+  const auto& config = context_.config();
   smtp_client::ClientOptions options;
   options.ip = target.ip;
   options.port = target.mx.port;
@@ -348,12 +299,12 @@ void Delivery::tryNextTarget() {
   options.local_ip = !target.mx.bind.empty() ? target.mx.bind : note("outbound_ip");
   options.helo = !target.mx.bind_helo.empty()     ? target.mx.bind_helo
                  : !note("outbound_helo").empty() ? note("outbound_helo")
-                                                  : engine_.settings().me;
+                                                  : context_.me();
   options.lmtp = target.mx.using_lmtp;
   options.timeouts.connect = std::chrono::seconds(config.connect_timeout_s);
   options.timeouts.greeting = std::chrono::seconds(config.greeting_timeout_s);
   options.log_id = logId();
-  if (const auto& policy = engine_.settings().tls) {
+  if (const TlsPolicy* policy = context_.tlsPolicy()) {
     options.tls = policy->decide(target.mx.exchange, target.ip, target.mx.port, mx_domain_);
     if (!plain_retry_ && options.tls.mode == smtp_client::TlsMode::Off &&
         policy->remembersFailure(target.mx.exchange)) {
@@ -381,18 +332,18 @@ void Delivery::tryNextTarget() {
   options.auth.required = target.mx.auth_required;
   client_options_ = options;
   if (!skip_pool_) {
-    if (auto pooled = engine_.pool().take(options)) {
+    if (auto pooled = context_.pool().take(options)) {
       client_ = std::move(pooled);
       reused_ = true;
       log::debug({logId(), ""}, "outbound: reusing a connection to {} [{}]", target.mx.exchange,
                  target.ip);
-      sendOn(target);
+      sendOn();
       return;
     }
   }
   skip_pool_ = false;
   reused_ = false;
-  client_ = std::make_unique<smtp_client::SmtpClient>(engine_.loop(), options);
+  client_ = std::make_unique<smtp_client::SmtpClient>(context_.loop(), options);
   auto self = shared_from_this();
   client_->connect([self, target](const smtp_client::Status& status) {
     if (!status.ok()) {
@@ -404,7 +355,7 @@ void Delivery::tryNextTarget() {
       // As Haraka does: a host whose TLS is broken gets mail in clear rather than none, unless
       // fallback_to_plain=false; then it is the next MX's turn, and at the end a deferral.
       if (tls_failed && !self->header_.todo.requiretls &&
-          self->engine_.settings().tls->handshakeFailed(target.mx.exchange)) {
+          self->context_.tlsPolicy()->handshakeFailed(target.mx.exchange)) {
         log::warn({self->logId(), ""},
                   "outbound: TLS with {} [{}] failed: trying again without TLS", target.mx.exchange,
                   target.ip);
@@ -419,12 +370,11 @@ void Delivery::tryNextTarget() {
       self->tryNextTarget();
       return;
     }
-    self->sendOn(target);
+    self->sendOn();
   });
 }
 
-void Delivery::sendOn(const Target& target) {
-  (void)target;
+void Delivery::sendOn() {
   smtp_client::Envelope envelope;
   envelope.sender = hmail_->mailFrom();
   envelope.recipients = hmail_->rcptTo();
@@ -441,8 +391,9 @@ void Delivery::sendOn(const Target& target) {
     envelope.size = header_.file_size - header_.message_offset;
   }
   // With the length known, one read of the right size fetches a small message whole.
-  auto source = smtp_client::fileSource(
-      engine_.loop(), lock_.fd(), static_cast<std::int64_t>(header_.message_offset), envelope.size);
+  auto source =
+      smtp_client::fileSource(context_.loop(), lock_.fd(),
+                              static_cast<std::int64_t>(header_.message_offset), envelope.size);
   auto self = shared_from_this();
   client_->send(envelope, source,
                 [self](const smtp_client::DeliveryResult& result) { self->attemptDone(result); });
@@ -452,10 +403,9 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   if (finished_) {
     return;
   }
-  using smtp_client::Outcome;
   // The connection failed before the next hop took any responsibility: try the next address.
   if (!result.message.ok() && result.message.code == 0 &&
-      result.message.outcome == Outcome::Temporary) {
+      result.message.outcome == smtp_client::Outcome::Temporary) {
     last_error_ =
         fmt::format("{} [{}]: {}", result.remote.host, result.remote.ip, result.message.reason);
     client_.reset();
@@ -479,56 +429,30 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   delivered_info_.authenticated = result.security.authenticated();
   next_hop_dsn_ = client_ && client_->capabilities().dsn;
   next_hop_lmtp_ = result.lmtp;
-  std::vector<Address> ok;
-  std::vector<Failure> temp;
-  std::vector<Failure> perm;
-  const auto& recipients = hmail_->rcptTo();
-  for (std::size_t i = 0; i < recipients.size() && i < result.recipients.size(); ++i) {
-    const auto& status = result.recipients[i].status;
-    std::string diagnostic = status.reason;
-    if (status.outcome == Outcome::Ok) {
-      ok.push_back(recipients[i]);
-    } else if (status.outcome == Outcome::Temporary) {
-      temp.push_back({recipients[i], statusOf(status, "4.0.0"), diagnostic});
-    } else {
-      perm.push_back({recipients[i], statusOf(status, "5.0.0"), diagnostic});
-    }
-  }
+  RecipientResults results = sortRecipients(hmail_->rcptTo(), result);
   if (client_) {
     if (result.reusable) {
-      engine_.pool().give(client_options_, std::move(client_));
+      context_.pool().give(client_options_, std::move(client_));
     } else {
-      engine_.pool().quit(std::move(client_));
+      context_.pool().quit(std::move(client_));
     }
   }
-  // The reasons a bounce and a deferral give: what the next hop said about those recipients
-  // (each its own: a deferral never reports another recipient's 5xx).
-  std::string temp_reason = temp.empty() ? result.message.reason : temp.front().diagnostic;
-  std::string perm_reason = perm.empty() ? result.message.reason : perm.front().diagnostic;
-  settle(std::move(ok), std::move(temp), std::move(perm), temp_reason, perm_reason);
+  settle(std::move(results));
 }
 
 void Delivery::allTemporary(const std::string& reason) {
-  std::vector<Failure> temp;
-  for (const auto& r : hmail_->rcptTo()) {
-    temp.push_back({r, "4.4.1", reason});
-  }
-  settle({}, std::move(temp), {}, reason, "");
+  settle(allDeferred(hmail_->rcptTo(), reason));
 }
 
 void Delivery::allPermanent(const std::string& status, const std::string& reason) {
-  std::vector<Failure> perm;
-  for (const auto& r : hmail_->rcptTo()) {
-    perm.push_back({r, status, reason});
-  }
-  settle({}, {}, std::move(perm), "", reason);
+  settle(allBounced(hmail_->rcptTo(), status, reason));
 }
 
-void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::vector<Failure> perm,
-                      std::string temp_reason, std::string perm_reason) {
+void Delivery::settle(RecipientResults results) {
   auto self = shared_from_this();
-  auto afterDelivered = [self, temp = std::move(temp), perm = std::move(perm), temp_reason,
-                         perm_reason]() mutable {
+  auto afterDelivered = [self, temp = std::move(results.temp), perm = std::move(results.perm),
+                         temp_reason = results.temp_reason,
+                         perm_reason = results.perm_reason]() mutable {
     if (perm.empty()) {
       self->afterBounce(std::move(temp), temp_reason);
       return;
@@ -548,14 +472,14 @@ void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::v
                    self->afterBounce(std::move(temp), reason);
                  });
   };
-  if (ok.empty()) {
+  if (results.ok.empty()) {
     afterDelivered();
     return;
   }
-  log::info({logId(), ""}, "outbound: delivered to {} recipient(s) via {} [{}]: {}", ok.size(),
-            delivered_info_.host, delivered_info_.ip, delivered_info_.response);
-  engine_.count(OutboundEngine::Event::Delivered);
-  delivered_info_.ok_recips = std::move(ok);
+  log::info({logId(), ""}, "outbound: delivered to {} recipient(s) via {} [{}]: {}",
+            results.ok.size(), delivered_info_.host, delivered_info_.ip, delivered_info_.response);
+  ++counts_.delivered;
+  delivered_info_.ok_recips = std::move(results.ok);
   delivered_info_.delay_s = static_cast<double>(epochMs() - header_.todo.queue_time) / 1000.0;
   notifySuccess(delivered_info_.ok_recips);
   HookParams params;
@@ -565,7 +489,7 @@ void Delivery::settle(std::vector<Address> ok, std::vector<Failure> temp, std::v
           [afterDelivered](plugin::HookResult) mutable { afterDelivered(); });
 }
 
-void Delivery::afterBounce(std::vector<Failure> left, const std::string& reason) {
+void Delivery::afterBounce(std::vector<RecipientFailure> left, const std::string& reason) {
   if (left.empty()) {
     removeFile();
     return;
@@ -574,7 +498,7 @@ void Delivery::afterBounce(std::vector<Failure> left, const std::string& reason)
   defer(std::move(left), whole, reason);
 }
 
-void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_deferrals,
+void Delivery::bounce(std::vector<RecipientFailure> perm, std::string reason, bool after_deferrals,
                       std::function<void(bool)> then) {
   bounce_info_ = BounceInfo{};
   for (const auto& f : perm) {
@@ -583,7 +507,7 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_
   bounce_info_.error = reason;
   bounce_info_.mx = mx_;
   log::warn({logId(), ""}, "outbound: bouncing {} recipient(s): {}", perm.size(), reason);
-  engine_.count(OutboundEngine::Event::Bounced);
+  ++counts_.bounced;
   HookParams params;
   params.hmail = hmail_.get();
   params.bounce = &bounce_info_;
@@ -604,7 +528,7 @@ void Delivery::bounce(std::vector<Failure> perm, std::string reason, bool after_
               return;
             }
             // RFC 3461 4.1: a recipient given NOTIFY without FAILURE gets no bounce.
-            std::erase_if(perm, [&self](const Failure& f) {
+            std::erase_if(perm, [&self](const RecipientFailure& f) {
               return !self->hmail_->rcptOptions(f.address).notify.wantsFailure();
             });
             if (perm.empty()) {
@@ -644,7 +568,7 @@ std::string Delivery::returnedSubject() const {
 }
 
 void Delivery::readOriginal(std::function<void(std::string)> then) {
-  std::uint64_t limit = engine_.settings().config.bounce_size_limit;
+  std::uint64_t limit = context_.config().bounce_size_limit;
   // RET=HDRS asks for the header alone; a REQUIRETLS message's content must not travel in a
   // bounce that may go without TLS (RFC 8689 5).
   if (header_.todo.dsn_ret == DsnReturn::Headers || header_.todo.requiretls) {
@@ -660,7 +584,7 @@ void Delivery::readOriginal(std::function<void(std::string)> then) {
   int fd = lock_.fd();
   auto offset = static_cast<off_t>(header_.message_offset);
   runOnThreadPool(
-      engine_.loop(),
+      context_.loop(),
       [text, fd, offset, size] {
         std::string stuffed(size, '\0');
         std::size_t got = 0;
@@ -680,11 +604,11 @@ void Delivery::readOriginal(std::function<void(std::string)> then) {
       [text, then = std::move(then)] { then(std::move(*text)); });
 }
 
-void Delivery::queueBounce(const std::vector<Failure>& perm, const std::string& reason,
+void Delivery::queueBounce(const std::vector<RecipientFailure>& perm, const std::string& reason,
                            std::string original, std::function<void(bool)> then) {
   const Address& sender = hmail_->mailFrom();
   BounceInput input;
-  input.me = engine_.settings().me;
+  input.me = context_.me();
   input.sender = sender.address();
   input.original_headers = returnedHeaders();
   input.original_message = std::move(original);
@@ -702,12 +626,12 @@ void Delivery::queueBounce(const std::vector<Failure>& perm, const std::string& 
     r.diagnostic = f.diagnostic;
     input.recipients.push_back(std::move(r));
   }
-  std::string dsn = buildBounce(engine_.settings().bounce_template, input);
+  std::string dsn = buildBounce(context_.bounceTemplate(), input);
   Address null_sender;
   null_sender.is_null = true;
   null_sender.original = "<>";
   auto self = shared_from_this();
-  engine_.enqueueMessage(
+  context_.enqueueMessage(
       null_sender, {sender}, std::move(dsn), nlohmann::json::object(),
       [self, then = std::move(then)](Code code, const std::string& text) mutable {
         if (code == Code::Deny) {
@@ -756,7 +680,7 @@ void Delivery::notifySuccess(const std::vector<Address>& ok) {
   if (input.recipients.empty()) {
     return;
   }
-  input.me = engine_.settings().me;
+  input.me = context_.me();
   input.sender = sender.address();
   input.original_headers = returnedHeaders();
   input.subject = returnedSubject();
@@ -770,7 +694,7 @@ void Delivery::notifySuccess(const std::vector<Address>& ok) {
   null_sender.original = "<>";
   log::info({logId(), ""}, "outbound: success notice for {} recipient(s) to {}",
             input.recipients.size(), sender.address());
-  engine_.enqueueMessage(
+  context_.enqueueMessage(
       null_sender, {sender}, buildSuccessNotice(input), nlohmann::json::object(),
       [id = logId()](Code code, const std::string& text) {
         if (code != Code::Ok) {
@@ -779,11 +703,11 @@ void Delivery::notifySuccess(const std::vector<Address>& ok) {
       });
 }
 
-void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string reason) {
+void Delivery::defer(std::vector<RecipientFailure> temp, bool whole_file, std::string reason) {
   std::uint32_t attempts = parsed_.attempts + 1;
-  auto delay = engine_.settings().retries.delayForAttempt(attempts);
+  auto delay = context_.retries().delayForAttempt(attempts);
   if (!delay) {
-    std::vector<Failure> perm;
+    std::vector<RecipientFailure> perm;
     for (auto& f : temp) {
       perm.push_back({f.address, permanentStatus(f.status), f.diagnostic});
     }
@@ -809,7 +733,7 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
   for (const auto& f : temp) {
     deferred_info_.fail_recips.push_back(f.address);
   }
-  engine_.count(OutboundEngine::Event::Deferred);
+  ++counts_.deferred;
   HookParams params;
   params.hmail = hmail_.get();
   params.deferred = &deferred_info_;
@@ -839,15 +763,15 @@ void Delivery::defer(std::vector<Failure> temp, bool whole_file, std::string rea
           });
 }
 
-void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t attempts,
+void Delivery::requeue(std::vector<RecipientFailure> left, bool whole_file, std::uint32_t attempts,
                        std::int64_t due) {
   std::string next_name = parsed_.retryName(due, attempts, ::getpid()).format();
-  std::string dir = engine_.settings().config.queue_dir.string();
+  std::string dir = context_.config().queue_dir.string();
   auto self = shared_from_this();
   if (whole_file) {
     auto error = std::make_shared<std::string>();
     runOnThreadPool(
-        engine_.loop(),
+        context_.loop(),
         [dir, from = name_, next_name, error] {
           if (auto r = queue::renameQueueFile(dir, from, next_name); !r) {
             *error = r.error();
@@ -856,10 +780,10 @@ void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t
         [self, next_name, due, error] {
           if (!error->empty()) {
             log::error({self->logId(), ""}, "outbound: renaming for retry failed: {}", *error);
-            self->finish(self->name_, epochMs() + FileErrorRetryMs);
+            self->finish(DeliveryOutcome::due(self->name_, epochMs() + FileErrorRetryMs));
             return;
           }
-          self->finish(next_name, due);
+          self->finish(DeliveryOutcome::due(next_name, due));
         });
     return;
   }
@@ -881,7 +805,7 @@ void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t
   split->due_ms = due;
   auto written = std::make_shared<std::optional<Result<queue::Rewritten>>>();
   runOnThreadPool(
-      engine_.loop(), [dir, split, written] { *written = writeSplit(dir, *split); },
+      context_.loop(), [dir, split, written] { *written = writeSplit(dir, *split); },
       [self, split, written] {
         const Result<queue::Rewritten>& result = **written;
         if (!result) {
@@ -893,23 +817,22 @@ void Delivery::requeue(std::vector<Failure> left, bool whole_file, std::uint32_t
                      "outbound: splitting deferred recipients: {}: {} is held until they are "
                      "written (next try in {} s)",
                      result.error(), self->name_, retry_ms / 1000);
-          self->engine_.holdSplit(std::move(*split), retry_ms);
-          self->finish();
+          self->finish(DeliveryOutcome::splitHeld(std::move(*split), retry_ms));
           return;
         }
         if (!result->warning.empty()) {
           log::error({self->logId(), ""}, "outbound: splitting deferred recipients: {}",
                      result->warning);
         }
-        self->finish(result->name, split->due_ms);
+        self->finish(DeliveryOutcome::due(result->name, split->due_ms));
       });
 }
 
 void Delivery::removeFile() {
   auto self = shared_from_this();
-  std::string dir = engine_.settings().config.queue_dir.string();
+  std::string dir = context_.config().queue_dir.string();
   runOnThreadPool(
-      engine_.loop(),
+      context_.loop(),
       [dir, name = name_] {
         // Done with (delivered, bounced or taken over): a directory fsync per message would cost
         // more than the delivery; a crash that undoes the unlink means one more copy, not a loss.
@@ -917,10 +840,10 @@ void Delivery::removeFile() {
           log::error({name, ""}, "outbound: removing {}: {}", name, r.error());
         }
       },
-      [self] { self->finish(); });
+      [self] { self->finish(DeliveryOutcome::done()); });
 }
 
-void Delivery::finish(const std::string& next_name, std::int64_t due_ms) {
+void Delivery::finish(DeliveryOutcome outcome) {
   if (finished_) {
     return;
   }
@@ -930,7 +853,8 @@ void Delivery::finish(const std::string& next_name, std::int64_t due_ms) {
     client_->close();
     client_.reset();
   }
-  engine_.deliveryDone(name_, next_name, due_ms);
+  outcome.counts = counts_;
+  context_.deliveryDone(name_, std::move(outcome));
 }
 
 } // namespace upesi::outbound

@@ -5,27 +5,30 @@
 // DSN to the sender; a recipient whose DSN cannot be queued stays in the file, deferred, so the
 // bounce is made again later). The file is removed only when nothing in it is left to do.
 // The DSN, REQUIRETLS and MT-PRIORITY parameters of the todo shape the attempt, the bounces
-// and the success notices as upesi/envelope_options.hpp describes.
+// and the success notices as upesi/envelope_options.hpp describes. A delivery knows the engine
+// only as its DeliveryContext, and tells it how the file ended once, with a DeliveryOutcome.
 #pragma once
 
 #include <upesi/outbound.hpp>
 
+#include "common/dns/mx_resolver.hpp"
 #include "common/plugin/hook_runner.hpp"
 #include "common/plugin/process_connection.hpp"
 #include "common/queue/queue_file.hpp"
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/smtp_client/smtp_client.hpp"
+#include "worker/outbound/delivery_context.hpp"
+#include "worker/outbound/delivery_outcome.hpp"
 #include "worker/outbound/dsn_message.hpp"
-#include "worker/outbound/mx_host.hpp"
+#include "worker/outbound/mx_spec.hpp"
+#include "worker/outbound/recipient_results.hpp"
 
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace upesi::outbound {
-
-class OutboundEngine;
 
 class HMailImpl final : public HMail {
 public:
@@ -58,7 +61,7 @@ private:
 
 class Delivery : public std::enable_shared_from_this<Delivery> {
 public:
-  Delivery(OutboundEngine& engine, std::string name);
+  Delivery(DeliveryContext& context, std::string name);
   ~Delivery();
   Delivery(const Delivery&) = delete;
   Delivery& operator=(const Delivery&) = delete;
@@ -66,33 +69,21 @@ public:
   void start();
 
 private:
-  struct Target {
-    MxHost mx;
-    std::string ip;
-  };
-  struct Failure {
-    Address address;
-    std::string status; // enhanced, e.g. "5.1.1"
-    std::string diagnostic;
-  };
-
   void claimed(queue::QueueFileLock lock, queue::HeaderResult header, std::string headers);
   void runGetMx();
-  void resolveHosts(std::vector<MxHost> hosts, bool from_dns);
-  void resolveNext(std::shared_ptr<std::vector<MxHost>> hosts, std::size_t index, bool from_dns);
+  void resolveHosts(std::vector<dns::MxHost> hosts, bool from_dns);
   void tryNextTarget();
-  void sendOn(const Target& target);
+  void sendOn();
   void attemptDone(const smtp_client::DeliveryResult& result);
-  void settle(std::vector<Address> ok, std::vector<Failure> temp, std::vector<Failure> perm,
-              std::string temp_reason, std::string perm_reason);
+  void settle(RecipientResults results);
   void allTemporary(const std::string& reason);
   void allPermanent(const std::string& status, const std::string& reason);
-  void afterBounce(std::vector<Failure> left, const std::string& reason);
+  void afterBounce(std::vector<RecipientFailure> left, const std::string& reason);
   /// `then(true)` once the bounce is queued (or suppressed, or a double bounce dropped);
   /// `then(false)` when it could not be written: the recipients must stay in the queue.
   /// `after_deferrals`: they ran out of retries (the bounce hook's deferred_rcpt), else they
   /// were refused outright (bounced_rcpt).
-  void bounce(std::vector<Failure> perm, std::string reason, bool after_deferrals,
+  void bounce(std::vector<RecipientFailure> perm, std::string reason, bool after_deferrals,
               std::function<void(bool)> then);
   /// The undelivered message, unstuffed, when it is within bounce_size_limit; else "".
   /// The original's header and Subject as a bounce or notice returns them (redacted for a
@@ -100,7 +91,7 @@ private:
   std::string returnedHeaders() const;
   std::string returnedSubject() const;
   void readOriginal(std::function<void(std::string)> then);
-  void queueBounce(const std::vector<Failure>& perm, const std::string& reason,
+  void queueBounce(const std::vector<RecipientFailure>& perm, const std::string& reason,
                    std::string original, std::function<void(bool)> then);
   /// NOTIFY=SUCCESS recipients of `ok`: a notice to the sender (RFC 3461 6.2) when the next hop
   /// was the end (LMTP: "delivered") or took the message without DSN ("relayed"); a next hop
@@ -109,17 +100,18 @@ private:
   void notifySuccess(const std::vector<Address>& ok);
   /// The DSN fields of a recipient: its ORCPT as Original-Recipient.
   FailedRecipient reportedRecipient(const Address& address) const;
-  void defer(std::vector<Failure> temp, bool whole_file, std::string reason);
+  void defer(std::vector<RecipientFailure> temp, bool whole_file, std::string reason);
   /// The recipients `left` wait for their next attempt: the file is renamed (when they are all
   /// of it) or rewritten with them alone (when the others are done).
-  void requeue(std::vector<Failure> left, bool whole_file, std::uint32_t attempts,
+  void requeue(std::vector<RecipientFailure> left, bool whole_file, std::uint32_t attempts,
                std::int64_t due);
   void removeFile();
-  void finish(const std::string& next_name = {}, std::int64_t due_ms = 0);
+  /// Tells the engine, once.
+  void finish(DeliveryOutcome outcome);
   void runHook(Hook hook, const HookParams& params, plugin::HookRunner::Done done);
   const std::string& logId() const;
 
-  OutboundEngine& engine_;
+  DeliveryContext& context_;
   std::string name_;
   queue::QueueFileName parsed_;
   queue::QueueFileLock lock_;
@@ -128,7 +120,7 @@ private:
   std::unique_ptr<HMailImpl> hmail_;
   plugin::ProcessConnection connection_;
   std::shared_ptr<plugin::HookRunner> hook_;
-  std::vector<Target> targets_;
+  std::vector<dns::MxTarget> targets_;
   std::size_t next_target_ = 0;
   std::unique_ptr<smtp_client::SmtpClient> client_;
   smtp_client::ClientOptions client_options_;
@@ -137,6 +129,7 @@ private:
   bool plain_retry_ = false; // an opportunistic handshake just failed: the same MX without TLS
   std::string last_error_;
   bool finished_ = false;
+  DeliveryCounts counts_;
   std::string mx_domain_;
   std::string mx_; // the MX host tried last (the bounce and deferred hooks' mx)
   DeferredInfo deferred_info_;

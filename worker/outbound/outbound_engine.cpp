@@ -1,5 +1,6 @@
 #include "worker/outbound/outbound_engine.hpp"
 
+#include "common/dns/resolver.hpp"
 #include "common/log/logger.hpp"
 #include "common/plugin/hook_runner.hpp"
 #include "common/plugin/process_connection.hpp"
@@ -26,6 +27,12 @@ namespace upesi::outbound {
 
 namespace {
 
+// The timer wakes at least this often (pending splits are retried on it) and waits at least
+// this little: a timer re-armed for 0 ms from its own callback runs again before libuv polls,
+// and the loop would never see a socket or a signal.
+constexpr std::int64_t MaxTimerWaitMs = 1000;
+constexpr std::int64_t MinTimerWaitMs = 1;
+
 struct ScanJob {
   uv_work_t req{};
   std::string dir;
@@ -47,8 +54,15 @@ struct OutboundEngine::Submission {
 OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
                                std::shared_ptr<const plugin::HookTable> hooks,
                                EngineSettings settings)
-    : loop_(loop), resolver_(resolver), hooks_(std::move(hooks)), settings_(std::move(settings)),
-      pool_(loop), slots_(settings_.config.destination_concurrency_max),
+    : loop_(loop),
+      mx_resolver_([resolver](const std::string& name, DnsType type, DnsCallback done) {
+        if (resolver == nullptr) {
+          return done(DnsResult{DnsStatus::Error, "no resolver", {}});
+        }
+        resolver->query(name, type, std::move(done));
+      }),
+      hooks_(std::move(hooks)), settings_(std::move(settings)), pool_(loop),
+      slots_(settings_.config.destination_concurrency_max),
       splits_(loop, settings_.config.queue_dir.string(),
               [this](const std::string& name, std::int64_t due_ms) {
                 schedule(name, due_ms);
@@ -210,7 +224,7 @@ void OutboundEngine::pump() {
     std::string name = next->second;
     due_.erase(next);
     known_.erase(name);
-    auto delivery = std::make_shared<Delivery>(*this, name);
+    auto delivery = std::make_shared<Delivery>(static_cast<DeliveryContext&>(*this), name);
     deliveries_[name] = delivery;
     delivery->start();
   }
@@ -222,7 +236,7 @@ void OutboundEngine::armTimer() {
     return;
   }
   std::int64_t now = epochMs();
-  std::int64_t next = now + 1000;
+  std::int64_t next = now + MaxTimerWaitMs;
   if (!scanning_ && next_scan_ms_ > 0) {
     next = std::min(next, next_scan_ms_);
   }
@@ -230,9 +244,7 @@ void OutboundEngine::armTimer() {
       deliveries_.size() < settings_.config.concurrency_max) {
     next = std::min(next, due_.begin()->first);
   }
-  // At least 1 ms: a timer re-armed for 0 ms from its own callback runs again before libuv
-  // polls, and the loop would never see a socket or a signal.
-  auto wait = static_cast<std::uint64_t>(std::max<std::int64_t>(next - now, 1));
+  auto wait = static_cast<std::uint64_t>(std::max(next - now, MinTimerWaitMs));
   uv_timer_start(timer_.get(), onTimer, wait, 0);
 }
 
@@ -259,12 +271,23 @@ bool OutboundEngine::admit(const std::string& name, const std::string& domain) {
   return false;
 }
 
-void OutboundEngine::holdSplit(Split split, std::int64_t retry_ms) {
-  splits_.add(std::move(split), epochMs(), retry_ms);
-}
-
-void OutboundEngine::deliveryDone(const std::string& name, const std::string& next_name,
-                                  std::int64_t due_ms) {
+void OutboundEngine::deliveryDone(const std::string& name, DeliveryOutcome outcome) {
+  counters_.delivered += outcome.counts.delivered;
+  counters_.deferrals += outcome.counts.deferred;
+  counters_.bounced += outcome.counts.bounced;
+  switch (outcome.file) {
+  case DeliveryOutcome::File::Delayed:
+    delayed_[outcome.name] = outcome.due_ms;
+    break;
+  case DeliveryOutcome::File::SplitHeld:
+    splits_.add(std::move(*outcome.split), epochMs(), outcome.retry_ms);
+    break;
+  case DeliveryOutcome::File::Done:
+  case DeliveryOutcome::File::Due:
+    break;
+  }
+  const std::string next_name = outcome.schedules() ? outcome.name : std::string();
+  std::int64_t due_ms = outcome.due_ms;
   // The Delivery may be the caller: keep it alive until this turn ends.
   auto it = deliveries_.find(name);
   if (it != deliveries_.end()) {
@@ -285,20 +308,6 @@ void OutboundEngine::deliveryDone(const std::string& name, const std::string& ne
     schedule(next_name, due_ms);
   }
   pump();
-}
-
-void OutboundEngine::count(Event event) {
-  switch (event) {
-  case Event::Delivered:
-    ++counters_.delivered;
-    break;
-  case Event::Deferred:
-    ++counters_.deferrals;
-    break;
-  case Event::Bounced:
-    ++counters_.bounced;
-    break;
-  }
 }
 
 OutboundStats OutboundEngine::stats() const {

@@ -12,11 +12,14 @@
 #include <upesi/connection.hpp>
 
 #include "common/config/outbound_config.hpp"
+#include "common/dns/mx_resolver.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/result.hpp"
 #include "common/util/uv_handle.hpp"
 #include "worker/outbound/connection_pool.hpp"
+#include "worker/outbound/delivery_context.hpp"
+#include "worker/outbound/delivery_outcome.hpp"
 #include "worker/outbound/destination_slots.hpp"
 #include "worker/outbound/pending_splits.hpp"
 #include "worker/outbound/retry_schedule.hpp"
@@ -49,11 +52,12 @@ struct EngineSettings {
   std::shared_ptr<TlsPolicy> tls; // STARTTLS/SMTPS decisions; never null once configured
 };
 
-class OutboundEngine {
+// A Delivery sees the engine as its DeliveryContext alone.
+class OutboundEngine final : private DeliveryContext {
 public:
   OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
                  std::shared_ptr<const plugin::HookTable> hooks, EngineSettings settings);
-  ~OutboundEngine();
+  ~OutboundEngine() override;
   OutboundEngine(const OutboundEngine&) = delete;
   OutboundEngine& operator=(const OutboundEngine&) = delete;
 
@@ -78,46 +82,38 @@ public:
   /// session); `done` gets the reply text for the client, or an error.
   void enqueue(std::shared_ptr<Transaction> txn, std::function<void(Result<std::string>)> done);
 
-  /// How queueing a message the server or a plugin made came out: Ok ("Message Queued
-  /// (uuid)"), Deny (refused: no recipient, or pre_send_trans_email said DENY) or DenySoft
-  /// (pre_send_trans_email said DENYSOFT, or the file could not be written).
-  using QueuedCallback = std::function<void(Code code, const std::string& text)>;
+  using QueuedCallback = DeliveryContext::QueuedCallback;
 
   /// Queues a new message (a plugin's send_email, a bounce): `message` is the full text with
   /// CRLF line ends. It gets prepareHeaders and runs pre_send_trans_email (with a connection
   /// whose transaction is the new message) before it is written.
   void enqueueMessage(const Address& from, const std::vector<Address>& to, std::string message,
-                      nlohmann::json notes, QueuedCallback done);
+                      nlohmann::json notes, QueuedCallback done) override;
 
-  // For Delivery.
-  uv_loop_t* loop() const { return loop_; }
-  dns::Resolver* resolver() const { return resolver_; }
-  const plugin::HookTable& hooks() const { return *hooks_; }
-  const EngineSettings& settings() const { return settings_; }
-  /// send_email said DELAY: `name` is not tried before `until_ms` (in memory, as in Haraka).
-  void delay(const std::string& name, std::int64_t until_ms) { delayed_[name] = until_ms; }
-  /// The delivery of `name` (a file for `domain`) may go on: true, or false when the domain has
-  /// destination_concurrency_max deliveries in flight: the file then waits (the Delivery ends
-  /// without an attempt) and is due again when one of them ends.
-  bool admit(const std::string& name, const std::string& domain);
-  /// A partial delivery whose split could not be written: its original stays locked and out of
-  /// the schedule, and the split is written again every `retry_ms` (see PendingSplits).
-  void holdSplit(Split split, std::int64_t retry_ms);
-  /// A delivery finished with `name`; `next_name` (if any) is due at `due_ms`.
-  void deliveryDone(const std::string& name, const std::string& next_name, std::int64_t due_ms);
-
-  /// What deliveries did, for stats().
-  enum class Event { Delivered, Deferred, Bounced };
-  void count(Event event);
   /// The queue now and the counters (Host::outboundStats, process_title).
   OutboundStats stats() const;
 
-  ConnectionPool& pool() { return pool_; }
+  const std::filesystem::path& queueDir() const { return settings_.config.queue_dir; }
   std::size_t inFlight() const { return deliveries_.size(); }
   std::size_t scheduled() const { return due_.size(); }
 
 private:
   struct Submission;
+
+  // DeliveryContext
+  uv_loop_t* loop() override { return loop_; }
+  const plugin::HookTable& hooks() const override { return *hooks_; }
+  const config::OutboundConfig& config() const override { return settings_.config; }
+  const RetrySchedule& retries() const override { return settings_.retries; }
+  const std::string& me() const override { return settings_.me; }
+  const std::string& bounceTemplate() const override { return settings_.bounce_template; }
+  const dns::MxResolver& mxResolver() const override { return mx_resolver_; }
+  TlsPolicy* tlsPolicy() override { return settings_.tls.get(); }
+  ConnectionPool& pool() override { return pool_; }
+  bool admit(const std::string& name, const std::string& domain) override;
+  /// The one place a delivery's end is acted on: the file scheduled again, held, kept as an
+  /// unwritten split or forgotten; the counters; the destination slot and flush bookkeeping.
+  void deliveryDone(const std::string& name, DeliveryOutcome outcome) override;
 
   void writeMessage(std::shared_ptr<Submission> submission);
   /// Drops `owned` on a later loop turn: its owner may be the caller.
@@ -129,7 +125,7 @@ private:
   static void onTimer(uv_timer_t* timer);
 
   uv_loop_t* loop_;
-  dns::Resolver* resolver_;
+  dns::MxResolver mx_resolver_;
   std::shared_ptr<const plugin::HookTable> hooks_;
   EngineSettings settings_;
   bool running_ = false;

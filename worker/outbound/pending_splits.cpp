@@ -53,7 +53,7 @@ PendingSplits::~PendingSplits() {
 
 void PendingSplits::add(Split split, std::int64_t now_ms, std::int64_t retry_ms) {
   auto entry = std::make_shared<Entry>();
-  entry->retry_ms = std::max<std::int64_t>(retry_ms, 1000);
+  entry->retry_ms = std::max(retry_ms, MinSplitRetryMs);
   entry->next_try_ms = now_ms + entry->retry_ms;
   std::string name = split.name;
   entry->split = std::move(split);

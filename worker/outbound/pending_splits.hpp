@@ -26,6 +26,12 @@
 
 namespace upesi::outbound {
 
+/// A split that could not be written is tried again this often: its recipients' next attempt
+/// if that is sooner (a failing disk may recover), else a minute, and not more than once a
+/// second.
+inline constexpr std::int64_t MinSplitRetryMs = 1000;
+inline constexpr std::int64_t MaxSplitRetryMs = 60000;
+
 struct Split {
   std::string name;          ///< the original file
   queue::QueueFileLock lock; ///< held on it; the message is read through lock.fd()

@@ -14,6 +14,9 @@ namespace upesi::outbound {
 /// Longer delays are cut to this: a week, longer than any retry schedule runs.
 inline constexpr std::uint64_t MaxPluginDelaySeconds = 7 * 24 * 3600;
 
+/// send_email's DELAY without a number of seconds holds the message this long.
+inline constexpr std::uint64_t DefaultSendEmailDelaySeconds = 60;
+
 /// Seconds from a hook's message (its first line), blanks around ignored. nullopt when there
 /// is no message or it is not a whole number of seconds.
 std::optional<std::uint64_t> parsePluginDelay(const std::vector<std::string>& message);

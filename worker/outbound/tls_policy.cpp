@@ -22,7 +22,7 @@ bool TlsPolicy::listed(const std::vector<std::string>& hosts, const std::string&
 
 smtp_client::TlsOptions TlsPolicy::decide(const std::string& exchange, const std::string& ip,
                                           std::uint16_t port, const std::string& domain,
-                                          Clock::time_point now) {
+                                          Clock::time_point now) const {
   smtp_client::TlsOptions options;
   if (!context_) {
     return options;
@@ -38,16 +38,9 @@ smtp_client::TlsOptions TlsPolicy::decide(const std::string& exchange, const std
     options.mode = smtp_client::TlsMode::Implicit; // SMTPS speaks nothing else
     return options;
   }
-  if (listed(no_tls_hosts_, exchange, ip, domain)) {
+  if (listed(no_tls_hosts_, exchange, ip, domain) || remembersFailure(exchange, now)) {
     options.mode = smtp_client::TlsMode::Off;
     return options;
-  }
-  if (auto it = no_go_until_.find(exchange); it != no_go_until_.end()) {
-    if (now < it->second) {
-      options.mode = smtp_client::TlsMode::Off;
-      return options;
-    }
-    no_go_until_.erase(it);
   }
   options.mode = smtp_client::TlsMode::Opportunistic;
   return options;
@@ -57,6 +50,7 @@ bool TlsPolicy::handshakeFailed(const std::string& exchange, Clock::time_point n
   if (!fallback_to_plain_) {
     return false;
   }
+  std::erase_if(no_go_until_, [now](const auto& entry) { return entry.second <= now; });
   no_go_until_[exchange] = now + no_go_expiry_;
   return true;
 }

@@ -28,12 +28,14 @@ public:
             std::chrono::seconds no_go_expiry = std::chrono::hours(24));
 
   /// The options for one connection to `exchange` (the MX name) at `ip`:`port` for `domain`.
+  /// Deciding changes nothing: only handshakeFailed does.
   smtp_client::TlsOptions decide(const std::string& exchange, const std::string& ip,
                                  std::uint16_t port, const std::string& domain,
-                                 Clock::time_point now = Clock::now());
+                                 Clock::time_point now = Clock::now()) const;
 
   /// An opportunistic handshake with `exchange` failed. True: try again in clear, and use plain
   /// SMTP for it until the expiry; false (fallback_to_plain=false): the attempt has failed.
+  /// Hosts whose expiry has passed are forgotten here.
   bool handshakeFailed(const std::string& exchange, Clock::time_point now = Clock::now());
 
   /// True while `exchange` gets plain SMTP because its handshake failed.

@@ -80,9 +80,7 @@ int serveSingleProcess(const std::filesystem::path& install_dir,
               r.message.empty() ? std::string(toString(r.code)) : r.message.front());
     return 1;
   }
-  if (auto removed =
-          queue::deleteTempFiles(runtime->outbound().settings().config.queue_dir.string());
-      removed) {
+  if (auto removed = queue::deleteTempFiles(runtime->outbound().queueDir().string()); removed) {
     for (const auto& name : *removed) {
       log::notice({}, "outbound: removed the half-written {}", name);
     }

@@ -108,9 +108,7 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
 
   // A worker that died (and is replaced now) may have left files half written; those that the
   // other workers, or an older generation's during a reload, are writing stay.
-  if (auto removed =
-          queue::deleteTempFiles(runtime->outbound().settings().config.queue_dir.string());
-      removed) {
+  if (auto removed = queue::deleteTempFiles(runtime->outbound().queueDir().string()); removed) {
     for (const auto& name : *removed) {
       log::notice({}, "outbound: removed the half-written {}", name);
     }

@@ -65,3 +65,19 @@ TEST_CASE("TLS policy: with fallback_to_plain=false a failed handshake is not re
   CHECK(fallback.handshakeFailed("mx.broken.example", now));
   CHECK(fallback.remembersFailure("mx.broken.example", now));
 }
+
+TEST_CASE("TLS policy: deciding changes nothing, an expired failure only stops counting") {
+  TlsPolicy policy(clientContext(), {}, {}, true, std::chrono::seconds(60));
+  auto now = TlsPolicy::Clock::now();
+  policy.handshakeFailed("mx.broken.example", now);
+  const TlsPolicy& decider = policy;
+  auto later = now + std::chrono::seconds(61);
+  CHECK((decider.decide("mx.broken.example", "192.0.2.2", 25, "broken.example", later).mode ==
+         TlsMode::Opportunistic));
+  // The decision after the expiry forgot nothing: an earlier time still sees the failure.
+  CHECK(decider.remembersFailure("mx.broken.example", now));
+  // A new failure forgets the expired ones.
+  policy.handshakeFailed("mx.other.example", later);
+  CHECK_FALSE(decider.remembersFailure("mx.broken.example", now));
+  CHECK(decider.remembersFailure("mx.other.example", later));
+}
