@@ -157,12 +157,6 @@ DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen) {
   return result;
 }
 
-struct Resolver::Poll {
-  uv_poll_t handle{};
-  Resolver* owner = nullptr;
-  int fd = -1;
-};
-
 Resolver::Resolver(uv_loop_t* loop) : loop_(loop) {}
 
 Result<std::unique_ptr<Resolver>> Resolver::create(uv_loop_t* loop,
@@ -197,11 +191,7 @@ Resolver::~Resolver() {
   if (channel_ != nullptr) {
     ares_destroy(asChannel(channel_)); // runs pending callbacks with ARES_EDESTRUCTION
   }
-  for (auto& [fd, poll] : polls_) {
-    poll->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle),
-             [](uv_handle_t* h) { delete static_cast<Poll*>(h->data); });
-  }
+  polls_.clear();
 }
 
 void Resolver::query(const std::string& name, DnsType type, DnsCallback callback) {
@@ -253,35 +243,30 @@ void Resolver::onSocketState(void* data, int fd, int readable, int writable) {
   auto it = self->polls_.find(fd);
   if (readable == 0 && writable == 0) {
     if (it != self->polls_.end()) {
-      it->second->owner = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(&it->second->handle),
-               [](uv_handle_t* h) { delete static_cast<Poll*>(h->data); });
-      self->polls_.erase(it);
+      self->polls_.erase(it); // closes the poll handle
     }
     return;
   }
-  Poll* poll = nullptr;
   if (it == self->polls_.end()) {
-    poll = new Poll{};
-    poll->owner = self;
-    poll->fd = fd;
-    poll->handle.data = poll;
-    uv_poll_init_socket(self->loop_, &poll->handle, fd);
-    self->polls_[fd] = poll;
-  } else {
-    poll = it->second;
+    UvHandle<uv_poll_t> poll;
+    if (poll.open(
+            self->loop_,
+            [fd](uv_loop_t* loop, uv_poll_t* p) { return uv_poll_init_socket(loop, p, fd); },
+            self) != 0) {
+      return; // c-ares times the query out
+    }
+    it = self->polls_.emplace(fd, std::move(poll)).first;
   }
   int events = (readable != 0 ? UV_READABLE : 0) | (writable != 0 ? UV_WRITABLE : 0);
-  uv_poll_start(&poll->handle, events, onPoll);
+  uv_poll_start(it->second.get(), events, onPoll);
 }
 
 void Resolver::onPoll(uv_poll_t* handle, int status, int events) {
-  auto* poll = static_cast<Poll*>(handle->data);
-  Resolver* self = poll->owner;
-  if (self == nullptr) {
+  auto* self = static_cast<Resolver*>(handle->data);
+  uv_os_fd_t fd = -1;
+  if (self == nullptr || uv_fileno(reinterpret_cast<const uv_handle_t*>(handle), &fd) != 0) {
     return;
   }
-  int fd = poll->fd;
   ares_socket_t read_fd = ARES_SOCKET_BAD;
   ares_socket_t write_fd = ARES_SOCKET_BAD;
   if (status < 0 || (events & UV_READABLE) != 0) {

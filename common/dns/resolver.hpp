@@ -47,7 +47,6 @@ public:
   void reverse(const std::string& ip, DnsCallback callback);
 
 private:
-  struct Poll;
   explicit Resolver(uv_loop_t* loop);
   static void onSocketState(void* data, int fd, int readable, int writable);
   static void onPoll(uv_poll_t* handle, int status, int events);
@@ -57,7 +56,7 @@ private:
   uv_loop_t* loop_;
   void* channel_ = nullptr; // ares_channel
   UvHandle<uv_timer_t> timer_;
-  std::map<int, Poll*> polls_;
+  std::map<int, UvHandle<uv_poll_t>> polls_; // c-ares's sockets, by fd
 };
 
 } // namespace upesi::dns

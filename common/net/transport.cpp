@@ -91,13 +91,13 @@ bool Transport::tlsEstablished() const {
 
 // ------------------------------------------------------------------------------- connecting
 
-int Transport::connect(const sockaddr* to, const sockaddr* from) {
+int Transport::bind(const sockaddr* from) {
   assert(state_ == State::Open && !connected_ && !connecting_);
-  if (from != nullptr) {
-    if (const int rc = uv_tcp_bind(&socket_->tcp, from, 0); rc < 0) {
-      return rc;
-    }
-  }
+  return uv_tcp_bind(&socket_->tcp, from, 0);
+}
+
+int Transport::connect(const sockaddr* to) {
+  assert(state_ == State::Open && !connected_ && !connecting_);
   auto* req = new uv_connect_t{};
   req->data = socket_;
   if (const int rc = uv_tcp_connect(req, &socket_->tcp, to, onConnect); rc < 0) {
@@ -433,8 +433,8 @@ void Transport::closeSocket() {
   handle_closing_ = true;
   state_ = State::Closing;
   reading_ = false;
-  stall_timer_.stop();
-  report_timer_.stop();
+  stall_timer_.close(); // closed with the socket: the Transport may outlive the loop's last walk
+  report_timer_.close();
   corked_output_.clear();
   held_plaintext_.clear();
   // The owner hears nothing more but transportClosed(), from the close callback.

@@ -97,9 +97,11 @@ public:
   static uv_tcp_t* newSocket(uv_loop_t* loop);
   static void discardSocket(uv_tcp_t* tcp);
 
-  /// Binds to `from` when given, then connects; transportConnected() reports the outcome.
-  /// A nonzero return is an error found at once (nothing will be reported).
-  int connect(const sockaddr* to, const sockaddr* from);
+  /// The local address for connect(); 0 or a libuv error.
+  int bind(const sockaddr* from);
+  /// Connects; transportConnected() reports the outcome. A nonzero return is an error found at
+  /// once (nothing will be reported).
+  int connect(const sockaddr* to);
 
   /// Starts reading (on an accepted socket; a connected one starts by itself).
   void start();

@@ -11,8 +11,10 @@
 #include "common/smtp_client/smtp_client.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/net/transport.hpp"
 #include "common/smtp/envelope_params.hpp"
 #include "common/tls/tls_stream.hpp"
+#include "common/util/loop_timer.hpp"
 
 #include <fmt/format.h>
 
@@ -129,7 +131,7 @@ std::string connectError(int status) {
 
 // ------------------------------------------------------------------------------------- Impl
 
-struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
+struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::TransportOwner {
   enum class Phase { Idle, Connecting, Handshake, Greeting, Hello, Ready, Busy, Quitting, Closed };
 
   struct Expect {
@@ -146,47 +148,33 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     std::size_t rcpt_sent = 0;
   };
 
-  struct WriteRequest {
-    uv_write_t req{};
-    std::string data;
-    Impl* owner = nullptr;
-  };
-
   Impl(uv_loop_t* loop, ClientOptions options)
-      : loop_(loop), options_(std::move(options)), parser_(options_.reply_limits) {
+      : loop_(loop), options_(std::move(options)), timer_(loop), defer_timer_(loop),
+        parser_(options_.reply_limits) {
     remote_ = {options_.host, options_.ip, options_.port};
-    for (uv_handle_t* h :
-         {reinterpret_cast<uv_handle_t*>(&tcp_), reinterpret_cast<uv_handle_t*>(&timer_),
-          reinterpret_cast<uv_handle_t*>(&defer_timer_)}) {
-      h->data = this;
-    }
-    int rc = uv_tcp_init(loop_, &tcp_);
-    assert(rc == 0);
-    rc = uv_timer_init(loop_, &timer_);
-    assert(rc == 0);
-    rc = uv_timer_init(loop_, &defer_timer_);
-    assert(rc == 0);
-    (void)rc;
-    open_handles_ = 3;
+    transport_ = std::make_unique<net::Transport>(loop_, *this, net::Transport::Options{});
   }
+  virtual ~Impl() = default; // a TransportOwner
 
   // ------------------------------------------------------------------------------ lifetime
 
-  /// The SmtpClient is gone: no callback from now on; the memory goes with the last handle.
+  /// The SmtpClient is gone: no callback from now on; the memory goes with the socket.
   void abandon() {
     abandoned_ = true;
     dropCallbacks();
     closeConnection(false);
-    for (uv_timer_t* t : {&timer_, &defer_timer_}) {
-      uv_timer_stop(t);
-      uv_close(reinterpret_cast<uv_handle_t*>(t), onHandleClosed);
+    // The timers go now, not with this object: that may be after the loop's final walk.
+    timer_.close();
+    defer_timer_.close();
+    if (transport_closed_) {
+      self_.reset(); // the SmtpClient still holds this until its destructor returns
     }
   }
 
-  static void onHandleClosed(uv_handle_t* handle) {
-    auto* self = static_cast<Impl*>(handle->data);
-    if (--self->open_handles_ == 0) {
-      auto last = std::move(self->self_); // frees this at the end of the scope
+  void transportClosed() override {
+    transport_closed_ = true;
+    if (abandoned_) {
+      auto last = std::move(self_); // frees this at the end of the scope
     }
   }
 
@@ -207,34 +195,16 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     if (tcp_closing_) {
       return;
     }
-    // Never in the middle of a handshake: it would be garbage to TLS.
-    bool say_quit = polite && connected_ && out_.empty() && writes_in_flight_ == 0 &&
-                    (!tls_ || tls_->established());
+    // A QUIT (and close_notify) if the socket takes them at once, never mid-handshake: the
+    // transport checks that.
+    const bool say_quit = polite && connected_ && out_.empty();
     tcp_closing_ = true;
     phase_ = Phase::Closed;
     body_active_ = false;
     expect_.clear();
-    uv_timer_stop(&timer_);
-    if (say_quit) {
-      sayQuitNow();
-    }
+    timer_.stop();
     out_.clear();
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
-  }
-
-  /// Best effort on the way out: a QUIT (and close_notify) if the socket takes them at once.
-  void sayQuitNow() {
-    std::string bytes = "QUIT\r\n";
-    if (tls_) {
-      std::string ciphertext;
-      capture_ = &ciphertext; // the stream's output comes here, not to writeSocket()
-      tls_->send(bytes);
-      tls_->close();
-      capture_ = nullptr;
-      bytes = std::move(ciphertext);
-    }
-    uv_buf_t buf = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
-    (void)uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+    transport_->close(say_quit ? "QUIT\r\n" : "");
   }
 
   /// Calls the finished operations' callbacks. The last thing every entry point does.
@@ -252,11 +222,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   /// For results decided inside a call: delivered from the loop, not from the caller's stack.
   void deliverSoon() {
     if (!abandoned_) {
-      uv_timer_start(&defer_timer_, onDefer, 0, 0);
+      defer_timer_.start(0, [this] { deliver(); });
     }
   }
-
-  static void onDefer(uv_timer_t* timer) { static_cast<Impl*>(timer->data)->deliver(); }
 
   bool ready() const {
     return phase_ == Phase::Ready && usable_ && !tcp_closing_ && pending_.empty();
@@ -291,21 +259,17 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
         failConnectSoon(error);
         return;
       }
-      if (int rc = uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&local), 0); rc < 0) {
+      if (int rc = transport_->bind(reinterpret_cast<const sockaddr*>(&local)); rc < 0) {
         failConnectSoon(fmt::format("cannot bind to {}: {}", options_.local_ip, uv_strerror(rc)));
         return;
       }
     }
-    auto* req = new uv_connect_t{};
-    req->data = this;
-    int rc = uv_tcp_connect(req, &tcp_, reinterpret_cast<const sockaddr*>(&addr), onConnect);
-    if (rc < 0) {
-      delete req;
+    if (int rc = transport_->connect(reinterpret_cast<const sockaddr*>(&addr)); rc < 0) {
       failConnectSoon(connectError(rc));
       return;
     }
     phase_ = Phase::Connecting;
-    uv_timer_start(&timer_, onTimeout, timeoutMs(options_.timeouts.connect), 0);
+    timer_.start(timeoutMs(options_.timeouts.connect), [this] { onTimeout(); });
     log::debug({options_.log_id, ""}, "connecting to {} port {}", describeRemote(), options_.port);
   }
 
@@ -327,27 +291,23 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     deliverSoon();
   }
 
-  static void onConnect(uv_connect_t* req, int status) {
-    auto* self = static_cast<Impl*>(req->data);
-    delete req;
-    if (status == UV_ECANCELED || self->phase_ != Phase::Connecting) {
-      return; // closed while connecting (timeout, close(), destruction)
+  void transportConnected(int status) override {
+    if (phase_ != Phase::Connecting) {
+      return;
     }
     if (status < 0) {
-      self->abort(Status::temporary(connectError(status)));
+      abort(Status::temporary(connectError(status)));
     } else {
-      self->connected_ = true;
-      uv_tcp_nodelay(&self->tcp_, 1);
-      uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), onAlloc, onRead);
-      if (self->options_.tls.mode == TlsMode::Implicit) {
-        self->startTls(); // the greeting comes inside TLS
+      connected_ = true; // reading has started, without Nagle
+      if (options_.tls.mode == TlsMode::Implicit) {
+        startTls(); // the greeting comes inside TLS
       } else {
-        self->phase_ = Phase::Greeting;
-        self->expect_.push_back({Await::Greeting});
+        phase_ = Phase::Greeting;
+        expect_.push_back({Await::Greeting});
       }
-      self->armTimer();
+      armTimer();
     }
-    self->deliver();
+    deliver();
   }
 
   void finishConnect(Status status) {
@@ -411,7 +371,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   // ------------------------------------------------------------------------------------ TLS
 
   bool wantsStartTls() const {
-    return !tls_ && !starttls_refused_ && options_.tls.context != nullptr &&
+    return transport_->tls() == nullptr && !starttls_refused_ && options_.tls.context != nullptr &&
            (options_.tls.mode == TlsMode::Opportunistic || options_.tls.mode == TlsMode::Required);
   }
 
@@ -452,38 +412,22 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
       abort({Outcome::Temporary, 0, "4.7.5", fmt::format("cannot start TLS: {}", channel.error())});
       return;
     }
-    tls::TlsStream::Callbacks callbacks;
-    callbacks.send = [this](std::string ciphertext) {
-      if (capture_ != nullptr) {
-        capture_->append(ciphertext);
-        return;
-      }
-      writeSocket(std::move(ciphertext));
-    };
-    callbacks.established = [this] {
-      tlsEstablished();
-      deliverSoon();
-    };
-    callbacks.plaintext = [this](std::string_view plaintext) {
-      feedReplies(plaintext);
-      deliverSoon();
-    };
-    callbacks.failed = [this](const std::string& why) {
-      tlsFailed(why);
-      deliverSoon();
-    };
-    tls_ = std::make_unique<tls::TlsStream>(loop_, std::move(*channel), std::move(callbacks));
     log::debug({options_.log_id, ""}, "{}: TLS handshake (name \"{}\")", describeRemote(),
                tlsName());
-    tls_->start();
+    transport_->startTls(std::move(*channel)); // transportSecured() or transportGone() follow
     armTimer();
+  }
+
+  void transportSecured() override {
+    tlsEstablished();
+    deliverSoon();
   }
 
   void tlsEstablished() {
     if (tcp_closing_) {
       return;
     }
-    security_.tls = tls_->details();
+    security_.tls = transport_->tls()->details();
     const tls::TlsDetails& d = *security_.tls;
     log::info({options_.log_id, ""}, "{}: secured: version={} cipher={} verified={}{}",
               describeRemote(), d.version, d.cipher, d.verified ? "true" : "false",
@@ -803,7 +747,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     pumpBody();
   }
 
-  std::size_t queuedBytes() const { return out_.size() + tcp_.write_queue_size; }
+  std::size_t queuedBytes() const { return out_.size() + transport_->backlog(); }
 
   /// Reads chunks while the socket keeps up. A loop, not recursion: a source that answers
   /// inline comes back here through `in_pump_`.
@@ -970,17 +914,16 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
                                                                 : awaited.waiting_for;
   }
 
-  static void onTimeout(uv_timer_t* timer) {
-    auto* self = static_cast<Impl*>(timer->data);
-    if (self->tcp_closing_) {
+  void onTimeout() {
+    if (tcp_closing_) {
       return;
     }
-    if (self->phase_ == Phase::Quitting) {
-      self->finishQuit();
+    if (phase_ == Phase::Quitting) {
+      finishQuit();
     } else {
-      self->abort(Status::temporary(fmt::format("timeout {}", self->waitingFor())), true);
+      abort(Status::temporary(fmt::format("timeout {}", waitingFor())), true);
     }
-    self->deliver();
+    deliver();
   }
 
   void connectionLost(const std::string& how) {
@@ -1093,10 +1036,10 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     } else if (!expect_.empty()) {
       timeout = options_.timeouts.*awaitedReply(expect_.front().what).timeout;
     } else {
-      uv_timer_stop(&timer_);
+      timer_.stop();
       return;
     }
-    uv_timer_start(&timer_, onTimeout, timeoutMs(timeout), 0);
+    timer_.start(timeoutMs(timeout), [this] { onTimeout(); });
   }
 
   static std::uint64_t timeoutMs(std::chrono::milliseconds ms) {
@@ -1118,30 +1061,43 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     out_ += "\r\n";
   }
 
-  static void onAlloc(uv_handle_t* /*handle*/, std::size_t /*suggested*/, uv_buf_t* buf) {
-    // One buffer for every client of the thread: read callbacks consume it before returning.
-    static thread_local char buffer[64 * 1024];
-    *buf = uv_buf_init(buffer, sizeof buffer);
-  }
-
-  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-    auto* self = static_cast<Impl*>(stream->data);
-    if (self->tcp_closing_) {
+  void transportReceived(std::string_view bytes) override {
+    if (tcp_closing_) {
       return;
     }
-    if (nread > 0) {
-      std::string_view bytes(buf->base, static_cast<std::size_t>(nread));
-      if (self->tls_) {
-        self->tls_->received(bytes); // the plaintext comes back through feedReplies()
-      } else {
-        self->feedReplies(bytes);
-      }
-    } else if (nread < 0) {
-      self->connectionLost(nread == UV_EOF
-                               ? std::string("connection closed by the server")
-                               : fmt::format("connection lost ({})", uv_strerror(int(nread))));
+    feedReplies(bytes);
+    deliver();
+  }
+
+  void transportGone(const net::PeerGone& gone) override {
+    if (tcp_closing_) {
+      return;
     }
-    self->deliver();
+    switch (gone.cause) {
+    case net::PeerGone::Cause::Eof:
+      connectionLost("connection closed by the server");
+      break;
+    case net::PeerGone::Cause::Tls:
+      tlsFailed(gone.detail);
+      break;
+    case net::PeerGone::Cause::Error:
+    case net::PeerGone::Cause::Stalled:
+      connectionLost(fmt::format("connection lost ({})", gone.detail));
+      break;
+    }
+    deliver();
+  }
+
+  /// A write finished: the body goes on.
+  void transportDrained() override {
+    if (tcp_closing_) {
+      return;
+    }
+    if (body_active_) {
+      armTimer(); // progress
+      pumpBody();
+    }
+    deliver();
   }
 
   void feedReplies(std::string_view bytes) {
@@ -1167,80 +1123,24 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
     }
   }
 
-  /// Sends what the commands and the body put in out_, through TLS when it is on.
+  /// Sends what the commands and the body put in out_ (the transport holds it while a TLS
+  /// handshake runs: the first EHLO waits for its end).
   void flush() {
     if (out_.empty() || tcp_closing_) {
       return;
     }
-    if (tls_ && !tls_->established()) {
-      return; // nothing is said mid-handshake; the first EHLO waits for its end
-    }
-    std::string bytes = std::move(out_);
-    out_.clear();
-    if (tls_) {
-      tls_->send(bytes); // the ciphertext comes back through writeSocket()
-    } else {
-      writeSocket(std::move(bytes));
-    }
-  }
-
-  void writeSocket(std::string bytes) {
-    if (bytes.empty() || tcp_closing_) {
-      return;
-    }
-    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-    if (writes_in_flight_ == 0) {
-      uv_buf_t buf = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
-      int n = uv_try_write(stream, &buf, 1);
-      if (n == static_cast<int>(bytes.size())) {
-        return;
-      }
-      if (n > 0) {
-        bytes.erase(0, static_cast<std::size_t>(n));
-      }
-    }
-    auto* w = new WriteRequest{};
-    w->data = std::move(bytes);
-    w->owner = this;
-    w->req.data = w;
-    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    ++writes_in_flight_;
-    if (int rc = uv_write(&w->req, stream, &buf, 1, onWrite); rc != 0) {
-      --writes_in_flight_;
-      delete w;
-      connectionLost(fmt::format("connection lost ({})", uv_strerror(rc)));
-      deliverSoon(); // writes happen inside calls too
-    }
-  }
-
-  static void onWrite(uv_write_t* req, int status) {
-    std::unique_ptr<WriteRequest> w(static_cast<WriteRequest*>(req->data));
-    Impl* self = w->owner;
-    --self->writes_in_flight_;
-    if (status == UV_ECANCELED || self->tcp_closing_) {
-      return;
-    }
-    if (status < 0) {
-      self->connectionLost(fmt::format("connection lost ({})", uv_strerror(status)));
-    } else if (!self->out_.empty()) {
-      self->flush();
-    }
-    if (self->body_active_) {
-      self->armTimer(); // progress
-      self->pumpBody();
-    }
-    self->deliver();
+    transport_->write(std::exchange(out_, {}));
   }
 
   uv_loop_t* loop_;
   ClientOptions options_;
   Remote remote_;
   Capabilities caps_;
-  uv_tcp_t tcp_{};
-  uv_timer_t timer_{};       // the timeout of whatever we wait for
-  uv_timer_t defer_timer_{}; // delivers results decided inside a call
-  int open_handles_ = 0;
-  std::shared_ptr<Impl> self_; // keeps this alive until the last handle's close callback
+  std::unique_ptr<net::Transport> transport_;
+  bool transport_closed_ = false; // its close callback ran
+  LoopTimer timer_;               // the timeout of whatever we wait for
+  LoopTimer defer_timer_;         // delivers results decided inside a call
+  std::shared_ptr<Impl> self_;    // keeps this alive until the socket's close callback
 
   Phase phase_ = Phase::Idle;
   bool abandoned_ = false;
@@ -1252,7 +1152,6 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   ServerReply greeting_;
   std::deque<Expect> expect_;
   std::string out_;
-  std::size_t writes_in_flight_ = 0;
 
   std::deque<std::function<void()>> pending_; // finished operations' callbacks, for deliver()
   ConnectDone connect_done_;
@@ -1266,8 +1165,6 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl> {
   std::uint64_t read_generation_ = 0;
   std::string last_two_;
 
-  std::unique_ptr<tls::TlsStream> tls_; // kept until the end: its callbacks check tcp_closing_
-  std::string* capture_ = nullptr;      // sayQuitNow(): where the stream's output goes
   bool starttls_refused_ = false;
   std::unique_ptr<SaslClient> sasl_; // the AUTH exchange in progress
   bool auth_skipped_ = false;        // no usable mechanism, not required: on without AUTH

@@ -23,8 +23,8 @@
 // quitting_clients.hpp keeps clients saying QUIT after their owner is done with them.
 //
 // Lifetime: the SmtpClient may be destroyed at any time, including inside one of its own
-// callbacks. Its libuv handles live in a heap object that is freed only in their close
-// callbacks, on a later loop turn.
+// callbacks. Its socket (a net::Transport, which also does TLS) lives in a heap object that is
+// freed only in the socket's close callback, on a later loop turn.
 //
 // Threading: the loop thread.
 #pragma once

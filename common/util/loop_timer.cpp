@@ -11,11 +11,17 @@ struct LoopTimer::Handle {
 };
 
 LoopTimer::~LoopTimer() {
+  close();
+}
+
+void LoopTimer::close() {
+  armed_ = false;
   if (handle_ == nullptr) {
     return;
   }
-  handle_->owner = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_->timer),
+  Handle* handle = std::exchange(handle_, nullptr);
+  handle->owner = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle->timer),
            [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
 }
 

@@ -22,6 +22,9 @@ public:
   /// (Re)arms the timer: `fire` runs once, `ms` from now, unless stopped first.
   void start(std::uint64_t ms, std::function<void()> fire);
   void stop();
+  /// Stops and closes the handle now (a later start() opens another). For owners that outlive
+  /// their loop's last turn: a handle closed here is not left for the loop's final walk.
+  void close();
   bool armed() const { return armed_; }
 
 private:

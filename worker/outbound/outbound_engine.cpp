@@ -321,14 +321,17 @@ OutboundStats OutboundEngine::stats() const {
 }
 
 void OutboundEngine::releaseLater(std::shared_ptr<void> owned) {
-  uv_check_t* reaper = new uv_check_t{};
-  uv_check_init(loop_, reaper);
-  reaper->data = new std::shared_ptr<void>(std::move(owned));
-  uv_check_start(reaper, [](uv_check_t* c) {
-    delete static_cast<std::shared_ptr<void>*>(c->data);
-    uv_check_stop(c);
-    uv_close(reinterpret_cast<uv_handle_t*>(c),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+  released_.push_back(std::move(owned));
+  if (!releaser_) {
+    releaser_.open(loop_, uv_idle_init, this);
+  }
+  // An idle handle runs on the next loop turn and keeps its poll from blocking meanwhile.
+  uv_idle_start(releaser_.get(), [](uv_idle_t* idle) {
+    uv_idle_stop(idle);
+    if (auto* self = static_cast<OutboundEngine*>(idle->data); self != nullptr) {
+      auto released = std::move(self->released_); // their destructors may release more
+      self->released_.clear();
+    }
   });
 }
 

@@ -32,6 +32,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace upesi::dns {
 class Resolver;
@@ -146,6 +147,9 @@ private:
   DestinationSlots slots_;
   PendingSplits splits_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Last, so destroyed first: what they hold may use the members above.
+  UvHandle<uv_idle_t> releaser_;                // drops released_ on the next loop turn
+  std::vector<std::shared_ptr<void>> released_; // see releaseLater()
 };
 
 } // namespace upesi::outbound

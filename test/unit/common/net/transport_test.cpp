@@ -80,7 +80,7 @@ struct Loopback {
   /// Connects `client`, and waits for both ends.
   void connect(Recorder& client, Transport::Options options = {}) {
     client.transport = std::make_unique<Transport>(&loop, client, options);
-    REQUIRE(client.transport->connect(reinterpret_cast<const sockaddr*>(&address), nullptr) == 0);
+    REQUIRE(client.transport->connect(reinterpret_cast<const sockaddr*>(&address)) == 0);
     REQUIRE(runUntil([&] { return client.connected.has_value() && server.transport; }));
     REQUIRE(*client.connected == 0);
   }
@@ -246,7 +246,7 @@ TEST_CASE("transport: a refused connect is reported from the loop") {
   }
   Recorder client;
   client.transport = std::make_unique<Transport>(&net.loop, client, Transport::Options{});
-  REQUIRE(client.transport->connect(reinterpret_cast<const sockaddr*>(&unused), nullptr) == 0);
+  REQUIRE(client.transport->connect(reinterpret_cast<const sockaddr*>(&unused)) == 0);
   CHECK_FALSE(client.connected.has_value());
   REQUIRE(net.runUntil([&] { return client.connected.has_value(); }));
   CHECK(*client.connected == UV_ECONNREFUSED);
