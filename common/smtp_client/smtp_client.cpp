@@ -14,6 +14,7 @@
 #include "common/net/transport.hpp"
 #include "common/smtp/envelope_params.hpp"
 #include "common/tls/tls_stream.hpp"
+#include "common/util/ascii.hpp"
 #include "common/util/loop_timer.hpp"
 
 #include <fmt/format.h>
@@ -97,15 +98,6 @@ const AwaitedReply& awaitedReply(Await what) {
   return awaited_replies[static_cast<std::size_t>(what)];
 }
 
-bool hasNonAscii(std::string_view text) {
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      return true;
-    }
-  }
-  return false;
-}
-
 bool safeOnTheWire(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
@@ -149,31 +141,35 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
   };
 
   Impl(uv_loop_t* loop, ClientOptions options)
-      : loop_(loop), options_(std::move(options)), timer_(loop), defer_timer_(loop),
-        parser_(options_.reply_limits) {
+      : loop_(loop), options_(std::move(options)), timer_(loop), parser_(options_.reply_limits) {
     remote_ = {options_.host, options_.ip, options_.port};
     transport_ = std::make_unique<net::Transport>(loop_, *this, net::Transport::Options{});
+    const int rc = uv_timer_init(loop_, &defer_timer_);
+    assert(rc == 0);
+    (void)rc;
+    defer_timer_.data = this;
   }
   virtual ~Impl() = default; // a TransportOwner
 
   // ------------------------------------------------------------------------------ lifetime
 
-  /// The SmtpClient is gone: no callback from now on; the memory goes with the socket.
+  /// The SmtpClient is gone: no callback from now on. The memory goes in the last close
+  /// callback of the socket and the defer timer, a later loop turn: never under a caller that
+  /// is still in one of this object's functions.
   void abandon() {
     abandoned_ = true;
     dropCallbacks();
     closeConnection(false);
-    // The timers go now, not with this object: that may be after the loop's final walk.
-    timer_.close();
-    defer_timer_.close();
-    if (transport_closed_) {
-      self_.reset(); // the SmtpClient still holds this until its destructor returns
-    }
+    timer_.close(); // now, not with this object: that may be after the loop's final walk
+    uv_timer_stop(&defer_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&defer_timer_),
+             [](uv_handle_t* handle) { static_cast<Impl*>(handle->data)->handleClosed(); });
   }
 
-  void transportClosed() override {
-    transport_closed_ = true;
-    if (abandoned_) {
+  void transportClosed() override { handleClosed(); }
+
+  void handleClosed() {
+    if (--open_handles_ == 0) {
       auto last = std::move(self_); // frees this at the end of the scope
     }
   }
@@ -222,7 +218,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
   /// For results decided inside a call: delivered from the loop, not from the caller's stack.
   void deliverSoon() {
     if (!abandoned_) {
-      defer_timer_.start(0, [this] { deliver(); });
+      uv_timer_start(
+          &defer_timer_, [](uv_timer_t* timer) { static_cast<Impl*>(timer->data)->deliver(); }, 0,
+          0);
     }
   }
 
@@ -548,13 +546,13 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       return;
     }
     const Envelope& e = txn->envelope;
-    bool needs_utf8 = e.sender.is_utf8 || hasNonAscii(e.sender.format());
+    bool needs_utf8 = e.sender.is_utf8 || ascii::hasNonAscii(e.sender.format());
     if (!safeOnTheWire(e.sender.format())) {
       refuse(Status::permanent("invalid sender address"));
       return;
     }
     for (const auto& rcpt : e.recipients) {
-      needs_utf8 = needs_utf8 || rcpt.is_utf8 || hasNonAscii(rcpt.format());
+      needs_utf8 = needs_utf8 || rcpt.is_utf8 || ascii::hasNonAscii(rcpt.format());
       if (!safeOnTheWire(rcpt.format())) {
         refuse(Status::permanent(fmt::format("invalid recipient address {}", rcpt.address())));
         return;
@@ -1137,10 +1135,10 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
   Remote remote_;
   Capabilities caps_;
   std::unique_ptr<net::Transport> transport_;
-  bool transport_closed_ = false; // its close callback ran
-  LoopTimer timer_;               // the timeout of whatever we wait for
-  LoopTimer defer_timer_;         // delivers results decided inside a call
-  std::shared_ptr<Impl> self_;    // keeps this alive until the socket's close callback
+  LoopTimer timer_;            // the timeout of whatever we wait for
+  uv_timer_t defer_timer_{};   // delivers results decided inside a call
+  int open_handles_ = 2;       // the socket and defer_timer_, until their close callbacks
+  std::shared_ptr<Impl> self_; // keeps this alive until then
 
   Phase phase_ = Phase::Idle;
   bool abandoned_ = false;
