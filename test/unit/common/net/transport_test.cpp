@@ -2,6 +2,7 @@
 // a client Transport that connects to it.
 #include "common/net/transport.hpp"
 #include "common/tls/tls_channel.hpp"
+#include "test/support/loopback.hpp"
 #include "test/support/self_signed.hpp"
 
 #include <doctest/doctest.h>
@@ -13,104 +14,35 @@
 
 using upesi::net::PeerGone;
 using upesi::net::Transport;
-using upesi::net::TransportOwner;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct Recorder final : TransportOwner {
-  std::string received;
-  std::optional<PeerGone> gone;
-  std::optional<int> connected;
-  int drained = 0;
-  bool secured = false;
-  bool closed = false;
-  std::function<void()> on_received;
-  std::unique_ptr<Transport> transport;
+using Recorder = upesi::test::TransportRecorder;
 
-  void transportReceived(std::string_view bytes) override {
-    received.append(bytes);
-    if (on_received) {
-      on_received();
-    }
-  }
-  void transportGone(const PeerGone& why) override { gone = why; }
-  void transportDrained() override { ++drained; }
-  void transportSecured() override { secured = true; }
-  void transportConnected(int status) override { connected = status; }
-  void transportClosed() override { closed = true; }
-};
-
-// A loop with a loopback listener whose first accepted connection becomes `server`.
-struct Loopback {
-  uv_loop_t loop{};
-  uv_tcp_t listener{};
-  sockaddr_in address{};
+// A loopback listener whose first accepted connection becomes `server`'s transport.
+struct ServerLoopback : upesi::test::Loopback {
   Recorder server;
   Transport::Options server_options;
 
-  Loopback() {
-    REQUIRE(uv_loop_init(&loop) == 0);
-    REQUIRE(uv_tcp_init(&loop, &listener) == 0);
-    listener.data = this;
-    REQUIRE(uv_ip4_addr("127.0.0.1", 0, &address) == 0);
-    REQUIRE(uv_tcp_bind(&listener, reinterpret_cast<const sockaddr*>(&address), 0) == 0);
-    int length = sizeof address;
-    REQUIRE(uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 8, onConnection) == 0);
+  ServerLoopback() {
+    on_accept = [this](uv_tcp_t* tcp) {
+      server.transport = std::make_unique<Transport>(&loop, tcp, server, server_options);
+      server.transport->start();
+    };
   }
+  ~ServerLoopback() { server.transport.reset(); }
 
-  ~Loopback() {
-    server.transport.reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
-    uv_run(&loop, UV_RUN_DEFAULT); // every handle closes
-    CHECK(uv_loop_close(&loop) == 0);
-  }
-
-  static void onConnection(uv_stream_t* listener, int status) {
-    auto* self = static_cast<Loopback*>(listener->data);
-    REQUIRE(status == 0);
-    uv_tcp_t* tcp = Transport::newSocket(&self->loop);
-    REQUIRE(uv_accept(listener, reinterpret_cast<uv_stream_t*>(tcp)) == 0);
-    self->server.transport =
-        std::make_unique<Transport>(&self->loop, tcp, self->server, self->server_options);
-    self->server.transport->start();
-  }
-
-  /// Connects `client`, and waits for both ends.
   void connect(Recorder& client, Transport::Options options = {}) {
-    client.transport = std::make_unique<Transport>(&loop, client, options);
-    REQUIRE(client.transport->connect(reinterpret_cast<const sockaddr*>(&address)) == 0);
-    REQUIRE(runUntil([&] { return client.connected.has_value() && server.transport; }));
-    REQUIRE(*client.connected == 0);
-  }
-
-  /// Runs the loop until `done` holds; false after 5 s of loop time without it.
-  bool runUntil(const std::function<bool()>& done) {
-    const std::uint64_t deadline = uv_now(&loop) + 5000;
-    while (!done()) {
-      if (uv_now(&loop) > deadline) {
-        return false;
-      }
-      uv_run(&loop, UV_RUN_NOWAIT);
-      uv_sleep(1);
-      uv_update_time(&loop);
-    }
-    return true;
-  }
-
-  /// A few turns of the loop, for what needs no waiting.
-  void spin(int turns = 3) {
-    for (int i = 0; i < turns; ++i) {
-      uv_run(&loop, UV_RUN_NOWAIT);
-    }
+    Loopback::connect(client, options);
+    REQUIRE(runUntil([&] { return server.transport != nullptr; }));
   }
 };
 
 } // namespace
 
 TEST_CASE("transport: bytes both ways; close after flush delivers the last bytes, then EOF") {
-  Loopback net;
+  ServerLoopback net;
   Recorder client;
   net.connect(client);
   client.transport->write("EHLO client\r\n");
@@ -131,7 +63,7 @@ TEST_CASE("transport: bytes both ways; close after flush delivers the last bytes
 }
 
 TEST_CASE("transport: the peer's EOF is reported once, and reading stops") {
-  Loopback net;
+  ServerLoopback net;
   Recorder client;
   net.connect(client);
   client.transport->close();
@@ -146,7 +78,7 @@ TEST_CASE("transport: the peer's EOF is reported once, and reading stops") {
 }
 
 TEST_CASE("transport: a peer that reads nothing pauses reading, then is dropped as stalled") {
-  Loopback net;
+  ServerLoopback net;
   net.server_options.max_output = 64 * 1024;
   net.server_options.write_timeout = 300ms;
   Recorder client;
@@ -170,7 +102,7 @@ TEST_CASE("transport: a peer that reads nothing pauses reading, then is dropped 
 }
 
 TEST_CASE("transport: output drains once the peer reads, and reading resumes") {
-  Loopback net;
+  ServerLoopback net;
   net.server_options.max_output = 64 * 1024;
   net.server_options.write_timeout = 5s;
   Recorder client;
@@ -194,7 +126,7 @@ TEST_CASE("transport: output drains once the peer reads, and reading resumes") {
 }
 
 TEST_CASE("transport: corked writes go out together at uncork, and count as backlog") {
-  Loopback net;
+  ServerLoopback net;
   Recorder client;
   net.connect(client);
   net.server.transport->cork();
@@ -209,7 +141,7 @@ TEST_CASE("transport: corked writes go out together at uncork, and count as back
 }
 
 TEST_CASE("transport: close() says its parting words when the socket takes them at once") {
-  Loopback net;
+  ServerLoopback net;
   Recorder client;
   net.connect(client);
   client.transport->close("QUIT\r\n");
@@ -220,7 +152,7 @@ TEST_CASE("transport: close() says its parting words when the socket takes them 
 }
 
 TEST_CASE("transport: destroyed while open, it closes its socket without a word to its owner") {
-  Loopback net;
+  ServerLoopback net;
   Recorder client;
   net.connect(client);
   client.transport.reset();
@@ -230,7 +162,7 @@ TEST_CASE("transport: destroyed while open, it closes its socket without a word 
 }
 
 TEST_CASE("transport: a refused connect is reported from the loop") {
-  Loopback net;
+  ServerLoopback net;
   sockaddr_in unused = net.address;
   {
     // A port that was just free: bound, read back, closed.
@@ -259,7 +191,7 @@ TEST_CASE("transport: TLS under the bytes; what is written during the handshake 
   SSL_CTX* client_context = SSL_CTX_new(TLS_client_method());
   REQUIRE(client_context != nullptr);
   {
-    Loopback net;
+    ServerLoopback net;
     Recorder client;
     net.connect(client);
     REQUIRE(net.runUntil([&] { return net.server.transport != nullptr; }));
