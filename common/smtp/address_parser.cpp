@@ -3,6 +3,7 @@
 #include <upesi/text.hpp>
 
 #include "common/config/text_checks.hpp"
+#include "common/util/ascii.hpp"
 
 #include <fmt/format.h>
 
@@ -13,22 +14,6 @@
 namespace upesi::smtp {
 
 namespace {
-
-constexpr bool isAsciiLetter(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-constexpr bool isDigit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-constexpr bool isHexDigit(char c) {
-  return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-constexpr bool isNonAscii(char c) {
-  return static_cast<unsigned char>(c) >= 0x80;
-}
 
 // qtextSMTP (RFC 5321 §4.1.2) and its RFC 6531 UTF-8 extension: printable ASCII but '"' and '\'.
 constexpr bool isQtext(char c) {
@@ -77,7 +62,8 @@ std::optional<std::string> domainProblem(std::string_view text, bool allow_utf8)
       return "Invalid domain in address";
     }
     for (const char c : label) {
-      const bool ok = isAsciiLetter(c) || isDigit(c) || c == '-' || (allow_utf8 && isNonAscii(c));
+      const bool ok = ascii::isLetter(c) || ascii::isDigit(c) || c == '-' ||
+                      (allow_utf8 && ascii::isNonAscii(c));
       if (!ok) {
         return "Invalid domain in address";
       }
@@ -96,7 +82,7 @@ bool isIPv4(std::string_view text) {
   while (true) {
     std::size_t digits = 0;
     int value = 0;
-    while (pos < text.size() && isDigit(text[pos]) && digits < 4) {
+    while (pos < text.size() && ascii::isDigit(text[pos]) && digits < 4) {
       value = value * 10 + (text[pos] - '0');
       ++pos;
       ++digits;
@@ -138,7 +124,7 @@ bool countIPv6Units(std::string_view run, bool v4_tail, int& units) {
       return false;
     }
     for (const char c : group) {
-      if (!isHexDigit(c)) {
+      if (!ascii::isHexDigit(c)) {
         return false;
       }
     }
@@ -354,7 +340,7 @@ Result<Address> parsePath(std::string_view text, PathKind kind, const PathOption
   Address address;
   address.original = std::string(text);
   for (const char c : text) {
-    if (isNonAscii(c)) {
+    if (ascii::isNonAscii(c)) {
       address.is_utf8 = true;
       break;
     }

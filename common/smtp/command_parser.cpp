@@ -3,6 +3,7 @@
 #include <upesi/text.hpp>
 
 #include "common/config/text_checks.hpp"
+#include "common/util/ascii.hpp"
 
 #include <fmt/format.h>
 
@@ -12,22 +13,6 @@
 namespace upesi::smtp {
 
 namespace {
-
-constexpr bool isAsciiLetter(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-constexpr bool isDigit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-constexpr bool isNonAscii(char c) {
-  return static_cast<unsigned char>(c) >= 0x80;
-}
-
-bool hasNonAscii(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), isNonAscii);
-}
 
 std::string_view skipSpaces(std::string_view text) {
   const std::size_t first = text.find_first_not_of(' ');
@@ -40,7 +25,7 @@ bool isKeyword(std::string_view text) {
     return false;
   }
   return std::all_of(text.begin(), text.end(),
-                     [](char c) { return isAsciiLetter(c) || isDigit(c) || c == '-'; });
+                     [](char c) { return ascii::isLetter(c) || ascii::isDigit(c) || c == '-'; });
 }
 
 // esmtp-value = 1*(%d33-60 / %d62-126), plus UTF8-non-ascii under RFC 6531.
@@ -135,12 +120,12 @@ CommandLine splitCommandLine(std::string_view line, bool allow_utf8_mail_rcpt) {
   out.argument = std::string(argument);
 
   const bool verb_is_letters =
-      !verb.empty() && std::all_of(verb.begin(), verb.end(), isAsciiLetter);
+      !verb.empty() && std::all_of(verb.begin(), verb.end(), ascii::isLetter);
   const bool utf8_allowed =
       allow_utf8_mail_rcpt && verb_is_letters && (out.verb == "MAIL" || out.verb == "RCPT");
   if (line.find('\0') != std::string_view::npos) {
     out.defect = LineDefect::Nul;
-  } else if (hasNonAscii(verb) || (!utf8_allowed && hasNonAscii(argument))) {
+  } else if (ascii::hasNonAscii(verb) || (!utf8_allowed && ascii::hasNonAscii(argument))) {
     out.defect = LineDefect::EightBit;
   } else if (verb.empty()) {
     out.defect = LineDefect::Empty;
@@ -248,7 +233,7 @@ Result<std::uint64_t> parseSizeValue(std::string_view value) {
   if (value.empty()) {
     return Error{"SIZE requires a value"};
   }
-  if (!std::all_of(value.begin(), value.end(), isDigit)) {
+  if (!std::all_of(value.begin(), value.end(), ascii::isDigit)) {
     return Error{"SIZE value is not a number"};
   }
   constexpr std::uint64_t Max = std::numeric_limits<std::uint64_t>::max();

@@ -1,14 +1,12 @@
 #include "common/smtp_client/reply_parser.hpp"
 
+#include "common/util/ascii.hpp"
+
 #include <fmt/format.h>
 
 namespace upesi::smtp_client {
 
 namespace {
-
-bool isDigit(char c) {
-  return c >= '0' && c <= '9';
-}
 
 // Text fit for a log line or a bounce: control characters (TAB aside) become '?'.
 std::string cleanText(std::string_view text) {
@@ -32,7 +30,7 @@ std::size_t enhancedCodeLength(std::string_view text) {
   std::size_t i = 2;
   for (int part = 0; part < 2; ++part) {
     std::size_t start = i;
-    while (i < text.size() && isDigit(text[i])) {
+    while (i < text.size() && ascii::isDigit(text[i])) {
       ++i;
     }
     if (i == start || i - start > 3) {
@@ -127,7 +125,8 @@ Result<std::size_t> ReplyParser::feed(std::string_view bytes, std::vector<Server
 }
 
 bool ReplyParser::takeLine(std::string_view line, std::vector<ServerReply>& out) {
-  if (line.size() < 3 || line[0] < '2' || line[0] > '5' || !isDigit(line[1]) || !isDigit(line[2])) {
+  if (line.size() < 3 || line[0] < '2' || line[0] > '5' || !ascii::isDigit(line[1]) ||
+      !ascii::isDigit(line[2])) {
     error_ = fmt::format("malformed reply line \"{}\"", cleanText(line.substr(0, 64)));
     return false;
   }
