@@ -9,6 +9,7 @@
 #include <upesi/text.hpp>
 
 #include "common/util/durable_fs.hpp"
+#include "plugins/support/message_file.hpp"
 
 #include <fmt/format.h>
 
@@ -67,10 +68,6 @@ struct Job {
   std::string error; // empty: every copy delivered
 };
 
-std::string errnoText(int err) {
-  return std::strerror(err);
-}
-
 /// A maildir file name: time.unique.host (unique: pid, a process counter and the transaction).
 std::string uniqueName(const std::string& txn_uuid, const std::string& hostname) {
   auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -94,53 +91,11 @@ bool deliverCopy(Job& job, Copy& copy) {
   }
   const auto name = uniqueName(job.txn->uuid(), job.hostname);
   const auto tmp = copy.maildir / "tmp" / name;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    error = fmt::format("create {}: {}", tmp.string(), errnoText(errno));
+  const auto delivered = copy.maildir / "new" / name;
+  if (!writeMessageFile(*job.txn, copy.prefix, tmp, delivered, 0600, error)) {
     return false;
   }
-  bool ok = durable::writeAll(fd, copy.prefix);
-  int write_errno = ok ? 0 : errno;
-  if (ok) {
-    MessageWriteOptions options;
-    options.dot_stuffed = false;
-    options.crlf = false; // maildir files use the local line end
-    ok = job.txn->writeMessage(
-        [&](std::string_view chunk) {
-          if (!durable::writeAll(fd, chunk)) {
-            write_errno = errno;
-            return false;
-          }
-          return true;
-        },
-        options);
-    if (!ok && write_errno == 0) {
-      error = fmt::format("reading the message for {} failed", tmp.string());
-    }
-  }
-  if (ok && ::fsync(fd) != 0) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (ok) {
-    copy.delivered = copy.maildir / "new" / name;
-    if (::rename(tmp.c_str(), copy.delivered.c_str()) != 0) {
-      write_errno = errno;
-      ok = false;
-      copy.delivered.clear();
-    }
-  }
-  if (!ok) {
-    if (error.empty()) {
-      error = fmt::format("write {}: {}", tmp.string(), errnoText(write_errno));
-    }
-    ::unlink(tmp.c_str());
-    return false;
-  }
+  copy.delivered = delivered;
   if (!durable::syncDirectory(copy.maildir / "new", error)) {
     return false; // the caller removes the delivered copies
   }

@@ -10,6 +10,7 @@
 
 #include "common/util/durable_fs.hpp"
 #include "plugins/support/json_notes.hpp"
+#include "plugins/support/message_file.hpp"
 
 #include <fmt/format.h>
 
@@ -91,41 +92,7 @@ void writeCopy(Job& job) {
       !durable::makeDirectories(job.dir, 0750, job.error)) {
     return;
   }
-  int fd = ::open(job.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    job.error = fmt::format("create {}: {}", job.tmp.string(), std::strerror(errno));
-    return;
-  }
-  int write_errno = 0;
-  MessageWriteOptions options;
-  options.dot_stuffed = false;
-  options.crlf = false; // Haraka writes the copy with LF line ends
-  bool ok = job.txn->writeMessage(
-      [&](std::string_view chunk) {
-        if (!durable::writeAll(fd, chunk)) {
-          write_errno = errno;
-          return false;
-        }
-        return true;
-      },
-      options);
-  if (ok && ::fsync(fd) != 0) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (ok && ::rename(job.tmp.c_str(), job.final.c_str()) != 0) {
-    ok = false;
-    write_errno = errno;
-  }
-  if (!ok) {
-    job.error = write_errno != 0
-                    ? fmt::format("write {}: {}", job.final.string(), std::strerror(write_errno))
-                    : fmt::format("reading the message for {} failed", job.final.string());
-    ::unlink(job.tmp.c_str());
+  if (!writeMessageFile(*job.txn, {}, job.tmp, job.final, 0640, job.error)) {
     return;
   }
   (void)durable::syncDirectory(job.dir, job.error);
