@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <set>
 #include <unistd.h>
 
@@ -39,6 +40,23 @@ struct Attempt {
   Outcome outcome = Outcome::Done;
   std::string message; // the error, for Failed
 };
+
+// The queue file `id` names, with the queue as scanned in `entries`; nothing, after saying why.
+std::optional<std::string> findById(const std::string& dir, const std::string& id,
+                                    std::vector<QueueEntry>& entries) {
+  auto scanned = scanQueue(dir);
+  if (!scanned) {
+    fmt::print(stderr, "upesi: {}\n", scanned.error());
+    return std::nullopt;
+  }
+  entries = std::move(*scanned);
+  auto name = selectById(entries, id);
+  if (!name) {
+    fmt::print(stderr, "upesi: {}\n", printable(name.error()));
+    return std::nullopt;
+  }
+  return std::move(*name);
+}
 
 // Claims `name` as a worker would, then unlinks it while holding the lock.
 Attempt deleteClaimed(const std::string& dir, const std::string& name) {
@@ -130,17 +148,12 @@ int queueStat(const std::string& dir, bool json) {
 }
 
 int queueShow(const std::string& dir, const std::string& id) {
-  auto entries = scanQueue(dir);
-  if (!entries) {
-    fmt::print(stderr, "upesi: {}\n", entries.error());
-    return 1;
-  }
-  auto name = selectById(*entries, id);
+  std::vector<QueueEntry> entries;
+  auto name = findById(dir, id, entries);
   if (!name) {
-    fmt::print(stderr, "upesi: {}\n", printable(name.error()));
     return 1;
   }
-  auto entry = std::find_if(entries->begin(), entries->end(),
+  auto entry = std::find_if(entries.begin(), entries.end(),
                             [&](const QueueEntry& e) { return e.name == *name; });
   if (entry->unreadable) {
     fmt::print(stderr, "upesi: {} is unreadable: {}\n", printable(*name), entry->error);
@@ -195,14 +208,9 @@ int queueShow(const std::string& dir, const std::string& id) {
 }
 
 int queueDelete(const std::string& dir, const std::string& id) {
-  auto entries = scanQueue(dir);
-  if (!entries) {
-    fmt::print(stderr, "upesi: {}\n", entries.error());
-    return 1;
-  }
-  auto name = selectById(*entries, id);
+  std::vector<QueueEntry> entries;
+  auto name = findById(dir, id, entries);
   if (!name) {
-    fmt::print(stderr, "upesi: {}\n", printable(name.error()));
     return 1;
   }
   auto attempt = deleteClaimed(dir, *name);

@@ -1,5 +1,6 @@
 #include "common/config/haraka_aliases.hpp"
 
+#include "common/config/ini_lines.hpp"
 #include "common/config/ini_locate.hpp"
 #include "common/config/ini_parser.hpp"
 #include "common/config/text_checks.hpp"
@@ -88,24 +89,11 @@ std::vector<KeyLine> keysInOrder(std::string_view text) {
   std::vector<KeyLine> out;
   std::set<std::pair<std::string, std::string>> seen;
   std::string section = "main";
-  bool continued = false;
-  forEachLine(text, [&](std::string_view raw, std::size_t line_no) {
-    auto line = text::trim(raw);
-    bool was_continued = continued;
-    continued = !line.empty() && line.back() == '\\';
-    if (was_continued || line.empty() || line[0] == ';' || line[0] == '#') {
-      return;
-    }
-    if (line.front() == '[' && line.back() == ']') {
-      section = std::string(text::trim(line.substr(1, line.size() - 2)));
-      return;
-    }
-    auto key = text::trim(line.substr(0, line.find('=')));
-    if (key.size() > 2 && key.ends_with("[]")) {
-      key.remove_suffix(2);
-    }
-    if (seen.emplace(section, std::string(key)).second) {
-      out.push_back({section, std::string(key), line_no});
+  forEachIniLine(text, [&](const IniLine& line) {
+    if (line.header) {
+      section = std::string(line.name);
+    } else if (seen.emplace(section, std::string(line.name)).second) {
+      out.push_back({section, std::string(line.name), line.number});
     }
   });
   return out;

@@ -1,5 +1,6 @@
 #include "common/config/unknown_keys.hpp"
 
+#include "common/config/ini_lines.hpp"
 #include "common/config/text_checks.hpp"
 #include "common/util/text.hpp"
 
@@ -55,17 +56,11 @@ std::vector<std::string> unknownIniKeys(std::string_view text, const std::string
   const KnownSection* section = findSection(known, "main");
   std::string section_name = "main";
   bool header_seen = false;
-  bool continued = false; // the previous line ended in a backslash: this one is its value
-  forEachLine(text, [&](std::string_view raw, std::size_t line_no) {
-    auto line = text::trim(raw);
-    bool was_continued = continued;
-    continued = !line.empty() && line.back() == '\\';
-    if (was_continued || line.empty() || line[0] == ';' || line[0] == '#') {
-      return;
-    }
-    if (line.front() == '[' && line.back() == ']' && line.find(']') == line.size() - 1) {
+  forEachIniLine(text, [&](const IniLine& line) {
+    const std::size_t line_no = line.number;
+    if (line.header) {
       header_seen = true;
-      section_name = std::string(text::trim(line.substr(1, line.size() - 2)));
+      section_name = std::string(line.name);
       section = findSection(known, section_name);
       if (section == nullptr) {
         std::vector<std::string_view> names;
@@ -81,17 +76,13 @@ std::vector<std::string> unknownIniKeys(std::string_view text, const std::string
       // Keys before any [section] are [main]'s, which this file does not have.
       warnings.push_back(fmt::format("{}:{}: unknown key {} outside a section (this file's keys "
                                      "go in [{}])",
-                                     path, line_no, text::trim(line.substr(0, line.find('='))),
-                                     known.sections.front().name));
+                                     path, line_no, line.name, known.sections.front().name));
       return;
     }
     if (section == nullptr || section->any_key) {
       return; // reported at its header, or keys are data here
     }
-    auto key = text::trim(line.substr(0, line.find('=')));
-    if (key.size() > 2 && key.ends_with("[]")) {
-      key.remove_suffix(2);
-    }
+    const auto key = line.name;
     for (auto k : section->keys) {
       if (k == key) {
         return;

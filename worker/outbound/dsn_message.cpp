@@ -143,6 +143,15 @@ void appendReturnedHeaders(std::string& out, const std::string& boundary,
   out += toCrlf(headers);
 }
 
+// The report's own header field and its first part's, up to that part's text.
+void openReport(std::string& out, const std::string& boundary) {
+  out += fmt::format("Content-Type: multipart/report; report-type=delivery-status;\r\n"
+                     "    boundary=\"{}\"\r\n\r\n",
+                     boundary);
+  out += "This is a MIME-encapsulated message.\r\n\r\n";
+  out += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", boundary);
+}
+
 // Ends the last part on a line break, then the multipart/report.
 void closeReport(std::string& out, const std::string& boundary) {
   if (!out.ends_with("\r\n")) {
@@ -258,11 +267,7 @@ std::string buildBounce(const std::string& template_text, const BounceInput& inp
     if (!hasHeaderField(header, "MIME-Version")) {
       out += "MIME-Version: 1.0\r\n";
     }
-    out += fmt::format("Content-Type: multipart/report; report-type=delivery-status;\r\n"
-                       "    boundary=\"{}\"\r\n\r\n",
-                       boundary);
-    out += "This is a MIME-encapsulated message.\r\n\r\n";
-    out += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", boundary);
+    openReport(out, boundary);
     out += body;
   } else {
     out = std::move(filled);
@@ -297,11 +302,7 @@ std::string buildSuccessNotice(const BounceInput& input) {
   out += fmt::format("To: <{}>\r\n", oneLine(input.sender));
   out += "Subject: Successful Mail Delivery Report\r\n";
   out += "MIME-Version: 1.0\r\nAuto-Submitted: auto-replied\r\n";
-  out += fmt::format("Content-Type: multipart/report; report-type=delivery-status;\r\n"
-                     "    boundary=\"{}\"\r\n\r\n",
-                     boundary);
-  out += "This is a MIME-encapsulated message.\r\n\r\n";
-  out += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", boundary);
+  openReport(out, boundary);
   out += fmt::format("This is the mail system at host {}.\r\n\r\n", me);
   out += fmt::format("Your message \"{}\" was {}:\r\n\r\n", oneLine(input.subject),
                      relayed ? "passed on to a system that sends no delivery reports, for"

@@ -366,15 +366,7 @@ void OutboundEngine::enqueue(std::shared_ptr<Transaction> txn,
                       return;
                     }
                     if (!alive.expired()) {
-                      for (const auto& file : *result) {
-                        log::info({file.todo.uuid, ""}, "outbound: queued {} for {}", file.name,
-                                  file.todo.domain);
-                        if (file.todo.mt_priority && *file.todo.mt_priority != 0) {
-                          priorities_[file.name] = *file.todo.mt_priority;
-                        }
-                        schedule(file.name, epochMs());
-                      }
-                      pump();
+                      queued(*result);
                     }
                     done(fmt::format("Message Queued ({})", uuid));
                   });
@@ -432,6 +424,17 @@ void OutboundEngine::enqueueMessage(const Address& from, const std::vector<Addre
   submission->hook = std::move(hook);
 }
 
+void OutboundEngine::queued(const std::vector<QueuedFile>& files) {
+  for (const auto& file : files) {
+    log::info({file.todo.uuid, ""}, "outbound: queued {} for {}", file.name, file.todo.domain);
+    if (file.todo.mt_priority && *file.todo.mt_priority != 0) {
+      priorities_[file.name] = *file.todo.mt_priority;
+    }
+    schedule(file.name, epochMs());
+  }
+  pump();
+}
+
 void OutboundEngine::writeMessage(std::shared_ptr<Submission> submission) {
   auto files = planQueueFiles(*submission->txn, settings_.config, settings_.hostname);
   std::weak_ptr<bool> alive = alive_;
@@ -445,15 +448,7 @@ void OutboundEngine::writeMessage(std::shared_ptr<Submission> submission) {
                       return;
                     }
                     if (!alive.expired()) {
-                      for (const auto& file : *result) {
-                        log::info({file.todo.uuid, ""}, "outbound: queued {} for {}", file.name,
-                                  file.todo.domain);
-                        if (file.todo.mt_priority && *file.todo.mt_priority != 0) {
-                          priorities_[file.name] = *file.todo.mt_priority;
-                        }
-                        schedule(file.name, epochMs());
-                      }
-                      pump();
+                      queued(*result);
                     }
                     done(Code::Ok, fmt::format("Message Queued ({})", uuid));
                   });

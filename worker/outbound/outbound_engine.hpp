@@ -22,6 +22,7 @@
 #include "worker/outbound/delivery_outcome.hpp"
 #include "worker/outbound/destination_slots.hpp"
 #include "worker/outbound/pending_splits.hpp"
+#include "worker/outbound/queue_writer_job.hpp"
 #include "worker/outbound/retry_schedule.hpp"
 
 #include <uv.h>
@@ -117,6 +118,8 @@ private:
   void deliveryDone(const std::string& name, DeliveryOutcome outcome) override;
 
   void writeMessage(std::shared_ptr<Submission> submission);
+  /// Files just written to the queue: due now, in their MT-PRIORITY order.
+  void queued(const std::vector<QueuedFile>& files);
   /// Drops `owned` on a later loop turn: its owner may be the caller.
   void releaseLater(std::shared_ptr<void> owned);
   void schedule(const std::string& name, std::int64_t due_ms);
