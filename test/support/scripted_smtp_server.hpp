@@ -1,5 +1,6 @@
-// Test helpers for the SMTP client: a small scripted SMTP server on the test's own loop, the
-// client options and envelopes the tests use, and a loop that must close clean.
+// A small scripted SMTP server on the test's own loop, on a loopback port the kernel picks, for
+// the tests of whatever talks SMTP to a next hop (the client, a delivery); the client options
+// and envelopes the client's tests use, and a loop that must close clean.
 #pragma once
 
 #include "common/smtp_client/smtp_client.hpp"
