@@ -1,7 +1,7 @@
 // QuittingClients: a client handed over says QUIT and is freed after the reply; those still
 // waiting are freed by dropAll() or the destructor, so the loop closes clean (Loop checks).
 #include "common/smtp_client/quitting_clients.hpp"
-#include "test/unit/common/smtp_client/scripted_server.hpp"
+#include "test/support/scripted_smtp_server.hpp"
 
 #include <doctest/doctest.h>
 #include <uv.h>

@@ -2,7 +2,7 @@
 // lifetimes (destroyed inside its callback, close() with an operation in flight), a message
 // source that fails, refusals decided before anything is sent.
 #include "common/smtp_client/smtp_client.hpp"
-#include "test/unit/common/smtp_client/scripted_server.hpp"
+#include "test/support/scripted_smtp_server.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

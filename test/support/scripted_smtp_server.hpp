@@ -1,5 +1,6 @@
-// Test helpers for the SMTP client: a small scripted SMTP server on the test's own loop, the
-// client options and envelopes the tests use, and a loop that must close clean.
+// A small scripted SMTP server on the test's own loop, on a loopback port the kernel picks, for
+// the tests of whatever talks SMTP to a next hop (the client, a delivery); the client options
+// and envelopes the client's tests use, and a loop that must close clean.
 #pragma once
 
 #include "common/smtp_client/smtp_client.hpp"
@@ -8,6 +9,7 @@
 #include <uv.h>
 
 #include <csignal>
+#include <functional>
 #include <string>
 
 namespace upesi::test {
@@ -29,6 +31,10 @@ struct ScriptedServer {
   int mails = 0;
   std::string extra_ehlo; // more keyword lines ("250-DSN\r\n") in the EHLO reply
   bool answers_quit = true;
+  // The test's own reply to a command line ("RCPT TO:<b@example.net>"); "" keeps the script's.
+  std::function<std::string(const std::string& line)> answer;
+  // Closes the connection, unanswered, as soon as the message's first bytes come after 354.
+  bool drop_in_data = false;
 
   ScriptedServer(const ScriptedServer&) = delete;
   ScriptedServer& operator=(const ScriptedServer&) = delete;
@@ -101,6 +107,10 @@ struct ScriptedServer {
   void process() {
     for (;;) {
       if (in_data) {
+        if (drop_in_data && pending.size() > 2) { // more than the line end put first
+          shutdown();
+          return;
+        }
         auto end = pending.find("\r\n.\r\n");
         if (end == std::string::npos) {
           return;
@@ -118,7 +128,9 @@ struct ScriptedServer {
       std::string line = pending.substr(0, lf);
       pending.erase(0, lf + 2);
       std::string verb = line.substr(0, 4);
-      if (verb == "EHLO") {
+      if (std::string reply = answer ? answer(line) : ""; !reply.empty()) {
+        say(reply);
+      } else if (verb == "EHLO") {
         say("250-scripted\r\n250-PIPELINING\r\n250-AUTH PLAIN login\r\n" + extra_ehlo +
             "250 SIZE 1000\r\n");
       } else if (verb == "MAIL") {
