@@ -25,6 +25,7 @@
 #include "common/plugin/hook_runner.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/loop_timer.hpp"
+#include "worker/smtp/auth_exchange.hpp"
 #include "worker/smtp/data_reader.hpp"
 #include "worker/smtp/hook_arguments.hpp"
 #include "worker/smtp/reply.hpp"
@@ -147,18 +148,16 @@ private:
   std::unique_ptr<DataReader> makeDataReader();
 
   // AUTH (session_auth.cpp)
-  enum class AuthStep { None, PlainResponse, LoginUser, LoginPassword, CramResponse };
   std::vector<std::string> authMechanisms() const;
   void filterAuthCapability();
   void cmdAuth(std::string_view argument);
   std::string authFailureKey() const;
+  void logAuthResponse();
   void authContinue(std::string_view line);
-  void authPlain(std::string_view decoded);
-  void checkCredentials(std::string method, std::string user, std::string password,
-                        std::string digest);
+  void authNext(AuthNext next);
+  void checkCredentials(AuthAttempt attempt);
   void authRespond(HookResult result);
   void authFailed(std::string why);
-  void endAuthExchange();
   void armIdleTimer();
   void updateReading();
 
@@ -241,12 +240,9 @@ private:
   bool tls_implicit_ = false; // the handshake in flight is SMTPS's, not STARTTLS's
   TlsInfo tls_info_;
   std::string auth_user_;
-  AuthStep auth_step_ = AuthStep::None;
-  std::string auth_challenge_;  // CRAM-MD5
-  std::string auth_login_user_; // LOGIN, between its two prompts
+  AuthExchange auth_;
   unsigned auth_failures_ = 0;
-  AuthAttempt pending_auth_;
-  bool skip_to_line_end_ = false; // dropping the rest of an over-long AUTH response
+  AuthAttempt pending_auth_; // while the auth hook checks it
 
   // BDAT: the chunk being read is always read to its end, even when it is refused.
   bool bdat_reading_ = false;
