@@ -179,8 +179,8 @@ void Session::armIdleTimer() {
   if (phase_ == Phase::Closed) {
     return;
   }
-  int seconds = phase_ == Phase::Data || bdat_reading_ ? limits_.data_timeout_s
-                                                       : limits_.inactivity_timeout_s;
+  int seconds = phase_ == Phase::Data || bdat_.reading() ? limits_.data_timeout_s
+                                                         : limits_.inactivity_timeout_s;
   idle_timer_.start(static_cast<std::uint64_t>(seconds) * 1000, [this]() { onIdleTimeout(); });
 }
 
@@ -221,9 +221,9 @@ void Session::processInput() {
       }
       continue;
     }
-    if (bdat_reading_) {
+    if (bdat_.reading()) {
       handleBdatBytes();
-      if (bdat_reading_) {
+      if (bdat_.reading()) {
         break; // waiting for more of the chunk
       }
       continue;

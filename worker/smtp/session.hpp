@@ -26,6 +26,7 @@
 #include "common/plugin/hook_table.hpp"
 #include "common/util/loop_timer.hpp"
 #include "worker/smtp/auth_exchange.hpp"
+#include "worker/smtp/bdat_chunks.hpp"
 #include "worker/smtp/data_reader.hpp"
 #include "worker/smtp/hook_arguments.hpp"
 #include "worker/smtp/reply.hpp"
@@ -143,7 +144,6 @@ private:
   void cmdBdat(std::string_view argument);
   void startBdatChunk();
   void handleBdatBytes();
-  void feedBdatContent(std::string_view raw);
   void finishBdatChunk();
   std::unique_ptr<DataReader> makeDataReader();
 
@@ -244,15 +244,7 @@ private:
   unsigned auth_failures_ = 0;
   AuthAttempt pending_auth_; // while the auth hook checks it
 
-  // BDAT: the chunk being read is always read to its end, even when it is refused.
-  bool bdat_reading_ = false;
-  std::uint64_t bdat_remaining_ = 0;
-  std::uint64_t bdat_chunk_size_ = 0;
-  bool bdat_last_ = false;
-  bool bdat_started_ = false;      // this transaction's message came by BDAT
-  bool bdat_failed_ = false;       // a chunk of this transaction failed: the rest are refused
-  bool bdat_at_line_start_ = true; // for dot-stuffing the raw chunk into the DATA reader
-  std::optional<Reply> bdat_refusal_;
+  BdatChunks bdat_;
   LoopTimer idle_timer_;           // inactivity_timeout, or data_timeout in DATA/BDAT
   LoopTimer auth_delay_;           // a failed AUTH is answered after auth_failure_delay
   LoopTimer line_deadline_;        // a command line begun and not finished
