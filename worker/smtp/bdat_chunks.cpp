@@ -43,7 +43,7 @@ void BdatChunks::announce(const BdatCommand& command, std::optional<Reply> refus
 
 void BdatChunks::startMessage() {
   started_ = true;
-  at_line_start_ = true;
+  raw_at_ = RawAt::LineStart;
 }
 
 void BdatChunks::failMessage(Reply refusal) {
@@ -61,15 +61,22 @@ std::size_t BdatChunks::take(std::string_view input, DataReader* reader) {
 }
 
 void BdatChunks::feed(std::string_view raw, DataReader& reader) {
-  // Dot-stuff: a line starting with "." gets another, which the reader takes off again.
+  // Dot-stuff: a line starting with "." gets another, which the reader takes off again. A line
+  // starts after an LF, and after a bare CR too, which the reader may take for a line end.
   while (!raw.empty() && reader.state() == DataState::Reading) {
-    if (at_line_start_ && raw.front() == '.') {
+    if (raw_at_ != RawAt::Text && raw.front() == '.') {
       reader.feed(".");
     }
-    auto lf = raw.find('\n');
-    std::size_t run = lf == std::string_view::npos ? raw.size() : lf + 1;
+    auto end = raw.find_first_of("\r\n");
+    std::size_t run = raw.size();
+    if (end != std::string_view::npos) {
+      const bool crlf = raw[end] == '\r' && end + 1 < raw.size() && raw[end + 1] == '\n';
+      run = crlf ? end + 2 : end + 1;
+    }
     reader.feed(raw.substr(0, run));
-    at_line_start_ = lf != std::string_view::npos;
+    raw_at_ = end == std::string_view::npos ? RawAt::Text
+              : raw[run - 1] == '\n'        ? RawAt::LineStart
+                                            : RawAt::Cr;
     raw.remove_prefix(run);
   }
 }
@@ -96,7 +103,7 @@ BdatChunkEnd BdatChunks::finishChunk(DataReader* reader) {
             Reply{250, "2.0.0", {fmt::format("{} octets received", chunk_size_)}}};
   }
   // The last chunk: end the message as the final dot of DATA would.
-  if (!at_line_start_) {
+  if (raw_at_ != RawAt::LineStart) {
     feed("\r\n", *reader);
   }
   reader->feed(".\r\n");

@@ -85,7 +85,9 @@ private:
   bool last_ = false;
   bool started_ = false;
   bool failed_ = false;
-  bool at_line_start_ = true; // in the raw stream, for dot-stuffing
+  // Where the raw stream is, for dot-stuffing and for the CRLF a message may lack at its end.
+  enum class RawAt { LineStart, Cr, Text };
+  RawAt raw_at_ = RawAt::LineStart;
   std::optional<Reply> refusal_;
 };
 

@@ -269,3 +269,24 @@ TEST_CASE("bdat: past the message size the chunks are still read, and the LAST s
   CHECK(m.chunk("more\r\n", true).kind == Kind::MessageEnded);
   CHECK(m.reader().outcome() == DataOutcome::SizeExceeded);
 }
+
+TEST_CASE("bdat: with bare line endings normalised, a dot after a bare CR is data") {
+  DataReaderOptions options;
+  options.bare_line_endings = upesi::smtp::BareLineEndingPolicy::Normalise;
+  const std::string message = "a\r.b\r\n\r.\r\nc\r\r\n.d\r\n";
+  for (std::size_t split = 0; split <= message.size(); ++split) {
+    CAPTURE(split);
+    BdatMessage m(options);
+    CHECK(m.chunk(std::string_view(message).substr(0, split), false).kind == Kind::Received);
+    CHECK(m.chunk(std::string_view(message).substr(split), true).kind == Kind::MessageEnded);
+    CHECK(m.stored() == "a\r\n.b\r\n\r\n.\r\nc\r\n\r\n.d\r\n");
+  }
+}
+
+TEST_CASE("bdat: with bare line endings normalised, a bare CR may end the LAST chunk") {
+  DataReaderOptions options;
+  options.bare_line_endings = upesi::smtp::BareLineEndingPolicy::Normalise;
+  BdatMessage m(options);
+  CHECK(m.chunk("abc\r", true).kind == Kind::MessageEnded);
+  CHECK(m.stored() == "abc\r\n\r\n");
+}
