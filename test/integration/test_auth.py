@@ -153,6 +153,20 @@ def test_malformed_cancelled_and_oversized_exchanges(start_server, pki):
         assert s.docmd("AUTH", "PLAIN " + good)[0] == 503      # already authenticated
 
 
+def test_an_oversized_response_without_its_line_end_yet(start_server, pki):
+    # The refusal comes before the line ends; the rest is dropped as it arrives.
+    server = start_server(plugins=PLUGINS, files=auth_files(pki),
+                          smtp={"auth_failure_delay": 0})
+    with smtp_tls(server, pki) as s:
+        assert s.docmd("AUTH", "PLAIN")[0] == 334
+        s.send(b"A" * 13000)
+        code, text = s.getreply()
+        assert code == 500 and b"5.5.6" in text
+        s.send(b"A" * 5000)
+        s.send(b"A\r\n")
+        assert s.noop()[0] == 250, "the rest of the line was dropped, and no more"
+
+
 def test_cram_md5_digest_is_checked(start_server, pki):
     server = start_server(plugins=PLUGINS, files=auth_files(pki),
                           smtp={"auth_failure_delay": 0})

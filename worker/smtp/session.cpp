@@ -179,8 +179,8 @@ void Session::armIdleTimer() {
   if (phase_ == Phase::Closed) {
     return;
   }
-  int seconds = phase_ == Phase::Data || bdat_reading_ ? limits_.data_timeout_s
-                                                       : limits_.inactivity_timeout_s;
+  int seconds = phase_ == Phase::Data || bdat_.reading() ? limits_.data_timeout_s
+                                                         : limits_.inactivity_timeout_s;
   idle_timer_.start(static_cast<std::uint64_t>(seconds) * 1000, [this]() { onIdleTimeout(); });
 }
 
@@ -221,9 +221,9 @@ void Session::processInput() {
       }
       continue;
     }
-    if (bdat_reading_) {
+    if (bdat_.reading()) {
       handleBdatBytes();
-      if (bdat_reading_) {
+      if (bdat_.reading()) {
         break; // waiting for more of the chunk
       }
       continue;
@@ -237,22 +237,20 @@ void Session::processInput() {
       startClose();
       break;
     }
-    auto lf = pending.find('\n');
-    if (skip_to_line_end_) {
+    if (auth_.skippingLine()) {
       // The rest of an over-long AUTH response: dropped up to its end.
-      in_pos_ += lf == std::string_view::npos ? pending.size() : lf + 1;
-      skip_to_line_end_ = lf == std::string_view::npos;
+      in_pos_ += auth_.skipLine(pending);
+      if (auth_.skippingLine()) {
+        break; // its end has not come yet
+      }
       continue;
     }
-    // RFC 4954 4: AUTH responses may be up to 12288 octets, more than any command.
-    bool in_auth = auth_step_ != AuthStep::None;
-    std::size_t max_line =
-        in_auth ? std::max<std::size_t>(limits_.max_line_length, 12288) : limits_.max_line_length;
+    auto lf = pending.find('\n');
+    bool in_auth = auth_.awaitingResponse();
+    std::size_t max_line = auth_.lineLimit(limits_.max_line_length);
     bool too_long = lf == std::string_view::npos ? pending.size() >= max_line : lf + 1 > max_line;
     if (too_long && in_auth) {
-      endAuthExchange();
-      refuse(500, "5.5.6", {"Authentication Exchange line is too long"});
-      skip_to_line_end_ = true;
+      refuse(auth_.responseTooLong().reply);
       continue;
     }
     if (too_long) {
@@ -274,7 +272,7 @@ void Session::processInput() {
       refuse(503, "5.5.1", {"Bad sequence of commands - pipelined after end of DATA"});
       continue;
     }
-    if (auth_step_ != AuthStep::None) {
+    if (auth_.awaitingResponse()) {
       authContinue(line);
       continue;
     }

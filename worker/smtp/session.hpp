@@ -25,6 +25,8 @@
 #include "common/plugin/hook_runner.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/loop_timer.hpp"
+#include "worker/smtp/auth_exchange.hpp"
+#include "worker/smtp/bdat_chunks.hpp"
 #include "worker/smtp/data_reader.hpp"
 #include "worker/smtp/hook_arguments.hpp"
 #include "worker/smtp/reply.hpp"
@@ -142,23 +144,20 @@ private:
   void cmdBdat(std::string_view argument);
   void startBdatChunk();
   void handleBdatBytes();
-  void feedBdatContent(std::string_view raw);
   void finishBdatChunk();
   std::unique_ptr<DataReader> makeDataReader();
 
   // AUTH (session_auth.cpp)
-  enum class AuthStep { None, PlainResponse, LoginUser, LoginPassword, CramResponse };
   std::vector<std::string> authMechanisms() const;
   void filterAuthCapability();
   void cmdAuth(std::string_view argument);
   std::string authFailureKey() const;
+  void logAuthResponse();
   void authContinue(std::string_view line);
-  void authPlain(std::string_view decoded);
-  void checkCredentials(std::string method, std::string user, std::string password,
-                        std::string digest);
+  void authNext(AuthNext next);
+  void checkCredentials(AuthAttempt attempt);
   void authRespond(HookResult result);
   void authFailed(std::string why);
-  void endAuthExchange();
   void armIdleTimer();
   void updateReading();
 
@@ -241,22 +240,11 @@ private:
   bool tls_implicit_ = false; // the handshake in flight is SMTPS's, not STARTTLS's
   TlsInfo tls_info_;
   std::string auth_user_;
-  AuthStep auth_step_ = AuthStep::None;
-  std::string auth_challenge_;  // CRAM-MD5
-  std::string auth_login_user_; // LOGIN, between its two prompts
+  AuthExchange auth_;
   unsigned auth_failures_ = 0;
-  AuthAttempt pending_auth_;
-  bool skip_to_line_end_ = false; // dropping the rest of an over-long AUTH response
+  AuthAttempt pending_auth_; // while the auth hook checks it
 
-  // BDAT: the chunk being read is always read to its end, even when it is refused.
-  bool bdat_reading_ = false;
-  std::uint64_t bdat_remaining_ = 0;
-  std::uint64_t bdat_chunk_size_ = 0;
-  bool bdat_last_ = false;
-  bool bdat_started_ = false;      // this transaction's message came by BDAT
-  bool bdat_failed_ = false;       // a chunk of this transaction failed: the rest are refused
-  bool bdat_at_line_start_ = true; // for dot-stuffing the raw chunk into the DATA reader
-  std::optional<Reply> bdat_refusal_;
+  BdatChunks bdat_;
   LoopTimer idle_timer_;           // inactivity_timeout, or data_timeout in DATA/BDAT
   LoopTimer auth_delay_;           // a failed AUTH is answered after auth_failure_delay
   LoopTimer line_deadline_;        // a command line begun and not finished

@@ -1,12 +1,12 @@
-// Session: SMTP AUTH (RFC 4954). The core runs the SASL exchange (PLAIN, LOGIN, CRAM-MD5) so
-// that plugin order cannot break it; auth plugins advertise mechanisms in `capabilities` and
-// check credentials in the `auth` hook. Passwords are never logged.
+// Session: SMTP AUTH (RFC 4954). The core runs the SASL exchange (PLAIN, LOGIN, CRAM-MD5, in
+// AuthExchange) so that plugin order cannot break it; auth plugins advertise mechanisms in
+// `capabilities` and check credentials in the `auth` hook. Passwords are never logged.
 #include <upesi/text.hpp>
 
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/smtp/sasl_server.hpp"
-#include "common/util/base64.hpp"
+#include "worker/smtp/auth_exchange.hpp"
 #include "worker/smtp/auth_failures.hpp"
 #include "worker/smtp/client_key.hpp"
 #include "worker/smtp/session.hpp"
@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <strings.h>
+#include <variant>
 
 namespace upesi::smtp {
 namespace {
@@ -86,115 +87,39 @@ void Session::cmdAuth(std::string_view argument) {
     refuse(454, "4.7.0", {"Too many failed authentications; try again later"});
     return;
   }
-  pending_auth_ = {};
-  pending_auth_.method = mechanism;
-  if (mechanism == "PLAIN") {
-    if (initial.empty()) {
-      auth_step_ = AuthStep::PlainResponse;
-      reply(334, "", {""});
-      return;
-    }
-    auth_step_ = AuthStep::PlainResponse;
-    authContinue(initial);
-  } else if (mechanism == "LOGIN") {
-    if (initial.empty()) {
-      auth_step_ = AuthStep::LoginUser;
-      reply(334, "", {base64Encode("Username:")});
-      return;
-    }
-    auth_step_ = AuthStep::LoginUser;
-    authContinue(initial);
-  } else if (mechanism == "CRAM-MD5") {
-    if (!initial.empty()) {
-      refuse(501, "5.5.4", {"CRAM-MD5 takes no initial response"});
-      return;
-    }
-    auth_challenge_ = cramMd5Challenge(env_.me);
-    auth_step_ = AuthStep::CramResponse;
-    reply(334, "", {base64Encode(auth_challenge_)});
-  } else {
-    // Offered by a plugin, but the core has no exchange for it.
-    refuse(504, "5.5.4", {"Unrecognized authentication type"});
+  if (!initial.empty()) {
+    logAuthResponse();
   }
+  authNext(auth_.start(mechanism, initial, cramMd5Challenge(env_.me)));
 }
 
-void Session::endAuthExchange() {
-  auth_step_ = AuthStep::None;
-  auth_challenge_.clear();
-  auth_login_user_.clear();
-}
-
-void Session::authContinue(std::string_view line) {
+void Session::logAuthResponse() {
   if (log::Logger::instance().enabled(log::Level::Protocol)) {
     log::protocol({logUuid(), ""}, "C: *** (AUTH response)");
   }
-  if (line == "*") {
-    endAuthExchange();
-    reply(501, "5.0.0", {"Authentication cancelled"});
-    return;
-  }
-  std::optional<std::string> decoded =
-      line == "=" ? std::optional<std::string>(std::string()) : base64Decode(line);
-  if (!decoded) {
-    endAuthExchange();
-    refuse(501, "5.5.2", {"Cannot decode response"});
-    return;
-  }
-  switch (auth_step_) {
-  case AuthStep::PlainResponse: {
-    endAuthExchange();
-    auto credentials = parsePlainResponse(*decoded);
-    if (!credentials) {
-      refuse(501, "5.5.2", {fmt::format("Invalid AUTH string: {}", credentials.error())});
-      return;
+}
+
+void Session::authContinue(std::string_view line) {
+  logAuthResponse();
+  authNext(auth_.response(line));
+}
+
+void Session::authNext(AuthNext next) {
+  if (auto* prompt = std::get_if<AuthPrompt>(&next)) {
+    reply(334, "", {std::move(prompt->text)});
+  } else if (auto* refusal = std::get_if<AuthRefusal>(&next)) {
+    if (refusal->counts_as_error) {
+      refuse(std::move(refusal->reply));
+    } else {
+      reply(std::move(refusal->reply));
     }
-    checkCredentials("PLAIN", credentials->user, credentials->password, "");
-    return;
-  }
-  case AuthStep::LoginUser:
-    auth_login_user_ = *decoded;
-    auth_step_ = AuthStep::LoginPassword;
-    reply(334, "", {base64Encode("Password:")});
-    return;
-  case AuthStep::LoginPassword: {
-    std::string user = std::move(auth_login_user_);
-    endAuthExchange();
-    checkCredentials("LOGIN", std::move(user), *decoded, "");
-    return;
-  }
-  case AuthStep::CramResponse: {
-    std::string challenge = auth_challenge_;
-    endAuthExchange();
-    auto credentials = parseCramMd5Response(*decoded);
-    if (!credentials) {
-      refuse(501, "5.5.2", {fmt::format("Invalid AUTH string: {}", credentials.error())});
-      return;
-    }
-    auth_challenge_ = challenge;
-    checkCredentials("CRAM-MD5", credentials->user, "", credentials->digest);
-    return;
-  }
-  case AuthStep::None:
-    break;
+  } else {
+    checkCredentials(std::move(std::get<AuthAttempt>(next)));
   }
 }
 
-void Session::checkCredentials(std::string method, std::string user, std::string password,
-                               std::string digest) {
-  pending_auth_.method = std::move(method);
-  pending_auth_.user = std::move(user);
-  pending_auth_.password = std::move(password);
-  if (pending_auth_.method == "CRAM-MD5") {
-    pending_auth_.matches = [challenge = auth_challenge_,
-                             digest = std::move(digest)](std::string_view secret) {
-      return constantTimeEquals(cramMd5Digest(challenge, secret), digest);
-    };
-  } else {
-    pending_auth_.matches = [password = pending_auth_.password](std::string_view secret) {
-      return constantTimeEquals(password, secret);
-    };
-  }
-  auth_challenge_.clear();
+void Session::checkCredentials(AuthAttempt attempt) {
+  pending_auth_ = std::move(attempt);
   // Counted now, not when the exchange began: connections that all wait at the prompt and then
   // answer together must not get a guess each past the limit.
   if (env_.auth_failures && !env_.auth_failures->admit(authFailureKey())) {

@@ -582,8 +582,7 @@ void Session::resetTransaction(std::function<void()> then) {
   }
   runHook(Hook::ResetTransaction, {}, [this, then = std::move(then)](HookResult) {
     txn_.reset();
-    bdat_started_ = false;
-    bdat_failed_ = false;
+    bdat_.endTransaction();
     data_reader_.reset();
     then();
   });

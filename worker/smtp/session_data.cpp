@@ -31,7 +31,7 @@ void Session::cmdData(std::string_view argument) {
     refuse(503, "5.5.1", {"RCPT required first"});
     return;
   }
-  if (bdat_started_) {
+  if (bdat_.started()) {
     refuse(503, "5.5.1", {"DATA not allowed after BDAT in the same transaction"});
     return;
   }

@@ -20,7 +20,7 @@ void Session::outputDrained() {
 }
 
 bool Session::readingMessage() const {
-  return phase_ == Phase::Data || (bdat_started_ && (bdat_reading_ || !bdat_last_));
+  return phase_ == Phase::Data || bdat_.messageInProgress();
 }
 
 void Session::updateDeadlines() {
@@ -49,7 +49,7 @@ void Session::updateDeadlines() {
   data_deadline_.stop();
   data_rate_timer_.stop();
   // A command line begun and not ended, while we read: the client has command_timeout to end it.
-  const bool partial_line = in_pos_ < in_.size() && transport_->reading() && !bdat_reading_;
+  const bool partial_line = in_pos_ < in_.size() && transport_->reading() && !bdat_.reading();
   if (!partial_line) {
     line_deadline_.stop();
   } else if (!line_deadline_.armed()) {
