@@ -219,8 +219,24 @@ void Transport::write(std::string_view bytes) {
     updateReading();
     return;
   }
+  write(std::string(bytes));
+}
+
+void Transport::write(std::string&& bytes) {
+  if (state_ != State::Open || gone_ || bytes.empty()) {
+    return;
+  }
+  if (corked_) {
+    if (corked_output_.empty()) {
+      corked_output_ = std::move(bytes);
+    } else {
+      corked_output_.append(bytes);
+    }
+    updateReading();
+    return;
+  }
   CallScope scope(calls_);
-  send(std::string(bytes));
+  send(std::move(bytes));
   updateReading();
 }
 

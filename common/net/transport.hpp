@@ -117,6 +117,9 @@ public:
 
   /// Queues bytes for the peer (through TLS when on). Ignored once Closing or gone.
   void write(std::string_view bytes);
+  /// The same, taking the buffer: no copy when it goes to the socket as it is.
+  void write(std::string&& bytes);
+  void write(const char* bytes) { write(std::string_view(bytes)); }
   /// While corked, write() collects and nothing is sent until uncork() (or flush()).
   void cork() { corked_ = true; }
   void uncork();

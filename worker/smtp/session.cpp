@@ -166,7 +166,7 @@ void Session::reply(Reply r) {
   }
   std::string bytes;
   appendReply(bytes, r);
-  transport_->write(bytes); // corked while input is handled: pipelined replies leave together
+  transport_->write(std::move(bytes)); // corked while input is handled: replies leave together
 }
 
 void Session::flush() {
