@@ -131,13 +131,13 @@ TEST_CASE("session: a plugin answering later reads the hook's arguments it was g
       0, "hook_rcpt");
   TransportRecorder client;
   server.connect(client);
-  const std::string replies = server.exchange(
-      client,
-      "EHLO client.test\r\nMAIL FROM:<s@client.test>\r\nRCPT TO:<a@example.com>\r\n"
-      "RCPT TO:<nobody@example.com>\r\nRCPT TO:<b@example.com>\r\nRSET\r\n",
-      "250 2.0.0 OK");
-  CHECK(seen == std::vector<std::string>{"<a@example.com>", "<nobody@example.com>",
-                                         "<b@example.com>"});
+  const std::string replies =
+      server.exchange(client,
+                      "EHLO client.test\r\nMAIL FROM:<s@client.test>\r\nRCPT TO:<a@example.com>\r\n"
+                      "RCPT TO:<nobody@example.com>\r\nRCPT TO:<b@example.com>\r\nRSET\r\n",
+                      "250 2.0.0 OK");
+  CHECK(seen ==
+        std::vector<std::string>{"<a@example.com>", "<nobody@example.com>", "<b@example.com>"});
   CHECK(replies.find("250 2.1.5 recipient <a@example.com> OK") != std::string::npos);
   CHECK(replies.find("550 5.7.1 recipient <nobody@example.com> denied") != std::string::npos);
   CHECK(replies.find("250 2.1.5 recipient <b@example.com> OK") != std::string::npos);
