@@ -47,6 +47,35 @@ struct YamlBudget {
   int depth = 0;
 };
 
+// yaml-cpp 0.7 decodes the escapes \N and \_ to the single bytes 0x85 and 0xA0, not to
+// UTF-8. The file was checked to be UTF-8 and every other escape comes out as UTF-8, so such a
+// byte where no UTF-8 sequence can hold it is one of those two characters.
+std::string yamlScalarAsUtf8(const std::string& scalar) {
+  if (isValidUtf8(scalar)) {
+    return scalar;
+  }
+  std::string out;
+  out.reserve(scalar.size() + 8);
+  for (std::size_t i = 0; i < scalar.size();) {
+    const auto lead = static_cast<unsigned char>(scalar[i]);
+    const std::size_t length = lead < 0x80   ? 1
+                               : lead < 0xC0 ? 0
+                               : lead < 0xE0 ? 2
+                               : lead < 0xF0 ? 3
+                                             : 4;
+    if (length == 0 || i + length > scalar.size() ||
+        !isValidUtf8(std::string_view(scalar).substr(i, length))) {
+      out += static_cast<char>(0xC0 | lead >> 6); // a lone byte of the 0x80..0xFF range
+      out += static_cast<char>(0x80 | (lead & 0x3F));
+      ++i;
+      continue;
+    }
+    out.append(scalar, i, length);
+    i += length;
+  }
+  return out;
+}
+
 nlohmann::json yamlToJson(const YAML::Node& node, YamlBudget& budget) {
   if (budget.depth >= MaxNesting) {
     throw YAML::Exception(node.Mark(), "nested too deeply (an alias inside the node it names?)");
@@ -72,7 +101,7 @@ nlohmann::json yamlToJson(const YAML::Node& node, YamlBudget& budget) {
     auto obj = nlohmann::json::object();
     ++budget.depth;
     for (const auto& kv : node) {
-      obj[kv.first.as<std::string>()] = yamlToJson(kv.second, budget);
+      obj[yamlScalarAsUtf8(kv.first.as<std::string>())] = yamlToJson(kv.second, budget);
     }
     --budget.depth;
     return obj;
@@ -80,7 +109,7 @@ nlohmann::json yamlToJson(const YAML::Node& node, YamlBudget& budget) {
   case YAML::NodeType::Scalar:
     break;
   }
-  const std::string& s = node.Scalar();
+  const std::string s = yamlScalarAsUtf8(node.Scalar());
   if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") {
     return s; // quoted: stays a string
   }

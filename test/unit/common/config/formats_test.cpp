@@ -120,6 +120,19 @@ TEST_CASE("value and yaml scalars: only numbers are coerced, the text is kept") 
   CHECK((*lines)["n"] == 12);
 }
 
+// Found by test/fuzz/config_yaml: yaml-cpp decodes the escapes \_ and \N to single Latin-1 bytes,
+// which left a value that is not UTF-8 (and that nlohmann::json refuses to write out).
+TEST_CASE("yaml: the escapes for U+00A0 and U+0085 read as UTF-8, in keys and values") {
+  auto escaped = parseConfig(ConfigType::Yaml, "\"a\\_b\": \"x\\_y\\Nz \\L\"\n", "x.yaml");
+  REQUIRE(escaped.ok());
+  REQUIRE(escaped->contains("a\u00a0b"));
+  CHECK((*escaped)["a\u00a0b"] == "x\u00a0y\u0085z \u2028");
+  CHECK_NOTHROW((void)escaped->dump());
+  auto plain = parseConfig(ConfigType::Yaml, "k: \"caf\u00e9 \\xe9\"\n", "x.yaml");
+  REQUIRE(plain.ok());
+  CHECK((*plain)["k"] == "caf\u00e9 \u00e9");
+}
+
 // The readers copy and merge recursively: 300000 nested arrays overflowed the stack there (seen
 // by running the config_json fuzz target on a crafted file; its own inputs stay too small).
 TEST_CASE("json: nesting past 512 levels is an error") {
