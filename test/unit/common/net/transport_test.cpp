@@ -37,6 +37,21 @@ struct ServerLoopback : upesi::test::Loopback {
     Loopback::connect(client, options);
     REQUIRE(runUntil([&] { return server.transport != nullptr; }));
   }
+
+  /// Has the server write 64 KiB chunks of `fill` to a client that does not read, until its
+  /// output is full; returns the bytes written.
+  std::size_t writeUntilFull(char fill) {
+    const std::string chunk(64 * 1024, fill);
+    std::size_t sent = 0;
+    for (int i = 0; i < 256 && !server.transport->outputFull(); ++i) {
+      server.transport->write(chunk);
+      sent += chunk.size();
+      spin(1);
+    }
+    REQUIRE(server.transport->outputFull());
+    CHECK_FALSE(server.transport->reading());
+    return sent;
+  }
 };
 
 } // namespace
@@ -84,13 +99,7 @@ TEST_CASE("transport: a peer that reads nothing pauses reading, then is dropped 
   Recorder client;
   net.connect(client);
   client.transport->setReading(false); // the peer that never reads its replies
-  const std::string chunk(64 * 1024, 'x');
-  for (int i = 0; i < 256 && !net.server.transport->outputFull(); ++i) {
-    net.server.transport->write(chunk);
-    net.spin();
-  }
-  REQUIRE(net.server.transport->outputFull());
-  CHECK_FALSE(net.server.transport->reading());
+  net.writeUntilFull('x');
   // A command from the peer now is not read: the input side is bounded too.
   client.transport->write("NOOP\r\n");
   REQUIRE(net.runUntil([&] { return net.server.gone.has_value(); }));
@@ -108,15 +117,7 @@ TEST_CASE("transport: output drains once the peer reads, and reading resumes") {
   Recorder client;
   net.connect(client);
   client.transport->setReading(false);
-  const std::string chunk(64 * 1024, 'y');
-  std::size_t sent = 0;
-  for (int i = 0; i < 256 && !net.server.transport->outputFull(); ++i) {
-    net.server.transport->write(chunk);
-    sent += chunk.size();
-    net.spin(1);
-  }
-  REQUIRE(net.server.transport->outputFull());
-  CHECK_FALSE(net.server.transport->reading());
+  const std::size_t sent = net.writeUntilFull('y');
   client.transport->setReading(true);
   REQUIRE(net.runUntil([&] { return client.received.size() == sent; }));
   REQUIRE(net.runUntil([&] { return net.server.drained > 0; }));

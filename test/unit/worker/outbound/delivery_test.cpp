@@ -242,6 +242,20 @@ struct DeliveryTest {
     }
     CHECK(kept == rcpt_to);
   }
+
+  /// Checks that the one recipient of a message queued as {"a"} was deferred (not delivered,
+  /// not bounced, the deferred hook told) and returns the reason the hook was given.
+  std::string deferredAlone(const DeliveryOutcome& outcome, std::int64_t started_ms) {
+    CHECK(outcome.counts.delivered == 0);
+    CHECK(outcome.counts.deferred == 1);
+    CHECK(outcome.counts.bounced == 0);
+    checkDueAgain(outcome, started_ms, {"a@example.net"});
+    CHECK(context.hooks_run ==
+          std::vector<std::string>{"send_email", "get_mx example.net", "deferred a@example.net"});
+    CHECK(context.queued.empty());
+    REQUIRE(context.deferred.has_value());
+    return context.deferred->error;
+  }
 };
 
 } // namespace
@@ -355,18 +369,10 @@ TEST_CASE("delivery: the next hop refuses the connection: deferred with the reas
   const std::int64_t started_ms = epochMs();
   const DeliveryOutcome& outcome = t.deliver(name);
 
-  CHECK(outcome.counts.delivered == 0);
-  CHECK(outcome.counts.deferred == 1);
-  CHECK(outcome.counts.bounced == 0);
-  t.checkDueAgain(outcome, started_ms, {"a@example.net"});
-  CHECK(t.context.hooks_run ==
-        std::vector<std::string>{"send_email", "get_mx example.net", "deferred a@example.net"});
-  REQUIRE(t.context.deferred.has_value());
-  const std::string& error = t.context.deferred->error;
+  const std::string error = t.deferredAlone(outcome, started_ms);
   CAPTURE(error);
   CHECK(error.starts_with("Tried all MXs: mx.example.net [127.0.0.1]: "));
   CHECK(error.find("refused") != std::string::npos);
-  CHECK(t.context.queued.empty());
   CHECK(t.peer.received.empty());
 }
 
@@ -378,13 +384,8 @@ TEST_CASE("delivery: no answer to the MX question: deferred with the reason, not
   const std::int64_t started_ms = epochMs();
   const DeliveryOutcome& outcome = t.deliver(name);
 
-  CHECK(outcome.counts.deferred == 1);
-  t.checkDueAgain(outcome, started_ms, {"a@example.net"});
+  CHECK(t.deferredAlone(outcome, started_ms) == "DNS lookup failure for example.net: timed out");
   CHECK(t.context.dns.asked == std::vector<std::string>{"MX example.net"});
-  CHECK(t.context.hooks_run ==
-        std::vector<std::string>{"send_email", "get_mx example.net", "deferred a@example.net"});
-  REQUIRE(t.context.deferred.has_value());
-  CHECK(t.context.deferred->error == "DNS lookup failure for example.net: timed out");
   CHECK(t.context.deferred->mx.empty()); // no MX was tried
   CHECK(t.peer.received.empty());
 }
@@ -396,17 +397,10 @@ TEST_CASE("delivery: the next hop drops the connection in the message: deferred"
   const std::int64_t started_ms = epochMs();
   const DeliveryOutcome& outcome = t.deliver(name);
 
-  CHECK(outcome.counts.delivered == 0);
-  CHECK(outcome.counts.deferred == 1);
-  CHECK(outcome.counts.bounced == 0);
-  t.checkDueAgain(outcome, started_ms, {"a@example.net"});
-  CHECK(t.context.hooks_run ==
-        std::vector<std::string>{"send_email", "get_mx example.net", "deferred a@example.net"});
-  REQUIRE(t.context.deferred.has_value());
-  CAPTURE(t.context.deferred->error);
-  CHECK(t.context.deferred->error.starts_with("Tried all MXs: mx.example.net [127.0.0.1]: "));
-  CHECK(t.context.deferred->error.find("closed") != std::string::npos);
-  CHECK(t.context.queued.empty());
+  const std::string error = t.deferredAlone(outcome, started_ms);
+  CAPTURE(error);
+  CHECK(error.starts_with("Tried all MXs: mx.example.net [127.0.0.1]: "));
+  CHECK(error.find("closed") != std::string::npos);
 
   CHECK(t.peer.received.find("RCPT TO:<a@example.net>\r\nDATA\r\n") != std::string::npos);
   CHECK(t.peer.received.find("Subject: hello") != std::string::npos); // the message had begun
