@@ -79,7 +79,7 @@ void Session::transportGone(const net::PeerGone& gone) {
     peerGone(gone.detail);
     break;
   case net::PeerGone::Cause::Tls:
-    peerGone(tls_info_.enabled ? gone.detail : "TLS handshake failed: " + gone.detail);
+    peerGone(tls() ? gone.detail : "TLS handshake failed: " + gone.detail);
     break;
   case net::PeerGone::Cause::Stalled:
     log::warn({logUuid(), ""}, "client does not read its replies ({}): dropping the connection",
@@ -393,7 +393,7 @@ void Session::finishClose() {
               "disconnect ip={} helo=\"{}\" relay={} early={} esmtp={} tls={} errors={} "
               "txns={} rcpts={} msgs={} time={:.3f}",
               remote_.ip, log::escaped(hello_host_), relaying_ ? "Y" : "N",
-              early_talker_ ? "Y" : "N", esmtp_ ? "Y" : "N", tls_info_.enabled ? "Y" : "N", errors_,
+              early_talker_ ? "Y" : "N", esmtp_ ? "Y" : "N", tls() ? "Y" : "N", errors_,
               transaction_count_, rcpt_accepted_, msgs_accepted_,
               static_cast<double>(elapsed.count()) / 1000.0);
   closeSocket();

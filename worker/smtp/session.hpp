@@ -94,8 +94,8 @@ public:
   const Endpoint& local() const override { return local_; }
   const std::string& helloVerb() const override { return hello_verb_; }
   const std::string& helloHost() const override { return hello_host_; }
-  bool tls() const override { return tls_info_.enabled; }
-  const TlsInfo& tlsInfo() const override { return tls_info_; }
+  bool tls() const override { return tls_info_ != nullptr; }
+  const TlsInfo& tlsInfo() const override;
   const std::string& authUser() const override { return auth_user_; }
   bool relaying() const override;
   void setRelaying(bool relaying) override;
@@ -237,8 +237,8 @@ private:
   const config::SessionLimits& limits_;
   std::unique_ptr<net::Transport> transport_;
   std::shared_ptr<const tls::ServerTls> tls_context_;
-  bool tls_implicit_ = false; // the handshake in flight is SMTPS's, not STARTTLS's
-  TlsInfo tls_info_;
+  bool tls_implicit_ = false;         // the handshake in flight is SMTPS's, not STARTTLS's
+  std::unique_ptr<TlsInfo> tls_info_; // once secured: most sessions never are
   std::string auth_user_;
   AuthExchange auth_;
   unsigned auth_failures_ = 0;

@@ -53,7 +53,7 @@ std::vector<std::string> Session::authMechanisms() const {
 void Session::filterAuthCapability() {
   // Passwords never cross the network in clear unless the operator says so; an authenticated
   // client is not offered AUTH again.
-  if ((limits_.auth_requires_tls && !tls_info_.enabled) || !auth_user_.empty()) {
+  if ((limits_.auth_requires_tls && !tls()) || !auth_user_.empty()) {
     capabilities_.erase(
         std::remove_if(capabilities_.begin(), capabilities_.end(), isAuthCapability),
         capabilities_.end());

@@ -181,15 +181,15 @@ std::string receivedHeloName(std::string_view helo) {
 std::string Session::receivedHeader() const {
   // RFC 3848: ESMTPS when over TLS, ESMTPA when authenticated, ESMTPSA for both.
   std::string protocol = esmtp_ ? "ESMTP" : "SMTP";
-  if (esmtp_ && tls_info_.enabled) {
+  if (esmtp_ && tls()) {
     protocol += 'S';
   }
   if (esmtp_ && !authUser().empty()) {
     protocol += 'A';
   }
   std::string extra;
-  if (tls_info_.enabled) {
-    extra += fmt::format("\r\n\ttls {}", tls_info_.cipher);
+  if (tls()) {
+    extra += fmt::format("\r\n\ttls {}", tls_info_->cipher);
   }
   if (!authUser().empty()) {
     extra += " (authenticated bits=0)";

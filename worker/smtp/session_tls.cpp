@@ -56,19 +56,24 @@ void Session::startTlsHandshake(bool implicit) {
   transport_->startTls(std::move(*channel)); // transportSecured() or transportGone() follow
 }
 
+const TlsInfo& Session::tlsInfo() const {
+  static const TlsInfo plain;
+  return tls_info_ ? *tls_info_ : plain;
+}
+
 void Session::tlsEstablished(bool implicit) {
   auto d = transport_->tls()->details();
-  tls_info_.enabled = true;
-  tls_info_.verified = d.verified;
-  tls_info_.version = d.version;
-  tls_info_.cipher = d.cipher;
-  tls_info_.cipher_bits = d.cipher_bits;
-  tls_info_.server_name = d.server_name;
-  tls_info_.peer_certificate = d.peer_certificate;
-  tls_info_.verify_error = d.verify_error;
-  tls_info_.peer_subject = d.peer_subject;
-  tls_info_.peer_issuer = d.peer_issuer;
-  tls_info_.peer_fingerprint = d.peer_fingerprint;
+  tls_info_ = std::make_unique<TlsInfo>(TlsInfo{.enabled = true,
+                                                .verified = d.verified,
+                                                .version = d.version,
+                                                .cipher = d.cipher,
+                                                .cipher_bits = d.cipher_bits,
+                                                .server_name = d.server_name,
+                                                .peer_certificate = d.peer_certificate,
+                                                .verify_error = d.verify_error,
+                                                .peer_subject = d.peer_subject,
+                                                .peer_issuer = d.peer_issuer,
+                                                .peer_fingerprint = d.peer_fingerprint});
   log::info({logUuid(), ""}, "secured: version={} cipher={} sni=\"{}\" verified={}{}", d.version,
             d.cipher, log::escaped(d.server_name), d.verified ? "true" : "false",
             d.peer_certificate ? fmt::format(" peer=\"{}\"", log::escaped(d.peer_subject)) : "");
