@@ -1,0 +1,145 @@
+#include "common/http/connection.hpp"
+
+#include <utility>
+
+namespace upesi::http {
+
+Responder::~Responder() {
+  if (!connection_.expired()) {
+    respond(Response::text(500, "500 the handler gave no answer\n"));
+  }
+}
+
+void Responder::respond(Response response) {
+  if (auto connection = std::exchange(connection_, {}).lock()) {
+    connection->answer(sequence_, std::move(response));
+  }
+}
+
+HttpConnection::HttpConnection(uv_loop_t* loop, uv_tcp_t* accepted, ConnectionLimits limits,
+                               Handler handler, Closed closed)
+    : limits_(limits), handler_(std::move(handler)), closed_(std::move(closed)),
+      transport_(loop, accepted, static_cast<net::TransportOwner&>(*this),
+                 net::Transport::Options{.max_output = limits.max_output,
+                                         .write_timeout = limits.write_timeout}),
+      parser_(limits.request), deadline_(loop) {}
+
+HttpConnection::~HttpConnection() = default;
+
+void HttpConnection::start() {
+  transport_.start();
+  armDeadline();
+}
+
+void HttpConnection::shutdown() {
+  shutting_down_ = true;
+  if (!answering_ && !closing_) {
+    closing_ = true;
+    deadline_.stop();
+    transport_.closeAfterFlush();
+  }
+}
+
+void HttpConnection::armDeadline() {
+  if (closing_ || answering_) {
+    return;
+  }
+  if (parser_.inRequest()) {
+    // Armed once when the request begins: a client trickling bytes does not extend it.
+    if (!request_deadline_) {
+      request_deadline_ = true;
+      deadline_.start(static_cast<std::uint64_t>(limits_.request_timeout.count()),
+                      [this] { fail(408, "the request was not complete in time"); });
+    }
+    return;
+  }
+  request_deadline_ = false;
+  deadline_.start(static_cast<std::uint64_t>(limits_.idle_timeout.count()), [this] {
+    closing_ = true; // idle: closed without a word, as HTTP servers do
+    transport_.closeAfterFlush();
+  });
+}
+
+void HttpConnection::transportReceived(std::string_view bytes) {
+  if (closing_) {
+    return;
+  }
+  in_.append(bytes);
+  processInput();
+}
+
+void HttpConnection::processInput() {
+  if (processing_) {
+    return; // answered from inside the handler: the loop below goes on
+  }
+  processing_ = true;
+  while (!answering_ && !closing_ && !in_.empty()) {
+    std::size_t consumed = 0;
+    const auto result = parser_.feed(in_, consumed);
+    in_.erase(0, consumed);
+    if (result == RequestParser::Result::Failed) {
+      fail(parser_.failure().status, parser_.failure().reason);
+      break;
+    }
+    if (result == RequestParser::Result::NeedMore) {
+      break;
+    }
+    Request request = parser_.take();
+    ++requests_;
+    keep_alive_ = request.keep_alive && !request.upgrade && requests_ < limits_.max_requests;
+    head_ = request.method == "HEAD";
+    answering_ = true;
+    deadline_.stop();
+    request_deadline_ = false;
+    // While a request is answered, reading stops: pipelined requests wait in the socket.
+    transport_.setReading(false);
+    handler_(request, Responder(weak_from_this(), ++sequence_));
+  }
+  processing_ = false;
+  armDeadline();
+}
+
+void HttpConnection::answer(std::uint64_t sequence, Response response) {
+  if (sequence != sequence_ || !answering_ || closing_) {
+    return;
+  }
+  answering_ = false;
+  const bool closing = !keep_alive_ || shutting_down_;
+  transport_.write(serialize(response, closing, head_));
+  if (closing) {
+    closing_ = true;
+    deadline_.stop();
+    transport_.closeAfterFlush();
+    return;
+  }
+  transport_.setReading(true);
+  processInput(); // a pipelined request may be here already
+}
+
+void HttpConnection::fail(int status, const std::string& reason) {
+  if (closing_) {
+    return;
+  }
+  closing_ = true;
+  answering_ = false;
+  deadline_.stop();
+  transport_.write(
+      serialize(Response::text(status, std::to_string(status) + " " + reason + "\n"), true));
+  transport_.closeAfterFlush();
+}
+
+void HttpConnection::transportGone(const net::PeerGone& /*gone*/) {
+  closing_ = true;
+  deadline_.stop();
+  transport_.closeAfterFlush(); // the peer is gone: closes at once
+}
+
+void HttpConnection::transportClosed() {
+  deadline_.close();
+  auto closed = std::move(closed_);
+  if (closed) {
+    closed(*this); // may destroy this connection
+  }
+}
+
+} // namespace upesi::http
