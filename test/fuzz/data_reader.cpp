@@ -194,16 +194,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.long_lines = (data[1] & 1) != 0 ? LongLinePolicy::Reject : LongLinePolicy::Fold;
   options.max_line_length = LineLimits[data[2] % 8];
   options.max_bytes = SizeLimits[data[3] % 8];
-  std::uint32_t seed = data[4] | 1U;
   const std::string_view input = upesi::fuzz::asView(data + 5, size - 5);
-
-  std::vector<std::size_t> chunks;
-  for (std::size_t covered = 0; covered < input.size();) {
-    seed = seed * 1103515245U + 12345U;
-    const std::size_t chunk = 1 + (seed >> 16) % 17;
-    chunks.push_back(chunk);
-    covered += chunk;
-  }
+  const std::vector<std::size_t> chunks = upesi::fuzz::chunkSizes(data[4], input.size(), 17);
   const Run whole = read(options, input, {});
   const Run chunked = read(options, input, chunks);
   FUZZ_CHECK(whole.sameAs(chunked));

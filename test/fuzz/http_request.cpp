@@ -84,14 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) {
     return 0;
   }
-  std::uint32_t seed = data[0] | 1U;
   const std::string_view input = upesi::fuzz::asView(data + 1, size - 1);
-  std::vector<std::size_t> chunks;
-  for (std::size_t covered = 0; covered < input.size();) {
-    seed = seed * 1103515245U + 12345U;
-    chunks.push_back(1 + (seed >> 16) % 23);
-    covered += chunks.back();
-  }
+  const std::vector<std::size_t> chunks = upesi::fuzz::chunkSizes(data[0], input.size(), 23);
   const Outcome whole = parse(input, {});
   const Outcome chunked = parse(input, chunks);
   // Which limit or error is seen first may depend on where the input was split (a long target
