@@ -6,7 +6,7 @@
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
 
-#include "plugins/support/cidr.hpp"
+#include "common/util/cidr.hpp"
 
 #include <fmt/format.h>
 
@@ -17,6 +17,9 @@
 #include <vector>
 
 namespace upesi::plugins::early_talker {
+
+using util::Cidr;
+using util::IpAddress;
 namespace {
 
 // A longer pause is cut to this, so a typo cannot stall sessions.

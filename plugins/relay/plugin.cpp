@@ -6,7 +6,7 @@
 #include <upesi/plugin.hpp>
 #include <upesi/text.hpp>
 
-#include "plugins/support/cidr.hpp"
+#include "common/util/cidr.hpp"
 
 #include <fmt/format.h>
 
@@ -15,6 +15,9 @@
 #include <vector>
 
 namespace upesi::plugins::relay {
+
+using util::Cidr;
+using util::IpAddress;
 namespace {
 
 const std::vector<std::string> RelayIniBooleans = {"+relay.acl", "-relay.force_routing",

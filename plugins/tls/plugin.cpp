@@ -6,7 +6,7 @@
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
 
-#include "plugins/support/cidr.hpp"
+#include "common/util/cidr.hpp"
 
 #include <fmt/format.h>
 
@@ -15,6 +15,9 @@
 #include <vector>
 
 namespace upesi::plugins::tls {
+
+using util::Cidr;
+using util::IpAddress;
 
 class Tls final : public Plugin {
 public:
@@ -33,9 +36,7 @@ public:
         0, "advertise");
   }
 
-  std::vector<ConfigFileSpec> configFiles() const override {
-    return {{"tls.ini", "ini", {}}};
-  }
+  std::vector<ConfigFileSpec> configFiles() const override { return {{"tls.ini", "ini", {}}}; }
 
 private:
   void load() {
@@ -50,8 +51,8 @@ private:
         if (auto cidr = Cidr::parse(host)) {
           no_tls_hosts_.push_back(*cidr);
         } else {
-          host_->log(LogLevel::Error, fmt::format("tls.ini [no_tls_hosts]: not an IP or CIDR: {}",
-                                                  host));
+          host_->log(LogLevel::Error,
+                     fmt::format("tls.ini [no_tls_hosts]: not an IP or CIDR: {}", host));
         }
       }
     }

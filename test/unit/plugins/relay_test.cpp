@@ -1,4 +1,4 @@
-#include "plugins/support/cidr.hpp"
+#include "common/util/cidr.hpp"
 #include "test/support/fake_connection.hpp"
 #include "test/support/plugin_harness.hpp"
 
@@ -6,8 +6,8 @@
 
 using namespace upesi;
 using namespace upesi::test;
-using upesi::plugins::Cidr;
-using upesi::plugins::IpAddress;
+using upesi::util::Cidr;
+using upesi::util::IpAddress;
 
 namespace {
 bool inNet(const char* net, const char* ip) {

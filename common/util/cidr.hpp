@@ -1,7 +1,7 @@
 // Cidr: an IPv4 or IPv6 network ("192.0.2.0/24", "2001:db8::/32", a bare address meaning the
-// one host), and whether an address lies in it. Shared by the built-in plugins that keep IP
-// allow lists (relay, early_talker). An IPv4-mapped IPv6 address (::ffff:192.0.2.1) matches
-// IPv4 networks, as a dual-stack listener reports IPv4 clients that way.
+// one host), and whether an address lies in it: the IP allow lists of the built-in plugins
+// and of the HTTP server. An IPv4-mapped IPv6 address (::ffff:192.0.2.1) matches IPv4
+// networks, as a dual-stack listener reports IPv4 clients that way.
 #pragma once
 
 #include <arpa/inet.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace upesi::plugins {
+namespace upesi::util {
 
 struct IpAddress {
   bool v6 = false;
@@ -92,4 +92,4 @@ struct Cidr {
   }
 };
 
-} // namespace upesi::plugins
+} // namespace upesi::util
