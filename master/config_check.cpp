@@ -2,6 +2,7 @@
 
 #include "common/config/config.hpp"
 #include "common/config/haraka_aliases.hpp"
+#include "common/config/http_config.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/config/unknown_keys.hpp"
 #include "common/log/log_config.hpp"
@@ -71,6 +72,9 @@ void findErrors(const fs::path& install_dir, config::Config& config,
 
   if (auto smtp = config::readSmtpConfig(config); !smtp) {
     errors.push_back(smtp.error());
+  }
+  if (auto http = config::readHttpConfig(config); !http) {
+    errors.push_back(http.error());
   }
   if (auto logc = log::readLogConfig(config); !logc) {
     errors.push_back(logc.error());

@@ -1,5 +1,8 @@
 #include "master/listeners.hpp"
 
+#include "common/config/http_config.hpp"
+#include "common/log/logger.hpp"
+
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
@@ -63,6 +66,32 @@ Result<std::vector<int>> bindListeners(const std::vector<config::ListenAddress>&
     fds.push_back(*fd);
   }
   return fds;
+}
+
+Result<ServerListeners> bindServerListeners(config::Config& config,
+                                            const config::SmtpConfig& smtp) {
+  auto http = config::readHttpConfig(config);
+  if (!http) {
+    return Error{http.error()};
+  }
+  auto smtp_fds = bindListeners(smtp.listen);
+  if (!smtp_fds) {
+    return Error{smtp_fds.error()};
+  }
+  auto http_fds = bindListeners(http->listen);
+  if (!http_fds) {
+    for (int fd : *smtp_fds) {
+      ::close(fd);
+    }
+    return Error{fmt::format("http.ini: {}", http_fds.error())};
+  }
+  for (const auto& address : smtp.listen) {
+    log::notice({}, "listening on {}", address.toString());
+  }
+  for (const auto& address : http->listen) {
+    log::notice({}, "HTTP listening on {}", address.toString());
+  }
+  return ServerListeners{std::move(*smtp_fds), std::move(*http_fds), http->listen};
 }
 
 } // namespace upesi::master

@@ -2,6 +2,7 @@
 
 #include "common/config/config.hpp"
 #include "common/config/haraka_aliases.hpp"
+#include "common/config/http_config.hpp"
 #include "common/config/outbound_config.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/log/log_config.hpp"
@@ -46,9 +47,10 @@ constexpr auto ReloadReadyTimeout = std::chrono::seconds(60);
 
 class Master {
 public:
-  Master(std::filesystem::path install_dir, config::SmtpConfig smtp, std::vector<int> listen_fds)
+  Master(std::filesystem::path install_dir, config::SmtpConfig smtp, ServerListeners listeners)
       : install_dir_(std::move(install_dir)), smtp_(std::move(smtp)),
-        pool_(install_dir_, std::move(listen_fds)) {}
+        http_listen_(std::move(listeners.http_addresses)),
+        pool_(install_dir_, std::move(listeners.smtp), std::move(listeners.http)) {}
 
   int run(int signal_fd);
 
@@ -68,6 +70,7 @@ private:
 
   std::filesystem::path install_dir_;
   config::SmtpConfig smtp_;
+  std::vector<config::ListenAddress> http_listen_; // bound at start
   WorkerPool pool_;
   int generation_ = 0;     // the generation serving (or becoming ready to)
   int new_generation_ = 0; // during a reload: the one starting; 0 otherwise
@@ -400,6 +403,10 @@ void Master::checkerFinished(int status) {
     log::warn({}, "smtp.ini listen changed: listeners are bound at start, so a restart (not a "
                   "reload) applies that");
   }
+  if (auto http = config::readHttpConfig(config); http && http->listen != http_listen_) {
+    log::warn({}, "http.ini listen changed: listeners are bound at start, so a restart (not a "
+                  "reload) applies that");
+  }
   auto listen = smtp_.listen;
   smtp_ = *smtp;
   smtp_.listen = listen;
@@ -472,13 +479,10 @@ int runMaster(const std::filesystem::path& install_dir) {
     log::crit({}, "{}", smtp.error());
     return 1;
   }
-  auto listeners = bindListeners(smtp->listen);
+  auto listeners = bindServerListeners(config, *smtp);
   if (!listeners) {
     log::crit({}, "{}", listeners.error());
     return 1;
-  }
-  for (const auto& address : smtp->listen) {
-    log::notice({}, "listening on {}", address.toString());
   }
   // Written while still root: the pid file may live in a directory only root can write.
   PidFile pid_file(pidFilePath(smtp->pid_file, install_dir));
@@ -518,7 +522,7 @@ int runMaster(const std::filesystem::path& install_dir) {
     log::crit({}, "{}", outbound.error());
     return 1;
   }
-  Master master(install_dir, *smtp, *listeners);
+  Master master(install_dir, *smtp, std::move(*listeners));
   int status = master.run(signal_fd);
   log::notice({}, "stopped");
   return status;

@@ -22,13 +22,10 @@ int runSingleProcess(const std::filesystem::path& install_dir, config::Config& c
     log::crit({}, "{}", logc.error());
     return 1;
   }
-  auto listeners = bindListeners(smtp.listen);
+  auto listeners = bindServerListeners(config, smtp);
   if (!listeners) {
     log::crit({}, "{}", listeners.error());
     return 1;
-  }
-  for (const auto& address : smtp.listen) {
-    log::notice({}, "listening on {}", address.toString());
   }
   // The pid file lets --flush, --stop and --qunstick find a single-process server too.
   PidFile pid_file(pidFilePath(smtp.pid_file, install_dir));
@@ -40,7 +37,7 @@ int runSingleProcess(const std::filesystem::path& install_dir, config::Config& c
     log::crit({}, "{}", dropped.error());
     return 1;
   }
-  return worker::serveSingleProcess(install_dir, *listeners);
+  return worker::serveSingleProcess(install_dir, listeners->smtp, listeners->http);
 }
 
 } // namespace

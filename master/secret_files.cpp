@@ -1,5 +1,6 @@
 #include "master/secret_files.hpp"
 
+#include "common/config/http_config.hpp"
 #include "common/tls/tls_config.hpp"
 
 #include <fmt/format.h>
@@ -39,6 +40,12 @@ std::vector<std::string> checkSecretFiles(config::Config& config, std::optional<
   std::vector<std::string> warnings;
   if (auto path = config.resolve("auth_flat_file.ini")) {
     checkOne(*path, "passwords", server_gid, warnings);
+  }
+  if (auto http = config.get("http.ini", config::ConfigType::Ini, config::HttpIniBooleans);
+      http && (*http)["main"].contains("token")) {
+    if (auto path = config.resolve("http.ini")) {
+      checkOne(*path, "the HTTP API's token", server_gid, warnings);
+    }
   }
   // A tls.ini that does not read is reported as an error; its default names are still checked.
   auto tls = tls::readTlsConfig(config);

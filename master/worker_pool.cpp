@@ -16,8 +16,10 @@
 
 namespace upesi::master {
 
-WorkerPool::WorkerPool(std::filesystem::path install_dir, std::vector<int> listen_fds)
-    : install_dir_(std::move(install_dir)), listen_fds_(std::move(listen_fds)) {}
+WorkerPool::WorkerPool(std::filesystem::path install_dir, std::vector<int> listen_fds,
+                       std::vector<int> http_fds)
+    : install_dir_(std::move(install_dir)), listen_fds_(std::move(listen_fds)),
+      http_fds_(std::move(http_fds)) {}
 
 WorkerPool::~WorkerPool() {
   for (auto& [pid, worker] : workers_) {
@@ -42,21 +44,26 @@ pid_t WorkerPool::spawn(int id, int generation) {
     ::close(pair[1]);
     return -1;
   }
-  std::string fds_list;
+  // The child's fds from 3 on: the SMTP listeners, the HTTP ones, the control socket.
   int next_fd = 3;
-  for (std::size_t i = 0; i < listen_fds_.size(); ++i) {
-    if (i != 0) {
-      fds_list += ',';
+  auto numbered = [&next_fd](std::size_t count) {
+    std::string list;
+    for (std::size_t i = 0; i < count; ++i) {
+      list += (i == 0 ? "" : ",") + std::to_string(next_fd++);
     }
-    fds_list += std::to_string(next_fd++);
-  }
+    return list;
+  };
+  std::string fds_list = numbered(listen_fds_.size());
+  std::string http_list = numbered(http_fds_.size());
   int control_target = next_fd;
   std::vector<std::string> env_strings = {
-      "UPESI_LISTEN_FDS=" + fds_list, "UPESI_CONTROL_FD=" + std::to_string(control_target),
-      "UPESI_WORKER_ID=" + std::to_string(id), "UPESI_GENERATION=" + std::to_string(generation)};
+      "UPESI_LISTEN_FDS=" + fds_list, "UPESI_HTTP_FDS=" + http_list,
+      "UPESI_CONTROL_FD=" + std::to_string(control_target), "UPESI_WORKER_ID=" + std::to_string(id),
+      "UPESI_GENERATION=" + std::to_string(generation)};
   std::vector<char*> envp;
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::strncmp(*e, "UPESI_LISTEN_FDS=", 17) != 0 &&
+        std::strncmp(*e, "UPESI_HTTP_FDS=", 15) != 0 &&
         std::strncmp(*e, "UPESI_CONTROL_FD=", 17) != 0 &&
         std::strncmp(*e, "UPESI_WORKER_ID=", 16) != 0 &&
         std::strncmp(*e, "UPESI_GENERATION=", 17) != 0) {
@@ -70,6 +77,7 @@ pid_t WorkerPool::spawn(int id, int generation) {
   std::string dir = install_dir_.string();
   std::vector<const char*> argv = {exe, "--worker", "-c", dir.c_str(), nullptr};
   std::vector<int> sources = listen_fds_;
+  sources.insert(sources.end(), http_fds_.begin(), http_fds_.end());
   sources.push_back(pair[1]);
 
   pid_t pid = ::fork();

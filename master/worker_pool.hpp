@@ -27,7 +27,9 @@ struct WorkerInfo {
 
 class WorkerPool {
 public:
-  WorkerPool(std::filesystem::path install_dir, std::vector<int> listen_fds);
+  /// `listen_fds` are SMTP listeners, `http_fds` HTTP ones (http.ini).
+  WorkerPool(std::filesystem::path install_dir, std::vector<int> listen_fds,
+             std::vector<int> http_fds);
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -53,6 +55,7 @@ public:
 private:
   std::filesystem::path install_dir_;
   std::vector<int> listen_fds_;
+  std::vector<int> http_fds_;
   std::map<pid_t, WorkerInfo> workers_;
 };
 

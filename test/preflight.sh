@@ -29,12 +29,15 @@ done
 have openssl || lack openssl "openssl not found"
 have systemd-analyze || lack systemd "systemd-analyze not found"
 have cc || lack gcc "no C compiler (the fault-injection shims are C)"
+have curl || lack curl "curl not found"
+have promtool || lack prometheus "promtool not found"
+[ -x /usr/bin/prometheus ] || lack prometheus "prometheus not found"
 
 # Debian's python packages are seen only by Debian's interpreter.
 if [ ! -x /usr/bin/python3 ]; then
   lack python3 "/usr/bin/python3 not found"
 else
-  for module in pytest:python3-pytest aiosmtpd:python3-aiosmtpd; do
+  for module in pytest:python3-pytest aiosmtpd:python3-aiosmtpd websockets:python3-websockets; do
     /usr/bin/python3 -c "import ${module%%:*}" 2>/dev/null ||
       lack "${module#*:}" "/usr/bin/python3 cannot import ${module%%:*}"
   done

@@ -94,6 +94,28 @@ std::string ListenAddress::toString() const {
   return ipv6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
 }
 
+Result<std::vector<ListenAddress>> parseListenList(std::string_view text) {
+  std::vector<ListenAddress> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    auto item = trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos
+                                                                        : comma - start));
+    if (!item.empty()) {
+      auto addr = parseListenAddress(item);
+      if (!addr) {
+        return Error{addr.error()};
+      }
+      out.push_back(*addr);
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
 Result<ListenAddress> parseListenAddress(std::string_view text) {
   text = trim(text);
   ListenAddress out;
@@ -178,23 +200,11 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
   } else if (main.contains("listen") && !main["listen"].is_null()) {
     listen = main["listen"].dump();
   }
-  std::size_t start = 0;
-  while (start <= listen.size()) {
-    auto comma = listen.find(',', start);
-    auto item = trim(std::string_view(listen).substr(
-        start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (!item.empty()) {
-      auto addr = parseListenAddress(item);
-      if (!addr) {
-        return Error{fmt::format("{}: listen: {}", where("listen"), addr.error())};
-      }
-      out.listen.push_back(*addr);
-    }
-    if (comma == std::string::npos) {
-      break;
-    }
-    start = comma + 1;
+  auto addresses = parseListenList(listen);
+  if (!addresses) {
+    return Error{fmt::format("{}: listen: {}", where("listen"), addresses.error())};
   }
+  out.listen = std::move(addresses).value();
   if (out.listen.empty()) {
     return Error{fmt::format("{}: listen: no address to listen on", where("listen"))};
   }

@@ -16,11 +16,14 @@ struct ListenAddress {
   std::uint16_t port = 25;
   bool ipv6 = false;
   std::string toString() const;
+  bool operator==(const ListenAddress&) const = default;
 };
 
 /// Parses one entry of `listen`: "1.2.3.4:25", "[::1]:2525", "[::0]:25", "2525" (all IPv6 and
 /// IPv4 addresses, as "[::0]"), or an address without a port (port 25).
 Result<ListenAddress> parseListenAddress(std::string_view text);
+/// A comma-separated list of those (empty items skipped).
+Result<std::vector<ListenAddress>> parseListenList(std::string_view text);
 
 /// Per-session limits. Each is a smtp.ini [main] key of the same name.
 struct SessionLimits {

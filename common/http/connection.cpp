@@ -5,8 +5,8 @@
 namespace upesi::http {
 
 Responder::~Responder() {
-  if (!connection_.expired()) {
-    respond(Response::text(500, "500 the handler gave no answer\n"));
+  if (auto connection = connection_.lock()) {
+    connection->abandoned(sequence_);
   }
 }
 
@@ -14,6 +14,34 @@ void Responder::respond(Response response) {
   if (auto connection = std::exchange(connection_, {}).lock()) {
     connection->answer(sequence_, std::move(response));
   }
+}
+
+void Responder::begin(Response head) {
+  if (auto connection = connection_.lock()) {
+    connection->beginStream(sequence_, std::move(head));
+  }
+}
+
+bool Responder::write(std::string_view piece) {
+  auto connection = connection_.lock();
+  return connection && connection->writeStream(sequence_, piece);
+}
+
+void Responder::end() {
+  if (auto connection = std::exchange(connection_, {}).lock()) {
+    connection->endStream(sequence_);
+  }
+}
+
+void Responder::upgrade(Response switching, std::shared_ptr<UpgradedProtocol> protocol) {
+  if (auto connection = std::exchange(connection_, {}).lock()) {
+    connection->upgrade(sequence_, std::move(switching), std::move(protocol));
+  }
+}
+
+bool Responder::open() const {
+  auto connection = connection_.lock();
+  return connection && !connection->closing();
 }
 
 HttpConnection::HttpConnection(uv_loop_t* loop, uv_tcp_t* accepted, ConnectionLimits limits,
@@ -33,6 +61,10 @@ void HttpConnection::start() {
 
 void HttpConnection::shutdown() {
   shutting_down_ = true;
+  if (upgraded_ && !closing_) {
+    upgraded_->shutdown();
+    return;
+  }
   if (!answering_ && !closing_) {
     closing_ = true;
     deadline_.stop();
@@ -41,7 +73,7 @@ void HttpConnection::shutdown() {
 }
 
 void HttpConnection::armDeadline() {
-  if (closing_ || answering_) {
+  if (closing_ || answering_ || upgraded_) {
     return;
   }
   if (parser_.inRequest()) {
@@ -62,6 +94,10 @@ void HttpConnection::armDeadline() {
 
 void HttpConnection::transportReceived(std::string_view bytes) {
   if (closing_) {
+    return;
+  }
+  if (upgraded_) {
+    upgraded_->received(bytes);
     return;
   }
   in_.append(bytes);
@@ -88,6 +124,7 @@ void HttpConnection::processInput() {
     ++requests_;
     keep_alive_ = request.keep_alive && !request.upgrade && requests_ < limits_.max_requests;
     head_ = request.method == "HEAD";
+    http10_ = request.version_major == 1 && request.version_minor == 0;
     answering_ = true;
     deadline_.stop();
     request_deadline_ = false;
@@ -100,13 +137,17 @@ void HttpConnection::processInput() {
 }
 
 void HttpConnection::answer(std::uint64_t sequence, Response response) {
-  if (sequence != sequence_ || !answering_ || closing_) {
+  if (sequence != sequence_ || !answering_ || streaming_ || closing_) {
     return;
   }
+  transport_.write(serialize(response, !keep_alive_ || shutting_down_, head_));
+  answered();
+}
+
+void HttpConnection::answered() {
   answering_ = false;
-  const bool closing = !keep_alive_ || shutting_down_;
-  transport_.write(serialize(response, closing, head_));
-  if (closing) {
+  streaming_ = false;
+  if (!keep_alive_ || shutting_down_) {
     closing_ = true;
     deadline_.stop();
     transport_.closeAfterFlush();
@@ -116,12 +157,87 @@ void HttpConnection::answer(std::uint64_t sequence, Response response) {
   processInput(); // a pipelined request may be here already
 }
 
+void HttpConnection::beginStream(std::uint64_t sequence, Response head) {
+  if (sequence != sequence_ || !answering_ || streaming_ || closing_) {
+    return;
+  }
+  streaming_ = true;
+  // An HTTP/1.0 client knows no chunks: its stream ends with the connection.
+  chunked_ = !http10_;
+  if (!chunked_) {
+    keep_alive_ = false;
+  }
+  transport_.write(serializeStreamHead(head, !keep_alive_ || shutting_down_, chunked_));
+  if (head_) {
+    answered(); // HEAD: the head is all
+  }
+}
+
+bool HttpConnection::writeStream(std::uint64_t sequence, std::string_view piece) {
+  if (sequence != sequence_ || !streaming_ || closing_ || transport_.outputFull()) {
+    return false;
+  }
+  transport_.write(chunked_ ? chunk(piece) : std::string(piece));
+  return true;
+}
+
+void HttpConnection::endStream(std::uint64_t sequence) {
+  if (sequence != sequence_ || !streaming_ || closing_) {
+    return;
+  }
+  if (chunked_) {
+    transport_.write(LastChunk);
+  }
+  answered();
+}
+
+void HttpConnection::abandoned(std::uint64_t sequence) {
+  if (streaming_) {
+    endStream(sequence);
+  } else {
+    answer(sequence, Response::text(500, "500 the handler gave no answer\n"));
+  }
+}
+
+void HttpConnection::upgrade(std::uint64_t sequence, Response switching,
+                             std::shared_ptr<UpgradedProtocol> protocol) {
+  if (sequence != sequence_ || !answering_ || streaming_ || closing_) {
+    return;
+  }
+  answering_ = false;
+  upgraded_ = std::move(protocol);
+  deadline_.stop();
+  transport_.write(serialize(switching, false));
+  transport_.setReading(true);
+  if (!in_.empty()) {
+    // Sent right behind the request, before the 101 was seen.
+    std::string early = std::exchange(in_, {});
+    upgraded_->received(early);
+  }
+}
+
+bool HttpConnection::sendUpgraded(std::string bytes, bool droppable) {
+  if (closing_ || (droppable && transport_.outputFull())) {
+    return false;
+  }
+  transport_.write(std::move(bytes));
+  return true;
+}
+
+void HttpConnection::closeUpgraded() {
+  if (!closing_) {
+    closing_ = true;
+    transport_.closeAfterFlush();
+  }
+}
+
 void HttpConnection::fail(int status, const std::string& reason) {
   if (closing_) {
     return;
   }
   closing_ = true;
   answering_ = false;
+  streaming_ = false;
   deadline_.stop();
   transport_.write(
       serialize(Response::text(status, std::to_string(status) + " " + reason + "\n"), true));
@@ -136,6 +252,9 @@ void HttpConnection::transportGone(const net::PeerGone& /*gone*/) {
 
 void HttpConnection::transportClosed() {
   deadline_.close();
+  if (auto upgraded = std::move(upgraded_)) {
+    upgraded->gone();
+  }
   auto closed = std::move(closed_);
   if (closed) {
     closed(*this); // may destroy this connection

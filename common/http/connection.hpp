@@ -38,19 +38,43 @@ struct ConnectionLimits {
 
 class HttpConnection;
 
-/// Answers one request, once.
+/// What takes over a connection after 101 Switching Protocols (a websocket).
+class UpgradedProtocol {
+public:
+  virtual ~UpgradedProtocol() = default;
+  /// Bytes from the peer.
+  virtual void received(std::string_view bytes) = 0;
+  /// The connection is closed (by either side); the last call.
+  virtual void gone() = 0;
+  /// The server is stopping: end the protocol's session politely.
+  virtual void shutdown() = 0;
+};
+
+/// Answers one request, once: whole (respond), streamed (begin, write..., end), or by switching
+/// protocols (upgrade).
 class Responder {
 public:
   explicit Responder(std::weak_ptr<HttpConnection> connection, std::uint64_t sequence)
       : connection_(std::move(connection)), sequence_(sequence) {}
-  Responder(Responder&&) noexcept = default;
+  Responder(Responder&&) noexcept = default; // the moved-from one is empty
   Responder& operator=(Responder&&) = delete;
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
+  /// Unanswered: 500. Streaming: the stream ends.
   ~Responder();
 
   /// The answer; later calls do nothing.
   void respond(Response response);
+  /// A streamed answer: `head` (status and fields; its body is ignored) now, then pieces.
+  void begin(Response head);
+  /// False (and the piece dropped) once the client is gone or has max_output bytes unread.
+  bool write(std::string_view piece);
+  void end();
+  /// `switching` (101) is sent and `protocol` gets every byte from here on; the connection
+  /// keeps it alive until it closes.
+  void upgrade(Response switching, std::shared_ptr<UpgradedProtocol> protocol);
+  /// False once the client has gone.
+  bool open() const;
 
 private:
   std::weak_ptr<HttpConnection> connection_;
@@ -72,9 +96,19 @@ public:
   HttpConnection& operator=(const HttpConnection&) = delete;
 
   void start();
-  /// Closes once the request being answered, if any, is answered (a graceful stop).
+  /// Closes once the request being answered, if any, is answered (a graceful stop); an
+  /// upgraded connection is asked to end by its protocol.
   void shutdown();
   net::Transport& transport() { return transport_; }
+  bool closing() const { return closing_; }
+
+  // For the protocol an upgrade handed the connection to.
+  /// Sends bytes; false (nothing sent) once closing, or when max_output bytes are unread and
+  /// `droppable`.
+  bool sendUpgraded(std::string bytes, bool droppable);
+  /// Closes after what was sent has left.
+  void closeUpgraded();
+  UpgradedProtocol* upgradedProtocol() const { return upgraded_.get(); }
 
 private:
   friend class Responder;
@@ -85,6 +119,13 @@ private:
 
   void processInput();
   void answer(std::uint64_t sequence, Response response);
+  void beginStream(std::uint64_t sequence, Response head);
+  bool writeStream(std::uint64_t sequence, std::string_view piece);
+  void endStream(std::uint64_t sequence);
+  void upgrade(std::uint64_t sequence, Response switching,
+               std::shared_ptr<UpgradedProtocol> protocol);
+  void abandoned(std::uint64_t sequence);
+  void answered(); // the answer is out: next request, or close
   void fail(int status, const std::string& reason);
   void armDeadline();
 
@@ -100,6 +141,10 @@ private:
   bool request_deadline_ = false; // deadline_ is the request's, not the idle one
   bool keep_alive_ = true;
   bool head_ = false; // the request being answered is a HEAD
+  bool streaming_ = false;
+  bool chunked_ = false; // the stream is chunked (HTTP/1.1); else it ends with the connection
+  bool http10_ = false;  // the request being answered is HTTP/1.0
+  std::shared_ptr<UpgradedProtocol> upgraded_;
   bool closing_ = false;
   bool processing_ = false; // inside processInput()
   bool shutting_down_ = false;

@@ -82,7 +82,9 @@ Response& Response::header(std::string name, std::string value) {
   return *this;
 }
 
-std::string serialize(const Response& response, bool closing, bool head_only) {
+namespace {
+
+std::string statusAndFields(const Response& response) {
   std::string out =
       fmt::format("HTTP/1.1 {} {}\r\n", response.status, reasonPhrase(response.status));
   for (const auto& [name, value] : response.headers) {
@@ -94,6 +96,13 @@ std::string serialize(const Response& response, bool closing, bool head_only) {
     out += value;
     out += "\r\n";
   }
+  return out;
+}
+
+} // namespace
+
+std::string serialize(const Response& response, bool closing, bool head_only) {
+  std::string out = statusAndFields(response);
   const bool bodiless = response.status < 200 || response.status == 204 || response.status == 304;
   if (!bodiless) {
     out += fmt::format("Content-Length: {}\r\n", response.body.size());
@@ -105,6 +114,28 @@ std::string serialize(const Response& response, bool closing, bool head_only) {
   if (!bodiless && !head_only) {
     out += response.body;
   }
+  return out;
+}
+
+std::string serializeStreamHead(const Response& head, bool closing, bool chunked) {
+  std::string out = statusAndFields(head);
+  if (chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+  if (closing) {
+    out += "Connection: close\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
+std::string chunk(std::string_view piece) {
+  if (piece.empty()) {
+    return {};
+  }
+  std::string out = fmt::format("{:x}\r\n", piece.size());
+  out += piece;
+  out += "\r\n";
   return out;
 }
 

@@ -27,4 +27,11 @@ std::string_view reasonPhrase(int status);
 /// Connection: close when `closing`, then the body (left out when `head_only`, for HEAD).
 std::string serialize(const Response& response, bool closing, bool head_only = false);
 
+/// The head of a streamed response (its body is ignored): chunked when `chunked`, else the body
+/// runs to the connection's close (for HTTP/1.0 clients).
+std::string serializeStreamHead(const Response& head, bool closing, bool chunked);
+/// One piece of a chunked body; an empty piece is left out (it would end the body).
+std::string chunk(std::string_view piece);
+inline constexpr std::string_view LastChunk = "0\r\n\r\n";
+
 } // namespace upesi::http

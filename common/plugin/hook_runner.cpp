@@ -12,7 +12,8 @@ bool runsEveryPlugin(Hook hook) {
 }
 
 bool mayBeOverridden(Hook hook) {
-  return hook != Hook::InitMaster && hook != Hook::InitChild && hook != Hook::Deny;
+  return hook != Hook::InitMaster && hook != Hook::InitChild && hook != Hook::InitHttp &&
+         hook != Hook::InitWss && hook != Hook::Deny;
 }
 
 } // namespace

@@ -7,10 +7,11 @@
 
 namespace upesi::plugin {
 
-HookResult runServerHook(uv_loop_t* loop, const HookTable& table, Hook hook) {
+HookResult runServerHook(uv_loop_t* loop, const HookTable& table, Hook hook,
+                         const HookParams& params) {
   ProcessConnection connection;
   std::optional<HookResult> outcome;
-  auto runner = HookRunner::run(loop, table, hook, connection, {}, "",
+  auto runner = HookRunner::run(loop, table, hook, connection, params, "",
                                 [&](HookResult result) { outcome = std::move(result); });
   while (!outcome && loop != nullptr && uv_run(loop, UV_RUN_ONCE) != 0) {
   }

@@ -89,7 +89,8 @@ public:
       // connect_init and disconnect ignore answers, the outbound hooks have no connection,
       // deny runs inside another hook.
       if (!hook || *hook == Hook::ConnectInit || *hook == Hook::Disconnect || *hook == Hook::Deny ||
-          *hook == Hook::InitMaster || *hook == Hook::InitChild || isOutboundHook(*hook)) {
+          *hook == Hook::InitMaster || *hook == Hook::InitChild || *hook == Hook::InitHttp ||
+          *hook == Hook::InitWss || isOutboundHook(*hook)) {
         host.log(LogLevel::Error,
                  fmt::format("tarpit.ini hooks_to_delay: cannot delay \"{}\"", name));
         continue;

@@ -6,6 +6,7 @@
 #include "common/plugin/server_hooks.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
+#include "worker/http/health_routes.hpp"
 #include "worker/outbound/tls_policy.hpp"
 #include "worker/smtp/auth_failures.hpp"
 
@@ -185,6 +186,21 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
     env.tls = *tls;
     log::info({}, "TLS certificates loaded ({} more by SNI)", env.tls->sniNames().size());
   }
+  auto http_config = config::readHttpConfig(config);
+  if (!http_config) {
+    return Error{http_config.error()};
+  }
+  rt->http_config_ = std::move(http_config).value();
+  const bool https = rt->http_config_.tls ||
+                     std::any_of(rt->http_config_.listen.begin(), rt->http_config_.listen.end(),
+                                 [](const config::ListenAddress& a) { return a.port == 443; });
+  if (https && !tls_listed) {
+    auto tls = tls::loadInboundTls(config);
+    if (!tls) {
+      return Error{fmt::format("http.ini asks for HTTPS: {}", tls.error())};
+    }
+    rt->http_tls_ = *tls;
+  }
   rt->server_ = std::make_unique<SmtpServer>(&rt->loop_, std::move(env));
   if (tls_listed) {
     rt->watchInboundTls();
@@ -215,6 +231,44 @@ void ServerRuntime::watchInboundTls() {
   }
 }
 
+Result<std::monostate> ServerRuntime::startHttp(const std::vector<int>& fds) {
+  if (fds.empty()) {
+    return std::monostate{};
+  }
+  auto* smtp = server_.get();
+  auto* self = this;
+  http_ = std::make_unique<http::HttpServer>(&loop_, http_config_, [smtp, self] {
+    return self->http_tls_ ? self->http_tls_ : smtp->environment().tls;
+  });
+  auto& router = http_->router();
+  http::addHealthRoutes(router, {[smtp] { return smtp->accepting(); }, outbound_->queueDir()});
+  router.setOwner("a plugin");
+  HookParams params;
+  params.http = &router;
+  if (auto r = runProcessHook(Hook::InitHttp, params); isDeny(r.code)) {
+    return Error{
+        fmt::format("init_http failed ({}): {}", r.plugin,
+                    r.message.empty() ? std::string(toString(r.code)) : r.message.front())};
+  }
+  params = {};
+  params.wss = &router;
+  if (auto r = runProcessHook(Hook::InitWss, params); isDeny(r.code)) {
+    return Error{
+        fmt::format("init_wss failed ({}): {}", r.plugin,
+                    r.message.empty() ? std::string(toString(r.code)) : r.message.front())};
+  }
+  for (int fd : fds) {
+    if (auto r = http_->adopt(fd); !r) {
+      return Error{r.error()};
+    }
+  }
+  return std::monostate{};
+}
+
+plugin::HookResult ServerRuntime::runProcessHook(Hook hook, const HookParams& params) {
+  return plugin::runServerHook(&loop_, *hooks_, hook, params);
+}
+
 plugin::HookResult ServerRuntime::runProcessHook(Hook hook) {
   return plugin::runServerHook(&loop_, *hooks_, hook);
 }
@@ -231,6 +285,9 @@ void ServerRuntime::drain(std::chrono::seconds grace, std::function<void()> done
   outbound_->stop();
   deliveries_deadline_ms_ = uv_now(&loop_) + static_cast<std::uint64_t>(grace.count()) * 1000;
   drained_ = std::move(done);
+  if (http_) {
+    http_->drain({});
+  }
   server_->drain(grace, [this] { awaitDeliveries(); });
 }
 
@@ -263,6 +320,7 @@ void ServerRuntime::awaitDeliveries() {
 }
 
 ServerRuntime::~ServerRuntime() {
+  http_.reset();
   server_.reset();
   outbound_.reset(); // with its pool, which frees the connections still saying QUIT
   if (watcher_) {

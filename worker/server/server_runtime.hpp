@@ -4,11 +4,13 @@
 #pragma once
 
 #include "common/config/config.hpp"
+#include "common/config/http_config.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/dns/resolver.hpp"
 #include "common/plugin/hook_result.hpp"
 #include "common/plugin/plugin_set.hpp"
 #include "common/util/result.hpp"
+#include "worker/http/http_server.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/server/config_watcher.hpp"
 #include "worker/server/smtp_server.hpp"
@@ -44,6 +46,11 @@ public:
 
   /// Runs a process-level hook (init_master, init_child) to its answer.
   plugin::HookResult runProcessHook(Hook hook);
+  plugin::HookResult runProcessHook(Hook hook, const HookParams& params);
+
+  /// Serves HTTP on `fds` (bound to http.ini's listen): the server's routes, then init_http
+  /// and init_wss for the plugins'. Run after init_child (init_master with nodes=0).
+  Result<std::monostate> startHttp(const std::vector<int>& fds);
 
   /// Calls every plugin's shutdown() (once).
   void shutdownPlugins();
@@ -72,6 +79,9 @@ private:
   std::unique_ptr<ConfigWatcher> watcher_;
   std::unique_ptr<outbound::OutboundEngine> outbound_;
   std::unique_ptr<SmtpServer> server_;
+  config::HttpConfig http_config_;
+  std::shared_ptr<const tls::ServerTls> http_tls_; // when HTTPS is on and the tls plugin is not
+  std::unique_ptr<http::HttpServer> http_;
   uv_timer_t delivery_wait_{}; // drain(): polls the deliveries in flight (closed with the loop)
   bool delivery_wait_ready_ = false;
   std::uint64_t deliveries_deadline_ms_ = 0;

@@ -66,8 +66,8 @@ void onSignal(uv_signal_t* handle, int signum) {
 
 } // namespace
 
-int serveSingleProcess(const std::filesystem::path& install_dir,
-                       const std::vector<int>& listen_fds) {
+int serveSingleProcess(const std::filesystem::path& install_dir, const std::vector<int>& listen_fds,
+                       const std::vector<int>& http_fds) {
   ignoreBrokenPipeSignals();
   auto created = ServerRuntime::create(install_dir);
   if (!created) {
@@ -91,6 +91,10 @@ int serveSingleProcess(const std::filesystem::path& install_dir,
       log::crit({}, "{}", r.error());
       return 1;
     }
+  }
+  if (auto r = runtime->startHttp(http_fds); !r) {
+    log::crit({}, "{}", r.error());
+    return 1;
   }
 
   uv_loop_t* loop = runtime->loop();

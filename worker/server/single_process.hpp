@@ -7,9 +7,9 @@
 
 namespace upesi::worker {
 
-/// Serves on `listen_fds`, bound (by the caller, before it dropped privileges) to smtp.ini
-/// listen. Returns the process exit status.
-int serveSingleProcess(const std::filesystem::path& install_dir,
-                       const std::vector<int>& listen_fds);
+/// Serves on `listen_fds` and `http_fds`, bound (by the caller, before it dropped privileges)
+/// to smtp.ini's and http.ini's listen. Returns the process exit status.
+int serveSingleProcess(const std::filesystem::path& install_dir, const std::vector<int>& listen_fds,
+                       const std::vector<int>& http_fds);
 
 } // namespace upesi::worker

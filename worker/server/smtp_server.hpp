@@ -35,6 +35,7 @@ public:
 
   /// Stops accepting; sessions go on.
   void stopAccepting();
+  bool accepting() const { return !listeners_.empty(); }
   /// Graceful end: stop accepting, let sessions finish on their own for up to `grace`; then
   /// 421 at each one's next command boundary, and after `grace` more, close what is left.
   /// `done` runs once, when no session is left.

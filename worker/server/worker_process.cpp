@@ -24,6 +24,18 @@ int envInt(const char* name, int fallback) {
   return v == nullptr ? fallback : std::atoi(v);
 }
 
+std::vector<int> fdList(const char* text) {
+  std::vector<int> fds;
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    if (!item.empty()) {
+      fds.push_back(std::atoi(item.c_str()));
+    }
+  }
+  return fds;
+}
+
 struct WorkerState {
   ServerRuntime* runtime = nullptr;
   ControlChannel* control = nullptr;
@@ -68,13 +80,9 @@ bool workerArgsFromEnvironment(WorkerArgs& args) {
   if (fds == nullptr || args.control_fd < 0) {
     return false;
   }
-  std::stringstream list(fds);
-  std::string item;
-  while (std::getline(list, item, ',')) {
-    if (!item.empty()) {
-      args.listen_fds.push_back(std::atoi(item.c_str()));
-    }
-  }
+  args.listen_fds = fdList(fds);
+  const char* http = std::getenv("UPESI_HTTP_FDS");
+  args.http_fds = fdList(http == nullptr ? "" : http);
   return !args.listen_fds.empty();
 }
 
@@ -104,6 +112,10 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
       log::crit({}, "{}", r.error());
       return 1;
     }
+  }
+  if (auto r = runtime->startHttp(args.http_fds); !r) {
+    log::crit({}, "worker {}: {}", args.id, r.error());
+    return 1;
   }
 
   // A worker that died (and is replaced now) may have left files half written; those that the

@@ -10,12 +10,13 @@ namespace upesi::worker {
 
 struct WorkerArgs {
   std::vector<int> listen_fds;
+  std::vector<int> http_fds;
   int control_fd = -1;
   int id = 0;
   int generation = 0;
 };
 
-/// Reads UPESI_LISTEN_FDS, UPESI_CONTROL_FD, UPESI_WORKER_ID and UPESI_GENERATION.
+/// Reads UPESI_LISTEN_FDS, UPESI_HTTP_FDS, UPESI_CONTROL_FD, UPESI_WORKER_ID and UPESI_GENERATION.
 bool workerArgsFromEnvironment(WorkerArgs& args);
 
 /// Returns the exit status.

@@ -30,6 +30,8 @@ namespace upesi {
 using EsmtpParams = std::vector<std::pair<std::string, std::string>>;
 
 struct HookParams;
+class HttpRouter;
+class WebSocketRegistry;
 
 /// What the deny hook is told about the rejection it may override (Haraka's deny params:
 /// [code, msg, plugin, function, params, hook]).
@@ -74,6 +76,8 @@ struct HookParams {
   const BounceInfo* bounce = nullptr;       ///< bounce
   const DeliveredInfo* delivered = nullptr; ///< delivered
   const AuthAttempt* auth = nullptr;        ///< auth
+  HttpRouter* http = nullptr;               ///< init_http: add routes here
+  WebSocketRegistry* wss = nullptr;         ///< init_wss: add websocket endpoints here
 };
 
 struct Endpoint {

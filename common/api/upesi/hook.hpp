@@ -42,9 +42,11 @@ enum class Hook : int {
   Deferred,
   Bounce,
   Delivered,
+  InitHttp,
+  InitWss,
 };
 
-inline constexpr std::size_t HookCount = static_cast<std::size_t>(Hook::Delivered) + 1;
+inline constexpr std::size_t HookCount = static_cast<std::size_t>(Hook::InitWss) + 1;
 
 inline constexpr std::array<std::string_view, HookCount> HookNames = {
     "init_master",
@@ -79,6 +81,8 @@ inline constexpr std::array<std::string_view, HookCount> HookNames = {
     "deferred",
     "bounce",
     "delivered",
+    "init_http",
+    "init_wss",
 };
 
 constexpr std::string_view toString(Hook hook) {

@@ -149,3 +149,90 @@ TEST_CASE("http connection: a request not finished in time gets 408; an idle one
   idle.transport->close();
   REQUIRE(net.runUntil([&] { return idle.closed && net.connection_closed; }));
 }
+
+TEST_CASE("http connection: a streamed answer is chunked, and the connection is kept alive") {
+  HttpLoopback net;
+  net.hold = true;
+  TransportRecorder client;
+  net.send(client, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(net.runUntil([&] { return net.held.has_value(); }));
+  Response head;
+  head.header("Content-Type", "text/plain");
+  net.held->begin(head);
+  CHECK(net.held->write("first\n"));
+  CHECK(net.held->write("")); // nothing: an empty chunk would end the body
+  CHECK(net.held->write("second piece\n"));
+  const std::string streamed = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "6\r\nfirst\n\r\nd\r\nsecond piece\n\r\n";
+  REQUIRE(net.runUntil([&] { return client.received.size() >= streamed.size(); }));
+  CHECK(client.received == streamed);
+  CHECK(net.targets.size() == 1); // the pipelined request waits for the stream's end
+  net.hold = false;
+  net.held->end();
+  net.held.reset();
+  REQUIRE(net.runUntil([&] {
+    return net.targets.size() == 2 && client.received.find("/after") != std::string::npos;
+  }));
+  CHECK(client.received.substr(streamed.size(), 5) == "0\r\n\r\n");
+  CHECK_FALSE(net.connection_closed);
+}
+
+TEST_CASE("http connection: a stream given up by its handler ends; an HTTP/1.0 stream closes") {
+  HttpLoopback net;
+  net.hold = true;
+  TransportRecorder client;
+  net.send(client, "GET /old HTTP/1.0\r\n\r\n");
+  REQUIRE(net.runUntil([&] { return net.held.has_value(); }));
+  net.held->begin(Response{});
+  CHECK(net.held->write("unchunked"));
+  net.held.reset(); // dropped mid-stream: the stream ends, here with the connection
+  REQUIRE(net.runUntil([&] { return client.gone.has_value(); }));
+  CHECK(client.received == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nunchunked");
+}
+
+namespace {
+
+struct EchoProtocol : UpgradedProtocol {
+  std::weak_ptr<HttpConnection> connection;
+  std::string seen;
+  bool gone_called = false;
+  void received(std::string_view bytes) override {
+    seen.append(bytes);
+    if (auto c = connection.lock()) {
+      c->sendUpgraded("got " + std::string(bytes), true);
+    }
+  }
+  void gone() override { gone_called = true; }
+  void shutdown() override {
+    if (auto c = connection.lock()) {
+      c->closeUpgraded();
+    }
+  }
+};
+
+} // namespace
+
+TEST_CASE("http connection: an upgrade hands every later byte to the protocol") {
+  HttpLoopback net;
+  net.hold = true;
+  TransportRecorder client;
+  // The first protocol bytes arrive with the request, before the 101.
+  net.send(client,
+           "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nearly");
+  REQUIRE(net.runUntil([&] { return net.held.has_value(); }));
+  auto protocol = std::make_shared<EchoProtocol>();
+  protocol->connection = net.connection;
+  Response switching;
+  switching.status = 101;
+  switching.header("Upgrade", "test");
+  net.held->upgrade(switching, protocol);
+  net.held.reset(); // answered: no 500
+  const std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\n\r\n";
+  REQUIRE(net.runUntil([&] { return client.received.size() >= head.size() + 9; }));
+  CHECK(client.received == head + "got early");
+  client.transport->write("later");
+  REQUIRE(net.runUntil([&] { return protocol->seen == "earlylater"; }));
+  net.connection->shutdown(); // the protocol decides: this one closes
+  REQUIRE(net.runUntil([&] { return client.gone.has_value() && protocol->gone_called; }));
+}

@@ -1,0 +1,19 @@
+// GET /healthz (the process answers: alive) and GET /readyz (it takes mail: the SMTP listeners
+// are open and the queue directory is writable), for load balancers and orchestrators.
+#pragma once
+
+#include "worker/http/router.hpp"
+
+#include <filesystem>
+#include <functional>
+
+namespace upesi::worker::http {
+
+struct Readiness {
+  std::function<bool()> accepting_smtp; // false once draining
+  std::filesystem::path queue_dir;
+};
+
+void addHealthRoutes(Router& router, Readiness readiness);
+
+} // namespace upesi::worker::http
