@@ -87,6 +87,7 @@ const std::vector<KnownIniFile> Files = {
        {"listen", "allow", "token", "tls", "metrics", "max_connections", "max_target",
         "max_header_bytes", "max_headers", "max_body", "request_timeout", "idle_timeout",
         "max_requests", "max_output", "write_timeout", "websocket_max_message"}}}},
+    {"watch.ini", {{"main", {"sampling", "ignore"}}}},
     {"log.ini", {{"main", {"level", "timestamps", "format", "file"}}}},
     {"dns.ini", {{"main", {"servers", "timeout_ms", "tries"}}}},
     {"relay.ini", {{"relay", {"acl", "dest_domains", "all", "force_routing"}}}},

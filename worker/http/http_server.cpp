@@ -30,19 +30,31 @@ std::uint16_t boundPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
-// Constant time: the token is a secret, the request is anyone's on the allowed networks.
+bool sameSecret(std::string_view given, const std::string& token) {
+  // Constant time: the token is a secret, the request is anyone's on the allowed networks.
+  return given.size() == token.size() &&
+         CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
+}
+
+// "Authorization: Bearer <token>", or RFC 6750's access_token query parameter, which is all a
+// browser can send for a page or a websocket.
 bool tokenMatches(const uh::Request& request, const std::string& token) {
-  const std::string* authorization = request.header("Authorization");
-  constexpr std::string_view scheme = "Bearer ";
-  if (authorization == nullptr || authorization->size() != scheme.size() + token.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    if (((*authorization)[i] | 0x20) != (scheme[i] | 0x20)) {
+  if (const std::string* authorization = request.header("Authorization")) {
+    constexpr std::string_view scheme = "bearer ";
+    if (authorization->size() < scheme.size()) {
       return false;
     }
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+      if (((*authorization)[i] | 0x20) != scheme[i]) {
+        return false;
+      }
+    }
+    return sameSecret(std::string_view(*authorization).substr(scheme.size()), token);
   }
-  return CRYPTO_memcmp(authorization->data() + scheme.size(), token.data(), token.size()) == 0;
+  HttpRequest query;
+  query.query = std::string(request.query());
+  auto given = query.queryParam("access_token");
+  return given && sameSecret(*given, token);
 }
 
 } // namespace
