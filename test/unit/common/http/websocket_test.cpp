@@ -154,6 +154,11 @@ TEST_CASE("websocket: sending uses the 7-bit, 16-bit and 64-bit length forms") {
   CHECK(recorder.output.size() == 2 + 125);
 
   recorder.output.clear();
+  engine.sendBinary(std::string(126, 'x'));
+  CHECK(recorder.output.substr(0, 4) == bytes({0x82, 0x7E, 0x00, 0x7E}));
+  CHECK(recorder.output.size() == 4 + 126);
+
+  recorder.output.clear();
   engine.sendBinary(std::string(256, 'x')); // RFC: 256 bytes in a single unmasked frame
   CHECK(recorder.output.substr(0, 4) == bytes({0x82, 0x7E, 0x01, 0x00}));
   CHECK(recorder.output.size() == 4 + 256);
@@ -170,6 +175,11 @@ TEST_CASE("websocket: sending uses the 7-bit, 16-bit and 64-bit length forms") {
 }
 
 TEST_CASE("websocket: receiving the 16-bit and 64-bit length forms") {
+  for (std::size_t size : {125, 126, 65535, 65536}) {
+    CAPTURE(size);
+    const std::string payload(size, 'b');
+    CHECK(run(clientFrame(0x82, payload)) == std::vector<std::string>{"binary " + payload});
+  }
   const std::string medium(300, 'm');
   const std::string large(70000, 'L');
   CHECK(run(clientFrame(0x82, medium)) == std::vector<std::string>{"binary " + medium});
