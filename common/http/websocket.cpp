@@ -144,6 +144,9 @@ void WebSocketEngine::readPayload(std::string_view bytes) {
     control_size_ += bytes.size();
   } else {
     const std::size_t start = message_.size();
+    if (start + bytes.size() > message_.capacity()) {
+      growMessage(start + bytes.size());
+    }
     message_.append(bytes);
     data = message_.data() + start;
   }
@@ -157,6 +160,15 @@ void WebSocketEngine::readPayload(std::string_view bytes) {
       !utf8_.feed(std::string_view(data, bytes.size()))) {
     fail(close_code::InvalidData, "invalid UTF-8 in a text message");
   }
+}
+
+// Doubles, as a string does, but never past the limit (checkLength() keeps `needed` within it).
+// A fresh string, because reserve() on a full one may double past what it was asked for.
+void WebSocketEngine::growMessage(std::size_t needed) {
+  std::string grown;
+  grown.reserve(std::min(std::max(2 * message_.capacity(), needed), limits_.max_message));
+  grown.append(message_);
+  message_.swap(grown);
 }
 
 void WebSocketEngine::finishFrame() {

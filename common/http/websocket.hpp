@@ -78,6 +78,7 @@ private:
   bool checkStart();
   bool checkLength();
   void readPayload(std::string_view bytes);
+  void growMessage(std::size_t needed);
   void finishFrame();
   void finishClose();
   bool fail(std::uint16_t code, std::string reason); // false, for `return fail(...)`

@@ -301,6 +301,14 @@ TEST_CASE("websocket: a message past max_message is refused with 1009 from its h
   checkRefused(clientFrame(0x01, "12345") + clientFrame(0x00, "67890") + clientFrame(0x80, "!"),
                1009, small);
   checkRefused(clientFrame(0x81, "12345678901"), 1009, small);
+  // The buffer grows to the limit and no further.
+  Recorder grown;
+  WebSocketEngine engine_small(grown.callbacks(), {.max_message = 1000});
+  engine_small.feed(clientFrame(0x02, std::string(600, 'a')) +
+                    clientFrame(0x80, std::string(400, 'b')));
+  REQUIRE(grown.messages.size() == 1);
+  CHECK(grown.messages[0].size() == 1000);
+  CHECK(grown.messages[0].capacity() <= 1000);
   // Control frames do not count against the message.
   CHECK(run(clientFrame(0x01, "12345") + clientFrame(0x89, "123456") + clientFrame(0x80, "67890"),
             0, small)
