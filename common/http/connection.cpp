@@ -208,8 +208,9 @@ void HttpConnection::upgrade(std::uint64_t sequence, Response switching,
   upgraded_ = std::move(protocol);
   deadline_.stop();
   transport_.write(serialize(switching, false));
+  upgraded_->attached(weak_from_this()); // it may speak at once: the 101 is out first
   transport_.setReading(true);
-  if (!in_.empty()) {
+  if (!in_.empty() && upgraded_) {
     // Sent right behind the request, before the 101 was seen.
     std::string early = std::exchange(in_, {});
     upgraded_->received(early);

@@ -42,6 +42,8 @@ class HttpConnection;
 class UpgradedProtocol {
 public:
   virtual ~UpgradedProtocol() = default;
+  /// The connection it now speaks over, once the 101 is out and before any byte arrives.
+  virtual void attached(const std::weak_ptr<HttpConnection>& connection) { (void)connection; }
   /// Bytes from the peer.
   virtual void received(std::string_view bytes) = 0;
   /// The connection is closed (by either side); the last call.
@@ -101,6 +103,7 @@ public:
   void shutdown();
   net::Transport& transport() { return transport_; }
   bool closing() const { return closing_; }
+  bool outputFull() const { return transport_.outputFull(); }
 
   // For the protocol an upgrade handed the connection to.
   /// Sends bytes; false (nothing sent) once closing, or when max_output bytes are unread and

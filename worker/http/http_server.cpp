@@ -1,10 +1,12 @@
 #include "worker/http/http_server.hpp"
 
+#include "common/http/websocket_handshake.hpp"
 #include "common/log/logger.hpp"
 #include "common/tls/tls_channel.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/cidr.hpp"
 #include "worker/http/reply.hpp"
+#include "worker/http/websocket_session.hpp"
 #include "worker/smtp/endpoint_info.hpp"
 
 #include <fmt/format.h>
@@ -183,8 +185,21 @@ void HttpServer::dispatch(const Peer& peer, const uh::Request& parsed, uh::Respo
   request.remote_port = peer.port;
   request.secure = peer.tls;
 
-  if (parsed.upgrade) {
-    responder.respond(uh::Response::text(404, "404 no websocket is served at this path\n"));
+  if (parsed.upgrade || uh::isWebSocketUpgrade(parsed)) {
+    const WebSocketHandlers* handlers = router_.websocket(path);
+    if (handlers == nullptr) {
+      responder.respond(uh::Response::text(404, "404 no websocket is served at this path\n"));
+      return;
+    }
+    auto handshake = uh::answerWebSocketHandshake(parsed);
+    if (!handshake.accepted()) {
+      log::info({}, "HTTP: websocket handshake from {} refused: {}", peer.ip, handshake.reason);
+      responder.respond(std::move(handshake.response));
+      return;
+    }
+    auto session = std::make_shared<WebSocketSession>(loop_, std::move(request), *handlers,
+                                                      config_.websocket_max_message);
+    responder.upgrade(std::move(handshake.response), std::move(session));
     return;
   }
   auto match = router_.find(request.method, request.path);
