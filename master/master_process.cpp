@@ -7,6 +7,7 @@
 #include "common/config/smtp_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
+#include "common/metrics/metrics.hpp"
 #include "common/plugin/plugin_set.hpp"
 #include "common/plugin/server_hooks.hpp"
 #include "common/queue/queue_writer.hpp"
@@ -53,6 +54,12 @@ public:
         pool_(install_dir_, std::move(listeners.smtp), std::move(listeners.http)) {}
 
   int run(int signal_fd);
+  void setMetrics(std::shared_ptr<metrics::MetricsRegion> region) {
+    pool_.setMetrics(std::move(region));
+    restarts_ = metrics::metrics().counter(metrics::MetricId::WorkerRestarts);
+    reloads_ = metrics::metrics().counter(metrics::MetricId::Reloads);
+    config_errors_ = metrics::metrics().counter(metrics::MetricId::ConfigErrors);
+  }
 
 private:
   void startGeneration(int generation);
@@ -92,6 +99,9 @@ private:
   std::vector<Respawn> respawns_;
   std::map<int, std::deque<Clock::time_point>> crashes_;          // per worker slot: back-off
   std::map<int, std::deque<Clock::time_point>> startup_failures_; // per worker slot: give up
+  metrics::Counter restarts_;
+  metrics::Counter reloads_;
+  metrics::Counter config_errors_;
 };
 
 void Master::updateTitle() {
@@ -294,6 +304,7 @@ void Master::workerExited(pid_t pid, int status) {
   auto delay = std::chrono::milliseconds(
       std::min<long long>(10000, 100LL << std::min<std::size_t>(history.size() - 1, 7)));
   respawns_.push_back({worker.id, now + delay});
+  restarts_.add();
   log::notice({}, "restarting worker {} in {} ms", worker.id, delay.count());
 }
 
@@ -336,6 +347,7 @@ void Master::startReload() {
     return;
   }
   log::notice({}, "SIGUSR2: reloading; checking the config first");
+  reloads_.add();
   notifyReloading();
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
@@ -388,6 +400,7 @@ void Master::checkerFinished(int status) {
     while (!errors.empty() && errors.back() == '\n') {
       errors.pop_back();
     }
+    config_errors_.add();
     reloadFailed("the new config does not check out:\n" + errors);
     return;
   }
@@ -523,6 +536,19 @@ int runMaster(const std::filesystem::path& install_dir) {
     return 1;
   }
   Master master(install_dir, *smtp, std::move(*listeners));
+  // The figures /metrics shows, one slot per worker, kept here so that they outlive workers.
+  if (auto http = config::readHttpConfig(config); http && !http->listen.empty() && http->metrics) {
+    std::string error;
+    metrics::MetricsRegion::Sizing sizing;
+    sizing.slots = metrics::MetricsRegion::slotsForNodes(static_cast<std::uint32_t>(smtp->nodes));
+    if (auto region = metrics::MetricsRegion::create(sizing, error)) {
+      auto shared = std::make_shared<metrics::MetricsRegion>(std::move(*region));
+      metrics::installMetrics(metrics::Metrics(shared, 0));
+      master.setMetrics(std::move(shared));
+    } else {
+      log::error({}, "metrics are off: {}", error);
+    }
+  }
   int status = master.run(signal_fd);
   log::notice({}, "stopped");
   return status;

@@ -1,9 +1,11 @@
 #include "master/run_server.hpp"
 
 #include "common/config/config.hpp"
+#include "common/config/http_config.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
+#include "common/metrics/metrics.hpp"
 #include "common/util/paths.hpp"
 #include "master/listeners.hpp"
 #include "master/master_process.hpp"
@@ -36,6 +38,17 @@ int runSingleProcess(const std::filesystem::path& install_dir, config::Config& c
   if (auto dropped = dropPrivileges(smtp.user, smtp.group); !dropped) {
     log::crit({}, "{}", dropped.error());
     return 1;
+  }
+  if (!listeners->http_addresses.empty()) {
+    auto http = config::readHttpConfig(config);
+    std::string error;
+    if (http && http->metrics) {
+      if (auto own = metrics::Metrics::standalone(error)) {
+        metrics::installMetrics(std::move(*own));
+      } else {
+        log::error({}, "metrics are off: {}", error);
+      }
+    }
   }
   return worker::serveSingleProcess(install_dir, listeners->smtp, listeners->http);
 }

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,7 +45,8 @@ pid_t WorkerPool::spawn(int id, int generation) {
     ::close(pair[1]);
     return -1;
   }
-  // The child's fds from 3 on: the SMTP listeners, the HTTP ones, the control socket.
+  // The child's fds from 3 on: the SMTP listeners, the HTTP ones, the metrics region, the
+  // control socket.
   int next_fd = 3;
   auto numbered = [&next_fd](std::size_t count) {
     std::string list;
@@ -55,15 +57,28 @@ pid_t WorkerPool::spawn(int id, int generation) {
   };
   std::string fds_list = numbered(listen_fds_.size());
   std::string http_list = numbered(http_fds_.size());
+  std::optional<std::uint32_t> slot;
+  if (metrics_) {
+    slot = metrics_->acquireSlot();
+    if (!slot) {
+      log::warn({}, "worker {}: no metrics slot is free; its figures are not counted", id);
+    }
+  }
+  std::string metrics_fd = slot ? numbered(1) : std::string();
   int control_target = next_fd;
-  std::vector<std::string> env_strings = {
-      "UPESI_LISTEN_FDS=" + fds_list, "UPESI_HTTP_FDS=" + http_list,
-      "UPESI_CONTROL_FD=" + std::to_string(control_target), "UPESI_WORKER_ID=" + std::to_string(id),
-      "UPESI_GENERATION=" + std::to_string(generation)};
+  std::vector<std::string> env_strings = {"UPESI_LISTEN_FDS=" + fds_list,
+                                          "UPESI_HTTP_FDS=" + http_list,
+                                          "UPESI_METRICS_FD=" + metrics_fd,
+                                          "UPESI_METRICS_SLOT=" +
+                                              (slot ? std::to_string(*slot) : std::string()),
+                                          "UPESI_CONTROL_FD=" + std::to_string(control_target),
+                                          "UPESI_WORKER_ID=" + std::to_string(id),
+                                          "UPESI_GENERATION=" + std::to_string(generation)};
   std::vector<char*> envp;
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::strncmp(*e, "UPESI_LISTEN_FDS=", 17) != 0 &&
         std::strncmp(*e, "UPESI_HTTP_FDS=", 15) != 0 &&
+        std::strncmp(*e, "UPESI_METRICS_", 14) != 0 &&
         std::strncmp(*e, "UPESI_CONTROL_FD=", 17) != 0 &&
         std::strncmp(*e, "UPESI_WORKER_ID=", 16) != 0 &&
         std::strncmp(*e, "UPESI_GENERATION=", 17) != 0) {
@@ -78,6 +93,9 @@ pid_t WorkerPool::spawn(int id, int generation) {
   std::vector<const char*> argv = {exe, "--worker", "-c", dir.c_str(), nullptr};
   std::vector<int> sources = listen_fds_;
   sources.insert(sources.end(), http_fds_.begin(), http_fds_.end());
+  if (slot) {
+    sources.push_back(metrics_->fd());
+  }
   sources.push_back(pair[1]);
 
   pid_t pid = ::fork();
@@ -85,6 +103,9 @@ pid_t WorkerPool::spawn(int id, int generation) {
     log::error({}, "fork: {}", std::strerror(errno));
     ::close(pair[0]);
     ::close(pair[1]);
+    if (slot) {
+      metrics_->releaseSlot(*slot);
+    }
     return -1;
   }
   if (pid == 0) {
@@ -108,6 +129,7 @@ pid_t WorkerPool::spawn(int id, int generation) {
   info.id = id;
   info.generation = generation;
   info.control_fd = pair[0];
+  info.metrics_slot = slot ? static_cast<int>(*slot) : -1;
   info.started = std::chrono::steady_clock::now();
   workers_[pid] = info;
   log::info({}, "started worker {} (generation {}), pid {}", id, generation, pid);
@@ -170,6 +192,9 @@ WorkerInfo WorkerPool::remove(pid_t pid) {
   WorkerInfo info = std::move(it->second);
   if (info.control_fd >= 0) {
     ::close(info.control_fd);
+  }
+  if (info.metrics_slot >= 0 && metrics_) {
+    metrics_->releaseSlot(static_cast<std::uint32_t>(info.metrics_slot));
   }
   workers_.erase(it);
   return info;

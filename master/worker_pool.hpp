@@ -3,6 +3,8 @@
 // belongs to.
 #pragma once
 
+#include "common/metrics/metrics_region.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -19,6 +21,7 @@ struct WorkerInfo {
   int id = 0;
   int generation = 0;
   int control_fd = -1;
+  int metrics_slot = -1; // its slot in the metrics region; -1: none
   bool ready = false;
   bool stopping = false;
   std::chrono::steady_clock::time_point started;
@@ -34,6 +37,9 @@ public:
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
+  /// Each worker gets a slot of `region` (passed down by fd) for its metrics.
+  void setMetrics(std::shared_ptr<metrics::MetricsRegion> region) { metrics_ = std::move(region); }
+
   /// Forks and execs a worker; returns its pid or -1 (logged).
   pid_t spawn(int id, int generation);
 
@@ -45,7 +51,7 @@ public:
   /// Returns false at end of file.
   template <typename Fn> bool readFrom(WorkerInfo& worker, Fn&& on_message);
 
-  /// Forgets a worker that exited; returns its record.
+  /// Forgets a worker that exited (its metrics join the retired totals); returns its record.
   WorkerInfo remove(pid_t pid);
 
   std::map<pid_t, WorkerInfo>& workers() { return workers_; }
@@ -56,6 +62,7 @@ private:
   std::filesystem::path install_dir_;
   std::vector<int> listen_fds_;
   std::vector<int> http_fds_;
+  std::shared_ptr<metrics::MetricsRegion> metrics_;
   std::map<pid_t, WorkerInfo> workers_;
 };
 

@@ -140,6 +140,7 @@ void HttpConnection::answer(std::uint64_t sequence, Response response) {
   if (sequence != sequence_ || !answering_ || streaming_ || closing_) {
     return;
   }
+  answeredWith(response.status);
   transport_.write(serialize(response, !keep_alive_ || shutting_down_, head_));
   answered();
 }
@@ -167,6 +168,7 @@ void HttpConnection::beginStream(std::uint64_t sequence, Response head) {
   if (!chunked_) {
     keep_alive_ = false;
   }
+  answeredWith(head.status);
   transport_.write(serializeStreamHead(head, !keep_alive_ || shutting_down_, chunked_));
   if (head_) {
     answered(); // HEAD: the head is all
@@ -207,6 +209,7 @@ void HttpConnection::upgrade(std::uint64_t sequence, Response switching,
   answering_ = false;
   upgraded_ = std::move(protocol);
   deadline_.stop();
+  answeredWith(switching.status);
   transport_.write(serialize(switching, false));
   upgraded_->attached(weak_from_this()); // it may speak at once: the 101 is out first
   transport_.setReading(true);
@@ -240,6 +243,7 @@ void HttpConnection::fail(int status, const std::string& reason) {
   answering_ = false;
   streaming_ = false;
   deadline_.stop();
+  answeredWith(status);
   transport_.write(
       serialize(Response::text(status, std::to_string(status) + " " + reason + "\n"), true));
   transport_.closeAfterFlush();

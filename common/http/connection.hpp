@@ -98,6 +98,8 @@ public:
   HttpConnection& operator=(const HttpConnection&) = delete;
 
   void start();
+  /// Told the status of every answer (for the server's counters).
+  void onAnswer(std::function<void(int status)> observer) { on_answer_ = std::move(observer); }
   /// Closes once the request being answered, if any, is answered (a graceful stop); an
   /// upgraded connection is asked to end by its protocol.
   void shutdown();
@@ -129,12 +131,18 @@ private:
                std::shared_ptr<UpgradedProtocol> protocol);
   void abandoned(std::uint64_t sequence);
   void answered(); // the answer is out: next request, or close
+  void answeredWith(int status) {
+    if (on_answer_) {
+      on_answer_(status);
+    }
+  }
   void fail(int status, const std::string& reason);
   void armDeadline();
 
   ConnectionLimits limits_;
   Handler handler_;
   Closed closed_;
+  std::function<void(int status)> on_answer_;
   net::Transport transport_;
   RequestParser parser_;
   std::string in_; // read and not yet parsed

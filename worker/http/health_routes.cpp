@@ -1,5 +1,7 @@
 #include "worker/http/health_routes.hpp"
 
+#include "common/metrics/prometheus_text.hpp"
+
 #include <unistd.h>
 
 namespace upesi::worker::http {
@@ -21,6 +23,15 @@ void addHealthRoutes(Router& router, Readiness readiness) {
                    reply->send(problems.empty() ? HttpResponse::text(200, "ready\n")
                                                 : HttpResponse::text(503, problems));
                  });
+}
+
+void addMetricsRoute(Router& router, const metrics::MetricsRegion& region) {
+  router.reserve("GET", "/metrics", [&region](const HttpRequest&, const HttpReplyPtr& reply) {
+    HttpResponse response{200,
+                          {{"Content-Type", std::string(metrics::kPrometheusContentType)}},
+                          metrics::renderPrometheus(region)};
+    reply->send(std::move(response));
+  });
 }
 
 } // namespace upesi::worker::http

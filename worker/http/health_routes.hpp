@@ -1,7 +1,8 @@
-// GET /healthz (the process answers: alive) and GET /readyz (it takes mail: the SMTP listeners
-// are open and the queue directory is writable), for load balancers and orchestrators.
+// GET /metrics, GET /healthz (the process answers: alive) and GET /readyz (it takes mail: the SMTP
+// listeners are open and the queue directory is writable), for load balancers and orchestrators.
 #pragma once
 
+#include "common/metrics/metrics_region.hpp"
 #include "worker/http/router.hpp"
 
 #include <filesystem>
@@ -15,5 +16,8 @@ struct Readiness {
 };
 
 void addHealthRoutes(Router& router, Readiness readiness);
+
+/// GET /metrics: every worker's figures (and those of workers gone), in Prometheus text.
+void addMetricsRoute(Router& router, const metrics::MetricsRegion& region);
 
 } // namespace upesi::worker::http

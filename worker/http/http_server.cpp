@@ -2,6 +2,7 @@
 
 #include "common/http/websocket_handshake.hpp"
 #include "common/log/logger.hpp"
+#include "common/metrics/labels.hpp"
 #include "common/tls/tls_channel.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/cidr.hpp"
@@ -80,6 +81,10 @@ HttpServer::HttpServer(uv_loop_t* loop, config::HttpConfig config, TlsSource tls
   limits_.max_requests = config_.max_requests;
   limits_.max_output = config_.max_output;
   limits_.write_timeout = std::chrono::seconds(config_.write_timeout_s);
+  for (std::size_t i = 0; i < answers_.size(); ++i) {
+    answers_[i] = metrics::metrics().counter(
+        metrics::MetricId::HttpRequests, metrics::labelPair("class", std::to_string(i + 1) + "xx"));
+  }
 }
 
 HttpServer::~HttpServer() {
@@ -161,6 +166,11 @@ void HttpServer::accept(Listener& listener) {
     }
     connection->transport().startTls(std::move(*channel));
   }
+  connection->onAnswer([this](int status) {
+    if (status >= 100 && status < 600) {
+      answers_[static_cast<std::size_t>(status / 100 - 1)].add();
+    }
+  });
   connections_.emplace(connection.get(), connection);
   connection->start();
 }

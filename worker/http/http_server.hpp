@@ -8,12 +8,14 @@
 
 #include "common/config/http_config.hpp"
 #include "common/http/connection.hpp"
+#include "common/metrics/metrics.hpp"
 #include "common/util/result.hpp"
 #include "common/util/uv_handle.hpp"
 #include "worker/http/router.hpp"
 
 #include <uv.h>
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -74,6 +76,7 @@ private:
   std::unordered_map<::upesi::http::HttpConnection*, std::shared_ptr<::upesi::http::HttpConnection>>
       connections_;
   std::function<void()> drained_;
+  std::array<metrics::Counter, 5> answers_; // by status class, 1xx to 5xx
 };
 
 } // namespace upesi::worker::http

@@ -3,6 +3,7 @@
 #include "common/config/outbound_config.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
+#include "common/metrics/metrics.hpp"
 #include "common/plugin/server_hooks.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
@@ -242,6 +243,9 @@ Result<std::monostate> ServerRuntime::startHttp(const std::vector<int>& fds) {
   });
   auto& router = http_->router();
   http::addHealthRoutes(router, {[smtp] { return smtp->accepting(); }, outbound_->queueDir()});
+  if (http_config_.metrics && metrics::metrics().enabled()) {
+    http::addMetricsRoute(router, *metrics::metrics().region());
+  }
   router.setOwner("a plugin");
   HookParams params;
   params.http = &router;

@@ -1,6 +1,7 @@
 #include "worker/server/worker_process.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/metrics/metrics.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/util/process_title.hpp"
 #include "common/util/signal_meanings.hpp"
@@ -83,6 +84,13 @@ bool workerArgsFromEnvironment(WorkerArgs& args) {
   args.listen_fds = fdList(fds);
   const char* http = std::getenv("UPESI_HTTP_FDS");
   args.http_fds = fdList(http == nullptr ? "" : http);
+  const char* metrics_fd = std::getenv("UPESI_METRICS_FD");
+  const char* metrics_slot = std::getenv("UPESI_METRICS_SLOT");
+  if (metrics_fd != nullptr && *metrics_fd != '\0' && metrics_slot != nullptr &&
+      *metrics_slot != '\0') {
+    args.metrics_fd = std::atoi(metrics_fd);
+    args.metrics_slot = std::atoi(metrics_slot);
+  }
   return !args.listen_fds.empty();
 }
 
@@ -96,6 +104,18 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
     }
   }
 
+  if (args.metrics_fd >= 0) {
+    // Installed before anything takes a handle: handles taken earlier count nothing.
+    std::string error;
+    if (auto region = metrics::MetricsRegion::attach(args.metrics_fd, error)) {
+      metrics::installMetrics(
+          metrics::Metrics(std::make_shared<metrics::MetricsRegion>(std::move(*region)),
+                           static_cast<std::uint32_t>(args.metrics_slot)));
+    } else {
+      log::error({}, "worker {}: metrics are off: {}", args.id, error);
+    }
+    ::close(args.metrics_fd);
+  }
   auto created = ServerRuntime::create(install_dir);
   if (!created) {
     log::crit({}, "worker {}: {}", args.id, created.error());

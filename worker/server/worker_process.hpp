@@ -11,6 +11,8 @@ namespace upesi::worker {
 struct WorkerArgs {
   std::vector<int> listen_fds;
   std::vector<int> http_fds;
+  int metrics_fd = -1; // the master's metrics region, and this worker's slot in it
+  int metrics_slot = -1;
   int control_fd = -1;
   int id = 0;
   int generation = 0;
