@@ -32,6 +32,7 @@ have cc || lack gcc "no C compiler (the fault-injection shims are C)"
 have curl || lack curl "curl not found"
 have promtool || lack prometheus "promtool not found"
 [ -x /usr/bin/prometheus ] || lack prometheus "prometheus not found"
+have chromium || lack chromium "chromium not found"
 
 # Debian's python packages are seen only by Debian's interpreter.
 if [ ! -x /usr/bin/python3 ]; then
