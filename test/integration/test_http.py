@@ -277,3 +277,38 @@ def test_plugin_routes_in_every_worker(probe):
         body = json.loads(curl("http://127.0.0.1:%d/probe" % port).stdout)
         seen += body["calls"] >= 1
     assert seen == 20
+
+
+def test_websocket_client_that_does_not_read_loses_messages(probe):
+    """A client that stops reading: messages past max_output are dropped, not queued."""
+    import base64
+    import os as _os
+    import re
+
+    server, port = probe(max_output=262144)
+    key = base64.b64encode(_os.urandom(16))
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"GET /probe/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+              b"Sec-WebSocket-Key: " + key + b"\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
+    payload = b"flood 200"
+    mask = _os.urandom(4)
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
+    s.sendall(frame)  # then never read again
+    assert server.wait_log("web_probe flood took")
+    taken, asked = map(int, re.search(r"flood took (\d+) of (\d+)", server.log()).groups())
+    assert asked == 200
+    # What the kernel's send buffer holds (at most tcp_wmem's maximum) plus max_output: the
+    # rest of the 200 x 64 KiB is dropped.
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        kernel_max = int(f.read().split()[2])
+    assert 0 < taken <= (262144 + kernel_max) // 65536 + 2 < asked
+    # The worker goes on serving others meanwhile.
+    assert status_of(port, "/healthz") == 200
+    s.close()

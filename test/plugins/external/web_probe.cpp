@@ -2,7 +2,7 @@
 // only (as hello.cpp). Routes: GET /probe (JSON about the request), POST /probe/echo (the body
 // back), GET /probe/later (answered 50 ms later), GET /probe/stream/N (N pieces, one per 10 ms,
 // streamed), and a websocket at /probe/ws that echoes each message with "echo: " in front and
-// says "bye" when asked to close.
+// says "bye" when asked to close ("flood N" sends N messages of 64 KiB at once).
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/http.hpp>
@@ -85,7 +85,21 @@ private:
       socket->sendText("hello " + socket->request().remote_ip);
       host_->log(upesi::LogLevel::Notice, "web_probe websocket opened");
     };
-    handlers.message = [](const upesi::WebSocketPtr& socket, std::string message, bool binary) {
+    handlers.message = [this](const upesi::WebSocketPtr& socket, std::string message,
+                              bool binary) {
+      if (message.rfind("flood ", 0) == 0) {
+        // Many large messages to a client that may not read them: those past the server's
+        // bound are dropped, and the count says how many were taken.
+        int count = std::stoi(message.substr(6));
+        int taken = 0;
+        const std::string big(64 * 1024, 'f');
+        for (int i = 0; i < count; ++i) {
+          taken += socket->sendText(big) ? 1 : 0;
+        }
+        host_->log(upesi::LogLevel::Notice, "web_probe flood took " + std::to_string(taken) +
+                                                " of " + std::to_string(count));
+        return;
+      }
       if (message == "close") {
         socket->sendText("bye");
         socket->close(1000, "asked to");
