@@ -42,11 +42,12 @@ HARAKA_VERSION = "3.3.4"
 MODE = "discard"
 
 
-def start_upesi(binary, workdir, nodes=0, tls=None, smtp_ini=""):
+def start_upesi(binary, workdir, nodes=0, tls=None, smtp_ini="", metrics=False):
     """tls: (key PEM, certificate PEM) to add the tls plugin (STARTTLS) with them; smtp_ini:
-    more lines for smtp.ini's [main]."""
+    more lines for smtp.ini's [main]; metrics: serve /metrics (http.ini), which turns the
+    counters on."""
     port = free_port()
-    name = "upesi" if nodes == 0 else "upesi-n%d" % nodes
+    name = ("upesi" if nodes == 0 else "upesi-n%d" % nodes) + ("-metrics" if metrics else "")
     inst = workdir / name
     subprocess.run([binary, "-i", str(inst)], check=True, capture_output=True)
     cfg = inst / "config"
@@ -61,6 +62,8 @@ def start_upesi(binary, workdir, nodes=0, tls=None, smtp_ini=""):
         # Every local part, as Haraka's rcpt_to.in_host_list accepts them.
         (cfg / "rcpt_to.in_host_list.ini").write_text("[main]\nmailboxes=any\n")
     add_tls(cfg, tls)
+    if metrics:
+        (cfg / "http.ini").write_text("[main]\nlisten=127.0.0.1:%d\nmetrics=true\n" % free_port())
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
     (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
@@ -147,6 +150,8 @@ def main():
     ap.add_argument("--nodes", default="0",
                     help="comma-separated smtp.ini nodes values to run Upesi with (e.g. 0,1,2)")
     ap.add_argument("--json", help="also write the medians to this file")
+    ap.add_argument("--metrics", action="store_true",
+                    help="also run upesi with /metrics served (the counters on), to show their cost")
     args = ap.parse_args()
     global MODE
     MODE = args.mode
@@ -165,6 +170,8 @@ def main():
     with servers_run("upesi-bench-") as (workdir, peers):
         for nodes in (int(n) for n in args.nodes.split(",")):
             peers.append(start_upesi(args.upesi, workdir, nodes))
+            if args.metrics:
+                peers.append(start_upesi(args.upesi, workdir, nodes, metrics=True))
         peers.append(start_sink(logdir=workdir))
         if MODE == "queue" and not args.no_postfix:
             if os.geteuid() != 0:
