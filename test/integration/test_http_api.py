@@ -75,6 +75,8 @@ def test_a_bearer_token_is_required(api):
                  *(["-H", "Authorization: Bearer " + token] if token else []),
                  "http://127.0.0.1:%d/api/v1/queue" % port)
         assert r.stdout == "401"
+    status, answer = call(port, "GET", "/api/v1/queue/stats", token="wrong-token")
+    assert status == 401 and answer == {"error": "a bearer token is required"}
     assert call(port, "GET", "/api/v1/queue") == (
         200, {"messages": [], "total": 0, "truncated": False})
 
