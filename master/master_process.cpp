@@ -309,7 +309,15 @@ void Master::workerExited(pid_t pid, int status) {
 }
 
 void Master::workerMessage(WorkerInfo& worker, const nlohmann::json& message) {
-  if (message.value("event", "") != "ready") {
+  const std::string event = message.value("event", "");
+  if (event == "flush") {
+    // The HTTP API's flush, answered by one worker: every worker flushes, as on SIGHUP.
+    log::notice({}, "worker {} asks (HTTP API): every worker flushes its deferred outbound mail",
+                worker.id);
+    pool_.broadcast(generation_, {{"cmd", "flush"}});
+    return;
+  }
+  if (event != "ready") {
     return;
   }
   worker.ready = true;

@@ -2,11 +2,12 @@
 
 #include "common/config/config.hpp"
 #include "common/config/outbound_config.hpp"
-#include "common/queue/queue_file_name.hpp"
-#include "common/queue/queue_writer.hpp"
+#include "common/queue/queue_actions.hpp"
+#include "common/queue/queue_file.hpp"
+#include "common/queue/queue_json.hpp"
+#include "common/queue/queue_model.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/paths.hpp"
-#include "master/queue_model.hpp"
 #include "master/queue_print.hpp"
 
 #include <fmt/format.h>
@@ -27,19 +28,15 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr std::string_view BusyText = "busy: being delivered";
-constexpr std::string_view GoneText = "gone (delivered or renamed meanwhile)";
+using queue::ActionOutcome;
+using queue::ActionResult;
+using queue::dumpJson;
+using queue::QueueEntry;
+using queue::scanQueue;
 
 std::string joinPath(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
-
-enum class Outcome { Done, Busy, Gone, Failed };
-
-struct Attempt {
-  Outcome outcome = Outcome::Done;
-  std::string message; // the error, for Failed
-};
 
 // The queue file `id` names, with the queue as scanned in `entries`; nothing, after saying why.
 std::optional<std::string> findById(const std::string& dir, const std::string& id,
@@ -50,7 +47,7 @@ std::optional<std::string> findById(const std::string& dir, const std::string& i
     return std::nullopt;
   }
   entries = std::move(*scanned);
-  auto name = selectById(entries, id);
+  auto name = queue::selectById(entries, id);
   if (!name) {
     fmt::print(stderr, "upesi: {}\n", printable(name.error()));
     return std::nullopt;
@@ -58,56 +55,12 @@ std::optional<std::string> findById(const std::string& dir, const std::string& i
   return std::move(*name);
 }
 
-// Claims `name` as a worker would, then unlinks it while holding the lock.
-Attempt deleteClaimed(const std::string& dir, const std::string& name) {
-  auto claim = queue::claimQueueFile(dir, name);
-  if (auto* error = std::get_if<queue::ClaimError>(&claim)) {
-    switch (error->kind) {
-    case queue::ClaimFailure::Held:
-      return {Outcome::Busy, {}};
-    case queue::ClaimFailure::Gone:
-      return {Outcome::Gone, {}};
-    case queue::ClaimFailure::Error:
-      return {Outcome::Failed, error->message};
-    }
-  }
-  if (auto removed = queue::removeQueueFile(dir, name); !removed) {
-    return {Outcome::Failed, removed.error()};
-  }
-  return {};
-}
-
-// Claims `name`, then renames it to the same schedule fields but next attempt = now.
-Attempt unstickClaimed(const std::string& dir, const std::string& name, std::int64_t now_ms,
-                       std::string& new_name) {
-  auto claim = queue::claimQueueFile(dir, name);
-  if (auto* error = std::get_if<queue::ClaimError>(&claim)) {
-    switch (error->kind) {
-    case queue::ClaimFailure::Held:
-      return {Outcome::Busy, {}};
-    case queue::ClaimFailure::Gone:
-      return {Outcome::Gone, {}};
-    case queue::ClaimFailure::Error:
-      return {Outcome::Failed, error->message};
-    }
-  }
-  auto parsed = queue::QueueFileName::parse(name, now_ms);
-  if (!parsed) {
-    return {Outcome::Failed, fmt::format("{}: {}", name, parsed.error())};
-  }
-  new_name = parsed->retryName(now_ms, parsed->attempts, ::getpid()).format();
-  if (auto renamed = queue::renameQueueFile(dir, name, new_name); !renamed) {
-    return {Outcome::Failed, renamed.error()};
-  }
-  return {};
-}
-
-void reportKept(std::string_view name, const Attempt& attempt) {
-  if (attempt.outcome == Outcome::Busy) {
-    fmt::print(stderr, "upesi: {}: {}\n", printable(name), BusyText);
-  } else if (attempt.outcome == Outcome::Gone) {
-    fmt::print(stderr, "upesi: {}: {}\n", printable(name), GoneText);
-  } else if (attempt.outcome == Outcome::Failed) {
+void reportKept(std::string_view name, const ActionResult& attempt) {
+  if (attempt.outcome == ActionOutcome::Busy) {
+    fmt::print(stderr, "upesi: {}: {}\n", printable(name), queue::BusyText);
+  } else if (attempt.outcome == ActionOutcome::Gone) {
+    fmt::print(stderr, "upesi: {}: {}\n", printable(name), queue::GoneText);
+  } else if (attempt.outcome == ActionOutcome::Failed) {
     fmt::print(stderr, "upesi: {}\n", printable(attempt.message));
   }
 }
@@ -121,7 +74,7 @@ int queueList(const std::string& dir, bool json) {
   if (json) {
     Json array = Json::array();
     for (const auto& e : *entries) {
-      array.push_back(entryJson(e));
+      array.push_back(queue::entryJson(e));
     }
     fmt::print("{}\n", dumpJson(array, 2));
     return 0;
@@ -138,9 +91,9 @@ int queueStat(const std::string& dir, bool json) {
     fmt::print(stderr, "upesi: {}\n", entries.error());
     return 1;
   }
-  auto stats = queueStats(*entries, epochMs());
+  auto stats = queue::queueStats(*entries, epochMs());
   if (json) {
-    fmt::print("{}\n", dumpJson(statsJson(stats), 2));
+    fmt::print("{}\n", dumpJson(queue::statsJson(stats), 2));
   } else {
     fmt::print("{}", formatStats(stats));
   }
@@ -164,7 +117,7 @@ int queueShow(const std::string& dir, const std::string& id) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     if (errno == ENOENT) {
-      fmt::print(stderr, "upesi: {}: {}\n", printable(*name), GoneText);
+      fmt::print(stderr, "upesi: {}: {}\n", printable(*name), queue::GoneText);
     } else {
       fmt::print(stderr, "upesi: open {}: {}\n", printable(path), std::strerror(errno));
     }
@@ -178,7 +131,7 @@ int queueShow(const std::string& dir, const std::string& id) {
   }
   fmt::print("{}\n\n", dumpJson(header->todo.toJson(), 2));
   std::fflush(stdout);
-  Unstuffer unstuffer;
+  queue::Unstuffer unstuffer;
   std::string buf(65536, '\0');
   std::string out;
   auto offset = static_cast<off_t>(header->message_offset);
@@ -213,8 +166,8 @@ int queueDelete(const std::string& dir, const std::string& id) {
   if (!name) {
     return 1;
   }
-  auto attempt = deleteClaimed(dir, *name);
-  if (attempt.outcome != Outcome::Done) {
+  auto attempt = queue::deleteQueued(dir, *name);
+  if (attempt.outcome != ActionOutcome::Done) {
     reportKept(*name, attempt);
     return 1;
   }
@@ -238,11 +191,11 @@ int queueEmpty(const std::string& dir) {
       if (kept.count(e.name) != 0) {
         continue;
       }
-      auto attempt = deleteClaimed(dir, e.name);
-      if (attempt.outcome == Outcome::Done) {
+      auto attempt = queue::deleteQueued(dir, e.name);
+      if (attempt.outcome == ActionOutcome::Done) {
         fmt::print("deleted {}\n", printable(e.name));
         ++deleted;
-      } else if (attempt.outcome == Outcome::Gone) {
+      } else if (attempt.outcome == ActionOutcome::Gone) {
         any_gone = true;
       } else {
         reportKept(e.name, attempt);
@@ -267,15 +220,15 @@ int queueUnstick(const std::string& dir, const std::string& domain, int scan_int
   std::int64_t now = epochMs();
   std::size_t renamed = 0;
   bool failed = false;
-  for (const QueueEntry* e : selectStuck(*entries, domain, now)) {
+  for (const QueueEntry* e : queue::selectStuck(*entries, domain, now)) {
     std::string new_name;
-    auto attempt = unstickClaimed(dir, e->name, now, new_name);
-    if (attempt.outcome == Outcome::Done) {
+    auto attempt = queue::makeDueNow(dir, e->name, now, new_name);
+    if (attempt.outcome == ActionOutcome::Done) {
       fmt::print("due now: {} -> {}\n", printable(e->name), printable(new_name));
       ++renamed;
     } else {
       reportKept(e->name, attempt);
-      failed = failed || attempt.outcome != Outcome::Gone;
+      failed = failed || attempt.outcome != ActionOutcome::Gone;
     }
   }
   if (renamed == 0) {

@@ -13,7 +13,8 @@
 // the file's flock first, as a worker does before delivering it, so a message being delivered
 // right now is reported busy and left alone. "__tmp__.*" files are never listed or touched.
 //
-// The queue's model is queue_model.hpp, its printing queue_print.hpp.
+// The queue's model is common/queue/queue_model.hpp, its JSON queue_json.hpp and the changes
+// to one file queue_actions.hpp (shared with the HTTP API); the terminal lines queue_print.hpp.
 //
 // ID is a file name, the queue id that --qlist prints ("<uid>.<counter>", or the whole name
 // of an error.* or legacy file), or the uid alone (which a retry keeps).

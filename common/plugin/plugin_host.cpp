@@ -6,6 +6,7 @@
 #include "common/dns/resolver.hpp"
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
+#include "common/plugin/send_email.hpp"
 #include "common/util/thread_pool.hpp"
 
 namespace upesi::plugin {
@@ -115,38 +116,15 @@ void PluginHost::sendEmail(const Address& from, const std::vector<Address>& to,
                            std::string contents,
                            std::function<void(bool queued, const std::string& text)> done,
                            const SendEmailOptions& options) {
-  if (!done) {
-    done = [](bool, const std::string&) {};
-  }
-  if (!services_.send_email) {
-    done(false, "no outbound queue in this process");
-    return;
-  }
-  // Haraka normalises every line end to CRLF, and un-stuffs dot-stuffed contents.
-  std::string message;
-  message.reserve(contents.size() + contents.size() / 32);
-  bool line_start = true;
-  for (std::size_t i = 0; i < contents.size(); ++i) {
-    char c = contents[i];
-    if (options.dot_stuffed && line_start && c == '.' && i + 1 < contents.size() &&
-        contents[i + 1] == '.') {
-      continue;
-    }
-    if (c == '\r') {
-      continue;
-    }
-    if (c == '\n') {
-      message += "\r\n";
-      line_start = true;
-      continue;
-    }
-    message += c;
-    line_start = false;
-  }
-  if (!message.empty() && !message.ends_with("\r\n")) {
-    message += "\r\n";
-  }
-  services_.send_email(from, to, std::move(message), options.notes, std::move(done));
+  plugin::sendEmail(
+      services_, from, to, std::move(contents),
+      [done = std::move(done)](Code code, const std::string& text,
+                               const std::vector<std::string>&) {
+        if (done) {
+          done(code == Code::Ok, text);
+        }
+      },
+      options);
 }
 
 void PluginHost::runInThreadPool(std::function<void()> work, std::function<void()> done) {

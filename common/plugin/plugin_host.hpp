@@ -26,9 +26,14 @@ struct ProcessServices {
   nlohmann::json server_notes = nlohmann::json::object();
   /// The outbound queue's figures (set where an outbound engine runs).
   std::function<OutboundStats()> outbound_stats;
-  /// Queues a message for outbound delivery (set where an outbound engine runs).
+  /// How queueing a new message came out: Ok and "Message Queued (uuid)" with the queue files
+  /// written (one per destination domain), or Deny/DenySoft and the reason (no files).
+  using SendEmailDone = std::function<void(Code code, const std::string& text,
+                                           const std::vector<std::string>& files)>;
+  /// Queues a message for outbound delivery (set where an outbound engine runs). `message` has
+  /// CRLF line ends: callers go through sendEmail() (send_email.hpp).
   std::function<void(const Address& from, const std::vector<Address>& to, std::string message,
-                     nlohmann::json notes, std::function<void(bool, const std::string&)> done)>
+                     nlohmann::json notes, SendEmailDone done)>
       send_email;
 };
 

@@ -180,8 +180,12 @@ void HttpServer::dispatch(const Peer& peer, const uh::Request& parsed, uh::Respo
   log::debug({}, "HTTP {} {} from {}", parsed.method, parsed.target, peer.ip);
   const bool open_path = path == "/healthz" && (parsed.method == "GET" || parsed.method == "HEAD");
   if (!config_.token.empty() && !open_path && !tokenMatches(parsed, config_.token)) {
-    responder.respond(uh::Response::text(401, "401 a bearer token is required\n")
-                          .header("WWW-Authenticate", "Bearer realm=\"upesi\""));
+    auto refusal = uh::Response::text(401, "401 a bearer token is required\n");
+    if (path.starts_with("/api/")) { // the API's clients read JSON, whatever the answer
+      refusal.headers = {{"Content-Type", "application/json"}};
+      refusal.body = "{\"error\":\"a bearer token is required\"}\n";
+    }
+    responder.respond(std::move(refusal.header("WWW-Authenticate", "Bearer realm=\"upesi\"")));
     return;
   }
   HttpRequest request;

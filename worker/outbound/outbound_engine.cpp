@@ -48,7 +48,7 @@ struct OutboundEngine::Submission {
   std::shared_ptr<smtp::TransactionImpl> txn;
   std::unique_ptr<plugin::ProcessConnection> connection; // what pre_send_trans_email receives
   std::shared_ptr<plugin::HookRunner> hook;
-  QueuedCallback done;
+  SubmittedCallback done;
 };
 
 OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
@@ -375,8 +375,16 @@ void OutboundEngine::enqueue(std::shared_ptr<Transaction> txn,
 void OutboundEngine::enqueueMessage(const Address& from, const std::vector<Address>& to,
                                     std::string message, nlohmann::json notes,
                                     QueuedCallback done) {
+  submitMessage(from, to, std::move(message), std::move(notes),
+                [done = std::move(done)](Code code, const std::string& text,
+                                         const std::vector<std::string>&) { done(code, text); });
+}
+
+void OutboundEngine::submitMessage(const Address& from, const std::vector<Address>& to,
+                                   std::string message, nlohmann::json notes,
+                                   SubmittedCallback done) {
   if (to.empty()) {
-    done(Code::Deny, "No recipients for email");
+    done(Code::Deny, "No recipients for email", {});
     return;
   }
   auto txn = std::make_shared<smtp::TransactionImpl>(smtp::newUuid(), from, EsmtpParams{},
@@ -416,7 +424,7 @@ void OutboundEngine::enqueueMessage(const Address& from, const std::vector<Addre
           log::info({pending->txn->uuid(), result.plugin},
                     "outbound: pre_send_trans_email answered {}: not queued: {}",
                     toString(result.code), text);
-          pending->done(hard ? Code::Deny : Code::DenySoft, text);
+          pending->done(hard ? Code::Deny : Code::DenySoft, text, {});
           return;
         }
         writeMessage(std::move(pending));
@@ -444,13 +452,20 @@ void OutboundEngine::writeMessage(std::shared_ptr<Submission> submission) {
                   [this, alive, uuid, done = std::move(done)](auto result) {
                     if (!result) {
                       log::error({uuid, ""}, "outbound: queueing failed: {}", result.error());
-                      done(Code::DenySoft, result.error());
+                      done(Code::DenySoft, result.error(), {});
                       return;
                     }
                     if (!alive.expired()) {
                       queued(*result);
                     }
-                    done(Code::Ok, fmt::format("Message Queued ({})", uuid));
+                    // Called from the thread pool's after-work: every file is written, fsynced,
+                    // renamed and its directory fsynced (writeQueueFile) — the message is
+                    // durable, so a caller may say so.
+                    std::vector<std::string> names;
+                    for (const auto& file : *result) {
+                      names.push_back(file.name);
+                    }
+                    done(Code::Ok, fmt::format("Message Queued ({})", uuid), names);
                   });
 }
 

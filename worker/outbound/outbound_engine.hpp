@@ -92,6 +92,15 @@ public:
   void enqueueMessage(const Address& from, const std::vector<Address>& to, std::string message,
                       nlohmann::json notes, QueuedCallback done) override;
 
+  /// enqueueMessage's outcome with the names of the queue files written (one per destination
+  /// domain, or per recipient with always_split; none unless Ok).
+  using SubmittedCallback = std::function<void(Code code, const std::string& text,
+                                               const std::vector<std::string>& files)>;
+  /// enqueueMessage for a caller that wants the queue files (the HTTP API answers with their
+  /// ids).
+  void submitMessage(const Address& from, const std::vector<Address>& to, std::string message,
+                     nlohmann::json notes, SubmittedCallback done);
+
   /// The queue now and the counters (Host::outboundStats, process_title).
   OutboundStats stats() const;
 

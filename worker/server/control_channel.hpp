@@ -1,5 +1,6 @@
 // ControlChannel: a worker's end of the socketpair to its master. Messages are JSON objects, one
-// per line: {"cmd":"flush"|"stop"|"reopen_logs"} from the master, {"event":"ready"|...} to it.
+// per line: {"cmd":"flush"|"stop"|"reopen_logs"} from the master, {"event":"ready"|"flush"} to it
+// ("flush": the HTTP API asks that every worker flush).
 // End of file means the master is gone.
 //
 // Threading: the loop thread.

@@ -4,6 +4,7 @@
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/metrics/metrics.hpp"
+#include "common/plugin/send_email.hpp"
 #include "common/plugin/server_hooks.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
@@ -139,11 +140,8 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   rt->services_.outbound_stats = [engine] { return engine->stats(); };
   rt->services_.send_email = [engine](const Address& from, const std::vector<Address>& to,
                                       std::string message, nlohmann::json notes,
-                                      std::function<void(bool, const std::string&)> done) {
-    engine->enqueueMessage(from, to, std::move(message), std::move(notes),
-                           [done = std::move(done)](Code code, const std::string& text) {
-                             done(code == Code::Ok, text);
-                           });
+                                      plugin::ProcessServices::SendEmailDone done) {
+    engine->submitMessage(from, to, std::move(message), std::move(notes), std::move(done));
   };
   auto* services = &rt->services_;
   auto* cfg = rt->config_.get();
@@ -246,6 +244,7 @@ Result<std::monostate> ServerRuntime::startHttp(const std::vector<int>& fds) {
   if (http_config_.metrics && metrics::metrics().enabled()) {
     http::addMetricsRoute(router, *metrics::metrics().region());
   }
+  http::addApiRoutes(router, apiServices());
   router.setOwner("a plugin");
   HookParams params;
   params.http = &router;
@@ -267,6 +266,28 @@ Result<std::monostate> ServerRuntime::startHttp(const std::vector<int>& fds) {
     }
   }
   return std::monostate{};
+}
+
+http::ApiServices ServerRuntime::apiServices() {
+  http::ApiServices api;
+  api.loop = &loop_;
+  api.token_set = !http_config_.token.empty();
+  api.queue_dir = outbound_->queueDir();
+  api.max_recipients = smtp_.limits.max_recipients;
+  // The plugins' path into the queue (Host::sendEmail), so inject gets what they get.
+  api.send_email = [this](const Address& from, const std::vector<Address>& to, std::string message,
+                          nlohmann::json notes, plugin::ProcessServices::SendEmailDone done) {
+    plugin::sendEmail(services_, from, to, std::move(message), std::move(done),
+                      {.notes = std::move(notes)});
+  };
+  api.flush_all = [this] {
+    if (flush_all_) {
+      flush_all_();
+    } else {
+      outbound_->flush();
+    }
+  };
+  return api;
 }
 
 plugin::HookResult ServerRuntime::runProcessHook(Hook hook, const HookParams& params) {

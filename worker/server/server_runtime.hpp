@@ -10,6 +10,7 @@
 #include "common/plugin/hook_result.hpp"
 #include "common/plugin/plugin_set.hpp"
 #include "common/util/result.hpp"
+#include "worker/http/api_routes.hpp"
 #include "worker/http/http_server.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/server/config_watcher.hpp"
@@ -52,6 +53,10 @@ public:
   /// and init_wss for the plugins'. Run after init_child (init_master with nodes=0).
   Result<std::monostate> startHttp(const std::vector<int>& fds);
 
+  /// What the HTTP API's flush does: ask the master to have every worker flush (set by a
+  /// worker once its control channel is up); unset, this process's engine flushes.
+  void setFlushAll(std::function<void()> flush_all) { flush_all_ = std::move(flush_all); }
+
   /// Calls every plugin's shutdown() (once).
   void shutdownPlugins();
 
@@ -68,6 +73,7 @@ private:
   ServerRuntime();
   void watchInboundTls(); // certificates loaded again when a file changes
   void awaitDeliveries();
+  http::ApiServices apiServices(); // for the HTTP API's routes
 
   uv_loop_t loop_{};
   std::unique_ptr<config::Config> config_;
@@ -86,6 +92,7 @@ private:
   bool delivery_wait_ready_ = false;
   std::uint64_t deliveries_deadline_ms_ = 0;
   std::function<void()> drained_;
+  std::function<void()> flush_all_;
 };
 
 } // namespace upesi::worker

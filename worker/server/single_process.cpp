@@ -92,6 +92,8 @@ int serveSingleProcess(const std::filesystem::path& install_dir, const std::vect
       return 1;
     }
   }
+  // The HTTP API's flush: there are no other workers to ask.
+  runtime->setFlushAll([rt = runtime.get()] { rt->outbound().flush(); });
   if (auto r = runtime->startHttp(http_fds); !r) {
     log::crit({}, "{}", r.error());
     return 1;

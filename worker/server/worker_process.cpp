@@ -162,6 +162,8 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
       },
       [&state] { stopWorker(state, "the master went away"); });
   state.control = &control;
+  // The HTTP API's flush: this worker can flush only its own engine; the master has them all.
+  runtime->setFlushAll([&control] { control.send({{"event", "flush"}}); });
 
   std::array<uv_signal_t, SignalMeanings.size()> handles{};
   std::size_t started = 0;
@@ -178,6 +180,7 @@ int serveWorker(const std::filesystem::path& install_dir, const WorkerArgs& args
   control.send({{"event", "ready"}, {"pid", ::getpid()}});
   log::info({}, "worker {} (generation {}) ready, pid {}", args.id, args.generation, ::getpid());
   uv_run(runtime->loop(), UV_RUN_DEFAULT);
+  runtime->setFlushAll({}); // the control channel goes before the runtime
 
   for (std::size_t i = 0; i < started; ++i) {
     uv_close(reinterpret_cast<uv_handle_t*>(&handles[i]), nullptr);

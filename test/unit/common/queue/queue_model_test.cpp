@@ -1,16 +1,16 @@
 #include "common/queue/queue_file.hpp"
-#include "master/queue_model.hpp"
-#include "master/queue_print.hpp"
+#include "common/queue/queue_json.hpp"
+#include "common/queue/queue_model.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace upesi;
-using namespace upesi::master;
+using namespace upesi::queue;
 
 namespace {
 
-queue::HeaderResult headerOf(const std::string& json, std::uint64_t size) {
-  auto header = queue::parseHeaderText(json);
+HeaderResult headerOf(const std::string& json, std::uint64_t size) {
+  auto header = parseHeaderText(json);
   REQUIRE(header.ok());
   header->file_size = size;
   return header;
@@ -35,7 +35,7 @@ QueueEntry readable(std::string name, std::string domain = "example.net") {
 
 } // namespace
 
-TEST_CASE("master queue cli: an entry from a 7-field name and its header") {
+TEST_CASE("queue model: an entry from a 7-field name and its header") {
   auto e = describeQueueFile("1795430270603_1795430330603_2_25249_LL3BWF_7_vm",
                              headerOf(TodoJson, 1165), 1165);
   CHECK_FALSE(e.unreadable);
@@ -48,9 +48,6 @@ TEST_CASE("master queue cli: an entry from a 7-field name and its header") {
   CHECK(e.mail_from == "<>");
   CHECK(e.rcpt_to == std::vector<std::string>{"<b@example.net>", "<c@example.net>"});
   CHECK(e.domain == "example.net");
-  CHECK(formatEntryLine(e) ==
-        "LL3BWF.7 arrival=2026-11-23T10:37:50Z next=2026-11-23T10:38:50Z attempts=2 size=1165 "
-        "from=<> to=<b@example.net>,<c@example.net> domain=example.net");
   auto json = entryJson(e);
   CHECK(json["id"] == "LL3BWF.7");
   CHECK(json["file"] == "1795430270603_1795430330603_2_25249_LL3BWF_7_vm");
@@ -61,28 +58,25 @@ TEST_CASE("master queue cli: an entry from a 7-field name and its header") {
   CHECK(json["uuid"] == "U-1.1");
 }
 
-TEST_CASE("master queue cli: error.* files and corrupt headers are unreadable") {
+TEST_CASE("queue model: error.* files and corrupt headers are unreadable") {
   auto error_file = describeQueueFile("error.1795430270603_1795430270603_0_25249_LL3BWF_1_vm",
-                                      queue::ReadError{queue::ReadFailure::Corrupt, "ignored"}, 42);
+                                      ReadError{ReadFailure::Corrupt, "ignored"}, 42);
   CHECK(error_file.unreadable);
   CHECK(error_file.id == "error.1795430270603_1795430270603_0_25249_LL3BWF_1_vm");
   CHECK(error_file.uid == "LL3BWF"); // still selectable by uid
-  CHECK(formatEntryLine(error_file).find(" unreadable size=42 ") != std::string::npos);
   CHECK(entryJson(error_file)["unreadable"] == true);
 
   auto corrupt = describeQueueFile("1795430270603_1795430270603_0_25249_LL3BWF_1_vm",
-                                   queue::ReadError{queue::ReadFailure::Corrupt, "bad \x1b[2J"}, 7);
+                                   ReadError{ReadFailure::Corrupt, "bad \x1b[2J"}, 7);
   CHECK(corrupt.unreadable);
   CHECK(corrupt.id == "LL3BWF.1");
-  // Bytes from disk never reach the terminal as control characters.
-  CHECK(formatEntryLine(corrupt) == "LL3BWF.1 unreadable size=7 (bad \\x1B[2J)");
 }
 
-TEST_CASE("master queue cli: stats count due, deferred, unreadable, bytes and domains") {
+TEST_CASE("queue model: stats count due, deferred, unreadable, bytes and domains") {
   std::vector<QueueEntry> entries;
   entries.push_back(describeQueueFile("1000_1000_0_1_AAAAAA_1_h", headerOf(TodoJson, 10), 10));
   entries.push_back(describeQueueFile("900_5000_3_1_BBBBBB_2_h", headerOf(TodoJson, 20), 20));
-  entries.push_back(describeQueueFile("error.1_1_0_1_CCCCCC_3_h", queue::ReadError{}, 5));
+  entries.push_back(describeQueueFile("error.1_1_0_1_CCCCCC_3_h", ReadError{}, 5));
   entries[1].domain = "other.example";
   auto stats = queueStats(entries, 2000);
   CHECK(stats.total == 3);
@@ -93,19 +87,15 @@ TEST_CASE("master queue cli: stats count due, deferred, unreadable, bytes and do
   CHECK(stats.bytes == 35);
   CHECK(stats.domains ==
         std::map<std::string, std::size_t>{{"example.net", 1}, {"other.example", 1}});
-  CHECK(formatStats(stats) == "total: 3\ndue now: 1\ndeferred: 1\nunreadable: 1\n"
-                              "oldest: 1970-01-01T00:00:00Z\nbytes: 35\n"
-                              "domain example.net: 1\ndomain other.example: 1\n");
   auto json = statsJson(stats);
   CHECK(json["due_now"] == 1);
   CHECK(json["domains"]["other.example"] == 1);
 
   auto empty = queueStats({}, 2000);
   CHECK(statsJson(empty)["oldest_arrival"].is_null());
-  CHECK(formatStats(empty).find("oldest: -\n") != std::string::npos);
 }
 
-TEST_CASE("master queue cli: selecting by file name, queue id or uid") {
+TEST_CASE("queue model: selecting by file name, queue id or uid") {
   std::vector<QueueEntry> entries{
       readable("1000_1000_0_1_AAAAAA_1_h"),
       readable("1000_1000_0_1_AAAAAA_2_h"),
@@ -122,13 +112,13 @@ TEST_CASE("master queue cli: selecting by file name, queue id or uid") {
   CHECK_FALSE(selectById(entries, "AAAAA").ok()); // no prefix matching
 }
 
-TEST_CASE("master queue cli: stuck messages are the readable ones not yet due") {
+TEST_CASE("queue model: stuck messages are the readable ones not yet due") {
   std::vector<QueueEntry> entries{
       readable("1000_9000_1_1_AAAAAA_1_h", "example.net"),
       readable("1000_9000_2_1_BBBBBB_2_h", "Other.Example"),
       readable("1000_1000_1_1_CCCCCC_3_h", "example.net"), // already due
   };
-  entries.push_back(describeQueueFile("error.1000_9000_1_1_DDDDDD_4_h", queue::ReadError{}, 1));
+  entries.push_back(describeQueueFile("error.1000_9000_1_1_DDDDDD_4_h", ReadError{}, 1));
   auto all = selectStuck(entries, "", 5000);
   REQUIRE(all.size() == 2);
   CHECK(all[0]->uid == "AAAAAA");
@@ -139,7 +129,7 @@ TEST_CASE("master queue cli: stuck messages are the readable ones not yet due") 
   CHECK(selectStuck(entries, "nowhere.example", 5000).empty());
 }
 
-TEST_CASE("master queue cli: dot-stuffing undone at line starts only") {
+TEST_CASE("queue model: dot-stuffing undone at line starts only") {
   CHECK(unstuff("a\r\n..b\r\n.\r\n...c\r\nd..e\r\n") == "a\r\n.b\r\n.\r\n..c\r\nd..e\r\n");
   CHECK(unstuff("..first") == ".first");
   CHECK(unstuff(".") == ".");
@@ -147,7 +137,13 @@ TEST_CASE("master queue cli: dot-stuffing undone at line starts only") {
   CHECK(unstuff("x\r\n..") == "x\r\n.");
 }
 
-TEST_CASE("master queue cli: ISO 8601 times in UTC") {
+TEST_CASE("queue model: queue ids from file names") {
+  CHECK(queueIdOf("1795430270603_1795430330603_2_25249_LL3BWF_7_vm") == "LL3BWF.7");
+  CHECK(queueIdOf("error.1_1_0_1_CCCCCC_3_h") == "error.1_1_0_1_CCCCCC_3_h");
+  CHECK(queueIdOf("not a queue file") == "not a queue file");
+}
+
+TEST_CASE("queue model: ISO 8601 times in UTC") {
   CHECK(isoTime(0) == "1970-01-01T00:00:00Z");
   CHECK(isoTime(1795430270603) == "2026-11-23T10:37:50Z");
   CHECK(isoTime(-1) == "1969-12-31T23:59:59Z");

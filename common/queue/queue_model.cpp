@@ -1,4 +1,4 @@
-#include "master/queue_model.hpp"
+#include "common/queue/queue_model.hpp"
 
 #include <upesi/text.hpp>
 
@@ -14,11 +14,11 @@
 #include <tuple>
 #include <unistd.h>
 
-namespace upesi::master {
+namespace upesi::queue {
 namespace {
 
 std::string formatAddress(const nlohmann::ordered_json& json) {
-  if (auto address = queue::addressFromJson(json)) {
+  if (auto address = addressFromJson(json)) {
     return address->format();
   }
   if (json.is_object() && json.contains("original") && json["original"].is_string()) {
@@ -29,19 +29,30 @@ std::string formatAddress(const nlohmann::ordered_json& json) {
 
 } // namespace
 
-QueueEntry describeQueueFile(const std::string& name, const queue::HeaderResult& header,
+std::string queueIdOf(std::string_view name) {
+  if (isErrorName(name)) {
+    return std::string(name);
+  }
+  auto parsed = QueueFileName::parse(name);
+  if (!parsed || parsed->legacy) {
+    return std::string(name);
+  }
+  return fmt::format("{}.{}", parsed->uid, parsed->counter);
+}
+
+QueueEntry describeQueueFile(const std::string& name, const HeaderResult& header,
                              std::uint64_t size) {
   QueueEntry entry;
   entry.name = name;
   entry.id = name;
   entry.size = size;
-  const bool error_file = queue::isErrorName(name);
+  const bool error_file = isErrorName(name);
   std::string_view base = name;
   if (error_file) {
-    base.remove_prefix(queue::ErrorPrefix.size());
+    base.remove_prefix(ErrorPrefix.size());
   }
   bool legacy = true;
-  if (auto parsed = queue::QueueFileName::parse(base)) {
+  if (auto parsed = QueueFileName::parse(base)) {
     legacy = parsed->legacy;
     entry.arrival_ms = parsed->arrival_ms;
     entry.next_attempt_ms = parsed->next_attempt_ms;
@@ -86,7 +97,7 @@ Result<std::vector<QueueEntry>> scanQueue(const std::string& queue_dir) {
   errno = 0;
   while (const dirent* d = ::readdir(dir)) {
     std::string_view name = d->d_name;
-    if (name != "." && name != ".." && !queue::isTempName(name)) {
+    if (name != "." && name != ".." && !isTempName(name)) {
       names.emplace_back(name);
     }
     errno = 0;
@@ -99,8 +110,8 @@ Result<std::vector<QueueEntry>> scanQueue(const std::string& queue_dir) {
   }
   std::vector<QueueEntry> entries;
   for (const auto& name : names) {
-    const bool error_file = queue::isErrorName(name);
-    if (!error_file && !queue::QueueFileName::parse(name)) {
+    const bool error_file = isErrorName(name);
+    if (!error_file && !QueueFileName::parse(name)) {
       continue; // not a queue file; the server ignores it too
     }
     std::string path = queue_dir + "/" + name;
@@ -109,11 +120,11 @@ Result<std::vector<QueueEntry>> scanQueue(const std::string& queue_dir) {
       continue; // gone since the listing (delivered), or no regular file
     }
     if (error_file) {
-      entries.push_back(describeQueueFile(name, queue::ReadError{queue::ReadFailure::Corrupt, {}},
+      entries.push_back(describeQueueFile(name, ReadError{ReadFailure::Corrupt, {}},
                                           static_cast<std::uint64_t>(st.st_size)));
       continue;
     }
-    auto header = queue::readHeader(path);
+    auto header = readHeader(path);
     if (!header && !header.corrupt() && ::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
       continue;
     }
@@ -200,4 +211,4 @@ std::string unstuff(std::string_view message) {
   return out;
 }
 
-} // namespace upesi::master
+} // namespace upesi::queue

@@ -1,5 +1,6 @@
-// The queue directory as the queue commands see it (see queue_cli.hpp): its files described
-// from their names and headers, counted, and selected by id. Reads only; prints nothing.
+// The queue directory as an operator sees it (the queue commands of the command line and the
+// HTTP API): its files described from their names and headers, counted, and selected by id.
+// Reads only (blocking: off the loop); prints nothing.
 #pragma once
 
 #include "common/queue/queue_file.hpp"
@@ -11,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace upesi::master {
+namespace upesi::queue {
 
 /// One file of the queue directory as the queue commands see it.
 struct QueueEntry {
@@ -42,7 +43,7 @@ struct QueueStats {
 
 /// The entry for file `name` of `size` bytes whose header read gave `header` (not looked at for
 /// an error.* file).
-QueueEntry describeQueueFile(const std::string& name, const queue::HeaderResult& header,
+QueueEntry describeQueueFile(const std::string& name, const HeaderResult& header,
                              std::uint64_t size);
 /// Every entry of the queue directory but "__tmp__.*" and names that are no queue file, sorted
 /// by arrival then name. A file that vanishes while being read (delivered) is left out.
@@ -50,8 +51,12 @@ Result<std::vector<QueueEntry>> scanQueue(const std::string& queue_dir);
 
 QueueStats queueStats(const std::vector<QueueEntry>& entries, std::int64_t now_ms);
 
-/// The file that `id` names (see queue_cli.hpp). An error when none does, or when a uid is
-/// ambiguous.
+/// The queue id of a file name: "<uid>.<counter>", or the name itself for error.* and legacy
+/// files (what --qlist prints and selectById takes).
+std::string queueIdOf(std::string_view name);
+
+/// The file that `id` names: a file name, a queue id, or a uid alone (which a retry keeps). An
+/// error when none does, or when a uid is ambiguous.
 Result<std::string> selectById(const std::vector<QueueEntry>& entries, std::string_view id);
 /// The readable entries not due yet (next attempt after now_ms), all or those whose domain is
 /// `domain` (ASCII case-insensitive; "" for all).
@@ -94,4 +99,4 @@ private:
 /// The stored message with its dot-stuffing undone ("..x" at a line start becomes ".x").
 std::string unstuff(std::string_view message);
 
-} // namespace upesi::master
+} // namespace upesi::queue
