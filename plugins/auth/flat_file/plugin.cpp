@@ -100,9 +100,14 @@ private:
       host_->log(LogLevel::Info, "no such user in auth_flat_file.ini", &connection);
       return next(); // another auth plugin may know the user
     }
+    // The user is recorded, never the password.
     if (attempt->matches(it->second)) {
+      connection.results().add(host_->pluginName(),
+                               {{"pass", attempt->method}, {"user", attempt->user}});
       return next(Code::Ok);
     }
+    connection.results().add(host_->pluginName(),
+                             {{"fail", attempt->method}, {"user", attempt->user}});
     next(Code::Deny, "Authentication credentials invalid");
   }
 

@@ -191,11 +191,14 @@ private:
         [job] { deliverAll(*job); },
         [this, job, next, uuid] {
           if (!job->error.empty()) {
+            job->txn->results().add(host_->pluginName(), {{"err", job->error}});
             host_->log(LogLevel::Error,
                        fmt::format("maildir delivery of {} failed: {}", uuid, job->error));
             next(Code::DenySoft, "Message not queued: local delivery failed, try again later");
             return;
           }
+          job->txn->results().add(host_->pluginName(),
+                                  {{"pass", fmt::format("{} maildir(s)", job->copies.size())}});
           host_->log(LogLevel::Info,
                      fmt::format("delivered {} to {} maildir(s)", uuid, job->copies.size()));
           next(Code::Ok, fmt::format("Message Queued ({})", uuid));
