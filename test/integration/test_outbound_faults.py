@@ -272,9 +272,9 @@ def test_silent_mx_times_out_while_other_mail_flows(start_server, fault_mx, inst
         record = tmp_path / "calls"
         watch = "[main]\nrecord=%s\n" % record + "".join(
             "[%s]\ncode=CONT\n" % hook for hook in ("deferred", "bounce", "delivered"))
-        server = start_server(plugins=["relay", "watch"], so=["watch"], files={
+        server = start_server(plugins=["relay", "observer"], so=["observer"], files={
             "relay_acl_allow": "127.0.0.1/32\n",
-            "watch.ini": watch,
+            "observer.ini": watch,
             "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout_ms=1000\ntries=1\n" % dns_port,
             "outbound.ini": "[main]\nlocal_mx_ok=true\ngreeting_timeout=4\n"
                             "temp_fail_intervals=1h\n",

@@ -11,18 +11,18 @@ from test_outbound import mx, queue_files, received, send  # noqa: F401 (mx is a
 
 def relay_server(start_server, mx_port, record, watch="", outbound="temp_fail_intervals=1s*3\n",
                  extra_plugins=()):
-    """relay + a recording scripted plugin `watch` (CONT everywhere unless `watch` says
+    """relay + a recording scripted plugin `observer` (CONT everywhere unless `watch` says
     otherwise) + `route` (get_mx → the sink MX)."""
     files = {
         "relay_acl_allow": "127.0.0.1/32\n",
         "route.ini": "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % mx_port,
-        "watch.ini": "[main]\nrecord=%s\n%s" % (record, watch),
+        "observer.ini": "[main]\nrecord=%s\n%s" % (record, watch),
         "outbound.ini": "[main]\nscan_interval=1\n" + outbound,
     }
     for hook in ("send_email", "get_mx", "delivered", "deferred", "bounce"):
         if "[%s]" % hook not in watch:
-            files["watch.ini"] += "[%s]\ncode=CONT\n" % hook
-    return start_server(plugins=["relay", "watch", *extra_plugins, "route"], so=["watch", "route"],
+            files["observer.ini"] += "[%s]\ncode=CONT\n" % hook
+    return start_server(plugins=["relay", "observer", *extra_plugins, "route"], so=["observer", "route"],
                         files=files)
 
 
@@ -316,11 +316,11 @@ def test_pre_send_trans_email_deny_refuses_a_plugins_mail(start_server, mx, inst
     port, out = mx
     record = tmp_path / "calls"
     files = {
-        "watch.ini": "[main]\nrecord=%s\n[ehlo]\nsend_to=ops@example.net\n"
+        "observer.ini": "[main]\nrecord=%s\n[ehlo]\nsend_to=ops@example.net\n"
                      "[pre_send_trans_email]\ncode=DENY\nmsg=not signed\n" % record,
         "outbound.ini": "[main]\nscan_interval=1\n",
     }
-    server = start_server(plugins=["watch"], so=["watch"], files=files)
+    server = start_server(plugins=["observer"], so=["observer"], files=files)
     with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
         s.ehlo("x.example")
     deadline = time.monotonic() + 10
@@ -390,12 +390,12 @@ def test_no_note_no_copy(start_server, mx, install, tmp_path):
 
 def test_quarantine_inbound_subdir_and_action(start_server, install, connect, tmp_path):
     files = {
-        "watch.ini": "[mail]\nnote=quarantine:corpus/../spam\n[rcpt]\ncode=OK\n"
+        "observer.ini": "[mail]\nnote=quarantine:corpus/../spam\n[rcpt]\ncode=OK\n"
                      "note=quarantine_action:902\n",
         "sink.ini": "[queue]\ncode=OK\n",
         "quarantine.ini": "[main]\nquarantine_path=qdir\n",
     }
-    server = start_server(plugins=["watch", "queue/quarantine", "sink"], so=["watch", "sink"],
+    server = start_server(plugins=["observer", "queue/quarantine", "sink"], so=["observer", "sink"],
                           files=files)
     c = connect(server)
     c.cmd("EHLO x.example")
