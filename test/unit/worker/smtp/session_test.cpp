@@ -1,13 +1,19 @@
 // The SMTP session on a real loop, over loopback TCP, with plugins registered in the test: no
 // binary, no config files.
+#include "common/config/config.hpp"
 #include "common/plugin/hook_table.hpp"
+#include "common/tls/tls_channel.hpp"
+#include "common/tls/tls_context.hpp"
 #include "test/support/installed_metrics.hpp"
 #include "test/support/loopback.hpp"
+#include "test/support/self_signed.hpp"
 #include "test/support/temp_dir.hpp"
 #include "worker/smtp/session.hpp"
 
 #include <doctest/doctest.h>
+#include <openssl/pem.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -265,4 +271,44 @@ TEST_CASE("session: counts AUTH successes and failures") {
   CHECK(metrics.value("upesi_smtp_auth_successes_total") == "1");
   client.transport->close();
   REQUIRE(server.runUntil([&] { return server.closed == 1 && client.closed; }));
+}
+
+TEST_CASE("session: a completed TLS handshake counts by protocol") {
+  upesi::test::InstalledMetrics metrics;
+  upesi::test::TempDir config_dir;
+  SSL_CTX* made = upesi::test::selfSignedServerContext();
+  {
+    FILE* key = std::fopen((config_dir.path() / "tls_key.pem").c_str(), "w");
+    FILE* cert = std::fopen((config_dir.path() / "tls_cert.pem").c_str(), "w");
+    REQUIRE(key != nullptr);
+    REQUIRE(cert != nullptr);
+    PEM_write_PrivateKey(key, SSL_CTX_get0_privatekey(made), nullptr, nullptr, 0, nullptr, nullptr);
+    PEM_write_X509(cert, SSL_CTX_get0_certificate(made));
+    std::fclose(key);
+    std::fclose(cert);
+  }
+  SSL_CTX_free(made);
+  upesi::config::Config config(config_dir.path(), config_dir.path());
+  upesi::tls::TlsConfig settings;
+  settings.server.min_version = "TLSv1.3";
+  auto server_tls = upesi::tls::ServerTls::load(config, settings);
+  const std::string why = server_tls.ok() ? std::string() : server_tls.error();
+  REQUIRE_MESSAGE(server_tls.ok(), why);
+  SSL_CTX* client_context = SSL_CTX_new(TLS_client_method());
+  {
+    SessionServer server;
+    server.env.tls = *server_tls;
+    server.env.smtps_port = ntohs(server.address.sin_port); // TLS from the first byte
+    TransportRecorder client;
+    server.Loopback::connect(client);
+    auto channel = upesi::tls::TlsChannel::client(client_context, "localhost", false);
+    REQUIRE(channel.ok());
+    client.transport->startTls(std::move(*channel));
+    REQUIRE(server.runUntil([&] { return client.received.find("220 ") != std::string::npos; }));
+    CHECK(metrics.samples("upesi_tls_handshakes_total") ==
+          "upesi_tls_handshakes_total{protocol=\"TLSv1.3\"} 1\n");
+    client.transport->close();
+    REQUIRE(server.runUntil([&] { return server.closed == 1 && client.closed; }));
+  }
+  SSL_CTX_free(client_context);
 }
