@@ -1,10 +1,13 @@
 #include "common/dns/resolver.hpp"
 
+#include "common/metrics/labels.hpp"
+
 #include <ares.h>
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 
@@ -36,7 +39,37 @@ DnsStatus statusOf(int ares_status) {
 struct Pending {
   DnsType type;
   DnsCallback callback;
+  metrics::Histogram duration;
+  std::chrono::steady_clock::time_point sent = std::chrono::steady_clock::now();
+
+  /// The time to the answer (or the timeout); a query cancelled with the resolver is not one.
+  void observe(int status) const {
+    if (status != ARES_EDESTRUCTION && status != ARES_ECANCELLED) {
+      duration.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
+    }
+  }
 };
+
+std::string_view typeName(DnsType type) {
+  switch (type) {
+  case DnsType::A:
+    return "A";
+  case DnsType::Aaaa:
+    return "AAAA";
+  case DnsType::Mx:
+    return "MX";
+  case DnsType::Txt:
+    return "TXT";
+  case DnsType::Ptr:
+    return "PTR";
+  case DnsType::Cname:
+    return "CNAME";
+  case DnsType::Ns:
+    return "NS";
+  }
+  return "A";
+}
 
 DnsResult failure(int status) {
   DnsResult r;
@@ -195,11 +228,12 @@ Resolver::~Resolver() {
 }
 
 void Resolver::query(const std::string& name, DnsType type, DnsCallback callback) {
-  auto* pending = new Pending{type, std::move(callback)};
+  auto* pending = new Pending{type, std::move(callback), durationOf(type)};
   ares_query(
       asChannel(channel_), name.c_str(), ns_c_in, recordType(type),
       [](void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
         std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
+        p->observe(status);
         DnsResult result =
             status == ARES_SUCCESS ? parseAnswer(p->type, abuf, alen) : failure(status);
         p->callback(std::move(result));
@@ -220,11 +254,12 @@ void Resolver::reverse(const std::string& ip, DnsCallback callback) {
       return;
     }
   }
-  auto* pending = new Pending{DnsType::Ptr, std::move(callback)};
+  auto* pending = new Pending{DnsType::Ptr, std::move(callback), durationOf(DnsType::Ptr)};
   ares_gethostbyaddr(
       asChannel(channel_), addr, len, family,
       [](void* arg, int status, int /*timeouts*/, hostent* host) {
         std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
+        p->observe(status);
         if (status != ARES_SUCCESS || host == nullptr || host->h_name == nullptr) {
           p->callback(failure(status == ARES_SUCCESS ? ARES_ENODATA : status));
           return;
@@ -236,6 +271,13 @@ void Resolver::reverse(const std::string& ip, DnsCallback callback) {
       },
       pending);
   rearmTimer();
+}
+
+const metrics::Histogram& Resolver::durationOf(DnsType type) {
+  return durations_[static_cast<std::size_t>(type)].get([type](metrics::Metrics& m) {
+    return m.histogram(metrics::MetricId::DnsQueryDuration,
+                       metrics::labelPair("type", typeName(type)));
+  });
 }
 
 void Resolver::onSocketState(void* data, int fd, int readable, int writable) {

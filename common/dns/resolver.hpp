@@ -8,11 +8,13 @@
 
 #include <upesi/dns.hpp>
 
+#include "common/metrics/cached_handle.hpp"
 #include "common/util/result.hpp"
 #include "common/util/uv_handle.hpp"
 
 #include <uv.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -52,11 +54,14 @@ private:
   static void onPoll(uv_poll_t* handle, int status, int events);
   static void onTimer(uv_timer_t* timer);
   void rearmTimer();
+  /// dns_query_duration_seconds{type}, kept here for each type.
+  const metrics::Histogram& durationOf(DnsType type);
 
   uv_loop_t* loop_;
   void* channel_ = nullptr; // ares_channel
   UvHandle<uv_timer_t> timer_;
-  std::map<int, UvHandle<uv_poll_t>> polls_; // c-ares's sockets, by fd
+  std::map<int, UvHandle<uv_poll_t>> polls_;                           // c-ares's sockets, by fd
+  std::array<metrics::CachedHandle<metrics::Histogram>, 7> durations_; // by DnsType
 };
 
 } // namespace upesi::dns

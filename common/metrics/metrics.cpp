@@ -3,6 +3,7 @@
 #include "common/metrics/series_table.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cmath>
 
@@ -15,6 +16,9 @@ std::unique_ptr<Metrics>& installed() {
   static std::unique_ptr<Metrics> instance = std::make_unique<Metrics>();
   return instance;
 }
+
+// Written at start (and between unit tests), read on the loop thread.
+std::atomic<std::uint64_t> generation{0};
 
 } // namespace
 
@@ -87,6 +91,11 @@ Metrics& metrics() {
 
 void installMetrics(Metrics installing) {
   installed() = std::make_unique<Metrics>(std::move(installing));
+  generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t metricsGeneration() {
+  return generation.load(std::memory_order_relaxed);
 }
 
 } // namespace upesi::metrics

@@ -111,4 +111,8 @@ Metrics& metrics();
 /// Install once, at start, before handles are taken: handles point into this one's region.
 void installMetrics(Metrics installed);
 
+/// Changes at every installMetrics (0 before the first): a handle kept from an older
+/// generation points into a region that may be gone (cached_handle.hpp).
+std::uint64_t metricsGeneration();
+
 } // namespace upesi::metrics

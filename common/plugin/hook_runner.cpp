@@ -1,6 +1,7 @@
 #include "common/plugin/hook_runner.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/metrics/labels.hpp"
 
 #include <fmt/format.h>
 
@@ -9,6 +10,18 @@ namespace {
 
 bool runsEveryPlugin(Hook hook) {
   return hook == Hook::ConnectInit || hook == Hook::Disconnect;
+}
+
+// How long the plugin took to answer, into its entry's histogram.
+void observeDuration(Hook hook, const HookRegistration& registration,
+                     std::chrono::steady_clock::time_point called_at) {
+  const metrics::Histogram& histogram = registration.duration.get([&](metrics::Metrics& metrics) {
+    return metrics.histogram(metrics::MetricId::HookDuration,
+                             metrics::labelPair("hook", toString(hook)) + ',' +
+                                 metrics::labelPair("plugin", registration.plugin));
+  });
+  histogram.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - called_at).count());
 }
 
 bool mayBeOverridden(Hook hook) {
@@ -79,6 +92,7 @@ void HookRunner::advance() {
     have_inline_answer_ = false;
     dispatching_ = true;
     connection_.setHook(hook_); // a deny hook run in between may have changed it
+    called_at_ = std::chrono::steady_clock::now();
     try {
       registration.fn(Next(weak_from_this(), ticket_), connection_, params_);
     } catch (const std::exception& e) {
@@ -144,6 +158,7 @@ bool HookRunner::isPending(std::uint64_t ticket) const {
 void HookRunner::handleAnswer(Code code, std::vector<std::string> lines) {
   const auto& registration = table_.entries(hook_)[index_];
   ticket_ = 0;
+  observeDuration(hook_, registration, called_at_);
   if (log::Logger::instance().enabled(log::Level::Debug)) {
     log::debug({log_uuid_, registration.plugin},
                "hook={} plugin={} function={} retval={} msg=\"{}\"", toString(hook_),

@@ -25,6 +25,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -75,8 +76,9 @@ private:
   std::string log_uuid_;
   Done done_;
 
-  std::size_t index_ = 0;    // the plugin whose answer is awaited
-  std::uint64_t ticket_ = 0; // ticket of that answer; 0: none awaited
+  std::size_t index_ = 0;                           // the plugin whose answer is awaited
+  std::chrono::steady_clock::time_point called_at_; // when it was called
+  std::uint64_t ticket_ = 0;                        // ticket of that answer; 0: none awaited
   std::uint64_t next_ticket_ = 1;
   bool dispatching_ = false; // inside a plugin call: answers are queued, not processed
   bool have_inline_answer_ = false;

@@ -6,6 +6,8 @@
 
 #include <upesi/plugin.hpp>
 
+#include "common/metrics/cached_handle.hpp"
+
 #include <array>
 #include <chrono>
 #include <string>
@@ -22,6 +24,8 @@ struct HookRegistration {
   std::size_t sequence = 0;
   std::chrono::milliseconds timeout{0}; // 0: no timeout
   HookFunction fn;
+  /// hook_duration_seconds{hook, plugin}: taken at the first call, kept with the entry.
+  mutable metrics::CachedHandle<metrics::Histogram> duration;
 };
 
 class HookTable {

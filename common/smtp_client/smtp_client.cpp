@@ -13,6 +13,7 @@
 #include "common/log/logger.hpp"
 #include "common/net/transport.hpp"
 #include "common/smtp/envelope_params.hpp"
+#include "common/tls/handshake_metrics.hpp"
 #include "common/tls/tls_stream.hpp"
 #include "common/util/ascii.hpp"
 #include "common/util/loop_timer.hpp"
@@ -427,6 +428,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     }
     security_.tls = transport_->tls()->details();
     const tls::TlsDetails& d = *security_.tls;
+    tls::countHandshake(d.version);
     log::info({options_.log_id, ""}, "{}: secured: version={} cipher={} verified={}{}",
               describeRemote(), d.version, d.cipher, d.verified ? "true" : "false",
               d.peer_certificate ? fmt::format(" peer=\"{}\"", d.peer_subject) : "");

@@ -34,12 +34,27 @@ ConnectionPool::take(const smtp_client::ClientOptions& options) {
     auto client = std::move(list.back().client);
     list.pop_back();
     if (client->ready()) {
+      reused_
+          .get([](metrics::Metrics& m) {
+            return m.counter(metrics::MetricId::NextHopConnectionsReused);
+          })
+          .add();
       return client;
     }
     client->close(); // the server went away while it idled
   }
   idle_clients_.erase(it);
   return nullptr;
+}
+
+std::unique_ptr<smtp_client::SmtpClient>
+ConnectionPool::open(const smtp_client::ClientOptions& options) {
+  opened_
+      .get([](metrics::Metrics& m) {
+        return m.counter(metrics::MetricId::NextHopConnectionsOpened);
+      })
+      .add();
+  return std::make_unique<smtp_client::SmtpClient>(loop_, options);
 }
 
 void ConnectionPool::give(const smtp_client::ClientOptions& options,

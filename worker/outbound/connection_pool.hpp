@@ -2,11 +2,13 @@
 // for the same next hop skips the connect, greeting and EHLO. An idle connection closes (QUIT)
 // after pool_timeout seconds; at most pool_concurrency_max idle ones per destination. The pool
 // also keeps the connections saying QUIT on their way out, the deliveries' too, and frees those
-// still talking when it goes.
+// still talking when it goes. Next-hop connections come from here, opened or reused, and are
+// counted so (outbound_connections_opened_total, outbound_connections_reused_total).
 //
 // Threading: the loop thread.
 #pragma once
 
+#include "common/metrics/cached_handle.hpp"
 #include "common/smtp_client/quitting_clients.hpp"
 #include "common/smtp_client/smtp_client.hpp"
 #include "common/util/uv_handle.hpp"
@@ -32,6 +34,9 @@ public:
 
   /// An idle, ready connection to the destination of `options`, or null.
   std::unique_ptr<smtp_client::SmtpClient> take(const smtp_client::ClientOptions& options);
+
+  /// A new client for the destination of `options`, not yet connected.
+  std::unique_ptr<smtp_client::SmtpClient> open(const smtp_client::ClientOptions& options);
 
   /// Keeps `client` for reuse (or says QUIT when the pool for its destination is full).
   void give(const smtp_client::ClientOptions& options,
@@ -59,6 +64,8 @@ private:
   unsigned per_destination_ = 10;
   std::map<std::string, std::vector<Idle>> idle_clients_;
   smtp_client::QuittingClients quitting_;
+  metrics::CachedHandle<metrics::Counter> opened_;
+  metrics::CachedHandle<metrics::Counter> reused_;
   UvHandle<uv_timer_t> timer_;
 };
 

@@ -279,8 +279,12 @@ void Delivery::tryNextTarget() {
     return;
   }
   if (next_target_ >= targets_.size()) {
+    attemptEnded();
     allTemporary(fmt::format("Tried all MXs: {}", last_error_));
     return;
+  }
+  if (!connecting_since_) {
+    connecting_since_ = std::chrono::steady_clock::now();
   }
   const dns::MxTarget& target = targets_[next_target_++];
   mx_ = target.mx.exchange;
@@ -343,7 +347,7 @@ void Delivery::tryNextTarget() {
   }
   skip_pool_ = false;
   reused_ = false;
-  client_ = std::make_unique<smtp_client::SmtpClient>(context_.loop(), options);
+  client_ = context_.pool().open(options);
   auto self = shared_from_this();
   client_->connect([self, target](const smtp_client::Status& status) {
     if (!status.ok()) {
@@ -419,6 +423,7 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
     tryNextTarget();
     return;
   }
+  attemptEnded();
   mx_ = result.remote.host;
   delivered_info_.host = result.remote.host;
   delivered_info_.ip = result.remote.ip;
@@ -438,6 +443,14 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
     }
   }
   settle(std::move(results));
+}
+
+void Delivery::attemptEnded() {
+  if (connecting_since_) {
+    attempt_seconds_ =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - *connecting_since_)
+            .count();
+  }
 }
 
 void Delivery::allTemporary(const std::string& reason) {
@@ -854,6 +867,8 @@ void Delivery::finish(DeliveryOutcome outcome) {
     client_.reset();
   }
   outcome.counts = counts_;
+  outcome.domain = header_.todo.domain;
+  outcome.attempt_seconds = attempt_seconds_;
   context_.deliveryDone(name_, std::move(outcome));
 }
 

@@ -24,7 +24,9 @@
 #include "worker/outbound/mx_spec.hpp"
 #include "worker/outbound/recipient_results.hpp"
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +75,8 @@ private:
   void runGetMx();
   void resolveHosts(std::vector<dns::MxHost> hosts, bool from_dns);
   void tryNextTarget();
+  /// The attempt's time, from the first connection to now: the next hop answered, or no MX did.
+  void attemptEnded();
   void sendOn();
   void attemptDone(const smtp_client::DeliveryResult& result);
   void settle(RecipientResults results);
@@ -136,6 +140,8 @@ private:
   BounceInfo bounce_info_;
   DeliveredInfo delivered_info_;
   std::int64_t started_ms_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> connecting_since_;
+  std::optional<double> attempt_seconds_;
   bool next_hop_dsn_ = false; // the next hop of the last attempt offered DSN
   bool next_hop_lmtp_ = false;
 };

@@ -42,6 +42,10 @@ struct DeliveryOutcome {
   std::optional<Split> split;
   std::int64_t retry_ms = 0;
   DeliveryCounts counts;
+  std::string domain; ///< the queue file's destination, once its header was read
+  /// Seconds from connecting to the next hop to its answer (or to the last MX failing); none
+  /// when no connection was tried.
+  std::optional<double> attempt_seconds;
 
   static DeliveryOutcome done() { return {}; }
   static DeliveryOutcome due(std::string name, std::int64_t due_ms) {

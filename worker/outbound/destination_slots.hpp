@@ -82,6 +82,12 @@ public:
     return it == destinations_.end() ? 0 : it->second.holders;
   }
   std::size_t waitingCount() const { return waiting_.size(); }
+  /// Calls `visit(name)` for every file waiting for a slot.
+  template <typename Visit> void forEachWaiting(Visit&& visit) const {
+    for (const auto& [name, destination] : waiting_) {
+      visit(name);
+    }
+  }
 
 private:
   struct Destination {

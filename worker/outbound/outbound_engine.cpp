@@ -32,6 +32,23 @@ namespace {
 // and the loop would never see a socket or a signal.
 constexpr std::int64_t MaxTimerWaitMs = 1000;
 constexpr std::int64_t MinTimerWaitMs = 1;
+// How often the queue gauges are brought up to date, at most.
+constexpr std::int64_t QueueGaugesEveryMs = 1000;
+
+// The arrival time a queue file's name begins with (queue_file_name.hpp); 0 if it has none.
+std::int64_t arrivalMs(const std::string& name) {
+  std::int64_t ms = 0;
+  for (char c : name) {
+    if (c < '0' || c > '9') {
+      break;
+    }
+    ms = ms * 10 + (c - '0');
+    if (ms > std::int64_t{1} << 50) {
+      return 0; // no epoch milliseconds: a name of another form
+    }
+  }
+  return ms;
+}
 
 struct ScanJob {
   uv_work_t req{};
@@ -228,7 +245,29 @@ void OutboundEngine::pump() {
     deliveries_[name] = delivery;
     delivery->start();
   }
+  if (now >= next_gauges_ms_) {
+    updateQueueGauges(now);
+  }
   armTimer();
+}
+
+void OutboundEngine::updateQueueGauges(std::int64_t now_ms) {
+  next_gauges_ms_ = now_ms + QueueGaugesEveryMs;
+  std::int64_t oldest = 0;
+  auto older = [&oldest](const std::string& name) {
+    const std::int64_t arrival = arrivalMs(name);
+    if (arrival > 0 && (oldest == 0 || arrival < oldest)) {
+      oldest = arrival;
+    }
+  };
+  for (const auto& [due, name] : due_) {
+    older(name);
+  }
+  for (const auto& [name, delivery] : deliveries_) {
+    older(name);
+  }
+  slots_.forEachWaiting(older);
+  metrics_.queue(stats(), oldest, now_ms);
 }
 
 void OutboundEngine::armTimer() {
@@ -272,6 +311,7 @@ bool OutboundEngine::admit(const std::string& name, const std::string& domain) {
 }
 
 void OutboundEngine::deliveryDone(const std::string& name, DeliveryOutcome outcome) {
+  metrics_.deliveryEnded(outcome);
   counters_.delivered += outcome.counts.delivered;
   counters_.deferrals += outcome.counts.deferred;
   counters_.bounced += outcome.counts.bounced;

@@ -21,6 +21,7 @@
 #include "worker/outbound/delivery_context.hpp"
 #include "worker/outbound/delivery_outcome.hpp"
 #include "worker/outbound/destination_slots.hpp"
+#include "worker/outbound/outbound_metrics.hpp"
 #include "worker/outbound/pending_splits.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
 #include "worker/outbound/retry_schedule.hpp"
@@ -135,6 +136,9 @@ private:
   void scan();
   void pump();
   void armTimer();
+  /// The queue gauges from stats() and the oldest file this worker holds: at most once a
+  /// second (both walk the schedule).
+  void updateQueueGauges(std::int64_t now_ms);
   static void onTimer(uv_timer_t* timer);
 
   uv_loop_t* loop_;
@@ -158,6 +162,8 @@ private:
   ConnectionPool pool_;
   DestinationSlots slots_;
   PendingSplits splits_;
+  OutboundMetrics metrics_;
+  std::int64_t next_gauges_ms_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // Last, so destroyed first: what they hold may use the members above.
   UvHandle<uv_idle_t> releaser_;                // drops released_ on the next loop turn

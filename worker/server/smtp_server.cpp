@@ -1,6 +1,7 @@
 #include "worker/server/smtp_server.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/metrics/labels.hpp"
 #include "common/net/transport.hpp"
 #include "worker/smtp/client_key.hpp"
 #include "worker/smtp/endpoint_info.hpp"
@@ -19,7 +20,17 @@ SmtpServer::SmtpServer(uv_loop_t* loop, smtp::SessionEnvironment environment)
 
 SmtpServer::~SmtpServer() {
   stopAccepting();
+  // Sessions destroyed open never report closing: they leave the gauge here.
+  env_.metrics.connectionClosed(static_cast<std::int64_t>(sessions_.size() - closed_.size()));
   sessions_.clear();
+}
+
+void SmtpServer::addListener(UvHandle<uv_tcp_t> tcp) {
+  const Endpoint local = smtp::localEndpoint(tcp.get());
+  std::string name = local.ip.find(':') == std::string::npos
+                         ? fmt::format("{}:{}", local.ip, local.port)
+                         : fmt::format("[{}]:{}", local.ip, local.port);
+  listeners_.push_back({std::move(tcp), std::move(name), {}});
 }
 
 Result<std::monostate> SmtpServer::listen(const config::ListenAddress& address) {
@@ -42,7 +53,7 @@ Result<std::monostate> SmtpServer::listen(const config::ListenAddress& address) 
   if (rc != 0) {
     return Error{fmt::format("cannot listen on {}: {}", address.toString(), uv_strerror(rc))};
   }
-  listeners_.push_back(std::move(tcp));
+  addListener(std::move(tcp));
   log::notice({}, "listening on {}", address.toString());
   return std::monostate{};
 }
@@ -59,7 +70,7 @@ Result<std::monostate> SmtpServer::adopt(int fd) {
   if (rc != 0) {
     return Error{fmt::format("cannot listen on inherited socket {}: {}", fd, uv_strerror(rc))};
   }
-  listeners_.push_back(std::move(tcp));
+  addListener(std::move(tcp));
   return std::monostate{};
 }
 
@@ -140,6 +151,17 @@ void SmtpServer::accept(uv_stream_t* server) {
     net::Transport::discardSocket(tcp);
     return;
   }
+  for (Listener& listener : listeners_) {
+    if (reinterpret_cast<uv_stream_t*>(listener.tcp.get()) == server) {
+      listener.connections
+          .get([&listener](metrics::Metrics& m) {
+            return m.counter(metrics::MetricId::SmtpConnections,
+                             metrics::labelPair("listener", listener.name));
+          })
+          .add();
+      break;
+    }
+  }
   uv_tcp_nodelay(tcp, 1);
   auto peer = smtp::peerEndpoint(tcp);
   const auto& limits = env_.limits;
@@ -165,6 +187,7 @@ void SmtpServer::accept(uv_stream_t* server) {
   ++per_ip_[client];
   auto session = std::make_unique<smtp::Session>(env_, tcp);
   auto* raw = session.get();
+  env_.metrics.connectionOpened();
   session_ip_[raw] = client;
   sessions_.emplace(raw, std::move(session));
   raw->start();
@@ -181,6 +204,7 @@ void SmtpServer::sessionClosed(smtp::Session* session) {
     session_ip_.erase(ip);
   }
   closed_.push_back(session);
+  env_.metrics.connectionClosed();
   // An active idle handle also keeps the next poll from blocking: on_closed comes from a close
   // callback, the last phase of a loop turn, and the reaping must not wait for other events.
   uv_idle_start(reaper_.get(), onReap);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/config/smtp_config.hpp"
+#include "common/metrics/cached_handle.hpp"
 #include "common/util/result.hpp"
 #include "common/util/uv_handle.hpp"
 #include "worker/smtp/session.hpp"
@@ -53,10 +54,17 @@ private:
   static void onReap(uv_idle_t* idle);
   void accept(uv_stream_t* server);
   void sessionClosed(smtp::Session* session);
+  void addListener(UvHandle<uv_tcp_t> tcp);
+
+  struct Listener {
+    UvHandle<uv_tcp_t> tcp;
+    std::string name; // "ip:port" of its socket, the connections_total label
+    metrics::CachedHandle<metrics::Counter> connections;
+  };
 
   uv_loop_t* loop_;
   smtp::SessionEnvironment env_;
-  std::vector<UvHandle<uv_tcp_t>> listeners_;
+  std::vector<Listener> listeners_;
   std::unordered_map<smtp::Session*, std::unique_ptr<smtp::Session>> sessions_;
   std::unordered_map<smtp::Session*, std::string> session_ip_; // its per-IP key (client_key.hpp)
   std::unordered_map<std::string, unsigned> per_ip_;

@@ -30,6 +30,7 @@
 #include "worker/smtp/data_reader.hpp"
 #include "worker/smtp/hook_arguments.hpp"
 #include "worker/smtp/reply.hpp"
+#include "worker/smtp/session_metrics.hpp"
 #include "worker/smtp/transaction_impl.hpp"
 
 #include <uv.h>
@@ -72,6 +73,7 @@ struct SessionEnvironment {
   std::vector<std::uint16_t> submission_ports; // MAIL needs AUTH (or relaying) on these
   std::shared_ptr<AuthFailures> auth_failures; // failed AUTH per client address; may be null
   std::function<void(Session*)> on_closed;     // once, from the transport's close callback
+  SessionMetrics metrics;                      // what the sessions count
 };
 
 class Session final : public Connection, private net::TransportOwner {
@@ -224,6 +226,12 @@ private:
   // Replies that depend on a hook's answer.
   /// DENY and its kin answered with `hook`'s codes (deny_replies.hpp); false for other codes.
   bool replyToDeny(const HookResult& result, Hook hook, std::string default_text);
+  /// replyToDeny, the refusal counted as a recipient's or a message's.
+  bool recipientDenied(const HookResult& result, Hook hook, std::string default_text);
+  bool messageDenied(const HookResult& result, Hook hook, std::string default_text);
+  /// A recipient or message refused with `code` by `plugin` ("" for the core).
+  void refuseRecipient(Reply r, std::string_view plugin = {});
+  void refuseMessage(Reply r, std::string_view plugin = {});
   void countError();
   /// A refusal that counts against the client's error limit (max_errors): reply, then count.
   void refuse(int code, std::string_view enhanced, std::vector<std::string> lines);

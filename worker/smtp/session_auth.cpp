@@ -126,6 +126,7 @@ void Session::checkCredentials(AuthAttempt attempt) {
     log::notice({logUuid(), ""}, "AUTH {} user=\"{}\" refused unchecked: too many failures from {}",
                 pending_auth_.method, log::escaped(pending_auth_.user), authFailureKey());
     pending_auth_ = {};
+    env_.metrics.authFailed();
     refuse(454, "4.7.0", {"Too many failed authentications; try again later"});
     return;
   }
@@ -149,6 +150,7 @@ void Session::authRespond(HookResult result) {
     log::info({logUuid(), result.plugin}, "AUTH {} user=\"{}\" succeeded", pending_auth_.method,
               log::escaped(auth_user_));
     pending_auth_ = {};
+    env_.metrics.authSucceeded();
     reply(235, "2.7.0", {"Authentication successful"});
     return;
   }
@@ -159,6 +161,7 @@ void Session::authRespond(HookResult result) {
     log::notice({logUuid(), result.plugin}, "AUTH {} user=\"{}\": temporary failure",
                 pending_auth_.method, log::escaped(pending_auth_.user));
     pending_auth_ = {};
+    env_.metrics.authFailed();
     refuse(454, "4.7.0", {"Temporary authentication failure"});
     return;
   }
@@ -168,6 +171,7 @@ void Session::authRespond(HookResult result) {
 
 void Session::authFailed(std::string why) {
   ++auth_failures_; // the per-client count took it when the check began
+  env_.metrics.authFailed();
   log::notice({logUuid(), ""}, "AUTH {} user=\"{}\" failed ({}): {} of {} on this connection",
               pending_auth_.method, log::escaped(pending_auth_.user), why, auth_failures_,
               limits_.max_auth_failures);

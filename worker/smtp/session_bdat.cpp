@@ -34,6 +34,7 @@ void Session::cmdBdat(std::string_view argument) {
     case Code::DenySoft: {
       const bool soft = result.code == Code::DenySoft;
       const auto codes = *denyRepliesFor(Hook::Data);
+      env_.metrics.messageRejected(soft ? codes.soft_code : codes.deny_code, result.plugin);
       bdat_.failMessage(Reply{soft ? codes.soft_code : codes.deny_code,
                               std::string(soft ? codes.soft_enhanced : codes.deny_enhanced),
                               result.message.empty() ? std::vector<std::string>{"Message denied"}
@@ -43,7 +44,7 @@ void Session::cmdBdat(std::string_view argument) {
     case Code::DenyDisconnect:
     case Code::DenySoftDisconnect:
     case Code::Disconnect:
-      replyToDeny(result, Hook::Data, "Message denied");
+      messageDenied(result, Hook::Data, "Message denied");
       return;
     default:
       bdat_.startMessage();
@@ -79,7 +80,7 @@ void Session::finishBdatChunk() {
     return;
   case BdatChunkEnd::Kind::BareLineEnding:
     log::warn({logUuid(), ""}, "bare CR or LF in a BDAT chunk: refusing the message");
-    refuse(std::move(end.reply));
+    refuseMessage(std::move(end.reply));
     return;
   case BdatChunkEnd::Kind::Received:
     reply(std::move(end.reply));

@@ -219,6 +219,55 @@ void Session::handleLine(std::string_view line) {
   dispatch(command.verb, command.argument);
 }
 
+namespace {
+
+// The class of the reply replyToDeny gives for `code`: 500 (5xx), 400 (4xx), or 0 when it
+// gives none (DISCONNECT).
+int denyClass(Code code) {
+  switch (code) {
+  case Code::Deny:
+  case Code::DenyDisconnect:
+    return 500;
+  case Code::DenySoft:
+  case Code::DenySoftDisconnect:
+    return 400;
+  default:
+    return 0;
+  }
+}
+
+} // namespace
+
+bool Session::recipientDenied(const HookResult& result, Hook hook, std::string default_text) {
+  if (!replyToDeny(result, hook, std::move(default_text))) {
+    return false;
+  }
+  if (const int code = denyClass(result.code); code != 0) {
+    env_.metrics.recipientRejected(code, result.plugin);
+  }
+  return true;
+}
+
+bool Session::messageDenied(const HookResult& result, Hook hook, std::string default_text) {
+  if (!replyToDeny(result, hook, std::move(default_text))) {
+    return false;
+  }
+  if (const int code = denyClass(result.code); code != 0) {
+    env_.metrics.messageRejected(code, result.plugin);
+  }
+  return true;
+}
+
+void Session::refuseRecipient(Reply r, std::string_view plugin) {
+  env_.metrics.recipientRejected(r.code, plugin);
+  refuse(std::move(r));
+}
+
+void Session::refuseMessage(Reply r, std::string_view plugin) {
+  env_.metrics.messageRejected(r.code, plugin);
+  refuse(std::move(r));
+}
+
 bool Session::replyToDeny(const HookResult& result, Hook hook, std::string default_text) {
   const auto codes = denyRepliesFor(hook);
   assert(codes.has_value());
@@ -423,6 +472,7 @@ void Session::cmdMail(std::string_view argument) {
       txn_.reset();
       return;
     }
+    env_.metrics.transactionBegun();
     reply(250, "2.1.0", textOr(result, fmt::format("sender {} OK", formatted)));
   });
 }
@@ -431,36 +481,38 @@ void Session::cmdMail(std::string_view argument) {
 
 void Session::cmdRcpt(std::string_view argument) {
   if (!txn_) {
-    refuse(503, "5.5.1", {"Use MAIL before RCPT"});
+    refuseRecipient({503, "5.5.1", {"Use MAIL before RCPT"}});
     return;
   }
   auto parts = splitPathArgument(argument, "TO:", PathOptions::lenient());
   if (!parts) {
-    refuse(501, "5.5.4", {fmt::format("Command parsing failed: {}", parts.error())});
+    refuseRecipient({501, "5.5.4", {fmt::format("Command parsing failed: {}", parts.error())}});
     return;
   }
   auto address = parsePath(parts->path, PathKind::Forward, PathOptions::lenient());
   if (!address) {
-    refuse(501, "5.1.3",
-           {fmt::format("Invalid RCPT TO address {}: {}", log::escaped(parts->path),
-                        address.error())});
+    refuseRecipient({501,
+                     "5.1.3",
+                     {fmt::format("Invalid RCPT TO address {}: {}", log::escaped(parts->path),
+                                  address.error())}});
     return;
   }
   auto params = parseEsmtpParams(parts->params);
   if (!params) {
-    refuse(501, "5.5.4", {fmt::format("Invalid RCPT TO parameters: {}", params.error())});
+    refuseRecipient(
+        {501, "5.5.4", {fmt::format("Invalid RCPT TO parameters: {}", params.error())}});
     return;
   }
   if (!params->empty() && !esmtp_) {
-    refuse(555, "5.5.4", {"Invalid command parameters (use EHLO)"});
+    refuseRecipient({555, "5.5.4", {"Invalid command parameters (use EHLO)"}});
     return;
   }
   if (address->is_utf8 && !txn_->notes().value("smtputf8", false)) {
-    refuse(553, "5.6.7", {"Non-ASCII recipient address requires SMTPUTF8"});
+    refuseRecipient({553, "5.6.7", {"Non-ASCII recipient address requires SMTPUTF8"}});
     return;
   }
   if (txn_->rcptTo().size() >= limits_.max_recipients) {
-    refuse(452, "4.5.3", {"Too many recipients"});
+    refuseRecipient({452, "4.5.3", {"Too many recipients"}});
     return;
   }
   // NOTIFY and ORCPT are the core's (DSN); the others are the plugins' to claim.
@@ -470,13 +522,13 @@ void Session::cmdRcpt(std::string_view argument) {
     if (keyword == "NOTIFY") {
       auto notify = parseDsnNotify(value);
       if (!notify) {
-        refuse(501, "5.5.4", {notify.error()});
+        refuseRecipient({501, "5.5.4", {notify.error()}});
         return;
       }
       options.notify = *notify;
     } else if (keyword == "ORCPT") {
       if (auto orcpt = parseDsnOrcpt(value, options); !orcpt) {
-        refuse(501, "5.5.4", {orcpt.error()});
+        refuseRecipient({501, "5.5.4", {orcpt.error()}});
         return;
       }
     } else {
@@ -517,10 +569,10 @@ void Session::rcptRespond(HookResult result, const HookArguments& arguments, std
   if (result.code == Code::Cont && !relaying()) {
     txn_->relaying = relaying_before_rcpt_;
     dropRecipient();
-    refuse(550, "5.7.1", {fmt::format("I cannot deliver mail for {}", formatted)});
+    refuseRecipient({550, "5.7.1", {fmt::format("I cannot deliver mail for {}", formatted)}});
     return;
   }
-  if (replyToDeny(result, Hook::Rcpt, fmt::format("recipient {} denied", formatted))) {
+  if (recipientDenied(result, Hook::Rcpt, fmt::format("recipient {} denied", formatted))) {
     if (txn_) {
       txn_->relaying = relaying_before_rcpt_;
       dropRecipient();
@@ -528,6 +580,7 @@ void Session::rcptRespond(HookResult result, const HookArguments& arguments, std
     return;
   }
   if (refuseUnclaimedParameters(arguments.claims())) {
+    env_.metrics.recipientRejected(555, {});
     txn_->relaying = relaying_before_rcpt_;
     dropRecipient();
     return;
@@ -550,7 +603,7 @@ void Session::rcptOkRespond(HookResult result, const Address& address, const std
   const bool relayed = txn_->relaying && !relaying_before_rcpt_;
   txn_->relaying = relaying_before_rcpt_;
   std::string formatted = address.format();
-  if (replyToDeny(result, Hook::RcptOk, fmt::format("recipient {} denied", formatted))) {
+  if (recipientDenied(result, Hook::RcptOk, fmt::format("recipient {} denied", formatted))) {
     if (txn_) {
       auto& list = txn_->rcptTo();
       if (!list.empty()) {
@@ -561,6 +614,7 @@ void Session::rcptOkRespond(HookResult result, const Address& address, const std
   }
   txn_->relays_recipients = txn_->relays_recipients || relayed;
   ++rcpt_accepted_;
+  env_.metrics.recipientAccepted();
   reply(250, "2.1.5", {ok_text.empty() ? fmt::format("recipient {} OK", formatted) : ok_text});
 }
 

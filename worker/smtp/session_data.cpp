@@ -36,7 +36,7 @@ void Session::cmdData(std::string_view argument) {
     return;
   }
   runHook(Hook::Data, {}, [this](HookResult result) {
-    if (replyToDeny(result, Hook::Data, "Message denied")) {
+    if (messageDenied(result, Hook::Data, "Message denied")) {
       return;
     }
     data_reader_ = makeDataReader();
@@ -84,6 +84,7 @@ void Session::handleDataBytes() {
   case DataState::BareLineEnding:
     phase_ = Phase::Command;
     log::warn({logUuid(), ""}, "bare CR or LF in DATA: refusing the message and disconnecting");
+    env_.metrics.messageRejected(451, {});
     reply(451, "4.5.0",
           {"Bare CR or LF in message data: only CRLF line ends are accepted (see RFC 5321 "
            "2.3.8)"});
@@ -108,8 +109,10 @@ void Session::finishData() {
   if (outcome == DataOutcome::SizeExceeded) {
     runHook(Hook::MaxDataExceeded, {}, [this](HookResult result) {
       if (result.code == Code::DenySoft) {
+        env_.metrics.messageRejected(452, result.plugin);
         reply(452, "4.3.4", {"Message too big for now"});
       } else {
+        env_.metrics.messageRejected(552, {});
         reply(552, "5.3.4", {"Message size exceeds fixed maximum message size"});
       }
       countError();
@@ -119,37 +122,38 @@ void Session::finishData() {
   }
   if (outcome == DataOutcome::NulCharacter) {
     log::info({logUuid(), ""}, "NUL byte in the message: refused (smtp.ini allow_nul_in_data)");
-    refuse(554, "5.6.0", {"NUL character in message not allowed"});
+    refuseMessage({554, "5.6.0", {"NUL character in message not allowed"}});
     messageDone();
     return;
   }
   if (outcome == DataOutcome::LineTooLong) {
-    refuse(550, "5.5.2",
-           {fmt::format("Line too long: the limit is {} bytes (RFC 5321 4.5.3.1.6)",
-                        limits_.max_data_line_length)});
+    refuseMessage({550,
+                   "5.5.2",
+                   {fmt::format("Line too long: the limit is {} bytes (RFC 5321 4.5.3.1.6)",
+                                limits_.max_data_line_length)}});
     messageDone();
     return;
   }
   if (data_store_failed_) {
-    refuse(451, "4.3.0", {"Error storing the message, try again later"});
+    refuseMessage({451, "4.3.0", {"Error storing the message, try again later"}});
     messageDone();
     return;
   }
   if (auto finished = txn_->message().finish(); !finished) {
     log::error({logUuid(), ""}, "storing the message failed: {}", finished.error());
-    refuse(451, "4.3.0", {"Error storing the message, try again later"});
+    refuseMessage({451, "4.3.0", {"Error storing the message, try again later"}});
     messageDone();
     return;
   }
   if (txn_->message().header().count("Received") > limits_.max_received_headers) {
-    refuse(554, "5.4.6", {"Too many received headers - possible mail loop"});
+    refuseMessage({554, "5.4.6", {"Too many received headers - possible mail loop"}});
     messageDone();
     return;
   }
   txn_->finishBody();
   txn_->addLeadingHeader("Received", receivedHeader());
   runHook(Hook::DataPost, {}, [this](HookResult result) {
-    if (replyToDeny(result, Hook::DataPost, "Message denied")) {
+    if (messageDenied(result, Hook::DataPost, "Message denied")) {
       messageDone();
       return;
     }
@@ -250,6 +254,7 @@ void Session::queueRespond(HookResult result) {
             ? std::vector<std::string>{fmt::format("Message Queued ({})", txn_->uuid())}
             : result.message;
     ++msgs_accepted_;
+    env_.metrics.messageAccepted(txn_->dataBytes());
     log::info({logUuid(), result.plugin}, "queued from=\"{}\" rcpts={} bytes={}",
               log::escaped(txn_->mailFrom().format()), txn_->rcptTo().size(), txn_->dataBytes());
     reply(250, "2.0.0", text);
@@ -257,11 +262,13 @@ void Session::queueRespond(HookResult result) {
             [this](HookResult) { messageDone(); });
     return;
   }
-  if (replyToDeny(result, Hook::Queue, "Message denied") /* queue_outbound: the same */) {
+  if (messageDenied(result, Hook::Queue, "Message denied") /* queue_outbound: the same */) {
     messageDone();
     return;
   }
-  refuse(451, "4.3.0", {fmt::format("Queuing declined or disabled, try later ({})", txn_->uuid())});
+  refuseMessage(
+      {451, "4.3.0", {fmt::format("Queuing declined or disabled, try later ({})", txn_->uuid())}},
+      result.plugin);
   messageDone();
 }
 

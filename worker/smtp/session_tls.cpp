@@ -2,6 +2,7 @@
 // can never break it; the tls plugin decides who is offered STARTTLS (capabilities hook).
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
+#include "common/tls/handshake_metrics.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/tls/tls_stream.hpp"
 #include "worker/smtp/session.hpp"
@@ -63,6 +64,7 @@ const TlsInfo& Session::tlsInfo() const {
 
 void Session::tlsEstablished(bool implicit) {
   auto d = transport_->tls()->details();
+  tls::countHandshake(d.version);
   tls_info_ = std::make_unique<TlsInfo>(TlsInfo{.enabled = true,
                                                 .verified = d.verified,
                                                 .version = d.version,

@@ -1,4 +1,5 @@
 #include "common/plugin/hook_runner.hpp"
+#include "test/support/installed_metrics.hpp"
 
 #include <doctest/doctest.h>
 
@@ -351,4 +352,60 @@ TEST_CASE("hook runner: cancel drops a pending plugin and never calls done") {
   runner.reset();
   (*kept)(Code::Ok); // the runner is gone: still harmless
   CHECK_FALSE(done);
+}
+
+TEST_CASE("hook runner: each plugin's time to answer goes to hook_duration_seconds{hook,plugin}") {
+  test::InstalledMetrics metrics; // before the table: its entries keep handles into the region
+  Loop l;
+  HookTable table;
+  std::vector<std::string> calls;
+  HookTable::PluginRegistrar fast(table, "fast", 0, std::chrono::seconds(30));
+  HookTable::PluginRegistrar slow(table, "slow", 1, std::chrono::seconds(30));
+  fast.registerHook(Hook::Rcpt, answer(calls, "fast", Code::Cont), 0, "");
+  slow.registerHook(
+      Hook::Rcpt,
+      [&l](Next next, Connection&, const HookParams&) {
+        uv_update_time(&l.loop); // the timer counts from now, not from the loop's last turn
+        later(&l.loop, 30, [next]() mutable { next(Code::Ok); });
+      },
+      0, "");
+  TestConnection conn;
+  for (int run = 0; run < 2; ++run) {
+    std::optional<HookResult> outcome;
+    auto runner = HookRunner::run(&l.loop, table, Hook::Rcpt, conn, {}, "T",
+                                  [&](HookResult r) { outcome = r; });
+    l.runUntil(outcome);
+    REQUIRE(outcome);
+    CHECK(outcome->plugin == "slow");
+  }
+  CHECK(metrics.value("upesi_hook_duration_seconds_count{hook=\"rcpt\",plugin=\"fast\"}") == "2");
+  CHECK(metrics.value("upesi_hook_duration_seconds_count{hook=\"rcpt\",plugin=\"slow\"}") == "2");
+  // 30 ms at least: nothing in the buckets up to 25 ms.
+  CHECK(metrics.value(
+            "upesi_hook_duration_seconds_bucket{hook=\"rcpt\",plugin=\"slow\",le=\"0.025\"}") ==
+        "0");
+  CHECK(std::stod(metrics.value(
+            "upesi_hook_duration_seconds_sum{hook=\"rcpt\",plugin=\"slow\"}")) >= 0.058);
+  CHECK(metrics.value("upesi_hook_duration_seconds_count{hook=\"mail\",plugin=\"fast\"}") == "");
+}
+
+TEST_CASE("hook runner: handles kept in a table follow a newly installed region") {
+  HookTable table;
+  HookTable::PluginRegistrar plugin(table, "p", 0, std::chrono::seconds(30));
+  plugin.registerHook(
+      Hook::Helo, [](Next next, Connection&, const HookParams&) { next(); }, 0, "");
+  TestConnection conn;
+  Loop l;
+  auto run = [&] {
+    std::optional<HookResult> outcome;
+    auto runner = HookRunner::run(&l.loop, table, Hook::Helo, conn, {}, "T",
+                                  [&](HookResult r) { outcome = r; });
+    REQUIRE(outcome);
+  };
+  run(); // before any region: nothing to count in
+  for (int region = 0; region < 2; ++region) {
+    test::InstalledMetrics metrics;
+    run();
+    CHECK(metrics.value("upesi_hook_duration_seconds_count{hook=\"helo\",plugin=\"p\"}") == "1");
+  }
 }
