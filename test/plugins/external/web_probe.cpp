@@ -85,8 +85,7 @@ private:
       socket->sendText("hello " + socket->request().remote_ip);
       host_->log(upesi::LogLevel::Notice, "web_probe websocket opened");
     };
-    handlers.message = [this](const upesi::WebSocketPtr& socket, std::string message,
-                              bool binary) {
+    handlers.message = [this](const upesi::WebSocketPtr& socket, std::string message, bool binary) {
       if (message.rfind("flood ", 0) == 0) {
         // Many large messages to a client that may not read them: those past the server's
         // bound are dropped, and the count says how many were taken.
