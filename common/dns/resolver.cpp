@@ -51,26 +51,6 @@ struct Pending {
   }
 };
 
-std::string_view typeName(DnsType type) {
-  switch (type) {
-  case DnsType::A:
-    return "A";
-  case DnsType::Aaaa:
-    return "AAAA";
-  case DnsType::Mx:
-    return "MX";
-  case DnsType::Txt:
-    return "TXT";
-  case DnsType::Ptr:
-    return "PTR";
-  case DnsType::Cname:
-    return "CNAME";
-  case DnsType::Ns:
-    return "NS";
-  }
-  return "A";
-}
-
 DnsResult failure(int status) {
   DnsResult r;
   r.status = statusOf(status);
@@ -276,7 +256,7 @@ void Resolver::reverse(const std::string& ip, DnsCallback callback) {
 const metrics::Histogram& Resolver::durationOf(DnsType type) {
   return durations_[static_cast<std::size_t>(type)].get([type](metrics::Metrics& m) {
     return m.histogram(metrics::MetricId::DnsQueryDuration,
-                       metrics::labelPair("type", typeName(type)));
+                       metrics::labelPair("type", toString(type)));
   });
 }
 

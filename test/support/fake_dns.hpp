@@ -38,7 +38,7 @@ public:
   }
 
   void query(const std::string& name, DnsType type, DnsCallback callback) {
-    asked.push_back(typeName(type) + " " + name);
+    asked.push_back(std::string(toString(type)) + " " + name);
     auto it = answers_.find({name, type});
     DnsResult result =
         it != answers_.end() ? it->second : DnsResult{DnsStatus::Error, "no resolver in tests", {}};
@@ -58,26 +58,6 @@ public:
   std::vector<std::string> asked; // "MX example.net", "AAAA mx.example.net", in order
 
 private:
-  static std::string typeName(DnsType type) {
-    switch (type) {
-    case DnsType::A:
-      return "A";
-    case DnsType::Aaaa:
-      return "AAAA";
-    case DnsType::Mx:
-      return "MX";
-    case DnsType::Txt:
-      return "TXT";
-    case DnsType::Ptr:
-      return "PTR";
-    case DnsType::Cname:
-      return "CNAME";
-    case DnsType::Ns:
-      return "NS";
-    }
-    return "?";
-  }
-
   std::map<std::pair<std::string, DnsType>, DnsResult> answers_;
   bool held_ = false;
   std::deque<std::pair<DnsResult, DnsCallback>> waiting_;

@@ -4,11 +4,33 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace upesi {
 
 enum class DnsType { A, Aaaa, Mx, Txt, Ptr, Cname, Ns };
+
+/// The record type's name as DNS writes it: "A", "AAAA", "MX"...
+constexpr std::string_view toString(DnsType type) {
+  switch (type) {
+  case DnsType::A:
+    return "A";
+  case DnsType::Aaaa:
+    return "AAAA";
+  case DnsType::Mx:
+    return "MX";
+  case DnsType::Txt:
+    return "TXT";
+  case DnsType::Ptr:
+    return "PTR";
+  case DnsType::Cname:
+    return "CNAME";
+  case DnsType::Ns:
+    return "NS";
+  }
+  return "?";
+}
 
 enum class DnsStatus {
   Ok,
