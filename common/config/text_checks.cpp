@@ -53,4 +53,22 @@ std::optional<std::string> checkTextLine(std::string_view line) {
   return std::nullopt;
 }
 
+std::size_t utf8SequenceLength(std::string_view rest) {
+  auto c = static_cast<unsigned char>(rest[0]);
+  std::size_t len = 0;
+  if ((c & 0xE0U) == 0xC0U) {
+    len = 2;
+  } else if ((c & 0xF0U) == 0xE0U) {
+    len = 3;
+  } else if ((c & 0xF8U) == 0xF0U) {
+    len = 4;
+  } else {
+    return 0;
+  }
+  if (rest.size() < len || !isValidUtf8(rest.substr(0, len))) {
+    return 0;
+  }
+  return len;
+}
+
 } // namespace upesi::config

@@ -17,6 +17,10 @@ std::optional<std::string> checkTextLine(std::string_view line);
 /// True if `text` is valid UTF-8 (overlongs, surrogates and values past U+10FFFF refused).
 bool isValidUtf8(std::string_view text);
 
+/// Length of the valid multi-byte UTF-8 sequence at the start of `rest`, or 0 if it is not one
+/// (for escapers that keep good sequences and mark bad bytes).
+std::size_t utf8SequenceLength(std::string_view rest);
+
 /// Splits on \r\n, \n or \r, as haraka-config does. Calls fn(line, line_number) from 1.
 template <typename Fn> void forEachLine(std::string_view text, Fn&& fn) {
   std::size_t line_no = 1;

@@ -7,32 +7,13 @@
 namespace upesi::log {
 namespace {
 
-// Length of the valid UTF-8 sequence at the start of `rest`, or 0 if it is not one.
-std::size_t utf8SequenceLength(std::string_view rest) {
-  auto c = static_cast<unsigned char>(rest[0]);
-  std::size_t len = 0;
-  if ((c & 0xE0U) == 0xC0U) {
-    len = 2;
-  } else if ((c & 0xF0U) == 0xE0U) {
-    len = 3;
-  } else if ((c & 0xF8U) == 0xF0U) {
-    len = 4;
-  } else {
-    return 0;
-  }
-  if (rest.size() < len || !config::isValidUtf8(rest.substr(0, len))) {
-    return 0;
-  }
-  return len;
-}
-
 // Control bytes and invalid UTF-8 as \xNN (and \r \n \t); with `value`, also \\ and \".
 void appendEscapedBytes(std::string& out, std::string_view text, bool value) {
   out.reserve(out.size() + text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
-      std::size_t len = utf8SequenceLength(text.substr(i));
+      std::size_t len = config::utf8SequenceLength(text.substr(i));
       if (len == 0) {
         fmt::format_to(std::back_inserter(out), "\\x{:02X}", c);
       } else {

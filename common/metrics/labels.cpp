@@ -9,25 +9,6 @@ namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD"; // U+FFFD
 
-// Length of the valid UTF-8 sequence at the start of `rest`, or 0 if it is not one.
-std::size_t utf8SequenceLength(std::string_view rest) {
-  auto c = static_cast<unsigned char>(rest[0]);
-  std::size_t len = 0;
-  if ((c & 0xE0U) == 0xC0U) {
-    len = 2;
-  } else if ((c & 0xF0U) == 0xE0U) {
-    len = 3;
-  } else if ((c & 0xF8U) == 0xF0U) {
-    len = 4;
-  } else {
-    return 0;
-  }
-  if (rest.size() < len || !config::isValidUtf8(rest.substr(0, len))) {
-    return 0;
-  }
-  return len;
-}
-
 bool nameStart(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
@@ -43,7 +24,7 @@ std::string escapeLabelValue(std::string_view value) {
   for (std::size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
     if (static_cast<unsigned char>(c) >= 0x80) {
-      const std::size_t len = utf8SequenceLength(value.substr(i));
+      const std::size_t len = config::utf8SequenceLength(value.substr(i));
       if (len == 0) {
         out += kReplacement;
       } else {
