@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/smtp_client/smtp_client.hpp"
+#include "common/util/loop_timer.hpp"
 
 #include <doctest/doctest.h>
 #include <uv.h>
@@ -181,6 +182,17 @@ struct Loop {
   ~Loop() {
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&loop) == 0); // every handle was closed and freed
+  }
+
+  /// Runs the loop until `done` or 10 s have passed; says whether `done` came.
+  bool runUntil(const std::function<bool()>& done) {
+    bool late = false;
+    LoopTimer deadline(&loop);
+    deadline.start(10000, [&late] { late = true; });
+    while (!done() && !late) {
+      uv_run(&loop, UV_RUN_ONCE);
+    }
+    return done();
   }
 };
 

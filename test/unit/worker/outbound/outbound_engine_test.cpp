@@ -67,15 +67,7 @@ struct EngineTest {
     engine = std::make_unique<OutboundEngine>(&l.loop, nullptr, hooks, settings);
   }
 
-  bool runUntil(const std::function<bool()>& done) {
-    bool late = false;
-    LoopTimer deadline(&l.loop);
-    deadline.start(10000, [&late] { late = true; });
-    while (!done() && !late) {
-      uv_run(&l.loop, UV_RUN_ONCE);
-    }
-    return done();
-  }
+  bool runUntil(const std::function<bool()>& done) { return l.runUntil(done); }
 
   void queue(const Address& from, const Address& to) {
     bool queued = false;
