@@ -7,6 +7,7 @@
 #include <upesi/http.hpp>
 #include <upesi/next.hpp>
 #include <upesi/plugin.hpp>
+#include <upesi/text.hpp>
 
 #include "common/util/cidr.hpp"
 #include "plugins/watch/assets.hpp"
@@ -138,19 +139,11 @@ private:
     std::string ignore = main.contains("ignore") && main["ignore"].is_string()
                              ? main["ignore"].get<std::string>()
                              : std::string();
-    std::string item;
-    for (char c : ignore + ",") {
-      if (c == ',' || c == ' ') {
-        if (!item.empty()) {
-          if (auto cidr = util::Cidr::parse(item)) {
-            ignored_.push_back(*cidr);
-          } else {
-            host_->log(LogLevel::Error, "watch.ini ignore: \"" + item + "\" is not an address");
-          }
-        }
-        item.clear();
+    for (const auto& item : text::splitList(ignore)) {
+      if (auto cidr = util::Cidr::parse(item)) {
+        ignored_.push_back(*cidr);
       } else {
-        item += c;
+        host_->log(LogLevel::Error, "watch.ini ignore: \"" + item + "\" is not an address");
       }
     }
   }
