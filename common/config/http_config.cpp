@@ -1,6 +1,9 @@
 #include "common/config/http_config.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/config/ini_locate.hpp"
+#include "common/config/int_keys.hpp"
 
 #include <fmt/format.h>
 
@@ -11,22 +14,6 @@ namespace {
 
 std::string asText(const nlohmann::json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
-}
-
-std::vector<std::string> splitList(const std::string& text) {
-  std::vector<std::string> items;
-  std::string item;
-  for (char c : text + ",") {
-    if (c == ',' || c == ' ' || c == '\t') {
-      if (!item.empty()) {
-        items.push_back(std::move(item));
-      }
-      item.clear();
-    } else {
-      item += c;
-    }
-  }
-  return items;
 }
 
 } // namespace
@@ -49,7 +36,7 @@ Result<HttpConfig> readHttpConfig(Config& config) {
     out.listen = std::move(addresses).value();
   }
   std::string allow = has("allow") ? asText(main["allow"]) : "127.0.0.0/8, ::1";
-  for (const auto& item : splitList(allow)) {
+  for (const auto& item : text::splitList(allow, ", \t")) {
     auto cidr = util::Cidr::parse(item);
     if (!cidr) {
       return Error{fmt::format("{}: allow: \"{}\" is not an IP address or network (a.b.c.d/n)",
@@ -70,13 +57,7 @@ Result<HttpConfig> readHttpConfig(Config& config) {
   out.tls = main.value("tls", false);
   out.metrics = main.value("metrics", true);
 
-  struct Number {
-    const char* key;
-    long long min;
-    long long max;
-    std::function<void(long long)> store;
-  };
-  const Number numbers[] = {
+  const IntKey numbers[] = {
       {"max_connections", 1, 1000000, [&](long long v) { out.max_connections = unsigned(v); }},
       {"max_target", 256, 1 << 20, [&](long long v) { out.max_target = std::size_t(v); }},
       {"max_header_bytes", 1024, 1 << 24,
@@ -91,16 +72,8 @@ Result<HttpConfig> readHttpConfig(Config& config) {
       {"websocket_max_message", 125, 1 << 26,
        [&](long long v) { out.websocket_max_message = std::size_t(v); }},
   };
-  for (const auto& n : numbers) {
-    if (!has(n.key)) {
-      continue;
-    }
-    const auto& v = main[n.key];
-    if (!v.is_number_integer() || v.get<long long>() < n.min || v.get<long long>() > n.max) {
-      return Error{fmt::format("{}: {} must be a whole number from {} to {}, not {}", where(n.key),
-                               n.key, n.min, n.max, v.dump())};
-    }
-    n.store(v.get<long long>());
+  if (auto read = readIntKeys(main, numbers, where); !read) {
+    return Error{read.error()};
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "common/config/outbound_config.hpp"
 
 #include "common/config/ini_locate.hpp"
+#include "common/config/int_keys.hpp"
 
 #include <fmt/format.h>
 
@@ -21,12 +22,6 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
   out.local_mx_ok = main.value("local_mx_ok", false);
   out.enable_tls = main.value("enable_tls", true);
   auto where = [&](const char* key) { return iniKeyLocation(config, "outbound.ini", "main", key); };
-  struct IntKey {
-    const char* key;
-    long long min;
-    long long max;
-    std::function<void(long long)> store;
-  };
   const IntKey keys[] = {
       {"concurrency_max", 1, 100000, [&](long long v) { out.concurrency_max = unsigned(v); }},
       {"destination_concurrency_max", 0, 100000,
@@ -41,16 +36,8 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
       {"bounce_size_limit", 0, 1LL << 30,
        [&](long long v) { out.bounce_size_limit = static_cast<std::uint64_t>(v); }},
   };
-  for (const auto& k : keys) {
-    if (!main.contains(k.key) || main[k.key].is_null()) {
-      continue;
-    }
-    const auto& v = main[k.key];
-    if (!v.is_number_integer() || v.get<long long>() < k.min || v.get<long long>() > k.max) {
-      return Error{fmt::format("{}: {} must be a whole number from {} to {}, not {}", where(k.key),
-                               k.key, k.min, k.max, v.dump())};
-    }
-    k.store(v.get<long long>());
+  if (auto read = readIntKeys(main, keys, where); !read) {
+    return Error{read.error()};
   }
   if (main.contains("temp_fail_intervals") && main["temp_fail_intervals"].is_string()) {
     out.temp_fail_intervals = main["temp_fail_intervals"].get<std::string>();

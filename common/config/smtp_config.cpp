@@ -2,6 +2,7 @@
 
 #include "common/config/haraka_aliases.hpp"
 #include "common/config/ini_locate.hpp"
+#include "common/config/int_keys.hpp"
 #include "common/smtp/envelope_params.hpp"
 #include "common/util/text.hpp"
 
@@ -223,13 +224,7 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     out.nodes = *nodes;
   }
   auto& limits = out.limits;
-  struct IntLimit {
-    const char* key;
-    long long min;
-    long long max;
-    std::function<void(long long)> store;
-  };
-  const IntLimit int_limits[] = {
+  const IntKey int_limits[] = {
       {"inactivity_timeout", 1, 86400, [&](long long v) { limits.inactivity_timeout_s = int(v); }},
       {"data_timeout", 1, 86400, [&](long long v) { limits.data_timeout_s = int(v); }},
       {"max_line_length", 512, 65536,
@@ -264,16 +259,8 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
        [&](long long v) { limits.min_data_rate_window_s = int(v); }},
       {"ipv6_client_prefix", 1, 128, [&](long long v) { limits.ipv6_client_prefix = unsigned(v); }},
   };
-  for (const auto& l : int_limits) {
-    if (!main.contains(l.key) || main[l.key].is_null()) {
-      continue;
-    }
-    const auto& v = main[l.key];
-    if (!v.is_number_integer() || v.get<long long>() < l.min || v.get<long long>() > l.max) {
-      return Error{fmt::format("{}: {} must be a whole number from {} to {}, not {}", where(l.key),
-                               named(l.key), l.min, l.max, v.dump())};
-    }
-    l.store(v.get<long long>());
+  if (auto read = readIntKeys(main, int_limits, where, named); !read) {
+    return Error{read.error()};
   }
   for (const char* key : {"fold_long_data_lines", "normalise_bare_line_endings",
                           "allow_nul_in_data", "auth_requires_tls"}) {
