@@ -54,9 +54,7 @@ bool tokenMatches(const uh::Request& request, const std::string& token) {
     }
     return sameSecret(std::string_view(*authorization).substr(scheme.size()), token);
   }
-  HttpRequest query;
-  query.query = std::string(request.query());
-  auto given = query.queryParam("access_token");
+  auto given = HttpRequest::queryParam(request.query(), "access_token");
   return given && sameSecret(*given, token);
 }
 

@@ -45,6 +45,10 @@ struct HttpRequest {
 
   /// A query parameter, percent-decoded ('+' is a space), or nullopt.
   std::optional<std::string> queryParam(std::string_view name) const {
+    return queryParam(query, name);
+  }
+  /// The same in any query string.
+  static std::optional<std::string> queryParam(std::string_view query, std::string_view name) {
     std::string_view rest = query;
     while (!rest.empty()) {
       auto amp = rest.find('&');
