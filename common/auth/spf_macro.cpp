@@ -101,7 +101,7 @@ std::string urlEscape(std::string_view value) {
   return out;
 }
 
-// The value of a macro letter (lower case), or nullopt-like failure through `error`.
+// The value of a macro letter (lower case); an unusable client IP sets `error`.
 std::string letterValue(char letter, const MacroInputs& inputs, std::string& error) {
   switch (letter) {
   case 's':

@@ -203,3 +203,12 @@ TEST_CASE("spf record: bounded length and term count") {
   CHECK(parseRecord(longest).ok());
   CHECK(permerror(longest + " ") != "");
 }
+
+TEST_CASE("spf record: written out with default lengths left out and modifiers last") {
+  const RecordParse parse = parseRecord(
+      "v=spf1 exp=e.example.com +a/32//128 -ip4:192.0.2.0/24 MX:x.example.com//64 ~ip6:::1 "
+      "moo=cow ?all redirect=r.example.com");
+  REQUIRE(parse.ok());
+  CHECK(writeRecord(parse.record) == "v=spf1 a -ip4:192.0.2.0/24 mx:x.example.com//64 ~ip6:::1 "
+                                     "?all redirect=r.example.com exp=e.example.com moo=cow");
+}
