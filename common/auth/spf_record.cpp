@@ -326,37 +326,42 @@ RecordParse parseRecord(std::string_view txt) {
   return parse;
 }
 
+std::string writeMechanism(const Mechanism& mechanism) {
+  std::string out;
+  if (mechanism.qualifier != Qualifier::Pass) {
+    out += static_cast<char>(mechanism.qualifier);
+  }
+  out += mechanismName(mechanism.kind);
+  if (mechanism.kind == MechanismKind::Ip4 || mechanism.kind == MechanismKind::Ip6) {
+    const bool v6 = mechanism.kind == MechanismKind::Ip6;
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(v6 ? AF_INET6 : AF_INET, mechanism.network.data(), text, sizeof text);
+    out += ':';
+    out += text;
+    const int cidr = v6 ? mechanism.ip6_cidr : mechanism.ip4_cidr;
+    if (cidr != (v6 ? 128 : 32)) {
+      out += fmt::format("/{}", cidr);
+    }
+    return out;
+  }
+  if (!mechanism.domain_spec.empty()) {
+    out += ':' + mechanism.domain_spec;
+  }
+  if (mechanism.kind == MechanismKind::A || mechanism.kind == MechanismKind::Mx) {
+    if (mechanism.ip4_cidr != 32) {
+      out += fmt::format("/{}", mechanism.ip4_cidr);
+    }
+    if (mechanism.ip6_cidr != 128) {
+      out += fmt::format("//{}", mechanism.ip6_cidr);
+    }
+  }
+  return out;
+}
+
 std::string writeRecord(const Record& record) {
   std::string out(Version);
   for (const Mechanism& mechanism : record.mechanisms) {
-    out += ' ';
-    if (mechanism.qualifier != Qualifier::Pass) {
-      out += static_cast<char>(mechanism.qualifier);
-    }
-    out += mechanismName(mechanism.kind);
-    if (mechanism.kind == MechanismKind::Ip4 || mechanism.kind == MechanismKind::Ip6) {
-      const bool v6 = mechanism.kind == MechanismKind::Ip6;
-      char text[INET6_ADDRSTRLEN] = {};
-      inet_ntop(v6 ? AF_INET6 : AF_INET, mechanism.network.data(), text, sizeof text);
-      out += ':';
-      out += text;
-      const int cidr = v6 ? mechanism.ip6_cidr : mechanism.ip4_cidr;
-      if (cidr != (v6 ? 128 : 32)) {
-        out += fmt::format("/{}", cidr);
-      }
-      continue;
-    }
-    if (!mechanism.domain_spec.empty()) {
-      out += ':' + mechanism.domain_spec;
-    }
-    if (mechanism.kind == MechanismKind::A || mechanism.kind == MechanismKind::Mx) {
-      if (mechanism.ip4_cidr != 32) {
-        out += fmt::format("/{}", mechanism.ip4_cidr);
-      }
-      if (mechanism.ip6_cidr != 128) {
-        out += fmt::format("//{}", mechanism.ip6_cidr);
-      }
-    }
+    out += ' ' + writeMechanism(mechanism);
   }
   if (record.redirect) {
     out += " redirect=" + *record.redirect;

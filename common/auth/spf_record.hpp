@@ -62,6 +62,9 @@ bool isSpfRecord(std::string_view txt);
 /// Parses a record that isSpfRecord accepted; any syntax error is a permerror.
 RecordParse parseRecord(std::string_view txt);
 
+/// One directive as it would be written in a record ("-ip4:192.0.2.0/24", "mx:%{d}").
+std::string writeMechanism(const Mechanism& mechanism);
+
 /// The record written out again, default prefix lengths left out: parses to an equal Record.
 std::string writeRecord(const Record& record);
 
