@@ -4,72 +4,39 @@ MXes listen on 127.0.0.2/127.0.0.3 port 25 (MX records carry no port), so these 
 root; every address is on the loopback network."""
 import os
 import pathlib
-import shutil
 import smtplib
 import subprocess
-import time
 
 import pytest
 
+import dns_zone
+from dns_zone import host, mx
 from test_outbound import received
 
 PEERS = pathlib.Path(__file__).resolve().parent / "peers"
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
-pytestmark = pytest.mark.skipif(os.getuid() != 0 or not os.path.exists(DNSMASQ),
+pytestmark = pytest.mark.skipif(os.getuid() != 0 or not dns_zone.AVAILABLE,
                                 reason="needs root (MX hosts listen on port 25) and dnsmasq")
 
-
-def dns_free_port():
-    """A loopback port free for both UDP and TCP (dnsmasq listens on both)."""
-    import socket
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no free port for dnsmasq")
-
-
-def start_dnsmasq(port):
-    return subprocess.Popen([
-        DNSMASQ, "--no-daemon", "--keep-in-foreground", "--port=%d" % port,
-        "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-        "--no-poll", "--log-facility=-", "--local=/test/", "--pid-file=",
-        # example.test: two MXes; the preferred one is down, the other answers.
-        "--mx-host=example.test,mx-down.example.test,10",
-        "--mx-host=example.test,mx-up.example.test,20",
-        "--host-record=mx-down.example.test,127.0.0.4",
-        "--host-record=mx-up.example.test,127.0.0.2",
-        # implicit.test: no MX, an A record: the domain itself is the MX.
-        "--host-record=implicit.test,127.0.0.3",
-        # client.test (bounces go there): its MX is the same sink.
-        "--mx-host=client.test,mx-up.example.test,10",
-        # nullmx.test: "." at priority 0.
-        "--mx-host=nullmx.test,.,0",
-    ], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+ZONE = [
+    # example.test: two MXes; the preferred one is down, the other answers.
+    mx("example.test", "mx-down.example.test", 10),
+    mx("example.test", "mx-up.example.test", 20),
+    host("mx-down.example.test", "127.0.0.4"),
+    host("mx-up.example.test", "127.0.0.2"),
+    # implicit.test: no MX, an A record: the domain itself is the MX.
+    host("implicit.test", "127.0.0.3"),
+    # client.test (bounces go there): its MX is the same sink.
+    mx("client.test", "mx-up.example.test", 10),
+    # nullmx.test: "." at priority 0.
+    mx("nullmx.test", ".", 0),
+]
 
 
 @pytest.fixture
-def dns(tmp_path):
-    # A port can be taken between our check and dnsmasq's bind: try a few.
-    for _ in range(5):
-        port = dns_free_port()
-        proc = start_dnsmasq(port)
-        time.sleep(0.3)
-        if proc.poll() is None:
-            break
-        error = proc.stderr.read()
-        assert b"Address already in use" in error, error
-    assert proc.poll() is None
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+def dns():
+    with dns_zone.serve(ZONE) as port:
+        yield port
 
 
 def sink(address, out):
@@ -93,7 +60,7 @@ def sinks(tmp_path):
 def server(start_server, dns_port):
     return start_server(plugins=["relay"], files={
         "relay_acl_allow": "127.0.0.1/32\n",
-        "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout_ms=1000\ntries=1\n" % dns_port,
+        "dns.ini": dns_zone.resolver_ini(dns_port),
         "outbound.ini": "[main]\nlocal_mx_ok=true\nconnect_timeout=2\ntemp_fail_intervals=1s\n"
                         "scan_interval=1\n",
     })

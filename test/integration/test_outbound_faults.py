@@ -15,9 +15,10 @@ import time
 
 import pytest
 
+import dns_zone
 from conftest import free_port, run_upesi
+from dns_zone import host, mx as mx_record
 from test_outbound import queue_files, received, send
-from test_outbound_dns import DNSMASQ, dns_free_port
 from test_outbound_hooks import bounces, calls, relay_server, wait_empty
 from test_queue_cli import FIXTURES, LL3, deferred_name
 
@@ -240,23 +241,7 @@ def test_flush_takes_deferred_files_the_worker_has_not_read_yet(start_server, fa
     assert server.wait_log("outbound: delivered")
 
 
-def start_dnsmasq(records):
-    """dnsmasq on a free loopback port answering `records` (--mx-host=..., --host-record=...)."""
-    for _ in range(5):  # a port can be taken between our check and dnsmasq's bind
-        port = dns_free_port()
-        proc = subprocess.Popen([
-            DNSMASQ, "--no-daemon", "--keep-in-foreground", "--port=%d" % port,
-            "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-            "--no-poll", "--log-facility=-", "--local=/test/", "--pid-file=", *records,
-        ], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.3)
-        if proc.poll() is None:
-            return proc, port
-        assert b"Address already in use" in proc.stderr.read()
-    raise AssertionError("dnsmasq did not start")
-
-
-@pytest.mark.skipif(os.getuid() != 0 or not os.path.exists(DNSMASQ),
+@pytest.mark.skipif(os.getuid() != 0 or not dns_zone.AVAILABLE,
                     reason="needs root (MX hosts listen on port 25) and dnsmasq")
 def test_silent_mx_times_out_while_other_mail_flows(start_server, fault_mx, install, tmp_path):
     """stall.test's MX takes the connection and never greets. While that delivery hangs the
@@ -264,18 +249,17 @@ def test_silent_mx_times_out_while_other_mail_flows(start_server, fault_mx, inst
     the stalled message is deferred, and delivered once when its MX recovers."""
     stalled = fault_mx("127.0.0.21", port=25, fault="no-banner")
     healthy = fault_mx("127.0.0.22", port=25)
-    dns, dns_port = start_dnsmasq(["--mx-host=stall.test,mx.stall.test,10",
-                                   "--host-record=mx.stall.test,127.0.0.21",
-                                   "--mx-host=healthy.test,mx.healthy.test,10",
-                                   "--host-record=mx.healthy.test,127.0.0.22"])
-    try:
+    zone = [mx_record("stall.test", "mx.stall.test", 10), host("mx.stall.test", "127.0.0.21"),
+            mx_record("healthy.test", "mx.healthy.test", 10),
+            host("mx.healthy.test", "127.0.0.22")]
+    with dns_zone.serve(zone) as dns_port:
         record = tmp_path / "calls"
         watch = "[main]\nrecord=%s\n" % record + "".join(
             "[%s]\ncode=CONT\n" % hook for hook in ("deferred", "bounce", "delivered"))
         server = start_server(plugins=["relay", "observer"], so=["observer"], files={
             "relay_acl_allow": "127.0.0.1/32\n",
             "observer.ini": watch,
-            "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout_ms=1000\ntries=1\n" % dns_port,
+            "dns.ini": dns_zone.resolver_ini(dns_port),
             "outbound.ini": "[main]\nlocal_mx_ok=true\ngreeting_timeout=4\n"
                             "temp_fail_intervals=1h\n",
         })
@@ -300,9 +284,6 @@ def test_silent_mx_times_out_while_other_mail_flows(start_server, fault_mx, inst
         [msg] = assert_delivered_once_after_flush(install, stalled, record)
         assert msg["rcpts"] == ["bob@stall.test"]
         assert len(healthy.received(timeout=0)) == 1
-    finally:
-        dns.terminate()
-        dns.wait(timeout=10)
 
 
 def cpu_seconds(pid):
