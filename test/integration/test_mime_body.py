@@ -16,14 +16,14 @@ ATTACHMENT_HASH = os.environ["UPESI_ATTACHMENT_HASH_PLUGIN"]
 ACCEPT = {"accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\n"}
 
 
-def start(start_server, install, parse_body=True):
+def start(start_server, install, parse_body=True, stream_message=False):
     target = install / "plugins" / "attachment_hash.so"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(ATTACHMENT_HASH, target)
     record = install / "attachments.jsonl"
     files = dict(ACCEPT)
-    files["attachment_hash.ini"] = "[main]\nrecord=%s\nparse_body=%s\n" % (
-        record, "true" if parse_body else "false")
+    files["attachment_hash.ini"] = "[main]\nrecord=%s\nparse_body=%s\nstream_message=%s\n" % (
+        record, "true" if parse_body else "false", "true" if stream_message else "false")
     server = start_server(plugins=["attachment_hash", "accept"], so=["accept"], files=files)
     return server, record
 
@@ -180,3 +180,34 @@ def test_banner_added_to_each_text_part_as_the_message_is_queued(start_server, i
     assert html.get_content().replace("\r\n", "\n") == "<html><body><p>Caf\u00e9</p><p>sent through Upesi</p></body></html>\n"
     [file] = list(got.iter_attachments())
     assert file.get_filename() == "notes.txt" and file.get_content().encode() == attachment
+
+
+def test_whole_message_streamed_to_a_plugin_as_stored(start_server, install, connect):
+    """streamMessage gets the header as received and the body, unstuffed, before data_post,
+    whether the message came by DATA or in BDAT chunks."""
+    server, record = start(start_server, install, parse_body=False, stream_message=True)
+    wire = (b"Subject: streamed\r\nFrom: <a@client.test>\r\n\r\n"
+            b"..a line that was dot-stuffed\r\n" + random_bytes(300, 7).hex().encode() +
+            b"\r\n")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as s:
+        assert s.sendmail("a@client.test", ["b@example.com"], wire) == {}
+    message = [r for r in records(record, 2) if r["event"] == "message"]
+    assert len(message) == 1
+    # smtplib stuffs the leading dots on the wire; the plugin sees them unstuffed, as sent.
+    expected = wire
+    assert message[0]["sha256"] == hashlib.sha256(expected).hexdigest()
+    assert message[0]["bytes"] == len(expected)
+    assert message[0]["before_data_post"] is True
+
+    c = connect(server)
+    assert c.cmd("EHLO client.test")[0] == 250
+    assert c.cmd("MAIL FROM:<a@client.test>")[0] == 250
+    assert c.cmd("RCPT TO:<b@example.com>")[0] == 250
+    for at in range(0, len(expected), 333):
+        chunk = expected[at:at + 333]
+        last = at + 333 >= len(expected)
+        c.send(b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b"") + chunk)
+        assert c.reply()[0] == 250
+    message = [r for r in records(record, 4) if r["event"] == "message"]
+    assert len(message) == 2
+    assert message[1]["sha256"] == hashlib.sha256(expected).hexdigest()

@@ -8,7 +8,9 @@
 //                          chunks, before_data_post}
 //                         {"event":"body", "tree": {content_type, charset, filename,
 //                          attachment, text, text_utf8, decoded_bytes, children}, limits}
+//                         {"event":"message", sha256, bytes, before_data_post} (stream_message)
 //   parse_body=true     ask for the text of text parts too (Haraka's parse_body)
+//   stream_message=true hash the whole message too, as it streams in (streamMessage)
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -64,10 +66,12 @@ nlohmann::json describe(const upesi::BodyPart& part) {
 class AttachmentHash final : public upesi::Plugin {
 public:
   void registerHooks(upesi::Host& host, upesi::Registrar& registrar) override {
-    auto ini = host.config(host.pluginName() + ".ini", "ini", {"-main.parse_body"});
+    auto ini = host.config(host.pluginName() + ".ini", "ini",
+                           {"-main.parse_body", "-main.stream_message"});
     const auto main = ini.value("main", nlohmann::json::object());
     record_ = main.value("record", std::string());
     parse_body_ = main.value("parse_body", false);
+    stream_message_ = main.value("stream_message", false);
     registrar.registerHook(upesi::Hook::Data,
                            [this](upesi::Next next, upesi::Connection& connection,
                                   const upesi::HookParams&) { onData(next, connection); });
@@ -83,6 +87,20 @@ private:
       txn.parseBody(true);
     }
     txn.notes()["data_post_seen"] = false;
+    if (stream_message_) {
+      auto digest = std::make_shared<Digest>();
+      txn.streamMessage({[digest](std::string_view bytes) {
+                           EVP_DigestUpdate(digest->ctx.get(), bytes.data(), bytes.size());
+                           digest->bytes += bytes.size();
+                         },
+                         [this, digest, &txn] {
+                           write(
+                               {{"event", "message"},
+                                {"sha256", digest->hex()},
+                                {"bytes", digest->bytes},
+                                {"before_data_post", !txn.notes()["data_post_seen"].get<bool>()}});
+                         }});
+    }
     txn.attachmentHooks([this, &txn](const upesi::BodyPart& part) {
       auto digest = std::make_shared<Digest>();
       upesi::AttachmentHandlers handlers;
@@ -126,6 +144,7 @@ private:
 
   std::string record_;
   bool parse_body_ = false;
+  bool stream_message_ = false;
 };
 
 } // namespace

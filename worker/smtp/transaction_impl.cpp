@@ -56,16 +56,16 @@ bool TransactionImpl::writeMessage(const std::function<bool(std::string_view)>& 
 namespace upesi::smtp {
 namespace {
 
-// A plugin's attachment callback that throws loses its handlers for this attachment; the
+// A plugin's stream callback that throws loses its handlers for this attachment or message; the
 // message goes on (Haraka logs a plugin's error in an event handler the same way).
 template <typename Fn> bool callPlugin(const std::string& uuid, std::string_view what, Fn&& fn) {
   try {
     fn();
     return true;
   } catch (const std::exception& e) {
-    log::crit({uuid, ""}, "attachment hook {} threw: {}", what, e.what());
+    log::crit({uuid, ""}, "stream handler ({}) threw: {}", what, e.what());
   } catch (...) {
-    log::crit({uuid, ""}, "attachment hook {} threw", what);
+    log::crit({uuid, ""}, "stream handler ({}) threw", what);
   }
   return false;
 }
@@ -99,13 +99,13 @@ void TransactionImpl::startBody(const mail::MimeLimits& limits) {
       attachment_handlers_.clear();
       for (const auto& start : attachment_starts_) {
         AttachmentHandlers handlers;
-        callPlugin(uuid_, "start", [&] { handlers = start(part); });
+        callPlugin(uuid_, "attachment start", [&] { handlers = start(part); });
         attachment_handlers_.push_back(std::move(handlers));
       }
     };
     callbacks.attachment_data = [this](const mail::MimePart&, std::string_view bytes) {
       for (auto& handlers : attachment_handlers_) {
-        if (handlers.data && !callPlugin(uuid_, "data", [&] { handlers.data(bytes); })) {
+        if (handlers.data && !callPlugin(uuid_, "attachment data", [&] { handlers.data(bytes); })) {
           handlers = {};
         }
       }
@@ -113,7 +113,7 @@ void TransactionImpl::startBody(const mail::MimeLimits& limits) {
     callbacks.attachment_end = [this](const mail::MimePart&) {
       for (auto& handlers : attachment_handlers_) {
         if (handlers.end) {
-          callPlugin(uuid_, "end", [&] { handlers.end(); });
+          callPlugin(uuid_, "attachment end", [&] { handlers.end(); });
         }
       }
       attachment_handlers_.clear();
@@ -122,9 +122,18 @@ void TransactionImpl::startBody(const mail::MimeLimits& limits) {
   mime_ = std::make_unique<mail::MimeParser>(options, std::move(callbacks));
 }
 
+void TransactionImpl::streamMessage(StreamHandlers handlers) {
+  message_handlers_.push_back(std::move(handlers));
+}
+
 void TransactionImpl::feedBody(std::string_view bytes) {
   if (mime_ != nullptr) {
     mime_->feed(bytes);
+  }
+  for (auto& handlers : message_handlers_) {
+    if (handlers.data && !callPlugin(uuid_, "message data", [&] { handlers.data(bytes); })) {
+      handlers = {};
+    }
   }
 }
 
@@ -132,6 +141,12 @@ void TransactionImpl::finishBody() {
   if (mime_ != nullptr) {
     mime_->finish();
   }
+  for (auto& handlers : message_handlers_) {
+    if (handlers.end) {
+      callPlugin(uuid_, "message end", [&] { handlers.end(); });
+    }
+  }
+  message_handlers_.clear();
 }
 
 RcptOptions TransactionImpl::rcptOptions(const Address& recipient) const {

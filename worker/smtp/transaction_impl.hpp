@@ -43,6 +43,7 @@ public:
   void setBanner(std::string_view text, std::string_view html) override;
   const MailOptions& mailOptions() const override { return mail_options_; }
   RcptOptions rcptOptions(const Address& recipient) const override;
+  void streamMessage(StreamHandlers handlers) override;
 
   void setMailOptions(MailOptions options) { mail_options_ = std::move(options); }
   /// Replaces what an earlier RCPT for the same address gave.
@@ -80,6 +81,7 @@ private:
   // Where the attachment streaming now goes: one entry per attachmentHooks() call.
   std::vector<AttachmentHandlers> attachment_handlers_;
   std::unique_ptr<mail::MimeParser> mime_;
+  std::vector<StreamHandlers> message_handlers_; // streamMessage()
   std::optional<Banner> banner_;
 };
 

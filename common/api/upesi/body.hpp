@@ -54,11 +54,15 @@ public:
   virtual std::vector<std::string> limitsReached() const = 0;
 };
 
-/// What an attachment's bytes go to; either callback may be empty.
-struct AttachmentHandlers {
-  std::function<void(std::string_view bytes)> data; ///< decoded bytes, in order, in chunks
-  std::function<void()> end;                        ///< the attachment is complete
+/// Where streamed bytes go (an attachment's, or the whole message's); either callback may be
+/// empty.
+struct StreamHandlers {
+  std::function<void(std::string_view bytes)> data; ///< the bytes, in order, in chunks
+  std::function<void()> end;                        ///< no more bytes will come
 };
+
+/// What an attachment's bytes go to: decoded, in order.
+using AttachmentHandlers = StreamHandlers;
 
 /// Called when an attachment's header has been read (its children and text are not known). The
 /// part is valid until the end callback returns; returns where its bytes go.

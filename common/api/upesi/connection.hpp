@@ -158,6 +158,14 @@ public:
     (void)recipient;
     return {};
   }
+
+  /// Haraka's message_stream, as it arrives: `handlers.data` gets the message as stored (the
+  /// header as received, the empty line, the body; unstuffed, CRLF line ends) in chunks while
+  /// DATA or BDAT streams in, and `handlers.end` once after the last byte, before data_post.
+  /// Ask in hook_data or earlier. The handlers run on the loop and must not block it: hash or
+  /// scan, never keep the bytes. When the message is refused before its end, `end` is not
+  /// called.
+  virtual void streamMessage(StreamHandlers handlers) { (void)handlers; }
 };
 
 /// The TLS a connection runs over (Haraka's connection.tls), once STARTTLS or implicit TLS has
