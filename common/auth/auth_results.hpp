@@ -23,11 +23,11 @@ struct ResultProperty {
 
 /// One method's result: "dkim=pass (good signature) header.d=example.com".
 struct MethodResult {
-  std::string method;             // "spf", "dkim", "dmarc", ...
-  std::optional<int> version;     // "dkim/1"
-  std::string result;             // "pass", "fail", "none", ...
-  std::string comment;            // written as "(comment)" after the result; empty: none
-  std::string reason;             // written as reason="..."; empty: none
+  std::string method;         // "spf", "dkim", "dmarc", ...
+  std::optional<int> version; // "dkim/1"
+  std::string result;         // "pass", "fail", "none", ...
+  std::string comment;        // written as "(comment)" after the result; empty: none
+  std::string reason;         // written as reason="..."; empty: none
   std::vector<ResultProperty> properties;
 
   bool operator==(const MethodResult&) const = default;

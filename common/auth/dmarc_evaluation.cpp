@@ -21,9 +21,11 @@ bool hasDmarcRecord(const TxtAnswer& answer) {
 
 Policy lowered(Policy policy) {
   switch (policy) {
-    case Policy::Reject: return Policy::Quarantine;
-    case Policy::Quarantine:
-    case Policy::None: return Policy::None;
+  case Policy::Reject:
+    return Policy::Quarantine;
+  case Policy::Quarantine:
+  case Policy::None:
+    return Policy::None;
   }
   return Policy::None;
 }
@@ -32,25 +34,38 @@ Policy lowered(Policy policy) {
 
 std::string_view authResultName(AuthResult result) {
   switch (result) {
-    case AuthResult::None: return "none";
-    case AuthResult::Pass: return "pass";
-    case AuthResult::Fail: return "fail";
-    case AuthResult::SoftFail: return "softfail";
-    case AuthResult::Neutral: return "neutral";
-    case AuthResult::Policy: return "policy";
-    case AuthResult::TempError: return "temperror";
-    case AuthResult::PermError: return "permerror";
+  case AuthResult::None:
+    return "none";
+  case AuthResult::Pass:
+    return "pass";
+  case AuthResult::Fail:
+    return "fail";
+  case AuthResult::SoftFail:
+    return "softfail";
+  case AuthResult::Neutral:
+    return "neutral";
+  case AuthResult::Policy:
+    return "policy";
+  case AuthResult::TempError:
+    return "temperror";
+  case AuthResult::PermError:
+    return "permerror";
   }
   return "none";
 }
 
 std::string_view resultName(Result result) {
   switch (result) {
-    case Result::None: return "none";
-    case Result::Pass: return "pass";
-    case Result::Fail: return "fail";
-    case Result::TempError: return "temperror";
-    case Result::PermError: return "permerror";
+  case Result::None:
+    return "none";
+  case Result::Pass:
+    return "pass";
+  case Result::Fail:
+    return "fail";
+  case Result::TempError:
+    return "temperror";
+  case Result::PermError:
+    return "permerror";
   }
   return "none";
 }
@@ -59,8 +74,7 @@ std::string queryName(std::string_view domain) {
   return "_dmarc." + auth::normalizeDomain(domain);
 }
 
-std::optional<std::string> fallbackQueryName(std::string_view from_domain,
-                                             const TxtAnswer& at_from,
+std::optional<std::string> fallbackQueryName(std::string_view from_domain, const TxtAnswer& at_from,
                                              const PublicSuffixList& list) {
   if (at_from.status == TxtAnswer::Status::TempError || hasDmarcRecord(at_from)) {
     return std::nullopt;
@@ -73,8 +87,7 @@ std::optional<std::string> fallbackQueryName(std::string_view from_domain,
   return queryName(organizational);
 }
 
-bool aligned(std::string_view a, std::string_view b, Alignment mode,
-             const PublicSuffixList& list) {
+bool aligned(std::string_view a, std::string_view b, Alignment mode, const PublicSuffixList& list) {
   const std::string left = auth::normalizeDomain(a);
   const std::string right = auth::normalizeDomain(b);
   if (left.empty() || right.empty()) {
@@ -147,9 +160,8 @@ Evaluation evaluate(const EvaluationInput& input, const PublicSuffixList& list,
   evaluation.policy_domain = policy_domain;
   const RecordParse parse = parseRecord(selection.record);
   if (!parse.ok()) {
-    return finish(Result::PermError,
-                  fmt::format("an invalid DMARC record at {}: {}", queryName(policy_domain),
-                              parse.error));
+    return finish(Result::PermError, fmt::format("an invalid DMARC record at {}: {}",
+                                                 queryName(policy_domain), parse.error));
   }
   const Record& record = parse.record;
   evaluation.record = record;
@@ -228,8 +240,8 @@ ReportRow Evaluation::reportRow(const EvaluationInput& input) const {
   row.envelope_from = auth::normalizeDomain(input.envelope_from);
   row.envelope_to = auth::normalizeDomain(input.envelope_to);
   for (const DkimInput& signature : input.dkim) {
-    row.dkim.push_back({auth::normalizeDomain(signature.domain), signature.selector,
-                        signature.result});
+    row.dkim.push_back(
+        {auth::normalizeDomain(signature.domain), signature.selector, signature.result});
   }
   row.spf_domain = spf_domain;
   row.spf_scope = spf_scope;

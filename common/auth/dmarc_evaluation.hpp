@@ -30,7 +30,7 @@ std::string_view authResultName(AuthResult result);
 struct SpfInput {
   std::string mail_from_domain; // MAIL FROM's domain; empty for the null reverse path
   AuthResult mail_from_result = AuthResult::None;
-  std::string helo_domain;      // checked when MAIL FROM is null (RFC 7208 section 2.3)
+  std::string helo_domain; // checked when MAIL FROM is null (RFC 7208 section 2.3)
   AuthResult helo_result = AuthResult::None;
 };
 
@@ -57,8 +57,7 @@ std::string queryName(std::string_view domain);
 /// The name of the second lookup: "_dmarc." + the Organizational Domain when the answer at the
 /// From domain holds no DMARC record (section 6.6.3 step 3) and that domain differs from the
 /// From domain; nullopt when there is nothing more to look up.
-std::optional<std::string> fallbackQueryName(std::string_view from_domain,
-                                             const TxtAnswer& at_from,
+std::optional<std::string> fallbackQueryName(std::string_view from_domain, const TxtAnswer& at_from,
                                              const PublicSuffixList& list);
 
 /// Whether `a` and `b` are in alignment (section 3.1): equal (ignoring case and a trailing dot)
@@ -66,8 +65,8 @@ std::optional<std::string> fallbackQueryName(std::string_view from_domain,
 bool aligned(std::string_view a, std::string_view b, Alignment mode, const PublicSuffixList& list);
 
 struct EvaluationInput {
-  std::string from_domain; // FromDomain::domain (from_domain.hpp)
-  TxtAnswer at_from;       // the answer at queryName(from_domain)
+  std::string from_domain;                    // FromDomain::domain (from_domain.hpp)
+  TxtAnswer at_from;                          // the answer at queryName(from_domain)
   std::optional<TxtAnswer> at_organizational; // the answer at fallbackQueryName(), when asked
   /// False when the From domain is known not to exist (NXDOMAIN for A, AAAA and MX): np=.
   bool from_domain_exists = true;
@@ -133,7 +132,7 @@ struct Evaluation {
   std::string spf_domain;               // the SPF identity used (MAIL FROM's or HELO's)
   std::string spf_scope;                // "mfrom" or "helo"
   AuthResult spf_result = AuthResult::None;
-  std::string aligned_dkim_domain;      // the first aligned passing d=, when any
+  std::string aligned_dkim_domain; // the first aligned passing d=, when any
 
   /// The Authentication-Results entry:
   /// dmarc=fail (p=reject sp=none dis=quarantine) header.from=example.com

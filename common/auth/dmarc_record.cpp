@@ -1,9 +1,9 @@
 #include "common/auth/dmarc_record.hpp"
 
+#include <upesi/text.hpp>
+
 #include "common/auth/tag_list.hpp"
 #include "common/util/ascii.hpp"
-
-#include <upesi/text.hpp>
 
 #include <fmt/format.h>
 
@@ -106,11 +106,20 @@ std::optional<ReportUri> parseReportUri(std::string_view text) {
     unsigned shift = 0;
     if (!size.empty() && !ascii::isDigit(size.back())) {
       switch (text::toLower(size.back())) {
-        case 'k': shift = 10; break;
-        case 'm': shift = 20; break;
-        case 'g': shift = 30; break;
-        case 't': shift = 40; break;
-        default: return std::nullopt;
+      case 'k':
+        shift = 10;
+        break;
+      case 'm':
+        shift = 20;
+        break;
+      case 'g':
+        shift = 30;
+        break;
+      case 't':
+        shift = 40;
+        break;
+      default:
+        return std::nullopt;
       }
       size.remove_suffix(1);
     }
@@ -172,9 +181,12 @@ bool isKeyword(std::string_view word) {
 
 std::string_view policyName(Policy policy) {
   switch (policy) {
-    case Policy::None: return "none";
-    case Policy::Quarantine: return "quarantine";
-    case Policy::Reject: return "reject";
+  case Policy::None:
+    return "none";
+  case Policy::Quarantine:
+    return "quarantine";
+  case Policy::Reject:
+    return "reject";
   }
   return "none";
 }

@@ -21,25 +21,25 @@ char alignmentLetter(Alignment alignment);
 
 /// A reporting URI of rua= / ruf=: "mailto:dmarc@example.com!10m".
 struct ReportUri {
-  std::string uri;                      // as written, without the size
+  std::string uri;                       // as written, without the size
   std::optional<std::uint64_t> max_size; // in bytes, the unit applied; nullopt when not given
-  std::string size_text;                // the size as written ("10m"), empty when not given
+  std::string size_text;                 // the size as written ("10m"), empty when not given
 
   bool operator==(const ReportUri&) const = default;
 };
 
 struct Record {
   Policy policy = Policy::None;
-  std::optional<Policy> subdomain_policy;    // sp=
-  std::optional<Policy> nonexistent_policy;  // np= (RFC 9091)
+  std::optional<Policy> subdomain_policy;        // sp=
+  std::optional<Policy> nonexistent_policy;      // np= (RFC 9091)
   Alignment dkim_alignment = Alignment::Relaxed; // adkim=
   Alignment spf_alignment = Alignment::Relaxed;  // aspf=
-  int percent = 100;                              // pct=, 0..100
-  std::vector<ReportUri> aggregate_uris;          // rua=
-  std::vector<ReportUri> failure_uris;            // ruf=
-  std::vector<std::string> failure_options;       // fo=, lower-case; {"0"} when not given
-  std::vector<std::string> report_formats;        // rf=, lower-case; {"afrf"} when not given
-  std::uint32_t report_interval = 86400;          // ri=, seconds
+  int percent = 100;                             // pct=, 0..100
+  std::vector<ReportUri> aggregate_uris;         // rua=
+  std::vector<ReportUri> failure_uris;           // ruf=
+  std::vector<std::string> failure_options;      // fo=, lower-case; {"0"} when not given
+  std::vector<std::string> report_formats;       // rf=, lower-case; {"afrf"} when not given
+  std::uint32_t report_interval = 86400;         // ri=, seconds
   /// p= was missing or bad but rua= held a valid URI, so p=none was assumed (section 6.6.3).
   bool policy_assumed = false;
 

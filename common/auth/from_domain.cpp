@@ -125,8 +125,8 @@ private:
   }
 
   bool isWordOrQuoted() const {
-    return pos_ < tokens_.size() && (tokens_[pos_].kind == Token::Kind::Word ||
-                                     tokens_[pos_].kind == Token::Kind::Quoted);
+    return pos_ < tokens_.size() &&
+           (tokens_[pos_].kind == Token::Kind::Word || tokens_[pos_].kind == Token::Kind::Quoted);
   }
 
   std::string add(Mailbox mailbox) {

@@ -41,9 +41,9 @@ struct FromDomain {
     NoDomain,          // no address, or an address without a DNS domain (a literal, none)
   };
   Problem problem = Problem::None;
-  std::string domain;             // lower-case A-labels, no trailing dot; set when problem None
+  std::string domain;               // lower-case A-labels, no trailing dot; set when problem None
   std::vector<std::string> domains; // every author domain found (normalized), in order
-  std::string detail;             // what the problem is, for a log line or a reason=
+  std::string detail;               // what the problem is, for a log line or a reason=
 
   bool ok() const { return problem == Problem::None; }
 };

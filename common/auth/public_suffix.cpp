@@ -1,8 +1,8 @@
 #include "common/auth/public_suffix.hpp"
 
-#include "common/auth/punycode.hpp"
-
 #include <upesi/text.hpp>
+
+#include "common/auth/punycode.hpp"
 
 #include <fmt/format.h>
 
@@ -125,13 +125,11 @@ Result<PublicSuffixList> PublicSuffixList::parse(std::string_view text, std::str
       prefix_labels = 1;
     }
     auto a_labels = toALabels(rule);
-    if (!a_labels || labelStarts(*a_labels).empty() ||
-        a_labels->find('*') != std::string::npos) {
+    if (!a_labels || labelStarts(*a_labels).empty() || a_labels->find('*') != std::string::npos) {
       return Error{fmt::format("{}:{}: not a rule: {}", name, line_number,
                                line.substr(rule_start, rule_end - rule_start))};
     }
-    list.max_labels_ =
-        std::max(list.max_labels_, labelStarts(*a_labels).size() + prefix_labels);
+    list.max_labels_ = std::max(list.max_labels_, labelStarts(*a_labels).size() + prefix_labels);
     set->insert(std::move(*a_labels));
   }
   return list;

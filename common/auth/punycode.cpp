@@ -1,8 +1,8 @@
 #include "common/auth/punycode.hpp"
 
-#include "common/util/utf8_validator.hpp"
-
 #include <upesi/text.hpp>
+
+#include "common/util/utf8_validator.hpp"
 
 #include <cstdint>
 #include <limits>

@@ -8,6 +8,7 @@
 // built with any bytes as the authserv-id, comment, reason and property value reads back to
 // that authserv-id (control characters aside) and holds no bare CR or LF outside folding.
 #include "common/auth/auth_results.hpp"
+
 #include "common/auth/from_domain.hpp"
 #include "test/fuzz/fuzz_check.hpp"
 
@@ -30,7 +31,11 @@ void checkBuilt(std::string_view text) {
     return;
   }
   std::vector<auth::MethodResult> results{
-      {std::string(text), 1, std::string(text), std::string(text), std::string(text),
+      {std::string(text),
+       1,
+       std::string(text),
+       std::string(text),
+       std::string(text),
        {{"header", "from", std::string(text)}, {std::string(text), "x", "y"}}}};
   const std::string value = auth::buildAuthResults(id, results);
   for (std::size_t i = 0; i < value.size(); ++i) {

@@ -8,9 +8,10 @@
 // parses to the same record; evaluating a message against it gives pass, fail, none or
 // permerror (never temperror: no lookup failed), a disposition no stronger than the policy
 // that applies, and an Authentication-Results value whose authserv-id reads back.
+#include "common/auth/dmarc_record.hpp"
+
 #include "common/auth/auth_results.hpp"
 #include "common/auth/dmarc_evaluation.hpp"
-#include "common/auth/dmarc_record.hpp"
 #include "test/fuzz/fuzz_check.hpp"
 
 #include <string>
@@ -64,9 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   input.spf.mail_from_domain = "bounce.example.co.uk";
   input.spf.mail_from_result = AuthResult::Pass;
   input.dkim = {{"example.com", "s", (size & 2) != 0 ? AuthResult::Pass : AuthResult::Fail}};
-  const Evaluation evaluation = evaluate(input, fuzzList(), [size] {
-    return static_cast<int>(size % 100);
-  });
+  const Evaluation evaluation =
+      evaluate(input, fuzzList(), [size] { return static_cast<int>(size % 100); });
   FUZZ_CHECK(evaluation.result != Result::TempError);
   FUZZ_CHECK(static_cast<int>(evaluation.disposition) <=
              static_cast<int>(evaluation.applied_policy));
@@ -75,8 +75,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK((evaluation.result == Result::Pass || evaluation.result == Result::Fail) ==
              evaluation.record.has_value());
-  const std::string value = upesi::auth::buildAuthResults("mx.example.net",
-                                                          {evaluation.authResult()});
+  const std::string value =
+      upesi::auth::buildAuthResults("mx.example.net", {evaluation.authResult()});
   const auto id = upesi::auth::authservId(value);
   FUZZ_CHECK(id && *id == "mx.example.net");
   (void)evaluation.reportRow(input);

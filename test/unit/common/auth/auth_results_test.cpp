@@ -52,9 +52,15 @@ TEST_CASE("auth results: the usual three methods, folded") {
 
 TEST_CASE("auth results: quoting values, reasons and comments") {
   std::vector<MethodResult> results{
-      {"spf", {}, "fail", "a (nested) comment\\", "the \"reason\"\r\n",
-       {{"smtp", "helo", "[192.0.2.1]"}, {"smtp", "mailfrom", "@example.com"},
-        {"policy", "x", "a b"}, {"header", "i", "\"quoted local\"@example.com"}}},
+      {"spf",
+       {},
+       "fail",
+       "a (nested) comment\\",
+       "the \"reason\"\r\n",
+       {{"smtp", "helo", "[192.0.2.1]"},
+        {"smtp", "mailfrom", "@example.com"},
+        {"policy", "x", "a b"},
+        {"header", "i", "\"quoted local\"@example.com"}}},
   };
   CHECK(buildAuthResults("mx example", results, 0) ==
         "\"mx example\"; spf=fail (a \\(nested\\) comment\\\\) reason=\"the \\\"reason\\\"\"\r\n"
@@ -81,8 +87,7 @@ TEST_CASE("auth results: the authserv-id of a field") {
   CHECK(*authservId("  mx.example.org;none") == "mx.example.org");
   CHECK(*authservId("mx.example.org") == "mx.example.org");
   CHECK(*authservId("mx.example.org 1; spf=pass") == "mx.example.org");
-  CHECK(*authservId("(comment (nested) \\) ) mx.example.org (c) 1 (d) ; none") ==
-        "mx.example.org");
+  CHECK(*authservId("(comment (nested) \\) ) mx.example.org (c) 1 (d) ; none") == "mx.example.org");
   CHECK(*authservId("\r\n\tMX.Example.ORG\r\n ; none") == "MX.Example.ORG");
   CHECK(*authservId("\"mx \\\"quoted\\\" id\"; none") == "mx \"quoted\" id");
   CHECK(*authservId("\"mx.example.org\" 1; none") == "mx.example.org");

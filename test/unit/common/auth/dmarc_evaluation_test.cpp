@@ -97,12 +97,11 @@ TEST_CASE("dmarc evaluation: policy discovery (RFC 7489 section 6.6.3)") {
   // A record at the From domain: no second lookup.
   CHECK_FALSE(fallbackQueryName("mail.example.com", txt({"v=DMARC1; p=none"}), list));
   // Several records there still end discovery (step 4), without the second lookup.
-  CHECK_FALSE(fallbackQueryName("mail.example.com",
-                                txt({"v=DMARC1; p=none", "v=DMARC1; p=reject"}), list));
+  CHECK_FALSE(
+      fallbackQueryName("mail.example.com", txt({"v=DMARC1; p=none", "v=DMARC1; p=reject"}), list));
   // None there (no TXT, other TXT, or NXDOMAIN): the Organizational Domain's.
   CHECK(*fallbackQueryName("mail.example.com", txt({}), list) == "_dmarc.example.com");
-  CHECK(*fallbackQueryName("mail.example.com", txt({"v=spf1 -all"}), list) ==
-        "_dmarc.example.com");
+  CHECK(*fallbackQueryName("mail.example.com", txt({"v=spf1 -all"}), list) == "_dmarc.example.com");
   CHECK(*fallbackQueryName("a.b.example.co.uk", nxdomain(), list) == "_dmarc.example.co.uk");
   // The From domain is its own Organizational Domain, or the lookup failed: nothing more.
   CHECK_FALSE(fallbackQueryName("example.com", txt({}), list));
@@ -234,9 +233,8 @@ TEST_CASE("dmarc evaluation: the Authentication-Results entry and the report row
   auto input = message("news.example.com", "bounces.example.com", AuthResult::Pass,
                        {{"example.org", "s1", AuthResult::Pass}});
   input.at_from = txt({});
-  input.at_organizational =
-      txt({"v=DMARC1; p=reject; sp=quarantine; aspf=s; pct=50; fo=1:d; "
-           "rua=mailto:d@example.com"});
+  input.at_organizational = txt({"v=DMARC1; p=reject; sp=quarantine; aspf=s; pct=50; fo=1:d; "
+                                 "rua=mailto:d@example.com"});
   Evaluation evaluation = evaluate(input, list, [] { return 10; });
   REQUIRE(evaluation.result == Result::Fail);
   CHECK(buildAuthResults("mx.example.net", {evaluation.authResult()}, 0) ==
@@ -284,7 +282,7 @@ TEST_CASE("dmarc evaluation: the Authentication-Results entry and the report row
 // records, and the Debian list for its Organizational Domains) gave these results and policies.
 TEST_CASE("dmarc evaluation: verdicts that python3-authheaders agrees with") {
   struct Case {
-    const char* name;     // where the record is
+    const char* name; // where the record is
     const char* record;
     const char* from;
     const char* mail_from;
@@ -295,17 +293,16 @@ TEST_CASE("dmarc evaluation: verdicts that python3-authheaders agrees with") {
     Policy policy;
   };
   const Case cases[] = {
-      {"example.com", "v=DMARC1; p=reject", "example.com", "example.com", AuthResult::Pass,
-       nullptr, AuthResult::None, Result::Pass, Policy::Reject},
+      {"example.com", "v=DMARC1; p=reject", "example.com", "example.com", AuthResult::Pass, nullptr,
+       AuthResult::None, Result::Pass, Policy::Reject},
       {"example.com", "v=DMARC1; p=reject", "child.example.com", "example.com", AuthResult::Pass,
        nullptr, AuthResult::None, Result::Pass, Policy::Reject},
       {"example.com", "v=DMARC1; p=reject; adkim=s", "child.example.com", "other.example",
        AuthResult::Pass, "example.com", AuthResult::Pass, Result::Fail, Policy::Reject},
-      {"example.com", "v=DMARC1; p=reject", "child.example.com", "other.example",
-       AuthResult::Pass, "example.com", AuthResult::Pass, Result::Pass, Policy::Reject},
-      {"example.com", "v=DMARC1; p=reject; sp=quarantine", "news.example.com",
-       "bounce.example.net", AuthResult::Pass, "example.org", AuthResult::Pass, Result::Fail,
-       Policy::Quarantine},
+      {"example.com", "v=DMARC1; p=reject", "child.example.com", "other.example", AuthResult::Pass,
+       "example.com", AuthResult::Pass, Result::Pass, Policy::Reject},
+      {"example.com", "v=DMARC1; p=reject; sp=quarantine", "news.example.com", "bounce.example.net",
+       AuthResult::Pass, "example.org", AuthResult::Pass, Result::Fail, Policy::Quarantine},
       {"example.com", "v=DMARC1; p=reject; aspf=s", "example.com", "cbg.bounces.example.com",
        AuthResult::Pass, nullptr, AuthResult::None, Result::Fail, Policy::Reject},
       {"example.com", "v=DMARC1; p=reject", "example.com", "cbg.bounces.example.com",

@@ -82,7 +82,7 @@ TEST_CASE("dmarc record: v=DMARC1 first and exactly so") {
   CHECK(isDmarcRecord("v=DMARC1"));
   CHECK(isDmarcRecord("v=DMARC1;p=none"));
   CHECK(isDmarcRecord("  v = DMARC1 ; p=none"));
-  CHECK(isDmarcRecord("V=DMARC1; p=none")); // the tag name is case-insensitive ABNF
+  CHECK(isDmarcRecord("V=DMARC1; p=none"));       // the tag name is case-insensitive ABNF
   CHECK_FALSE(isDmarcRecord("v=dmarc1; p=none")); // the value is %x44 %x4d %x41 %x52 %x43 %x31
   CHECK_FALSE(isDmarcRecord("v=DMARC10; p=none"));
   CHECK_FALSE(isDmarcRecord("v=DMARC1x"));

@@ -21,8 +21,7 @@ TEST_CASE("from domain: the forms of RFC 5322 section 3.4 and appendix A") {
   CHECK(domainOf("jdoe@example.com") == "example.com");
   CHECK(domainOf("John Doe <jdoe@machine.example>") == "machine.example");
   CHECK(domainOf("\"Joe Q. Public\" <john.q.public@example.com>") == "example.com");
-  CHECK(domainOf("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>") ==
-        "silly.test");
+  CHECK(domainOf("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>") == "silly.test");
   CHECK(domainOf("Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>") ==
         "<From addresses in 3 domains>");
   CHECK(domainOf("A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;") ==
@@ -32,7 +31,8 @@ TEST_CASE("from domain: the forms of RFC 5322 section 3.4 and appendix A") {
   CHECK(domainOf("<@route.example,@other.example:user@Example.COM.>") == "example.com");
   CHECK(domainOf("\"odd@local\"@Example.org") == "example.org");
   CHECK(domainOf("=?utf-8?q?J=C3=B6rg?= <j@example.de>") == "example.de");
-  CHECK(domainOf("J\xc3\xb6rg <j@b\xc3\xbc" "cher.example>") == "xn--bcher-kva.example");
+  CHECK(domainOf("J\xc3\xb6rg <j@b\xc3\xbc"
+                 "cher.example>") == "xn--bcher-kva.example");
   CHECK(domainOf("a@example.com,\r\n B@EXAMPLE.com") == "example.com"); // one domain
   CHECK(domainOf("John Doe\r\n <jdoe@example.com>") == "example.com");
 }

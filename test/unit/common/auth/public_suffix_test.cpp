@@ -1,5 +1,4 @@
 #include "common/auth/public_suffix.hpp"
-
 #include "common/auth/punycode.hpp"
 
 #include <doctest/doctest.h>
@@ -112,8 +111,10 @@ const Vector psl_vectors[] = {
      "\xe9\xa3\x9f\xe7\x8b\xae.\xe5\x85\xac\xe5\x8f\xb8.cn"},
     {"shishi.\xe5\x85\xac\xe5\x8f\xb8.cn", "shishi.\xe5\x85\xac\xe5\x8f\xb8.cn"},
     {"\xe5\x85\xac\xe5\x8f\xb8.cn", nullptr},
-    {"\xe9\xa3\x9f\xe7\x8b\xae.\xe4\xb8\xad\xe5\x9b\xbd", "\xe9\xa3\x9f\xe7\x8b\xae.\xe4\xb8\xad\xe5\x9b\xbd"},
-    {"www.\xe9\xa3\x9f\xe7\x8b\xae.\xe4\xb8\xad\xe5\x9b\xbd", "\xe9\xa3\x9f\xe7\x8b\xae.\xe4\xb8\xad\xe5\x9b\xbd"},
+    {"\xe9\xa3\x9f\xe7\x8b\xae.\xe4\xb8\xad\xe5\x9b\xbd",
+     "\xe9\xa3\x9f\xe7\x8b\xae.\xe4\xb8\xad\xe5\x9b\xbd"},
+    {"www.\xe9\xa3\x9f\xe7\x8b\xae.\xe4\xb8\xad\xe5\x9b\xbd",
+     "\xe9\xa3\x9f\xe7\x8b\xae.\xe4\xb8\xad\xe5\x9b\xbd"},
     {"shishi.\xe4\xb8\xad\xe5\x9b\xbd", "shishi.\xe4\xb8\xad\xe5\x9b\xbd"},
     {"\xe4\xb8\xad\xe5\x9b\xbd", nullptr},
     // Same as above, but punycoded.
@@ -178,7 +179,8 @@ TEST_CASE("public suffix: organizational domains (RFC 7489 section 3.2), on Debi
   CHECK(list->organizationalDomain(".") == "");
   CHECK(list->organizationalDomain("a..example.com") == "");
 
-  auto icann = PublicSuffixList::load(std::string(DebianPublicSuffixList), {.include_private = false});
+  auto icann =
+      PublicSuffixList::load(std::string(DebianPublicSuffixList), {.include_private = false});
   REQUIRE(icann.ok());
   CHECK(icann->organizationalDomain("a.user.github.io") == "github.io");
   CHECK(icann->size() < list->size());
