@@ -177,6 +177,53 @@ bool isKeyword(std::string_view word) {
   return true;
 }
 
+struct TagValidity {
+  bool policy = false;          // a valid p= was seen
+  bool subdomain_policy = true; // no sp=, or a valid one
+};
+
+// Sets the field of `record` that tag `name` (lower-case) gives; unknown tags are ignored.
+void applyTag(Record& record, std::string_view name, std::string_view value,
+              TagValidity& validity) {
+  if (name == "p") {
+    if (auto policy = parsePolicy(value)) {
+      record.policy = *policy;
+      validity.policy = true;
+    }
+  } else if (name == "sp") {
+    record.subdomain_policy = parsePolicy(value);
+    validity.subdomain_policy = record.subdomain_policy.has_value();
+  } else if (name == "np") {
+    record.nonexistent_policy = parsePolicy(value);
+  } else if (name == "adkim") {
+    record.dkim_alignment = parseAlignment(value).value_or(Alignment::Relaxed);
+  } else if (name == "aspf") {
+    record.spf_alignment = parseAlignment(value).value_or(Alignment::Relaxed);
+  } else if (name == "pct") {
+    auto percent = parseNumber(trimWsp(value), std::numeric_limits<std::uint64_t>::max());
+    record.percent = percent && *percent <= 100 ? static_cast<int>(*percent) : 100;
+  } else if (name == "rua") {
+    record.aggregate_uris = parseReportUris(value);
+  } else if (name == "ruf") {
+    record.failure_uris = parseReportUris(value);
+  } else if (name == "fo") {
+    for (std::string& option : splitColons(value)) {
+      if (option == "0" || option == "1" || option == "d" || option == "s") {
+        record.failure_options.push_back(std::move(option));
+      }
+    }
+  } else if (name == "rf") {
+    for (std::string& format : splitColons(value)) {
+      if (isKeyword(format)) {
+        record.report_formats.push_back(std::move(format));
+      }
+    }
+  } else if (name == "ri") {
+    auto interval = parseNumber(trimWsp(value), std::numeric_limits<std::uint32_t>::max());
+    record.report_interval = interval ? static_cast<std::uint32_t>(*interval) : 86400;
+  }
+}
+
 } // namespace
 
 std::string_view policyName(Policy policy) {
@@ -242,46 +289,9 @@ RecordParse parseRecord(std::string_view txt) {
     tags.emplace_back(std::move(lower), value);
   }
   Record& record = parse.record;
-  bool policy_valid = false;
-  bool subdomain_policy_valid = true;
+  TagValidity validity;
   for (const auto& [name, value] : tags) {
-    if (name == "p") {
-      if (auto policy = parsePolicy(value)) {
-        record.policy = *policy;
-        policy_valid = true;
-      }
-    } else if (name == "sp") {
-      record.subdomain_policy = parsePolicy(value);
-      subdomain_policy_valid = record.subdomain_policy.has_value();
-    } else if (name == "np") {
-      record.nonexistent_policy = parsePolicy(value);
-    } else if (name == "adkim") {
-      record.dkim_alignment = parseAlignment(value).value_or(Alignment::Relaxed);
-    } else if (name == "aspf") {
-      record.spf_alignment = parseAlignment(value).value_or(Alignment::Relaxed);
-    } else if (name == "pct") {
-      auto percent = parseNumber(trimWsp(value), std::numeric_limits<std::uint64_t>::max());
-      record.percent = percent && *percent <= 100 ? static_cast<int>(*percent) : 100;
-    } else if (name == "rua") {
-      record.aggregate_uris = parseReportUris(value);
-    } else if (name == "ruf") {
-      record.failure_uris = parseReportUris(value);
-    } else if (name == "fo") {
-      for (std::string& option : splitColons(value)) {
-        if (option == "0" || option == "1" || option == "d" || option == "s") {
-          record.failure_options.push_back(std::move(option));
-        }
-      }
-    } else if (name == "rf") {
-      for (std::string& format : splitColons(value)) {
-        if (isKeyword(format)) {
-          record.report_formats.push_back(std::move(format));
-        }
-      }
-    } else if (name == "ri") {
-      auto interval = parseNumber(trimWsp(value), std::numeric_limits<std::uint32_t>::max());
-      record.report_interval = interval ? static_cast<std::uint32_t>(*interval) : 86400;
-    }
+    applyTag(record, name, value, validity);
   }
   if (record.failure_options.empty()) {
     record.failure_options = {"0"};
@@ -289,10 +299,10 @@ RecordParse parseRecord(std::string_view txt) {
   if (record.report_formats.empty()) {
     record.report_formats = {"afrf"};
   }
-  if (!policy_valid || !subdomain_policy_valid) {
+  if (!validity.policy || !validity.subdomain_policy) {
     if (record.aggregate_uris.empty()) {
-      return fail(!policy_valid ? "no valid p= (and no valid rua=)"
-                                : "a bad sp= (and no valid rua=)");
+      return fail(!validity.policy ? "no valid p= (and no valid rua=)"
+                                   : "a bad sp= (and no valid rua=)");
     }
     record.policy = Policy::None;
     record.subdomain_policy.reset();
@@ -331,7 +341,7 @@ std::string writeRecord(const Record& record) {
   }
   out += fmt::format("; adkim={}; aspf={}; pct={}", alignmentLetter(record.dkim_alignment),
                      alignmentLetter(record.spf_alignment), record.percent);
-  auto writeUris = [&out](std::string_view tag, const std::vector<ReportUri>& uris) {
+  auto write_uris = [&out](std::string_view tag, const std::vector<ReportUri>& uris) {
     if (uris.empty()) {
       return;
     }
@@ -345,17 +355,17 @@ std::string writeRecord(const Record& record) {
       }
     }
   };
-  writeUris("rua", record.aggregate_uris);
-  writeUris("ruf", record.failure_uris);
-  auto writeList = [&out](std::string_view tag, const std::vector<std::string>& items) {
+  write_uris("rua", record.aggregate_uris);
+  write_uris("ruf", record.failure_uris);
+  auto write_list = [&out](std::string_view tag, const std::vector<std::string>& items) {
     out += fmt::format("; {}=", tag);
     for (std::size_t i = 0; i < items.size(); ++i) {
       out += i == 0 ? "" : ":";
       out += items[i];
     }
   };
-  writeList("fo", record.failure_options);
-  writeList("rf", record.report_formats);
+  write_list("fo", record.failure_options);
+  write_list("rf", record.report_formats);
   out += fmt::format("; ri={}", record.report_interval);
   return out;
 }

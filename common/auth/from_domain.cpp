@@ -27,6 +27,46 @@ bool isWhitespace(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+// Skips the comment at `pos` (nested, with quoted-pairs); false when it does not end.
+bool skipComment(std::string_view value, std::size_t& pos) {
+  std::size_t depth = 0;
+  while (pos < value.size()) {
+    const char c = value[pos++];
+    if (c == '\\') {
+      if (pos >= value.size()) {
+        return false;
+      }
+      ++pos;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')' && --depth == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Reads the quoted string at `pos` into `text`, quoted-pairs undone and line breaks dropped;
+// false when it does not end.
+bool readQuoted(std::string_view value, std::size_t& pos, std::string& text) {
+  ++pos; // the opening quote
+  while (pos < value.size()) {
+    const char c = value[pos++];
+    if (c == '"') {
+      return true;
+    }
+    if (c == '\\') {
+      if (pos >= value.size()) {
+        return false;
+      }
+      text += value[pos++];
+    } else if (c != '\r' && c != '\n') {
+      text += c;
+    }
+  }
+  return false;
+}
+
 // Splits a field value into tokens, dropping whitespace and comments; an error names what is
 // unterminated or unexpected.
 std::string tokenize(std::string_view value, std::vector<Token>& tokens) {
@@ -36,42 +76,13 @@ std::string tokenize(std::string_view value, std::vector<Token>& tokens) {
     if (isWhitespace(c)) {
       ++pos;
     } else if (c == '(') {
-      std::size_t depth = 0;
-      while (true) {
-        if (pos >= value.size()) {
-          return "an unterminated comment";
-        }
-        const char d = value[pos++];
-        if (d == '\\') {
-          if (pos >= value.size()) {
-            return "an unterminated comment";
-          }
-          ++pos;
-        } else if (d == '(') {
-          ++depth;
-        } else if (d == ')' && --depth == 0) {
-          break;
-        }
+      if (!skipComment(value, pos)) {
+        return "an unterminated comment";
       }
     } else if (c == '"') {
       Token token{Token::Kind::Quoted, {}};
-      ++pos;
-      while (true) {
-        if (pos >= value.size()) {
-          return "an unterminated quoted string";
-        }
-        const char d = value[pos++];
-        if (d == '"') {
-          break;
-        }
-        if (d == '\\') {
-          if (pos >= value.size()) {
-            return "an unterminated quoted string";
-          }
-          token.text += value[pos++];
-        } else if (d != '\r' && d != '\n') {
-          token.text += d;
-        }
+      if (!readQuoted(value, pos, token.text)) {
+        return "an unterminated quoted string";
       }
       tokens.push_back(std::move(token));
     } else if (c == '[') {

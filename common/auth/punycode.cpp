@@ -44,6 +44,19 @@ char encodeDigit(std::uint32_t digit) {
   return static_cast<char>(digit < 26 ? 'a' + digit : '0' + (digit - 26));
 }
 
+// Appends `q` as a generalized variable-length integer (RFC 3492 section 3.3).
+void appendVariableLength(std::string& output, std::uint32_t q, std::uint32_t bias) {
+  for (std::uint32_t k = Base;; k += Base) {
+    const std::uint32_t t = k <= bias ? TMin : k >= bias + TMax ? TMax : k - bias;
+    if (q < t) {
+      break;
+    }
+    output += encodeDigit(t + (q - t) % (Base - t));
+    q = (q - t) / (Base - t);
+  }
+  output += encodeDigit(q);
+}
+
 std::uint32_t adapt(std::uint32_t delta, std::uint32_t points, bool first) {
   delta = first ? delta / Damp : delta / 2;
   delta += delta / points;
@@ -97,16 +110,7 @@ std::optional<std::string> punycodeEncode(std::string_view utf8) {
         }
       }
       if (point == n) {
-        std::uint32_t q = delta;
-        for (std::uint32_t k = Base;; k += Base) {
-          const std::uint32_t t = k <= bias ? TMin : k >= bias + TMax ? TMax : k - bias;
-          if (q < t) {
-            break;
-          }
-          output += encodeDigit(t + (q - t) % (Base - t));
-          q = (q - t) / (Base - t);
-        }
-        output += encodeDigit(q);
+        appendVariableLength(output, delta, bias);
         bias = adapt(delta, handled + 1, handled == basic);
         delta = 0;
         ++handled;
