@@ -243,11 +243,24 @@ Result<std::monostate> Header::addLeading(std::string_view name, std::string_vie
 }
 
 std::size_t Header::remove(std::string_view name) {
-  std::size_t before = fields_.size();
-  std::erase_if(fields_, [&](const Field& f) {
-    return f.name_length > 0 && text::equalsIgnoreCase(rawOf(f).substr(0, f.name_length), name);
-  });
-  std::size_t removed = before - fields_.size();
+  return removeIf(name, [](const HeaderField&) { return true; });
+}
+
+std::size_t Header::removeIf(std::string_view name,
+                             const std::function<bool(const HeaderField&)>& predicate) {
+  std::vector<Field> kept;
+  kept.reserve(fields_.size());
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    const Field& f = fields_[i];
+    const bool named =
+        f.name_length > 0 && text::equalsIgnoreCase(rawOf(f).substr(0, f.name_length), name);
+    if (named && predicate(field(i))) {
+      continue;
+    }
+    kept.push_back(std::move(fields_[i]));
+  }
+  std::size_t removed = fields_.size() - kept.size();
+  fields_ = std::move(kept);
   if (removed > 0) {
     edited_ = true;
   }

@@ -23,6 +23,7 @@
 #include "common/util/result.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -72,6 +73,10 @@ public:
   Result<std::monostate> addLeading(std::string_view name, std::string_view value);
   /// Remove every indexed field called `name`; returns how many went.
   std::size_t remove(std::string_view name);
+  /// Remove the indexed fields called `name` for which `predicate` is true; returns how many
+  /// went.
+  std::size_t removeIf(std::string_view name,
+                       const std::function<bool(const HeaderField&)>& predicate);
 
   /// The CRLF-terminated header block, without the empty line that separates it from the body.
   std::string serialize() const;

@@ -122,6 +122,30 @@ def test_results_of_each_kind_are_recorded_in_received_spf(start_server, install
         assert "receiver=mx.test.example;" in header
 
 
+def test_authentication_results_written_by_the_core_and_forged_ones_removed(
+        start_server, install, zone):
+    import authres
+    server, saved = start(start_server, install, zone)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30,
+                      source_address=("127.0.0.5", 0)) as client:
+        client.ehlo("client.example.org")
+        body = ("Authentication-Results: mx.test.example; spf=pass smtp.mailfrom=forged.test\r\n"
+                "Authentication-Results: upstream.example; spf=fail smtp.mailfrom=u@soft.test\r\n"
+                "Subject: forged\r\n\r\nbody\r\n")
+        assert client.sendmail("u@soft.test", ["user@example.com"], body) == {}
+    message = stored(saved, "forged")
+    fields = message.get_all("Authentication-Results")
+    assert len(fields) == 2
+    ours = authres.AuthenticationResultsHeader.parse_value(" ".join(fields[0].split()))
+    assert ours.authserv_id == "mx.test.example"
+    [spf] = ours.results
+    assert spf.method == "spf" and spf.result == "softfail"
+    assert [(p.type, p.name, p.value) for p in spf.properties] == [
+        ("smtp", "mailfrom", "u@soft.test")]
+    assert fields[1].startswith("upstream.example;")
+    assert "forged.test" not in message.as_string()
+
+
 def test_a_fail_is_refused_when_asked_with_the_domains_explanation(start_server, install, zone):
     server, saved = start(start_server, install, zone, "[deny]\nmfrom_fail=true\n")
     code, text, _ = send(server, "127.0.0.5", "client.example.org", "u@fail.test")

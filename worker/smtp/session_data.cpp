@@ -3,6 +3,7 @@
 #include "common/log/logger.hpp"
 #include "common/util/text.hpp"
 #include "worker/outbound/outbound_engine.hpp"
+#include "worker/smtp/authentication_results.hpp"
 #include "worker/smtp/deny_replies.hpp"
 #include "worker/smtp/session.hpp"
 
@@ -150,12 +151,19 @@ void Session::finishData() {
     messageDone();
     return;
   }
+  if (auto forged = removeForgedAuthResults(txn_->message().header(), env_.me); forged > 0) {
+    log::info({logUuid(), ""}, "removed {} Authentication-Results field(s) claiming to be {}'s",
+              forged, env_.me);
+  }
   txn_->finishBody();
   txn_->addLeadingHeader("Received", receivedHeader());
   runHook(Hook::DataPost, {}, [this](HookResult result) {
     if (messageDenied(result, Hook::DataPost, "Message denied")) {
       messageDone();
       return;
+    }
+    if (auto value = authResultsValue(results_, txn_->results(), env_.me)) {
+      txn_->addLeadingHeader("Authentication-Results", *value);
     }
     queueMessage();
   });

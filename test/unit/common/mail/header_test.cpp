@@ -243,6 +243,17 @@ TEST_CASE("header: remove") {
   CHECK(h.serialize().empty());
 }
 
+TEST_CASE("header: removeIf removes only the named fields the predicate picks") {
+  Header h = Header::parse("A: keep\r\nA: drop\r\nB: drop\r\nX: y\r\n\tdrop\r\n");
+  REQUIRE(h.add("A", "drop too").ok());
+  auto dropped = [](const HeaderField& field) { return field.value().find("drop") == 0; };
+  CHECK(h.removeIf("a", dropped) == 2);
+  CHECK(h.serialize() == "A: keep\r\nB: drop\r\nX: y\r\n\tdrop\r\n");
+  CHECK(h.removeIf("x", [](const HeaderField& field) { return field.value() == "y\tdrop"; }) == 1);
+  CHECK(h.removeIf("B", [](const HeaderField&) { return false; }) == 0);
+  CHECK(h.get("B") == "drop");
+}
+
 TEST_CASE("header: edits survive copies and moves") {
   Header h = Header::parse("A: 1\r\nB: 2\r\n");
   REQUIRE(h.add("C", "3").ok());
