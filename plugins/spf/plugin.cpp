@@ -144,6 +144,7 @@ public:
   }
 
   void shutdown() override {
+    *alive_ = false;
     for (auto id : timers_) {
       host_->clearTimeout(id);
     }
@@ -193,8 +194,9 @@ private:
       std::uint64_t timer = 0;
     };
     auto pending = std::make_shared<Pending>();
-    auto finish = [this, next, pending, done](CheckOutcome outcome) {
-      if (pending->answered) {
+    // A lookup may answer after shutdown(), when neither this plugin nor its host is left.
+    auto finish = [this, alive = alive_, next, pending, done](CheckOutcome outcome) {
+      if (!*alive || pending->answered) {
         return;
       }
       pending->answered = true;
@@ -216,7 +218,10 @@ private:
     Host* host = host_;
     upesi::spf::checkHost(
         std::move(request),
-        [host](const std::string& name, DnsType type, DnsCallback callback) {
+        [host, alive = alive_](const std::string& name, DnsType type, DnsCallback callback) {
+          if (!*alive) {
+            return callback(DnsResult{DnsStatus::Error, "cancelled", {}});
+          }
           host->dnsQuery(name, type, std::move(callback));
         },
         finish);
@@ -406,6 +411,7 @@ private:
   nlohmann::json cfg_;
   unsigned lookup_timeout_ = DefaultLookupTimeout;
   std::set<std::uint64_t> timers_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 } // namespace upesi::plugins::spf

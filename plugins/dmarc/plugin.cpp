@@ -1,0 +1,460 @@
+// dmarc: DMARC (RFC 7489) at data_post, from the spf and dkim plugins' results: the policy of
+// the From domain, alignment, the action for its disposition, an Authentication-Results entry,
+// and one aggregate-report row a message in a JSON Lines file per day.
+#include <upesi/connection.hpp>
+#include <upesi/host.hpp>
+#include <upesi/next.hpp>
+#include <upesi/plugin.hpp>
+#include <upesi/text.hpp>
+
+#include "common/auth/dmarc_evaluation.hpp"
+#include "common/auth/from_domain.hpp"
+#include "common/auth/public_suffix.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace upesi::plugins::dmarc {
+
+using namespace upesi::dmarc;
+namespace {
+
+const std::vector<std::string> Booleans = {"+reporting.enabled", "+skip.relaying", "+skip.auth"};
+
+constexpr unsigned DefaultLookupTimeout = 10; // seconds
+
+std::string setting(const nlohmann::json& cfg, const std::string& section, const std::string& key,
+                    const std::string& fallback) {
+  if (!cfg.contains(section) || !cfg[section].is_object() || !cfg[section].contains(key)) {
+    return fallback;
+  }
+  const auto& value = cfg[section][key];
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+bool flag(const nlohmann::json& cfg, const std::string& section, const std::string& key) {
+  if (!cfg.contains(section) || !cfg[section].is_object() || !cfg[section].contains(key)) {
+    return false;
+  }
+  const auto& value = cfg[section][key];
+  return value.is_boolean() && value.get<bool>();
+}
+
+// The spf plugin records Haraka's names ("Pass", "SoftFail"); the dkim plugin RFC 8601's.
+AuthResult authResultFrom(std::string name) {
+  name = text::toLower(name);
+  if (name == "pass") {
+    return AuthResult::Pass;
+  }
+  if (name == "fail") {
+    return AuthResult::Fail;
+  }
+  if (name == "softfail") {
+    return AuthResult::SoftFail;
+  }
+  if (name == "neutral") {
+    return AuthResult::Neutral;
+  }
+  if (name == "policy") {
+    return AuthResult::Policy;
+  }
+  if (name == "temperror") {
+    return AuthResult::TempError;
+  }
+  if (name == "permerror") {
+    return AuthResult::PermError;
+  }
+  return AuthResult::None;
+}
+
+TxtAnswer txtAnswerFrom(const DnsResult& result) {
+  TxtAnswer answer;
+  switch (result.status) {
+  case DnsStatus::Ok:
+  case DnsStatus::NoData:
+    answer.status = TxtAnswer::Status::Answered;
+    for (const auto& record : result.records) {
+      answer.txts.push_back(record.value);
+    }
+    break;
+  case DnsStatus::NxDomain:
+    answer.status = TxtAnswer::Status::NxDomain;
+    break;
+  default:
+    answer.status = TxtAnswer::Status::TempError;
+    break;
+  }
+  return answer;
+}
+
+nlohmann::json methodResultJson(const auth::MethodResult& result) {
+  nlohmann::json json = {{"method", result.method}, {"result", result.result}};
+  if (!result.comment.empty()) {
+    json["comment"] = result.comment;
+  }
+  if (!result.reason.empty()) {
+    json["reason"] = result.reason;
+  }
+  nlohmann::json properties = nlohmann::json::object();
+  for (const auto& property : result.properties) {
+    properties[property.type + "." + property.name] = property.value;
+  }
+  json["properties"] = properties;
+  return json;
+}
+
+std::string alignmentName(Alignment alignment) {
+  return alignment == Alignment::Strict ? "s" : "r";
+}
+
+// RFC 7489 appendix C's <record> and <policy_published>, as JSON.
+nlohmann::json reportRowJson(const ReportRow& row, std::int64_t now) {
+  nlohmann::json dkim = nlohmann::json::array();
+  for (const auto& signature : row.dkim) {
+    dkim.push_back({{"domain", signature.domain},
+                    {"selector", signature.selector},
+                    {"result", std::string(authResultName(signature.result))}});
+  }
+  nlohmann::json published = {{"domain", row.published_domain},
+                              {"adkim", alignmentName(row.adkim)},
+                              {"aspf", alignmentName(row.aspf)},
+                              {"p", std::string(policyName(row.p))},
+                              {"sp", std::string(policyName(row.sp))},
+                              {"pct", row.pct},
+                              {"fo", row.fo}};
+  if (row.np) {
+    published["np"] = std::string(policyName(*row.np));
+  }
+  nlohmann::json evaluated = {{"disposition", std::string(policyName(row.disposition))},
+                              {"dkim", row.dkim_pass ? "pass" : "fail"},
+                              {"spf", row.spf_pass ? "pass" : "fail"}};
+  if (!row.reason.empty()) {
+    evaluated["reason"] = row.reason;
+  }
+  return {{"time", now},
+          {"source_ip", row.source_ip},
+          {"count", row.count},
+          {"policy_evaluated", evaluated},
+          {"identifiers",
+           {{"header_from", row.header_from},
+            {"envelope_from", row.envelope_from},
+            {"envelope_to", row.envelope_to}}},
+          {"auth_results",
+           {{"dkim", dkim},
+            {"spf",
+             {{"domain", row.spf_domain},
+              {"scope", row.spf_scope},
+              {"result", std::string(authResultName(row.spf_result))}}}}},
+          {"policy_published", published}};
+}
+
+// One line appended with O_APPEND, so rows of every worker interleave whole.
+std::string appendLine(const std::filesystem::path& file, const std::string& line) {
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) {
+    return fmt::format("{}: {}", file.string(), std::strerror(errno));
+  }
+  std::string error;
+  const std::string data = line + "\n";
+  if (::write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+    error = fmt::format("{}: {}", file.string(), std::strerror(errno));
+  }
+  if (::close(fd) != 0 && error.empty()) {
+    error = fmt::format("{}: {}", file.string(), std::strerror(errno));
+  }
+  return error;
+}
+
+std::string utcDay(std::int64_t now) {
+  std::time_t seconds = static_cast<std::time_t>(now);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+} // namespace
+
+class Dmarc final : public Plugin {
+public:
+  void registerHooks(Host& host, Registrar& registrar) override {
+    host_ = &host;
+    load();
+    host.onConfigChange("dmarc.ini", [this] { load(); });
+    // After the default priority, so that spf and dkim have recorded their results.
+    registrar.registerHook(
+        Hook::DataPost, [this](Next next, Connection& c, const HookParams&) { check(next, c); }, 50,
+        "hook_data_post");
+  }
+
+  void shutdown() override {
+    *alive_ = false;
+    for (auto id : timers_) {
+      host_->clearTimeout(id);
+    }
+    timers_.clear();
+  }
+
+  std::vector<ConfigFileSpec> configFiles() const override {
+    return {{"dmarc.ini", "ini", Booleans}};
+  }
+
+private:
+  struct Check {
+    Next next;
+    Connection* connection;
+    EvaluationInput input;
+    bool answered = false;
+    std::uint64_t timer = 0;
+  };
+
+  void load() {
+    cfg_ = host_->config("dmarc.ini", "ini", Booleans);
+    lookup_timeout_ = DefaultLookupTimeout;
+    auto timeout = setting(cfg_, "main", "lookup_timeout", "");
+    if (!timeout.empty()) {
+      try {
+        lookup_timeout_ = static_cast<unsigned>(std::stoul(timeout));
+      } catch (const std::exception&) {
+        host_->log(
+            LogLevel::Error,
+            fmt::format("dmarc.ini [main] lookup_timeout={} is not a number of seconds", timeout));
+      }
+    }
+    const auto path =
+        setting(cfg_, "main", "public_suffix_list", std::string(auth::DebianPublicSuffixList));
+    if (path != list_path_) {
+      auto list = auth::PublicSuffixList::load(path);
+      if (!list) {
+        host_->log(LogLevel::Error,
+                   fmt::format("{}; organizational domains fall back to the last two labels "
+                               "(install Debian's publicsuffix package)",
+                               list.error()));
+        list_ = std::make_shared<auth::PublicSuffixList>();
+      } else {
+        list_ = std::make_shared<auth::PublicSuffixList>(std::move(*list));
+      }
+      list_path_ = path;
+    }
+  }
+
+  std::string skipReason(Connection& connection) const {
+    if (flag(cfg_, "skip", "relaying") && connection.relaying()) {
+      return "relay";
+    }
+    if (flag(cfg_, "skip", "auth") && !connection.authUser().empty()) {
+      return "auth";
+    }
+    return {};
+  }
+
+  void check(const Next& next, Connection& connection) {
+    auto* txn = connection.transaction();
+    if (txn == nullptr) {
+      return next();
+    }
+    const auto& name = host_->pluginName();
+    if (auto reason = skipReason(connection); !reason.empty()) {
+      txn->results().add(name, {{"skip", reason}});
+      return next();
+    }
+    auto from = fromDomain(txn->headers("From"));
+    if (!from.ok()) {
+      // RFC 7489 section 6.6.1: no single author domain, nothing DMARC can evaluate.
+      txn->results().add(name, {{"skip", "from"}, {"msg", from.detail}});
+      txn->results().push(name, {{"auth_results",
+                                  {{"method", "dmarc"},
+                                   {"result", "permerror"},
+                                   {"reason", from.detail},
+                                   {"properties", nlohmann::json::object()}}}});
+      return next();
+    }
+    auto state = std::make_shared<Check>(Check{next, &connection, {}});
+    state->input.from_domain = from.domain;
+    state->input.spf = spfInput(connection, *txn);
+    state->input.dkim = dkimInputs(*txn);
+    state->input.source_ip = connection.remote().ip;
+    state->input.envelope_from =
+        txn->mailFrom().is_null ? connection.helloHost() : txn->mailFrom().host;
+    state->timer = host_->setTimeout(lookup_timeout_ * 1000ULL, [this, state] {
+      timers_.erase(state->timer);
+      state->timer = 0;
+      if (state->answered) {
+        return;
+      }
+      // No answer in time: as a DNS failure would be.
+      state->input.at_from = TxtAnswer{TxtAnswer::Status::TempError, {}};
+      state->input.at_organizational.reset();
+      finish(state);
+    });
+    timers_.insert(state->timer);
+    // A lookup may answer after shutdown(), when neither this plugin nor its host is left.
+    host_->dnsQuery(
+        queryName(from.domain), DnsType::Txt, [this, alive = alive_, state](DnsResult result) {
+          if (!*alive || state->answered) {
+            return;
+          }
+          state->input.at_from = txtAnswerFrom(result);
+          auto fallback = fallbackQueryName(state->input.from_domain, state->input.at_from, *list_);
+          if (!fallback) {
+            return finish(state);
+          }
+          host_->dnsQuery(*fallback, DnsType::Txt, [this, alive, state](DnsResult second) {
+            if (!*alive || state->answered) {
+              return;
+            }
+            state->input.at_organizational = txtAnswerFrom(second);
+            finish(state);
+          });
+        });
+  }
+
+  static SpfInput spfInput(Connection& connection, Transaction& txn) {
+    SpfInput spf;
+    const auto& mfrom = txn.results().get("spf");
+    if (!txn.mailFrom().is_null) {
+      spf.mail_from_domain = txn.mailFrom().host;
+      if (mfrom.is_object() && mfrom.value("scope", "") == "mfrom") {
+        spf.mail_from_result = authResultFrom(mfrom.value("result", "none"));
+      }
+    }
+    const auto& helo = connection.results().get("spf");
+    if (helo.is_object() && helo.value("scope", "") == "helo") {
+      spf.helo_domain = helo.value("domain", "");
+      spf.helo_result = authResultFrom(helo.value("result", "none"));
+    }
+    return spf;
+  }
+
+  static std::vector<DkimInput> dkimInputs(Transaction& txn) {
+    std::vector<DkimInput> inputs;
+    const auto& dkim = txn.results().get("dkim");
+    if (!dkim.is_object() || !dkim.contains("signatures") || !dkim["signatures"].is_array()) {
+      return inputs;
+    }
+    for (const auto& signature : dkim["signatures"]) {
+      if (!signature.is_object()) {
+        continue;
+      }
+      inputs.push_back({signature.value("domain", ""), signature.value("selector", ""),
+                        authResultFrom(signature.value("result", "none"))});
+    }
+    return inputs;
+  }
+
+  void finish(const std::shared_ptr<Check>& state) {
+    state->answered = true;
+    if (state->timer != 0) {
+      host_->clearTimeout(state->timer);
+      timers_.erase(state->timer);
+      state->timer = 0;
+    }
+    // The client may be gone: only a pending next proves the connection still exists.
+    if (!state->next.pending()) {
+      return;
+    }
+    Connection& connection = *state->connection;
+    auto* txn = connection.transaction();
+    if (txn == nullptr) {
+      return state->next();
+    }
+    auto evaluation = evaluate(state->input, *list_);
+    const auto& name = host_->pluginName();
+    const std::string result(resultName(evaluation.result));
+    txn->results().add(name, {{"result", result},
+                              {"domain", evaluation.from_domain},
+                              {"policy", std::string(policyName(evaluation.applied_policy))},
+                              {"disposition", std::string(policyName(evaluation.disposition))}});
+    if (evaluation.result == upesi::dmarc::Result::Pass) {
+      txn->results().add(name, {{"pass", evaluation.from_domain}});
+    } else if (evaluation.result == upesi::dmarc::Result::Fail) {
+      txn->results().add(name, {{"fail", evaluation.from_domain}});
+    } else if (!evaluation.reason.empty()) {
+      txn->results().add(name, {{"msg", evaluation.reason}});
+    }
+    txn->results().push(name, {{"auth_results", methodResultJson(evaluation.authResult())}});
+    host_->log(LogLevel::Info,
+               fmt::format(
+                   "result={} domain={} policy={} disposition={}{}", result, evaluation.from_domain,
+                   policyName(evaluation.applied_policy), policyName(evaluation.disposition),
+                   evaluation.reason.empty() ? "" : " reason=\"" + evaluation.reason + "\""),
+               &connection);
+    if (evaluation.record && flag(cfg_, "reporting", "enabled")) {
+      record(evaluation.reportRow(state->input));
+    }
+    act(state->next, *txn, evaluation);
+  }
+
+  void record(const ReportRow& row) {
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    std::filesystem::path dir = setting(cfg_, "reporting", "directory", "dmarc");
+    if (dir.is_relative()) {
+      dir = host_->installDir() / dir;
+    }
+    auto file = dir / ("aggregate-" + utcDay(now) + ".jsonl");
+    auto line =
+        reportRowJson(row, now).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto error = std::make_shared<std::string>();
+    host_->runInThreadPool([file, line, error] { *error = appendLine(file, line); },
+                           [this, alive = alive_, error] {
+                             if (*alive && !error->empty()) {
+                               host_->log(LogLevel::Error,
+                                          "writing the aggregate report row: " + *error);
+                             }
+                           });
+  }
+
+  void act(const Next& next, Transaction& txn, const Evaluation& evaluation) {
+    if (evaluation.result != upesi::dmarc::Result::Fail || evaluation.disposition == Policy::None) {
+      return next();
+    }
+    const bool reject_disposition = evaluation.disposition == Policy::Reject;
+    const std::string action = reject_disposition
+                                   ? setting(cfg_, "reject", "action", "reject")
+                                   : setting(cfg_, "quarantine", "action", "quarantine");
+    if (action == "reject") {
+      return next(Code::Deny,
+                  fmt::format("5.7.1 Message rejected: the DMARC policy of {} ({}) says {}",
+                              evaluation.from_domain, evaluation.policy_domain,
+                              policyName(evaluation.disposition)));
+    }
+    if (action == "quarantine") {
+      auto header = setting(cfg_, "quarantine", "header", "X-DMARC-Quarantine");
+      if (!header.empty()) {
+        txn.addHeader(header, fmt::format("{} p={}", evaluation.from_domain,
+                                          policyName(evaluation.applied_policy)));
+      }
+      auto note = setting(cfg_, "quarantine", "note", "dmarc");
+      if (!note.empty()) {
+        txn.notes()["quarantine"] = note;
+      }
+    }
+    next();
+  }
+
+  Host* host_ = nullptr;
+  nlohmann::json cfg_;
+  unsigned lookup_timeout_ = DefaultLookupTimeout;
+  std::string list_path_;
+  std::shared_ptr<auth::PublicSuffixList> list_;
+  std::set<std::uint64_t> timers_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+} // namespace upesi::plugins::dmarc
+
+std::unique_ptr<upesi::Plugin> upesi_builtin_dmarc() {
+  return std::make_unique<upesi::plugins::dmarc::Dmarc>();
+}
