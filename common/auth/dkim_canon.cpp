@@ -76,9 +76,11 @@ std::string canonicalizeHeader(Canon canon, std::string_view field) {
   // Unfold, compress whitespace runs to one space, drop it at both ends.
   bool pending_space = false;
   bool any = false;
-  for (char c : field.substr(colon + 1)) {
-    if (c == '\r' || c == '\n') {
-      continue;
+  const std::string_view value = field.substr(colon + 1);
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c == '\n' || (c == '\r' && i + 1 < value.size() && value[i + 1] == '\n')) {
+      continue; // unfolding removes line ends only: a bare CR stays
     }
     if (isWsp(c)) {
       pending_space = true;

@@ -77,8 +77,9 @@ public:
   /// The DNS answer for signature `index`; ignored unless it waits for a key.
   void supplyKey(std::size_t index, const KeyAnswer& answer);
 
-  /// One per DKIM-Signature field verified (top first), or a single None for an unsigned
-  /// message. A signature still waiting for its key reads neutral.
+  /// One per DKIM-Signature field verified (top first); a single None for an unsigned
+  /// message; a single permerror "header too large" past MaxHeaderBytes. A signature still
+  /// waiting for its key reads neutral.
   const std::vector<SignatureResult>& results() const { return results_; }
   /// What was noticed and not a result (signatures past MaxVerifiedSignatures).
   const std::vector<std::string>& notes() const { return notes_; }

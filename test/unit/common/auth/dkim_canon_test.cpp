@@ -40,6 +40,7 @@ TEST_CASE("dkim canon: the header example of RFC 6376 section 3.4.5") {
   CHECK(canonicalizeHeader(Canon::Simple, "B : Y\t\n\tZ  ") == "B : Y\t\r\n\tZ  \r\n");
   CHECK(canonicalizeHeader(Canon::Relaxed, "B : Y\t\n\tZ  ") == "b:Y Z\r\n");
   CHECK(canonicalizeHeader(Canon::Relaxed, "Empty:   \r\n") == "empty:\r\n");
+  CHECK(canonicalizeHeader(Canon::Relaxed, "Cr: a\rb \r\n c\r") == "cr:a\rb c\r\r\n");
   CHECK(fieldName("Subject \t: x") == "Subject");
   CHECK(fieldName("no colon") == "");
 }
