@@ -131,10 +131,22 @@ void BodyHasher::emit(std::string_view bytes) {
   if (limit_) {
     room = produced_ >= *limit_ ? 0 : std::min<std::uint64_t>(room, *limit_ - produced_);
   }
-  if (room > 0) {
-    EVP_DigestUpdate(digest_->ctx, bytes.data(), static_cast<std::size_t>(room));
-  }
   produced_ += bytes.size();
+  if (room == 0) {
+    return;
+  }
+  // Small pieces are gathered: one digest update per line would dominate the cost.
+  buffer_.append(bytes.data(), static_cast<std::size_t>(room));
+  if (buffer_.size() >= BufferSize) {
+    flush();
+  }
+}
+
+void BodyHasher::flush() {
+  if (!buffer_.empty()) {
+    EVP_DigestUpdate(digest_->ctx, buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
 }
 
 void BodyHasher::emitEmptyLines() {
@@ -147,17 +159,13 @@ void BodyHasher::emitEmptyLines() {
   }
 }
 
-void BodyHasher::contentByte(char c) {
-  if (canon_ == Canon::Relaxed && isWsp(c)) {
-    pending_space_ = true;
-    return;
-  }
+void BodyHasher::content(std::string_view run) {
   emitEmptyLines();
   if (pending_space_) {
     emit(" ");
     pending_space_ = false;
   }
-  emit(std::string_view(&c, 1));
+  emit(run);
   line_has_content_ = true;
 }
 
@@ -172,21 +180,36 @@ void BodyHasher::lineEnd() {
 }
 
 void BodyHasher::update(std::string_view chunk) {
-  for (char c : chunk) {
+  std::size_t i = 0;
+  while (i < chunk.size()) {
+    const char c = chunk[i];
     if (pending_cr_) {
       pending_cr_ = false;
       if (c == '\n') {
         lineEnd();
+        ++i;
         continue;
       }
-      contentByte('\r'); // a bare CR is content
+      content("\r"); // a bare CR is content
     }
     if (c == '\r') {
       pending_cr_ = true;
+      ++i;
     } else if (c == '\n') {
       lineEnd();
+      ++i;
+    } else if (canon_ == Canon::Relaxed && isWsp(c)) {
+      pending_space_ = true;
+      ++i;
     } else {
-      contentByte(c);
+      // A run of bytes that need no attention goes out in one piece.
+      std::size_t end = i + 1;
+      while (end < chunk.size() && chunk[end] != '\r' && chunk[end] != '\n' &&
+             !(canon_ == Canon::Relaxed && isWsp(chunk[end]))) {
+        ++end;
+      }
+      content(chunk.substr(i, end - i));
+      i = end;
     }
   }
 }
@@ -194,7 +217,7 @@ void BodyHasher::update(std::string_view chunk) {
 std::string BodyHasher::finish() {
   if (pending_cr_) {
     pending_cr_ = false;
-    contentByte('\r');
+    content("\r");
   }
   if (line_has_content_) {
     emit("\r\n"); // a last line without its CRLF gets one
@@ -205,6 +228,7 @@ std::string BodyHasher::finish() {
   if (produced_ == 0 && canon_ == Canon::Simple) {
     emit("\r\n");
   }
+  flush();
   std::string digest(EVP_MAX_MD_SIZE, '\0');
   unsigned int length = 0;
   EVP_DigestFinal_ex(digest_->ctx, reinterpret_cast<unsigned char*>(digest.data()), &length);

@@ -55,9 +55,12 @@ public:
   std::optional<std::uint64_t> limit() const { return limit_; }
 
 private:
+  static constexpr std::size_t BufferSize = 16 * 1024;
+
   void emit(std::string_view bytes);
+  void flush();
   void emitEmptyLines();
-  void contentByte(char c);
+  void content(std::string_view run); // bytes of a line, none of them CR, LF or (relaxed) WSP
   void lineEnd();
 
   struct Digest;
@@ -69,6 +72,7 @@ private:
   bool line_has_content_ = false;
   bool pending_space_ = false; // relaxed: whitespace seen since the line's last content byte
   bool pending_cr_ = false;
+  std::string buffer_; // canonical bytes not yet given to the digest
 };
 
 /// SHA-256 of `data`, 32 bytes.

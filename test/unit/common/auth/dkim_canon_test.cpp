@@ -133,3 +133,82 @@ TEST_CASE("dkim canon: the signed header data selects instances bottom-up") {
   CHECK(signedHeaderData(Canon::Simple, fields, {"from"}, "DKIM-Signature: v=1; b= \r\n") ==
         "from: second\r\nDKIM-Signature: v=1; b= ");
 }
+
+namespace {
+
+// The body canonicalizations written the way dkimpy writes them, on the whole body at once.
+std::string referenceBody(Canon canon, std::string body) {
+  std::string crlf; // bare LF to CRLF
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r')) {
+      crlf += '\r';
+    }
+    crlf += body[i];
+  }
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t end; (end = crlf.find("\r\n", start)) != std::string::npos; start = end + 2) {
+    lines.push_back(crlf.substr(start, end - start));
+  }
+  if (start < crlf.size()) {
+    lines.push_back(crlf.substr(start)); // a last line without CRLF
+  }
+  if (canon == Canon::Relaxed) {
+    for (std::string& line : lines) {
+      std::string out;
+      bool space = false;
+      for (char c : line) {
+        if (c == ' ' || c == '\t') {
+          space = true;
+          continue;
+        }
+        if (space) {
+          out += ' ';
+        }
+        space = false;
+        out += c;
+      }
+      line = out;
+    }
+  }
+  while (!lines.empty() && lines.back().empty()) {
+    lines.pop_back();
+  }
+  std::string out;
+  for (const std::string& line : lines) {
+    out += line + "\r\n";
+  }
+  return out.empty() && canon == Canon::Simple ? "\r\n" : out;
+}
+
+} // namespace
+
+TEST_CASE("dkim canon: the streaming hasher agrees with a whole-body reference") {
+  const char alphabet[] = {'a', 'b', ' ', '\t', '\r', '\n'};
+  std::uint32_t seed = 12345;
+  auto next = [&seed](std::uint32_t bound) {
+    seed = seed * 1103515245U + 12345U;
+    return (seed >> 16) % bound;
+  };
+  for (int round = 0; round < 2000; ++round) {
+    std::string body;
+    const std::uint32_t length = next(40);
+    for (std::uint32_t i = 0; i < length; ++i) {
+      body += alphabet[next(sizeof alphabet)];
+    }
+    for (Canon canon : {Canon::Simple, Canon::Relaxed}) {
+      const std::string expected = referenceBody(canon, body);
+      const std::uint64_t limit = next(static_cast<std::uint32_t>(expected.size()) + 1);
+      BodyHasher hasher(canon, round % 2 == 0 ? std::nullopt : std::optional(limit));
+      for (std::size_t at = 0; at < body.size();) {
+        const std::size_t piece = 1 + next(5);
+        hasher.update(std::string_view(body).substr(at, piece));
+        at += piece;
+      }
+      CAPTURE(body);
+      CHECK(upesi::base64Encode(hasher.finish()) ==
+            hashOf(round % 2 == 0 ? expected : expected.substr(0, limit)));
+      CHECK(hasher.canonicalLength() == expected.size());
+    }
+  }
+}
