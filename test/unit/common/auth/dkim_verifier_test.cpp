@@ -331,6 +331,12 @@ TEST_CASE("dkim verifier: l= with an appended body, and the body_length option")
                        FixtureDns, FixtureTime);
   CHECK(cut.result == Result::PermError);
   CHECK(cut.reason.find("longer than the body") != std::string::npos);
+  // An l= of 76 digits is no body's length.
+  auto huge = verifyOne(
+      replaced(dkimpy_fixtures::SignedRelaxedRelaxedLength, "l=", "l=" + std::string(70, '9')),
+      FixtureDns, FixtureTime);
+  CHECK(huge.result == Result::PermError);
+  CHECK(huge.reason.find("longer than the body") != std::string::npos);
 }
 
 TEST_CASE("dkim verifier: t= in the future and expired x= are permerrors (RFC 6376 6.1.1)") {
