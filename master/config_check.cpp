@@ -1,5 +1,6 @@
 #include "master/config_check.hpp"
 
+#include "common/auth/dkim_key_store.hpp"
 #include "common/config/config.hpp"
 #include "common/config/haraka_aliases.hpp"
 #include "common/config/http_config.hpp"
@@ -66,6 +67,32 @@ std::vector<std::string> unique(std::vector<std::string> messages) {
 }
 
 // Everything start-up reads, read now; `config` reports into `errors` too.
+// What the dkim plugin would log about its signing keys (unreadable, wrong type, too short,
+// without a selector), each naming its file.
+std::vector<std::string> dkimKeyErrors(const fs::path& install_dir, config::Config& config) {
+  auto read = [&config](const std::string& name) -> std::optional<std::string> {
+    auto lines = config.get(name, config::ConfigType::Data);
+    if (!lines || !lines->is_array() || lines->empty()) {
+      return std::nullopt;
+    }
+    std::string text;
+    for (const auto& line : *lines) {
+      text += (line.is_string() ? line.get<std::string>() : line.dump()) + "\n";
+    }
+    return text;
+  };
+  dkim::DefaultKeySettings defaults;
+  if (auto ini = config.get("dkim.ini", config::ConfigType::Ini); ini && ini->contains("sign")) {
+    const auto& sign = (*ini)["sign"];
+    auto text = [&sign](const char* key) {
+      return sign.contains(key) && sign[key].is_string() ? sign[key].get<std::string>() : "";
+    };
+    defaults.domain = text("domain");
+    defaults.selector = text("selector");
+  }
+  return dkim::KeyStore::load(install_dir / "config", read, defaults).errors();
+}
+
 void findErrors(const fs::path& install_dir, config::Config& config,
                 std::vector<std::string>& errors) {
   std::error_code ec;
@@ -138,6 +165,11 @@ void findErrors(const fs::path& install_dir, config::Config& config,
     if (p.info.name == "tls") {
       if (auto tls = tls::loadInboundTls(config); !tls) {
         errors.push_back(tls.error());
+      }
+    }
+    if (p.info.name == "dkim") {
+      for (auto& error : dkimKeyErrors(install_dir, config)) {
+        errors.push_back(std::move(error));
       }
     }
   }
