@@ -20,6 +20,12 @@ const Keys TlsSideKeys = {
 const Keys ForwardRouteKeys = {"host", "port", "enable_outbound", "connect_timeout",
                                "command_timeout"};
 
+// spf.ini: [deny]/[deny_relay] and [defer]/[defer_relay] (plugins/spf/plugin.cpp).
+const Keys SpfDenyKeys = {"helo_none",      "helo_softfail",   "helo_fail",
+                          "helo_permerror", "mfrom_none",      "mfrom_softfail",
+                          "mfrom_fail",     "mfrom_permerror", "openspf_text"};
+const Keys SpfDeferKeys = {"helo_temperror", "mfrom_temperror"};
+
 const std::vector<KnownIniFile> Files = {
     {"smtp.ini",
      {{"main",
@@ -99,6 +105,26 @@ const std::vector<KnownIniFile> Files = {
     {"smtp_forward.ini",
      {{"main", ForwardRouteKeys + Keys{"domain_selector"}}, {"*", ForwardRouteKeys}}},
     {"lmtp.ini", {{"main", ForwardRouteKeys + Keys{"domain_selector"}}, {"*", ForwardRouteKeys}}},
+    {"spf.ini",
+     {{"main", {"lookup_timeout"}},
+      {"relay", {"context", "public_ip"}},
+      {"skip", {"relaying", "auth", "private_ip"}},
+      {"defer", SpfDeferKeys},
+      {"defer_relay", SpfDeferKeys},
+      {"deny", SpfDenyKeys},
+      {"deny_relay", SpfDenyKeys}}},
+    {"dkim.ini",
+     {{"main", {}},
+      {"sign",
+       {"enabled", "headers", "oversign", "canonicalization", "expire", "domain", "selector",
+        "min_key_bits"}},
+      {"verify", {"enabled", "timeout", "allowed_time_skew", "body_length", "min_key_bits"}}}},
+    {"dmarc.ini",
+     {{"main", {"public_suffix_list", "lookup_timeout"}},
+      {"reject", {"action"}},
+      {"quarantine", {"action", "header", "note"}},
+      {"reporting", {"enabled", "directory"}},
+      {"skip", {"relaying", "auth"}}}},
 };
 
 } // namespace
