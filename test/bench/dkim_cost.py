@@ -84,18 +84,19 @@ def relay_files(extra=None):
 
 
 class OpenDkim:
-    """OpenDKIM as a signing milter on a loopback port, in the foreground."""
+    """OpenDKIM as a signing milter, in the foreground, on a unix socket as Debian configures
+    it (over loopback TCP the milter's small writes meet delayed ACKs: 90 ms a message)."""
 
     def __init__(self, workdir, key):
-        self.port = free_port()
+        self.socket = workdir / "opendkim.sock"
         conf = workdir / "opendkim.conf"
         conf.write_text(
             "Syslog no\nBackground no\nMode s\nDomain %s\nSelector %s\nKeyFile %s\n"
             "Canonicalization relaxed/relaxed\nSignatureAlgorithm rsa-sha256\n"
-            "OversignHeaders From\nSocket inet:%d@127.0.0.1\nPidFile %s\nUMask 007\n"
+            "OversignHeaders From\nSocket local:%s\nPidFile %s\nUMask 000\n"
             # The key lies under a temporary directory, which /tmp makes "unsafe".
             "RequireSafeKeys false\n"
-            % (DOMAIN, SELECTOR, key, self.port, workdir / "opendkim.pid"))
+            % (DOMAIN, SELECTOR, key, self.socket, workdir / "opendkim.pid"))
         os.chmod(key, 0o600)
         self.log = open(workdir / "opendkim.log", "w")
         self.proc = subprocess.Popen(["/usr/sbin/opendkim", "-f", "-x", str(conf)],
@@ -108,11 +109,12 @@ class OpenDkim:
             if self.proc.poll() is not None:
                 raise RuntimeError("opendkim exited with %s" % self.proc.returncode)
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(str(self.socket))
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("opendkim did not listen on %d" % self.port) from None
+                    raise RuntimeError("opendkim did not listen on %s" % self.socket) from None
                 time.sleep(0.1)
 
     def stop(self):
@@ -129,7 +131,7 @@ class MilteredPostfix:
         self.name = "postfix-opendkim"
         self.milter = OpenDkim(workdir, key)
         self.postfix = PostfixPeer(workdir, self.name, dict(
-            POSTFIX_RELAY, smtpd_milters="inet:127.0.0.1:%d" % self.milter.port,
+            POSTFIX_RELAY, smtpd_milters="unix:%s" % self.milter.socket,
             milter_default_action="tempfail", milter_protocol="6"))
         self.port, self.pid = self.postfix.port, self.postfix.pid
 
