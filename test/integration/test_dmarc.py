@@ -38,12 +38,18 @@ DMARC = {
     "sampled.co.uk": ["v=DMARC1; p=reject; pct=0"],
     "full.co.uk": ["v=DMARC1; p=quarantine; pct=100; aspf=r; adkim=r"],
     "twice.co.uk": ["v=DMARC1; p=reject", "v=DMARC1; p=none"],
+    "dup.reject.co.uk": ["v=DMARC1; p=none", "v=DMARC1; p=quarantine"],
+    "misc.reject.co.uk": ["google-site-verification=abc"],
     "malformed.co.uk": ["v=DMARC1; p=sometimes"],
     "elsewhere.com": ["v=DMARC1; p=reject"],
+    # Longer than one DNS string of 255 bytes: read joined (RFC 7489 6.6.3, as RFC 7208 3.3).
+    "long.co.uk": ["v=DMARC1; p=quarantine; rua=" + ",".join(
+        "mailto:reports%d@long.co.uk" % i for i in range(12))],
 }
 # Domains with an SPF record and DKIM keys (norecord.co.uk publishes no DMARC record).
 SENDING = sorted(set(DMARC) | {
     "bounce.quarantine.co.uk", "mail.quarantine.co.uk", "mail.reject.co.uk", "news.reject.co.uk", "news.parent.co.uk",
+    "dup.reject.co.uk", "misc.reject.co.uk",
     "bounce.strict.co.uk", "mail.strict.co.uk", "norecord.co.uk", "sub.norecord.co.uk"})
 LOCAL_ZONES = ("co.uk", "com", "in-addr.arpa")
 
@@ -87,7 +93,7 @@ def zone(keys):
         yield port
 
 
-def start(start_server, install, dns_port, dmarc_ini="", quarantine=False):
+def start(start_server, install, dns_port, dmarc_ini="", quarantine=False, first=False):
     saved = install / "saved"
     saved.mkdir(exist_ok=True)
     files = {
@@ -96,7 +102,8 @@ def start(start_server, install, dns_port, dmarc_ini="", quarantine=False):
         "dmarc.ini": dmarc_ini,
         "accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n" % saved,
     }
-    plugins = ["spf", "dkim", "dmarc"] + (["queue/quarantine"] if quarantine else []) + ["accept"]
+    plugins = (["dmarc", "dkim", "spf"] if first else ["spf", "dkim", "dmarc"]) + (
+        ["queue/quarantine"] if quarantine else []) + ["accept"]
     server = start_server(plugins=plugins, so=["accept"], files=files)
     return server, saved
 
@@ -123,11 +130,11 @@ def compose(keys, header_from, sign=None, tamper=False):
     return subject, message
 
 
-def deliver(server, source, mail_from, message):
+def deliver(server, source, mail_from, message, helo=HELO):
     """Sends `message`; returns the (code, text) of the reply to the end of DATA."""
     with smtplib.SMTP("127.0.0.1", server.port, timeout=30,
                       source_address=(source, 0)) as client:
-        client.ehlo(HELO)
+        client.ehlo(helo)
         assert client.mail(mail_from)[0] == 250
         assert client.rcpt("user@example.com")[0] == 250
         code, text = client.data(message)
@@ -216,6 +223,8 @@ CORPUS = [
     ("a@reject.co.uk", "b@elsewhere.com", FAIL_IP, ("reject.co.uk", "ed"), True),
     ("a@news.reject.co.uk", "b@news.reject.co.uk", FAIL_IP, None, False),
     ("a@news.reject.co.uk", "b@mail.reject.co.uk", PASS_IP, None, False),
+    ("a@misc.reject.co.uk", "b@misc.reject.co.uk", FAIL_IP, None, False),
+    ("a@dup.reject.co.uk", "b@dup.reject.co.uk", FAIL_IP, None, False),
     ("a@news.parent.co.uk", "b@elsewhere.com", PASS_IP, None, False),
     ("a@news.parent.co.uk", "b@parent.co.uk", PASS_IP, None, False),
     ("a@news.parent.co.uk", "b@elsewhere.com", FAIL_IP, ("parent.co.uk", "rsa"), False),
@@ -228,6 +237,7 @@ CORPUS = [
     ("a@sampled.co.uk", "b@elsewhere.com", PASS_IP, None, False),
     ("a@sampled.co.uk", "b@sampled.co.uk", PASS_IP, None, False),
     ("a@full.co.uk", "b@full.co.uk", FAIL_IP, None, False),
+    ("a@long.co.uk", "b@long.co.uk", FAIL_IP, None, False),
     ("a@twice.co.uk", "b@twice.co.uk", FAIL_IP, None, False),
     ("a@norecord.co.uk", "b@norecord.co.uk", FAIL_IP, None, False),
     ("a@sub.norecord.co.uk", "b@elsewhere.com", PASS_IP, None, False),
@@ -242,6 +252,9 @@ RFC_OVER_AUTHHEADERS = {
     # authheaders reads an invalid p= as the policy; section 11.2 names permerror for a
     # syntactically incorrect record.
     "a@malformed.co.uk": (("permerror", None), "an invalid p= is a permerror (RFC 7489 11.2)"),
+    # authheaders goes on to the organizational domain; section 6.6.3 steps 3 and 4 stop at
+    # two records at the From domain.
+    "a@dup.reject.co.uk": (("none", None), "two records stop discovery (RFC 7489 6.6.3)"),
 }
 
 
@@ -283,9 +296,11 @@ def test_results_match_authheaders_on_a_corpus(start_server, install, keys, zone
         "none", "quarantine", "reject"}
 
 
+@pytest.mark.parametrize("first", [False, True], ids=["listed_last", "listed_first"])
 def test_authentication_results_has_spf_dkim_and_dmarc_with_their_identities(
-        start_server, install, keys, zone):
-    server, saved = start(start_server, install, zone)
+        start_server, install, keys, zone, first):
+    # Listed before spf and dkim, dmarc still runs after them.
+    server, saved = start(start_server, install, zone, first=first)
     subject, message = compose(keys, "a@quarantine.co.uk", ("mail.quarantine.co.uk", "ed"))
     code, _ = deliver(server, PASS_IP, "b@bounce.quarantine.co.uk", message)
     assert code == 250
@@ -313,6 +328,47 @@ def test_authentication_results_has_spf_dkim_and_dmarc_with_their_identities(
     assert ours["dmarc"].result == "fail"
     field = " ".join(stored_message["Authentication-Results"].split())
     assert "dmarc=fail (p=reject sp=none dis=none) header.from=news.parent.co.uk" in field, field
+
+
+def test_what_authheaders_cannot_judge_follows_the_rfcs(start_server, install, keys, zone):
+    import authres
+    import dkim
+    server, saved = start(start_server, install, zone)
+
+    # Any aligned passing signature passes, not only the first (RFC 7489 section 4.2).
+    subject, message = compose(keys, "a@reject.co.uk", ("reject.co.uk", "rsa"))
+    algorithm, key, _ = keys["ed"]
+    message = dkim.sign(message, b"ed", b"elsewhere.com", key, signature_algorithm=algorithm,
+                        linesep=b"\r\n", include_headers=[b"from", b"subject"]) + message
+    assert deliver(server, FAIL_IP, "b@elsewhere.com", message)[0] == 250
+    field = " ".join(stored(saved, subject)["Authentication-Results"].split())
+    results = authres.AuthenticationResultsHeader.parse_value(field).results
+    assert sorted((r.result, properties(r)["header.d"]) for r in results if r.method == "dkim") == [
+        ("pass", "elsewhere.com"), ("pass", "reject.co.uk")], field
+    assert [r.result for r in results if r.method == "dmarc"] == ["pass"], field
+
+    # A bounce is aligned through the HELO identity (RFC 7208 section 2.4).
+    subject, message = compose(keys, "a@reject.co.uk")
+    assert deliver(server, PASS_IP, "", message, helo="reject.co.uk")[0] == 250
+    assert our_results(stored(saved, subject))["dmarc"].result == "pass"
+    code, text = deliver(server, FAIL_IP, "", compose(keys, "a@reject.co.uk")[1],
+                         helo="reject.co.uk")
+    assert code == 550 and text.startswith("5.7.1"), (code, text)
+
+    # Domains are compared without regard to case.
+    subject, message = compose(keys, "A@Reject.CO.UK")
+    assert deliver(server, PASS_IP, "B@REJECT.co.uk", message)[0] == 250
+    assert our_results(stored(saved, subject))["dmarc"].result == "pass"
+
+    # Several author domains: not evaluated (RFC 7489 section 6.6.1), so not refused.
+    subject, message = compose(keys, "a@reject.co.uk>, <b@strict.co.uk")
+    assert deliver(server, FAIL_IP, "b@reject.co.uk", message)[0] == 250
+    assert our_results(stored(saved, subject))["dmarc"].result == "permerror"
+
+    # A DNS failure is a temperror, which never refuses: dnsmasq refuses names under .net.
+    subject, message = compose(keys, "a@failing.net")
+    assert deliver(server, FAIL_IP, "b@reject.co.uk", message)[0] == 250
+    assert our_results(stored(saved, subject))["dmarc"].result == "temperror"
 
 
 def quarantined(install, uuid):
