@@ -149,7 +149,7 @@ def stored_file(saved, subject, timeout=10):
         for path in saved.iterdir():
             raw = path.read_bytes().split(b"\r\n", 1)[1]
             message = email.message_from_bytes(raw, policy=email.policy.compat32)
-            if message["Subject"] == subject:
+            if (message["Subject"] or "").strip() == subject:
                 return path.stem, message
         time.sleep(0.05)
     raise AssertionError("no stored message with subject %r" % subject)
@@ -506,3 +506,132 @@ def test_aggregate_rows_record_each_evaluated_message(start_server, install, key
     published = row["policy_published"]
     assert (published["domain"], published["p"], published["sp"]) == (
         "parent.co.uk", "reject", "none")
+
+
+def bodies():
+    """Bodies that test a verifier hashing as the message streams in: whitespace runs and
+    trailing blanks for relaxed canonicalization, lines starting with dots, long lines, empty
+    lines at the end (which both canonicalizations drop), and the empty body."""
+    lines = []
+    for i in range(2500):
+        lines.append(("." * (i % 3)) + "line %d\t with  \t runs" % i + " " * (i % 4)
+                     + "\t" * (i % 2))
+        if i % 7 == 0:
+            lines += ["", " \t", ""]
+    long_lines = ["%04d " % i + " x" * 490 + "  " for i in range(200)]
+    return [
+        "\r\n".join(lines) + "\r\n\r\n\r\n\r\n",
+        "\r\n".join(long_lines) + "\r\n",
+        "\r\n" * 50,
+        "",
+        ".\r\n..\r\n. \r\n",
+    ]
+
+
+def signed(keys, body, canonicalization, selector):
+    import dkim
+    subject = "case %d" % next(SUBJECTS)
+    message = ("From: <a@reject.co.uk>\r\nSubject:  %s \t\r\nTo: <user@example.com>\r\n\r\n%s"
+               % (subject, body)).encode()
+    algorithm, key, _ = keys[selector]
+    return subject, dkim.sign(message, selector.encode(), b"reject.co.uk", key,
+                              signature_algorithm=algorithm, linesep=b"\r\n",
+                              canonicalize=canonicalization,
+                              include_headers=[b"from", b"subject", b"to"]) + message
+
+
+class SourcedClient:
+    """A raw SMTP client for BDAT (smtplib has no BDAT) connecting from a chosen address."""
+
+    def __init__(self, port, source):
+        import socket
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                             source_address=(source, 0))
+        self.file = self.sock.makefile("rb")
+
+    def reply(self):
+        lines = []
+        for _ in range(100):
+            line = self.file.readline()
+            assert line.endswith(b"\r\n"), line
+            lines.append(line[4:-2].decode())
+            if line[3:4] != b"-":
+                return int(line[:3]), lines
+        raise AssertionError("a reply of more than 100 lines")
+
+    def cmd(self, data):
+        self.sock.sendall(data)
+        return self.reply()
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+def send_bdat(server, source, mail_from, message, size):
+    client = SourcedClient(server.port, source)
+    try:
+        assert client.reply()[0] == 220
+        code, lines = client.cmd(b"EHLO %s\r\n" % HELO.encode())
+        assert code == 250 and "CHUNKING" in lines
+        assert client.cmd(b"MAIL FROM:<%s>\r\n" % mail_from.encode())[0] == 250
+        assert client.cmd(b"RCPT TO:<user@example.com>\r\n")[0] == 250
+        chunks = [message[i:i + size] for i in range(0, len(message), size)]
+        for chunk in chunks[:-1]:
+            assert client.cmd(b"BDAT %d\r\n" % len(chunk) + chunk)[0] == 250
+        code, lines = client.cmd(b"BDAT %d LAST\r\n" % len(chunks[-1]) + chunks[-1])
+        assert client.cmd(b"QUIT\r\n")[0] == 221
+        return code, lines
+    finally:
+        client.close()
+
+
+def test_signatures_verify_however_the_body_arrives(start_server, install, keys, zone):
+    # SPF fails for an unaligned domain: only the signature can make DMARC pass.
+    server, saved = start(start_server, install, zone)
+    failures = []
+    for number, body in enumerate(bodies()):
+        for canonicalization in [(b"simple", b"simple"), (b"relaxed", b"relaxed")]:
+            for way in ["DATA", "BDAT"]:
+                subject, message = signed(keys, body, canonicalization,
+                                          "ed" if number % 2 else "rsa")
+                if way == "DATA":
+                    code, text = deliver(server, FAIL_IP, "b@elsewhere.com", message)
+                else:
+                    # Chunks split inside lines, CRLFs and whitespace runs.
+                    code, text = send_bdat(server, FAIL_IP, "b@elsewhere.com", message, 997)
+                case = "body %d, %s, %s" % (number, b"/".join(canonicalization).decode(), way)
+                if code != 250:
+                    failures.append("%s: refused %d %s" % (case, code, text))
+                    continue
+                ours = our_results(stored(saved, subject))
+                if (ours["dkim"].result, ours["dmarc"].result) != ("pass", "pass"):
+                    failures.append("%s: dkim=%s dmarc=%s" % (case, ours["dkim"].result,
+                                                             ours["dmarc"].result))
+    assert failures == [], "\n".join(failures)
+
+
+def test_each_transaction_of_a_connection_is_judged_on_its_own(start_server, install, keys, zone):
+    server, saved = start(start_server, install, zone)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30,
+                      source_address=(PASS_IP, 0)) as client:
+        client.ehlo(HELO)
+        outcomes = []
+        for header_from, mail_from, sign in [
+                ("a@reject.co.uk", "b@reject.co.uk", None),  # SPF aligned: pass
+                ("a@reject.co.uk", "b@elsewhere.com", None),  # nothing aligned: refused
+                ("a@reject.co.uk", "b@elsewhere.com", ("reject.co.uk", "rsa")),  # DKIM: pass
+                ("a@strict.co.uk", "b@elsewhere.com", ("reject.co.uk", "rsa")),  # refused
+                ("a@quarantine.co.uk", "b@quarantine.co.uk", None)]:  # pass
+            subject, message = compose(keys, header_from, sign)
+            assert client.mail(mail_from)[0] == 250
+            assert client.rcpt("user@example.com")[0] == 250
+            code, _ = client.data(message)
+            outcomes.append(code)
+            if code == 250:
+                kept = stored(saved, subject)
+                assert our_results(kept)["dmarc"].result == "pass"
+                assert kept["X-DMARC-Quarantine"] is None
+            else:
+                client.rset()
+    assert outcomes == [250, 550, 250, 550, 250]
