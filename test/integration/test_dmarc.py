@@ -142,14 +142,15 @@ def deliver(server, source, mail_from, message, helo=HELO):
 
 
 def stored_file(saved, subject, timeout=10):
-    """(the transaction's uuid, the stored message) for the message whose subject is
-    `subject`."""
+    """(the transaction's uuid, the stored message) for the message whose subject starts with
+    `subject` ("case N")."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for path in saved.iterdir():
             raw = path.read_bytes().split(b"\r\n", 1)[1]
             message = email.message_from_bytes(raw, policy=email.policy.compat32)
-            if (message["Subject"] or "").strip() == subject:
+            words = str(message["Subject"]).split()
+            if words[:2] == subject.split():
                 return path.stem, message
         time.sleep(0.05)
     raise AssertionError("no stored message with subject %r" % subject)
@@ -635,3 +636,42 @@ def test_each_transaction_of_a_connection_is_judged_on_its_own(start_server, ins
             else:
                 client.rset()
     assert outcomes == [250, 550, 250, 550, 250]
+
+
+def test_signatures_verify_over_every_header_layout(start_server, install, keys, zone):
+    import dkim
+    server, saved = start(start_server, install, zone)
+    layouts = [
+        # Folded fields, whitespace after the colon and before the line end.
+        ("Subject:\t%s\r\n  folded\r\n\tagain  \r\nTo:  <user@example.com> \r\n",
+         [b"from", b"subject", b"to"]),
+        # The same name twice, signed bottom-up, and an absent name (signed as empty).
+        ("Subject: %s\r\nX-List: first\r\nX-List: second\r\n",
+         [b"from", b"x-list", b"x-list", b"reply-to", b"subject"]),
+        # Oversigned: names once more than present.
+        ("Subject: %s\r\nTo: <user@example.com>\r\n",
+         [b"from", b"from", b"subject", b"subject", b"to", b"to"]),
+        # Field names in other cases than in h=.
+        ("SUBJECT: %s\r\nto: <user@example.com>\r\n", [b"From", b"Subject", b"TO"]),
+    ]
+    failures = []
+    for number, (layout, signed_names) in enumerate(layouts):
+        for canonicalization in [(b"simple", b"simple"), (b"relaxed", b"simple")]:
+            subject = "case %d" % next(SUBJECTS)
+            message = ("From: <a@reject.co.uk>\r\n" + layout % subject
+                       + "\r\nHello.\r\n").encode()
+            algorithm, key, _ = keys["rsa"]
+            message = dkim.sign(message, b"rsa", b"reject.co.uk", key,
+                                signature_algorithm=algorithm, linesep=b"\r\n",
+                                canonicalize=canonicalization,
+                                include_headers=signed_names) + message
+            case = "layout %d, %s" % (number, b"/".join(canonicalization).decode())
+            code, text = deliver(server, FAIL_IP, "b@elsewhere.com", message)
+            if code != 250:
+                failures.append("%s: refused %d %s" % (case, code, text))
+                continue
+            ours = our_results(stored(saved, subject))
+            if (ours["dkim"].result, ours["dmarc"].result) != ("pass", "pass"):
+                failures.append("%s: dkim=%s dmarc=%s" % (case, ours["dkim"].result,
+                                                         ours["dmarc"].result))
+    assert failures == [], "\n".join(failures)
