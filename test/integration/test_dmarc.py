@@ -3,7 +3,7 @@ SPF and DKIM key records on a loopback port. Messages are signed here with dkimp
 addresses across 127.0.0.0/8, so SPF and DKIM pass or fail at will; each result is compared with
 python3-authheaders (pyspf, dkimpy and its DMARC code) asking the same zone.
 
-The domains sit under co.uk and com, real public suffixes: the Public Suffix List then gives
+The domains sit under co.uk, com and kawasaki.jp, real public suffixes: the Public Suffix List then gives
 organizational domains both sides agree on (publicsuffix2, under authheaders, takes the
 unlisted .test itself as the organizational domain of every name under it)."""
 import datetime
@@ -42,6 +42,11 @@ DMARC = {
     "misc.reject.co.uk": ["google-site-verification=abc"],
     "malformed.co.uk": ["v=DMARC1; p=sometimes"],
     "elsewhere.com": ["v=DMARC1; p=reject"],
+    # The Public Suffix List's wildcard (*.kawasaki.jp) and exception (!city.kawasaki.jp):
+    # shop.kawasaki.jp is a public suffix, whose record no one may use.
+    "city.kawasaki.jp": ["v=DMARC1; p=reject"],
+    "shop.kawasaki.jp": ["v=DMARC1; p=reject"],
+    "mail.shop.kawasaki.jp": ["v=DMARC1; p=quarantine"],
     # Longer than one DNS string of 255 bytes: read joined (RFC 7489 6.6.3, as RFC 7208 3.3).
     "long.co.uk": ["v=DMARC1; p=quarantine; rua=" + ",".join(
         "mailto:reports%d@long.co.uk" % i for i in range(12))],
@@ -49,9 +54,10 @@ DMARC = {
 # Domains with an SPF record and DKIM keys (norecord.co.uk publishes no DMARC record).
 SENDING = sorted(set(DMARC) | {
     "bounce.quarantine.co.uk", "mail.quarantine.co.uk", "mail.reject.co.uk", "news.reject.co.uk", "news.parent.co.uk",
-    "dup.reject.co.uk", "misc.reject.co.uk",
+    "dup.reject.co.uk", "misc.reject.co.uk", "news.city.kawasaki.jp",
+    "news.mail.shop.kawasaki.jp", "other.shop.kawasaki.jp",
     "bounce.strict.co.uk", "mail.strict.co.uk", "norecord.co.uk", "sub.norecord.co.uk"})
-LOCAL_ZONES = ("co.uk", "com", "in-addr.arpa")
+LOCAL_ZONES = ("co.uk", "com", "jp", "in-addr.arpa")
 
 
 def openssl(*args):
@@ -239,6 +245,12 @@ CORPUS = [
     ("a@sampled.co.uk", "b@sampled.co.uk", PASS_IP, None, False),
     ("a@full.co.uk", "b@full.co.uk", FAIL_IP, None, False),
     ("a@long.co.uk", "b@long.co.uk", FAIL_IP, None, False),
+    ("a@news.city.kawasaki.jp", "b@city.kawasaki.jp", PASS_IP, None, False),
+    ("a@news.city.kawasaki.jp", "b@elsewhere.com", PASS_IP, None, False),
+    ("a@news.mail.shop.kawasaki.jp", "b@mail.shop.kawasaki.jp", PASS_IP, None, False),
+    ("a@news.mail.shop.kawasaki.jp", "b@other.shop.kawasaki.jp", PASS_IP,
+     ("other.shop.kawasaki.jp", "rsa"), False),
+    ("a@other.shop.kawasaki.jp", "b@other.shop.kawasaki.jp", FAIL_IP, None, False),
     ("a@twice.co.uk", "b@twice.co.uk", FAIL_IP, None, False),
     ("a@norecord.co.uk", "b@norecord.co.uk", FAIL_IP, None, False),
     ("a@sub.norecord.co.uk", "b@elsewhere.com", PASS_IP, None, False),
