@@ -41,6 +41,10 @@ DMARC = {
     "dup.reject.co.uk": ["v=DMARC1; p=none", "v=DMARC1; p=quarantine"],
     "misc.reject.co.uk": ["google-site-verification=abc"],
     "malformed.co.uk": ["v=DMARC1; p=sometimes"],
+    "badsp.co.uk": ["v=DMARC1; p=reject; sp=sometimes"],
+    "lenient.co.uk": ["v=DMARC1; p=sometimes; rua=mailto:reports@lenient.co.uk"],
+    "lowercase.co.uk": ["v=dmarc1; p=reject"],
+    "compact.co.uk": ["v=DMARC1;p=quarantine;aspf=s;"],
     "elsewhere.com": ["v=DMARC1; p=reject"],
     # The Public Suffix List's wildcard (*.kawasaki.jp) and exception (!city.kawasaki.jp):
     # shop.kawasaki.jp is a public suffix, whose record no one may use.
@@ -56,6 +60,7 @@ SENDING = sorted(set(DMARC) | {
     "bounce.quarantine.co.uk", "mail.quarantine.co.uk", "mail.reject.co.uk", "news.reject.co.uk", "news.parent.co.uk",
     "dup.reject.co.uk", "misc.reject.co.uk", "news.city.kawasaki.jp",
     "news.mail.shop.kawasaki.jp", "other.shop.kawasaki.jp",
+    "bounce.compact.co.uk",
     "bounce.strict.co.uk", "mail.strict.co.uk", "norecord.co.uk", "sub.norecord.co.uk"})
 LOCAL_ZONES = ("co.uk", "com", "jp", "in-addr.arpa")
 
@@ -255,6 +260,11 @@ CORPUS = [
     ("a@norecord.co.uk", "b@norecord.co.uk", FAIL_IP, None, False),
     ("a@sub.norecord.co.uk", "b@elsewhere.com", PASS_IP, None, False),
     ("a@malformed.co.uk", "b@malformed.co.uk", FAIL_IP, None, False),
+    ("a@badsp.co.uk", "b@badsp.co.uk", FAIL_IP, None, False),
+    ("a@lenient.co.uk", "b@lenient.co.uk", FAIL_IP, None, False),
+    ("a@lowercase.co.uk", "b@lowercase.co.uk", FAIL_IP, None, False),
+    ("a@compact.co.uk", "b@bounce.compact.co.uk", PASS_IP, None, False),
+    ("a@compact.co.uk", "b@compact.co.uk", PASS_IP, None, False),
 ]
 
 # Where authheaders departs from RFC 7489, the answer the RFC asks for, and why.
@@ -265,6 +275,9 @@ RFC_OVER_AUTHHEADERS = {
     # authheaders reads an invalid p= as the policy; section 11.2 names permerror for a
     # syntactically incorrect record.
     "a@malformed.co.uk": (("permerror", None), "an invalid p= is a permerror (RFC 7489 11.2)"),
+    "a@badsp.co.uk": (("permerror", None), "an invalid sp= is a permerror (RFC 7489 11.2)"),
+    # Section 6.6.3 step 5: an invalid p= with a valid rua= is read as p=none.
+    "a@lenient.co.uk": (("fail", "none"), "an invalid p= with rua= is p=none (RFC 7489 6.6.3)"),
     # authheaders goes on to the organizational domain; section 6.6.3 steps 3 and 4 stop at
     # two records at the From domain.
     "a@dup.reject.co.uk": (("none", None), "two records stop discovery (RFC 7489 6.6.3)"),
