@@ -36,6 +36,7 @@ DMARC = {
     "own.parent.co.uk": ["v=DMARC1; p=quarantine"],
     "strict.co.uk": ["v=DMARC1; p=reject; adkim=s; aspf=s"],
     "sampled.co.uk": ["v=DMARC1; p=reject; pct=0"],
+    "half.co.uk": ["v=DMARC1; p=reject; pct=50"],
     "full.co.uk": ["v=DMARC1; p=quarantine; pct=100; aspf=r; adkim=r"],
     "twice.co.uk": ["v=DMARC1; p=reject", "v=DMARC1; p=none"],
     "dup.reject.co.uk": ["v=DMARC1; p=none", "v=DMARC1; p=quarantine"],
@@ -104,7 +105,8 @@ def zone(keys):
         yield port
 
 
-def start(start_server, install, dns_port, dmarc_ini="", quarantine=False, first=False):
+def start(start_server, install, dns_port, dmarc_ini="", quarantine=False, first=False,
+          smtp=None):
     saved = install / "saved"
     saved.mkdir(exist_ok=True)
     files = {
@@ -115,7 +117,7 @@ def start(start_server, install, dns_port, dmarc_ini="", quarantine=False, first
     }
     plugins = (["dmarc", "dkim", "spf"] if first else ["spf", "dkim", "dmarc"]) + (
         ["queue/quarantine"] if quarantine else []) + ["accept"]
-    server = start_server(plugins=plugins, so=["accept"], files=files)
+    server = start_server(plugins=plugins, so=["accept"], files=files, smtp=smtp)
     return server, saved
 
 
@@ -459,6 +461,40 @@ def test_reject_action_quarantine_accepts_and_marks(start_server, install, keys,
     assert len(quarantined(install, uuid)) == 1
 
 
+def aggregate_rows(install, since):
+    """The rows of the day files from the UTC day of `since` to today's."""
+    days = {datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d")
+            for t in (since, time.time())}
+    files = [install / "dmarc" / ("aggregate-%s.jsonl" % day) for day in sorted(days)]
+    return [json.loads(line) for f in files if f.exists() for line in f.read_text().splitlines()]
+
+
+def test_pct_samples_failing_mail_across_workers(start_server, install, keys, zone):
+    import concurrent.futures
+    server, saved = start(start_server, install, zone, smtp={"nodes": 2})
+    server.wait_workers(2)
+    started = time.time()
+
+    def one(_):
+        return deliver(server, PASS_IP, "b@elsewhere.com", compose(keys, "a@half.co.uk")[1])[0]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(one, range(60)))
+    # pct=50: each failing message is refused or, sampled out, quarantined; missing either
+    # in 60 draws would happen once in 2^59 runs.
+    refused, kept = codes.count(550), codes.count(250)
+    assert refused + kept == 60 and refused > 0 and kept > 0, codes
+    deadline = time.monotonic() + 10
+    while len(aggregate_rows(install, started)) < 60 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a stray extra row would show by now
+    rows = aggregate_rows(install, started)  # each line whole JSON, though two workers append
+    assert len(rows) == 60
+    dispositions = [(row["policy_evaluated"]["disposition"], row["policy_evaluated"].get("reason"))
+                    for row in rows]
+    assert dispositions.count(("reject", None)) == refused
+    assert dispositions.count(("quarantine", "sampled_out")) == kept
+
+
 def test_aggregate_rows_record_each_evaluated_message(start_server, install, keys, zone):
     server, saved = start(start_server, install, zone)
     started = time.time()
@@ -476,13 +512,9 @@ def test_aggregate_rows_record_each_evaluated_message(start_server, install, key
     for header_from, mail_from, source, sign, tamper, expected_code in sent:
         _, message = compose(keys, header_from, sign, tamper)
         assert deliver(server, source, mail_from, message)[0] == expected_code, header_from
-    days = {datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d")
-            for t in (started, time.time())}
-    files = [install / "dmarc" / ("aggregate-%s.jsonl" % day) for day in sorted(days)]
 
     def rows():
-        return [json.loads(line) for f in files if f.exists()
-                for line in f.read_text().splitlines()]
+        return aggregate_rows(install, started)
     deadline = time.monotonic() + 10
     while len(rows()) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
