@@ -469,6 +469,16 @@ def aggregate_rows(install, since):
     return [json.loads(line) for f in files if f.exists() for line in f.read_text().splitlines()]
 
 
+def rows_when(install, since, count, timeout=10):
+    """The rows once `count` are there (written off the loop, after the reply) or `timeout`
+    has passed, and a moment more for a stray extra one to show."""
+    deadline = time.monotonic() + timeout
+    while len(aggregate_rows(install, since)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return aggregate_rows(install, since)
+
+
 def test_pct_samples_failing_mail_across_workers(start_server, install, keys, zone):
     import concurrent.futures
     server, saved = start(start_server, install, zone, smtp={"nodes": 2})
@@ -483,11 +493,7 @@ def test_pct_samples_failing_mail_across_workers(start_server, install, keys, zo
     # in 60 draws would happen once in 2^59 runs.
     refused, kept = codes.count(550), codes.count(250)
     assert refused + kept == 60 and refused > 0 and kept > 0, codes
-    deadline = time.monotonic() + 10
-    while len(aggregate_rows(install, started)) < 60 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # a stray extra row would show by now
-    rows = aggregate_rows(install, started)  # each line whole JSON, though two workers append
+    rows = rows_when(install, started, 60)  # each line whole JSON, though two workers append
     assert len(rows) == 60
     dispositions = [(row["policy_evaluated"]["disposition"], row["policy_evaluated"].get("reason"))
                     for row in rows]
@@ -512,16 +518,10 @@ def test_aggregate_rows_record_each_evaluated_message(start_server, install, key
     for header_from, mail_from, source, sign, tamper, expected_code in sent:
         _, message = compose(keys, header_from, sign, tamper)
         assert deliver(server, source, mail_from, message)[0] == expected_code, header_from
-
-    def rows():
-        return aggregate_rows(install, started)
-    deadline = time.monotonic() + 10
-    while len(rows()) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # rows are written off the loop: give a stray fifth one time to show
-    by_from = {row["identifiers"]["header_from"]: row for row in rows()}
-    assert len(rows()) == 4 and set(by_from) == {
-        "quarantine.co.uk", "reject.co.uk", "sampled.co.uk", "news.parent.co.uk"}, rows()
+    rows = rows_when(install, started, 4)
+    by_from = {row["identifiers"]["header_from"]: row for row in rows}
+    assert len(rows) == 4 and set(by_from) == {
+        "quarantine.co.uk", "reject.co.uk", "sampled.co.uk", "news.parent.co.uk"}, rows
     for row in by_from.values():
         assert started - 1 <= row["time"] <= time.time() + 1
         assert row["count"] == 1
@@ -732,3 +732,39 @@ def test_signatures_verify_over_every_header_layout(start_server, install, keys,
                 failures.append("%s: dkim=%s dmarc=%s" % (case, ours["dkim"].result,
                                                          ours["dmarc"].result))
     assert failures == [], "\n".join(failures)
+
+
+def test_relaying_clients_are_skipped_unless_asked(start_server, install, keys, zone):
+    saved = install / "saved"
+    saved.mkdir()
+    files = {"dns.ini": dns_zone.resolver_ini(zone), "spf.ini": "[skip]\nprivate_ip=false\n",
+             # The relay plugin lets the failing client relay; relayed mail is queued outbound.
+             "relay.ini": "[relay]\nacl=true\n", "relay_acl_allow": FAIL_IP + "/32\n",
+             "accept.ini": "[queue_outbound]\ncode=OK\nsave=%s\n" % saved}
+    plugins = ["relay", "spf", "dkim", "dmarc", "accept"]
+    server = start_server(plugins=plugins, so=["accept"], files=files)
+    started = time.time()
+    subject, message = compose(keys, "a@reject.co.uk")
+    assert deliver(server, FAIL_IP, "b@reject.co.uk", message)[0] == 250
+    assert "[dmarc]" not in server.log()
+    assert "dmarc=" not in stored(saved, subject).get("Authentication-Results", "")
+    assert rows_when(install, started, 1, timeout=1) == []
+    server.stop()
+
+    files["dmarc.ini"] = "[skip]\nrelaying=false\n"
+    server = start_server(plugins=plugins, so=["accept"], files=files)
+    code, text = deliver(server, FAIL_IP, "b@reject.co.uk", compose(keys, "a@reject.co.uk")[1])
+    assert code == 550 and text.startswith("5.7.1"), (code, text)
+    assert len(rows_when(install, started, 1)) == 1
+
+
+def test_an_unanswering_resolver_is_a_temperror_that_refuses_nothing(start_server, install,
+                                                                      keys):
+    dead_port = dns_zone.free_port()  # nothing listens there: every lookup times out
+    server, saved = start(start_server, install, dead_port, "[main]\nlookup_timeout=5\n")
+    subject, message = compose(keys, "a@reject.co.uk", ("reject.co.uk", "rsa"))
+    assert deliver(server, FAIL_IP, "b@reject.co.uk", message)[0] == 250
+    ours = our_results(stored(saved, subject))
+    assert (ours["spf"].result, ours["dkim"].result, ours["dmarc"].result) == (
+        "temperror", "temperror", "temperror")
+    assert rows_when(install, time.time(), 1, timeout=1) == []
