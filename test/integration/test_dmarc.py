@@ -768,3 +768,39 @@ def test_an_unanswering_resolver_is_a_temperror_that_refuses_nothing(start_serve
     assert (ours["spf"].result, ours["dkim"].result, ours["dmarc"].result) == (
         "temperror", "temperror", "temperror")
     assert rows_when(install, time.time(), 1, timeout=1) == []
+
+
+def test_the_author_domain_is_found_in_every_form_of_from(start_server, install, keys, zone):
+    server, saved = start(start_server, install, zone)
+    forms = [
+        "a@reject.co.uk",
+        "Name <a@reject.co.uk>",
+        '"a@elsewhere.com" <a@reject.co.uk>',
+        "=?utf-8?q?J=C3=B6rg?= <a@reject.co.uk>",
+        "a@reject.co.uk (a@elsewhere.com)",
+        "(a@elsewhere.com) Name\r\n\t<a@REJECT.co.uk>",
+        "Team: a@reject.co.uk, b@reject.co.uk;",
+        '"a b"@reject.co.uk',
+    ]
+    for form in forms:
+        message = ("From: %s\r\nSubject: form\r\n\r\nHello.\r\n" % form).encode()
+        code, text = deliver(server, FAIL_IP, "b@elsewhere.com", message)
+        # The failing reject.co.uk mail is refused, naming the domain found.
+        assert (code, text.split(":")[0]) == (
+            550, "5.7.1 Message rejected"), (form, code, text)
+        assert "policy of reject.co.uk" in text, (form, text)
+    # The field name in any case.
+    code, text = deliver(server, FAIL_IP, "b@elsewhere.com",
+                         b"FROM: <a@reject.co.uk>\r\nSubject: form\r\n\r\nHello.\r\n")
+    assert code == 550, (code, text)
+    # No domain to judge (RFC 7489 section 6.6.1): not refused, a permerror.
+    for form in ["<a@[127.0.0.1]>", "undisclosed-recipients:;", "a@reject.co.uk, b@elsewhere.com"]:
+        subject = "case %d" % next(SUBJECTS)
+        message = ("From: %s\r\nSubject: %s\r\n\r\nHello.\r\n" % (form, subject)).encode()
+        assert deliver(server, FAIL_IP, "b@elsewhere.com", message)[0] == 250, form
+        assert our_results(stored(saved, subject))["dmarc"].result == "permerror", form
+    # No From at all.
+    subject = "case %d" % next(SUBJECTS)
+    assert deliver(server, FAIL_IP, "b@elsewhere.com",
+                   ("Subject: %s\r\n\r\nHello.\r\n" % subject).encode())[0] == 250
+    assert our_results(stored(saved, subject))["dmarc"].result == "permerror"
