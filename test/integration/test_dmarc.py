@@ -388,11 +388,6 @@ def test_what_authheaders_cannot_judge_follows_the_rfcs(start_server, install, k
     assert deliver(server, PASS_IP, "B@REJECT.co.uk", message)[0] == 250
     assert our_results(stored(saved, subject))["dmarc"].result == "pass"
 
-    # Several author domains: not evaluated (RFC 7489 section 6.6.1), so not refused.
-    subject, message = compose(keys, "a@reject.co.uk>, <b@strict.co.uk")
-    assert deliver(server, FAIL_IP, "b@reject.co.uk", message)[0] == 250
-    assert our_results(stored(saved, subject))["dmarc"].result == "permerror"
-
     # A DNS failure is a temperror, which never refuses: dnsmasq refuses names under .net.
     subject, message = compose(keys, "a@failing.net")
     assert deliver(server, FAIL_IP, "b@reject.co.uk", message)[0] == 250
@@ -794,7 +789,7 @@ def test_the_author_domain_is_found_in_every_form_of_from(start_server, install,
                          b"FROM: <a@reject.co.uk>\r\nSubject: form\r\n\r\nHello.\r\n")
     assert code == 550, (code, text)
     # No domain to judge (RFC 7489 section 6.6.1): not refused, a permerror.
-    for form in ["<a@[127.0.0.1]>", "undisclosed-recipients:;", "a@reject.co.uk, b@elsewhere.com"]:
+    for form in ["<a@[127.0.0.1]>", "undisclosed-recipients:;", "<a@[127.0.0.1]>, (none)"]:
         subject = "case %d" % next(SUBJECTS)
         message = ("From: %s\r\nSubject: %s\r\n\r\nHello.\r\n" % (form, subject)).encode()
         assert deliver(server, FAIL_IP, "b@elsewhere.com", message)[0] == 250, form
@@ -803,4 +798,60 @@ def test_the_author_domain_is_found_in_every_form_of_from(start_server, install,
     subject = "case %d" % next(SUBJECTS)
     assert deliver(server, FAIL_IP, "b@elsewhere.com",
                    ("Subject: %s\r\n\r\nHello.\r\n" % subject).encode())[0] == 250
+    assert our_results(stored(saved, subject))["dmarc"].result == "permerror"
+
+
+def dmarc_entries(message):
+    """[(result, header.from)] of the dmarc entries of our Authentication-Results field."""
+    import authres
+    [field] = message.get_all("Authentication-Results")
+    parsed = authres.AuthenticationResultsHeader.parse_value(" ".join(field.split()))
+    return sorted((r.result, properties(r)["header.from"]) for r in parsed.results
+                  if r.method == "dmarc")
+
+
+def test_every_author_domain_is_judged(start_server, install, keys, zone):
+    # RFC 7489 section 6.6.1: each author domain is evaluated and the strictest policy among
+    # those that fail applies; an address added beside a domain cannot hide its policy.
+    server, saved = start(start_server, install, zone)
+    started = time.time()
+    refused = [
+        # (From fields, MAIL FROM): elsewhere.com passes by SPF, reject.co.uk fails.
+        ("From: a@reject.co.uk, b@elsewhere.com", "b@elsewhere.com"),
+        ("From: <b@elsewhere.com>\r\nFrom: <a@reject.co.uk>", "b@elsewhere.com"),
+        ("From: <a@reject.co.uk>, <b@[127.0.0.1]>", "b@elsewhere.com"),
+        ("From: a@quarantine.co.uk, b@reject.co.uk", "b@elsewhere.com"),
+    ]
+    for fields, mail_from in refused:
+        message = ("%s\r\nSubject: several\r\n\r\nHello.\r\n" % fields).encode()
+        code, text = deliver(server, PASS_IP, mail_from, message)
+        assert code == 550 and "policy of reject.co.uk" in text, (fields, code, text)
+
+    # quarantine.co.uk fails and elsewhere.com passes: quarantined, both entries written.
+    subject = "case %d" % next(SUBJECTS)
+    message = ("From: a@quarantine.co.uk, b@elsewhere.com\r\nSubject: %s\r\n\r\nHello.\r\n"
+               % subject).encode()
+    assert deliver(server, PASS_IP, "b@elsewhere.com", message)[0] == 250
+    kept = stored(saved, subject)
+    assert kept["X-DMARC-Quarantine"] == "quarantine.co.uk p=quarantine"
+    assert dmarc_entries(kept) == [("fail", "quarantine.co.uk"), ("pass", "elsewhere.com")]
+
+    # Both pass (reject.co.uk by its signature, quarantine.co.uk by SPF): accepted as sent.
+    subject, message = compose(keys, "a@reject.co.uk>, <b@quarantine.co.uk",
+                               ("reject.co.uk", "rsa"))
+    assert deliver(server, PASS_IP, "b@quarantine.co.uk", message)[0] == 250
+    kept = stored(saved, subject)
+    assert kept["X-DMARC-Quarantine"] is None
+    assert dmarc_entries(kept) == [("pass", "quarantine.co.uk"), ("pass", "reject.co.uk")]
+
+    # A report row for each domain evaluated against a record (the literal is none).
+    rows = rows_when(install, started, 11)
+    assert sorted(row["identifiers"]["header_from"] for row in rows) == sorted(
+        ["reject.co.uk"] * 5 + ["elsewhere.com"] * 3 + ["quarantine.co.uk"] * 3)
+
+    # More domains than are evaluated: a permerror, as for no domain.
+    subject = "case %d" % next(SUBJECTS)
+    many = ", ".join("a@d%d.co.uk" % i for i in range(9))
+    message = ("From: %s\r\nSubject: %s\r\n\r\nHello.\r\n" % (many, subject)).encode()
+    assert deliver(server, PASS_IP, "b@elsewhere.com", message)[0] == 250
     assert our_results(stored(saved, subject))["dmarc"].result == "permerror"
