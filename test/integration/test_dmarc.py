@@ -3,9 +3,9 @@ SPF and DKIM key records on a loopback port. Messages are signed here with dkimp
 addresses across 127.0.0.0/8, so SPF and DKIM pass or fail at will; each result is compared with
 python3-authheaders (pyspf, dkimpy and its DMARC code) asking the same zone.
 
-The domains sit under co.uk, com and kawasaki.jp, real public suffixes: the Public Suffix List then gives
-organizational domains both sides agree on (publicsuffix2, under authheaders, takes the
-unlisted .test itself as the organizational domain of every name under it)."""
+The domains sit under co.uk, com and kawasaki.jp, real public suffixes: the Public Suffix List
+then gives organizational domains both sides agree on (publicsuffix2, under authheaders, takes
+the unlisted .test itself as the organizational domain of every name under it)."""
 import datetime
 import email
 import email.policy
@@ -58,11 +58,10 @@ DMARC = {
 }
 # Domains with an SPF record and DKIM keys (norecord.co.uk publishes no DMARC record).
 SENDING = sorted(set(DMARC) | {
-    "bounce.quarantine.co.uk", "mail.quarantine.co.uk", "mail.reject.co.uk", "news.reject.co.uk", "news.parent.co.uk",
-    "dup.reject.co.uk", "misc.reject.co.uk", "news.city.kawasaki.jp",
-    "news.mail.shop.kawasaki.jp", "other.shop.kawasaki.jp",
-    "bounce.compact.co.uk",
-    "bounce.strict.co.uk", "mail.strict.co.uk", "norecord.co.uk", "sub.norecord.co.uk"})
+    "bounce.quarantine.co.uk", "mail.quarantine.co.uk", "mail.reject.co.uk", "news.reject.co.uk",
+    "dup.reject.co.uk", "misc.reject.co.uk", "news.parent.co.uk", "bounce.strict.co.uk",
+    "mail.strict.co.uk", "bounce.compact.co.uk", "norecord.co.uk", "sub.norecord.co.uk",
+    "news.city.kawasaki.jp", "news.mail.shop.kawasaki.jp", "other.shop.kawasaki.jp"})
 LOCAL_ZONES = ("co.uk", "com", "jp", "in-addr.arpa")
 
 
