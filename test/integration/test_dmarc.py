@@ -854,3 +854,47 @@ def test_every_author_domain_is_judged(start_server, install, keys, zone):
     message = ("From: %s\r\nSubject: %s\r\n\r\nHello.\r\n" % (many, subject)).encode()
     assert deliver(server, PASS_IP, "b@elsewhere.com", message)[0] == 250
     assert our_results(stored(saved, subject))["dmarc"].result == "permerror"
+
+
+def test_authenticated_clients_are_skipped_unless_asked(start_server, install, keys, zone,
+                                                        tmp_path):
+    import ssl
+    from pki import Pki
+    pki = Pki(tmp_path / "pki")
+    key, cert = pki.issue("mx.test.example", ["mx.test.example"])
+    saved = install / "saved"
+    saved.mkdir()
+    files = {"dns.ini": dns_zone.resolver_ini(zone), "spf.ini": "[skip]\nprivate_ip=false\n",
+             "tls_key.pem": key.read_text(), "tls_cert.pem": cert.read_text(),
+             "auth_flat_file.ini": "[users]\nalice=s3cret-Pa55\n",
+             # Only [skip] auth can spare the client: authenticated clients relay.
+             "dmarc.ini": "[skip]\nrelaying=false\n",
+             "accept.ini": "[queue_outbound]\ncode=OK\nsave=%s\n" % saved}
+    plugins = ["tls", "auth/flat_file", "spf", "dkim", "dmarc", "accept"]
+
+    def send():
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=30,
+                          source_address=(FAIL_IP, 0)) as client:
+            client.ehlo(HELO)
+            context = ssl.create_default_context(cafile=str(pki.ca_cert))
+            context.check_hostname = False
+            client.starttls(context=context)
+            client.ehlo(HELO)
+            client.login("alice", "s3cret-Pa55")
+            assert client.mail("b@reject.co.uk")[0] == 250
+            assert client.rcpt("user@example.com")[0] == 250
+            subject, message = compose(keys, "a@reject.co.uk")
+            return subject, client.data(message)
+
+    server = start_server(plugins=plugins, so=["accept"], files=files,
+                          smtp={"auth_failure_delay": 0})
+    subject, (code, text) = send()
+    assert code == 250, text
+    assert "dmarc=" not in stored(saved, subject).get("Authentication-Results", "")
+    server.stop()
+
+    files["dmarc.ini"] = "[skip]\nrelaying=false\nauth=false\n"
+    server = start_server(plugins=plugins, so=["accept"], files=files,
+                          smtp={"auth_failure_delay": 0})
+    _, (code, text) = send()
+    assert code == 550 and text.startswith(b"5.7.1"), (code, text)
