@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -33,6 +34,41 @@ namespace {
 const std::vector<std::string> Booleans = {"+reporting.enabled", "+skip.relaying", "+skip.auth"};
 
 constexpr unsigned DefaultLookupTimeout = 10; // seconds
+// Author domains evaluated for one message (two lookups each); more is a permerror.
+constexpr std::size_t MaxAuthorDomains = 8;
+
+// Every author domain of the From fields (RFC 7489 section 6.6.1): with several fields, several
+// domains or addresses without a domain beside them, each domain found is evaluated, so that
+// an added address cannot hide a domain's policy.
+std::vector<std::string> authorDomains(const std::vector<std::string>& from_values,
+                                       const FromDomain& from) {
+  if (from.ok()) {
+    return {from.domain};
+  }
+  std::vector<std::string> domains;
+  for (const auto& value : from_values) {
+    for (const auto& mailbox : parseMailboxList(value).mailboxes) {
+      // fromDomain's checks and normalization, for this mailbox's domain alone.
+      auto one = fromDomain({"x@" + mailbox.domain});
+      if (one.ok() && std::find(domains.begin(), domains.end(), one.domain) == domains.end()) {
+        domains.push_back(one.domain);
+      }
+    }
+  }
+  return domains;
+}
+
+int strictness(Policy policy) {
+  switch (policy) {
+  case Policy::Reject:
+    return 2;
+  case Policy::Quarantine:
+    return 1;
+  case Policy::None:
+    return 0;
+  }
+  return 0;
+}
 
 std::string setting(const nlohmann::json& cfg, const std::string& section, const std::string& key,
                     const std::string& fallback) {
@@ -215,7 +251,10 @@ private:
   struct Check {
     Next next;
     Connection* connection;
-    EvaluationInput input;
+    EvaluationInput input; // for domains[next_domain]
+    std::vector<std::string> domains;
+    std::size_t next_domain = 0;
+    std::vector<Evaluation> evaluations; // one per domain, in order
     bool answered = false;
     std::uint64_t timer = 0;
   };
@@ -270,8 +309,14 @@ private:
       txn->results().add(name, {{"skip", reason}});
       return next();
     }
-    auto from = fromDomain(txn->headers("From"));
-    if (!from.ok()) {
+    const auto from_values = txn->headers("From");
+    auto from = fromDomain(from_values);
+    auto domains = authorDomains(from_values, from);
+    if (domains.size() > MaxAuthorDomains) {
+      domains.clear();
+      from.detail += ", more than the " + std::to_string(MaxAuthorDomains) + " evaluated";
+    }
+    if (domains.empty()) {
       // RFC 7489 section 6.6.1: no single author domain, nothing DMARC can evaluate.
       txn->results().add(name, {{"skip", "from"}, {"msg", from.detail}});
       txn->results().push(name, {{"auth_results",
@@ -282,7 +327,7 @@ private:
       return next();
     }
     auto state = std::make_shared<Check>(Check{next, &connection, {}});
-    state->input.from_domain = from.domain;
+    state->domains = std::move(domains);
     state->input.spf = spfInput(connection, *txn);
     state->input.dkim = dkimInputs(*txn);
     state->input.source_ip = connection.remote().ip;
@@ -294,31 +339,52 @@ private:
       if (state->answered) {
         return;
       }
-      // No answer in time: as a DNS failure would be.
-      state->input.at_from = TxtAnswer{TxtAnswer::Status::TempError, {}};
-      state->input.at_organizational.reset();
+      // No answer in time: as a DNS failure would be, for this domain and those left.
+      while (state->next_domain < state->domains.size()) {
+        state->input.from_domain = state->domains[state->next_domain++];
+        state->input.at_from = TxtAnswer{TxtAnswer::Status::TempError, {}};
+        state->input.at_organizational.reset();
+        state->evaluations.push_back(evaluate(state->input, *list_));
+      }
       finish(state);
     });
     timers_.insert(state->timer);
+    lookUp(state);
+  }
+
+  // Policy discovery for the next author domain; evaluates it, then goes on to the next.
+  void lookUp(const std::shared_ptr<Check>& state) {
+    state->input.from_domain = state->domains[state->next_domain];
+    state->input.at_from = {};
+    state->input.at_organizational.reset();
     // A lookup may answer after shutdown(), when neither this plugin nor its host is left.
     host_->dnsQuery(
-        queryName(from.domain), DnsType::Txt, [this, alive = alive_, state](DnsResult result) {
+        queryName(state->input.from_domain), DnsType::Txt,
+        [this, alive = alive_, state](DnsResult result) {
           if (!*alive || state->answered) {
             return;
           }
           state->input.at_from = txtAnswerFrom(result);
           auto fallback = fallbackQueryName(state->input.from_domain, state->input.at_from, *list_);
           if (!fallback) {
-            return finish(state);
+            return evaluated(state);
           }
           host_->dnsQuery(*fallback, DnsType::Txt, [this, alive, state](DnsResult second) {
             if (!*alive || state->answered) {
               return;
             }
             state->input.at_organizational = txtAnswerFrom(second);
-            finish(state);
+            evaluated(state);
           });
         });
+  }
+
+  void evaluated(const std::shared_ptr<Check>& state) {
+    state->evaluations.push_back(evaluate(state->input, *list_));
+    if (++state->next_domain < state->domains.size()) {
+      return lookUp(state);
+    }
+    finish(state);
   }
 
   static SpfInput spfInput(Connection& connection, Transaction& txn) {
@@ -370,7 +436,24 @@ private:
     if (txn == nullptr) {
       return state->next();
     }
-    auto evaluation = evaluate(state->input, *list_);
+    // Section 6.6.1: the strictest policy among the domains that fail; else the first
+    // domain that did not pass; else the first.
+    const Evaluation* chosen = &state->evaluations.front();
+    for (const auto& candidate : state->evaluations) {
+      if (candidate.result == upesi::dmarc::Result::Fail) {
+        if (chosen->result != upesi::dmarc::Result::Fail ||
+            strictness(candidate.disposition) > strictness(chosen->disposition)) {
+          chosen = &candidate;
+        }
+      } else if (candidate.result != upesi::dmarc::Result::Pass &&
+                 chosen->result == upesi::dmarc::Result::Pass) {
+        chosen = &candidate;
+      }
+    }
+    for (const auto& evaluation : state->evaluations) {
+      recordEvaluation(connection, *txn, state->input, evaluation);
+    }
+    const Evaluation& evaluation = *chosen;
     const auto& name = host_->pluginName();
     const std::string result(resultName(evaluation.result));
     txn->results().add(name, {{"result", result},
@@ -384,17 +467,24 @@ private:
     } else if (!evaluation.reason.empty()) {
       txn->results().add(name, {{"msg", evaluation.reason}});
     }
-    txn->results().push(name, {{"auth_results", methodResultJson(evaluation.authResult())}});
-    host_->log(LogLevel::Info,
-               fmt::format(
-                   "result={} domain={} policy={} disposition={}{}", result, evaluation.from_domain,
-                   policyName(evaluation.applied_policy), policyName(evaluation.disposition),
-                   evaluation.reason.empty() ? "" : " reason=\"" + evaluation.reason + "\""),
-               &connection);
-    if (evaluation.record && flag(cfg_, "reporting", "enabled")) {
-      record(evaluation.reportRow(state->input));
-    }
     act(state->next, *txn, evaluation);
+  }
+
+  // Each author domain's Authentication-Results entry, log line and report row.
+  void recordEvaluation(Connection& connection, Transaction& txn, const EvaluationInput& input,
+                        const Evaluation& evaluation) {
+    txn.results().push(host_->pluginName(),
+                       {{"auth_results", methodResultJson(evaluation.authResult())}});
+    host_->log(
+        LogLevel::Info,
+        fmt::format("result={} domain={} policy={} disposition={}{}", resultName(evaluation.result),
+                    evaluation.from_domain, policyName(evaluation.applied_policy),
+                    policyName(evaluation.disposition),
+                    evaluation.reason.empty() ? "" : " reason=\"" + evaluation.reason + "\""),
+        &connection);
+    if (evaluation.record && flag(cfg_, "reporting", "enabled")) {
+      record(evaluation.reportRow(input));
+    }
   }
 
   void record(const ReportRow& row) {
