@@ -313,8 +313,13 @@ private:
     auto from = fromDomain(from_values);
     auto domains = authorDomains(from_values, from);
     if (domains.size() > MaxAuthorDomains) {
-      domains.clear();
-      from.detail += ", more than the " + std::to_string(MaxAuthorDomains) + " evaluated";
+      // Not evaluated, so not let through either: more author domains than any real message
+      // has would otherwise hide a failing domain's policy (RFC 7489 section 6.6.1 expects
+      // such mail to be rejected).
+      const auto detail = fmt::format("From names {} domains, more than the {} evaluated",
+                                      domains.size(), MaxAuthorDomains);
+      txn->results().add(name, {{"fail", "from"}, {"msg", detail}});
+      return next(Code::Deny, "5.7.1 Message rejected: " + detail);
     }
     if (domains.empty()) {
       // RFC 7489 section 6.6.1: no single author domain, nothing DMARC can evaluate.
