@@ -33,13 +33,15 @@ have curl || lack curl "curl not found"
 have promtool || lack prometheus "promtool not found"
 [ -x /usr/bin/prometheus ] || lack prometheus "prometheus not found"
 have chromium || lack chromium "chromium not found"
+[ -x /usr/sbin/opendkim ] || lack opendkim "opendkim not found"
 
 # Debian's python packages are seen only by Debian's interpreter.
 if [ ! -x /usr/bin/python3 ]; then
   lack python3 "/usr/bin/python3 not found"
 else
   for module in pytest:python3-pytest aiosmtpd:python3-aiosmtpd websockets:python3-websockets \
-    spf:python3-spf dns.resolver:python3-dnspython authres:python3-authres; do
+    spf:python3-spf dns.resolver:python3-dnspython authres:python3-authres dkim:python3-dkim \
+    nacl.signing:python3-nacl; do
     /usr/bin/python3 -c "import ${module%%:*}" 2>/dev/null ||
       lack "${module#*:}" "/usr/bin/python3 cannot import ${module%%:*}"
   done
