@@ -8,6 +8,7 @@ import email
 import email.policy
 import re
 import smtplib
+import socket
 import subprocess
 import time
 
@@ -518,11 +519,11 @@ def corpus_zone(keys):
     return records, [txt(name, value) for name, value in records.items()]
 
 
-def verifying_server(start_server, install, dns_port, dkim_ini=""):
+def verifying_server(start_server, install, dns_port, dkim_ini="", dns_ini=None):
     saved = install / "saved"
     saved.mkdir(exist_ok=True)
     files = {
-        "dns.ini": dns_zone.resolver_ini(dns_port),
+        "dns.ini": dns_ini or dns_zone.resolver_ini(dns_port),
         "accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n" % saved,
     }
     if dkim_ini:
@@ -657,6 +658,77 @@ def test_a_body_with_bare_lf_line_ends_signed_as_such_passes(start_server, insta
             send_raw(server, wire)
             [(result, _, entry)] = our_dkim_results(stored(saved, subject))
             assert result == "pass", entry
+
+
+@needs_dnsmasq
+def test_bdat_chunks_cut_anywhere_verify(start_server, install, keys, corpus_dns, connect):
+    # The body hashes are taken as the message streams in: chunks ending inside a CRLF, inside
+    # the empty line ending the header, one byte long.
+    port, records = corpus_dns
+    server, saved = verifying_server(start_server, install, port)
+    c = connect(server)
+    code, lines = c.cmd("EHLO client.example.org")
+    assert code == 250 and "CHUNKING" in lines
+    for size in (1, 2, 3, 7, 64, 1000):
+        subject = "chunks of %d" % size
+        message = dkimpy_sign(dkimpy_sign(unsigned(subject), keys["rsa"], "rsa", "simple/simple"),
+                              keys["ed25519"], "ed")
+        assert c.cmd("MAIL FROM:<alice@good.test>")[0] == 250
+        assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
+        chunks = [message[i:i + size] for i in range(0, len(message), size)]
+        for number, chunk in enumerate(chunks):
+            last = number == len(chunks) - 1
+            c.send(b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b"") + chunk)
+            code, lines = c.reply()
+            assert code == 250, (size, number, lines)
+        results = our_dkim_results(stored(saved, subject))
+        assert [r[0] for r in results] == ["pass", "pass"], (size, results)
+    assert c.cmd("QUIT")[0] == 221
+
+
+@needs_dnsmasq
+def test_each_transaction_of_a_session_gets_its_own_results(start_server, install, keys,
+                                                            corpus_dns):
+    port, records = corpus_dns
+    server, saved = verifying_server(start_server, install, port)
+    good = dkimpy_sign(unsigned("session good"), keys["ed25519"], "ed")
+    broken = dkimpy_sign(unsigned("session broken"), keys["rsa"], "rsa").replace(b"Alice\r\n",
+                                                                                b"Eve\r\n")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+        client.ehlo("client.example.org")
+        for message in (good, unsigned("session unsigned"), broken):
+            assert client.sendmail("alice@good.test", ["bob@example.com"], message) == {}
+        # A transaction reset before its DATA leaves nothing for the next one.
+        assert client.mail("alice@good.test")[0] == 250
+        assert client.rset()[0] == 250
+        assert client.sendmail("alice@good.test", ["bob@example.com"], good.replace(
+            b"Subject: session good", b"Subject: session good again")) == {}
+    expected = {"session good": ["pass"], "session unsigned": ["none"],
+                "session broken": ["fail"], "session good again": ["fail"]}
+    for subject, want in expected.items():
+        results = our_dkim_results(stored(saved, subject))
+        assert [r[0] for r in results] == want, (subject, results)
+
+
+def test_a_key_lookup_nobody_answers_is_a_temperror_after_the_timeout(start_server, install, keys):
+    # A loopback UDP socket that reads and never answers; the resolver would wait 20 s, the
+    # plugin's [verify] timeout gives up after 2.
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    try:
+        server, saved = verifying_server(start_server, install, silent.getsockname()[1],
+                                         "[verify]\ntimeout=2\n",
+                                         dns_ini="[main]\nservers=127.0.0.1:%d\ntimeout_ms=20000\n"
+                                                 "tries=1\n" % silent.getsockname()[1])
+        message = dkimpy_sign(unsigned("no answer"), keys["rsa"], "rsa")
+        started = time.monotonic()
+        send_raw(server, message)
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    [(result, _, entry)] = our_dkim_results(stored(saved, "no answer"))
+    assert result == "temperror", entry
+    assert 1.5 < elapsed < 10, elapsed
 
 
 @needs_dnsmasq
