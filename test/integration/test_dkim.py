@@ -7,6 +7,7 @@ import base64
 import email
 import email.policy
 import re
+import signal
 import smtplib
 import socket
 import subprocess
@@ -290,6 +291,105 @@ def test_a_subdomain_is_signed_with_its_parents_key(start_server, install, sink,
     records = records_for("parent.test", ("par", keys["rsa"]))
     assert_every_signature_verifies(tmp_path, data, records,
                                     [("rsa-sha256", "parent.test", "par")])
+
+
+def test_a_replaced_key_signs_from_the_next_message_on(start_server, install, sink, keys,
+                                                       tmp_path):
+    # Key rotation: a new key and selector written over the old ones are read without a reload.
+    port, out = sink
+    install_key(install, "dkim/rotate.test/private", keys["rsa"], "old")
+    server = signing_server(start_server, port, "expire=86400\n")
+    data = relay(server, out, "rotate.test")
+    [old] = assert_every_signature_verifies(tmp_path, data, records_for(
+        "rotate.test", ("old", keys["rsa"])), [("rsa-sha256", "rotate.test", "old")])
+    assert int(old["x"]) == int(old["t"]) + 86400
+    for path in out.iterdir():
+        path.unlink()
+    install_key(install, "dkim/rotate.test/private", keys["rsa-other"], "new")
+    deadline = time.monotonic() + 15
+    while True:
+        data = relay(server, out, "rotate.test")
+        for path in out.iterdir():
+            path.unlink()
+        if tags(signature_fields(data)[0])["s"] == "new" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert_every_signature_verifies(tmp_path, data, records_for(
+        "rotate.test", ("new", keys["rsa-other"])), [("rsa-sha256", "rotate.test", "new")])
+
+
+def test_a_new_domain_signs_after_a_reload_and_a_broken_key_is_refused_by_it(
+        start_server, install, sink, keys, tmp_path):
+    port, out = sink
+    install_key(install, "dkim/first.test/private", keys["rsa"], "one")
+    files = {
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "route.ini": "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % port,
+        "outbound.ini": "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n",
+        "dkim.ini": "[sign]\nenabled=true\n",
+    }
+    server = start_server(plugins=["relay", "dkim", "route"], so=["route"], files=files,
+                          smtp={"nodes": 1})
+    server.wait_workers(1)
+
+    def signed_by(domain):
+        data = relay(server, out, domain)
+        for path in out.iterdir():
+            path.unlink()
+        return [(t["d"], t["s"]) for t in map(tags, signature_fields(data))], data
+
+    assert signed_by("second.test")[0] == []
+    # A key that cannot sign: the reload's check refuses it, the running generation stays.
+    bad = install / "config/dkim/second.test"
+    bad.mkdir()
+    (bad / "private").write_text("not a key\n")
+    (bad / "selector").write_text("two\n")
+    server.proc.send_signal(signal.SIGUSR2)
+    assert server.wait_log("reload failed, generation 1 keeps serving"), server.log()
+    assert "config/dkim/second.test/private" in server.log()
+    assert signed_by("first.test")[0] == [("first.test", "one")]
+    install_key(install, "dkim/second.test/private", keys["ed25519"], "two")
+    server.proc.send_signal(signal.SIGUSR2)
+    assert server.wait_log("reload done: generation 2 serves"), server.log()
+    signatures, data = signed_by("second.test")
+    assert signatures == [("second.test", "two")]
+    assert_every_signature_verifies(tmp_path, data, records_for(
+        "second.test", ("two", keys["ed25519"])), [("ed25519-sha256", "second.test", "two")])
+
+
+@pytest.mark.parametrize("canonicalization", ["relaxed/relaxed", "relaxed/simple"])
+def test_signed_mail_with_8bit_headers_is_signed_again(
+        start_server, install, sink, keys, tmp_path, canonicalization):
+    # Mail already signed upstream (a forwarder's case) keeps its signature under ours; an 8-bit
+    # Subject and a field with whitespace that relaxed canonicalization removes are signed.
+    port, out = sink
+    install_key(install, "dkim/sign.test/private", keys["rsa"], "fwd")
+    install_key(install, "dkim/sign.test/ed25519.private", keys["ed25519"], "fwd-ed")
+    server = signing_server(start_server, port, "canonicalization=%s\n"
+                            "headers=From, To, Subject, X-Spaced\n" % canonicalization)
+    # With its Date and Message-ID: the queue adds them when missing, which would break a
+    # signature upstream that signed their absence.
+    text = ("From: Alice <alice@sign.test>\r\nTo: bob@example.net\r\n"
+            "Date: Sat, 05 Dec 2026 06:00:00 +0000\r\nMessage-ID: <fwd@upstream.test>\r\n"
+            "Subject: caf\u00e9 \u2615 \u00fcber\r\nX-Spaced:  value \t\r\n\r\n"
+            "8-bit body: na\u00efve r\u00e9sum\u00e9\r\n").encode()
+    upstream = dkimpy_sign(text, keys["rsa-other"], "up", domain="upstream.test")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+        assert client.sendmail("alice@sign.test", ["bob@example.net"], upstream) == {}
+    [message] = received(out)
+    data = message["data"].encode()
+    assert "caf\u00e9 \u2615" in message["data"]
+    records = records_for("sign.test", ("fwd", keys["rsa"]), ("fwd-ed", keys["ed25519"]))
+    records.update(records_for("upstream.test", ("up", keys["rsa-other"])))
+    signed = assert_every_signature_verifies(
+        tmp_path, data, records, [("ed25519-sha256", "sign.test", "fwd-ed"),
+                                  ("rsa-sha256", "sign.test", "fwd"),
+                                  ("rsa-sha256", "upstream.test", "up")])
+    for t in signed[:2]:
+        assert "x-spaced" in t["h"].lower().split(":"), t["h"]
+    # The field is signed: changing its value breaks both of ours.
+    changed = data.replace(b"X-Spaced:  value", b"X-Spaced:  other")
+    assert not dkimpy_verify(changed, records, 0) and not dkimpy_verify(changed, records, 1)
 
 
 def test_a_domain_without_a_key_is_relayed_unsigned(start_server, install, sink, keys):
