@@ -832,6 +832,49 @@ def test_a_key_lookup_nobody_answers_is_a_temperror_after_the_timeout(start_serv
 
 
 @needs_dnsmasq
+def test_signatures_past_the_eighth_are_not_checked(start_server, install, keys, corpus_dns):
+    port, records = corpus_dns
+    server, saved = verifying_server(start_server, install, port)
+    message = unsigned("nine signatures")
+    for number in range(9):
+        key, selector = (keys["rsa"], "rsa") if number % 2 else (keys["ed25519"], "ed")
+        message = dkimpy_sign(message, key, selector)
+    assert all(dkimpy_verify(message, records, i) for i in range(9))
+    send_raw(server, message)
+    results = our_dkim_results(stored(saved, "nine signatures"))
+    # The eight topmost, in order.
+    expected = [tags(f)["b"][:8] for f in signature_fields(message)[:8]]
+    assert [(r[0], r[1]) for r in results] == [("pass", b) for b in expected], results
+
+
+def test_a_client_gone_while_keys_are_looked_up_leaves_the_server_serving(start_server, install,
+                                                                          keys):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    try:
+        server, saved = verifying_server(start_server, install, 0, "[verify]\ntimeout=1\n",
+                                         dns_ini="[main]\nservers=127.0.0.1:%d\ntimeout_ms=500\n"
+                                                 "tries=4\n" % silent.getsockname()[1])
+        for number in range(3):
+            subject = "gone %d" % number
+            client = smtplib.SMTP("127.0.0.1", server.port, timeout=30)
+            client.ehlo("client.example.org")
+            assert client.mail("alice@good.test")[0] == 250
+            assert client.rcpt("bob@example.com")[0] == 250
+            assert client.docmd("DATA")[0] == 354
+            message = dkimpy_sign(unsigned(subject), keys["rsa"], "rsa")
+            client.send(re.sub(rb"(?m)^\.", b"..", message) + b".\r\n")  # dot-stuffed
+            client.close()  # before the reply: the lookup is still waiting
+        time.sleep(2.5)  # past the plugin's timeout and the resolver's
+        assert server.proc.poll() is None, server.log()
+        send_raw(server, dkimpy_sign(unsigned("after"), keys["rsa"], "rsa"))
+        [(result, _, entry)] = our_dkim_results(stored(saved, "after", timeout=15))
+        assert result == "temperror", entry
+    finally:
+        silent.close()
+
+
+@needs_dnsmasq
 def test_body_length_refuse_makes_an_l_signature_a_policy_result(start_server, install, keys,
                                                                  corpus_dns):
     port, records = corpus_dns
