@@ -934,3 +934,23 @@ def test_check_names_a_key_file_that_cannot_sign(install, keys, problem):
     assert r.returncode != 0, (problem, r.stdout, r.stderr)
     assert named in r.stderr, (problem, r.stderr)
     assert "good.test" not in r.stderr, r.stderr
+
+
+def test_check_reads_the_minimum_key_size_the_plugin_signs_with(install, keys):
+    (install / "config/plugins").write_text("dkim\n")
+    domain = install / "config/dkim/sizes.test"
+    domain.mkdir(parents=True)
+    (domain / "selector").write_text("sel\n")
+    (domain / "private").write_bytes(keys["rsa-1024"].pem)
+    ini = install / "config/dkim.ini"
+    assert check(install).returncode == 0
+    # Raised above the key's size: the plugin would not sign with it, so the check fails.
+    ini.write_text("[sign]\nenabled=true\nmin_key_bits=2048\n")
+    r = check(install)
+    assert r.returncode != 0 and "config/dkim/sizes.test/private" in r.stderr, r.stderr
+    assert "under the minimum 2048" in r.stderr, r.stderr
+    # Lowered below it: a 512-bit key the plugin signs with passes the check.
+    (domain / "private").write_bytes(keys["rsa-512"].pem)
+    ini.write_text("[sign]\nenabled=true\nmin_key_bits=512\n")
+    r = check(install)
+    assert r.returncode == 0 and "configuration OK" in r.stdout, r.stderr
