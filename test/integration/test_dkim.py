@@ -80,7 +80,7 @@ def dkimpy_verify(data, records, index=0):
     """dkimpy's verdict on signature `index` (0 is the topmost), keys from `records`."""
     def dnsfunc(name, timeout=5):
         name = name.decode() if isinstance(name, bytes) else name
-        found = records.get(name.rstrip("."))
+        found = records.get(name.rstrip(".").lower())  # as DNS, ignoring case
         return found.encode() if found is not None else None
     try:
         return dkim.DKIM(data).verify(idx=index, dnsfunc=dnsfunc)
@@ -504,21 +504,22 @@ def unsigned(subject, domain="good.test", body=CORPUS_BODY):
 
 
 class ExtraTags(dkim.DKIM):
-    """dkimpy's signer with tags of our own (x=, t=) placed before h=, inside what it signs."""
+    """dkimpy's signer with tags of our own (x=, t=, another c=) placed before h=, inside what
+    it signs; a tag given None is left out."""
 
     extra = []
 
     def gen_header(self, fields, *args, **kwargs):
         fields = [f for f in fields if f[0] not in {k for k, _ in self.extra}]
         at = [k for k, _ in fields].index(b"h")
-        fields[at:at] = self.extra
+        fields[at:at] = [(k, v) for k, v in self.extra if v is not None]
         return super().gen_header(fields, *args, **kwargs)
 
 
 def dkimpy_sign(message, key, selector, canon="relaxed/relaxed", domain="good.test", length=False,
-                extra=(), identity=None):
+                extra=(), identity=None, algorithm=None):
     """The message with a DKIM-Signature made by dkimpy prepended."""
-    algorithm = b"ed25519-sha256" if key.kind == "ed25519" else b"rsa-sha256"
+    algorithm = algorithm or (b"ed25519-sha256" if key.kind == "ed25519" else b"rsa-sha256")
     header, body = canon.encode().split(b"/")
     signer = ExtraTags(message, signature_algorithm=algorithm)
     signer.extra = list(extra)
@@ -592,6 +593,13 @@ def corpus(keys):
         lambda m: dkimpy_sign(m, keys["rsa"], "rsa", identity=b"@mail.good.test"))
     add("identity of a user", lambda m: dkimpy_sign(m, keys["rsa"], "strict",
                                                     identity=b"alice@good.test"))
+    # c= left out is simple/simple, c=relaxed alone is relaxed/simple (RFC 6376 section 3.5).
+    add("no c=", lambda m: dkimpy_sign(m, keys["rsa"], "rsa", "simple/simple",
+                                       extra=[(b"c", None)]))
+    add("c= of the header only", lambda m: dkimpy_sign(m, keys["ed25519"], "ed", "relaxed/simple",
+                                                       extra=[(b"c", b"relaxed")]))
+    add("d= in capitals", lambda m: dkimpy_sign(m, keys["rsa"], "rsa", domain="GOOD.Test"))
+    add("selector with a dot", lambda m: dkimpy_sign(m, keys["ed25519"], "2026.ed"))
     add("unsigned", lambda m: m)
     return cases
 
@@ -615,6 +623,7 @@ def corpus_zone(keys):
         "dsa._domainkey.good.test": "v=DKIM1; k=dsa; p=" + p,
         "strict._domainkey.good.test": "v=DKIM1; k=rsa; t=s; p=" + p,
         "sha1._domainkey.good.test": "v=DKIM1; k=rsa; h=sha1; p=" + p,
+        "2026.ed._domainkey.good.test": keys["ed25519"].record(),
     }
     return records, [txt(name, value) for name, value in records.items()]
 
@@ -722,16 +731,18 @@ def test_verification_passes_exactly_what_dkimpy_passes(start_server, install, k
 
 
 @needs_dnsmasq
-def test_key_restrictions_dkimpy_leaves_unchecked_are_honoured(start_server, install, keys,
+def test_rules_dkimpy_leaves_unchecked_are_honoured(start_server, install, keys,
                                                                corpus_dns):
     # RFC 6376 section 3.6.1: a key's h= lists the hashes it may be used with, and t=s forbids
-    # an i= in a subdomain of d=. dkimpy passes both; they must not pass here.
+    # an i= in a subdomain of d=; RFC 8301 retires rsa-sha1. dkimpy passes all three; they must
+    # not pass here.
     port, records = corpus_dns
     server, saved = verifying_server(start_server, install, port)
     cases = {
         "sha1 only key": lambda m: dkimpy_sign(m, keys["rsa"], "sha1"),
         "strict key, subdomain identity": lambda m: dkimpy_sign(
             m, keys["rsa"], "strict", identity=b"@mail.good.test"),
+        "rsa-sha1": lambda m: dkimpy_sign(m, keys["rsa"], "rsa", algorithm=b"rsa-sha1"),
     }
     for subject, build in cases.items():
         message = build(unsigned(subject))
