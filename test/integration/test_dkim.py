@@ -392,6 +392,27 @@ def test_signed_mail_with_8bit_headers_is_signed_again(
     assert not dkimpy_verify(changed, records, 0) and not dkimpy_verify(changed, records, 1)
 
 
+def test_the_from_domain_is_found_however_the_field_is_written(start_server, install, sink,
+                                                               keys, tmp_path):
+    port, out = sink
+    install_key(install, "dkim/sign.test/private", keys["rsa"], "from")
+    install_key(install, "dkim/evil.test/private", keys["rsa-other"], "evil")
+    server = signing_server(start_server, port)
+    records = records_for("sign.test", ("from", keys["rsa"]))
+    froms = ['"bob@evil.test" <alice@sign.test>', "alice@Sign.TEST (Alice, not bob@evil.test)",
+             "=?utf-8?q?B=C3=B6b?= <alice@sign.test>", "<alice@sign.test>",
+             "Alice\r\n <alice@sign.test>"]
+    for number, sender in enumerate(froms):
+        text = "From: %s\r\nSubject: from %d\r\n\r\nbody\r\n" % (sender, number)
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+            assert client.sendmail("bounce@evil.test", ["bob@example.net"], text) == {}
+        [message] = received(out)
+        for path in out.iterdir():
+            path.unlink()
+        assert_every_signature_verifies(tmp_path, message["data"].encode(), records,
+                                        [("rsa-sha256", "sign.test", "from")])
+
+
 def test_a_domain_without_a_key_is_relayed_unsigned(start_server, install, sink, keys):
     port, out = sink
     install_key(install, "dkim/sign.test/private", keys["rsa"], "own")
