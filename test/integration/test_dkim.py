@@ -105,7 +105,9 @@ def without_other_signatures(data, keep):
 
 
 def opendkim_verify(tmp_path, data, records):
-    """opendkim -t on the message; returns its report line, asserting it ran."""
+    """opendkim -t on the message; returns its report line, asserting it ran. Debian 12's
+    opendkim (2.11) checks ed25519-sha256 too (its report says "0-bit key"), and exits 0
+    whatever it found: the line says "succeeded" or "failed"."""
     keyfile = tmp_path / "opendkim-keys"
     keyfile.write_text("".join("%s %s\n" % kv for kv in records.items()))
     conf = tmp_path / "opendkim.conf"
@@ -311,7 +313,9 @@ def test_a_replaced_key_signs_from_the_next_message_on(start_server, install, si
         data = relay(server, out, "rotate.test")
         for path in out.iterdir():
             path.unlink()
-        if tags(signature_fields(data)[0])["s"] == "new" or time.monotonic() > deadline:
+        # While the files are being written a message may go out unsigned or under the old key.
+        selectors = [tags(f)["s"] for f in signature_fields(data)]
+        if selectors == ["new"] or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert_every_signature_verifies(tmp_path, data, records_for(
