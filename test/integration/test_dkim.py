@@ -911,6 +911,28 @@ def test_a_client_gone_while_keys_are_looked_up_leaves_the_server_serving(start_
 
 
 @needs_dnsmasq
+@pytest.mark.parametrize("verify_ini, expected", [
+    ("", ["pass", "pass"]),
+    ("min_key_bits=2048\nallowed_time_skew=0\n", ["permerror", "permerror"]),
+])
+def test_minimum_key_size_and_time_skew_are_read_from_dkim_ini(start_server, install, keys,
+                                                               corpus_dns, verify_ini, expected):
+    port, records = corpus_dns
+    server, saved = verifying_server(start_server, install, port, "[verify]\n" + verify_ini)
+    now = int(time.time())
+    messages = {
+        "1024 bits": dkimpy_sign(unsigned("1024 bits"), keys["rsa-1024"], "k1024"),
+        # Expired 100 s ago: within the default skew of 300 s.
+        "just expired": dkimpy_sign(unsigned("just expired"), keys["rsa"], "rsa", extra=[
+            (b"t", b"%d" % (now - 1000)), (b"x", b"%d" % (now - 100))]),
+    }
+    for message in messages.values():
+        send_raw(server, message)
+    results = [our_dkim_results(stored(saved, subject))[0] for subject in messages]
+    assert [r[0] for r in results] == expected, results
+
+
+@needs_dnsmasq
 def test_body_length_refuse_makes_an_l_signature_a_policy_result(start_server, install, keys,
                                                                  corpus_dns):
     port, records = corpus_dns
