@@ -18,7 +18,9 @@
 
 #include <fmt/format.h>
 
+#include <exception>
 #include <set>
+#include <string>
 #include <unistd.h>
 
 namespace upesi::master {
@@ -82,15 +84,29 @@ std::vector<std::string> dkimKeyErrors(const fs::path& install_dir, config::Conf
     return text;
   };
   dkim::DefaultKeySettings defaults;
+  // The plugin's [sign] min_key_bits: a key it refuses is an error, one it takes is not.
+  int minimum_rsa_bits = dkim::MinimumRsaBits;
   if (auto ini = config.get("dkim.ini", config::ConfigType::Ini); ini && ini->contains("sign")) {
     const auto& sign = (*ini)["sign"];
     auto text = [&sign](const char* key) {
-      return sign.contains(key) && sign[key].is_string() ? sign[key].get<std::string>() : "";
+      if (!sign.contains(key)) {
+        return std::string();
+      }
+      return sign[key].is_string() ? sign[key].get<std::string>() : sign[key].dump();
     };
     defaults.domain = text("domain");
     defaults.selector = text("selector");
+    try {
+      std::size_t used = 0;
+      auto bits = text("min_key_bits");
+      int value = bits.empty() ? minimum_rsa_bits : std::stoi(bits, &used);
+      if (bits.empty() || used == bits.size()) {
+        minimum_rsa_bits = value;
+      }
+    } catch (const std::exception&) {
+    }
   }
-  return dkim::KeyStore::load(install_dir / "config", read, defaults).errors();
+  return dkim::KeyStore::load(install_dir / "config", read, defaults, minimum_rsa_bits).errors();
 }
 
 void findErrors(const fs::path& install_dir, config::Config& config,

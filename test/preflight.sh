@@ -33,6 +33,8 @@ have curl || lack curl "curl not found"
 have promtool || lack prometheus "promtool not found"
 [ -x /usr/bin/prometheus ] || lack prometheus "prometheus not found"
 have chromium || lack chromium "chromium not found"
+[ -x /usr/sbin/opendkim ] || lack opendkim "opendkim not found"
+[ -f /usr/share/publicsuffix/public_suffix_list.dat ] || lack publicsuffix "the Public Suffix List not found"
 
 # Debian's python packages are seen only by Debian's interpreter.
 if [ ! -x /usr/bin/python3 ]; then
