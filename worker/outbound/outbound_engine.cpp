@@ -375,7 +375,7 @@ void OutboundEngine::releaseLater(std::shared_ptr<void> owned) {
   });
 }
 
-void OutboundEngine::prepareHeaders(Transaction& txn) const {
+void OutboundEngine::addMissingIdentity(Transaction& txn) const {
   std::string message_id = fmt::format("<{}@{}>", txn.uuid(), settings_.me);
   auto ids = txn.headers("Message-Id");
   if (ids.empty()) {
@@ -387,6 +387,10 @@ void OutboundEngine::prepareHeaders(Transaction& txn) const {
   if (txn.headers("Date").empty()) {
     txn.addHeader("Date", rfc5322Now());
   }
+}
+
+void OutboundEngine::prepareHeaders(Transaction& txn) const {
+  addMissingIdentity(txn);
   const std::string& received = settings_.config.received_header;
   if (!received.empty() && received != "disabled") {
     txn.addLeadingHeader("Received", fmt::format("({}); {}", received, rfc5322Now()));

@@ -76,9 +76,14 @@ public:
   /// queue directory is kept: moving it takes a restart).
   void updateSettings(EngineSettings settings);
 
+  /// A Message-Id (also in place of "<>") and a Date when missing (RFC 5321 section 6.4): done
+  /// for relayed mail before queue_outbound, so that a DKIM signature made there covers them
+  /// whichever plugin then takes the message.
+  void addMissingIdentity(Transaction& txn) const;
+
   /// Haraka's send_trans_email fix-ups, for every message entering the queue before
-  /// pre_send_trans_email sees it: a Message-Id (also in place of "<>") and a Date when missing,
-  /// and our Received header first (outbound.ini received_header, unless "disabled").
+  /// pre_send_trans_email sees it: addMissingIdentity, and our Received header first
+  /// (outbound.ini received_header, unless "disabled").
   void prepareHeaders(Transaction& txn) const;
 
   /// Queues a relayed transaction (prepareHeaders and pre_send_trans_email done by the

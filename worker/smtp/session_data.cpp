@@ -220,6 +220,9 @@ void Session::queueMessage() {
   }
   bool outbound = relaying();
   Hook hook = outbound ? Hook::QueueOutbound : Hook::Queue;
+  if (outbound && env_.outbound != nullptr) {
+    env_.outbound->addMissingIdentity(*txn_);
+  }
   runHook(hook, {}, [this, outbound](HookResult result) {
     if (!outbound || result.code != Code::Cont || env_.outbound == nullptr) {
       queueRespond(std::move(result));
