@@ -11,6 +11,7 @@
 #include "common/auth/dkim_key_store.hpp"
 #include "common/auth/dkim_verifier.hpp"
 #include "common/auth/from_domain.hpp"
+#include "plugins/support/ini_values.hpp"
 
 #include <fmt/format.h>
 
@@ -31,40 +32,6 @@ const std::vector<std::string> Booleans = {"-sign.enabled", "+verify.enabled"};
 
 constexpr unsigned DefaultLookupTimeout = 10; // seconds, for the key lookups of one message
 constexpr std::size_t MaxSignedHeaderBytes = 1024 * 1024;
-
-std::string setting(const nlohmann::json& cfg, const std::string& section, const std::string& key,
-                    const std::string& fallback = {}) {
-  if (!cfg.contains(section) || !cfg[section].is_object() || !cfg[section].contains(key)) {
-    return fallback;
-  }
-  const auto& value = cfg[section][key];
-  return value.is_string() ? value.get<std::string>() : value.dump();
-}
-
-bool flag(const nlohmann::json& cfg, const std::string& section, const std::string& key) {
-  if (!cfg.contains(section) || !cfg[section].is_object() || !cfg[section].contains(key)) {
-    return false;
-  }
-  const auto& value = cfg[section][key];
-  return value.is_boolean() && value.get<bool>();
-}
-
-std::optional<long long> number(const nlohmann::json& cfg, const std::string& section,
-                                const std::string& key) {
-  auto text = setting(cfg, section, key);
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  try {
-    std::size_t used = 0;
-    long long value = std::stoll(text, &used);
-    if (used == text.size()) {
-      return value;
-    }
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
 
 // "relaxed/simple", "simple" (the body then simple too, RFC 6376 section 3.5 c=).
 std::optional<std::pair<Canon, Canon>> parseCanonicalization(std::string text) {
@@ -128,13 +95,13 @@ public:
     }
     // As in Haraka, which of signing and verifying run is read at start; a change needs a
     // reload (SIGUSR2). Keys and the other settings are re-read live.
-    if (flag(cfg_, "sign", "enabled")) {
+    if (iniFlag(cfg_, "sign", "enabled")) {
       auto sign = [this](Next next, Connection& c, const HookParams&) { this->sign(next, c); };
       // Early, so that every queue plugin after it sends the signed message.
       registrar.registerHook(Hook::QueueOutbound, sign, -50, "hook_queue_outbound");
       registrar.registerHook(Hook::PreSendTransEmail, sign, 0, "hook_pre_send_trans_email");
     }
-    if (flag(cfg_, "verify", "enabled")) {
+    if (iniFlag(cfg_, "verify", "enabled")) {
       registrar.registerHook(
           Hook::Data, [this](Next next, Connection& c, const HookParams&) { startVerify(next, c); },
           0, "dkim_verify_start");
@@ -178,9 +145,9 @@ private:
     cfg_ = host_->config("dkim.ini", "ini", Booleans);
     headers_.clear();
     for (const auto& name :
-         text::splitList(setting(cfg_, "sign", "headers",
-                                 "From, Sender, Reply-To, Subject, Date, Message-ID, To, Cc, "
-                                 "MIME-Version"),
+         text::splitList(iniString(cfg_, "sign", "headers",
+                                   "From, Sender, Reply-To, Subject, Date, Message-ID, To, Cc, "
+                                   "MIME-Version"),
                          ",;: ")) {
       headers_.push_back(text::toLower(std::string(name)));
     }
@@ -188,11 +155,11 @@ private:
       headers_.push_back("from"); // RFC 6376 section 5.4: From is always signed
     }
     oversign_.clear();
-    for (const auto& name : text::splitList(setting(cfg_, "sign", "oversign", "From"), ",;: ")) {
+    for (const auto& name : text::splitList(iniString(cfg_, "sign", "oversign", "From"), ",;: ")) {
       oversign_.push_back(text::toLower(std::string(name)));
     }
     canon_ = {Canon::Relaxed, Canon::Relaxed};
-    auto canonicalization = setting(cfg_, "sign", "canonicalization", "relaxed/relaxed");
+    auto canonicalization = iniString(cfg_, "sign", "canonicalization", "relaxed/relaxed");
     if (auto parsed = parseCanonicalization(canonicalization)) {
       canon_ = *parsed;
     } else {
@@ -201,16 +168,16 @@ private:
                              "(header/body); signing relaxed/relaxed",
                              canonicalization));
     }
-    expire_ = std::max<long long>(0, number(cfg_, "sign", "expire").value_or(0));
-    timeout_ = static_cast<unsigned>(
-        std::max<long long>(1, number(cfg_, "verify", "timeout").value_or(DefaultLookupTimeout)));
+    expire_ = std::max<long long>(0, iniInteger(cfg_, "sign", "expire").value_or(0));
+    timeout_ = static_cast<unsigned>(std::max<long long>(
+        1, iniInteger(cfg_, "verify", "timeout").value_or(DefaultLookupTimeout)));
     verify_options_ = {};
-    verify_options_.clock_skew = number(cfg_, "verify", "allowed_time_skew").value_or(300);
-    verify_options_.body_length = setting(cfg_, "verify", "body_length", "ignore") == "refuse"
+    verify_options_.clock_skew = iniInteger(cfg_, "verify", "allowed_time_skew").value_or(300);
+    verify_options_.body_length = iniString(cfg_, "verify", "body_length", "ignore") == "refuse"
                                       ? BodyLengthPolicy::Refuse
                                       : BodyLengthPolicy::Ignore;
     verify_options_.minimum_rsa_bits =
-        static_cast<int>(number(cfg_, "verify", "min_key_bits").value_or(MinimumRsaBits));
+        static_cast<int>(iniInteger(cfg_, "verify", "min_key_bits").value_or(MinimumRsaBits));
     loadKeys();
   }
 
@@ -229,8 +196,8 @@ private:
       return text;
     };
     auto store = KeyStore::load(
-        config_dir, read, {setting(cfg_, "sign", "domain"), setting(cfg_, "sign", "selector")},
-        static_cast<int>(number(cfg_, "sign", "min_key_bits").value_or(MinimumRsaBits)));
+        config_dir, read, {iniString(cfg_, "sign", "domain"), iniString(cfg_, "sign", "selector")},
+        static_cast<int>(iniInteger(cfg_, "sign", "min_key_bits").value_or(MinimumRsaBits)));
     for (const auto& error : store.errors()) {
       host_->log(LogLevel::Error, error);
     }

@@ -10,6 +10,7 @@
 #include "common/auth/dmarc_evaluation.hpp"
 #include "common/auth/from_domain.hpp"
 #include "common/auth/public_suffix.hpp"
+#include "plugins/support/ini_values.hpp"
 
 #include <fmt/format.h>
 
@@ -68,23 +69,6 @@ int strictness(Policy policy) {
     return 0;
   }
   return 0;
-}
-
-std::string setting(const nlohmann::json& cfg, const std::string& section, const std::string& key,
-                    const std::string& fallback) {
-  if (!cfg.contains(section) || !cfg[section].is_object() || !cfg[section].contains(key)) {
-    return fallback;
-  }
-  const auto& value = cfg[section][key];
-  return value.is_string() ? value.get<std::string>() : value.dump();
-}
-
-bool flag(const nlohmann::json& cfg, const std::string& section, const std::string& key) {
-  if (!cfg.contains(section) || !cfg[section].is_object() || !cfg[section].contains(key)) {
-    return false;
-  }
-  const auto& value = cfg[section][key];
-  return value.is_boolean() && value.get<bool>();
 }
 
 // The spf plugin records Haraka's names ("Pass", "SoftFail"); the dkim plugin RFC 8601's.
@@ -262,7 +246,7 @@ private:
   void load() {
     cfg_ = host_->config("dmarc.ini", "ini", Booleans);
     lookup_timeout_ = DefaultLookupTimeout;
-    auto timeout = setting(cfg_, "main", "lookup_timeout", "");
+    auto timeout = iniString(cfg_, "main", "lookup_timeout", "");
     if (!timeout.empty()) {
       try {
         lookup_timeout_ = static_cast<unsigned>(std::stoul(timeout));
@@ -273,7 +257,7 @@ private:
       }
     }
     const auto path =
-        setting(cfg_, "main", "public_suffix_list", std::string(auth::DebianPublicSuffixList));
+        iniString(cfg_, "main", "public_suffix_list", std::string(auth::DebianPublicSuffixList));
     if (path != list_path_) {
       auto list = auth::PublicSuffixList::load(path);
       if (!list) {
@@ -290,10 +274,10 @@ private:
   }
 
   std::string skipReason(Connection& connection) const {
-    if (flag(cfg_, "skip", "relaying") && connection.relaying()) {
+    if (iniFlag(cfg_, "skip", "relaying") && connection.relaying()) {
       return "relay";
     }
-    if (flag(cfg_, "skip", "auth") && !connection.authUser().empty()) {
+    if (iniFlag(cfg_, "skip", "auth") && !connection.authUser().empty()) {
       return "auth";
     }
     return {};
@@ -487,14 +471,14 @@ private:
                     policyName(evaluation.disposition),
                     evaluation.reason.empty() ? "" : " reason=\"" + evaluation.reason + "\""),
         &connection);
-    if (evaluation.record && flag(cfg_, "reporting", "enabled")) {
+    if (evaluation.record && iniFlag(cfg_, "reporting", "enabled")) {
       record(evaluation.reportRow(input));
     }
   }
 
   void record(const ReportRow& row) {
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
-    std::filesystem::path dir = setting(cfg_, "reporting", "directory", "dmarc");
+    std::filesystem::path dir = iniString(cfg_, "reporting", "directory", "dmarc");
     if (dir.is_relative()) {
       dir = host_->installDir() / dir;
     }
@@ -517,8 +501,8 @@ private:
     }
     const bool reject_disposition = evaluation.disposition == Policy::Reject;
     const std::string action = reject_disposition
-                                   ? setting(cfg_, "reject", "action", "reject")
-                                   : setting(cfg_, "quarantine", "action", "quarantine");
+                                   ? iniString(cfg_, "reject", "action", "reject")
+                                   : iniString(cfg_, "quarantine", "action", "quarantine");
     if (action == "reject") {
       return next(Code::Deny,
                   fmt::format("5.7.1 Message rejected: the DMARC policy of {} ({}) says {}",
@@ -526,12 +510,12 @@ private:
                               policyName(evaluation.disposition)));
     }
     if (action == "quarantine") {
-      auto header = setting(cfg_, "quarantine", "header", "X-DMARC-Quarantine");
+      auto header = iniString(cfg_, "quarantine", "header", "X-DMARC-Quarantine");
       if (!header.empty()) {
         txn.addHeader(header, fmt::format("{} p={}", evaluation.from_domain,
                                           policyName(evaluation.applied_policy)));
       }
-      auto note = setting(cfg_, "quarantine", "note", "dmarc");
+      auto note = iniString(cfg_, "quarantine", "note", "dmarc");
       if (!note.empty()) {
         txn.notes()["quarantine"] = note;
       }

@@ -10,6 +10,7 @@
 #include "common/auth/received_spf.hpp"
 #include "common/auth/spf_check.hpp"
 #include "common/util/ip_literal.hpp"
+#include "plugins/support/ini_values.hpp"
 
 #include <fmt/format.h>
 
@@ -52,22 +53,6 @@ const std::vector<std::string> Booleans = {"-defer.helo_temperror",
                                            "+skip.private_ip"};
 
 constexpr unsigned DefaultLookupTimeout = 20; // seconds: RFC 7208 section 4.6.4's minimum
-
-bool flag(const nlohmann::json& cfg, const std::string& section, const std::string& key) {
-  if (!cfg.contains(section) || !cfg[section].is_object() || !cfg[section].contains(key)) {
-    return false;
-  }
-  const auto& value = cfg[section][key];
-  return value.is_boolean() && value.get<bool>();
-}
-
-std::string setting(const nlohmann::json& cfg, const std::string& section, const std::string& key) {
-  if (!cfg.contains(section) || !cfg[section].is_object() || !cfg[section].contains(key)) {
-    return {};
-  }
-  const auto& value = cfg[section][key];
-  return value.is_string() ? value.get<std::string>() : value.dump();
-}
 
 // Haraka's names for the results, as its plugins read them from results.
 std::string harakaName(CheckResult result) {
@@ -159,7 +144,7 @@ private:
   void load() {
     cfg_ = host_->config("spf.ini", "ini", Booleans);
     lookup_timeout_ = DefaultLookupTimeout;
-    auto timeout = setting(cfg_, "main", "lookup_timeout");
+    auto timeout = iniString(cfg_, "main", "lookup_timeout");
     if (!timeout.empty()) {
       try {
         lookup_timeout_ = static_cast<unsigned>(std::stoul(timeout));
@@ -173,13 +158,13 @@ private:
 
   // Why the connection is not checked, or "".
   std::string skipReason(Connection& connection) const {
-    if (flag(cfg_, "skip", "relaying") && connection.relaying()) {
+    if (iniFlag(cfg_, "skip", "relaying") && connection.relaying()) {
       return "relay";
     }
-    if (flag(cfg_, "skip", "auth") && !connection.authUser().empty()) {
+    if (iniFlag(cfg_, "skip", "auth") && !connection.authUser().empty()) {
       return "auth";
     }
-    if (flag(cfg_, "skip", "private_ip") && connection.remote().is_private) {
+    if (iniFlag(cfg_, "skip", "private_ip") && connection.remote().is_private) {
       return "private_ip";
     }
     return {};
@@ -231,9 +216,9 @@ private:
                                       std::string domain) const {
     upesi::spf::CheckRequest request;
     request.client_ip = connection.remote().ip;
-    if (connection.relaying() && setting(cfg_, "relay", "context") == "myself") {
+    if (connection.relaying() && iniString(cfg_, "relay", "context") == "myself") {
       // Checked as the next hop will check it: from our own public address.
-      auto mine = setting(cfg_, "relay", "public_ip");
+      auto mine = iniString(cfg_, "relay", "public_ip");
       if (!mine.empty()) {
         request.client_ip = mine;
       }
@@ -351,7 +336,7 @@ private:
       text = "SPF Permanent Error";
       break;
     case CheckResult::TempError:
-      if (flag(cfg_, defer, scope + "_temperror")) {
+      if (iniFlag(cfg_, defer, scope + "_temperror")) {
         return next(Code::DenySoft, fmt::format("{} SPF Temporary Error", sender));
       }
       return next();
@@ -360,10 +345,10 @@ private:
       return next();
     }
     const std::string key = scope + "_" + text::toLower(std::string(resultName(outcome.result)));
-    if (!flag(cfg_, deny, key)) {
+    if (!iniFlag(cfg_, deny, key)) {
       return next();
     }
-    if (flag(cfg_, deny, "openspf_text")) {
+    if (iniFlag(cfg_, deny, "openspf_text")) {
       return next(Code::Deny, fmt::format("http://www.openspf.org/Why?s={}&id={}&ip={}", scope,
                                           scope == "helo" ? connection.helloHost() : sender,
                                           connection.remote().ip));

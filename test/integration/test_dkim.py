@@ -18,6 +18,7 @@ import pytest
 import dns_zone
 from conftest import run_upesi
 from dns_zone import txt
+from saved_messages import stored_raw as stored
 from test_outbound import received, start_peer, stop_peer
 
 dkim = pytest.importorskip("dkim")
@@ -663,19 +664,6 @@ def verifying_server(start_server, install, dns_port, dkim_ini="", dns_ini=None)
     if dkim_ini:
         files["dkim.ini"] = dkim_ini
     return start_server(plugins=["dkim", "accept"], so=["accept"], files=files), saved
-
-
-def stored(saved, subject, timeout=10):
-    """The stored message (bytes) whose subject is `subject`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in saved.iterdir():
-            raw = path.read_bytes().split(b"\r\n", 1)[1]
-            message = email.message_from_bytes(raw, policy=email.policy.compat32)
-            if message["Subject"] == subject:
-                return raw
-        time.sleep(0.05)
-    raise AssertionError("no stored message with subject %r" % subject)
 
 
 def our_dkim_results(raw):

@@ -2,16 +2,13 @@
 port: clients connect from addresses across 127.0.0.0/8, so one zone gives pass, fail,
 softfail, neutral, none, permerror and temperror; results are read from the Received-SPF
 headers of the stored messages and compared with python3-spf (pyspf) asking the same zone."""
-import email
-import email.policy
 import smtplib
-import sys
-import time
 
 import pytest
 
 import dns_zone
 from dns_zone import host, mx, ptr, txt
+from saved_messages import stored
 
 pytestmark = [pytest.mark.skipif(not dns_zone.AVAILABLE, reason="needs dnsmasq"),
               # pyspf asks dnspython through a call dnspython deprecates
@@ -70,19 +67,6 @@ def send(server, source, helo, sender):
         body = "Subject: %s\r\nFrom: <%s>\r\n\r\nbody\r\n" % (subject, sender or "x@x.test")
         assert client.data(body.encode())[0] == 250
     return code, text.decode(), subject
-
-
-def stored(saved, subject, timeout=10):
-    """The stored message whose subject is `subject`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in saved.iterdir():
-            raw = path.read_bytes().split(b"\r\n", 1)[1]
-            message = email.message_from_bytes(raw, policy=email.policy.compat32)
-            if message["Subject"] == subject:
-                return message
-        time.sleep(0.05)
-    raise AssertionError("no stored message with subject %r" % subject)
 
 
 def received_spf(message):
