@@ -638,6 +638,16 @@ def send_bdat(server, source, mail_from, message, size):
         client.close()
 
 
+def dkim_and_dmarc_failures(case, code, text, saved, subject):
+    """[] when the message was accepted with dkim=pass and dmarc=pass, else what went wrong."""
+    if code != 250:
+        return ["%s: refused %d %s" % (case, code, text)]
+    ours = our_results(stored(saved, subject))
+    if (ours["dkim"].result, ours["dmarc"].result) != ("pass", "pass"):
+        return ["%s: dkim=%s dmarc=%s" % (case, ours["dkim"].result, ours["dmarc"].result)]
+    return []
+
+
 def test_signatures_verify_however_the_body_arrives(start_server, install, keys, zone):
     # SPF fails for an unaligned domain: only the signature can make DMARC pass.
     server, saved = start(start_server, install, zone)
@@ -653,13 +663,7 @@ def test_signatures_verify_however_the_body_arrives(start_server, install, keys,
                     # Chunks split inside lines, CRLFs and whitespace runs.
                     code, text = send_bdat(server, FAIL_IP, "b@elsewhere.com", message, 997)
                 case = "body %d, %s, %s" % (number, b"/".join(canonicalization).decode(), way)
-                if code != 250:
-                    failures.append("%s: refused %d %s" % (case, code, text))
-                    continue
-                ours = our_results(stored(saved, subject))
-                if (ours["dkim"].result, ours["dmarc"].result) != ("pass", "pass"):
-                    failures.append("%s: dkim=%s dmarc=%s" % (case, ours["dkim"].result,
-                                                             ours["dmarc"].result))
+                failures += dkim_and_dmarc_failures(case, code, text, saved, subject)
     assert failures == [], "\n".join(failures)
 
 
@@ -718,13 +722,7 @@ def test_signatures_verify_over_every_header_layout(start_server, install, keys,
                                 include_headers=signed_names) + message
             case = "layout %d, %s" % (number, b"/".join(canonicalization).decode())
             code, text = deliver(server, FAIL_IP, "b@elsewhere.com", message)
-            if code != 250:
-                failures.append("%s: refused %d %s" % (case, code, text))
-                continue
-            ours = our_results(stored(saved, subject))
-            if (ours["dkim"].result, ours["dmarc"].result) != ("pass", "pass"):
-                failures.append("%s: dkim=%s dmarc=%s" % (case, ours["dkim"].result,
-                                                         ours["dmarc"].result))
+            failures += dkim_and_dmarc_failures(case, code, text, saved, subject)
     assert failures == [], "\n".join(failures)
 
 
