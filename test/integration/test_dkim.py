@@ -1,16 +1,22 @@
 """The dkim plugin through the real binary. Signing: keys made here with openssl, mail relayed
 through the outbound queue to an aiosmtpd sink, every signature it carries checked by python3-dkim
-(dkimpy) and by opendkim's test mode. Verifying: a corpus signed by dkimpy, some of it broken on
-purpose, keys served by dnsmasq; the dkim= results in the stored messages' Authentication-Results
-must pass exactly what dkimpy passes. upesi --check names a key file that cannot sign."""
+(dkimpy) and by opendkim's test mode. Verifying: a corpus signed by dkimpy, and mail OpenDKIM
+signed as Postfix's milter, some of it broken on purpose, keys served by dnsmasq; the dkim=
+results in the stored messages' Authentication-Results must pass exactly what dkimpy passes.
+upesi --check names a key file that cannot sign."""
 import base64
 import email
 import email.policy
+import os
+import pathlib
 import re
+import shutil
 import signal
 import smtplib
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 
 import pytest
@@ -25,6 +31,7 @@ dkim = pytest.importorskip("dkim")
 pytest.importorskip("nacl")  # dkimpy's Ed25519
 
 OPENDKIM = "/usr/sbin/opendkim"
+BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
 needs_dnsmasq = pytest.mark.skipif(not dns_zone.AVAILABLE, reason="needs dnsmasq")
 
 SUBJECTS = iter(range(1, 1000000))
@@ -741,6 +748,114 @@ def test_verification_passes_exactly_what_dkimpy_passes(start_server, install, k
     assert all(set(r) <= allowed for r in results.values()), results
     assert results["corpus body changed"] == ["fail"], results
     assert results["corpus unsigned"] == ["none"], results
+
+
+def stored_with_case(saved, case, timeout=10):
+    """The saved message (bytes, without the envelope line) with the field X-Case: `case`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in saved.iterdir():
+            raw = path.read_bytes().split(b"\r\n", 1)[1]
+            if (b"X-Case: " + case.encode() + b"\r\n") in raw:
+                return raw
+        time.sleep(0.05)
+    raise AssertionError("no stored message with X-Case: %s" % case)
+
+
+class OpenDkimSigner:
+    """OpenDKIM signing as a milter behind a private Postfix (test/bench/postfix_peer.py) that
+    relays to `sink_port`: what it delivers there is mail OpenDKIM signed."""
+
+    def __init__(self, key_pem, selector, domain, canonicalization, sink_port):
+        sys.path.insert(0, str(BENCH))
+        from postfix_peer import PostfixPeer
+        # Not under pytest's directories, which the postfix user may not enter.
+        self.workdir = workdir = pathlib.Path(tempfile.mkdtemp(prefix="opendkim-signer-"))
+        os.chmod(workdir, 0o755)  # the postfix user reaches the milter's socket
+        key = workdir / "signing.pem"
+        key.write_bytes(key_pem)
+        os.chmod(key, 0o600)
+        self.socket = workdir / "opendkim.sock"
+        conf = workdir / "opendkim.conf"
+        conf.write_text(
+            "Syslog no\nBackground no\nMode s\nDomain %s\nSelector %s\nKeyFile %s\n"
+            "Canonicalization %s\nSignatureAlgorithm rsa-sha256\nSocket local:%s\n"
+            "PidFile %s\nUMask 000\nRequireSafeKeys false\n"
+            % (domain, selector, key, canonicalization, self.socket, workdir / "opendkim.pid"))
+        self.milter = subprocess.Popen([OPENDKIM, "-f", "-x", str(conf)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while not self.socket.exists():
+            assert self.milter.poll() is None, self.milter.stderr.read()
+            assert time.monotonic() < deadline, "opendkim did not listen"
+            time.sleep(0.05)
+        relay = "smtp:[127.0.0.1]:%d" % sink_port
+        self.postfix = None
+        try:
+            self.postfix = PostfixPeer(workdir, "postfix", {
+                "smtpd_milters": "unix:%s" % self.socket, "milter_default_action": "tempfail",
+                "default_transport": relay, "relay_transport": relay,
+                "relay_domains": "example.com"})
+        except BaseException:
+            self.stop()
+            raise
+
+    def send(self, message):
+        with smtplib.SMTP("127.0.0.1", self.postfix.port, timeout=30) as client:
+            assert client.sendmail("alice@good.test", ["bob@example.com"], message) == {}
+
+    def stop(self):
+        if getattr(self, "postfix", None) is not None:
+            self.postfix.stop()
+        self.milter.terminate()
+        self.milter.wait(timeout=10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@needs_dnsmasq
+@pytest.mark.skipif(os.getuid() != 0 or not os.path.exists(OPENDKIM),
+                    reason="needs root (Postfix) and opendkim")
+def test_mail_opendkim_signed_verifies_as_dkimpy_says(start_server, install, keys, corpus_dns,
+                                                      sink):
+    # OpenDKIM signs as Postfix's milter (its test tool signs only rsa-sha1); each message is
+    # then sent as signed, and broken after signing, to Upesi.
+    sink_port, out = sink
+    signed = []
+    for canonicalization in ("relaxed/relaxed", "simple/simple"):
+        signer = OpenDkimSigner(keys["rsa"].pem, "rsa", "good.test", canonicalization, sink_port)
+        try:
+            subject = "opendkim %s" % canonicalization
+            signer.send(unsigned(subject))
+            got = [m for m in received(out, want=len(signed) + 1)
+                   if ("Subject: %s\r\n" % subject) in m["data"]]
+            assert len(got) == 1, "Postfix did not relay the message through OpenDKIM"
+            signed.append((subject, got[0]["data"].encode()))
+        finally:
+            signer.stop()
+    cases = []
+    for subject, message in signed:
+        [field] = signature_fields(message)
+        assert tags(field)["a"] == "rsa-sha256" and tags(field)["d"] == "good.test", field
+        cases.append((subject, message))
+        cases.append((subject + " body changed",
+                      message.replace(b"Alice\r\n", b"Mallory\r\n")))
+    port, records = corpus_dns
+    server, saved = verifying_server(start_server, install, port)
+    differences = []
+    results = {}
+    for number, (name, message) in enumerate(cases):
+        # Copies share their Subject: each is found by a field the signature does not cover.
+        case = "opendkim-case-%d" % number
+        message = b"X-Case: " + case.encode() + b"\r\n" + message
+        send_raw(server, message)
+        ours = [r[0] for r in our_dkim_results(stored_with_case(saved, case))]
+        theirs = dkimpy_verify(message, records)
+        results[name] = (ours, theirs)
+        if (ours == ["pass"]) != theirs:
+            differences.append((name, ours, "dkimpy: %s" % theirs))
+    assert differences == [], "\n".join(map(str, differences))
+    assert [name for name, (ours, _) in results.items() if ours == ["pass"]] == [
+        "opendkim relaxed/relaxed", "opendkim simple/simple"], results
 
 
 @needs_dnsmasq
