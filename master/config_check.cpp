@@ -68,47 +68,20 @@ std::vector<std::string> unique(std::vector<std::string> messages) {
   return out;
 }
 
-// Everything start-up reads, read now; `config` reports into `errors` too.
 // What the dkim plugin would log about its signing keys (unreadable, wrong type, too short,
 // without a selector), each naming its file.
 std::vector<std::string> dkimKeyErrors(const fs::path& install_dir, config::Config& config) {
-  auto read = [&config](const std::string& name) -> std::optional<std::string> {
-    auto lines = config.get(name, config::ConfigType::Data);
-    if (!lines || !lines->is_array() || lines->empty()) {
-      return std::nullopt;
-    }
-    std::string text;
-    for (const auto& line : *lines) {
-      text += (line.is_string() ? line.get<std::string>() : line.dump()) + "\n";
-    }
-    return text;
+  auto ini = config.get("dkim.ini", config::ConfigType::Ini);
+  auto lines = [&config](const std::string& name) {
+    auto found = config.get(name, config::ConfigType::Data);
+    return found ? *found : nlohmann::json();
   };
-  dkim::DefaultKeySettings defaults;
-  // The plugin's [sign] min_key_bits: a key it refuses is an error, one it takes is not.
-  int minimum_rsa_bits = dkim::MinimumRsaBits;
-  if (auto ini = config.get("dkim.ini", config::ConfigType::Ini); ini && ini->contains("sign")) {
-    const auto& sign = (*ini)["sign"];
-    auto text = [&sign](const char* key) {
-      if (!sign.contains(key)) {
-        return std::string();
-      }
-      return sign[key].is_string() ? sign[key].get<std::string>() : sign[key].dump();
-    };
-    defaults.domain = text("domain");
-    defaults.selector = text("selector");
-    try {
-      std::size_t used = 0;
-      auto bits = text("min_key_bits");
-      int value = bits.empty() ? minimum_rsa_bits : std::stoi(bits, &used);
-      if (bits.empty() || used == bits.size()) {
-        minimum_rsa_bits = value;
-      }
-    } catch (const std::exception&) {
-    }
-  }
-  return dkim::KeyStore::load(install_dir / "config", read, defaults, minimum_rsa_bits).errors();
+  return dkim::KeyStore::loadConfigured(install_dir / "config",
+                                        ini ? *ini : nlohmann::json::object(), lines)
+      .errors();
 }
 
+// Everything start-up reads, read now; `config` reports into `errors` too.
 void findErrors(const fs::path& install_dir, config::Config& config,
                 std::vector<std::string>& errors) {
   std::error_code ec;

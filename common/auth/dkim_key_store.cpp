@@ -2,6 +2,8 @@
 
 #include <upesi/text.hpp>
 
+#include "common/config/ini_values.hpp"
+
 #include <fmt/format.h>
 
 namespace upesi::dkim {
@@ -74,6 +76,25 @@ KeyStore KeyStore::load(const std::filesystem::path& config_dir, const ConfigRea
     }
   }
   return store;
+}
+
+KeyStore KeyStore::loadConfigured(const std::filesystem::path& config_dir,
+                                  const nlohmann::json& dkim_ini, const ConfigLinesReader& lines) {
+  auto read = [&lines](const std::string& name) -> std::optional<std::string> {
+    auto found = lines(name);
+    if (!found.is_array() || found.empty()) {
+      return std::nullopt;
+    }
+    std::string text;
+    for (const auto& line : found) {
+      text += (line.is_string() ? line.get<std::string>() : line.dump()) + "\n";
+    }
+    return text;
+  };
+  const DefaultKeySettings defaults{config::iniString(dkim_ini, "sign", "domain"),
+                                    config::iniString(dkim_ini, "sign", "selector")};
+  const auto bits = config::iniInteger(dkim_ini, "sign", "min_key_bits").value_or(MinimumRsaBits);
+  return load(config_dir, read, defaults, static_cast<int>(bits));
 }
 
 const std::vector<SigningKey>& KeyStore::keysFor(std::string_view domain) const {

@@ -10,6 +10,8 @@
 
 #include "common/auth/dkim_signer.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -29,8 +31,17 @@ struct DefaultKeySettings {
   std::string selector; // dkim.ini [sign] selector
 };
 
+/// A config file's lines as Host::config and config::Config read the "data" type (null or empty
+/// when the file is missing).
+using ConfigLinesReader = std::function<nlohmann::json(const std::string& relative)>;
+
 class KeyStore {
 public:
+  /// What the dkim plugin signs with, and what `upesi --check` checks: the keys under
+  /// `config_dir`, with dkim.ini's [sign] domain, selector and min_key_bits (`dkim_ini` as read).
+  static KeyStore loadConfigured(const std::filesystem::path& config_dir,
+                                 const nlohmann::json& dkim_ini, const ConfigLinesReader& lines);
+
   /// Loads every key. A key that cannot be used is left out and named in errors() with its
   /// file; the rest load.
   static KeyStore load(const std::filesystem::path& config_dir, const ConfigReader& read,

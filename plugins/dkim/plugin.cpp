@@ -11,7 +11,7 @@
 #include "common/auth/dkim_key_store.hpp"
 #include "common/auth/dkim_verifier.hpp"
 #include "common/auth/from_domain.hpp"
-#include "plugins/support/ini_values.hpp"
+#include "common/config/ini_values.hpp"
 
 #include <fmt/format.h>
 
@@ -24,6 +24,10 @@
 #include <vector>
 
 namespace upesi::plugins::dkim {
+
+using config::iniFlag;
+using config::iniInteger;
+using config::iniString;
 
 using namespace upesi::dkim;
 namespace {
@@ -182,22 +186,10 @@ private:
   }
 
   void loadKeys() {
-    const auto config_dir = host_->installDir() / "config";
     Host* host = host_;
-    auto read = [host](const std::string& name) -> std::optional<std::string> {
-      auto lines = host->config(name, "data");
-      if (!lines.is_array() || lines.empty()) {
-        return std::nullopt;
-      }
-      std::string text;
-      for (const auto& line : lines) {
-        text += (line.is_string() ? line.get<std::string>() : line.dump()) + "\n";
-      }
-      return text;
-    };
-    auto store = KeyStore::load(
-        config_dir, read, {iniString(cfg_, "sign", "domain"), iniString(cfg_, "sign", "selector")},
-        static_cast<int>(iniInteger(cfg_, "sign", "min_key_bits").value_or(MinimumRsaBits)));
+    auto store = KeyStore::loadConfigured(
+        host_->installDir() / "config", cfg_,
+        [host](const std::string& name) { return host->config(name, "data"); });
     for (const auto& error : store.errors()) {
       host_->log(LogLevel::Error, error);
     }

@@ -10,7 +10,7 @@
 #include "common/auth/dmarc_evaluation.hpp"
 #include "common/auth/from_domain.hpp"
 #include "common/auth/public_suffix.hpp"
-#include "plugins/support/ini_values.hpp"
+#include "common/config/ini_values.hpp"
 
 #include <fmt/format.h>
 
@@ -28,6 +28,9 @@
 #include <vector>
 
 namespace upesi::plugins::dmarc {
+
+using config::iniFlag;
+using config::iniString;
 
 using namespace upesi::dmarc;
 namespace {

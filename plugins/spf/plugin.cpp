@@ -9,8 +9,8 @@
 
 #include "common/auth/received_spf.hpp"
 #include "common/auth/spf_check.hpp"
+#include "common/config/ini_values.hpp"
 #include "common/util/ip_literal.hpp"
-#include "plugins/support/ini_values.hpp"
 
 #include <fmt/format.h>
 
@@ -21,6 +21,9 @@
 #include <vector>
 
 namespace upesi::plugins::spf {
+
+using config::iniFlag;
+using config::iniString;
 
 using upesi::spf::CheckOutcome;
 using upesi::spf::CheckResult;

@@ -1,6 +1,6 @@
 // Values of an ini file as Host::config returns it ({section: {key: value}}), read the way the
-// built-in plugins read their settings: a missing section or key, or a value of another type,
-// gives the fallback, never an exception.
+// built-in plugins and the config check read their settings: a missing section or key, or a
+// value of another type, gives the fallback, never an exception.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-namespace upesi::plugins {
+namespace upesi::config {
 
 /// ini[section][key], or null.
 inline const nlohmann::json& iniValue(const nlohmann::json& ini, const std::string& section,
@@ -57,4 +57,4 @@ inline std::optional<long long> iniInteger(const nlohmann::json& ini, const std:
   return std::nullopt;
 }
 
-} // namespace upesi::plugins
+} // namespace upesi::config
