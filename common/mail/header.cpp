@@ -248,8 +248,9 @@ std::size_t Header::remove(std::string_view name) {
 
 std::size_t Header::removeIf(std::string_view name,
                              const std::function<bool(const HeaderField&)>& predicate) {
-  std::vector<Field> kept;
-  kept.reserve(fields_.size());
+  // Compacted in place: every message passes here (forged Authentication-Results), and most
+  // lose nothing.
+  std::size_t kept = 0;
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     const Field& f = fields_[i];
     const bool named =
@@ -257,11 +258,14 @@ std::size_t Header::removeIf(std::string_view name,
     if (named && predicate(field(i))) {
       continue;
     }
-    kept.push_back(std::move(fields_[i]));
+    if (kept != i) {
+      fields_[kept] = std::move(fields_[i]);
+    }
+    ++kept;
   }
-  std::size_t removed = fields_.size() - kept.size();
-  fields_ = std::move(kept);
+  const std::size_t removed = fields_.size() - kept;
   if (removed > 0) {
+    fields_.resize(kept);
     edited_ = true;
   }
   return removed;
