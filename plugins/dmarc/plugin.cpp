@@ -11,6 +11,7 @@
 #include "common/auth/from_domain.hpp"
 #include "common/auth/public_suffix.hpp"
 #include "common/config/ini_values.hpp"
+#include "plugins/support/skip_reason.hpp"
 
 #include <fmt/format.h>
 
@@ -276,23 +277,13 @@ private:
     }
   }
 
-  std::string skipReason(Connection& connection) const {
-    if (iniFlag(cfg_, "skip", "relaying") && connection.relaying()) {
-      return "relay";
-    }
-    if (iniFlag(cfg_, "skip", "auth") && !connection.authUser().empty()) {
-      return "auth";
-    }
-    return {};
-  }
-
   void check(const Next& next, Connection& connection) {
     auto* txn = connection.transaction();
     if (txn == nullptr) {
       return next();
     }
     const auto& name = host_->pluginName();
-    if (auto reason = skipReason(connection); !reason.empty()) {
+    if (auto reason = skipReason(cfg_, connection); !reason.empty()) {
       txn->results().add(name, {{"skip", reason}});
       return next();
     }

@@ -11,12 +11,13 @@
 #include "common/auth/spf_check.hpp"
 #include "common/config/ini_values.hpp"
 #include "common/util/ip_literal.hpp"
+#include "plugins/support/answer_deadlines.hpp"
+#include "plugins/support/skip_reason.hpp"
 
 #include <fmt/format.h>
 
 #include <ctime>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,7 @@ class Spf final : public Plugin {
 public:
   void registerHooks(Host& host, Registrar& registrar) override {
     host_ = &host;
+    deadlines_.attach(host);
     load();
     host.onConfigChange("spf.ini", [this] { load(); });
     auto helo = [this](Next next, Connection& c, const HookParams& p) { checkHelo(next, c, p); };
@@ -131,13 +133,7 @@ public:
         "hook_data_post");
   }
 
-  void shutdown() override {
-    *alive_ = false;
-    for (auto id : timers_) {
-      host_->clearTimeout(id);
-    }
-    timers_.clear();
-  }
+  void shutdown() override { deadlines_.shutdown(); }
 
   std::vector<ConfigFileSpec> configFiles() const override {
     return {{"spf.ini", "ini", Booleans}};
@@ -159,60 +155,36 @@ private:
     }
   }
 
-  // Why the connection is not checked, or "".
-  std::string skipReason(Connection& connection) const {
-    if (iniFlag(cfg_, "skip", "relaying") && connection.relaying()) {
-      return "relay";
-    }
-    if (iniFlag(cfg_, "skip", "auth") && !connection.authUser().empty()) {
-      return "auth";
-    }
-    if (iniFlag(cfg_, "skip", "private_ip") && connection.remote().is_private) {
-      return "private_ip";
-    }
-    return {};
-  }
-
   // Runs check_host() with the plugin's timeout; `done` runs on the loop once, or never when the
   // hook is no longer pending (the client left).
   void evaluate(const Next& next, upesi::spf::CheckRequest request,
                 std::function<void(CheckOutcome)> done) {
-    struct Pending {
-      bool answered = false;
-      std::uint64_t timer = 0;
-    };
-    auto pending = std::make_shared<Pending>();
-    // A lookup may answer after shutdown(), when neither this plugin nor its host is left.
-    auto finish = [this, alive = alive_, next, pending, done](CheckOutcome outcome) {
-      if (!*alive || pending->answered) {
-        return;
-      }
-      pending->answered = true;
-      host_->clearTimeout(pending->timer);
-      timers_.erase(pending->timer);
-      if (next.pending()) {
-        done(std::move(outcome));
-      }
-    };
     const std::string domain = request.domain;
-    pending->timer = host_->setTimeout(lookup_timeout_ * 1000ULL, [finish, domain, this] {
+    auto answer = deadlines_.start(lookup_timeout_ * 1000ULL, [this, next, domain, done] {
       CheckOutcome outcome;
       outcome.result = CheckResult::TempError;
       outcome.domain = domain;
       outcome.problem = fmt::format("no result within {} s", lookup_timeout_);
-      finish(std::move(outcome));
+      if (next.pending()) {
+        done(std::move(outcome));
+      }
     });
-    timers_.insert(pending->timer);
     Host* host = host_;
+    // A lookup may answer after shutdown(), when neither this plugin nor its host is left.
     upesi::spf::checkHost(
         std::move(request),
-        [host, alive = alive_](const std::string& name, DnsType type, DnsCallback callback) {
+        [host, alive = deadlines_.alive()](const std::string& name, DnsType type,
+                                           DnsCallback callback) {
           if (!*alive) {
             return callback(DnsResult{DnsStatus::Error, "cancelled", {}});
           }
           host->dnsQuery(name, type, std::move(callback));
         },
-        finish);
+        [answer, next, done](CheckOutcome outcome) {
+          if (answer->claim() && next.pending()) {
+            done(std::move(outcome));
+          }
+        });
   }
 
   upesi::spf::CheckRequest requestFor(Connection& connection, std::string sender,
@@ -236,7 +208,7 @@ private:
 
   void checkHelo(const Next& next, Connection& connection, const HookParams& params) {
     const auto& name = host_->pluginName();
-    if (auto reason = skipReason(connection); !reason.empty()) {
+    if (auto reason = skipReason(cfg_, connection); !reason.empty()) {
       connection.results().add(name, {{"skip", fmt::format("helo({})", reason)}});
       return next();
     }
@@ -272,7 +244,7 @@ private:
       return next();
     }
     const auto& name = host_->pluginName();
-    if (auto reason = skipReason(connection); !reason.empty()) {
+    if (auto reason = skipReason(cfg_, connection); !reason.empty()) {
       txn->results().add(name, {{"skip", fmt::format("host({})", reason)}});
       return next(Code::Cont, fmt::format("skipped because host({})", reason));
     }
@@ -398,8 +370,7 @@ private:
   Host* host_ = nullptr;
   nlohmann::json cfg_;
   unsigned lookup_timeout_ = DefaultLookupTimeout;
-  std::set<std::uint64_t> timers_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  AnswerDeadlines deadlines_;
 };
 
 } // namespace upesi::plugins::spf
