@@ -35,6 +35,9 @@ have promtool || lack prometheus "promtool not found"
 have chromium || lack chromium "chromium not found"
 [ -x /usr/sbin/opendkim ] || lack opendkim "opendkim not found"
 [ -f /usr/share/publicsuffix/public_suffix_list.dat ] || lack publicsuffix "the Public Suffix List not found"
+# Haraka 3.3.4 for the side-by-side tests is installed from npm on first use.
+have node || lack nodejs "node not found (Haraka, the side-by-side tests' peer)"
+have npm || lack npm "npm not found (it installs Haraka for the side-by-side tests)"
 
 # Debian's python packages are seen only by Debian's interpreter.
 if [ ! -x /usr/bin/python3 ]; then

@@ -11,7 +11,7 @@ Runs, one after the other (each starts and stops its own servers on loopback):
   idle.py                     memory per idle connection after EHLO, against Haraka and Postfix
   tls.py                      server CPU per STARTTLS session, against Haraka
 then prints every script's own table and one table of the targets. Needs root (Postfix), the
-Debian postfix package, node/npm (Haraka, installed on first use into test/bench/peers/), a
+Debian postfix package, node/npm (Haraka, installed on first use into ~/.cache/upesi/), a
 release build of Upesi and the scripted test plugin (see outbound.py). Takes about 6 minutes on
 a 2-vCPU machine (`--quick`: one round each and fewer cells, about 3).
 """

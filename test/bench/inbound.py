@@ -4,8 +4,8 @@
     test/bench/inbound.py [--upesi BUILD/master/upesi] [--rounds 3] [--quick] [--mode queue]
 
 Starts every server itself on free loopback ports (Haraka 3.3.4 from npm, installed on first
-use into test/bench/peers/, which git ignores; Postfix as a private instance, see
-postfix_peer.py), drives each with Postfix's smtp-source (one new connection per message:
+use into the user's cache directory by test/integration/haraka_peer.py, which the side-by-side
+tests share; Postfix as a private instance, see postfix_peer.py), drives each with Postfix's smtp-source (one new connection per message:
 banner, HELO, MAIL, RCPT, DATA, QUIT), and prints, per cell, the median msgs/s and server CPU
 per message, and the ratios of Upesi to each peer. Server CPU is the user+system time of the
 server's process tree (children included) over the run.
@@ -32,11 +32,12 @@ import statistics
 import subprocess
 import sys
 
-from bench_common import (PEERS, ROOT, Peer, exit_on_sigterm, free_port, load, machine_line,
+from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, load, machine_line,
                           servers_run, start_sink, write_json)
 from postfix_peer import PostfixPeer
 
-HARAKA_VERSION = "3.3.4"
+sys.path.insert(0, str(ROOT / "test" / "integration"))
+import haraka_peer  # noqa: E402  (one Haraka install for the benchmarks and the tests)
 
 
 MODE = "discard"
@@ -87,14 +88,7 @@ def start_postfix(workdir, log):
 
 
 def install_haraka():
-    target = PEERS / "haraka"
-    if (target / "node_modules" / "Haraka" / "haraka.js").exists():
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["npm", "init", "-y"], cwd=target, check=True, capture_output=True)
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "Haraka@" + HARAKA_VERSION],
-                   cwd=target, check=True, capture_output=True, timeout=900)
-    return target
+    return haraka_peer.install()
 
 
 def add_tls(cfg, tls):

@@ -2,6 +2,7 @@
 (anything else there is NXDOMAIN; nothing is forwarded anywhere)."""
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -49,9 +50,10 @@ def ptr(address, name):
 
 
 @contextlib.contextmanager
-def serve(records, local_zones=("test", "in-addr.arpa")):
+def serve(records, local_zones=("test", "in-addr.arpa"), query_log=None):
     """Yields the port of a dnsmasq answering `records` (lines made by the helpers above, read
-    from a config file, where dnsmasq unquotes TXT strings)."""
+    from a config file, where dnsmasq unquotes TXT strings). With query_log (a path), dnsmasq
+    writes every query it receives there (see queries())."""
     conf = tempfile.NamedTemporaryFile("w", suffix=".conf", prefix="zone-")
     conf.write("".join(line + "\n" for line in records))
     conf.flush()
@@ -61,7 +63,9 @@ def serve(records, local_zones=("test", "in-addr.arpa")):
         proc = subprocess.Popen(
             [DNSMASQ, "--no-daemon", "--keep-in-foreground", "--port=%d" % port,
              "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-             "--no-poll", "--log-facility=-", "--pid-file="]
+             "--no-poll", "--pid-file="]
+            + (["--log-queries", "--log-facility=%s" % query_log] if query_log
+               else ["--log-facility=-"])
             + ["--local=/%s/" % zone for zone in local_zones] + ["--conf-file=" + conf.name],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.3)
@@ -77,6 +81,15 @@ def serve(records, local_zones=("test", "in-addr.arpa")):
         proc.terminate()
         proc.wait(timeout=10)
         conf.close()
+
+
+def queries(query_log):
+    """(type, name, client address) of each query in a query_log written by serve()."""
+    try:
+        text = open(query_log).read()
+    except FileNotFoundError:
+        return []
+    return re.findall(r"query\[(\w+)\] (\S+) from (\S+)", text)
 
 
 def resolver_ini(port):
