@@ -38,7 +38,8 @@ class Data:
 @dataclasses.dataclass(frozen=True)
 class Difference:
     """Upesi answers `upesi` where Haraka answers `haraka`, on purpose: `bug` names the Haraka
-    issue (e.g. "Haraka#3040") and `why` says what the project does instead."""
+    issue (e.g. "Haraka#3040"), or where there is none the rule or README section that says
+    why, and `why` says what the project does instead."""
     bug: str
     haraka: object
     upesi: object
