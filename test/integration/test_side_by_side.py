@@ -56,8 +56,9 @@ IN_HOST_LIST = Setup.of(["rcpt_to.in_host_list", "queue/discard"], RECIPIENTS)
 RELAY = Setup.of(["relay", "rcpt_to.in_host_list"], dict(
     RECIPIENTS, **{"relay.ini": "[relay]\nacl=true\n", "relay_acl_allow": "127.0.0.2/32\n"}))
 SPF = Setup.of(["spf", "rcpt_to.in_host_list"], dict(
-    RECIPIENTS, **{"spf.ini": PUBLIC + "[deny]\nmfrom_fail=true\n"}), records=[
+    RECIPIENTS, **{"spf.ini": PUBLIC + "[deny]\nmfrom_fail=true\nhelo_fail=true\n"}), records=[
         txt("pass.test", "v=spf1 ip4:127.0.0.0/8 -all"),
+        txt("helo-fail.test", "v=spf1 ip4:192.0.2.0/24 -all"),
         txt("fail.test", "v=spf1 ip4:192.0.2.0/24 -all"),
         txt("soft.test", "v=spf1 ip4:192.0.2.0/24 ~all"),
     ])
@@ -94,7 +95,11 @@ EXISTING = (
                 case("mfrom-softfail-accepted", ["EHLO client.test", "MAIL FROM:<a@soft.test>"],
                      (220, 250, 250)),
                 case("mfrom-none-accepted", ["EHLO client.test", "MAIL FROM:<a@none.test>"],
-                     (220, 250, 250)))
+                     (220, 250, 250)),
+                # The HELO verdict decides only for the null sender.
+                case("helo-fail-null-sender", ["EHLO helo-fail.test", "MAIL FROM:<a@pass.test>",
+                                               "RSET", "MAIL FROM:<>"],
+                     (220, 250, 250, 250, 550)))
     + cases_for("data.headers", DATA_HEADERS,
                 case("good-message", SESSION + ["RCPT TO:<b@test.example>", Data(GOOD)],
                      (220, 250, 250, 250, 250)),
@@ -109,9 +114,11 @@ EXISTING = (
 # --- plugins being written: against Haraka only until `upesi -l` lists them ------------------
 
 DNS_LIST = Setup.of(["dns-list", "rcpt_to.in_host_list"], dict(
-    RECIPIENTS, **{"dns-list.ini": PUBLIC + "[main]\nzones=bl.test\nperiodic_checks=0\n"
-                                            "search=all\n"}), records=[
+    RECIPIENTS, **{"dns-list.ini": PUBLIC + "[main]\nzones=bl.test,info.test\n"
+                                            "periodic_checks=0\nsearch=all\n"
+                                            "[info.test]\nreject=false\n"}), records=[
         host("2.0.0.127.bl.test", "127.0.0.2"),
+        host("5.0.0.127.info.test", "127.0.0.2"),
         # An error answer (as Spamhaus gives for a refused query), not a listing.
         host("4.0.0.127.bl.test", "127.255.255.254"),
     ])
@@ -132,11 +139,14 @@ IS_RESOLVABLE = Setup.of(["mail_from.is_resolvable", "rcpt_to.in_host_list"], di
         mx("good.test", "mx.good.test", 10), host("mx.good.test", "192.0.2.10"),
         host("implicit.test", "192.0.2.11"),
         mx("loopback.test", "mx.loopback.test", 10), host("mx.loopback.test", "127.0.0.5"),
+        mx("nullmx.test", ".", 0),
     ])
 ACCESS = Setup.of(["access", "rcpt_to.in_host_list"], dict(
     RECIPIENTS, **{"access.ini": PUBLIC,
                    "connect.rdns_access.blacklist": "127.0.0.3\n",
                    "mail_from.access.blacklist": "spammer@sender.test\n",
+                   "mail_from.access.blacklist_regex": ".*@junk\\.test$\n",
+                   "mail_from.access.whitelist": "friend@junk.test\n",
                    "rcpt_to.access.blacklist": "closed@test.example\n"}))
 ALIASES = Setup.of(["aliases", "rcpt_to.in_host_list"], dict(
     RECIPIENTS, **{"aliases.json": '{"dropped@test.example": {"action": "drop"},\n'
@@ -144,6 +154,8 @@ ALIASES = Setup.of(["aliases", "rcpt_to.in_host_list"], dict(
                               '"to": "new@elsewhere.test"}}\n'}))
 BOUNCE = Setup.of(["bounce", "rcpt_to.in_host_list", "queue/discard"], dict(
     RECIPIENTS, **{"bounce_bad_rcpt": "noreply@test.example\n"}))
+NO_BOUNCES = Setup.of(["bounce", "rcpt_to.in_host_list"], dict(
+    RECIPIENTS, **{"bounce.ini": "[reject]\nall_bounces=true\n"}))
 HEADERS = Setup.of(["headers", "rcpt_to.in_host_list", "queue/discard"], dict(
     RECIPIENTS, **{"headers.ini": HEADERS_INI}))
 
@@ -155,6 +167,8 @@ NEW = (
                    (554, 554, 554)),
               case("unlisted", ["EHLO client.test", "MAIL FROM:<a@sender.test>"],
                    (220, 250, 250), client="127.0.0.3"),
+              # reject=false: the listing is recorded, not acted on.
+              case("informational", ["EHLO client.test"], (220, 250), client="127.0.0.5"),
               case("error-answer", ["EHLO client.test"], (554, 554), client="127.0.0.4",
                    differences=[(0, Difference(
                        "Haraka#3106", 554, 220,
@@ -190,7 +204,12 @@ NEW = (
                          "Haraka's documentation says; its plugin (1.3.0) refuses it unless "
                          "allow_mx_ip=true"))]),
                 case("loopback-mx", ["EHLO client.test", "MAIL FROM:<a@loopback.test>"],
-                     (220, 250, 550)))
+                     (220, 250, 550)),
+                case("null-mx", ["EHLO client.test", "MAIL FROM:<a@nullmx.test>"],
+                     (220, 250, 550)),
+                # The zone's server refuses names outside it: a temporary failure.
+                case("refused", ["EHLO client.test", "MAIL FROM:<a@outside.invalid>"],
+                     (220, 250, 450)))
     + cases_for("access", ACCESS,
                 case("listed-client", ["EHLO client.test"], (554, None), client="127.0.0.3"),
                 case("sender-and-recipient", ["EHLO client.test",
@@ -198,7 +217,11 @@ NEW = (
                                               "MAIL FROM:<a@sender.test>",
                                               "RCPT TO:<closed@test.example>",
                                               "RCPT TO:<open@test.example>"],
-                     (220, 250, 550, 250, 550, 250)))
+                     (220, 250, 550, 250, 550, 250)),
+                case("whitelist-before-regex", ["EHLO client.test",
+                                                "MAIL FROM:<other@junk.test>",
+                                                "MAIL FROM:<friend@junk.test>"],
+                     (220, 250, 550, 250)))
     + cases_for("aliases", ALIASES,
                 # drop accepts the recipient and discards the message at the queue hook.
                 case("drop", SESSION + ["RCPT TO:<dropped@test.example>", Data(GOOD)],
@@ -221,6 +244,9 @@ NEW = (
                 case("one-recipient", ["EHLO client.test", "MAIL FROM:<>",
                                        "RCPT TO:<b@test.example>", Data(GOOD)],
                      (220, 250, 250, 250, 250)))
+    + cases_for("bounce", NO_BOUNCES,
+                case("all-bounces-refused", ["EHLO client.test", "MAIL FROM:<>",
+                                             "MAIL FROM:<a@sender.test>"], (220, 250, 550, 250)))
     + cases_for("headers", HEADERS,
                 case("duplicate-subject", SESSION + ["RCPT TO:<b@test.example>", Data(message(
                     "From: <a@sender.test>", "Subject: one", "Subject: two"))],
