@@ -9,6 +9,7 @@ HarakaUnavailable with a message saying so: callers fail with it rather than ski
 machine that cannot install the peer is a setup error to report."""
 import contextlib
 import fcntl
+import json
 import os
 import pathlib
 import shutil
@@ -90,7 +91,6 @@ def install(home=None):
 def plugin_versions(home):
     """{package: version} of Haraka and its plugins as installed (the plugins float within
     Haraka's ranges, so a difference in behaviour may come from a newer plugin)."""
-    import json
     versions = {}
     for pkg in sorted((home / "node_modules").iterdir()):
         if pkg.name == "Haraka" or pkg.name.startswith("haraka-plugin-"):
@@ -103,6 +103,10 @@ def plugin_versions(home):
 # at the test's dnsmasq, later attempts to change that are refused, and dns.lookup (getaddrinfo:
 # /etc/hosts and the system's resolvers) is refused for names. Each of these is written to a
 # trace file, which the tests read to show that no query went anywhere else.
+# A `new Resolver()` starts from the system's resolv.conf, not from dns.setServers, and
+# haraka-net-utils (get_mx, getHostIPs), fcrdns and dns-list each make one when loaded, hence
+# the subclass. No plugin the tests load calls dns.lookup itself (in Haraka 3.3.4 only a
+# connection to a host name does: the redis client, undici); it is caught all the same.
 DNS_PRELOAD = r"""'use strict'
 const dns = require('node:dns')
 const fs = require('node:fs')
