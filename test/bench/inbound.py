@@ -5,10 +5,11 @@
 
 Starts every server itself on free loopback ports (Haraka 3.3.4 from npm, installed on first
 use into the user's cache directory by test/integration/haraka_peer.py, which the side-by-side
-tests share; Postfix as a private instance, see postfix_peer.py), drives each with Postfix's smtp-source (one new connection per message:
-banner, HELO, MAIL, RCPT, DATA, QUIT), and prints, per cell, the median msgs/s and server CPU
-per message, and the ratios of Upesi to each peer. Server CPU is the user+system time of the
-server's process tree (children included) over the run.
+tests share; Postfix as a private instance, see postfix_peer.py), drives each with Postfix's
+smtp-source (one new connection per message: banner, HELO, MAIL, RCPT, DATA, QUIT), and prints,
+per cell, the median msgs/s and server CPU per message, and the ratios of Upesi to each peer.
+Server CPU is the user+system time of the server's process tree (children included) over the
+run.
 
 Configurations compared (the same policy everywhere):
   --mode discard (default): accept example.com, discard the message

@@ -69,9 +69,10 @@ def install(home=None):
         (home / "package.json").write_text('{"name": "upesi-haraka-peer", "private": true}\n')
         started = time.monotonic()
         try:
+            # --prefer-offline: what npm's own cache holds is not asked for again.
             r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-save",
-                                "Haraka@" + VERSION], cwd=home, capture_output=True, text=True,
-                               timeout=INSTALL_TIMEOUT)
+                                "--prefer-offline", "Haraka@" + VERSION], cwd=home,
+                               capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise HarakaUnavailable("npm install Haraka@%s took over %d s: is the npm registry "
                                     "reachable from this machine?" % (VERSION, INSTALL_TIMEOUT))
