@@ -9,6 +9,7 @@ where a Difference names the Haraka bug the project fixes.
 Haraka comes from npm (haraka_peer.py): without node, npm or the npm registry these tests fail
 with a message saying so."""
 import email.utils
+import socket
 
 import pytest
 
@@ -27,6 +28,10 @@ RECIPIENTS = {
     "rcpt_to.in_host_list.ini": "[main]\nmailboxes=any\n",
 }
 PUBLIC = "[skip]\nprivate_ip=false\n"
+# A name server that never answers: dnsmasq forwards slow.test to it, so lookups there time out.
+SILENT_DNS = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+SILENT_DNS.bind(("127.0.0.1", 0))
+SLOW_ZONE = "server=/slow.test/127.0.0.1#%d" % SILENT_DNS.getsockname()[1]
 
 
 def message(*headers, date=True):
@@ -135,7 +140,9 @@ FCRDNS = Setup.of(["fcrdns", "rcpt_to.in_host_list"], dict(
     rdns_localhost=False)
 IS_RESOLVABLE = Setup.of(["mail_from.is_resolvable", "rcpt_to.in_host_list"], dict(
     RECIPIENTS, **{"mail_from.is_resolvable.ini": PUBLIC + "[main]\nallow_mx_ip=false\n"
-                                                  "[reject]\nno_mx=deny\n"}), records=[
+                                                  "timeout_ms=800\n[reject]\nno_mx=deny\n"}),
+    records=[
+        SLOW_ZONE,
         mx("good.test", "mx.good.test", 10), host("mx.good.test", "192.0.2.10"),
         host("implicit.test", "192.0.2.11"),
         mx("loopback.test", "mx.loopback.test", 10), host("mx.loopback.test", "127.0.0.5"),
@@ -209,7 +216,11 @@ NEW = (
                      (220, 250, 550)),
                 # The zone's server refuses names outside it: a temporary failure.
                 case("refused", ["EHLO client.test", "MAIL FROM:<a@outside.invalid>"],
-                     (220, 250, 450)))
+                     (220, 250, 450)),
+                # The plugin's own timeout answers, well before the hook's (Haraka#2448 was
+                # the core's "plugin timeout" answering instead).
+                case("no-answer", ["EHLO client.test", "MAIL FROM:<a@slow.test>",
+                                   "MAIL FROM:<a@good.test>"], (220, 250, 450, 250)))
     + cases_for("access", ACCESS,
                 case("listed-client", ["EHLO client.test"], (554, None), client="127.0.0.3"),
                 case("sender-and-recipient", ["EHLO client.test",
