@@ -4,7 +4,8 @@ transcript against both, comparing the reply codes (see side_by_side.py).
 Every case states the codes Haraka gives, as its plugins' READMEs document them, and runs
 against Haraka ([haraka]). The [upesi] half runs as soon as `upesi -l` lists every plugin of
 the case; until then it is skipped with the names it waits for. Differences are allowed only
-where a Difference names the Haraka bug the project fixes.
+where a Difference names the Haraka bug the project fixes (or, where Haraka has no issue for it,
+the README section of the plugin that documents the difference).
 
 Haraka comes from npm (haraka_peer.py): without node, npm or the npm registry these tests fail
 with a message saying so."""
