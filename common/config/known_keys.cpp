@@ -113,6 +113,16 @@ const std::vector<KnownIniFile> Files = {
       {"defer_relay", SpfDeferKeys},
       {"deny", SpfDenyKeys},
       {"deny_relay", SpfDenyKeys}}},
+    {"dns-list.ini",
+     {{"main",
+       {"zones", "search", "periodic_checks", "lookup_timeout", "defer_on_error", "reject_at",
+        "cache_max_entries", "cache_max_ttl", "cache_unlisted_ttl"}},
+      {"skip", {"relaying", "auth", "private_ip"}},
+      {"weighted", {"sites", "threshold", "allow_threshold", "action"}},
+      {"stats", {"enable", "redis_host"}},
+      // a zone's section: type, reject, ipv6, loopback_is_rejected, ok_helo, ok_mail, enable
+      // and answer addresses with their meaning
+      {"*", {}, true}}},
     {"dkim.ini",
      {{"main", {}},
       {"sign",
