@@ -379,8 +379,9 @@ private:
     if (listed || settings_->backscatterer) {
       if (auto reason = skipReason(settings_->raw, connection); !reason.empty()) {
         if (listed) {
-          connection.results().add(host_->pluginName(),
-                                   {{"skip", fmt::format("mail({})", reason)}});
+          const auto& name = host_->pluginName();
+          connection.results().add(name, {{"skip", fmt::format("mail({})", reason)}});
+          host_->log(LogLevel::Info, connection.results().collate(name), &connection);
         }
         return next();
       }
