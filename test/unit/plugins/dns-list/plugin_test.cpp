@@ -159,3 +159,33 @@ TEST_CASE("plugins/dns-list: private clients are skipped by default, as in Harak
   CHECK(h.host.dns.asked.empty());
   CHECK(h.help.find("postscreen") != std::string::npos);
 }
+
+TEST_CASE("plugins/dns-list: ips.backscatterer.org is asked about bounces, IPv6 only if asked") {
+  PluginHarness h("dns-list");
+  h.host.writeConfig("dns-list.ini", "[main]\nperiodic_checks=0\n[skip]\nprivate_ip=false\n"
+                                     "[ips.backscatterer.org]\nenable=true\n");
+  h.load();
+  h.host.dns.set("10.2.0.192.ips.backscatterer.org", DnsType::A, answer("127.0.0.2"));
+  FakeConnection client;
+  client.remote_endpoint.host = "bounce.example";
+  Address null_sender;
+  null_sender.is_null = true;
+  auto mail = h.callWith(Hook::Mail, client, null_sender);
+  CHECK(mail->name() == "DENY");
+  CHECK(mail->text() == "Host bounce.example [192.0.2.10] is listed by ips.backscatterer.org");
+  Address sender;
+  sender.user = "someone";
+  sender.host = "example.com";
+  CHECK(h.callWith(Hook::Mail, client, sender)->name() == "CONT");
+  CHECK(askedFor(h.host, "10.2.0.192.ips.backscatterer.org") == 1);
+
+  FakeConnection v6;
+  v6.remote_endpoint.ip = "2001:db8::1";
+  CHECK(h.callWith(Hook::Mail, v6, null_sender)->name() == "CONT");
+  CHECK(h.host.dns.asked.size() == 1);
+  h.host.writeConfig("dns-list.ini", "[main]\nperiodic_checks=0\n[skip]\nprivate_ip=false\n"
+                                     "[ips.backscatterer.org]\nenable=true\nipv6=true\n");
+  h.host.changed("dns-list.ini");
+  h.callWith(Hook::Mail, v6, null_sender);
+  CHECK(h.host.dns.asked.size() == 2);
+}
