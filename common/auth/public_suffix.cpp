@@ -189,4 +189,18 @@ std::string PublicSuffixList::organizationalDomain(std::string_view domain) cons
   return registrable ? *registrable : normalized;
 }
 
+bool PublicSuffixList::hasRuleFor(std::string_view domain) const {
+  const std::string normalized = normalizeDomain(domain);
+  const std::vector<std::size_t> starts = labelStarts(normalized);
+  const std::string_view view = normalized;
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    const std::string_view candidate = view.substr(starts[i]);
+    if (exact_.contains(candidate) || exception_.contains(candidate) ||
+        (i > 0 && wildcard_.contains(candidate))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 } // namespace upesi::auth

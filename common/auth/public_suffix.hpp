@@ -55,6 +55,9 @@ public:
   /// RFC 7489 section 3.2: the registrable domain, or `domain` itself (lower-case, without a
   /// trailing dot) when that is a public suffix. Empty for a malformed domain.
   std::string organizationalDomain(std::string_view domain) const;
+  /// True when a rule of the list (not the default "*") matches `domain` or a suffix of it: its
+  /// top-level domain is one the list knows. False for a malformed domain.
+  bool hasRuleFor(std::string_view domain) const;
 
   /// Rules loaded, of every kind.
   std::size_t size() const { return exact_.size() + wildcard_.size() + exception_.size(); }

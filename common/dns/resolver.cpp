@@ -5,6 +5,7 @@
 #include <ares.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <chrono>
@@ -149,12 +150,28 @@ DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen) {
     if (rc == ARES_SUCCESS && host != nullptr) {
       const bool aliased = host->h_aliases != nullptr && host->h_aliases[0] != nullptr;
       if (type == DnsType::Ns) {
+        // (the first may be among them too).
         for (char** alias = host->h_aliases; alias != nullptr && *alias != nullptr; ++alias) {
-          result.records.push_back({*alias, 0, 0});
+          const std::string name(*alias);
+          if (std::none_of(result.records.begin(), result.records.end(),
+                           [&name](const DnsRecord& r) { return r.value == name; })) {
+            result.records.push_back({name, 0, 0});
+          }
         }
       } else if (type != DnsType::Cname || aliased) {
         // Without a CNAME in the answer c-ares names the host by the query itself: no alias.
         result.records.push_back({host->h_name, 0, 0});
+      }
+      if (type == DnsType::Ptr) {
+        // An address may have several PTR records: c-ares lists them as aliases
+        // (the first may be among them too).
+        for (char** alias = host->h_aliases; alias != nullptr && *alias != nullptr; ++alias) {
+          const std::string name(*alias);
+          if (std::none_of(result.records.begin(), result.records.end(),
+                           [&name](const DnsRecord& r) { return r.value == name; })) {
+            result.records.push_back({name, 0, 0});
+          }
+        }
       }
     }
     if (host != nullptr) {

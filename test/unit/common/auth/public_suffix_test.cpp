@@ -212,6 +212,15 @@ TEST_CASE("public suffix: a list in text, its rule kinds and sections") {
   CHECK_FALSE(list->publicSuffix(""));
   CHECK_FALSE(list->publicSuffix("a..com"));
   CHECK(PublicSuffixList().organizationalDomain("a.b.c") == "b.c"); // the default rule alone
+  // Which names have a top-level domain the list knows (fcrdns's and helo.checks's valid TLD).
+  CHECK(list->hasRuleFor("mail.example.com"));
+  CHECK(list->hasRuleFor("COM."));
+  CHECK(list->hasRuleFor("x.y.ck"));
+  CHECK(list->hasRuleFor("www.ck"));
+  CHECK_FALSE(list->hasRuleFor("ck"));
+  CHECK_FALSE(list->hasRuleFor("host.invalid"));
+  CHECK_FALSE(list->hasRuleFor("a..com"));
+  CHECK_FALSE(PublicSuffixList().hasRuleFor("example.com"));
 }
 
 TEST_CASE("public suffix: bad files are errors naming the file and the line") {
