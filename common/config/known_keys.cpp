@@ -135,6 +135,10 @@ const std::vector<KnownIniFile> Files = {
       {"quarantine", {"action", "header", "note"}},
       {"reporting", {"enabled", "directory"}},
       {"skip", {"relaying", "auth"}}}},
+    {"fcrdns.ini",
+     {{"main", {"timeout", "max_ptr_names", "max_addresses", "public_suffix_list"}},
+      {"reject", {"no_rdns", "no_fcrdns", "invalid_tld", "generic_rdns"}},
+      {"skip", {"private_ip"}}}},
 };
 
 } // namespace
