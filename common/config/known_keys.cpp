@@ -26,6 +26,10 @@ const Keys SpfDenyKeys = {"helo_none",      "helo_softfail",   "helo_fail",
                           "mfrom_fail",     "mfrom_permerror", "openspf_text"};
 const Keys SpfDeferKeys = {"helo_temperror", "mfrom_temperror"};
 
+// helo.checks.ini: the checks with a [check] and a [reject] flag (plugins/helo.checks).
+const Keys HeloCheckKeys = {"match_re",       "bare_ip",     "dynamic",    "big_company",
+                            "valid_hostname", "forward_dns", "rdns_match", "host_mismatch"};
+
 const std::vector<KnownIniFile> Files = {
     {"smtp.ini",
      {{"main",
@@ -139,6 +143,14 @@ const std::vector<KnownIniFile> Files = {
      {{"main", {"timeout", "max_ptr_names", "max_addresses", "public_suffix_list"}},
       {"reject", {"no_rdns", "no_fcrdns", "invalid_tld", "generic_rdns"}},
       {"skip", {"private_ip"}}}},
+    {"helo.checks.ini",
+     {{"main",
+       {"dns_timeout", "public_suffix_list", "max_addresses", "check_no_dot", "check_dynamic",
+        "check_raw_ip"}},
+      {"check", HeloCheckKeys + Keys{"proto_mismatch", "literal_mismatch", "mismatch"}},
+      {"reject", HeloCheckKeys + Keys{"proto_mismatch", "literal_mismatch", "mismatch"}},
+      {"skip", {"private_ip", "relaying", "whitelist", "tlds"}},
+      {"bigco", {}, true}}},
 };
 
 } // namespace
