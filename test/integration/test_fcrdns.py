@@ -41,15 +41,18 @@ def zone():
         yield port
 
 
-def start(start_server, install, dns_ini, fcrdns_ini="[skip]\nprivate_ip=false\n"):
+def start(start_server, install, dns_ini, fcrdns_ini="[skip]\nprivate_ip=false\n",
+          plugins=("fcrdns",), extra=None):
     saved = install / "saved"
     saved.mkdir(exist_ok=True)
-    files = {
+    files = dict(extra or {})
+    files.update({
         "dns.ini": dns_ini,
         "fcrdns.ini": fcrdns_ini,
         "accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n" % saved,
-    }
-    server = start_server(plugins=["fcrdns", "accept"], so=["accept"], files=files)
+    })
+    server = start_server(plugins=list(plugins) + ["accept"], so=["accept", "marker"],
+                          files=files)
     return server, saved
 
 
@@ -175,3 +178,29 @@ def test_silent_resolver_times_out(start_server, install):
         assert 0.9 < time.monotonic() - began < 5
     finally:
         silent.close()
+
+
+def test_whitelisted_client_not_rejected(start_server, install, zone):
+    ini = "[reject]\nno_rdns=true\nno_fcrdns=true\n[skip]\nprivate_ip=false\n"
+    marker = {"marker.ini": "[connect_init]\nconnection_note=rdns_access:white\n"}
+    server, _ = start(start_server, install, dns_zone.resolver_ini(zone), ini,
+                      plugins=("marker", "fcrdns"), extra=marker)
+    assert greeting(server, "127.0.0.3").startswith("220 ")
+    # As in Haraka, the whitelist does not spare a client from no_fcrdns.
+    assert greeting(server, "127.0.0.4") == "554 5.7.1 Sorry, no FCrDNS match found"
+
+
+def test_bounds_and_suffix_list(start_server, install, zone):
+    server, saved = start(start_server, install, dns_zone.resolver_ini(zone),
+                          "max_ptr_names=1\nmax_addresses=1\n[skip]\nprivate_ip=false\n")
+    message = send(server, saved, "127.0.0.8")
+    assert "rdns_len=1 " in summary(server, "127.0.0.8")
+    assert len(message["X-Haraka-FCrDNS"].split()) == 1
+    server.stop()
+    # Without a public suffix list every TLD is unknown; the log says why.
+    server, saved = start(start_server, install, dns_zone.resolver_ini(zone),
+                          "public_suffix_list=/nonexistent/psl.dat\n[skip]\nprivate_ip=false\n")
+    message = send(server, saved, "127.0.0.2")
+    assert message["X-Haraka-FCrDNS"] is None
+    assert "invalid_tlds=1" in summary(server, "127.0.0.2")
+    assert "/nonexistent/psl.dat" in server.log()

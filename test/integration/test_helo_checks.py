@@ -18,6 +18,7 @@ ZONE = [
     host("mail.example.com", "127.0.0.2"),   # PTR and A: 127.0.0.2 is mail.example.com
     host("other.example.com", "192.0.2.9"),  # resolves, but not to a client
     host("mx1.google.com", "127.0.0.5"),     # a big company's own host
+    host("dual.example.com", "192.0.2.8", "2001:db8::8"),  # two addresses
     # 127.0.0.3 has no PTR; nowhere.example.com does not exist
 ]
 LOCAL_ZONES = ("test", "in-addr.arpa", "example.com", "google.com")
@@ -43,7 +44,7 @@ def start(start_server, install, zone_port, ini, plugins=("helo.checks",), dns_i
         "accept.ini": "[rcpt]\ncode=OK\n",
     }
     files.update(extra or {})
-    return start_server(plugins=list(plugins) + ["accept"], so=["accept", "relayer"],
+    return start_server(plugins=list(plugins) + ["accept"], so=["accept", "relayer", "marker"],
                         files=files)
 
 
@@ -311,3 +312,42 @@ def test_tlds_and_old_names(start_server, install, zone):
     assert session.greet("nodot")[0] == 250
     assert session.greet("other")[0] == 550
     session.close()
+
+
+def test_whitelisted_clients(start_server, install, zone):
+    marker = {"marker.ini": "[connect_init]\nconnection_note=rdns_access:white\n"}
+    server = start(start_server, install, zone, ALL_REJECT + CHECK_LOCAL,
+                   plugins=("marker", "helo.checks"), extra=marker)
+    code, line = results_after(server, "127.0.0.3", "nodot")
+    assert code == 250 and "valid_hostname(whitelist)" in fields(line)["skip"]
+    server.stop()
+    server = start(start_server, install, zone,
+                   ALL_REJECT + "[skip]\nprivate_ip=false\nwhitelist=false\n",
+                   plugins=("marker", "helo.checks"), extra=marker)
+    assert greet(server, "127.0.0.3", "nodot")[0] == 550
+
+
+def test_address_bound_and_suffix_list(start_server, install, zone):
+    server = start(start_server, install, zone, CHECK_LOCAL)
+    code, line = results_after(server, "127.0.0.3", "dual.example.com")
+    assert sorted(fields(line)["ips"]) == ["192.0.2.8", "2001:db8::8"]
+    server.stop()
+    server = start(start_server, install, zone, "max_addresses=1\n" + CHECK_LOCAL)
+    code, line = results_after(server, "127.0.0.3", "dual.example.com")
+    assert len(fields(line)["ips"]) == 1
+    server.stop()
+    # Without a public suffix list no name is a valid host name; the log says why.
+    server = start(start_server, install, zone,
+                   "public_suffix_list=/nonexistent/psl.dat\n" + CHECK_LOCAL)
+    code, line = results_after(server, "127.0.0.2", "mail.example.com")
+    assert code == 250 and "valid_hostname" in fields(line)["fail"]
+    assert "/nonexistent/psl.dat" in server.log()
+
+
+def test_old_check_names(start_server, install, zone):
+    ini = ("check_raw_ip=false\ncheck_dynamic=false\n[reject]\nbare_ip=true\ndynamic=true\n" +
+           CHECK_LOCAL)
+    server = start(start_server, install, zone, ini)
+    code, line = results_after(server, "127.0.0.3", "c-127-0-0-3.example.com")
+    assert code == 250 and "dynamic" not in fields(line).get("fail", [])
+    assert greet(server, "127.0.0.3", "127.0.0.3")[0] == 250

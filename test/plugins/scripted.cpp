@@ -14,6 +14,7 @@
 //   save=/dir            (queue hooks) write the message to /dir/<transaction uuid>.eml first
 //   note=key:value       (mail, rcpt) set transaction.notes[key] to value (JSON if it parses,
 //                        else the text)
+//   connection_note=key:value  set connection.notes[key] to that text (rdns_access:white)
 //   item_note=key:value  (outbound hooks) set the hmail's own notes[key] to value (text)
 //   claim=XFOO           (mail, rcpt) claim this ESMTP parameter (several: claim[]=); the
 //                        note claimed_<KEYWORD>=<value> records what the hook was given
@@ -211,6 +212,12 @@ private:
       std::string text = colon == std::string::npos ? "" : spec.substr(colon + 1);
       auto value = nlohmann::json::parse(text, nullptr, false);
       connection.transaction()->notes()[key] = value.is_discarded() ? nlohmann::json(text) : value;
+    }
+    if (keys.contains("connection_note")) {
+      auto spec = keys["connection_note"].get<std::string>();
+      auto colon = spec.find(':');
+      connection.notes()[spec.substr(0, colon)] =
+          colon == std::string::npos ? "" : spec.substr(colon + 1);
     }
     if (keys.contains("item_note") && params.hmail != nullptr) {
       auto spec = keys["item_note"].get<std::string>();
