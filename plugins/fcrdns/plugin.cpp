@@ -351,13 +351,19 @@ private:
 
   void logSummary(Connection& connection) {
     const auto& r = connection.results().get(host_->pluginName());
+    auto list = [&r](const char* key) {
+      auto found = r.find(key);
+      return found != r.end() && found->is_array() ? *found : nlohmann::json::array();
+    };
+    const auto names = list("ptr_names");
+    const auto confirmed = list("fcrdns");
     host_->log(LogLevel::Info,
                fmt::format("ip={}  rdns=\"{}\" rdns_len={} fcrdns=\"{}\" fcrdns_len={} "
                            "other_ips_len={} invalid_tlds={} generic_rdns={}",
-                           connection.remote().ip, firstTwo(r["ptr_names"]), r["ptr_names"].size(),
-                           firstTwo(r["fcrdns"]), r["fcrdns"].size(), r["other_ips"].size(),
-                           r["invalid_tlds"].size(),
-                           r["generic_rdns"].get<bool>() ? "true" : "false"),
+                           connection.remote().ip, firstTwo(names), names.size(),
+                           firstTwo(confirmed), confirmed.size(), list("other_ips").size(),
+                           list("invalid_tlds").size(),
+                           r.value("generic_rdns", false) ? "true" : "false"),
                &connection);
   }
 

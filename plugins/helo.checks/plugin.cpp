@@ -420,21 +420,31 @@ private:
     }
   }
 
-  // fcrdns's results when it ran for this client, else nothing.
+  // fcrdns's results when it looked this client up (found its PTR names, or found it has
+  // none), else nothing: skipped, timed out or not loaded.
   const nlohmann::json* fcrdnsResults(Connection& connection) const {
     const auto& r = connection.results().get("fcrdns");
-    if (!r.is_object() || !r.value("has_rdns", false)) {
+    if (!r.is_object() ||
+        (!r.value("has_rdns", false) && !connection.results().has("fcrdns", "fail", "has_rdns"))) {
       return nullptr;
     }
     return &r;
+  }
+
+  // An array of fcrdns's results (names, or a name's addresses), or an empty one.
+  static nlohmann::json listIn(const nlohmann::json& object, const std::string& key) {
+    auto found = object.find(key);
+    return found != object.end() && found->is_array() ? *found : nlohmann::json::array();
   }
 
   // The client's PTR names: fcrdns's when it found them, else a lookup of our own.
   void withRdnsNames(const GreetingPtr& g, std::function<void()> then) {
     auto& conn = *g->connection;
     if (const auto* fcrdns = fcrdnsResults(conn)) {
-      for (const auto& name : (*fcrdns)["ptr_names"]) {
-        g->rdns_names.push_back(name.get<std::string>());
+      for (const auto& name : listIn(*fcrdns, "ptr_names")) {
+        if (name.is_string()) {
+          g->rdns_names.push_back(name.get<std::string>());
+        }
       }
       return then();
     }
@@ -509,11 +519,15 @@ private:
     const std::string name = text::toLower(g->helo);
     // fcrdns looked the client's PTR names up: a HELO name among them needs no second lookup.
     if (const auto* fcrdns = fcrdnsResults(conn)) {
-      const auto& known = (*fcrdns)["ptr_name_to_ip"];
-      if (known.is_object() && known.contains(name) && !known[name].empty()) {
+      auto known = fcrdns->find("ptr_name_to_ip");
+      const auto addresses =
+          known != fcrdns->end() && known->is_object() ? listIn(*known, name) : nlohmann::json();
+      if (!addresses.empty()) {
         std::vector<std::string> ips;
-        for (const auto& ip : known[name]) {
-          ips.push_back(ip.get<std::string>());
+        for (const auto& ip : addresses) {
+          if (ip.is_string()) {
+            ips.push_back(ip.get<std::string>());
+          }
         }
         return compareForward(g, ips);
       }
