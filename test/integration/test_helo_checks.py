@@ -351,3 +351,16 @@ def test_old_check_names(start_server, install, zone):
     code, line = results_after(server, "127.0.0.3", "c-127-0-0-3.example.com")
     assert code == 250 and "dynamic" not in fields(line).get("fail", [])
     assert greet(server, "127.0.0.3", "127.0.0.3")[0] == 250
+
+
+def test_verdict_held_by_delay_deny(start_server, install, zone):
+    # delay_deny holds the refusal until a recipient is known; a second greeting does not lose it.
+    server = start(start_server, install, zone, "[reject]\ndynamic=true\n" + CHECK_LOCAL,
+                   plugins=("delay_deny", "helo.checks"))
+    session = Session(server, "127.0.0.3")
+    assert session.greet("c-127-0-0-3.example.com", "HELO")[0] == 250
+    assert session.greet("mail.example.com", "EHLO")[0] == 250
+    assert session.command("MAIL", "FROM:<a@example.org>")[0] == 250
+    code, text = session.command("RCPT", "TO:<b@example.org>")
+    assert (code, text_of(text)) == (550, "HELO is dynamic")
+    session.close()
