@@ -117,7 +117,8 @@ private:
         iniValue(cfg_, "check", "host_mismatch").is_null()) {
       cfg_["check"]["host_mismatch"] = text::isTruthy(iniString(cfg_, "check", "mismatch"));
     }
-    literal_mode_ = static_cast<int>(iniInteger(cfg_, "check", "literal_mismatch").value_or(2));
+    const auto mode = iniInteger(cfg_, "check", "literal_mismatch").value_or(2);
+    literal_mode_ = mode >= 1 && mode <= 3 ? static_cast<int>(mode) : 2;
     dns_timeout_s_ = number("dns_timeout", DefaultDnsTimeout);
     max_addresses_ = static_cast<std::size_t>(number("max_addresses", DefaultMaxAddresses));
     skip_tlds_.clear();

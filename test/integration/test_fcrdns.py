@@ -30,6 +30,8 @@ ZONE = [
     host("two.example.net", "127.0.0.8"),
     ptr("127.0.0.9", "static-127-0-0-9.example.net"),  # generic but static
     host("static-127-0-0-9.example.net", "127.0.0.9"),
+    ptr("127.0.0.10", "dual.example.com"),             # a name with two other addresses
+    host("dual.example.com", "192.0.2.8", "2001:db8::8"),
 ]
 LOCAL_ZONES = ("test", "in-addr.arpa", "example.com", "example.net", "invalidtld")
 SUBJECTS = iter(range(1, 1000000))
@@ -129,6 +131,9 @@ def test_results_headers_and_remote_host(start_server, install, zone):
     message = send(server, saved, "127.0.0.9")  # static names are not generic
     assert "generic_rdns=false" in summary(server, "127.0.0.9")
 
+    message = send(server, saved, "127.0.0.10")  # every address kept, up to max_addresses
+    assert sorted(message["X-Haraka-rDNS-OtherIPs"].split()) == ["192.0.2.8", "2001:db8::8"]
+
 
 def test_reject_flags(start_server, install, zone):
     ini = ("[reject]\nno_rdns=true\nno_fcrdns=true\ninvalid_tld=true\ngeneric_rdns=true\n"
@@ -196,6 +201,8 @@ def test_bounds_and_suffix_list(start_server, install, zone):
     message = send(server, saved, "127.0.0.8")
     assert "rdns_len=1 " in summary(server, "127.0.0.8")
     assert len(message["X-Haraka-FCrDNS"].split()) == 1
+    assert send(server, saved, "127.0.0.10")["X-Haraka-rDNS-OtherIPs"] in ("192.0.2.8",
+                                                                             "2001:db8::8")
     server.stop()
     # Without a public suffix list every TLD is unknown; the log says why.
     server, saved = start(start_server, install, dns_zone.resolver_ini(zone),

@@ -364,3 +364,22 @@ def test_verdict_held_by_delay_deny(start_server, install, zone):
     code, text = session.command("RCPT", "TO:<b@example.org>")
     assert (code, text_of(text)) == (550, "HELO is dynamic")
     session.close()
+
+
+def test_checks_turned_off(start_server, install, zone):
+    off = "[check]\n" + "".join("%s=false\n" % c for c in CHECKS)
+    server = start(start_server, install, zone, off + ALL_REJECT + CHECK_LOCAL)
+    for name in ("nodot", "c-127-0-0-3.example.com", "127.0.0.3", "localhost", "gmail.com",
+                 "other.example.com"):
+        code, line = results_after(server, "127.0.0.3", name)
+        assert code == 250 and "fail" not in fields(line), name
+    # A second greeting is not compared either.
+    session = Session(server, "127.0.0.3")
+    assert session.greet("mail.example.com", "HELO")[0] == 250
+    assert session.greet("other.example.com", "EHLO")[0] == 250
+    session.close()
+    server.stop()
+    # forward_dns needs valid_hostname's verdict.
+    server = start(start_server, install, zone, off.replace("forward_dns=false", "") + CHECK_LOCAL)
+    code, line = results_after(server, "127.0.0.2", "mail.example.com")
+    assert code == 250 and "forward_dns(valid_hostname disabled)" in fields(line)["err"]
