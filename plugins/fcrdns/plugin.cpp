@@ -347,6 +347,12 @@ private:
                             {"result", result},
                             {"properties", {{"policy.iprev", connection.remote().ip}}}};
     connection.results().push(host_->pluginName(), {{"auth_results", entry}});
+    // Haraka's connection.auth_results() keeps the same as text in this note.
+    auto& noted = connection.notes()["authentication_results"];
+    if (!noted.is_array()) {
+      noted = nlohmann::json::array();
+    }
+    noted.push_back("iprev=" + result);
   }
 
   void logSummary(Connection& connection) {
