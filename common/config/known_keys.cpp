@@ -127,6 +127,11 @@ const std::vector<KnownIniFile> Files = {
       // a zone's section: type, reject, ipv6, loopback_is_rejected, ok_helo, ok_mail, enable
       // and answer addresses with their meaning
       {"*", {}, true}}},
+    {"mail_from.is_resolvable.ini",
+     {{"main",
+       {"allow_mx_ip", "re_bogus_ip", "timeout_ms", "timeout", "max_mx_hosts", "reject_no_mx"}},
+      {"reject", {"no_mx"}},
+      {"skip", {"relaying", "auth", "private_ip"}}}},
     {"dkim.ini",
      {{"main", {}},
       {"sign",
