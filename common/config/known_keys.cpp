@@ -127,6 +127,15 @@ const std::vector<KnownIniFile> Files = {
       // a zone's section: type, reject, ipv6, loopback_is_rejected, ok_helo, ok_mail, enable
       // and answer addresses with their meaning
       {"*", {}, true}}},
+    {"access.ini",
+     {{"main", {"max_list_entries", "public_suffix_list"}},
+      {"check", {"any", "conn", "helo", "mail", "rcpt"}},
+      {"deny_msg", {"conn", "helo", "mail", "rcpt"}},
+      {"rcpt", {"accept"}}}},
+    // The plugins access replaced: their deny_msg still counts.
+    {"connect.rdns_access.ini", {{"general", {"deny_msg"}}}},
+    {"mail_from.access.ini", {{"general", {"deny_msg"}}}},
+    {"rcpt_to.access.ini", {{"general", {"deny_msg"}}}},
     {"mail_from.is_resolvable.ini",
      {{"main",
        {"allow_mx_ip", "re_bogus_ip", "timeout_ms", "timeout", "max_mx_hosts", "reject_no_mx"}},
