@@ -234,3 +234,22 @@ TEST_CASE("plugins/mail_from.is_resolvable: max_mx_hosts bounds the hosts resolv
   CHECK(s.mail("many.example") == "DENYSOFT Temp. resolver error (EREFUSED)");
   CHECK(s.h.host.dns.asked.size() == 5); // MX, then AAAA and A of two hosts
 }
+
+TEST_CASE("plugins/mail_from.is_resolvable: the older keys, and private clients when asked") {
+  Setup legacy("[main]\nreject_no_mx=no\n");
+  legacy.h.host.dns.set("gone.example", DnsType::Mx, failure(DnsStatus::NxDomain));
+  CHECK(legacy.mail("gone.example") == "CONT");
+  CHECK(legacy.c.txn().results().has(PluginName, "fail", "has_fwd_dns"));
+  Setup both("[main]\nreject_no_mx=no\n[reject]\nno_mx=false\n"); // the new key wins
+  both.h.host.dns = legacy.h.host.dns;
+  CHECK(both.mail("gone.example") == "DENYSOFT No MX for your FROM address");
+
+  Setup checked; // by default a private client's sender is checked like any other
+  checked.c.remote_endpoint.is_private = true;
+  checked.h.host.dns = legacy.h.host.dns;
+  CHECK(checked.mail("gone.example") == "DENY No MX for your FROM address");
+  Setup skipped("[skip]\nprivate_ip=true\n");
+  skipped.c.remote_endpoint.is_private = true;
+  CHECK(skipped.mail("gone.example") == "CONT");
+  CHECK(skipped.c.txn().results().has(PluginName, "skip", "private_ip"));
+}
