@@ -165,8 +165,12 @@ private:
                  "ETIMEOUT");
       }
     });
-    resolver(job).lookupMx(job->domain,
-                           [this, job](MxPlan plan) { planned(job, std::move(plan)); });
+    resolver(job).lookupMx(job->domain, [this, job](MxPlan plan) {
+      // Answered: timed out, or the plugin (this) is gone.
+      if (!job->answer->answered()) {
+        planned(job, std::move(plan));
+      }
+    });
   }
 
   // Every question goes through here: after shutdown nothing is asked, and a temporary failure
@@ -188,9 +192,6 @@ private:
   }
 
   void planned(const std::shared_ptr<Check>& job, MxPlan plan) {
-    if (job->answer->answered()) {
-      return;
-    }
     switch (plan.kind) {
     case MxPlan::Kind::TempFail:
       return tempFail(*job, plan.reason, errorCode(job->temporary_failure));
@@ -216,15 +217,15 @@ private:
     if (names.empty()) {
       return refuse(*job, "has_fwd_dns", "No valid MX for your FROM address");
     }
-    resolver(job).lookupTargets(
-        std::move(names), dns::TargetRules{true, false},
-        [this, job, implicit](dns::MxTargets targets) { resolved(job, implicit, targets); });
+    resolver(job).lookupTargets(std::move(names), dns::TargetRules{true, false},
+                                [this, job, implicit](dns::MxTargets targets) {
+                                  if (!job->answer->answered()) {
+                                    resolved(job, implicit, targets);
+                                  }
+                                });
   }
 
   void resolved(const std::shared_ptr<Check>& job, bool implicit, const dns::MxTargets& found) {
-    if (job->answer->answered()) {
-      return;
-    }
     for (const auto& target : found.targets) {
       if (!(*job->settings.bogus)(target.ip)) {
         return pass(*job, implicit ? "implicit_mx" : "has_fwd_dns");
