@@ -9,72 +9,18 @@
 #include <upesi/text.hpp>
 
 #include "common/auth/from_domain.hpp"
-#include "common/auth/public_suffix.hpp"
-#include "common/config/ini_values.hpp"
 #include "common/util/ip_literal.hpp"
-#include "plugins/access/access_lists.hpp"
+#include "plugins/access/access_config.hpp"
 
 #include <fmt/format.h>
 
-#include <fstream>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace upesi::plugins::access {
 
-using config::iniFlag;
-using config::iniInteger;
-using config::iniString;
-
 namespace {
-
-const std::vector<std::string> Booleans = {"+check.any",  "+check.conn", "-check.helo",
-                                           "+check.mail", "+check.rcpt", "-rcpt.accept"};
-
-constexpr std::size_t DefaultMaxListEntries = 100000;
-
-const char* const DomainsFile = "access.domains";
-const char* const HeloRegexFile = "helo.checks.regexps";
-
-// The precise lists of one phase.
-struct PhaseFiles {
-  std::string white, white_regex, black, black_regex;
-};
-
-PhaseFiles filesFor(const std::string& prefix) {
-  return {prefix + ".whitelist", prefix + ".whitelist_regex", prefix + ".blacklist",
-          prefix + ".blacklist_regex"};
-}
-
-const PhaseFiles ConnFiles = filesFor("connect.rdns_access");
-const PhaseFiles MailFiles = filesFor("mail_from.access");
-const PhaseFiles RcptFiles = filesFor("rcpt_to.access");
-
-// The ini files of the three plugins access replaced: their [general] deny_msg still counts.
-const std::map<std::string, std::string> CompatIniFiles = {{"conn", "connect.rdns_access.ini"},
-                                                           {"mail", "mail_from.access.ini"},
-                                                           {"rcpt", "rcpt_to.access.ini"}};
-
-struct PhaseLists {
-  ExactList white, black;
-  RegexList white_regex, black_regex;
-};
-
-// Everything one load read; replaced whole on a change, so a hook sees one consistent set.
-struct Lists {
-  bool check_any = true, check_conn = true, check_helo = false, check_mail = true,
-       check_rcpt = true, rcpt_accept = false;
-  std::map<std::string, std::string> deny_msg = {{"conn", "You are not allowed to connect"},
-                                                 {"helo", "That HELO is not allowed to connect"},
-                                                 {"mail", "That sender cannot send mail here"},
-                                                 {"rcpt", "That recipient is not allowed"}};
-  PhaseLists conn, mail, rcpt;
-  RegexList helo_black_regex;
-  DomainList domains;
-};
 
 bool invalidHost(const std::string& name) {
   return name.empty() || name == "DNSERROR" || name == "Unknown" || name == "NXDOMAIN";
@@ -103,9 +49,10 @@ class Access final : public Plugin {
 public:
   void registerHooks(Host& host, Registrar& registrar) override {
     host_ = &host;
-    load();
-    for (const auto& name : watchedFiles()) {
-      host.onConfigChange(name, [this] { load(); });
+    loader_ = std::make_unique<AccessConfigLoader>(host);
+    lists_ = loader_->load();
+    for (const auto& name : AccessConfigLoader::files()) {
+      host.onConfigChange(name, [this] { lists_ = loader_->load(); });
     }
     registrar.registerHook(
         Hook::Connect, [this](Next next, Connection& c, const HookParams&) { rdnsAccess(next, c); },
@@ -135,122 +82,10 @@ public:
   }
 
   std::vector<ConfigFileSpec> configFiles() const override {
-    std::vector<ConfigFileSpec> files = {{"access.ini", "ini", Booleans}};
-    for (const auto& [phase, name] : CompatIniFiles) {
-      files.push_back({name, "ini", {}});
-    }
-    return files;
+    return AccessConfigLoader::iniFiles();
   }
 
 private:
-  std::vector<std::string> watchedFiles() const {
-    std::vector<std::string> names = {"access.ini", DomainsFile, HeloRegexFile};
-    for (const auto* files : {&ConnFiles, &MailFiles, &RcptFiles}) {
-      names.insert(names.end(),
-                   {files->white, files->white_regex, files->black, files->black_regex});
-    }
-    for (const auto& [phase, name] : CompatIniFiles) {
-      names.push_back(name);
-    }
-    return names;
-  }
-
-  void load() {
-    auto cfg = host_->config("access.ini", "ini", Booleans);
-    auto lists = std::make_shared<Lists>();
-    lists->check_any = iniFlag(cfg, "check", "any");
-    lists->check_conn = iniFlag(cfg, "check", "conn");
-    lists->check_helo = iniFlag(cfg, "check", "helo");
-    lists->check_mail = iniFlag(cfg, "check", "mail");
-    lists->check_rcpt = iniFlag(cfg, "check", "rcpt");
-    lists->rcpt_accept = iniFlag(cfg, "rcpt", "accept");
-    for (const auto& [phase, name] : CompatIniFiles) {
-      auto text = iniString(host_->config(name, "ini"), "general", "deny_msg");
-      if (!text.empty()) {
-        lists->deny_msg[phase] = text;
-      }
-    }
-    for (auto& [phase, text] : lists->deny_msg) {
-      text = iniString(cfg, "deny_msg", phase, text);
-    }
-    auto max = iniInteger(cfg, "main", "max_list_entries");
-    max_entries_ = max && *max > 0 ? static_cast<std::size_t>(*max) : DefaultMaxListEntries;
-    loadSuffixList(
-        iniString(cfg, "main", "public_suffix_list", std::string(auth::DebianPublicSuffixList)));
-
-    lists->conn = loadPhase(ConnFiles);
-    lists->mail = loadPhase(MailFiles);
-    lists->rcpt = loadPhase(RcptFiles);
-    lists->helo_black_regex = loadRegexList(HeloRegexFile);
-    auto suffixes = suffixes_;
-    lists->domains = DomainList(
-        readList(DomainsFile),
-        [suffixes](std::string_view name) { return suffixes->organizationalDomain(name); },
-        max_entries_);
-    lists_ = std::move(lists);
-  }
-
-  void loadSuffixList(const std::string& path) {
-    if (path == suffix_path_ && suffixes_) {
-      return;
-    }
-    auto list = auth::PublicSuffixList::load(path);
-    if (!list) {
-      host_->log(LogLevel::Error, fmt::format("{}; an organizational domain is then the last two "
-                                              "labels (install Debian's publicsuffix package)",
-                                              list.error()));
-      suffixes_ = std::make_shared<auth::PublicSuffixList>();
-    } else {
-      suffixes_ = std::make_shared<auth::PublicSuffixList>(std::move(*list));
-    }
-    suffix_path_ = path;
-  }
-
-  std::vector<std::string> readList(const std::string& name) {
-    std::vector<std::string> entries;
-    auto list = host_->config(name, "list");
-    if (list.is_array()) {
-      for (const auto& entry : list) {
-        if (entry.is_string()) {
-          entries.push_back(entry.get<std::string>());
-        }
-      }
-    }
-    if (entries.size() > max_entries_) {
-      host_->log(LogLevel::Error, fmt::format("{}: {} entries, only the first {} are used "
-                                              "(access.ini [main] max_list_entries)",
-                                              name, entries.size(), max_entries_));
-    }
-    return entries;
-  }
-
-  RegexList loadRegexList(const std::string& name) {
-    auto patterns = readList(name);
-    std::vector<RegexList::Problem> problems;
-    RegexList list(patterns, max_entries_, problems);
-    if (!problems.empty()) {
-      std::ifstream file(host_->installDir() / "config" / name);
-      std::stringstream text;
-      text << file.rdbuf();
-      for (const auto& problem : problems) {
-        const auto& pattern = patterns[problem.index];
-        host_->log(LogLevel::Error,
-                   fmt::format("config/{}:{}: the regular expression {} is skipped: {}", name,
-                               lineOf(text.str(), pattern), pattern, problem.message));
-      }
-    }
-    return list;
-  }
-
-  PhaseLists loadPhase(const PhaseFiles& files) {
-    PhaseLists lists;
-    lists.white = ExactList(readList(files.white), max_entries_);
-    lists.black = ExactList(readList(files.black), max_entries_);
-    lists.white_regex = loadRegexList(files.white_regex);
-    lists.black_regex = loadRegexList(files.black_regex);
-    return lists;
-  }
-
   // Adds to results and, as Haraka's emit does, logs what was added.
   void record(Results& results, const nlohmann::json& values, Connection& connection,
               bool emit = true) {
@@ -404,7 +239,7 @@ private:
       record(results, {{"fail", "invalid domain: " + domain}}, connection);
       return next();
     }
-    const auto org_domain = suffixes_->organizationalDomain(domain);
+    const auto org_domain = lists->suffixes->organizationalDomain(domain);
     if (org_domain.empty()) {
       return next();
     }
@@ -448,7 +283,7 @@ private:
       return next();
     }
     const auto& first = mailboxes.mailboxes.front();
-    const auto org_domain = suffixes_->organizationalDomain(text::toLower(first.domain));
+    const auto org_domain = lists->suffixes->organizationalDomain(text::toLower(first.domain));
     if (org_domain.empty()) {
       record(txn->results(),
              {{"fail", fmt::format("data(no_od_from:{}@{})", first.local_part, first.domain)}},
@@ -473,10 +308,8 @@ private:
   }
 
   Host* host_ = nullptr;
-  std::shared_ptr<const Lists> lists_;
-  std::size_t max_entries_ = DefaultMaxListEntries;
-  std::shared_ptr<auth::PublicSuffixList> suffixes_;
-  std::string suffix_path_;
+  std::unique_ptr<AccessConfigLoader> loader_;
+  std::shared_ptr<const AccessConfig> lists_;
 };
 
 } // namespace upesi::plugins::access
