@@ -166,3 +166,14 @@ def test_checks_switched_off(start_server):
     }, "[check]\nany=false\nconn=false\nmail=false\nrcpt=false\n")
     assert session(server, sender="a@example.org", rcpt="b@example.org")[0] == "ok"
     assert session(server, sender="a@x.example.test")[0] == "ok"
+
+
+def test_a_list_file_created_while_running_is_read(start_server, install):
+    server = start(start_server, {})
+    assert session(server, sender="late@example.org")[0] == "ok"
+    (install / "config" / "mail_from.access.blacklist").write_text("late@example.org\n")
+    deadline = time.monotonic() + 10
+    while session(server, sender="late@example.org")[:2] != ("mail", 550):
+        assert time.monotonic() < deadline, "the new blacklist was not read"
+        time.sleep(0.2)
+    assert session(server, sender="early@example.org")[0] == "ok"
