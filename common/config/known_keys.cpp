@@ -29,6 +29,12 @@ const Keys SpfDeferKeys = {"helo_temperror", "mfrom_temperror"};
 // helo.checks.ini: the checks with a [check] and a [reject] flag (plugins/helo.checks).
 const Keys HeloCheckKeys = {"match_re",       "bare_ip",     "dynamic",    "big_company",
                             "valid_hostname", "forward_dns", "rdns_match", "host_mismatch"};
+// headers.ini and data.headers.ini (plugins/headers/headers_plugin.cpp).
+const Keys HeadersMainKeys = {"required", "singular", "date_future_days", "date_past_days",
+                              "public_suffix_list"};
+const Keys HeadersCheckKeys = {
+    "duplicate_singular", "missing_required", "invalid_return_path", "invalid_date", "user_agent",
+    "direct_to_mx",       "from_match",       "delivered_to",        "mailing_list", "from_phish"};
 
 const std::vector<KnownIniFile> Files = {
     {"smtp.ini",
@@ -147,6 +153,17 @@ const std::vector<KnownIniFile> Files = {
        {"enabled", "headers", "oversign", "canonicalization", "expire", "domain", "selector",
         "min_key_bits"}},
       {"verify", {"enabled", "timeout", "allowed_time_skew", "body_length", "min_key_bits"}}}},
+    {"headers.ini",
+     {{"main", HeadersMainKeys},
+      {"check", HeadersCheckKeys},
+      {"reject", HeadersCheckKeys},
+      {"phish_targets", {}, true},
+      {"phish_domains", {}, true}}},
+    {"data.headers.ini",
+     {{"main", HeadersMainKeys},
+      {"check", HeadersCheckKeys},
+      {"reject", HeadersCheckKeys},
+      {"phish_targets", {}, true}}},
     {"dmarc.ini",
      {{"main", {"public_suffix_list", "lookup_timeout"}},
       {"reject", {"action"}},
