@@ -256,3 +256,14 @@ def test_bounce_spf(start_server, connect, zone):
     # Bounded: only the first hop is looked at.
     assert deliver(connect, server, bounce(original(hashed=False, received=both),
                                            to="a@bounce.test"), ["a@bounce.test"])[0] == 550
+
+
+def test_bounce_spf_without_an_answer_in_lookup_timeout_is_skipped(start_server, connect):
+    dead_port = dns_zone.free_port()  # nothing answers there
+    server = serve(start_server, "[main]\nlookup_timeout=1\n[reject]\nbounce_spf=true\n",
+                   files={"dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout_ms=5000\ntries=3\n"
+                          % dead_port})
+    started = time.time()
+    assert deliver(connect, server, bounce(original(hashed=False), to="a@bounce.test"),
+                   ["a@bounce.test"])[0] == 250
+    assert time.time() - started < 5

@@ -134,3 +134,18 @@ def test_old_name_data_headers_keeps_its_config_and_defaults(start_server, conne
                    ini="[check]\ninvalid_date=true\n[reject]\ninvalid_date=true\n")
     code, text = send(connect, server, "From: a@example.com\r\nDate: whenever\r\n")
     assert (code, text) == (550, "The Date header is not a valid date")
+
+
+def test_public_suffix_list_gives_the_organizational_domain(start_server, install, connect):
+    # Under a list where paypal.com is itself a public suffix, service.paypal.com is its own
+    # organizational domain, so it no longer counts as paypal.com.
+    psl = install / "psl.dat"
+    psl.write_text("com\npaypal.com\n")
+    header = "From: PayPal <x@service.paypal.com>\r\nDate: %s\r\n" % NOW
+    ini = "[reject]\nfrom_phish=true\n[phish_targets]\npaypal=paypal.com\n"
+    server = serve(start_server, ini=ini)
+    assert send(connect, server, header)[0] == 250
+    server.stop()
+    server = serve(start_server, ini="public_suffix_list=%s\n%s" % (psl, ini))
+    code, text = send(connect, server, header)
+    assert (code, text) == (550, "Phishing message appears to impersonate paypal.com")
