@@ -1,5 +1,6 @@
 #include "common/dns/resolver.hpp"
 
+#include "common/dns/answer_ttl.hpp"
 #include "common/metrics/labels.hpp"
 
 #include <ares.h>
@@ -10,6 +11,7 @@
 #include <arpa/nameser.h>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 namespace upesi::dns {
@@ -41,6 +43,8 @@ struct Pending {
   DnsType type;
   DnsCallback callback;
   metrics::Histogram duration;
+  /// Set for a shared question: gets the answer and its TTL instead of `callback`.
+  std::function<void(const DnsResult&, std::optional<std::uint32_t>)> shared;
   std::chrono::steady_clock::time_point sent = std::chrono::steady_clock::now();
 
   /// The time to the answer (or the timeout); a query cancelled with the resolver is not one.
@@ -187,13 +191,13 @@ DnsResult parseAnswer(DnsType type, const unsigned char* abuf, int alen) {
   return result;
 }
 
-Resolver::Resolver(uv_loop_t* loop) : loop_(loop) {}
+Resolver::Resolver(uv_loop_t* loop, const AnswerCacheLimits& cache) : loop_(loop), cache_(cache) {}
 
 Result<std::unique_ptr<Resolver>> Resolver::create(uv_loop_t* loop,
                                                    const ResolverOptions& options) {
   static std::once_flag init_once;
   std::call_once(init_once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
-  std::unique_ptr<Resolver> resolver(new Resolver(loop));
+  std::unique_ptr<Resolver> resolver(new Resolver(loop, options.cache));
   ares_options opts{};
   opts.sock_state_cb = onSocketState;
   opts.sock_state_cb_data = resolver.get();
@@ -214,6 +218,8 @@ Result<std::unique_ptr<Resolver>> Resolver::create(uv_loop_t* loop,
   }
   resolver->timer_.open(loop, uv_timer_init, resolver.get());
   uv_unref(resolver->timer_.base());
+  resolver->ready_timer_.open(loop, uv_timer_init, resolver.get());
+  uv_unref(resolver->ready_timer_.base());
   return resolver;
 }
 
@@ -222,10 +228,39 @@ Resolver::~Resolver() {
     ares_destroy(asChannel(channel_)); // runs pending callbacks with ARES_EDESTRUCTION
   }
   polls_.clear();
+  auto ready = std::move(ready_);
+  ready_.clear();
+  for (auto& entry : ready) {
+    entry.first(failure(ARES_EDESTRUCTION));
+  }
 }
 
 void Resolver::query(const std::string& name, DnsType type, DnsCallback callback) {
-  auto* pending = new Pending{type, std::move(callback), durationOf(type)};
+  if (!cache_.enabled()) {
+    ask(name, type, std::move(callback), {});
+    return;
+  }
+  if (auto hit = cache_.find(type, name, uv_now(loop_))) {
+    deliverLater(std::move(callback), std::move(*hit));
+    return;
+  }
+  auto key = AnswerCache::keyOf(type, name);
+  auto [waiting, first] = inflight_.try_emplace(key);
+  waiting->second.push_back(std::move(callback));
+  if (first) {
+    ask(name, type, {}, std::move(key));
+  }
+}
+
+void Resolver::ask(const std::string& name, DnsType type, DnsCallback callback,
+                   std::string shared_key) {
+  auto* pending = new Pending{type, std::move(callback), durationOf(type), {}};
+  if (!shared_key.empty()) {
+    pending->shared = [this, key = std::move(shared_key), name,
+                       type](const DnsResult& result, std::optional<std::uint32_t> ttl) {
+      answerWaiters(key, name, type, result, ttl);
+    };
+  }
   ares_query(
       asChannel(channel_), name.c_str(), ns_c_in, recordType(type),
       [](void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
@@ -233,10 +268,55 @@ void Resolver::query(const std::string& name, DnsType type, DnsCallback callback
         p->observe(status);
         DnsResult result =
             status == ARES_SUCCESS ? parseAnswer(p->type, abuf, alen) : failure(status);
-        p->callback(std::move(result));
+        if (!p->shared) {
+          p->callback(std::move(result));
+          return;
+        }
+        // NXDOMAIN comes with the server's message too: its SOA says how long it holds.
+        std::optional<std::uint32_t> ttl;
+        if (status == ARES_SUCCESS || status == ARES_ENOTFOUND || status == ARES_ENODATA) {
+          ttl = answerTtl(abuf, alen);
+        }
+        p->shared(result, ttl);
       },
       pending);
   rearmTimer();
+}
+
+void Resolver::answerWaiters(const std::string& key, const std::string& name, DnsType type,
+                             const DnsResult& result, std::optional<std::uint32_t> ttl) {
+  if (ttl) {
+    cache_.store(type, name, result, *ttl, uv_now(loop_));
+  }
+  auto it = inflight_.find(key);
+  if (it == inflight_.end()) {
+    return;
+  }
+  // A waiter may ask again from its callback: the list leaves the map first.
+  auto waiters = std::move(it->second);
+  inflight_.erase(it);
+  for (auto& waiter : waiters) {
+    waiter(result);
+  }
+}
+
+void Resolver::deliverLater(DnsCallback callback, DnsResult result) {
+  ready_.emplace_back(std::move(callback), std::move(result));
+  if (ready_.size() == 1) {
+    uv_timer_start(ready_timer_.get(), onReady, 0, 0);
+  }
+}
+
+void Resolver::onReady(uv_timer_t* timer) {
+  auto* self = static_cast<Resolver*>(timer->data);
+  if (self == nullptr) {
+    return;
+  }
+  auto ready = std::move(self->ready_);
+  self->ready_.clear();
+  for (auto& [callback, result] : ready) {
+    callback(std::move(result));
+  }
 }
 
 void Resolver::reverse(const std::string& ip, DnsCallback callback) {
@@ -251,7 +331,7 @@ void Resolver::reverse(const std::string& ip, DnsCallback callback) {
       return;
     }
   }
-  auto* pending = new Pending{DnsType::Ptr, std::move(callback), durationOf(DnsType::Ptr)};
+  auto* pending = new Pending{DnsType::Ptr, std::move(callback), durationOf(DnsType::Ptr), {}};
   ares_gethostbyaddr(
       asChannel(channel_), addr, len, family,
       [](void* arg, int status, int /*timeouts*/, hostent* host) {

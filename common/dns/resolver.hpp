@@ -8,6 +8,7 @@
 
 #include <upesi/dns.hpp>
 
+#include "common/dns/answer_cache.hpp"
 #include "common/metrics/cached_handle.hpp"
 #include "common/util/result.hpp"
 #include "common/util/uv_handle.hpp"
@@ -15,9 +16,14 @@
 #include <uv.h>
 
 #include <array>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace upesi::dns {
 
@@ -25,6 +31,7 @@ struct ResolverOptions {
   std::string servers;   // "1.2.3.4:53,[::1]:5353"; empty: /etc/resolv.conf
   int timeout_ms = 5000; // per try
   int tries = 2;
+  AnswerCacheLimits cache; // answers kept for their TTL (dns.ini cache_*)
 };
 
 /// Turns a raw answer (the message c-ares hands a query's callback) into the records a plugin
@@ -43,13 +50,22 @@ public:
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
+  /// Answers from the cache (on a later loop turn, never inside this call) or from the
+  /// servers; concurrent questions for the same name and type share one query.
   void query(const std::string& name, DnsType type, DnsCallback callback);
 
   /// The name of an address: /etc/hosts first, then PTR records.
   void reverse(const std::string& ip, DnsCallback callback);
 
 private:
-  explicit Resolver(uv_loop_t* loop);
+  Resolver(uv_loop_t* loop, const AnswerCacheLimits& cache);
+  /// Sends the question to the servers; `shared_key` non-empty: the answer goes to every
+  /// waiter in inflight_ under that key, and into the cache.
+  void ask(const std::string& name, DnsType type, DnsCallback callback, std::string shared_key);
+  void answerWaiters(const std::string& key, const std::string& name, DnsType type,
+                     const DnsResult& result, std::optional<std::uint32_t> ttl);
+  void deliverLater(DnsCallback callback, DnsResult result);
+  static void onReady(uv_timer_t* timer);
   static void onSocketState(void* data, int fd, int readable, int writable);
   static void onPoll(uv_poll_t* handle, int status, int events);
   static void onTimer(uv_timer_t* timer);
@@ -62,6 +78,10 @@ private:
   UvHandle<uv_timer_t> timer_;
   std::map<int, UvHandle<uv_poll_t>> polls_;                           // c-ares's sockets, by fd
   std::array<metrics::CachedHandle<metrics::Histogram>, 7> durations_; // by DnsType
+  AnswerCache cache_;
+  std::unordered_map<std::string, std::vector<DnsCallback>> inflight_; // by AnswerCache key
+  std::vector<std::pair<DnsCallback, DnsResult>> ready_; // cache hits for the next turn
+  UvHandle<uv_timer_t> ready_timer_;
 };
 
 } // namespace upesi::dns

@@ -1,6 +1,7 @@
 // DNS answers (common/dns/resolver parseAnswer): the message a server sends, parsed by c-ares
 // (ares_parse_*_reply, in the system library) and turned into records by our code, then, for MX,
-// into a delivery plan (common/dns/mx_plan planFromMxAnswer).
+// into a delivery plan (common/dns/mx_plan planFromMxAnswer); and its lifetime as the answer
+// cache reads it (common/dns/answer_ttl), by our own walk over the message.
 //
 // c-ares does the wire parsing and is not instrumented here (it is the system's libcares), so
 // coverage guides the fuzzer only through our side: the loops over c-ares' results, the TTL and
@@ -12,6 +13,7 @@
 // Invariants: Ok has records and NoData none; an error has a reason; A/AAAA values are
 // addresses of their family; the records written back into an answer message parse to the same
 // records; an MX plan lists usable hosts only, in preference order.
+#include "common/dns/answer_ttl.hpp"
 #include "common/dns/mx_plan.hpp"
 #include "common/dns/resolver.hpp"
 #include "test/fuzz/fuzz_check.hpp"
@@ -188,6 +190,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const DnsType type = Types[data[0] % 7];
   const DnsResult result = dns::parseAnswer(type, data + 1, static_cast<int>(size - 1));
+  // How long the answer cache keeps it: read by our own walk over the same message.
+  if (auto ttl = dns::answerTtl(data + 1, static_cast<int>(size - 1))) {
+    FUZZ_CHECK(*ttl <= 0x7FFFFFFFU);
+  }
 
   switch (result.status) {
   case DnsStatus::Ok:

@@ -114,6 +114,10 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   }
   dns_options.timeout_ms = dns_main.value("timeout_ms", dns_options.timeout_ms);
   dns_options.tries = dns_main.value("tries", dns_options.tries);
+  dns_options.cache.max_entries = dns_main.value("cache_size", dns_options.cache.max_entries);
+  dns_options.cache.max_ttl_s = dns_main.value("cache_max_ttl", dns_options.cache.max_ttl_s);
+  dns_options.cache.max_negative_ttl_s =
+      dns_main.value("cache_negative_ttl", dns_options.cache.max_negative_ttl_s);
   auto resolver = dns::Resolver::create(&rt->loop_, dns_options);
   if (!resolver) {
     return Error{resolver.error()};
