@@ -105,10 +105,10 @@ def tree_pids(root):
 
 
 def smtp_source(port, messages, sessions, size, rcpt="user@example.com",
-                sender="sender@example.com", timeout=600):
+                sender="sender@example.com", helo="bench.client", timeout=600):
     """Sends `messages` messages with Postfix's smtp-source (one new connection per message) and
     raises unless every one was accepted."""
-    cmd = ["smtp-source", "-A", "-M", "bench.client", "-m", str(messages), "-s", str(sessions),
+    cmd = ["smtp-source", "-A", "-M", helo, "-m", str(messages), "-s", str(sessions),
            "-l", str(size), "-t", rcpt, "-f", sender, "-4", "inet:127.0.0.1:%d" % port]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     errors = r.stdout.count("warning") + r.stderr.count("warning") + r.stderr.count("fatal")
@@ -116,11 +116,12 @@ def smtp_source(port, messages, sessions, size, rcpt="user@example.com",
         raise RuntimeError("smtp-source failed (rc=%d): %s" % (r.returncode, r.stderr[-300:]))
 
 
-def load(port, pid, messages, sessions, size):
-    """msgs/s and server CPU ms/msg (tree of pid, incl. 0.3 s after the last reply)."""
+def load(port, pid, messages, sessions, size, **client):
+    """msgs/s and server CPU ms/msg (tree of pid, incl. 0.3 s after the last reply); `client`
+    goes to smtp_source (sender, rcpt, helo)."""
     cpu0 = tree_cpu_s(pid)
     t0 = time.monotonic()
-    smtp_source(port, messages, sessions, size)
+    smtp_source(port, messages, sessions, size, **client)
     wall = time.monotonic() - t0
     time.sleep(0.3)  # work the server does after its last reply
     cpu = tree_cpu_s(pid) - cpu0
