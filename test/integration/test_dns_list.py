@@ -262,7 +262,9 @@ def test_zones_failing_the_self_test_are_disabled_and_not_consulted(start_server
 def test_a_returning_client_is_judged_from_the_cache(start_server, setting, cached):
     ini = "[main]\nzones=bl.test, bl2.test\ndefer_on_error=true\n" + setting + "\n"
     with dns_zone.serve(ZONE) as port:
+        # The resolver's own cache off: only the plugin's may remember the lists' answers.
         server = start(start_server, port, ini,
+                       files={"dns.ini": dns_zone.resolver_ini(port) + "cache_size=0\n"},
                        wait=enabled(("block", "bl.test"), ("block", "bl2.test")))
         assert greeting(server, LISTED)[0] == 554
         assert greeting(server, CLEAN)[0] == 220
