@@ -17,8 +17,10 @@ nothing is listed, so every message is accepted. Loopback clients are private, w
 servers' plugins skip by default: Upesi is told `[skip] private_ip=false`, Haraka gets a first
 plugin that marks the client public.
 
-Rows: the policy plugins (Upesi with its per-client dns-list cache on, as shipped, and off),
-and the same servers without them, for scale. Each cell prints the median msgs/s and server CPU
+Rows: the policy plugins (Upesi as shipped, with its resolver's answer cache and dns-list's
+per-client cache; and "nocache" with both off, so that it asks every lookup, as Haraka does),
+and the same servers without them, for scale. The resolver's negative answers carry an SOA, as
+real ones do, so that a cache may keep them. Each cell prints the median msgs/s and server CPU
 per message of the rounds, the ratio of Upesi to Haraka, and the DNS queries per message each
 server asked. Servers run one process each (nodes=0).
 """
@@ -58,7 +60,7 @@ def records():
     return zone
 
 
-def config_files(policy, dns_list_cache=True):
+def config_files(policy, caches=True):
     """Config files (name -> text) both servers read alike; Upesi's own keys are ignored by
     Haraka's plugins."""
     files = {
@@ -69,23 +71,24 @@ def config_files(policy, dns_list_cache=True):
     if policy:
         files["dns-list.ini"] = (
             "[main]\nzones=%s\nsearch=all\n%s\n[skip]\nprivate_ip=false\n\n[%s]\ntype=allow\n"
-            % (",".join(ZONES), "" if dns_list_cache else "cache_max_entries=0\n", ZONES[2]))
+            % (",".join(ZONES), "" if caches else "cache_max_entries=0\n", ZONES[2]))
         files["helo.checks.ini"] = "[skip]\nprivate_ip=false\n"
         files["fcrdns.ini"] = "[skip]\nprivate_ip=false\n"
     return files
 
 
-def start_upesi(binary, workdir, name, dns_port, policy, dns_list_cache=True):
+def start_upesi(binary, workdir, name, dns_port, policy, caches=True):
     port = free_port()
     inst = workdir / name
     subprocess.run([binary, "-i", str(inst)], check=True, capture_output=True)
     cfg = inst / "config"
     (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=0\n" % port)
-    (cfg / "dns.ini").write_text("[main]\nservers=127.0.0.1:%d\n" % dns_port)
+    (cfg / "dns.ini").write_text("[main]\nservers=127.0.0.1:%d\n%s" % (
+        dns_port, "" if caches else "cache_size=0\n"))
     (cfg / "me").write_text("mx.bench.test\n")
     (cfg / "plugins").write_text("\n".join((POLICY_PLUGINS if policy else []) + BASE_PLUGINS)
                                  + "\n")
-    for file, text in config_files(policy, dns_list_cache).items():
+    for file, text in config_files(policy, caches).items():
         (cfg / file).write_text(text)
     env = dict(os.environ, YES_REALLY_DO_DISCARD="1")
     return Peer(name, [binary, "-c", str(inst)], port, env=env,
@@ -135,7 +138,7 @@ def main():
         dns = resolver.port
         peers.append(start_upesi(args.upesi, workdir, "upesi", dns, policy=True))
         peers.append(start_upesi(args.upesi, workdir, "upesi-nocache", dns, policy=True,
-                                 dns_list_cache=False))
+                                 caches=False))
         peers.append(HarakaPeer(workdir, "haraka", dns, policy=True))
         peers.append(start_upesi(args.upesi, workdir, "upesi-plain", dns, policy=False))
         peers.append(HarakaPeer(workdir, "haraka-plain", dns, policy=False))

@@ -1,7 +1,7 @@
 """A DNS server on a loopback port that answers every query after a fixed delay (1 ms by
 default), the way a nearby caching resolver does, so that servers whose plugins look things up
 are compared against the same resolver. Answers come from a table given at start; any other
-name is NXDOMAIN. Answers are built once (with dnspython), so serving one costs a dictionary
+name is NXDOMAIN; negative answers carry an SOA. Answers are built once (with dnspython), so serving one costs a dictionary
 lookup: the resolver's own CPU stays small beside the servers'.
 
     with SlowResolver({("bl.test.", "A"): []...}, delay_ms=1) as port: ...
@@ -44,6 +44,7 @@ class SlowResolver:
 
     def __init__(self, records, delay_ms=1.0, ttl=300):
         self.delay = delay_ms / 1000.0
+        self.ttl = ttl
         self.queries = 0
         self.answers = {}
         names = set()
@@ -69,11 +70,17 @@ class SlowResolver:
         response = dns.message.make_response(query)
         response.flags |= dns.flags.RA
         key = (name, qtype)
-        if key in self.answers:
-            if self.answers[key] is not None:
-                response.answer.append(self.answers[key])
-        elif name not in self.names:
+        if key in self.answers and self.answers[key] is not None:
+            response.answer.append(self.answers[key])
+            return response.to_wire()
+        if name not in self.names:
             response.set_rcode(dns.rcode.NXDOMAIN)
+        # A negative answer carries its zone's SOA, as every authoritative server sends it
+        # (RFC 2308): that is what lets a cache keep it.
+        zone = name.split(".", 1)[1] if name.count(".") > 1 else name
+        response.authority.append(dns.rrset.from_text(
+            zone, self.ttl, dns.rdataclass.IN, dns.rdatatype.SOA,
+            "ns.%s hostmaster.%s 1 3600 600 86400 %d" % (zone, zone, self.ttl)))
         return response.to_wire()
 
     def __enter__(self):
