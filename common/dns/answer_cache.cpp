@@ -21,19 +21,12 @@ std::optional<DnsResult> AnswerCache::find(DnsType type, std::string_view name,
   if (!enabled()) {
     return std::nullopt;
   }
-  auto it = index_.find(keyOf(type, name));
-  if (it == index_.end()) {
+  const Stored* stored = entries_.find(keyOf(type, name), now_ms);
+  if (stored == nullptr) {
     return std::nullopt;
   }
-  auto entry = it->second;
-  if (entry->expires_ms <= now_ms) {
-    entries_.erase(entry);
-    index_.erase(it);
-    return std::nullopt;
-  }
-  entries_.splice(entries_.begin(), entries_, entry);
-  DnsResult result = entry->result;
-  const auto age_s = static_cast<std::uint32_t>((now_ms - entry->stored_ms) / 1000);
+  DnsResult result = stored->result;
+  const auto age_s = static_cast<std::uint32_t>((now_ms - stored->stored_ms) / 1000);
   for (auto& record : result.records) {
     record.ttl = record.ttl > age_s ? record.ttl - age_s : 0;
   }
@@ -57,17 +50,7 @@ void AnswerCache::store(DnsType type, std::string_view name, const DnsResult& re
   if (ttl_s == 0 || bytes > limits_.max_entry_bytes) {
     return;
   }
-  auto key = keyOf(type, name);
-  if (auto old = index_.find(key); old != index_.end()) {
-    entries_.erase(old->second);
-    index_.erase(old);
-  }
-  while (index_.size() >= limits_.max_entries && !entries_.empty()) {
-    index_.erase(entries_.back().key);
-    entries_.pop_back();
-  }
-  entries_.push_front(Entry{key, result, now_ms, now_ms + ttl_s * 1000ULL});
-  index_.emplace(std::move(key), entries_.begin());
+  entries_.store(keyOf(type, name), Stored{result, now_ms}, now_ms + ttl_s * 1000ULL);
 }
 
 } // namespace upesi::dns

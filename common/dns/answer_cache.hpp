@@ -6,13 +6,13 @@
 
 #include <upesi/dns.hpp>
 
+#include "common/util/expiring_lru.hpp"
+
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace upesi::dns {
 
@@ -25,7 +25,7 @@ struct AnswerCacheLimits {
 
 class AnswerCache {
 public:
-  explicit AnswerCache(AnswerCacheLimits limits) : limits_(limits) {}
+  explicit AnswerCache(AnswerCacheLimits limits) : limits_(limits), entries_(limits.max_entries) {}
 
   bool enabled() const { return limits_.max_entries > 0; }
 
@@ -37,22 +37,19 @@ public:
   void store(DnsType type, std::string_view name, const DnsResult& result, std::uint32_t ttl_s,
              std::uint64_t now_ms);
 
-  std::size_t size() const { return index_.size(); }
+  std::size_t size() const { return entries_.size(); }
 
   /// The key of a question: type and lower-case name without a trailing dot.
   static std::string keyOf(DnsType type, std::string_view name);
 
 private:
-  struct Entry {
-    std::string key;
+  struct Stored {
     DnsResult result;
     std::uint64_t stored_ms = 0;
-    std::uint64_t expires_ms = 0;
   };
 
   AnswerCacheLimits limits_;
-  std::list<Entry> entries_; // most recently used first
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+  ExpiringLru<Stored> entries_;
 };
 
 } // namespace upesi::dns

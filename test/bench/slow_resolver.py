@@ -7,35 +7,15 @@ lookup: the resolver's own CPU stays small beside the servers'.
     with SlowResolver({("bl.test.", "A"): []...}, delay_ms=1) as port: ...
 """
 import asyncio
-import struct
 import threading
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.rdataclass
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
-
-
-def _question(packet):
-    """(lower-case name with trailing dot, qtype) of a query, or None if it is malformed."""
-    if len(packet) < 12 or struct.unpack("!H", packet[4:6])[0] != 1:
-        return None
-    labels, pos = [], 12
-    while pos < len(packet):
-        length = packet[pos]
-        pos += 1
-        if length == 0:
-            break
-        if length > 63 or pos + length > len(packet):
-            return None
-        labels.append(packet[pos:pos + length].decode("ascii", "replace").lower())
-        pos += length
-    if pos + 4 > len(packet):
-        return None
-    qtype = struct.unpack("!H", packet[pos:pos + 2])[0]
-    return ".".join(labels) + ".", qtype, pos + 4
 
 
 class SlowResolver:
@@ -62,11 +42,14 @@ class SlowResolver:
         self._thread = None
 
     def _respond(self, packet):
-        q = _question(packet)
-        if q is None:
+        try:
+            query = dns.message.from_wire(packet)
+        except dns.exception.DNSException:
             return None
-        name, qtype, end = q
-        query = dns.message.from_wire(packet[:end], ignore_trailing=True)
+        if len(query.question) != 1:
+            return None
+        name = query.question[0].name.to_text().lower()
+        qtype = query.question[0].rdtype
         response = dns.message.make_response(query)
         response.flags |= dns.flags.RA
         key = (name, qtype)
