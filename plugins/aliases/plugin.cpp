@@ -138,19 +138,21 @@ private:
                fmt::format("aliasing {} to {} (key {}, form {})", address, joined(shown),
                            match->key, keyFormName(match->form)),
                &connection);
-    // The recipient being checked is the last on the list: it becomes the first target.
-    auto& list = txn->rcptTo();
-    if (!list.empty()) {
-      list.back() = targets.front();
+    const std::string sent_host = rcpt.host;
+    // The recipient becomes the first target, for the rcpt plugins after this one too
+    // (Haraka's params[0]): rcpt_to.in_host_list then judges the target, not the alias.
+    if (params.recipient != nullptr) {
+      *params.recipient = targets.front();
     }
     if (targets.size() > 1) {
       nlohmann::json pending = nlohmann::json::array();
       for (std::size_t i = 1; i < targets.size(); ++i) {
         pending.push_back(targets[i].address());
       }
-      txn->notes()[PendingNote] = {{"for", address}, {"targets", pending}};
+      // rcpt_ok sees the recipient as rewritten.
+      txn->notes()[PendingNote] = {{"for", targets.front().address()}, {"targets", pending}};
     }
-    if (!targets.front().host.empty() && targets.front().host != rcpt.host &&
+    if (!targets.front().host.empty() && targets.front().host != sent_host &&
         !truthy(member(member(txn->notes(), "queue"), "wants")) &&
         (!txn->notes().contains("queue") || txn->notes()["queue"].is_object())) {
       txn->notes()["queue"]["wants"] = "outbound"; // another domain: delivered, not forwarded

@@ -154,3 +154,15 @@ def test_aliases_json_is_read_again_when_it_changes(start_server, install, conne
         time.sleep(0.2)
     else:
         raise AssertionError("aliases.json was not read again:\n" + server.log())
+
+
+def test_later_rcpt_plugins_judge_the_target(start_server, install, connect):
+    # As Haraka's params[0]: rcpt_to.in_host_list sees the alias's target. Mail for a local
+    # mailbox aliased to a domain that is not ours is refused, not accepted for the wrong place.
+    server = serve(start_server, {
+        "away@example.com": {"action": "alias", "to": "someone@elsewhere.example"},
+        "desk@example.com": {"action": "alias", "to": "helpdesk@example.org"},
+    })
+    codes, final = send(connect, server, ["away@example.com", "desk@example.com"], "judged")
+    assert codes == [550, 250] and final == 250
+    assert mailboxes_with(install, "judged") == ["helpdesk@example.org"]

@@ -31,6 +31,12 @@ HookArguments HookArguments::envelope(Address address, EsmtpParams esmtp, EsmtpC
   return HookArguments(std::move(values));
 }
 
+HookArguments HookArguments::recipient(Address address, EsmtpParams esmtp, EsmtpClaims claims) {
+  auto arguments = envelope(std::move(address), std::move(esmtp), std::move(claims));
+  arguments.values_->params.recipient = &arguments.values_->address;
+  return arguments;
+}
+
 HookArguments HookArguments::queued(std::string message) {
   auto values = std::make_shared<Values>();
   values->message = std::move(message);

@@ -24,6 +24,8 @@ public:
   static HookArguments hello(std::string host);
   /// mail, rcpt: the address, its parameters, and those a plugin must claim.
   static HookArguments envelope(Address address, EsmtpParams esmtp, EsmtpClaims claims);
+  /// rcpt: the same, with the address open to rewriting (HookParams::recipient).
+  static HookArguments recipient(Address address, EsmtpParams esmtp, EsmtpClaims claims);
   /// queue_ok: the queue's reply text.
   static HookArguments queued(std::string message);
   /// auth: the credentials read.

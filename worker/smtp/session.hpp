@@ -216,7 +216,9 @@ private:
   void queueRespond(HookResult result);
   void messageDone();
   /// `index`: the recipient's place in rcptTo() while rcpt ran.
-  void rcptRespond(HookResult result, const HookArguments& arguments, std::size_t index);
+  /// `sent`: the recipient as the client gave it, before any plugin rewrote it.
+  void rcptRespond(HookResult result, const HookArguments& arguments, std::size_t index,
+                   const Address& sent);
   /// `ok_text`: rcpt's own OK text, the reply if rcpt_ok agrees.
   void rcptOkRespond(HookResult result, const Address& address, const std::string& ok_text);
   /// 555 for a MAIL/RCPT parameter no plugin claimed.

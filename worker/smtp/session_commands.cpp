@@ -540,19 +540,20 @@ void Session::cmdRcpt(std::string_view argument) {
   const std::size_t index = txn_->rcptTo().size() - 1;
   txn_->setRcptOptions(*address, std::move(options));
   relaying_before_rcpt_ = txn_->relaying;
-  auto arguments = HookArguments::envelope(*address, *params, EsmtpClaims(std::move(unknown)));
-  runHook(Hook::Rcpt, arguments, [this, arguments, index](HookResult result) {
-    rcptRespond(std::move(result), arguments, index);
+  auto arguments = HookArguments::recipient(*address, *params, EsmtpClaims(std::move(unknown)));
+  runHook(Hook::Rcpt, arguments, [this, arguments, index, sent = *address](HookResult result) {
+    rcptRespond(std::move(result), arguments, index, sent);
   });
 }
 
-void Session::rcptRespond(HookResult result, const HookArguments& arguments, std::size_t index) {
+void Session::rcptRespond(HookResult result, const HookArguments& arguments, std::size_t index,
+                          const Address& sent) {
   if (!txn_) {
     return;
   }
-  const Address& address = arguments.address();
+  const Address& address = arguments.address(); // as a plugin may have rewritten it
   std::string formatted = address.format();
-  auto dropRecipient = [this, &address, index]() {
+  auto dropRecipient = [this, &address, &sent, index]() {
     auto& list = txn_->rcptTo();
     // By place first: a plugin may have rewritten the entry while rcpt ran (an alias).
     if (index < list.size()) {
@@ -560,7 +561,7 @@ void Session::rcptRespond(HookResult result, const HookArguments& arguments, std
       return;
     }
     for (auto it = list.rbegin(); it != list.rend(); ++it) {
-      if (*it == address) {
+      if (*it == address || *it == sent) {
         list.erase(std::next(it).base());
         break;
       }
@@ -584,6 +585,14 @@ void Session::rcptRespond(HookResult result, const HookArguments& arguments, std
     txn_->relaying = relaying_before_rcpt_;
     dropRecipient();
     return;
+  }
+  if (!(address == sent)) {
+    // Rewritten through HookParams::recipient: the list and the DSN options follow.
+    auto& list = txn_->rcptTo();
+    if (index < list.size() && list[index] == sent) {
+      list[index] = address;
+    }
+    txn_->setRcptOptions(address, txn_->rcptOptions(sent));
   }
   // rcpt's own OK text, if any, is the reply once rcpt_ok agrees.
   std::string ok_text = result.message.empty() ? std::string() : result.message.front();

@@ -78,6 +78,10 @@ struct HookParams {
   const AuthAttempt* auth = nullptr;        ///< auth
   HttpRouter* http = nullptr;               ///< init_http: add routes here
   WebSocketRegistry* wss = nullptr;         ///< init_wss: add websocket endpoints here
+  /// rcpt: the same recipient as `address`, for a plugin to rewrite (Haraka's
+  /// `params[0] = new Address(...)`, as aliases does): later rcpt plugins, rcpt_ok, the reply and
+  /// the transaction's recipient list then see the new address. (Appended in API version 4.)
+  Address* recipient = nullptr;
 };
 
 struct Endpoint {
