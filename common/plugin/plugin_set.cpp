@@ -4,6 +4,7 @@
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/plugin/builtin_plugins.hpp"
+#include "common/plugin/replaced_names.hpp"
 
 #include <fmt/format.h>
 
@@ -177,19 +178,34 @@ Result<std::unique_ptr<PluginSet>> PluginSet::load(config::Config& config,
   std::size_t order = 0;
   for (const auto& entry : *names) {
     auto name = entry.get<std::string>();
-    auto fail = [&](const std::string& why) {
-      return Error{fmt::format("{}:{}: {}", where, lineOf(config, name), why)};
+    auto fail = [&, as_listed = name](const std::string& why) {
+      return Error{fmt::format("{}:{}: {}", where, lineOf(config, as_listed), why)};
     };
     if (!isValidPluginName(name)) {
       return fail(fmt::format("\"{}\" is not a valid plugin name", log::escaped(name)));
     }
-    if (std::any_of(set->plugins_.begin(), set->plugins_.end(),
-                    [&](const LoadedPlugin& p) { return p.info.name == name; })) {
+    auto listed = [&set](const std::string& plugin) {
+      return std::any_of(set->plugins_.begin(), set->plugins_.end(),
+                         [&](const LoadedPlugin& p) { return p.info.name == plugin; });
+    };
+    if (listed(name)) {
       return fail(fmt::format("plugin \"{}\" is listed twice", name));
     }
-    LoadedPlugin loaded;
     auto so_path = sharedObjectPath(install_dir, name);
     bool have_so = std::filesystem::exists(so_path);
+    if (auto replacement = replacementFor(name); replacement && !have_so && !findBuiltin(name)) {
+      // As Haraka: the old name loads its successor (which reads its own config files).
+      const std::string successor(*replacement);
+      log::notice({"", name}, "{} has been replaced by '{}'. Please update {}", name, successor,
+                  where);
+      if (listed(successor) || std::find(names->begin(), names->end(), successor) != names->end()) {
+        continue; // loaded once, where it is (or was) listed
+      }
+      name = successor;
+      so_path = sharedObjectPath(install_dir, name);
+      have_so = std::filesystem::exists(so_path);
+    }
+    LoadedPlugin loaded;
     if (have_so && findBuiltin(name) != nullptr) {
       return fail(builtinClash(so_path, name));
     }

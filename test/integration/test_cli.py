@@ -113,3 +113,20 @@ def test_single_process_pid_file_signals(start_server, install, upesi_bin):
     assert r.returncode == 0
     assert server.proc.wait(timeout=30) == 0
     assert not (install / "upesi.pid").exists()
+
+
+def test_replaced_haraka_plugin_names_load_their_successor_once(install):
+    # Haraka's plugins.deprecated: an old name loads the plugin that does its work now, with a
+    # notice; two old names for one plugin (or an old name and the new) load it once.
+    (install / "config/plugins").write_text(
+        "dnsbl\ndnswl\nconnect.fcrdns\nrelay_acl\nrcpt_to.in_host_list\nrelay\n")
+    r = run_upesi("-c", str(install), "-o")
+    assert r.returncode == 0, r.stderr
+    hooks = r.stdout
+    assert "dns-list" in hooks and "fcrdns" in hooks and "relay" in hooks
+    assert "dnsbl" not in hooks and "connect.fcrdns" not in hooks
+    log = r.stderr + r.stdout
+    assert "dnsbl has been replaced by 'dns-list'. Please update" in log
+    assert "relay_acl has been replaced by 'relay'" in log
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode == 0, r.stderr
