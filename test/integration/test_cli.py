@@ -125,6 +125,9 @@ def test_replaced_haraka_plugin_names_load_their_successor_once(install):
     hooks = r.stdout
     assert "dns-list" in hooks and "fcrdns" in hooks and "relay" in hooks
     assert "dnsbl" not in hooks and "connect.fcrdns" not in hooks
+    # dnsbl and dnswl are one plugin: its connect hook is registered once.
+    connect = hooks.split("\nconnect\n", 1)[1].split("\nhelo\n", 1)[0]
+    assert connect.count("dns-list") == 1, hooks
     log = r.stderr + r.stdout
     assert "dnsbl has been replaced by 'dns-list'. Please update" in log
     assert "relay_acl has been replaced by 'relay'" in log
