@@ -17,7 +17,6 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-PEERS = HERE / "peers"
 CLK = os.sysconf("SC_CLK_TCK")
 
 

@@ -84,6 +84,21 @@ public:
     return answer;
   }
 
+  /// Calls every function on `hook` in order, as the chain would, until one answers other than
+  /// CONT: that answer as "NAME text", or "CONT". Each must answer at once.
+  std::string firstAnswer(Hook hook, Connection& connection) {
+    for (std::size_t i = 0; i < count(hook); ++i) {
+      auto answer = call(hook, connection, {}, i);
+      if (answer->calls != 1) {
+        throw std::runtime_error("a hook function did not answer exactly once");
+      }
+      if (answer->code != Code::Cont) {
+        return answer->name() + " " + answer->text();
+      }
+    }
+    return "CONT";
+  }
+
   /// Calls with the recipient or sender as params.address.
   std::shared_ptr<Answer> callWith(Hook hook, Connection& connection, const Address& address) {
     HookParams params;

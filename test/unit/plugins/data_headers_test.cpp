@@ -11,16 +11,9 @@ using namespace upesi;
 using namespace upesi::test;
 
 namespace {
-/// Runs the three data_post checks in order, as the chain would: the first non-CONT answer.
+// The first non-CONT answer of the data_post checks, run in order as the chain would.
 std::string check(PluginHarness& h, FakeConnection& c) {
-  for (std::size_t i = 0; i < h.count(Hook::DataPost); ++i) {
-    auto a = h.call(Hook::DataPost, c, {}, i);
-    REQUIRE(a->calls == 1);
-    if (a->code != Code::Cont) {
-      return a->name() + " " + a->text();
-    }
-  }
-  return "CONT";
+  return h.firstAnswer(Hook::DataPost, c);
 }
 
 std::string rfcDate(std::int64_t offset_seconds) {
