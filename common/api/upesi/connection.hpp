@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -90,6 +91,19 @@ struct Endpoint {
   std::string host;        ///< remote: rDNS name once looked up; local: this server's name (`me`)
   bool is_private = false; ///< RFC 1918 / ULA / loopback / link-local
   bool is_local = false;   ///< loopback
+};
+
+/// A new body being written (Transaction::replaceBody). Appending is cheap: past the server's
+/// spool_after it goes to a private file, as a received message does.
+class BodyReplacement {
+public:
+  virtual ~BodyReplacement() = default;
+  /// More of the new body, unstuffed; lone LF line ends become CRLF. False after an I/O error
+  /// (the old body then stays).
+  virtual bool append(std::string_view bytes) = 0;
+  /// The new body becomes the message's (a banner set earlier is not applied to it). False if
+  /// it could not be kept; the old body stays. A writer dropped without commit() changes nothing.
+  virtual bool commit() = 0;
 };
 
 struct MessageWriteOptions {
@@ -170,6 +184,40 @@ public:
   /// scan, never keep the bytes. When the message is refused before its end, `end` is not
   /// called.
   virtual void streamMessage(StreamHandlers handlers) { (void)handlers; }
+
+  // Added in API version 5 (appended): the changes a milter may make at the end of a message,
+  // for any plugin to make from data_post on. They show in every later writer of the message
+  // (the queue file, queue plugins); body() and the streamed bytes stay those received.
+
+  /// Replaces the envelope sender and MAIL's parameters (a milter's change-sender).
+  virtual void setMailFrom(const Address& sender, const EsmtpParams& params) {
+    (void)sender;
+    (void)params;
+  }
+  /// Sets NOTIFY and ORCPT for a recipient on rcptTo() (one a plugin added, say).
+  virtual void setRcptOptions(const Address& recipient, const RcptOptions& options) {
+    (void)recipient;
+    (void)options;
+  }
+  /// Inserts a field at `index` among the header's fields (0: first; past the end: last), as a
+  /// milter's insert-header. `value` as it follows the colon, without the leading space; LF
+  /// line ends in it are written as CRLF.
+  virtual void insertHeader(std::size_t index, std::string_view name, std::string_view value) {
+    (void)index;
+    (void)name;
+    (void)value;
+  }
+  /// Changes the `occurrence`th (from 1) field named `name` (case-insensitive) to `value`; an
+  /// empty value deletes it; with fewer such fields it is added at the end (as Postfix and
+  /// Sendmail do for a milter's change-header).
+  virtual void changeHeader(std::string_view name, std::size_t occurrence, std::string_view value) {
+    (void)name;
+    (void)occurrence;
+    (void)value;
+  }
+  /// Starts a new body for the message (what follows the header and its empty line): bytes
+  /// appended to the writer replace the body once it is committed. Null if this server cannot.
+  virtual std::unique_ptr<BodyReplacement> replaceBody() { return nullptr; }
 };
 
 /// The TLS a connection runs over (Haraka's connection.tls), once STARTTLS or implicit TLS has
