@@ -242,6 +242,48 @@ Result<std::monostate> Header::addLeading(std::string_view name, std::string_vie
   return std::monostate{};
 }
 
+Result<std::monostate> Header::insert(std::size_t index, std::string_view name,
+                                      std::string_view value) {
+  auto field = makeField(name, value);
+  if (!field) {
+    return Error{field.error()};
+  }
+  const auto at = static_cast<std::ptrdiff_t>(std::min(index, fields_.size()));
+  fields_.insert(fields_.begin() + at, std::move(*field));
+  edited_ = true;
+  return std::monostate{};
+}
+
+Result<std::monostate> Header::change(std::string_view name, std::size_t occurrence,
+                                      std::string_view value) {
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    const Field& f = fields_[i];
+    if (f.name_length == 0 ||
+        !text::equalsIgnoreCase(rawOf(f).substr(0, f.name_length), name) ||
+        ++seen != occurrence) {
+      continue;
+    }
+    edited_ = true;
+    if (value.empty()) {
+      fields_.erase(fields_.begin() + static_cast<std::ptrdiff_t>(i));
+      return std::monostate{};
+    }
+    // The field keeps its name as it was written.
+    const std::string written_name(rawOf(f).substr(0, f.name_length));
+    auto field = makeField(written_name, value);
+    if (!field) {
+      return Error{field.error()};
+    }
+    fields_[i] = std::move(*field);
+    return std::monostate{};
+  }
+  if (value.empty()) {
+    return std::monostate{};
+  }
+  return add(name, value);
+}
+
 std::size_t Header::remove(std::string_view name) {
   return removeIf(name, [](const HeaderField&) { return true; });
 }

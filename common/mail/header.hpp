@@ -71,6 +71,12 @@ public:
   Result<std::monostate> add(std::string_view name, std::string_view value);
   /// As add() but as the first field (e.g. Received, Authentication-Results).
   Result<std::monostate> addLeading(std::string_view name, std::string_view value);
+  /// As add() but at `index` among the fields (raw ones count); past the end: last.
+  Result<std::monostate> insert(std::size_t index, std::string_view name, std::string_view value);
+  /// The `occurrence`th (from 1) indexed field called `name` becomes "name: value"; an empty
+  /// value removes it. With fewer such fields, a non-empty value is appended.
+  Result<std::monostate> change(std::string_view name, std::size_t occurrence,
+                                std::string_view value);
   /// Remove every indexed field called `name`; returns how many went.
   std::size_t remove(std::string_view name);
   /// Remove the indexed fields called `name` for which `predicate` is true; returns how many

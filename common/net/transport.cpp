@@ -27,7 +27,11 @@ private:
 } // namespace
 
 struct Transport::Socket {
-  uv_tcp_t tcp{};                    // first: the handle's address is the Socket's
+  union {                            // first: the handle's address is the Socket's
+    uv_tcp_t tcp;
+    uv_pipe_t pipe; // Kind::Pipe: a unix socket
+  };
+  bool is_pipe = false;
   Transport* transport = nullptr;    // null once the Transport is destroyed
   TransportOwner* closing = nullptr; // told from the close callback
 };
@@ -38,10 +42,12 @@ struct Transport::WriteRequest {
   Socket* socket = nullptr; // outlives the request: write callbacks precede the close callback
 };
 
-Transport::Transport(uv_loop_t* loop, TransportOwner& owner, Options options)
+Transport::Transport(uv_loop_t* loop, TransportOwner& owner, Options options, Kind kind)
     : loop_(loop), owner_(&owner), options_(options), socket_(new Socket{}), stall_timer_(loop),
       report_timer_(loop) {
-  const int rc = uv_tcp_init(loop_, &socket_->tcp);
+  socket_->is_pipe = kind == Kind::Pipe;
+  const int rc = socket_->is_pipe ? uv_pipe_init(loop_, &socket_->pipe, 0)
+                                  : uv_tcp_init(loop_, &socket_->tcp);
   assert(rc == 0);
   (void)rc;
   socket_->tcp.data = socket_;
@@ -82,7 +88,7 @@ void Transport::discardSocket(uv_tcp_t* tcp) {
 }
 
 const uv_tcp_t* Transport::tcp() const {
-  return socket_ != nullptr ? &socket_->tcp : nullptr;
+  return socket_ != nullptr && !socket_->is_pipe ? &socket_->tcp : nullptr;
 }
 
 bool Transport::tlsEstablished() const {
@@ -92,18 +98,28 @@ bool Transport::tlsEstablished() const {
 // ------------------------------------------------------------------------------- connecting
 
 int Transport::bind(const sockaddr* from) {
-  assert(state_ == State::Open && !connected_ && !connecting_);
+  assert(state_ == State::Open && !connected_ && !connecting_ && !socket_->is_pipe);
   return uv_tcp_bind(&socket_->tcp, from, 0);
 }
 
 int Transport::connect(const sockaddr* to) {
-  assert(state_ == State::Open && !connected_ && !connecting_);
+  assert(state_ == State::Open && !connected_ && !connecting_ && !socket_->is_pipe);
   auto* req = new uv_connect_t{};
   req->data = socket_;
   if (const int rc = uv_tcp_connect(req, &socket_->tcp, to, onConnect); rc < 0) {
     delete req;
     return rc;
   }
+  connecting_ = true;
+  return 0;
+}
+
+int Transport::connectPipe(const std::string& path) {
+  assert(state_ == State::Open && !connected_ && !connecting_ && socket_->is_pipe);
+  auto* req = new uv_connect_t{};
+  req->data = socket_;
+  // uv_pipe_connect reports every error, a bad path too, through the callback.
+  uv_pipe_connect(req, &socket_->pipe, path.c_str(), onConnect);
   connecting_ = true;
   return 0;
 }
@@ -119,7 +135,9 @@ void Transport::onConnect(uv_connect_t* req, int status) {
   if (status == 0) {
     self->connected_ = true;
     self->started_ = true;
-    uv_tcp_nodelay(&socket->tcp, 1);
+    if (!socket->is_pipe) {
+      uv_tcp_nodelay(&socket->tcp, 1);
+    }
     self->updateReading();
   }
   self->owner_->transportConnected(status);

@@ -80,13 +80,18 @@ class Transport {
 public:
   enum class State { Open, Closing, Closed };
 
+  enum class Kind {
+    Tcp,
+    Pipe, ///< a unix socket (connectPipe); no TLS over it
+  };
+
   struct Options {
     std::size_t max_output = 0; ///< bytes waiting to be sent before reading pauses; 0: no bound
     std::chrono::milliseconds write_timeout{0}; ///< 0: output may wait forever
   };
 
-  /// An unconnected socket, for a client's connect().
-  Transport(uv_loop_t* loop, TransportOwner& owner, Options options);
+  /// An unconnected socket, for a client's connect() (TCP) or connectPipe() (unix socket).
+  Transport(uv_loop_t* loop, TransportOwner& owner, Options options, Kind kind = Kind::Tcp);
   /// A socket accepted into newSocket()'s handle; the Transport owns it from now on.
   Transport(uv_loop_t* loop, uv_tcp_t* accepted, TransportOwner& owner, Options options);
   ~Transport();
@@ -102,6 +107,10 @@ public:
   /// Connects; transportConnected() reports the outcome. A nonzero return is an error found at
   /// once (nothing will be reported).
   int connect(const sockaddr* to);
+
+  /// Connects a Kind::Pipe transport to the unix socket at `path`; transportConnected()
+  /// reports the outcome, errors included.
+  int connectPipe(const std::string& path);
 
   /// Starts reading (on an accepted socket; a connected one starts by itself).
   void start();
@@ -137,6 +146,7 @@ public:
 
   State state() const { return state_; }
   bool gone() const { return gone_; }
+  /// The TCP handle (its addresses); null for a unix socket.
   const uv_tcp_t* tcp() const;
 
 private:

@@ -166,7 +166,16 @@ void MessageStream::SpoolFile::close() noexcept {
   }
 }
 
-MessageStream::MessageStream(MessageStreamOptions options) : options_(std::move(options)) {}
+MessageStream::MessageStream(MessageStreamOptions options) : options_(std::move(options)) {
+  if (options_.body_only) {
+    header_done_ = true;
+    body_offset_ = 0;
+  }
+}
+
+void MessageStream::replaceBody(MessageStream body) {
+  replacement_ = std::make_unique<MessageStream>(std::move(body));
+}
 
 std::optional<std::uint64_t> MessageStream::bodyOffset() const {
   return body_offset_;
@@ -330,6 +339,10 @@ Result<std::monostate> MessageStream::finish() {
       return r;
     }
   }
+  if (options_.body_only) {
+    finished_ = true;
+    return kOk;
+  }
   if (!header_done_) {
     // No empty line: the header is every complete line (a last line without a line ending
     // stays body, so that the output is the input).
@@ -365,6 +378,24 @@ Result<std::monostate> MessageStream::writeTo(const ByteSink& sink,
     return Error{"message stream: writeTo before the end of data"};
   }
   OutputFilter out(sink, options);
+  if (replacement_ != nullptr) {
+    if (!options.skip_headers) {
+      if (auto r = out.put(header_.serialize()); !r) {
+        return r;
+      }
+      if (auto r = out.put("\r\n"); !r) {
+        return r;
+      }
+    }
+    if (!replacement_->error_.empty()) {
+      return Error{replacement_->error_};
+    }
+    auto put = [&out](std::string_view bytes) { return out.put(bytes); };
+    if (auto r = replacement_->writeRange(0, replacement_->size_, put); !r) {
+      return r;
+    }
+    return out.finish(options.ending_dot);
+  }
   std::uint64_t start = header_end_;
   if (options.skip_headers) {
     start = body_offset_.value_or(header_end_);

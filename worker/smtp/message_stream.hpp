@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +33,8 @@ struct MessageStreamOptions {
   /// unchanged). This bounds the memory the parsed header can take.
   std::size_t max_header_bytes = 1 << 20;
   mail::HeaderOptions header;
+  /// The bytes are a body alone (a replacement body): no header is looked for.
+  bool body_only = false;
 };
 
 enum class LineEnding { Crlf, Lf };
@@ -73,6 +76,11 @@ public:
   /// Write the message to `sink` in chunks (a spilled message is never loaded whole). Only after
   /// finish().
   Result<std::monostate> writeTo(const ByteSink& sink, const WriteOptions& options = {}) const;
+
+  /// From now on writeTo() writes `body` (a finished body_only stream) after the header and its
+  /// empty line, in place of the stored body; edits in WriteOptions are then not applied.
+  void replaceBody(MessageStream body);
+  bool bodyReplaced() const { return replacement_ != nullptr; }
 
   mail::Header& header() { return header_; }
   const mail::Header& header() const { return header_; }
@@ -134,6 +142,7 @@ private:
 
   mail::Header header_;
   bool finished_ = false;
+  std::unique_ptr<MessageStream> replacement_; // replaceBody()
 };
 
 } // namespace upesi::smtp

@@ -1,6 +1,8 @@
 #include "worker/smtp/transaction_impl.hpp"
 
 #include "common/log/logger.hpp"
+#include "common/smtp/envelope_params.hpp"
+#include "worker/smtp/body_replacement.hpp"
 
 #include <exception>
 
@@ -35,7 +37,7 @@ bool TransactionImpl::writeMessage(const std::function<bool(std::string_view)>& 
   WriteOptions write_options;
   write_options.dot_stuff = options.dot_stuffed;
   write_options.line_ending = options.crlf ? LineEnding::Crlf : LineEnding::Lf;
-  if (banner_ && mime_ != nullptr && mime_->finished()) {
+  if (banner_ && mime_ != nullptr && mime_->finished() && !message_.bodyReplaced()) {
     write_options.edits = bannerEdits(mime_->root(), *banner_);
   }
   bool stopped = false;
@@ -159,18 +161,74 @@ RcptOptions TransactionImpl::rcptOptions(const Address& recipient) const {
   return {};
 }
 
-void TransactionImpl::setRcptOptions(const Address& recipient, RcptOptions options) {
+void TransactionImpl::setRcptOptions(const Address& recipient, const RcptOptions& options) {
   const std::string key = recipient.address();
   for (auto& [address, stored] : rcpt_options_) {
     if (address == key) {
-      stored = std::move(options);
+      stored = options;
       return;
     }
   }
   if (options == RcptOptions{}) {
     return;
   }
-  rcpt_options_.emplace_back(key, std::move(options));
+  rcpt_options_.emplace_back(key, options);
+}
+
+void TransactionImpl::setMailFrom(const Address& sender, const EsmtpParams& params) {
+  mail_from_ = sender;
+  mail_params_ = params;
+  // The DSN options follow the new parameters; REQUIRETLS and MT-PRIORITY stay as MAIL gave
+  // them (a filter may not loosen them).
+  mail_options_.dsn_ret = DsnReturn::Unset;
+  mail_options_.dsn_envid.clear();
+  for (const auto& [keyword, value] : params) {
+    if (keyword == "RET") {
+      if (auto ret = parseDsnRet(value)) {
+        mail_options_.dsn_ret = *ret;
+      }
+    } else if (keyword == "ENVID") {
+      if (auto envid = parseDsnEnvid(value)) {
+        mail_options_.dsn_envid = *envid;
+      }
+    }
+  }
+}
+
+namespace {
+
+// A filter's value may fold with LF alone; a stored field folds with CRLF.
+std::string crlfFolded(std::string_view value) {
+  std::string out;
+  out.reserve(value.size() + 8);
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) {
+      out += '\r';
+    }
+    out += value[i];
+  }
+  return out;
+}
+
+} // namespace
+
+void TransactionImpl::insertHeader(std::size_t index, std::string_view name,
+                                   std::string_view value) {
+  if (auto r = message_.header().insert(index, name, crlfFolded(value)); !r) {
+    log::error({uuid_, ""}, "insertHeader {}: {}", name, r.error());
+  }
+}
+
+void TransactionImpl::changeHeader(std::string_view name, std::size_t occurrence,
+                                   std::string_view value) {
+  if (auto r = message_.header().change(name, occurrence, crlfFolded(value)); !r) {
+    log::error({uuid_, ""}, "changeHeader {}: {}", name, r.error());
+  }
+}
+
+std::unique_ptr<BodyReplacement> TransactionImpl::replaceBody() {
+  return std::make_unique<BodyReplacementWriter>(
+      stream_options_, [this](MessageStream body) { message_.replaceBody(std::move(body)); });
 }
 
 } // namespace upesi::smtp

@@ -18,7 +18,8 @@ public:
   TransactionImpl(std::string uuid, Address mail_from, EsmtpParams mail_params,
                   MessageStreamOptions stream_options)
       : uuid_(std::move(uuid)), mail_from_(std::move(mail_from)),
-        mail_params_(std::move(mail_params)), message_(std::move(stream_options)) {}
+        mail_params_(std::move(mail_params)), stream_options_(stream_options),
+        message_(std::move(stream_options)) {}
 
   const std::string& uuid() const override { return uuid_; }
   const Address& mailFrom() const override { return mail_from_; }
@@ -44,10 +45,15 @@ public:
   const MailOptions& mailOptions() const override { return mail_options_; }
   RcptOptions rcptOptions(const Address& recipient) const override;
   void streamMessage(StreamHandlers handlers) override;
+  void setMailFrom(const Address& sender, const EsmtpParams& params) override;
+  /// Replaces what an earlier RCPT (or call) for the same address gave.
+  void setRcptOptions(const Address& recipient, const RcptOptions& options) override;
+  void insertHeader(std::size_t index, std::string_view name, std::string_view value) override;
+  void changeHeader(std::string_view name, std::size_t occurrence,
+                    std::string_view value) override;
+  std::unique_ptr<BodyReplacement> replaceBody() override;
 
   void setMailOptions(MailOptions options) { mail_options_ = std::move(options); }
-  /// Replaces what an earlier RCPT for the same address gave.
-  void setRcptOptions(const Address& recipient, RcptOptions options);
 
   /// At the start of DATA/BDAT: starts the MIME parser if a plugin asked for the body.
   void startBody(const mail::MimeLimits& limits);
@@ -73,6 +79,7 @@ private:
   std::vector<std::pair<std::string, RcptOptions>> rcpt_options_; // by Address::address()
   nlohmann::json notes_ = nlohmann::json::object();
   Results results_;
+  MessageStreamOptions stream_options_; // for a replacement body
   MessageStream message_;
   std::uint64_t data_bytes_ = 0;
 

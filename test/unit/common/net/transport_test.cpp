@@ -7,6 +7,12 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -218,4 +224,61 @@ TEST_CASE("transport: TLS under the bytes; what is written during the handshake 
   }
   SSL_CTX_free(client_context);
   SSL_CTX_free(server_context);
+}
+
+TEST_CASE("transport: a unix socket carries bytes both ways; a missing path is reported") {
+  ServerLoopback net; // only for its loop
+  char dir_template[] = "/tmp/upesi-pipe-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string path = std::string(dir_template) + "/filter.sock";
+
+  const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  REQUIRE(bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(listen(listener, 1) == 0);
+
+  Recorder client;
+  client.transport = std::make_unique<Transport>(&net.loop, client, Transport::Options{},
+                                                 Transport::Kind::Pipe);
+  REQUIRE(client.transport->connectPipe(path) == 0);
+  REQUIRE(net.runUntil([&] { return client.connected.has_value(); }));
+  CHECK(*client.connected == 0);
+  CHECK(client.transport->tcp() == nullptr);
+  int peer = -1;
+  REQUIRE(net.runUntil([&] { return (peer = accept(listener, nullptr, nullptr)) >= 0; }));
+
+  client.transport->write("OPTNEG");
+  std::string heard;
+  REQUIRE(net.runUntil([&] {
+    char buffer[64];
+    const ssize_t n = recv(peer, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) {
+      heard.append(buffer, static_cast<std::size_t>(n));
+    }
+    return heard.size() >= 6;
+  }));
+  CHECK(heard == "OPTNEG");
+  REQUIRE(send(peer, "ACCEPT", 6, 0) == 6);
+  REQUIRE(net.runUntil([&] { return client.received == "ACCEPT"; }));
+  close(peer);
+  REQUIRE(net.runUntil([&] { return client.gone.has_value(); }));
+  CHECK(client.gone->cause == PeerGone::Cause::Eof);
+  client.transport->close();
+  REQUIRE(net.runUntil([&] { return client.closed; }));
+
+  Recorder nobody;
+  nobody.transport = std::make_unique<Transport>(&net.loop, nobody, Transport::Options{},
+                                                 Transport::Kind::Pipe);
+  REQUIRE(nobody.transport->connectPipe(path + ".missing") == 0);
+  REQUIRE(net.runUntil([&] { return nobody.connected.has_value(); }));
+  CHECK(*nobody.connected == UV_ENOENT);
+  nobody.transport->close();
+  REQUIRE(net.runUntil([&] { return nobody.closed; }));
+
+  close(listener);
+  unlink(path.c_str());
+  rmdir(dir_template);
 }
