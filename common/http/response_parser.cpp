@@ -66,7 +66,8 @@ ResponseParser::Result ResponseParser::finish() {
     return Result::Complete;
   }
   const llhttp_errno_t rc = llhttp_finish(&parser_);
-  if (rc == HPE_OK && !complete_) {
+  if (!complete_ && error_.empty()) {
+    // llhttp calls a cut body an invalid EOF state; say what happened instead.
     error_ = response_.status == 0 ? "the connection closed before a response"
                                    : "the connection closed before the response ended";
     return Result::Failed;
