@@ -47,11 +47,10 @@ public:
 
   void start(const sockaddr* to) {
     std::memset(&address_, 0, sizeof(address_));
-    std::memcpy(&address_, to, to->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                                           : sizeof(sockaddr_in));
+    std::memcpy(&address_, to,
+                to->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
     transport_ = std::make_unique<net::Transport>(
-        loop_, *this,
-        net::Transport::Options{options_.max_output, options_.request_timeout});
+        loop_, *this, net::Transport::Options{options_.max_output, options_.request_timeout});
     // Alive until the socket has closed: the Transport may not be destroyed from inside its
     // own callbacks, where `done` runs.
     hold_ = shared_from_this();
@@ -64,8 +63,9 @@ public:
     });
     connect_timer_.start(static_cast<std::uint64_t>(options_.connect_timeout.count()), [weak] {
       if (auto self = weak.lock()) {
-        self->fail(ClientFailure::Kind::ConnectTimeout,
-                   fmt::format("no connection within {} ms", self->options_.connect_timeout.count()));
+        self->fail(
+            ClientFailure::Kind::ConnectTimeout,
+            fmt::format("no connection within {} ms", self->options_.connect_timeout.count()));
       }
     });
     if (int rc = transport_->connect(reinterpret_cast<const sockaddr*>(&address_)); rc < 0) {
@@ -119,10 +119,9 @@ public:
         parser_.finish() == ResponseParser::Result::Complete) {
       return succeed();
     }
-    fail(ClientFailure::Kind::Network,
-         gone.cause == net::PeerGone::Cause::Eof ? parser_.error()
-         : gone.detail.empty()                  ? std::string("the connection stalled")
-                                                : gone.detail);
+    fail(ClientFailure::Kind::Network, gone.cause == net::PeerGone::Cause::Eof ? parser_.error()
+                                       : gone.detail.empty() ? std::string("the connection stalled")
+                                                             : gone.detail);
   }
 
 private:

@@ -44,8 +44,8 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds request_timeout{30'000};
   ResponseLimits limits;
-  std::size_t body_chunk = 64 * 1024;   // bytes asked of the body source at a time
-  std::size_t max_output = 256 * 1024;  // bytes waiting for the socket before the body waits
+  std::size_t body_chunk = 64 * 1024;  // bytes asked of the body source at a time
+  std::size_t max_output = 256 * 1024; // bytes waiting for the socket before the body waits
 };
 
 struct ClientFailure {

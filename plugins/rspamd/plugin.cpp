@@ -165,20 +165,18 @@ private:
     if (isIpLiteral(host)) {
       return send(scan, settings, host);
     }
-    host_->dnsQuery(host, DnsType::A,
-                    [this, alive = alive_, scan, settings](DnsResult result) {
-                      if (!*alive || !scan->next.pending()) {
-                        return;
-                      }
-                      if (result.status != DnsStatus::Ok || result.records.empty()) {
-                        return failed(*scan, *settings, "connect",
-                                      fmt::format("cannot resolve {}: {}", settings->host,
-                                                  result.error.empty() ? "no address"
-                                                                       : result.error),
-                                      false);
-                      }
-                      send(scan, settings, result.records.front().value);
-                    });
+    host_->dnsQuery(host, DnsType::A, [this, alive = alive_, scan, settings](DnsResult result) {
+      if (!*alive || !scan->next.pending()) {
+        return;
+      }
+      if (result.status != DnsStatus::Ok || result.records.empty()) {
+        return failed(*scan, *settings, "connect",
+                      fmt::format("cannot resolve {}: {}", settings->host,
+                                  result.error.empty() ? "no address" : result.error),
+                      false);
+      }
+      send(scan, settings, result.records.front().value);
+    });
   }
 
   void send(const std::shared_ptr<Scan>& scan, const std::shared_ptr<const Settings>& settings,
@@ -237,8 +235,8 @@ private:
     }
     auto reply = parseReply(result.response.body);
     if (!reply.ok) {
-      return failed(scan, settings, "garbage",
-                    reply.error.empty() ? "an empty reply" : reply.error, false);
+      return failed(scan, settings, "garbage", reply.error.empty() ? "an empty reply" : reply.error,
+                    false);
     }
     apply(scan, settings, reply.data);
   }
@@ -248,8 +246,8 @@ private:
     const auto& name = host_->pluginName();
     auto clean = summary(data);
     clean["emit"] = true;
-    clean["time"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - scan.start)
-                        .count();
+    clean["time"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - scan.start).count();
     txn.results().add(name, clean);
     if (auto symbols = data.find("symbols"); symbols != data.end()) {
       txn.results().add(name, {{"symbols", *symbols}}); // rspamd's own, as Haraka keeps them
@@ -288,7 +286,8 @@ private:
     if (milter == data.end() || !milter->is_object()) {
       return;
     }
-    if (auto remove = milter->find("remove_headers"); remove != milter->end() && remove->is_object()) {
+    if (auto remove = milter->find("remove_headers");
+        remove != milter->end() && remove->is_object()) {
       for (const auto& [field, how] : remove->items()) {
         txn.removeHeader(field);
       }
@@ -340,8 +339,8 @@ private:
               bool timeout) {
     scan.txn->results().add(host_->pluginName(), {{"err", timeout ? "timeout" : detail}});
     host_->log(LogLevel::Error,
-               fmt::format("no verdict from rspamd at {}:{} ({}): {}", settings.host,
-                           settings.port, reason, detail),
+               fmt::format("no verdict from rspamd at {}:{} ({}): {}", settings.host, settings.port,
+                           reason, detail),
                scan.connection);
     failureCounter(reason).add();
     if (timeout ? settings.defer_timeout : settings.defer_error) {
@@ -352,9 +351,9 @@ private:
 
   const metrics::Counter& failureCounter(const std::string& reason) {
     return failure_counters_[reason].get([&reason](metrics::Metrics& m) {
-      return m.counter(metrics::MetricId::FilterFailures,
-                       metrics::labelPair("filter", "rspamd") + "," +
-                           metrics::labelPair("reason", reason));
+      return m.counter(metrics::MetricId::FilterFailures, metrics::labelPair("filter", "rspamd") +
+                                                              "," +
+                                                              metrics::labelPair("reason", reason));
     });
   }
 

@@ -2,9 +2,9 @@
 // (https://docs.rspamd.com/developers/protocol), filled in as Haraka's plugin does.
 #pragma once
 
-#include "plugins/rspamd/settings.hpp"
-
 #include <upesi/connection.hpp>
+
+#include "plugins/rspamd/settings.hpp"
 
 #include <string>
 #include <utility>

@@ -17,16 +17,32 @@ using config::iniString;
 using config::iniValue;
 
 const std::vector<std::string>& iniBooleans() {
-  static const std::vector<std::string> booleans = {
-      "-check.authenticated",   "+dkim.enabled",          "-check.private_ip",
-      "-check.local_ip",        "-check.relay",           "+reject.spam",
-      "-reject.authenticated",  "+rewrite_subject.enabled", "+rmilter_headers.enabled",
-      "+soft_reject.enabled",   "+smtp_message.enabled",  "-defer.error",
-      "-defer.timeout",         "-request.pass_all",      "-request.body_block",
-      "-request.groups",        "-request.milter",        "-request.no_log",
-      "-request.profile",       "-request.skip",          "-request.skip_process",
-      "-request.zstd",          "-request.ext_urls",      "-request.raw",
-      "+tls.reject_unauthorized", "-main.always_add_headers"};
+  static const std::vector<std::string> booleans = {"-check.authenticated",
+                                                    "+dkim.enabled",
+                                                    "-check.private_ip",
+                                                    "-check.local_ip",
+                                                    "-check.relay",
+                                                    "+reject.spam",
+                                                    "-reject.authenticated",
+                                                    "+rewrite_subject.enabled",
+                                                    "+rmilter_headers.enabled",
+                                                    "+soft_reject.enabled",
+                                                    "+smtp_message.enabled",
+                                                    "-defer.error",
+                                                    "-defer.timeout",
+                                                    "-request.pass_all",
+                                                    "-request.body_block",
+                                                    "-request.groups",
+                                                    "-request.milter",
+                                                    "-request.no_log",
+                                                    "-request.profile",
+                                                    "-request.skip",
+                                                    "-request.skip_process",
+                                                    "-request.zstd",
+                                                    "-request.ext_urls",
+                                                    "-request.raw",
+                                                    "+tls.reject_unauthorized",
+                                                    "-main.always_add_headers"};
   return booleans;
 }
 
@@ -140,13 +156,13 @@ Settings readSettings(const nlohmann::json& ini) {
     if (*max_size > 0) {
       s.max_size = static_cast<std::uint64_t>(*max_size);
     } else {
-      s.errors.push_back(
-          fmt::format("[main] max_size={} is not a size in bytes; using {}", *max_size, s.max_size));
+      s.errors.push_back(fmt::format("[main] max_size={} is not a size in bytes; using {}",
+                                     *max_size, s.max_size));
     }
   }
-  const std::string add = iniString(ini, "main", "add_headers",
-                                    iniFlag(ini, "main", "always_add_headers") ? "always"
-                                                                               : "sometimes");
+  const std::string add =
+      iniString(ini, "main", "add_headers",
+                iniFlag(ini, "main", "always_add_headers") ? "always" : "sometimes");
   if (add == "always") {
     s.add_headers = AddHeaders::Always;
   } else if (add == "never") {

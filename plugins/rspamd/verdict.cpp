@@ -58,7 +58,8 @@ nlohmann::json summary(const nlohmann::json& data) {
     std::string text;
     if (value->is_array()) {
       for (const auto& item : *value) {
-        text += (text.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
+        text +=
+            (text.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
       }
     } else if (value->is_object()) {
       for (const auto& [name, item] : value->items()) {

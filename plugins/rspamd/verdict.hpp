@@ -3,9 +3,9 @@
 // action, and the header values Haraka's plugin writes.
 #pragma once
 
-#include "plugins/rspamd/settings.hpp"
-
 #include <upesi/code.hpp>
+
+#include "plugins/rspamd/settings.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -56,7 +56,8 @@ TEST_CASE("http client: a large body goes out whole, and the response comes back
   const std::string head = "POST /checkv2 HTTP/1.1\r\nHost: localhost\r\nRcpt: a@example.com\r\n"
                            "Rcpt: b@example.com\r\nHelo: x  y\r\nContent-Length: 3145745\r\n"
                            "Connection: close\r\n\r\n";
-  REQUIRE(server.runUntil([&] { return server.peer.received.size() == head.size() + body.size(); }));
+  REQUIRE(
+      server.runUntil([&] { return server.peer.received.size() == head.size() + body.size(); }));
   CHECK(server.peer.received.substr(0, head.size()) == head);
   CHECK(server.peer.received.substr(head.size()) == body);
   CHECK_FALSE(result.has_value());
@@ -85,9 +86,8 @@ TEST_CASE("http client: a refused connection fails as Connect") {
     server.spin();
   }
   std::optional<ClientResult> result;
-  auto handle = sendHttpRequest(&server.loop, reinterpret_cast<const sockaddr*>(&closed),
-                                post("x"), ClientOptions{},
-                                [&](ClientResult r) { result = std::move(r); });
+  auto handle = sendHttpRequest(&server.loop, reinterpret_cast<const sockaddr*>(&closed), post("x"),
+                                ClientOptions{}, [&](ClientResult r) { result = std::move(r); });
   REQUIRE(server.runUntil([&] { return result.has_value(); }));
   CHECK_FALSE(result->ok);
   CHECK(result->failure.kind == ClientFailure::Kind::Connect);

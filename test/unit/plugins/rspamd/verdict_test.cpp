@@ -12,8 +12,8 @@ using upesi::Code;
 namespace {
 
 Settings read(const char* text) {
-  auto ini = upesi::config::parseIni(text, "rspamd.ini",
-                                     upesi::config::parseBooleanDecls(iniBooleans()));
+  auto ini =
+      upesi::config::parseIni(text, "rspamd.ini", upesi::config::parseBooleanDecls(iniBooleans()));
   REQUIRE(ini.ok());
   return readSettings(ini.value());
 }
@@ -102,8 +102,8 @@ TEST_CASE("plugins/rspamd: actions become answers") {
   CHECK((decide(s, gtube, true).code == Code::Cont)); // authenticated: reject.authenticated
   CHECK((decide(read("[reject]\nauthenticated=true\n"), gtube, true).code == Code::Deny));
   CHECK((decide(read("[reject]\nspam=false\n"), gtube, false).code == Code::Cont));
-  auto plain = decide(read("[smtp_message]\nenabled=false\n[reject]\nmessage=No thanks\n"), gtube,
-                      false);
+  auto plain =
+      decide(read("[smtp_message]\nenabled=false\n[reject]\nmessage=No thanks\n"), gtube, false);
   CHECK(plain.message == "No thanks");
 
   auto soft = decide(s, reply(R"({"action":"soft reject"})"), false);
