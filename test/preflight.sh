@@ -34,6 +34,7 @@ have promtool || lack prometheus "promtool not found"
 [ -x /usr/bin/prometheus ] || lack prometheus "prometheus not found"
 have chromium || lack chromium "chromium not found"
 [ -x /usr/sbin/opendkim ] || lack opendkim "opendkim not found"
+[ -x /usr/bin/rspamd ] || lack rspamd "rspamd not found (the rspamd plugin's peer)"
 [ -f /usr/share/publicsuffix/public_suffix_list.dat ] || lack publicsuffix "the Public Suffix List not found"
 # Haraka 3.3.4 for the side-by-side tests is installed from npm on first use.
 have node || lack nodejs "node not found (Haraka, the side-by-side tests' peer)"
