@@ -64,7 +64,8 @@ void ScannerExchange::connectTo(const std::string& ip) {
   net::Transport::Options options;
   options.max_output = MaxOutput;
   options.write_timeout = request_.idle_timeout;
-  transport_ = std::make_unique<net::Transport>(loop_, *this, options);
+  transport_ = std::make_unique<net::Transport>(loop_, static_cast<net::TransportOwner&>(*this),
+                                                options);
   if (rc = transport_->connect(reinterpret_cast<const sockaddr*>(&addr)); rc < 0) {
     fail(ScannerOutcome::Failure::Connect, uv_strerror(rc));
   }

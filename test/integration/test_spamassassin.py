@@ -8,6 +8,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -28,14 +29,17 @@ class Spamd:
 
     def __init__(self, tmp_path):
         self.dir = tmp_path / ("spamd-%d" % next(SUBJECTS))
-        (self.dir / "home").mkdir(parents=True)
+        self.dir.mkdir(parents=True)
+        # spamd's children run as nobody, who cannot enter pytest's private tmp directories.
+        self.home = tempfile.mkdtemp(prefix="upesi-spamd-home-")
+        os.chmod(self.home, 0o777)
         self.port = free_port()
         self.log_path = self.dir / "spamd.log"
         started = time.monotonic()
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
                 [SPAMD, "--listen=127.0.0.1:%d" % self.port, "--allowed-ips=127.0.0.1", "-L",
-                 "--pidfile=%s" % (self.dir / "spamd.pid"), "-H", str(self.dir / "home"),
+                 "--pidfile=%s" % (self.dir / "spamd.pid"), "-H", self.home,
                  "--max-children=2", "--min-children=1", "--syslog=stderr", "-u", "nobody"],
                 stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()
@@ -58,6 +62,7 @@ class Spamd:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=30)
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

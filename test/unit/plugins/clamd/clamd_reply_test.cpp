@@ -23,7 +23,7 @@ TEST_CASE("clamd reply: clean, found, size limit, unknown") {
 }
 
 TEST_CASE("clamd reply: hostile answers are unknown, control bytes dropped from the text") {
-  for (const std::string hostile :
+  for (const std::string& hostile :
        {std::string(), std::string(1, '\0'), std::string("stream: FOUND"),
         std::string("stream:  FOUND"), std::string("stream: two words FOUND"),
         std::string("stream: x FOUNDx"), std::string("\x1b[31mstream\x07")}) {

@@ -56,7 +56,7 @@ TEST_CASE("spamd reply: an error status and hostile input give no verdict") {
   CHECK(error.message == "Bad header line: (Content-length mismatch)");
   CHECK_FALSE(error.flag);
 
-  for (const std::string hostile :
+  for (const std::string& hostile :
        {std::string(), std::string("\r\n\r\n"), std::string("SPAMD/"), std::string("SPAMD/1.1 x"),
         std::string("HTTP/1.1 200 OK\r\n\r\n"), std::string("SPAMD/1.1 0 EX_OK\r\nSpam: True ; "),
         std::string("SPAMD/1.1 0 EX_OK\r\nSpam: Maybe ; 1.0 / 5.0\r\n"),
