@@ -51,7 +51,7 @@ ClamdReply parseClamdReply(std::string_view answer) {
   reply.text = last;
   if (last.starts_with("stream: OK")) {
     reply.kind = ClamdReply::Kind::Clean;
-  } else if (last.starts_with("stream: ") && last.ends_with(" FOUND")) {
+  } else if (last.size() > 14 && last.starts_with("stream: ") && last.ends_with(" FOUND")) {
     const auto name = std::string_view(last).substr(8, last.size() - 8 - 6);
     if (!name.empty() && name.find(' ') == std::string_view::npos) {
       reply.kind = ClamdReply::Kind::Found;

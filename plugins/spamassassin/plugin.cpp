@@ -337,8 +337,7 @@ private:
       result["reject"] = *reject;
     }
     txn.results().add(name, result);
-    host_->log(LogLevel::Info, fmt::format("{} {}", txn.uuid(), result["human"].get<std::string>()),
-               &connection);
+    host_->log(LogLevel::Info, result["human"].get<std::string>(), &connection);
 
     if (!reply.score.empty()) {
       const double score = scoreOf(reply.score);

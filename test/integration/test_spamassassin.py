@@ -112,7 +112,7 @@ def test_gtube_is_refused_past_reject_threshold(start_server, install, spamd):
     code, reply = send(server, text)
     assert code == 550, reply
     assert "spam score exceeded threshold" in reply
-    assert server.wait_log('tests="GTUBE')
+    assert server.wait_log("GTUBE")
 
 
 def test_a_clean_message_gets_spamds_headers_and_old_ones_are_renamed(start_server, install,
@@ -157,7 +157,9 @@ def test_relaying_clients_meet_relay_reject_threshold(start_server, install, spa
 def test_a_large_message_streams_to_spamd_and_max_size_skips_larger(start_server, install,
                                                                     spamd):
     line = "All work and no play makes Jack a dull boy, said the long message. " * 2 + "\r\n"
-    body = line * (400000 // len(line)) + GTUBE  # ~400 kB: several chunks, GTUBE at the end
+    # ~400 kB: several chunks. GTUBE comes first: SpamAssassin 4 runs body rules on the first
+    # 50 kB of a part only (body_part_scan_size).
+    body = GTUBE + "\r\n" + line * (400000 // len(line))
     server, _ = serve(start_server, install, spamd.port, "reject_threshold=10\n")
     code, reply = send(server, message(body)[1])
     assert code == 550, reply
@@ -178,7 +180,7 @@ def test_spamd_stopped_gives_the_configured_outcome(start_server, install, tmp_p
     finally:
         daemon.stop()
     code, reply = send(deferring, message(GTUBE)[1])
-    assert code == 451, reply
+    assert code == 450, reply
     assert "spamd scan error" in reply
     assert deferring.wait_log("deferring the message")
 
@@ -200,6 +202,6 @@ def test_a_silent_spamd_times_out_into_the_scan_timeout_outcome(start_server, in
                           "results_timeout=1\n[defer]\nscan_timeout=true\n")
         started = time.monotonic()
         code, reply = send(server, message("hello")[1])
-        assert code == 451, reply
+        assert code == 450, reply
         assert "spamd scan timeout" in reply
         assert time.monotonic() - started < 10
