@@ -160,6 +160,7 @@ def test_clamd_stopped_gives_the_configured_outcome(start_server, install, tmp_p
     assert code == 450, reply  # DENYSOFT after DATA, as in Haraka
     assert "Error connecting to virus scanner" in reply
     assert deferring.wait_log("deferring the message")
+    deferring.stop()  # one server per install at a time
 
     accepting, saved = serve(start_server, install, where, "[reject]\nerror=false\n")
     subject, text = message(MARKER)

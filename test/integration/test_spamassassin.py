@@ -163,6 +163,7 @@ def test_a_large_message_streams_to_spamd_and_max_size_skips_larger(start_server
     server, _ = serve(start_server, install, spamd.port, "reject_threshold=10\n")
     code, reply = send(server, message(body)[1])
     assert code == 550, reply
+    server.stop()  # one server per install at a time
     server, saved = serve(start_server, install, spamd.port,
                           "reject_threshold=10\nmax_size=100000\n")
     subject, text = message(body)
@@ -183,6 +184,7 @@ def test_spamd_stopped_gives_the_configured_outcome(start_server, install, tmp_p
     assert code == 450, reply
     assert "spamd scan error" in reply
     assert deferring.wait_log("deferring the message")
+    deferring.stop()  # one server per install at a time
 
     accepting, saved = serve(start_server, install, daemon.port, "reject_threshold=10\n")
     subject, text = message(GTUBE)
