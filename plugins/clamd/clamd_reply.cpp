@@ -64,8 +64,7 @@ ClamdReply parseClamdReply(std::string_view answer) {
 }
 
 bool clamdReplyComplete(std::string_view answer) {
-  return answer.find('\0') != std::string_view::npos ||
-         answer.find('\n') != std::string_view::npos;
+  return answer.find('\0') != std::string_view::npos || answer.find('\n') != std::string_view::npos;
 }
 
 const std::vector<VirusClass>& virusClasses() {
@@ -119,8 +118,7 @@ VirusAction decideVirus(const VirusPolicy& policy, const std::string& virus) {
     for (const auto& vc : virusClasses()) {
       if (std::regex_search(virus, std::regex(vc.pattern))) {
         in_class = true;
-        enabled = enabled || std::find(policy.enabled_classes.begin(),
-                                       policy.enabled_classes.end(),
+        enabled = enabled || std::find(policy.enabled_classes.begin(), policy.enabled_classes.end(),
                                        vc.key) != policy.enabled_classes.end();
       }
     }

@@ -35,8 +35,7 @@ using config::iniString;
 namespace {
 
 const std::vector<std::string> Booleans = {
-    "-main.randomize_host_order", "-main.only_with_attachments", "+reject.virus",
-    "+reject.error",
+    "-main.randomize_host_order", "-main.only_with_attachments", "+reject.virus", "+reject.error",
     // Classes clamd.conf leaves off by default: rejected once an admin turns them on there.
     "+reject.Broken.Executable", "+reject.Structured", "+reject.Encrypted", "+reject.PUA",
     "+reject.OLE2", "+reject.Safebrowsing", "+reject.UNOFFICIAL",
@@ -221,8 +220,8 @@ private:
     job->hosts.erase(job->hosts.begin());
     auto endpoint = parseScannerEndpoint(job->host, ClamdPort);
     if (!endpoint) {
-      host_->log(LogLevel::Error, fmt::format("{} clamd_socket {}: {}", job->txn->uuid(),
-                                              job->host, endpoint.error()));
+      host_->log(LogLevel::Error, fmt::format("{} clamd_socket {}: {}", job->txn->uuid(), job->host,
+                                              endpoint.error()));
       return tryNextHost(job);
     }
     ScannerRequest request;
@@ -266,8 +265,8 @@ private:
     using Failure = ScannerOutcome::Failure;
     if (outcome.failure != Failure::None) {
       if (!outcome.connected) {
-        host_->log(LogLevel::Error, fmt::format("{} clamd {}: {}", txn.uuid(), job->host,
-                                                outcome.detail));
+        host_->log(LogLevel::Error,
+                   fmt::format("{} clamd {}: {}", txn.uuid(), job->host, outcome.detail));
         return tryNextHost(job);
       }
       if (outcome.failure == Failure::Timeout) {
@@ -276,12 +275,12 @@ private:
                                "Virus scanner timed out");
       }
       if (!job->hosts.empty()) {
-        host_->log(LogLevel::Warn, fmt::format("{} error on host {}: {}", txn.uuid(), job->host,
-                                               outcome.detail));
+        host_->log(LogLevel::Warn,
+                   fmt::format("{} error on host {}: {}", txn.uuid(), job->host, outcome.detail));
         return tryNextHost(job);
       }
-      txn.results().add(name, {{"err", fmt::format("error on host {}: {}", job->host,
-                                                    outcome.detail)}});
+      txn.results().add(name,
+                        {{"err", fmt::format("error on host {}: {}", job->host, outcome.detail)}});
       return finishWithError(job, "error", fmt::format("{}: {}", job->host, outcome.detail),
                              "Virus scanner error");
     }
@@ -309,8 +308,8 @@ private:
                                              reply.text, job->host));
       return tryNextHost(job);
     }
-    txn.results().add(name, {{"err", fmt::format("unknown result: '{}' from host {}",
-                                                  reply.text, job->host)}});
+    txn.results().add(
+        name, {{"err", fmt::format("unknown result: '{}' from host {}", reply.text, job->host)}});
     finishWithError(job, "error", fmt::format("unknown result '{}'", reply.text),
                     "Error running virus scanner");
   }
@@ -334,10 +333,9 @@ private:
   void finishWithError(const std::shared_ptr<Scan>& job, const std::string& cause,
                        const std::string& detail, const char* reply) {
     failures_->count(cause);
-    host_->log(LogLevel::Error,
-               fmt::format("{} clamd: {}: {}", job->txn->uuid(), detail,
-                           settings_.reject_error ? "deferring the message"
-                                                  : "accepting it unscanned"));
+    host_->log(LogLevel::Error, fmt::format("{} clamd: {}: {}", job->txn->uuid(), detail,
+                                            settings_.reject_error ? "deferring the message"
+                                                                   : "accepting it unscanned"));
     if (settings_.reject_error) {
       return finish(job, Code::DenySoft, reply);
     }

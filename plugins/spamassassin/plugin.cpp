@@ -32,10 +32,11 @@ using config::iniString;
 
 namespace {
 
-const std::vector<std::string> Booleans = {
-    "+main.add_headers",     "+main.modern_status_syntax", "+check.authenticated",
-    "+check.private_ip",     "+check.local_ip",            "+check.relay",
-    "-defer.error",          "-defer.connect_timeout",     "-defer.scan_timeout"};
+const std::vector<std::string> Booleans = {"+main.add_headers",    "+main.modern_status_syntax",
+                                           "+check.authenticated", "+check.private_ip",
+                                           "+check.local_ip",      "+check.relay",
+                                           "-defer.error",         "-defer.connect_timeout",
+                                           "-defer.scan_timeout"};
 
 constexpr std::uint16_t SpamdPort = 783;
 constexpr std::size_t MaxAnswer = 1024 * 1024; // the rewritten header of one message
@@ -165,9 +166,8 @@ private:
     s.defer_connect_timeout = iniFlag(cfg_, "defer", "connect_timeout");
     s.defer_scan_timeout = iniFlag(cfg_, "defer", "scan_timeout");
     if (auto endpoint = parseScannerEndpoint(s.spamd_socket, SpamdPort); !endpoint) {
-      host_->log(LogLevel::Error,
-                 fmt::format("spamassassin.ini spamd_socket={}: {}", s.spamd_socket,
-                             endpoint.error()));
+      host_->log(LogLevel::Error, fmt::format("spamassassin.ini spamd_socket={}: {}",
+                                              s.spamd_socket, endpoint.error()));
     }
     if (s.spamd_user == "all-recipients") {
       host_->log(LogLevel::Warn, "spamassassin.ini spamd_user=all-recipients is not implemented "
@@ -213,8 +213,8 @@ private:
     }
     auto endpoint = parseScannerEndpoint(settings_.spamd_socket, SpamdPort);
     if (!endpoint) {
-      return failed(next, *txn, "error", "socket error: " + endpoint.error(),
-                    settings_.defer_error, "spamd scan error");
+      return failed(next, *txn, "error", "socket error: " + endpoint.error(), settings_.defer_error,
+                    "spamd scan error");
     }
     txn->removeHeader(settings_.spamc_auth_header); // only we may say a client relays
     // Lines spamd sees at the top of the message (SpamAssassin's envelope rules read them).
@@ -289,8 +289,8 @@ private:
     judge(job->next, *job->connection, *job, reply);
   }
 
-  void failed(const Next& next, Transaction& txn, const std::string& cause,
-              const std::string& err, bool defer, const char* reply) {
+  void failed(const Next& next, Transaction& txn, const std::string& cause, const std::string& err,
+              bool defer, const char* reply) {
     txn.results().add(host_->pluginName(), {{"err", err}});
     failures_->count(cause);
     host_->log(LogLevel::Error,
@@ -325,8 +325,8 @@ private:
         {"human", fmt::format("status={}, score={}, required={}, reject={}, tests=\"{}\"",
                               reply.flag.value_or(false) ? "Yes" : "No",
                               reply.score.empty() ? "undefined" : reply.score,
-                              reply.required.empty() ? "undefined" : reply.required,
-                              shown(reject), reply.tests)},
+                              reply.required.empty() ? "undefined" : reply.required, shown(reject),
+                              reply.tests)},
         {"tests", reply.tests},
         {"emit", true}};
     if (!reply.score.empty()) {

@@ -73,7 +73,8 @@ void parseSpamLine(std::string_view value, SpamdReply& reply) {
   auto verdict = trim(value.substr(0, semicolon));
   auto score = trim(value.substr(semicolon + 1, slash - semicolon - 1));
   auto required = trim(value.substr(slash + 1));
-  const bool yes = text::equalsIgnoreCase(verdict, "True") || text::equalsIgnoreCase(verdict, "Yes");
+  const bool yes =
+      text::equalsIgnoreCase(verdict, "True") || text::equalsIgnoreCase(verdict, "Yes");
   const bool no = text::equalsIgnoreCase(verdict, "False") || text::equalsIgnoreCase(verdict, "No");
   if ((!yes && !no) || !isScore(score) || !isScore(required)) {
     return;

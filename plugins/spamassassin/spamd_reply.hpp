@@ -14,9 +14,9 @@
 namespace upesi::plugins::spamassassin {
 
 struct SpamdReply {
-  std::string line0;    ///< "SPAMD/1.1 0 EX_OK"
-  int status = -1;      ///< 0 is EX_OK; -1: no status line could be read
-  std::string message;  ///< the status line's text ("EX_OK", "Bad header line: ...")
+  std::string line0;        ///< "SPAMD/1.1 0 EX_OK"
+  int status = -1;          ///< 0 is EX_OK; -1: no status line could be read
+  std::string message;      ///< the status line's text ("EX_OK", "Bad header line: ...")
   std::optional<bool> flag; ///< Spam: True/False (Yes/No), when the line was there
   std::string score;        ///< as spamd wrote it ("15.0"); empty without a Spam: line
   std::string required;     ///< the threshold spamd applied

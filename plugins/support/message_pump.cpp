@@ -47,8 +47,8 @@ std::shared_ptr<MessagePump> MessagePump::start(Host& host, std::shared_ptr<Tran
       new MessagePump(host, std::move(txn), options, std::move(ready)));
   auto* loop = static_cast<uv_loop_t*>(host.uvLoop());
   if (loop != nullptr) {
-    pump->async_.open(loop, [](uv_loop_t* l, uv_async_t* a) { return uv_async_init(l, a, onAsync); },
-                      pump.get());
+    pump->async_.open(
+        loop, [](uv_loop_t* l, uv_async_t* a) { return uv_async_init(l, a, onAsync); }, pump.get());
   }
   Turns& all = turns();
   if (all.running < maxRunning()) {
@@ -59,8 +59,7 @@ std::shared_ptr<MessagePump> MessagePump::start(Host& host, std::shared_ptr<Tran
   return pump;
 }
 
-MessagePump::MessagePump(Host& host, std::shared_ptr<Transaction> txn, Options options,
-                         Ready ready)
+MessagePump::MessagePump(Host& host, std::shared_ptr<Transaction> txn, Options options, Ready ready)
     : host_(host), txn_(std::move(txn)), options_(options), ready_(std::move(ready)),
       shared_(std::make_shared<Shared>()) {
   options_.chunk_size = std::max<std::size_t>(1, options_.chunk_size);

@@ -53,19 +53,18 @@ void ScannerExchange::start() {
 
 void ScannerExchange::connectTo(const std::string& ip) {
   sockaddr_storage addr{};
-  int rc = ip.find(':') != std::string::npos
-               ? uv_ip6_addr(ip.c_str(), request_.endpoint.port,
-                             reinterpret_cast<sockaddr_in6*>(&addr))
-               : uv_ip4_addr(ip.c_str(), request_.endpoint.port,
-                             reinterpret_cast<sockaddr_in*>(&addr));
+  int rc =
+      ip.find(':') != std::string::npos
+          ? uv_ip6_addr(ip.c_str(), request_.endpoint.port, reinterpret_cast<sockaddr_in6*>(&addr))
+          : uv_ip4_addr(ip.c_str(), request_.endpoint.port, reinterpret_cast<sockaddr_in*>(&addr));
   if (rc != 0) {
     return fail(ScannerOutcome::Failure::Connect, fmt::format("bad address {}", ip));
   }
   net::Transport::Options options;
   options.max_output = MaxOutput;
   options.write_timeout = request_.idle_timeout;
-  transport_ = std::make_unique<net::Transport>(loop_, static_cast<net::TransportOwner&>(*this),
-                                                options);
+  transport_ =
+      std::make_unique<net::Transport>(loop_, static_cast<net::TransportOwner&>(*this), options);
   if (rc = transport_->connect(reinterpret_cast<const sockaddr*>(&addr)); rc < 0) {
     fail(ScannerOutcome::Failure::Connect, uv_strerror(rc));
   }
@@ -146,10 +145,9 @@ void ScannerExchange::transportGone(const net::PeerGone& gone) {
   if (!outcome_.answer.empty()) {
     return finish(); // the daemon answered, then closed (or refused the rest of the message)
   }
-  fail(ScannerOutcome::Failure::Error,
-       gone.cause == net::PeerGone::Cause::Eof
-           ? std::string("connection closed without an answer")
-           : fmt::format("connection failed: {}", gone.detail));
+  fail(ScannerOutcome::Failure::Error, gone.cause == net::PeerGone::Cause::Eof
+                                           ? std::string("connection closed without an answer")
+                                           : fmt::format("connection failed: {}", gone.detail));
 }
 
 void ScannerExchange::touch() {

@@ -37,8 +37,8 @@ struct ScannerRequest {
   std::function<std::string(std::uint64_t message_size)> head;
   /// One chunk of the message as sent (clamd frames it with its length); null: as it is.
   std::function<std::string(std::string chunk)> frame;
-  std::string tail;                  ///< after the message
-  MessagePump::Options pump;         ///< how the message is read
+  std::string tail;                   ///< after the message
+  MessagePump::Options pump;          ///< how the message is read
   std::size_t max_answer = 64 * 1024; ///< a longer answer is an error
   /// True once the answer read so far is whole (the daemon need not close first).
   std::function<bool(std::string_view answer)> complete;

@@ -48,8 +48,8 @@ TEST_CASE("clamd virus policy: classes, [reject] virus, excludes") {
   policy.enabled_classes.clear(); // with no class switch on, every class is refused (Haraka)
   CHECK(decideVirus(policy, "Heuristics.Phishing.Email") == VirusAction::Reject);
 
-  policy.excludes = parseExcludes({"# comment", "!*.TestSig_*", "*.UNOFFICIAL",
-                                   "/^heuristics\\.phishing\\./", "/[unclosed/"});
+  policy.excludes = parseExcludes(
+      {"# comment", "!*.TestSig_*", "*.UNOFFICIAL", "/^heuristics\\.phishing\\./", "/[unclosed/"});
   CHECK(policy.excludes.errors.size() == 1);
   CHECK(decideVirus(policy, "Local.Sig.UNOFFICIAL") == VirusAction::AcceptWithHeader);
   CHECK(decideVirus(policy, "Local.TestSig_1.UNOFFICIAL") == VirusAction::Reject);

@@ -8,18 +8,19 @@ using namespace upesi::plugins::spamassassin;
 
 namespace {
 // What spamd 4.0 answers HEADERS for GTUBE, the Status field folded as SpamAssassin folds it.
-const std::string Gtube = "SPAMD/1.1 0 EX_OK\r\n"
-                          "Content-length: 400\r\n"
-                          "Spam: True ; 1000.0 / 5.0\r\n"
-                          "\r\n"
-                          "Received: from x by y\r\n"
-                          "X-Spam-Checker-Version: SpamAssassin 4.0.1 (2024-03-26) on mx\r\n"
-                          "X-Spam-Flag: YES\r\n"
-                          "X-Spam-Level: **************************************************\r\n"
-                          "X-Spam-Status: Yes, score=1000.0 required=5.0 tests=GTUBE,\r\n"
-                          "\tNO_RECEIVED,NO_RELAYS autolearn=no autolearn_force=no version=4.0.1\r\n"
-                          "Subject: test\r\n"
-                          "\r\n";
+const std::string Gtube =
+    "SPAMD/1.1 0 EX_OK\r\n"
+    "Content-length: 400\r\n"
+    "Spam: True ; 1000.0 / 5.0\r\n"
+    "\r\n"
+    "Received: from x by y\r\n"
+    "X-Spam-Checker-Version: SpamAssassin 4.0.1 (2024-03-26) on mx\r\n"
+    "X-Spam-Flag: YES\r\n"
+    "X-Spam-Level: **************************************************\r\n"
+    "X-Spam-Status: Yes, score=1000.0 required=5.0 tests=GTUBE,\r\n"
+    "\tNO_RECEIVED,NO_RELAYS autolearn=no autolearn_force=no version=4.0.1\r\n"
+    "Subject: test\r\n"
+    "\r\n";
 } // namespace
 
 TEST_CASE("spamd reply: verdict, fields and tests of a spam") {

@@ -35,7 +35,6 @@ TEST_CASE("scanner endpoint: Haraka's socket forms") {
 }
 
 TEST_CASE("scanner endpoint list: commas, semicolons and spaces") {
-  CHECK(splitScannerList("a:1, b:2;c  /x") ==
-        std::vector<std::string>{"a:1", "b:2", "c", "/x"});
+  CHECK(splitScannerList("a:1, b:2;c  /x") == std::vector<std::string>{"a:1", "b:2", "c", "/x"});
   CHECK(splitScannerList(" ,; ").empty());
 }

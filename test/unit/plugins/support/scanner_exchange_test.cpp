@@ -1,7 +1,6 @@
 // ScannerExchange and MessagePump on a real loop: a message streamed from the thread pool to a
 // loopback "daemon" in framed chunks, the answer read back; and the ways a daemon fails.
 #include "plugins/support/scanner_exchange.hpp"
-
 #include "test/support/fake_connection.hpp"
 #include "test/support/fake_host.hpp"
 #include "test/support/loopback.hpp"
@@ -26,8 +25,8 @@ struct Daemon {
 
 std::string framed(std::string chunk) {
   const auto n = static_cast<std::uint32_t>(chunk.size());
-  std::string out{static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                  static_cast<char>(n >> 8), static_cast<char>(n)};
+  std::string out{static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                  static_cast<char>(n)};
   return out + chunk;
 }
 
