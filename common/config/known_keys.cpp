@@ -26,6 +26,9 @@ const Keys SpfDenyKeys = {"helo_none",      "helo_softfail",   "helo_fail",
                           "mfrom_fail",     "mfrom_permerror", "openspf_text"};
 const Keys SpfDeferKeys = {"helo_temperror", "mfrom_temperror"};
 
+// spamassassin.ini and clamd.ini [check] (plugins/support/scanner_checks.hpp).
+const Keys ScannerCheckKeys = {"authenticated", "private_ip", "local_ip", "relay"};
+
 // helo.checks.ini: the checks with a [check] and a [reject] flag (plugins/helo.checks).
 const Keys HeloCheckKeys = {"match_re",       "bare_ip",     "dynamic",    "big_company",
                             "valid_hostname", "forward_dns", "rdns_match", "host_mismatch"};
@@ -214,6 +217,21 @@ const std::vector<KnownIniFile> Files = {
       {"reject", HeloCheckKeys + Keys{"proto_mismatch", "literal_mismatch", "mismatch"}},
       {"skip", {"private_ip", "relaying", "whitelist", "tlds"}},
       {"bigco", {}, true}}},
+    {"spamassassin.ini",
+     {{"main",
+       {"spamd_socket", "spamd_user", "max_size", "munge_subject_threshold", "subject_prefix",
+        "old_headers_action", "modern_status_syntax", "reject_threshold", "relay_reject_threshold",
+        "connect_timeout", "results_timeout", "add_headers", "spamc_auth_header"}},
+      {"check", ScannerCheckKeys},
+      {"defer", {"error", "connect_timeout", "scan_timeout"}}}},
+    {"clamd.ini",
+     {{"main",
+       {"clamd_socket", "randomize_host_order", "only_with_attachments", "only_with_attachment",
+        "timeout", "connect_timeout", "max_size"}},
+      {"reject",
+       {"virus", "error", "Broken.Executable", "Structured", "Encrypted", "PUA", "OLE2",
+        "Safebrowsing", "UNOFFICIAL", "Phishing"}},
+      {"check", ScannerCheckKeys}}},
 };
 
 } // namespace

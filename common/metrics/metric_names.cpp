@@ -92,8 +92,8 @@ constexpr std::array kDefinitions{
     counter(HttpRequests, "upesi_http_requests_total", "HTTP requests answered, by status class.",
             kStatusClass),
     counter(FilterFailures, "upesi_filter_failures_total",
-            "Content filters (rspamd, milters...) that were down, slow or answered garbage, by "
-            "filter and reason.",
+            "Content filters (rspamd, spamd, clamd, milters...) that were down, slow or answered "
+            "garbage, by filter and reason (connect, timeout, error...).",
             kFilterReason),
 };
 
