@@ -41,6 +41,7 @@ enum class MetricId : std::uint16_t {
   Reloads,
   ConfigErrors,
   HttpRequests,
+  MilterEvents,
 };
 
 struct MetricDefinition {
