@@ -57,7 +57,9 @@ std::string encodeConnect(std::string_view hostname, char family, std::uint16_t 
   return framePacket(command::Connect, data);
 }
 
-std::string encodeHelo(std::string_view name) { return encodeOneString(command::Helo, name); }
+std::string encodeHelo(std::string_view name) {
+  return encodeOneString(command::Helo, name);
+}
 
 std::string encodeMail(const std::vector<std::string>& args) {
   return encodeArgs(command::Mail, args);
@@ -67,7 +69,9 @@ std::string encodeRcpt(const std::vector<std::string>& args) {
   return encodeArgs(command::Rcpt, args);
 }
 
-std::string encodeData() { return framePacket(command::Data); }
+std::string encodeData() {
+  return framePacket(command::Data);
+}
 
 std::string encodeHeader(std::string_view name, std::string_view value) {
   std::string data;
@@ -76,17 +80,29 @@ std::string encodeHeader(std::string_view name, std::string_view value) {
   return framePacket(command::Header, data);
 }
 
-std::string encodeEoh() { return framePacket(command::Eoh); }
+std::string encodeEoh() {
+  return framePacket(command::Eoh);
+}
 
-std::string encodeBody(std::string_view chunk) { return framePacket(command::Body, chunk); }
+std::string encodeBody(std::string_view chunk) {
+  return framePacket(command::Body, chunk);
+}
 
-std::string encodeBodyEob() { return framePacket(command::BodyEob); }
+std::string encodeBodyEob() {
+  return framePacket(command::BodyEob);
+}
 
-std::string encodeAbort() { return framePacket(command::Abort); }
+std::string encodeAbort() {
+  return framePacket(command::Abort);
+}
 
-std::string encodeQuit() { return framePacket(command::Quit); }
+std::string encodeQuit() {
+  return framePacket(command::Quit);
+}
 
-std::string encodeQuitNc() { return framePacket(command::QuitNc); }
+std::string encodeQuitNc() {
+  return framePacket(command::QuitNc);
+}
 
 std::string encodeUnknown(std::string_view command_line) {
   return encodeOneString(command::Unknown, command_line);

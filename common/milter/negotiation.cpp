@@ -5,13 +5,12 @@
 namespace upesi::milter {
 namespace {
 
-constexpr std::uint32_t V2Steps =
-    step::NoConnect | step::NoHelo | step::NoMail | step::NoRcpt | step::NoBody |
-    step::NoHeaders | step::NoEoh;
+constexpr std::uint32_t V2Steps = step::NoConnect | step::NoHelo | step::NoMail | step::NoRcpt |
+                                  step::NoBody | step::NoHeaders | step::NoEoh;
 constexpr std::uint32_t V3Steps = V2Steps | step::NoUnknown;
 constexpr std::uint32_t V4Steps = V3Steps | step::NoData;
-constexpr std::uint32_t V6Steps = V4Steps | step::Skip | step::RcptRej | step::NoReplyMask |
-                                  step::HeaderLeadingSpace;
+constexpr std::uint32_t V6Steps =
+    V4Steps | step::Skip | step::RcptRej | step::NoReplyMask | step::HeaderLeadingSpace;
 
 } // namespace
 
@@ -54,12 +53,12 @@ bool Negotiated::leadingSpace() const {
 
 Result<Negotiated> negotiate(const Offer& offer, const OptNegReply& reply) {
   if (reply.version < 2 || reply.version > offer.version) {
-    return Error{fmt::format("filter protocol version {} against ours {}", reply.version,
-                             offer.version)};
+    return Error{
+        fmt::format("filter protocol version {} against ours {}", reply.version, offer.version)};
   }
   if ((reply.actions & ~offer.actions) != 0) {
-    return Error{fmt::format("filter asks actions 0x{:x} beyond the offered 0x{:x}",
-                             reply.actions, offer.actions)};
+    return Error{fmt::format("filter asks actions 0x{:x} beyond the offered 0x{:x}", reply.actions,
+                             offer.actions)};
   }
   Negotiated negotiated;
   negotiated.offer = offer;

@@ -37,7 +37,9 @@ bool isFieldName(std::string_view name) {
   return true;
 }
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // "d.ddd.ddd" (RFC 3463) at the start of `text`; its length, or 0.
 std::size_t enhancedCodeLength(std::string_view text) {
@@ -105,8 +107,8 @@ Result<FilterReply> headerChange(const Packet& packet, ReplyKind kind, bool inde
     return Error{fmt::format("{}: {}", kindName(kind), strings.error())};
   }
   if (strings->size() != 2) {
-    return Error{fmt::format("{} with {} strings, not a name and a value", kindName(kind),
-                             strings->size())};
+    return Error{
+        fmt::format("{} with {} strings, not a name and a value", kindName(kind), strings->size())};
   }
   if (!isFieldName((*strings)[0])) {
     return Error{fmt::format("{} with a bad header name", kindName(kind))};
@@ -239,7 +241,8 @@ Result<FilterReply> parseReplyText(std::string_view text) {
     reply.code = code;
     const char separator = line.size() > 3 ? line[3] : ' ';
     if (separator != (last ? ' ' : '-')) {
-      return Error{last ? "last reply line marked as continued" : "reply line not marked as continued"};
+      return Error{last ? "last reply line marked as continued"
+                        : "reply line not marked as continued"};
     }
     std::string_view rest = line.size() > 4 ? line.substr(4) : std::string_view{};
     const std::size_t enhanced = enhancedCodeLength(rest);
@@ -272,8 +275,8 @@ Result<FilterReply> parseReplyText(std::string_view text) {
 Result<FilterReply> decodeReply(const Packet& packet, char sent) {
   const bool end_of_message = sent == command::BodyEob;
   if (isModificationLetter(packet.command) && !end_of_message) {
-    return Error{fmt::format("modification {} before the end of the message",
-                             letterName(packet.command))};
+    return Error{
+        fmt::format("modification {} before the end of the message", letterName(packet.command))};
   }
   switch (packet.command) {
   case reply::Accept:

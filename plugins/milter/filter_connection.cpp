@@ -42,11 +42,10 @@ void FilterConnection::connect(const FilterSocket& socket, std::chrono::millisec
     return;
   }
   sockaddr_storage address{};
-  int rc = socket.ip.find(':') != std::string::npos
-               ? uv_ip6_addr(socket.ip.c_str(), socket.port,
-                             reinterpret_cast<sockaddr_in6*>(&address))
-               : uv_ip4_addr(socket.ip.c_str(), socket.port,
-                             reinterpret_cast<sockaddr_in*>(&address));
+  int rc =
+      socket.ip.find(':') != std::string::npos
+          ? uv_ip6_addr(socket.ip.c_str(), socket.port, reinterpret_cast<sockaddr_in6*>(&address))
+          : uv_ip4_addr(socket.ip.c_str(), socket.port, reinterpret_cast<sockaddr_in*>(&address));
   if (rc == 0) {
     rc = transport_->connect(reinterpret_cast<const sockaddr*>(&address));
   }

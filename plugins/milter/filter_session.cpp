@@ -73,7 +73,9 @@ std::uint32_t actionFor(ReplyKind kind) {
   }
 }
 
-std::chrono::milliseconds ms(std::chrono::seconds s) { return s; }
+std::chrono::milliseconds ms(std::chrono::seconds s) {
+  return s;
+}
 
 } // namespace
 
@@ -293,8 +295,8 @@ void FilterSession::message(std::shared_ptr<const std::string> message, MacroFn 
       steps.push_back(std::move(header));
     }
   }
-  addCommand(steps, MacroStage::Eoh, cmd::Eoh, upesi::milter::encodeEoh(), step::NoEoh,
-             step::NrEoh, macros, true);
+  addCommand(steps, MacroStage::Eoh, cmd::Eoh, upesi::milter::encodeEoh(), step::NoEoh, step::NrEoh,
+             macros, true);
   if (negotiated.sends(step::NoBody)) {
     const std::size_t body_start = static_cast<std::size_t>(split.body.data() - message_->data());
     for (std::size_t offset = 0; offset < split.body.size();
@@ -356,7 +358,8 @@ void FilterSession::runFrom(std::size_t index) {
     Step& step = steps_[step_];
     std::string bytes = std::move(step.bytes);
     if (step.command == cmd::Body) {
-      bytes = upesi::milter::encodeBody(std::string_view(*message_).substr(step.offset, step.length));
+      bytes =
+          upesi::milter::encodeBody(std::string_view(*message_).substr(step.offset, step.length));
     }
     if (!step.reply) {
       unanswered += bytes;
@@ -365,8 +368,7 @@ void FilterSession::runFrom(std::size_t index) {
     unanswered += bytes;
     std::weak_ptr<bool> alive = alive_;
     connection_->exchange(
-        std::move(unanswered),
-        ms(step.content ? config_.content_timeout : config_.command_timeout),
+        std::move(unanswered), ms(step.content ? config_.content_timeout : config_.command_timeout),
         [this, alive](Packet&& packet) {
           if (alive.expired()) {
             return true;
@@ -454,7 +456,7 @@ void FilterSession::decided(const FilterReply& reply, char command) {
     verdict = {Code::DenySoftDisconnect, {"4.7.0 Service unavailable - closing connection"}};
     break;
   case ReplyKind::ReplyCode: {
-    verdict.code = reply.code == 421 ? Code::DenySoftDisconnect
+    verdict.code = reply.code == 421  ? Code::DenySoftDisconnect
                    : reply.code < 500 ? Code::DenySoft
                                       : Code::Deny;
     for (const auto& line : reply.lines) {
@@ -491,9 +493,9 @@ void FilterSession::finish(Verdict verdict) {
 void FilterSession::fail(const std::string& why) {
   if (auto retry = std::move(retry_)) {
     if (services_.log) {
-      services_.log(LogLevel::Info,
-                    fmt::format("milter {}: pooled connection: {}; connecting afresh",
-                                config_.name, why));
+      services_.log(
+          LogLevel::Info,
+          fmt::format("milter {}: pooled connection: {}; connecting afresh", config_.name, why));
     }
     if (connection_) {
       connection_->close();
@@ -557,8 +559,8 @@ void FilterSession::end() {
   }
   auto connection = std::move(connection_);
   connection_.reset();
-  const bool reusable = (state_ == State::Active || state_ == State::AcceptedMessage) &&
-                        connection->ready();
+  const bool reusable =
+      (state_ == State::Active || state_ == State::AcceptedMessage) && connection->ready();
   if (reusable) {
     if (in_message_) {
       connection->send(upesi::milter::encodeAbort());

@@ -99,11 +99,11 @@ private:
 
   struct Step {
     char command = 0;
-    std::string bytes;       ///< the packet (and the macros before it)
-    std::size_t offset = 0;  ///< Body: where its chunk starts in message_
-    std::size_t length = 0;  ///< Body: its size
-    bool reply = true;       ///< the filter answers it
-    bool content = false;    ///< content_timeout rather than command_timeout
+    std::string bytes;      ///< the packet (and the macros before it)
+    std::size_t offset = 0; ///< Body: where its chunk starts in message_
+    std::size_t length = 0; ///< Body: its size
+    bool reply = true;      ///< the filter answers it
+    bool content = false;   ///< content_timeout rather than command_timeout
   };
 
   void negotiate(const ConnectInfo& info, MacroFn macros, Done done);

@@ -79,8 +79,8 @@ Result<FilterSocket> parseFilterSocket(std::string_view spec) {
     host = kind == "inet6" ? "::1" : "127.0.0.1";
   }
   if (!isIpLiteral(std::string(host))) {
-    return Error{fmt::format("\"{}\": \"{}\" is not an IP address (names are not looked up)",
-                             spec, host)};
+    return Error{
+        fmt::format("\"{}\": \"{}\" is not an IP address (names are not looked up)", spec, host)};
   }
   socket.ip = std::string(host);
   return socket;

@@ -8,7 +8,8 @@ SplitMessage splitMessage(std::string_view message) {
   while (position < message.size()) {
     auto end = message.find('\n', position);
     const bool last = end == std::string_view::npos;
-    std::string_view line = message.substr(position, last ? std::string_view::npos : end - position);
+    std::string_view line =
+        message.substr(position, last ? std::string_view::npos : end - position);
     const std::size_t next = last ? message.size() : end + 1;
     if (!line.empty() && line.back() == '\r') {
       line.remove_suffix(1);

@@ -75,8 +75,8 @@ void ModificationApplier::apply(const FilterReply& change) {
   case ReplyKind::AddRcptPar: {
     auto address = parseAddress(change.name, smtp::PathKind::Forward);
     if (!address) {
-      log_(LogLevel::Warn, fmt::format("add recipient {}: {}; skipped", change.name,
-                                       address.error()));
+      log_(LogLevel::Warn,
+           fmt::format("add recipient {}: {}; skipped", change.name, address.error()));
       return;
     }
     txn_.rcptTo().push_back(*address);
@@ -104,11 +104,10 @@ void ModificationApplier::apply(const FilterReply& change) {
     const std::string wanted = lower(address ? address->address() : change.name);
     auto& list = txn_.rcptTo();
     const auto before = list.size();
-    list.erase(std::remove_if(list.begin(), list.end(),
-                              [&wanted](const Address& rcpt) {
-                                return lower(rcpt.address()) == wanted;
-                              }),
-               list.end());
+    list.erase(
+        std::remove_if(list.begin(), list.end(),
+                       [&wanted](const Address& rcpt) { return lower(rcpt.address()) == wanted; }),
+        list.end());
     if (list.size() == before) {
       log_(LogLevel::Info, fmt::format("delete recipient {}: not a recipient", change.name));
     }

@@ -16,9 +16,8 @@
 #include "plugins/milter/milter_config.hpp"
 #include "plugins/milter/modifications.hpp"
 
-#include <uv.h>
-
 #include <fmt/format.h>
+#include <uv.h>
 
 #include <map>
 #include <memory>
@@ -73,7 +72,8 @@ public:
     host.onConfigChange("milter.ini", [this] { load(); });
     auto hook = [this, &registrar](Hook which, int priority, const char* method, auto fn) {
       registrar.registerHook(
-          which, [this, fn](Next next, Connection& c, const HookParams& p) { (this->*fn)(next, c, p); },
+          which,
+          [this, fn](Next next, Connection& c, const HookParams& p) { (this->*fn)(next, c, p); },
           priority, method);
     };
     // Late: the filters see what the other plugins let through, as Postfix's milters see
@@ -151,8 +151,8 @@ private:
 
   FilterSession::MacroFn macros(Connection& connection, const Address* recipient = nullptr) {
     return [this, &connection, recipient](const std::vector<std::string>& names) {
-      return macroValues(names, MacroContext{host_->me(), connection, connection.transaction(),
-                                             recipient});
+      return macroValues(
+          names, MacroContext{host_->me(), connection, connection.transaction(), recipient});
     };
   }
 
@@ -217,7 +217,7 @@ private:
     info.address = remote.ip;
     info.port = remote.port;
     info.hostname = !remote.host.empty() ? remote.host : "[" + remote.ip + "]";
-    info.family = remote.ip.empty()                         ? upesi::milter::family::Unknown
+    info.family = remote.ip.empty()                          ? upesi::milter::family::Unknown
                   : remote.ip.find(':') != std::string::npos ? upesi::milter::family::Inet6
                                                              : upesi::milter::family::Inet;
     ConnectionState* state = st.get();
@@ -246,11 +246,12 @@ private:
   void onHelo(Next next, Connection& connection, const HookParams& params) {
     const std::string name(params.host);
     withFilters(next, connection, [this, next, name, &connection](ConnectionState& st) {
-      chain(st, 0,
-            [this, name, &connection](FilterSession& session, FilterSession::Done done) {
-              session.helo(name, macros(connection), std::move(done));
-            },
-            answer(next));
+      chain(
+          st, 0,
+          [this, name, &connection](FilterSession& session, FilterSession::Done done) {
+            session.helo(name, macros(connection), std::move(done));
+          },
+          answer(next));
     });
   }
 
@@ -262,11 +263,12 @@ private:
     auto args = envelopeArgs(*params.address, params.esmtp);
     withFilters(next, connection, [this, next, args, &connection](ConnectionState& st) {
       st.discard = false;
-      chain(st, 0,
-            [this, args, &connection](FilterSession& session, FilterSession::Done done) {
-              session.mail(args, macros(connection), std::move(done));
-            },
-            answer(next));
+      chain(
+          st, 0,
+          [this, args, &connection](FilterSession& session, FilterSession::Done done) {
+            session.mail(args, macros(connection), std::move(done));
+          },
+          answer(next));
     });
   }
 
@@ -289,21 +291,23 @@ private:
       }
     }
     withFilters(next, connection, [this, next, args, recipient, &connection](ConnectionState& st) {
-      chain(st, 0,
-            [this, args, recipient, &connection](FilterSession& session, FilterSession::Done done) {
-              session.rcpt(args, macros(connection, recipient.get()), std::move(done));
-            },
-            answer(next));
+      chain(
+          st, 0,
+          [this, args, recipient, &connection](FilterSession& session, FilterSession::Done done) {
+            session.rcpt(args, macros(connection, recipient.get()), std::move(done));
+          },
+          answer(next));
     });
   }
 
   void onData(Next next, Connection& connection, const HookParams&) {
     withFilters(next, connection, [this, next, &connection](ConnectionState& st) {
-      chain(st, 0,
-            [this, &connection](FilterSession& session, FilterSession::Done done) {
-              session.data(macros(connection), std::move(done));
-            },
-            answer(next));
+      chain(
+          st, 0,
+          [this, &connection](FilterSession& session, FilterSession::Done done) {
+            session.data(macros(connection), std::move(done));
+          },
+          answer(next));
     });
   }
 
@@ -330,8 +334,8 @@ private:
     FilterSession& session = *st.sessions[index];
     auto txn = connection.sharedTransaction();
     auto applier = std::make_shared<ModificationApplier>(
-        *txn, false, [this, &connection, name = session.name()](LogLevel level,
-                                                                 const std::string& text) {
+        *txn, false,
+        [this, &connection, name = session.name()](LogLevel level, const std::string& text) {
           host_->log(level, fmt::format("milter {}: {}", name, text), &connection);
         });
     auto after = [this, alive, state, index, txn, applier, next, &connection](Verdict verdict) {

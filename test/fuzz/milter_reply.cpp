@@ -10,7 +10,6 @@
 #include "common/milter/negotiation.hpp"
 #include "common/milter/packet.hpp"
 #include "common/milter/reply.hpp"
-
 #include "test/fuzz/fuzz_check.hpp"
 
 #include <string>
@@ -86,8 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) {
     return 0;
   }
-  static constexpr char Sent[] = {command::Connect, command::Helo, command::Mail, command::Rcpt,
-                                  command::Data,    command::Header, command::Eoh, command::Body,
+  static constexpr char Sent[] = {command::Connect, command::Helo,   command::Mail, command::Rcpt,
+                                  command::Data,    command::Header, command::Eoh,  command::Body,
                                   command::BodyEob, command::Unknown};
   const char sent = Sent[data[0] % sizeof(Sent)];
   const std::string_view input = upesi::fuzz::asView(data + 1, size - 1);

@@ -34,11 +34,15 @@ TEST_CASE("milter commands: MACRO names the command and pairs names with values"
 
 TEST_CASE("milter commands: CONNECT for each family") {
   CHECK(only(encodeConnect("mail.example", family::Inet, 2525, "192.0.2.1")).data ==
-        "mail.example\0" "4\x09\xdd" "192.0.2.1\0"s);
-  CHECK(only(encodeConnect("[::1]", family::Inet6, 25, "::1")).data ==
-        "[::1]\0" "6\0\x19" "::1\0"s);
-  CHECK(only(encodeConnect("localhost", family::Unix, 0, "/run/x")).data ==
-        "localhost\0" "L\0\0" "/run/x\0"s);
+        "mail.example\0"
+        "4\x09\xdd"
+        "192.0.2.1\0"s);
+  CHECK(only(encodeConnect("[::1]", family::Inet6, 25, "::1")).data == "[::1]\0"
+                                                                       "6\0\x19"
+                                                                       "::1\0"s);
+  CHECK(only(encodeConnect("localhost", family::Unix, 0, "/run/x")).data == "localhost\0"
+                                                                            "L\0\0"
+                                                                            "/run/x\0"s);
   CHECK(only(encodeConnect("unknown", family::Unknown, 0, "")).data == "unknown\0U"s);
   CHECK(only(encodeConnect("a", family::Inet, 1, "1.2.3.4")).command == 'C');
 }

@@ -6,7 +6,9 @@ using namespace upesi::milter;
 
 TEST_CASE("milter packet: framing writes a big-endian length covering the command letter") {
   const std::string wire = framePacket('c', "ab");
-  CHECK(wire == std::string("\0\0\0\x03" "cab", 7));
+  CHECK(wire == std::string("\0\0\0\x03"
+                            "cab",
+                            7));
   CHECK(framePacket('Q') == std::string("\0\0\0\x01Q", 5));
 }
 

@@ -7,7 +7,9 @@ using namespace std::string_literals;
 
 namespace {
 
-Packet packet(char command, std::string data = {}) { return Packet{command, std::move(data)}; }
+Packet packet(char command, std::string data = {}) {
+  return Packet{command, std::move(data)};
+}
 
 std::string index(std::uint32_t n) {
   std::string out;
@@ -49,7 +51,8 @@ TEST_CASE("milter reply: REPLYCODE, one line and several as smfi_setmlreply writ
   CHECK(one->enhanced == "5.7.1");
   CHECK(one->lines == std::vector<std::string>{"go away"});
 
-  auto many = decodeReply(packet('y', "450-4.2.0 first\r\n450-4.2.0 second\r\n450 4.2.0 last\0"s), 'R');
+  auto many =
+      decodeReply(packet('y', "450-4.2.0 first\r\n450-4.2.0 second\r\n450 4.2.0 last\0"s), 'R');
   REQUIRE(many);
   CHECK(many->code == 450);
   CHECK(many->enhanced == "4.2.0");
@@ -66,18 +69,18 @@ TEST_CASE("milter reply: REPLYCODE, one line and several as smfi_setmlreply writ
 
 TEST_CASE("milter reply: malformed REPLYCODE") {
   const char* bad[] = {
-      "250 2.0.0 ok",              // not 4xx/5xx
-      "650 6.0.0 no",              // nor this
-      "55 5.7.1 short",            // two digits
-      "5x0 5.7.1 letters",         // not digits
-      "550 text without enhanced", // libmilter always writes one
-      "550 4.7.1 other class",     // enhanced of another class
+      "250 2.0.0 ok",               // not 4xx/5xx
+      "650 6.0.0 no",               // nor this
+      "55 5.7.1 short",             // two digits
+      "5x0 5.7.1 letters",          // not digits
+      "550 text without enhanced",  // libmilter always writes one
+      "550 4.7.1 other class",      // enhanced of another class
       "550-5.7.1 a\r\n451 4.7.1 b", // codes differ
       "550 5.7.1 a\r\n550 5.7.1 b", // first line not marked as continued
-      "550-5.7.1 only",            // last line marked as continued
-      "550 5.7.1 bell\x07",        // control character
-      "550 5.7.1 lone\rCR",        // bare CR
-      "",                          // nothing
+      "550-5.7.1 only",             // last line marked as continued
+      "550 5.7.1 bell\x07",         // control character
+      "550 5.7.1 lone\rCR",         // bare CR
+      "",                           // nothing
   };
   for (const char* text : bad) {
     CAPTURE(text);
@@ -115,15 +118,15 @@ TEST_CASE("milter reply: header modifications at the end of the message") {
 }
 
 TEST_CASE("milter reply: malformed header modifications") {
-  CHECK_FALSE(decodeReply(packet('h', "X-Test\0yes"s), 'E'));      // value unterminated
-  CHECK_FALSE(decodeReply(packet('h', "X-Test\0"s), 'E'));         // no value
-  CHECK_FALSE(decodeReply(packet('h', "\0v\0"s), 'E'));            // empty name
-  CHECK_FALSE(decodeReply(packet('h', "Bad Name\0v\0"s), 'E'));    // space in name
-  CHECK_FALSE(decodeReply(packet('h', "Bad:Name\0v\0"s), 'E'));    // colon in name
-  CHECK_FALSE(decodeReply(packet('h', "A\0b\0c\0"s), 'E'));        // extra string
-  CHECK_FALSE(decodeReply(packet('i', "\0\0\0"s), 'E'));           // short index
-  CHECK_FALSE(decodeReply(packet('m', index(1) + "S\0v"s), 'E'));  // unterminated
-  CHECK_FALSE(decodeReply(packet('h', "X-Test\0yes\0"s), 'M'));    // not at end of message
+  CHECK_FALSE(decodeReply(packet('h', "X-Test\0yes"s), 'E'));     // value unterminated
+  CHECK_FALSE(decodeReply(packet('h', "X-Test\0"s), 'E'));        // no value
+  CHECK_FALSE(decodeReply(packet('h', "\0v\0"s), 'E'));           // empty name
+  CHECK_FALSE(decodeReply(packet('h', "Bad Name\0v\0"s), 'E'));   // space in name
+  CHECK_FALSE(decodeReply(packet('h', "Bad:Name\0v\0"s), 'E'));   // colon in name
+  CHECK_FALSE(decodeReply(packet('h', "A\0b\0c\0"s), 'E'));       // extra string
+  CHECK_FALSE(decodeReply(packet('i', "\0\0\0"s), 'E'));          // short index
+  CHECK_FALSE(decodeReply(packet('m', index(1) + "S\0v"s), 'E')); // unterminated
+  CHECK_FALSE(decodeReply(packet('h', "X-Test\0yes\0"s), 'M'));   // not at end of message
   CHECK_FALSE(decodeReply(packet('h', "X-Test\0yes\0"s), 'B'));
 }
 
@@ -196,7 +199,7 @@ TEST_CASE("milter reply: malformed option negotiation") {
   std::string data = index(6) + index(0x1ff) + index(0);
   CHECK_FALSE(decodeOptNegReply(packet('c', data)));
   CHECK_FALSE(decodeOptNegReply(packet('O', data.substr(0, 11))));
-  CHECK_FALSE(decodeOptNegReply(packet('O', data + index(0))));               // no list
-  CHECK_FALSE(decodeOptNegReply(packet('O', data + index(0) + "j")));         // unterminated
-  CHECK_FALSE(decodeOptNegReply(packet('O', data + "\0\0"s)));                // truncated stage
+  CHECK_FALSE(decodeOptNegReply(packet('O', data + index(0))));       // no list
+  CHECK_FALSE(decodeOptNegReply(packet('O', data + index(0) + "j"))); // unterminated
+  CHECK_FALSE(decodeOptNegReply(packet('O', data + "\0\0"s)));        // truncated stage
 }

@@ -49,8 +49,11 @@ TEST_CASE("milter config: defaults, overrides, problems") {
         {"command_timeout", "10 ; seconds"},
         {"default_action", "accept"}}},
       {"one", {{"socket", "inet:127.0.0.1:1"}, {"default_action", "reject"}, {"protocol", "2"}}},
-      {"two", {{"socket", "inet:127.0.0.1:2"}, {"connect_timeout", "nope"}, {"protocol", "9"},
-               {"mail_macros", "i {mail_addr}"}}},
+      {"two",
+       {{"socket", "inet:127.0.0.1:2"},
+        {"connect_timeout", "nope"},
+        {"protocol", "9"},
+        {"mail_macros", "i {mail_addr}"}}},
       {"three", {{"socket", "bogus"}}}};
   auto reading = readMilterConfig(ini);
   REQUIRE(reading.filters.size() == 2);
