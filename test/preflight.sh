@@ -49,7 +49,8 @@ if [ ! -x /usr/bin/python3 ]; then
 else
   for module in pytest:python3-pytest aiosmtpd:python3-aiosmtpd websockets:python3-websockets \
     spf:python3-spf dns.resolver:python3-dnspython authres:python3-authres \
-    authheaders:python3-authheaders dkim:python3-dkim nacl.signing:python3-nacl; do
+    authheaders:python3-authheaders dkim:python3-dkim nacl.signing:python3-nacl \
+    Milter:python3-milter; do
     /usr/bin/python3 -c "import ${module%%:*}" 2>/dev/null ||
       lack "${module#*:}" "/usr/bin/python3 cannot import ${module%%:*}"
   done

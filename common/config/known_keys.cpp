@@ -39,6 +39,13 @@ const Keys HeadersCheckKeys = {
     "duplicate_singular", "missing_required", "invalid_return_path", "invalid_date", "user_agent",
     "direct_to_mx",       "from_match",       "delivered_to",        "mailing_list", "from_phish"};
 
+// milter.ini: [main] gives every filter's defaults, each filter's section may override them
+// (plugins/milter/milter_config.cpp).
+const Keys MilterFilterKeys = {"connect_timeout", "command_timeout", "content_timeout",
+                               "default_action",  "protocol",        "connect_macros",
+                               "helo_macros",     "mail_macros",     "rcpt_macros",
+                               "data_macros",     "eoh_macros",      "eom_macros"};
+
 const std::vector<KnownIniFile> Files = {
     {"smtp.ini",
      {{"main",
@@ -172,6 +179,8 @@ const std::vector<KnownIniFile> Files = {
       {"rmilter_headers", {"enabled"}},
       {"defer", {"error", "timeout"}},
       {"spambar", {"positive", "negative", "neutral"}}}},
+    {"milter.ini",
+     {{"main", MilterFilterKeys + Keys{"milters"}}, {"*", MilterFilterKeys + Keys{"socket"}}}},
     {"dkim.ini",
      {{"main", {}},
       {"sign",

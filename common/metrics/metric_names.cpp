@@ -17,6 +17,7 @@ constexpr std::array<std::string_view, 1> kResult{"result"};
 constexpr std::array<std::string_view, 2> kDomainResult{"domain", "result"};
 constexpr std::array<std::string_view, 1> kStatusClass{"class"};
 constexpr std::array<std::string_view, 2> kFilterReason{"filter", "reason"};
+constexpr std::array<std::string_view, 2> kMilterOutcome{"milter", "outcome"};
 
 // Hooks and DNS answers: half a millisecond to a plugin timeout.
 constexpr std::array<double, 15> kLatency{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -95,6 +96,10 @@ constexpr std::array kDefinitions{
             "Content filters (rspamd, spamd, clamd, milters...) that were down, slow or answered "
             "garbage, by filter and reason (connect, timeout, error...).",
             kFilterReason),
+    counter(MilterEvents, "upesi_milter_events_total",
+            "Milter filter replies by kind (continue, reject, addheader...) and failures (error), "
+            "per filter.",
+            kMilterOutcome),
 };
 
 constexpr bool inIdOrder() {

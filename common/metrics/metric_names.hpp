@@ -42,6 +42,7 @@ enum class MetricId : std::uint16_t {
   ConfigErrors,
   HttpRequests,
   FilterFailures,
+  MilterEvents,
 };
 
 struct MetricDefinition {
