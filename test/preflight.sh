@@ -34,6 +34,9 @@ have promtool || lack prometheus "promtool not found"
 [ -x /usr/bin/prometheus ] || lack prometheus "prometheus not found"
 have chromium || lack chromium "chromium not found"
 [ -x /usr/sbin/opendkim ] || lack opendkim "opendkim not found"
+have opendkim-genkey || lack opendkim-tools "opendkim-genkey not found"
+[ -x /usr/sbin/opendmarc ] || lack opendmarc "opendmarc not found"
+have ip || lack iproute2 "ip not found (it brings up opendmarc's private loopback)"
 [ -f /usr/share/publicsuffix/public_suffix_list.dat ] || lack publicsuffix "the Public Suffix List not found"
 # Haraka 3.3.4 for the side-by-side tests is installed from npm on first use.
 have node || lack nodejs "node not found (Haraka, the side-by-side tests' peer)"
@@ -45,7 +48,8 @@ if [ ! -x /usr/bin/python3 ]; then
 else
   for module in pytest:python3-pytest aiosmtpd:python3-aiosmtpd websockets:python3-websockets \
     spf:python3-spf dns.resolver:python3-dnspython authres:python3-authres \
-    authheaders:python3-authheaders dkim:python3-dkim nacl.signing:python3-nacl; do
+    authheaders:python3-authheaders dkim:python3-dkim nacl.signing:python3-nacl \
+    Milter:python3-milter; do
     /usr/bin/python3 -c "import ${module%%:*}" 2>/dev/null ||
       lack "${module#*:}" "/usr/bin/python3 cannot import ${module%%:*}"
   done

@@ -121,9 +121,10 @@ def inet_socket(port):
 
 
 class ScriptedMilter(Filter):
-    """peers/scripted_milter.py on a loopback port, or on a unix socket when `unix`."""
+    """peers/scripted_milter.py on a loopback port (`port`, or a free one), or on a unix socket
+    when `unix`."""
 
-    def __init__(self, workdir, unix=False):
+    def __init__(self, workdir, unix=False, port=None):
         workdir.mkdir(parents=True, exist_ok=True)
         self.script_path = workdir / "script.json"
         self.events_path = workdir / "events.jsonl"
@@ -133,7 +134,7 @@ class ScriptedMilter(Filter):
             path = str(workdir / "scripted.sock")
             ours, theirs, address = "unix:" + path, "unix:" + path, path
         else:
-            port = free_port()
+            port = port or free_port()
             (ours, theirs), address = inet_socket(port), ("127.0.0.1", port)
         super().__init__([PYTHON, str(PEERS / "scripted_milter.py"), theirs,
                           str(self.script_path), str(self.events_path)],
