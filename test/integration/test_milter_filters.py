@@ -709,8 +709,9 @@ def test_filter_not_listening(workdir, sink, default_action):
     name = "stopped-" + default_action
     filter_ = milter_peers.ScriptedMilter(workdir / name / "filter")
     filter_.set_script(MARK)
-    server = failing_server(workdir, sink[0], name, filter_.socket, default_action)
+    server = None
     try:
+        server = failing_server(workdir, sink[0], name, filter_.socket, default_action)
         subject = new_subject()
         started = time.monotonic()
         replies = converse(server, data=message(subject))
@@ -720,7 +721,8 @@ def test_filter_not_listening(workdir, sink, default_action):
         filter_.start()
         assert_next_transaction_works(server, filter_, sink)
     finally:
-        server.stop()
+        if server:
+            server.stop()
         filter_.stop()
 
 
@@ -754,8 +756,9 @@ def test_filter_frozen_mid_transaction(workdir, sink, default_action):
     filter_ = milter_peers.ScriptedMilter(workdir / name / "filter")
     filter_.set_script(MARK)
     filter_.start()
-    server = failing_server(workdir, sink[0], name, filter_.socket, default_action)
+    server = None
     try:
+        server = failing_server(workdir, sink[0], name, filter_.socket, default_action)
         subject = new_subject()
         c = start_transaction(server, subject)
         filter_.pause()
@@ -768,7 +771,8 @@ def test_filter_frozen_mid_transaction(workdir, sink, default_action):
         filter_.resume()
         assert_next_transaction_works(server, filter_, sink)
     finally:
-        server.stop()
+        if server:
+            server.stop()
         filter_.stop()
 
 
@@ -780,8 +784,9 @@ def test_filter_killed_mid_transaction(workdir, sink, default_action):
     filter_ = milter_peers.ScriptedMilter(workdir / name / "filter")
     filter_.set_script(MARK)
     filter_.start()
-    server = failing_server(workdir, sink[0], name, filter_.socket, default_action)
+    server = None
     try:
+        server = failing_server(workdir, sink[0], name, filter_.socket, default_action)
         subject = new_subject()
         c = start_transaction(server, subject)
         filter_.kill()
@@ -793,7 +798,8 @@ def test_filter_killed_mid_transaction(workdir, sink, default_action):
         filter_.start()
         assert_next_transaction_works(server, filter_, sink)
     finally:
-        server.stop()
+        if server:
+            server.stop()
         filter_.stop()
 
 
@@ -805,8 +811,9 @@ GARBAGE = [("mail", "tempfail"), ("mail", "accept"), ("mail", "reject"),
 def test_filter_answering_garbage(workdir, sink, mode, default_action):
     name = "garbage-%s-%s" % (mode, default_action)
     garbage = milter_peers.GarbageMilter(workdir / name / "garbage", mode).start()
-    server = failing_server(workdir, sink[0], name, garbage.socket, default_action)
+    server = None
     try:
+        server = failing_server(workdir, sink[0], name, garbage.socket, default_action)
         subject = new_subject()
         started = time.monotonic()
         replies = converse(server, data=message(subject))
@@ -824,5 +831,6 @@ def test_filter_answering_garbage(workdir, sink, mode, default_action):
         finally:
             filter_.stop()
     finally:
-        server.stop()
+        if server:
+            server.stop()
         garbage.stop()
