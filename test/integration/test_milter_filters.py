@@ -701,6 +701,12 @@ def assert_logged(server):
     raise AssertionError("no ERROR line naming the filter:\n" + server.log())
 
 
+def assert_stops_cleanly(server):
+    """SIGTERM with filter connections open or pooled: a clean exit, not a crash."""
+    code = server.stop()
+    assert code == 0, "exit status %s:\n%s" % (code, server.log()[-3000:])
+
+
 ACTIONS = ["tempfail", "accept", "reject"]
 
 
@@ -720,6 +726,7 @@ def test_filter_not_listening(workdir, sink, default_action):
         assert_logged(server)
         filter_.start()
         assert_next_transaction_works(server, filter_, sink)
+        assert_stops_cleanly(server)
     finally:
         if server:
             server.stop()
@@ -770,6 +777,7 @@ def test_filter_frozen_mid_transaction(workdir, sink, default_action):
         assert_logged(server)
         filter_.resume()
         assert_next_transaction_works(server, filter_, sink)
+        assert_stops_cleanly(server)
     finally:
         if server:
             server.stop()
@@ -797,6 +805,7 @@ def test_filter_killed_mid_transaction(workdir, sink, default_action):
         assert_logged(server)
         filter_.start()
         assert_next_transaction_works(server, filter_, sink)
+        assert_stops_cleanly(server)
     finally:
         if server:
             server.stop()
@@ -828,6 +837,7 @@ def test_filter_answering_garbage(workdir, sink, mode, default_action):
         filter_.start()
         try:
             assert_next_transaction_works(server, filter_, sink)
+            assert_stops_cleanly(server)
         finally:
             filter_.stop()
     finally:
