@@ -97,6 +97,32 @@ def write_config(install, files):
         path.write_text(content)
 
 
+def launch_server(install, log_path, plugins=(), files=None, smtp=None, so=(),
+                  expect_ready=True, env=None, preexec=None):
+    """Writes the config and starts `upesi -c install` (see start_server); for fixtures that
+    outlive one test."""
+    for name in so:
+        target = install / "plugins" / (name + ".so")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SCRIPTED_PLUGIN, target)
+    port = free_port()
+    settings = {"listen": "127.0.0.1:%d" % port, "nodes": 0}
+    settings.update(smtp or {})
+    ini = "[main]\n" + "".join("%s=%s\n" % kv for kv in settings.items())
+    write_config(install, {"smtp.ini": ini, "plugins": "\n".join(plugins) + "\n",
+                           "me": "mx.test.example\n"})
+    write_config(install, files or {})
+    log = open(log_path, "w")
+    proc = subprocess.Popen([UPESI, "-c", str(install)], stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, **(env or {})), preexec_fn=preexec)
+    log.close()
+    server = Server(install, port, proc, log_path)
+    if expect_ready and not server.wait_log("Upesi ready"):
+        server.stop()
+        raise AssertionError("server did not start:\n" + server.log())
+    return server
+
+
 @pytest.fixture
 def start_server(install, upesi_bin):
     """start_server(plugins=[...], files={name: text}, smtp={key: value}, so=[names]) -> Server.
@@ -105,28 +131,10 @@ def start_server(install, upesi_bin):
     runs in the child before exec (e.g. to set resource limits)."""
     servers = []
 
-    def start(plugins=(), files=None, smtp=None, so=(), expect_ready=True, env=None,
-              preexec=None):
-        for name in so:
-            target = install / "plugins" / (name + ".so")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(SCRIPTED_PLUGIN, target)
-        port = free_port()
-        settings = {"listen": "127.0.0.1:%d" % port, "nodes": 0}
-        settings.update(smtp or {})
-        ini = "[main]\n" + "".join("%s=%s\n" % kv for kv in settings.items())
-        write_config(install, {"smtp.ini": ini, "plugins": "\n".join(plugins) + "\n",
-                               "me": "mx.test.example\n"})
-        write_config(install, files or {})
-        log_path = install / ("server-%d.log" % len(servers))
-        log = open(log_path, "w")
-        proc = subprocess.Popen([UPESI, "-c", str(install)], stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, **(env or {})), preexec_fn=preexec)
-        log.close()
-        server = Server(install, port, proc, log_path)
+    def start(*args, **kwargs):
+        server = launch_server(install, install / ("server-%d.log" % len(servers)), *args,
+                               **kwargs)
         servers.append(server)
-        if expect_ready:
-            assert server.wait_log("Upesi ready"), "server did not start:\n" + server.log()
         return server
 
     yield start
