@@ -166,13 +166,16 @@ class Peer:
 
 class Sink(Peer):
     """smtp-sink on a free loopback port. With counting=True it runs with -c, and messages()
-    reads its running message counter (every "." it answered) from its output."""
+    reads its running message counter (every "." it answered) from its output. With dump_dir
+    it writes each message it gets into a file of its own there (-d)."""
 
-    def __init__(self, name="sink", counting=False, logdir=None):
+    def __init__(self, name="sink", counting=False, logdir=None, dump_dir=None):
         port = free_port()
         argv = ["smtp-sink", "-u", os.environ.get("USER", "root"), "-m", "5000"]
         if counting:
             argv.append("-c")
+        if dump_dir:
+            argv += ["-d", os.path.join(dump_dir, "msg.")]
         super().__init__(name, argv + ["127.0.0.1:%d" % port, "1024"], port,
                          log_path=os.path.join(logdir, name + ".log") if logdir else None)
 
@@ -195,8 +198,8 @@ class Sink(Peer):
         return 0
 
 
-def start_sink(counting=False, name="sink", logdir=None):
-    return Sink(name, counting, logdir)
+def start_sink(counting=False, name="sink", logdir=None, dump_dir=None):
+    return Sink(name, counting, logdir, dump_dir)
 
 
 def exit_on_sigterm():

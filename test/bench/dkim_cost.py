@@ -29,7 +29,6 @@ import os
 import pathlib
 import shutil
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import time
 
 from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, load, machine_line,
                           servers_run, tree_cpu_s, write_json)
+from opendkim_peer import OpenDkim, make_key
 from postfix_peer import PostfixPeer
 
 sys.path.insert(0, str(ROOT / "test" / "integration"))
@@ -47,16 +47,6 @@ SIZE = 10_000
 SESSIONS = 10
 DOMAIN = "example.com"
 SELECTOR = "bench"
-
-
-def make_key(workdir):
-    key = workdir / "rsa.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
-                    "rsa_keygen_bits:2048", "-out", str(key)], check=True, capture_output=True)
-    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True).stdout
-    import base64
-    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
 
 
 def start_upesi(binary, workdir, name, plugins, files, log_level="warn"):
@@ -87,55 +77,16 @@ def relay_files(extra=None):
     return files
 
 
-class OpenDkim:
-    """OpenDKIM as a signing milter, in the foreground, on a unix socket as Debian configures
-    it (over loopback TCP the milter's small writes meet delayed ACKs: 90 ms a message)."""
-
-    def __init__(self, workdir, key):
-        self.socket = workdir / "opendkim.sock"
-        conf = workdir / "opendkim.conf"
-        conf.write_text(
-            "Syslog no\nBackground no\nMode s\nDomain %s\nSelector %s\nKeyFile %s\n"
-            "Canonicalization relaxed/relaxed\nSignatureAlgorithm rsa-sha256\n"
-            "OversignHeaders From\nSocket local:%s\nPidFile %s\nUMask 000\n"
-            # The key lies under a temporary directory, which /tmp makes "unsafe".
-            "RequireSafeKeys false\n"
-            % (DOMAIN, SELECTOR, key, self.socket, workdir / "opendkim.pid"))
-        os.chmod(key, 0o600)
-        self.log = open(workdir / "opendkim.log", "w")
-        self.proc = subprocess.Popen(["/usr/sbin/opendkim", "-f", "-x", str(conf)],
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self.pid = self.proc.pid
-        # A milter says nothing until spoken to: a connection accepted is enough.
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("opendkim exited with %s" % self.proc.returncode)
-            try:
-                with socket.socket(socket.AF_UNIX) as probe:
-                    probe.connect(str(self.socket))
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("opendkim did not listen on %s" % self.socket) from None
-                time.sleep(0.1)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-        self.log.close()
-
-
 class MilteredPostfix:
     """Postfix with OpenDKIM as its milter; CPU counts both process trees."""
 
     def __init__(self, workdir, key):
         self.name = "postfix-opendkim"
-        self.milter = OpenDkim(workdir, key)
+        # On a unix socket, as Debian configures it: over loopback TCP the milter's small
+        # writes meet delayed ACKs (90 ms a message).
+        self.milter = OpenDkim(workdir, key, DOMAIN, SELECTOR)
         self.postfix = PostfixPeer(workdir, self.name, dict(
-            POSTFIX_RELAY, smtpd_milters="unix:%s" % self.milter.socket,
+            POSTFIX_RELAY, smtpd_milters=self.milter.milter,
             milter_default_action="tempfail", milter_protocol="6"))
         self.port, self.pid = self.postfix.port, self.postfix.pid
 
