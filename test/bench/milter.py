@@ -56,7 +56,7 @@ SINK_FIELDS = ("X-Client-Addr:", "X-Client-Proto:", "X-Helo-Args:", "X-Mail-Args
                "X-Rcpt-Args:")
 
 
-def start_upesi(binary, workdir, name, milter, sink_port, nodes):
+def start_upesi(binary, workdir, name, milter, sink_port, nodes, log_level="warn"):
     """Upesi relaying for 127.0.0.1 into queue/smtp_forward towards the sink; milter: the
     filter's socket (Postfix syntax) or None for no milter plugin."""
     port = free_port()
@@ -75,7 +75,7 @@ def start_upesi(binary, workdir, name, milter, sink_port, nodes):
             "[main]\nmilters=opendkim\ndefault_action=tempfail\n\n[opendkim]\nsocket=%s\n"
             % milter)
     (cfg / "me").write_text("localhost\n")
-    (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
+    (cfg / "log.ini").write_text("[main]\nlevel=%s\n" % log_level)
     return Peer(name, [binary, "-c", str(inst)], port, log_path=str(workdir / (name + ".log")))
 
 
@@ -230,6 +230,7 @@ def main():
     ap.add_argument("--sample", type=int, default=5,
                     help="signatures verified per run (every message is checked for one)")
     ap.add_argument("--postfix-log", choices=("on", "off"), default="on")
+    ap.add_argument("--upesi-log", default="warn", help="Upesi's log level (debug to see a stall)")
     ap.add_argument("--no-milter-upesi", action="store_true",
                     help="Postfix and the Upesi without milter only (before the plugin exists)")
     ap.add_argument("--json", help="also write the medians to this file")
@@ -251,9 +252,9 @@ def main():
         servers = []
         if not args.no_milter_upesi:
             servers.append(start_upesi(args.upesi, workdir, "upesi-milter", opendkim.milter,
-                                       sink.port, args.nodes))
+                                       sink.port, args.nodes, args.upesi_log))
         servers += [
-            start_upesi(args.upesi, workdir, "upesi", None, sink.port, args.nodes),
+            start_upesi(args.upesi, workdir, "upesi", None, sink.port, args.nodes, args.upesi_log),
             start_postfix(workdir, "postfix-milter", opendkim.milter, sink.port, log),
             start_postfix(workdir, "postfix", None, sink.port, log),
         ]
