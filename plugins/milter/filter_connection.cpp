@@ -38,7 +38,10 @@ void FilterConnection::connect(const FilterSocket& socket, std::chrono::millisec
                                Connected done) {
   connected_done_ = std::move(done);
   if (socket.unix_path) {
-    failSoon("unix sockets are not supported yet");
+    transport_ = std::make_unique<net::Transport>(loop_, *this, net::Transport::Options{},
+                                                  net::Transport::Kind::Pipe);
+    transport_->connectPipe(socket.path);
+    timer_.start(millis(timeout), [this] { fail("timeout connecting"); });
     return;
   }
   sockaddr_storage address{};
@@ -78,8 +81,13 @@ void FilterConnection::send(std::string bytes) {
 void FilterConnection::exchange(std::string bytes, std::chrono::milliseconds timeout,
                                 PacketHandler handler, Failed failed) {
   if (closing_ || !connected_) {
-    failed_ = std::move(failed);
-    failSoon("connection not open");
+    // fail() is over for a closed connection (the filter went away between commands): this
+    // exchange's failure is told directly.
+    report_timer_.start(0, [failed = std::move(failed)] {
+      if (failed) {
+        failed("the connection to the filter is closed");
+      }
+    });
     return;
   }
   ++exchanges_;
@@ -191,13 +199,14 @@ void FilterConnection::close(std::string_view parting) {
   }
   closing_ = true;
   handler_ = nullptr;
-  timer_.stop();
+  // Closed now rather than at the socket's close callback: at the worker's exit the loop's final
+  // walk would otherwise close them first, and closing them again aborts.
+  timer_.close();
+  report_timer_.close();
   transport_->close(parting);
 }
 
 void FilterConnection::transportClosed() {
-  timer_.close();
-  report_timer_.close();
   auto last = std::move(self_); // frees this at the end of the scope
 }
 

@@ -345,6 +345,9 @@ void FilterSession::addCommand(std::vector<Step>& steps, MacroStage stage, char 
 // ------------------------------------------------------------------------------- the runner
 
 void FilterSession::run(std::vector<Step> steps, Done done, ModificationSink sink) {
+  if (!steps.empty()) {
+    at_message_boundary_ = false;
+  }
   steps_ = std::move(steps);
   step_ = 0;
   done_ = std::move(done);
@@ -414,6 +417,10 @@ bool FilterSession::onPacket(Packet&& packet) {
 
 void FilterSession::decided(const FilterReply& reply, char command) {
   count(upesi::milter::kindName(reply.kind));
+  if (command == cmd::BodyEob) {
+    at_message_boundary_ = true;
+    in_message_ = false; // an ABORT now would be out of place
+  }
   const bool connection_stage = command == cmd::Connect || command == cmd::Helo;
   switch (reply.kind) {
   case ReplyKind::Continue:
@@ -467,6 +474,9 @@ void FilterSession::decided(const FilterReply& reply, char command) {
   default:
     verdict = {Code::DenySoft, {TempfailText}};
     break;
+  }
+  if (command == cmd::Mail) {
+    in_message_ = false; // refused: the filter's transaction never began, nothing to abort
   }
   if (command == cmd::Connect || reply.kind == ReplyKind::Shutdown ||
       verdict.code == Code::DenySoftDisconnect) {
@@ -546,6 +556,7 @@ void FilterSession::abort() {
   }
   if (state_ == State::Active && in_message_ && connection_) {
     connection_->send(upesi::milter::encodeAbort());
+    at_message_boundary_ = true;
   }
   in_message_ = false;
 }
@@ -559,8 +570,8 @@ void FilterSession::end() {
   }
   auto connection = std::move(connection_);
   connection_.reset();
-  const bool reusable =
-      (state_ == State::Active || state_ == State::AcceptedMessage) && connection->ready();
+  const bool reusable = (state_ == State::Active || state_ == State::AcceptedMessage) &&
+                        (at_message_boundary_ || in_message_) && connection->ready();
   if (reusable) {
     if (in_message_) {
       connection->send(upesi::milter::encodeAbort());

@@ -134,6 +134,9 @@ private:
   State state_ = State::Fresh;
   std::shared_ptr<FilterConnection> connection_;
   bool in_message_ = false;
+  // libmilter takes QUIT_NC only after a message's end or an abort: elsewhere it ignores it and
+  // every later command, so the connection may go back to the pool only then.
+  bool at_message_boundary_ = false;
   Verdict failed_verdict_;
   std::string quarantine_;
 

@@ -330,8 +330,9 @@ def test_refused_recipient_leaves_the_others(relay, scripted, script, sink):
     assert delivered(sink[1], subject)["rcpts"] == ["bob@rcpt.test"]
 
 
-def test_replycode_keeps_the_filters_code_and_lines(relay, script):
-    """SMFIR_REPLYCODE: the filter's own code, enhanced code and every line of its text."""
+def test_replycode_keeps_the_filters_lines_under_the_stages_code(relay, script):
+    """SMFIR_REPLYCODE: the filter's enhanced code and every line of its text, under the code the
+    stage gives a refusal of that class (a plugin answers DENY or DENYSOFT, not a number)."""
     script({
         "envrcpt": {"match": "moved", "reply": "replycode", "code": "551", "xcode": "5.1.6",
                     "text": ["This mailbox has moved", "to somewhere else", "ask the sender"]},
@@ -340,11 +341,11 @@ def test_replycode_keeps_the_filters_code_and_lines(relay, script):
     })
     replies = converse(relay, rcpts=("moved@rcpt.test", "bob@rcpt.test"))
     code, lines = replies["rcpt:moved@rcpt.test"]
-    assert code == 551, replies
+    assert code == 550, replies
     assert lines == ["5.1.6 This mailbox has moved", "5.1.6 to somewhere else",
                      "5.1.6 ask the sender"], lines
     code, lines = replies["message"]
-    assert code == 452, replies
+    assert code == 450, replies
     assert lines == ["4.3.1 Filter is out of room", "4.3.1 come back later"], lines
 
 
