@@ -180,3 +180,52 @@ def test_a_silent_clamd_times_out(start_server, install):
         assert code == 450, reply  # DENYSOFT after DATA, as in Haraka
         assert "Virus scanner timed out" in reply
         assert time.monotonic() - started < 10
+
+
+CLAMAV_MILTER = shutil.which("clamav-milter") or "/usr/sbin/clamav-milter"
+
+
+@pytest.fixture
+def clamav_milter(tmp_path, clamd):
+    """clamav-milter in front of the module's clamd, listening on a unix socket (Postfix's
+    usual setup), refusing infected mail with a reply of its own and marking clean mail."""
+    if not os.access(CLAMAV_MILTER, os.X_OK):
+        pytest.skip("needs clamav-milter")
+    sock = tmp_path / "clamav-milter.sock"
+    conf = tmp_path / "clamav-milter.conf"
+    conf.write_text("MilterSocket unix:%s\nForeground yes\nPidFile %s\nClamdSocket tcp:127.0.0.1:%d\n"
+                    "OnClean Accept\nOnInfected Reject\nOnFail Defer\nAddHeader Replace\n"
+                    "LogFile %s\nRejectMsg \"Refused: %%v found\"\n"
+                    % (sock, tmp_path / "clamav-milter.pid", clamd.port,
+                       tmp_path / "clamav-milter.log"))
+    out = open(tmp_path / "clamav-milter.out", "w")
+    proc = subprocess.Popen([CLAMAV_MILTER, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert proc.poll() is None, (tmp_path / "clamav-milter.out").read_text()
+            assert time.monotonic() < deadline, "clamav-milter did not listen"
+            time.sleep(0.05)
+        yield sock
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        out.close()
+
+
+def test_clamav_milter_through_the_milter_plugin(start_server, install, clamav_milter):
+    """The same clamd behind clamav-milter, asked through the milter plugin over a unix socket:
+    the signature is refused with clamav-milter's text, a clean message gets its header."""
+    saved = install / "saved"
+    saved.mkdir(exist_ok=True)
+    files = {
+        "milter.ini": "[main]\nmilters=clamav\n[clamav]\nsocket=unix:%s\n" % clamav_milter,
+        "accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n" % saved,
+    }
+    server = start_server(plugins=["milter", "accept"], so=["accept"], files=files)
+    code, reply = send(server, message("look: %s, inside" % MARKER)[1])
+    assert code == 550, reply
+    assert "Refused: %s found" % FOUND in reply, reply
+    subject, text = message("nothing to see here")
+    assert send(server, text)[0] == 250
+    assert "clamav-milter" in (stored(saved, subject)["X-Virus-Scanned"] or "")
