@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import smtplib
+import socket
 import subprocess
 import time
 import urllib.request
@@ -36,7 +37,7 @@ OFF = ["rbl", "whitelist", "phishing", "multimap", "mime_types", "mid", "fuzzy_c
        "spamtrap", "bimi", "dmarc", "maillist"]
 
 
-def rspamd_config(root, port, dns_port):
+def rspamd_config(root, port, dns_port, milter_port):
     (root / "local.d").mkdir()
     for module in OFF:
         (root / "local.d" / (module + ".conf")).write_text("enabled = false;\n")
@@ -61,12 +62,22 @@ worker "normal" {
     .include "$CONFDIR/worker-normal.inc"
     count = 1;
 }
-""" % {"root": root, "dns": dns_port, "port": port})
+worker "rspamd_proxy" {
+    bind_socket = "127.0.0.1:%(milter)d";
+    milter = yes;
+    timeout = 120s;
+    self_scan = yes;
+    count = 1;
+    reject_message = "Refused by rspamd's proxy";
+    upstream "local" { default = yes; self_scan = yes; }
+}
+""" % {"root": root, "dns": dns_port, "port": port, "milter": milter_port})
 
 
 class Rspamd:
-    def __init__(self, root, port, proc):
+    def __init__(self, root, port, proc, milter_port):
         self.root, self.port, self.proc = root, port, proc
+        self.milter_port = milter_port  # the proxy worker, speaking milter
 
     def log(self):
         try:
@@ -88,12 +99,21 @@ def ping(port):
         return False
 
 
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def rspamd(tmp_path_factory):
     root = tmp_path_factory.mktemp("rspamd")
     with dns_zone.serve([]) as dns_port:
         port = free_port()
-        rspamd_config(root, port, dns_port)
+        milter_port = free_port()
+        rspamd_config(root, port, dns_port, milter_port)
         for d in ("db", "run"):
             (root / d).mkdir()
         out = open(root / "stdout.log", "w")
@@ -106,12 +126,12 @@ def rspamd(tmp_path_factory):
         out.close()
         try:
             deadline = started + 60
-            while not ping(port):
+            while not (ping(port) and listening(milter_port)):
                 assert proc.poll() is None, (root / "stdout.log").read_text()
                 assert time.monotonic() < deadline, "rspamd did not start"
                 time.sleep(0.1)
             print("rspamd ready after %.1f s" % (time.monotonic() - started))
-            yield Rspamd(root, port, proc)
+            yield Rspamd(root, port, proc, milter_port)
         finally:
             proc.terminate()
             try:
@@ -248,3 +268,24 @@ def test_rspamd_too_slow_is_a_timeout(start_server, install, rspamd):
     assert code == 450 and text == b"4.7.1 Rspamd scan timeout", (code, text)
     assert elapsed < 5
     assert server.wait_log("(timeout)")
+
+
+def test_rspamds_proxy_as_a_milter_refuses_gtube(start_server, install, rspamd):
+    """rspamd's proxy worker in milter mode (scanning itself), asked through the milter plugin:
+    GTUBE is refused at the end of DATA, a clean message is stored with the proxy's header."""
+    saved = install / "saved"
+    saved.mkdir(exist_ok=True)
+    files = {
+        "milter.ini": "[main]\nmilters=rspamd\n[rspamd]\nsocket=inet:127.0.0.1:%d\n"
+                      % rspamd.milter_port,
+        "accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n" % saved,
+    }
+    server = start_server(plugins=["milter", "accept"], so=["accept"], files=files)
+    code, text = send(server, "gtube by milter", GTUBE)
+    assert code == 550, text
+    assert b"Refused by rspamd's proxy" in text or b"Gtube pattern" in text, text
+    code, text = send(server, "clean by milter", "Nothing to see here, just a note.")
+    assert code == 250, text
+    # The header rspamd's milter_headers module asks for, added through the milter protocol.
+    assert (stored(saved, "clean by milter")["X-Spam-Status"] or "").startswith("No")
+    assert len(list(saved.iterdir())) == 1  # GTUBE was not stored
