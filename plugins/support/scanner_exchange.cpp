@@ -36,7 +36,9 @@ void ScannerExchange::start() {
          fmt::format("no connection within {} ms", request_.connect_timeout.count()));
   });
   if (request_.endpoint.isUnix()) {
-    fail(ScannerOutcome::Failure::Connect, "unix sockets are not supported by this build");
+    transport_ = std::make_unique<net::Transport>(loop_, static_cast<net::TransportOwner&>(*this),
+                                                  transportOptions(), net::Transport::Kind::Pipe);
+    transport_->connectPipe(request_.endpoint.path); // transportConnected() tells how it went
     return;
   }
   std::weak_ptr<bool> alive = alive_;
@@ -51,6 +53,13 @@ void ScannerExchange::start() {
   });
 }
 
+net::Transport::Options ScannerExchange::transportOptions() const {
+  net::Transport::Options options;
+  options.max_output = MaxOutput;
+  options.write_timeout = request_.idle_timeout;
+  return options;
+}
+
 void ScannerExchange::connectTo(const std::string& ip) {
   sockaddr_storage addr{};
   int rc =
@@ -60,11 +69,8 @@ void ScannerExchange::connectTo(const std::string& ip) {
   if (rc != 0) {
     return fail(ScannerOutcome::Failure::Connect, fmt::format("bad address {}", ip));
   }
-  net::Transport::Options options;
-  options.max_output = MaxOutput;
-  options.write_timeout = request_.idle_timeout;
-  transport_ =
-      std::make_unique<net::Transport>(loop_, static_cast<net::TransportOwner&>(*this), options);
+  transport_ = std::make_unique<net::Transport>(loop_, static_cast<net::TransportOwner&>(*this),
+                                                transportOptions());
   if (rc = transport_->connect(reinterpret_cast<const sockaddr*>(&addr)); rc < 0) {
     fail(ScannerOutcome::Failure::Connect, uv_strerror(rc));
   }

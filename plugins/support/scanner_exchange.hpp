@@ -73,6 +73,7 @@ public:
   void start();
 
 private:
+  net::Transport::Options transportOptions() const;
   void connectTo(const std::string& ip);
   void transportReceived(std::string_view bytes) override;
   void transportGone(const net::PeerGone& gone) override;

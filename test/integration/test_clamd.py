@@ -34,10 +34,11 @@ class Clamd:
         (db / "upesi.ndb").write_text("%s:0:*:%s\n" % (SIGNATURE, MARKER.encode().hex()))
         self.port = free_port()
         conf = self.dir / "clamd.conf"
-        conf.write_text("Foreground yes\nTCPSocket %d\nTCPAddr 127.0.0.1\nDatabaseDirectory %s\n"
-                        "LogFile %s\nPidFile %s\nStreamMaxLength %s\n"
-                        % (self.port, db, self.dir / "clamd.log", self.dir / "clamd.pid",
-                           stream_max))
+        self.socket = self.dir / "clamd.sock"  # clamd listens here too
+        conf.write_text("Foreground yes\nTCPSocket %d\nTCPAddr 127.0.0.1\nLocalSocket %s\n"
+                        "DatabaseDirectory %s\nLogFile %s\nPidFile %s\nStreamMaxLength %s\n"
+                        % (self.port, self.socket, db, self.dir / "clamd.log",
+                           self.dir / "clamd.pid", stream_max))
         self.out = self.dir / "clamd.out"
         started = time.monotonic()
         with open(self.out, "w") as out:
@@ -103,6 +104,16 @@ def test_a_message_carrying_the_signature_is_refused_with_its_name(start_server,
     code, reply = send(server, message("look: %s, inside" % MARKER)[1])
     assert code == 550, reply
     assert "Message is infected with %s" % FOUND in reply
+
+
+def test_clamd_on_its_unix_socket(start_server, install, clamd):
+    server, saved = serve(start_server, install, str(clamd.socket))
+    code, reply = send(server, message("look: %s, inside" % MARKER)[1])
+    assert code == 550, reply
+    assert "Message is infected with %s" % FOUND in reply
+    subject, text = message("nothing to see here")
+    assert send(server, text)[0] == 250
+    stored(saved, subject)
 
 
 def test_a_clean_message_passes(start_server, install, clamd):
