@@ -259,8 +259,7 @@ Result<std::monostate> Header::change(std::string_view name, std::size_t occurre
   std::size_t seen = 0;
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     const Field& f = fields_[i];
-    if (f.name_length == 0 ||
-        !text::equalsIgnoreCase(rawOf(f).substr(0, f.name_length), name) ||
+    if (f.name_length == 0 || !text::equalsIgnoreCase(rawOf(f).substr(0, f.name_length), name) ||
         ++seen != occurrence) {
       continue;
     }

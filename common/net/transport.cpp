@@ -27,7 +27,7 @@ private:
 } // namespace
 
 struct Transport::Socket {
-  union {                            // first: the handle's address is the Socket's
+  union { // first: the handle's address is the Socket's
     uv_tcp_t tcp;
     uv_pipe_t pipe; // Kind::Pipe: a unix socket
   };
@@ -46,8 +46,8 @@ Transport::Transport(uv_loop_t* loop, TransportOwner& owner, Options options, Ki
     : loop_(loop), owner_(&owner), options_(options), socket_(new Socket{}), stall_timer_(loop),
       report_timer_(loop) {
   socket_->is_pipe = kind == Kind::Pipe;
-  const int rc = socket_->is_pipe ? uv_pipe_init(loop_, &socket_->pipe, 0)
-                                  : uv_tcp_init(loop_, &socket_->tcp);
+  const int rc =
+      socket_->is_pipe ? uv_pipe_init(loop_, &socket_->pipe, 0) : uv_tcp_init(loop_, &socket_->tcp);
   assert(rc == 0);
   (void)rc;
   socket_->tcp.data = socket_;

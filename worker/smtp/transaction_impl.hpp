@@ -49,8 +49,7 @@ public:
   /// Replaces what an earlier RCPT (or call) for the same address gave.
   void setRcptOptions(const Address& recipient, const RcptOptions& options) override;
   void insertHeader(std::size_t index, std::string_view name, std::string_view value) override;
-  void changeHeader(std::string_view name, std::size_t occurrence,
-                    std::string_view value) override;
+  void changeHeader(std::string_view name, std::size_t occurrence, std::string_view value) override;
   std::unique_ptr<BodyReplacement> replaceBody() override;
 
   void setMailOptions(MailOptions options) { mail_options_ = std::move(options); }

@@ -7,16 +7,14 @@
 
 #include <doctest/doctest.h>
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <cstdio>
-
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 using upesi::net::PeerGone;
 using upesi::net::Transport;
@@ -241,8 +239,8 @@ TEST_CASE("transport: a unix socket carries bytes both ways; a missing path is r
   REQUIRE(listen(listener, 1) == 0);
 
   Recorder client;
-  client.transport = std::make_unique<Transport>(&net.loop, client, Transport::Options{},
-                                                 Transport::Kind::Pipe);
+  client.transport =
+      std::make_unique<Transport>(&net.loop, client, Transport::Options{}, Transport::Kind::Pipe);
   REQUIRE(client.transport->connectPipe(path) == 0);
   REQUIRE(net.runUntil([&] { return client.connected.has_value(); }));
   CHECK(*client.connected == 0);
@@ -270,8 +268,8 @@ TEST_CASE("transport: a unix socket carries bytes both ways; a missing path is r
   REQUIRE(net.runUntil([&] { return client.closed; }));
 
   Recorder nobody;
-  nobody.transport = std::make_unique<Transport>(&net.loop, nobody, Transport::Options{},
-                                                 Transport::Kind::Pipe);
+  nobody.transport =
+      std::make_unique<Transport>(&net.loop, nobody, Transport::Options{}, Transport::Kind::Pipe);
   REQUIRE(nobody.transport->connectPipe(path + ".missing") == 0);
   REQUIRE(net.runUntil([&] { return nobody.connected.has_value(); }));
   CHECK(*nobody.connected == UV_ENOENT);

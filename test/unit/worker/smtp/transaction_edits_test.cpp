@@ -92,11 +92,13 @@ TEST_CASE("transaction edits: a large replaced body spills and is written in chu
   REQUIRE(writer->commit());
   std::size_t largest = 0;
   std::size_t total = 0;
-  REQUIRE(txn.writeMessage([&](std::string_view bytes) {
-    largest = std::max(largest, bytes.size());
-    total += bytes.size();
-    return true;
-  }, {}));
+  REQUIRE(txn.writeMessage(
+      [&](std::string_view bytes) {
+        largest = std::max(largest, bytes.size());
+        total += bytes.size();
+        return true;
+      },
+      {}));
   CHECK(total == Message.find("\r\n\r\n") + 4 + lines * (line.size() + 2));
   CHECK(largest < 1024 * 1024);
 }
