@@ -12,6 +12,9 @@ namespace upesi::net {
 
 namespace {
 
+// How long the read side has to report the end after a write failed.
+constexpr std::uint64_t ReadAfterWriteFailureMs = 1000;
+
 // Counts the calls on a Transport in progress, so a failure found inside one is reported later.
 class CallScope {
 public:
@@ -160,8 +163,8 @@ void Transport::updateReading() {
     reading_ = false;
     return;
   }
-  const bool want =
-      state_ == State::Open && !gone_ && connected_ && started_ && wanted_ && !outputFull();
+  const bool want = state_ == State::Open && !gone_ && connected_ && started_ && wanted_ &&
+                    (write_failed_ || !outputFull());
   auto* stream = reinterpret_cast<uv_stream_t*>(&socket_->tcp);
   if (want && !reading_) {
     reading_ = uv_read_start(stream, onAlloc, onRead) == 0;
@@ -229,7 +232,7 @@ void Transport::startTls(std::unique_ptr<tls::TlsChannel> channel) {
 // ---------------------------------------------------------------------------------- writing
 
 void Transport::write(std::string_view bytes) {
-  if (state_ != State::Open || gone_ || bytes.empty()) {
+  if (state_ != State::Open || gone_ || write_failed_ || bytes.empty()) {
     return;
   }
   if (corked_) {
@@ -241,7 +244,7 @@ void Transport::write(std::string_view bytes) {
 }
 
 void Transport::write(std::string&& bytes) {
-  if (state_ != State::Open || gone_ || bytes.empty()) {
+  if (state_ != State::Open || gone_ || write_failed_ || bytes.empty()) {
     return;
   }
   if (corked_) {
@@ -335,7 +338,7 @@ void Transport::wrote(int status) {
     return;
   }
   if (status < 0) {
-    fail({PeerGone::Cause::Error, uv_strerror(status)});
+    writeFailed({PeerGone::Cause::Error, uv_strerror(status)});
     return;
   }
   if (outputFull()) {
@@ -374,6 +377,23 @@ void Transport::watchStall() {
 }
 
 // ---------------------------------------------------------------------------------- failure
+
+// A peer may answer and close while we are still sending: clamd past StreamMaxLength, an HTTP
+// server refusing an upload. Its answer is in the socket before the reset; read it, and let the
+// read side report the end, or the write error if it says nothing soon.
+void Transport::writeFailed(PeerGone gone) {
+  if (gone_ || write_failed_) {
+    return;
+  }
+  write_failed_ = true;
+  corked_output_.clear();
+  held_plaintext_.clear();
+  updateReading();
+  if (!reading_) {
+    return fail(std::move(gone));
+  }
+  stall_timer_.start(ReadAfterWriteFailureMs, [this, gone = std::move(gone)]() { fail(gone); });
+}
 
 void Transport::fail(PeerGone gone) {
   if (gone_ || handle_closing_) {

@@ -162,6 +162,7 @@ private:
   void send(std::string bytes);
   void writeSocket(std::string bytes);
   void wrote(int status);
+  void writeFailed(PeerGone gone);
   void updateReading();
   void watchStall();
   void fail(PeerGone gone);
@@ -179,6 +180,7 @@ private:
   bool wanted_ = true; // the owner's wish to read
   bool reading_ = false;
   bool gone_ = false;
+  bool write_failed_ = false; // reading on for what the peer sent before it went
   bool corked_ = false;
   bool closing_now_ = false;    // close(): writes are tried once, never queued
   bool handle_closing_ = false; // uv_close was called
@@ -187,7 +189,8 @@ private:
   std::string held_plaintext_; // written during the TLS handshake
   std::size_t writes_in_flight_ = 0;
   std::unique_ptr<tls::TlsStream> tls_;
-  LoopTimer stall_timer_;  // output above max_output, or the last bytes at closeAfterFlush()
+  LoopTimer stall_timer_;  // output above max_output, the last bytes at closeAfterFlush(), or the
+                           // read side's last chance after a write failed
   LoopTimer report_timer_; // reports a failure found inside a call on a later turn
 };
 

@@ -130,6 +130,30 @@ TEST_CASE("transport: output drains once the peer reads, and reading resumes") {
   CHECK_FALSE(net.server.gone.has_value());
 }
 
+TEST_CASE("transport: a peer's answer before it resets the connection is read, not lost") {
+  // As clamd past StreamMaxLength: it answers and closes while the client is still sending.
+  ServerLoopback net;
+  Recorder client;
+  Transport::Options options;
+  options.max_output = 64 * 1024;
+  options.write_timeout = 5s;
+  net.connect(client, options);
+  net.server.transport->setReading(false); // unread bytes at close make the kernel reset
+  const std::string chunk(64 * 1024, 'z');
+  for (int i = 0; i < 256 && !client.transport->outputFull(); ++i) {
+    client.transport->write(chunk);
+    net.spin(1);
+  }
+  REQUIRE(client.transport->outputFull());
+  CHECK_FALSE(client.transport->reading());
+  net.server.transport->write("INSTREAM size limit exceeded. ERROR");
+  net.server.transport->closeAfterFlush();
+  REQUIRE(net.runUntil([&] { return client.gone.has_value(); }));
+  CHECK(client.received == "INSTREAM size limit exceeded. ERROR");
+  client.transport->close();
+  REQUIRE(net.runUntil([&] { return client.closed; }));
+}
+
 TEST_CASE("transport: corked writes go out together at uncork, and count as backlog") {
   ServerLoopback net;
   Recorder client;
