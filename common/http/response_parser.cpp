@@ -8,7 +8,7 @@ namespace upesi::http {
 
 namespace {
 
-ResponseParser& owner(llhttp_t* parser) {
+ResponseParser& responseOwner(llhttp_t* parser) {
   return *static_cast<ResponseParser*>(parser->data);
 }
 
@@ -100,7 +100,7 @@ bool ResponseParser::headerBytesLeft(std::size_t length) {
 }
 
 int ResponseParser::onStatus(llhttp_t* parser, const char* at, std::size_t length) {
-  ResponseParser& self = owner(parser);
+  ResponseParser& self = responseOwner(parser);
   if (!self.headerBytesLeft(length)) {
     return self.refuse(
         fmt::format("header longer than {} bytes in all", self.limits_.max_header_bytes));
@@ -110,7 +110,7 @@ int ResponseParser::onStatus(llhttp_t* parser, const char* at, std::size_t lengt
 }
 
 int ResponseParser::onHeaderField(llhttp_t* parser, const char* at, std::size_t length) {
-  ResponseParser& self = owner(parser);
+  ResponseParser& self = responseOwner(parser);
   auto& headers = self.response_.headers;
   if (headers.empty() || self.in_value_) {
     if (headers.size() >= self.limits_.max_headers) {
@@ -128,7 +128,7 @@ int ResponseParser::onHeaderField(llhttp_t* parser, const char* at, std::size_t 
 }
 
 int ResponseParser::onHeaderValue(llhttp_t* parser, const char* at, std::size_t length) {
-  ResponseParser& self = owner(parser);
+  ResponseParser& self = responseOwner(parser);
   if (!self.headerBytesLeft(length)) {
     return self.refuse(
         fmt::format("header longer than {} bytes in all", self.limits_.max_header_bytes));
@@ -142,7 +142,7 @@ int ResponseParser::onHeaderValue(llhttp_t* parser, const char* at, std::size_t 
 }
 
 int ResponseParser::onHeadersComplete(llhttp_t* parser) {
-  ResponseParser& self = owner(parser);
+  ResponseParser& self = responseOwner(parser);
   self.response_.status = parser->status_code;
   if (interim(parser)) {
     return 0;
@@ -155,7 +155,7 @@ int ResponseParser::onHeadersComplete(llhttp_t* parser) {
 }
 
 int ResponseParser::onBody(llhttp_t* parser, const char* at, std::size_t length) {
-  ResponseParser& self = owner(parser);
+  ResponseParser& self = responseOwner(parser);
   if (self.response_.body.size() + length > self.limits_.max_body) {
     return self.refuse(fmt::format("body longer than {} bytes", self.limits_.max_body));
   }
@@ -164,7 +164,7 @@ int ResponseParser::onBody(llhttp_t* parser, const char* at, std::size_t length)
 }
 
 int ResponseParser::onMessageComplete(llhttp_t* parser) {
-  ResponseParser& self = owner(parser);
+  ResponseParser& self = responseOwner(parser);
   if (interim(parser)) {
     // 100 Continue and the like: the final response follows on the same stream.
     self.response_ = {};

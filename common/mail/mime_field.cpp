@@ -1,8 +1,7 @@
 #include "common/mail/mime_field.hpp"
 
-#include <upesi/text.hpp>
-
 #include "common/mail/charset.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -14,7 +13,7 @@ namespace {
 constexpr std::size_t MaxParams = 64;
 constexpr std::size_t MaxSegments = 64;
 
-bool isBlank(char c) {
+bool isFoldingSpace(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
@@ -29,7 +28,7 @@ struct Cursor {
   // Blanks and (nested) comments.
   void skipBlanks() {
     while (!done()) {
-      if (isBlank(peek())) {
+      if (isFoldingSpace(peek())) {
         ++pos;
       } else if (peek() == '(') {
         int depth = 0;
@@ -52,7 +51,7 @@ struct Cursor {
   // Up to the next blank, ';' or '=' (and '(' starting a comment).
   std::string_view token() {
     const std::size_t start = pos;
-    while (!done() && !isBlank(peek()) && peek() != ';' && peek() != '=' && peek() != '(') {
+    while (!done() && !isFoldingSpace(peek()) && peek() != ';' && peek() != '=' && peek() != '(') {
       ++pos;
     }
     return text.substr(start, pos - start);
@@ -85,22 +84,12 @@ struct Cursor {
   }
 };
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  c = text::toLower(c);
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  return -1;
-}
-
 std::string percentDecode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 && hexValue(s[i + 2]) >= 0) {
-      out += static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
+    if (s[i] == '%' && i + 2 < s.size() && text::hexDigitValue(s[i + 1]) >= 0 &&
+        text::hexDigitValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(text::hexDigitValue(s[i + 1]) * 16 + text::hexDigitValue(s[i + 2]));
       i += 2;
     } else {
       out += s[i];

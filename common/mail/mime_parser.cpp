@@ -1,17 +1,12 @@
 #include "common/mail/mime_parser.hpp"
 
-#include <upesi/text.hpp>
-
 #include "common/mail/mime_field.hpp"
+#include "common/util/text.hpp"
 
 #include <algorithm>
 
 namespace upesi::mail {
 namespace {
-
-bool isBlank(char c) {
-  return c == ' ' || c == '\t';
-}
 
 std::string_view withoutCr(std::string_view line) {
   if (!line.empty() && line.back() == '\r') {
@@ -21,10 +16,10 @@ std::string_view withoutCr(std::string_view line) {
 }
 
 std::string lowerTrimmed(std::string_view s) {
-  while (!s.empty() && isBlank(s.front())) {
+  while (!s.empty() && text::isWsp(s.front())) {
     s.remove_prefix(1);
   }
-  while (!s.empty() && isBlank(s.back())) {
+  while (!s.empty() && text::isWsp(s.back())) {
     s.remove_suffix(1);
   }
   return text::toLower(s);
@@ -177,7 +172,7 @@ bool MimeParser::boundary(std::string_view content) {
     if (closing) {
       rest.remove_prefix(2);
     }
-    while (!rest.empty() && isBlank(rest.front())) {
+    while (!rest.empty() && text::isWsp(rest.front())) {
       rest.remove_prefix(1);
     }
     if (!rest.empty()) {
@@ -200,7 +195,7 @@ void MimeParser::headerBytes(std::string_view bytes, bool line_start) {
   if (header_full_) {
     return;
   }
-  if (line_start && (bytes.empty() || !isBlank(bytes.front()))) {
+  if (line_start && (bytes.empty() || !text::isWsp(bytes.front()))) {
     header_field_start_ = header_block_.size();
   }
   if (header_block_.size() + bytes.size() > options_.limits.max_header_bytes) {

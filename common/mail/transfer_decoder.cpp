@@ -1,28 +1,10 @@
 #include "common/mail/transfer_decoder.hpp"
 
-#include <upesi/text.hpp>
-
 #include "common/mail/header.hpp"
+#include "common/util/text.hpp"
 
 namespace upesi::mail {
 namespace {
-
-bool isBlank(char c) {
-  return c == ' ' || c == '\t';
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  if (c >= 'a' && c <= 'f') { // not canonical, but senders write it
-    return c - 'a' + 10;
-  }
-  return -1;
-}
 
 int base64Value(char c) {
   if (c >= 'A' && c <= 'Z') {
@@ -44,10 +26,10 @@ int base64Value(char c) {
 }
 
 std::string_view trimBlanks(std::string_view s) {
-  while (!s.empty() && (isBlank(s.front()) || s.front() == '\r' || s.front() == '\n')) {
+  while (!s.empty() && (text::isWsp(s.front()) || s.front() == '\r' || s.front() == '\n')) {
     s.remove_prefix(1);
   }
-  while (!s.empty() && (isBlank(s.back()) || s.back() == '\r' || s.back() == '\n')) {
+  while (!s.empty() && (text::isWsp(s.back()) || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -169,12 +151,12 @@ void TransferDecoder::quotedPrintable(std::string_view bytes, std::string& out) 
     const char c = bytes[i];
     switch (escape_) {
     case Escape::Equals:
-      if (hexValue(c) >= 0) {
+      if (text::hexDigitValue(c) >= 0) {
         escape_ = Escape::EqualsHex;
         escape_hex_ = c;
         continue;
       }
-      if (isBlank(c)) {
+      if (text::isWsp(c)) {
         escape_ = Escape::EqualsBlank; // "=" then padding: a soft break if the line ends here
         escape_blanks_ = c;
         continue;
@@ -182,15 +164,15 @@ void TransferDecoder::quotedPrintable(std::string_view bytes, std::string& out) 
       flushEscape(out);
       break; // c is ordinary data, handled below
     case Escape::EqualsHex:
-      if (hexValue(c) >= 0) {
-        out += static_cast<char>(hexValue(escape_hex_) * 16 + hexValue(c));
+      if (text::hexDigitValue(c) >= 0) {
+        out += static_cast<char>(text::hexDigitValue(escape_hex_) * 16 + text::hexDigitValue(c));
         escape_ = Escape::None;
         continue;
       }
       flushEscape(out);
       break;
     case Escape::EqualsBlank:
-      if (isBlank(c) && escape_blanks_.size() < MaxPendingBlanks) {
+      if (text::isWsp(c) && escape_blanks_.size() < MaxPendingBlanks) {
         escape_blanks_ += c;
         continue;
       }
@@ -199,7 +181,7 @@ void TransferDecoder::quotedPrintable(std::string_view bytes, std::string& out) 
     case Escape::None:
       break;
     }
-    if (isBlank(c)) {
+    if (text::isWsp(c)) {
       if (blanks_.size() >= MaxPendingBlanks) {
         out += blanks_;
         blanks_.clear();

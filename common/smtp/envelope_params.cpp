@@ -1,6 +1,6 @@
 #include "common/smtp/envelope_params.hpp"
 
-#include <upesi/text.hpp>
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -9,18 +9,6 @@
 namespace upesi::smtp {
 
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  // RFC 3461 asks for upper case; a client writing lower case means the same byte.
-  c = text::toUpper(c);
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // RFC 5322 atom text, which addr-type is (RFC 3461 4.2).
 bool isAtom(std::string_view text) {
@@ -43,8 +31,8 @@ Result<std::string> decodeXtext(std::string_view text) {
       if (i + 2 >= text.size()) {
         return Error{"xtext: '+' must be followed by two hex digits"};
       }
-      const int high = hexValue(text[i + 1]);
-      const int low = hexValue(text[i + 2]);
+      const int high = text::hexDigitValue(text[i + 1]);
+      const int low = text::hexDigitValue(text[i + 2]);
       if (high < 0 || low < 0) {
         return Error{"xtext: '+' must be followed by two hex digits"};
       }

@@ -20,4 +20,22 @@ std::string rfc5322Now();
 /// `seconds` since the epoch as an RFC 5322 date in UTC.
 std::string rfc5322Date(std::int64_t seconds);
 
+namespace text {
+
+/// A space or a horizontal tab: RFC 5322's WSP.
+constexpr bool isWsp(char c) {
+  return c == ' ' || c == '\t';
+}
+
+/// The value of a hex digit of either case, or -1. RFC 2045 and 3461 ask for upper case;
+/// senders write lower case too and mean the same byte.
+constexpr int hexDigitValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  c = toUpper(c);
+  return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+} // namespace text
 } // namespace upesi

@@ -8,7 +8,7 @@ using namespace upesi;
 using namespace upesi::test;
 
 namespace {
-const std::string Secret = "0123456789abcdef0123456789abcdef";
+const std::string BounceSecret = "0123456789abcdef0123456789abcdef";
 const char* Ini = "[validation]\nsecret=0123456789abcdef0123456789abcdef\n"
                   "[check]\nhash_validation=true\n";
 } // namespace
@@ -29,9 +29,9 @@ TEST_CASE("plugins/bounce: mail sent by plugins and relayed mail get the validat
     CHECK(h.call(hook, c)->name() == "CONT");
     auto hashes = txn.headers("X-Haraka-Bounce-Validation");
     REQUIRE(hashes.size() == 1);
-    CHECK(hashes.front() == *plugins::bounce::computeHash("sha256", Secret, "Me <me@example.com>",
-                                                          "Mon, 23 Nov 2026 10:20:07 +0000",
-                                                          "<1@example.com>"));
+    CHECK(hashes.front() ==
+          *plugins::bounce::computeHash("sha256", BounceSecret, "Me <me@example.com>",
+                                        "Mon, 23 Nov 2026 10:20:07 +0000", "<1@example.com>"));
   }
   // No hash on bounces, nor without the three fields.
   FakeConnection bounce;

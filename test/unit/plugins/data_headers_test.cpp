@@ -12,7 +12,7 @@ using namespace upesi::test;
 
 namespace {
 // The first non-CONT answer of the data_post checks, run in order as the chain would.
-std::string check(PluginHarness& h, FakeConnection& c) {
+std::string checkDataHeaders(PluginHarness& h, FakeConnection& c) {
   return h.firstAnswer(Hook::DataPost, c);
 }
 
@@ -57,14 +57,15 @@ TEST_CASE("plugins/data.headers: duplicate singular fields are rejected by defau
   FakeConnection c;
   auto& txn = message(
       c, {{"Date", rfcDate(0)}, {"From", "a@example.com"}, {"Subject", "one"}, {"subject", "two"}});
-  CHECK(check(h, c) == "DENY Only one Subject header allowed. See RFC 5322, Section 3.6");
+  CHECK(checkDataHeaders(h, c) ==
+        "DENY Only one Subject header allowed. See RFC 5322, Section 3.6");
   CHECK(txn.results().has("data.headers", "fail", "duplicate:Subject"));
 
   FakeConnection ok;
   auto& good = message(
       ok,
       {{"Date", rfcDate(0)}, {"From", "a@example.com"}, {"Received", "one"}, {"Received", "two"}});
-  CHECK(check(h, ok) == "CONT");
+  CHECK(checkDataHeaders(h, ok) == "CONT");
   CHECK(good.results().has("data.headers", "pass", "duplicate"));
   CHECK(good.results().has("data.headers", "pass", "missing"));
 }
@@ -75,7 +76,7 @@ TEST_CASE("plugins/data.headers: missing fields are recorded, rejected when conf
   h.load();
   FakeConnection c;
   auto& txn = message(c, {{"From", "a@example.com"}, {"To", "x"}, {"To", "y"}});
-  CHECK(check(h, c) == "CONT");
+  CHECK(checkDataHeaders(h, c) == "CONT");
   CHECK(txn.results().has("data.headers", "fail", "missing:Date"));
   CHECK(txn.results().has("data.headers", "fail", "duplicate:To"));
 
@@ -84,7 +85,7 @@ TEST_CASE("plugins/data.headers: missing fields are recorded, rejected when conf
   h.host.changed("data.headers.ini");
   FakeConnection c2;
   message(c2, {{"From", "a@example.com"}, {"Date", rfcDate(0)}});
-  CHECK(check(h, c2) == "DENY Required header 'Message-Id' missing");
+  CHECK(checkDataHeaders(h, c2) == "DENY Required header 'Message-Id' missing");
 }
 
 TEST_CASE("plugins/data.headers: invalid_date when switched on") {
@@ -95,7 +96,7 @@ TEST_CASE("plugins/data.headers: invalid_date when switched on") {
   auto verdict = [&](const std::string& date) {
     FakeConnection c;
     message(c, {{"Date", date}, {"From", "a@example.com"}});
-    return check(h, c);
+    return checkDataHeaders(h, c);
   };
   CHECK(verdict(rfcDate(0)) == "CONT");
   CHECK(verdict(rfcDate(-14 * 86400)) == "CONT");
@@ -110,7 +111,7 @@ TEST_CASE("plugins/data.headers: invalid_date when switched on") {
   CHECK(verdict(rfcDate(-400 * 86400)) == "CONT");
   FakeConnection c;
   auto& txn = message(c, {{"Date", rfcDate(5 * 86400)}, {"From", "a@example.com"}});
-  CHECK(check(h, c) == "CONT");
+  CHECK(checkDataHeaders(h, c) == "CONT");
   CHECK(txn.results().has("data.headers", "fail", "invalid_date(future)"));
 }
 
@@ -121,6 +122,6 @@ TEST_CASE("plugins/data.headers: every check can be switched off") {
   h.load();
   FakeConnection c;
   auto& txn = message(c, {{"Subject", "a"}, {"Subject", "b"}});
-  CHECK(check(h, c) == "CONT");
+  CHECK(checkDataHeaders(h, c) == "CONT");
   CHECK(txn.results().get("data.headers").is_null());
 }

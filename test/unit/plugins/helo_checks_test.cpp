@@ -10,7 +10,7 @@ using upesi::auth::PublicSuffixList;
 
 namespace {
 
-const PublicSuffixList& suffixes() {
+const PublicSuffixList& heloSuffixes() {
   static const PublicSuffixList list = [] {
     auto parsed = PublicSuffixList::parse("com\nnet\nuk\nco.uk\n*.ck\n", "test.dat");
     REQUIRE(parsed.ok());
@@ -46,21 +46,22 @@ TEST_CASE("plugins/helo.checks: address literals and bare addresses") {
 
 TEST_CASE("plugins/helo.checks: valid_hostname") {
   const std::vector<std::string> none;
-  CHECK(checkHostname("mail.example.com", suffixes(), none).verdict == HostnameVerdict::Pass);
-  CHECK(checkHostname("Mail.Example.CO.UK", suffixes(), none).verdict == HostnameVerdict::Pass);
-  CHECK(checkHostname("localhost", suffixes(), none).verdict == HostnameVerdict::NoDot);
+  CHECK(checkHostname("mail.example.com", heloSuffixes(), none).verdict == HostnameVerdict::Pass);
+  CHECK(checkHostname("Mail.Example.CO.UK", heloSuffixes(), none).verdict == HostnameVerdict::Pass);
+  CHECK(checkHostname("localhost", heloSuffixes(), none).verdict == HostnameVerdict::NoDot);
   // A public suffix is no host; neither is an unknown TLD.
-  CHECK(checkHostname("co.uk", suffixes(), none).verdict == HostnameVerdict::Invalid);
-  CHECK(checkHostname("x.ck", suffixes(), none).verdict == HostnameVerdict::Invalid);
-  CHECK(checkHostname("host.example.invalid", suffixes(), none).verdict ==
+  CHECK(checkHostname("co.uk", heloSuffixes(), none).verdict == HostnameVerdict::Invalid);
+  CHECK(checkHostname("x.ck", heloSuffixes(), none).verdict == HostnameVerdict::Invalid);
+  CHECK(checkHostname("host.example.invalid", heloSuffixes(), none).verdict ==
         HostnameVerdict::Invalid);
-  CHECK(checkHostname("a..com", suffixes(), none).verdict == HostnameVerdict::Invalid);
+  CHECK(checkHostname("a..com", heloSuffixes(), none).verdict == HostnameVerdict::Invalid);
   const std::vector<std::string> skip = {"lan", ".corp"};
-  auto lan = checkHostname("printer.LAN", suffixes(), skip);
+  auto lan = checkHostname("printer.LAN", heloSuffixes(), skip);
   CHECK(lan.verdict == HostnameVerdict::SkippedTld);
   CHECK(lan.tld == "lan");
-  CHECK(checkHostname("dc.office.corp", suffixes(), skip).verdict == HostnameVerdict::SkippedTld);
-  CHECK(checkHostname("host.local", suffixes(), skip).verdict == HostnameVerdict::Invalid);
+  CHECK(checkHostname("dc.office.corp", heloSuffixes(), skip).verdict ==
+        HostnameVerdict::SkippedTld);
+  CHECK(checkHostname("host.local", heloSuffixes(), skip).verdict == HostnameVerdict::Invalid);
 }
 
 TEST_CASE("plugins/helo.checks: big company names") {

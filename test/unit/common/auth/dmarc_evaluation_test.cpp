@@ -70,25 +70,25 @@ TEST_CASE("dmarc evaluation: the examples of RFC 7489 appendix B.1") {
   // B.1.1: SPF, MAIL FROM and From in the same domain.
   auto same = message("example.com", "example.com", AuthResult::Pass);
   same.at_from = record;
-  CHECK(evaluate(same, list, never).result == Result::Pass);
+  CHECK(evaluate(same, list, never).result == upesi::dmarc::Result::Pass);
   // B.1.2: MAIL FROM example.com, From child.example.com: relaxed aligned.
   auto child = message("child.example.com", "example.com", AuthResult::Pass);
   child.at_from = txt({});
   child.at_organizational = record;
-  CHECK(evaluate(child, list, never).result == Result::Pass);
+  CHECK(evaluate(child, list, never).result == upesi::dmarc::Result::Pass);
   // B.1.3: DKIM d=example.com and From example.com / child.example.com.
   auto dkim = message("child.example.com", "other.example", AuthResult::Pass,
                       {{"example.com", "sel", AuthResult::Pass}});
   dkim.at_from = nxdomain();
   dkim.at_organizational = record;
   const Evaluation evaluation = evaluate(dkim, list, never);
-  CHECK(evaluation.result == Result::Pass);
+  CHECK(evaluation.result == upesi::dmarc::Result::Pass);
   CHECK(evaluation.dkim_aligned);
   CHECK_FALSE(evaluation.spf_aligned);
   CHECK(evaluation.aligned_dkim_domain == "example.com");
   // Strict DKIM alignment fails the same message.
   dkim.at_organizational = txt({"v=DMARC1; p=reject; adkim=s"});
-  CHECK(evaluate(dkim, list, [] { return 0; }).result == Result::Fail);
+  CHECK(evaluate(dkim, list, [] { return 0; }).result == upesi::dmarc::Result::Fail);
 }
 
 TEST_CASE("dmarc evaluation: policy discovery (RFC 7489 section 6.6.3)") {
@@ -111,38 +111,38 @@ TEST_CASE("dmarc evaluation: policy discovery (RFC 7489 section 6.6.3)") {
   input.at_from = txt({"v=DMARC1; p=quarantine"});
   input.at_organizational = txt({"v=DMARC1; p=none"}); // not used: the first answer had one
   Evaluation own = evaluate(input, list, [] { return 0; });
-  CHECK(own.result == Result::Fail);
+  CHECK(own.result == upesi::dmarc::Result::Fail);
   CHECK(own.policy_domain == "mail.example.com");
   CHECK(own.applied_policy == Policy::Quarantine);
 
   input.at_from = txt({"v=DMARC1; p=none", "v=DMARC1; p=reject"});
   Evaluation several = evaluate(input, list, never);
-  CHECK(several.result == Result::None);
+  CHECK(several.result == upesi::dmarc::Result::None);
   CHECK(several.reason == "several DMARC records at _dmarc.mail.example.com");
 
   input.at_from = txt({});
   input.at_organizational = txt({});
-  CHECK(evaluate(input, list, never).result == Result::None);
+  CHECK(evaluate(input, list, never).result == upesi::dmarc::Result::None);
   input.at_organizational = nxdomain();
-  CHECK(evaluate(input, list, never).result == Result::None);
+  CHECK(evaluate(input, list, never).result == upesi::dmarc::Result::None);
   input.at_organizational = {TxtAnswer::Status::TempError, {}};
-  CHECK(evaluate(input, list, never).result == Result::TempError);
+  CHECK(evaluate(input, list, never).result == upesi::dmarc::Result::TempError);
   input.at_organizational.reset();
   CHECK(evaluate(input, list, never).reason == "_dmarc.example.com was not looked up");
   input.at_from = {TxtAnswer::Status::TempError, {}};
   Evaluation temp = evaluate(input, list, never);
-  CHECK(temp.result == Result::TempError);
+  CHECK(temp.result == upesi::dmarc::Result::TempError);
   CHECK(temp.reason == "the lookup of _dmarc.mail.example.com failed");
 
   input.at_from = txt({"v=DMARC1; p=bogus"});
   Evaluation invalid = evaluate(input, list, never);
-  CHECK(invalid.result == Result::PermError);
+  CHECK(invalid.result == upesi::dmarc::Result::PermError);
   CHECK(invalid.reason ==
         "an invalid DMARC record at _dmarc.mail.example.com: no valid p= (and no valid rua=)");
   CHECK(invalid.disposition == Policy::None);
 
   input.from_domain = "";
-  CHECK(evaluate(input, list, never).result == Result::PermError);
+  CHECK(evaluate(input, list, never).result == upesi::dmarc::Result::PermError);
 }
 
 TEST_CASE("dmarc evaluation: p, sp and np") {
@@ -155,7 +155,7 @@ TEST_CASE("dmarc evaluation: p, sp and np") {
   Evaluation np = evaluate(input, list, never);
   CHECK(np.applied_policy == Policy::None);
   CHECK(np.disposition == Policy::None);
-  CHECK(np.result == Result::Fail);
+  CHECK(np.result == upesi::dmarc::Result::Fail);
   input.at_organizational = txt({"v=DMARC1; p=reject; sp=quarantine"});
   CHECK(evaluate(input, list, never).applied_policy == Policy::Quarantine); // no np: sp
   input.at_organizational = txt({"v=DMARC1; p=reject"});
@@ -180,7 +180,7 @@ TEST_CASE("dmarc evaluation: pct sampling (RFC 7489 section 6.6.4)") {
   Evaluation out = evaluate(input, list, [] { return 25; });
   CHECK(out.disposition == Policy::Quarantine);
   CHECK(out.sampled_out);
-  CHECK(out.result == Result::Fail);
+  CHECK(out.result == upesi::dmarc::Result::Fail);
   CHECK(out.reportRow(input).reason == "sampled_out");
 
   input.at_from = txt({"v=DMARC1; p=quarantine; pct=0"});
@@ -212,20 +212,20 @@ TEST_CASE("dmarc evaluation: which SPF identity counts") {
   input.spf.helo_domain = "example.com";
   input.spf.helo_result = AuthResult::Pass;
   Evaluation helo = evaluate(input, list, never);
-  CHECK(helo.result == Result::Pass);
+  CHECK(helo.result == upesi::dmarc::Result::Pass);
   CHECK(helo.spf_scope == "helo");
   // With a MAIL FROM, HELO's result does not count.
   input.spf.mail_from_domain = "example.com";
   input.spf.mail_from_result = AuthResult::SoftFail;
   Evaluation mfrom = evaluate(input, list, [] { return 0; });
-  CHECK(mfrom.result == Result::Fail);
+  CHECK(mfrom.result == upesi::dmarc::Result::Fail);
   CHECK(mfrom.spf_scope == "mfrom");
   CHECK(mfrom.spf_result == AuthResult::SoftFail);
   // Only pass aligns, for DKIM too.
   input.dkim = {{"example.com", "s", AuthResult::Fail}, {"example.com", "t", AuthResult::Neutral}};
-  CHECK(evaluate(input, list, [] { return 0; }).result == Result::Fail);
+  CHECK(evaluate(input, list, [] { return 0; }).result == upesi::dmarc::Result::Fail);
   input.dkim.push_back({"EXAMPLE.com.", "u", AuthResult::Pass});
-  CHECK(evaluate(input, list, never).result == Result::Pass);
+  CHECK(evaluate(input, list, never).result == upesi::dmarc::Result::Pass);
 }
 
 TEST_CASE("dmarc evaluation: the Authentication-Results entry and the report row") {
@@ -236,7 +236,7 @@ TEST_CASE("dmarc evaluation: the Authentication-Results entry and the report row
   input.at_organizational = txt({"v=DMARC1; p=reject; sp=quarantine; aspf=s; pct=50; fo=1:d; "
                                  "rua=mailto:d@example.com"});
   Evaluation evaluation = evaluate(input, list, [] { return 10; });
-  REQUIRE(evaluation.result == Result::Fail);
+  REQUIRE(evaluation.result == upesi::dmarc::Result::Fail);
   CHECK(buildAuthResults("mx.example.net", {evaluation.authResult()}, 0) ==
         "mx.example.net; dmarc=fail (p=reject sp=quarantine dis=quarantine)\r\n"
         "\theader.from=news.example.com");
@@ -289,30 +289,32 @@ TEST_CASE("dmarc evaluation: verdicts that python3-authheaders agrees with") {
     AuthResult spf;
     const char* d; // nullptr: no signature
     AuthResult dkim;
-    Result result;
+    upesi::dmarc::Result result;
     Policy policy;
   };
   const Case cases[] = {
       {"example.com", "v=DMARC1; p=reject", "example.com", "example.com", AuthResult::Pass, nullptr,
-       AuthResult::None, Result::Pass, Policy::Reject},
+       AuthResult::None, upesi::dmarc::Result::Pass, Policy::Reject},
       {"example.com", "v=DMARC1; p=reject", "child.example.com", "example.com", AuthResult::Pass,
-       nullptr, AuthResult::None, Result::Pass, Policy::Reject},
+       nullptr, AuthResult::None, upesi::dmarc::Result::Pass, Policy::Reject},
       {"example.com", "v=DMARC1; p=reject; adkim=s", "child.example.com", "other.example",
-       AuthResult::Pass, "example.com", AuthResult::Pass, Result::Fail, Policy::Reject},
+       AuthResult::Pass, "example.com", AuthResult::Pass, upesi::dmarc::Result::Fail,
+       Policy::Reject},
       {"example.com", "v=DMARC1; p=reject", "child.example.com", "other.example", AuthResult::Pass,
-       "example.com", AuthResult::Pass, Result::Pass, Policy::Reject},
+       "example.com", AuthResult::Pass, upesi::dmarc::Result::Pass, Policy::Reject},
       {"example.com", "v=DMARC1; p=reject; sp=quarantine", "news.example.com", "bounce.example.net",
-       AuthResult::Pass, "example.org", AuthResult::Pass, Result::Fail, Policy::Quarantine},
+       AuthResult::Pass, "example.org", AuthResult::Pass, upesi::dmarc::Result::Fail,
+       Policy::Quarantine},
       {"example.com", "v=DMARC1; p=reject; aspf=s", "example.com", "cbg.bounces.example.com",
-       AuthResult::Pass, nullptr, AuthResult::None, Result::Fail, Policy::Reject},
+       AuthResult::Pass, nullptr, AuthResult::None, upesi::dmarc::Result::Fail, Policy::Reject},
       {"example.com", "v=DMARC1; p=reject", "example.com", "cbg.bounces.example.com",
-       AuthResult::Pass, nullptr, AuthResult::None, Result::Pass, Policy::Reject},
+       AuthResult::Pass, nullptr, AuthResult::None, upesi::dmarc::Result::Pass, Policy::Reject},
       {"example.co.uk", "v=DMARC1; p=quarantine", "a.example.co.uk", "other.co.uk",
-       AuthResult::Pass, nullptr, AuthResult::None, Result::Fail, Policy::Quarantine},
+       AuthResult::Pass, nullptr, AuthResult::None, upesi::dmarc::Result::Fail, Policy::Quarantine},
       {"example.co.uk", "v=DMARC1; p=quarantine", "a.example.co.uk", "b.example.co.uk",
-       AuthResult::Pass, nullptr, AuthResult::None, Result::Pass, Policy::Quarantine},
+       AuthResult::Pass, nullptr, AuthResult::None, upesi::dmarc::Result::Pass, Policy::Quarantine},
       {"example.com", "v=DMARC1; p=reject", "example.com", "example.com", AuthResult::SoftFail,
-       "example.com", AuthResult::Fail, Result::Fail, Policy::Reject},
+       "example.com", AuthResult::Fail, upesi::dmarc::Result::Fail, Policy::Reject},
   };
   const std::string path(upesi::auth::DebianPublicSuffixList);
   auto debian = PublicSuffixList::load(path);
@@ -343,12 +345,12 @@ TEST_CASE("dmarc evaluation: verdicts that python3-authheaders agrees with") {
   own.at_from = txt({"v=DMARC1; p=quarantine"});
   own.at_organizational = txt({"v=DMARC1; p=none"});
   const Evaluation evaluation = evaluate(own, *debian, [] { return 0; });
-  CHECK(evaluation.result == Result::Fail);
+  CHECK(evaluation.result == upesi::dmarc::Result::Fail);
   CHECK(evaluation.applied_policy == Policy::Quarantine);
   // No record anywhere: none.
   EvaluationInput nothing = message("example.com", "example.com", AuthResult::Pass);
   nothing.at_from = nxdomain();
-  CHECK(evaluate(nothing, *debian, never).result == Result::None);
+  CHECK(evaluate(nothing, *debian, never).result == upesi::dmarc::Result::None);
   // Organizational Domains as its get_org_domain gives them.
   CHECK(debian->organizationalDomain("a.user.github.io") == "user.github.io");
   CHECK(debian->organizationalDomain("www.city.kobe.jp") == "city.kobe.jp");

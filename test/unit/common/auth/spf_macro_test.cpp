@@ -30,7 +30,7 @@ std::string expand(std::string_view text, const MacroInputs& inputs = rfcInputs(
   return expansion.text;
 }
 
-std::string permerror(std::string_view text, MacroContext context = MacroContext::DomainSpec) {
+std::string macroPermerror(std::string_view text, MacroContext context = MacroContext::DomainSpec) {
   const MacroExpansion expansion = expandMacros(text, rfcInputs(), context);
   CHECK(expansion.text.empty());
   return expansion.permerror;
@@ -99,19 +99,19 @@ TEST_CASE("spf macros: a domain-spec is cut to 253 characters by whole labels fr
 }
 
 TEST_CASE("spf macros: bad syntax is a permerror") {
-  CHECK(permerror("%") != "");
-  CHECK(permerror("%x") != "");
-  CHECK(permerror("%{d") != "");
-  CHECK(permerror("%{}") != "");
-  CHECK(permerror("%{q}") != "");
-  CHECK(permerror("%{d0}") != "");
-  CHECK(permerror("%{d2x}") != "");
+  CHECK(macroPermerror("%") != "");
+  CHECK(macroPermerror("%x") != "");
+  CHECK(macroPermerror("%{d") != "");
+  CHECK(macroPermerror("%{}") != "");
+  CHECK(macroPermerror("%{q}") != "");
+  CHECK(macroPermerror("%{d0}") != "");
+  CHECK(macroPermerror("%{d2x}") != "");
   CHECK(expand("%{d}}") == "email.example.com}"); // a '}' outside a macro is a literal
-  CHECK(permerror("a b") != "");
+  CHECK(macroPermerror("a b") != "");
   CHECK(expand("a b", rfcInputs(), MacroContext::Explanation) == "a b");
-  CHECK(permerror("%{c}") != "");
-  CHECK(permerror("%{r}") != "");
-  CHECK(permerror("%{t}") != "");
+  CHECK(macroPermerror("%{c}") != "");
+  CHECK(macroPermerror("%{r}") != "");
+  CHECK(macroPermerror("%{t}") != "");
   CHECK(macroStringError("%{c}", MacroContext::Explanation) == "");
   MacroInputs bad_ip = rfcInputs("not-an-ip");
   CHECK_FALSE(expandMacros("%{i}", bad_ip, MacroContext::DomainSpec).ok());

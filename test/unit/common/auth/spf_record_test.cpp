@@ -18,7 +18,7 @@ Record parsed(std::string_view txt) {
   return parse.record;
 }
 
-std::string permerror(std::string_view txt) {
+std::string recordPermerror(std::string_view txt) {
   const RecordParse parse = parseRecord(txt);
   CHECK_FALSE(parse.ok());
   CHECK(parse.record == Record{});
@@ -149,46 +149,47 @@ TEST_CASE("spf record: unknown modifiers are kept, redirect and exp are modifier
 }
 
 TEST_CASE("spf record: syntax errors are permerrors naming the bad term") {
-  CHECK(permerror("v=spf1 redirect=a.example redirect=b.example").find("redirect=b.example") !=
-        std::string::npos);
-  CHECK(permerror("v=spf1 exp=a.example exp=b.example") != "");
-  CHECK(permerror("v=spf1 ip4:192.0.2.0/33").find("ip4:192.0.2.0/33") != std::string::npos);
-  CHECK(permerror("v=spf1 ip6:2001:db8::/129") != "");
-  CHECK(permerror("v=spf1 ip4:192.0.2.0/024") != "");
-  CHECK(permerror("v=spf1 ip4:192.0.2.0/") != "");
-  CHECK(permerror("v=spf1 ip4:192.0.2") != "");
-  CHECK(permerror("v=spf1 ip4:192.0.2.01") != "");
-  CHECK(permerror("v=spf1 ip4:2001:db8::1") != "");
-  CHECK(permerror("v=spf1 ip6:192.0.2.1") != "");
-  CHECK(permerror("v=spf1 ip4") != "");
-  CHECK(permerror("v=spf1 ip4:") != "");
-  CHECK(permerror("v=spf1 a/33") != "");
-  CHECK(permerror("v=spf1 mx//129") != "");
-  CHECK(permerror("v=spf1 a:example.com//64/24") != "");
-  CHECK(permerror("v=spf1 a/24/") != "");
-  CHECK(permerror("v=spf1 foo:example.com").find("foo:example.com") != std::string::npos);
-  CHECK(permerror("v=spf1 -foo") != "");
-  CHECK(permerror("v=spf1 !all") != "");
-  CHECK(permerror("v=spf1 +-all") != "");
-  CHECK(permerror("v=spf1 include").find("include") != std::string::npos);
-  CHECK(permerror("v=spf1 include:") != "");
-  CHECK(permerror("v=spf1 exists") != "");
-  CHECK(permerror("v=spf1 all:example.com") != "");
-  CHECK(permerror("v=spf1 a:") != "");
-  CHECK(permerror("v=spf1 a:example") != "");      // no "." toplabel
-  CHECK(permerror("v=spf1 a:example.123") != "");  // numeric toplabel
-  CHECK(permerror("v=spf1 a:example.-com") != ""); // hyphen at the start of the toplabel
-  CHECK(permerror("v=spf1 include:%{x}.example.com") != "");
-  CHECK(permerror("v=spf1 include:%{d0}.example.com") != "");
-  CHECK(permerror("v=spf1 include:%{c}.example.com") != "");
-  CHECK(permerror("v=spf1 include:example.com%") != "");
-  CHECK(permerror("v=spf1 redirect=") != "");
-  CHECK(permerror("v=spf1 -redirect=example.com") != "");
-  CHECK(permerror("v=spf1 foo=%{") != "");
-  CHECK(permerror("v=spf1 a\t-all") != "");
-  CHECK(permerror("v=spf1 a:ex\x7f.com") != "");
-  CHECK(permerror("v=spf10 -all") != "");
-  CHECK(permerror("spf2.0/pra -all") != "");
+  CHECK(
+      recordPermerror("v=spf1 redirect=a.example redirect=b.example").find("redirect=b.example") !=
+      std::string::npos);
+  CHECK(recordPermerror("v=spf1 exp=a.example exp=b.example") != "");
+  CHECK(recordPermerror("v=spf1 ip4:192.0.2.0/33").find("ip4:192.0.2.0/33") != std::string::npos);
+  CHECK(recordPermerror("v=spf1 ip6:2001:db8::/129") != "");
+  CHECK(recordPermerror("v=spf1 ip4:192.0.2.0/024") != "");
+  CHECK(recordPermerror("v=spf1 ip4:192.0.2.0/") != "");
+  CHECK(recordPermerror("v=spf1 ip4:192.0.2") != "");
+  CHECK(recordPermerror("v=spf1 ip4:192.0.2.01") != "");
+  CHECK(recordPermerror("v=spf1 ip4:2001:db8::1") != "");
+  CHECK(recordPermerror("v=spf1 ip6:192.0.2.1") != "");
+  CHECK(recordPermerror("v=spf1 ip4") != "");
+  CHECK(recordPermerror("v=spf1 ip4:") != "");
+  CHECK(recordPermerror("v=spf1 a/33") != "");
+  CHECK(recordPermerror("v=spf1 mx//129") != "");
+  CHECK(recordPermerror("v=spf1 a:example.com//64/24") != "");
+  CHECK(recordPermerror("v=spf1 a/24/") != "");
+  CHECK(recordPermerror("v=spf1 foo:example.com").find("foo:example.com") != std::string::npos);
+  CHECK(recordPermerror("v=spf1 -foo") != "");
+  CHECK(recordPermerror("v=spf1 !all") != "");
+  CHECK(recordPermerror("v=spf1 +-all") != "");
+  CHECK(recordPermerror("v=spf1 include").find("include") != std::string::npos);
+  CHECK(recordPermerror("v=spf1 include:") != "");
+  CHECK(recordPermerror("v=spf1 exists") != "");
+  CHECK(recordPermerror("v=spf1 all:example.com") != "");
+  CHECK(recordPermerror("v=spf1 a:") != "");
+  CHECK(recordPermerror("v=spf1 a:example") != "");      // no "." toplabel
+  CHECK(recordPermerror("v=spf1 a:example.123") != "");  // numeric toplabel
+  CHECK(recordPermerror("v=spf1 a:example.-com") != ""); // hyphen at the start of the toplabel
+  CHECK(recordPermerror("v=spf1 include:%{x}.example.com") != "");
+  CHECK(recordPermerror("v=spf1 include:%{d0}.example.com") != "");
+  CHECK(recordPermerror("v=spf1 include:%{c}.example.com") != "");
+  CHECK(recordPermerror("v=spf1 include:example.com%") != "");
+  CHECK(recordPermerror("v=spf1 redirect=") != "");
+  CHECK(recordPermerror("v=spf1 -redirect=example.com") != "");
+  CHECK(recordPermerror("v=spf1 foo=%{") != "");
+  CHECK(recordPermerror("v=spf1 a\t-all") != "");
+  CHECK(recordPermerror("v=spf1 a:ex\x7f.com") != "");
+  CHECK(recordPermerror("v=spf10 -all") != "");
+  CHECK(recordPermerror("spf2.0/pra -all") != "");
 }
 
 TEST_CASE("spf record: bounded length and term count") {
@@ -197,11 +198,11 @@ TEST_CASE("spf record: bounded length and term count") {
     many += " a";
   }
   CHECK(parsed(many).mechanisms.size() == MaxTerms);
-  CHECK(permerror(many + " a") != "");
+  CHECK(recordPermerror(many + " a") != "");
   std::string longest = "v=spf1 a:" + std::string(MaxRecordLength - 13, 'x') + ".com";
   REQUIRE(longest.size() == MaxRecordLength);
   CHECK(parseRecord(longest).ok());
-  CHECK(permerror(longest + " ") != "");
+  CHECK(recordPermerror(longest + " ") != "");
 }
 
 TEST_CASE("spf record: written out with default lengths left out and modifiers last") {

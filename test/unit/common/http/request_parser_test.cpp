@@ -5,20 +5,20 @@
 #include <string>
 
 using namespace upesi::http;
-using Result = RequestParser::Result;
+using ParseResult = RequestParser::Result;
 
 namespace {
 
 // Feeds `bytes` whole, or `step` bytes at a time, and returns what the parser ended with.
-Result feedAll(RequestParser& parser, std::string_view bytes, std::size_t step = 0) {
-  Result result = Result::NeedMore;
+ParseResult feedAll(RequestParser& parser, std::string_view bytes, std::size_t step = 0) {
+  ParseResult result = ParseResult::NeedMore;
   std::size_t offset = 0;
   while (offset < bytes.size()) {
     const std::size_t length = step == 0 ? bytes.size() - offset : step;
     std::size_t consumed = 0;
     result = parser.feed(bytes.substr(offset, length), consumed);
     offset += consumed;
-    if (result != Result::NeedMore) {
+    if (result != ParseResult::NeedMore) {
       return result;
     }
   }
@@ -33,7 +33,7 @@ TEST_CASE("http: a GET, whole or a byte at a time, gives the same request") {
   for (std::size_t step : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
     CAPTURE(step);
     RequestParser parser;
-    REQUIRE(feedAll(parser, text, step) == Result::Complete);
+    REQUIRE(feedAll(parser, text, step) == ParseResult::Complete);
     const Request request = parser.take();
     CHECK(request.method == "GET");
     CHECK(request.target == "/metrics?name=upesi");
@@ -57,17 +57,17 @@ TEST_CASE("http: pipelined requests come out one at a time") {
   RequestParser parser;
   std::size_t consumed = 0;
   std::string_view rest = text;
-  REQUIRE(parser.feed(rest, consumed) == Result::Complete);
+  REQUIRE(parser.feed(rest, consumed) == ParseResult::Complete);
   CHECK(parser.take().target == "/a");
   rest.remove_prefix(consumed);
   CHECK(rest.starts_with("POST /b"));
-  REQUIRE(parser.feed(rest, consumed) == Result::Complete);
+  REQUIRE(parser.feed(rest, consumed) == ParseResult::Complete);
   const Request post = parser.take();
   CHECK(post.method == "POST");
   CHECK(post.body == "hello");
   rest.remove_prefix(consumed);
   CHECK(rest == "GET /c HTTP/1.1\r\n");
-  CHECK(parser.feed(rest, consumed) == Result::NeedMore);
+  CHECK(parser.feed(rest, consumed) == ParseResult::NeedMore);
   CHECK(consumed == rest.size());
   CHECK(parser.inRequest());
 }
@@ -77,16 +77,16 @@ TEST_CASE("http: a chunked body is decoded") {
   REQUIRE(feedAll(parser,
                   "POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                   "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
-                  3) == Result::Complete);
+                  3) == ParseResult::Complete);
   CHECK(parser.take().body == "hello world");
 }
 
 TEST_CASE("http: HTTP/1.0 and Connection: close are not kept alive") {
   RequestParser old;
-  REQUIRE(feedAll(old, "GET / HTTP/1.0\r\n\r\n") == Result::Complete);
+  REQUIRE(feedAll(old, "GET / HTTP/1.0\r\n\r\n") == ParseResult::Complete);
   CHECK_FALSE(old.take().keep_alive);
   RequestParser closing;
-  REQUIRE(feedAll(closing, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n") == Result::Complete);
+  REQUIRE(feedAll(closing, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n") == ParseResult::Complete);
   CHECK_FALSE(closing.take().keep_alive);
 }
 
@@ -97,7 +97,7 @@ TEST_CASE("http: a websocket upgrade stops at the end of its request") {
   const std::string frame = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
   RequestParser parser;
   std::size_t consumed = 0;
-  REQUIRE(parser.feed(text + frame, consumed) == Result::Complete);
+  REQUIRE(parser.feed(text + frame, consumed) == ParseResult::Complete);
   CHECK(consumed == text.size()); // the frame is the websocket's
   const Request request = parser.take();
   CHECK(request.upgrade);
@@ -114,24 +114,24 @@ TEST_CASE("http: past a limit, the status to answer") {
   SUBCASE("a long target: 414") {
     RequestParser parser(limits);
     CHECK(feedAll(parser, "GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n", 10) ==
-          Result::Failed);
+          ParseResult::Failed);
     CHECK(parser.failure().status == 414);
   }
   SUBCASE("long header fields: 431") {
     RequestParser parser(limits);
     CHECK(feedAll(parser, "GET / HTTP/1.1\r\nX-Big: " + std::string(300, 'v') + "\r\n\r\n", 9) ==
-          Result::Failed);
+          ParseResult::Failed);
     CHECK(parser.failure().status == 431);
   }
   SUBCASE("too many header fields: 431") {
     RequestParser parser(limits);
     CHECK(feedAll(parser, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n") ==
-          Result::Failed);
+          ParseResult::Failed);
     CHECK(parser.failure().status == 431);
   }
   SUBCASE("a Content-Length past the limit: 413 before the body arrives") {
     RequestParser parser(limits);
-    CHECK(feedAll(parser, "POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n") == Result::Failed);
+    CHECK(feedAll(parser, "POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n") == ParseResult::Failed);
     CHECK(parser.failure().status == 413);
   }
   SUBCASE("a chunked body past the limit: 413") {
@@ -139,7 +139,7 @@ TEST_CASE("http: past a limit, the status to answer") {
     CHECK(feedAll(parser,
                   "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                   "a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n",
-                  4) == Result::Failed);
+                  4) == ParseResult::Failed);
     CHECK(parser.failure().status == 413);
   }
 }
@@ -157,11 +157,11 @@ TEST_CASE("http: what is not HTTP, or smuggles a request, is a 400 and stays one
        }) {
     CAPTURE(text);
     RequestParser parser;
-    REQUIRE(feedAll(parser, text) == Result::Failed);
+    REQUIRE(feedAll(parser, text) == ParseResult::Failed);
     CHECK(parser.failure().status == 400);
     CHECK_FALSE(parser.failure().reason.empty());
     std::size_t consumed = 1;
-    CHECK(parser.feed("GET / HTTP/1.1\r\n\r\n", consumed) == Result::Failed);
+    CHECK(parser.feed("GET / HTTP/1.1\r\n\r\n", consumed) == ParseResult::Failed);
     CHECK(consumed == 0);
   }
 }

@@ -46,7 +46,7 @@ using upesi::test::TempDir;
 
 namespace {
 
-Todo sampleTodo() {
+Todo writerTodo() {
   Todo todo;
   todo.queue_time = 1795418587971;
   todo.domain = "example.net";
@@ -96,13 +96,13 @@ TEST_CASE("queue writer: writes, renames, reads back") {
   TempDir dir;
   const std::string name = QueueFileName::makeNew(1795418587971, ::getpid(), "mx.test").format();
   const std::string big(200 * 1024, 'x'); // past the writer's buffer
-  auto size = writeQueueFile(dir.str(), name, sampleTodo(),
+  auto size = writeQueueFile(dir.str(), name, writerTodo(),
                              chunks({"Subject: s\r\n", "\r\n", "..dot\r\n", big, "\r\nend\r\n"}));
   REQUIRE(size.ok());
   CHECK(dir.entries() == std::vector<std::string>{name});
   const std::string bytes = dir.read(name);
   CHECK(*size == bytes.size());
-  auto encoded = upesi::queue::encodeQueueFile(sampleTodo(),
+  auto encoded = upesi::queue::encodeQueueFile(writerTodo(),
                                                "Subject: s\r\n\r\n..dot\r\n" + big + "\r\nend\r\n");
   REQUIRE(encoded.ok());
   CHECK(bytes == *encoded);
@@ -113,10 +113,10 @@ TEST_CASE("queue writer: writes, renames, reads back") {
 
   auto header = readHeader(dir.str() + "/" + name);
   REQUIRE(header.ok());
-  CHECK((header->todo == sampleTodo()));
+  CHECK((header->todo == writerTodo()));
 
   // A null writer: header only.
-  auto header_only = writeQueueFile(dir.str() + "/", "other", sampleTodo(), MessageWriter{});
+  auto header_only = writeQueueFile(dir.str() + "/", "other", writerTodo(), MessageWriter{});
   REQUIRE(header_only.ok());
   CHECK(dir.read("other").size() == *header_only);
 }
@@ -124,7 +124,7 @@ TEST_CASE("queue writer: writes, renames, reads back") {
 TEST_CASE("queue writer: failures leave no temporary file") {
   TempDir dir;
   // The message writer fails.
-  auto failed = writeQueueFile(dir.str(), "f1", sampleTodo(),
+  auto failed = writeQueueFile(dir.str(), "f1", writerTodo(),
                                [](const ByteSink& sink) -> Result<std::monostate> {
                                  (void)sink("Subject: s\r\n");
                                  return Error{"spool read error"};
@@ -135,31 +135,31 @@ TEST_CASE("queue writer: failures leave no temporary file") {
 
   // The temporary name exists already (O_EXCL): an error, and the other file is left alone.
   { std::ofstream(dir.str() + "/__tmp__.f2") << "someone else's"; }
-  auto exists = writeQueueFile(dir.str(), "f2", sampleTodo(), chunks({"x\r\n"}));
+  auto exists = writeQueueFile(dir.str(), "f2", writerTodo(), chunks({"x\r\n"}));
   REQUIRE_FALSE(exists.ok());
   CHECK(exists.error().find("File exists") != std::string::npos);
   CHECK(dir.read("__tmp__.f2") == "someone else's");
   fs::remove(dir.str() + "/__tmp__.f2");
 
   // No such directory.
-  auto no_dir = writeQueueFile(dir.str() + "/missing", "f3", sampleTodo(), chunks({}));
+  auto no_dir = writeQueueFile(dir.str() + "/missing", "f3", writerTodo(), chunks({}));
   REQUIRE_FALSE(no_dir.ok());
   CHECK(no_dir.error().find("No such file or directory") != std::string::npos);
 
   // Bad names.
-  CHECK_FALSE(writeQueueFile(dir.str(), "", sampleTodo(), chunks({})).ok());
-  CHECK_FALSE(writeQueueFile(dir.str(), "../escape", sampleTodo(), chunks({})).ok());
+  CHECK_FALSE(writeQueueFile(dir.str(), "", writerTodo(), chunks({})).ok());
+  CHECK_FALSE(writeQueueFile(dir.str(), "../escape", writerTodo(), chunks({})).ok());
 
   // The final name is a directory: rename fails and the temporary file is unlinked.
   fs::create_directory(dir.str() + "/f4");
   fs::create_directory(dir.str() + "/f4/x");
-  auto rename_failed = writeQueueFile(dir.str(), "f4", sampleTodo(), chunks({"x\r\n"}));
+  auto rename_failed = writeQueueFile(dir.str(), "f4", writerTodo(), chunks({"x\r\n"}));
   REQUIRE_FALSE(rename_failed.ok());
   CHECK(rename_failed.error().find("rename") != std::string::npos);
   CHECK(dir.entries() == std::vector<std::string>{"f4"});
 
   // A header too large to store.
-  Todo huge = sampleTodo();
+  Todo huge = writerTodo();
   huge.notes["blob"] = std::string(upesi::queue::MaxHeaderBytes, 'x');
   CHECK_FALSE(writeQueueFile(dir.str(), "f5", huge, chunks({})).ok());
   CHECK(dir.entries() == std::vector<std::string>{"f4"});
@@ -167,7 +167,7 @@ TEST_CASE("queue writer: failures leave no temporary file") {
   if (!running_as_root()) {
     // A read-only directory.
     fs::permissions(dir.str(), fs::perms::owner_read | fs::perms::owner_exec);
-    auto denied = writeQueueFile(dir.str(), "f6", sampleTodo(), chunks({}));
+    auto denied = writeQueueFile(dir.str(), "f6", writerTodo(), chunks({}));
     REQUIRE_FALSE(denied.ok());
     CHECK(denied.error().find("Permission denied") != std::string::npos);
     fs::permissions(dir.str(), fs::perms::owner_all);
@@ -184,8 +184,8 @@ TEST_CASE("queue writer: write errors from the disk are reported") {
   rlimit small = saved;
   small.rlim_cur = 1000;
   REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-  auto result = writeQueueFile(dir.str(), "big", sampleTodo(), chunks({std::string(100000, 'x')}));
-  auto small_chunks = writeQueueFile(dir.str(), "big2", sampleTodo(),
+  auto result = writeQueueFile(dir.str(), "big", writerTodo(), chunks({std::string(100000, 'x')}));
+  auto small_chunks = writeQueueFile(dir.str(), "big2", writerTodo(),
                                      chunks(std::vector<std::string>(100, std::string(100, 'y'))));
   ::setrlimit(RLIMIT_FSIZE, &saved);
   ::signal(SIGXFSZ, saved_handler);
@@ -198,7 +198,7 @@ TEST_CASE("queue writer: write errors from the disk are reported") {
 
 TEST_CASE("queue writer: rename, remove, move to error") {
   TempDir dir;
-  REQUIRE(writeQueueFile(dir.str(), "a", sampleTodo(), chunks({"x\r\n"})).ok());
+  REQUIRE(writeQueueFile(dir.str(), "a", writerTodo(), chunks({"x\r\n"})).ok());
   REQUIRE(renameQueueFile(dir.str(), "a", "b").ok());
   CHECK(dir.entries() == std::vector<std::string>{"b"});
   auto missing = renameQueueFile(dir.str(), "a", "c");
@@ -217,7 +217,7 @@ TEST_CASE("queue writer: rename, remove, move to error") {
 
 TEST_CASE("queue writer: rewriting replaces the original under the next name") {
   TempDir dir;
-  Todo both = sampleTodo();
+  Todo both = writerTodo();
   both.rcpt_to.push_back(ordered_json::parse(
       R"({"original":"<c@example.net>","original_host":"example.net","host":"example.net","user":"c"})"));
   REQUIRE(writeQueueFile(dir.str(), "a", both, chunks({"Subject: s\r\n\r\nbody\r\n"})).ok());
@@ -226,7 +226,7 @@ TEST_CASE("queue writer: rewriting replaces the original under the next name") {
 
   // The message writer fails: the original is as it was, and nothing else is left.
   auto failed = rewriteQueueFile(
-      dir.str(), "a", "b", sampleTodo(),
+      dir.str(), "a", "b", writerTodo(),
       [](const ByteSink&) -> Result<std::monostate> { return Error{"read error"}; });
   REQUIRE_FALSE(failed.ok());
   CHECK(dir.entries() == std::vector<std::string>{"a"});
@@ -235,12 +235,12 @@ TEST_CASE("queue writer: rewriting replaces the original under the next name") {
   CHECK((kept->todo == both));
 
   auto rewritten =
-      rewriteQueueFile(dir.str(), "a", "b", sampleTodo(), chunks({"Subject: s\r\n\r\nbody\r\n"}));
+      rewriteQueueFile(dir.str(), "a", "b", writerTodo(), chunks({"Subject: s\r\n\r\nbody\r\n"}));
   REQUIRE(rewritten.ok());
   CHECK(rewritten->name == "b");
   CHECK(rewritten->warning.empty());
   CHECK(dir.entries() == std::vector<std::string>{"b"});
-  auto encoded = upesi::queue::encodeQueueFile(sampleTodo(), "Subject: s\r\n\r\nbody\r\n");
+  auto encoded = upesi::queue::encodeQueueFile(writerTodo(), "Subject: s\r\n\r\nbody\r\n");
   REQUIRE(encoded.ok());
   CHECK(dir.read("b") == *encoded);
   CHECK(std::holds_alternative<QueueFileLock>(claimQueueFile(dir.str(), "b"))); // released
@@ -338,7 +338,7 @@ TEST_CASE("queue writer: writes race clean-ups of other processes and all succee
   std::vector<std::string> failures;
   constexpr int Files = 400;
   for (int n = 0; n < Files; ++n) {
-    auto size = writeQueueFile(dir.str(), fmt::format("race-{}", n), sampleTodo(), chunks({"x"}));
+    auto size = writeQueueFile(dir.str(), fmt::format("race-{}", n), writerTodo(), chunks({"x"}));
     if (!size) {
       failures.push_back(size.error());
     }
@@ -354,7 +354,7 @@ TEST_CASE("queue writer: the file is locked while it is written, until it is in 
   const std::string temp = dir.str() + "/__tmp__.w1";
   bool locked_while_writing = false;
   auto size = writeQueueFile(
-      dir.str(), "w1", sampleTodo(), [&](const ByteSink& sink) -> Result<std::monostate> {
+      dir.str(), "w1", writerTodo(), [&](const ByteSink& sink) -> Result<std::monostate> {
         const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
         locked_while_writing =
             fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
@@ -371,7 +371,7 @@ TEST_CASE("queue writer: the file is locked while it is written, until it is in 
 
 TEST_CASE("queue writer: claiming a file takes an exclusive flock") {
   TempDir dir;
-  REQUIRE(writeQueueFile(dir.str(), "q", sampleTodo(), chunks({"x\r\n"})).ok());
+  REQUIRE(writeQueueFile(dir.str(), "q", writerTodo(), chunks({"x\r\n"})).ok());
 
   auto first = claimQueueFile(dir.str(), "q");
   REQUIRE(std::holds_alternative<QueueFileLock>(first));
@@ -417,7 +417,7 @@ TEST_CASE("queue writer: claiming a file takes an exclusive flock") {
 
 TEST_CASE("queue writer: a dead owner's lock vanishes with it") {
   TempDir dir;
-  REQUIRE(writeQueueFile(dir.str(), "q", sampleTodo(), chunks({"x\r\n"})).ok());
+  REQUIRE(writeQueueFile(dir.str(), "q", writerTodo(), chunks({"x\r\n"})).ok());
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
   const std::string path = dir.str() + "/q";

@@ -6,7 +6,7 @@
 using namespace upesi::plugins::dns_list;
 
 namespace {
-Settings read(const char* text) {
+Settings settingsFrom(const char* text) {
   auto ini = upesi::config::parseIni(text, "dns-list.ini",
                                      upesi::config::parseBooleanDecls(iniBooleans()));
   REQUIRE(ini.ok());
@@ -24,7 +24,7 @@ bool hasError(const Settings& settings, const std::string& part) {
 } // namespace
 
 TEST_CASE("plugins/dns-list: defaults without a file") {
-  auto settings = read("");
+  auto settings = settingsFrom("");
   CHECK(settings.zones.empty());
   CHECK_FALSE(settings.search_first);
   CHECK(settings.periodic_checks == 30);
@@ -42,11 +42,11 @@ TEST_CASE("plugins/dns-list: defaults without a file") {
 }
 
 TEST_CASE("plugins/dns-list: zones as a list or as zones[] lines, with their sections") {
-  auto settings = read("[main]\nzones=bl.test, WL.test;karma.test bl.test\nsearch=first\n"
-                       "[wl.test]\ntype=allow\nok_helo=true\nok_mail=yes\n"
-                       "[karma.test]\ntype=karma\nipv6=true\nloopback_is_rejected=true\n"
-                       "127.0.0.1=white\n"
-                       "[bl.test]\nreject=false\n127.0.0.2=SBL\n127.0.0.4=XBL\n");
+  auto settings = settingsFrom("[main]\nzones=bl.test, WL.test;karma.test bl.test\nsearch=first\n"
+                               "[wl.test]\ntype=allow\nok_helo=true\nok_mail=yes\n"
+                               "[karma.test]\ntype=karma\nipv6=true\nloopback_is_rejected=true\n"
+                               "127.0.0.1=white\n"
+                               "[bl.test]\nreject=false\n127.0.0.2=SBL\n127.0.0.4=XBL\n");
   REQUIRE(settings.zones.size() == 3);
   CHECK(settings.search_first);
   const auto& bl = settings.zones[0];
@@ -65,16 +65,17 @@ TEST_CASE("plugins/dns-list: zones as a list or as zones[] lines, with their sec
   CHECK(settings.zones[2].loopback_is_rejected);
   CHECK(settings.zones[2].descriptions.at("127.0.0.1") == "white");
 
-  auto array = read("[main]\nzones[]=a.test\nzones[]=b.test, c.test\n");
+  auto array = settingsFrom("[main]\nzones[]=a.test\nzones[]=b.test, c.test\n");
   REQUIRE(array.zones.size() == 3);
   CHECK(array.zones[2].name == "c.test");
 }
 
 TEST_CASE("plugins/dns-list: weighted sites, thresholds, and the zones asked once") {
-  auto settings = read("[main]\nzones=bl.test\n"
-                       "[weighted]\nsites=bl.test*2, w.test=127.0.0.[2..11]*3 "
-                       "wl.test=127.0.[0..255].[1;3]*-2\n"
-                       "threshold=3\nallow_threshold=-1\naction=defer\n[w.test]\nipv6=true\n");
+  auto settings =
+      settingsFrom("[main]\nzones=bl.test\n"
+                   "[weighted]\nsites=bl.test*2, w.test=127.0.0.[2..11]*3 "
+                   "wl.test=127.0.[0..255].[1;3]*-2\n"
+                   "threshold=3\nallow_threshold=-1\naction=defer\n[w.test]\nipv6=true\n");
   REQUIRE(settings.weighted.sites.size() == 3);
   CHECK(settings.weighted.sites[0].weight == 2);
   CHECK(settings.weighted.sites[1].zone == "w.test");
@@ -86,18 +87,18 @@ TEST_CASE("plugins/dns-list: weighted sites, thresholds, and the zones asked onc
   CHECK(settings.zone("w.test").ipv6);
   CHECK(settings.zone("wl.test").type == ListType::Block);
 
-  auto lines = read("[weighted]\nsites[]=a.test*2\nsites[]=b.test=127.0.0.[2;3]\n");
+  auto lines = settingsFrom("[weighted]\nsites[]=a.test*2\nsites[]=b.test=127.0.0.[2;3]\n");
   REQUIRE(lines.weighted.sites.size() == 2);
   CHECK(lines.weighted.sites[1].filter.has_value());
 }
 
 TEST_CASE("plugins/dns-list: bad values are reported and their defaults kept") {
-  auto settings = read("[main]\nzones=bl.test\nsearch=some\nperiodic_checks=-1\n"
-                       "lookup_timeout=0\ncache_max_entries=lots\ncache_max_ttl=1.5\n"
-                       "reject_at=helo\n"
-                       "[bl.test]\ntype=blocky\n"
-                       "[weighted]\nsites=ok.test, bad.test*x, worse.test=1.2.3\n"
-                       "allow_threshold=2\naction=drop\nthreshold=many\n");
+  auto settings = settingsFrom("[main]\nzones=bl.test\nsearch=some\nperiodic_checks=-1\n"
+                               "lookup_timeout=0\ncache_max_entries=lots\ncache_max_ttl=1.5\n"
+                               "reject_at=helo\n"
+                               "[bl.test]\ntype=blocky\n"
+                               "[weighted]\nsites=ok.test, bad.test*x, worse.test=1.2.3\n"
+                               "allow_threshold=2\naction=drop\nthreshold=many\n");
   CHECK(hasError(settings, "search=some is not first or all"));
   CHECK(hasError(settings, "periodic_checks=-1"));
   CHECK(hasError(settings, "lookup_timeout=0"));
@@ -124,7 +125,7 @@ TEST_CASE("plugins/dns-list: the number of zones is bounded") {
   for (int i = 0; i < 70; ++i) {
     zones += "z" + std::to_string(i) + ".test ";
   }
-  auto settings = read(zones.c_str());
+  auto settings = settingsFrom(zones.c_str());
   CHECK(settings.zones.size() == MaxZones);
   CHECK(hasError(settings, "more than 64"));
 }

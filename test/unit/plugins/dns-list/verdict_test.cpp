@@ -7,7 +7,7 @@ using namespace upesi::plugins::dns_list;
 using Action = Verdict::Action;
 
 namespace {
-Settings read(const char* text) {
+Settings readVerdictSettings(const char* text) {
   auto ini = upesi::config::parseIni(text, "dns-list.ini",
                                      upesi::config::parseBooleanDecls(iniBooleans()));
   REQUIRE(ini.ok());
@@ -45,8 +45,9 @@ using Zones = std::vector<std::string>;
 } // namespace
 
 TEST_CASE("plugins/dns-list: search=all rejects on every rejecting listing, records the rest") {
-  auto settings = read("[main]\nzones=a.test b.test c.test d.test\n[c.test]\nreject=false\n"
-                       "[a.test]\n127.0.0.2=SBL\n");
+  auto settings =
+      readVerdictSettings("[main]\nzones=a.test b.test c.test d.test\n[c.test]\nreject=false\n"
+                          "[a.test]\n127.0.0.2=SBL\n");
   ZoneAnswers answers = {{"a.test", listed()}, {"b.test", unlisted()}};
   CHECK_FALSE(evaluate(settings, all(settings), answers, false).decided);
   answers["c.test"] = listed();
@@ -61,21 +62,22 @@ TEST_CASE("plugins/dns-list: search=all rejects on every rejecting listing, reco
 }
 
 TEST_CASE("plugins/dns-list: reject=false only records") {
-  auto settings = read("[main]\nzones=a.test\n[a.test]\nreject=false\n");
+  auto settings = readVerdictSettings("[main]\nzones=a.test\n[a.test]\nreject=false\n");
   auto verdict = evaluate(settings, all(settings), {{"a.test", listed()}}, true);
   CHECK(verdict.action == Action::Continue);
   CHECK(recorded(verdict, "fail") == Zones{"a.test"});
 }
 
 TEST_CASE("plugins/dns-list: an allow listing wins, and under search=first ends the search") {
-  auto settings = read("[main]\nzones=wl.test bl.test\n[wl.test]\ntype=allow\n");
+  auto settings = readVerdictSettings("[main]\nzones=wl.test bl.test\n[wl.test]\ntype=allow\n");
   auto verdict =
       evaluate(settings, all(settings), {{"wl.test", listed()}, {"bl.test", listed()}}, true);
   CHECK(verdict.action == Action::Accept);
   CHECK(verdict.zones == Zones{"wl.test"});
   CHECK(recorded(verdict, "fail") == Zones{"bl.test"});
 
-  auto first = read("[main]\nzones=wl.test bl.test\nsearch=first\n[wl.test]\ntype=allow\n");
+  auto first =
+      readVerdictSettings("[main]\nzones=wl.test bl.test\nsearch=first\n[wl.test]\ntype=allow\n");
   verdict = evaluate(first, all(first), {{"wl.test", listed()}}, false);
   REQUIRE(verdict.decided);
   CHECK(verdict.action == Action::Accept);
@@ -87,7 +89,7 @@ TEST_CASE("plugins/dns-list: an allow listing wins, and under search=first ends 
 }
 
 TEST_CASE("plugins/dns-list: search=first waits for earlier zones, then the first decides") {
-  auto settings = read("[main]\nzones=a.test b.test c.test\nsearch=first\n");
+  auto settings = readVerdictSettings("[main]\nzones=a.test b.test c.test\nsearch=first\n");
   // b lists, but a has not answered: a might decide.
   CHECK_FALSE(evaluate(settings, all(settings), {{"b.test", listed()}}, false).decided);
   auto verdict =
@@ -103,7 +105,7 @@ TEST_CASE("plugins/dns-list: search=first waits for earlier zones, then the firs
 }
 
 TEST_CASE("plugins/dns-list: karma lists pass, fail or note") {
-  auto settings = read("[main]\nzones=k.test\n[k.test]\ntype=karma\n");
+  auto settings = readVerdictSettings("[main]\nzones=k.test\n[k.test]\ntype=karma\n");
   auto good = evaluate(settings, all(settings), {{"k.test", listed({"127.0.0.1"})}}, true);
   CHECK(good.action == Action::Continue);
   CHECK(recorded(good, "pass") == Zones{"k.test"});
@@ -116,14 +118,14 @@ TEST_CASE("plugins/dns-list: karma lists pass, fail or note") {
 }
 
 TEST_CASE("plugins/dns-list: errors pass the client unless defer_on_error") {
-  auto settings = read("[main]\nzones=a.test b.test\n");
+  auto settings = readVerdictSettings("[main]\nzones=a.test b.test\n");
   auto verdict = evaluate(settings, all(settings),
                           {{"a.test", failed("SERVFAIL")}, {"b.test", unlisted()}}, true);
   CHECK(verdict.action == Action::Continue);
   CHECK(recorded(verdict, "err") == Zones{"a.test: SERVFAIL"});
   CHECK(recorded(verdict, "fail").empty());
 
-  auto deferring = read("[main]\nzones=a.test b.test\ndefer_on_error=true\n");
+  auto deferring = readVerdictSettings("[main]\nzones=a.test b.test\ndefer_on_error=true\n");
   verdict = evaluate(deferring, all(deferring),
                      {{"a.test", failed("timeout")}, {"b.test", unlisted()}}, true);
   CHECK(verdict.action == Action::Defer);
@@ -135,15 +137,15 @@ TEST_CASE("plugins/dns-list: errors pass the client unless defer_on_error") {
 }
 
 TEST_CASE("plugins/dns-list: only consulted zones count") {
-  auto settings = read("[main]\nzones=a.test b.test\n");
+  auto settings = readVerdictSettings("[main]\nzones=a.test b.test\n");
   auto verdict = evaluate(settings, {"b.test"}, {{"b.test", unlisted()}}, false);
   REQUIRE(verdict.decided);
   CHECK(recorded(verdict, "pass") == Zones{"b.test"});
 }
 
 TEST_CASE("plugins/dns-list: the weighted score against the thresholds") {
-  auto settings = read("[weighted]\nsites=w1.test=127.0.0.[2..11], w2.test, "
-                       "wl.test=127.0.[0..255].[1..3]*-2\nthreshold=2\n");
+  auto settings = readVerdictSettings("[weighted]\nsites=w1.test=127.0.0.[2..11], w2.test, "
+                                      "wl.test=127.0.[0..255].[1..3]*-2\nthreshold=2\n");
   const auto zones = all(settings);
   auto one =
       evaluate(settings, zones,
@@ -179,7 +181,8 @@ TEST_CASE("plugins/dns-list: the weighted score against the thresholds") {
 }
 
 TEST_CASE("plugins/dns-list: a score at the allow threshold accepts") {
-  auto settings = read("[weighted]\nsites=bl.test*2 wl.test*-3\nthreshold=2\nallow_threshold=-1\n");
+  auto settings = readVerdictSettings(
+      "[weighted]\nsites=bl.test*2 wl.test*-3\nthreshold=2\nallow_threshold=-1\n");
   auto verdict =
       evaluate(settings, all(settings), {{"wl.test", listed()}, {"bl.test", unlisted()}}, true);
   CHECK(verdict.score == -3);
@@ -191,8 +194,8 @@ TEST_CASE("plugins/dns-list: a score at the allow threshold accepts") {
 }
 
 TEST_CASE("plugins/dns-list: a zone in zones and in the weighted sites") {
-  auto settings = read("[main]\nzones=bl.test\n[bl.test]\nreject=false\n"
-                       "[weighted]\nsites=bl.test*5\nthreshold=5\n");
+  auto settings = readVerdictSettings("[main]\nzones=bl.test\n[bl.test]\nreject=false\n"
+                                      "[weighted]\nsites=bl.test*5\nthreshold=5\n");
   auto verdict = evaluate(settings, all(settings), {{"bl.test", listed()}}, true);
   CHECK(verdict.action == Action::Continue);
   CHECK(verdict.weighted_block);

@@ -1,5 +1,5 @@
-// rspamd.ini read with Haraka's defaults, and rspamd's replies turned into results, answers
-// and header values, hostile replies included.
+// rspamd.ini readRspamdSettings with Haraka's defaults, and rspamd's replies turned into results,
+// answers and header values, hostile replies included.
 #include "common/config/ini_parser.hpp"
 #include "plugins/rspamd/settings.hpp"
 #include "plugins/rspamd/verdict.hpp"
@@ -11,7 +11,7 @@ using upesi::Code;
 
 namespace {
 
-Settings read(const char* text) {
+Settings readRspamdSettings(const char* text) {
   auto ini =
       upesi::config::parseIni(text, "rspamd.ini", upesi::config::parseBooleanDecls(iniBooleans()));
   REQUIRE(ini.ok());
@@ -27,7 +27,7 @@ nlohmann::json reply(const char* text) {
 } // namespace
 
 TEST_CASE("plugins/rspamd: Haraka's defaults without a file") {
-  auto s = read("");
+  auto s = readRspamdSettings("");
   CHECK(s.host == "localhost");
   CHECK(s.port == 11333);
   CHECK(s.path == "/checkv2");
@@ -50,10 +50,11 @@ TEST_CASE("plugins/rspamd: Haraka's defaults without a file") {
 }
 
 TEST_CASE("plugins/rspamd: request settings become fixed fields; bad values keep defaults") {
-  auto s = read("port=99999\ntimeout=abc\nadd_headers=often\nmax_size=-1\nalways_add_headers=true\n"
-                "[request]\nflags=groups, milter\nmilter=true\nzstd=true\npass_all=true\n"
-                "settings_id=uribl\n[auth]\nbasic_user=u\nbasic_pass=p\n"
-                "[request_headers]\nMTA-Tag=outbound\n");
+  auto s = readRspamdSettings(
+      "port=99999\ntimeout=abc\nadd_headers=often\nmax_size=-1\nalways_add_headers=true\n"
+      "[request]\nflags=groups, milter\nmilter=true\nzstd=true\npass_all=true\n"
+      "settings_id=uribl\n[auth]\nbasic_user=u\nbasic_pass=p\n"
+      "[request_headers]\nMTA-Tag=outbound\n");
   CHECK(s.port == 11333);
   CHECK(s.max_size == 10 * 1024 * 1024);
   CHECK(s.add_headers == AddHeaders::Sometimes);
@@ -65,7 +66,7 @@ TEST_CASE("plugins/rspamd: request settings become fixed fields; bad values keep
                                        {"Authorization", "Basic dTpw"},
                                        {"MTA-Tag", "outbound"}};
   CHECK(s.fixed_headers == expected);
-  CHECK(read("always_add_headers=true\n").add_headers == AddHeaders::Always);
+  CHECK(readRspamdSettings("always_add_headers=true\n").add_headers == AddHeaders::Always);
 }
 
 TEST_CASE("plugins/rspamd: replies that are not scan results") {
@@ -94,30 +95,33 @@ TEST_CASE("plugins/rspamd: the summary keeps what Haraka keeps") {
 }
 
 TEST_CASE("plugins/rspamd: actions become answers") {
-  const auto s = read("");
+  const auto s = readRspamdSettings("");
   auto gtube = reply(R"({"action":"reject","messages":{"smtp_message":"Gtube pattern"}})");
   auto d = decide(s, gtube, false);
   CHECK((d.code == Code::Deny));
   CHECK(d.message == "Gtube pattern");
   CHECK((decide(s, gtube, true).code == Code::Cont)); // authenticated: reject.authenticated
-  CHECK((decide(read("[reject]\nauthenticated=true\n"), gtube, true).code == Code::Deny));
-  CHECK((decide(read("[reject]\nspam=false\n"), gtube, false).code == Code::Cont));
+  CHECK((decide(readRspamdSettings("[reject]\nauthenticated=true\n"), gtube, true).code ==
+         Code::Deny));
+  CHECK((decide(readRspamdSettings("[reject]\nspam=false\n"), gtube, false).code == Code::Cont));
   auto plain =
-      decide(read("[smtp_message]\nenabled=false\n[reject]\nmessage=No thanks\n"), gtube, false);
+      decide(readRspamdSettings("[smtp_message]\nenabled=false\n[reject]\nmessage=No thanks\n"),
+             gtube, false);
   CHECK(plain.message == "No thanks");
 
   auto soft = decide(s, reply(R"({"action":"soft reject"})"), false);
   CHECK((soft.code == Code::DenySoft));
   CHECK(soft.message == "Deferred by policy");
   CHECK((decide(s, reply(R"({"action":"greylist"})"), false).code == Code::DenySoft));
-  CHECK((decide(read("[soft_reject]\nenabled=false\n"), reply(R"({"action":"greylist"})"), false)
+  CHECK((decide(readRspamdSettings("[soft_reject]\nenabled=false\n"),
+                reply(R"({"action":"greylist"})"), false)
              .code == Code::Cont));
   CHECK((decide(s, reply(R"({"action":"add header"})"), false).code == Code::Cont));
   CHECK((decide(s, reply(R"({"action":["reject"]})"), false).code == Code::Cont));
 }
 
 TEST_CASE("plugins/rspamd: subject, score and spam bar as Haraka writes them") {
-  const auto s = read("");
+  const auto s = readRspamdSettings("");
   CHECK(rewrittenSubject(s, reply(R"({"a":1})"), "hello") == "[SPAM] hello");
   CHECK(rewrittenSubject(s, reply(R"({"subject":"*** %s ***"})"), "hi") == "*** hi ***");
   CHECK(jsNumber(15.0) == "15");

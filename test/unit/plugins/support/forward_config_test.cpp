@@ -14,7 +14,7 @@ namespace {
 const ForwardKind Smtp{"smtp_forward.ini", false, "", 25};
 const ForwardKind Lmtp{"lmtp.ini", true, "127.0.0.1", 24};
 
-ForwardConfigReading read(const char* ini, const ForwardKind& kind = Smtp) {
+ForwardConfigReading readForward(const char* ini, const ForwardKind& kind = Smtp) {
   return readForwardConfig(nlohmann::json::parse(ini), kind);
 }
 
@@ -39,7 +39,7 @@ TEST_CASE("plugins/support/forward_config: defaults come from the kind") {
   for (const char* ini :
        {"null", "[]", "\"text\"", "{}", R"({"main": "not a section"})", R"({"main": {}})"}) {
     CAPTURE(ini);
-    const auto smtp = read(ini);
+    const auto smtp = readForward(ini);
     CHECK(smtp.problems.empty());
     CHECK(smtp.config.main.host == "");
     CHECK(smtp.config.main.port == 25);
@@ -49,7 +49,7 @@ TEST_CASE("plugins/support/forward_config: defaults come from the kind") {
     CHECK(smtp.config.main.section == "main");
     CHECK(smtp.config.domains.empty());
     CHECK_FALSE(smtp.config.select_by_sender);
-    const auto lmtp = read(ini, Lmtp);
+    const auto lmtp = readForward(ini, Lmtp);
     CHECK(lmtp.config.main.host == "127.0.0.1");
     CHECK(lmtp.config.main.port == 24);
   }
@@ -65,7 +65,7 @@ TEST_CASE("plugins/support/forward_config: host is any scalar, as text") {
         Case{"true", "true"}, Case{"null", ""}, Case{"2.5", ""}, Case{"[]", ""}, Case{"{}", ""}}) {
     CAPTURE(c.host);
     const auto reading =
-        read(("{\"main\": {\"host\": " + std::string(c.host) + "}}").c_str(), Lmtp);
+        readForward(("{\"main\": {\"host\": " + std::string(c.host) + "}}").c_str(), Lmtp);
     CHECK(reading.problems.empty());
     CHECK(reading.config.main.host == c.want);
   }
@@ -102,7 +102,7 @@ TEST_CASE("plugins/support/forward_config: port is 1..65535, anything else is a 
        }) {
     CAPTURE(c.port);
     const auto reading =
-        read(("{\"main\": {\"port\": " + std::string(c.port) + "}}").c_str(), Lmtp);
+        readForward(("{\"main\": {\"port\": " + std::string(c.port) + "}}").c_str(), Lmtp);
     if (c.want == 0) {
       CHECK(problems(reading) == "[main] port: not a port number");
       CHECK(reading.config.main.port == 24);
@@ -126,7 +126,7 @@ TEST_CASE("plugins/support/forward_config: timeouts are 1..3600 seconds") {
       CAPTURE(c.value);
       const std::string ini =
           "{\"main\": {\"" + std::string(key) + "\": " + std::string(c.value) + "}}";
-      const auto reading = read(ini.c_str());
+      const auto reading = readForward(ini.c_str());
       const auto& route = reading.config.main;
       const auto& got =
           std::string(key) == "connect_timeout" ? route.connect_timeout : route.command_timeout;
@@ -156,7 +156,7 @@ TEST_CASE("plugins/support/forward_config: enable_outbound is Haraka's truthines
         Case{"2", false}, Case{R"("maybe")", false}}) {
     CAPTURE(c.value);
     const auto reading =
-        read(("{\"main\": {\"enable_outbound\": " + std::string(c.value) + "}}").c_str());
+        readForward(("{\"main\": {\"enable_outbound\": " + std::string(c.value) + "}}").c_str());
     CHECK(reading.problems.empty());
     CHECK(reading.config.main.enable_outbound == c.want);
   }
@@ -166,10 +166,10 @@ TEST_CASE("plugins/support/forward_config: enable_outbound is Haraka's truthines
     const std::string ini =
         R"({"main": {"enable_outbound": false}, "d.example": {"enable_outbound": )" +
         std::string(no_word) + "}}";
-    const auto reading = read(ini.c_str());
+    const auto reading = readForward(ini.c_str());
     CHECK(reading.problems.empty());
     CHECK_FALSE(reading.config.domains.at("d.example").enable_outbound);
-    CHECK(read(("{\"main\": {\"enable_outbound\": " + std::string(no_word) + "}}").c_str())
+    CHECK(readForward(("{\"main\": {\"enable_outbound\": " + std::string(no_word) + "}}").c_str())
               .config.main.enable_outbound);
   }
 }
@@ -196,18 +196,18 @@ TEST_CASE("plugins/support/forward_config: domain_selector is rcpt_to or mail_fr
        }) {
     CAPTURE(c.value);
     const auto reading =
-        read(("{\"main\": {\"domain_selector\": " + std::string(c.value) + "}}").c_str());
+        readForward(("{\"main\": {\"domain_selector\": " + std::string(c.value) + "}}").c_str());
     CHECK(reading.config.select_by_sender == c.by_sender);
     CHECK(problems(reading) == c.problem);
   }
   // Only [main] chooses; in a domain section the key means nothing.
-  const auto reading = read(R"({"d.example": {"domain_selector": "mail_from"}})");
+  const auto reading = readForward(R"({"d.example": {"domain_selector": "mail_from"}})");
   CHECK(reading.problems.empty());
   CHECK_FALSE(reading.config.select_by_sender);
 }
 
 TEST_CASE("plugins/support/forward_config: a domain section inherits [main] and overrides it") {
-  const auto reading = read(R"({
+  const auto reading = readForward(R"({
     "main": {"host": "mx.example", "port": "2525", "enable_outbound": false,
              "connect_timeout": "7", "command_timeout": "8"},
     "Other.Example": {"port": "2626", "command_timeout": "99"},
@@ -233,9 +233,10 @@ TEST_CASE("plugins/support/forward_config: a domain section inherits [main] and 
 }
 
 TEST_CASE("plugins/support/forward_config: the route of a transaction") {
-  const auto by_rcpt = read(R"({"main": {"host": "main.mx"}, "Other.Example": {"host": "o.mx"},
+  const auto by_rcpt =
+      readForward(R"({"main": {"host": "main.mx"}, "Other.Example": {"host": "o.mx"},
                                 "client.example": {"host": "c.mx"}})")
-                           .config;
+          .config;
   auto by_sender = by_rcpt;
   by_sender.select_by_sender = true;
   struct Case {

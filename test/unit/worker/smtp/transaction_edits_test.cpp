@@ -17,12 +17,13 @@ using upesi::test::TempDir;
 
 namespace {
 
-const std::string Message = "Received: from a\r\nSubject: hi\r\nX-Tag: one\r\nX-Tag: two\r\n\r\n"
-                            "old body\r\n.dot line\r\n";
+const std::string EditedMessage =
+    "Received: from a\r\nSubject: hi\r\nX-Tag: one\r\nX-Tag: two\r\n\r\n"
+    "old body\r\n.dot line\r\n";
 
 TransactionImpl received(MessageStreamOptions options = {}) {
   TransactionImpl txn("uuid.1", Address(), {}, std::move(options));
-  REQUIRE(txn.message().append(Message).ok());
+  REQUIRE(txn.message().append(EditedMessage).ok());
   REQUIRE(txn.message().finish().ok());
   return txn;
 }
@@ -65,7 +66,7 @@ TEST_CASE("transaction edits: a replaced body follows the header; LF becomes CRL
     REQUIRE(writer != nullptr);
     CHECK(writer->append("new\nbody\r"));
     CHECK(writer->append("\n.starts with a dot\n"));
-    CHECK(written(txn) == Message); // not yet committed
+    CHECK(written(txn) == EditedMessage); // not yet committed
     REQUIRE(writer->commit());
     const std::string expected = "Received: from a\r\nSubject: hi\r\nX-Tag: one\r\nX-Tag: two\r\n"
                                  "\r\nnew\r\nbody\r\n.starts with a dot\r\n";
@@ -99,7 +100,7 @@ TEST_CASE("transaction edits: a large replaced body spills and is written in chu
         return true;
       },
       {}));
-  CHECK(total == Message.find("\r\n\r\n") + 4 + lines * (line.size() + 2));
+  CHECK(total == EditedMessage.find("\r\n\r\n") + 4 + lines * (line.size() + 2));
   CHECK(largest < 1024 * 1024);
 }
 
@@ -109,7 +110,7 @@ TEST_CASE("transaction edits: a writer dropped without commit changes nothing") 
     auto writer = txn.replaceBody();
     REQUIRE(writer->append("never used\r\n"));
   }
-  CHECK(written(txn) == Message);
+  CHECK(written(txn) == EditedMessage);
 }
 
 TEST_CASE("transaction edits: a new sender brings its DSN parameters") {
