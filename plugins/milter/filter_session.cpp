@@ -418,7 +418,9 @@ bool FilterSession::onPacket(Packet&& packet) {
 void FilterSession::decided(const FilterReply& reply, char command) {
   count(upesi::milter::kindName(reply.kind));
   if (command == cmd::BodyEob) {
-    at_message_boundary_ = true;
+    // libmilter stays at the message's end only after CONTINUE; any other answer takes it back
+    // to HELO, where it ignores QUIT_NC and then every command of the next connection.
+    at_message_boundary_ = reply.kind == ReplyKind::Continue;
     in_message_ = false; // an ABORT now would be out of place
   }
   const bool connection_stage = command == cmd::Connect || command == cmd::Helo;
@@ -555,8 +557,7 @@ void FilterSession::abort() {
     state_ = State::Active;
   }
   if (state_ == State::Active && in_message_ && connection_) {
-    connection_->send(upesi::milter::encodeAbort());
-    at_message_boundary_ = true;
+    connection_->send(upesi::milter::encodeAbort()); // fit for a next MAIL, not for QUIT_NC
   }
   in_message_ = false;
 }
@@ -571,11 +572,8 @@ void FilterSession::end() {
   auto connection = std::move(connection_);
   connection_.reset();
   const bool reusable = (state_ == State::Active || state_ == State::AcceptedMessage) &&
-                        (at_message_boundary_ || in_message_) && connection->ready();
+                        at_message_boundary_ && !in_message_ && connection->ready();
   if (reusable) {
-    if (in_message_) {
-      connection->send(upesi::milter::encodeAbort());
-    }
     connection->send(upesi::milter::encodeQuitNc());
     services_.pool->put(config_.name, std::move(connection));
   } else {

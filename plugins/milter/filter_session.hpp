@@ -134,8 +134,9 @@ private:
   State state_ = State::Fresh;
   std::shared_ptr<FilterConnection> connection_;
   bool in_message_ = false;
-  // libmilter takes QUIT_NC only after a message's end or an abort: elsewhere it ignores it and
-  // every later command, so the connection may go back to the pool only then.
+  // libmilter takes QUIT_NC only at a message's end answered with CONTINUE: elsewhere (after an
+  // ACCEPT, a refusal or an ABORT) it ignores it and every later command, so the connection
+  // goes back to the pool only then. Postfix never reuses a filter connection at all.
   bool at_message_boundary_ = false;
   Verdict failed_verdict_;
   std::string quarantine_;
