@@ -43,6 +43,7 @@ have ip || lack iproute2 "ip not found (it brings up opendmarc's private loopbac
 [ -f /usr/share/spamassassin/20_body_tests.cf ] || lack spamassassin "SpamAssassin's rules not found"
 [ -x /usr/sbin/clamd ] || lack clamav-daemon "clamd not found (the clamd plugin's peer)"
 [ -x /usr/sbin/clamav-milter ] || lack clamav-milter "clamav-milter not found (a milter plugin peer)"
+[ -x /usr/sbin/haproxy ] || lack haproxy "haproxy not found (the PROXY protocol's balancer)"
 # Haraka 3.3.4 for the side-by-side tests is installed from npm on first use.
 have node || lack nodejs "node not found (Haraka, the side-by-side tests' peer)"
 have npm || lack npm "npm not found (it installs Haraka for the side-by-side tests)"
