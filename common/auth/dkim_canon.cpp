@@ -1,6 +1,6 @@
 #include "common/auth/dkim_canon.hpp"
 
-#include <upesi/text.hpp>
+#include "common/util/text.hpp"
 
 #include <openssl/evp.h>
 
@@ -10,10 +10,6 @@
 
 namespace upesi::dkim {
 namespace {
-
-bool isWsp(char c) {
-  return c == ' ' || c == '\t';
-}
 
 // "\r\n" for every line end, a bare LF included.
 std::string withCrlf(std::string_view text) {
@@ -52,7 +48,7 @@ std::string_view fieldName(std::string_view field) {
     return {};
   }
   std::string_view name = field.substr(0, colon);
-  while (!name.empty() && isWsp(name.back())) {
+  while (!name.empty() && text::isWsp(name.back())) {
     name.remove_suffix(1);
   }
   return name;
@@ -82,7 +78,7 @@ std::string canonicalizeHeader(Canon canon, std::string_view field) {
     if (c == '\n' || (c == '\r' && i + 1 < value.size() && value[i + 1] == '\n')) {
       continue; // unfolding removes line ends only: a bare CR stays
     }
-    if (isWsp(c)) {
+    if (text::isWsp(c)) {
       pending_space = true;
       continue;
     }
@@ -198,14 +194,14 @@ void BodyHasher::update(std::string_view chunk) {
     } else if (c == '\n') {
       lineEnd();
       ++i;
-    } else if (canon_ == Canon::Relaxed && isWsp(c)) {
+    } else if (canon_ == Canon::Relaxed && text::isWsp(c)) {
       pending_space_ = true;
       ++i;
     } else {
       // A run of bytes that need no attention goes out in one piece.
       std::size_t end = i + 1;
       while (end < chunk.size() && chunk[end] != '\r' && chunk[end] != '\n' &&
-             !(canon_ == Canon::Relaxed && isWsp(chunk[end]))) {
+             !(canon_ == Canon::Relaxed && text::isWsp(chunk[end]))) {
         ++end;
       }
       content(chunk.substr(i, end - i));

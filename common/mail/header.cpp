@@ -1,6 +1,6 @@
 #include "common/mail/header.hpp"
 
-#include <upesi/text.hpp>
+#include "common/util/text.hpp"
 
 #include <algorithm>
 
@@ -8,15 +8,11 @@ namespace upesi::mail {
 
 namespace {
 
-bool isWsp(char c) {
-  return c == ' ' || c == '\t';
-}
-
 std::string_view trimWsp(std::string_view s) {
-  while (!s.empty() && isWsp(s.front())) {
+  while (!s.empty() && text::isWsp(s.front())) {
     s.remove_prefix(1);
   }
-  while (!s.empty() && isWsp(s.back())) {
+  while (!s.empty() && text::isWsp(s.back())) {
     s.remove_suffix(1);
   }
   return s;
@@ -59,11 +55,11 @@ bool Header::validValue(std::string_view value) {
     if (c == '\r') {
       // Only a fold is allowed: CRLF followed by SP or HTAB, then something visible before the
       // next line break (a whitespace-only line reads as the empty line to some parsers).
-      if (i + 2 >= value.size() || value[i + 1] != '\n' || !isWsp(value[i + 2])) {
+      if (i + 2 >= value.size() || value[i + 1] != '\n' || !text::isWsp(value[i + 2])) {
         return false;
       }
       std::size_t j = i + 2;
-      while (j < value.size() && isWsp(value[j])) {
+      while (j < value.size() && text::isWsp(value[j])) {
         ++j;
       }
       if (j == value.size() || value[j] == '\r') {
@@ -95,7 +91,7 @@ Header Header::parse(std::string_view block, const HeaderOptions& options) {
     }
     pos = next;
 
-    if (isWsp(line.front()) && !open_field) {
+    if (text::isWsp(line.front()) && !open_field) {
       // A continuation with nothing to continue (only the first line can be one). Kept as it
       // is, it would fold into whatever is written before it, such as the Received field we
       // prepend. It is no fold of anything (Postfix ends the header before it, making it all
@@ -103,7 +99,7 @@ Header Header::parse(std::string_view block, const HeaderOptions& options) {
       // a line of its own, as a reader of what we write out will read it. A line of WSP alone
       // goes altogether (written back, it would be the empty line that ends the header).
       h.malformed_ = true;
-      while (!line.empty() && isWsp(line.front())) {
+      while (!line.empty() && text::isWsp(line.front())) {
         line.remove_prefix(1);
       }
       if (line.empty()) {
@@ -112,7 +108,7 @@ Header Header::parse(std::string_view block, const HeaderOptions& options) {
     }
     ++h.parsed_lines_;
 
-    if (isWsp(line.front()) && open_field) {
+    if (text::isWsp(line.front()) && open_field) {
       Field& field = h.fields_.back();
       h.original_ += "\r\n";
       h.original_ += line;
@@ -133,7 +129,7 @@ Header Header::parse(std::string_view block, const HeaderOptions& options) {
     std::string_view name =
         colon == std::string_view::npos ? std::string_view{} : line.substr(0, colon);
     // RFC 5322 obsolete syntax allows WSP between the name and the colon.
-    while (!name.empty() && isWsp(name.back())) {
+    while (!name.empty() && text::isWsp(name.back())) {
       name.remove_suffix(1);
     }
     if (!validName(name)) {
