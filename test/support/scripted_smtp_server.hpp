@@ -9,7 +9,6 @@
 #include <doctest/doctest.h>
 #include <uv.h>
 
-#include <csignal>
 #include <functional>
 #include <string>
 
@@ -175,10 +174,7 @@ inline Envelope envelope(std::size_t recipients = 1) {
 
 struct Loop {
   uv_loop_t loop{};
-  Loop() {
-    ::signal(SIGPIPE, SIG_IGN); // as every process of ours does: a peer gone is an error value
-    uv_loop_init(&loop);
-  }
+  Loop() { uv_loop_init(&loop); }
   ~Loop() {
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&loop) == 0); // every handle was closed and freed
