@@ -1,10 +1,9 @@
 #include "common/auth/dkim_signature.hpp"
 
-#include <upesi/text.hpp>
-
 #include "common/auth/tag_list.hpp"
 #include "common/util/ascii.hpp"
 #include "common/util/base64.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -15,15 +14,11 @@ namespace {
 
 constexpr std::size_t Sha256Size = 32;
 
-bool isWhitespace(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 std::string_view trimAll(std::string_view text) {
-  while (!text.empty() && isWhitespace(text.front())) {
+  while (!text.empty() && text::isFoldingSpace(text.front())) {
     text.remove_prefix(1);
   }
-  while (!text.empty() && isWhitespace(text.back())) {
+  while (!text.empty() && text::isFoldingSpace(text.back())) {
     text.remove_suffix(1);
   }
   return text;
@@ -130,7 +125,7 @@ std::string withoutSignatureValue(std::string_view value) {
     if (equals != spec.npos && trimAll(spec.substr(0, equals)) == "b") {
       std::string_view tag_value = spec.substr(equals + 1);
       std::size_t last = tag_value.size();
-      while (last > 0 && isWhitespace(tag_value[last - 1])) {
+      while (last > 0 && text::isFoldingSpace(tag_value[last - 1])) {
         --last;
       }
       out += spec.substr(0, equals + 1);
@@ -219,7 +214,7 @@ SignatureParse parseSignature(std::string_view value) {
       return fail("h= has an empty header name");
     }
     for (char c : name) {
-      if (isWhitespace(c)) {
+      if (text::isFoldingSpace(c)) {
         return fail("h= has a header name with whitespace in it");
       }
     }

@@ -1,9 +1,8 @@
 #include "common/auth/dmarc_record.hpp"
 
-#include <upesi/text.hpp>
-
 #include "common/auth/tag_list.hpp"
 #include "common/util/ascii.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -12,15 +11,11 @@
 namespace upesi::dmarc {
 namespace {
 
-bool isWsp(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 std::string_view trimWsp(std::string_view text) {
-  while (!text.empty() && isWsp(text.front())) {
+  while (!text.empty() && text::isFoldingSpace(text.front())) {
     text.remove_prefix(1);
   }
-  while (!text.empty() && isWsp(text.back())) {
+  while (!text.empty() && text::isFoldingSpace(text.back())) {
     text.remove_suffix(1);
   }
   return text;

@@ -4,6 +4,7 @@
 #include "common/auth/punycode.hpp"
 #include "common/smtp/address_parser.hpp"
 #include "common/util/ascii.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -21,10 +22,6 @@ struct Token {
 bool isAtext(char c) {
   return ascii::isLetter(c) || ascii::isDigit(c) || ascii::isNonAscii(c) ||
          std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
-}
-
-bool isWhitespace(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 // Skips the comment at `pos` (nested, with quoted-pairs); false when it does not end.
@@ -73,7 +70,7 @@ std::string tokenize(std::string_view value, std::vector<Token>& tokens) {
   std::size_t pos = 0;
   while (pos < value.size()) {
     const char c = value[pos];
-    if (isWhitespace(c)) {
+    if (text::isFoldingSpace(c)) {
       ++pos;
     } else if (c == '(') {
       if (!skipComment(value, pos)) {

@@ -1,15 +1,12 @@
 #include "common/auth/tag_list.hpp"
 
 #include "common/util/ascii.hpp"
+#include "common/util/text.hpp"
 
 #include <fmt/format.h>
 
 namespace upesi::auth {
 namespace {
-
-bool isWhitespace(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
 
 bool isTagNameChar(char c) {
   return ascii::isLetter(c) || ascii::isDigit(c) || c == '_';
@@ -21,10 +18,10 @@ bool isValueChar(char c) {
 }
 
 std::string_view trimWhitespace(std::string_view text) {
-  while (!text.empty() && isWhitespace(text.front())) {
+  while (!text.empty() && text::isFoldingSpace(text.front())) {
     text.remove_prefix(1);
   }
-  while (!text.empty() && isWhitespace(text.back())) {
+  while (!text.empty() && text::isFoldingSpace(text.back())) {
     text.remove_suffix(1);
   }
   return text;
@@ -106,7 +103,7 @@ TagList parseTagList(std::string_view text) {
         ++i; // folding: the whitespace after it is kept
         continue;
       }
-      if (isWhitespace(c)) {
+      if (text::isFoldingSpace(c)) {
         kept += c == '\t' ? ' ' : c;
         continue;
       }
@@ -130,7 +127,7 @@ std::string withoutWhitespace(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (!isWhitespace(c)) {
+    if (!text::isFoldingSpace(c)) {
       out += c;
     }
   }

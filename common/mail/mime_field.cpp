@@ -13,10 +13,6 @@ namespace {
 constexpr std::size_t MaxParams = 64;
 constexpr std::size_t MaxSegments = 64;
 
-bool isFoldingSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 // A reader over the field text.
 struct Cursor {
   std::string_view text;
@@ -28,7 +24,7 @@ struct Cursor {
   // Blanks and (nested) comments.
   void skipBlanks() {
     while (!done()) {
-      if (isFoldingSpace(peek())) {
+      if (text::isFoldingSpace(peek())) {
         ++pos;
       } else if (peek() == '(') {
         int depth = 0;
@@ -51,7 +47,8 @@ struct Cursor {
   // Up to the next blank, ';' or '=' (and '(' starting a comment).
   std::string_view token() {
     const std::size_t start = pos;
-    while (!done() && !isFoldingSpace(peek()) && peek() != ';' && peek() != '=' && peek() != '(') {
+    while (!done() && !text::isFoldingSpace(peek()) && peek() != ';' && peek() != '=' &&
+           peek() != '(') {
       ++pos;
     }
     return text.substr(start, pos - start);

@@ -27,6 +27,12 @@ constexpr bool isWsp(char c) {
   return c == ' ' || c == '\t';
 }
 
+/// WSP or a line break: what folded header fields and DKIM/DMARC tag lists may hold between
+/// tokens (RFC 5322 FWS, RFC 6376 3.2).
+constexpr bool isFoldingSpace(char c) {
+  return isWsp(c) || c == '\r' || c == '\n';
+}
+
 /// The value of a hex digit of either case, or -1. RFC 2045 and 3461 ask for upper case;
 /// senders write lower case too and mean the same byte.
 constexpr int hexDigitValue(char c) {
