@@ -118,7 +118,8 @@ def test_ignored_addresses_are_not_shown(watched):
 def test_a_page_sees_the_connections_of_every_worker(watched):
     server, port = watched(nodes=2)
     first, second = server.wait_workers(2)
-    # The page is served by `second` (first is stopped and cannot accept), the mail by `first`.
+    # The page is served by `second` (first is stopped and cannot accept), the mail by `first`
+    # (second is stopped and cannot accept).
     os.kill(first, signal.SIGSTOP)
     import websockets.client
 
@@ -126,12 +127,22 @@ def test_a_page_sees_the_connections_of_every_worker(watched):
         async with websockets.client.connect("ws://127.0.0.1:%d/watch/ws" % port,
                                              open_timeout=10) as ws:
             os.kill(first, signal.SIGCONT)
+            # `second` is stopped only until `first` has accepted the connection: a worker
+            # stopped past the watched window (3 s) rightly counts as no longer watching.
             os.kill(second, signal.SIGSTOP)
             try:
-                await asyncio.get_running_loop().run_in_executor(
-                    None, lambda: send(server.port, rcpts=("ok@example.com",)))
+                client = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: smtplib.SMTP("127.0.0.1", server.port, timeout=30))
             finally:
                 os.kill(second, signal.SIGCONT)
+
+            def deliver():
+                with client:
+                    client.ehlo("watcher.example")
+                    client.sendmail("sender@client.example", ["ok@example.com"],
+                                    "Subject: watch\r\n\r\nhi\r\n")
+
+            await asyncio.get_running_loop().run_in_executor(None, deliver)
             events = []
             deadline = time.monotonic() + 15
             while not any(e["p"] == "end" for e in events) and time.monotonic() < deadline:
