@@ -2,8 +2,9 @@
 
 #include "common/util/crc32c.hpp"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
+
+#include <arpa/inet.h>
 #include <optional>
 #include <vector>
 
@@ -23,35 +24,49 @@ constexpr unsigned ProxyV2TransportDgram = 2;
 
 ProxyFamily proxyFamilyOf(unsigned nibble) {
   switch (nibble) {
-  case ProxyV2FamilyInet: return ProxyFamily::Inet;
-  case ProxyV2FamilyInet6: return ProxyFamily::Inet6;
-  case ProxyV2FamilyUnix: return ProxyFamily::Unix;
-  default: return ProxyFamily::Unspecified;
+  case ProxyV2FamilyInet:
+    return ProxyFamily::Inet;
+  case ProxyV2FamilyInet6:
+    return ProxyFamily::Inet6;
+  case ProxyV2FamilyUnix:
+    return ProxyFamily::Unix;
+  default:
+    return ProxyFamily::Unspecified;
   }
 }
 
 /// Bytes of a v2 address block: two addresses, then two ports for IP.
 std::size_t proxyAddressBlockLength(ProxyFamily family) {
   switch (family) {
-  case ProxyFamily::Inet: return 2 * 4 + 2 * 2;
-  case ProxyFamily::Inet6: return 2 * 16 + 2 * 2;
-  case ProxyFamily::Unix: return 2 * 108;
-  case ProxyFamily::Unspecified: return 0;
+  case ProxyFamily::Inet:
+    return 2 * 4 + 2 * 2;
+  case ProxyFamily::Inet6:
+    return 2 * 16 + 2 * 2;
+  case ProxyFamily::Unix:
+    return 2 * 108;
+  case ProxyFamily::Unspecified:
+    return 0;
   }
   return 0;
 }
 
 const char* proxyFamilyName(ProxyFamily family) {
   switch (family) {
-  case ProxyFamily::Inet: return "AF_INET";
-  case ProxyFamily::Inet6: return "AF_INET6";
-  case ProxyFamily::Unix: return "AF_UNIX";
-  case ProxyFamily::Unspecified: return "AF_UNSPEC";
+  case ProxyFamily::Inet:
+    return "AF_INET";
+  case ProxyFamily::Inet6:
+    return "AF_INET6";
+  case ProxyFamily::Unix:
+    return "AF_UNIX";
+  case ProxyFamily::Unspecified:
+    return "AF_UNSPEC";
   }
   return "?";
 }
 
-bool isProxyDigit(char c) { return c >= '0' && c <= '9'; }
+bool isProxyDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 /// A decimal number of 1 to `max_digits` digits without a leading zero (the spec forbids them
 /// so that nobody reads octal), at most `max`.

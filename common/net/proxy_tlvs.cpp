@@ -18,23 +18,49 @@ std::string proxyTlvLabel(std::uint8_t type, bool in_ssl) {
   const char* name = nullptr;
   if (in_ssl) {
     switch (type) {
-    case proxy_tlv::SslVersion: name = "SSL_VERSION"; break;
-    case proxy_tlv::SslCommonName: name = "SSL_CN"; break;
-    case proxy_tlv::SslCipher: name = "SSL_CIPHER"; break;
-    case proxy_tlv::SslSignatureAlgorithm: name = "SSL_SIG_ALG"; break;
-    case proxy_tlv::SslKeyAlgorithm: name = "SSL_KEY_ALG"; break;
-    default: break;
+    case proxy_tlv::SslVersion:
+      name = "SSL_VERSION";
+      break;
+    case proxy_tlv::SslCommonName:
+      name = "SSL_CN";
+      break;
+    case proxy_tlv::SslCipher:
+      name = "SSL_CIPHER";
+      break;
+    case proxy_tlv::SslSignatureAlgorithm:
+      name = "SSL_SIG_ALG";
+      break;
+    case proxy_tlv::SslKeyAlgorithm:
+      name = "SSL_KEY_ALG";
+      break;
+    default:
+      break;
     }
   } else {
     switch (type) {
-    case proxy_tlv::Alpn: name = "ALPN"; break;
-    case proxy_tlv::Authority: name = "AUTHORITY"; break;
-    case proxy_tlv::Crc32c: name = "CRC32C"; break;
-    case proxy_tlv::UniqueId: name = "UNIQUE_ID"; break;
-    case proxy_tlv::Ssl: name = "SSL"; break;
-    case proxy_tlv::Netns: name = "NETNS"; break;
-    case proxy_tlv::Aws: name = "AWS"; break;
-    default: break;
+    case proxy_tlv::Alpn:
+      name = "ALPN";
+      break;
+    case proxy_tlv::Authority:
+      name = "AUTHORITY";
+      break;
+    case proxy_tlv::Crc32c:
+      name = "CRC32C";
+      break;
+    case proxy_tlv::UniqueId:
+      name = "UNIQUE_ID";
+      break;
+    case proxy_tlv::Ssl:
+      name = "SSL";
+      break;
+    case proxy_tlv::Netns:
+      name = "NETNS";
+      break;
+    case proxy_tlv::Aws:
+      name = "AWS";
+      break;
+    default:
+      break;
     }
   }
   return name != nullptr ? fmt::format("TLV 0x{:02x} ({})", type, name)
@@ -52,8 +78,9 @@ Result<std::vector<RawProxyTlv>> splitProxyTlvs(std::string_view block, bool in_
     }
     RawProxyTlv tlv;
     tlv.type = static_cast<std::uint8_t>(block[offset]);
-    const std::size_t length = (static_cast<std::size_t>(static_cast<std::uint8_t>(block[offset + 1])) << 8) |
-                               static_cast<std::uint8_t>(block[offset + 2]);
+    const std::size_t length =
+        (static_cast<std::size_t>(static_cast<std::uint8_t>(block[offset + 1])) << 8) |
+        static_cast<std::uint8_t>(block[offset + 2]);
     tlv.value_offset = offset + 3;
     if (length > block.size() - tlv.value_offset) {
       return Error{fmt::format("{} of {} bytes overruns its {} ({} left)",
@@ -91,8 +118,8 @@ bool proxyTextIsCleanUtf8(std::string_view text) {
 enum class ProxyTlvText { Bytes, Ascii, Utf8 };
 
 /// Stores one TLV's value in `field`; an error text if it is there already or is not text.
-std::string storeProxyTlvOnce(std::optional<std::string>& field, const RawProxyTlv& tlv, ProxyTlvText kind,
-                      bool in_ssl) {
+std::string storeProxyTlvOnce(std::optional<std::string>& field, const RawProxyTlv& tlv,
+                              ProxyTlvText kind, bool in_ssl) {
   if (field) {
     return fmt::format("{} given twice", proxyTlvLabel(tlv.type, in_ssl));
   }
@@ -129,18 +156,24 @@ Result<ProxySsl> decodeProxySslTlv(std::string_view value) {
   for (const RawProxyTlv& sub : *subs) {
     std::string error;
     switch (sub.type) {
-    case proxy_tlv::SslVersion: error = storeProxyTlvOnce(ssl.version, sub, ProxyTlvText::Ascii, true); break;
+    case proxy_tlv::SslVersion:
+      error = storeProxyTlvOnce(ssl.version, sub, ProxyTlvText::Ascii, true);
+      break;
     case proxy_tlv::SslCommonName:
       error = storeProxyTlvOnce(ssl.common_name, sub, ProxyTlvText::Utf8, true);
       break;
-    case proxy_tlv::SslCipher: error = storeProxyTlvOnce(ssl.cipher, sub, ProxyTlvText::Ascii, true); break;
+    case proxy_tlv::SslCipher:
+      error = storeProxyTlvOnce(ssl.cipher, sub, ProxyTlvText::Ascii, true);
+      break;
     case proxy_tlv::SslSignatureAlgorithm:
       error = storeProxyTlvOnce(ssl.signature_algorithm, sub, ProxyTlvText::Ascii, true);
       break;
     case proxy_tlv::SslKeyAlgorithm:
       error = storeProxyTlvOnce(ssl.key_algorithm, sub, ProxyTlvText::Ascii, true);
       break;
-    default: ssl.other.push_back({sub.type, std::string(sub.value)}); break;
+    default:
+      ssl.other.push_back({sub.type, std::string(sub.value)});
+      break;
     }
     if (!error.empty()) {
       return Error{std::move(error)};
@@ -161,7 +194,9 @@ Result<DecodedProxyTlvs> decodeProxyTlvs(std::string_view block) {
   for (const RawProxyTlv& tlv : *raw) {
     std::string error;
     switch (tlv.type) {
-    case proxy_tlv::Alpn: error = storeProxyTlvOnce(tlvs.alpn, tlv, ProxyTlvText::Bytes, false); break;
+    case proxy_tlv::Alpn:
+      error = storeProxyTlvOnce(tlvs.alpn, tlv, ProxyTlvText::Bytes, false);
+      break;
     case proxy_tlv::Authority:
       error = storeProxyTlvOnce(tlvs.authority, tlv, ProxyTlvText::Utf8, false);
       break;
@@ -169,13 +204,15 @@ Result<DecodedProxyTlvs> decodeProxyTlvs(std::string_view block) {
       if (tlvs.crc32c) {
         error = fmt::format("{} given twice", proxyTlvLabel(tlv.type, false));
       } else if (tlv.value.size() != 4) {
-        error = fmt::format("{} of {} bytes, not 4", proxyTlvLabel(tlv.type, false), tlv.value.size());
+        error =
+            fmt::format("{} of {} bytes, not 4", proxyTlvLabel(tlv.type, false), tlv.value.size());
       } else {
         tlvs.crc32c = readProxyUint32(tlv.value);
         decoded.crc32c_offset = tlv.value_offset;
       }
       break;
-    case proxy_tlv::Noop: break; // padding
+    case proxy_tlv::Noop:
+      break; // padding
     case proxy_tlv::UniqueId:
       if (tlv.value.size() > proxy_tlv::MaxUniqueId) {
         error = fmt::format("{} of {} bytes, more than {}", proxyTlvLabel(tlv.type, false),
@@ -193,7 +230,9 @@ Result<DecodedProxyTlvs> decodeProxyTlvs(std::string_view block) {
         error = ssl.error();
       }
       break;
-    case proxy_tlv::Netns: error = storeProxyTlvOnce(tlvs.netns, tlv, ProxyTlvText::Ascii, false); break;
+    case proxy_tlv::Netns:
+      error = storeProxyTlvOnce(tlvs.netns, tlv, ProxyTlvText::Ascii, false);
+      break;
     case proxy_tlv::Aws:
       if (tlv.value.empty()) {
         error = fmt::format("{} without its subtype byte", proxyTlvLabel(tlv.type, false));
@@ -205,7 +244,9 @@ Result<DecodedProxyTlvs> decodeProxyTlvs(std::string_view block) {
         tlvs.other.push_back({tlv.type, std::string(tlv.value)}); // an AWS subtype unknown here
       }
       break;
-    default: tlvs.other.push_back({tlv.type, std::string(tlv.value)}); break;
+    default:
+      tlvs.other.push_back({tlv.type, std::string(tlv.value)});
+      break;
     }
     if (!error.empty()) {
       return Error{std::move(error)};

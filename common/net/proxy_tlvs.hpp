@@ -79,8 +79,8 @@ struct ProxyTlvs {
 
   bool operator==(const ProxyTlvs&) const = default;
   bool empty() const {
-    return !alpn && !authority && !crc32c && !unique_id && !ssl && !netns &&
-           !aws_vpc_endpoint_id && other.empty();
+    return !alpn && !authority && !crc32c && !unique_id && !ssl && !netns && !aws_vpc_endpoint_id &&
+           other.empty();
   }
 };
 

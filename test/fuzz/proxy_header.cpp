@@ -10,6 +10,7 @@
 // ending in CRLF (a TCP4 line written back gives the same bytes), a v2 header's length field
 // matching what was used, a checksum that sums right, TLV text that is clean.
 #include "common/net/proxy_header.hpp"
+
 #include "common/util/crc32c.hpp"
 #include "test/fuzz/fuzz_check.hpp"
 
@@ -26,8 +27,8 @@ using upesi::net::ProxyParseStatus;
 
 namespace {
 
-constexpr std::size_t MaxV2Header = ProxyHeaderParser::V2FixedLength + 216 +
-                                    ProxyHeaderParser::MaxV2Tlvs;
+constexpr std::size_t MaxV2Header =
+    ProxyHeaderParser::V2FixedLength + 216 + ProxyHeaderParser::MaxV2Tlvs;
 
 struct ProxyFuzzOutcome {
   ProxyParseStatus status = ProxyParseStatus::NeedMore;
@@ -149,8 +150,8 @@ void checkProxyV2(const ProxyHeader& header, std::string_view wire) {
   FUZZ_CHECK(!tlvs.netns || proxyFuzzPrintable(*tlvs.netns));
   FUZZ_CHECK(!tlvs.aws_vpc_endpoint_id || proxyFuzzPrintable(*tlvs.aws_vpc_endpoint_id));
   if (tlvs.ssl) {
-    for (const auto* text : {&tlvs.ssl->version, &tlvs.ssl->cipher,
-                             &tlvs.ssl->signature_algorithm, &tlvs.ssl->key_algorithm}) {
+    for (const auto* text : {&tlvs.ssl->version, &tlvs.ssl->cipher, &tlvs.ssl->signature_algorithm,
+                             &tlvs.ssl->key_algorithm}) {
       FUZZ_CHECK(!*text || proxyFuzzPrintable(**text));
     }
     FUZZ_CHECK(!tlvs.ssl->common_name || proxyFuzzNoControls(*tlvs.ssl->common_name));
@@ -181,8 +182,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   switch (whole.status) {
-  case ProxyParseStatus::NeedMore: FUZZ_CHECK(whole.used == input.size()); break;
-  case ProxyParseStatus::Invalid: FUZZ_CHECK(!whole.error.empty()); break;
+  case ProxyParseStatus::NeedMore:
+    FUZZ_CHECK(whole.used == input.size());
+    break;
+  case ProxyParseStatus::Invalid:
+    FUZZ_CHECK(!whole.error.empty());
+    break;
   case ProxyParseStatus::Complete:
     FUZZ_CHECK(whole.used == whole.header.length);
     FUZZ_CHECK(whole.error.empty());

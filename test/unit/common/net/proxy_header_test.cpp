@@ -33,13 +33,13 @@ const std::string HaproxyV2Tcp4 = proxyFromHex("0d0a0d0a000d0a515549540a2111000c
                                                "bcd9b79a");
 // send-proxy-v2-ssl-cn with proxy-v2-options crc32c,authority,unique-id,ssl-cipher,cert-sig,
 // cert-key, behind `bind ... ssl alpn smtp`, a client certificate with CN client.example.
-const std::string HaproxyV2Ssl = proxyFromHex(
-    "0d0a0d0a000d0a515549540a211100957f0000017f0000019e4ab79b03000409"
-    "a34fa4010004736d747002000e6d782e6578616d706c652e6f7267050014636f"
-    "6e6e2d3132372e302e302e312d34303532322000500700000000210007544c53"
-    "76312e3322000e636c69656e742e6578616d706c652500075253413230343824"
-    "000a5253412d534841323536230016544c535f4145535f3235365f47434d5f53"
-    "4841333834");
+const std::string HaproxyV2Ssl =
+    proxyFromHex("0d0a0d0a000d0a515549540a211100957f0000017f0000019e4ab79b03000409"
+                 "a34fa4010004736d747002000e6d782e6578616d706c652e6f7267050014636f"
+                 "6e6e2d3132372e302e302e312d34303532322000500700000000210007544c53"
+                 "76312e3322000e636c69656e742e6578616d706c652500075253413230343824"
+                 "000a5253412d534841323536230016544c535f4145535f3235365f47434d5f53"
+                 "4841333834");
 // send-proxy-v2 with crc32c, a client at [::1]:34154.
 const std::string HaproxyV2Tcp6Crc =
     proxyFromHex("0d0a0d0a000d0a515549540a2121002b00000000000000000000000000000001"
@@ -399,13 +399,12 @@ TEST_CASE("proxy header v2: every TLV kind, NOOP dropped, unknown ones kept in o
                           proxyTlv(proxy_tlv::SslVersion, "TLSv1.2") +
                           proxyTlv(0x2f, std::string("\x00\x01", 2)) +
                           proxyTlv(proxy_tlv::SslCommonName, "J\xc3\xbcrgen");
-  const std::string tlvs =
-      proxyTlv(proxy_tlv::Noop, "") + proxyTlv(0xe0, "custom") +
-      proxyTlv(proxy_tlv::Alpn, std::string("h2\x00", 3)) +
-      proxyTlv(proxy_tlv::UniqueId, std::string(128, '\x01')) + proxyTlv(proxy_tlv::Ssl, ssl) +
-      proxyTlv(proxy_tlv::Netns, "blue") +
-      proxyTlv(proxy_tlv::Aws, "\x01vpce-08d2bf15fac5001c9") + proxyTlv(proxy_tlv::Noop, "pad") +
-      proxyTlv(0xf8, "");
+  const std::string tlvs = proxyTlv(proxy_tlv::Noop, "") + proxyTlv(0xe0, "custom") +
+                           proxyTlv(proxy_tlv::Alpn, std::string("h2\x00", 3)) +
+                           proxyTlv(proxy_tlv::UniqueId, std::string(128, '\x01')) +
+                           proxyTlv(proxy_tlv::Ssl, ssl) + proxyTlv(proxy_tlv::Netns, "blue") +
+                           proxyTlv(proxy_tlv::Aws, "\x01vpce-08d2bf15fac5001c9") +
+                           proxyTlv(proxy_tlv::Noop, "pad") + proxyTlv(0xf8, "");
   const ProxyHeader header = proxyExpectComplete(proxyV2WithCrc(tlvs));
   const auto& got = header.tlvs;
   CHECK(got.alpn == std::string("h2\x00", 3));
@@ -513,8 +512,14 @@ TEST_CASE("proxy header v2: malformed TLVs") {
   const std::vector<Case> cases = {
       {"\x01", "1 byte(s) left"},
       {std::string("\x01\x00", 2), "2 byte(s) left"},
-      {std::string("\x01\x00\x05" "abcd", 7), "TLV 0x01 (ALPN) of 5 bytes overruns its header"},
-      {proxyTlv(0xe0, "x") + std::string("\xe1\x00\x02" "a", 4), "TLV 0xe1 of 2 bytes overruns"},
+      {std::string("\x01\x00\x05"
+                   "abcd",
+                   7),
+       "TLV 0x01 (ALPN) of 5 bytes overruns its header"},
+      {proxyTlv(0xe0, "x") + std::string("\xe1\x00\x02"
+                                         "a",
+                                         4),
+       "TLV 0xe1 of 2 bytes overruns"},
       {proxyTlv(proxy_tlv::Authority, "a") + proxyTlv(proxy_tlv::Authority, "b"),
        "TLV 0x02 (AUTHORITY) given twice"},
       {proxyTlv(proxy_tlv::Authority, "mx\r\n.test"), "not UTF-8 text"},
@@ -559,8 +564,8 @@ TEST_CASE("proxy header v2: a CRC32C that does not match is refused") {
   const std::string good = proxyV2WithCrc(proxyTlv(proxy_tlv::Authority, "mx.test"));
   proxyExpectComplete(good);
   // A bit flipped in the checksum, in an address, in a port, in a TLV, in the fixed part.
-  for (const std::size_t at : {good.size() - 1, std::size_t{16}, std::size_t{26},
-                               good.size() - 10, std::size_t{13}}) {
+  for (const std::size_t at :
+       {good.size() - 1, std::size_t{16}, std::size_t{26}, good.size() - 10, std::size_t{13}}) {
     std::string bad = good;
     bad[at] = static_cast<char>(bad[at] ^ 0x01);
     CAPTURE(at);
