@@ -46,6 +46,12 @@ const Keys MilterFilterKeys = {"connect_timeout", "command_timeout", "content_ti
                                "helo_macros",     "mail_macros",     "rcpt_macros",
                                "data_macros",     "eoh_macros",      "eom_macros"};
 
+// redis.ini: what [server], [pubsub] and [opts] share (common/redis/redis_config.cpp).
+const Keys RedisEndpointKeys = {"host", "ip", "port", "path", "db", "database", "username",
+                                "password"};
+const Keys RedisClientKeys = {"connect_timeout_ms", "command_timeout_ms", "max_pending",
+                              "max_reply_bytes"};
+
 const std::vector<KnownIniFile> Files = {
     {"smtp.ini",
      {{"main",
@@ -179,6 +185,10 @@ const std::vector<KnownIniFile> Files = {
       {"rmilter_headers", {"enabled"}},
       {"defer", {"error", "timeout"}},
       {"spambar", {"positive", "negative", "neutral"}}}},
+    {"redis.ini",
+     {{"server", RedisEndpointKeys + RedisClientKeys},
+      {"opts", RedisEndpointKeys + RedisClientKeys},
+      {"pubsub", RedisEndpointKeys}}},
     {"milter.ini",
      {{"main", MilterFilterKeys + Keys{"milters"}}, {"*", MilterFilterKeys + Keys{"socket"}}}},
     {"dkim.ini",
