@@ -42,10 +42,10 @@ private:
 };
 
 // A loop for one test: runs until the runner answers or 5 s pass.
-struct Loop {
+struct HookRunnerLoop {
   uv_loop_t loop{};
-  Loop() { uv_loop_init(&loop); }
-  ~Loop() {
+  HookRunnerLoop() { uv_loop_init(&loop); }
+  ~HookRunnerLoop() {
     uv_walk(
         &loop,
         [](uv_handle_t* h, void*) {
@@ -92,7 +92,7 @@ HookFunction answer(std::vector<std::string>& calls, std::string name, Code code
 } // namespace
 
 TEST_CASE("hook runner: CONT goes on, the first other answer ends the chain") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   std::vector<std::string> calls;
   HookTable::PluginRegistrar a(table, "a", 0, std::chrono::seconds(30));
@@ -113,7 +113,7 @@ TEST_CASE("hook runner: CONT goes on, the first other answer ends the chain") {
 }
 
 TEST_CASE("hook runner: no plugin, or all CONT, ends with CONT and no plugin") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   TestConnection conn;
   std::optional<HookResult> outcome;
@@ -125,7 +125,7 @@ TEST_CASE("hook runner: no plugin, or all CONT, ends with CONT and no plugin") {
 }
 
 TEST_CASE("hook runner: connect_init and disconnect run every plugin whatever they say") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   std::vector<std::string> calls;
   HookTable::PluginRegistrar a(table, "a", 0, std::chrono::seconds(30));
@@ -142,7 +142,7 @@ TEST_CASE("hook runner: connect_init and disconnect run every plugin whatever th
 }
 
 TEST_CASE("hook runner: an answer later through the loop, and a thousand inline answers") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   HookTable::PluginRegistrar a(table, "a", 0, std::chrono::seconds(30));
   for (int i = 0; i < 1000; ++i) {
@@ -168,7 +168,7 @@ TEST_CASE("hook runner: an answer later through the loop, and a thousand inline 
 }
 
 TEST_CASE("hook runner: a second next is ignored") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   HookTable::PluginRegistrar a(table, "a", 0, std::chrono::seconds(30));
   HookTable::PluginRegistrar b(table, "b", 1, std::chrono::seconds(30));
@@ -201,7 +201,7 @@ TEST_CASE("hook runner: a second next is ignored") {
 }
 
 TEST_CASE("hook runner: a plugin that never answers times out as DENYSOFT; late next ignored") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   HookTable::PluginRegistrar a(table, "slow", 0, std::chrono::milliseconds(50));
   std::optional<Next> kept;
@@ -225,7 +225,7 @@ TEST_CASE("hook runner: a plugin that never answers times out as DENYSOFT; late 
 }
 
 TEST_CASE("hook runner: an exception counts as CONT") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   HookTable::PluginRegistrar a(table, "thrower", 0, std::chrono::seconds(30));
   HookTable::PluginRegistrar b(table, "b", 1, std::chrono::seconds(30));
@@ -244,7 +244,7 @@ TEST_CASE("hook runner: an exception counts as CONT") {
 }
 
 TEST_CASE("hook runner: the deny hook may override a rejection, and sees what was denied") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   HookTable::PluginRegistrar a(table, "strict", 0, std::chrono::seconds(30));
   HookTable::PluginRegistrar b(table, "lenient", 1, std::chrono::seconds(30));
@@ -301,7 +301,7 @@ TEST_CASE("hook runner: the deny hook may override a rejection, and sees what wa
 
 TEST_CASE("hook runner: the connection knows which hook runs (Haraka's connection.hook)") {
   // Haraka's docs: one my_rcpt registered on rcpt and rcpt_ok reads connection.hook.
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   HookTable::PluginRegistrar a(table, "a", 0, std::chrono::seconds(30));
   HookTable::PluginRegistrar b(table, "b", 1, std::chrono::seconds(30));
@@ -334,7 +334,7 @@ TEST_CASE("hook runner: the connection knows which hook runs (Haraka's connectio
 }
 
 TEST_CASE("hook runner: cancel drops a pending plugin and never calls done") {
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   HookTable::PluginRegistrar a(table, "a", 0, std::chrono::seconds(30));
   std::optional<Next> kept;
@@ -356,7 +356,7 @@ TEST_CASE("hook runner: cancel drops a pending plugin and never calls done") {
 
 TEST_CASE("hook runner: each plugin's time to answer goes to hook_duration_seconds{hook,plugin}") {
   test::InstalledMetrics metrics; // before the table: its entries keep handles into the region
-  Loop l;
+  HookRunnerLoop l;
   HookTable table;
   std::vector<std::string> calls;
   HookTable::PluginRegistrar fast(table, "fast", 0, std::chrono::seconds(30));
@@ -395,7 +395,7 @@ TEST_CASE("hook runner: handles kept in a table follow a newly installed region"
   plugin.registerHook(
       Hook::Helo, [](Next next, Connection&, const HookParams&) { next(); }, 0, "");
   TestConnection conn;
-  Loop l;
+  HookRunnerLoop l;
   auto run = [&] {
     std::optional<HookResult> outcome;
     auto runner = HookRunner::run(&l.loop, table, Hook::Helo, conn, {}, "T",
