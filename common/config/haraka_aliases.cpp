@@ -26,8 +26,6 @@ struct ConnectionIniKey {
 };
 
 constexpr std::string_view NoEquivalent = "it has no equivalent here";
-constexpr std::string_view NoProxy =
-    "the PROXY protocol is not supported yet (connections count as the proxy's)";
 
 const ConnectionIniKey ConnectionIniKeys[] = {
     {"main", "spool_dir", "spool_dir", {}},
@@ -35,8 +33,6 @@ const ConnectionIniKey ConnectionIniKeys[] = {
     {"main", "strict_rfc1869", {}, NoEquivalent},
     {"main", "smtputf8", {}, "SMTPUTF8 is always offered"},
     {"main", "postel", {}, NoEquivalent},
-    {"haproxy", "enabled", {}, NoProxy},
-    {"haproxy", "hosts", {}, NoProxy},
     {"headers", "add_received", {}, "a Received header is always added"},
     {"headers", "clean_auth_results", {}, NoEquivalent},
     {"headers", "show_version", {}, "no version is shown"},

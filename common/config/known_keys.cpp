@@ -47,8 +47,8 @@ const Keys MilterFilterKeys = {"connect_timeout", "command_timeout", "content_ti
                                "data_macros",     "eoh_macros",      "eom_macros"};
 
 // redis.ini: what [server], [pubsub] and [opts] share (common/redis/redis_config.cpp).
-const Keys RedisEndpointKeys = {"host", "ip", "port", "path", "db", "database", "username",
-                                "password"};
+const Keys RedisEndpointKeys = {"host", "ip",       "port",     "path",
+                                "db",   "database", "username", "password"};
 const Keys RedisClientKeys = {"connect_timeout_ms", "command_timeout_ms", "max_pending",
                               "max_reply_bytes"};
 
@@ -65,6 +65,7 @@ const std::vector<KnownIniFile> Files = {
         "submission_ports",
         "inactivity_timeout",
         "data_timeout",
+        "proxy_timeout",
         "max_line_length",
         "max_data_line_length",
         "fold_long_data_lines",

@@ -227,6 +227,7 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
   const IntKey int_limits[] = {
       {"inactivity_timeout", 1, 86400, [&](long long v) { limits.inactivity_timeout_s = int(v); }},
       {"data_timeout", 1, 86400, [&](long long v) { limits.data_timeout_s = int(v); }},
+      {"proxy_timeout", 1, 3600, [&](long long v) { limits.proxy_timeout_s = int(v); }},
       {"max_line_length", 512, 65536,
        [&](long long v) { limits.max_line_length = std::size_t(v); }},
       {"max_data_line_length", 80, 1048576,
@@ -322,6 +323,11 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
   if (main.contains("group") && !main["group"].is_null()) {
     out.group = main["group"].is_string() ? main["group"].get<std::string>() : main["group"].dump();
   }
+  auto proxy = readProxyTrust(config);
+  if (!proxy) {
+    return Error{proxy.error()};
+  }
+  out.proxy = std::move(proxy).value();
   return out;
 }
 

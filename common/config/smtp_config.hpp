@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/config/config.hpp"
+#include "common/config/proxy_config.hpp"
 #include "common/util/result.hpp"
 
 #include <cstdint>
@@ -29,6 +30,7 @@ Result<std::vector<ListenAddress>> parseListenList(std::string_view text);
 struct SessionLimits {
   int inactivity_timeout_s = 300;            // silence between commands -> 421
   int data_timeout_s = 600;                  // silence inside DATA -> 421 (RFC 5321 4.5.3.2.6)
+  int proxy_timeout_s = 30;                  // a trusted proxy's PROXY header -> 421 (Haraka's 30)
   std::size_t max_line_length = 512;         // command line incl. CRLF -> 500, then close
   std::size_t max_data_line_length = 1000;   // DATA line incl. CRLF (RFC 5321 4.5.3.1.6)
   bool fold_long_data_lines = false;         // true: fold as Haraka; false: refuse with 550 5.5.2
@@ -79,6 +81,7 @@ struct SmtpConfig {
   std::vector<std::uint16_t> submission_ports{587, 465}; // MAIL needs AUTH (or relaying) here
   SessionLimits limits;
   SessionTexts texts;
+  ProxyTrust proxy; // connection.ini [haproxy]: who may send a PROXY header
 };
 
 /// The booleans of smtp.ini, as every reader of the file must declare them.

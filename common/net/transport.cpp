@@ -205,7 +205,7 @@ void Transport::readBytes(std::string_view bytes) {
 
 // ---------------------------------------------------------------------------------------- TLS
 
-void Transport::startTls(std::unique_ptr<tls::TlsChannel> channel) {
+void Transport::startTls(std::unique_ptr<tls::TlsChannel> channel, std::string_view first_bytes) {
   assert(!tls_);
   CallScope scope(calls_);
   tls::TlsStream::Callbacks callbacks;
@@ -227,6 +227,10 @@ void Transport::startTls(std::unique_ptr<tls::TlsChannel> channel) {
   callbacks.failed = [this](const std::string& why) { fail({PeerGone::Cause::Tls, why}); };
   tls_ = std::make_unique<tls::TlsStream>(loop_, std::move(channel), std::move(callbacks));
   tls_->start();
+  if (!first_bytes.empty() && tls_ && !gone_) {
+    // A ClientHello cannot finish a handshake: this answers it, or fails (reported later).
+    tls_->received(first_bytes);
+  }
 }
 
 // ---------------------------------------------------------------------------------- writing

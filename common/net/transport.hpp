@@ -119,8 +119,9 @@ public:
   bool reading() const { return reading_; }
 
   /// TLS over what follows: implicit TLS at once, STARTTLS after the 220. Input already read and
-  /// not yet handed to the owner is the owner's to discard.
-  void startTls(std::unique_ptr<tls::TlsChannel> channel);
+  /// not yet handed to the owner is the owner's to discard, except `ciphertext`: the peer's
+  /// first TLS bytes, read with what came before them (a PROXY header).
+  void startTls(std::unique_ptr<tls::TlsChannel> channel, std::string_view ciphertext = {});
   const tls::TlsStream* tls() const { return tls_.get(); }
   bool tlsEstablished() const;
 

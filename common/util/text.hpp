@@ -43,5 +43,17 @@ constexpr int hexDigitValue(char c) {
   return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/// Each byte as two lower-case hex digits.
+inline std::string hexLower(std::string_view bytes) {
+  constexpr std::string_view Digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += Digits[c >> 4];
+    out += Digits[c & 0x0f];
+  }
+  return out;
+}
+
 } // namespace text
 } // namespace upesi

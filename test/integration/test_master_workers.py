@@ -19,7 +19,7 @@ def recorded(path):
         return []
     out = []
     for line in path.read_text().splitlines():
-        plugin, hook, pid = line.split()
+        plugin, hook, pid = line.split(" ", 3)[:3]  # some hooks add their facts
         out.append((plugin, hook, int(pid)))
     return out
 

@@ -35,7 +35,8 @@
 //                        transaction's (uuid, mail_from, rcpts, notes, and its Message-Id, Date,
 //                        Received, Subject headers); hooks given a command verb
 //                        (unrecognized_command, and a hook it names with HOOK_NEXT) add {verb,
-//                        argument, address}
+//                        argument, address}; connect adds the connection's ends and notes
+//                        {remote_ip, remote_port, local_ip, local_port, notes}
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
@@ -125,6 +126,17 @@ nlohmann::json commandFacts(const upesi::HookParams& params) {
   return facts;
 }
 
+/// Who connect sees: both ends and the connection's notes (a PROXY header's are there).
+nlohmann::json connectionFacts(upesi::Connection& connection) {
+  nlohmann::json facts = nlohmann::json::object();
+  facts["remote_ip"] = connection.remote().ip;
+  facts["remote_port"] = connection.remote().port;
+  facts["local_ip"] = connection.local().ip;
+  facts["local_port"] = connection.local().port;
+  facts["notes"] = connection.notes();
+  return facts;
+}
+
 /// What pre_send_trans_email was given, for the record file.
 nlohmann::json transactionFacts(upesi::Transaction& txn) {
   nlohmann::json facts = nlohmann::json::object();
@@ -186,6 +198,8 @@ private:
         out << ' ' << commandFacts(params).dump();
       } else if (hook == upesi::Hook::PreSendTransEmail && connection.transaction() != nullptr) {
         out << ' ' << transactionFacts(*connection.transaction()).dump();
+      } else if (hook == upesi::Hook::Connect) {
+        out << ' ' << connectionFacts(connection).dump();
       }
       out << '\n';
     }

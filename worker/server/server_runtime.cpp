@@ -176,6 +176,11 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   }
   env.smtps_port = rt->smtp_.smtps_port;
   env.submission_ports = rt->smtp_.submission_ports;
+  env.proxy_trust = rt->smtp_.proxy;
+  if (!env.proxy_trust.hosts.empty()) {
+    log::info({}, "PROXY headers expected from {} trusted network(s) (connection.ini [haproxy])",
+              env.proxy_trust.hosts.size());
+  }
   env.auth_failures = std::make_shared<smtp::AuthFailures>(
       rt->smtp_.limits.max_auth_failures_per_ip,
       std::chrono::seconds(rt->smtp_.limits.auth_failure_window_s));

@@ -15,6 +15,9 @@ namespace upesi::worker {
 SmtpServer::SmtpServer(uv_loop_t* loop, smtp::SessionEnvironment environment)
     : loop_(loop), env_(std::move(environment)) {
   env_.on_closed = [this](smtp::Session* session) { sessionClosed(session); };
+  env_.on_client_known = [this](smtp::Session* session, const std::string& ip) {
+    return clientKnown(session, ip);
+  };
   reaper_.open(loop_, uv_idle_init, this);
 }
 
@@ -165,11 +168,14 @@ void SmtpServer::accept(uv_stream_t* server) {
   uv_tcp_nodelay(tcp, 1);
   auto peer = smtp::peerEndpoint(tcp);
   const auto& limits = env_.limits;
+  // A trusted proxy's connections are counted per IP under the client its header names.
+  const auto peer_ip = util::IpAddress::parse(peer.ip);
+  const bool proxied = peer_ip && env_.proxy_trust.trusts(*peer_ip);
   const std::string client = smtp::clientKey(peer.ip, limits.ipv6_client_prefix);
   const char* refusal = nullptr;
   if (sessions_.size() >= limits.max_connections) {
     refusal = "Too many connections, try again later";
-  } else if (per_ip_[client] >= limits.max_connections_per_ip) {
+  } else if (!proxied && per_ip_[client] >= limits.max_connections_per_ip) {
     refusal = "Too many connections from your address, try again later";
   }
   if (refusal != nullptr) {
@@ -178,19 +184,35 @@ void SmtpServer::accept(uv_stream_t* server) {
     std::string text = fmt::format("421 4.7.0 {} {}\r\n", env_.me, refusal);
     uv_buf_t buf = uv_buf_init(text.data(), static_cast<unsigned>(text.size()));
     (void)uv_try_write(reinterpret_cast<uv_stream_t*>(tcp), &buf, 1);
-    if (per_ip_[client] == 0) {
-      per_ip_.erase(client);
+    if (auto it = per_ip_.find(client); it != per_ip_.end() && it->second == 0) {
+      per_ip_.erase(it);
     }
     net::Transport::discardSocket(tcp);
     return;
   }
-  ++per_ip_[client];
   auto session = std::make_unique<smtp::Session>(env_, tcp);
   auto* raw = session.get();
   env_.metrics.connectionOpened();
-  session_ip_[raw] = client;
+  if (!proxied) {
+    ++per_ip_[client];
+    session_ip_[raw] = client;
+  }
   sessions_.emplace(raw, std::move(session));
   raw->start();
+}
+
+bool SmtpServer::clientKnown(smtp::Session* session, const std::string& ip) {
+  const std::string client = smtp::clientKey(ip, env_.limits.ipv6_client_prefix);
+  unsigned& count = per_ip_[client];
+  if (count >= env_.limits.max_connections_per_ip) {
+    if (count == 0) {
+      per_ip_.erase(client);
+    }
+    return false;
+  }
+  ++count;
+  session_ip_[session] = client;
+  return true;
 }
 
 void SmtpServer::sessionClosed(smtp::Session* session) {

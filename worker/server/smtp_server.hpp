@@ -54,6 +54,8 @@ private:
   static void onReap(uv_idle_t* idle);
   void accept(uv_stream_t* server);
   void sessionClosed(smtp::Session* session);
+  /// Counts a proxied session under its client's address; false if that is one too many.
+  bool clientKnown(smtp::Session* session, const std::string& ip);
   void addListener(UvHandle<uv_tcp_t> tcp);
 
   struct Listener {

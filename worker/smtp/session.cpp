@@ -20,8 +20,8 @@ constexpr std::size_t MaxPipelinedAfterData = 8192;
 Session::Session(SessionEnvironment& env, uv_tcp_t* tcp)
     : env_(env), hooks_(env.hooks), limits_(env.limits), tls_context_(env.tls),
       idle_timer_(env.loop), auth_delay_(env.loop), line_deadline_(env.loop),
-      data_deadline_(env.loop), data_rate_timer_(env.loop), uuid_(newUuid()),
-      started_(std::chrono::steady_clock::now()) {
+      data_deadline_(env.loop), data_rate_timer_(env.loop), proxy_deadline_(env.loop),
+      uuid_(newUuid()), started_(std::chrono::steady_clock::now()) {
   net::Transport::Options options;
   options.max_output = limits_.max_output_buffer;
   options.write_timeout = std::chrono::seconds(limits_.write_timeout_s);
@@ -30,6 +30,7 @@ Session::Session(SessionEnvironment& env, uv_tcp_t* tcp)
   remote_ = peerEndpoint(tcp);
   local_ = localEndpoint(tcp);
   local_.host = env_.me;
+  listener_port_ = local_.port;
 }
 
 Session::~Session() {
@@ -57,15 +58,27 @@ void Session::setRelaying(bool relaying) {
 }
 
 void Session::start() {
+  transport_->start();
+  if (auto ip = util::IpAddress::parse(remote_.ip); ip && env_.proxy_trust.trusts(*ip)) {
+    awaitProxyHeader();
+    return;
+  }
+  beginSession({});
+}
+
+void Session::beginSession(std::string_view early) {
+  phase_ = Phase::Connecting;
   log::info({uuid_, ""}, "connect ip={} port={} local_ip={} local_port={}", remote_.ip,
             remote_.port, local_.ip, local_.port);
-  transport_->start();
   armIdleTimer();
   if (implicitTls()) {
-    startTlsHandshake(true); // the connect hooks run once the handshake is done
+    startTlsHandshake(true, early); // the connect hooks run once the handshake is done
     return;
   }
   runHook(Hook::ConnectInit, {}, [this](HookResult) { connectInitDone(); });
+  if (!early.empty() && phase_ != Phase::Closing && phase_ != Phase::Closed) {
+    received(early); // sent with the PROXY header, before any greeting
+  }
 }
 
 // ---------------------------------------------------------------------------------------- I/O
@@ -97,6 +110,10 @@ void Session::received(std::string_view bytes) {
   if (phase_ == Phase::Closing || phase_ == Phase::Closed) {
     return; // a closing session reads nothing more
   }
+  if (phase_ == Phase::ProxyHeader) {
+    proxyReceived(bytes);
+    return;
+  }
   if (!greeted_) {
     early_talker_ = true;
   }
@@ -124,6 +141,17 @@ void Session::peerGone(const std::string& why) {
     return;
   }
   peer_gone_ = true;
+  if (phase_ == Phase::ProxyHeader) {
+    // No hook ran: nothing to tell the plugins. A proxy's plain TCP health check connects
+    // and closes without a byte, which is no news either.
+    if (proxy_parser_ && proxy_parser_->buffered() > 0) {
+      log::info({uuid_, ""}, "proxy {} went away inside its PROXY header: {}", remote_.ip, why);
+    } else {
+      log::debug({uuid_, ""}, "proxy {} closed without a PROXY header: {}", remote_.ip, why);
+    }
+    closeSocket();
+    return;
+  }
   log::info({logUuid(), ""}, "{}", why);
   if (phase_ == Phase::Closing) {
     // The disconnect hook may be running: it finishes, then the socket closes at once.
@@ -229,6 +257,13 @@ void Session::processInput() {
       continue;
     }
     std::string_view pending(in_.data() + in_pos_, in_.size() - in_pos_);
+    if (!line_seen_ && pending.starts_with(net::ProxyHeaderParser::V2Signature.substr(0, 5))) {
+      // A PROXY v2 header from a peer not trusted to send one: read as lines, it would end in
+      // a QUIT.
+      in_pos_ = in_.size();
+      cmdProxy();
+      break;
+    }
     if (transport_->tls() == nullptr && pending.size() >= 2 && pending[0] == '\x16' &&
         pending[1] == '\x03') {
       // A TLS ClientHello where a command belongs: the client wants implicit TLS.
@@ -266,6 +301,7 @@ void Session::processInput() {
       line.remove_suffix(1);
     }
     in_pos_ += lf + 1;
+    line_seen_ = true;
     if (after_data_bytes_ > 0) {
       // Sent together with the final dot, before our answer: Haraka 3.3 refuses each line.
       after_data_bytes_ = after_data_bytes_ > lf + 1 ? after_data_bytes_ - (lf + 1) : 0;
@@ -348,6 +384,10 @@ void Session::disconnect() {
   if (phase_ == Phase::Closing || phase_ == Phase::Closed) {
     return;
   }
+  if (phase_ == Phase::ProxyHeader) {
+    closeSocket(); // no hook ran, so no disconnect hook either
+    return;
+  }
   if (hook_) {
     hook_->cancel();
     hook_.reset();
@@ -358,6 +398,11 @@ void Session::disconnect() {
 
 void Session::shutdown() {
   shutting_down_ = true;
+  if (phase_ == Phase::ProxyHeader) {
+    proxyRefused(421, "4.3.2",
+                 fmt::format("{} Service shutting down, closing connection", env_.me));
+    return;
+  }
   if (!busy_ && phase_ == Phase::Command) {
     reply(421, "4.3.2", {fmt::format("{} Service shutting down, closing connection", env_.me)});
     startClose();
@@ -405,6 +450,7 @@ void Session::closeSocket() {
   }
   phase_ = Phase::Closed;
   idle_timer_.stop();
+  proxy_deadline_.stop();
   line_deadline_.stop();
   data_deadline_.stop();
   data_rate_timer_.stop();

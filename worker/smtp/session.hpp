@@ -21,6 +21,7 @@
 #include <upesi/connection.hpp>
 
 #include "common/config/smtp_config.hpp"
+#include "common/net/proxy_header.hpp"
 #include "common/net/transport.hpp"
 #include "common/plugin/hook_runner.hpp"
 #include "common/plugin/hook_table.hpp"
@@ -72,8 +73,12 @@ struct SessionEnvironment {
   std::uint16_t smtps_port = 465;              // listeners on this port speak TLS from the start
   std::vector<std::uint16_t> submission_ports; // MAIL needs AUTH (or relaying) on these
   std::shared_ptr<AuthFailures> auth_failures; // failed AUTH per client address; may be null
+  config::ProxyTrust proxy_trust;              // peers whose connections start with a PROXY header
   std::function<void(Session*)> on_closed;     // once, from the transport's close callback
-  SessionMetrics metrics;                      // what the sessions count
+  /// The client behind a trusted proxy is known (its address, or the proxy's own for LOCAL):
+  /// false refuses it (over max_connections_per_ip). Unset: every client is welcome.
+  std::function<bool(Session*, const std::string& client_ip)> on_client_known;
+  SessionMetrics metrics; // what the sessions count
 };
 
 class Session final : public Connection, private net::TransportOwner {
@@ -112,7 +117,8 @@ public:
 
 private:
   enum class Phase {
-    Connecting, // connect hooks running; nothing has been said yet
+    ProxyHeader, // a trusted proxy's PROXY header awaited; no hook has run
+    Connecting,  // connect hooks running; nothing has been said yet
     Command,
     Data,
     Closing, // disconnect hook running or replies draining
@@ -135,10 +141,20 @@ private:
   void flush();
   void closeSocket();
 
+  // The PROXY protocol (session_proxy.cpp)
+  void awaitProxyHeader();
+  void proxyReceived(std::string_view bytes);
+  void proxyHeaderRead(const net::ProxyHeader& header, std::string_view rest);
+  void proxyRefused(int code, std::string_view enhanced, const std::string& text);
+  void cmdProxy();
+  /// connect_init on (or the TLS handshake first); `early` came before any greeting.
+  void beginSession(std::string_view early);
+
   // TLS (session_tls.cpp)
   bool implicitTls() const;
   void cmdStartTls(std::string_view argument);
-  void startTlsHandshake(bool implicit);
+  /// `ciphertext`: bytes of the client's handshake already read (after a PROXY header).
+  void startTlsHandshake(bool implicit, std::string_view ciphertext = {});
   void tlsEstablished(bool implicit);
   bool starttlsOffered() const;
 
@@ -255,17 +271,20 @@ private:
   AuthAttempt pending_auth_; // while the auth hook checks it
 
   BdatChunks bdat_;
-  LoopTimer idle_timer_;           // inactivity_timeout, or data_timeout in DATA/BDAT
-  LoopTimer auth_delay_;           // a failed AUTH is answered after auth_failure_delay
-  LoopTimer line_deadline_;        // a command line begun and not finished
-  LoopTimer data_deadline_;        // the whole DATA/BDAT phase
-  LoopTimer data_rate_timer_;      // one min_data_rate window
-  std::uint64_t window_bytes_ = 0; // received in the current rate window
-  bool window_paused_ = false;     // reading paused at some point of the window
+  LoopTimer idle_timer_;      // inactivity_timeout, or data_timeout in DATA/BDAT
+  LoopTimer auth_delay_;      // a failed AUTH is answered after auth_failure_delay
+  LoopTimer line_deadline_;   // a command line begun and not finished
+  LoopTimer data_deadline_;   // the whole DATA/BDAT phase
+  LoopTimer data_rate_timer_; // one min_data_rate window
+  LoopTimer proxy_deadline_;  // proxy_timeout for a trusted proxy's header
+  std::unique_ptr<net::ProxyHeaderParser> proxy_parser_; // while the header is read
+  std::uint64_t window_bytes_ = 0;                       // received in the current rate window
+  bool window_paused_ = false; // reading paused at some point of the window
 
   std::string uuid_;
   Endpoint remote_;
   Endpoint local_;
+  std::uint16_t listener_port_ = 0; // our socket's: what implicit TLS and submission go by
   std::string hello_verb_;
   std::string hello_host_;
   bool esmtp_ = false;
@@ -290,6 +309,7 @@ private:
 
   std::string in_;                      // unprocessed input
   std::size_t in_pos_ = 0;              // start of unprocessed bytes in in_
+  bool line_seen_ = false;              // a command line has been read
   std::size_t after_data_bytes_ = 0;    // bytes pipelined after the final dot, to refuse
   bool awaiting_message_reply_ = false; // the final dot was read, its reply not yet given
 

@@ -165,6 +165,7 @@ void Session::dispatch(const std::string& verb, std::string_view argument) {
        [](S& s, const std::string&, std::string_view a) { s.cmdStartTls(a); }},
       {"AUTH", [](const S& s) { return !s.authMechanisms().empty(); },
        [](S& s, const std::string&, std::string_view a) { s.cmdAuth(a); }},
+      {"PROXY", Always, [](S& s, const std::string&, std::string_view) { s.cmdProxy(); }},
   };
   for (const auto& route : Routes) {
     if (route.verb == verb && route.offered(*this)) {
@@ -364,7 +365,7 @@ void Session::cmdMail(std::string_view argument) {
     return;
   }
   if (!relaying() && std::find(env_.submission_ports.begin(), env_.submission_ports.end(),
-                               local_.port) != env_.submission_ports.end()) {
+                               listener_port_) != env_.submission_ports.end()) {
     refuse(530, "5.7.0", {"Authentication required"});
     return;
   }

@@ -15,7 +15,7 @@
 namespace upesi::smtp {
 
 bool Session::implicitTls() const {
-  return tls_context_ != nullptr && env_.smtps_port != 0 && local_.port == env_.smtps_port;
+  return tls_context_ != nullptr && env_.smtps_port != 0 && listener_port_ == env_.smtps_port;
 }
 
 bool Session::starttlsOffered() const {
@@ -45,7 +45,7 @@ void Session::cmdStartTls(std::string_view argument) {
   startTlsHandshake(false);
 }
 
-void Session::startTlsHandshake(bool implicit) {
+void Session::startTlsHandshake(bool implicit, std::string_view ciphertext) {
   auto channel = tls::TlsChannel::server(tls_context_->context());
   if (!channel) {
     log::error({logUuid(), ""}, "cannot start TLS: {}", channel.error());
@@ -54,7 +54,8 @@ void Session::startTlsHandshake(bool implicit) {
   }
   busy_ = true; // no command is read until the handshake is done
   tls_implicit_ = implicit;
-  transport_->startTls(std::move(*channel)); // transportSecured() or transportGone() follow
+  // transportSecured() or transportGone() follow
+  transport_->startTls(std::move(*channel), ciphertext);
 }
 
 const TlsInfo& Session::tlsInfo() const {
@@ -80,8 +81,9 @@ void Session::tlsEstablished(bool implicit) {
             d.cipher, log::escaped(d.server_name), d.verified ? "true" : "false",
             d.peer_certificate ? fmt::format(" peer=\"{}\"", log::escaped(d.peer_subject)) : "");
   const auto& required = tls_context_->settings().require_authorized_ports;
-  if (std::find(required.begin(), required.end(), local_.port) != required.end() && !d.verified) {
-    log::notice({logUuid(), ""}, "no verified client certificate on port {}: {}", local_.port,
+  if (std::find(required.begin(), required.end(), listener_port_) != required.end() &&
+      !d.verified) {
+    log::notice({logUuid(), ""}, "no verified client certificate on port {}: {}", listener_port_,
                 d.peer_certificate ? d.verify_error : "none presented");
     peerGone("client certificate required");
     return;

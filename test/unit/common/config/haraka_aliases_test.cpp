@@ -84,16 +84,15 @@ TEST_CASE("connection.ini: a key the install's smtp.ini sets wins, and the notic
 
 TEST_CASE("connection.ini: Haraka keys without an equivalent are ignored with a notice") {
   Install install;
-  // Haraka's shipped file: an empty hosts[] sets nothing; other files' keys are --check's.
+  // Haraka's shipped file: other files' keys are --check's; [haproxy] is read as it is
+  // (proxy_config.hpp), with no notice.
   auto path = install.write("connection.ini", "[haproxy]\nhosts[] =\n[uuid]\ndeny_chars=6\n"
                                               "[main]\nsmtputf8=true\ncolour=blue\n"
                                               "[haproxy]\nhosts[]=192.0.2.4\n");
   auto aliases = readHarakaAliases(install.config);
   REQUIRE(aliases.ok());
   CHECK(aliases->notices ==
-        Notices{path + ":2: [haproxy] hosts is ignored: the PROXY protocol is not supported yet "
-                       "(connections count as the proxy's)",
-                path + ":4: [uuid] deny_chars is ignored: it has no equivalent here",
+        Notices{path + ":4: [uuid] deny_chars is ignored: it has no equivalent here",
                 path + ":6: [main] smtputf8 is ignored: SMTPUTF8 is always offered"});
   CHECK(aliases->smtp.empty());
   // No connection.ini, no notice.
