@@ -5,18 +5,21 @@ the per-IP limit). haproxy's health checks leave no warning; a PROXY header from
 peer, a malformed one and one that never comes get 421."""
 import json
 import shutil
+import smtplib
 import socket
+import ssl
 import subprocess
 import time
 
 import pytest
 
 from conftest import free_port, launch_server, run_upesi
+from pki import Pki
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
-def node(tmp_path, name, extra_smtp=None):
+def node(tmp_path, name, extra_smtp=None, plugins=(), files_extra=None):
     """An Upesi node trusting 127.0.0.1 (the balancer); it records every connect (address and
     notes) and keeps every message it accepts."""
     install = tmp_path / name
@@ -29,9 +32,11 @@ def node(tmp_path, name, extra_smtp=None):
         "rec.ini": "[main]\nrecord=%s\n[connect]\ncode=CONT\n" % record,
         "accept.ini": "[rcpt]\ncode=OK\n[queue]\ncode=OK\nsave=%s\n" % saved,
     }
+    files.update(files_extra or {})
     smtp = {"proxy_timeout": 2}
     smtp.update(extra_smtp or {})
-    server = launch_server(install, tmp_path / (name + ".log"), plugins=["rec", "accept"],
+    server = launch_server(install, tmp_path / (name + ".log"),
+                           plugins=list(plugins) + ["rec", "accept"],
                            so=["rec", "accept"], files=files, smtp=smtp)
     server.record, server.saved = record, saved
     return server
@@ -46,13 +51,14 @@ def connects(server):
 
 
 class Haproxy:
-    def __init__(self, tmp_path, backends):
-        """backends: {frontend port: [server line, ...]}."""
+    def __init__(self, tmp_path, backends, frontend_lines=()):
+        """backends: {frontend port: [server line, ...]}; frontend_lines go in every frontend."""
         conf = ["global", "  maxconn 100", "defaults", "  mode tcp", "  timeout connect 5s",
                 "  timeout client 30s", "  timeout server 30s"]
         for i, (port, servers) in enumerate(backends.items()):
             conf += ["frontend f%d" % i, "  bind 127.0.0.1:%d" % port,
-                     "  default_backend b%d" % i, "backend b%d" % i, "  balance roundrobin",
+                     "  default_backend b%d" % i] + list(frontend_lines) + [
+                     "backend b%d" % i, "  balance roundrobin",
                      "  option smtpchk EHLO haproxy.test"]
             conf += ["  server %s" % line for line in servers]
         path = tmp_path / "haproxy.cfg"
@@ -232,4 +238,72 @@ def test_a_header_split_across_packets_and_mail_sent_with_it(tmp_path, upesi_bin
         assert c["remote_ip"] == "198.51.100.9" and c["remote_port"] == 5123
         assert c["local_port"] == 25
     finally:
+        server.stop()
+
+
+def tls_banner_after_header(port, ctx):
+    """Sends a v1 header and the TLS ClientHello together, finishes the handshake, returns the
+    greeting read inside TLS."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(b"PROXY TCP4 198.51.100.9 127.0.0.1 5123 465\r\n" + outgoing.read())
+
+        def pump(step):
+            while True:
+                try:
+                    return step()
+                except ssl.SSLWantReadError:
+                    if pending := outgoing.read():
+                        sock.sendall(pending)
+                    data = sock.recv(65536)
+                    assert data, "closed during the handshake"
+                    incoming.write(data)
+
+        pump(tls.do_handshake)
+        if pending := outgoing.read():
+            sock.sendall(pending)
+        return pump(lambda: tls.read(4096)).decode()
+
+
+def test_implicit_tls_behind_the_header(tmp_path, upesi_bin):
+    """Port 465 through haproxy in TCP mode: the PROXY v2 header (with a unique id and a CRC)
+    comes first, then the client's TLS handshake, often in the same segment."""
+    pki = Pki(tmp_path / "pki")
+    key, cert = pki.issue("mx.test.example", ["mx.test.example"])
+    plain, smtps, front = free_port(), free_port(), free_port()
+    server = node(tmp_path, "a", {"listen": "127.0.0.1:%d,127.0.0.1:%d" % (plain, smtps),
+                                  "smtps_port": smtps},
+                  plugins=["tls"], files_extra={"tls_key.pem": key.read_text(),
+                                                "tls_cert.pem": cert.read_text()})
+    server.port = plain
+    balancer = None
+    try:
+        balancer = Haproxy(tmp_path, {front: [
+            "a 127.0.0.1:%d send-proxy-v2 proxy-v2-options unique-id,crc32c" % smtps]},
+            frontend_lines=["  unique-id-format %{+X}o\\ %ci:%cp_%Ts"])
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        ctx.check_hostname = False
+        with smtplib.SMTP_SSL("127.0.0.1", front, timeout=20, context=ctx,
+                              source_address=("127.0.0.2", 0)) as s:
+            assert s.ehlo("client.example")[0] == 250
+            s.sendmail("sender@client.example", ["user@example.com"],
+                       b"Subject: smtps behind haproxy\r\n\r\nhi\r\n")
+        seen = [c for c in connects(server) if c["remote_ip"] == "127.0.0.2"]
+        assert len(seen) == 1, connects(server)
+        tlvs = seen[0]["notes"]["proxy"]["tlvs"]
+        assert bytes.fromhex(tlvs["unique_id"]).decode().startswith("7F000002:"), tlvs
+        [message] = list(server.saved.iterdir())
+        text = message.read_text()
+        assert "with ESMTPS" in text and "127.0.0.2" in text.split("\n\n", 1)[0]
+        # The header and the ClientHello in one write, for certain.
+        assert tls_banner_after_header(smtps, ctx).startswith("220 ")
+        assert [c["remote_ip"] for c in connects(server)][-1] == "198.51.100.9"
+    finally:
+        if balancer:
+            balancer.stop()
         server.stop()
