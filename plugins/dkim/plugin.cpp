@@ -30,6 +30,8 @@ using config::iniInteger;
 using config::iniString;
 
 using namespace upesi::dkim;
+// The verifier's outcome, not upesi::Result: in a unity build both are in sight.
+using ::upesi::dkim::Result;
 namespace {
 
 const std::vector<std::string> Booleans = {"-sign.enabled", "+verify.enabled"};
