@@ -18,6 +18,7 @@ constexpr std::array<std::string_view, 2> kDomainResult{"domain", "result"};
 constexpr std::array<std::string_view, 1> kStatusClass{"class"};
 constexpr std::array<std::string_view, 2> kFilterReason{"filter", "reason"};
 constexpr std::array<std::string_view, 2> kMilterOutcome{"milter", "outcome"};
+constexpr std::array<std::string_view, 2> kPluginReason{"plugin", "reason"};
 
 // Hooks and DNS answers: half a millisecond to a plugin timeout.
 constexpr std::array<double, 15> kLatency{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -100,6 +101,10 @@ constexpr std::array kDefinitions{
             "Milter filter replies by kind (continue, reject, addheader...) and failures (error), "
             "per filter.",
             kMilterOutcome),
+    counter(RedisFailures, "upesi_redis_failures_total",
+            "Redis commands of a plugin that got no answer (unavailable, timeout, overloaded) "
+            "or an error reply (error); the plugin went on without them.",
+            kPluginReason),
 };
 
 constexpr bool inIdOrder() {

@@ -43,6 +43,7 @@ enum class MetricId : std::uint16_t {
   HttpRequests,
   FilterFailures,
   MilterEvents,
+  RedisFailures,
 };
 
 struct MetricDefinition {

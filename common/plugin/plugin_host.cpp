@@ -6,12 +6,34 @@
 #include "common/dns/resolver.hpp"
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
+#include "common/plugin/redis_service.hpp"
 #include "common/plugin/send_email.hpp"
+#include "common/redis/redis_config.hpp"
 #include "common/util/thread_pool.hpp"
 
 namespace upesi::plugin {
 
 PluginHost::~PluginHost() = default;
+
+Redis* PluginHost::redis() {
+  if (redis_) {
+    return redis_.get();
+  }
+  if (services_.loop == nullptr || services_.redis_failed) {
+    return nullptr;
+  }
+  if (!services_.redis) {
+    auto settings = redis::readRedisConfig(config_);
+    if (!settings) {
+      services_.redis_failed = true;
+      log::error({"", name_}, "no Redis: {}", settings.error());
+      return nullptr;
+    }
+    services_.redis = std::make_shared<RedisService>(services_.loop, std::move(*settings));
+  }
+  redis_ = std::make_unique<PluginRedis>(services_.redis, name_);
+  return redis_.get();
+}
 
 nlohmann::json PluginHost::config(const std::string& name, std::string_view type,
                                   const std::vector<std::string>& booleans) {

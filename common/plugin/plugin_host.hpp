@@ -5,6 +5,7 @@
 #include <upesi/host.hpp>
 
 #include "common/config/config.hpp"
+#include "common/plugin/redis_service.hpp"
 #include "common/util/loop_timer.hpp"
 
 #include <uv.h>
@@ -35,6 +36,9 @@ struct ProcessServices {
   std::function<void(const Address& from, const std::vector<Address>& to, std::string message,
                      nlohmann::json notes, SendEmailDone done)>
       send_email;
+  /// The Redis client, made on the first Host::redis() from redis.ini; null until then.
+  std::shared_ptr<RedisService> redis;
+  bool redis_failed = false; // redis.ini did not parse: said once, no client this generation
 };
 
 class PluginHost final : public Host {
@@ -69,6 +73,7 @@ public:
   OutboundStats outboundStats() override {
     return services_.outbound_stats ? services_.outbound_stats() : OutboundStats{};
   }
+  Redis* redis() override;
 
 private:
   std::vector<std::filesystem::path> configLayers(const std::string& name) const;
@@ -78,6 +83,7 @@ private:
   config::Config& config_;
   std::filesystem::path install_dir_;
   ProcessServices& services_;
+  std::unique_ptr<PluginRedis> redis_; // this plugin's view of services_.redis
   std::map<std::uint64_t, std::unique_ptr<LoopTimer>> timers_; // setTimeout's, by id
   std::uint64_t next_timer_id_ = 1;
 };

@@ -4,6 +4,7 @@
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/metrics/metrics.hpp"
+#include "common/plugin/redis_service.hpp"
 #include "common/plugin/send_email.hpp"
 #include "common/plugin/server_hooks.hpp"
 #include "common/tls/tls_context.hpp"
@@ -364,6 +365,10 @@ ServerRuntime::~ServerRuntime() {
   shutdownPlugins();
   hooks_.reset();
   plugins_.reset();
+  if (services_.redis) {
+    services_.redis->close(); // before the loop goes: what is pending is answered Closed
+    services_.redis.reset();
+  }
   resolver_.reset();
   // Let every close callback run, then the loop can go.
   uv_walk(

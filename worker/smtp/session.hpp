@@ -114,6 +114,7 @@ public:
   unsigned transactionCount() const override { return transaction_count_; }
   bool earlyTalker() const override { return early_talker_; }
   void disconnect() override;
+  unsigned errorCount() const override { return errors_; }
 
 private:
   enum class Phase {

@@ -274,13 +274,16 @@ bool Session::replyToDeny(const HookResult& result, Hook hook, std::string defau
   assert(codes.has_value());
   switch (result.code) {
   case Code::Deny:
-    refuse(codes->deny_code, codes->deny_enhanced, textOr(result, std::move(default_text)));
+    refuse(pluginRefusal(codes->deny_code, codes->deny_enhanced,
+                         textOr(result, std::move(default_text))));
     return true;
   case Code::DenySoft:
-    refuse(codes->soft_code, codes->soft_enhanced, textOr(result, std::move(default_text)));
+    refuse(pluginRefusal(codes->soft_code, codes->soft_enhanced,
+                         textOr(result, std::move(default_text))));
     return true;
   case Code::DenyDisconnect:
-    reply(codes->deny_code, codes->deny_enhanced, textOr(result, std::move(default_text)));
+    reply(pluginRefusal(codes->deny_code, codes->deny_enhanced,
+                        textOr(result, std::move(default_text))));
     startClose();
     return true;
   case Code::DenySoftDisconnect:

@@ -283,6 +283,11 @@ public:
   /// Closes the connection after pending replies are written; hooks still pending are dropped.
   virtual void disconnect() = 0;
 
+  // API version 6, last, so the slots above keep their place.
+
+  /// Commands refused on this connection so far (Haraka's connection.errors).
+  virtual unsigned errorCount() const { return 0; }
+
   /// The hook running now (Haraka's connection.hook), so that one handler registered on
   /// several hooks can tell them apart; toString(hook()) is its name. Set by the server before
   /// each plugin is called; a plugin has no reason to set it.

@@ -11,6 +11,7 @@
 #include <upesi/dns.hpp>
 #include <upesi/log_level.hpp>
 #include <upesi/outbound.hpp>
+#include <upesi/redis.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -119,6 +120,13 @@ public:
   /// This process's outbound queue and delivery counters (Haraka's outbound.get_stats()); all
   /// zero where no outbound queue runs (the master).
   virtual OutboundStats outboundStats() { return {}; }
+
+  // API version 6.
+
+  /// The process's Redis client (redis.hpp), started on first use; null where there is no
+  /// loop (the master) or redis.ini does not parse (logged once). Plugins keep state that
+  /// several nodes share there.
+  virtual Redis* redis() { return nullptr; }
 };
 
 } // namespace upesi

@@ -3,6 +3,10 @@
 // Call it exactly once, now or later, from the loop thread: next(Code::Ok), next(Code::Deny,
 // "no such user"), next(Code::DenySoft, {"line one", "line two"}). A second call is logged and
 // ignored. A call after the client disconnected or after the hook timed out does nothing.
+//
+// A refusal's text may choose its reply code, as Haraka's DSN objects do: a first line starting
+// with a code of the refusal's class and an enhanced code ("451 4.7.1 Greylisted") gives both;
+// otherwise the hook's own codes stand (450 4.7.1 for a DENYSOFT at RCPT, and so on).
 // Next is cheap to copy, so it can be captured by callbacks; every copy refers to the same
 // pending answer.
 #pragma once

@@ -20,7 +20,7 @@
 namespace upesi {
 
 /// Bumped on every incompatible change to the headers under upesi/.
-inline constexpr std::uint32_t PluginApiVersion = 5;
+inline constexpr std::uint32_t PluginApiVersion = 6;
 
 class Next;
 class Connection;

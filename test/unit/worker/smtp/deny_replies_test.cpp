@@ -42,3 +42,24 @@ TEST_CASE("deny replies: hooks that refuse by their own rules, or cannot refuse,
     CHECK_FALSE(denyRepliesFor(hook).has_value());
   }
 }
+
+TEST_CASE("deny replies: a plugin's text may carry its own code, as Haraka's DSN does") {
+  using upesi::smtp::pluginRefusal;
+  auto greylisted = pluginRefusal(450, "4.7.1", {"451 4.7.1 Greylisted, try again later"});
+  CHECK(greylisted.code == 451);
+  CHECK(greylisted.enhanced == "4.7.1");
+  CHECK(greylisted.lines == std::vector<std::string>{"Greylisted, try again later"});
+  auto hard = pluginRefusal(550, "5.7.1", {"554 5.7.9 Policy", "second line"});
+  CHECK(hard.code == 554);
+  CHECK(hard.enhanced == "5.7.9");
+  CHECK(hard.lines == std::vector<std::string>{"Policy", "second line"});
+  // Another class, no enhanced code, or plain words keep the hook's codes.
+  for (const char* text :
+       {"550 5.7.1 not for a soft refusal", "451 temporarily", "451 5.7.1 classes differ",
+        "4511 4.7.1 too long", "Greylisted, try again later", "451 4.7.1"}) {
+    INFO(text);
+    auto kept = pluginRefusal(450, "4.7.1", {text});
+    CHECK(kept.code == 450);
+    CHECK(kept.lines == std::vector<std::string>{text});
+  }
+}
