@@ -1,0 +1,302 @@
+#include "plugins/limit/limit_config.hpp"
+
+#include <upesi/text.hpp>
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <charconv>
+
+namespace upesi::plugins::limit {
+namespace {
+
+std::optional<long long> wholeNumber(std::string_view text) {
+  long long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 0) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::string valueText(const nlohmann::json& value) {
+  if (value.is_string()) {
+    return value.get<std::string>();
+  }
+  if (value.is_number_integer()) {
+    return std::to_string(value.get<long long>());
+  }
+  return value.dump();
+}
+
+bool enabledIn(const nlohmann::json& section) {
+  if (!section.contains("enabled")) {
+    return false;
+  }
+  const auto& v = section["enabled"];
+  return v.is_boolean() ? v.get<bool>() : valueText(v) == "true";
+}
+
+// Keys of a rate section that are settings, not lookups.
+bool isSetting(const std::string& key) {
+  return key == "enabled";
+}
+
+History readHistory(const nlohmann::json& ini, const std::string& section,
+                    std::vector<std::string>& problems) {
+  History history;
+  if (!ini.contains(section) || !ini[section].is_object()) {
+    return history;
+  }
+  const auto& s = ini[section];
+  history.enabled = enabledIn(s);
+  if (s.contains("plugin") && s["plugin"].is_string()) {
+    history.plugin = s["plugin"].get<std::string>();
+  }
+  for (auto [key, slot] : {std::pair{"good", &history.good}, std::pair{"bad", &history.bad},
+                           std::pair{"none", &history.none}}) {
+    if (!s.contains(key)) {
+      continue;
+    }
+    *slot = parseRateSpec(valueText(s[key]));
+    if (!*slot) {
+      problems.push_back(
+          fmt::format("[{}] {}: \"{}\" is not a limit", section, key, valueText(s[key])));
+    }
+  }
+  return history;
+}
+
+RateTable readRate(const nlohmann::json& ini, const std::string& section,
+                   std::vector<std::string>& problems) {
+  RateTable table;
+  table.history = readHistory(ini, section + "_history", problems);
+  if (!ini.contains(section) || !ini[section].is_object()) {
+    return table;
+  }
+  const auto& s = ini[section];
+  table.enabled = enabledIn(s);
+  for (const auto& [key, value] : s.items()) {
+    if (isSetting(key)) {
+      continue;
+    }
+    auto spec = parseRateSpec(valueText(value));
+    if (!spec) {
+      problems.push_back(
+          fmt::format("[{}] {}: \"{}\" is not a limit", section, key, valueText(value)));
+      continue;
+    }
+    table.entries[text::toLower(key)] = *spec;
+  }
+  return table;
+}
+
+CountLimit readCount(const nlohmann::json& ini, const std::string& section,
+                     std::vector<std::string>& problems) {
+  CountLimit limit;
+  limit.history = readHistory(ini, section + "_history", problems);
+  if (!ini.contains(section) || !ini[section].is_object()) {
+    return limit;
+  }
+  const auto& s = ini[section];
+  limit.enabled = enabledIn(s);
+  if (s.contains("max")) {
+    auto max = wholeNumber(valueText(s["max"]));
+    if (!max) {
+      problems.push_back(
+          fmt::format("[{}] max: \"{}\" is not a number", section, valueText(s["max"])));
+    } else {
+      limit.max = *max;
+    }
+  }
+  return limit;
+}
+
+std::optional<RateMatch> lookup(const RateTable& table, const std::string& key,
+                                const std::string& count_key) {
+  if (auto it = table.entries.find(key); it != table.entries.end()) {
+    return RateMatch{count_key, it->second};
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<RateSpec> parseRateSpec(std::string_view text) {
+  text = text::trim(text);
+  RateSpec spec;
+  const auto slash = text.find('/');
+  auto limit = wholeNumber(text.substr(0, slash));
+  if (!limit) {
+    return std::nullopt;
+  }
+  spec.limit = *limit;
+  if (slash == std::string_view::npos) {
+    return spec;
+  }
+  auto time = text.substr(slash + 1);
+  long long unit = 1;
+  if (!time.empty() && (time.back() < '0' || time.back() > '9')) {
+    switch (text::toLower(time.back())) {
+    case 's':
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    default:
+      return std::nullopt;
+    }
+    time.remove_suffix(1);
+  }
+  auto quantity = wholeNumber(time);
+  if (!quantity || *quantity == 0 || *quantity > 366LL * 86400 / unit) {
+    return std::nullopt;
+  }
+  spec.window_s = *quantity * unit;
+  return spec;
+}
+
+std::vector<std::string> ipLookups(const std::string& ip) {
+  std::vector<std::string> out;
+  in_addr v4{};
+  in6_addr v6{};
+  std::vector<std::string> parts;
+  char separator = '.';
+  if (::inet_pton(AF_INET, ip.c_str(), &v4) == 1) {
+    const auto* b = reinterpret_cast<const unsigned char*>(&v4.s_addr);
+    for (int i = 0; i < 4; ++i) {
+      parts.push_back(std::to_string(b[i]));
+    }
+  } else if (::inet_pton(AF_INET6, ip.c_str(), &v6) == 1) {
+    separator = ':';
+    for (int i = 0; i < 16; i += 2) {
+      parts.push_back(fmt::format("{:x}", (v6.s6_addr[i] << 8) | v6.s6_addr[i + 1]));
+    }
+  } else {
+    return out;
+  }
+  for (std::size_t n = parts.size(); n > 0; --n) {
+    std::string joined;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i > 0) {
+        joined += separator;
+      }
+      joined += parts[i];
+    }
+    out.push_back(std::move(joined));
+  }
+  return out;
+}
+
+std::optional<RateSpec> historyLimit(const History& history, std::optional<double> score) {
+  if (!history.enabled || !score) {
+    return std::nullopt;
+  }
+  return *score > 0 ? history.good : *score < 0 ? history.bad : history.none;
+}
+
+std::optional<RateMatch> RateTable::forClient(const std::string& ip, const std::string& rdns,
+                                              std::optional<double> history_score) const {
+  for (const auto& form : ipLookups(ip)) {
+    if (auto match = lookup(*this, form, form)) {
+      return match;
+    }
+  }
+  if (!rdns.empty()) {
+    std::string name = text::toLower(rdns);
+    while (!name.empty()) {
+      if (auto match = lookup(*this, name, name)) {
+        return match;
+      }
+      const auto dot = name.find('.');
+      name = dot == std::string::npos ? std::string() : name.substr(dot + 1);
+    }
+  }
+  if (auto spec = historyLimit(history, history_score)) {
+    return RateMatch{ip, *spec};
+  }
+  return lookup(*this, "default", ip);
+}
+
+std::optional<RateMatch> RateTable::forAddress(const std::string& address) const {
+  const std::string lower = text::toLower(address);
+  if (auto match = lookup(*this, lower, lower)) {
+    return match;
+  }
+  const auto at = lower.rfind('@');
+  std::string domain = at == std::string::npos ? std::string() : lower.substr(at + 1);
+  while (!domain.empty()) {
+    if (auto match = lookup(*this, domain, domain)) {
+      return match;
+    }
+    const auto dot = domain.find('.');
+    domain = dot == std::string::npos ? std::string() : domain.substr(dot + 1);
+  }
+  return lookup(*this, "default", lower);
+}
+
+const std::vector<std::string>& limitIniBooleans() {
+  static const std::vector<std::string> booleans = {"-concurrency.enabled",
+                                                    "-recipients.enabled",
+                                                    "-unrecognized_commands.enabled",
+                                                    "-errors.enabled",
+                                                    "-rate_conn.enabled",
+                                                    "-rate_rcpt_host.enabled",
+                                                    "-rate_rcpt_sender.enabled",
+                                                    "-rate_rcpt.enabled",
+                                                    "-rate_rcpt_null.enabled",
+                                                    "-concurrency_history.enabled",
+                                                    "-recipients_history.enabled",
+                                                    "-rate_conn_history.enabled"};
+  return booleans;
+}
+
+LimitConfig readLimitConfig(const nlohmann::json& ini) {
+  LimitConfig cfg;
+  auto& problems = cfg.problems;
+  // Haraka's file has tarpit_delay before any section; [main] holds it here too.
+  if (ini.contains("main") && ini["main"].contains("tarpit_delay")) {
+    const auto text = valueText(ini["main"]["tarpit_delay"]);
+    auto delay = wholeNumber(text);
+    if (!delay || *delay > 300) {
+      problems.push_back(fmt::format("[main] tarpit_delay: \"{}\" is not 0 to 300 seconds", text));
+    } else {
+      cfg.tarpit_delay_s = static_cast<int>(*delay);
+    }
+  }
+  cfg.concurrency = readCount(ini, "concurrency", problems);
+  if (ini.contains("concurrency") && ini["concurrency"].contains("lease")) {
+    const auto text = valueText(ini["concurrency"]["lease"]);
+    auto lease = wholeNumber(text);
+    if (!lease || *lease < 3 || *lease > 3600) {
+      problems.push_back(fmt::format("[concurrency] lease: \"{}\" is not 3 to 3600 seconds", text));
+    } else {
+      cfg.concurrency_lease_s = static_cast<int>(*lease);
+    }
+  }
+  cfg.recipients = readCount(ini, "recipients", problems);
+  if (ini.contains("recipients") && ini["recipients"].contains("max_relaying")) {
+    const auto text = valueText(ini["recipients"]["max_relaying"]);
+    if (auto n = wholeNumber(text)) {
+      cfg.max_relaying = *n;
+    } else {
+      problems.push_back(fmt::format("[recipients] max_relaying: \"{}\" is not a number", text));
+    }
+  }
+  cfg.unrecognized_commands = readCount(ini, "unrecognized_commands", problems);
+  cfg.errors = readCount(ini, "errors", problems);
+  cfg.rate_conn = readRate(ini, "rate_conn", problems);
+  cfg.rate_rcpt_host = readRate(ini, "rate_rcpt_host", problems);
+  cfg.rate_rcpt_sender = readRate(ini, "rate_rcpt_sender", problems);
+  cfg.rate_rcpt = readRate(ini, "rate_rcpt", problems);
+  cfg.rate_rcpt_null = readRate(ini, "rate_rcpt_null", problems);
+  return cfg;
+}
+
+} // namespace upesi::plugins::limit
