@@ -43,6 +43,7 @@ have ip || lack iproute2 "ip not found (it brings up opendmarc's private loopbac
 [ -f /usr/share/spamassassin/20_body_tests.cf ] || lack spamassassin "SpamAssassin's rules not found"
 [ -x /usr/sbin/clamd ] || lack clamav-daemon "clamd not found (the clamd plugin's peer)"
 [ -x /usr/bin/redis-server ] || lack redis-server "redis-server not found (the Redis client's peer)"
+[ -x /usr/bin/redis-cli ] || lack redis-tools "redis-cli not found (reads the keys the limit tests leave)"
 [ -x /usr/sbin/clamav-milter ] || lack clamav-milter "clamav-milter not found (a milter plugin peer)"
 [ -x /usr/sbin/haproxy ] || lack haproxy "haproxy not found (the PROXY protocol's balancer)"
 # Haraka 3.3.4 for the side-by-side tests is installed from npm on first use.
