@@ -23,6 +23,11 @@ inline const nlohmann::json& iniValue(const nlohmann::json& ini, const std::stri
   return ini[section][key];
 }
 
+/// A value as written: its text, or the number or boolean it was read as.
+inline std::string iniText(const nlohmann::json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
 /// A string (a number as written); `fallback` when absent.
 inline std::string iniString(const nlohmann::json& ini, const std::string& section,
                              const std::string& key, const std::string& fallback = {}) {
@@ -30,13 +35,24 @@ inline std::string iniString(const nlohmann::json& ini, const std::string& secti
   if (value.is_null()) {
     return fallback;
   }
-  return value.is_string() ? value.get<std::string>() : value.dump();
+  return iniText(value);
 }
 
 /// A key declared boolean when read; false when absent.
 inline bool iniFlag(const nlohmann::json& ini, const std::string& section, const std::string& key) {
   const auto& value = iniValue(ini, section, key);
   return value.is_boolean() && value.get<bool>();
+}
+
+/// The same with `fallback` when absent; "true" as text counts too (a file read without its
+/// booleans declared).
+inline bool iniFlag(const nlohmann::json& ini, const std::string& section, const std::string& key,
+                    bool fallback) {
+  const auto& value = iniValue(ini, section, key);
+  if (value.is_null()) {
+    return fallback;
+  }
+  return value.is_boolean() ? value.get<bool>() : iniText(value) == "true";
 }
 
 /// A whole number; nullopt when absent or not a number.

@@ -2,6 +2,8 @@
 
 #include <upesi/text.hpp>
 
+#include "common/config/ini_values.hpp"
+
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
@@ -9,24 +11,6 @@
 
 namespace upesi::plugins::greylist {
 namespace {
-
-std::string valueText(const nlohmann::json& value) {
-  if (value.is_string()) {
-    return value.get<std::string>();
-  }
-  if (value.is_number_integer()) {
-    return std::to_string(value.get<long long>());
-  }
-  return value.dump();
-}
-
-bool flag(const nlohmann::json& ini, const char* section, const char* key, bool fallback) {
-  if (!ini.contains(section) || !ini[section].is_object() || !ini[section].contains(key)) {
-    return fallback;
-  }
-  const auto& v = ini[section][key];
-  return v.is_boolean() ? v.get<bool>() : valueText(v) == "true";
-}
 
 // The keys of a list section ("[ip_whitelist]\n192.0.2.0/24\n" parses as a key without value).
 std::vector<std::string> sectionKeys(const nlohmann::json& ini, const char* section) {
@@ -100,7 +84,7 @@ GreylistConfig readGreylistConfig(const nlohmann::json& ini) {
     if (!ini.contains("period") || !ini["period"].contains(key)) {
       continue;
     }
-    const auto text = valueText(ini["period"][key]);
+    const auto text = config::iniText(ini["period"][key]);
     long long value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end != text.data() + text.size() || value < 1 ||
@@ -116,9 +100,9 @@ GreylistConfig readGreylistConfig(const nlohmann::json& ini) {
     cfg.black_s = 850;
     cfg.grey_s = 90000;
   }
-  cfg.skip_private_ip = flag(ini, "skip", "private_ip", true);
-  cfg.spf_domain = flag(ini, "main", "spf_domain", false);
-  cfg.fail_open = flag(ini, "main", "fail_open", true);
+  cfg.skip_private_ip = config::iniFlag(ini, "skip", "private_ip", true);
+  cfg.spf_domain = config::iniFlag(ini, "main", "spf_domain", false);
+  cfg.fail_open = config::iniFlag(ini, "main", "fail_open", true);
   for (const auto& entry : sectionKeys(ini, "ip_whitelist")) {
     if (auto cidr = util::Cidr::parse(entry)) {
       cfg.ip_whitelist.push_back(*cidr);

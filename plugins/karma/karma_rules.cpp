@@ -2,6 +2,8 @@
 
 #include <upesi/text.hpp>
 
+#include "common/config/ini_values.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -9,19 +11,6 @@
 
 namespace upesi::plugins::karma {
 namespace {
-
-std::string valueText(const nlohmann::json& value) {
-  if (value.is_string()) {
-    return value.get<std::string>();
-  }
-  if (value.is_number_integer()) {
-    return std::to_string(value.get<long long>());
-  }
-  if (value.is_number()) {
-    return fmt::format("{}", value.get<double>());
-  }
-  return value.dump();
-}
 
 std::optional<double> number(std::string_view text) {
   text = text::trim(text);
@@ -47,21 +36,13 @@ const nlohmann::json* find(const nlohmann::json& ini, const char* section, const
 void readNumber(const nlohmann::json& ini, const char* section, const char* key, double& out,
                 std::vector<std::string>& problems) {
   if (const auto* v = find(ini, section, key)) {
-    if (auto n = number(valueText(*v))) {
+    if (auto n = number(config::iniText(*v))) {
       out = *n;
     } else {
       problems.push_back(
-          fmt::format("[{}] {}: \"{}\" is not a number", section, key, valueText(*v)));
+          fmt::format("[{}] {}: \"{}\" is not a number", section, key, config::iniText(*v)));
     }
   }
-}
-
-bool readFlag(const nlohmann::json& ini, const char* section, const char* key, bool fallback) {
-  const auto* v = find(ini, section, key);
-  if (v == nullptr) {
-    return fallback;
-  }
-  return v->is_boolean() ? v->get<bool>() : valueText(*v) == "true";
 }
 
 std::vector<std::string> splitFields(const std::string& text) {
@@ -90,7 +71,7 @@ bool scalarMatches(const std::string& op, const std::string& want, const nlohman
   if (got.is_array() || got.is_object() || got.is_null()) {
     return false;
   }
-  const std::string text = valueText(got);
+  const std::string text = config::iniText(got);
   if (op == "equals") {
     return text == want;
   }
@@ -120,7 +101,7 @@ KarmaConfig readKarmaConfig(const nlohmann::json& ini) {
   readNumber(ini, "thresholds", "history_negative", cfg.history_negative, problems);
   if (const auto* hooks = find(ini, "deny", "hooks")) {
     cfg.deny_hooks.clear();
-    for (auto item : text::splitList(valueText(*hooks), ", ")) {
+    for (auto item : text::splitList(config::iniText(*hooks), ", ")) {
       cfg.deny_hooks.insert(std::string(item));
     }
   }
@@ -136,17 +117,17 @@ KarmaConfig readKarmaConfig(const nlohmann::json& ini) {
   readNumber(ini, "tls", "unset", cfg.tls_unset, problems);
   if (ini.contains("spammy_tlds") && ini["spammy_tlds"].is_object()) {
     for (const auto& [tld, value] : ini["spammy_tlds"].items()) {
-      if (auto n = number(valueText(value))) {
+      if (auto n = number(config::iniText(value))) {
         cfg.spammy_tlds[text::toLower(tld)] = *n;
       } else {
         problems.push_back(
-            fmt::format("[spammy_tlds] {}: \"{}\" is not a number", tld, valueText(value)));
+            fmt::format("[spammy_tlds] {}: \"{}\" is not a number", tld, config::iniText(value)));
       }
     }
   }
   if (ini.contains("result_awards") && ini["result_awards"].is_object()) {
     for (const auto& [id, value] : ini["result_awards"].items()) {
-      const auto fields = splitFields(valueText(value));
+      const auto fields = splitFields(config::iniText(value));
       auto award = fields.size() >= 5 ? number(fields[4]) : std::nullopt;
       const std::string op = fields.size() >= 3 ? normalOperator(fields[2]) : std::string();
       const bool known_op =
@@ -154,7 +135,7 @@ KarmaConfig readKarmaConfig(const nlohmann::json& ini) {
       if (!award || !known_op || fields[0].empty() || fields[1].empty()) {
         problems.push_back(fmt::format(
             "[result_awards] {}: \"{}\" is not plugin | property | operator | value | award", id,
-            valueText(value)));
+            config::iniText(value)));
         continue;
       }
       ResultAward rule{id,
@@ -170,15 +151,16 @@ KarmaConfig readKarmaConfig(const nlohmann::json& ini) {
   }
   if (const auto* days = find(ini, "main", "expire_days") ? find(ini, "main", "expire_days")
                                                           : find(ini, "redis", "expire_days")) {
-    auto n = number(valueText(*days));
+    auto n = number(config::iniText(*days));
     if (!n || *n < 1 || *n > 3650) {
-      problems.push_back(fmt::format("expire_days: \"{}\" is not 1 to 3650", valueText(*days)));
+      problems.push_back(
+          fmt::format("expire_days: \"{}\" is not 1 to 3650", config::iniText(*days)));
     } else {
       cfg.expire_days = static_cast<long long>(*n);
     }
   }
-  cfg.skip_private_ip = readFlag(ini, "skip", "private_ip", true);
-  cfg.skip_authenticated = readFlag(ini, "skip", "authenticated", true);
+  cfg.skip_private_ip = config::iniFlag(ini, "skip", "private_ip", true);
+  cfg.skip_authenticated = config::iniFlag(ini, "skip", "authenticated", true);
   return cfg;
 }
 

@@ -2,6 +2,8 @@
 
 #include <upesi/text.hpp>
 
+#include "common/config/ini_values.hpp"
+
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
@@ -19,22 +21,8 @@ std::optional<long long> wholeNumber(std::string_view text) {
   return value;
 }
 
-std::string valueText(const nlohmann::json& value) {
-  if (value.is_string()) {
-    return value.get<std::string>();
-  }
-  if (value.is_number_integer()) {
-    return std::to_string(value.get<long long>());
-  }
-  return value.dump();
-}
-
-bool enabledIn(const nlohmann::json& section) {
-  if (!section.contains("enabled")) {
-    return false;
-  }
-  const auto& v = section["enabled"];
-  return v.is_boolean() ? v.get<bool>() : valueText(v) == "true";
+bool enabledIn(const nlohmann::json& ini, const std::string& section) {
+  return config::iniFlag(ini, section, "enabled", false);
 }
 
 // Keys of a rate section that are settings, not lookups.
@@ -49,7 +37,7 @@ History readHistory(const nlohmann::json& ini, const std::string& section,
     return history;
   }
   const auto& s = ini[section];
-  history.enabled = enabledIn(s);
+  history.enabled = enabledIn(ini, section);
   if (s.contains("plugin") && s["plugin"].is_string()) {
     history.plugin = s["plugin"].get<std::string>();
   }
@@ -58,10 +46,10 @@ History readHistory(const nlohmann::json& ini, const std::string& section,
     if (!s.contains(key)) {
       continue;
     }
-    *slot = parseRateSpec(valueText(s[key]));
+    *slot = parseRateSpec(config::iniText(s[key]));
     if (!*slot) {
       problems.push_back(
-          fmt::format("[{}] {}: \"{}\" is not a limit", section, key, valueText(s[key])));
+          fmt::format("[{}] {}: \"{}\" is not a limit", section, key, config::iniText(s[key])));
     }
   }
   return history;
@@ -75,15 +63,15 @@ RateTable readRate(const nlohmann::json& ini, const std::string& section,
     return table;
   }
   const auto& s = ini[section];
-  table.enabled = enabledIn(s);
+  table.enabled = enabledIn(ini, section);
   for (const auto& [key, value] : s.items()) {
     if (isSetting(key)) {
       continue;
     }
-    auto spec = parseRateSpec(valueText(value));
+    auto spec = parseRateSpec(config::iniText(value));
     if (!spec) {
       problems.push_back(
-          fmt::format("[{}] {}: \"{}\" is not a limit", section, key, valueText(value)));
+          fmt::format("[{}] {}: \"{}\" is not a limit", section, key, config::iniText(value)));
       continue;
     }
     table.entries[text::toLower(key)] = *spec;
@@ -99,12 +87,12 @@ CountLimit readCount(const nlohmann::json& ini, const std::string& section,
     return limit;
   }
   const auto& s = ini[section];
-  limit.enabled = enabledIn(s);
+  limit.enabled = enabledIn(ini, section);
   if (s.contains("max")) {
-    auto max = wholeNumber(valueText(s["max"]));
+    auto max = wholeNumber(config::iniText(s["max"]));
     if (!max) {
       problems.push_back(
-          fmt::format("[{}] max: \"{}\" is not a number", section, valueText(s["max"])));
+          fmt::format("[{}] max: \"{}\" is not a number", section, config::iniText(s["max"])));
     } else {
       limit.max = *max;
     }
@@ -262,7 +250,7 @@ LimitConfig readLimitConfig(const nlohmann::json& ini) {
   auto& problems = cfg.problems;
   // Haraka's file has tarpit_delay before any section; [main] holds it here too.
   if (ini.contains("main") && ini["main"].contains("tarpit_delay")) {
-    const auto text = valueText(ini["main"]["tarpit_delay"]);
+    const auto text = config::iniText(ini["main"]["tarpit_delay"]);
     auto delay = wholeNumber(text);
     if (!delay || *delay > 300) {
       problems.push_back(fmt::format("[main] tarpit_delay: \"{}\" is not 0 to 300 seconds", text));
@@ -272,7 +260,7 @@ LimitConfig readLimitConfig(const nlohmann::json& ini) {
   }
   cfg.concurrency = readCount(ini, "concurrency", problems);
   if (ini.contains("concurrency") && ini["concurrency"].contains("lease")) {
-    const auto text = valueText(ini["concurrency"]["lease"]);
+    const auto text = config::iniText(ini["concurrency"]["lease"]);
     auto lease = wholeNumber(text);
     if (!lease || *lease < 3 || *lease > 3600) {
       problems.push_back(fmt::format("[concurrency] lease: \"{}\" is not 3 to 3600 seconds", text));
@@ -282,7 +270,7 @@ LimitConfig readLimitConfig(const nlohmann::json& ini) {
   }
   cfg.recipients = readCount(ini, "recipients", problems);
   if (ini.contains("recipients") && ini["recipients"].contains("max_relaying")) {
-    const auto text = valueText(ini["recipients"]["max_relaying"]);
+    const auto text = config::iniText(ini["recipients"]["max_relaying"]);
     if (auto n = wholeNumber(text)) {
       cfg.max_relaying = *n;
     } else {
