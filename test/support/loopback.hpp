@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/net/transport.hpp"
+#include "test/support/test_loop.hpp"
 
 #include <doctest/doctest.h>
 #include <uv.h>
@@ -69,18 +70,7 @@ public:
   }
 
   /// Runs the loop until `done` holds; false after 5 s of loop time without it.
-  bool runUntil(const std::function<bool()>& done) {
-    const std::uint64_t deadline = uv_now(&loop) + 5000;
-    while (!done()) {
-      if (uv_now(&loop) > deadline) {
-        return false;
-      }
-      uv_run(&loop, UV_RUN_NOWAIT);
-      uv_sleep(1);
-      uv_update_time(&loop);
-    }
-    return true;
-  }
+  bool runUntil(const std::function<bool()>& done) { return runLoopUntil(loop, done); }
 
   /// A few turns of the loop, for what needs no waiting.
   void spin(int turns = 3) {

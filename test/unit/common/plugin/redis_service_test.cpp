@@ -2,6 +2,7 @@
 // and pub/sub shared by two plugins on one channel, each plugin's subscriptions going with it.
 #include "common/plugin/redis_service.hpp"
 #include "test/support/redis_server.hpp"
+#include "test/support/test_loop.hpp"
 
 #include <doctest/doctest.h>
 #include <uv.h>
@@ -21,29 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct ServiceLoop {
-  uv_loop_t loop{};
-  ServiceLoop() { REQUIRE(uv_loop_init(&loop) == 0); }
-  ~ServiceLoop() {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop) == 0);
-  }
-  ServiceLoop(const ServiceLoop&) = delete;
-  ServiceLoop& operator=(const ServiceLoop&) = delete;
-
-  bool runUntil(const std::function<bool()>& done) {
-    const std::uint64_t deadline = uv_now(&loop) + 5000;
-    while (!done()) {
-      if (uv_now(&loop) > deadline) {
-        return false;
-      }
-      uv_run(&loop, UV_RUN_NOWAIT);
-      uv_sleep(1);
-      uv_update_time(&loop);
-    }
-    return true;
-  }
-};
+using ServiceLoop = upesi::test::TestLoop;
 
 upesi::redis::RedisConfig serviceConfig(const RedisServer& server) {
   upesi::redis::RedisConfig config;
@@ -52,7 +31,7 @@ upesi::redis::RedisConfig serviceConfig(const RedisServer& server) {
   return config;
 }
 
-RedisResult runOn(ServiceLoop& net, upesi::Redis& redis, std::vector<std::string> args) {
+RedisResult redisServiceRun(ServiceLoop& net, upesi::Redis& redis, std::vector<std::string> args) {
   std::optional<RedisResult> result;
   redis.command(std::move(args), [&](RedisResult r) { result = std::move(r); });
   REQUIRE(net.runUntil([&] { return result.has_value(); }));
@@ -68,13 +47,13 @@ TEST_CASE("plugins' redis: replies, scripts and failures as the API gives them")
     auto service = std::make_shared<RedisService>(&net.loop, serviceConfig(server));
     PluginRedis redis(service, "limit");
     CHECK(redis.describe() == "redis://127.0.0.1:" + std::to_string(server.port()));
-    auto set = runOn(net, redis, {"SET", "k", "v"});
+    auto set = redisServiceRun(net, redis, {"SET", "k", "v"});
     CHECK(set.succeeded());
     CHECK(set.reply.type == RedisValue::Type::Status);
     CHECK(set.reply.text == "OK");
-    CHECK(runOn(net, redis, {"GET", "k"}).reply.text == "v");
-    CHECK(runOn(net, redis, {"GET", "missing"}).reply.isNil());
-    auto error = runOn(net, redis, {"INCR", "k"});
+    CHECK(redisServiceRun(net, redis, {"GET", "k"}).reply.text == "v");
+    CHECK(redisServiceRun(net, redis, {"GET", "missing"}).reply.isNil());
+    auto error = redisServiceRun(net, redis, {"INCR", "k"});
     CHECK(error.outcome == RedisResult::Outcome::Reply);
     CHECK_FALSE(error.succeeded());
     CHECK(error.why().find("not an integer") != std::string::npos);
@@ -91,7 +70,7 @@ TEST_CASE("plugins' redis: replies, scripts and failures as the API gives them")
     CHECK(script->reply.elements[2].elements[0].text == "x");
 
     server.stop();
-    auto down = runOn(net, redis, {"GET", "k"});
+    auto down = redisServiceRun(net, redis, {"GET", "k"});
     CHECK(down.outcome != RedisResult::Outcome::Reply);
     CHECK_FALSE(down.why().empty());
     service->close();
@@ -118,7 +97,7 @@ TEST_CASE("plugins' redis: two plugins on one channel, each leaving with its gen
     // Published until both have it: the subscriptions take a moment to be confirmed.
     REQUIRE(net.runUntil([&] {
       if (got_first.empty()) {
-        runOn(net, *first, {"PUBLISH", "news", "one"});
+        redisServiceRun(net, *first, {"PUBLISH", "news", "one"});
       }
       return !got_first.empty() && !got_second.empty();
     }));

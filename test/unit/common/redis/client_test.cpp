@@ -4,6 +4,7 @@
 #include "common/redis/client.hpp"
 #include "common/redis/subscriber.hpp"
 #include "test/support/redis_server.hpp"
+#include "test/support/test_loop.hpp"
 
 #include <doctest/doctest.h>
 #include <uv.h>
@@ -25,32 +26,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A loop of the test's own; what runs on it is destroyed before the loop closes.
-struct RedisTestLoop {
-  uv_loop_t loop{};
-
-  RedisTestLoop() { REQUIRE(uv_loop_init(&loop) == 0); }
-  ~RedisTestLoop() {
-    uv_run(&loop, UV_RUN_DEFAULT); // every handle closes
-    CHECK(uv_loop_close(&loop) == 0);
-  }
-  RedisTestLoop(const RedisTestLoop&) = delete;
-  RedisTestLoop& operator=(const RedisTestLoop&) = delete;
-
-  /// Runs the loop until `done` holds; false after `limit` without it.
-  bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
-    const std::uint64_t deadline = uv_now(&loop) + static_cast<std::uint64_t>(limit.count());
-    while (!done()) {
-      if (uv_now(&loop) > deadline) {
-        return false;
-      }
-      uv_run(&loop, UV_RUN_NOWAIT);
-      uv_sleep(1);
-      uv_update_time(&loop);
-    }
-    return true;
-  }
-};
+using RedisTestLoop = upesi::test::TestLoop;
 
 RedisConfig redisConfigFor(const RedisServer& server) {
   RedisConfig config;

@@ -17,7 +17,7 @@ PublicSuffixList greylistSuffixes() {
   return std::move(list).value();
 }
 
-nlohmann::json confirmed(std::initializer_list<const char*> names = {"x"}) {
+nlohmann::json fcrdnsConfirmed(std::initializer_list<const char*> names = {"x"}) {
   nlohmann::json fcrdns = {{"pass", {"fcrdns"}}, {"ptr_names", nlohmann::json::array()}};
   for (const char* name : names) {
     fcrdns["ptr_names"].push_back(name);
@@ -34,36 +34,37 @@ TEST_CASE("greylist: a host is its network unless a static rDNS name or SPF spea
   CHECK(networkOf("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
 
   auto by_name =
-      hostId(cfg, "192.0.2.7", "mta7.out.Example.com.", confirmed(), std::nullopt, &suffixes);
+      hostId(cfg, "192.0.2.7", "mta7.out.Example.com.", fcrdnsConfirmed(), std::nullopt, &suffixes);
   CHECK(by_name.id == "out.example.com");
   CHECK(by_name.kind == "rdns");
   // Never shorter than the organizational domain.
-  CHECK(hostId(cfg, "192.0.2.7", "mx.example.co.uk", confirmed(), std::nullopt, &suffixes).id ==
-        "example.co.uk");
-  CHECK(hostId(cfg, "192.0.2.7", "example.com", confirmed(), std::nullopt, &suffixes).id ==
+  CHECK(
+      hostId(cfg, "192.0.2.7", "mx.example.co.uk", fcrdnsConfirmed(), std::nullopt, &suffixes).id ==
+      "example.co.uk");
+  CHECK(hostId(cfg, "192.0.2.7", "example.com", fcrdnsConfirmed(), std::nullopt, &suffixes).id ==
         "example.com");
 
   // Names that cannot stand for a host.
   auto network = [&](const std::string& rdns, const nlohmann::json& fcrdns) {
     return hostId(cfg, "192.0.2.7", rdns, fcrdns, std::nullopt, &suffixes).id;
   };
-  CHECK(network("", confirmed()) == "192.0.2.0/24");
+  CHECK(network("", fcrdnsConfirmed()) == "192.0.2.0/24");
   CHECK(network("mta7.example.com", nullptr) == "192.0.2.0/24");
   CHECK(network("mta7.example.com", {{"fail", {"fcrdns"}}}) == "192.0.2.0/24");
-  CHECK(network("mta7.example.com", confirmed({"a", "b"})) == "192.0.2.0/24");
-  auto generic = confirmed();
+  CHECK(network("mta7.example.com", fcrdnsConfirmed({"a", "b"})) == "192.0.2.0/24");
+  auto generic = fcrdnsConfirmed();
   generic["generic_rdns"] = true;
   CHECK(network("192-0-2-7.example.com", generic) == "192.0.2.0/24");
   cfg.special_dynamic_domains = {"dyn.example.net"};
-  CHECK(network("h1.dyn.example.net", confirmed()) == "192.0.2.0/24");
+  CHECK(network("h1.dyn.example.net", fcrdnsConfirmed()) == "192.0.2.0/24");
   // Without a suffix list the network stands.
-  CHECK(hostId(cfg, "192.0.2.7", "mta7.out.example.com", confirmed(), std::nullopt, nullptr).id ==
-        "192.0.2.0/24");
+  CHECK(hostId(cfg, "192.0.2.7", "mta7.out.example.com", fcrdnsConfirmed(), std::nullopt, nullptr)
+            .id == "192.0.2.0/24");
 
   // SPF, when asked for and passing, wins.
   cfg.spf_domain = true;
-  auto spf =
-      hostId(cfg, "192.0.2.7", "mta7.out.example.com", confirmed(), "Bulk.Example.org", &suffixes);
+  auto spf = hostId(cfg, "192.0.2.7", "mta7.out.example.com", fcrdnsConfirmed(), "Bulk.Example.org",
+                    &suffixes);
   CHECK(spf.id == "spf:bulk.example.org");
   CHECK(spf.kind == "spf");
 }
