@@ -125,7 +125,7 @@ def test_the_nodes_see_the_client_behind_haproxy(cluster):
     front = free_port()
     a, b = cluster(lambda a, b: {front: [
         "a 127.0.0.1:%d send-proxy check check-send-proxy inter 300" % a.port,
-        "b 127.0.0.1:%d send-proxy-v2 check check-send-proxy inter 300" % b.port]})
+        "b 127.0.0.1:%d send-proxy-v2-ssl check check-send-proxy inter 300" % b.port]})
     for i in range(4):  # round robin: two each
         r = swaks(front, "through the balancer %d" % i)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -137,6 +137,9 @@ def test_the_nodes_see_the_client_behind_haproxy(cluster):
             proxy = c["notes"]["proxy"]
             assert proxy["version"] == version and proxy["src_ip"] == "127.0.0.2"
             assert proxy["proxy_ip"] == "127.0.0.1" and proxy["dst_port"] == front
+            if version == 2:
+                # send-proxy-v2-ssl: the SSL TLV says the client did not use TLS to haproxy.
+                assert proxy["tlvs"]["ssl"]["over_tls"] is False, proxy
         messages = list(server.saved.iterdir())
         assert len(messages) == 2
         for m in messages:
