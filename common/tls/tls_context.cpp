@@ -44,7 +44,7 @@ Result<bool> applySide(SSL_CTX* ctx, config::Config& config, const TlsSideConfig
           fmt::format("tls.ini ca: {}: {}", path ? path->string() : side.ca, lastOpenSslError())};
     }
   } else if (!server) {
-    SSL_CTX_set_default_verify_paths(ctx);
+    useSystemCertificates(ctx);
   }
   if (!side.dhparam.empty()) {
     auto path = config.resolve(side.dhparam);
@@ -231,6 +231,10 @@ Result<std::shared_ptr<const ServerTls>> loadInboundTls(config::Config& config) 
     return Error{settings.error()};
   }
   return ServerTls::load(config, *settings);
+}
+
+void useSystemCertificates(SSL_CTX* ctx) {
+  SSL_CTX_set_default_verify_dir(ctx);
 }
 
 Result<ContextPtr> makeClientContext(config::Config& config, const TlsSideConfig& side) {

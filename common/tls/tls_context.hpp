@@ -53,6 +53,12 @@ private:
 /// tls.ini and the files it names: what the server uses when the tls plugin is listed.
 Result<std::shared_ptr<const ServerTls>> loadInboundTls(config::Config& config);
 
+/// Lets `ctx` verify peers against the system's CAs, read from its hashed directory (SSL_CERT_DIR,
+/// else OpenSSL's default) one issuer at a time as chains need them and then kept: loading the
+/// bundle file instead decodes every CA (about 150, half a megabyte) in each process at start.
+/// A bundle of one's own is tls.ini's `ca`.
+void useSystemCertificates(SSL_CTX* ctx);
+
 /// The SMTP client's context from [outbound]: system CAs (or `ca`), an optional client
 /// certificate (key/cert when both files exist), protocol and cipher limits. Verification is
 /// decided per connection (see TlsChannel::client), so one context serves every destination.

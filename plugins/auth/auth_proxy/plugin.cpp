@@ -9,6 +9,7 @@
 
 #include "common/smtp_client/quitting_clients.hpp"
 #include "common/smtp_client/smtp_client.hpp"
+#include "common/tls/tls_context.hpp"
 #include "common/util/text.hpp"
 
 #include <fmt/format.h>
@@ -39,7 +40,7 @@ class AuthProxy final : public Plugin {
 public:
   AuthProxy() : context_(SSL_CTX_new(TLS_client_method())) {
     if (context_ != nullptr) {
-      SSL_CTX_set_default_verify_paths(context_);
+      tls::useSystemCertificates(context_);
       SSL_CTX_set_min_proto_version(context_, TLS1_2_VERSION);
     }
   }
