@@ -100,10 +100,62 @@ CountLimit readCount(const nlohmann::json& ini, const std::string& section,
   return limit;
 }
 
+// A whole number of seconds within [low, high] from `section`'s `key`, else a problem.
+void readSeconds(const nlohmann::json& ini, const std::string& section, const char* key,
+                 long long low, long long high, long long& out,
+                 std::vector<std::string>& problems) {
+  if (!ini.contains(section) || !ini[section].is_object() || !ini[section].contains(key)) {
+    return;
+  }
+  const auto text = config::iniText(ini[section][key]);
+  auto value = wholeNumber(text);
+  if (!value || *value < low || *value > high) {
+    problems.push_back(
+        fmt::format("[{}] {}: \"{}\" is not {} to {} seconds", section, key, text, low, high));
+    return;
+  }
+  out = *value;
+}
+
+OutboundLimit readOutbound(const nlohmann::json& ini, std::vector<std::string>& problems) {
+  OutboundLimit limit;
+  if (!ini.contains("outbound") || !ini["outbound"].is_object()) {
+    return limit;
+  }
+  limit.enabled = enabledIn(ini, "outbound");
+  readSeconds(ini, "outbound", "delay", 1, 86400, limit.delay_s, problems);
+  readSeconds(ini, "outbound", "lease", 3, 3600, limit.lease_s, problems);
+  for (const auto& [key, value] : ini["outbound"].items()) {
+    if (key == "enabled" || key == "delay" || key == "lease") {
+      continue;
+    }
+    auto max = wholeNumber(config::iniText(value));
+    if (!max) {
+      problems.push_back(
+          fmt::format("[outbound] {}: \"{}\" is not a number", key, config::iniText(value)));
+      continue;
+    }
+    limit.max[text::toLower(key)] = *max;
+  }
+  return limit;
+}
+
 std::optional<RateMatch> lookup(const RateTable& table, const std::string& key,
                                 const std::string& count_key) {
   if (auto it = table.entries.find(key); it != table.entries.end()) {
     return RateMatch{count_key, it->second};
+  }
+  return std::nullopt;
+}
+
+// `domain` (lower-case) and then its parents, each counted under what matched.
+std::optional<RateMatch> lookupDomain(const RateTable& table, std::string domain) {
+  while (!domain.empty()) {
+    if (auto match = lookup(table, domain, domain)) {
+      return match;
+    }
+    const auto dot = domain.find('.');
+    domain = dot == std::string::npos ? std::string() : domain.substr(dot + 1);
   }
   return std::nullopt;
 }
@@ -196,15 +248,8 @@ std::optional<RateMatch> RateTable::forClient(const std::string& ip, const std::
       return match;
     }
   }
-  if (!rdns.empty()) {
-    std::string name = text::toLower(rdns);
-    while (!name.empty()) {
-      if (auto match = lookup(*this, name, name)) {
-        return match;
-      }
-      const auto dot = name.find('.');
-      name = dot == std::string::npos ? std::string() : name.substr(dot + 1);
-    }
+  if (auto match = lookupDomain(*this, text::toLower(rdns))) {
+    return match;
   }
   if (auto spec = historyLimit(history, history_score)) {
     return RateMatch{ip, *spec};
@@ -218,15 +263,25 @@ std::optional<RateMatch> RateTable::forAddress(const std::string& address) const
     return match;
   }
   const auto at = lower.rfind('@');
-  std::string domain = at == std::string::npos ? std::string() : lower.substr(at + 1);
-  while (!domain.empty()) {
-    if (auto match = lookup(*this, domain, domain)) {
+  if (at != std::string::npos) {
+    if (auto match = lookupDomain(*this, lower.substr(at + 1))) {
       return match;
     }
-    const auto dot = domain.find('.');
-    domain = dot == std::string::npos ? std::string() : domain.substr(dot + 1);
   }
   return lookup(*this, "default", lower);
+}
+
+std::optional<RateMatch> RateTable::forDomain(const std::string& domain) const {
+  const std::string lower = text::toLower(domain);
+  if (auto match = lookupDomain(*this, lower)) {
+    return match;
+  }
+  return lookup(*this, "default", lower);
+}
+
+long long OutboundLimit::maxFor(const std::string& domain) const {
+  auto it = max.find(text::toLower(domain));
+  return it == max.end() ? 0 : it->second;
 }
 
 const std::vector<std::string>& limitIniBooleans() {
@@ -241,7 +296,9 @@ const std::vector<std::string>& limitIniBooleans() {
                                                     "-rate_rcpt_null.enabled",
                                                     "-concurrency_history.enabled",
                                                     "-recipients_history.enabled",
-                                                    "-rate_conn_history.enabled"};
+                                                    "-rate_conn_history.enabled",
+                                                    "-outbound.enabled",
+                                                    "-rate_outbound.enabled"};
   return booleans;
 }
 
@@ -249,25 +306,9 @@ LimitConfig readLimitConfig(const nlohmann::json& ini) {
   LimitConfig cfg;
   auto& problems = cfg.problems;
   // Haraka's file has tarpit_delay before any section; [main] holds it here too.
-  if (ini.contains("main") && ini["main"].contains("tarpit_delay")) {
-    const auto text = config::iniText(ini["main"]["tarpit_delay"]);
-    auto delay = wholeNumber(text);
-    if (!delay || *delay > 300) {
-      problems.push_back(fmt::format("[main] tarpit_delay: \"{}\" is not 0 to 300 seconds", text));
-    } else {
-      cfg.tarpit_delay_s = static_cast<int>(*delay);
-    }
-  }
+  readSeconds(ini, "main", "tarpit_delay", 0, 300, cfg.tarpit_delay_s, problems);
   cfg.concurrency = readCount(ini, "concurrency", problems);
-  if (ini.contains("concurrency") && ini["concurrency"].contains("lease")) {
-    const auto text = config::iniText(ini["concurrency"]["lease"]);
-    auto lease = wholeNumber(text);
-    if (!lease || *lease < 3 || *lease > 3600) {
-      problems.push_back(fmt::format("[concurrency] lease: \"{}\" is not 3 to 3600 seconds", text));
-    } else {
-      cfg.concurrency_lease_s = static_cast<int>(*lease);
-    }
-  }
+  readSeconds(ini, "concurrency", "lease", 3, 3600, cfg.concurrency_lease_s, problems);
   cfg.recipients = readCount(ini, "recipients", problems);
   if (ini.contains("recipients") && ini["recipients"].contains("max_relaying")) {
     const auto text = config::iniText(ini["recipients"]["max_relaying"]);
@@ -284,6 +325,8 @@ LimitConfig readLimitConfig(const nlohmann::json& ini) {
   cfg.rate_rcpt_sender = readRate(ini, "rate_rcpt_sender", problems);
   cfg.rate_rcpt = readRate(ini, "rate_rcpt", problems);
   cfg.rate_rcpt_null = readRate(ini, "rate_rcpt_null", problems);
+  cfg.outbound = readOutbound(ini, problems);
+  cfg.rate_outbound = readRate(ini, "rate_outbound", problems);
   return cfg;
 }
 

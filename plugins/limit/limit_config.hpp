@@ -10,6 +10,10 @@
 //                                suffixes, then `default`)
 //   [rate_rcpt_sender] [rate_rcpt] [rate_rcpt_null]   the same per address (the whole address,
 //                                then domain suffixes, then `default`)
+//   [outbound] delay, lease, <domain>=N   deliveries at once to a destination domain, across
+//                                every node; one more waits `delay` seconds (send_email DELAY)
+//   [rate_outbound] <domain>=limit[/time]   deliveries per period to a domain (its parents,
+//                                then `default`); one more waits out the period
 //   [*_history] plugin, good, bad, none   the limit by another plugin's `history` result
 //                                (karma's): above 0 good, below 0 bad, 0 none
 //
@@ -61,6 +65,9 @@ struct RateTable {
   /// By address: "user@example.com", then "example.com", "com", then default (the address
   /// is the key).
   std::optional<RateMatch> forAddress(const std::string& address) const;
+  /// By domain: "mail.example.com", then "example.com", "com", then default (the domain is the
+  /// key).
+  std::optional<RateMatch> forDomain(const std::string& domain) const;
 };
 
 struct CountLimit {
@@ -69,20 +76,35 @@ struct CountLimit {
   History history;
 };
 
+/// [outbound]: deliveries in flight per destination domain.
+struct OutboundLimit {
+  bool enabled = false;
+  long long delay_s = 30;               // how long a message over its domain's limit waits
+  long long lease_s = 60;               // a delivery's entry lives this long unless renewed
+  std::map<std::string, long long> max; // lower-case domain -> deliveries at once (0: none)
+
+  /// The limit for `domain` (0: none). Only the domain itself, as Haraka: a limit for a
+  /// provider is a limit for its domain, not for every subdomain.
+  long long maxFor(const std::string& domain) const;
+};
+
 struct LimitConfig {
-  int tarpit_delay_s = 0;
+  long long tarpit_delay_s = 0;
   CountLimit concurrency;
-  int concurrency_lease_s = 60; // a connection's entry lives this long unless renewed
+  long long concurrency_lease_s = 60; // a connection's entry lives this long unless renewed
   CountLimit recipients;
   long long max_relaying = 0; // recipients for a relaying client (0: as max)
   CountLimit unrecognized_commands;
   CountLimit errors;
   RateTable rate_conn, rate_rcpt_host, rate_rcpt_sender, rate_rcpt, rate_rcpt_null;
+  OutboundLimit outbound;
+  RateTable rate_outbound;           // by destination domain
   std::vector<std::string> problems; // values that do not parse, "[section] key: why"
 
   bool needsRedis() const {
     return concurrency.enabled || rate_conn.enabled || rate_rcpt_host.enabled ||
-           rate_rcpt_sender.enabled || rate_rcpt.enabled || rate_rcpt_null.enabled;
+           rate_rcpt_sender.enabled || rate_rcpt.enabled || rate_rcpt_null.enabled ||
+           outbound.enabled || rate_outbound.enabled;
   }
 };
 

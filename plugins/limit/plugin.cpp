@@ -1,15 +1,18 @@
 // limit: haraka-plugin-limit's limits, counted in Redis so that every node behind the same MX
 // or balancer shares them: connections at once and per period per client, recipients per period
-// per client, sender, recipient and authenticated user, and the per-connection counts
-// (recipients, unrecognized commands, errors). Redis down or slow never holds a client: the
-// check lets it through, says so once per outage and counts it
-// (upesi_redis_failures_total{plugin="limit"}).
+// per client, sender, recipient and authenticated user, the per-connection counts (recipients,
+// unrecognized commands, errors), and deliveries at once and per period per destination domain.
+// Redis down or slow never holds a client or a delivery: the check lets it through, says so
+// once per outage and counts it (upesi_redis_failures_total{plugin="limit"}).
 #include <upesi/connection.hpp>
 #include <upesi/host.hpp>
 #include <upesi/next.hpp>
+#include <upesi/outbound.hpp>
 #include <upesi/plugin.hpp>
 #include <upesi/redis.hpp>
+#include <upesi/text.hpp>
 
+#include "plugins/limit/leases.hpp"
 #include "plugins/limit/limit_config.hpp"
 #include "plugins/limit/limit_scripts.hpp"
 #include "plugins/support/redis_outage.hpp"
@@ -53,6 +56,7 @@ public:
   void registerHooks(Host& host, Registrar& registrar) override {
     host_ = &host;
     outage_ = std::make_unique<RedisOutage>(host);
+    leases_ = std::make_unique<Leases>(host, *outage_);
     load();
     host.onConfigChange("limit.ini", [this] { load(); });
     // As in Haraka, which sections are on is read at start; their values are re-read live.
@@ -83,18 +87,31 @@ public:
           hook, [this](Next next, Connection& c, const HookParams&) { maxErrors(next, c); }, 0,
           "max_errors");
     }
+    if (cfg_.outbound.enabled || cfg_.rate_outbound.enabled) {
+      registrar.registerHook(
+          Hook::SendEmail,
+          [this](Next next, Connection&, const HookParams& p) { onSendEmail(next, *p.hmail); }, 0,
+          "outbound_limits");
+    }
+    if (cfg_.outbound.enabled) {
+      // Whichever ends the attempt (a partial delivery has delivered and deferred) releases it.
+      for (Hook hook : {Hook::Delivered, Hook::Deferred, Hook::Bounce}) {
+        registrar.registerHook(
+            hook,
+            [this](Next next, Connection&, const HookParams& p) {
+              leases_->release(outboundKey(p.hmail->domain()), p.hmail->uuid());
+              next();
+            },
+            0, "outbound_release");
+      }
+    }
   }
 
   std::vector<ConfigFileSpec> configFiles() const override {
     return {{"limit.ini", "ini", limitIniBooleans()}};
   }
 
-  void shutdown() override {
-    for (auto& [uuid, timer] : renewals_) {
-      host_->clearTimeout(timer);
-    }
-    renewals_.clear();
-  }
+  void shutdown() override { leases_->stopRenewing(); }
 
 private:
   void load() {
@@ -135,11 +152,6 @@ private:
                 });
   }
 
-  // Renewed three times a lease: one late renewal does not drop a live connection.
-  std::uint64_t renewMs() const {
-    return static_cast<std::uint64_t>(cfg_.concurrency_lease_s) * 1000 / 3;
-  }
-
   std::string eventName(Connection& connection) {
     return fmt::format("{}:{}", connection.uuid(), ++events_);
   }
@@ -177,8 +189,7 @@ private:
   }
 
   void checkConcurrency(const Next& next, Connection& connection, std::function<void(bool)> done) {
-    Redis* redis = host_->redis();
-    if (!cfg_.concurrency.enabled || redis == nullptr) {
+    if (!cfg_.concurrency.enabled) {
       return done(false);
     }
     long long max = cfg_.concurrency.max;
@@ -188,62 +199,31 @@ private:
     }
     const std::string key = concurrencyKey(connection);
     const std::string uuid = connection.uuid();
-    renewEntry(key, uuid,
-               [this, next, key, max, uuid, done, &connection](std::optional<long long> count) {
-                 if (!next.pending()) {
-                   // Gone before Redis answered (its disconnect hook found nothing to release).
-                   if (Redis* r = host_->redis(); r != nullptr && count) {
-                     r->command({"ZREM", key, uuid},
-                                [this](RedisResult result) { outage_->check(result); });
-                   }
-                   return done(false);
-                 }
-                 if (!count) {
-                   return done(false);
-                 }
-                 connection.results().add(host_->pluginName(),
-                                          {{"concurrent", fmt::format("{}/{}", *count, max)}});
-                 // Renewed while the connection lasts; removed at disconnect.
-                 renewals_[uuid] =
-                     host_->setTimeout(renewMs(), [this, key, uuid] { renewLater(key, uuid); });
-                 done(max > 0 && *count > max);
-               });
-  }
-
-  void renewEntry(const std::string& key, const std::string& uuid,
-                  std::function<void(std::optional<long long>)> done) {
-    Redis* redis = host_->redis();
-    if (redis == nullptr) {
-      return done(std::nullopt);
-    }
-    redis->eval(ConcurrencyScript, {key}, {uuid, std::to_string(cfg_.concurrency_lease_s * 1000LL)},
-                [this, done](RedisResult result) {
-                  if (!outage_->check(result) || result.reply.type != RedisValue::Type::Integer) {
-                    return done(std::nullopt);
-                  }
-                  done(result.reply.integer);
-                });
-  }
-
-  void renewLater(const std::string& key, const std::string& uuid) {
-    if (renewals_.count(uuid) == 0) {
-      return;
-    }
-    renewEntry(key, uuid, [](std::optional<long long>) {});
-    renewals_[uuid] = host_->setTimeout(renewMs(), [this, key, uuid] { renewLater(key, uuid); });
+    const long long life_s = cfg_.concurrency_lease_s;
+    leases_->take(
+        key, uuid, life_s,
+        [this, next, key, max, uuid, life_s, done, &connection](std::optional<long long> count) {
+          if (!next.pending()) {
+            // Gone before Redis answered (its disconnect hook found nothing to
+            // release).
+            if (count) {
+              leases_->drop(key, uuid);
+            }
+            return done(false);
+          }
+          if (!count) {
+            return done(false);
+          }
+          connection.results().add(host_->pluginName(),
+                                   {{"concurrent", fmt::format("{}/{}", *count, max)}});
+          // Renewed while the connection lasts; removed at disconnect.
+          leases_->keep(key, uuid, life_s);
+          done(max > 0 && *count > max);
+        });
   }
 
   void onDisconnect(Next next, Connection& connection) {
-    auto it = renewals_.find(connection.uuid());
-    if (it == renewals_.end()) {
-      return next();
-    }
-    host_->clearTimeout(it->second);
-    renewals_.erase(it);
-    if (Redis* redis = host_->redis()) {
-      redis->command({"ZREM", concurrencyKey(connection), connection.uuid()},
-                     [this](RedisResult result) { outage_->check(result); });
-    }
+    leases_->release(concurrencyKey(connection), connection.uuid());
     next();
   }
 
@@ -364,10 +344,81 @@ private:
     penalize(next, connection, true, "Too many errors", "errors.max");
   }
 
+  // ------------------------------------------------------------------------------ outbound
+
+  static std::string outboundKey(const std::string& domain) {
+    return "limit:outbound:" + text::toLower(domain);
+  }
+
+  /// send_email: [outbound] first (its entry can be given back), then [rate_outbound]; a
+  /// message over either waits (DELAY) and is asked again then.
+  void onSendEmail(Next next, HMail& hmail) {
+    const long long max = cfg_.outbound.enabled ? cfg_.outbound.maxFor(hmail.domain()) : 0;
+    if (max <= 0) {
+      return checkOutboundRate(next, hmail, nullptr);
+    }
+    const std::string key = outboundKey(hmail.domain());
+    const std::string uuid = hmail.uuid();
+    const long long life_s = cfg_.outbound.lease_s;
+    leases_->take(key, uuid, life_s,
+                  [this, next, &hmail, key, uuid, max, life_s](std::optional<long long> count) {
+                    if (!next.pending()) {
+                      return;
+                    }
+                    if (!count) {
+                      return next(); // Redis trouble: deliver
+                    }
+                    if (*count > max) {
+                      leases_->drop(key, uuid);
+                      host_->log(LogLevel::Info,
+                                 fmt::format("{} deliveries to {} at once (limit {}): waiting "
+                                             "{} s",
+                                             *count - 1, hmail.domain(), max,
+                                             cfg_.outbound.delay_s));
+                      return next(Code::Delay, std::to_string(cfg_.outbound.delay_s));
+                    }
+                    leases_->keep(key, uuid, life_s);
+                    checkOutboundRate(next, hmail, &key);
+                  });
+  }
+
+  /// `held`: the [outbound] entry this delivery holds, given back if the rate refuses it.
+  void checkOutboundRate(const Next& next, HMail& hmail, const std::string* held) {
+    std::optional<RateMatch> match;
+    if (cfg_.rate_outbound.enabled) {
+      match = cfg_.rate_outbound.forDomain(hmail.domain());
+    }
+    if (!match || match->spec.limit <= 0) {
+      return next();
+    }
+    std::optional<std::string> lease;
+    if (held != nullptr) {
+      lease = *held;
+    }
+    slide("limit:rate_outbound:" + match->key, match->spec,
+          fmt::format("{}:{}", hmail.uuid(), ++events_),
+          [this, next, lease, uuid = hmail.uuid(), domain = hmail.domain(),
+           spec = match->spec](bool over, long long) {
+            if (!next.pending()) {
+              return;
+            }
+            if (!over) {
+              return next();
+            }
+            if (lease) {
+              leases_->release(*lease, uuid);
+            }
+            host_->log(LogLevel::Info,
+                       fmt::format("deliveries to {} over {} per {} s: waiting {} s", domain,
+                                   spec.limit, spec.window_s, spec.window_s));
+            next(Code::Delay, std::to_string(spec.window_s));
+          });
+  }
+
   Host* host_ = nullptr;
   LimitConfig cfg_;
   std::unique_ptr<RedisOutage> outage_;
-  std::map<std::string, std::uint64_t> renewals_; // connection uuid -> its renewal timer
+  std::unique_ptr<Leases> leases_;
   std::uint64_t events_ = 0;
 };
 

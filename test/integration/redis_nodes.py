@@ -19,12 +19,13 @@ def redis(tmp_path):
 
 @pytest.fixture
 def nodes(tmp_path, redis, upesi_bin):
-    """nodes(plugins, files, names=("a", "b"), http=False) -> [Server]: each an install of its
-    own with `plugins` before a plugin accepting every recipient and message, redis.ini naming
-    the test's server (500 ms timeouts), and with http=True an HTTP listener (server.http)."""
+    """nodes(plugins, files, names=("a", "b"), http=False, so=()) -> [Server]: each an install
+    of its own with `plugins` before a plugin accepting every recipient and message, redis.ini
+    naming the test's server (500 ms timeouts), with http=True an HTTP listener (server.http),
+    and `so` copies of the scripted test plugin (see start_server)."""
     started = []
 
-    def start(plugins, files, names=("a", "b"), http=False):
+    def start(plugins, files, names=("a", "b"), http=False, so=()):
         out = []
         for name in names:
             install = tmp_path / name
@@ -39,7 +40,7 @@ def nodes(tmp_path, redis, upesi_bin):
             if http:
                 all_files["http.ini"] = "[main]\nlisten=127.0.0.1:%d\n" % http_port
             server = launch_server(install, tmp_path / (name + ".log"),
-                                   plugins=list(plugins) + ["accept"], so=["accept"],
+                                   plugins=list(plugins) + ["accept"], so=["accept", *so],
                                    files=all_files)
             server.http = http_port if http else None
             started.append(server)

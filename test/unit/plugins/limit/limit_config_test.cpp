@@ -102,3 +102,36 @@ TEST_CASE("limit: every section is off until enabled, and bad values are named")
                                  "[concurrency] max: \"three\" is not a number",
                                  "[rate_rcpt] default: \"lots\" is not a limit"});
 }
+
+TEST_CASE("limit: [outbound] limits deliveries at once per domain, [rate_outbound] per period") {
+  auto cfg = readLimitConfig(nlohmann::json::parse(R"({
+    "outbound": {"enabled": true, "delay": "5", "lease": "30", "Example.COM": "2",
+                 "slow.example": "0", "bad.example": "some"},
+    "rate_outbound": {"enabled": true, "gmail.com": "10/1m", "default": "500/1h"}
+  })"));
+  CHECK(cfg.needsRedis());
+  CHECK(cfg.outbound.delay_s == 5);
+  CHECK(cfg.outbound.lease_s == 30);
+  CHECK(cfg.outbound.maxFor("example.com") == 2);
+  CHECK(cfg.outbound.maxFor("EXAMPLE.com") == 2);
+  CHECK(cfg.outbound.maxFor("sub.example.com") == 0); // the domain itself only, as Haraka
+  CHECK(cfg.outbound.maxFor("slow.example") == 0);
+  CHECK(cfg.problems ==
+        std::vector<std::string>{"[outbound] bad.example: \"some\" is not a number"});
+
+  auto gmail = cfg.rate_outbound.forDomain("mx.Gmail.com");
+  REQUIRE(gmail);
+  CHECK(gmail->key == "gmail.com");
+  CHECK(gmail->spec == RateSpec{10, 60});
+  auto other = cfg.rate_outbound.forDomain("Example.net");
+  REQUIRE(other);
+  CHECK(other->key == "example.net"); // counted per domain under the default
+  CHECK(other->spec == RateSpec{500, 3600});
+
+  auto defaults = readLimitConfig(nlohmann::json::parse(R"({"outbound": {"delay": "0"}})"));
+  CHECK_FALSE(defaults.outbound.enabled);
+  CHECK(defaults.outbound.delay_s == 30);
+  CHECK(defaults.outbound.lease_s == 60);
+  CHECK(defaults.problems ==
+        std::vector<std::string>{"[outbound] delay: \"0\" is not 1 to 86400 seconds"});
+}
