@@ -28,35 +28,32 @@ std::string proxyEndpointText(const net::ProxyEndpoint& endpoint) {
   return text;
 }
 
+// The TLVs a header carried, each only when it did.
+void putPresent(nlohmann::json& out, const char* key, const std::optional<std::string>& value) {
+  if (value) {
+    out[key] = *value;
+  }
+}
+
 nlohmann::json sslNotes(const net::ProxySsl& ssl) {
   nlohmann::json out = {{"client", ssl.client},
                         {"verify", ssl.verify},
                         {"over_tls", ssl.overTls()},
                         {"client_cert_verified", ssl.clientCertificateVerified()}};
-  auto put = [&out](const char* key, const std::optional<std::string>& value) {
-    if (value) {
-      out[key] = *value;
-    }
-  };
-  put("version", ssl.version);
-  put("cn", ssl.common_name);
-  put("cipher", ssl.cipher);
-  put("sig_alg", ssl.signature_algorithm);
-  put("key_alg", ssl.key_algorithm);
+  putPresent(out, "version", ssl.version);
+  putPresent(out, "cn", ssl.common_name);
+  putPresent(out, "cipher", ssl.cipher);
+  putPresent(out, "sig_alg", ssl.signature_algorithm);
+  putPresent(out, "key_alg", ssl.key_algorithm);
   return out;
 }
 
 nlohmann::json tlvNotes(const net::ProxyTlvs& tlvs) {
   nlohmann::json out = nlohmann::json::object();
-  auto put = [&out](const char* key, const std::optional<std::string>& value) {
-    if (value) {
-      out[key] = *value;
-    }
-  };
-  put("alpn", tlvs.alpn);
-  put("authority", tlvs.authority);
-  put("netns", tlvs.netns);
-  put("aws_vpce_id", tlvs.aws_vpc_endpoint_id);
+  putPresent(out, "alpn", tlvs.alpn);
+  putPresent(out, "authority", tlvs.authority);
+  putPresent(out, "netns", tlvs.netns);
+  putPresent(out, "aws_vpce_id", tlvs.aws_vpc_endpoint_id);
   if (tlvs.unique_id) {
     out["unique_id"] = text::hexLower(*tlvs.unique_id); // opaque bytes
   }
