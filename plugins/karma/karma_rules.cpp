@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -89,7 +90,8 @@ bool scalarMatches(const std::string& op, const std::string& want, const nlohman
 } // namespace
 
 const std::vector<std::string>& karmaIniBooleans() {
-  static const std::vector<std::string> booleans = {"+skip.private_ip", "+skip.authenticated"};
+  static const std::vector<std::string> booleans = {"+skip.private_ip", "+skip.authenticated",
+                                                    "+asn.enable"};
   return booleans;
 }
 
@@ -103,6 +105,29 @@ KarmaConfig readKarmaConfig(const nlohmann::json& ini) {
     cfg.deny_hooks.clear();
     for (auto item : text::splitList(config::iniText(*hooks), ", ")) {
       cfg.deny_hooks.insert(std::string(item));
+    }
+  }
+  for (auto [key, set] : {std::pair{"plugins", &cfg.deny_exclude_plugins},
+                          std::pair{"hooks", &cfg.deny_exclude_hooks}}) {
+    if (const auto* list = find(ini, "deny_excludes", key)) {
+      set->clear();
+      for (auto item : text::splitList(config::iniText(*list), ", ;")) {
+        set->insert(std::string(item));
+      }
+    }
+  }
+  cfg.asn_enable = config::iniFlag(ini, "asn", "enable", true);
+  if (const auto* report_as = find(ini, "asn", "report_as")) {
+    cfg.asn_report_as = config::iniText(*report_as);
+  }
+  if (ini.contains("asn_awards") && ini["asn_awards"].is_object()) {
+    for (const auto& [asn, value] : ini["asn_awards"].items()) {
+      if (auto n = number(config::iniText(value))) {
+        cfg.asn_awards[asn] = *n;
+      } else {
+        problems.push_back(
+            fmt::format("[asn_awards] {}: \"{}\" is not a number", asn, config::iniText(value)));
+      }
     }
   }
   if (const auto* message = find(ini, "deny", "message"); message && message->is_string()) {
@@ -208,6 +233,27 @@ double tarpitDelay(const KarmaConfig& cfg, double score, bool submission) {
   const double max = submission ? cfg.tarpit_max_msa : cfg.tarpit_max;
   double delay = cfg.tarpit_delay > 0 ? cfg.tarpit_delay : (score < 0 ? -score : 0);
   return std::max(0.0, std::min(delay, max));
+}
+
+std::optional<std::string> clientAsn(const nlohmann::json& asn_results,
+                                     const nlohmann::json& geoip_results) {
+  for (const auto* results : {&asn_results, &geoip_results}) {
+    if (!results->is_object() || !results->contains("asn")) {
+      continue;
+    }
+    const auto& asn = (*results)["asn"];
+    std::string digits;
+    if (asn.is_number_unsigned() || (asn.is_number_integer() && asn.get<long long>() > 0)) {
+      digits = std::to_string(asn.get<long long>());
+    } else if (asn.is_string()) {
+      digits = text::trim(asn.get_ref<const std::string&>());
+    }
+    if (!digits.empty() && digits.size() <= 10 &&
+        std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return digits;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string denyMessage(const KarmaConfig& cfg, double score, const std::string& uuid) {

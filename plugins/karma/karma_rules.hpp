@@ -11,6 +11,11 @@
 //   [result_awards] id = plugin | property | operator | value | award | reason | remedy
 //   [redis] expire_days (60): how long an IP's history outlives its last connection
 //   [skip] private_ip (true), authenticated (true): connections karma leaves alone
+//   [deny_excludes] plugins, hooks: whose refusals stand; every other plugin's DENY or DENYSOFT
+//                is taken over (the command goes on) and costs 2 points
+//   [asn] enable (true), report_as: the history of the client's network (AS number from an
+//                `asn` or `geoip` plugin's results) in Redis, as for its IP
+//   [asn_awards] asn = points, for a client in that network
 //
 // Operators: equals (eq, equal), match (contains, case-insensitive; no regular expressions),
 // gt, lt (numbers), length (value "gt N", "lt N" or "eq N": an array's or string's length). A
@@ -55,6 +60,13 @@ struct KarmaConfig {
   std::map<std::string, double> spammy_tlds; // lower-case suffix -> points
   std::vector<ResultAward> result_awards;
   long long expire_days = 60;
+  std::set<std::string> deny_exclude_plugins{"access",      "attachment", "clamd",  "headers",
+                                             "helo.checks", "limit",      "rspamd", "spamassassin",
+                                             "send_email",  "tls"};
+  std::set<std::string> deny_exclude_hooks{"rcpt", "queue", "queue_outbound"};
+  bool asn_enable = true;
+  std::string asn_report_as;                // empty: karma's own results
+  std::map<std::string, double> asn_awards; // AS number -> points
   bool skip_private_ip = true;
   bool skip_authenticated = true;
   std::vector<std::string> problems;
@@ -72,6 +84,11 @@ std::optional<double> spammyTldAward(const KarmaConfig& cfg, const std::string& 
 
 /// Seconds to hold each answer: the static delay, else one per point below zero, at most max.
 double tarpitDelay(const KarmaConfig& cfg, double score, bool submission);
+
+/// The AS number another plugin found for the client (`asn`'s results, else `geoip`'s, field
+/// "asn", a number or digits), or nullopt.
+std::optional<std::string> clientAsn(const nlohmann::json& asn_results,
+                                     const nlohmann::json& geoip_results);
 
 /// The deny message with {score} and {uuid} filled in.
 std::string denyMessage(const KarmaConfig& cfg, double score, const std::string& uuid);

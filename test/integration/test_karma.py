@@ -79,3 +79,91 @@ def test_history_from_one_node_decides_on_the_other(nodes, redis):
     polite.cmd("QUIT")
     # Another IP has no history: it passes.
     assert send(b.port, source="127.0.0.3") == (250, 250)
+
+
+TAKE_OVER_INI = """[thresholds]
+negative=-1
+[deny]
+hooks=data
+[skip]
+private_ip=false
+[tarpit]
+max=0
+"""
+# A plugin karma does not exclude: a hard refusal at MAIL for spam@, a temporary one at HELO for
+# soft.example.
+BLOCKER_INI = "[mail]\ncode=DENY\nmsg=blocked sender\nmatch=spam@\n" \
+              "[ehlo]\ncode=DENYSOFT\nmsg=try later\nmatch=soft.example\n"
+
+
+def transaction(port, helo, sender, source="127.0.0.2"):
+    """The replies to EHLO, MAIL, RCPT and DATA (code, last line) of one connection; after a
+    354 the message is sent and must be accepted."""
+    c = Raw(port, source)
+    assert c.reply()[0] == 220
+    replies = [c.cmd("EHLO " + helo), c.cmd("MAIL FROM:<%s>" % sender),
+               c.cmd("RCPT TO:<user@example.com>"), c.cmd("DATA")]
+    if replies[3][0] == 354:
+        assert c.cmd("Subject: karma\r\n\r\nhi\r\n.")[0] == 250
+    c.cmd("QUIT")
+    c.sock.close()
+    return replies
+
+
+def test_other_plugins_refusals_are_taken_over_unless_excluded(nodes, redis):
+    a, b = nodes(["blocker", "karma"], {"karma.ini": TAKE_OVER_INI, "blocker.ini": BLOCKER_INI},
+                 so=["blocker"])
+    ehlo, mail, rcpt, data = transaction(a.port, "ok.example", "spam@client.example")
+    assert (ehlo[0], mail[0], rcpt[0]) == (250, 250, 250), mail  # the DENY was taken over
+    assert data[0] == 554 and "very bad karma score: -2" in data[1], data
+    assert a.wait_log("took over DENY from blocker at mail")
+    # A temporary refusal taken over makes karma's own refusal temporary too.
+    ehlo, mail, rcpt, data = transaction(a.port, "soft.example", "ok@client.example")
+    assert (ehlo[0], mail[0], rcpt[0]) == (250, 250, 250), ehlo
+    assert data[0] == 451 and "very bad karma score: -2" in data[1], data
+    # Named in [deny_excludes], the plugin's refusal stands.
+    (b.install / "config" / "karma.ini").write_text(
+        TAKE_OVER_INI + "[deny_excludes]\nplugins=blocker\n")
+    deadline = time.monotonic() + 10
+    while transaction(b.port, "ok.example", "spam@client.example")[1][0] != 550:
+        assert time.monotonic() < deadline, "karma.ini was not read again"
+        time.sleep(0.2)
+    ehlo, mail, rcpt, data = transaction(b.port, "ok.example", "spam@client.example")
+    assert mail[0] == 550 and "blocked sender" in mail[1], mail
+
+
+ASN_INI = """[thresholds]
+negative=-3
+positive=2
+[deny]
+hooks=data
+[skip]
+private_ip=false
+[tarpit]
+max=0
+[asn_awards]
+64496=-1
+[result_awards]
+001 = karma | fail | equals | asn:all_bad | -5 | network is spam-only
+"""
+
+
+def test_a_networks_history_on_one_node_decides_on_the_other(nodes, redis):
+    # An asn plugin (here the scripted one) says every client is in AS 64496, which costs a
+    # point ([asn_awards]): each connection ends bad, on node A, from six addresses.
+    a, b = nodes(["asn", "karma"], {"karma.ini": ASN_INI, "asn.ini": "[connect]\nresult=asn:64496\n"},
+                 so=["asn"])
+    for n in range(2, 8):
+        replies = transaction(a.port, "ok.example", "ok@client.example", source="127.0.0.%d" % n)
+        assert replies[3][0] == 354, replies  # -1: not enough to refuse
+    deadline = time.monotonic() + 10
+    while redis.cli("HGET", "as64496", "bad").strip() != "6":
+        assert time.monotonic() < deadline, redis.cli("HGETALL", "as64496")
+        time.sleep(0.05)
+    assert redis.cli("HGET", "as64496", "good").strip() == "0"
+    assert 60 * 86400 < int(redis.cli("TTL", "as64496")) <= 2 * 60 * 86400
+    # A new address in the same network, on node B: the network is all bad (-5), with the
+    # award (-1) below the threshold.
+    replies = transaction(b.port, "ok.example", "ok@client.example", source="127.0.0.9")
+    assert replies[3][0] == 554 and "very bad karma score: -6" in replies[3][1], replies
+    assert b.wait_log("asn:all_bad")

@@ -15,6 +15,8 @@
 //   note=key:value       (mail, rcpt) set transaction.notes[key] to value (JSON if it parses,
 //                        else the text)
 //   connection_note=key:value  set connection.notes[key] to that text (rdns_access:white)
+//   result=key:value     add {key: value} (JSON if it parses, else the text) to the connection's
+//                        results under this plugin's name (asn:64496, as an asn plugin would)
 //   item_note=key:value  (outbound hooks) set the hmail's own notes[key] to value (text)
 //   claim=XFOO           (mail, rcpt) claim this ESMTP parameter (several: claim[]=); the
 //                        note claimed_<KEYWORD>=<value> records what the hook was given
@@ -46,9 +48,19 @@
 #include <fstream>
 #include <map>
 #include <stdexcept>
+#include <string>
 #include <unistd.h>
+#include <utility>
 
 namespace {
+
+/// "key:value" -> (key, value parsed as JSON, or the text when it is not JSON).
+std::pair<std::string, nlohmann::json> keyAndValue(const std::string& spec) {
+  const auto colon = spec.find(':');
+  std::string text = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  auto value = nlohmann::json::parse(text, nullptr, false);
+  return {spec.substr(0, colon), value.is_discarded() ? nlohmann::json(text) : value};
+}
 
 upesi::Code codeFromName(const std::string& name) {
   static const std::map<std::string, upesi::Code> codes = {
@@ -220,12 +232,12 @@ private:
       connection.setRelaying(true);
     }
     if (keys.contains("note") && connection.transaction() != nullptr) {
-      auto spec = keys["note"].get<std::string>();
-      auto colon = spec.find(':');
-      std::string key = spec.substr(0, colon);
-      std::string text = colon == std::string::npos ? "" : spec.substr(colon + 1);
-      auto value = nlohmann::json::parse(text, nullptr, false);
-      connection.transaction()->notes()[key] = value.is_discarded() ? nlohmann::json(text) : value;
+      auto [key, value] = keyAndValue(keys["note"].get<std::string>());
+      connection.transaction()->notes()[key] = value;
+    }
+    if (keys.contains("result")) {
+      auto [key, value] = keyAndValue(keys["result"].get<std::string>());
+      connection.results().add(host_->pluginName(), {{key, value}});
     }
     if (keys.contains("connection_note")) {
       auto spec = keys["connection_note"].get<std::string>();

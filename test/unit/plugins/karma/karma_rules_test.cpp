@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 using upesi::plugins::karma::awardMatches;
+using upesi::plugins::karma::clientAsn;
 using upesi::plugins::karma::denyMessage;
 using upesi::plugins::karma::readKarmaConfig;
 using upesi::plugins::karma::ResultAward;
@@ -76,4 +77,35 @@ TEST_CASE("karma: thresholds, deny, tarpit and the TLDs") {
   CHECK(tarpitDelay(cfg, -9, true) == 1);
   cfg.tarpit_delay = 2;
   CHECK(tarpitDelay(cfg, 5, false) == 2); // a static delay for everyone
+}
+
+TEST_CASE("karma: deny_excludes, asn and asn_awards") {
+  auto defaults = readKarmaConfig(nlohmann::json::object());
+  CHECK(defaults.deny_exclude_plugins.count("helo.checks") == 1);
+  CHECK(defaults.deny_exclude_plugins.count("dns-list") == 0);
+  CHECK(defaults.deny_exclude_hooks == std::set<std::string>{"rcpt", "queue", "queue_outbound"});
+  CHECK(defaults.asn_enable);
+  CHECK(defaults.asn_report_as.empty());
+
+  auto cfg = readKarmaConfig(nlohmann::json::parse(R"({
+    "deny_excludes": {"plugins": "dns-list; spf", "hooks": "mail, rcpt"},
+    "asn": {"enable": false, "report_as": "asn"},
+    "asn_awards": {"64496": "-4", "64497": "lots"}
+  })"));
+  CHECK(cfg.deny_exclude_plugins == std::set<std::string>{"dns-list", "spf"});
+  CHECK(cfg.deny_exclude_hooks == std::set<std::string>{"mail", "rcpt"});
+  CHECK_FALSE(cfg.asn_enable);
+  CHECK(cfg.asn_report_as == "asn");
+  CHECK(cfg.asn_awards == std::map<std::string, double>{{"64496", -4}});
+  CHECK(cfg.problems == std::vector<std::string>{"[asn_awards] 64497: \"lots\" is not a number"});
+}
+
+TEST_CASE("karma: the client's AS number comes from the asn plugin, else geoip") {
+  const auto none = nlohmann::json();
+  CHECK(clientAsn(nlohmann::json{{"asn", 64496}}, none) == "64496");
+  CHECK(clientAsn(nlohmann::json{{"asn", " 64496 "}}, none) == "64496");
+  CHECK(clientAsn(nlohmann::json{{"org", "x"}}, nlohmann::json{{"asn", "15169"}}) == "15169");
+  CHECK_FALSE(clientAsn(nlohmann::json{{"asn", "AS64496"}}, none));
+  CHECK_FALSE(clientAsn(nlohmann::json{{"asn", -1}}, none));
+  CHECK_FALSE(clientAsn(none, none));
 }
