@@ -5,6 +5,7 @@ driven by curl and python3-websockets."""
 import asyncio
 import http.client
 import json
+import shutil
 import socket
 import subprocess
 import time
@@ -173,10 +174,20 @@ def test_every_worker_serves_http(web):
         assert status_of(port, "/healthz") == 200
 
 
+@pytest.fixture(scope="module")
+def web_probe_so(staged, tmp_path_factory):  # noqa: F811 (staged is a fixture)
+    """web_probe.cpp built once for the module: a compile takes seconds, and many more beside
+    the sanitizer build's tests."""
+    target = tmp_path_factory.mktemp("web_probe") / "web_probe.so"
+    build_plugin(staged, SOURCE / "web_probe.cpp", target)
+    return target
+
+
 @pytest.fixture
-def probe(staged, install, web):  # noqa: F811 (staged is a fixture)
+def probe(web_probe_so, install, web):
     def start(nodes=0, **keys):
-        build_plugin(staged, SOURCE / "web_probe.cpp", install / "plugins" / "web_probe.so")
+        (install / "plugins").mkdir(parents=True, exist_ok=True)
+        shutil.copy(web_probe_so, install / "plugins" / "web_probe.so")
         server, port = web(nodes=nodes, plugins=["web_probe"], **keys)
         assert server.wait_log("web_probe routes added")
         return server, port
