@@ -10,7 +10,7 @@ karma settings:
               connection and recipient is counted in Redis and none is refused)
     greylist  black period 1 s; the client's sender/recipient pair is let through once before
               the load, so each message is looked up and found on the white list
-    karma     history per IP, as shipped
+    karma     history per IP, as shipped, greylisting's refusals left as they are
 against one redis-server on a loopback port (no persistence), Upesi in database 9 and Haraka's
 plugins in 10-12, so that neither finds the other's state. Loopback clients are private, which
 every plugin here skips by default: Upesi is told `[skip] private_ip=false`, Haraka gets a first
@@ -44,6 +44,8 @@ RCPT = "user@example.com"
 BLACK_S = 1
 PLUGINS = ["limit", "greylist", "karma", "rcpt_to.in_host_list", "queue/discard"]
 HIGH = "100000000/1m"  # far above any load here: counted, never refused
+KARMA_KEEPS = "access,attachment,clamd,headers,helo.checks,limit,rspamd,spamassassin,send_email," \
+              "tls,greylist"
 UPESI_DB = 9
 HARAKA_DBS = {"limit": 10, "greylist": 11, "karma": 12}
 
@@ -67,12 +69,17 @@ def config_files(redis_port, haraka):
         "host_list": "example.com\n",
         "rcpt_to.in_host_list.ini": "[main]\nmailboxes=any\n",
         "log.ini": "[main]\nlevel=warn\n",
-        "redis.ini": "[server]\nhost=127.0.0.1\nport=%d\ndb=%d\n" % (
-            redis_port, HARAKA_DBS["limit"] if haraka else UPESI_DB),
+        # [pubsub]: karma in Haraka subscribes per connection to its results channel there.
+        "redis.ini": "[server]\nhost=127.0.0.1\nport=%d\ndb=%d\n\n[pubsub]\nhost=127.0.0.1\n"
+                     "port=%d\n" % (redis_port, HARAKA_DBS["limit"] if haraka else UPESI_DB,
+                                     redis_port),
         "limit.ini": limit_ini() + redis_section("limit"),
         "greylist.ini": "[period]\nblack=%d\ngrey=90000\nwhite=3024000\n\n[skip]\n"
                         "private_ip=false\n%s" % (BLACK_S, redis_section("greylist")),
-        "karma.ini": "[skip]\nprivate_ip=false\n%s" % redis_section("karma"),
+        # Greylisting's refusals stand: karma would take them over (both take over refusals at
+        # rcpt_ok, where greylist answers), and the load would be greylisted forever.
+        "karma.ini": "[skip]\nprivate_ip=false\n\n[deny_excludes]\nplugins=%s\n%s"
+                     % (KARMA_KEEPS, redis_section("karma")),
     }
 
 
