@@ -63,7 +63,8 @@ struct KarmaConfig {
   std::set<std::string> deny_exclude_plugins{"access",      "attachment", "clamd",  "headers",
                                              "helo.checks", "limit",      "rspamd", "spamassassin",
                                              "send_email",  "tls"};
-  std::set<std::string> deny_exclude_hooks{"rcpt", "queue", "queue_outbound"};
+  // Haraka lists rcpt only; a recipient refused at rcpt_ok (greylist) stands here too.
+  std::set<std::string> deny_exclude_hooks{"rcpt", "rcpt_ok", "queue", "queue_outbound"};
   bool asn_enable = true;
   std::string asn_report_as;                // empty: karma's own results
   std::map<std::string, double> asn_awards; // AS number -> points

@@ -167,3 +167,13 @@ def test_a_networks_history_on_one_node_decides_on_the_other(nodes, redis):
     replies = transaction(b.port, "ok.example", "ok@client.example", source="127.0.0.9")
     assert replies[3][0] == 554 and "very bad karma score: -6" in replies[3][1], replies
     assert b.wait_log("asn:all_bad")
+
+
+def test_greylisting_still_refuses_beside_karma(nodes, redis):
+    # greylist refuses at rcpt_ok, which Haraka's karma does not exclude (it takes the refusal
+    # over); ours keeps refusals of recipients as they are.
+    [a] = nodes(["greylist", "karma"], {"karma.ini": TAKE_OVER_INI,
+                                        "greylist.ini": "[skip]\nprivate_ip=false\n"}, names=("a",))
+    ehlo, mail, rcpt, data = transaction(a.port, "ok.example", "ok@client.example")
+    assert rcpt[0] == 451 and "Greylisted" in rcpt[1], rcpt
+    assert "took over" not in a.log()

@@ -83,7 +83,8 @@ TEST_CASE("karma: deny_excludes, asn and asn_awards") {
   auto defaults = readKarmaConfig(nlohmann::json::object());
   CHECK(defaults.deny_exclude_plugins.count("helo.checks") == 1);
   CHECK(defaults.deny_exclude_plugins.count("dns-list") == 0);
-  CHECK(defaults.deny_exclude_hooks == std::set<std::string>{"rcpt", "queue", "queue_outbound"});
+  CHECK(defaults.deny_exclude_hooks ==
+        std::set<std::string>{"rcpt", "rcpt_ok", "queue", "queue_outbound"});
   CHECK(defaults.asn_enable);
   CHECK(defaults.asn_report_as.empty());
 
