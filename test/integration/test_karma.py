@@ -81,15 +81,13 @@ def test_history_from_one_node_decides_on_the_other(nodes, redis):
     assert send(b.port, source="127.0.0.3") == (250, 250)
 
 
-TAKE_OVER_INI = """[thresholds]
-negative=-1
-[deny]
-hooks=data
-[skip]
-private_ip=false
-[tarpit]
-max=0
-"""
+def karma_ini(negative, extra=""):
+    """Refusals at DATA only, below `negative`; loopback clients scored; no tarpit."""
+    return ("[thresholds]\nnegative=%d\npositive=2\n[deny]\nhooks=data\n[skip]\n"
+            "private_ip=false\n[tarpit]\nmax=0\n" % negative) + extra
+
+
+TAKE_OVER_INI = karma_ini(-1)
 # A plugin karma does not exclude: a hard refusal at MAIL for spam@, a temporary one at HELO for
 # soft.example.
 BLOCKER_INI = "[mail]\ncode=DENY\nmsg=blocked sender\nmatch=spam@\n" \
@@ -132,27 +130,15 @@ def test_other_plugins_refusals_are_taken_over_unless_excluded(nodes, redis):
     assert mail[0] == 550 and "blocked sender" in mail[1], mail
 
 
-ASN_INI = """[thresholds]
-negative=-3
-positive=2
-[deny]
-hooks=data
-[skip]
-private_ip=false
-[tarpit]
-max=0
-[asn_awards]
-64496=-1
-[result_awards]
-001 = karma | fail | equals | asn:all_bad | -5 | network is spam-only
-"""
+ASN_INI = karma_ini(-3, "[asn_awards]\n64496=-1\n[result_awards]\n"
+                        "001 = karma | fail | equals | asn:all_bad | -5 | network is spam-only\n")
 
 
 def test_a_networks_history_on_one_node_decides_on_the_other(nodes, redis):
     # An asn plugin (here the scripted one) says every client is in AS 64496, which costs a
     # point ([asn_awards]): each connection ends bad, on node A, from six addresses.
-    a, b = nodes(["asn", "karma"], {"karma.ini": ASN_INI, "asn.ini": "[connect]\nresult=asn:64496\n"},
-                 so=["asn"])
+    a, b = nodes(["asn", "karma"],
+                 {"karma.ini": ASN_INI, "asn.ini": "[connect]\nresult=asn:64496\n"}, so=["asn"])
     for n in range(2, 8):
         replies = transaction(a.port, "ok.example", "ok@client.example", source="127.0.0.%d" % n)
         assert replies[3][0] == 354, replies  # -1: not enough to refuse

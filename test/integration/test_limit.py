@@ -158,12 +158,17 @@ def relay(port, subject):
                           "Subject: %s\r\n\r\nhi\r\n" % subject) == {}
 
 
+def relay_through_both(a, b, each):
+    """`each` messages through each node, alternately: subjects a0, b0, a1, b1..."""
+    for n in range(each):
+        relay(a.port, "a%d" % n)
+        relay(b.port, "b%d" % n)
+
+
 def test_deliveries_to_a_domain_at_once_are_limited_across_both_nodes(nodes, redis):
     with SlowSink(hold=0.4) as sink:
         a, b = outbound_nodes(nodes, sink, "[outbound]\nenabled=true\ndelay=1\nexample.net=1\n")
-        for n in range(3):
-            relay(a.port, "a%d" % n)
-            relay(b.port, "b%d" % n)
+        relay_through_both(a, b, 3)
         sink.wait_for(6)
         assert sink.most_at_once == 1, sink.arrivals
         subjects = sorted(subject for _, subject in sink.arrivals)
@@ -178,9 +183,7 @@ def test_deliveries_to_a_domain_at_once_are_limited_across_both_nodes(nodes, red
 def test_deliveries_to_a_domain_per_period_are_limited_across_both_nodes(nodes, redis):
     with SlowSink(hold=0) as sink:
         a, b = outbound_nodes(nodes, sink, "[rate_outbound]\nenabled=true\nexample.net=2/3s\n")
-        for n in range(2):
-            relay(a.port, "a%d" % n)
-            relay(b.port, "b%d" % n)
+        relay_through_both(a, b, 2)
         sink.wait_for(4)
         times = sorted(t for t, _ in sink.arrivals)
         # At most two in any 3 s: the third waited for the window (a little slack for the
