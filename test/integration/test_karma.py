@@ -47,7 +47,11 @@ class Raw:
 
 
 def test_history_from_one_node_decides_on_the_other(nodes, redis):
-    a, b = nodes(["karma"], {"karma.ini": KARMA_INI})
+    # The greeting waits half a second (a plugin's connect hook), so that the rude client's
+    # EHLO surely comes before it, however loaded the machine.
+    a, b = nodes(["pause", "karma"], {"karma.ini": KARMA_INI,
+                                      "pause.ini": "[connect]\nmode=async\ndelay_ms=500\n"},
+                 so=["pause"])
     rude = Raw(a.port, "127.0.0.2")
     rude.sock.sendall(b"EHLO rude.example\r\n")  # before the greeting
     assert rude.reply()[0] == 220
