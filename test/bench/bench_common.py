@@ -2,6 +2,7 @@
 process tree, driving smtp-source, and starting servers (smtp-sink among them) as children that
 are stopped again; also memory and descriptors of a process, the files of a queue directory,
 and building under the build lock."""
+import argparse
 import contextlib
 import json
 import os
@@ -236,6 +237,18 @@ def servers_run(prefix):
         for peer in reversed(peers):
             peer.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def paired_run_parser(doc, rounds=5):
+    """The command line of a script comparing servers round by round: --upesi, --rounds,
+    --quick (10 sessions, 1 round), --messages and --json; the script adds its own."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--upesi", default=str(ROOT / "build-release" / "master" / "upesi"))
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--quick", action="store_true", help="10 sessions only, 1 round")
+    ap.add_argument("--messages", type=int, default=3000)
+    ap.add_argument("--json", help="also write the medians to this file")
+    return ap
 
 
 def write_json(path, value):

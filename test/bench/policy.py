@@ -24,14 +24,13 @@ real ones do, so that a cache may keep them. Each cell prints the median msgs/s 
 per message of the rounds, the ratio of Upesi to Haraka, and the DNS queries per message each
 server asked. Servers run one process each (nodes=0).
 """
-import argparse
 import os
 import statistics
 import subprocess
 import sys
 
 from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, load, machine_line,
-                          servers_run, write_json)
+                          paired_run_parser, servers_run, write_json)
 from slow_resolver import SlowResolver
 
 sys.path.insert(0, str(ROOT / "test" / "integration"))
@@ -122,13 +121,8 @@ def smtp_load(peer, resolver, messages, sessions):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--upesi", default=str(ROOT / "build-release" / "master" / "upesi"))
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="10 sessions only, 1 round")
-    ap.add_argument("--messages", type=int, default=3000)
+    ap = paired_run_parser(__doc__)
     ap.add_argument("--delay-ms", type=float, default=1.0, help="the resolver's answer delay")
-    ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     cells = [10] if args.quick else [10, 50]

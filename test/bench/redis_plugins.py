@@ -22,7 +22,6 @@ prints the median msgs/s and server CPU per message of the rounds, Redis's own C
 commands each server sent it per message (from INFO commandstats, so that one can see both did
 the work), and the ratio of Upesi to Haraka. Servers run one process each (nodes=0), at warn.
 """
-import argparse
 import os
 import re
 import smtplib
@@ -32,7 +31,7 @@ import sys
 import time
 
 from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, load, machine_line,
-                          servers_run, tree_cpu_s, write_json)
+                          paired_run_parser, servers_run, tree_cpu_s, write_json)
 from slow_resolver import SlowResolver
 
 sys.path.insert(0, str(ROOT / "test" / "integration"))
@@ -160,12 +159,7 @@ def measure(peer, redis, messages, sessions):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--upesi", default=str(ROOT / "build-release" / "master" / "upesi"))
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="10 sessions only, 1 round")
-    ap.add_argument("--messages", type=int, default=3000)
-    ap.add_argument("--json", help="also write the medians to this file")
+    ap = paired_run_parser(__doc__)
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     cells = [10] if args.quick else [10, 50]
