@@ -110,7 +110,7 @@ const std::vector<KnownIniFile> Files = {
        {"disabled", "enable_tls", "concurrency_max", "destination_concurrency_max", "always_split",
         "ipv6_enabled", "local_mx_ok", "received_header", "maxTempFailures", "temp_fail_intervals",
         "connect_timeout", "greeting_timeout", "pool_timeout", "pool_concurrency_max",
-        "scan_interval", "bounce_size_limit"}}}},
+        "pool_linger", "scan_interval", "bounce_size_limit"}}}},
     {"tls.ini",
      {{"main", TlsSideKeys + Keys{"requireAuthorized", "no_starttls_ports"}},
       {"outbound", TlsSideKeys + Keys{"force_tls_hosts", "no_tls_hosts", "fallback_to_plain"}},

@@ -32,6 +32,7 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
       {"pool_timeout", 0, 3600, [&](long long v) { out.pool_timeout_s = int(v); }},
       {"pool_concurrency_max", 0, 1000,
        [&](long long v) { out.pool_concurrency_max = unsigned(v); }},
+      {"pool_linger", 0, 3600, [&](long long v) { out.pool_linger_s = int(v); }},
       {"scan_interval", 1, 86400, [&](long long v) { out.scan_interval_s = int(v); }},
       {"bounce_size_limit", 0, 1LL << 30,
        [&](long long v) { out.bounce_size_limit = static_cast<std::uint64_t>(v); }},

@@ -28,7 +28,8 @@ struct OutboundConfig {
   int greeting_timeout_s = 300;       // for the MX's banner (RFC 5321 §4.5.3.2.1)
   int pool_timeout_s = 50;            // idle pooled connections close after this
   unsigned pool_concurrency_max = 10; // pooled connections per destination
-  int scan_interval_s = 30;           // how often the queue directory is re-read
+  int pool_linger_s = 2;    // idle connections beyond pool_concurrency_max close after this
+  int scan_interval_s = 30; // how often the queue directory is re-read
   // A bounce returns the whole original message up to this many bytes, else its header alone.
   std::uint64_t bounce_size_limit = 50000;
 };

@@ -333,6 +333,26 @@ def test_connections_to_a_next_hop_are_reused(start_server, mx, install):
     assert (out / "ehlo-count").read_text() == "1"  # five messages, one connection
 
 
+def test_a_burst_of_deliveries_keeps_its_connections(start_server, mx, install):
+    """30 messages released at once to three domains on one MX, 5 at a time per domain: the
+    pool keeps only one idle connection for long (pool_concurrency_max=1), but the others
+    linger for the next message, so the burst opens no more connections than it runs at once."""
+    port, out = mx
+    limits = "destination_concurrency_max=5\npool_concurrency_max=1\n"
+    server = relay_server(start_server, port, outbound=limits + "disabled=true\n")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        for i in range(30):
+            s.sendmail("alice@client.example", ["user%d@d%d.example" % (i, i % 3)],
+                       "Subject: burst %d\r\n\r\nhello\r\n" % i)
+    assert len(queue_files(install)) == 30
+    (install / "config" / "outbound.ini").write_text(
+        "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + limits)
+    assert len(received(out, want=30, timeout=30)) == 30
+    assert queue_empties(install)
+    opened = int((out / "ehlo-count").read_text())
+    assert 1 <= opened <= 15, "%d connections for 30 messages, 15 at once" % opened
+
+
 def test_outbound_helo_and_source_ip_from_notes(start_server, mx, install):
     """notes.outbound_helo and notes.outbound_ip (Haraka's) choose the HELO name and the source
     address when get_mx names none."""

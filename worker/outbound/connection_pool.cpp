@@ -5,7 +5,7 @@
 namespace upesi::outbound {
 namespace {
 
-// How often idle connections are looked at for their pool_timeout.
+// How often idle connections are looked at for their pool_timeout or pool_linger.
 constexpr std::uint64_t IdleSweepMs = 1000;
 
 } // namespace
@@ -64,11 +64,13 @@ void ConnectionPool::give(const smtp_client::ClientOptions& options,
     return;
   }
   auto& list = idle_clients_[keyOf(options)];
-  if (list.size() >= per_destination_) {
+  const bool kept = list.size() < per_destination_;
+  if (!kept && (linger_.count() <= 0 || list.size() >= per_destination_ + burst_max_)) {
     quit(std::move(client));
     return;
   }
-  list.push_back({std::move(client), std::chrono::steady_clock::now()});
+  // take() reuses the newest first, so the long-kept ones are those a quiet spell leaves.
+  list.push_back({std::move(client), std::chrono::steady_clock::now() + (kept ? idle_ : linger_)});
   if (!timer_) {
     timer_.open(loop_, uv_timer_init, this);
   }
@@ -90,7 +92,7 @@ void ConnectionPool::expire() {
   for (auto it = idle_clients_.begin(); it != idle_clients_.end();) {
     auto& list = it->second;
     for (auto c = list.begin(); c != list.end();) {
-      if (now - c->since >= idle_ || !c->client->ready()) {
+      if (now >= c->expires || !c->client->ready()) {
         quit(std::move(c->client));
         c = list.erase(c);
       } else {

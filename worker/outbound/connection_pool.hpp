@@ -1,6 +1,9 @@
 // ConnectionPool: idle SMTP/LMTP connections kept open after a delivery, so the next message
-// for the same next hop skips the connect, greeting and EHLO. An idle connection closes (QUIT)
-// after pool_timeout seconds; at most pool_concurrency_max idle ones per destination. The pool
+// for the same next hop skips the connect, greeting and EHLO. Up to pool_concurrency_max idle
+// ones per destination close (QUIT) after pool_timeout seconds; more than that, left by a burst
+// of deliveries, wait pool_linger seconds for the next message (as Postfix's connection cache
+// keeps one for smtp_connection_cache_time_limit), so that a busy destination keeps the
+// connections it uses instead of closing and opening one per message. The pool
 // also keeps the connections saying QUIT on their way out, the deliveries' too, and frees those
 // still talking when it goes. Next-hop connections come from here, opened or reused, and are
 // counted so (outbound_connections_opened_total, outbound_connections_reused_total).
@@ -42,9 +45,14 @@ public:
   void give(const smtp_client::ClientOptions& options,
             std::unique_ptr<smtp_client::SmtpClient> client);
 
-  void setLimits(std::chrono::seconds idle, unsigned per_destination) {
+  /// `idle`: how long the first `per_destination` idle connections to a destination are kept;
+  /// `linger`: how long the others are, at most `burst_max` of them.
+  void setLimits(std::chrono::seconds idle, unsigned per_destination, std::chrono::seconds linger,
+                 unsigned burst_max) {
     idle_ = idle;
     per_destination_ = per_destination;
+    linger_ = linger;
+    burst_max_ = burst_max;
   }
   /// Says QUIT (when the connection is usable) and frees the client once that is done.
   void quit(std::unique_ptr<smtp_client::SmtpClient> client);
@@ -55,13 +63,15 @@ public:
 private:
   struct Idle {
     std::unique_ptr<smtp_client::SmtpClient> client;
-    std::chrono::steady_clock::time_point since;
+    std::chrono::steady_clock::time_point expires;
   };
   void expire();
 
   uv_loop_t* loop_;
   std::chrono::seconds idle_{50};
   unsigned per_destination_ = 10;
+  std::chrono::seconds linger_{2};
+  unsigned burst_max_ = 100;
   std::map<std::string, std::vector<Idle>> idle_clients_;
   smtp_client::QuittingClients quitting_;
   metrics::CachedHandle<metrics::Counter> opened_;

@@ -85,8 +85,9 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
                 schedule(name, due_ms);
                 pump();
               }) {
-  pool_.setLimits(std::chrono::seconds(settings_.config.pool_timeout_s),
-                  settings_.config.pool_concurrency_max);
+  pool_.setLimits(
+      std::chrono::seconds(settings_.config.pool_timeout_s), settings_.config.pool_concurrency_max,
+      std::chrono::seconds(settings_.config.pool_linger_s), settings_.config.concurrency_max);
   timer_.open(loop_, uv_timer_init, this);
 }
 
@@ -140,8 +141,9 @@ void OutboundEngine::updateSettings(EngineSettings settings) {
   settings.config.queue_dir = settings_.config.queue_dir;
   bool was_disabled = settings_.config.disabled;
   settings_ = std::move(settings);
-  pool_.setLimits(std::chrono::seconds(settings_.config.pool_timeout_s),
-                  settings_.config.pool_concurrency_max);
+  pool_.setLimits(
+      std::chrono::seconds(settings_.config.pool_timeout_s), settings_.config.pool_concurrency_max,
+      std::chrono::seconds(settings_.config.pool_linger_s), settings_.config.concurrency_max);
   for (const auto& name : slots_.setLimit(settings_.config.destination_concurrency_max)) {
     schedule(name, epochMs());
   }
