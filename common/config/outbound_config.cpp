@@ -26,6 +26,7 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
       {"concurrency_max", 1, 100000, [&](long long v) { out.concurrency_max = unsigned(v); }},
       {"destination_concurrency_max", 0, 100000,
        [&](long long v) { out.destination_concurrency_max = unsigned(v); }},
+      {"scheduled_max", 100, 100000000, [&](long long v) { out.scheduled_max = unsigned(v); }},
       {"maxTempFailures", 1, 100, [&](long long v) { out.max_temp_failures = unsigned(v); }},
       {"connect_timeout", 1, 3600, [&](long long v) { out.connect_timeout_s = int(v); }},
       {"greeting_timeout", 1, 3600, [&](long long v) { out.greeting_timeout_s = int(v); }},

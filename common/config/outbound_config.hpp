@@ -18,9 +18,10 @@ struct OutboundConfig {
   unsigned concurrency_max = 100;  // deliveries in flight per worker
   // Of those, how many to one destination domain (0: no limit).
   unsigned destination_concurrency_max = 20;
-  bool always_split = false; // one queue file per recipient instead of per domain
-  bool ipv6_enabled = false; // try AAAA records of MX hosts
-  bool local_mx_ok = false;  // allow MX hosts that resolve to local/private addresses
+  unsigned scheduled_max = 20000; // queue files a worker keeps in its schedule (memory)
+  bool always_split = false;      // one queue file per recipient instead of per domain
+  bool ipv6_enabled = false;      // try AAAA records of MX hosts
+  bool local_mx_ok = false;       // allow MX hosts that resolve to local/private addresses
   std::string received_header = "Upesi outbound"; // "disabled": none
   std::string temp_fail_intervals;                // Haraka's syntax; empty: from max_temp_failures
   unsigned max_temp_failures = 13;

@@ -9,7 +9,7 @@
 #include "common/util/clock.hpp"
 #include "common/util/text.hpp"
 #include "worker/outbound/delivery.hpp"
-#include "worker/outbound/due_order.hpp"
+#include "worker/outbound/queue_scan.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
 #include "worker/smtp/transaction_impl.hpp"
 #include "worker/smtp/uuid.hpp"
@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <dirent.h>
 #include <unistd.h>
 #include <utility>
 
@@ -34,6 +33,10 @@ constexpr std::int64_t MaxTimerWaitMs = 1000;
 constexpr std::int64_t MinTimerWaitMs = 1;
 // How often the queue gauges are brought up to date, at most.
 constexpr std::int64_t QueueGaugesEveryMs = 1000;
+// With files left out of the schedule, the directory is read again once the schedule is at
+// most half full and one of them is due; but not sooner than this after the last read, so
+// that a schedule that cannot take them in does not read a long queue over and over.
+constexpr std::int64_t MinRereadGapMs = 1000;
 
 // The arrival time a queue file's name begins with (queue_file_name.hpp); 0 if it has none.
 std::int64_t arrivalMs(const std::string& name) {
@@ -53,8 +56,10 @@ std::int64_t arrivalMs(const std::string& name) {
 struct ScanJob {
   uv_work_t req{};
   std::string dir;
-  std::vector<std::pair<std::string, std::int64_t>> files;
-  std::string error;
+  std::size_t keep = 0;
+  std::shared_ptr<const FlushedNames> flushed;
+  std::int64_t flush_at_ms = 0;
+  QueueRead read;
   std::function<void(ScanJob&)> done;
 };
 
@@ -78,7 +83,8 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
         }
         resolver->query(name, type, std::move(done));
       }),
-      hooks_(std::move(hooks)), settings_(std::move(settings)), pool_(loop),
+      hooks_(std::move(hooks)), settings_(std::move(settings)),
+      index_(settings_.config.scheduled_max), pool_(loop),
       slots_(settings_.config.destination_concurrency_max),
       splits_(loop, settings_.config.queue_dir.string(),
               [this](const std::string& name, std::int64_t due_ms) {
@@ -117,21 +123,19 @@ void OutboundEngine::stop() {
 
 void OutboundEngine::flush() {
   std::int64_t now = epochMs();
-  std::size_t n = due_.size();
-  std::multimap<std::int64_t, std::string> all;
-  for (auto& [due, name] : due_) {
-    all.emplace(now, name);
-    known_[name] = now;
-  }
-  due_ = std::move(all);
-  log::notice({}, "outbound: flushing {} deferred message(s)", n);
+  std::size_t n = index_.makeAllDue(now);
+  log::notice({}, "outbound: flushing {} deferred message(s){}", n,
+              index_.leftOut() > 0
+                  ? fmt::format(", and about {} more from the queue directory", index_.leftOut())
+                  : std::string());
   // A delivery in flight may have failed already, its deferral not yet written: due now too.
   for (const auto& [name, delivery] : deliveries_) {
     flushed_in_flight_.insert(name);
   }
   // And the split files that could not be written before.
   splits_.flush(now);
-  // So are the files other workers deferred: look at the directory again.
+  // So are the files other workers deferred, and those the schedule has no room for: look at
+  // the directory again.
   flush_scan_ = true;
   next_scan_ms_ = 0;
   scan();
@@ -141,6 +145,7 @@ void OutboundEngine::updateSettings(EngineSettings settings) {
   settings.config.queue_dir = settings_.config.queue_dir;
   bool was_disabled = settings_.config.disabled;
   settings_ = std::move(settings);
+  index_.setCapacity(settings_.config.scheduled_max);
   pool_.setLimits(
       std::chrono::seconds(settings_.config.pool_timeout_s), settings_.config.pool_concurrency_max,
       std::chrono::seconds(settings_.config.pool_linger_s), settings_.config.concurrency_max);
@@ -164,19 +169,33 @@ void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms) {
       delayed_.erase(held);
     }
   }
-  if (auto it = known_.find(name); it != known_.end()) {
-    if (it->second <= due_ms) {
-      return;
-    }
-    for (auto range = due_.equal_range(it->second); range.first != range.second; ++range.first) {
-      if (range.first->second == name) {
-        due_.erase(range.first);
-        break;
-      }
-    }
+  index_.schedule(name, due_ms);
+  for (const auto& trimmed : index_.trimTo(scheduleRoom())) {
+    priorities_.erase(trimmed);
   }
-  known_[name] = due_ms;
-  due_.emplace(due_ms, name);
+}
+
+std::size_t OutboundEngine::scheduleRoom() const {
+  // Files waiting for a destination slot count against the schedule; the schedule keeps room
+  // for concurrency_max more whatever they are, so that new mail to other destinations moves.
+  const std::size_t capacity = index_.capacity();
+  const std::size_t waiting = slots_.waiting();
+  return std::max<std::size_t>(capacity > waiting ? capacity - waiting : 0,
+                               settings_.config.concurrency_max);
+}
+
+std::int64_t OutboundEngine::nextReadMs() const {
+  if (flush_scan_) {
+    return 0;
+  }
+  if (index_.leftOut() == 0) {
+    return next_scan_ms_;
+  }
+  // Files are left out: a read is worth its cost only when the schedule has room for them.
+  if (index_.size() + slots_.waiting() > index_.capacity() / 2) {
+    return QueueIndex::Never;
+  }
+  return std::min(next_scan_ms_, std::max(index_.leftOutDue(), reread_not_before_ms_));
 }
 
 void OutboundEngine::scan() {
@@ -186,45 +205,24 @@ void OutboundEngine::scan() {
   scanning_ = true;
   auto* job = new ScanJob{};
   job->dir = settings_.config.queue_dir.string();
+  job->keep = index_.capacity();
+  job->flushed = flushed_;
+  if (std::exchange(flush_scan_, false)) {
+    job->flush_at_ms = epochMs();
+  }
   job->req.data = job;
   std::weak_ptr<bool> alive = alive_;
   job->done = [this, alive](ScanJob& j) {
     if (alive.expired()) {
       return;
     }
-    scanning_ = false;
-    next_scan_ms_ = epochMs() + std::int64_t{settings_.config.scan_interval_s} * 1000;
-    if (!j.error.empty()) {
-      log::error({}, "outbound: reading {}: {}", j.dir, j.error);
-    }
-    std::int64_t now = epochMs();
-    bool flushing = std::exchange(flush_scan_, false);
-    for (const auto& [name, due] : j.files) {
-      schedule(name, flushing ? std::min(due, now) : due);
-    }
-    pump();
+    scanned(j.read);
   };
   uv_queue_work(
       loop_, &job->req,
       [](uv_work_t* req) {
         auto* j = static_cast<ScanJob*>(req->data);
-        DIR* dir = ::opendir(j->dir.c_str());
-        if (dir == nullptr) {
-          j->error = std::strerror(errno);
-          return;
-        }
-        while (dirent* entry = ::readdir(dir)) {
-          std::string name = entry->d_name;
-          if (name == "." || name == ".." || queue::isTempName(name) || queue::isErrorName(name)) {
-            continue;
-          }
-          auto parsed = queue::QueueFileName::parse(name);
-          if (!parsed) {
-            continue; // not ours (logged by nobody: Haraka ignores them too)
-          }
-          j->files.emplace_back(name, parsed->next_attempt_ms);
-        }
-        ::closedir(dir);
+        j->read = readQueueDirectory(j->dir, j->keep, j->flushed, j->flush_at_ms);
       },
       [](uv_work_t* req, int) {
         std::unique_ptr<ScanJob> j(static_cast<ScanJob*>(req->data));
@@ -232,19 +230,55 @@ void OutboundEngine::scan() {
       });
 }
 
+void OutboundEngine::scanned(QueueRead& read) {
+  scanning_ = false;
+  const std::int64_t now = epochMs();
+  next_scan_ms_ = now + std::int64_t{settings_.config.scan_interval_s} * 1000;
+  reread_not_before_ms_ = now + MinRereadGapMs;
+  if (!read.error.empty()) {
+    log::error({}, "outbound: reading {}: {}", settings_.config.queue_dir.string(), read.error);
+    pump();
+    return;
+  }
+  if (read.flushed) {
+    flushed_ = std::move(read.flushed); // until every file it names has been taken in
+  }
+  for (const auto& [name, due] : read.files) {
+    schedule(name, due);
+  }
+  index_.directoryRead(read.left_out, read.left_out_due);
+  for (const auto& trimmed : index_.trimTo(scheduleRoom())) {
+    priorities_.erase(trimmed);
+  }
+  if (index_.leftOut() == 0) {
+    flushed_.reset();
+  }
+  if (index_.leftOut() > 0 && !left_out_logged_) {
+    log::notice({},
+                "outbound: {} queue files, {} of them scheduled here; the others are read in "
+                "as room opens (outbound.ini scheduled_max={})",
+                read.total, index_.size(), index_.capacity());
+  }
+  left_out_logged_ = index_.leftOut() > 0;
+  disk_oldest_arrival_ms_ = read.oldest_arrival_ms;
+  if (flush_scan_) {
+    next_scan_ms_ = 0; // a flush came during the read
+  }
+  pump();
+}
+
 void OutboundEngine::pump() {
   if (!running_) {
     return;
   }
   std::int64_t now = epochMs();
-  while (!settings_.config.disabled && !due_.empty() &&
-         deliveries_.size() < settings_.config.concurrency_max && due_.begin()->first <= now) {
-    auto next = pickDue(due_, now, priorities_);
-    std::string name = next->second;
-    due_.erase(next);
-    known_.erase(name);
-    auto delivery = std::make_shared<Delivery>(static_cast<DeliveryContext&>(*this), name);
-    deliveries_[name] = delivery;
+  while (!settings_.config.disabled && deliveries_.size() < settings_.config.concurrency_max) {
+    auto name = index_.takeDue(now, priorities_);
+    if (!name) {
+      break;
+    }
+    auto delivery = std::make_shared<Delivery>(static_cast<DeliveryContext&>(*this), *name);
+    deliveries_[*name] = delivery;
     delivery->start();
   }
   if (now >= next_gauges_ms_) {
@@ -256,14 +290,15 @@ void OutboundEngine::pump() {
 void OutboundEngine::updateQueueGauges(std::int64_t now_ms) {
   next_gauges_ms_ = now_ms + QueueGaugesEveryMs;
   std::int64_t oldest = 0;
-  auto older = [&oldest](const std::string& name) {
-    const std::int64_t arrival = arrivalMs(name);
+  auto olderArrival = [&oldest](std::int64_t arrival) {
     if (arrival > 0 && (oldest == 0 || arrival < oldest)) {
       oldest = arrival;
     }
   };
-  for (const auto& [due, name] : due_) {
-    older(name);
+  auto older = [&olderArrival](const std::string& name) { olderArrival(arrivalMs(name)); };
+  index_.forEach(older);
+  if (index_.leftOut() > 0) {
+    olderArrival(disk_oldest_arrival_ms_);
   }
   for (const auto& [name, delivery] : deliveries_) {
     older(name);
@@ -278,12 +313,11 @@ void OutboundEngine::armTimer() {
   }
   std::int64_t now = epochMs();
   std::int64_t next = now + MaxTimerWaitMs;
-  if (!scanning_ && next_scan_ms_ > 0) {
-    next = std::min(next, next_scan_ms_);
+  if (!scanning_) {
+    next = std::min(next, nextReadMs());
   }
-  if (!settings_.config.disabled && !due_.empty() &&
-      deliveries_.size() < settings_.config.concurrency_max) {
-    next = std::min(next, due_.begin()->first);
+  if (!settings_.config.disabled && deliveries_.size() < settings_.config.concurrency_max) {
+    next = std::min(next, index_.earliest());
   }
   auto wait = static_cast<std::uint64_t>(std::max(next - now, MinTimerWaitMs));
   uv_timer_start(timer_.get(), onTimer, wait, 0);
@@ -294,7 +328,7 @@ void OutboundEngine::onTimer(uv_timer_t* timer) {
   if (self == nullptr) {
     return;
   }
-  if (!self->scanning_ && epochMs() >= self->next_scan_ms_) {
+  if (!self->scanning_ && epochMs() >= self->nextReadMs()) {
     self->scan();
   }
   self->splits_.retry(epochMs());
@@ -354,10 +388,11 @@ void OutboundEngine::deliveryDone(const std::string& name, DeliveryOutcome outco
 
 OutboundStats OutboundEngine::stats() const {
   OutboundStats out = counters_;
-  auto later = due_.upper_bound(epochMs());
+  const std::size_t due = index_.dueBy(epochMs());
   out.in_flight = deliveries_.size();
-  out.waiting = static_cast<std::uint64_t>(std::distance(due_.begin(), later)) + slots_.waiting();
-  out.deferred = static_cast<std::uint64_t>(std::distance(later, due_.end()));
+  out.waiting = due + slots_.waiting();
+  // Those left out of the schedule are counted as deferred: most of a long queue is.
+  out.deferred = index_.size() - due + index_.leftOut();
   out.queued = out.in_flight + out.waiting + out.deferred + splits_.size();
   return out;
 }

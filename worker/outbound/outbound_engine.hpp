@@ -1,6 +1,7 @@
 // OutboundEngine: a worker's share of outbound mail. It queues relayed transactions (one
 // durable file per domain before the 250), keeps an in-memory schedule of the queue directory
-// (rebuilt from the file names at start, refreshed every scan_interval), and starts deliveries
+// (rebuilt from the file names at start, refreshed every scan_interval; at most scheduled_max
+// files, the earliest due, the rest read in as room opens), and starts deliveries
 // as they come due, up to concurrency_max, and to one destination domain up to
 // destination_concurrency_max (the files beyond it wait for a delivery there to end). Files are
 // claimed with flock, so any number of workers can share one queue directory and a dead
@@ -23,6 +24,8 @@
 #include "worker/outbound/destination_slots.hpp"
 #include "worker/outbound/outbound_metrics.hpp"
 #include "worker/outbound/pending_splits.hpp"
+#include "worker/outbound/queue_index.hpp"
+#include "worker/outbound/queue_scan.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
 #include "worker/outbound/retry_schedule.hpp"
 
@@ -112,7 +115,7 @@ public:
 
   const std::filesystem::path& queueDir() const { return settings_.config.queue_dir; }
   std::size_t inFlight() const { return deliveries_.size(); }
-  std::size_t scheduled() const { return due_.size(); }
+  std::size_t scheduled() const { return index_.size(); }
 
 private:
   struct Submission;
@@ -139,6 +142,12 @@ private:
   void releaseLater(std::shared_ptr<void> owned);
   void schedule(const std::string& name, std::int64_t due_ms);
   void scan();
+  /// A read of the queue directory ended: its files join the schedule.
+  void scanned(QueueRead& read);
+  /// How many files the schedule may hold now (scheduled_max less those waiting for a slot).
+  std::size_t scheduleRoom() const;
+  /// When the queue directory is to be read next (QueueIndex::Never: not until more room).
+  std::int64_t nextReadMs() const;
   void pump();
   void armTimer();
   /// The queue gauges from stats() and the oldest file this worker holds: at most once a
@@ -152,12 +161,15 @@ private:
   EngineSettings settings_;
   bool running_ = false;
   bool scanning_ = false;
-  bool flush_scan_ = false;                      // the coming scan's files are due now
-  std::set<std::string> flushed_in_flight_;      // deliveries in flight at the last flush
-  std::multimap<std::int64_t, std::string> due_; // due time (epoch ms) -> file name
-  std::map<std::string, std::int64_t> known_;    // scheduled names -> due time
-  std::map<std::string, std::int64_t> delayed_;  // names held back by send_email DELAY
-  std::map<std::string, int> priorities_;        // MT-PRIORITY of files queued here (not 0)
+  bool flush_scan_ = false;                     // the coming scan's files are due now
+  std::set<std::string> flushed_in_flight_;     // deliveries in flight at the last flush
+  QueueIndex index_;                            // the files scheduled here
+  std::shared_ptr<const FlushedNames> flushed_; // the last flush's files not yet taken in
+  std::int64_t reread_not_before_ms_ = 0;
+  std::int64_t disk_oldest_arrival_ms_ = 0; // of every queue file, at the last read
+  bool left_out_logged_ = false;
+  std::map<std::string, std::int64_t> delayed_; // names held back by send_email DELAY
+  std::map<std::string, int> priorities_;       // MT-PRIORITY of files queued here (not 0)
   std::map<std::string, std::shared_ptr<Delivery>> deliveries_;
   std::map<std::uint64_t, std::shared_ptr<Submission>> submissions_; // in pre_send_trans_email
   std::uint64_t next_submission_ = 1;
