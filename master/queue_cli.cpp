@@ -38,20 +38,26 @@ std::string joinPath(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
 
-// The queue file `id` names, with the queue as scanned in `entries`; nothing, after saying why.
+// The queue file `id` names, found from the file names alone, with its entry read now in
+// `entries`; nothing, after saying why.
 std::optional<std::string> findById(const std::string& dir, const std::string& id,
                                     std::vector<QueueEntry>& entries) {
-  auto scanned = scanQueue(dir);
-  if (!scanned) {
-    fmt::print(stderr, "upesi: {}\n", scanned.error());
+  auto named = queue::entriesNamedBy(dir, id);
+  if (!named) {
+    fmt::print(stderr, "upesi: {}\n", named.error());
     return std::nullopt;
   }
-  entries = std::move(*scanned);
-  auto name = queue::selectById(entries, id);
+  auto name = queue::selectById(*named, id);
   if (!name) {
     fmt::print(stderr, "upesi: {}\n", printable(name.error()));
     return std::nullopt;
   }
+  auto entry = queue::readQueueEntry(dir, *name);
+  if (!entry) {
+    fmt::print(stderr, "upesi: {}: {}\n", printable(*name), queue::GoneText);
+    return std::nullopt;
+  }
+  entries = {std::move(*entry)};
   return std::move(*name);
 }
 
@@ -86,16 +92,15 @@ int queueList(const std::string& dir, bool json) {
 }
 
 int queueStat(const std::string& dir, bool json) {
-  auto entries = scanQueue(dir);
-  if (!entries) {
-    fmt::print(stderr, "upesi: {}\n", entries.error());
+  auto stats = queue::queueStatsOf(dir, epochMs());
+  if (!stats) {
+    fmt::print(stderr, "upesi: {}\n", stats.error());
     return 1;
   }
-  auto stats = queue::queueStats(*entries, epochMs());
   if (json) {
-    fmt::print("{}\n", dumpJson(queue::statsJson(stats), 2));
+    fmt::print("{}\n", dumpJson(queue::statsJson(*stats), 2));
   } else {
-    fmt::print("{}", formatStats(stats));
+    fmt::print("{}", formatStats(*stats));
   }
   return 0;
 }

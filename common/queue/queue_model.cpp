@@ -87,18 +87,19 @@ QueueEntry describeQueueFile(const std::string& name, const HeaderResult& header
   return entry;
 }
 
-Result<std::vector<QueueEntry>> scanQueue(const std::string& queue_dir) {
+Result<std::monostate> forEachQueueName(const std::string& queue_dir,
+                                        const std::function<void(std::string_view)>& visit) {
   DIR* dir = ::opendir(queue_dir.c_str());
   if (dir == nullptr) {
     return Error{
         fmt::format("cannot read the queue directory {}: {}", queue_dir, std::strerror(errno))};
   }
-  std::vector<std::string> names;
   errno = 0;
   while (const dirent* d = ::readdir(dir)) {
     std::string_view name = d->d_name;
-    if (name != "." && name != ".." && !isTempName(name)) {
-      names.emplace_back(name);
+    if (name != "." && name != ".." && !isTempName(name) &&
+        (isErrorName(name) || QueueFileName::parse(name))) {
+      visit(name);
     }
     errno = 0;
   }
@@ -108,54 +109,132 @@ Result<std::vector<QueueEntry>> scanQueue(const std::string& queue_dir) {
     return Error{fmt::format("cannot read the queue directory {}: {}", queue_dir,
                              std::strerror(read_error))};
   }
+  return std::monostate{};
+}
+
+std::optional<QueueEntry> readQueueEntry(const std::string& queue_dir, const std::string& name) {
+  std::string path = queue_dir + "/" + name;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return std::nullopt; // gone since the listing (delivered), or no regular file
+  }
+  if (isErrorName(name)) {
+    return describeQueueFile(name, ReadError{ReadFailure::Corrupt, {}},
+                             static_cast<std::uint64_t>(st.st_size));
+  }
+  auto header = readHeader(path);
+  if (!header && !header.corrupt() && ::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return std::nullopt;
+  }
+  return describeQueueFile(name, header,
+                           header ? header->file_size : static_cast<std::uint64_t>(st.st_size));
+}
+
+namespace {
+
+bool listedBefore(const QueueEntry& a, const QueueEntry& b) {
+  return std::tie(a.arrival_ms, a.name) < std::tie(b.arrival_ms, b.name);
+}
+
+} // namespace
+
+Result<std::vector<QueueEntry>> scanQueue(const std::string& queue_dir) {
+  std::vector<std::string> names;
+  auto listed =
+      forEachQueueName(queue_dir, [&names](std::string_view name) { names.emplace_back(name); });
+  if (!listed) {
+    return Error{listed.error()};
+  }
   std::vector<QueueEntry> entries;
   for (const auto& name : names) {
-    const bool error_file = isErrorName(name);
-    if (!error_file && !QueueFileName::parse(name)) {
-      continue; // not a queue file; the server ignores it too
+    if (auto entry = readQueueEntry(queue_dir, name)) {
+      entries.push_back(std::move(*entry));
     }
-    std::string path = queue_dir + "/" + name;
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      continue; // gone since the listing (delivered), or no regular file
-    }
-    if (error_file) {
-      entries.push_back(describeQueueFile(name, ReadError{ReadFailure::Corrupt, {}},
-                                          static_cast<std::uint64_t>(st.st_size)));
-      continue;
-    }
-    auto header = readHeader(path);
-    if (!header && !header.corrupt() && ::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
-      continue;
-    }
-    entries.push_back(describeQueueFile(
-        name, header, header ? header->file_size : static_cast<std::uint64_t>(st.st_size)));
   }
-  std::sort(entries.begin(), entries.end(), [](const QueueEntry& a, const QueueEntry& b) {
-    return std::tie(a.arrival_ms, a.name) < std::tie(b.arrival_ms, b.name);
-  });
+  std::sort(entries.begin(), entries.end(), listedBefore);
   return entries;
+}
+
+Result<QueueListing> listQueue(const std::string& queue_dir, std::size_t limit) {
+  QueueListing out;
+  std::vector<QueueEntry> kept; // a max-heap by listedBefore: the last listed first
+  auto listed = forEachQueueName(queue_dir, [&](std::string_view name) {
+    // What the name alone says: enough to place it.
+    QueueEntry probe = describeQueueFile(std::string(name), ReadError{ReadFailure::Corrupt, {}}, 0);
+    if (kept.size() >= limit && (limit == 0 || !listedBefore(probe, kept.front()))) {
+      ++out.total; // not among the first `limit`: its header is not read
+      return;
+    }
+    auto entry = readQueueEntry(queue_dir, probe.name);
+    if (!entry) {
+      return;
+    }
+    ++out.total;
+    kept.push_back(std::move(*entry));
+    std::push_heap(kept.begin(), kept.end(), listedBefore);
+    if (kept.size() > limit) {
+      std::pop_heap(kept.begin(), kept.end(), listedBefore);
+      kept.pop_back();
+    }
+  });
+  if (!listed) {
+    return Error{listed.error()};
+  }
+  std::sort_heap(kept.begin(), kept.end(), listedBefore);
+  out.entries = std::move(kept);
+  return out;
+}
+
+Result<QueueStats> queueStatsOf(const std::string& queue_dir, std::int64_t now_ms) {
+  QueueStats stats;
+  auto listed = forEachQueueName(queue_dir, [&](std::string_view name) {
+    if (auto entry = readQueueEntry(queue_dir, std::string(name))) {
+      addToStats(stats, *entry, now_ms);
+    }
+  });
+  if (!listed) {
+    return Error{listed.error()};
+  }
+  return stats;
+}
+
+Result<std::vector<QueueEntry>> entriesNamedBy(const std::string& queue_dir, std::string_view id) {
+  std::vector<QueueEntry> matching;
+  auto listed = forEachQueueName(queue_dir, [&](std::string_view name) {
+    QueueEntry e = describeQueueFile(std::string(name), ReadError{ReadFailure::Corrupt, {}}, 0);
+    if (e.name == id || e.id == id || (!e.uid.empty() && e.uid == id)) {
+      matching.push_back(std::move(e));
+    }
+  });
+  if (!listed) {
+    return Error{listed.error()};
+  }
+  return matching;
+}
+
+void addToStats(QueueStats& stats, const QueueEntry& e, std::int64_t now_ms) {
+  ++stats.total;
+  stats.bytes += e.size;
+  if (e.unreadable) {
+    ++stats.unreadable;
+    return;
+  }
+  if (e.next_attempt_ms <= now_ms) {
+    ++stats.due_now;
+  }
+  if (e.attempts > 0) {
+    ++stats.deferred;
+  }
+  if (stats.oldest_arrival_ms == 0 || e.arrival_ms < stats.oldest_arrival_ms) {
+    stats.oldest_arrival_ms = e.arrival_ms;
+  }
+  ++stats.domains[e.domain];
 }
 
 QueueStats queueStats(const std::vector<QueueEntry>& entries, std::int64_t now_ms) {
   QueueStats stats;
   for (const auto& e : entries) {
-    ++stats.total;
-    stats.bytes += e.size;
-    if (e.unreadable) {
-      ++stats.unreadable;
-      continue;
-    }
-    if (e.next_attempt_ms <= now_ms) {
-      ++stats.due_now;
-    }
-    if (e.attempts > 0) {
-      ++stats.deferred;
-    }
-    if (stats.oldest_arrival_ms == 0 || e.arrival_ms < stats.oldest_arrival_ms) {
-      stats.oldest_arrival_ms = e.arrival_ms;
-    }
-    ++stats.domains[e.domain];
+    addToStats(stats, e, now_ms);
   }
   return stats;
 }

@@ -73,32 +73,33 @@ void answerOffLoop(const Services& api, HttpReplyPtr reply, std::function<HttpRe
       [response, reply = std::move(reply)] { reply->send(std::move(*response)); });
 }
 
+// The queue may hold millions of files: these read it one file at a time and keep only what
+// they answer with.
 HttpResponse listQueue(const std::string& dir, std::size_t limit) {
-  auto entries = queue::scanQueue(dir);
-  if (!entries) {
-    return failure(500, entries.error());
+  auto listing = queue::listQueue(dir, limit);
+  if (!listing) {
+    return failure(500, listing.error());
   }
   Json messages = Json::array();
-  const std::size_t shown = std::min(limit, entries->size());
-  for (std::size_t i = 0; i < shown; ++i) {
-    messages.push_back(queue::entryJson((*entries)[i]));
+  for (const auto& entry : listing->entries) {
+    messages.push_back(queue::entryJson(entry));
   }
   return answer(200, Json{{"messages", std::move(messages)},
-                          {"total", entries->size()},
-                          {"truncated", entries->size() > limit}});
+                          {"total", listing->total},
+                          {"truncated", listing->total > listing->entries.size()}});
 }
 
 HttpResponse queueStats(const std::string& dir) {
-  auto entries = queue::scanQueue(dir);
-  if (!entries) {
-    return failure(500, entries.error());
+  auto stats = queue::queueStatsOf(dir, epochMs());
+  if (!stats) {
+    return failure(500, stats.error());
   }
-  return answer(200, queue::statsJson(queue::queueStats(*entries, epochMs())));
+  return answer(200, queue::statsJson(*stats));
 }
 
 // As `upesi --qdelete ID`: the file's lock first, so a message being delivered is left alone.
 HttpResponse deleteMessage(const std::string& dir, const std::string& id, const std::string& ip) {
-  auto entries = queue::scanQueue(dir);
+  auto entries = queue::entriesNamedBy(dir, id);
   if (!entries) {
     return failure(500, entries.error());
   }

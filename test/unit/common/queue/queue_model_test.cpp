@@ -4,6 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <stdlib.h>
+
 using namespace upesi;
 using namespace upesi::queue;
 
@@ -147,4 +151,84 @@ TEST_CASE("queue model: ISO 8601 times in UTC") {
   CHECK(isoTime(0) == "1970-01-01T00:00:00Z");
   CHECK(isoTime(1795430270603) == "2026-11-23T10:37:50Z");
   CHECK(isoTime(-1) == "1969-12-31T23:59:59Z");
+}
+
+namespace {
+
+struct QueueModelDir {
+  std::string dir;
+  QueueModelDir() {
+    char name[] = "/tmp/upesi-queue-model-test-XXXXXX";
+    REQUIRE(::mkdtemp(name) != nullptr);
+    dir = name;
+  }
+  ~QueueModelDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  QueueModelDir(const QueueModelDir&) = delete;
+  QueueModelDir& operator=(const QueueModelDir&) = delete;
+
+  void write(const std::string& name, const std::string& json) {
+    std::string data(4, '\0');
+    const auto n = static_cast<std::uint32_t>(json.size());
+    data[0] = static_cast<char>(n >> 24);
+    data[1] = static_cast<char>(n >> 16);
+    data[2] = static_cast<char>(n >> 8);
+    data[3] = static_cast<char>(n);
+    data += json + "Subject: x\r\n\r\nbody\r\n";
+    std::ofstream(dir + "/" + name, std::ios::binary) << data;
+  }
+};
+
+std::vector<std::string> namesOf(const std::vector<QueueEntry>& entries) {
+  std::vector<std::string> names;
+  for (const auto& e : entries) {
+    names.push_back(e.name);
+  }
+  return names;
+}
+
+} // namespace
+
+TEST_CASE("queue model: a listing, stats and ids read one file at a time agree with the scan") {
+  QueueModelDir q;
+  q.write("3000_9000_1_1_AAAAAA_1_h", TodoJson);
+  q.write("1000_1000_0_1_BBBBBB_2_h", TodoJson);
+  q.write("2000_2000_0_1_AAAAAA_3_h", TodoJson);
+  q.write("error.500_500_0_1_CCCCCC_4_h", "not json");
+  q.write("__tmp__.4000_4000_0_1_DDDDDD_5_h", TodoJson);
+  q.write("not-a-queue-file", TodoJson);
+
+  auto all = scanQueue(q.dir);
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 4);
+  auto first2 = listQueue(q.dir, 2);
+  REQUIRE(first2.ok());
+  CHECK(first2->total == 4);
+  CHECK(namesOf(first2->entries) == std::vector<std::string>{(*all)[0].name, (*all)[1].name});
+  CHECK(first2->entries[1].rcpt_to == (*all)[1].rcpt_to); // headers were read for these
+  CHECK(listQueue(q.dir, 10)->entries.size() == 4);
+  CHECK(listQueue(q.dir, 0)->total == 4);
+
+  auto stats = queueStatsOf(q.dir, 5000);
+  REQUIRE(stats.ok());
+  auto expected = queueStats(*all, 5000);
+  CHECK(stats->total == expected.total);
+  CHECK(stats->due_now == expected.due_now);
+  CHECK(stats->deferred == expected.deferred);
+  CHECK(stats->unreadable == expected.unreadable);
+  CHECK(stats->bytes == expected.bytes);
+  CHECK(stats->domains == expected.domains);
+
+  auto named = entriesNamedBy(q.dir, "AAAAAA");
+  REQUIRE(named.ok());
+  CHECK(named->size() == 2);
+  CHECK_FALSE(selectById(*named, "AAAAAA").ok()); // ambiguous, as over the whole scan
+  CHECK(*selectById(*entriesNamedBy(q.dir, "AAAAAA.3"), "AAAAAA.3") == "2000_2000_0_1_AAAAAA_3_h");
+  CHECK(entriesNamedBy(q.dir, "error.500_500_0_1_CCCCCC_4_h")->size() == 1);
+  CHECK(entriesNamedBy(q.dir, "DDDDDD")->empty()); // still being written
+
+  CHECK_FALSE(listQueue(q.dir + "/missing", 5).ok());
+  CHECK_FALSE(queueStatsOf(q.dir + "/missing", 5000).ok());
 }
