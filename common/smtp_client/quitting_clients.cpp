@@ -4,7 +4,7 @@
 
 namespace upesi::smtp_client {
 
-void QuittingClients::quitAndRelease(std::unique_ptr<SmtpClient> client) {
+void QuittingClients::quitAndRelease(std::shared_ptr<SmtpClient> client) {
   if (!client) {
     return;
   }

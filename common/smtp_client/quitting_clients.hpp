@@ -24,14 +24,14 @@ public:
 
   /// Says QUIT (if the connection is usable; else closes it at once) and frees the client
   /// when that is done.
-  void quitAndRelease(std::unique_ptr<SmtpClient> client);
+  void quitAndRelease(std::shared_ptr<SmtpClient> client);
   /// Closes and frees, without waiting, the clients still saying QUIT.
   void dropAll();
 
   std::size_t size() const { return clients_.size(); }
 
 private:
-  std::map<SmtpClient*, std::unique_ptr<SmtpClient>> clients_;
+  std::map<SmtpClient*, std::shared_ptr<SmtpClient>> clients_;
 };
 
 } // namespace upesi::smtp_client

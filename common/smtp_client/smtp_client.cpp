@@ -136,6 +136,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     Envelope envelope;
     std::shared_ptr<MessageSource> source;
     SendDone done;
+    std::function<void()> sent; // the final dot has gone out
+    bool body_sent = false;
     bool pipelined = false;
     TransactionReplies replies;
     std::size_t rcpt_sent = 0;
@@ -184,6 +186,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       txn_->done = nullptr;
     }
     txn_.reset();
+    next_.reset();
     body_active_ = false;
   }
 
@@ -227,6 +230,15 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
 
   bool ready() const {
     return phase_ == Phase::Ready && usable_ && !tcp_closing_ && pending_.empty();
+  }
+
+  /// RFC 2920 3.1: the message content may begin a group of pipelined commands, so once a
+  /// message's final dot is out, the next message's MAIL, RCPT and DATA may follow it without
+  /// waiting for its reply. Not for LMTP, whose replies to the dot come one per recipient.
+  bool acceptsAnother() const {
+    return phase_ == Phase::Busy && txn_ && txn_->body_sent && !next_ && !body_active_ &&
+           caps_.pipelining && options_.use_pipelining && !options_.lmtp && usable_ &&
+           !tcp_closing_ && !abandoned_;
   }
 
   // ------------------------------------------------------------------------------- connect
@@ -525,11 +537,13 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
 
   // ---------------------------------------------------------------------------------- send
 
-  void send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done) {
+  void send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done,
+            std::function<void()> sent) {
     auto txn = std::make_unique<Transaction>();
     txn->envelope = std::move(envelope);
     txn->source = std::move(source);
     txn->done = std::move(done);
+    txn->sent = std::move(sent);
     std::size_t n = txn->envelope.recipients.size();
     txn->replies.rcpt.resize(n);
     txn->replies.final.resize(n);
@@ -539,7 +553,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       finishTransaction(std::move(txn));
       deliverSoon();
     };
-    if (!ready() || txn_) {
+    const bool behind = acceptsAnother(); // goes out after the message in progress
+    if (!behind && (!ready() || txn_)) {
       refuse(Status::temporary(tcp_closing_ ? "connection closed" : "connection not ready"));
       return;
     }
@@ -584,7 +599,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       }
     }
 
-    txn_ = std::move(txn);
+    Transaction& t = *txn;
+    (behind ? next_ : txn_) = std::move(txn);
     phase_ = Phase::Busy;
     std::string mail = fmt::format("MAIL FROM:{}", e.sender.format());
     if (caps_.size && e.size) {
@@ -610,10 +626,10 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     }
     command(mail);
     expect_.push_back({Await::Mail});
-    txn_->pipelined = caps_.pipelining && options_.use_pipelining;
-    if (txn_->pipelined) {
+    t.pipelined = caps_.pipelining && options_.use_pipelining;
+    if (t.pipelined) {
       for (std::size_t i = 0; i < n; ++i) {
-        sendRcpt(i);
+        sendRcpt(t, i);
       }
       command("DATA");
       expect_.push_back({Await::Data});
@@ -622,9 +638,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     armTimer();
   }
 
-  void sendRcpt(std::size_t i) {
-    std::string rcpt = fmt::format("RCPT TO:{}", txn_->envelope.recipients[i].format());
-    const auto& options = txn_->envelope.rcpt_options;
+  void sendRcpt(Transaction& t, std::size_t i) {
+    std::string rcpt = fmt::format("RCPT TO:{}", t.envelope.recipients[i].format());
+    const auto& options = t.envelope.rcpt_options;
     if (caps_.dsn && i < options.size()) {
       if (options[i].notify.given) {
         rcpt += " NOTIFY=" + smtp::formatDsnNotify(options[i].notify);
@@ -636,7 +652,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     }
     command(rcpt);
     expect_.push_back({Await::Rcpt, i});
-    txn_->rcpt_sent = i + 1;
+    t.rcpt_sent = i + 1;
   }
 
   void mailReply(const ServerReply& reply) {
@@ -648,7 +664,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       finishTransaction(std::move(txn_)); // no transaction was opened: nothing to reset
       return;
     }
-    sendRcpt(0);
+    sendRcpt(*txn_, 0);
     flush();
   }
 
@@ -661,7 +677,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       return;
     }
     if (txn_->rcpt_sent < txn_->envelope.recipients.size()) {
-      sendRcpt(txn_->rcpt_sent);
+      sendRcpt(*txn_, txn_->rcpt_sent);
       flush();
     } else if (txn_->replies.accepted.empty()) {
       resetThenFinish();
@@ -716,6 +732,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
 
   /// Builds the result from what the server said and hands it to deliver().
   void finishTransaction(std::unique_ptr<Transaction> txn) {
+    if (!txn_ && next_) {
+      txn_ = std::move(next_); // the message pipelined behind it: its replies come next
+    }
     if (!txn_) {
       body_active_ = false;
     }
@@ -794,6 +813,11 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       }
       out_ += ".\r\n";
       log::protocol({options_.log_id, ""}, "C: . (end of data)");
+      txn_->body_sent = true;
+      if (txn_->sent) {
+        pending_.push_back(std::move(txn_->sent));
+        txn_->sent = nullptr;
+      }
       if (options_.lmtp) {
         for (std::size_t k = 0; k < txn_->replies.accepted.size(); ++k) {
           expect_.push_back({Await::LmtpFinal, k});
@@ -885,8 +909,15 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     if (connect_done_) {
       finishConnect(status);
     } else if (txn_) {
+      auto behind = std::move(next_);
       txn_->replies.abort = status;
       finishTransaction(std::move(txn_));
+      if (behind) {
+        // Nothing of it was taken: a temporary failure without a reply, to try again.
+        behind->replies.abort = Status::temporary(
+            fmt::format("the connection failed before this message: {}", status.reason));
+        finishTransaction(std::move(behind));
+      }
     } else if (reset_done_) {
       finishReset(status);
     } else if (quit_done_) {
@@ -1158,6 +1189,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
   ResetDone reset_done_;
   QuitDone quit_done_;
   std::unique_ptr<Transaction> txn_;
+  std::unique_ptr<Transaction> next_; // pipelined behind txn_ (acceptsAnother)
 
   bool body_active_ = false;
   bool source_reading_ = false;
@@ -1186,8 +1218,17 @@ void SmtpClient::connect(ConnectDone done) {
   impl_->connect(std::move(done));
 }
 
-void SmtpClient::send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done) {
-  impl_->send(std::move(envelope), std::move(source), std::move(done));
+void SmtpClient::send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done,
+                      std::function<void()> sent) {
+  impl_->send(std::move(envelope), std::move(source), std::move(done), std::move(sent));
+}
+
+bool SmtpClient::acceptsAnother() const {
+  return impl_->acceptsAnother();
+}
+
+bool SmtpClient::busy() const {
+  return (impl_->txn_ || impl_->next_) && !impl_->tcp_closing_;
 }
 
 void SmtpClient::reset(ResetDone done) {
@@ -1196,6 +1237,11 @@ void SmtpClient::reset(ResetDone done) {
 
 void SmtpClient::quit(QuitDone done) {
   impl_->quit(std::move(done));
+}
+
+void SmtpClient::fail(const std::string& reason) {
+  impl_->abort(Status::temporary(reason));
+  impl_->deliverSoon();
 }
 
 void SmtpClient::close() {

@@ -4,11 +4,14 @@
 //              EHLO (HELO when EHLO gets a 5xx) or LHLO, capabilities; then STARTTLS and EHLO
 //              again, and AUTH, as ClientOptions::tls and ::auth ask
 //   send()     one message: MAIL, RCPT per recipient, DATA, the body, the final dot; pipelined
-//              when the server offers PIPELINING; in LMTP one final reply per accepted recipient;
+//              when the server offers PIPELINING, the next message's MAIL, RCPT and DATA then
+//              going out right after a final dot, before its reply (acceptsAnother());
+//              in LMTP one final reply per accepted recipient;
 //              DSN, REQUIRETLS and MT-PRIORITY parameters passed on where the server offers them
 //   reset()    RSET, quit() QUIT, close() drop the connection now
 //
-// Everything runs on the caller's uv_loop_t and nothing blocks. One operation at a time; its
+// Everything runs on the caller's uv_loop_t and nothing blocks. One operation at a time (but a
+// message pipelined behind another's reply); its
 // callback is called exactly once, always from the loop (never from inside the call that
 // started it), unless close() or the destructor came first: then it is never called.
 // Every failure is a value with a reason a human can read ("connection refused", "timeout
@@ -169,14 +172,25 @@ public:
   /// Connects, reads the greeting, says EHLO/HELO/LHLO, does STARTTLS and AUTH as asked. Ok:
   /// ready for send(). A failed AUTH (535) is a permanent failure of the attempt.
   void connect(ConnectDone done);
-  /// Sends one message. The connection must be ready (connected, nothing in progress).
-  void send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done);
+  /// Sends one message. The connection must be ready (connected, nothing in progress), or
+  /// accept one more behind the message in progress (acceptsAnother()). `sent` (may be empty)
+  /// is called once the message's final dot has gone out, before its reply.
+  void send(Envelope envelope, std::shared_ptr<MessageSource> source, SendDone done,
+            std::function<void()> sent = {});
+  /// A message's final dot is out, its reply awaited, and the server pipelines: a send() now
+  /// goes out at once behind it (RFC 2920 3.1), its replies after that message's. SMTP only.
+  bool acceptsAnother() const;
+  /// A message is in progress on the connection (or two, one pipelined behind the other).
+  bool busy() const;
   /// RSET, for a pooled connection between messages.
   void reset(ResetDone done);
   /// QUIT, then closes; `done` (may be empty) once the connection is closing.
   void quit(QuitDone done);
   /// Drops the connection now; a pending operation's callback is never called.
   void close();
+  /// Drops the connection now; the operation in progress (each message, when one is pipelined
+  /// behind another) fails with a temporary `reason`, its callback called from the loop.
+  void fail(const std::string& reason);
 
   /// Connected, greeted, nothing in progress, and nothing seen that forbids another message.
   bool ready() const;

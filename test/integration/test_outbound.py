@@ -353,6 +353,30 @@ def test_a_burst_of_deliveries_keeps_its_connections(start_server, mx, install):
     assert 1 <= opened <= 15, "%d connections for 30 messages, 15 at once" % opened
 
 
+def test_the_next_message_follows_a_final_dot_before_its_reply(start_server, install, tmp_path):
+    """An MX that takes 0.3 s to answer each final dot: the next message for it goes out on
+    the same connection behind the dot (RFC 2920 3.1) instead of waiting for the reply, so two
+    deliveries at a time keep their two connections and most messages ride behind another."""
+    out = tmp_path / "slow"
+    port, proc = start_peer("slow_dot_mx.py", out)
+    try:
+        server = relay_server(start_server, port,
+                              outbound="destination_concurrency_max=2\ndisabled=true\n")
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+            for i in range(12):
+                s.sendmail("alice@client.example", ["user%d@example.net" % i],
+                           "Subject: behind %d\r\n\r\nhello\r\n" % i)
+        (install / "config" / "outbound.ini").write_text(
+            "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\ndestination_concurrency_max=2\n")
+        assert queue_empties(install, timeout=30)
+        stats = json.loads((out / "stats.json").read_text())
+        assert stats["messages"] == 12
+        assert stats["pipelined"] >= 8, stats
+        assert stats["connections"] <= 4, stats  # 2 at a time; at most one more behind each
+    finally:
+        stop_peer(proc)
+
+
 def test_outbound_helo_and_source_ip_from_notes(start_server, mx, install):
     """notes.outbound_helo and notes.outbound_ip (Haraka's) choose the HELO name and the source
     address when get_mx names none."""

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 
 namespace upesi::test {
 
@@ -35,6 +36,13 @@ struct ScriptedServer {
   std::function<std::string(const std::string& line)> answer;
   // Closes the connection, unanswered, as soon as the message's first bytes come after 354.
   bool drop_in_data = false;
+  // The reply to the first final dot waits for the next command line (a client that waits for
+  // it before sending more waits until its timeout); then it goes, or with
+  // drop_instead_of_dot_reply the connection closes unanswered.
+  bool hold_first_dot_reply = false;
+  bool drop_instead_of_dot_reply = false;
+  std::string held_dot_reply;
+  int dots = 0;
 
   ScriptedServer(const ScriptedServer&) = delete;
   ScriptedServer& operator=(const ScriptedServer&) = delete;
@@ -118,7 +126,11 @@ struct ScriptedServer {
         pending.erase(0, end + 5);
         in_data = false;
         saw_dot = true;
-        say("250 2.0.0 queued\r\n");
+        if (hold_first_dot_reply && ++dots == 1) {
+          held_dot_reply = "250 2.0.0 queued\r\n";
+        } else {
+          say("250 2.0.0 queued\r\n");
+        }
         continue;
       }
       auto lf = pending.find("\r\n");
@@ -127,6 +139,13 @@ struct ScriptedServer {
       }
       std::string line = pending.substr(0, lf);
       pending.erase(0, lf + 2);
+      if (!held_dot_reply.empty()) {
+        if (drop_instead_of_dot_reply) {
+          shutdown();
+          return;
+        }
+        say(std::exchange(held_dot_reply, std::string()));
+      }
       std::string verb = line.substr(0, 4);
       if (std::string reply = answer ? answer(line) : ""; !reply.empty()) {
         say(reply);

@@ -23,42 +23,91 @@ std::string ConnectionPool::keyOf(const smtp_client::ClientOptions& o) {
                      o.auth.required ? "auth-required" : "");
 }
 
-std::unique_ptr<smtp_client::SmtpClient>
+std::shared_ptr<smtp_client::SmtpClient>
 ConnectionPool::take(const smtp_client::ClientOptions& options) {
-  auto it = idle_clients_.find(keyOf(options));
-  if (it == idle_clients_.end()) {
-    return nullptr;
-  }
-  auto& list = it->second;
-  while (!list.empty()) {
-    auto client = std::move(list.back().client);
-    list.pop_back();
-    if (client->ready()) {
-      reused_
-          .get([](metrics::Metrics& m) {
-            return m.counter(metrics::MetricId::NextHopConnectionsReused);
-          })
-          .add();
-      return client;
+  const std::string key = keyOf(options);
+  auto reused = [this] {
+    reused_
+        .get([](metrics::Metrics& m) {
+          return m.counter(metrics::MetricId::NextHopConnectionsReused);
+        })
+        .add();
+  };
+  if (auto it = idle_clients_.find(key); it != idle_clients_.end()) {
+    auto& list = it->second;
+    while (!list.empty()) {
+      auto client = std::move(list.back().client);
+      list.pop_back();
+      if (client->ready()) {
+        reused();
+        return client;
+      }
+      client->close(); // the server went away while it idled
     }
-    client->close(); // the server went away while it idled
+    idle_clients_.erase(it);
   }
-  idle_clients_.erase(it);
+  if (auto it = offered_.find(key); it != offered_.end()) {
+    auto& list = it->second;
+    while (!list.empty()) {
+      auto client = list.back().lock();
+      list.pop_back();
+      if (client && client->acceptsAnother()) {
+        reused();
+        return client;
+      }
+    }
+    offered_.erase(it);
+  }
   return nullptr;
 }
 
-std::unique_ptr<smtp_client::SmtpClient>
+std::shared_ptr<smtp_client::SmtpClient>
 ConnectionPool::open(const smtp_client::ClientOptions& options) {
   opened_
       .get([](metrics::Metrics& m) {
         return m.counter(metrics::MetricId::NextHopConnectionsOpened);
       })
       .add();
-  return std::make_unique<smtp_client::SmtpClient>(loop_, options);
+  return std::make_shared<smtp_client::SmtpClient>(loop_, options);
+}
+
+void ConnectionPool::offer(const smtp_client::ClientOptions& options,
+                           const std::shared_ptr<smtp_client::SmtpClient>& client) {
+  if (!client || !client->acceptsAnother()) {
+    return;
+  }
+  auto& list = offered_[keyOf(options)];
+  std::erase_if(list, [](const auto& weak) {
+    auto c = weak.lock();
+    return !c || !c->acceptsAnother();
+  });
+  list.push_back(client);
+}
+
+void ConnectionPool::release(const smtp_client::ClientOptions& options,
+                             std::shared_ptr<smtp_client::SmtpClient> client) {
+  if (!client) {
+    return;
+  }
+  if (auto it = offered_.find(keyOf(options)); it != offered_.end()) {
+    std::erase_if(it->second, [&client](const auto& weak) {
+      auto c = weak.lock();
+      return !c || c == client;
+    });
+    if (it->second.empty()) {
+      offered_.erase(it);
+    }
+  }
+  if (client->ready()) {
+    give(options, std::move(client));
+  } else if (!client->busy()) {
+    quit(std::move(client));
+  }
+  // else another delivery's message is pipelined on it: that delivery holds it now.
 }
 
 void ConnectionPool::give(const smtp_client::ClientOptions& options,
-                          std::unique_ptr<smtp_client::SmtpClient> client) {
+                          std::shared_ptr<smtp_client::SmtpClient> client) {
   if (!client || !client->ready() || idle_.count() <= 0) {
     quit(std::move(client));
     return;
@@ -106,7 +155,7 @@ void ConnectionPool::expire() {
   }
 }
 
-void ConnectionPool::quit(std::unique_ptr<smtp_client::SmtpClient> client) {
+void ConnectionPool::quit(std::shared_ptr<smtp_client::SmtpClient> client) {
   quitting_.quitAndRelease(std::move(client));
 }
 
@@ -125,6 +174,7 @@ void ConnectionPool::closeAll() {
     }
   }
   idle_clients_.clear();
+  offered_.clear();
 }
 
 } // namespace upesi::outbound

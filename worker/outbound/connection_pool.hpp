@@ -5,8 +5,14 @@
 // keeps one for smtp_connection_cache_time_limit), so that a busy destination keeps the
 // connections it uses instead of closing and opening one per message. The pool
 // also keeps the connections saying QUIT on their way out, the deliveries' too, and frees those
-// still talking when it goes. Next-hop connections come from here, opened or reused, and are
-// counted so (outbound_connections_opened_total, outbound_connections_reused_total).
+// still talking when it goes.
+//
+// A connection whose message has gone out whole, its reply awaited, is offered too: the next
+// message for that next hop may go out on it at once, pipelined behind the reply (RFC 2920
+// 3.1), so a busy destination costs one round trip a message instead of two. Connections are
+// shared: the delivery that opened one and the one pipelined behind it both hold it. Next-hop
+// connections come from here, opened or reused, and are counted so
+// (outbound_connections_opened_total, outbound_connections_reused_total).
 //
 // Threading: the loop thread.
 #pragma once
@@ -35,15 +41,25 @@ public:
 
   static std::string keyOf(const smtp_client::ClientOptions& options);
 
-  /// An idle, ready connection to the destination of `options`, or null.
-  std::unique_ptr<smtp_client::SmtpClient> take(const smtp_client::ClientOptions& options);
+  /// A connection to the destination of `options` that takes a message now: an idle, ready
+  /// one, else one offered with a message's reply awaited; or null.
+  std::shared_ptr<smtp_client::SmtpClient> take(const smtp_client::ClientOptions& options);
 
   /// A new client for the destination of `options`, not yet connected.
-  std::unique_ptr<smtp_client::SmtpClient> open(const smtp_client::ClientOptions& options);
+  std::shared_ptr<smtp_client::SmtpClient> open(const smtp_client::ClientOptions& options);
 
   /// Keeps `client` for reuse (or says QUIT when the pool for its destination is full).
   void give(const smtp_client::ClientOptions& options,
-            std::unique_ptr<smtp_client::SmtpClient> client);
+            std::shared_ptr<smtp_client::SmtpClient> client);
+
+  /// `client`'s message is out, its reply awaited: another message may follow it at once. The
+  /// pool does not keep it alive for that.
+  void offer(const smtp_client::ClientOptions& options,
+             const std::shared_ptr<smtp_client::SmtpClient>& client);
+  /// A delivery is done with `client`: kept when ready, left to the delivery whose message is
+  /// pipelined on it, else QUIT.
+  void release(const smtp_client::ClientOptions& options,
+               std::shared_ptr<smtp_client::SmtpClient> client);
 
   /// `idle`: how long the first `per_destination` idle connections to a destination are kept;
   /// `linger`: how long the others are, at most `burst_max` of them.
@@ -55,14 +71,14 @@ public:
     burst_max_ = burst_max;
   }
   /// Says QUIT (when the connection is usable) and frees the client once that is done.
-  void quit(std::unique_ptr<smtp_client::SmtpClient> client);
+  void quit(std::shared_ptr<smtp_client::SmtpClient> client);
 
   std::size_t idleCount() const;
   void closeAll();
 
 private:
   struct Idle {
-    std::unique_ptr<smtp_client::SmtpClient> client;
+    std::shared_ptr<smtp_client::SmtpClient> client;
     std::chrono::steady_clock::time_point expires;
   };
   void expire();
@@ -73,6 +89,9 @@ private:
   std::chrono::seconds linger_{2};
   unsigned burst_max_ = 100;
   std::map<std::string, std::vector<Idle>> idle_clients_;
+  // Connections whose message's reply is awaited, by destination; entries whose client has
+  // gone or takes no message now are dropped as they are met.
+  std::map<std::string, std::vector<std::weak_ptr<smtp_client::SmtpClient>>> offered_;
   smtp_client::QuittingClients quitting_;
   metrics::CachedHandle<metrics::Counter> opened_;
   metrics::CachedHandle<metrics::Counter> reused_;

@@ -399,8 +399,19 @@ void Delivery::sendOn() {
       smtp_client::fileSource(context_.loop(), lock_.fd(),
                               static_cast<std::int64_t>(header_.message_offset), envelope.size);
   auto self = shared_from_this();
-  client_->send(envelope, source,
-                [self](const smtp_client::DeliveryResult& result) { self->attemptDone(result); });
+  std::weak_ptr<Delivery> weak = self;
+  client_->send(
+      envelope, source,
+      [self](const smtp_client::DeliveryResult& result) { self->attemptDone(result); },
+      [weak] {
+        // Our message is out: the next one to this next hop may follow it at once, on this
+        // connection, and takes our destination slot (when the server pipelines).
+        auto delivery = weak.lock();
+        if (delivery && delivery->client_ && delivery->client_->acceptsAnother()) {
+          delivery->context_.pool().offer(delivery->client_options_, delivery->client_);
+          delivery->context_.messageSent(delivery->name_);
+        }
+      });
 }
 
 void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
@@ -435,13 +446,7 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   next_hop_dsn_ = client_ && client_->capabilities().dsn;
   next_hop_lmtp_ = result.lmtp;
   RecipientResults results = sortRecipients(hmail_->rcptTo(), result);
-  if (client_) {
-    if (result.reusable) {
-      context_.pool().give(client_options_, std::move(client_));
-    } else {
-      context_.pool().quit(std::move(client_));
-    }
-  }
+  context_.pool().release(client_options_, std::move(client_));
   settle(std::move(results));
 }
 
@@ -863,7 +868,12 @@ void Delivery::finish(DeliveryOutcome outcome) {
   finished_ = true;
   lock_.release();
   if (client_) {
-    client_->close();
+    if (client_->busy()) {
+      // A message pipelined behind ours hears of it, to try again elsewhere.
+      client_->fail("the delivery using the connection ended");
+    } else {
+      client_->close();
+    }
     client_.reset();
   }
   outcome.counts = counts_;

@@ -126,7 +126,7 @@ private:
   std::shared_ptr<plugin::HookRunner> hook_;
   std::vector<dns::MxTarget> targets_;
   std::size_t next_target_ = 0;
-  std::unique_ptr<smtp_client::SmtpClient> client_;
+  std::shared_ptr<smtp_client::SmtpClient> client_; // shared with a message pipelined behind ours
   smtp_client::ClientOptions client_options_;
   bool reused_ = false;      // client_ came from the pool
   bool skip_pool_ = false;   // a pooled connection just failed: connect afresh

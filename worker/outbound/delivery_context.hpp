@@ -49,6 +49,10 @@ public:
   /// destination_concurrency_max deliveries in flight: the delivery then ends (Done) without an
   /// attempt, and the file is due again when one of them ends.
   virtual bool admit(const std::string& name, const std::string& domain) = 0;
+  /// The message of `name` has gone out whole, its reply awaited: its destination slot may go
+  /// to the next file, whose message can then follow on the same connection (RFC 2920 3.1),
+  /// so the destination's concurrency counts messages being sent, not replies awaited.
+  virtual void messageSent(const std::string& name) = 0;
 
   /// Queues a new message (a bounce, a success notice): `message` is the full text with CRLF
   /// line ends; it runs through pre_send_trans_email first.

@@ -346,6 +346,13 @@ bool OutboundEngine::admit(const std::string& name, const std::string& domain) {
   return false;
 }
 
+void OutboundEngine::messageSent(const std::string& name) {
+  if (auto next = slots_.release(name)) {
+    schedule(*next, epochMs()); // the slot it waited for is its own now
+    pump();
+  }
+}
+
 void OutboundEngine::deliveryDone(const std::string& name, DeliveryOutcome outcome) {
   metrics_.deliveryEnded(outcome);
   counters_.delivered += outcome.counts.delivered;

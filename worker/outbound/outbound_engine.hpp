@@ -131,6 +131,7 @@ private:
   TlsPolicy* tlsPolicy() override { return settings_.tls.get(); }
   ConnectionPool& pool() override { return pool_; }
   bool admit(const std::string& name, const std::string& domain) override;
+  void messageSent(const std::string& name) override;
   /// The one place a delivery's end is acted on: the file scheduled again, held, kept as an
   /// unwritten split or forgotten; the counters; the destination slot and flush bookkeeping.
   void deliveryDone(const std::string& name, DeliveryOutcome outcome) override;

@@ -56,6 +56,72 @@ TEST_CASE("smtp_client: send, capabilities, reuse, quit") {
   server.shutdown();
 }
 
+TEST_CASE("smtp_client: the next message goes out behind a final dot, before its reply") {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  server.hold_first_dot_reply = true; // answered only once the next command comes
+  auto options = optionsFor(server.port);
+  options.timeouts.final_dot = std::chrono::seconds(3); // a client that waits fails, not hangs
+  auto client = std::make_unique<SmtpClient>(&l.loop, options);
+  std::vector<std::string> results;
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    CHECK_FALSE(client->acceptsAnother());
+    client->send(
+        envelope(), memorySource("Subject: one\r\n\r\n1\r\n"),
+        [&](const DeliveryResult& r) {
+          results.push_back("one " + r.message.reason);
+          CHECK_FALSE(r.reusable); // the second message is on it
+          CHECK(client->busy());
+        },
+        [&] {
+          CHECK(client->acceptsAnother());
+          client->send(envelope(), memorySource("Subject: two\r\n\r\n2\r\n"),
+                       [&](const DeliveryResult& r) {
+                         results.push_back("two " + r.message.reason);
+                         CHECK(r.reusable);
+                         client.reset();
+                       });
+          CHECK_FALSE(client->acceptsAnother()); // one behind at most
+        });
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  REQUIRE(results.size() == 2);
+  CHECK(results[0] == "one 250 2.0.0 queued");
+  CHECK(results[1] == "two 250 2.0.0 queued");
+  CHECK(server.received.find("\r\n1\r\n.\r\nMAIL FROM:<from@example.test>\r\n") !=
+        std::string::npos);
+  server.shutdown();
+}
+
+TEST_CASE("smtp_client: a connection lost under a pipelined message fails it without a reply") {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  server.hold_first_dot_reply = true;
+  server.drop_instead_of_dot_reply = true;
+  auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+  std::vector<Status> results;
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    client->send(
+        envelope(), memorySource("1\r\n"),
+        [&](const DeliveryResult& r) { results.push_back(r.message); },
+        [&] {
+          client->send(envelope(), memorySource("2\r\n"), [&](const DeliveryResult& r) {
+            results.push_back(r.message);
+            client.reset();
+          });
+        });
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  REQUIRE(results.size() == 2);
+  CHECK((results[0].outcome == Outcome::Temporary));
+  CHECK(results[0].reason.find("end of data") != std::string::npos);
+  CHECK((results[1].outcome == Outcome::Temporary));
+  CHECK(results[1].code == 0); // nothing was taken: to try again on another connection
+  CHECK(results[1].reason.find("before this message") != std::string::npos);
+}
+
 TEST_CASE("smtp_client: a body without a final line end gets one before the dot") {
   Loop l;
   ScriptedServer server(&l.loop);

@@ -85,6 +85,7 @@ public:
   TlsPolicy* tlsPolicy() override { return nullptr; }
   ConnectionPool& pool() override { return pool_; }
   bool admit(const std::string&, const std::string&) override { return true; }
+  void messageSent(const std::string&) override {}
 
   void enqueueMessage(const Address& from, const std::vector<Address>& to, std::string message,
                       nlohmann::json, QueuedCallback done) override {
