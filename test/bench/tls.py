@@ -91,7 +91,7 @@ def main():
     exit_on_sigterm()
     with servers_run("upesi-bench-tls-") as (workdir, peers):
         pems = self_signed(workdir)
-        peers.append(inbound.start_upesi(args.upesi, workdir, 0, tls=pems))
+        peers.append(inbound.start_upesi(args.upesi, workdir, 0, tls=pems, name="upesi"))
         peers.append(inbound.start_haraka(workdir, tls=pems))
         results = {}
         cells = [(int(p), tls) for p in args.procs.split(",") for tls in (True, False)]
