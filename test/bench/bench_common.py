@@ -63,7 +63,8 @@ def check_pinned(pid, name):
     for p in tree_pids(pid):
         try:
             with open("/proc/%d/status" % p) as f:
-                allowed = next(l.split(":")[1].strip() for l in f if l.startswith("Cpus_allowed_list"))
+                allowed = next(line.split(":")[1].strip() for line in f
+                               if line.startswith("Cpus_allowed_list"))
         except (OSError, StopIteration):
             continue  # exited meanwhile
         if allowed != str(SERVER_CPU):
@@ -431,6 +432,13 @@ def median_range(values, fmt="%.3f"):
     if not values:
         return "–"
     return "%s (%s–%s)" % (fmt % statistics.median(values), fmt % min(values), fmt % max(values))
+
+
+def ratio_range(values):
+    """ "median x (min–max)" of ratios."""
+    if not values:
+        return "–"
+    return "%.2fx (%.2f–%.2f)" % (statistics.median(values), min(values), max(values))
 
 
 def paired_ratios(mine, theirs):

@@ -65,7 +65,8 @@ import sys
 
 from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, load,
                           machine_line, median_range, paired_ratios, pin_cpus, queue_files,
-                          servers_run, shipped_ini, start_sink, summary, wait_until, write_json)
+                          ratio_range, servers_run, shipped_ini, start_sink, summary, wait_until,
+                          write_json)
 from postfix_peer import HOLD_ALL, PostfixPeer
 
 sys.path.insert(0, str(ROOT / "test" / "integration"))
@@ -364,8 +365,8 @@ def report(args, cells, counts, servers, results, shipped_nodes):
                 cpu = paired_ratios([r["cpu"] for r in a], [r["cpu"] for r in b])
                 rate = paired_ratios([r["rate"] for r in a], [r["rate"] for r in b])
                 print("| %d KB | %d | %s / %s | %s | %s |" % (
-                    size // 1000, sessions, mine, peer, median_range(cpu, "%.2fx"),
-                    median_range(rate, "%.2fx")))
+                    size // 1000, sessions, mine, peer, ratio_range(cpu),
+                    ratio_range(rate)))
                 ratios.append({"size": size, "sessions": sessions, "server": mine,
                                "peer": peer, "cpu": summary(cpu), "rate": summary(rate)})
     print()

@@ -65,9 +65,9 @@ import sys
 import time
 
 from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, machine_line,
-                          median_range, paired_ratios, pin_cpus, queue_files, servers_run,
-                          shipped_ini, smtp_source, start_sink, summary, tree_cpu_s, wait_until,
-                          write_json)
+                          median_range, paired_ratios, pin_cpus, queue_files, ratio_range,
+                          servers_run, shipped_ini, smtp_source, start_sink, summary, tree_cpu_s,
+                          wait_until, write_json)
 from postfix_peer import HOLD_ALL, PostfixPeer
 
 SENDER = "sender@example.com"
@@ -403,8 +403,8 @@ def report(args, servers, results, matched):
             a, b = results[mine], results[peer]
             cpu = paired_ratios([r["cpu_ms"] for r in a], [r["cpu_ms"] for r in b])
             rate = paired_ratios([r["rate"] for r in a], [r["rate"] for r in b])
-            print("| %s / %s | %s | %s |" % (mine, peer, median_range(cpu, "%.2fx"),
-                                             median_range(rate, "%.2fx")))
+            print("| %s / %s | %s | %s |" % (mine, peer, ratio_range(cpu),
+                                             ratio_range(rate)))
             ratios.append({"server": mine, "peer": peer, "cpu": summary(cpu),
                            "rate": summary(rate)})
         print()
