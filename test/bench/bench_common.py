@@ -182,10 +182,13 @@ def load(port, pid, messages, sessions, size, **client):
 class Peer:
     """A server started as our child, in its own session (so that stop() reaches its whole
     process group), with its output in a temporary log file. role "server" runs it on the
-    server CPU, "client" on the client's (see pin_cpus)."""
+    server CPU, "client" on the client's (see pin_cpus). ready_line: text the server logs once
+    its start-up work is done (it may keep working after it listens), waited for after each
+    start."""
 
-    def __init__(self, name, argv, port, env=None, cwd=None, log_path=None, role="server"):
-        self.name, self.port = name, port
+    def __init__(self, name, argv, port, env=None, cwd=None, log_path=None, role="server",
+                 ready_line=None):
+        self.name, self.port, self.ready_line = name, port, ready_line
         self.log_path = log_path or tempfile.mktemp(prefix="bench-%s-" % name, suffix=".log")
         self._start = (pinned(argv, role), env, cwd)
         self._spawn("w")
@@ -193,11 +196,15 @@ class Peer:
     def _spawn(self, mode):
         argv, env, cwd = self._start
         self.log = open(self.log_path, mode)
+        offset = self.log.tell()
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env, cwd=cwd, start_new_session=True)
         self.pid = self.proc.pid
         try:
             wait_port(self.port, self.proc)
+            if self.ready_line:
+                wait_until(lambda: self.ready_line in self._log_since(offset), 60,
+                           "%s: '%s' in its log" % (self.name, self.ready_line))
         except BaseException as e:
             self.stop()
             if not isinstance(e, Exception):
@@ -212,6 +219,11 @@ class Peer:
         if while_stopped:
             while_stopped()
         self._spawn("a")
+
+    def _log_since(self, offset):
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
 
     def log_bytes(self):
         """The size of its log file now."""
@@ -411,8 +423,13 @@ def versions_line(upesi=None):
         top = _output(["git", "-C", str(binary.parent), "rev-parse", "--show-toplevel"])
         built = time.strftime("%Y-%m-%d %H:%M UTC",
                               time.gmtime(binary.stat().st_mtime)) if binary.exists() else "?"
+        # The binary carries no commit: its tree's is the best guess, wrong when the tree
+        # moved on after the build, which the commit time tells.
+        head_time = _output(["git", "-C", top, "log", "-1", "--format=%ct"]) if top else None
+        if head_time and binary.exists() and int(head_time) > binary.stat().st_mtime:
+            built += ", before its tree's HEAD was committed"
         if top and pathlib.Path(top).resolve() != ROOT.resolve():
-            parts.append("upesi binary %s (built %s), bench scripts %s"
+            parts.append("upesi binary from a tree at %s (built %s), bench scripts %s"
                          % (git_commit(top), built, bench))
         else:
             parts.append("upesi %s (binary built %s)" % (git_commit(top) if top else "?", built))

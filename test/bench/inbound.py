@@ -187,7 +187,9 @@ def start_haraka(workdir, tls=None):
         "    next(OK, 'localhost');\n};\n")
     peer = Peer("haraka", ["node", str(home / "node_modules" / "Haraka" / "haraka.js")], port,
                 env=server_env({"HARAKA": str(cfg_root)}), cwd=str(home),
-                log_path=str(workdir / "haraka.log"))
+                log_path=str(workdir / "haraka.log"),
+                # Loaded in the background after it listens (haraka_peer.py waits for it too).
+                ready_line="loaded Public Suffixes")
     peer.queue_dir = cfg_root / "queue"
     return peer
 
@@ -312,6 +314,8 @@ def main():
         if not args.no_haraka:
             peers.append(start_haraka(workdir))
         servers = [Measured(p) for p in peers]
+        # Taken before the rounds: the state of the trees and the versions the run started with.
+        versions = machine_line(args.upesi)
         results = {}
         for size, sessions in cells:
             n = counts[size][sessions]
@@ -324,10 +328,10 @@ def main():
                         warm_up(server, sessions, size)  # from an empty queue
                     results.setdefault((size, sessions, server.name), []).append(
                         measure(server, n, sessions, size))
-        report(args, cells, counts, servers, results, shipped_nodes)
+        report(args, cells, counts, servers, results, shipped_nodes, versions)
 
 
-def report(args, cells, counts, servers, results, shipped_nodes):
+def report(args, cells, counts, servers, results, shipped_nodes, versions):
     names = [s.name for s in servers]
     logging = {s.name: s.logs() for s in servers}
     print("inbound, mode %s: median (min–max) of %d rounds; upesi = shipped nodes=%s"
@@ -350,7 +354,7 @@ def report(args, cells, counts, servers, results, shipped_nodes):
                             "log_bytes_per_msg": statistics.median(log) if logging[name] else None,
                             "cpu": summary(cpu), "rate": summary(rate)})
     print()
-    print(machine_line(args.upesi))
+    print(versions)
     print()
     print("Ratios, paired round by round, median (min–max): server cpu below 1 and msgs/s above"
           " 1 favour Upesi.")
@@ -370,9 +374,9 @@ def report(args, cells, counts, servers, results, shipped_nodes):
                 ratios.append({"size": size, "sessions": sessions, "server": mine,
                                "peer": peer, "cpu": summary(cpu), "rate": summary(rate)})
     print()
-    print(machine_line(args.upesi))
+    print(versions)
     write_json(args.json, {"mode": MODE, "rounds": args.rounds, "cells": medians,
-                           "ratios": ratios, "versions": machine_line(args.upesi)})
+                           "ratios": ratios, "versions": versions})
 
 
 if __name__ == "__main__":

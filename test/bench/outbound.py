@@ -356,6 +356,8 @@ def main():
             matched[upesi.name] = postfixes[c][0].name
         pairs += postfixes.values()
         servers = [server for server, _ in pairs]
+        # Taken before the rounds: the state of the trees and the versions the run started with.
+        versions = machine_line(args.upesi)
         for server, sink in pairs:
             drain(server, sink, args.warmup, args.domains, args.size, args.sessions, args.timeout)
             check_pinned(server.pid, server.name)
@@ -365,10 +367,10 @@ def main():
                 results.setdefault(server.name, []).append(
                     drain(server, sink, args.messages, args.domains, args.size, args.sessions,
                           args.timeout))
-        report(args, servers, results, matched)
+        report(args, servers, results, matched, versions)
 
 
-def report(args, servers, results, matched):
+def report(args, servers, results, matched, versions):
     print("outbound queue drain: %d messages x %d bytes, %d domain%s, median (min–max) of %d "
           "rounds" % (args.messages, args.size, args.domains, "" if args.domains == 1 else "s",
                       args.rounds))
@@ -390,7 +392,7 @@ def report(args, servers, results, matched):
             median_range(col["start_s"], "%.2f"), statistics.median(col["log_bytes"]),
             statistics.median(col["peak_connections"])))
     print()
-    print(machine_line(args.upesi))
+    print(versions)
     ratios = []
     if matched:
         print()
@@ -408,9 +410,9 @@ def report(args, servers, results, matched):
             ratios.append({"server": mine, "peer": peer, "cpu": summary(cpu),
                            "rate": summary(rate)})
         print()
-        print(machine_line(args.upesi))
+        print(versions)
     write_json(args.json, {"servers": out, "ratios": ratios, "rounds": args.rounds,
-                           "versions": machine_line(args.upesi)})
+                           "versions": versions})
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ def main():
         pems = self_signed(workdir)
         peers.append(inbound.start_upesi(args.upesi, workdir, 0, tls=pems, name="upesi"))
         peers.append(inbound.start_haraka(workdir, tls=pems))
+        versions = machine_line(args.upesi)  # before the rounds: what the run started with
         results = {}
         cells = [(int(p), tls) for p in args.procs.split(",") for tls in (True, False)]
         for procs, tls in cells:
@@ -132,7 +133,7 @@ def main():
             print("  %d client(s): upesi %.3f, haraka %.3f, upesi/haraka %.2f" %
                   (procs, u, h, u / h if h > 0 else float("nan")))
         print()
-        print(machine_line(args.upesi))
+        print(versions)
         write_json(args.json, medians)
 
 
