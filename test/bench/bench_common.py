@@ -1,8 +1,10 @@
 """What the benchmark scripts share: free loopback ports, waiting for a server, the CPU of a
 process tree, driving smtp-source, and starting servers (smtp-sink among them) as children that
-are stopped again; also memory and descriptors of a process, the files of a queue directory,
-and building under the build lock."""
+are stopped again; pinning the client and the servers to CPUs of their own; the versions under
+every table (and the refusal to measure on tmpfs); also memory and descriptors of a process, the
+files of a queue directory, and building under the build lock."""
 import argparse
+import configparser
 import contextlib
 import json
 import os
@@ -11,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +22,54 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CLK = os.sysconf("SC_CLK_TCK")
+
+# Set by pin_cpus(): the CPU of this script and its clients (smtp-source, the sinks that stand
+# for remote hosts), and the CPU of the servers measured. None: nothing pinned.
+CLIENT_CPU = None
+SERVER_CPU = None
+PIN_NOTE = "cpu pinning: off"
+
+
+def pin_cpus():
+    """Gives the client and the servers a CPU each, so that the client's work never lands in
+    the server's time slices: this process (and so every child it starts, smtp-source and the
+    sinks among them) moves to the first CPU it may use, and servers started with
+    pinned(argv, "server") run on the second. On a machine with one CPU nothing is pinned (and
+    the note under the tables says so)."""
+    global CLIENT_CPU, SERVER_CPU, PIN_NOTE
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        PIN_NOTE = ("cpu pinning: off (%s): client and servers share the CPU" %
+                    ("one CPU" if len(cpus) < 2 else "no taskset"))
+        return
+    CLIENT_CPU, SERVER_CPU = cpus[0], cpus[1]
+    os.sched_setaffinity(0, {CLIENT_CPU})
+    PIN_NOTE = ("cpu pinning: client and sinks on CPU %d, servers on CPU %d (taskset)"
+                % (CLIENT_CPU, SERVER_CPU))
+
+
+def pinned(argv, role="server"):
+    """argv run under `taskset -c CPU` for role "server" or "client" (as is when pin_cpus() has
+    not pinned anything)."""
+    cpu = SERVER_CPU if role == "server" else CLIENT_CPU
+    return argv if cpu is None else ["taskset", "-c", str(cpu)] + list(argv)
+
+
+def check_pinned(pid, name):
+    """Raises unless every process of pid's tree may run on the server CPU alone (Postfix's and
+    Haraka's children inherit the master's affinity; this checks that they did)."""
+    if SERVER_CPU is None:
+        return
+    for p in tree_pids(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                allowed = next(line.split(":")[1].strip() for line in f
+                               if line.startswith("Cpus_allowed_list"))
+        except (OSError, StopIteration):
+            continue  # exited meanwhile
+        if allowed != str(SERVER_CPU):
+            raise RuntimeError("%s: process %d runs on CPUs %s, not on the server CPU %d"
+                               % (name, p, allowed, SERVER_CPU))
 
 
 def free_port():
@@ -130,23 +181,56 @@ def load(port, pid, messages, sessions, size, **client):
 
 class Peer:
     """A server started as our child, in its own session (so that stop() reaches its whole
-    process group), with its output in a temporary log file."""
+    process group), with its output in a temporary log file. role "server" runs it on the
+    server CPU, "client" on the client's (see pin_cpus). ready_line: text the server logs once
+    its start-up work is done (it may keep working after it listens), waited for after each
+    start."""
 
-    def __init__(self, name, argv, port, env=None, cwd=None, log_path=None):
-        self.name, self.port = name, port
+    def __init__(self, name, argv, port, env=None, cwd=None, log_path=None, role="server",
+                 ready_line=None):
+        self.name, self.port, self.ready_line = name, port, ready_line
         self.log_path = log_path or tempfile.mktemp(prefix="bench-%s-" % name, suffix=".log")
-        self.log = open(self.log_path, "w")
+        self._start = (pinned(argv, role), env, cwd)
+        self._spawn("w")
+
+    def _spawn(self, mode):
+        argv, env, cwd = self._start
+        self.log = open(self.log_path, mode)
+        offset = self.log.tell()
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env, cwd=cwd, start_new_session=True)
         self.pid = self.proc.pid
         try:
-            wait_port(port, self.proc)
+            wait_port(self.port, self.proc)
+            if self.ready_line:
+                wait_until(lambda: self.ready_line in self._log_since(offset), 60,
+                           "%s: '%s' in its log" % (self.name, self.ready_line))
         except BaseException as e:
             self.stop()
             if not isinstance(e, Exception):
                 raise
-            raise RuntimeError("%s: %s\n--- log tail ---\n%s" % (name, e, self.log_tail())) \
+            raise RuntimeError("%s: %s\n--- log tail ---\n%s" % (self.name, e, self.log_tail())) \
                 from None
+
+    def restart(self, while_stopped=None):
+        """Stops the server, calls while_stopped() (e.g. to empty its queue), starts it again
+        with the same command, its output appended to the same log."""
+        self.stop()
+        if while_stopped:
+            while_stopped()
+        self._spawn("a")
+
+    def _log_since(self, offset):
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+
+    def log_bytes(self):
+        """The size of its log file now."""
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
 
     def log_tail(self, chars=2000):
         try:
@@ -168,9 +252,11 @@ class Peer:
 class Sink(Peer):
     """smtp-sink on a free loopback port. With counting=True it runs with -c, and messages()
     reads its running message counter (every "." it answered) from its output. With dump_dir
-    it writes each message it gets into a file of its own there (-d)."""
+    it writes each message it gets into a file of its own there (-d). It runs on the client's
+    CPU where it stands for a remote host, on the server CPU (role "server") where it is the
+    server measured, as inbound.py's ceiling."""
 
-    def __init__(self, name="sink", counting=False, logdir=None, dump_dir=None):
+    def __init__(self, name="sink", counting=False, logdir=None, dump_dir=None, role="client"):
         port = free_port()
         argv = ["smtp-sink", "-u", os.environ.get("USER", "root"), "-m", "5000"]
         if counting:
@@ -178,7 +264,8 @@ class Sink(Peer):
         if dump_dir:
             argv += ["-d", os.path.join(dump_dir, "msg.")]
         super().__init__(name, argv + ["127.0.0.1:%d" % port, "1024"], port,
-                         log_path=os.path.join(logdir, name + ".log") if logdir else None)
+                         log_path=os.path.join(logdir, name + ".log") if logdir else None,
+                         role=role)
 
     def messages(self):
         return self._counter("mesg")
@@ -199,8 +286,8 @@ class Sink(Peer):
         return 0
 
 
-def start_sink(counting=False, name="sink", logdir=None, dump_dir=None):
-    return Sink(name, counting, logdir, dump_dir)
+def start_sink(counting=False, name="sink", logdir=None, dump_dir=None, role="client"):
+    return Sink(name, counting, logdir, dump_dir, role)
 
 
 def exit_on_sigterm():
@@ -226,6 +313,7 @@ def servers_run(prefix):
     """(a temporary work directory, a list for the servers a bench starts): on the way out the
     log tails are shown after an error, every server in the list is stopped, the last started
     first (also on Ctrl-C and SIGTERM, see exit_on_sigterm), and the directory is removed."""
+    refuse_memory_fs(tempfile.gettempdir())
     workdir = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
     peers = []
     try:
@@ -257,10 +345,145 @@ def write_json(path, value):
         pathlib.Path(path).write_text(json.dumps(value, indent=1))
 
 
-def machine_line():
+def machine_line(upesi=None):
+    """The lines printed under every table: date and machine, the versions of everything
+    measured (see versions_line; upesi: the binary run) and the CPU pinning."""
     model = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
-    return "date: %s  machine: %d cpus, %s" % (
-        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), model)
+    return "date: %s  machine: %d cpus, %s\n%s\n%s" % (
+        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), model,
+        versions_line(upesi), PIN_NOTE)
+
+
+def _output(argv, cwd=None):
+    """A command's first output line, or None when it fails or is missing."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = r.stdout.strip().splitlines()
+    return lines[0].strip() if r.returncode == 0 and lines else None
+
+
+def git_commit(path):
+    """The short commit of the git tree holding path, "-dirty" when tracked files differ from
+    it; None outside a git tree."""
+    path = str(path)
+    commit = _output(["git", "-C", path, "rev-parse", "--short", "HEAD"])
+    if commit is None:
+        return None
+    try:
+        dirty = subprocess.run(["git", "-C", path, "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=60).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        dirty = "?"
+    return commit + ("-dirty" if dirty else "")
+
+
+def fs_type(path):
+    """The type of the file system holding path (findmnt's name: ext4, xfs, tmpfs; else what
+    `stat -f` says)."""
+    return (_output(["findmnt", "-n", "-o", "FSTYPE", "-T", str(path)])
+            or _output(["stat", "-f", "-c", "%T", str(path)]) or "unknown")
+
+
+MEMORY_FS = ("tmpfs", "ramfs")
+
+
+def refuse_memory_fs(path):
+    """Exits when path (where the servers' queues go) is on tmpfs or ramfs: an fsync costs
+    nothing there, so a queue in memory would make the servers' figures meaningless."""
+    kind = fs_type(path)
+    if kind in MEMORY_FS or _output(["stat", "-f", "-c", "%T", str(path)]) in MEMORY_FS:
+        sys.exit("refusing to run: %s is on %s, where fsync costs nothing and the queues' "
+                 "figures mean nothing; set TMPDIR to a directory on a disk" % (path, kind))
+
+
+def haraka_version():
+    """Haraka's version as installed for the benchmarks (test/integration/haraka_peer.py), with
+    node's, or None when it is not installed."""
+    sys.path.insert(0, str(ROOT / "test" / "integration"))
+    import haraka_peer
+    meta = haraka_peer.cache_root() / "node_modules" / "Haraka" / "package.json"
+    try:
+        version = json.loads(meta.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return "%s (node %s)" % (version, _output(["node", "--version"]) or "?")
+
+
+def versions_line(upesi=None):
+    """Our commit (of the binary's source tree, when upesi is given and lies in one, and of
+    these scripts), Postfix's mail_version, Haraka's version, the kernel, and the file system
+    of the directory the servers' queues are written in."""
+    parts = []
+    bench = git_commit(ROOT)
+    if upesi:
+        binary = pathlib.Path(upesi).resolve()
+        top = _output(["git", "-C", str(binary.parent), "rev-parse", "--show-toplevel"])
+        built = time.strftime("%Y-%m-%d %H:%M UTC",
+                              time.gmtime(binary.stat().st_mtime)) if binary.exists() else "?"
+        # The binary carries no commit: its tree's is the best guess, wrong when the tree
+        # moved on after the build, which the commit time tells.
+        head_time = _output(["git", "-C", top, "log", "-1", "--format=%ct"]) if top else None
+        if head_time and binary.exists() and int(head_time) > binary.stat().st_mtime:
+            built += ", before its tree's HEAD was committed"
+        if top and pathlib.Path(top).resolve() != ROOT.resolve():
+            parts.append("upesi binary from a tree at %s (built %s), bench scripts %s"
+                         % (git_commit(top), built, bench))
+        else:
+            parts.append("upesi %s (binary built %s)" % (git_commit(top) if top else "?", built))
+    else:
+        parts.append("upesi %s" % bench)
+    parts.append("postfix %s" % (_output(["/usr/sbin/postconf", "-d", "-h", "mail_version"])
+                                 or "not installed"))
+    parts.append("haraka %s" % (haraka_version() or "not installed"))
+    parts.append("kernel %s" % os.uname().release)
+    tmp = tempfile.gettempdir()
+    parts.append("queues on %s (%s)" % (fs_type(tmp), tmp))
+    return "versions: " + ", ".join(parts)
+
+
+def median_range(values, fmt="%.3f"):
+    """ "median (min–max)" of values ("–" when there are none)."""
+    if not values:
+        return "–"
+    return "%s (%s–%s)" % (fmt % statistics.median(values), fmt % min(values), fmt % max(values))
+
+
+def ratio_range(values):
+    """ "median x (min–max)" of ratios."""
+    if not values:
+        return "–"
+    return "%.2fx (%.2f–%.2f)" % (statistics.median(values), min(values), max(values))
+
+
+def paired_ratios(mine, theirs):
+    """Round by round ratios of two servers' figures (the rounds interleave them, so that drift
+    hits both alike)."""
+    return [a / b for a, b in zip(mine, theirs) if b]
+
+
+def summary(values):
+    """{"median", "min", "max"} of values, for the scripts' JSON."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def shipped_ini(binary, name):
+    """[main] of the shipped default config file `name` (e.g. "smtp.ini") that the binary
+    reads: UPESI_DEFAULTS_DIR's when that is set, else its source tree's etc/ (the binary lies in
+    BUILD/master/), else these scripts' tree's."""
+    dirs = [os.environ.get("UPESI_DEFAULTS_DIR")] if os.environ.get("UPESI_DEFAULTS_DIR") else []
+    if binary:
+        dirs.append(pathlib.Path(binary).resolve().parents[2] / "etc")
+    dirs.append(ROOT / "etc")
+    for d in dirs:
+        path = pathlib.Path(d) / name
+        if path.exists():
+            parser = configparser.ConfigParser(strict=False, interpolation=None)
+            parser.read_string(path.read_text())
+            return dict(parser["main"]) if parser.has_section("main") else {}
+    return {}
 
 
 def proc_usage(pid):

@@ -2,7 +2,7 @@
 """The whole comparison in one command: Upesi against smtp-sink, Haraka and Postfix, every
 figure a ratio against a peer measured in the same run, checked against the project's targets.
 
-    test/bench/compare.py [--upesi BUILD/master/upesi] [--rounds 3] [--quick] [--keep DIR]
+    test/bench/compare.py [--upesi BUILD/master/upesi] [--rounds 5] [--quick] [--keep DIR]
 
 Runs, one after the other (each starts and stops its own servers on loopback):
   inbound.py --mode discard   accept + discard, 1 KB and 100 KB, against smtp-sink and Haraka
@@ -10,10 +10,12 @@ Runs, one after the other (each starts and stops its own servers on loopback):
   outbound.py                 queue drain into smtp-sink, against Postfix
   idle.py                     memory per idle connection after EHLO, against Haraka and Postfix
   tls.py                      server CPU per STARTTLS session, against Haraka
-then prints every script's own table and one table of the targets. Needs root (Postfix), the
-Debian postfix package, node/npm (Haraka, installed on first use into ~/.cache/upesi/), a
-release build of Upesi and the scripted test plugin (see outbound.py). Takes about 6 minutes on
-a 2-vCPU machine (`--quick`: one round each and fewer cells, about 3).
+then prints every script's own table and one table of the targets. Each ratio is the median of
+the ratios paired round by round (see the scripts: the fair method of issue 21); `upesi` is
+Upesi at its shipped nodes. Needs root (Postfix), the Debian postfix package, node/npm
+(Haraka, installed on first use into ~/.cache/upesi/), a release build of Upesi and the
+scripted test plugin (see outbound.py). Takes about 25 minutes on a 2-vCPU machine with 5
+rounds (`--quick`: one round each and fewer cells, about 4).
 """
 import argparse
 import json
@@ -24,7 +26,7 @@ import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import ROOT, machine_line  # noqa: E402
+from bench_common import ROOT  # noqa: E402
 
 
 def run(script, args, out, log):
@@ -45,17 +47,35 @@ def cell(cells, size, sessions, server):
     raise KeyError((size, sessions, server))
 
 
-def at_least(what, mine, peer, goal):
-    """A row of the targets table: (what, Upesi, peer, ratio, goal, met)."""
-    ratio = mine / peer
-    return (what, "%.0f" % mine, "%.0f" % peer, "%.2fx" % ratio, ">= %gx" % goal,
-            ratio >= goal)
+def paired(ratios, server, peer, size=None, sessions=None):
+    """The paired ratios of `server` to `peer` (inbound: of one cell)."""
+    for r in ratios:
+        if r["server"] == server and r["peer"] == peer and \
+                (size is None or (r["size"] == size and r["sessions"] == sessions)):
+            return r
+    raise KeyError((server, peer, size, sessions))
+
+
+def at_least(what, mine, peer, ratio, goal):
+    """A row of the targets table: (what, Upesi, peer, ratio, goal, met); ratio: the paired
+    ratios' summary (its median is judged)."""
+    return (what, "%.0f" % mine, "%.0f" % peer, ratio_text(ratio), ">= %gx" % goal,
+            ratio["median"] >= goal)
+
+
+def ratio_text(ratio):
+    return "%.2fx (%.2f–%.2f)" % (ratio["median"], ratio["min"], ratio["max"])
+
+
+def cpu_row(what, mine, peer, ratio):
+    """A row without a target: server CPU ms per message, the primary figure."""
+    return (what, "%.3f" % mine, "%.3f" % peer, ratio_text(ratio), "(no target)", True)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--upesi", default=str(ROOT / "build-release" / "master" / "upesi"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="one round, fewer cells")
     ap.add_argument("--keep", help="keep each script's JSON output in this directory")
     args = ap.parse_args()
@@ -63,8 +83,9 @@ def main():
     out = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="upesi-compare-"))
     out.mkdir(parents=True, exist_ok=True)
     log = []
-    discard = run("inbound.py", ["--mode", "discard"] + rounds, out / "discard.json", log)["cells"]
-    queue = run("inbound.py", ["--mode", "queue"] + rounds, out / "queue.json", log)["cells"]
+    discard_run = run("inbound.py", ["--mode", "discard"] + rounds, out / "discard.json", log)
+    queue_run = run("inbound.py", ["--mode", "queue"] + rounds, out / "queue.json", log)
+    discard, queue = discard_run["cells"], queue_run["cells"]
     drain = run("outbound.py", rounds + (["--messages", "1000"] if args.quick else []),
                 out / "outbound.json", log)
     idle = run("idle.py", ["--upesi", args.upesi] +
@@ -74,25 +95,41 @@ def main():
               out / "tls.json", log)
 
     rows = []
-    for sessions in (10, 50):
+    cell_sessions = sorted({c["sessions"] for c in discard if c["size"] == 1000} & {10, 50})
+    for sessions in cell_sessions:
         mine = cell(discard, 1000, sessions, "upesi")
         sink = cell(discard, 1000, sessions, "sink")
         rows.append(at_least("accept+discard 1 KB, %d sessions: msgs/s vs smtp-sink" % sessions,
-                             mine["msgs_per_s"], sink["msgs_per_s"], 0.8))
+                             mine["msgs_per_s"], sink["msgs_per_s"],
+                             paired(discard_run["ratios"], "upesi", "sink", 1000,
+                                    sessions)["rate"], 0.8))
         haraka = cell(discard, 1000, sessions, "haraka")
         cpu = mine["cpu_ms_per_msg"]
+        ratio = paired(discard_run["ratios"], "upesi", "haraka", 1000, sessions)["cpu"]
         rows.append(("accept+discard 1 KB, %d sessions: server CPU ms/msg (Haraka alongside)"
                      % sessions, "%.3f" % cpu, "%.3f" % haraka["cpu_ms_per_msg"],
-                     "%.2fx" % (cpu / haraka["cpu_ms_per_msg"]), "<= 0.2 ms", cpu <= 0.2))
-    for sessions in (10, 50):
+                     ratio_text(ratio), "<= 0.2 ms", cpu <= 0.2))
+    for sessions in sorted({c["sessions"] for c in discard if c["size"] == 100000} & {10, 50}):
         rows.append(at_least("accept+discard 100 KB, %d sessions: msgs/s vs smtp-sink" % sessions,
                              cell(discard, 100000, sessions, "upesi")["msgs_per_s"],
-                             cell(discard, 100000, sessions, "sink")["msgs_per_s"], 0.8))
-    rows.append(at_least("accept into the fsynced queue, 1 KB, 50 sessions: msgs/s vs Postfix",
-                         cell(queue, 1000, 50, "upesi")["msgs_per_s"],
-                         cell(queue, 1000, 50, "postfix")["msgs_per_s"], 3))
+                             cell(discard, 100000, sessions, "sink")["msgs_per_s"],
+                             paired(discard_run["ratios"], "upesi", "sink", 100000,
+                                    sessions)["rate"], 0.8))
+    q_sessions = max(c["sessions"] for c in queue)
+    mine, pf = cell(queue, 1000, q_sessions, "upesi"), cell(queue, 1000, q_sessions, "postfix")
+    ratios = paired(queue_run["ratios"], "upesi", "postfix", 1000, q_sessions)
+    rows.append(cpu_row("accept into the fsynced queue, 1 KB, %d sessions: server CPU ms/msg vs "
+                        "Postfix" % q_sessions, mine["cpu_ms_per_msg"], pf["cpu_ms_per_msg"],
+                        ratios["cpu"]))
+    rows.append(at_least("accept into the fsynced queue, 1 KB, %d sessions: msgs/s vs Postfix"
+                         % q_sessions, mine["msgs_per_s"], pf["msgs_per_s"], ratios["rate"], 3))
+    servers = drain["servers"]
+    ratios = paired(drain["ratios"], "upesi", "postfix")
+    rows.append(cpu_row("queue drain to a local sink: server CPU ms/msg vs Postfix relaying to "
+                        "it", servers["upesi"]["cpu_ms"], servers["postfix"]["cpu_ms"],
+                        ratios["cpu"]))
     rows.append(at_least("queue drain to a local sink: msgs/s vs Postfix relaying to it",
-                         drain["upesi"]["rate"], drain["postfix"]["rate"], 2))
+                         servers["upesi"]["rate"], servers["postfix"]["rate"], ratios["rate"], 2))
     mine, haraka = idle["upesi"], idle["haraka"]
     ok = mine["pss_per_conn_kb"] <= 4 and mine["failed"] == 0 and \
         mine["held"] == mine["connections"]
@@ -116,14 +153,16 @@ def main():
 
     print()
     print("\n".join(log))
-    print(machine_line())
-    print("| target | upesi | peer | ratio | goal | met |")
+    print("| target | upesi | peer | ratio, median (min–max) of the rounds | goal | met |")
     print("|---|---|---|---|---|---|")
     for what, a, b, ratio, goal, met in rows:
         print("| %s | %s | %s | %s | %s | %s |" % (what, a, b, ratio, goal,
                                                   "yes" if met else "**no**"))
-    missed = sum(1 for r in rows if not r[-1])
-    print("%d of %d targets met" % (len(rows) - missed, len(rows)))
+    print()
+    print(discard_run["versions"])  # the first script's machine, versions and pinning
+    targets = [r for r in rows if r[4] != "(no target)"]
+    missed = sum(1 for r in targets if not r[-1])
+    print("%d of %d targets met" % (len(targets) - missed, len(targets)))
     return 1 if missed else 0
 
 

@@ -66,7 +66,12 @@ def start_upesi(binary, workdir, name, plugins, files, log_level="warn"):
             shutil.copy(content, path)
         else:
             path.write_text(content)
-    env = dict(os.environ, YES_REALLY_DO_DISCARD="1")
+    # Only a server that discards gets YES_REALLY_DO_DISCARD: one that queues keeps every
+    # message, whatever plugin is loaded.
+    env = dict(os.environ)
+    env.pop("YES_REALLY_DO_DISCARD", None)
+    if "queue/discard" in plugins:
+        env["YES_REALLY_DO_DISCARD"] = "1"
     return Peer(name, [binary, "-c", str(inst)], port, env=env,
                 log_path=str(workdir / (name + ".log")))
 

@@ -189,7 +189,6 @@ def main():
             peers.append(peer)
             results[name] = measure(peer, peer.pid, n, args.hold)
             peer.stop()
-        print(machine_line())
         print("| server | connections | established | held | setup s | processes | "
               "PSS before MiB | PSS after MiB | PSS per connection KiB |")
         print("|---|---|---|---|---|---|---|---|---|")
@@ -202,6 +201,8 @@ def main():
             if name != "upesi":
                 print("upesi/%s PSS per connection: %.3gx" % (
                     name, results["upesi"]["pss_per_conn_kb"] / r["pss_per_conn_kb"]))
+        print()
+        print(machine_line(args.upesi))
         write_json(args.json, results)
         bad = [n for n, r in results.items() if r["failed"] or r["held"] != r["connections"]]
         if bad:

@@ -1,29 +1,59 @@
 #!/usr/bin/env python3
 """Inbound benchmark: Upesi against smtp-sink, Haraka and (queue mode) Postfix, in one run.
 
-    test/bench/inbound.py [--upesi BUILD/master/upesi] [--rounds 3] [--quick] [--mode queue]
+    test/bench/inbound.py [--upesi BUILD/master/upesi] [--rounds 5] [--quick] [--mode queue]
+                          [--nodes default,2]
 
 Starts every server itself on free loopback ports (Haraka 3.3.4 from npm, installed on first
 use into the user's cache directory by test/integration/haraka_peer.py, which the side-by-side
 tests share; Postfix as a private instance, see postfix_peer.py), drives each with Postfix's
 smtp-source (one new connection per message: banner, HELO, MAIL, RCPT, DATA, QUIT), and prints,
-per cell, the median msgs/s and server CPU per message, and the ratios of Upesi to each peer.
-Server CPU is the user+system time of the server's process tree (children included) over the
-run.
+per cell, each server's CPU per message, msgs/s and log bytes per message, then the ratios of
+every Upesi to every peer, paired round by round.
+
+The fair method (issue 21):
+  * Every figure is a ratio against the peers of the same run: the servers take turns round by
+    round (--rounds, at least 5), and each ratio is computed per round, then reported as the
+    median (min–max) of the rounds. Absolute figures are printed as median (min–max) too.
+  * Server CPU per message is the primary figure (the first column, the first ratio): the
+    user+system time of the server's process tree (reaped children included) over the run.
+    The client (smtp-source) and this script run on one CPU, the servers on the other
+    (taskset; bench_common.pin_cpus), so that the client's work never shares the server's
+    CPU. msgs/s is the rate the pinned server reached against that client.
+  * Every server logs at its shipped default, to a file: Upesi at log.ini's shipped level
+    (info) on stderr, captured to a file; Haraka at its shipped level (info), its output to a
+    file; Postfix through its postlog service to a maillog file, at its default verbosity.
+    Log bytes per message are printed per server.
+  * Upesi runs at its shipped `nodes` (the row `upesi`) and at nodes=2 (`upesi-n2`); --nodes
+    lists others (0 = one process serving in the master). Haraka runs nodes=0, its fastest on
+    one CPU (its cluster master would hand every connection over IPC).
+  * Queue mode keeps every server's mail as Upesi keeps its own, and checks it: after each round
+    every server must hold exactly the messages it accepted (warm-up + the round's), else the
+    run is invalid and stops with an error. Each round starts from an empty queue: Upesi and
+    Haraka are restarted with their queue directory emptied (Haraka re-arms a 1 s timer per
+    queued message forever while deliveries are disabled, so an old queue would cost it CPU),
+    Postfix's hold queue is emptied with postsuper -d ALL hold; then a warm-up.
+  * The versions of everything measured and the file system of the queues are printed under
+    every table; a queue directory on tmpfs or ramfs is refused.
 
 Configurations compared (the same policy everywhere):
   --mode discard (default): accept example.com, discard the message
     upesi   plugins rcpt_to.in_host_list + queue/discard
     haraka  plugins rcpt_to.in_host_list + queue/discard
-  --mode queue: relay for 127.0.0.1 into the outbound queue (written, fsynced, renamed; the
-    directory fsynced by Upesi), deliveries disabled
+  --mode queue: relay for 127.0.0.1 into a queue file written and fsynced before the 250, and
+    kept there (nothing delivered)
     upesi   plugins relay; outbound.ini disabled=true
     haraka  plugins relay + rcpt_to.in_host_list; outbound.ini disabled=true
-    postfix relay_domains example.com, mynetworks 127.0.0.0/8: cleanup writes and fsyncs the
-            queue file before smtpd answers 250, then qmgr hands it to the discard: transport
-            (as in the shared anchors); logs to its maillog unless --postfix-log off
-  sink      smtp-sink (keeps nothing: the protocol ceiling for this client on this machine)
+    postfix relay_domains example.com, mynetworks 127.0.0.0/8, in_flow_delay 0,
+            smtpd_end_of_data_restrictions check_client_access inline:{127.0.0.1=HOLD}:
+            cleanup writes and fsyncs the queue file into hold/ before smtpd answers 250; no
+            qmgr, no transport in the window (its transports are discard: all the same, so
+            that nothing could leave if a message missed the hold)
+  sink      smtp-sink (keeps nothing: the protocol ceiling for this client on this machine);
+            it runs on the server CPU, as a server
 Haraka also gets a local plugin answering lookup_rdns, so that it sends no DNS query.
+YES_REALLY_DO_DISCARD (Haraka's queue/discard and Upesi's want it) is set in discard mode
+only, and taken out of the servers' environment in queue mode.
 Postfix runs in queue mode only (it cannot accept without queueing); it needs root.
 """
 import argparse
@@ -33,28 +63,52 @@ import statistics
 import subprocess
 import sys
 
-from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, load, machine_line,
-                          servers_run, start_sink, write_json)
-from postfix_peer import PostfixPeer
+from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, load,
+                          machine_line, median_range, paired_ratios, pin_cpus, queue_files,
+                          ratio_range, servers_run, shipped_ini, start_sink, summary, wait_until,
+                          write_json)
+from postfix_peer import HOLD_ALL, PostfixPeer
 
 sys.path.insert(0, str(ROOT / "test" / "integration"))
 import haraka_peer  # noqa: E402  (one Haraka install for the benchmarks and the tests)
 
 
 MODE = "discard"
+WARMUP = 200
 
 
-def start_upesi(binary, workdir, nodes=0, tls=None, smtp_ini="", metrics=False):
-    """tls: (key PEM, certificate PEM) to add the tls plugin (STARTTLS) with them; smtp_ini:
-    more lines for smtp.ini's [main]; metrics: serve /metrics (http.ini), which turns the
-    counters on."""
+def server_env(extra=None):
+    """The servers' environment: YES_REALLY_DO_DISCARD in discard mode only (queue mode must
+    keep every message, even with a discarding plugin loaded by mistake)."""
+    env = dict(os.environ, **(extra or {}))
+    env.pop("YES_REALLY_DO_DISCARD", None)
+    if MODE == "discard":
+        env["YES_REALLY_DO_DISCARD"] = "1"
+    return env
+
+
+def upesi_name(nodes):
+    """nodes None: the shipped default."""
+    return "upesi" if nodes is None else "upesi-n%d" % nodes
+
+
+def parse_nodes(text):
+    """--nodes: comma-separated smtp.ini nodes values, "default" for the shipped one."""
+    return [None if n.strip() == "default" else int(n) for n in text.split(",")]
+
+
+def start_upesi(binary, workdir, nodes=None, tls=None, smtp_ini="", metrics=False, name=None):
+    """nodes: smtp.ini's nodes (None: the shipped default); tls: (key PEM, certificate PEM) to
+    add the tls plugin (STARTTLS) with them; smtp_ini: more lines for smtp.ini's [main];
+    metrics: serve /metrics (http.ini), which turns the counters on. Logs at the shipped
+    level. The Peer's queue_dir is its queue."""
     port = free_port()
-    name = ("upesi" if nodes == 0 else "upesi-n%d" % nodes) + ("-metrics" if metrics else "")
+    name = name or upesi_name(nodes) + ("-metrics" if metrics else "")
     inst = workdir / name
     subprocess.run([binary, "-i", str(inst)], check=True, capture_output=True)
     cfg = inst / "config"
-    (cfg / "smtp.ini").write_text(
-        "[main]\nlisten=127.0.0.1:%d\nnodes=%d\n%s" % (port, nodes, smtp_ini))
+    (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\n%s%s" % (
+        port, "" if nodes is None else "nodes=%d\n" % nodes, smtp_ini))
     if MODE == "queue":
         (cfg / "plugins").write_text("relay\n")
         (cfg / "relay_acl_allow").write_text("127.0.0.1/32\n")
@@ -68,24 +122,26 @@ def start_upesi(binary, workdir, nodes=0, tls=None, smtp_ini="", metrics=False):
         (cfg / "http.ini").write_text("[main]\nlisten=127.0.0.1:%d\nmetrics=true\n" % free_port())
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
-    (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
-    # The shipped defaults: the binary's own (its source tree's etc/, compiled in), unless
-    # UPESI_DEFAULTS_DIR is set.
-    env = dict(os.environ, YES_REALLY_DO_DISCARD="1")
-    return Peer(name, [binary, "-c", str(inst)], port, env=env,
+    # The shipped defaults (log.ini among them): the binary's own (its source tree's etc/,
+    # compiled in), unless UPESI_DEFAULTS_DIR is set.
+    peer = Peer(name, [binary, "-c", str(inst)], port, env=server_env(),
                 log_path=str(workdir / (name + ".log")))
+    peer.queue_dir = inst / "queue"
+    return peer
 
 
-def start_postfix(workdir, log):
-    """Postfix (queue mode only): relay for example.com from 127.0.0.1; cleanup writes and
-    fsyncs the queue file before smtpd answers 250, then qmgr hands it to discard:."""
-    return PostfixPeer(workdir, "postfix", {
+def start_postfix(workdir):
+    """Postfix (queue mode only): relay for example.com from 127.0.0.1 into its hold queue
+    (see postfix_peer.HOLD_ALL), logging to its maillog."""
+    return PostfixPeer(workdir, "postfix", dict(HOLD_ALL, **{
         "relay_domains": "example.com",
         "relay_recipient_maps": "",
+        "in_flow_delay": "0",
+        # Nothing is delivered (every message is held); were one not held, it is discarded.
         "relay_transport": "discard:",
         "default_transport": "discard:",
         "transport_maps": "inline:{ example.com=discard: }",
-    }, log=log)
+    }), log=True)
 
 
 def install_haraka():
@@ -103,10 +159,13 @@ def add_tls(cfg, tls):
 
 
 def start_haraka(workdir, tls=None):
+    """Haraka nodes=0 at its shipped log level (its skeleton's log.ini: info). The Peer's
+    queue_dir is its queue."""
     home = install_haraka()
     port = free_port()
     cfg_root = workdir / "haraka"
-    # Haraka's own skeleton first (connection.ini and friends), then the bench's settings.
+    # Haraka's own skeleton first (connection.ini, log.ini and friends), then the bench's
+    # settings.
     subprocess.run(["node", str(home / "node_modules" / "Haraka" / "bin" / "haraka"), "-i",
                     str(cfg_root)], check=True, capture_output=True, timeout=120)
     (cfg_root / "plugins").mkdir(exist_ok=True)
@@ -123,27 +182,102 @@ def start_haraka(workdir, tls=None):
     add_tls(cfg, tls)
     (cfg / "host_list").write_text("example.com\n")
     (cfg / "me").write_text("localhost\n")
-    (cfg / "log.ini").write_text("[main]\nlevel=warn\n")
     (cfg_root / "plugins" / "skip_rdns.js").write_text(
         "exports.hook_lookup_rdns = function (next, connection) {\n"
         "    next(OK, 'localhost');\n};\n")
-    env = dict(os.environ, HARAKA=str(cfg_root), YES_REALLY_DO_DISCARD="1")
-    return Peer("haraka", ["node", str(home / "node_modules" / "Haraka" / "haraka.js")], port,
-                env=env, cwd=str(home), log_path=str(workdir / "haraka.log"))
+    peer = Peer("haraka", ["node", str(home / "node_modules" / "Haraka" / "haraka.js")], port,
+                env=server_env({"HARAKA": str(cfg_root)}), cwd=str(home),
+                log_path=str(workdir / "haraka.log"),
+                # Loaded in the background after it listens (haraka_peer.py waits for it too).
+                ready_line="loaded Public Suffixes")
+    peer.queue_dir = cfg_root / "queue"
+    return peer
+
+
+def empty_dir(path):
+    """Removes every file in path (a stopped server's queue)."""
+    if path.exists():
+        for entry in os.scandir(path):
+            if entry.is_file() or entry.is_symlink():
+                os.unlink(entry.path)
+
+
+class Measured:
+    """A server of the comparison. In queue mode: how many messages it keeps (stored) and how
+    a round starts over from an empty queue (reset)."""
+
+    def __init__(self, peer):
+        self.peer, self.name = peer, peer.name
+        self.keeps = MODE == "queue" and peer.name != "sink"
+
+    @property
+    def port(self):
+        return self.peer.port
+
+    @property
+    def pid(self):
+        return self.peer.pid
+
+    def logs(self):
+        return self.peer.name != "sink"  # smtp-sink writes nothing without -c
+
+    def stored(self):
+        if isinstance(self.peer, PostfixPeer):
+            return self.peer.held()
+        return queue_files(self.peer.queue_dir)
+
+    def reset(self):
+        if isinstance(self.peer, PostfixPeer):
+            self.peer.delete_held()
+        else:
+            self.peer.restart(lambda: empty_dir(self.peer.queue_dir))
+        if self.stored() != 0:
+            raise RuntimeError("%s: %d messages left in its queue after emptying it"
+                               % (self.name, self.stored()))
+
+    def expect_stored(self, n, what):
+        """Waits (a little: the 250 came after the queue file) until the queue holds n, and
+        fails the run when it holds any other number."""
+        try:
+            wait_until(lambda: self.stored() >= n, 10, "%s: %d messages stored" % (self.name, n))
+        except TimeoutError:
+            pass
+        got = self.stored()
+        if got != n:
+            raise RuntimeError("invalid run: %s stored %d messages after %s, not %d"
+                               % (self.name, got, what, n))
+
+
+def warm_up(server, sessions, size):
+    if server.keeps:
+        server.reset()
+    load(server.port, server.pid, WARMUP, sessions, size)
+    check_pinned(server.pid, server.name)
+    if server.keeps:
+        server.expect_stored(WARMUP, "the warm-up")
+
+
+def measure(server, n, sessions, size):
+    """One round of one server: {"cpu": ms/msg, "rate": msgs/s, "log": bytes/msg}."""
+    log0 = server.peer.log_bytes()
+    rate, cpu = load(server.port, server.pid, n, sessions, size)
+    log = (server.peer.log_bytes() - log0) / n
+    if server.keeps:
+        server.expect_stored(WARMUP + n, "the round")
+    return {"cpu": cpu, "rate": rate, "log": log}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--upesi", default=str(ROOT / "build-release" / "master" / "upesi"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="1 KB at 10 sessions only")
     ap.add_argument("--no-haraka", action="store_true")
     ap.add_argument("--no-postfix", action="store_true", help="(queue mode) leave Postfix out")
-    ap.add_argument("--postfix-log", choices=["on", "off"], default="on",
-                    help="Postfix's maillog (default on: a Postfix in service logs every message)")
     ap.add_argument("--mode", choices=["discard", "queue"], default="discard")
-    ap.add_argument("--nodes", default="0",
-                    help="comma-separated smtp.ini nodes values to run Upesi with (e.g. 0,1,2)")
+    ap.add_argument("--nodes", default="default,2",
+                    help="comma-separated smtp.ini nodes values to run Upesi with, \"default\" "
+                    "for the shipped one (e.g. default,0,2)")
     ap.add_argument("--json", help="also write the medians to this file")
     ap.add_argument("--metrics", action="store_true",
                     help="also run upesi with /metrics served (the counters on), to show their cost")
@@ -152,60 +286,97 @@ def main():
     MODE = args.mode
     if not shutil.which("smtp-source"):
         sys.exit("smtp-source not found: apt-get install postfix")
+    if args.rounds < 5 and not args.quick:
+        print("note: %d rounds; the fair method asks for at least 5" % args.rounds,
+              file=sys.stderr)
 
     cells = [(1000, 10)] if args.quick else [(1000, 10), (1000, 50)] if MODE == "queue" else [(1000, 1), (1000, 10), (1000, 50),
                                              (100000, 1), (100000, 10), (100000, 50)]
     # Runs of well over a second each: at 10,000 msgs/s the anchors' 3000 last 0.3 s, and start-up
     # and the last stragglers then weigh more than the rate.
-    # In queue mode Upesi and Haraka keep every message, so runs stay at the anchors' 3000.
+    # In queue mode every server keeps every message, so runs stay at the anchors' 3000.
     counts = {1000: {1: 2000, 10: 10000, 50: 10000}, 100000: {1: 1000, 10: 3000, 50: 3000}}
     if MODE == "queue":
         counts[1000] = {10: 3000, 50: 3000}
     exit_on_sigterm()
+    pin_cpus()
+    shipped_nodes = shipped_ini(args.upesi, "smtp.ini").get("nodes", "?")
     with servers_run("upesi-bench-") as (workdir, peers):
-        for nodes in (int(n) for n in args.nodes.split(",")):
+        for nodes in parse_nodes(args.nodes):
             peers.append(start_upesi(args.upesi, workdir, nodes))
             if args.metrics:
                 peers.append(start_upesi(args.upesi, workdir, nodes, metrics=True))
-        peers.append(start_sink(logdir=workdir))
+        peers.append(start_sink(logdir=workdir, role="server"))
         if MODE == "queue" and not args.no_postfix:
             if os.geteuid() != 0:
                 sys.exit("Postfix needs root (or run with --no-postfix)")
-            peers.append(start_postfix(workdir, args.postfix_log == "on"))
+            peers.append(start_postfix(workdir))
         if not args.no_haraka:
             peers.append(start_haraka(workdir))
+        servers = [Measured(p) for p in peers]
+        # Taken before the rounds: the state of the trees and the versions the run started with.
+        versions = machine_line(args.upesi)
         results = {}
         for size, sessions in cells:
             n = counts[size][sessions]
-            for peer in peers:  # warm-up
-                load(peer.port, peer.pid, 200, sessions, size)
+            if MODE == "discard":
+                for server in servers:
+                    warm_up(server, sessions, size)
             for _ in range(args.rounds):
-                for peer in peers:  # interleaved, so drift hits every peer alike
-                    results.setdefault((size, sessions, peer.name), []).append(
-                        load(peer.port, peer.pid, n, sessions, size))
-        print("mode: %s" % MODE)
-        print(machine_line())
-        names = [p.name for p in peers]
-        header = "| size | sessions | " + " | ".join(
-            "%s msgs/s | %s cpu ms/msg" % (n, n) for n in names)
-        header += " | " + " | ".join("%s/%s msgs/s" % (names[0], n) for n in names[1:]) + " |"
-        print(header)
-        print("|" + "---|" * (2 + 2 * len(names) + len(names) - 1))
-        medians = []
-        for size, sessions in cells:
-            row = ["%d KB" % (size // 1000), str(sessions)]
-            med = {}
-            for name in names:
-                runs = results[(size, sessions, name)]
-                rate = statistics.median(r[0] for r in runs)
-                cpu = statistics.median(r[1] for r in runs)
-                med[name] = rate
-                row += ["%.0f" % rate, "%.3f" % cpu]
-                medians.append({"size": size, "sessions": sessions, "server": name,
-                                "msgs_per_s": rate, "cpu_ms_per_msg": cpu})
-            row += ["%.2fx" % (med[names[0]] / med[n]) for n in names[1:]]
-            print("| " + " | ".join(row) + " |")
-        write_json(args.json, {"mode": MODE, "cells": medians})
+                for server in servers:  # interleaved, so drift hits every server alike
+                    if server.keeps:
+                        warm_up(server, sessions, size)  # from an empty queue
+                    results.setdefault((size, sessions, server.name), []).append(
+                        measure(server, n, sessions, size))
+        report(args, cells, counts, servers, results, shipped_nodes, versions)
+
+
+def report(args, cells, counts, servers, results, shipped_nodes, versions):
+    names = [s.name for s in servers]
+    logging = {s.name: s.logs() for s in servers}
+    print("inbound, mode %s: median (min–max) of %d rounds; upesi = shipped nodes=%s"
+          % (MODE, args.rounds, shipped_nodes))
+    print()
+    print("| size | sessions | messages | server | server cpu ms/msg | msgs/s | log bytes/msg |")
+    print("|---|---|---|---|---|---|---|")
+    medians = []
+    for size, sessions in cells:
+        for name in names:
+            runs = results[(size, sessions, name)]
+            cpu, rate, log = ([r[k] for r in runs] for k in ("cpu", "rate", "log"))
+            print("| %d KB | %d | %d | %s | %s | %s | %s |" % (
+                size // 1000, sessions, counts[size][sessions], name, median_range(cpu),
+                median_range(rate, "%.0f"),
+                "%.0f" % statistics.median(log) if logging[name] else "–"))
+            medians.append({"size": size, "sessions": sessions, "server": name,
+                            "cpu_ms_per_msg": statistics.median(cpu),
+                            "msgs_per_s": statistics.median(rate),
+                            "log_bytes_per_msg": statistics.median(log) if logging[name] else None,
+                            "cpu": summary(cpu), "rate": summary(rate)})
+    print()
+    print(versions)
+    print()
+    print("Ratios, paired round by round, median (min–max): server cpu below 1 and msgs/s above"
+          " 1 favour Upesi.")
+    print()
+    print("| size | sessions | upesi / peer | server cpu ms/msg | msgs/s |")
+    print("|---|---|---|---|---|")
+    ratios = []
+    for size, sessions in cells:
+        for mine in (n for n in names if n.startswith("upesi")):
+            for peer in (n for n in names if not n.startswith("upesi")):
+                a, b = results[(size, sessions, mine)], results[(size, sessions, peer)]
+                cpu = paired_ratios([r["cpu"] for r in a], [r["cpu"] for r in b])
+                rate = paired_ratios([r["rate"] for r in a], [r["rate"] for r in b])
+                print("| %d KB | %d | %s / %s | %s | %s |" % (
+                    size // 1000, sessions, mine, peer, ratio_range(cpu),
+                    ratio_range(rate)))
+                ratios.append({"size": size, "sessions": sessions, "server": mine,
+                               "peer": peer, "cpu": summary(cpu), "rate": summary(rate)})
+    print()
+    print(versions)
+    write_json(args.json, {"mode": MODE, "rounds": args.rounds, "cells": medians,
+                           "ratios": ratios, "versions": versions})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Outbound benchmark: how fast Upesi and Postfix drain a queue of relayed mail to smtp-sink.
+"""Outbound benchmark: how fast and at what CPU cost Upesi and Postfix drain a queue of relayed
+mail to smtp-sink.
 
-    test/bench/outbound.py [--upesi BUILD/master/upesi] [--messages 3000] [--rounds 3]
+    test/bench/outbound.py [--upesi BUILD/master/upesi] [--messages 3000] [--rounds 5]
+                           [--nodes default,2] [--domains 1]
 
 Method (queue drain), per server and round, the servers interleaved round by round:
   1. deliveries held, preload --messages messages of --size bytes with smtp-source (one
@@ -11,30 +13,50 @@ Method (queue drain), per server and round, the servers interleaved round by rou
      received every message (smtp-sink -c counts each message it answered with 250);
   3. the sink must have received exactly --messages messages (more means a duplicate or a
      bounce, fewer a loss): otherwise the run is invalid and the script stops with an error.
-Reported (median over rounds): msgs/s from the first message at the sink to the last (the
-drain proper), msgs/s from the release (includes the release mechanics: for Upesi the 0.5 s
-debounce of its config watcher, for Postfix postconf + postfix reload), the seconds from
-release to the first message, and the server's CPU per message (user+system of its whole
-process tree from release to the end, reaped children included: for Postfix the master with
-qmgr, smtp, bounce/defer and so on). smtp-sink's and the script's own CPU are not counted;
-they share the machine's cores with the server. A warm-up drain (--warmup) runs first.
+
+The fair method (issue 21):
+  * Server CPU per message is the primary figure: user+system of the server's whole process
+    tree from the release to the end, reaped children included (for Postfix the master with
+    qmgr, smtp, trivial-rewrite, postlogd and so on), plus the CPU of the commands that release
+    Postfix's mail (postsuper, postqueue). The servers run on one CPU, smtp-source, the sinks
+    and this script on the other (taskset; bench_common.pin_cpus).
+  * The rate is counted from the sink: (messages - 1) / time from the first message at the
+    sink (polled every 5 ms) to the moment the sink has them all and the queue is empty. The
+    release mechanics are left out of it (shown apart: release to first delivery).
+  * Equal concurrency. Upesi delivers at most outbound.ini's destination_concurrency_max (20
+    shipped) messages at once to one domain, concurrency_max (100) in all, per worker process.
+    Postfix sends everything to one relayhost, one destination for its queue manager. The
+    benchmark sends to one domain by default (--domains 1), so that both have one destination,
+    and gives Postfix the same number of parallel deliveries as the Upesi it is paired with:
+    smtp_destination_concurrency_limit and smtp_initial_destination_concurrency (no slow start:
+    Upesi has none) = workers x min(concurrency_max, destination_concurrency_max x domains),
+    read from the shipped defaults the binary uses. With nodes=2 that is 40, so the Upesi
+    variants of different worker counts each get a Postfix of their own (`postfix` for the
+    first, `postfix-cN` for another concurrency N), with a sink of its own.
+  * Postfix's mail waits in its hold queue (postfix_peer.HOLD_ALL: every message the smtpd
+    accepts is held), and is released without a reload: postsuper -H ALL, postqueue -f; the
+    running qmgr delivers it.
+  * Every server logs at its shipped default to a file (Upesi: log.ini's shipped level, info,
+    on stderr captured to a file; Postfix: its maillog at default verbosity); the log bytes
+    written per message delivered are printed.
+  * Upesi runs at its shipped `nodes` (`upesi`) and at nodes=2 (`upesi-n2`) by default.
+  * At least 5 rounds; medians with min–max, and ratios paired round by round. The versions of
+    everything measured and the file system of the queues under every table; tmpfs refused.
 
 Each server gets its own smtp-sink (so that nothing one sends can be counted for the other).
   upesi    plugins relay (relay_acl_allow 127.0.0.1/32) + `route`: the scripted test plugin
            (build/test/plugins/scripted.so, built with -Dtests=true) answering get_mx with
            127.0.0.1:SINKPORT; deliveries held with outbound.ini disabled=true, released by
-           rewriting it with disabled=false (the server applies it) and SIGHUP. Outbound
-           settings otherwise default (concurrency_max=100 per worker, 10 pooled connections
-           per destination). log.ini level=notice (nothing is logged per delivery at that
-           level; the script waits for "deliveries paused/resumed").
-  postfix  private instance (postfix_peer.py), relayhost = [127.0.0.1]:SINKPORT, held with
-           defer_transports = smtp, released with postconf -e defer_transports= + postfix
-           reload + postqueue -f. Defaults otherwise: 20 parallel deliveries per destination
-           (every message here shares the one relayhost destination), connection cache on.
+           rewriting it with disabled=false (the server applies it after its config watcher's
+           debounce; the script waits for the "deliveries resumed" log line) and SIGHUP.
+           Outbound settings otherwise shipped.
+  postfix  private instance (postfix_peer.py), relayhost = [127.0.0.1]:SINKPORT, the
+           concurrency above, defaults otherwise (smtp connection cache on).
 """
 import argparse
 import os
 import pathlib
+import resource
 import shutil
 import signal
 import statistics
@@ -42,17 +64,42 @@ import subprocess
 import sys
 import time
 
-from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, machine_line, servers_run,
-                          smtp_source, start_sink, tree_cpu_s, wait_until, write_json)
-from postfix_peer import PostfixPeer
+from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, machine_line,
+                          median_range, paired_ratios, pin_cpus, queue_files, ratio_range,
+                          servers_run, shipped_ini, smtp_source, start_sink, summary, tree_cpu_s,
+                          wait_until, write_json)
+from postfix_peer import HOLD_ALL, PostfixPeer
 
 SENDER = "sender@example.com"
 
 
+def upesi_name(nodes):
+    """nodes None: the shipped default."""
+    return "upesi" if nodes is None else "upesi-n%d" % nodes
+
+
+def parse_nodes(text):
+    """--nodes: comma-separated smtp.ini nodes values, "default" for the shipped one."""
+    return [None if n.strip() == "default" else int(n) for n in text.split(",")]
+
+
+def upesi_concurrency(binary, nodes, domains):
+    """(worker processes, deliveries in flight at most) of an Upesi with these nodes (None:
+    shipped) delivering to `domains` domains, from its shipped smtp.ini and outbound.ini."""
+    if nodes is None:
+        shipped = shipped_ini(binary, "smtp.ini").get("nodes", "1")
+        nodes = os.cpu_count() if shipped == "cpus" else int(shipped)
+    workers = max(nodes, 1)  # nodes=0: the master serves and delivers
+    out = shipped_ini(binary, "outbound.ini")
+    total = int(out.get("concurrency_max", 100))
+    per_domain = int(out.get("destination_concurrency_max", 20))
+    return workers, workers * (min(total, per_domain * domains) if per_domain else total)
+
+
 class UpesiOutbound:
-    def __init__(self, binary, scripted, workdir, sink, nodes=0):
-        self.name = "upesi" if nodes == 0 else "upesi-n%d" % nodes
-        self.workers = max(nodes, 1)
+    def __init__(self, binary, scripted, workdir, sink, nodes, domains):
+        self.name = upesi_name(nodes)
+        self.workers, self.concurrency = upesi_concurrency(binary, nodes, domains)
         self.inst = workdir / self.name
         self.cfg = self.inst / "config"
         self.queue = self.inst / "queue"
@@ -61,21 +108,26 @@ class UpesiOutbound:
                        timeout=60)
         (self.inst / "plugins").mkdir(exist_ok=True)
         shutil.copy(scripted, self.inst / "plugins" / "route.so")
-        (self.cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=%d\n"
-                                           % (port, nodes))
+        (self.cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\n%s" % (
+            port, "" if nodes is None else "nodes=%d\n" % nodes))
         (self.cfg / "plugins").write_text("relay\nroute\n")
         (self.cfg / "relay_acl_allow").write_text("127.0.0.1/32\n")
         (self.cfg / "route.ini").write_text("[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % sink.port)
         (self.cfg / "outbound.ini").write_text("[main]\ndisabled=true\n")
         (self.cfg / "me").write_text("localhost\n")
-        (self.cfg / "log.ini").write_text("[main]\nlevel=notice\n")
         self.held = True
         self._log_pos = 0
-        # The shipped defaults: the binary's own (its source tree's etc/, compiled in), unless
-        # UPESI_DEFAULTS_DIR is set.
-        self.peer = Peer(self.name, [binary, "-c", str(self.inst)], port,
+        # The shipped defaults (log.ini's level among them): the binary's own (its source
+        # tree's etc/, compiled in), unless UPESI_DEFAULTS_DIR is set.
+        env = dict(os.environ)
+        env.pop("YES_REALLY_DO_DISCARD", None)
+        self.peer = Peer(self.name, [binary, "-c", str(self.inst)], port, env=env,
                          log_path=str(workdir / (self.name + ".log")))
         self.port, self.pid = port, self.peer.pid
+
+    def describe_concurrency(self):
+        return "%d (%d worker%s)" % (self.concurrency, self.workers,
+                                     "" if self.workers == 1 else "s")
 
     def _new_log_lines(self):
         """The complete log lines written since the last call."""
@@ -109,11 +161,13 @@ class UpesiOutbound:
         os.kill(self.pid, signal.SIGHUP)  # every deferred message due now (none should be)
 
     def queued(self):
-        return sum(1 for e in os.scandir(self.queue)
-                   if not e.name.startswith((".", "__tmp__.")))
+        return queue_files(self.queue)
 
     def preloaded(self, n):
         return self.queued() == n
+
+    def log_bytes(self):
+        return self.peer.log_bytes()
 
     def log_tail(self):
         return self.peer.log_tail()
@@ -123,41 +177,75 @@ class UpesiOutbound:
 
 
 class PostfixOutbound:
-    def __init__(self, workdir, sink, log=True):
-        self.name = "postfix"
-        self.pf = PostfixPeer(workdir, "postfix", {
+    """Postfix relaying to the sink with `concurrency` parallel deliveries; its mail waits in
+    hold/ until release()."""
+
+    def __init__(self, workdir, sink, concurrency, name="postfix"):
+        self.name, self.concurrency = name, concurrency
+        self.pf = PostfixPeer(workdir, name, dict(HOLD_ALL, **{
             "relayhost": "[127.0.0.1]:%d" % sink.port,
             "relay_domains": "",
             "default_transport": "smtp",
             "relay_transport": "smtp",
-            "defer_transports": "smtp",
-        }, log=log)
-        self.held = True
+            "in_flow_delay": "0",  # the preload, not measured, goes faster
+            "smtp_destination_concurrency_limit": str(concurrency),
+            "smtp_initial_destination_concurrency": str(concurrency),
+            # smtp's process limit ("-" in master.cf) must not be lower.
+            "default_process_limit": str(max(100, concurrency + 20)),
+        }), log=True)
         self.port, self.pid = self.pf.port, self.pf.pid
 
+    def describe_concurrency(self):
+        return "%d (destination limit and initial)" % self.concurrency
+
     def hold(self):
-        if not self.held:
-            self.pf.set(defer_transports="smtp")
-            self.held = True
+        pass  # every message the smtpd accepts is held
 
     def release(self):
-        self.pf.set(defer_transports="")
-        self.pf.flush()
-        self.held = False
+        self.pf.release_held()
 
     def queued(self):
         return self.pf.queued()
 
     def preloaded(self, n):
-        # Every message has been through qmgr and waits in deferred/.
-        deferred = sum(len(files) for _, _, files in os.walk(self.pf.queue / "deferred"))
-        return deferred == n and self.pf.queued() == n
+        return self.pf.held() == n and self.pf.queued() == n
+
+    def log_bytes(self):
+        return self.pf.log_bytes()
 
     def log_tail(self):
         return self.pf.log_tail()
 
     def stop(self):
         self.pf.stop()
+
+
+def children_cpu_s():
+    """CPU seconds of this script's reaped children (the release commands run as such)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def established(port):
+    """TCP connections established to 127.0.0.1:port (from /proc/net/tcp)."""
+    local = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        next(f)
+        return sum(1 for line in f if line.split(None, 4)[1:4:2] == [local, "01"])
+
+
+class PeakConnections:
+    """The most connections to the sink seen at once, sampled at most every 50 ms (the
+    deliveries really in parallel, to check that the concurrencies match)."""
+
+    def __init__(self, port):
+        self.port, self.peak, self.next = port, 0, 0
+
+    def sample(self):
+        now = time.monotonic()
+        if now >= self.next:
+            self.next = now + 0.05
+            self.peak = max(self.peak, established(self.port))
 
 
 def drain(server, sink, n, domains, size, sessions, timeout):
@@ -175,26 +263,37 @@ def drain(server, sink, n, domains, size, sessions, timeout):
     if sink.messages() != s0:
         raise RuntimeError("%s delivered %d messages while held" % (server.name,
                                                                   sink.messages() - s0))
+    if not server.preloaded(n):
+        raise RuntimeError("invalid run: %s's queue changed while held (has %d, %d sent)"
+                           % (server.name, server.queued(), n))
+    log0 = server.log_bytes()
     cpu0 = tree_cpu_s(server.pid)
-    sessions0 = sink.sessions()
+    release0 = children_cpu_s()
+    peak = PeakConnections(sink.port)
     t0 = time.monotonic()
     server.release()
+    release_cpu = children_cpu_s() - release0
     wait_until(lambda: sink.messages() > s0, timeout, "%s: a first delivery" % server.name,
                interval=0.005)
     t_first = time.monotonic()
-    wait_until(lambda: sink.messages() - s0 >= n and server.queued() == 0, timeout,
+
+    def drained():
+        peak.sample()
+        return sink.messages() - s0 >= n and server.queued() == 0
+    wait_until(drained, timeout,
                lambda: "%s: the queue to drain (sink has %d of %d, queue %d)" % (
                    server.name, sink.messages() - s0, n, server.queued()), interval=0.01)
     t_end = time.monotonic()
-    cpu = tree_cpu_s(server.pid) - cpu0
+    cpu = tree_cpu_s(server.pid) - cpu0 + release_cpu
     time.sleep(0.5)  # anything arriving late (a duplicate, a bounce) invalidates the run
     got = sink.messages() - s0
     if got != n or server.queued() != 0:
         raise RuntimeError("%s: invalid run: the sink received %d messages, %d sent; %d still "
                            "queued" % (server.name, got, n, server.queued()))
-    return {"rate": (n - 1) / (t_end - t_first), "rate_release": n / (t_end - t0),
-            "start_s": t_first - t0, "cpu_ms": cpu * 1000 / n,
-            "connections": sink.sessions() - sessions0}
+    return {"cpu_ms": cpu * 1000 / n, "rate": (n - 1) / (t_end - t_first),
+            "rate_release": n / (t_end - t0), "start_s": t_first - t0,
+            "log_bytes": (server.log_bytes() - log0) / n,
+            "peak_connections": peak.peak}
 
 
 def main():
@@ -204,18 +303,18 @@ def main():
                     help="the scripted test plugin, used as the get_mx route (default: the one "
                     "of --upesi's build directory if it has one, else build/test/plugins/)")
     ap.add_argument("--messages", type=int, default=3000)
-    ap.add_argument("--domains", type=int, default=5)
+    ap.add_argument("--domains", type=int, default=1,
+                    help="recipient domains (1: one destination for Upesi as for Postfix)")
     ap.add_argument("--size", type=int, default=1000, help="smtp-source -l bytes")
     ap.add_argument("--sessions", type=int, default=10, help="preload sessions")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=300, help="messages in the warm-up drain")
     ap.add_argument("--timeout", type=float, default=300, help="seconds a drain may take")
-    ap.add_argument("--nodes", default="0",
-                    help="comma-separated smtp.ini nodes values to run Upesi with (e.g. 0,2)")
+    ap.add_argument("--nodes", default="default,2",
+                    help="comma-separated smtp.ini nodes values to run Upesi with, \"default\" "
+                    "for the shipped one (e.g. default,0,2)")
     ap.add_argument("--no-postfix", action="store_true")
     ap.add_argument("--json", help="also write the medians to this file")
-    ap.add_argument("--postfix-log", choices=["on", "off"], default="on",
-                    help="Postfix's maillog (default on: a Postfix in service logs every message)")
     args = ap.parse_args()
     for tool in ("smtp-source", "smtp-sink"):
         if not shutil.which(tool):
@@ -229,50 +328,91 @@ def main():
                  % args.scripted)
     if not args.no_postfix and os.geteuid() != 0:
         sys.exit("Postfix needs root (or run with --no-postfix)")
+    if args.rounds < 5:
+        print("note: %d rounds; the fair method asks for at least 5" % args.rounds,
+              file=sys.stderr)
 
     exit_on_sigterm()
+    pin_cpus()
     with servers_run("upesi-bench-out-") as (workdir, peers):
-        pairs = []  # (server, its sink)
-        for nodes in (int(n) for n in args.nodes.split(",")):
-            peers.append(start_sink(counting=True, name="sink-upesi-n%d" % nodes,
-                                    logdir=workdir))
-            peers.append(UpesiOutbound(args.upesi, args.scripted, workdir, peers[-1], nodes))
-            pairs.append((peers[-1], peers[-2]))
-        if not args.no_postfix:
-            peers.append(start_sink(counting=True, name="sink-postfix", logdir=workdir))
-            peers.append(PostfixOutbound(workdir, peers[-1], args.postfix_log == "on"))
-            pairs.append((peers[-1], peers[-2]))
+        pairs = []  # (server, its sink): the Upesis, then each Postfix
+        postfixes = {}  # concurrency -> (Postfix, its sink)
+        matched = {}  # Upesi's name -> the name of the Postfix of its concurrency
+        for nodes in parse_nodes(args.nodes):
+            sink = start_sink(counting=True, name="sink-" + upesi_name(nodes), logdir=workdir)
+            peers.append(sink)
+            upesi = UpesiOutbound(args.upesi, args.scripted, workdir, sink, nodes, args.domains)
+            peers.append(upesi)
+            pairs.append((upesi, sink))
+            c = upesi.concurrency
+            if args.no_postfix:
+                continue
+            if c not in postfixes:
+                name = "postfix" if not postfixes else "postfix-c%d" % c
+                pf_sink = start_sink(counting=True, name="sink-" + name, logdir=workdir)
+                peers.append(pf_sink)
+                peers.append(PostfixOutbound(workdir, pf_sink, c, name))
+                postfixes[c] = (peers[-1], pf_sink)
+            matched[upesi.name] = postfixes[c][0].name
+        pairs += postfixes.values()
         servers = [server for server, _ in pairs]
+        # Taken before the rounds: the state of the trees and the versions the run started with.
+        versions = machine_line(args.upesi)
         for server, sink in pairs:
             drain(server, sink, args.warmup, args.domains, args.size, args.sessions, args.timeout)
+            check_pinned(server.pid, server.name)
         results = {}
         for _ in range(args.rounds):
             for server, sink in pairs:  # interleaved, so drift hits every server alike
                 results.setdefault(server.name, []).append(
                     drain(server, sink, args.messages, args.domains, args.size, args.sessions,
                           args.timeout))
-        print("outbound queue drain: %d messages x %d bytes, %d domains, median of %d rounds"
-              % (args.messages, args.size, args.domains, args.rounds))
-        print(machine_line())
-        print("| server | msgs/s (first..last delivery) | msgs/s (from release) | "
-              "release to 1st delivery s | cpu ms/msg | connections to the sink | msgs/s per round |")
-        print("|---|---|---|---|---|---|---|")
-        med = {}
-        for server in servers:
-            runs = results[server.name]
-            m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            med[server.name] = m
-            print("| %s | %.0f | %.0f | %.2f | %.3f | %.0f | %s |" % (
-                server.name, m["rate"], m["rate_release"], m["start_s"], m["cpu_ms"],
-                m["connections"],
-                " ".join("%.0f" % r["rate"] for r in runs)))
-        write_json(args.json, med)
-        if "postfix" in med:
-            for server in servers:
-                if server.name != "postfix":
-                    a, b = med[server.name], med["postfix"]
-                    print("%s/postfix: msgs/s %.2fx, cpu ms/msg %.2fx" % (
-                        server.name, a["rate"] / b["rate"], a["cpu_ms"] / b["cpu_ms"]))
+        report(args, servers, results, matched, versions)
+
+
+def report(args, servers, results, matched, versions):
+    print("outbound queue drain: %d messages x %d bytes, %d domain%s, median (min–max) of %d "
+          "rounds" % (args.messages, args.size, args.domains, "" if args.domains == 1 else "s",
+                      args.rounds))
+    print()
+    print("| server | parallel deliveries | server cpu ms/msg | msgs/s (first..last delivery) | "
+          "msgs/s (from release) | release to 1st delivery s | log bytes/msg | "
+          "peak connections to the sink |")
+    print("|---|---|---|---|---|---|---|---|")
+    out = {}
+    for server in servers:
+        runs = results[server.name]
+        col = {k: [r[k] for r in runs] for k in runs[0]}
+        out[server.name] = dict({k: statistics.median(v) for k, v in col.items()},
+                                concurrency=server.concurrency,
+                                cpu=summary(col["cpu_ms"]), rates=summary(col["rate"]))
+        print("| %s | %s | %s | %s | %s | %s | %.0f | %.0f |" % (
+            server.name, server.describe_concurrency(), median_range(col["cpu_ms"]),
+            median_range(col["rate"], "%.0f"), median_range(col["rate_release"], "%.0f"),
+            median_range(col["start_s"], "%.2f"), statistics.median(col["log_bytes"]),
+            statistics.median(col["peak_connections"])))
+    print()
+    print(versions)
+    ratios = []
+    if matched:
+        print()
+        print("Ratios against the Postfix of the same concurrency, paired round by round, "
+              "median (min–max): server cpu below 1 and msgs/s above 1 favour Upesi.")
+        print()
+        print("| upesi / peer | server cpu ms/msg | msgs/s (first..last delivery) |")
+        print("|---|---|---|")
+        for mine, peer in matched.items():
+            a, b = results[mine], results[peer]
+            cpu = paired_ratios([r["cpu_ms"] for r in a], [r["cpu_ms"] for r in b])
+            rate = paired_ratios([r["rate"] for r in a], [r["rate"] for r in b])
+            print("| %s / %s | %s | %s |" % (mine, peer, ratio_range(cpu),
+                                             ratio_range(rate)))
+            ratios.append({"server": mine, "peer": peer, "cpu": summary(cpu),
+                           "rate": summary(rate)})
+        print()
+        print(versions)
+    write_json(args.json, {"servers": out, "ratios": ratios, "rounds": args.rounds,
+                           "versions": versions})
 
 
 if __name__ == "__main__":

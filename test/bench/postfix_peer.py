@@ -6,9 +6,18 @@ stopped with `postfix -c DIR stop` (then SIGKILL of whatever is left). /etc/post
 Needs root (Postfix's master runs as root and drops to mail_owner=postfix) and the Debian
 package (postfix, which also brings smtp-source and smtp-sink).
 
-Postfix logs to DIR/maillog through a postlog service (this machine has no syslog); log_tail()
-shows its end when something fails. Logging is on by default, as any Postfix in service logs
-every message; PostfixPeer(..., log=False) turns it off (then no syslog socket: lines are lost).
+Postfix logs to DIR/maillog through a postlog service (this machine has no syslog), at its
+default verbosity; log_tail() shows its end when something fails. Logging is on by default, as
+any Postfix in service logs every message; PostfixPeer(..., log=False) turns it off (then no
+syslog socket: lines are lost).
+
+The master is started under taskset on the server CPU when the benchmark pinned CPUs
+(bench_common.pin_cpus); its children inherit that.
+
+HOLD_ALL keeps every message the smtpd accepts in the hold queue (written and fsynced by
+cleanup before the 250, as any queue file), where nothing delivers it: mail kept as Upesi keeps
+its own with deliveries disabled, without qmgr, trivial-rewrite's resolving for delivery or a
+transport in the measured window. held(), delete_held() and release_held() work on that queue.
 """
 import os
 import pathlib
@@ -16,7 +25,7 @@ import shutil
 import signal
 import subprocess
 
-from bench_common import free_port, pid_alive, processes, wait_port, wait_until
+from bench_common import free_port, pid_alive, pinned, processes, wait_port, wait_until
 
 # Services the benchmarks need. pickup: postqueue -f refuses to run without it ("mail system is
 # down"); retry/error: defer_transports sends held mail through `retry`; defer/bounce/trace:
@@ -67,6 +76,9 @@ BASE_MAIN_CF = {
 # Where mail waits; defer/, trace/, bounce/ only hold logs about it.
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
+# Every message from the benchmark's client into the hold queue, after the end of DATA.
+HOLD_ALL = {"smtpd_end_of_data_restrictions": "check_client_access inline:{127.0.0.1=HOLD}"}
+
 
 class PostfixPeer:
     def __init__(self, workdir, name, settings, log=True):
@@ -75,6 +87,7 @@ class PostfixPeer:
         self.etc = self.dir / "etc"
         self.queue = self.dir / "queue"
         self.maillog = self.dir / "maillog"
+        self.log_path = str(self.maillog)
         self.port = free_port()
         self.pid = None
         self.etc.mkdir(parents=True)
@@ -93,7 +106,7 @@ class PostfixPeer:
         (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
         try:
             self._run("postfix", "check")
-            self._run("postfix", "start")
+            self._run("postfix", "start", pin=True)
             self.pid = int((self.queue / "pid" / "master.pid").read_text().split()[0])
             wait_port(self.port, pid=self.pid)
         except BaseException as e:
@@ -103,13 +116,22 @@ class PostfixPeer:
             raise RuntimeError("%s: %s\n--- maillog tail ---\n%s" % (name, e, self.log_tail())) \
                 from None
 
-    def _run(self, command, *args, timeout=60):
-        r = subprocess.run([command, "-c", str(self.etc), *args], capture_output=True,
+    def _run(self, command, *args, timeout=60, pin=False):
+        """Runs a Postfix command on this instance's config; pin: on the server CPU."""
+        argv = [command, "-c", str(self.etc), *args]
+        r = subprocess.run(pinned(argv) if pin else argv, capture_output=True,
                            text=True, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError("%s -c DIR %s: rc=%d %s%s" % (command, " ".join(args),
                                                              r.returncode, r.stdout, r.stderr))
         return r.stdout
+
+    def log_bytes(self):
+        """The size of its maillog now."""
+        try:
+            return os.path.getsize(self.maillog)
+        except OSError:
+            return 0
 
     def log_tail(self, lines=30):
         try:
@@ -146,6 +168,20 @@ class PostfixPeer:
     def flush(self):
         """postqueue -f: deliver the deferred queue now."""
         self._run("postqueue", "-f")
+
+    def held(self):
+        """Messages in the hold queue."""
+        return sum(len(files) for _, _, files in os.walk(self.queue / "hold"))
+
+    def delete_held(self):
+        """postsuper -d ALL hold: empties the hold queue (the running instance keeps going)."""
+        self._run("postsuper", "-d", "ALL", "hold", pin=True)
+
+    def release_held(self):
+        """postsuper -H ALL moves every held message to the deferred queue, postqueue -f has qmgr
+        deliver it now; no reload, the running qmgr takes them. Both run on the server CPU."""
+        self._run("postsuper", "-H", "ALL", pin=True)
+        self._run("postqueue", "-f", pin=True)
 
     def queued(self):
         """Messages in the queue (maildrop, incoming, active, deferred, hold)."""

@@ -2,7 +2,7 @@
 """TLS benchmark: STARTTLS sessions per second and server CPU per TLS session, Upesi against
 Haraka's tls plugin, in one run, on loopback.
 
-    test/bench/tls.py [--upesi BUILD/master/upesi] [--rounds 3] [--messages 300] [--procs 1,4]
+    test/bench/tls.py [--upesi BUILD/master/upesi] [--rounds 5] [--messages 300] [--procs 1,4]
 
 Both servers run one process (nodes=0) with rcpt_to.in_host_list + queue/discard and the tls
 plugin, with the same self-signed RSA-2048 certificate. The client is Python's smtplib, as in
@@ -10,7 +10,9 @@ the shared tls-seq.py harness: per message a new connection, EHLO, STARTTLS, EHL
 DATA (1 KB), QUIT; PROCS client processes in parallel. Each cell also runs without STARTTLS
 (plain), so the TLS cost per session is the difference of the two. The Python client is much
 heavier than the servers, so msgs/s is client-bound; server CPU per message is the figure to
-compare.
+compare (the first columns). As in inbound.py (issue 21's fair method): the clients and this
+script run on one CPU, the servers on the other (taskset), both servers log at their shipped
+level to a file, and the ratios are paired round by round, median (min–max) of the rounds.
 """
 import argparse
 import multiprocessing
@@ -25,8 +27,8 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import (exit_on_sigterm, machine_line, servers_run, tree_cpu_s,  # noqa: E402
-                          write_json)
+from bench_common import (exit_on_sigterm, machine_line, median_range,  # noqa: E402
+                          paired_ratios, pin_cpus, servers_run, tree_cpu_s, write_json)
 import inbound  # noqa: E402
 
 BODY = "Subject: bench\r\n\r\n" + ("x" * 78 + "\r\n") * 13
@@ -83,16 +85,18 @@ def self_signed(workdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--upesi", default=str(inbound.ROOT / "build-release" / "master" / "upesi"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--procs", default="1,4")
     ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     exit_on_sigterm()
+    pin_cpus()
     with servers_run("upesi-bench-tls-") as (workdir, peers):
         pems = self_signed(workdir)
-        peers.append(inbound.start_upesi(args.upesi, workdir, 0, tls=pems))
+        peers.append(inbound.start_upesi(args.upesi, workdir, 0, tls=pems, name="upesi"))
         peers.append(inbound.start_haraka(workdir, tls=pems))
+        versions = machine_line(args.upesi)  # before the rounds: what the run started with
         results = {}
         cells = [(int(p), tls) for p in args.procs.split(",") for tls in (True, False)]
         for procs, tls in cells:
@@ -102,22 +106,24 @@ def main():
                 for peer in peers:
                     results.setdefault((procs, tls, peer.name), []).append(
                         run(peer, args.messages, procs, tls))
-        print(machine_line())
-        print("| clients | mode | upesi msgs/s | upesi CPU ms/msg | haraka msgs/s | "
-              "haraka CPU ms/msg | upesi/haraka CPU |")
+        print("| clients | mode | upesi CPU ms/msg | haraka CPU ms/msg | upesi/haraka CPU | "
+              "upesi msgs/s | haraka msgs/s |")
         print("|---|---|---|---|---|---|---|")
         med, medians = {}, []
         for procs, tls in cells:
             row = [str(procs), "STARTTLS" if tls else "plain"]
+            runs = {name: results[(procs, tls, name)] for name in ("upesi", "haraka")}
             for name in ("upesi", "haraka"):
-                runs = results[(procs, tls, name)]
-                rate = statistics.median(r[0] for r in runs)
-                cpu = statistics.median(r[1] for r in runs)
+                rate = statistics.median(r[0] for r in runs[name])
+                cpu = statistics.median(r[1] for r in runs[name])
                 med[(procs, tls, name)] = cpu
                 medians.append({"clients": procs, "starttls": tls, "server": name,
                                 "msgs_per_s": rate, "cpu_ms_per_msg": cpu})
-                row += ["%.0f" % rate, "%.3f" % cpu]
-            row.append("%.2f" % (med[(procs, tls, "upesi")] / med[(procs, tls, "haraka")]))
+                row.append(median_range([r[1] for r in runs[name]]))
+            row.append(median_range(paired_ratios([r[1] for r in runs["upesi"]],
+                                                  [r[1] for r in runs["haraka"]]), "%.2f"))
+            row += [median_range([r[0] for r in runs[name]], "%.0f")
+                    for name in ("upesi", "haraka")]
             print("| " + " | ".join(row) + " |")
         print()
         print("TLS cost per session (STARTTLS CPU minus plain CPU, ms):")
@@ -126,6 +132,8 @@ def main():
             h = med[(procs, True, "haraka")] - med[(procs, False, "haraka")]
             print("  %d client(s): upesi %.3f, haraka %.3f, upesi/haraka %.2f" %
                   (procs, u, h, u / h if h > 0 else float("nan")))
+        print()
+        print(versions)
         write_json(args.json, medians)
 
 
