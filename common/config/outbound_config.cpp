@@ -10,7 +10,7 @@ namespace upesi::config {
 Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem::path& install) {
   auto ini = config.get("outbound.ini", ConfigType::Ini,
                         {{"-main.disabled", "-main.always_split", "-main.ipv6_enabled",
-                          "-main.local_mx_ok", "+main.enable_tls"}});
+                          "-main.local_mx_ok", "+main.enable_tls", "+main.pipeline_messages"}});
   if (!ini) {
     return Error{ini.error()};
   }
@@ -21,6 +21,7 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
   out.ipv6_enabled = main.value("ipv6_enabled", false);
   out.local_mx_ok = main.value("local_mx_ok", false);
   out.enable_tls = main.value("enable_tls", true);
+  out.pipeline_messages = main.value("pipeline_messages", true);
   auto where = [&](const char* key) { return iniKeyLocation(config, "outbound.ini", "main", key); };
   const IntKey keys[] = {
       {"concurrency_max", 1, 100000, [&](long long v) { out.concurrency_max = unsigned(v); }},

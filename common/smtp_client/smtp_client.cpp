@@ -237,8 +237,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
   /// waiting for its reply. Not for LMTP, whose replies to the dot come one per recipient.
   bool acceptsAnother() const {
     return phase_ == Phase::Busy && txn_ && txn_->body_sent && !next_ && !body_active_ &&
-           caps_.pipelining && options_.use_pipelining && !options_.lmtp && usable_ &&
-           !tcp_closing_ && !abandoned_;
+           caps_.pipelining && options_.use_pipelining && options_.pipeline_messages &&
+           !options_.lmtp && usable_ && !tcp_closing_ && !abandoned_;
   }
 
   // ------------------------------------------------------------------------------- connect

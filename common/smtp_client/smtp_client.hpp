@@ -105,6 +105,8 @@ struct ClientOptions {
   std::string helo = "localhost"; ///< the name we give in EHLO/HELO/LHLO
   bool lmtp = false;
   bool use_pipelining = true; ///< pipeline MAIL/RCPT/DATA when the server offers PIPELINING
+  /// and let the next message follow a final dot before its reply (acceptsAnother)
+  bool pipeline_messages = true;
   Timeouts timeouts;
   ReplyLimits reply_limits;
   std::size_t write_high_water = 256 * 1024;

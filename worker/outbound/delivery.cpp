@@ -305,6 +305,7 @@ void Delivery::tryNextTarget() {
                  : !note("outbound_helo").empty() ? note("outbound_helo")
                                                   : context_.me();
   options.lmtp = target.mx.using_lmtp;
+  options.pipeline_messages = config.pipeline_messages;
   options.timeouts.connect = std::chrono::seconds(config.connect_timeout_s);
   options.timeouts.greeting = std::chrono::seconds(config.greeting_timeout_s);
   options.log_id = logId();
