@@ -234,6 +234,15 @@ def established(port):
         return sum(1 for line in f if line.split(None, 4)[1:4:2] == [local, "01"])
 
 
+def passive_opens():
+    """TCP connections this machine has accepted since boot (/proc/net/snmp, Tcp PassiveOpens).
+    In a drain only the sink accepts any, so the difference is the connections the server
+    opened to it."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("PassiveOpens")])
+
+
 class PeakConnections:
     """The most connections to the sink seen at once, sampled at most every 50 ms (the
     deliveries really in parallel, to check that the concurrencies match)."""
@@ -270,6 +279,7 @@ def drain(server, sink, n, domains, size, sessions, timeout):
     cpu0 = tree_cpu_s(server.pid)
     release0 = children_cpu_s()
     peak = PeakConnections(sink.port)
+    opens0 = passive_opens()
     t0 = time.monotonic()
     server.release()
     release_cpu = children_cpu_s() - release0
@@ -284,6 +294,7 @@ def drain(server, sink, n, domains, size, sessions, timeout):
                lambda: "%s: the queue to drain (sink has %d of %d, queue %d)" % (
                    server.name, sink.messages() - s0, n, server.queued()), interval=0.01)
     t_end = time.monotonic()
+    opened = passive_opens() - opens0
     cpu = tree_cpu_s(server.pid) - cpu0 + release_cpu
     time.sleep(0.5)  # anything arriving late (a duplicate, a bounce) invalidates the run
     got = sink.messages() - s0
@@ -293,7 +304,7 @@ def drain(server, sink, n, domains, size, sessions, timeout):
     return {"cpu_ms": cpu * 1000 / n, "rate": (n - 1) / (t_end - t_first),
             "rate_release": n / (t_end - t0), "start_s": t_first - t0,
             "log_bytes": (server.log_bytes() - log0) / n,
-            "peak_connections": peak.peak}
+            "peak_connections": peak.peak, "opened": opened}
 
 
 def main():
@@ -377,8 +388,8 @@ def report(args, servers, results, matched, versions):
     print()
     print("| server | parallel deliveries | server cpu ms/msg | msgs/s (first..last delivery) | "
           "msgs/s (from release) | release to 1st delivery s | log bytes/msg | "
-          "peak connections to the sink |")
-    print("|---|---|---|---|---|---|---|---|")
+          "peak connections to the sink | connections opened |")
+    print("|---|---|---|---|---|---|---|---|---|")
     out = {}
     for server in servers:
         runs = results[server.name]
@@ -386,11 +397,11 @@ def report(args, servers, results, matched, versions):
         out[server.name] = dict({k: statistics.median(v) for k, v in col.items()},
                                 concurrency=server.concurrency,
                                 cpu=summary(col["cpu_ms"]), rates=summary(col["rate"]))
-        print("| %s | %s | %s | %s | %s | %s | %.0f | %.0f |" % (
+        print("| %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |" % (
             server.name, server.describe_concurrency(), median_range(col["cpu_ms"]),
             median_range(col["rate"], "%.0f"), median_range(col["rate_release"], "%.0f"),
             median_range(col["start_s"], "%.2f"), statistics.median(col["log_bytes"]),
-            statistics.median(col["peak_connections"])))
+            statistics.median(col["peak_connections"]), statistics.median(col["opened"])))
     print()
     print(versions)
     ratios = []
@@ -407,8 +418,19 @@ def report(args, servers, results, matched, versions):
             rate = paired_ratios([r["rate"] for r in a], [r["rate"] for r in b])
             print("| %s / %s | %s | %s |" % (mine, peer, ratio_range(cpu),
                                              ratio_range(rate)))
+            # Issue 21: connections opened at most 2x the peer's plus the concurrency limit.
+            opened = statistics.median(r["opened"] for r in a)
+            allowed = 2 * statistics.median(r["opened"] for r in b) + \
+                next(s.concurrency for s in servers if s.name == mine)
             ratios.append({"server": mine, "peer": peer, "cpu": summary(cpu),
-                           "rate": summary(rate)})
+                           "rate": summary(rate), "opened": opened,
+                           "opened_allowed": allowed})
+        for r in ratios:
+            print("%s opened %.0f connections, %s %s: at most %.0f (2x %s's plus the "
+                  "concurrency): %s" % (r["server"], r["opened"], "against", r["peer"],
+                                        r["opened_allowed"], r["peer"],
+                                        "met" if r["opened"] <= r["opened_allowed"] else
+                                        "NOT met"))
         print()
         print(versions)
     write_json(args.json, {"servers": out, "ratios": ratios, "rounds": args.rounds,
