@@ -10,12 +10,16 @@ Runs, one after the other (each starts and stops its own servers on loopback):
   outbound.py                 queue drain into smtp-sink, against Postfix
   idle.py                     memory per idle connection after EHLO, against Haraka and Postfix
   tls.py                      server CPU per STARTTLS session, against Haraka
+  shapes.py                   100 recipients, 10 MB, 10 per connection, CHUNKING: CPU per
+                              message against Postfix
+  latency.py                  end of DATA to 250 under open-loop load, against Postfix
+  backlog.py                  a million deferred messages: memory, start, accept rate, fresh mail
 then prints every script's own table and one table of the targets. Each ratio is the median of
 the ratios paired round by round (see the scripts: the fair method of issue 21); `upesi` is
 Upesi at its shipped nodes. Needs root (Postfix), the Debian postfix package, node/npm
 (Haraka, installed on first use into ~/.cache/upesi/), a release build of Upesi and the
-scripted test plugin (see outbound.py). Takes about 25 minutes on a 2-vCPU machine with 5
-rounds (`--quick`: one round each and fewer cells, about 4).
+scripted test plugin (see outbound.py). Takes about 50 minutes on a 2-vCPU machine with 5
+rounds (`--quick`: one round each, fewer cells and a backlog of 100,000, about 10).
 """
 import argparse
 import json
@@ -93,6 +97,11 @@ def main():
                out / "idle.json", log)
     tls = run("tls.py", rounds + (["--procs", "1", "--messages", "150"] if args.quick else []),
               out / "tls.json", log)
+    shapes = run("shapes.py", rounds, out / "shapes.json", log)
+    latency = run("latency.py", rounds + (["--seconds", "4"] if args.quick else []),
+                  out / "latency.json", log)
+    backlog = run("backlog.py", rounds + (["--backlog", "100000", "--messages", "1000"]
+                                          if args.quick else []), out / "backlog.json", log)
 
     rows = []
     cell_sessions = sorted({c["sessions"] for c in discard if c["size"] == 1000} & {10, 50})
@@ -130,6 +139,11 @@ def main():
                         ratios["cpu"]))
     rows.append(at_least("queue drain to a local sink: msgs/s vs Postfix relaying to it",
                          servers["upesi"]["rate"], servers["postfix"]["rate"], ratios["rate"], 2))
+    rows.append(("queue drain: connections opened to the sink vs Postfix's",
+                 "%.0f" % ratios["opened"], "%.0f" % servers["postfix"]["opened"],
+                 "%.2fx" % (ratios["opened"] / max(servers["postfix"]["opened"], 1)),
+                 "<= 2x + concurrency (%.0f)" % ratios["opened_allowed"],
+                 ratios["opened"] <= ratios["opened_allowed"]))
     mine, haraka = idle["upesi"], idle["haraka"]
     ok = mine["pss_per_conn_kb"] <= 4 and mine["failed"] == 0 and \
         mine["held"] == mine["connections"]
@@ -150,6 +164,40 @@ def main():
         u, h = cpu_of("upesi"), cpu_of("haraka")
         rows.append(("STARTTLS session, %d client(s): server CPU ms/session vs Haraka" % c,
                      "%.3f" % u, "%.3f" % h, "%.2fx" % (u / h), "<= 0.5x", u / h <= 0.5))
+
+    for r in shapes["ratios"]:
+        if r["server"] != "upesi":
+            continue
+        mine = next(c for c in shapes["cells"] if c["shape"] == r["shape"] and
+                    c["server"] == "upesi")["cpu"]["median"]
+        pf = next(c for c in shapes["cells"] if c["shape"] == r["shape"] and
+                  c["server"] == "postfix")["cpu"]["median"]
+        rows.append(("message shape %s: server CPU ms/msg vs Postfix" % r["shape"],
+                     "%.3f" % mine, "%.3f" % pf, ratio_text(r["cpu"]), "<= 2x",
+                     r["cpu"]["median"] <= 2))
+    better = sum(1 for r in shapes["ratios"] if r["server"] == "upesi" and r["cpu"]["median"] < 1)
+    total = sum(1 for r in shapes["ratios"] if r["server"] == "upesi")
+    rows.append(("message shapes: Upesi's CPU per message below Postfix's", "%d" % better,
+                 "of %d" % total, "", "on most", better * 2 > total))
+    cells = {(c["server"], c["load"]): c for c in latency["cells"]}
+    for (server, load), c in sorted(cells.items()):
+        if server != "upesi" or "postfix's" not in load:
+            continue
+        pf = cells[("postfix", load)]
+        rows.append(("latency, end of DATA to 250, p99 ms at %s (%.0f msgs/s offered)"
+                     % (load, c["offered"]), "%.2f" % (c["p99"] * 1000),
+                     "%.2f" % (pf["p99"] * 1000), "%.2fx" % (c["p99"] / pf["p99"]),
+                     "<= Postfix's", c["p99"] <= pf["p99"]))
+    n = backlog["backlog"]
+    rows.append(("%d deferred messages: memory per queued message, bytes" % n,
+                 "%.1f" % backlog["per_message_bytes"], "", "", "<= 100",
+                 backlog["per_message_bytes"] <= 100))
+    rows.append(("%d deferred messages: start to first delivery, s" % n,
+                 "%.2f" % backlog["start_s"], "", "", "< 5", backlog["start_s"] < 5))
+    rows.append(("%d deferred messages: accept rate vs an empty queue" % n, "", "",
+                 "%.2fx" % backlog["accept_ratio"], ">= 0.9x", backlog["accept_ratio"] >= 0.9))
+    rows.append(("%d deferred messages: a fresh message delivered, s" % n,
+                 "%.3f" % backlog["fresh_s"], "", "", "<= 1", backlog["fresh_s"] <= 1))
 
     print()
     print("\n".join(log))
