@@ -21,6 +21,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import tempfile
 
 from bench_common import Peer, free_port, pinned
 
@@ -71,11 +72,16 @@ def version():
     exe = binary()
     if not exe.exists():
         return None
-    try:
-        out = subprocess.run([str(exe), "-C", "/dev/null", "-bV"], capture_output=True,
-                             text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    # A configuration of its own: with none, Exim would create its compiled-in spool
+    # directory (/var/spool/exim4).
+    with tempfile.TemporaryDirectory(prefix="exim-version-") as tmp:
+        conf = pathlib.Path(tmp) / "exim.conf"
+        conf.write_text("spool_directory = %s\nlog_file_path = %s/%%slog\n" % (tmp, tmp))
+        try:
+            out = subprocess.run([str(exe), "-C", str(conf), "-bV"], capture_output=True,
+                                 text=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
     for line in out.splitlines():
         if line.startswith("Exim version"):
             debs = sorted((cache_dir() / "debs").glob("exim4-daemon-light_*.deb"))
