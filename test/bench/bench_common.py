@@ -414,7 +414,7 @@ def haraka_version():
 
 def versions_line(upesi=None):
     """Our commit (of the binary's source tree, when upesi is given and lies in one, and of
-    these scripts), Postfix's mail_version, Haraka's version, the kernel, and the file system
+    these scripts), Postfix's mail_version, Haraka's and Exim's versions, the kernel, and the file system
     of the directory the servers' queues are written in."""
     parts = []
     bench = git_commit(ROOT)
@@ -438,6 +438,8 @@ def versions_line(upesi=None):
     parts.append("postfix %s" % (_output(["/usr/sbin/postconf", "-d", "-h", "mail_version"])
                                  or "not installed"))
     parts.append("haraka %s" % (haraka_version() or "not installed"))
+    import exim_peer  # (it imports this module)
+    parts.append("exim %s" % (exim_peer.version() or "not unpacked"))
     parts.append("kernel %s" % os.uname().release)
     tmp = tempfile.gettempdir()
     parts.append("queues on %s (%s)" % (fs_type(tmp), tmp))

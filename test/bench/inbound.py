@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Inbound benchmark: Upesi against smtp-sink, Haraka and (queue mode) Postfix, in one run.
+"""Inbound benchmark: Upesi against smtp-sink, Haraka and (queue mode) Postfix and Exim, in one
+run.
 
     test/bench/inbound.py [--upesi BUILD/master/upesi] [--rounds 5] [--quick] [--mode queue]
                           [--nodes default,2]
 
 Starts every server itself on free loopback ports (Haraka 3.3.4 from npm, installed on first
 use into the user's cache directory by test/integration/haraka_peer.py, which the side-by-side
-tests share; Postfix as a private instance, see postfix_peer.py), drives each with Postfix's
+tests share; Postfix as a private instance, see postfix_peer.py; Exim unpacked from Debian's
+packages into the user's cache directory on first use and run privately, see exim_peer.py),
+drives each with Postfix's
 smtp-source (one new connection per message: banner, HELO, MAIL, RCPT, DATA, QUIT), and prints,
 per cell, each server's CPU per message, msgs/s and log bytes per message, then the ratios of
 every Upesi to every peer, paired round by round.
@@ -22,7 +25,8 @@ The fair method (issue 21):
     CPU. msgs/s is the rate the pinned server reached against that client.
   * Every server logs at its shipped default, to a file: Upesi at log.ini's shipped level
     (info) on stderr, captured to a file; Haraka at its shipped level (info), its output to a
-    file; Postfix through its postlog service to a maillog file, at its default verbosity.
+    file; Postfix through its postlog service to a maillog file, at its default verbosity;
+    Exim to its mainlog file at its default log_selector.
     Log bytes per message are printed per server.
   * Upesi runs at its shipped `nodes` (the row `upesi`) and at nodes=2 (`upesi-n2`); --nodes
     lists others (0 = one process serving in the master). Haraka runs nodes=0, its fastest on
@@ -32,7 +36,8 @@ The fair method (issue 21):
     run is invalid and stops with an error. Each round starts from an empty queue: Upesi and
     Haraka are restarted with their queue directory emptied (Haraka re-arms a 1 s timer per
     queued message forever while deliveries are disabled, so an old queue would cost it CPU),
-    Postfix's hold queue is emptied with postsuper -d ALL hold; then a warm-up.
+    Postfix's hold queue is emptied with postsuper -d ALL hold, Exim is restarted with its
+    spool emptied; then a warm-up.
   * The versions of everything measured and the file system of the queues are printed under
     every table; a queue directory on tmpfs or ramfs is refused.
 
@@ -49,12 +54,19 @@ Configurations compared (the same policy everywhere):
             cleanup writes and fsyncs the queue file into hold/ before smtpd answers 250; no
             qmgr, no transport in the window (its transports are discard: all the same, so
             that nothing could leave if a message missed the hold)
+    exim    (exim4-daemon-light) relay_to_domains example.com, relay_from_hosts 127.0.0.1,
+            queue_only and a daemon without queue runner (exim -bdf, no -q): the spool files
+            are written and fsynced before the 250 and stay; no router (nothing deliverable);
+            no reverse lookup (host_lookup empty), no ident, no STARTTLS offered;
+            smtp_accept_max 100 and smtp_connect_backlog 100 (Postfix's process limit and
+            backlog; Exim's shipped 20 connections would refuse part of the 50 sessions)
   sink      smtp-sink (keeps nothing: the protocol ceiling for this client on this machine);
             it runs on the server CPU, as a server
 Haraka also gets a local plugin answering lookup_rdns, so that it sends no DNS query.
 YES_REALLY_DO_DISCARD (Haraka's queue/discard and Upesi's want it) is set in discard mode
 only, and taken out of the servers' environment in queue mode.
-Postfix runs in queue mode only (it cannot accept without queueing); it needs root.
+Postfix and Exim run in queue mode only (they cannot accept without queueing); they need root.
+Exim is left out, with a line saying why, when it cannot be fetched (or with --no-exim).
 """
 import argparse
 import os
@@ -67,7 +79,9 @@ from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, 
                           machine_line, median_range, paired_ratios, pin_cpus, queue_files,
                           ratio_range, servers_run, shipped_ini, start_sink, summary, wait_until,
                           write_json)
+from exim_peer import EximPeer
 from postfix_peer import HOLD_ALL, PostfixPeer
+import exim_peer
 
 sys.path.insert(0, str(ROOT / "test" / "integration"))
 import haraka_peer  # noqa: E402  (one Haraka install for the benchmarks and the tests)
@@ -142,6 +156,12 @@ def start_postfix(workdir):
         "default_transport": "discard:",
         "transport_maps": "inline:{ example.com=discard: }",
     }), log=True)
+
+
+def start_exim(workdir):
+    """Exim (queue mode only): relay for example.com from 127.0.0.1 into its spool, where it
+    stays (see exim_peer.py), logging to its mainlog."""
+    return EximPeer(workdir, "exim", domains="example.com")
 
 
 def install_haraka():
@@ -224,11 +244,15 @@ class Measured:
     def stored(self):
         if isinstance(self.peer, PostfixPeer):
             return self.peer.held()
+        if isinstance(self.peer, EximPeer):
+            return self.peer.queued()
         return queue_files(self.peer.queue_dir)
 
     def reset(self):
         if isinstance(self.peer, PostfixPeer):
             self.peer.delete_held()
+        elif isinstance(self.peer, EximPeer):
+            self.peer.reset()
         else:
             self.peer.restart(lambda: empty_dir(self.peer.queue_dir))
         if self.stored() != 0:
@@ -274,6 +298,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 KB at 10 sessions only")
     ap.add_argument("--no-haraka", action="store_true")
     ap.add_argument("--no-postfix", action="store_true", help="(queue mode) leave Postfix out")
+    ap.add_argument("--no-exim", action="store_true", help="(queue mode) leave Exim out")
     ap.add_argument("--mode", choices=["discard", "queue"], default="discard")
     ap.add_argument("--nodes", default="default,2",
                     help="comma-separated smtp.ini nodes values to run Upesi with, \"default\" "
@@ -311,6 +336,13 @@ def main():
             if os.geteuid() != 0:
                 sys.exit("Postfix needs root (or run with --no-postfix)")
             peers.append(start_postfix(workdir))
+        if MODE == "queue" and not args.no_exim:
+            try:
+                exim_peer.install()
+            except Exception as e:
+                print("exim: left out, not available: %s" % e, file=sys.stderr)
+            else:
+                peers.append(start_exim(workdir))
         if not args.no_haraka:
             peers.append(start_haraka(workdir))
         servers = [Measured(p) for p in peers]

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Outbound benchmark: how fast and at what CPU cost Upesi and Postfix drain a queue of relayed
-mail to smtp-sink.
+"""Outbound benchmark: how fast and at what CPU cost Upesi, Postfix and Exim drain a queue of
+relayed mail to smtp-sink.
 
     test/bench/outbound.py [--upesi BUILD/master/upesi] [--messages 3000] [--rounds 5]
                            [--nodes default,2] [--domains 1]
@@ -18,7 +18,8 @@ The fair method (issue 21):
   * Server CPU per message is the primary figure: user+system of the server's whole process
     tree from the release to the end, reaped children included (for Postfix the master with
     qmgr, smtp, trivial-rewrite, postlogd and so on), plus the CPU of the commands that release
-    Postfix's mail (postsuper, postqueue). The servers run on one CPU, smtp-source, the sinks
+    Postfix's mail (postsuper, postqueue) and of Exim's queue runners (exim -qff, with the
+    deliveries they fork), counted once they have exited. The servers run on one CPU, smtp-source, the sinks
     and this script on the other (taskset; bench_common.pin_cpus).
   * The rate is counted from the sink: (messages - 1) / time from the first message at the
     sink (polled every 5 ms) to the moment the sink has them all and the queue is empty. The
@@ -32,10 +33,15 @@ The fair method (issue 21):
     Upesi has none) = workers x min(concurrency_max, destination_concurrency_max x domains),
     read from the shipped defaults the binary uses. With nodes=2 that is 40, so the Upesi
     variants of different worker counts each get a Postfix of their own (`postfix` for the
-    first, `postfix-cN` for another concurrency N), with a sink of its own.
+    first, `postfix-cN` for another concurrency N), with a sink of its own. Exim gets the same
+    number of queue runners (`exim`, `exim-cN`): a queue runner delivers one message at a time
+    (and hands its open connection on to the next message for the same host), so N runners
+    started at once make at most N deliveries in parallel; remote_max_parallel only splits the
+    recipients of one message, of which there is one here.
   * Postfix's mail waits in its hold queue (postfix_peer.HOLD_ALL: every message the smtpd
     accepts is held), and is released without a reload: postsuper -H ALL, postqueue -f; the
-    running qmgr delivers it.
+    running qmgr delivers it. Exim's waits in its spool (queue_only, a daemon without queue
+    runner) and is released by starting the queue runners (exim -qff), no reload.
   * Every server logs at its shipped default to a file (Upesi: log.ini's shipped level, info,
     on stderr captured to a file; Postfix: its maillog at default verbosity); the log bytes
     written per message delivered are printed.
@@ -52,6 +58,13 @@ Each server gets its own smtp-sink (so that nothing one sends can be counted for
            Outbound settings otherwise shipped.
   postfix  private instance (postfix_peer.py), relayhost = [127.0.0.1]:SINKPORT, the
            concurrency above, defaults otherwise (smtp connection cache on).
+  exim     private instance (exim_peer.py; exim4-daemon-light unpacked from Debian's packages
+           into the user's cache directory on first use), relay_to_domains *, a manualroute
+           router sending every domain to 127.0.0.1 (self = send) through an smtp transport
+           to port SINKPORT (allow_localhost, no STARTTLS tried), retry rules F,1h,1m; the
+           concurrency above as parallel queue runners. Parallel runners log a line for each
+           message another runner holds ("Spool file ... is locked"): counted in its log bytes.
+           Left out, with a line saying why, when it cannot be fetched (or with --no-exim).
 """
 import argparse
 import os
@@ -68,7 +81,9 @@ from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, 
                           median_range, paired_ratios, pin_cpus, queue_files, ratio_range,
                           servers_run, shipped_ini, smtp_source, start_sink, summary, tree_cpu_s,
                           wait_until, write_json)
+from exim_peer import EximPeer
 from postfix_peer import HOLD_ALL, PostfixPeer
+import exim_peer
 
 SENDER = "sender@example.com"
 
@@ -220,6 +235,44 @@ class PostfixOutbound:
         self.pf.stop()
 
 
+class EximOutbound:
+    """Exim relaying to the sink through `concurrency` parallel queue runners; its mail waits
+    in the spool (queue_only, no queue runner) until release()."""
+
+    def __init__(self, workdir, sink, concurrency, name="exim"):
+        self.name, self.concurrency = name, concurrency
+        self.ex = EximPeer(workdir, name, domains="*", sink_port=sink.port)
+        self.port, self.pid = self.ex.port, self.ex.pid
+
+    def describe_concurrency(self):
+        return "%d (parallel queue runners)" % self.concurrency
+
+    def hold(self):
+        pass  # nothing runs the queue
+
+    def release(self):
+        self.ex.release(self.concurrency)
+
+    def finish(self):
+        """Waits for the queue runners to exit (their CPU counts once they are reaped)."""
+        self.ex.wait_runners()
+
+    def queued(self):
+        return self.ex.queued()
+
+    def preloaded(self, n):
+        return self.ex.queued() == n
+
+    def log_bytes(self):
+        return self.ex.log_bytes()
+
+    def log_tail(self):
+        return self.ex.log_tail()
+
+    def stop(self):
+        self.ex.stop()
+
+
 def children_cpu_s():
     """CPU seconds of this script's reaped children (the release commands run as such)."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -282,7 +335,6 @@ def drain(server, sink, n, domains, size, sessions, timeout):
     opens0 = passive_opens()
     t0 = time.monotonic()
     server.release()
-    release_cpu = children_cpu_s() - release0
     wait_until(lambda: sink.messages() > s0, timeout, "%s: a first delivery" % server.name,
                interval=0.005)
     t_first = time.monotonic()
@@ -295,7 +347,9 @@ def drain(server, sink, n, domains, size, sessions, timeout):
                    server.name, sink.messages() - s0, n, server.queued()), interval=0.01)
     t_end = time.monotonic()
     opened = passive_opens() - opens0
-    cpu = tree_cpu_s(server.pid) - cpu0 + release_cpu
+    if hasattr(server, "finish"):
+        server.finish()
+    cpu = tree_cpu_s(server.pid) - cpu0 + children_cpu_s() - release0
     time.sleep(0.5)  # anything arriving late (a duplicate, a bounce) invalidates the run
     got = sink.messages() - s0
     if got != n or server.queued() != 0:
@@ -325,6 +379,7 @@ def main():
                     help="comma-separated smtp.ini nodes values to run Upesi with, \"default\" "
                     "for the shipped one (e.g. default,0,2)")
     ap.add_argument("--no-postfix", action="store_true")
+    ap.add_argument("--no-exim", action="store_true")
     ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     for tool in ("smtp-source", "smtp-sink"):
@@ -346,9 +401,17 @@ def main():
     exit_on_sigterm()
     pin_cpus()
     with servers_run("upesi-bench-out-") as (workdir, peers):
-        pairs = []  # (server, its sink): the Upesis, then each Postfix
+        pairs = []  # (server, its sink): the Upesis, then each Postfix, then each Exim
         postfixes = {}  # concurrency -> (Postfix, its sink)
-        matched = {}  # Upesi's name -> the name of the Postfix of its concurrency
+        exims = {}  # concurrency -> (Exim, its sink)
+        matched = {}  # Upesi's name -> the names of the peers of its concurrency
+        use_exim = not args.no_exim
+        if use_exim:
+            try:
+                exim_peer.install()
+            except Exception as e:
+                print("exim: left out, not available: %s" % e, file=sys.stderr)
+                use_exim = False
         for nodes in parse_nodes(args.nodes):
             sink = start_sink(counting=True, name="sink-" + upesi_name(nodes), logdir=workdir)
             peers.append(sink)
@@ -356,16 +419,21 @@ def main():
             peers.append(upesi)
             pairs.append((upesi, sink))
             c = upesi.concurrency
-            if args.no_postfix:
-                continue
-            if c not in postfixes:
-                name = "postfix" if not postfixes else "postfix-c%d" % c
-                pf_sink = start_sink(counting=True, name="sink-" + name, logdir=workdir)
-                peers.append(pf_sink)
-                peers.append(PostfixOutbound(workdir, pf_sink, c, name))
-                postfixes[c] = (peers[-1], pf_sink)
-            matched[upesi.name] = postfixes[c][0].name
+            matched[upesi.name] = []
+            for kind, peer_class, started, wanted in (
+                    ("postfix", PostfixOutbound, postfixes, not args.no_postfix),
+                    ("exim", EximOutbound, exims, use_exim)):
+                if not wanted:
+                    continue
+                if c not in started:
+                    name = kind if not started else "%s-c%d" % (kind, c)
+                    peer_sink = start_sink(counting=True, name="sink-" + name, logdir=workdir)
+                    peers.append(peer_sink)
+                    peers.append(peer_class(workdir, peer_sink, c, name))
+                    started[c] = (peers[-1], peer_sink)
+                matched[upesi.name].append(started[c][0].name)
         pairs += postfixes.values()
+        pairs += exims.values()
         servers = [server for server, _ in pairs]
         # Taken before the rounds: the state of the trees and the versions the run started with.
         versions = machine_line(args.upesi)
@@ -405,14 +473,14 @@ def report(args, servers, results, matched, versions):
     print()
     print(versions)
     ratios = []
-    if matched:
+    if any(matched.values()):
         print()
-        print("Ratios against the Postfix of the same concurrency, paired round by round, "
+        print("Ratios against the peers of the same concurrency, paired round by round, "
               "median (min–max): server cpu below 1 and msgs/s above 1 favour Upesi.")
         print()
         print("| upesi / peer | server cpu ms/msg | msgs/s (first..last delivery) |")
         print("|---|---|---|")
-        for mine, peer in matched.items():
+        for mine, peer in ((m, p) for m, ps in matched.items() for p in ps):
             a, b = results[mine], results[peer]
             cpu = paired_ratios([r["cpu_ms"] for r in a], [r["cpu_ms"] for r in b])
             rate = paired_ratios([r["rate"] for r in a], [r["rate"] for r in b])
