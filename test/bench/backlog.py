@@ -46,24 +46,10 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, machine_line,  # noqa: E402
-                          pin_cpus, refuse_memory_fs, servers_run, smtp_source,
+                          pin_cpus, pss_kb, refuse_memory_fs, servers_run, smtp_source,
                           start_sink, tree_cpu_s, tree_pids, wait_until, write_json)
 
 DEFERRED_FOR_S = 3600
-
-
-def pss_kb(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/smaps_rollup" % pid) as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-                        break
-        except OSError:
-            pass
-    return total
 
 
 class Upesi:

@@ -488,6 +488,21 @@ def shipped_ini(binary, name):
     return {}
 
 
+def pss_kb(pids):
+    """The PSS (proportional set size, fair to servers of several processes) of pids, in kB."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
 def proc_usage(pid):
     """{"rss": kB, "pss": kB, "fds": open descriptors} of pid (/proc/PID/smaps_rollup and
     /proc/PID/fd), or None when it has gone."""

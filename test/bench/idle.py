@@ -27,26 +27,12 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import (exit_on_sigterm, load, machine_line, servers_run,  # noqa: E402
-                          tree_pids, write_json)
+from bench_common import (exit_on_sigterm, load, machine_line, pss_kb,  # noqa: E402
+                          servers_run, tree_pids, write_json)
 import inbound  # noqa: E402
 from postfix_peer import PostfixPeer  # noqa: E402
 
 HANDSHAKES_IN_FLIGHT = 200
-
-
-def pss_kb(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/smaps_rollup" % pid) as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-                        break
-        except OSError:
-            pass
-    return total
 
 
 class IdleClients:

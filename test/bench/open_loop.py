@@ -22,7 +22,7 @@ class LoadResult:
         self.elapsed = 0.0
 
 
-async def _reply(reader):
+async def reply_code(reader):
     """One SMTP reply (all its lines); returns its code."""
     while True:
         line = await reader.readline()
@@ -40,28 +40,28 @@ class _Connection:
     async def open(cls, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         conn = cls(reader, writer)
-        if await _reply(reader) != 220:
+        if await reply_code(reader) != 220:
             raise ConnectionError("no 220 greeting")
         writer.write(b"EHLO load.example\r\n")
-        if await _reply(reader) != 250:
+        if await reply_code(reader) != 250:
             raise ConnectionError("EHLO refused")
         return conn
 
     async def send(self, envelope, body, arrival, result):
         w, r = self.writer, self.reader
         w.write(envelope)
-        codes = [await _reply(r) for _ in range(3)]
+        codes = [await reply_code(r) for _ in range(3)]
         if codes[0] != 250 or codes[1] not in (250, 251) or codes[2] != 354:
             result.refused += 1
             if codes[2] == 354:  # a server that took DATA anyway gets an empty message
                 w.write(b".\r\n")
-                await _reply(r)
+                await reply_code(r)
             w.write(b"RSET\r\n")
-            await _reply(r)
+            await reply_code(r)
             return
         w.write(body)
         dot = time.perf_counter()
-        code = await _reply(r)
+        code = await reply_code(r)
         done = time.perf_counter()
         if code != 250:
             result.refused += 1
@@ -72,7 +72,7 @@ class _Connection:
     async def close(self):
         try:
             self.writer.write(b"QUIT\r\n")
-            await asyncio.wait_for(_reply(self.reader), 5)
+            await asyncio.wait_for(reply_code(self.reader), 5)
         except (OSError, ConnectionError, asyncio.TimeoutError):
             pass
         self.writer.close()

@@ -27,6 +27,7 @@ import sys
 import time
 
 import inbound
+from open_loop import reply_code
 from bench_common import (ROOT, exit_on_sigterm, median_range, paired_ratios, pin_cpus,
                           ratio_range, servers_run, summary, tree_cpu_s, write_json)
 
@@ -43,36 +44,27 @@ def smtp_source_shape(extra, size):
     return send
 
 
-async def _reply(reader):
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise ConnectionError("the server closed the connection")
-        if len(line) < 4 or line[3:4] != b"-":
-            return int(line[:3])
-
-
 async def _session(port, messages, chunking, size):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    assert await _reply(reader) == 220
+    assert await reply_code(reader) == 220
     writer.write(b"EHLO bench.client\r\n")
-    assert await _reply(reader) == 250
+    assert await reply_code(reader) == 250
     text = b"Subject: shape\r\n\r\n" + (b"x" * 78 + b"\r\n") * max(1, size // 80)
     envelope = b"MAIL FROM:<sender@example.com>\r\nRCPT TO:<user@example.com>\r\n"
     for _ in range(messages):
         if chunking:
             writer.write(envelope + b"BDAT %d LAST\r\n" % len(text) + text)
-            codes = [await _reply(reader) for _ in range(3)]
+            codes = [await reply_code(reader) for _ in range(3)]
         else:
             writer.write(envelope + b"DATA\r\n")
-            codes = [await _reply(reader) for _ in range(3)]
+            codes = [await reply_code(reader) for _ in range(3)]
             if codes[2] == 354:
                 writer.write(text + b".\r\n")
-                codes.append(await _reply(reader))
+                codes.append(await reply_code(reader))
         if codes[:2] != [250, 250] or codes[-1] != 250:
             raise RuntimeError("refused: replies %s" % codes)
     writer.write(b"QUIT\r\n")
-    await _reply(reader)
+    await reply_code(reader)
     writer.close()
 
 
