@@ -99,9 +99,8 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, machine_line,  # noqa: E402
-                          queue_files, servers_run, tree_cpu_s, tree_pids, wait_until,
-                          write_json)
+from bench_common import (ROOT, Peer, free_port, machine_line, queue_files,  # noqa: E402
+                          servers_run, tree_cpu_s, tree_pids, wait_until, write_json)
 from postfix_peer import PostfixPeer  # noqa: E402
 
 SENDER = "sender@example.com"
@@ -114,6 +113,31 @@ KINDS = ("plain",) * 4 + ("tls",) * 4 + ("defer", "tls+defer")
 CONCURRENCY_MAX = 100
 DESTINATION_CONCURRENCY_MAX = 20
 DNS_TTL = 3600
+
+
+def exit_once_on_signal():
+    """As bench_common.exit_on_sigterm (SIGTERM and SIGHUP raise SystemExit, SIGINT
+    KeyboardInterrupt), but only the first signal does: the cleanup it starts (stopping the
+    servers, removing the namespaces) is not cut short by the next one. timeout(1) sends its
+    SIGTERM twice, to the command and to its process group; a second Ctrl-C does the same."""
+    def handler(signum, frame):
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(s, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit("stopped by signal %d" % signum)
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, handler)
+
+
+def stop_all(peers):
+    """Stops every peer (each stop() is harmless when it has stopped), the last started first,
+    going on past a failure."""
+    for peer in reversed(peers):
+        try:
+            peer.stop()
+        except Exception as e:  # noqa: BLE001 - the others must still be stopped
+            print("stopping %s: %s" % (getattr(peer, "name", peer), e), file=sys.stderr)
 
 
 def run(argv, check=True, timeout=60):
@@ -169,8 +193,8 @@ class WanNet:
 
     def create(self, domains):
         for i, ns in enumerate(self.namespaces):
+            self.made.append(i)  # first: remove() ignores what was not made
             run(["ip", "netns", "add", ns])
-            self.made.append(i)
             run(["ip", "link", "add", self.root_ifs[i], "type", "veth", "peer", "name",
                  self.ns_ifs[i], "netns", ns])
             run(["ip", "addr", "add", self.gateway(i) + "/24", "dev", self.root_ifs[i]])
@@ -720,9 +744,11 @@ def main():
     net = WanNet(free_net(), args.delay)
     domains = [Domain(k, net.net) for k in range(1, DOMAINS + 1)]
 
-    exit_on_sigterm()
+    exit_once_on_signal()
+    started = []
     try:
         with servers_run("upesi-bench-wan-") as (workdir, peers):
+            started = peers
             os.chmod(workdir, 0o755)
             net.create(domains)
             delay_mode = net.add_delays(peers, str(workdir))
@@ -779,6 +805,7 @@ def main():
 
             report(args, info, delay_mode, rtts, pairs, servers, results, delayer_said)
     finally:
+        stop_all(started)  # done by servers_run unless a stop failed there
         net.remove()
 
 
