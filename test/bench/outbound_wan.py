@@ -333,6 +333,9 @@ class Mx(NsProcess):
     def stats(self):
         return json.loads(self.ask("stats"))
 
+    def sessions(self):
+        return json.loads(self.ask("sessions"))
+
     def reset(self):
         if self.ask("reset") != "ok":
             raise RuntimeError("%s: reset refused" % self.name)
@@ -369,6 +372,11 @@ class Mxs:
     def reset(self):
         for mx in self.mxs:
             mx.reset()
+
+    def stuck(self, idle_s=5):
+        """The open sessions whose last reply is older than idle_s, longest idle first."""
+        found = [s for mx in self.mxs for s in mx.sessions() if s["idle_s"] >= idle_s]
+        return sorted(found, key=lambda s: -s["idle_s"])
 
     def cpu_s(self):
         return sum(tree_cpu_s(p.pid) for p in self.mxs + self.helpers)
@@ -645,9 +653,14 @@ def drain(server, mxs, domains, n, tag, args):
     cpu0 = tree_cpu_s(server.pid)
     server.release()
     t0 = time.monotonic()
-    wait_until(lambda: mxs.messages() >= n and server.queued() == 0, args.timeout,
-               lambda: "%s: the queue to drain (MXs have %d of %d, queue %d)" % (
-                   server.name, mxs.messages(), n, server.queued()), interval=0.05)
+    try:
+        wait_until(lambda: mxs.messages() >= n and server.queued() == 0, args.timeout,
+                   lambda: "%s: the queue to drain (MXs have %d of %d, queue %d)" % (
+                       server.name, mxs.messages(), n, server.queued()), interval=0.05)
+    except TimeoutError:
+        print("%s: sessions idle at the MXs: %s" % (server.name, mxs.stuck()[:20]),
+              file=sys.stderr)
+        raise
     t_end = time.monotonic()
     cpu = tree_cpu_s(server.pid) - cpu0
     mx_cpu = mxs.cpu_s() - mx_cpu0
@@ -722,6 +735,8 @@ def main():
     ap.add_argument("--postfix-log", choices=["on", "off"], default="on")
     ap.add_argument("--quick", action="store_true", help="1 round of 1000 messages")
     ap.add_argument("--json", help="also write the medians to this file")
+    ap.add_argument("--logs", help="copy the servers' and helpers' logs into this directory "
+                    "at the end (the work directory is removed)")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.messages, args.warmup = 1, 1000, 200
@@ -750,63 +765,82 @@ def main():
         with servers_run("upesi-bench-wan-") as (workdir, peers):
             started = peers
             os.chmod(workdir, 0o755)
-            net.create(domains)
-            delay_mode = net.add_delays(peers, str(workdir))
-            key, cert = workdir / "mx.key", workdir / "mx.crt"
-            run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                 "-subj", "/CN=mx.wan.example", "-keyout", str(key), "-out", str(cert)])
-            mx_list = []
-            for i, ns in enumerate(net.namespaces):
-                mx_list.append(Mx(ns, i, domains, str(cert), str(key), str(workdir)))
-                peers.append(mx_list[-1])
-            mxs = Mxs(mx_list, net.delayers)
-            rtts = [measure_rtt_ms(next(d.address for d in domains if d.namespace == i))
-                    for i in range(len(DELAYS_MS))]
-            zone = DnsZone(domains, workdir)
-            peers.append(zone)
-            zone.check(domains[0])
-            zone.check(domains[-1])
-
-            pairs = []  # (upesi, postfix) with equal limits
-            for nodes in nodes_list:
-                upesi = UpesiWan(args.upesi, workdir, nodes, zone.port, server_cpus)
-                peers.append(upesi)
-                postfix = PostfixWan(workdir, domains, max(nodes, 1), server_cpus,
-                                     args.postfix_log == "on")
-                peers.append(postfix)
-                pairs.append((upesi, postfix))
-            servers = [s for pair in pairs for s in pair]
-            info = versions(args.upesi, workdir)
-            print("delay: %s; RTT by TCP connect (ms): %s" % (
-                delay_mode, ", ".join("%.1f" % r for r in rtts)), flush=True)
-
-            drains = [0]
-
-            def one(server, n):
-                drains[0] += 1
-                return drain(server, mxs, domains, n, "w%d" % drains[0], args)
-
-            for server in servers:
-                r = one(server, args.warmup)
-                print("warm-up %s: %.0f msgs/s" % (server.name, r["rate"]), flush=True)
-            results = {s.name: [] for s in servers}
-            for rnd in range(args.rounds):
-                for server in servers:  # interleaved, so drift hits every server alike
-                    r = one(server, args.messages)
-                    results[server.name].append(r)
-                    print("round %d %s: %.0f msgs/s, %.3f cpu ms/msg, %d connections, "
-                          "MXs %.0f%% of a CPU" % (rnd + 1, server.name, r["rate"], r["cpu_ms"],
-                                                   r["connections"], 100 * r["mx_cpu_share"]),
-                          flush=True)
-            delayer_said = []
-            for d in net.delayers:
-                d.stop()
-                delayer_said.append("%s: %s" % (d.name, d.said))
-
-            report(args, info, delay_mode, rtts, pairs, servers, results, delayer_said)
+            try:
+                run_bench(args, net, domains, nodes_list, server_cpus, workdir, peers)
+            finally:
+                if args.logs:
+                    keep_logs(workdir, args.logs)
     finally:
         stop_all(started)  # done by servers_run unless a stop failed there
         net.remove()
+
+
+def run_bench(args, net, domains, nodes_list, server_cpus, workdir, peers):
+    """Sets up the network, the MXs, the resolver and the servers, runs the drains and prints
+    the report."""
+    net.create(domains)
+    delay_mode = net.add_delays(peers, str(workdir))
+    key, cert = workdir / "mx.key", workdir / "mx.crt"
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=mx.wan.example", "-keyout", str(key), "-out", str(cert)])
+    mx_list = []
+    for i, ns in enumerate(net.namespaces):
+        mx_list.append(Mx(ns, i, domains, str(cert), str(key), str(workdir)))
+        peers.append(mx_list[-1])
+    mxs = Mxs(mx_list, net.delayers)
+    rtts = [measure_rtt_ms(next(d.address for d in domains if d.namespace == i))
+            for i in range(len(DELAYS_MS))]
+    zone = DnsZone(domains, workdir)
+    peers.append(zone)
+    zone.check(domains[0])
+    zone.check(domains[-1])
+
+    pairs = []  # (upesi, postfix) with equal limits
+    for nodes in nodes_list:
+        upesi = UpesiWan(args.upesi, workdir, nodes, zone.port, server_cpus)
+        peers.append(upesi)
+        postfix = PostfixWan(workdir, domains, max(nodes, 1), server_cpus,
+                             args.postfix_log == "on")
+        peers.append(postfix)
+        pairs.append((upesi, postfix))
+    servers = [s for pair in pairs for s in pair]
+    info = versions(args.upesi, workdir)
+    print("delay: %s; RTT by TCP connect (ms): %s" % (
+        delay_mode, ", ".join("%.1f" % r for r in rtts)), flush=True)
+
+    drains = [0]
+
+    def one(server, n):
+        drains[0] += 1
+        return drain(server, mxs, domains, n, "w%d" % drains[0], args)
+
+    for server in servers:
+        r = one(server, args.warmup)
+        print("warm-up %s: %.0f msgs/s" % (server.name, r["rate"]), flush=True)
+    results = {s.name: [] for s in servers}
+    for rnd in range(args.rounds):
+        for server in servers:  # interleaved, so drift hits every server alike
+            r = one(server, args.messages)
+            results[server.name].append(r)
+            print("round %d %s: %.0f msgs/s, %.3f cpu ms/msg, %d connections, "
+                  "MXs %.0f%% of a CPU" % (rnd + 1, server.name, r["rate"], r["cpu_ms"],
+                                           r["connections"], 100 * r["mx_cpu_share"]),
+                  flush=True)
+    delayer_said = []
+    for d in net.delayers:
+        d.stop()
+        delayer_said.append("%s: %s" % (d.name, d.said))
+
+    report(args, info, delay_mode, rtts, pairs, servers, results, delayer_said)
+
+
+def keep_logs(workdir, dest):
+    """Copies the logs (and Postfix's maillogs) of the work directory into dest."""
+    dest = pathlib.Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in list(workdir.glob("*.log")) + list(workdir.glob("*/maillog")):
+        name = path.name if path.parent == workdir else path.parent.name + ".maillog"
+        shutil.copy(path, dest / name)
 
 
 def report(args, info, delay_mode, rtts, pairs, servers, results, delayer_said):

@@ -10,7 +10,7 @@ unique per message in the benchmark, so the first attempt of every message to a 
 domain is deferred, exactly once.
 
 Written for speed rather than generality (the MXs must not be what limits the senders):
-asyncio with a hand-made SMTP reader. EHLO offers what Postfix's smtpd offers by default
+asyncio with a hand-made SMTP reader, TLS through memory BIOs. EHLO offers what Postfix's smtpd offers by default
 (PIPELINING, SIZE, ENHANCEDSTATUSCODES, 8BITMIME, DSN, SMTPUTF8, CHUNKING, and STARTTLS where
 the kind says so; parameters of MAIL and RCPT are taken and ignored); the replies to
 pipelined commands go out in one write, as smtpd sends them. Messages (DATA or BDAT) are
@@ -22,14 +22,18 @@ Control, one line each on stdin, one answer line on stdout:
            (opened), "tls" (handshakes done), "tls_failed", "deferrals", "transactions" (MAIL
            commands), "errors" (5xx replies to bad commands), "open" (connections now),
            "flights" (writes of replies, the banner, 221s, 421s and TLS handshakes left out:
-           each is a reply a sender waited for, about one round trip), "first"/"last" (time.monotonic() of the
-           first and last message accepted, or null), "last_first_try" (of the last message
-           to an address that does not defer), "busy_seconds" (summed over the connections:
+           each is a reply a sender waited for, about one round trip), "first"/"last"
+           (time.monotonic() of the first and last message accepted, or null),
+           "last_first_try" (of the last message to an address that does not defer),
+           "busy_seconds" (summed over the connections:
            from accept to the last reply written other than the 221 to QUIT, so a
            connection's idle end, as in a sender's pool, is left out)}
   reset   zeroes every counter and forgets recipients; connections still open get
           "421 4.4.2 idle timeout" and are closed (as an MX's idle timeout would), so that a
           sender starts cold; answers "ok"
+  sessions  the open connections: [{"mx", "peer", "age_s", "idle_s" (since the last reply),
+          "last_verb", "tls", "handshaking", "in_data", "chunk_left", "buffered",
+          "closing"}] (to see where a stuck session stands)
 End of stdin (or SIGTERM) stops it.
 """
 import asyncio
@@ -89,13 +93,15 @@ class Session(asyncio.Protocol):
         self.scanned = 0  # bytes of the DATA message already searched for its end
         self.chunk_left = 0  # bytes of the current BDAT chunk still to come
         self.chunk_last = False
-        self.in_tls = False
-        self.tls_pending = False  # between STARTTLS and the end of the handshake
+        self.in_tls = False  # the handshake is done
+        self.tls = None  # the ssl.SSLObject once STARTTLS is answered
+        self.tls_in = self.tls_out = None  # its memory BIOs
         self.greeted = False
         self.sender = None
         self.rcpts = []
         self.closing = False
         self.opened = self.active = time.monotonic()  # accepted; last reply written
+        self.last_verb = ""
 
     def current(self):
         """Whether this session counts (it was not opened before the last reset)."""
@@ -113,10 +119,16 @@ class Session(asyncio.Protocol):
         if self.current():
             self.counters.busy_seconds += self.active - self.opened
 
+    def write(self, data):
+        if self.tls is not None:
+            self.tls.write(data)
+            data = self.tls_out.read()
+        self.transport.write(data)
+
     def send(self, out, work=True):
         """Writes the replies; `work` is false for the 221 to QUIT, which a sender may send
         long after its last message (closing an idle pooled connection)."""
-        self.transport.write(b"".join(out))
+        self.write(b"".join(out))
         out.clear()
         if work:
             self.active = time.monotonic()
@@ -125,11 +137,11 @@ class Session(asyncio.Protocol):
     def data_received(self, data):
         if self.closing:
             return
+        if self.tls is not None:
+            data = self.tls_received(data)
+            if data is None:
+                return
         self.buf += data
-        if self.tls_pending:
-            # Data that comes with the client's last handshake flight is handed on before
-            # start_tls returns: keep it until the session knows its new transport.
-            return
         out = []
         while not self.closing and self.buf:
             if self.chunk_left:
@@ -215,6 +227,7 @@ class Session(asyncio.Protocol):
     def command(self, line, out):
         verb, _, arg = line.partition(" ")
         verb = verb.upper()
+        self.last_verb = verb[:12]
         c = self.counters
         if verb in ("EHLO", "HELO"):
             self.greeted = True
@@ -283,41 +296,62 @@ class Session(asyncio.Protocol):
             out.append(b"220 2.0.0 Ready to start TLS\r\n")
             self.send(out)
             self.buf = b""  # RFC 3207: nothing may follow STARTTLS before the handshake
-            self.tls_pending = True
-            asyncio.ensure_future(self.start_tls())
+            self.tls_in, self.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            self.tls = self.mx.tls_context.wrap_bio(self.tls_in, self.tls_out,
+                                                    server_side=True)
             return "starttls"
         else:
             out.append(b"502 5.5.2 Error: command not recognized\r\n")
             c.errors += 1
         return None
 
-    async def start_tls(self):
-        raw = self.transport
+    def tls_received(self, data):
+        """TLS in memory BIOs (not asyncio's start_tls, so that the bytes a client sends with
+        its last handshake flight, EHLO, are surely read): feeds data to the handshake or
+        decrypts it; returns the plain bytes, or None when there are none (yet)."""
+        self.tls_in.write(data)
         try:
-            self.transport = await self.mx.loop.start_tls(raw, self, self.mx.tls_context,
-                                                          server_side=True)
-        except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError):
-            if self.current():
+            if not self.in_tls:
+                try:
+                    self.tls.do_handshake()
+                except ssl.SSLWantReadError:
+                    self.flush_tls()
+                    return None
+                self.in_tls = True
+                self.greeted = False
+                self.sender, self.rcpts = None, []
+                if self.current():
+                    self.counters.tls += 1
+            plain = []
+            while True:
+                try:
+                    chunk = self.tls.read(65536)
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                    break
+                if not chunk:
+                    break
+                plain.append(chunk)
+            self.flush_tls()  # the session tickets after the handshake, for one
+            return b"".join(plain)
+        except (ssl.SSLError, OSError):
+            if not self.in_tls and self.current():
                 self.counters.tls_failed += 1
             self.closing = True
-            raw.abort()
-            return
-        self.in_tls = True
-        self.tls_pending = False
-        self.greeted = False
-        self.sender, self.rcpts = None, []
-        if self.current():
-            self.counters.tls += 1
-        if self.buf:
-            self.data_received(b"")
+            self.transport.abort()
+            return None
+
+    def flush_tls(self):
+        pending = self.tls_out.read()
+        if pending:
+            self.transport.write(pending)
 
     def idle_close(self):
         if not self.closing and self.transport is not None:
             self.closing = True
             try:
-                self.transport.write(b"421 4.4.2 idle timeout\r\n")
+                self.write(b"421 4.4.2 idle timeout\r\n")
                 self.transport.close()
-            except (OSError, RuntimeError):
+            except (OSError, RuntimeError, ssl.SSLError):
                 self.transport.abort()
 
 
@@ -336,8 +370,21 @@ class MX:
                                           listener.address, 25, backlog=1024,
                                           reuse_address=True)
 
+    def describe(self, session, now):
+        peer = session.transport.get_extra_info("peername") if session.transport else None
+        return {"mx": session.listener.address, "peer": "%s:%s" % peer[:2] if peer else "?",
+                "age_s": round(now - session.opened, 3),
+                "idle_s": round(now - session.active, 3), "last_verb": session.last_verb,
+                "tls": session.in_tls,
+                "handshaking": session.tls is not None and not session.in_tls,
+                "in_data": session.in_data, "chunk_left": session.chunk_left,
+                "buffered": len(session.buf), "closing": session.closing}
+
     def control(self, line):
         c = self.counters
+        if line == "sessions":
+            now = time.monotonic()
+            return json.dumps([self.describe(s, now) for s in self.sessions])
         if line == "stats":
             mine = [s for s in self.sessions if s.current()]
             return json.dumps({
