@@ -75,12 +75,25 @@ per message (user+system of its process tree from the release to the end, reaped
 included: Upesi's master and worker(s); Postfix's master, qmgr, smtp, tlsmgr, scache, defer
 and the rest); the MXs' counts of connections, TLS handshakes and deferrals; the seconds from
 the release to the first message. Each figure is the median of the rounds with min-max, and
-the msgs/s ratio Upesi/Postfix is taken round by round (paired) before its median.
+the msgs/s ratio Upesi/Postfix is taken round by round (paired) before its median. The target
+line compares the first --nodes value's pair (shipped: nodes=1).
+
+Where the time goes, a second table, all seen from the MXs (wan_mx.py): seconds from the
+release to the last message and to the last message at a domain that does not defer (the rest
+is the retry tail); deliveries in flight on average (connection-seconds at work: each
+connection's setup from accept to its first MAIL, each transaction from MAIL to its last reply,
+both plus the RTT; a pooled connection's idle time left out; divided by the drain time) against
+the limit; those connection-seconds per message; connections per message; reply flights per
+message (replies a sender waited for: about one round trip each, TLS handshakes not counted).
+At equal concurrency, msgs/s = deliveries in flight / connection-seconds per message: a server
+that fills its limit is faster only by spending fewer round trips per message (fewer new
+connections, fewer commands waited for) or by a shorter retry tail.
 
 CPUs: with 2 or more, the servers run on the last CPU (taskset; Postfix's master and its
 children pinned once it runs), and this script, smtp-source, dnsmasq, the MXs and the delay
 processes on the others; the MXs' and delayers' CPU during the drains is printed, to show they
-are not what limits the rate. The work directory (queues) must not be on tmpfs.
+are not what limits the rate, and how late the delay processes released packets (mean and
+worst). The work directory (queues) must not be on tmpfs; --logs DIR keeps every log.
 """
 import argparse
 import json
@@ -328,7 +341,8 @@ class Mx(NsProcess):
     def __init__(self, ns, i, domains, cert, key, logdir):
         specs = ["%s,%s,%s" % (d.address, d.name, d.kind) for d in domains if d.namespace == i]
         super().__init__("mx-%dms" % DELAYS_MS[i], ns,
-                         [sys.executable, str(HERE / "wan_mx.py"), cert, key] + specs, logdir)
+                         [sys.executable, str(HERE / "wan_mx.py"), cert, key, str(DELAYS_MS[i])]
+                         + specs, logdir)
 
     def stats(self):
         return json.loads(self.ask("stats"))
@@ -877,22 +891,28 @@ def report(args, info, delay_mode, rtts, pairs, servers, results, delayer_said):
             col("rate"), col("start_s", "%.2f"), col("connections"), col("tls"),
             col("deferrals")))
     print()
-    print("Where the time goes (seen from the MXs): connections busy = connection-seconds "
-          "(accept to last reply) / drain time; reply flights = replies a sender waited for, "
-          "per message (TLS handshakes not counted); s to the last first-try delivery = "
-          "release to the last message at a domain that does not defer.")
+    print("Where the time goes (seen from the MXs): connections at work = connection-seconds "
+          "at work (setup, accept to first MAIL, and each transaction, MAIL to its last reply, "
+          "each plus the RTT; idle time in a pool left out) / drain time, i.e. deliveries in "
+          "flight on average; ms per msg = those connection-seconds per message; reply flights "
+          "= replies a sender waited for, per message (TLS handshakes not counted); s to the "
+          "last first-try delivery = release to the last message at a domain that does not "
+          "defer.")
     print()
-    print("| server | drain s | s to the last first-try delivery | connections busy (mean) | "
-          "connection ms per msg | reply flights per msg | MX + delay CPU % |")
-    print("|---|---|---|---|---|---|---|")
+    print("| server | drain s | s to the last first-try delivery | connections at work "
+          "(mean) | connection ms per msg | connections per msg | reply flights per msg | "
+          "MX + delay CPU % |")
+    print("|---|---|---|---|---|---|---|---|")
     for server in servers:
         runs = results[server.name]
 
         def col(key, fmt="%.0f"):
             return spread([r[key] for r in runs], fmt)
-        print("| %s | %s | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
             server.name, col("drain_s", "%.2f"), col("first_tries_s", "%.2f"),
-            col("busy_connections"), col("busy_ms_per_msg"), col("flights_per_msg", "%.1f"),
+            col("busy_connections"), col("busy_ms_per_msg"),
+            spread([r["connections"] / args.messages for r in runs], "%.2f"),
+            col("flights_per_msg", "%.1f"),
             spread([100 * r["mx_cpu_share"] for r in runs])))
     print()
     ratios = {}

@@ -2,7 +2,9 @@
 """The receiving MXs of outbound_wan.py: one process serving many addresses on port 25, each
 address the MX of one domain, plain or with STARTTLS, accepting at once or deferring first.
 
-    ip netns exec NS wan_mx.py CERT KEY ADDRESS,DOMAIN,KIND [ADDRESS,DOMAIN,KIND ...]
+    ip netns exec NS wan_mx.py CERT KEY RTT_MS ADDRESS,DOMAIN,KIND [...]
+
+RTT_MS is the round trip to this namespace (for busy_seconds below).
 
 KIND is `plain`, `tls` (STARTTLS offered, with CERT/KEY), `defer` (a recipient's first RCPT
 gets 451 4.7.1, as greylisting does; the retry is accepted) or `tls+defer`. Recipients are
@@ -10,11 +12,11 @@ unique per message in the benchmark, so the first attempt of every message to a 
 domain is deferred, exactly once.
 
 Written for speed rather than generality (the MXs must not be what limits the senders):
-asyncio with a hand-made SMTP reader, TLS through memory BIOs. EHLO offers what Postfix's smtpd offers by default
-(PIPELINING, SIZE, ENHANCEDSTATUSCODES, 8BITMIME, DSN, SMTPUTF8, CHUNKING, and STARTTLS where
-the kind says so; parameters of MAIL and RCPT are taken and ignored); the replies to
-pipelined commands go out in one write, as smtpd sends them. Messages (DATA or BDAT) are
-counted and thrown away.
+asyncio with a hand-made SMTP reader, TLS through memory BIOs. EHLO offers what Postfix's
+smtpd offers by default (PIPELINING, SIZE, ENHANCEDSTATUSCODES, 8BITMIME, DSN, SMTPUTF8,
+CHUNKING, and STARTTLS where the kind says so; parameters of MAIL and RCPT are taken and
+ignored); the replies to pipelined commands go out in one write, as smtpd sends them.
+Messages (DATA or BDAT) are counted and thrown away.
 
 Control, one line each on stdin, one answer line on stdout:
   stats   {"messages", "recipients" (distinct), "duplicates" (a recipient delivered again),
@@ -25,9 +27,11 @@ Control, one line each on stdin, one answer line on stdout:
            each is a reply a sender waited for, about one round trip), "first"/"last"
            (time.monotonic() of the first and last message accepted, or null),
            "last_first_try" (of the last message to an address that does not defer),
-           "busy_seconds" (summed over the connections:
-           from accept to the last reply written other than the 221 to QUIT, so a
-           connection's idle end, as in a sender's pool, is left out)}
+           "busy_seconds" (the time senders' connections were at work: per connection its
+           setup, from accept to its first MAIL, and per transaction, from MAIL to its last
+           reply (250 after the message, or the RSET after a refusal), each plus RTT_MS, as
+           the sender sees a reply that much later and its SYN went out that much earlier;
+           the idle time of a pooled connection between transactions is left out)}
   reset   zeroes every counter and forgets recipients; connections still open get
           "421 4.4.2 idle timeout" and are closed (as an MX's idle timeout would), so that a
           sender starts cold; answers "ok"
@@ -101,6 +105,8 @@ class Session(asyncio.Protocol):
         self.rcpts = []
         self.closing = False
         self.opened = self.active = time.monotonic()  # accepted; last reply written
+        self.set_up = False  # its setup (accept to first MAIL) is counted
+        self.txn_start = None  # when the MAIL of the transaction under way came
         self.last_verb = ""
 
     def current(self):
@@ -116,8 +122,18 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.mx.sessions.discard(self)
+        if not self.set_up:
+            self.busy(self.opened, self.active)  # a connection that sent no MAIL
+        self.end_transaction(self.active)
+
+    def busy(self, start, end):
         if self.current():
-            self.counters.busy_seconds += self.active - self.opened
+            self.counters.busy_seconds += end - start + self.mx.rtt
+
+    def end_transaction(self, at):
+        if self.txn_start is not None:
+            self.busy(self.txn_start, at)
+            self.txn_start = None
 
     def write(self, data):
         if self.tls is not None:
@@ -216,6 +232,7 @@ class Session(asyncio.Protocol):
             c.first = c.last
         if not self.listener.defer:
             c.last_first_try = c.last
+        self.end_transaction(c.last)
         self.sender, self.rcpts = None, []
         out.append(b"250 2.0.0 Ok: queued\r\n")
 
@@ -241,6 +258,12 @@ class Session(asyncio.Protocol):
             out.append("".join("250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", text)
                                for i, text in enumerate(lines)).encode())
         elif verb == "MAIL":
+            now = time.monotonic()
+            if not self.set_up:
+                self.set_up = True
+                self.busy(self.opened, now)
+            self.end_transaction(self.active)  # one ended without RSET
+            self.txn_start = now
             c.transactions += 1
             if not self.greeted or self.sender is not None:
                 out.append(b"503 5.5.1 Error: nested MAIL command\r\n")
@@ -283,6 +306,7 @@ class Session(asyncio.Protocol):
             if self.chunk_left == 0:
                 self.end_chunk(out)
         elif verb == "RSET":
+            self.end_transaction(time.monotonic())
             self.sender, self.rcpts = None, []
             out.append(b"250 2.0.0 Ok\r\n")
         elif verb == "NOOP":
@@ -356,8 +380,9 @@ class Session(asyncio.Protocol):
 
 
 class MX:
-    def __init__(self, loop, cert, key, listeners):
+    def __init__(self, loop, cert, key, rtt_ms, listeners):
         self.loop = loop
+        self.rtt = rtt_ms / 1000.0
         self.counters = Counters()
         self.sessions = set()
         self.listeners = listeners
@@ -386,7 +411,6 @@ class MX:
             now = time.monotonic()
             return json.dumps([self.describe(s, now) for s in self.sessions])
         if line == "stats":
-            mine = [s for s in self.sessions if s.current()]
             return json.dumps({
                 "messages": c.messages, "recipients": len(c.delivered),
                 "duplicates": c.duplicates, "misrouted": c.misrouted,
@@ -394,7 +418,7 @@ class MX:
                 "deferrals": c.deferrals, "transactions": c.transactions, "errors": c.errors,
                 "open": len(self.sessions), "flights": c.flights, "first": c.first,
                 "last": c.last, "last_first_try": c.last_first_try,
-                "busy_seconds": c.busy_seconds + sum(s.active - s.opened for s in mine)})
+                "busy_seconds": c.busy_seconds})
         if line == "reset":
             for session in list(self.sessions):
                 session.idle_close()
@@ -419,10 +443,10 @@ class Control(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def serve(cert, key, specs):
+async def serve(cert, key, rtt_ms, specs):
     loop = asyncio.get_running_loop()
     listeners = [Listener(*spec.split(",")) for spec in specs]
-    mx = MX(loop, cert, key, listeners)
+    mx = MX(loop, cert, key, rtt_ms, listeners)
     await mx.start()
     done = loop.create_future()
     loop.add_signal_handler(signal.SIGTERM, lambda: done.done() or done.set_result(None))
@@ -432,9 +456,9 @@ async def serve(cert, key, specs):
 
 
 def main():
-    if len(sys.argv) < 4:
+    if len(sys.argv) < 5:
         sys.exit(__doc__)
-    asyncio.run(serve(sys.argv[1], sys.argv[2], sys.argv[3:]))
+    asyncio.run(serve(sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]))
 
 
 if __name__ == "__main__":
