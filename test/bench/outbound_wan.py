@@ -53,7 +53,11 @@ allows: Upesi retries a deferred message 1 s after the 451; Postfix minimal_back
 maximal_backoff_time = 1s and queue_run_delay = 1s (its queue manager scans the deferred
 queue once a second, so a retry comes 1 to 2 s after the 451). Postfix keeps its defaults
 otherwise (connection cache on demand, 2 s), Upesi too (10 pooled connections per
-destination, pool_linger 2 s).
+destination, pool_linger 2 s), except that Postfix's qmgr wakes up every second (master.cf
+wakeup 1, Debian: 300): with 1 s retries, a retry sometimes comes while the attempt before
+still holds the queue file; qmgr logs "skipped, still being delivered" and moves the file to
+incoming/, which it reads again only when it wakes up, so that with 300 the message waits
+five minutes (seen here: a drain that never ended). The script counts these per round.
 
 Method, per server and round (servers interleaved round by round, so drift hits all alike;
 a warm-up drain of --warmup messages first):
@@ -587,9 +591,18 @@ class PostfixWan:
         settings.update(self.HELD)
         self.pf = PostfixPeer(workdir, self.name, settings, log=log)
         self.port, self.pid = self.pf.port, self.pf.pid
-        # tlsmgr keeps the TLS session cache (and the PRNG), as in Debian's master.cf.
-        with open(self.pf.etc / "master.cf", "a") as f:
-            f.write("tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n")
+        # tlsmgr keeps the TLS session cache (and the PRNG), as in Debian's master.cf. qmgr
+        # wakes up every second instead of every 300 s: a retry that comes while the attempt
+        # before still holds the file ("skipped, still being delivered") goes to incoming/,
+        # which qmgr reads again only when it wakes up (or new mail comes).
+        master_cf = self.pf.etc / "master.cf"
+        text = master_cf.read_text()
+        qmgr = re.compile(r"^(qmgr\s+unix\s+\S+\s+\S+\s+\S+\s+)300(\s)", re.M)
+        if not qmgr.search(text):
+            raise RuntimeError("%s: no qmgr line with wakeup 300 in master.cf" % self.name)
+        text = qmgr.sub(r"\g<1>1\2", text)
+        master_cf.write_text(text + "tlsmgr    unix  -       -       n       1000?   1       "
+                             "tlsmgr\n")
         self.pf.set(**self.HELD)  # the reload reads master.cf again
         pin_tree(self.pid, cpus)
         self.held = True
@@ -600,9 +613,25 @@ class PostfixWan:
             self.held = True
 
     def release(self):
+        self.log_pos = self._log_size()
         self.pf.set(**self.RELEASED)
         self.pf.flush()
         self.held = False
+
+    def _log_size(self):
+        try:
+            return self.pf.maillog.stat().st_size
+        except OSError:
+            return 0
+
+    def set_aside(self):
+        """Retries qmgr found still being delivered since the release (see __init__)."""
+        try:
+            with open(self.pf.maillog, "rb") as f:
+                f.seek(self.log_pos)
+                return f.read().count(b"skipped, still being delivered")
+        except OSError:
+            return 0
 
     def queued(self):
         return self.pf.queued()
@@ -704,6 +733,7 @@ def drain(server, mxs, domains, n, tag, args):
             "busy_ms_per_msg": s["busy_seconds"] * 1000 / n,
             "flights_per_msg": s["flights"] / n,
             "first_tries_s": (s["last_first_try"] or last) - t0,
+            "set_aside": server.set_aside() if hasattr(server, "set_aside") else 0,
             "mx_cpu_share": mx_cpu / (t_end - t0)}
 
 
@@ -928,6 +958,12 @@ def report(args, info, delay_mode, rtts, pairs, servers, results, delayer_said):
             upesi.name, postfix.name, spread(rate, "%.2f"), spread(cpu, "%.2f")))
         if shipped is None:
             shipped = (upesi, postfix, statistics.median(rate))
+    for server in servers:
+        aside = [r["set_aside"] for r in results[server.name]]
+        if any(aside):
+            print("%s: retries found still being delivered (qmgr: \"skipped, still being "
+                  "delivered\", then incoming/ until its next wake-up), per round: %s" % (
+                      server.name, " ".join(str(a) for a in aside)))
     for line in delayer_said:
         print("delay process %s" % line)
     for server in servers:
