@@ -16,11 +16,12 @@ from conftest import free_port
 PEERS = pathlib.Path(__file__).resolve().parent / "peers"
 
 
-def start_peer(script, out, env=None):
-    """Starts peers/<script> PORT OUT on a free loopback port; returns (port, process)."""
+def start_peer(script, out, env=None, args=()):
+    """Starts peers/<script> PORT OUT [ARGS] on a free loopback port; returns (port, process)."""
     out.mkdir()
     port = free_port()
-    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / script), str(port), str(out)],
+    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / script), str(port), str(out)]
+                            + [str(a) for a in args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "ready"
     return port, proc
@@ -373,6 +374,33 @@ def test_the_next_message_follows_a_final_dot_before_its_reply(start_server, ins
         assert stats["messages"] == 12
         assert stats["pipelined"] >= 8, stats
         assert stats["connections"] <= 4, stats  # 2 at a time; at most one more behind each
+    finally:
+        stop_peer(proc)
+
+
+def test_deliveries_wait_for_a_connection_in_use_rather_than_open_one(start_server, install,
+                                                                     tmp_path):
+    """An MX whose greeting takes 0.5 s (a distant one's setup: connect, EHLO, STARTTLS) and
+    20 messages released at once, 10 at a time: each delivery that finds every connection busy
+    waits for the next turn on one of them, one waiter per connection, instead of paying for a
+    setup of its own, so about half as many connections are opened as deliveries start."""
+    out = tmp_path / "slow"
+    port, proc = start_peer("slow_dot_mx.py", out, args=(0.2, 0.5))
+    try:
+        limits = "destination_concurrency_max=10\n"
+        server = relay_server(start_server, port, outbound=limits + "disabled=true\n")
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+            for i in range(20):
+                s.sendmail("alice@client.example", ["user%d@example.net" % i],
+                           "Subject: turn %d\r\n\r\nhello\r\n" % i)
+        assert len(queue_files(install)) == 20
+        (install / "config" / "outbound.ini").write_text(
+            "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + limits)
+        assert queue_empties(install, timeout=30)
+        stats = json.loads((out / "stats.json").read_text())
+        assert stats["messages"] == 20, stats
+        # 10 at once would open 10 without waiting.
+        assert stats["connections"] <= 6, stats
     finally:
         stop_peer(proc)
 

@@ -40,6 +40,7 @@ ConnectionPool::take(const smtp_client::ClientOptions& options) {
       list.pop_back();
       if (client->ready()) {
         reused();
+        inUse(key, client);
         return client;
       }
       client->close(); // the server went away while it idled
@@ -68,7 +69,113 @@ ConnectionPool::open(const smtp_client::ClientOptions& options) {
         return m.counter(metrics::MetricId::NextHopConnectionsOpened);
       })
       .add();
-  return std::make_shared<smtp_client::SmtpClient>(loop_, options);
+  auto client = std::make_shared<smtp_client::SmtpClient>(loop_, options);
+  inUse(keyOf(options), client);
+  return client;
+}
+
+bool ConnectionPool::await(const smtp_client::ClientOptions& options, Waiter waiter) {
+  const std::string key = keyOf(options);
+  const std::size_t live = liveInUse(key);
+  auto& waiting = waiters_[key];
+  if (waiting.size() >= live) {
+    if (waiting.empty()) {
+      waiters_.erase(key);
+    }
+    return false;
+  }
+  waiting.push_back(std::move(waiter));
+  return true;
+}
+
+void ConnectionPool::forget(const smtp_client::ClientOptions& options,
+                            const std::shared_ptr<smtp_client::SmtpClient>& client) {
+  if (!client) {
+    return;
+  }
+  const std::string key = keyOf(options);
+  if (auto it = offered_.find(key); it != offered_.end()) {
+    std::erase_if(it->second, [&client](const auto& weak) {
+      auto c = weak.lock();
+      return !c || c == client;
+    });
+    if (it->second.empty()) {
+      offered_.erase(it);
+    }
+  }
+  notInUse(key, client.get());
+  wakeExcessWaiters(key);
+}
+
+void ConnectionPool::inUse(const std::string& key,
+                           const std::shared_ptr<smtp_client::SmtpClient>& client) {
+  in_use_[key].push_back(client);
+}
+
+void ConnectionPool::notInUse(const std::string& key, const smtp_client::SmtpClient* client) {
+  auto it = in_use_.find(key);
+  if (it == in_use_.end()) {
+    return;
+  }
+  std::erase_if(it->second, [client](const auto& weak) {
+    auto c = weak.lock();
+    return !c || c.get() == client;
+  });
+  if (it->second.empty()) {
+    in_use_.erase(it);
+  }
+}
+
+std::size_t ConnectionPool::liveInUse(const std::string& key) {
+  auto it = in_use_.find(key);
+  if (it == in_use_.end()) {
+    return 0;
+  }
+  std::erase_if(it->second, [](const auto& weak) { return weak.expired(); });
+  if (it->second.empty()) {
+    in_use_.erase(it);
+    return 0;
+  }
+  return it->second.size();
+}
+
+bool ConnectionPool::handToWaiter(const std::string& key,
+                                  const std::shared_ptr<smtp_client::SmtpClient>& client) {
+  for (;;) {
+    auto it = waiters_.find(key);
+    if (it == waiters_.end()) {
+      return false;
+    }
+    Waiter waiter = std::move(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) {
+      waiters_.erase(it);
+    }
+    if (waiter(client)) {
+      reused_
+          .get([](metrics::Metrics& m) {
+            return m.counter(metrics::MetricId::NextHopConnectionsReused);
+          })
+          .add();
+      return true;
+    }
+  }
+}
+
+void ConnectionPool::wakeExcessWaiters(const std::string& key) {
+  for (;;) {
+    auto it = waiters_.find(key);
+    if (it == waiters_.end() || it->second.size() <= liveInUse(key)) {
+      return;
+    }
+    // The newest waiter goes; the older ones keep their turn.
+    Waiter waiter = std::move(it->second.back());
+    it->second.pop_back();
+    if (it->second.empty()) {
+      waiters_.erase(it);
+    }
+    waiter(nullptr);
+  }
 }
 
 void ConnectionPool::offer(const smtp_client::ClientOptions& options,
@@ -76,7 +183,11 @@ void ConnectionPool::offer(const smtp_client::ClientOptions& options,
   if (!client || !client->acceptsAnother()) {
     return;
   }
-  auto& list = offered_[keyOf(options)];
+  const std::string key = keyOf(options);
+  if (handToWaiter(key, client)) {
+    return;
+  }
+  auto& list = offered_[key];
   std::erase_if(list, [](const auto& weak) {
     auto c = weak.lock();
     return !c || !c->acceptsAnother();
@@ -89,7 +200,8 @@ void ConnectionPool::release(const smtp_client::ClientOptions& options,
   if (!client) {
     return;
   }
-  if (auto it = offered_.find(keyOf(options)); it != offered_.end()) {
+  const std::string key = keyOf(options);
+  if (auto it = offered_.find(key); it != offered_.end()) {
     std::erase_if(it->second, [&client](const auto& weak) {
       auto c = weak.lock();
       return !c || c == client;
@@ -99,20 +211,28 @@ void ConnectionPool::release(const smtp_client::ClientOptions& options,
     }
   }
   if (client->ready()) {
-    give(options, std::move(client));
+    if (!handToWaiter(key, client)) {
+      give(options, std::move(client));
+    }
   } else if (!client->busy()) {
+    notInUse(key, client.get());
     quit(std::move(client));
+    wakeExcessWaiters(key);
   }
   // else another delivery's message is pipelined on it: that delivery holds it now.
 }
 
 void ConnectionPool::give(const smtp_client::ClientOptions& options,
                           std::shared_ptr<smtp_client::SmtpClient> client) {
+  const std::string key = keyOf(options);
+  if (client) {
+    notInUse(key, client.get());
+  }
   if (!client || !client->ready() || idle_.count() <= 0) {
     quit(std::move(client));
     return;
   }
-  auto& list = idle_clients_[keyOf(options)];
+  auto& list = idle_clients_[key];
   const bool kept = list.size() < per_destination_;
   if (!kept && (linger_.count() <= 0 || list.size() >= per_destination_ + burst_max_)) {
     quit(std::move(client));
@@ -159,6 +279,14 @@ void ConnectionPool::quit(std::shared_ptr<smtp_client::SmtpClient> client) {
   quitting_.quitAndRelease(std::move(client));
 }
 
+std::size_t ConnectionPool::waiterCount() const {
+  std::size_t n = 0;
+  for (const auto& [key, list] : waiters_) {
+    n += list.size();
+  }
+  return n;
+}
+
 std::size_t ConnectionPool::idleCount() const {
   std::size_t n = 0;
   for (const auto& [key, list] : idle_clients_) {
@@ -175,6 +303,8 @@ void ConnectionPool::closeAll() {
   }
   idle_clients_.clear();
   offered_.clear();
+  in_use_.clear();
+  waiters_.clear(); // the deliveries are being aborted
 }
 
 } // namespace upesi::outbound

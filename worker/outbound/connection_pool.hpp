@@ -10,7 +10,13 @@
 // A connection whose message has gone out whole, its reply awaited, is offered too: the next
 // message for that next hop may go out on it at once, pipelined behind the reply (RFC 2920
 // 3.1), so a busy destination costs one round trip a message instead of two. Connections are
-// shared: the delivery that opened one and the one pipelined behind it both hold it. Next-hop
+// shared: the delivery that opened one and the one pipelined behind it both hold it.
+//
+// A delivery that finds none to take may wait for one in use instead of opening its own, one
+// waiter per connection in use: the wait (the rest of one message) costs less than the connect,
+// greeting, EHLO and TLS handshake of a new connection, several round trips to a distant next
+// hop, and the next hop sees fewer connections. A connection that closes wakes the waiters it
+// leaves beyond that count, to open their own. Next-hop
 // connections come from here, opened or reused, and are counted so
 // (outbound_connections_opened_total, outbound_connections_reused_total).
 //
@@ -25,6 +31,8 @@
 #include <uv.h>
 
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +55,17 @@ public:
 
   /// A new client for the destination of `options`, not yet connected.
   std::shared_ptr<smtp_client::SmtpClient> open(const smtp_client::ClientOptions& options);
+
+  /// Called with the connection a waiter gets, or null when it is to open its own; returns
+  /// false when the waiter has gone (the connection then goes to the next one).
+  using Waiter = std::function<bool(std::shared_ptr<smtp_client::SmtpClient>)>;
+  /// After take() found nothing: true if `waiter` waits for a connection in use to the
+  /// destination of `options` (it is called later, never from here); false if the caller
+  /// should open one.
+  bool await(const smtp_client::ClientOptions& options, Waiter waiter);
+  /// A delivery dropped `client` without release(): it failed or was closed.
+  void forget(const smtp_client::ClientOptions& options,
+              const std::shared_ptr<smtp_client::SmtpClient>& client);
 
   /// Keeps `client` for reuse (or says QUIT when the pool for its destination is full).
   void give(const smtp_client::ClientOptions& options,
@@ -74,6 +93,8 @@ public:
   void quit(std::shared_ptr<smtp_client::SmtpClient> client);
 
   std::size_t idleCount() const;
+  /// Deliveries waiting for a connection in use, all destinations together.
+  std::size_t waiterCount() const;
   void closeAll();
 
 private:
@@ -82,6 +103,13 @@ private:
     std::chrono::steady_clock::time_point expires;
   };
   void expire();
+  void inUse(const std::string& key, const std::shared_ptr<smtp_client::SmtpClient>& client);
+  void notInUse(const std::string& key, const smtp_client::SmtpClient* client);
+  std::size_t liveInUse(const std::string& key);
+  /// Gives `client` to the first waiter still there; false if none took it.
+  bool handToWaiter(const std::string& key, const std::shared_ptr<smtp_client::SmtpClient>& client);
+  /// Waiters beyond the connections in use open their own.
+  void wakeExcessWaiters(const std::string& key);
 
   uv_loop_t* loop_;
   std::chrono::seconds idle_{50};
@@ -92,6 +120,9 @@ private:
   // Connections whose message's reply is awaited, by destination; entries whose client has
   // gone or takes no message now are dropped as they are met.
   std::map<std::string, std::vector<std::weak_ptr<smtp_client::SmtpClient>>> offered_;
+  // Connections handed to deliveries and not back yet (idle or closed), by destination.
+  std::map<std::string, std::vector<std::weak_ptr<smtp_client::SmtpClient>>> in_use_;
+  std::map<std::string, std::deque<Waiter>> waiters_;
   smtp_client::QuittingClients quitting_;
   metrics::CachedHandle<metrics::Counter> opened_;
   metrics::CachedHandle<metrics::Counter> reused_;

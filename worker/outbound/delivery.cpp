@@ -346,9 +346,42 @@ void Delivery::tryNextTarget() {
       return;
     }
   }
+  if (!skip_pool_) {
+    // Rather than a connection of our own, the next turn on one in use (the pool says when).
+    std::weak_ptr<Delivery> weak = shared_from_this();
+    const bool waits = context_.pool().await(
+        options, [weak, target](std::shared_ptr<smtp_client::SmtpClient> client) {
+          auto self = weak.lock();
+          if (!self || self->finished_) {
+            return false;
+          }
+          if (!client) {
+            self->connect(target);
+            return true;
+          }
+          if (!client->acceptsAnother() && !client->ready()) {
+            return false;
+          }
+          self->client_ = std::move(client);
+          self->reused_ = true;
+          log::debug({self->logId(), ""}, "outbound: reusing a connection to {} [{}] in turn",
+                     target.mx.exchange, target.ip);
+          self->sendOn();
+          return true;
+        });
+    if (waits) {
+      log::debug({logId(), ""}, "outbound: waiting for a connection in use to {} [{}]",
+                 target.mx.exchange, target.ip);
+      return;
+    }
+  }
+  connect(target);
+}
+
+void Delivery::connect(const dns::MxTarget& target) {
   skip_pool_ = false;
   reused_ = false;
-  client_ = context_.pool().open(options);
+  client_ = context_.pool().open(client_options_);
   auto self = shared_from_this();
   client_->connect([self, target](const smtp_client::Status& status) {
     if (!status.ok()) {
@@ -356,7 +389,7 @@ void Delivery::tryNextTarget() {
       log::info({self->logId(), ""}, "outbound: {}", self->last_error_);
       bool tls_failed = self->client_->security().tls_failed &&
                         self->client_options_.tls.mode == smtp_client::TlsMode::Opportunistic;
-      self->client_.reset();
+      self->dropClient();
       // As Haraka does: a host whose TLS is broken gets mail in clear rather than none, unless
       // fallback_to_plain=false; then it is the next MX's turn, and at the end a deferral.
       if (tls_failed && !self->header_.todo.requiretls &&
@@ -424,7 +457,7 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
       result.message.outcome == smtp_client::Outcome::Temporary) {
     last_error_ =
         fmt::format("{} [{}]: {}", result.remote.host, result.remote.ip, result.message.reason);
-    client_.reset();
+    dropClient();
     if (reused_) {
       // A pooled connection may have died while it idled: once more on a fresh one.
       log::info({logId(), ""}, "outbound: pooled connection failed ({}): connecting afresh",
@@ -449,6 +482,12 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   RecipientResults results = sortRecipients(hmail_->rcptTo(), result);
   context_.pool().release(client_options_, std::move(client_));
   settle(std::move(results));
+}
+
+void Delivery::dropClient() {
+  // Those waiting for this connection's next turn hear that it will not come.
+  auto client = std::move(client_);
+  context_.pool().forget(client_options_, client);
 }
 
 void Delivery::attemptEnded() {
@@ -875,7 +914,7 @@ void Delivery::finish(DeliveryOutcome outcome) {
     } else {
       client_->close();
     }
-    client_.reset();
+    dropClient();
   }
   outcome.counts = counts_;
   outcome.domain = header_.todo.domain;

@@ -75,6 +75,10 @@ private:
   void runGetMx();
   void resolveHosts(std::vector<dns::MxHost> hosts, bool from_dns);
   void tryNextTarget();
+  /// Opens a connection of our own to `target` (client_options_ are set).
+  void connect(const dns::MxTarget& target);
+  /// client_ failed or was closed: let it go, and the pool know.
+  void dropClient();
   /// The attempt's time, from the first connection to now: the next hop answered, or no MX did.
   void attemptEnded();
   void sendOn();

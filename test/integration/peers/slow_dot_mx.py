@@ -3,7 +3,10 @@
 and that records whether the client's next MAIL FROM had already come when it answered (a
 client pipelining the next message behind the dot, RFC 2920 3.1).
 
-usage: slow_dot_mx.py PORT DIR [DELAY]
+usage: slow_dot_mx.py PORT DIR [DELAY [GREETING_DELAY]]
+
+GREETING_DELAY (default 0) delays the greeting, as a distant server's connection setup costs
+several round trips.
 
 Offers PIPELINING; accepts every MAIL and RCPT. After every message it rewrites DIR/stats.json:
 {"connections": N, "messages": N, "pipelined": N} (pipelined: messages whose dot reply found
@@ -16,6 +19,7 @@ import sys
 
 PORT, OUT = int(sys.argv[1]), sys.argv[2]
 DELAY = float(sys.argv[3]) if len(sys.argv) > 3 else 0.3
+GREETING_DELAY = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
 stats = {"connections": 0, "messages": 0, "pipelined": 0}
 
 
@@ -28,6 +32,8 @@ def save():
 
 async def session(reader, writer):
     stats["connections"] += 1
+    if GREETING_DELAY > 0:
+        await asyncio.sleep(GREETING_DELAY)
     writer.write(b"220 slow-dot ESMTP\r\n")
     buffered = b""
 
