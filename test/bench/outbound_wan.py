@@ -116,8 +116,9 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import (ROOT, Peer, free_port, machine_line, queue_files,  # noqa: E402
-                          servers_run, tree_cpu_s, tree_pids, wait_until, write_json)
+from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, machine_line,  # noqa: E402
+                          queue_files, servers_run, tree_cpu_s, tree_pids, wait_until,
+                          write_json)
 from postfix_peer import PostfixPeer  # noqa: E402
 
 SENDER = "sender@example.com"
@@ -130,31 +131,6 @@ KINDS = ("plain",) * 4 + ("tls",) * 4 + ("defer", "tls+defer")
 CONCURRENCY_MAX = 100
 DESTINATION_CONCURRENCY_MAX = 20
 DNS_TTL = 3600
-
-
-def exit_once_on_signal():
-    """As bench_common.exit_on_sigterm (SIGTERM and SIGHUP raise SystemExit, SIGINT
-    KeyboardInterrupt), but only the first signal does: the cleanup it starts (stopping the
-    servers, removing the namespaces) is not cut short by the next one. timeout(1) sends its
-    SIGTERM twice, to the command and to its process group; a second Ctrl-C does the same."""
-    def handler(signum, frame):
-        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            signal.signal(s, signal.SIG_IGN)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit("stopped by signal %d" % signum)
-    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(s, handler)
-
-
-def stop_all(peers):
-    """Stops every peer (each stop() is harmless when it has stopped), the last started first,
-    going on past a failure."""
-    for peer in reversed(peers):
-        try:
-            peer.stop()
-        except Exception as e:  # noqa: BLE001 - the others must still be stopped
-            print("stopping %s: %s" % (getattr(peer, "name", peer), e), file=sys.stderr)
 
 
 def run(argv, check=True, timeout=60):
@@ -803,11 +779,10 @@ def main():
     net = WanNet(free_net(), args.delay)
     domains = [Domain(k, net.net) for k in range(1, DOMAINS + 1)]
 
-    exit_once_on_signal()
-    started = []
+    exit_on_sigterm()
     try:
+        # servers_run stops every server, past a failed stop, before the namespaces go.
         with servers_run("upesi-bench-wan-") as (workdir, peers):
-            started = peers
             os.chmod(workdir, 0o755)
             try:
                 run_bench(args, net, domains, nodes_list, server_cpus, workdir, peers)
@@ -815,7 +790,6 @@ def main():
                 if args.logs:
                     keep_logs(workdir, args.logs)
     finally:
-        stop_all(started)  # done by servers_run unless a stop failed there
         net.remove()
 
 
