@@ -141,6 +141,15 @@ def run(argv, check=True, timeout=60):
     return r
 
 
+def log_lines(path, pattern):
+    """The lines of the log at path matching pattern (none while it cannot be read)."""
+    try:
+        text = pathlib.Path(path).read_text(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if re.search(pattern, line)]
+
+
 def spread(values, fmt="%.0f"):
     """'median (min-max)'."""
     return (fmt + " (" + fmt + "-" + fmt + ")") % (statistics.median(values), min(values),
@@ -475,9 +484,7 @@ class UpesiWan(UpesiOutbound):
 
     def warnings(self):
         """WARN and ERROR lines in its log so far."""
-        text = pathlib.Path(self.peer.log_path).read_text(errors="replace")
-        return [line for line in text.splitlines()
-                if re.search(r"\[(WARN|ERROR|CRIT|ALERT|EMERG)\]", line)]
+        return log_lines(self.peer.log_path, r"\[(WARN|ERROR|CRIT|ALERT|EMERG)\]")
 
 
 class PostfixWan:
@@ -558,12 +565,7 @@ class PostfixWan:
         return deferred == n and self.pf.queued() == n
 
     def warnings(self):
-        try:
-            text = self.pf.maillog.read_text(errors="replace")
-        except OSError:
-            return []
-        return [line for line in text.splitlines()
-                if re.search(r"(warning|error|fatal|panic):", line)]
+        return log_lines(self.pf.maillog, r"(warning|error|fatal|panic):")
 
     def log_tail(self):
         return self.pf.log_tail()
