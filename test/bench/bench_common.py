@@ -290,14 +290,26 @@ def start_sink(counting=False, name="sink", logdir=None, dump_dir=None, role="cl
     return Sink(name, counting, logdir, dump_dir, role)
 
 
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
 def exit_on_sigterm():
     """SIGTERM and SIGHUP raise SystemExit, SIGINT KeyboardInterrupt (even when started with
-    SIGINT ignored, as background jobs are), so that `finally` blocks stop the servers."""
+    SIGINT ignored, as background jobs are), so that `finally` blocks stop the servers. Only
+    the first signal does, the next ones are ignored: the cleanup it starts (stopping the
+    servers, removing what a bench set up) is not cut short. timeout(1) sends its SIGTERM
+    twice, to the command and to its process group; a second Ctrl-C does the same."""
+    owner = os.getpid()
+
     def handler(signum, frame):
+        if os.getpid() == owner:  # a forked child (a pool worker) must stay killable
+            for s in EXIT_SIGNALS:
+                signal.signal(s, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise SystemExit("stopped by signal %d" % signum)
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGHUP, handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for s in EXIT_SIGNALS:
+        signal.signal(s, handler)
 
 
 def show_logs(peers, out):
@@ -312,7 +324,8 @@ def show_logs(peers, out):
 def servers_run(prefix):
     """(a temporary work directory, a list for the servers a bench starts): on the way out the
     log tails are shown after an error, every server in the list is stopped, the last started
-    first (also on Ctrl-C and SIGTERM, see exit_on_sigterm), and the directory is removed."""
+    first (also on Ctrl-C and SIGTERM, see exit_on_sigterm; past a stop that fails, whose error
+    is raised once the rest is done), and the directory is removed."""
     refuse_memory_fs(tempfile.gettempdir())
     workdir = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
     peers = []
@@ -322,9 +335,23 @@ def servers_run(prefix):
         show_logs(peers, sys.stderr)
         raise
     finally:
-        for peer in reversed(peers):
-            peer.stop()
+        failed = stop_all(peers)
         shutil.rmtree(workdir, ignore_errors=True)
+    if failed:
+        raise failed
+
+
+def stop_all(peers):
+    """Stops every peer, the last started first, going on past a failure (printed); returns
+    the first failure, or None."""
+    failed = None
+    for peer in reversed(peers):
+        try:
+            peer.stop()
+        except Exception as e:  # noqa: BLE001 - the others must still be stopped
+            print("stopping %s: %s" % (getattr(peer, "name", peer), e), file=sys.stderr)
+            failed = failed or e
+    return failed
 
 
 def paired_run_parser(doc, rounds=5):

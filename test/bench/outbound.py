@@ -112,37 +112,55 @@ def upesi_concurrency(binary, nodes, domains):
 
 
 class UpesiOutbound:
-    def __init__(self, binary, scripted, workdir, sink, nodes, domains):
-        self.name = upesi_name(nodes)
+    """Upesi relaying what it accepts, deliveries held (outbound.ini disabled=true) until
+    release(). With `scripted` the route plugin sends everything to the sink; without, Upesi
+    finds the MXs itself. outbound_wan.py also sets `name`, `outbound_ini` (lines that
+    outbound.ini keeps besides disabled=), `config` ({file: text}, more config files) and
+    `argv_prefix` (taskset)."""
+
+    def __init__(self, binary, scripted, workdir, sink, nodes, domains, name=None,
+                 outbound_ini="", config=None, argv_prefix=()):
+        self.name = name or upesi_name(nodes)
         self.workers, self.concurrency = upesi_concurrency(binary, nodes, domains)
         self.inst = workdir / self.name
         self.cfg = self.inst / "config"
         self.queue = self.inst / "queue"
+        self.outbound_ini = outbound_ini
         port = free_port()
         subprocess.run([binary, "-i", str(self.inst)], check=True, capture_output=True,
                        timeout=60)
-        (self.inst / "plugins").mkdir(exist_ok=True)
-        shutil.copy(scripted, self.inst / "plugins" / "route.so")
+        if scripted:
+            (self.inst / "plugins").mkdir(exist_ok=True)
+            shutil.copy(scripted, self.inst / "plugins" / "route.so")
+            (self.cfg / "route.ini").write_text("[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n"
+                                                % sink.port)
         (self.cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\n%s" % (
             port, "" if nodes is None else "nodes=%d\n" % nodes))
-        (self.cfg / "plugins").write_text("relay\nroute\n")
+        (self.cfg / "plugins").write_text("relay\nroute\n" if scripted else "relay\n")
         (self.cfg / "relay_acl_allow").write_text("127.0.0.1/32\n")
-        (self.cfg / "route.ini").write_text("[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\n" % sink.port)
-        (self.cfg / "outbound.ini").write_text("[main]\ndisabled=true\n")
+        self._write_outbound(disabled=True)
         (self.cfg / "me").write_text("localhost\n")
+        for file, text in (config or {}).items():
+            (self.cfg / file).write_text(text)
         self.held = True
         self._log_pos = 0
         # The shipped defaults (log.ini's level among them): the binary's own (its source
         # tree's etc/, compiled in), unless UPESI_DEFAULTS_DIR is set.
         env = dict(os.environ)
         env.pop("YES_REALLY_DO_DISCARD", None)
-        self.peer = Peer(self.name, [binary, "-c", str(self.inst)], port, env=env,
-                         log_path=str(workdir / (self.name + ".log")))
+        self.peer = Peer(self.name, list(argv_prefix) + [binary, "-c", str(self.inst)], port,
+                         env=env, log_path=str(workdir / (self.name + ".log")))
         self.port, self.pid = port, self.peer.pid
 
     def describe_concurrency(self):
         return "%d (%d worker%s)" % (self.concurrency, self.workers,
                                      "" if self.workers == 1 else "s")
+
+    def _write_outbound(self, disabled):
+        tmp = self.cfg / ".outbound.ini.new"  # renamed: the server never reads half a file
+        tmp.write_text("[main]\ndisabled=%s\n%s" % ("true" if disabled else "false",
+                                                    self.outbound_ini))
+        os.replace(tmp, self.cfg / "outbound.ini")
 
     def _new_log_lines(self):
         """The complete log lines written since the last call."""
@@ -157,9 +175,7 @@ class UpesiOutbound:
         line = "outbound: deliveries %s" % ("paused" if disabled else "resumed")
         self._new_log_lines()
         seen = [0]
-        tmp = self.cfg / ".outbound.ini.new"
-        tmp.write_text("[main]\ndisabled=%s\n" % ("true" if disabled else "false"))
-        os.replace(tmp, self.cfg / "outbound.ini")
+        self._write_outbound(disabled)
 
         def applied():  # by every worker
             seen[0] += self._new_log_lines().count(line)

@@ -116,8 +116,9 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import (ROOT, Peer, free_port, machine_line, queue_files,  # noqa: E402
-                          servers_run, tree_cpu_s, tree_pids, wait_until, write_json)
+from bench_common import (ROOT, exit_on_sigterm, machine_line, servers_run,  # noqa: E402
+                          tree_cpu_s, tree_pids, wait_until, write_json)
+from outbound import UpesiOutbound  # noqa: E402
 from postfix_peer import PostfixPeer  # noqa: E402
 
 SENDER = "sender@example.com"
@@ -132,37 +133,21 @@ DESTINATION_CONCURRENCY_MAX = 20
 DNS_TTL = 3600
 
 
-def exit_once_on_signal():
-    """As bench_common.exit_on_sigterm (SIGTERM and SIGHUP raise SystemExit, SIGINT
-    KeyboardInterrupt), but only the first signal does: the cleanup it starts (stopping the
-    servers, removing the namespaces) is not cut short by the next one. timeout(1) sends its
-    SIGTERM twice, to the command and to its process group; a second Ctrl-C does the same."""
-    def handler(signum, frame):
-        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            signal.signal(s, signal.SIG_IGN)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit("stopped by signal %d" % signum)
-    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(s, handler)
-
-
-def stop_all(peers):
-    """Stops every peer (each stop() is harmless when it has stopped), the last started first,
-    going on past a failure."""
-    for peer in reversed(peers):
-        try:
-            peer.stop()
-        except Exception as e:  # noqa: BLE001 - the others must still be stopped
-            print("stopping %s: %s" % (getattr(peer, "name", peer), e), file=sys.stderr)
-
-
 def run(argv, check=True, timeout=60):
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise RuntimeError("%s: rc=%d %s" % (" ".join(argv), r.returncode,
                                               (r.stderr or r.stdout).strip()))
     return r
+
+
+def log_lines(path, pattern):
+    """The lines of the log at path matching pattern (none while it cannot be read)."""
+    try:
+        text = pathlib.Path(path).read_text(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if re.search(pattern, line)]
 
 
 def spread(values, fmt="%.0f"):
@@ -469,10 +454,6 @@ class DnsZone:
 
 # ----------------------------------------------------------------------------------- servers
 
-def pinned(argv, cpus):
-    return ["taskset", "-c", cpus] + argv if cpus else argv
-
-
 def pin_tree(pid, cpus):
     """Pins pid and its descendants (their children inherit it)."""
     if not cpus:
@@ -485,82 +466,25 @@ def pin_tree(pid, cpus):
             pass
 
 
-class UpesiWan:
+class UpesiWan(UpesiOutbound):
+    """outbound.py's Upesi, finding the MXs through the zone's resolver (dns.ini), allowed to
+    deliver to private addresses, retrying 1 s after a 451, logging at notice, on the server
+    CPUs."""
+
     def __init__(self, binary, workdir, nodes, dns_port, cpus):
-        self.name = "upesi" if nodes == 1 else "upesi-n%d" % nodes
-        self.workers = max(nodes, 1)
+        super().__init__(
+            binary, None, workdir, None, nodes, DOMAINS,
+            name="upesi" if nodes == 1 else "upesi-n%d" % nodes,
+            outbound_ini="local_mx_ok=true\ntemp_fail_intervals=1s*10\n",
+            config={"log.ini": "[main]\nlevel=notice\n",
+                    "dns.ini": "[main]\nservers=127.0.0.1:%d\ntimeout_ms=1000\ntries=2\n"
+                    % dns_port},
+            argv_prefix=["taskset", "-c", cpus] if cpus else [])
         self.limits = (CONCURRENCY_MAX * self.workers, DESTINATION_CONCURRENCY_MAX * self.workers)
-        self.inst = workdir / self.name
-        self.cfg = self.inst / "config"
-        self.queue = self.inst / "queue"
-        port = free_port()
-        run([binary, "-i", str(self.inst)])
-        (self.cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=%d\n"
-                                           % (port, nodes))
-        (self.cfg / "plugins").write_text("relay\n")
-        (self.cfg / "relay_acl_allow").write_text("127.0.0.1/32\n")
-        (self.cfg / "me").write_text("localhost\n")
-        (self.cfg / "log.ini").write_text("[main]\nlevel=notice\n")
-        (self.cfg / "dns.ini").write_text("[main]\nservers=127.0.0.1:%d\ntimeout_ms=1000\n"
-                                          "tries=2\n" % dns_port)
-        self._write_outbound(disabled=True)
-        self.held = True
-        self._log_pos = 0
-        self.peer = Peer(self.name, pinned([binary, "-c", str(self.inst)], cpus), port,
-                         log_path=str(workdir / (self.name + ".log")))
-        self.port, self.pid = port, self.peer.pid
-
-    def _write_outbound(self, disabled):
-        tmp = self.cfg / ".outbound.ini.new"
-        tmp.write_text("[main]\ndisabled=%s\nlocal_mx_ok=true\ntemp_fail_intervals=1s*10\n"
-                       % ("true" if disabled else "false"))
-        os.replace(tmp, self.cfg / "outbound.ini")
-
-    def _new_log_lines(self):
-        with open(self.peer.log_path, "rb") as f:
-            f.seek(self._log_pos)
-            data = f.read()
-        end = data.rfind(b"\n") + 1
-        self._log_pos += end
-        return data[:end].decode(errors="replace")
-
-    def _set_disabled(self, disabled):
-        line = "outbound: deliveries %s" % ("paused" if disabled else "resumed")
-        self._new_log_lines()
-        seen = [0]
-        self._write_outbound(disabled)
-
-        def applied():  # by every worker
-            seen[0] += self._new_log_lines().count(line)
-            return seen[0] >= self.workers
-        wait_until(applied, 15, "%s: '%s' in its log" % (self.name, line), interval=0.005)
-        self.held = disabled
-
-    def hold(self):
-        if not self.held:
-            self._set_disabled(True)
-
-    def release(self):
-        self._set_disabled(False)
-        os.kill(self.pid, signal.SIGHUP)  # every deferred message due now (none should be)
-
-    def queued(self):
-        return queue_files(self.queue)
-
-    def preloaded(self, n):
-        return self.queued() == n
 
     def warnings(self):
         """WARN and ERROR lines in its log so far."""
-        text = pathlib.Path(self.peer.log_path).read_text(errors="replace")
-        return [line for line in text.splitlines()
-                if re.search(r"\[(WARN|ERROR|CRIT|ALERT|EMERG)\]", line)]
-
-    def log_tail(self):
-        return self.peer.log_tail()
-
-    def stop(self):
-        self.peer.stop()
+        return log_lines(self.peer.log_path, r"\[(WARN|ERROR|CRIT|ALERT|EMERG)\]")
 
 
 class PostfixWan:
@@ -641,12 +565,7 @@ class PostfixWan:
         return deferred == n and self.pf.queued() == n
 
     def warnings(self):
-        try:
-            text = self.pf.maillog.read_text(errors="replace")
-        except OSError:
-            return []
-        return [line for line in text.splitlines()
-                if re.search(r"(warning|error|fatal|panic):", line)]
+        return log_lines(self.pf.maillog, r"(warning|error|fatal|panic):")
 
     def log_tail(self):
         return self.pf.log_tail()
@@ -803,11 +722,10 @@ def main():
     net = WanNet(free_net(), args.delay)
     domains = [Domain(k, net.net) for k in range(1, DOMAINS + 1)]
 
-    exit_once_on_signal()
-    started = []
+    exit_on_sigterm()
     try:
+        # servers_run stops every server, past a failed stop, before the namespaces go.
         with servers_run("upesi-bench-wan-") as (workdir, peers):
-            started = peers
             os.chmod(workdir, 0o755)
             try:
                 run_bench(args, net, domains, nodes_list, server_cpus, workdir, peers)
@@ -815,7 +733,6 @@ def main():
                 if args.logs:
                     keep_logs(workdir, args.logs)
     finally:
-        stop_all(started)  # done by servers_run unless a stop failed there
         net.remove()
 
 
