@@ -80,7 +80,7 @@ from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, 
                           ratio_range, servers_run, shipped_ini, start_sink, summary, wait_until,
                           write_json)
 from exim_peer import EximPeer
-from postfix_peer import HOLD_ALL, PostfixPeer
+from postfix_peer import DISCARD_ALL, HOLD_ALL, TLSMGR, PostfixPeer
 import exim_peer
 
 sys.path.insert(0, str(ROOT / "test" / "integration"))
@@ -144,10 +144,13 @@ def start_upesi(binary, workdir, nodes=None, tls=None, smtp_ini="", metrics=Fals
     return peer
 
 
-def start_postfix(workdir):
-    """Postfix (queue mode only): relay for example.com from 127.0.0.1 into its hold queue
-    (see postfix_peer.HOLD_ALL), logging to its maillog."""
-    return PostfixPeer(workdir, "postfix", dict(HOLD_ALL, **{
+def start_postfix(workdir, tls=None):
+    """Postfix: relay for example.com from 127.0.0.1, in queue mode into its hold queue (see
+    postfix_peer.HOLD_ALL), in discard mode discarded after the end of DATA (DISCARD_ALL: it
+    cannot accept without cleanup taking the message), logging to its maillog. tls: (key PEM,
+    certificate PEM) for STARTTLS (smtpd_tls_security_level=may) at smtpd_tls_loglevel=1: the
+    default 0 logs no protocol or cipher."""
+    settings = dict(HOLD_ALL if MODE == "queue" else DISCARD_ALL, **{
         "relay_domains": "example.com",
         "relay_recipient_maps": "",
         "in_flow_delay": "0",
@@ -155,7 +158,16 @@ def start_postfix(workdir):
         "relay_transport": "discard:",
         "default_transport": "discard:",
         "transport_maps": "inline:{ example.com=discard: }",
-    }), log=True)
+    })
+    services = ""
+    if tls is not None:
+        key, cert = workdir / "postfix_tls_key.pem", workdir / "postfix_tls_cert.pem"
+        key.write_text(tls[0])
+        cert.write_text(tls[1])
+        settings.update(smtpd_tls_security_level="may", smtpd_tls_key_file=str(key),
+                        smtpd_tls_cert_file=str(cert), smtpd_tls_loglevel="1")
+        services = TLSMGR
+    return PostfixPeer(workdir, "postfix", settings, log=True, services=services)
 
 
 def start_exim(workdir):

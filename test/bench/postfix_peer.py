@@ -18,6 +18,8 @@ HOLD_ALL keeps every message the smtpd accepts in the hold queue (written and fs
 cleanup before the 250, as any queue file), where nothing delivers it: mail kept as Upesi keeps
 its own with deliveries disabled, without qmgr, trivial-rewrite's resolving for delivery or a
 transport in the measured window. held(), delete_held() and release_held() work on that queue.
+DISCARD_ALL has cleanup drop every message after the end of DATA instead (nothing stays queued),
+for comparisons with servers that discard.
 """
 import os
 import pathlib
@@ -78,10 +80,17 @@ QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
 # Every message from the benchmark's client into the hold queue, after the end of DATA.
 HOLD_ALL = {"smtpd_end_of_data_restrictions": "check_client_access inline:{127.0.0.1=HOLD}"}
+# Every message from the benchmark's client discarded, after the end of DATA.
+DISCARD_ALL = {"smtpd_end_of_data_restrictions":
+               "check_client_access inline:{127.0.0.1=DISCARD}"}
+
+# Debian's master.cf line for tlsmgr (the TLS PRNG and session cache), for TLS peers.
+TLSMGR = "tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n"
 
 
 class PostfixPeer:
-    def __init__(self, workdir, name, settings, log=True):
+    def __init__(self, workdir, name, settings, log=True, services=""):
+        """services: more master.cf lines (e.g. TLSMGR)."""
         self.name = name
         self.dir = pathlib.Path(workdir) / name
         self.etc = self.dir / "etc"
@@ -103,7 +112,7 @@ class PostfixPeer:
             main.update(maillog_file=str(self.maillog), maillog_file_prefixes=str(self.dir))
         main.update(settings)
         (self.etc / "main.cf").write_text("".join("%s = %s\n" % kv for kv in main.items()))
-        (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
+        (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port) + services)
         try:
             self._run("postfix", "check")
             self._run("postfix", "start", pin=True)
