@@ -12,7 +12,8 @@ any Postfix in service logs every message; PostfixPeer(..., log=False) turns it 
 syslog socket: lines are lost).
 
 The master is started under taskset on the server CPU when the benchmark pinned CPUs
-(bench_common.pin_cpus); its children inherit that.
+(bench_common.pin_cpus); its children inherit that. With cgroup (a bench_common.MemoryCgroup),
+`postfix start` runs in that cgroup, so the master and every child it spawns are charged there.
 
 HOLD_ALL keeps every message the smtpd accepts in the hold queue (written and fsynced by
 cleanup before the 250, as any queue file), where nothing delivers it: mail kept as Upesi keeps
@@ -81,7 +82,7 @@ HOLD_ALL = {"smtpd_end_of_data_restrictions": "check_client_access inline:{127.0
 
 
 class PostfixPeer:
-    def __init__(self, workdir, name, settings, log=True):
+    def __init__(self, workdir, name, settings, log=True, cgroup=None):
         self.name = name
         self.dir = pathlib.Path(workdir) / name
         self.etc = self.dir / "etc"
@@ -106,7 +107,7 @@ class PostfixPeer:
         (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
         try:
             self._run("postfix", "check")
-            self._run("postfix", "start", pin=True)
+            self._run("postfix", "start", pin=True, cgroup=cgroup)
             self.pid = int((self.queue / "pid" / "master.pid").read_text().split()[0])
             wait_port(self.port, pid=self.pid)
         except BaseException as e:
@@ -116,11 +117,13 @@ class PostfixPeer:
             raise RuntimeError("%s: %s\n--- maillog tail ---\n%s" % (name, e, self.log_tail())) \
                 from None
 
-    def _run(self, command, *args, timeout=60, pin=False):
-        """Runs a Postfix command on this instance's config; pin: on the server CPU."""
+    def _run(self, command, *args, timeout=60, pin=False, cgroup=None):
+        """Runs a Postfix command on this instance's config; pin: on the server CPU; cgroup:
+        in that MemoryCgroup."""
         argv = [command, "-c", str(self.etc), *args]
         r = subprocess.run(pinned(argv) if pin else argv, capture_output=True,
-                           text=True, timeout=timeout)
+                           text=True, timeout=timeout,
+                           preexec_fn=cgroup.join if cgroup else None)
         if r.returncode != 0:
             raise RuntimeError("%s -c DIR %s: rc=%d %s%s" % (command, " ".join(args),
                                                              r.returncode, r.stdout, r.stderr))
