@@ -198,7 +198,8 @@ def start_postfix(workdir, n, cgroup):
 
 def server_summary(rounds):
     """The JSON of one server over the rounds: the medians under the names of one round
-    (connections, held and failed: the worst round), their spread, and every round."""
+    (held and established: the worst round; failed: the sum of the rounds), their spread, and
+    every round."""
     out = {}
     for key, value in rounds[0].items():
         values = [r[key] for r in rounds]
