@@ -1,8 +1,9 @@
 """What the benchmark scripts share: free loopback ports, waiting for a server, the CPU of a
 process tree, driving smtp-source, and starting servers (smtp-sink among them) as children that
 are stopped again; pinning the client and the servers to CPUs of their own; the versions under
-every table (and the refusal to measure on tmpfs); also memory and descriptors of a process, the
-files of a queue directory, and building under the build lock."""
+every table (and the refusal to measure on tmpfs); also memory and descriptors of a process, a
+memory cgroup of its own for a server, the files of a queue directory, and building under the
+build lock."""
 import argparse
 import configparser
 import contextlib
@@ -184,11 +185,12 @@ class Peer:
     process group), with its output in a temporary log file. role "server" runs it on the
     server CPU, "client" on the client's (see pin_cpus). ready_line: text the server logs once
     its start-up work is done (it may keep working after it listens), waited for after each
-    start."""
+    start. cgroup: a MemoryCgroup the server (and so every child of it) joins before it execs.
+    """
 
     def __init__(self, name, argv, port, env=None, cwd=None, log_path=None, role="server",
-                 ready_line=None):
-        self.name, self.port, self.ready_line = name, port, ready_line
+                 ready_line=None, cgroup=None):
+        self.name, self.port, self.ready_line, self.cgroup = name, port, ready_line, cgroup
         self.log_path = log_path or tempfile.mktemp(prefix="bench-%s-" % name, suffix=".log")
         self._start = (pinned(argv, role), env, cwd)
         self._spawn("w")
@@ -198,7 +200,8 @@ class Peer:
         self.log = open(self.log_path, mode)
         offset = self.log.tell()
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=cwd, start_new_session=True)
+                                     env=env, cwd=cwd, start_new_session=True,
+                                     preexec_fn=self.cgroup.join if self.cgroup else None)
         self.pid = self.proc.pid
         try:
             wait_port(self.port, self.proc)
@@ -480,11 +483,12 @@ def median_range(values, fmt="%.3f"):
     return "%s (%s–%s)" % (fmt % statistics.median(values), fmt % min(values), fmt % max(values))
 
 
-def ratio_range(values):
+def ratio_range(values, fmt="%.2f"):
     """ "median x (min–max)" of ratios."""
     if not values:
         return "–"
-    return "%.2fx (%.2f–%.2f)" % (statistics.median(values), min(values), max(values))
+    return "%sx (%s–%s)" % (fmt % statistics.median(values), fmt % min(values),
+                            fmt % max(values))
 
 
 def paired_ratios(mine, theirs):
@@ -543,6 +547,190 @@ def proc_usage(pid):
     except (OSError, ValueError, IndexError):
         return None
     return usage if "rss" in usage and "pss" in usage else None
+
+
+def _cgroup_mounts():
+    """{"v2": (mount point, root), "v1": (mount point, root)}: the cgroup v2 hierarchy and the
+    v1 hierarchy with the memory controller, where mounted (root: the cgroup seen at the mount
+    point, "/" outside a cgroup namespace)."""
+    found = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, right = left.split(), right.split()
+            if len(fields) < 5 or len(right) < 3:
+                continue
+            if right[0] == "cgroup2":
+                found.setdefault("v2", (fields[4], fields[3]))
+            elif right[0] == "cgroup" and "memory" in right[2].split(","):
+                found.setdefault("v1", (fields[4], fields[3]))
+    return found
+
+
+def _own_cgroup(version):
+    """This process's cgroup path in the v2 hierarchy, or in v1's memory hierarchy."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            hid, controllers, path = line.rstrip("\n").split(":", 2)
+            if version == "v2" and hid == "0" and not controllers:
+                return path
+            if version == "v1" and "memory" in controllers.split(","):
+                return path
+    return None
+
+
+def _read_words(path):
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+class MemoryCgroup:
+    """A fresh memory cgroup for one server: made here, joined by the server before it execs
+    (join, as Popen's preexec_fn: every process it forks is charged there too), read with
+    read(), removed once its processes are gone (remove(); also on leaving a `with` block).
+    Needs root.
+
+    cgroup v2 where a v2 hierarchy has the memory controller: made under the nearest ancestor of
+    this process's cgroup that hands the controller down (its cgroup.subtree_control), read from
+    memory.current: user memory, page cache, kernel memory (slab, kernel stacks, page tables)
+    and socket buffers. Else cgroup v1: made under this process's memory cgroup (hierarchical,
+    so its limits still hold), read from memory.usage_in_bytes, which counts user memory, page
+    cache and kernel memory (the kernel charges that to memory.kmem.usage_in_bytes and to the
+    total alike; check_kmem() refuses a kernel booted with cgroup.memory=nokmem), plus
+    memory.kmem.tcp.usage_in_bytes: v1 charges TCP socket buffers to that counter only, and
+    only once its limit has been written, so a limit far above any use is written at creation.
+    A socket is tied to a cgroup when it is made, so that only sockets made after the limit is
+    written count (and only then does the kernel charge an accepted socket's own structure to
+    the accepting process's cgroup: about 2 KiB per connection that would be missed)."""
+
+    TCP_LIMIT = 1 << 50  # 1 PiB: activates the counter, never limits
+
+    def __init__(self, name):
+        mounts = _cgroup_mounts()
+        self.version = self.path = None
+        if "v2" in mounts:
+            base = self._v2_base(*mounts["v2"])
+            if base:
+                self.version, self.path = "v2", os.path.join(base, name)
+        if self.path is None and "v1" in mounts:
+            mount, root = mounts["v1"]
+            own = _own_cgroup("v1")
+            if own is not None and own.startswith(root):
+                self.version = "v1"
+                self.path = os.path.join(mount, own[len(root):].lstrip("/"), name)
+        if self.path is None:
+            raise RuntimeError("no memory cgroup hierarchy to make a cgroup in (v2 without the "
+                               "memory controller, no v1 memory hierarchy)")
+        os.mkdir(self.path)
+        try:
+            if self.version == "v1":
+                self._write("memory.kmem.tcp.limit_in_bytes", str(self.TCP_LIMIT))
+        except BaseException:
+            os.rmdir(self.path)
+            raise
+
+    @staticmethod
+    def _v2_base(mount, root):
+        own = _own_cgroup("v2")
+        if own is None or not own.startswith(root):
+            return None
+        rel = own[len(root):].strip("/")
+        while True:
+            d = os.path.join(mount, rel)
+            if "memory" in _read_words(os.path.join(d, "cgroup.subtree_control")):
+                return d
+            if not rel:
+                return None
+            rel = os.path.dirname(rel)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+    def _write(self, name, value):
+        with open(os.path.join(self.path, name), "w") as f:
+            f.write(value)
+
+    def _int(self, name):
+        with open(os.path.join(self.path, name)) as f:
+            return int(f.read())
+
+    def join(self):
+        """Moves the calling process into the cgroup (for Popen's preexec_fn)."""
+        self._write("cgroup.procs", str(os.getpid()))
+
+    def pids(self):
+        return [int(p) for p in _read_words(os.path.join(self.path, "cgroup.procs"))]
+
+    def stat(self):
+        """memory.stat as {key: bytes}, v1's hierarchical total_* under the v2 names."""
+        stat = {}
+        with open(os.path.join(self.path, "memory.stat")) as f:
+            for line in f:
+                key, value = line.split()
+                if self.version == "v1":
+                    if not key.startswith("total_"):
+                        continue
+                    key = key[len("total_"):]
+                stat[key] = int(value)
+        return stat
+
+    def read(self):
+        """{"charged": bytes charged to the cgroup, "file": of which page cache (the file
+        LRU lists: cache charged to whoever read or wrote the page first, shmem not included),
+        "sock": of which socket buffers, "kernel": of which kernel memory (sockets included on
+        v1; None where v2's memory.stat does not say)}."""
+        stat = self.stat()
+        file = stat.get("active_file", 0) + stat.get("inactive_file", 0)
+        if self.version == "v2":
+            return {"charged": self._int("memory.current"), "file": file,
+                    "sock": stat.get("sock", 0), "kernel": stat.get("kernel")}
+        tcp = self._int("memory.kmem.tcp.usage_in_bytes")
+        return {"charged": self._int("memory.usage_in_bytes") + tcp, "file": file,
+                "sock": tcp, "kernel": self._int("memory.kmem.usage_in_bytes") + tcp}
+
+    def check_kmem(self):
+        """Raises unless kernel memory is charged (call it once a server runs in the cgroup)."""
+        kernel = self.read()["kernel"]
+        if kernel == 0:
+            raise RuntimeError("%s: no kernel memory charged (cgroup.memory=nokmem?): the "
+                               "figures would leave sockets out" % self.path)
+
+    def describe(self):
+        if self.version == "v2":
+            return "cgroup v2 memory.current (user, kernel and socket memory)"
+        return ("cgroup v1 memory.usage_in_bytes (user and kernel memory) + "
+                "memory.kmem.tcp.usage_in_bytes (TCP socket buffers)")
+
+    def remove(self, timeout=20):
+        """Waits for the cgroup's processes to be gone (SIGKILL to those left after timeout
+        s: they are the servers we started), then removes it."""
+        if not os.path.isdir(self.path):
+            return
+        try:
+            wait_until(lambda: not self.pids(), timeout, "%s to empty" % self.path)
+        except TimeoutError:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() > deadline:  # exiting processes still listed
+                    raise
+                time.sleep(0.1)
 
 
 def queue_files(queue_dir):

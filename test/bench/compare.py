@@ -8,7 +8,9 @@ Runs, one after the other (each starts and stops its own servers on loopback):
   inbound.py --mode discard   accept + discard, 1 KB and 100 KB, against smtp-sink and Haraka
   inbound.py --mode queue     accept into the fsynced queue, against Postfix and Haraka
   outbound.py                 queue drain into smtp-sink, against Postfix
-  idle.py                     memory per idle connection after EHLO, against Haraka and Postfix
+  idle.py                     memory per idle connection after EHLO, against Haraka and Postfix:
+                              from each server's own memory cgroup (kernel and socket memory
+                              in, page cache out), and PSS
   tls.py                      server CPU per STARTTLS session, against Postfix's smtpd
                               (smtpd_tls_security_level=may) and Haraka, 1 and 10
                               clients, the protocol and cipher checked on both sides
@@ -20,7 +22,7 @@ then prints every script's own table and one table of the targets. Each ratio is
 the ratios paired round by round (see the scripts: the fair method of issue 21); `upesi` is
 Upesi at its shipped nodes. Needs root (Postfix), the Debian postfix package, node/npm
 (Haraka, installed on first use into ~/.cache/upesi/), a release build of Upesi and the
-scripted test plugin (see outbound.py). Takes about 50 minutes on a 2-vCPU machine with 5
+scripted test plugin (see outbound.py). Takes about 60 minutes on a 2-vCPU machine with 5
 rounds (`--quick`: one round each, fewer cells and a backlog of 100,000, about 10).
 """
 import argparse
@@ -69,8 +71,8 @@ def at_least(what, mine, peer, ratio, goal):
             ratio["median"] >= goal)
 
 
-def ratio_text(ratio):
-    return "%.2fx (%.2f–%.2f)" % (ratio["median"], ratio["min"], ratio["max"])
+def ratio_text(ratio, fmt="%.2f"):
+    return "%sx (%s–%s)" % (fmt % ratio["median"], fmt % ratio["min"], fmt % ratio["max"])
 
 
 def cpu_row(what, mine, peer, ratio):
@@ -94,7 +96,7 @@ def main():
     discard, queue = discard_run["cells"], queue_run["cells"]
     drain = run("outbound.py", rounds + (["--messages", "1000"] if args.quick else []),
                 out / "outbound.json", log)
-    idle = run("idle.py", ["--upesi", args.upesi] +
+    idle = run("idle.py", rounds +
                (["--connections", "2000", "--postfix-connections", "200"] if args.quick else []),
                out / "idle.json", log)
     tls = run("tls.py", rounds + (["--procs", "10", "--messages", "150"] if args.quick else []),
@@ -149,16 +151,27 @@ def main():
     mine, haraka = idle["upesi"], idle["haraka"]
     ok = mine["pss_per_conn_kb"] <= 4 and mine["failed"] == 0 and \
         mine["held"] == mine["connections"]
+    rows.append(("%d idle connections after EHLO: cgroup KiB per connection (kernel and socket "
+                 "memory in, page cache out) vs Haraka" % mine["connections"],
+                 "%.2f" % mine["cgroup_per_conn_kb"], "%.2f" % haraka["cgroup_per_conn_kb"],
+                 ratio_text(paired(idle["ratios"], "upesi", "haraka")["cgroup"]),
+                 "(no target)", True))
     rows.append(("%d idle connections after EHLO: PSS KiB per connection vs Haraka (%d held)"
                  % (mine["connections"], mine["held"]), "%.2f" % mine["pss_per_conn_kb"],
                  "%.2f" % haraka["pss_per_conn_kb"],
-                 "%.2fx" % (mine["pss_per_conn_kb"] / haraka["pss_per_conn_kb"]),
+                 ratio_text(paired(idle["ratios"], "upesi", "haraka")["pss"]),
                  "<= 4 KiB, none refused", ok))
     if "postfix" in idle:
-        pf = idle["postfix"]["pss_per_conn_kb"]
+        pf = idle["postfix"]
+        ratios = paired(idle["ratios"], "upesi", "postfix")
+        rows.append(("idle connections: cgroup KiB per connection vs Postfix (%d held)"
+                     % pf["held"], "%.2f" % mine["cgroup_per_conn_kb"],
+                     "%.0f" % pf["cgroup_per_conn_kb"], ratio_text(ratios["cgroup"], "%.4f"),
+                     "(no target)", True))
         rows.append(("idle connections: PSS KiB per connection vs Postfix (%d held)"
-                     % idle["postfix"]["held"], "%.2f" % mine["pss_per_conn_kb"], "%.0f" % pf,
-                     "%.4fx" % (mine["pss_per_conn_kb"] / pf), "(no target)", True))
+                     % pf["held"], "%.2f" % mine["pss_per_conn_kb"],
+                     "%.0f" % pf["pss_per_conn_kb"], ratio_text(ratios["pss"], "%.4f"),
+                     "(no target)", True))
     for c in sorted({t["clients"] for t in tls}):
         def starttls(server):
             return next(t for t in tls

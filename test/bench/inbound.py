@@ -111,11 +111,12 @@ def parse_nodes(text):
     return [None if n.strip() == "default" else int(n) for n in text.split(",")]
 
 
-def start_upesi(binary, workdir, nodes=None, tls=None, smtp_ini="", metrics=False, name=None):
+def start_upesi(binary, workdir, nodes=None, tls=None, smtp_ini="", metrics=False, name=None,
+                cgroup=None):
     """nodes: smtp.ini's nodes (None: the shipped default); tls: (key PEM, certificate PEM) to
     add the tls plugin (STARTTLS) with them; smtp_ini: more lines for smtp.ini's [main];
-    metrics: serve /metrics (http.ini), which turns the counters on. Logs at the shipped
-    level. The Peer's queue_dir is its queue."""
+    metrics: serve /metrics (http.ini), which turns the counters on; cgroup: a MemoryCgroup to
+    run in. Logs at the shipped level. The Peer's queue_dir is its queue."""
     port = free_port()
     name = name or upesi_name(nodes) + ("-metrics" if metrics else "")
     inst = workdir / name
@@ -139,7 +140,7 @@ def start_upesi(binary, workdir, nodes=None, tls=None, smtp_ini="", metrics=Fals
     # The shipped defaults (log.ini among them): the binary's own (its source tree's etc/,
     # compiled in), unless UPESI_DEFAULTS_DIR is set.
     peer = Peer(name, [binary, "-c", str(inst)], port, env=server_env(),
-                log_path=str(workdir / (name + ".log")))
+                log_path=str(workdir / (name + ".log")), cgroup=cgroup)
     peer.queue_dir = inst / "queue"
     return peer
 
@@ -190,9 +191,9 @@ def add_tls(cfg, tls):
     (cfg / "plugins").write_text("tls\n" + (cfg / "plugins").read_text())
 
 
-def start_haraka(workdir, tls=None):
-    """Haraka nodes=0 at its shipped log level (its skeleton's log.ini: info). The Peer's
-    queue_dir is its queue."""
+def start_haraka(workdir, tls=None, cgroup=None):
+    """Haraka nodes=0 at its shipped log level (its skeleton's log.ini: info), in cgroup (a
+    MemoryCgroup) when given. The Peer's queue_dir is its queue."""
     home = install_haraka()
     port = free_port()
     cfg_root = workdir / "haraka"
@@ -221,7 +222,7 @@ def start_haraka(workdir, tls=None):
                 env=server_env({"HARAKA": str(cfg_root)}), cwd=str(home),
                 log_path=str(workdir / "haraka.log"),
                 # Loaded in the background after it listens (haraka_peer.py waits for it too).
-                ready_line="loaded Public Suffixes")
+                ready_line="loaded Public Suffixes", cgroup=cgroup)
     peer.queue_dir = cfg_root / "queue"
     return peer
 

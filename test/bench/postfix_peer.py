@@ -12,7 +12,8 @@ any Postfix in service logs every message; PostfixPeer(..., log=False) turns it 
 syslog socket: lines are lost).
 
 The master is started under taskset on the server CPU when the benchmark pinned CPUs
-(bench_common.pin_cpus); its children inherit that.
+(bench_common.pin_cpus); its children inherit that. With cgroup (a bench_common.MemoryCgroup),
+`postfix start` runs in that cgroup, so the master and every child it spawns are charged there.
 
 HOLD_ALL keeps every message the smtpd accepts in the hold queue (written and fsynced by
 cleanup before the 250, as any queue file), where nothing delivers it: mail kept as Upesi keeps
@@ -89,7 +90,7 @@ TLSMGR = "tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n"
 
 
 class PostfixPeer:
-    def __init__(self, workdir, name, settings, log=True, services=""):
+    def __init__(self, workdir, name, settings, log=True, services="", cgroup=None):
         """services: more master.cf lines (e.g. TLSMGR)."""
         self.name = name
         self.dir = pathlib.Path(workdir) / name
@@ -115,7 +116,7 @@ class PostfixPeer:
         (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port) + services)
         try:
             self._run("postfix", "check")
-            self._run("postfix", "start", pin=True)
+            self._run("postfix", "start", pin=True, cgroup=cgroup)
             self.pid = int((self.queue / "pid" / "master.pid").read_text().split()[0])
             wait_port(self.port, pid=self.pid)
         except BaseException as e:
@@ -125,11 +126,13 @@ class PostfixPeer:
             raise RuntimeError("%s: %s\n--- maillog tail ---\n%s" % (name, e, self.log_tail())) \
                 from None
 
-    def _run(self, command, *args, timeout=60, pin=False):
-        """Runs a Postfix command on this instance's config; pin: on the server CPU."""
+    def _run(self, command, *args, timeout=60, pin=False, cgroup=None):
+        """Runs a Postfix command on this instance's config; pin: on the server CPU; cgroup:
+        in that MemoryCgroup."""
         argv = [command, "-c", str(self.etc), *args]
         r = subprocess.run(pinned(argv) if pin else argv, capture_output=True,
-                           text=True, timeout=timeout)
+                           text=True, timeout=timeout,
+                           preexec_fn=cgroup.join if cgroup else None)
         if r.returncode != 0:
             raise RuntimeError("%s -c DIR %s: rc=%d %s%s" % (command, " ".join(args),
                                                              r.returncode, r.stdout, r.stderr))
