@@ -405,6 +405,29 @@ def test_deliveries_wait_for_a_connection_in_use_rather_than_open_one(start_serv
         stop_peer(proc)
 
 
+def test_waiting_deliveries_leave_room_but_connections_stay_within_concurrency_max(
+        start_server, install, tmp_path):
+    """Deliveries waiting for a turn do not count against concurrency_max (3 here), but those
+    that do bound the connections: never more than 3 open at once, and every message out."""
+    out = tmp_path / "slow"
+    port, proc = start_peer("slow_dot_mx.py", out, args=(0.2, 0.3))
+    try:
+        limits = "concurrency_max=3\n"
+        server = relay_server(start_server, port, outbound=limits + "disabled=true\n")
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+            for i in range(15):
+                s.sendmail("alice@client.example", ["user%d@example.net" % i],
+                           "Subject: room %d\r\n\r\nhello\r\n" % i)
+        (install / "config" / "outbound.ini").write_text(
+            "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + limits)
+        assert queue_empties(install, timeout=30)
+        stats = json.loads((out / "stats.json").read_text())
+        assert stats["messages"] == 15, stats
+        assert 1 <= stats["most_open"] <= 3, stats
+    finally:
+        stop_peer(proc)
+
+
 def test_outbound_helo_and_source_ip_from_notes(start_server, mx, install):
     """notes.outbound_helo and notes.outbound_ip (Haraka's) choose the HELO name and the source
     address when get_mx names none."""

@@ -355,12 +355,14 @@ void Delivery::tryNextTarget() {
           if (!self || self->finished_) {
             return false;
           }
+          self->context_.awaitingTurn(self->name_, false);
           if (!client) {
             self->connect(target);
             return true;
           }
           if (!client->acceptsAnother() && !client->ready()) {
-            return false;
+            self->connect(target);
+            return true;
           }
           self->client_ = std::move(client);
           self->reused_ = true;
@@ -372,6 +374,7 @@ void Delivery::tryNextTarget() {
     if (waits) {
       log::debug({logId(), ""}, "outbound: waiting for a connection in use to {} [{}]",
                  target.mx.exchange, target.ip);
+      context_.awaitingTurn(name_, true);
       return;
     }
   }

@@ -53,6 +53,10 @@ public:
   /// to the next file, whose message can then follow on the same connection (RFC 2920 3.1),
   /// so the destination's concurrency counts messages being sent, not replies awaited.
   virtual void messageSent(const std::string& name) = 0;
+  /// The delivery of `name` waits for its turn on a connection in use (true), or its wait
+  /// ended (false). While it waits it uses no connection and does not count against
+  /// concurrency_max, which so bounds the connections in use, as Postfix's process limit does.
+  virtual void awaitingTurn(const std::string& name, bool waiting) = 0;
 
   /// Queues a new message (a bounce, a success notice): `message` is the full text with CRLF
   /// line ends; it runs through pre_send_trans_email first.

@@ -106,6 +106,7 @@ OutboundEngine::~OutboundEngine() {
   }
   submissions_.clear();
   deliveries_.clear();
+  awaiting_turn_.clear();
   pool_.closeAll();
 }
 
@@ -272,7 +273,7 @@ void OutboundEngine::pump() {
     return;
   }
   std::int64_t now = epochMs();
-  while (!settings_.config.disabled && deliveries_.size() < settings_.config.concurrency_max) {
+  while (roomForDelivery()) {
     auto name = index_.takeDue(now, priorities_);
     if (!name) {
       break;
@@ -316,7 +317,7 @@ void OutboundEngine::armTimer() {
   if (!scanning_) {
     next = std::min(next, nextReadMs());
   }
-  if (!settings_.config.disabled && deliveries_.size() < settings_.config.concurrency_max) {
+  if (roomForDelivery()) {
     next = std::min(next, index_.earliest());
   }
   auto wait = static_cast<std::uint64_t>(std::max(next - now, MinTimerWaitMs));
@@ -353,7 +354,22 @@ void OutboundEngine::messageSent(const std::string& name) {
   }
 }
 
+bool OutboundEngine::roomForDelivery() const {
+  return !settings_.config.disabled &&
+         deliveries_.size() - awaiting_turn_.size() < settings_.config.concurrency_max;
+}
+
+void OutboundEngine::awaitingTurn(const std::string& name, bool waiting) {
+  if (waiting) {
+    awaiting_turn_.insert(name);
+    pump(); // its place goes to the next due file
+  } else {
+    awaiting_turn_.erase(name);
+  }
+}
+
 void OutboundEngine::deliveryDone(const std::string& name, DeliveryOutcome outcome) {
+  awaiting_turn_.erase(name);
   metrics_.deliveryEnded(outcome);
   counters_.delivered += outcome.counts.delivered;
   counters_.deferrals += outcome.counts.deferred;

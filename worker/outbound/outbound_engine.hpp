@@ -132,6 +132,9 @@ private:
   ConnectionPool& pool() override { return pool_; }
   bool admit(const std::string& name, const std::string& domain) override;
   void messageSent(const std::string& name) override;
+  void awaitingTurn(const std::string& name, bool waiting) override;
+  /// Deliveries that count against concurrency_max: those not waiting for a turn.
+  bool roomForDelivery() const;
   /// The one place a delivery's end is acted on: the file scheduled again, held, kept as an
   /// unwritten split or forgotten; the counters; the destination slot and flush bookkeeping.
   void deliveryDone(const std::string& name, DeliveryOutcome outcome) override;
@@ -172,6 +175,7 @@ private:
   std::map<std::string, std::int64_t> delayed_; // names held back by send_email DELAY
   std::map<std::string, int> priorities_;       // MT-PRIORITY of files queued here (not 0)
   std::map<std::string, std::shared_ptr<Delivery>> deliveries_;
+  std::set<std::string> awaiting_turn_; // of deliveries_, those waiting for a connection
   std::map<std::uint64_t, std::shared_ptr<Submission>> submissions_; // in pre_send_trans_email
   std::uint64_t next_submission_ = 1;
   OutboundStats counters_;

@@ -9,8 +9,9 @@ GREETING_DELAY (default 0) delays the greeting, as a distant server's connection
 several round trips.
 
 Offers PIPELINING; accepts every MAIL and RCPT. After every message it rewrites DIR/stats.json:
-{"connections": N, "messages": N, "pipelined": N} (pipelined: messages whose dot reply found
-the next MAIL FROM already received). Prints "ready" once listening.
+{"connections": N, "messages": N, "pipelined": N, "open": N, "most_open": N} (pipelined:
+messages whose dot reply found the next MAIL FROM already received; most_open: the most
+connections open at once). Prints "ready" once listening.
 """
 import asyncio
 import json
@@ -20,7 +21,7 @@ import sys
 PORT, OUT = int(sys.argv[1]), sys.argv[2]
 DELAY = float(sys.argv[3]) if len(sys.argv) > 3 else 0.3
 GREETING_DELAY = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
-stats = {"connections": 0, "messages": 0, "pipelined": 0}
+stats = {"connections": 0, "messages": 0, "pipelined": 0, "open": 0, "most_open": 0}
 
 
 def save():
@@ -32,6 +33,8 @@ def save():
 
 async def session(reader, writer):
     stats["connections"] += 1
+    stats["open"] += 1
+    stats["most_open"] = max(stats["most_open"], stats["open"])
     if GREETING_DELAY > 0:
         await asyncio.sleep(GREETING_DELAY)
     writer.write(b"220 slow-dot ESMTP\r\n")
@@ -82,6 +85,8 @@ async def session(reader, writer):
             await writer.drain()
     except (ConnectionError, OSError):
         pass
+    stats["open"] -= 1
+    save()
     writer.close()
 
 

@@ -86,6 +86,7 @@ public:
   ConnectionPool& pool() override { return pool_; }
   bool admit(const std::string&, const std::string&) override { return true; }
   void messageSent(const std::string&) override {}
+  void awaitingTurn(const std::string&, bool) override {}
 
   void enqueueMessage(const Address& from, const std::vector<Address>& to, std::string message,
                       nlohmann::json, QueuedCallback done) override {
