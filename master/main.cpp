@@ -24,6 +24,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "build_commit.hpp"
 #include "build_info.hpp"
 
 namespace upesi::master {
@@ -161,7 +162,8 @@ int main(int argc, char** argv) {
     fmt::print("\nShipped defaults: {}\n", upesi::defaultsDir().string());
     return 0;
   case Command::Version:
-    fmt::print("upesi {} (plugin API {})\n", UPESI_VERSION, upesi::PluginApiVersion);
+    fmt::print("upesi {} (commit {}, plugin API {})\n", UPESI_VERSION, UPESI_BUILD_COMMIT,
+               upesi::PluginApiVersion);
     return 0;
   case Command::Install:
     return install(*options);

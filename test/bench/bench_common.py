@@ -450,19 +450,18 @@ def versions_line(upesi=None):
     bench = git_commit(ROOT)
     if upesi:
         binary = pathlib.Path(upesi).resolve()
-        top = _output(["git", "-C", str(binary.parent), "rev-parse", "--show-toplevel"])
         built = time.strftime("%Y-%m-%d %H:%M UTC",
                               time.gmtime(binary.stat().st_mtime)) if binary.exists() else "?"
-        # The binary carries no commit: its tree's is the best guess, wrong when the tree
-        # moved on after the build, which the commit time tells.
-        head_time = _output(["git", "-C", top, "log", "-1", "--format=%ct"]) if top else None
-        if head_time and binary.exists() and int(head_time) > binary.stat().st_mtime:
-            built += ", before its tree's HEAD was committed"
-        if top and pathlib.Path(top).resolve() != ROOT.resolve():
-            parts.append("upesi binary from a tree at %s (built %s), bench scripts %s"
-                         % (git_commit(top), built, bench))
+        # `upesi --version` names the commit it was built from; its tree's HEAD, the guess
+        # left for an older binary, is wrong when the tree moved on after the build.
+        said = _output([str(binary), "--version"]) or ""
+        found = re.search(r"\(commit ([^,)]+)", said)
+        if found:
+            commit = found.group(1)
         else:
-            parts.append("upesi %s (binary built %s)" % (git_commit(top) if top else "?", built))
+            top = _output(["git", "-C", str(binary.parent), "rev-parse", "--show-toplevel"])
+            commit = "%s? (its tree's HEAD)" % (git_commit(top) if top else "")
+        parts.append("upesi %s (binary built %s), bench scripts %s" % (commit, built, bench))
     else:
         parts.append("upesi %s" % bench)
     parts.append("postfix %s" % (_output(["/usr/sbin/postconf", "-d", "-h", "mail_version"])

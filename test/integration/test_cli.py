@@ -1,4 +1,8 @@
 """The command line: install skeleton, --check, plugin listing, argument errors."""
+import pathlib
+import re
+import subprocess
+
 from conftest import run_upesi
 
 
@@ -87,6 +91,15 @@ def test_bad_arguments_exit_2_with_one_line(install):
 def test_version_and_help():
     r = run_upesi("--version")
     assert r.returncode == 0 and r.stdout.startswith("upesi ")
+    # The commit the binary was built from, for figures and bug reports to name ("unknown"
+    # only when built outside a git tree).
+    found = re.search(r"\(commit ([^,]+),", r.stdout)
+    assert found, r.stdout
+    source = pathlib.Path(__file__).resolve().parents[2]
+    if (source / ".git").exists():
+        commit = found.group(1).removesuffix("-dirty")
+        known = subprocess.run(["git", "-C", str(source), "cat-file", "-e", commit + "^{commit}"])
+        assert known.returncode == 0, r.stdout
     r = run_upesi("--help")
     assert r.returncode == 0 and "upesi -c DIR" in r.stdout
 
