@@ -18,6 +18,8 @@ Runs, one after the other (each starts and stops its own servers on loopback):
                               message against Postfix
   latency.py                  end of DATA to 250 under open-loop load, against Postfix
   backlog.py                  a million deferred messages: memory, start, accept rate, fresh mail
+  outbound_wan.py             delivery to 100 domains 20 to 150 ms away, some with STARTTLS,
+                              some deferring first: msgs/s against Postfix at equal concurrency
 then prints every script's own table and one table of the targets. Each ratio is the median of
 the ratios paired round by round (see the scripts: the fair method of issue 21); `upesi` is
 Upesi at its shipped nodes. Needs root (Postfix), the Debian postfix package, node/npm
@@ -106,6 +108,8 @@ def main():
                   out / "latency.json", log)
     backlog = run("backlog.py", rounds + (["--backlog", "100000", "--messages", "1000"]
                                           if args.quick else []), out / "backlog.json", log)
+    wan = run("outbound_wan.py", rounds + (["--messages", "1000", "--warmup", "200"]
+                                           if args.quick else []), out / "wan.json", log)
 
     rows = []
     cell_sessions = sorted({c["sessions"] for c in discard if c["size"] == 1000} & {10, 50})
@@ -221,6 +225,17 @@ def main():
                  "%.2fx" % backlog["accept_ratio"], ">= 0.9x", backlog["accept_ratio"] >= 0.9))
     rows.append(("%d deferred messages: a fresh message delivered, s" % n,
                  "%.3f" % backlog["fresh_s"], "", "", "<= 1", backlog["fresh_s"] <= 1))
+    for pair, ratio in sorted(wan["ratios"].items()):
+        upesi, postfix = (wan[name] for name in pair.split("/"))
+        limits = "%d in flight, %d per domain" % tuple(upesi["limits"])
+        rows.append(cpu_row("outbound over a WAN (%s): server CPU ms/msg vs Postfix" % limits,
+                            upesi["cpu_ms"], postfix["cpu_ms"],
+                            {"median": ratio["cpu_ms"], "min": ratio["cpu_ms_min"],
+                             "max": ratio["cpu_ms_max"]}))
+        rows.append(at_least("outbound over a WAN (%s): msgs/s vs Postfix" % limits,
+                             upesi["rate"], postfix["rate"],
+                             {"median": ratio["rate"], "min": ratio["rate_min"],
+                              "max": ratio["rate_max"]}, 2))
 
     print()
     print("\n".join(log))
