@@ -91,14 +91,15 @@ def test_bad_arguments_exit_2_with_one_line(install):
 def test_version_and_help():
     r = run_upesi("--version")
     assert r.returncode == 0 and r.stdout.startswith("upesi ")
-    # The commit the binary was built from, for figures and bug reports to name ("unknown"
-    # only when built outside a git tree).
+    # The commit the binary was built from, for figures and bug reports to name: "unknown"
+    # when git could not say (no git, or a tree it refuses to read), else one of this tree's.
     found = re.search(r"\(commit ([^,]+),", r.stdout)
     assert found, r.stdout
+    commit = found.group(1).removesuffix("-dirty")
     source = pathlib.Path(__file__).resolve().parents[2]
-    if (source / ".git").exists():
-        commit = found.group(1).removesuffix("-dirty")
-        known = subprocess.run(["git", "-C", str(source), "cat-file", "-e", commit + "^{commit}"])
+    if commit != "unknown":
+        known = subprocess.run(["git", "-C", str(source), "cat-file", "-e", commit + "^{commit}"],
+                               capture_output=True)
         assert known.returncode == 0, r.stdout
     r = run_upesi("--help")
     assert r.returncode == 0 and "upesi -c DIR" in r.stdout
