@@ -2,6 +2,7 @@
 """Policy benchmark: Upesi against Haraka 3.3.4 with the DNS-driven policy plugins on, in one run.
 
     test/bench/policy.py [--upesi BUILD/master/upesi] [--rounds 5] [--quick] [--json FILE]
+                         [--nodes default,2]
 
 Both servers run the same plugins with the same config files, accept mail for example.com and
 discard it:
@@ -20,8 +21,8 @@ plugin that marks the client public.
 Rows: the policy plugins (Upesi as shipped, with its resolver's answer cache and dns-list's
 per-client cache; and "nocache" with both off, so that it asks every lookup, as Haraka does),
 and the same servers without them, for scale. The resolver's negative answers carry an SOA, as
-real ones do, so that a cache may keep them. Each cell prints the median msgs/s and server CPU
-per message, msgs/s and log bytes per message, median (min–max) of the rounds, the DNS queries
+real ones do, so that a cache may keep them. Each cell prints server CPU per message, msgs/s
+and log bytes per message, median (min–max) of the rounds, the DNS queries
 per message each server asked, and the ratios of each Upesi row to its Haraka row (with or
 without the plugins), paired round by round: median (min–max).
 

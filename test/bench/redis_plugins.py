@@ -3,6 +3,7 @@
 keeping their state in one redis-server, in one run.
 
     test/bench/redis_plugins.py [--upesi BUILD/master/upesi] [--rounds 5] [--quick] [--json FILE]
+                                [--nodes default,2]
 
 Both servers accept mail for example.com and discard it, with the same limits, greylisting and
 karma settings:
