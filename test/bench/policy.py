@@ -38,8 +38,8 @@ The fair method (README, issue 21):
   * After each round each server must have logged "discarding message" (queue/discard, both at
     info) exactly once per message sent, else the run stops with an error.
   * Upesi runs at its shipped `nodes` (--nodes lists others: 2 adds the "-n2" rows); Haraka at
-    nodes=0, its fastest on one CPU. Nothing is queued, so no file system is refused; the
-    versions are printed under every table.
+    nodes=0, its fastest on one CPU. Nothing is queued, yet a temporary directory on tmpfs is
+    refused as by every bench here; the versions are printed under every table.
 """
 import os
 import statistics
