@@ -73,6 +73,59 @@ def check_pinned(pid, name):
                                % (name, p, allowed, SERVER_CPU))
 
 
+def pin_tree(pid, role="server"):
+    """Moves every thread of pid's process tree to the role's CPU, for a server (or helper)
+    started without pinned() (Haraka through haraka_peer.start, OpenDKIM); threads and
+    children it makes later inherit that. Nothing when pin_cpus() pinned nothing."""
+    cpu = SERVER_CPU if role == "server" else CLIENT_CPU
+    if cpu is None:
+        return
+    for p in tree_pids(pid):
+        try:
+            tasks = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue  # exited meanwhile
+        for tid in tasks:
+            try:
+                os.sched_setaffinity(int(tid), {cpu})
+            except OSError:
+                pass
+
+
+def log_count(path, offset, needle):
+    """How often needle occurs in the file at path from byte offset on (what a server logged
+    during a round, e.g. one line per message)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace").count(needle)
+    except OSError:
+        return 0
+
+
+def expect_logged(name, path, offset, needle, n, timeout=10):
+    """Waits (a little: the log line may follow the reply) until the log at path holds n lines
+    with needle since offset; raises when it holds any other number: the server did not handle
+    exactly the n messages sent."""
+    try:
+        wait_until(lambda: log_count(path, offset, needle) >= n, timeout,
+                   "%s: %d '%s' lines in its log" % (name, n, needle))
+    except TimeoutError:
+        pass
+    got = log_count(path, offset, needle)
+    if got != n:
+        raise RuntimeError("invalid run: %s logged '%s' %d times in the round, not %d"
+                           % (name, needle, got, n))
+
+
+def file_size(path):
+    """The size of a (log) file now, 0 when it does not exist."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

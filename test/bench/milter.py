@@ -2,8 +2,9 @@
 """Milter benchmark: Upesi's milter client against Postfix's, both signing through the same
 OpenDKIM, in one run.
 
-    test/bench/milter.py [--upesi BUILD/master/upesi] [--rounds 3] [--messages 3000]
-                         [--sessions 10,50] [--socket inet|unix] [--no-milter-upesi]
+    test/bench/milter.py [--upesi BUILD/master/upesi] [--rounds 5] [--messages 3000]
+                         [--sessions 10,50] [--socket inet|unix] [--nodes default,2]
+                         [--no-milter-upesi]
 
 One OpenDKIM (Debian's opendkim, Mode s, RSA-2048, relaxed/relaxed, a key made for the run)
 listens on 127.0.0.1:PORT (--socket unix: a unix socket) and signs for example.com, the
@@ -18,15 +19,32 @@ smtp-sink, which writes every message it gets to a file:
 Load: Postfix's smtp-source, one new connection per message (1 KB), --sessions in parallel.
 A run ends when the sink has every message; then the dump is checked: every message from a
 milter server carries a DKIM-Signature (and none from the others), and --sample of them,
-picked at random, verify with dkimpy against the run's key. A run that fails the check stops
-the benchmark: figures of unsigned mail would mean nothing.
+picked at random, verify with dkimpy against the run's key. A run that fails the check, or
+after which the sink got any other number of messages than were sent, stops the benchmark:
+figures of unsigned or lost mail would mean nothing.
 
-Measured per run: msgs/s (messages / smtp-source's wall time: the accept rate), the CPU
-(user+system, /proc) per message of the server's process tree and, apart, of OpenDKIM's
-process, from the first connection until the sink has the last message (+0.3 s). Printed:
-medians of --rounds interleaved rounds (min-max), then per session count the ratios and each
-milter client's own CPU per message: server with milter - server without (OpenDKIM's CPU is
-in neither: it is a process of its own), paired round by round, against the 0.2 ms target.
+Measured per run: the CPU (user+system, /proc) per message of the server's process tree and,
+apart, of OpenDKIM's process, from the first connection until the sink has the last message
+(+0.3 s); msgs/s (messages / smtp-source's wall time: the accept rate); the server's log bytes
+per message. Printed: median (min–max) of --rounds rounds, then per session count the paired
+ratios upesi-milter / postfix-milter and each milter client's own CPU per message: server with
+milter - server without (OpenDKIM's CPU is in neither: it is a process of its own), paired
+round by round, against the 0.2 ms target.
+
+The fair method (README, issue 21):
+  * --rounds paired rounds (default 5), the servers interleaved round by round; every ratio
+    and difference is the median (min–max) of the per-round ones; server CPU per message is
+    the first column.
+  * smtp-source, this script, the sink and OpenDKIM run on one CPU, the servers on the other
+    (taskset). OpenDKIM is a helper both servers share: its CPU is counted apart and in no
+    server's, so it stays off the servers' CPU, where it would take time slices from the
+    server measured; both servers wait for the same OpenDKIM on the same CPU.
+  * Every server logs at its shipped default to a file: Upesi at log.ini's level (info) on
+    stderr, Postfix through postlogd to a maillog at its default verbosity (--upesi-log and
+    --postfix-log off depart from that, for a look at a stall); log bytes per message printed.
+  * Upesi runs at its shipped `nodes` (--nodes lists others: 2 adds upesi-n2 and
+    upesi-n2-milter). Postfix's queue is on disk: a temporary directory on tmpfs is refused;
+    the versions are printed under every table.
 Needs root (Postfix), postfix, opendkim, python3-dkim and a release build of Upesi.
 """
 import argparse
@@ -39,8 +57,11 @@ import time
 
 import dkim
 
-from bench_common import (ROOT, Peer, exit_on_sigterm, free_port, machine_line, servers_run,
-                          smtp_source, start_sink, tree_cpu_s, wait_until, write_json)
+from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, machine_line,
+                          median_range, paired_ratios, pin_cpus, ratio_range, servers_run,
+                          shipped_ini, smtp_source, start_sink, summary, tree_cpu_s, wait_until,
+                          write_json)
+from inbound import parse_nodes
 from opendkim_peer import OpenDkim, make_key
 from postfix_peer import PostfixPeer
 
@@ -56,14 +77,16 @@ SINK_FIELDS = ("X-Client-Addr:", "X-Client-Proto:", "X-Helo-Args:", "X-Mail-Args
                "X-Rcpt-Args:")
 
 
-def start_upesi(binary, workdir, name, milter, sink_port, nodes, log_level="warn"):
+def start_upesi(binary, workdir, name, milter, sink_port, nodes=None, log_level=None):
     """Upesi relaying for 127.0.0.1 into queue/smtp_forward towards the sink; milter: the
-    filter's socket (Postfix syntax) or None for no milter plugin."""
+    filter's socket (Postfix syntax) or None for no milter plugin; nodes and log_level None:
+    the shipped defaults."""
     port = free_port()
     inst = workdir / name
     subprocess.run([binary, "-i", str(inst)], check=True, capture_output=True)
     cfg = inst / "config"
-    (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\nnodes=%d\n" % (port, nodes))
+    (cfg / "smtp.ini").write_text("[main]\nlisten=127.0.0.1:%d\n%s" % (
+        port, "" if nodes is None else "nodes=%d\n" % nodes))
     plugins = ["relay"] + (["milter"] if milter else []) + ["queue/smtp_forward"]
     (cfg / "plugins").write_text("".join(p + "\n" for p in plugins))
     (cfg / "relay_acl_allow").write_text("127.0.0.1/32\n")
@@ -75,7 +98,8 @@ def start_upesi(binary, workdir, name, milter, sink_port, nodes, log_level="warn
             "[main]\nmilters=opendkim\ndefault_action=tempfail\n\n[opendkim]\nsocket=%s\n"
             % milter)
     (cfg / "me").write_text("localhost\n")
-    (cfg / "log.ini").write_text("[main]\nlevel=%s\n" % log_level)
+    if log_level:
+        (cfg / "log.ini").write_text("[main]\nlevel=%s\n" % log_level)
     return Peer(name, [binary, "-c", str(inst)], port, log_path=str(workdir / (name + ".log")))
 
 
@@ -134,8 +158,10 @@ class Bench:
         self.signed_checked = self.verified = 0
 
     def run(self, server, messages, sessions):
-        """(msgs/s, server CPU ms/msg, OpenDKIM CPU ms/msg) for `messages` 1 KB messages."""
+        """{"cpu": server ms/msg, "rate": msgs/s, "dkim": OpenDKIM ms/msg, "log": the server's
+        log bytes/msg} for `messages` 1 KB messages."""
         expected = self.sink.messages() + messages
+        log0 = server.log_bytes()
         cpu0, dkim0 = tree_cpu_s(server.pid), self.opendkim.cpu_s()
         t0 = time.monotonic()
         smtp_source(server.port, messages, sessions, SIZE, rcpt=RCPT, sender=SENDER)
@@ -155,90 +181,111 @@ class Bench:
         if count != messages:
             raise RuntimeError("%s: %d messages dumped, not %d" % (server.name, count, messages))
         self.verified += verified
-        return messages / wall, cpu * 1000 / messages, dkim_cpu * 1000 / messages
+        return {"cpu": cpu * 1000 / messages, "rate": messages / wall,
+                "dkim": dkim_cpu * 1000 / messages,
+                "log": (server.log_bytes() - log0) / messages}
 
 
-def median_range(values, fmt):
-    return (fmt + " (" + fmt + "-" + fmt + ")") % (statistics.median(values), min(values),
-                                                   max(values))
+def differences(a, b, key):
+    """Round by round a[key] - b[key] (a server with milter minus the same without)."""
+    return [x[key] - y[key] for x, y in zip(a, b)]
 
 
-def report(results, cells, names, rounds, args, verified):
-    print(machine_line())
-    print("upesi: %s; opendkim on %s; %d rounds of %d messages, 1 KB, one connection each; "
-          "medians (min-max)" % (args.upesi, args.socket, rounds, args.messages))
-    print("| sessions | server | msgs/s | server cpu ms/msg | opendkim cpu ms/msg "
+def report(results, cells, names, rounds, args, verified, shipped_nodes, versions):
+    print("milter: upesi %s (shipped nodes=%s); opendkim on %s; %d rounds of %d messages, 1 KB, "
+          "one connection each; median (min–max)" % (args.upesi, shipped_nodes, args.socket,
+                                                     rounds, args.messages))
+    print()
+    print("| sessions | server | server cpu ms/msg | msgs/s | log bytes/msg | opendkim cpu ms/msg "
           "| server + opendkim |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     medians = {}
     for sessions in cells:
         for name in names:
             runs = results[(sessions, name)]
-            rate, cpu, dk = ([r[i] for r in runs] for i in range(3))
-            total = [r[1] + r[2] for r in runs]
+            cpu, rate, dk, log = ([r[k] for r in runs] for k in ("cpu", "rate", "dkim", "log"))
+            total = [r["cpu"] + r["dkim"] for r in runs]
             medians[(sessions, name)] = {"msgs_per_s": statistics.median(rate),
                                          "cpu_ms_per_msg": statistics.median(cpu),
                                          "opendkim_cpu_ms_per_msg": statistics.median(dk),
-                                         "total_cpu_ms_per_msg": statistics.median(total)}
-            print("| %d | %s | %s | %s | %s | %.3f |" % (
-                sessions, name, median_range(rate, "%.0f"), median_range(cpu, "%.3f"),
-                median_range(dk, "%.3f"), statistics.median(total)))
+                                         "total_cpu_ms_per_msg": statistics.median(total),
+                                         "log_bytes_per_msg": statistics.median(log),
+                                         "cpu": summary(cpu), "rate": summary(rate)}
+            print("| %d | %s | %s | %s | %.0f | %s | %s |" % (
+                sessions, name, median_range(cpu), median_range(rate, "%.0f"),
+                statistics.median(log), median_range(dk), median_range(total)))
     print()
-    summary = []
+    lines = []
     for sessions in cells:
+        runs = lambda name: results[(sessions, name)]  # noqa: E731
         m = lambda name, key: medians[(sessions, name)][key]  # noqa: E731
         line = {"sessions": sessions}
-        if "upesi-milter" in names:
+        for name in (n for n in names if n.endswith("-milter")):
             # Paired round by round, so that drift between rounds cancels.
-            own = statistics.median(
-                a[1] - b[1] for a, b in zip(results[(sessions, "upesi-milter")],
-                                            results[(sessions, "upesi")]))
-            line["upesi_milter_client_ms"] = own
-            print("c%d: Upesi's milter client adds %.3f ms CPU per message beside OpenDKIM's "
-                  "%.3f ms (target <= %.1f: %s)" % (
-                      sessions, own, m("upesi-milter", "opendkim_cpu_ms_per_msg"), TARGET_MS,
-                      "met" if own <= TARGET_MS else "MISSED"))
-        if "postfix" in names:
-            own = statistics.median(
-                a[1] - b[1] for a, b in zip(results[(sessions, "postfix-milter")],
-                                            results[(sessions, "postfix")]))
-            line["postfix_milter_client_ms"] = own
-            print("c%d: Postfix's milter client adds %.3f ms CPU per message beside OpenDKIM's "
-                  "%.3f ms" % (sessions, own, m("postfix-milter", "opendkim_cpu_ms_per_msg")))
-        if "upesi-milter" in names:
-            rate = m("upesi-milter", "msgs_per_s") / m("postfix-milter", "msgs_per_s")
-            cpu = m("upesi-milter", "cpu_ms_per_msg") / m("postfix-milter", "cpu_ms_per_msg")
-            line.update(rate_vs_postfix=rate, cpu_vs_postfix=cpu)
-            print("c%d: signing through the milter, upesi-milter / postfix-milter: msgs/s "
-                  "%.2fx, server cpu %.2fx" % (sessions, rate, cpu))
-        summary.append(line)
+            own = differences(runs(name), runs(name[:-len("-milter")]), "cpu")
+            mine = name.startswith("upesi")
+            key = ("%s_milter_client_ms" % name[:-len("-milter")].replace("-", "_"))
+            line[key] = statistics.median(own)
+            line[key + "_range"] = summary(own)
+            print("c%d: %s's milter client adds %s ms CPU per message beside OpenDKIM's "
+                  "%.3f ms%s" % (
+                      sessions, name[:-len("-milter")], median_range(own),
+                      m(name, "opendkim_cpu_ms_per_msg"),
+                      " (target <= %.1f: %s)" % (
+                          TARGET_MS, "met" if statistics.median(own) <= TARGET_MS
+                          else "MISSED") if mine else ""))
+        for name in (n for n in names if n.startswith("upesi") and n.endswith("-milter")):
+            cpus = paired_ratios([r["cpu"] for r in runs(name)],
+                                 [r["cpu"] for r in runs("postfix-milter")])
+            rates = paired_ratios([r["rate"] for r in runs(name)],
+                                  [r["rate"] for r in runs("postfix-milter")])
+            suffix = "" if name == "upesi-milter" else "_" + name[len("upesi-"):-len(
+                "-milter")]
+            line.update({"cpu_vs_postfix" + suffix: statistics.median(cpus),
+                         "rate_vs_postfix" + suffix: statistics.median(rates),
+                         "cpu_ratio" + suffix: summary(cpus),
+                         "rate_ratio" + suffix: summary(rates)})
+            print("c%d: signing through the milter, %s / postfix-milter: server cpu %s, "
+                  "msgs/s %s" % (sessions, name, ratio_range(cpus), ratio_range(rates)))
+        lines.append(line)
+    print("ratios and differences paired round by round, median (min–max); cpu below 1 and "
+          "msgs/s above 1 favour Upesi")
     print("signatures: every message of every run checked for one at the sink, %d verified"
           % verified)
+    print(versions)
     return {"servers": [dict(v, sessions=k[0], server=k[1]) for k, v in medians.items()],
-            "summary": summary}
+            "summary": lines, "versions": versions}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--upesi", default=str(ROOT / "build-release" / "master" / "upesi"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--messages", type=int, default=3000)
     ap.add_argument("--sessions", default="10,50", help="session counts, comma-separated")
     ap.add_argument("--socket", choices=("inet", "unix"), default="inet",
                     help="OpenDKIM on 127.0.0.1:PORT (default) or on a unix socket")
-    ap.add_argument("--nodes", type=int, default=0, help="Upesi's worker processes")
+    ap.add_argument("--nodes", default="default",
+                    help="comma-separated smtp.ini nodes values for Upesi (\"default\": "
+                    "shipped), e.g. default,2")
     ap.add_argument("--sample", type=int, default=5,
                     help="signatures verified per run (every message is checked for one)")
     ap.add_argument("--postfix-log", choices=("on", "off"), default="on")
-    ap.add_argument("--upesi-log", default="warn", help="Upesi's log level (debug to see a stall)")
+    ap.add_argument("--upesi-log", default=None,
+                    help="Upesi's log level (default: the shipped one; debug to see a stall)")
     ap.add_argument("--no-milter-upesi", action="store_true",
                     help="Postfix and the Upesi without milter only (before the plugin exists)")
     ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("Postfix needs root")
+    if args.rounds < 5:
+        print("note: %d rounds; the fair method asks for at least 5" % args.rounds,
+              file=sys.stderr)
     cells = [int(s) for s in args.sessions.split(",")]
     exit_on_sigterm()
+    pin_cpus()  # OpenDKIM and the sink, children of this script, stay on the client CPU
+    shipped_nodes = shipped_ini(args.upesi, "smtp.ini").get("nodes", "?")
     with servers_run("upesi-milter-bench-") as (workdir, peers):
         key, record = make_key(workdir)
         opendkim = OpenDkim(workdir, key, DOMAIN, SELECTOR,
@@ -250,26 +297,31 @@ def main():
         peers.append(sink)
         log = args.postfix_log == "on"
         servers = []
-        if not args.no_milter_upesi:
-            servers.append(start_upesi(args.upesi, workdir, "upesi-milter", opendkim.milter,
-                                       sink.port, args.nodes, args.upesi_log))
+        for nodes in parse_nodes(args.nodes):
+            base = "upesi" if nodes is None else "upesi-n%d" % nodes
+            if not args.no_milter_upesi:
+                servers.append(start_upesi(args.upesi, workdir, base + "-milter",
+                                           opendkim.milter, sink.port, nodes, args.upesi_log))
+            servers.append(start_upesi(args.upesi, workdir, base, None, sink.port, nodes,
+                                       args.upesi_log))
         servers += [
-            start_upesi(args.upesi, workdir, "upesi", None, sink.port, args.nodes, args.upesi_log),
             start_postfix(workdir, "postfix-milter", opendkim.milter, sink.port, log),
             start_postfix(workdir, "postfix", None, sink.port, log),
         ]
         peers.extend(servers)
+        versions = machine_line(args.upesi)  # before the rounds: what the run started with
         bench = Bench(sink, dump_dir, opendkim, record, args.sample)
         results = {}
         for sessions in cells:
             for server in servers:
                 bench.run(server, 200, sessions)  # warm-up
+                check_pinned(server.pid, server.name)
             for _ in range(args.rounds):
                 for server in servers:  # interleaved, so that drift hits every server alike
                     results.setdefault((sessions, server.name), []).append(
                         bench.run(server, args.messages, sessions))
         medians = report(results, cells, [s.name for s in servers], args.rounds, args,
-                         bench.verified)
+                         bench.verified, shipped_nodes, versions)
         write_json(args.json, medians)
 
 
