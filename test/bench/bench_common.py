@@ -522,6 +522,8 @@ def versions_line(upesi=None):
     parts.append("haraka %s" % (haraka_version() or "not installed"))
     import exim_peer  # (it imports this module)
     parts.append("exim %s" % (exim_peer.version() or "not unpacked"))
+    import opensmtpd_peer  # (it imports this module)
+    parts.append("opensmtpd %s" % (opensmtpd_peer.version() or "not unpacked"))
     parts.append("kernel %s" % os.uname().release)
     tmp = tempfile.gettempdir()
     parts.append("queues on %s (%s)" % (fs_type(tmp), tmp))

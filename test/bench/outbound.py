@@ -65,6 +65,11 @@ Each server gets its own smtp-sink (so that nothing one sends can be counted for
            concurrency above as parallel queue runners. Parallel runners log a line for each
            message another runner holds ("Spool file ... is locked"): counted in its log bytes.
            Left out, with a line saying why, when it cannot be fetched (or with --no-exim).
+  opensmtpd private instance (opensmtpd_peer.py; Debian's opensmtpd unpacked likewise, run in
+           a mount namespace of its own) relaying every domain to 127.0.0.1:SINKPORT without
+           STARTTLS; the concurrency above as its mta connection limits, its reconnect delays
+           0; held with `smtpctl pause mta`, released with `smtpctl resume mta`. Left out like
+           Exim (--no-opensmtpd).
 """
 import argparse
 import os
@@ -82,8 +87,10 @@ from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, 
                           servers_run, shipped_ini, smtp_source, start_sink, summary, tree_cpu_s,
                           wait_until, write_json)
 from exim_peer import EximPeer
+from opensmtpd_peer import OpenSmtpdPeer
 from postfix_peer import HOLD_ALL, PostfixPeer
 import exim_peer
+import opensmtpd_peer
 
 SENDER = "sender@example.com"
 
@@ -289,6 +296,41 @@ class EximOutbound:
         self.ex.stop()
 
 
+class OpenSmtpdOutbound:
+    """OpenSMTPD relaying to the sink with at most `concurrency` connections; its mail waits in
+    its queue (mta paused) until release()."""
+
+    def __init__(self, workdir, sink, concurrency, name="opensmtpd"):
+        self.name, self.concurrency = name, concurrency
+        self.os = OpenSmtpdPeer(workdir, name, mode="drain", sink_port=sink.port,
+                                concurrency=concurrency)
+        self.port, self.pid = self.os.port, self.os.pid
+
+    def describe_concurrency(self):
+        return "%d (mta connection limits, no reconnect delays)" % self.concurrency
+
+    def hold(self):
+        self.os.hold()
+
+    def release(self):
+        self.os.release()
+
+    def queued(self):
+        return self.os.queued()
+
+    def preloaded(self, n):
+        return self.os.queued() == n
+
+    def log_bytes(self):
+        return self.os.log_bytes()
+
+    def log_tail(self):
+        return self.os.log_tail()
+
+    def stop(self):
+        self.os.stop()
+
+
 def children_cpu_s():
     """CPU seconds of this script's reaped children (the release commands run as such)."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -396,6 +438,7 @@ def main():
                     "for the shipped one (e.g. default,0,2)")
     ap.add_argument("--no-postfix", action="store_true")
     ap.add_argument("--no-exim", action="store_true")
+    ap.add_argument("--no-opensmtpd", action="store_true")
     ap.add_argument("--json", help="also write the medians to this file")
     args = ap.parse_args()
     for tool in ("smtp-source", "smtp-sink"):
@@ -417,9 +460,10 @@ def main():
     exit_on_sigterm()
     pin_cpus()
     with servers_run("upesi-bench-out-") as (workdir, peers):
-        pairs = []  # (server, its sink): the Upesis, then each Postfix, then each Exim
+        pairs = []  # (server, its sink): the Upesis, then each Postfix, Exim, OpenSMTPD
         postfixes = {}  # concurrency -> (Postfix, its sink)
         exims = {}  # concurrency -> (Exim, its sink)
+        opensmtpds = {}  # concurrency -> (OpenSMTPD, its sink)
         matched = {}  # Upesi's name -> the names of the peers of its concurrency
         use_exim = not args.no_exim
         if use_exim:
@@ -428,6 +472,13 @@ def main():
             except Exception as e:
                 print("exim: left out, not available: %s" % e, file=sys.stderr)
                 use_exim = False
+        use_opensmtpd = not args.no_opensmtpd
+        if use_opensmtpd:
+            try:
+                opensmtpd_peer.install()
+            except Exception as e:
+                print("opensmtpd: left out, not available: %s" % e, file=sys.stderr)
+                use_opensmtpd = False
         for nodes in parse_nodes(args.nodes):
             sink = start_sink(counting=True, name="sink-" + upesi_name(nodes), logdir=workdir)
             peers.append(sink)
@@ -438,7 +489,8 @@ def main():
             matched[upesi.name] = []
             for kind, peer_class, started, wanted in (
                     ("postfix", PostfixOutbound, postfixes, not args.no_postfix),
-                    ("exim", EximOutbound, exims, use_exim)):
+                    ("exim", EximOutbound, exims, use_exim),
+                    ("opensmtpd", OpenSmtpdOutbound, opensmtpds, use_opensmtpd)):
                 if not wanted:
                     continue
                 if c not in started:
@@ -450,6 +502,7 @@ def main():
                 matched[upesi.name].append(started[c][0].name)
         pairs += postfixes.values()
         pairs += exims.values()
+        pairs += opensmtpds.values()
         servers = [server for server, _ in pairs]
         # Taken before the rounds: the state of the trees and the versions the run started with.
         versions = machine_line(args.upesi)
