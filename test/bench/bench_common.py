@@ -473,6 +473,32 @@ def fs_type(path):
 MEMORY_FS = ("tmpfs", "ramfs")
 
 
+def peers_cache_dir():
+    """Where peers fetched from Debian's packages are unpacked: $XDG_CACHE_HOME/upesi/peers
+    (or ~/.cache/upesi/peers)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return pathlib.Path(base) / "upesi" / "peers"
+
+
+def unpack_debs(packages, name):
+    """Fetches `packages` with apt-get download (into the cache's debs/) and unpacks them with
+    dpkg -x into the cache's `name`/, replacing what was there; never installs them (Debian's
+    MTA packages conflict with each other). Raises RuntimeError when apt-get cannot fetch."""
+    debs = peers_cache_dir() / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["apt-get", "download", *packages], cwd=debs, capture_output=True,
+                       text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError("apt-get download %s: %s" % (" ".join(packages), r.stderr))
+    root = peers_cache_dir() / (name + ".tmp")
+    shutil.rmtree(root, ignore_errors=True)
+    for p in packages:
+        deb = sorted(debs.glob("%s_*.deb" % p))[-1]
+        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True, timeout=120)
+    shutil.rmtree(peers_cache_dir() / name, ignore_errors=True)
+    root.rename(peers_cache_dir() / name)
+
+
 def refuse_memory_fs(path):
     """Exits when path (where the servers' queues go) is on tmpfs or ramfs: an fsync costs
     nothing there, so a queue in memory would make the servers' figures meaningless."""

@@ -23,15 +23,14 @@ import shutil
 import subprocess
 import tempfile
 
-from bench_common import Peer, free_port, pinned
+from bench_common import Peer, free_port, peers_cache_dir, pinned, unpack_debs
 
 PACKAGES = ("exim4-daemon-light", "exim4-base", "exim4-config")
 USER = "Debian-exim"
 
 
 def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return pathlib.Path(base) / "upesi" / "peers"
+    return peers_cache_dir()
 
 
 def binary():
@@ -43,19 +42,7 @@ def install():
     it cannot be had."""
     exe = binary()
     if not exe.exists():
-        debs = cache_dir() / "debs"
-        debs.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(["apt-get", "download", *PACKAGES], cwd=debs, capture_output=True,
-                           text=True, timeout=300)
-        if r.returncode != 0:
-            raise RuntimeError("apt-get download %s: %s" % (" ".join(PACKAGES), r.stderr))
-        root = cache_dir() / "exim.tmp"
-        shutil.rmtree(root, ignore_errors=True)
-        for p in PACKAGES:
-            deb = sorted(debs.glob("%s_*.deb" % p))[-1]
-            subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True, timeout=120)
-        shutil.rmtree(cache_dir() / "exim", ignore_errors=True)
-        root.rename(cache_dir() / "exim")
+        unpack_debs(PACKAGES, "exim")
     if "not found" in subprocess.run(["ldd", str(exe)], capture_output=True, text=True).stdout:
         subprocess.run(["apt-get", "install", "-y", "-q", "libidn12"], check=True,
                        capture_output=True, timeout=300)

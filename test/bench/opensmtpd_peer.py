@@ -40,7 +40,7 @@ import shutil
 import subprocess
 import sys
 
-from bench_common import Peer, free_port
+from bench_common import Peer, free_port, peers_cache_dir, unpack_debs
 
 PACKAGE = "opensmtpd"
 USERS = ("opensmtpd", "opensmtpq")
@@ -51,8 +51,7 @@ COVERED = {"run": "/run", "spool": "/var/spool", "lib": "/var/lib"}
 
 
 def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return pathlib.Path(base) / "upesi" / "peers"
+    return peers_cache_dir()
 
 
 def binary():
@@ -68,18 +67,7 @@ def install():
     it cannot be had."""
     exe = binary()
     if not exe.exists():
-        debs = cache_dir() / "debs"
-        debs.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(["apt-get", "download", PACKAGE], cwd=debs, capture_output=True,
-                           text=True, timeout=300)
-        if r.returncode != 0:
-            raise RuntimeError("apt-get download %s: %s" % (PACKAGE, r.stderr))
-        root = cache_dir() / "opensmtpd.tmp"
-        shutil.rmtree(root, ignore_errors=True)
-        deb = sorted(debs.glob("%s_*.deb" % PACKAGE))[-1]
-        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True, timeout=120)
-        shutil.rmtree(cache_dir() / "opensmtpd", ignore_errors=True)
-        root.rename(cache_dir() / "opensmtpd")
+        unpack_debs([PACKAGE], "opensmtpd")
     if "not found" in subprocess.run(["ldd", str(exe)], capture_output=True, text=True).stdout:
         subprocess.run(["apt-get", "install", "-y", "-q", *LIBRARIES], check=True,
                        capture_output=True, timeout=300)
