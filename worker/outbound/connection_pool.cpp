@@ -94,17 +94,23 @@ void ConnectionPool::forget(const smtp_client::ClientOptions& options,
     return;
   }
   const std::string key = keyOf(options);
-  if (auto it = offered_.find(key); it != offered_.end()) {
-    std::erase_if(it->second, [&client](const auto& weak) {
-      auto c = weak.lock();
-      return !c || c == client;
-    });
-    if (it->second.empty()) {
-      offered_.erase(it);
-    }
-  }
+  withdrawOffer(key, client.get());
   notInUse(key, client.get());
   wakeExcessWaiters(key);
+}
+
+void ConnectionPool::withdrawOffer(const std::string& key, const smtp_client::SmtpClient* client) {
+  auto it = offered_.find(key);
+  if (it == offered_.end()) {
+    return;
+  }
+  std::erase_if(it->second, [client](const auto& weak) {
+    auto c = weak.lock();
+    return !c || c.get() == client;
+  });
+  if (it->second.empty()) {
+    offered_.erase(it);
+  }
 }
 
 void ConnectionPool::inUse(const std::string& key,
@@ -201,15 +207,7 @@ void ConnectionPool::release(const smtp_client::ClientOptions& options,
     return;
   }
   const std::string key = keyOf(options);
-  if (auto it = offered_.find(key); it != offered_.end()) {
-    std::erase_if(it->second, [&client](const auto& weak) {
-      auto c = weak.lock();
-      return !c || c == client;
-    });
-    if (it->second.empty()) {
-      offered_.erase(it);
-    }
-  }
+  withdrawOffer(key, client.get());
   if (client->ready()) {
     if (!handToWaiter(key, client)) {
       give(options, std::move(client));

@@ -105,6 +105,8 @@ private:
   void expire();
   void inUse(const std::string& key, const std::shared_ptr<smtp_client::SmtpClient>& client);
   void notInUse(const std::string& key, const smtp_client::SmtpClient* client);
+  /// `client` is no longer offered for a message behind its own.
+  void withdrawOffer(const std::string& key, const smtp_client::SmtpClient* client);
   std::size_t liveInUse(const std::string& key);
   /// Gives `client` to the first waiter still there; false if none took it.
   bool handToWaiter(const std::string& key, const std::shared_ptr<smtp_client::SmtpClient>& client);
