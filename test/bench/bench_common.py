@@ -499,6 +499,16 @@ def unpack_debs(packages, name):
     root.rename(peers_cache_dir() / name)
 
 
+def peer_available(name, install):
+    """Runs a peer's install(); False, with a line saying why, when it cannot be had."""
+    try:
+        install()
+    except Exception as e:
+        print("%s: left out, not available: %s" % (name, e), file=sys.stderr)
+        return False
+    return True
+
+
 def refuse_memory_fs(path):
     """Exits when path (where the servers' queues go) is on tmpfs or ramfs: an fsync costs
     nothing there, so a queue in memory would make the servers' figures meaningless."""

@@ -79,9 +79,9 @@ import subprocess
 import sys
 
 from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, load,
-                          machine_line, median_range, paired_ratios, pin_cpus, queue_files,
-                          ratio_range, servers_run, shipped_ini, start_sink, summary, wait_until,
-                          write_json)
+                          peer_available, machine_line, median_range, paired_ratios, pin_cpus,
+                          queue_files, ratio_range, servers_run, shipped_ini, start_sink, summary,
+                          wait_until, write_json)
 from exim_peer import EximPeer
 from opensmtpd_peer import OpenSmtpdPeer
 from postfix_peer import DISCARD_ALL, HOLD_ALL, TLSMGR, PostfixPeer
@@ -362,20 +362,11 @@ def main():
             if os.geteuid() != 0:
                 sys.exit("Postfix needs root (or run with --no-postfix)")
             peers.append(start_postfix(workdir))
-        if MODE == "queue" and not args.no_exim:
-            try:
-                exim_peer.install()
-            except Exception as e:
-                print("exim: left out, not available: %s" % e, file=sys.stderr)
-            else:
-                peers.append(start_exim(workdir))
-        if MODE == "queue" and not args.no_opensmtpd:
-            try:
-                opensmtpd_peer.install()
-            except Exception as e:
-                print("opensmtpd: left out, not available: %s" % e, file=sys.stderr)
-            else:
-                peers.append(start_opensmtpd(workdir))
+        if MODE == "queue" and not args.no_exim and peer_available("exim", exim_peer.install):
+            peers.append(start_exim(workdir))
+        if MODE == "queue" and not args.no_opensmtpd and \
+                peer_available("opensmtpd", opensmtpd_peer.install):
+            peers.append(start_opensmtpd(workdir))
         if not args.no_haraka:
             peers.append(start_haraka(workdir))
         servers = [Measured(p) for p in peers]

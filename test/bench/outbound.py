@@ -83,9 +83,9 @@ import sys
 import time
 
 from bench_common import (ROOT, Peer, check_pinned, exit_on_sigterm, free_port, machine_line,
-                          median_range, paired_ratios, pin_cpus, queue_files, ratio_range,
-                          servers_run, shipped_ini, smtp_source, start_sink, summary, tree_cpu_s,
-                          wait_until, write_json)
+                          peer_available, median_range, paired_ratios, pin_cpus, queue_files,
+                          ratio_range, servers_run, shipped_ini, smtp_source, start_sink, summary,
+                          tree_cpu_s, wait_until, write_json)
 from exim_peer import EximPeer
 from opensmtpd_peer import OpenSmtpdPeer
 from postfix_peer import HOLD_ALL, PostfixPeer
@@ -465,20 +465,9 @@ def main():
         exims = {}  # concurrency -> (Exim, its sink)
         opensmtpds = {}  # concurrency -> (OpenSMTPD, its sink)
         matched = {}  # Upesi's name -> the names of the peers of its concurrency
-        use_exim = not args.no_exim
-        if use_exim:
-            try:
-                exim_peer.install()
-            except Exception as e:
-                print("exim: left out, not available: %s" % e, file=sys.stderr)
-                use_exim = False
-        use_opensmtpd = not args.no_opensmtpd
-        if use_opensmtpd:
-            try:
-                opensmtpd_peer.install()
-            except Exception as e:
-                print("opensmtpd: left out, not available: %s" % e, file=sys.stderr)
-                use_opensmtpd = False
+        use_exim = not args.no_exim and peer_available("exim", exim_peer.install)
+        use_opensmtpd = not args.no_opensmtpd and \
+            peer_available("opensmtpd", opensmtpd_peer.install)
         for nodes in parse_nodes(args.nodes):
             sink = start_sink(counting=True, name="sink-" + upesi_name(nodes), logdir=workdir)
             peers.append(sink)
