@@ -354,6 +354,21 @@ def test_a_burst_of_deliveries_keeps_its_connections(start_server, mx, install):
     assert 1 <= opened <= 15, "%d connections for 30 messages, 15 at once" % opened
 
 
+def drain_held_burst(start_server, install, port, out, limits, count, tag):
+    """Queues `count` messages for the MX on `port` with deliveries held, releases them at once
+    under outbound.ini `limits`, waits until the queue is empty; the MX's stats.json."""
+    server = relay_server(start_server, port, outbound=limits + "disabled=true\n")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        for i in range(count):
+            s.sendmail("alice@client.example", ["user%d@example.net" % i],
+                       "Subject: %s %d\r\n\r\nhello\r\n" % (tag, i))
+    assert len(queue_files(install)) == count
+    (install / "config" / "outbound.ini").write_text(
+        "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + limits)
+    assert queue_empties(install, timeout=30)
+    return json.loads((out / "stats.json").read_text())
+
+
 def test_the_next_message_follows_a_final_dot_before_its_reply(start_server, install, tmp_path):
     """An MX that takes 0.3 s to answer each final dot: the next message for it goes out on
     the same connection behind the dot (RFC 2920 3.1) instead of waiting for the reply, so two
@@ -361,16 +376,8 @@ def test_the_next_message_follows_a_final_dot_before_its_reply(start_server, ins
     out = tmp_path / "slow"
     port, proc = start_peer("slow_dot_mx.py", out)
     try:
-        server = relay_server(start_server, port,
-                              outbound="destination_concurrency_max=2\ndisabled=true\n")
-        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
-            for i in range(12):
-                s.sendmail("alice@client.example", ["user%d@example.net" % i],
-                           "Subject: behind %d\r\n\r\nhello\r\n" % i)
-        (install / "config" / "outbound.ini").write_text(
-            "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\ndestination_concurrency_max=2\n")
-        assert queue_empties(install, timeout=30)
-        stats = json.loads((out / "stats.json").read_text())
+        stats = drain_held_burst(start_server, install, port, out,
+                                 "destination_concurrency_max=2\n", 12, "behind")
         assert stats["messages"] == 12
         assert stats["pipelined"] >= 8, stats
         assert stats["connections"] <= 4, stats  # 2 at a time; at most one more behind each
@@ -387,17 +394,8 @@ def test_deliveries_wait_for_a_connection_in_use_rather_than_open_one(start_serv
     out = tmp_path / "slow"
     port, proc = start_peer("slow_dot_mx.py", out, args=(0.2, 0.5))
     try:
-        limits = "destination_concurrency_max=10\n"
-        server = relay_server(start_server, port, outbound=limits + "disabled=true\n")
-        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
-            for i in range(20):
-                s.sendmail("alice@client.example", ["user%d@example.net" % i],
-                           "Subject: turn %d\r\n\r\nhello\r\n" % i)
-        assert len(queue_files(install)) == 20
-        (install / "config" / "outbound.ini").write_text(
-            "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + limits)
-        assert queue_empties(install, timeout=30)
-        stats = json.loads((out / "stats.json").read_text())
+        stats = drain_held_burst(start_server, install, port, out,
+                                 "destination_concurrency_max=10\n", 20, "turn")
         assert stats["messages"] == 20, stats
         # 10 at once would open 10 without waiting.
         assert stats["connections"] <= 6, stats
@@ -412,16 +410,8 @@ def test_waiting_deliveries_leave_room_but_connections_stay_within_concurrency_m
     out = tmp_path / "slow"
     port, proc = start_peer("slow_dot_mx.py", out, args=(0.2, 0.3))
     try:
-        limits = "concurrency_max=3\n"
-        server = relay_server(start_server, port, outbound=limits + "disabled=true\n")
-        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
-            for i in range(15):
-                s.sendmail("alice@client.example", ["user%d@example.net" % i],
-                           "Subject: room %d\r\n\r\nhello\r\n" % i)
-        (install / "config" / "outbound.ini").write_text(
-            "[main]\ntemp_fail_intervals=1s*3\nscan_interval=1\n" + limits)
-        assert queue_empties(install, timeout=30)
-        stats = json.loads((out / "stats.json").read_text())
+        stats = drain_held_burst(start_server, install, port, out, "concurrency_max=3\n", 15,
+                                 "room")
         assert stats["messages"] == 15, stats
         assert 1 <= stats["most_open"] <= 3, stats
     finally:
