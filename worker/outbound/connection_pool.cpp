@@ -277,14 +277,6 @@ void ConnectionPool::quit(std::shared_ptr<smtp_client::SmtpClient> client) {
   quitting_.quitAndRelease(std::move(client));
 }
 
-std::size_t ConnectionPool::waiterCount() const {
-  std::size_t n = 0;
-  for (const auto& [key, list] : waiters_) {
-    n += list.size();
-  }
-  return n;
-}
-
 std::size_t ConnectionPool::idleCount() const {
   std::size_t n = 0;
   for (const auto& [key, list] : idle_clients_) {

@@ -93,8 +93,6 @@ public:
   void quit(std::shared_ptr<smtp_client::SmtpClient> client);
 
   std::size_t idleCount() const;
-  /// Deliveries waiting for a connection in use, all destinations together.
-  std::size_t waiterCount() const;
   void closeAll();
 
 private:
