@@ -86,6 +86,9 @@ struct TlsOptions {
   /// (matched against the certificate's IP addresses, never sent in SNI).
   std::string name;
   bool verify = false; ///< a certificate that does not verify (chain or name) fails, temporarily
+  /// With `verify`: the names the certificate may match instead of `name` (".example.com":
+  /// any subdomain); empty: `name`.
+  std::vector<std::string> match_names;
 };
 
 struct AuthOptions {

@@ -73,7 +73,8 @@ Result<std::unique_ptr<TlsChannel>> TlsChannel::server(SSL_CTX* context) {
 }
 
 Result<std::unique_ptr<TlsChannel>>
-TlsChannel::client(SSL_CTX* context, const std::string& server_name, bool verify_name) {
+TlsChannel::client(SSL_CTX* context, const std::string& server_name, bool verify_name,
+                   const std::vector<std::string>& match_names) {
   auto ssl = newSsl(context);
   if (!ssl) {
     return Error{ssl.error()};
@@ -83,7 +84,14 @@ TlsChannel::client(SSL_CTX* context, const std::string& server_name, bool verify
   if (!server_name.empty() && !isIpLiteral(server_name)) {
     SSL_set_tlsext_host_name(*ssl, server_name.c_str());
   }
-  if (verify_name && !server_name.empty()) {
+  if (verify_name && !match_names.empty()) {
+    // Any of these names will do; one starting with a dot matches its subdomains (OpenSSL's
+    // X509_check_host), as Postfix's "dot-nexthop".
+    SSL_set1_host(*ssl, match_names.front().c_str());
+    for (std::size_t i = 1; i < match_names.size(); ++i) {
+      SSL_add1_host(*ssl, match_names[i].c_str());
+    }
+  } else if (verify_name && !server_name.empty()) {
     if (isIpLiteral(server_name)) {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(*ssl), server_name.c_str());
     } else {

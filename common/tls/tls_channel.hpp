@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 using SSL = struct ssl_st;
 using SSL_CTX = struct ssl_ctx_st;
@@ -43,9 +44,10 @@ public:
   /// A server-side channel; the context's SNI callback may switch it to another context.
   static Result<std::unique_ptr<TlsChannel>> server(SSL_CTX* context);
   /// A client-side channel. `server_name` goes in SNI (not for IP literals) and, when
-  /// `verify_name` is set, the certificate must match it.
+  /// `verify_name` is set, the certificate must match it, or one of `match_names` if any.
   static Result<std::unique_ptr<TlsChannel>>
-  client(SSL_CTX* context, const std::string& server_name, bool verify_name);
+  client(SSL_CTX* context, const std::string& server_name, bool verify_name,
+         const std::vector<std::string>& match_names = {});
 
   ~TlsChannel();
   TlsChannel(const TlsChannel&) = delete;

@@ -4,14 +4,20 @@
 // 465. A host whose handshake failed gets plain SMTP for a while instead of failing forever
 // (Haraka needs Redis for that; here it is per worker, in memory), unless tls.ini [outbound]
 // fallback_to_plain=false: then the attempt fails and the message waits for a retry.
+// A destination domain named in tls.ini [outbound.policy] gets the level named there instead
+// (Postfix's smtp_tls_policy_maps); above `may` the message goes over TLS or waits, never in
+// clear, whatever any failure before.
 //
 // Threading: the loop thread.
 #pragma once
 
 #include "common/smtp_client/smtp_client.hpp"
+#include "common/tls/tls_config.hpp"
 #include "common/tls/tls_context.hpp"
 
 #include <chrono>
+#include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +32,15 @@ public:
   TlsPolicy(tls::ContextPtr context, std::vector<std::string> force_tls_hosts,
             std::vector<std::string> no_tls_hosts, bool fallback_to_plain = true,
             std::chrono::seconds no_go_expiry = std::chrono::hours(24));
+
+  /// [outbound.policy]: destination domain (lower case, ".example.com" for its subdomains)
+  /// -> level.
+  void setDestinationPolicy(std::map<std::string, tls::OutboundTlsLevel> policy) {
+    destination_policy_ = std::move(policy);
+  }
+  /// The level [outbound.policy] sets for `domain` (its own entry, else the nearest parent's
+  /// ".parent" entry), if any.
+  std::optional<tls::OutboundTlsLevel> levelFor(const std::string& domain) const;
 
   /// The options for one connection to `exchange` (the MX name) at `ip`:`port` for `domain`.
   /// Deciding changes nothing: only handshakeFailed does.
@@ -51,6 +66,7 @@ private:
   bool fallback_to_plain_;
   std::chrono::seconds no_go_expiry_;
   std::unordered_map<std::string, Clock::time_point> no_go_until_;
+  std::map<std::string, tls::OutboundTlsLevel> destination_policy_;
 };
 
 } // namespace upesi::outbound

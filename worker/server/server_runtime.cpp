@@ -59,15 +59,17 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   settings.hostname =
       ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? std::string(host) : me;
   // TLS for delivery: tls.ini [outbound] over [main], unless outbound.ini enable_tls=false.
+  // [outbound.policy] holds even then: its destinations above `may` wait rather than get
+  // their mail in clear.
+  auto tls_config = tls::readTlsConfig(config);
+  if (!tls_config) {
+    return Error{tls_config.error()};
+  }
   tls::ContextPtr client_context;
   std::vector<std::string> force_tls_hosts;
   std::vector<std::string> no_tls_hosts;
   bool fallback_to_plain = true;
   if (settings.config.enable_tls) {
-    auto tls_config = tls::readTlsConfig(config);
-    if (!tls_config) {
-      return Error{tls_config.error()};
-    }
     auto context = tls::makeClientContext(config, tls_config->outbound);
     if (!context) {
       return Error{context.error()};
@@ -80,6 +82,7 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   settings.tls =
       std::make_shared<outbound::TlsPolicy>(std::move(client_context), std::move(force_tls_hosts),
                                             std::move(no_tls_hosts), fallback_to_plain);
+  settings.tls->setDestinationPolicy(std::move(tls_config->outbound_policy));
   if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
     for (const auto& line : *lines) {
       settings.bounce_template += line.get<std::string>() + "\n";
