@@ -57,6 +57,18 @@ public:
   /// The name of an address: /etc/hosts first, then PTR records.
   void reverse(const std::string& ip, DnsCallback callback);
 
+  /// An answer as the server sent it, for what needs more than records: the AD bit (DANE).
+  struct RawAnswer {
+    DnsStatus status = DnsStatus::Error; ///< Ok whenever a message came (its RCODE is in it)
+    std::string error;                   ///< why not, when no message came
+    std::string message;                 ///< the whole message
+  };
+  using RawCallback = std::function<void(RawAnswer)>;
+  /// Asks for records of `type` (an RFC 1035 TYPE number) of `name` with AD and DO set
+  /// (common/dns/tlsa.hpp), so that a validating resolver says what it validated. Not cached;
+  /// the callback runs on a later loop turn, never inside this call.
+  void queryAuthenticated(const std::string& name, unsigned type, RawCallback callback);
+
 private:
   Resolver(uv_loop_t* loop, const AnswerCacheLimits& cache);
   /// Sends the question to the servers; `shared_key` non-empty: the answer goes to every

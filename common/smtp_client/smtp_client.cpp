@@ -420,7 +420,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     ++transport_generation_;
     phase_ = Phase::Handshake;
     auto channel =
-        tls::TlsChannel::client(options_.tls.context, tlsName(), true, options_.tls.match_names);
+        tls::TlsChannel::client(options_.tls.context, tlsName(), true, options_.tls.match_names,
+                                options_.tls.tlsa);
     if (!channel) {
       abort({Outcome::Temporary, 0, "4.7.5", fmt::format("cannot start TLS: {}", channel.error())});
       return;

@@ -20,7 +20,8 @@ std::string ConnectionPool::keyOf(const smtp_client::ClientOptions& o) {
   // and demand (one that went on without AUTH never serves an auth_required delivery).
   return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.ip, o.port, o.local_ip, o.helo,
                      o.lmtp ? "lmtp" : "smtp", static_cast<int>(o.tls.mode), o.tls.name,
-                     o.tls.verify ? "verify" : "", fmt::join(o.tls.match_names, ","), o.auth.user,
+                     o.tls.verify ? (o.tls.tlsa.empty() ? "verify" : "dane") : "",
+                     fmt::join(o.tls.match_names, ","), o.auth.user,
                      o.auth.required ? "auth-required" : "");
 }
 
