@@ -200,6 +200,7 @@ Result<std::unique_ptr<Resolver>> Resolver::create(uv_loop_t* loop,
   static std::once_flag init_once;
   std::call_once(init_once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
   std::unique_ptr<Resolver> resolver(new Resolver(loop, options.cache));
+  resolver->validating_ = options.validating;
   ares_options opts{};
   opts.sock_state_cb = onSocketState;
   opts.sock_state_cb_data = resolver.get();

@@ -32,6 +32,9 @@ struct ResolverOptions {
   int timeout_ms = 5000; // per try
   int tries = 2;
   AnswerCacheLimits cache; // answers kept for their TTL (dns.ini cache_*)
+  // The servers validate DNSSEC (a local unbound): their AD bit may be trusted (dns.ini
+  // validating). Only then does DANE apply.
+  bool validating = false;
 };
 
 /// Turns a raw answer (the message c-ares hands a query's callback) into the records a plugin
@@ -68,6 +71,8 @@ public:
   /// (common/dns/tlsa.hpp), so that a validating resolver says what it validated. Not cached;
   /// the callback runs on a later loop turn, never inside this call.
   void queryAuthenticated(const std::string& name, unsigned type, RawCallback callback);
+  /// Whether dns.ini says the servers validate DNSSEC, so that their AD bit means something.
+  bool validating() const { return validating_; }
 
 private:
   Resolver(uv_loop_t* loop, const AnswerCacheLimits& cache);
@@ -86,6 +91,7 @@ private:
   const metrics::Histogram& durationOf(DnsType type);
 
   uv_loop_t* loop_;
+  bool validating_ = false;
   void* channel_ = nullptr; // ares_channel
   UvHandle<uv_timer_t> timer_;
   std::map<int, UvHandle<uv_poll_t>> polls_;                           // c-ares's sockets, by fd

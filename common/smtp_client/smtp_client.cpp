@@ -449,6 +449,15 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
               d.peer_certificate ? fmt::format(" peer=\"{}\"", d.peer_subject) : "");
     bool implicit = options_.tls.mode == TlsMode::Implicit;
     phase_ = implicit ? Phase::Greeting : Phase::Hello;
+    if (options_.tls.verify && !d.verified && !options_.tls.tlsa.empty()) {
+      abort({Outcome::Temporary, 0, "4.7.5",
+             fmt::format("DANE: the TLS certificate of {} matches none of the TLSA records of "
+                         "\"{}\": {}",
+                         describeRemote(), tlsName(),
+                         d.peer_certificate ? d.verify_error : "no certificate presented")},
+            !implicit);
+      return;
+    }
     if (options_.tls.verify && !d.verified) {
       abort({Outcome::Temporary, 0, "4.7.5",
              fmt::format("TLS certificate of {} not verified for \"{}\": {}", describeRemote(),

@@ -124,7 +124,7 @@ Result<std::map<std::string, OutboundTlsLevel>> destinationPolicy(config::Config
     auto level = outboundTlsLevelFromName(level_name);
     if (!level) {
       return Error{fmt::format("{}: [outbound.policy] {} = {}: the level must be none, may, "
-                               "encrypt, verify or secure",
+                               "dane, encrypt, verify or secure",
                                where(), key,
                                value.is_string() ? value.get<std::string>() : value.dump())};
     }
@@ -137,11 +137,9 @@ Result<std::map<std::string, OutboundTlsLevel>> destinationPolicy(config::Config
 
 std::optional<OutboundTlsLevel> outboundTlsLevelFromName(const std::string& name) {
   static const std::pair<const char*, OutboundTlsLevel> names[] = {
-      {"none", OutboundTlsLevel::None},
-      {"may", OutboundTlsLevel::May},
-      {"encrypt", OutboundTlsLevel::Encrypt},
-      {"verify", OutboundTlsLevel::Verify},
-      {"secure", OutboundTlsLevel::Secure}};
+      {"none", OutboundTlsLevel::None},     {"may", OutboundTlsLevel::May},
+      {"dane", OutboundTlsLevel::Dane},     {"encrypt", OutboundTlsLevel::Encrypt},
+      {"verify", OutboundTlsLevel::Verify}, {"secure", OutboundTlsLevel::Secure}};
   for (const auto& [text, level] : names) {
     if (name == text) {
       return level;
@@ -156,6 +154,8 @@ const char* toString(OutboundTlsLevel level) {
     return "none";
   case OutboundTlsLevel::May:
     return "may";
+  case OutboundTlsLevel::Dane:
+    return "dane";
   case OutboundTlsLevel::Encrypt:
     return "encrypt";
   case OutboundTlsLevel::Verify:
@@ -209,6 +209,16 @@ Result<TlsConfig> readTlsConfig(config::Config& config) {
       out.outbound_no_tls_hosts = stringList(ob["no_tls_hosts"]);
     }
     out.outbound_fallback_to_plain = ob.value("fallback_to_plain", true);
+    out.outbound_mta_sts = ob.value("mta_sts", true);
+    if (ob.contains("dane")) {
+      const std::string dane = ob["dane"].is_string() ? ob["dane"].get<std::string>() : "";
+      if (dane != "opportunistic" && dane != "off") {
+        return Error{fmt::format("{}: [outbound] dane = {}: it must be opportunistic or off",
+                                 config::iniKeyLocation(config, "tls.ini", "outbound", "dane"),
+                                 ob["dane"].is_string() ? dane : ob["dane"].dump())};
+      }
+      out.outbound_dane = dane == "opportunistic";
+    }
   }
   auto no_starttls = portList(config, main, "no_starttls_ports");
   if (!no_starttls) {

@@ -34,6 +34,7 @@ struct TlsSideConfig {
 enum class OutboundTlsLevel {
   None,    ///< no TLS
   May,     ///< STARTTLS when offered, unverified; a failed handshake may fall back to plain
+  Dane,    ///< DANE (RFC 7672) where the MX host has DNSSEC-validated TLSA records, else `may`
   Encrypt, ///< TLS or no delivery, the certificate unchecked
   Verify,  ///< TLS with a certificate that verifies and names the MX host
   Secure,  ///< TLS with a certificate that verifies and names the domain or a subdomain of it
@@ -57,13 +58,18 @@ struct TlsConfig {
   // [outbound.policy]: destination domain (lower case; ".example.com": its subdomains) ->
   // the level its deliveries get, whatever the host lists above say.
   std::map<std::string, OutboundTlsLevel> outbound_policy;
+  // [outbound] dane=opportunistic: destinations without a policy of their own get DANE
+  // wherever DNSSEC says the MX host publishes TLSA records (with dns.ini validating=true).
+  bool outbound_dane = true;
+  // [outbound] mta_sts: destinations' MTA-STS policies (RFC 8461) are fetched and applied.
+  bool outbound_mta_sts = true;
   std::string sni_dir = "tls"; // config/tls/: one PEM per name (key and chain)
 };
 
 inline const config::ReadOptions TlsIniBooleans{
     {"+main.honorCipherOrder", "-main.requestCert", "-main.rejectUnauthorized",
      "+outbound.honorCipherOrder", "-outbound.requestCert", "-outbound.rejectUnauthorized",
-     "+outbound.fallback_to_plain"}};
+     "+outbound.fallback_to_plain", "+outbound.mta_sts"}};
 
 Result<TlsConfig> readTlsConfig(config::Config& config);
 

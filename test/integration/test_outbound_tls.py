@@ -226,7 +226,7 @@ def test_a_malformed_policy_is_a_check_error_naming_its_line(install):
     r = run_upesi("-c", str(install), "--check")
     assert r.returncode != 0
     assert "tls.ini:3" in r.stderr + r.stdout, r.stderr + r.stdout
-    assert "none, may, encrypt, verify or secure" in r.stderr + r.stdout
+    assert "none, may, dane, encrypt, verify or secure" in r.stderr + r.stdout
 
 
 def test_auth_to_a_smart_host_from_get_mx(start_server, mx):

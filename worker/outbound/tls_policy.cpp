@@ -38,12 +38,29 @@ std::optional<tls::OutboundTlsLevel> TlsPolicy::levelFor(const std::string& doma
   return std::nullopt;
 }
 
+bool TlsPolicy::wantsDane(const std::string& domain) const {
+  if (auto level = levelFor(domain)) {
+    return *level == tls::OutboundTlsLevel::Dane;
+  }
+  return dane_opportunistic_ && context_ != nullptr;
+}
+
 smtp_client::TlsOptions TlsPolicy::decide(const std::string& exchange, const std::string& ip,
                                           std::uint16_t port, const std::string& domain,
-                                          Clock::time_point now) const {
+                                          Clock::time_point now, const dns::DaneRequirement* dane,
+                                          bool sts_enforce, std::string* applied) const {
   smtp_client::TlsOptions options;
   options.context = context_.get();
   options.name = exchange;
+  if (dane != nullptr && (dane->kind == dns::DaneRequirement::Kind::Usable ||
+                          dane->kind == dns::DaneRequirement::Kind::Unusable)) {
+    // RFC 7672 2.2: TLS or no delivery; authenticated by the records when one is usable.
+    // Without a context (enable_tls=false) the client refuses to connect: deferred.
+    options.mode = port == 465 ? smtp_client::TlsMode::Implicit : smtp_client::TlsMode::Required;
+    options.verify = dane->kind == dns::DaneRequirement::Kind::Usable;
+    options.tlsa = dane->records;
+    return options;
+  }
   if (auto level = levelFor(domain)) {
     using tls::OutboundTlsLevel;
     switch (*level) {
@@ -51,6 +68,7 @@ smtp_client::TlsOptions TlsPolicy::decide(const std::string& exchange, const std
       options.mode = smtp_client::TlsMode::Off;
       return options;
     case OutboundTlsLevel::May:
+    case OutboundTlsLevel::Dane: // without TLSA records
       options.mode = !context_                         ? smtp_client::TlsMode::Off
                      : port == 465                     ? smtp_client::TlsMode::Implicit
                      : remembersFailure(exchange, now) ? smtp_client::TlsMode::Off
@@ -70,6 +88,15 @@ smtp_client::TlsOptions TlsPolicy::decide(const std::string& exchange, const std
       return options;
     }
   }
+  if (sts_enforce) {
+    // Without a context (enable_tls=false) the client refuses to connect: deferred.
+    options.mode = port == 465 ? smtp_client::TlsMode::Implicit : smtp_client::TlsMode::Required;
+    options.verify = true;
+    if (applied != nullptr) {
+      *applied = "mta-sts";
+    }
+    return options;
+  }
   if (!context_) {
     return smtp_client::TlsOptions{};
   }
@@ -88,6 +115,30 @@ smtp_client::TlsOptions TlsPolicy::decide(const std::string& exchange, const std
   }
   options.mode = smtp_client::TlsMode::Opportunistic;
   return options;
+}
+
+std::string TlsPolicy::describe(const smtp_client::TlsOptions& options,
+                                const dns::DaneRequirement* dane) {
+  using smtp_client::TlsMode;
+  if (!options.tlsa.empty()) {
+    return "dane";
+  }
+  if (dane != nullptr && dane->kind == dns::DaneRequirement::Kind::Unusable) {
+    return "dane-encrypt";
+  }
+  switch (options.mode) {
+  case TlsMode::Off:
+    return "none";
+  case TlsMode::Opportunistic:
+    return "may";
+  case TlsMode::Required:
+  case TlsMode::Implicit:
+    break;
+  }
+  if (!options.verify) {
+    return options.mode == TlsMode::Implicit ? "smtps" : "encrypt";
+  }
+  return options.match_names.empty() ? "verify" : "secure";
 }
 
 bool TlsPolicy::handshakeFailed(const std::string& exchange, Clock::time_point now) {

@@ -83,6 +83,9 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
       std::make_shared<outbound::TlsPolicy>(std::move(client_context), std::move(force_tls_hosts),
                                             std::move(no_tls_hosts), fallback_to_plain);
   settings.tls->setDestinationPolicy(std::move(tls_config->outbound_policy));
+  settings.tls->setDane(tls_config->outbound_dane);
+  settings.mta_sts = tls_config->outbound_mta_sts;
+  settings.mta_sts_dir = install_dir / "mta-sts";
   if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
     for (const auto& line : *lines) {
       settings.bounce_template += line.get<std::string>() + "\n";
@@ -110,7 +113,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   }
   rt->smtp_ = *smtp;
 
-  auto dns_ini = config.getIni("dns.ini");
+  auto dns_ini = config.getIni("dns.ini", config::ReadOptions{{"-main.validating"}});
   const auto& dns_main = dns_ini["main"];
   dns::ResolverOptions dns_options;
   if (dns_main.contains("servers") && dns_main["servers"].is_string()) {
@@ -118,6 +121,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   }
   dns_options.timeout_ms = dns_main.value("timeout_ms", dns_options.timeout_ms);
   dns_options.tries = dns_main.value("tries", dns_options.tries);
+  dns_options.validating = dns_main.value("validating", false);
   dns_options.cache.max_entries = dns_main.value("cache_size", dns_options.cache.max_entries);
   dns_options.cache.max_ttl_s = dns_main.value("cache_max_ttl", dns_options.cache.max_ttl_s);
   dns_options.cache.max_negative_ttl_s =

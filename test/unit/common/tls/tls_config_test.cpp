@@ -45,7 +45,7 @@ TEST_CASE("tls.ini [outbound.policy]: a level per destination domain, as Postfix
     REQUIRE_FALSE(tls.ok());
     CHECK(tls.error().find("tls.ini:5") != std::string::npos);
     CHECK(tls.error().find("strict") != std::string::npos);
-    CHECK(tls.error().find("none, may, encrypt, verify or secure") != std::string::npos);
+    CHECK(tls.error().find("none, may, dane, encrypt, verify or secure") != std::string::npos);
   }
   SUBCASE("a key that is no domain name is an error at its line") {
     install.write("[outbound.policy]\nbank_example.com = secure\n");
@@ -53,5 +53,28 @@ TEST_CASE("tls.ini [outbound.policy]: a level per destination domain, as Postfix
     REQUIRE_FALSE(tls.ok());
     CHECK(tls.error().find("tls.ini:2") != std::string::npos);
     CHECK(tls.error().find("not a domain name") != std::string::npos);
+  }
+}
+
+TEST_CASE("tls.ini [outbound] dane: opportunistic by default, off, or an error at its line") {
+  TlsInstall install;
+  SUBCASE("unset: opportunistic") {
+    auto tls = readTlsConfig(install.config);
+    REQUIRE(tls.ok());
+    CHECK(tls->outbound_dane);
+  }
+  SUBCASE("off, and a dane level per domain") {
+    install.write("[outbound]\ndane=off\n[outbound.policy]\nsigned.example = dane\n");
+    auto tls = readTlsConfig(install.config);
+    REQUIRE(tls.ok());
+    CHECK_FALSE(tls->outbound_dane);
+    CHECK((tls->outbound_policy.at("signed.example") == OutboundTlsLevel::Dane));
+  }
+  SUBCASE("anything else") {
+    install.write("[outbound]\nfallback_to_plain=true\ndane=mandatory\n");
+    auto tls = readTlsConfig(install.config);
+    REQUIRE_FALSE(tls.ok());
+    CHECK(tls.error().find("tls.ini:3") != std::string::npos);
+    CHECK(tls.error().find("opportunistic or off") != std::string::npos);
   }
 }

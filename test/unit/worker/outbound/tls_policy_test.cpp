@@ -136,3 +136,58 @@ TEST_CASE("TLS policy: [outbound.policy] levels per destination, over the host l
     CHECK((off.decide("mx.list.example", "192.0.2.5", 25, "list.example").mode == TlsMode::Off));
   }
 }
+
+TEST_CASE("TLS policy: DANE where the TLSA records say so, over every other rule") {
+  using upesi::dns::DaneRequirement;
+  using upesi::tls::OutboundTlsLevel;
+  TlsPolicy policy(clientContext(), {}, {"plain.example"}, true, std::chrono::seconds(60));
+  policy.setDestinationPolicy({{"bank.example", OutboundTlsLevel::Secure},
+                               {"list.example", OutboundTlsLevel::May},
+                               {"signed.example", OutboundTlsLevel::Dane}});
+  DaneRequirement usable;
+  usable.kind = DaneRequirement::Kind::Usable;
+  usable.records.push_back({3, 1, 1, std::string(32, 'x')});
+  DaneRequirement unusable;
+  unusable.kind = DaneRequirement::Kind::Unusable;
+  DaneRequirement none;
+  SUBCASE("who looks for TLSA records: dane=opportunistic without a level, or the dane level") {
+    CHECK_FALSE(policy.wantsDane("other.example")); // dane=off
+    CHECK(policy.wantsDane("signed.example"));
+    policy.setDane(true);
+    CHECK(policy.wantsDane("other.example"));
+    CHECK(policy.wantsDane("signed.example"));
+    CHECK_FALSE(policy.wantsDane("bank.example")); // a level of its own, as Postfix's maps
+    CHECK_FALSE(policy.wantsDane("list.example"));
+    TlsPolicy off(nullptr, {}, {});
+    off.setDane(true);
+    CHECK_FALSE(off.wantsDane("other.example")); // enable_tls=false
+  }
+  SUBCASE("usable records: TLS matching them, even for a host that failed or is on no_tls_hosts") {
+    auto now = TlsPolicy::Clock::now();
+    REQUIRE(policy.handshakeFailed("mx.plain.example", now));
+    auto o = policy.decide("mx.plain.example", "192.0.2.9", 25, "plain.example", now, &usable);
+    CHECK((o.mode == TlsMode::Required));
+    CHECK(o.verify);
+    CHECK(o.tlsa == usable.records);
+    CHECK(o.name == "mx.plain.example");
+    CHECK(TlsPolicy::describe(o, &usable) == "dane");
+  }
+  SUBCASE("records none of which is usable: TLS, unauthenticated") {
+    auto o = policy.decide("mx.other.example", "192.0.2.9", 25, "other.example",
+                           TlsPolicy::Clock::now(), &unusable);
+    CHECK((o.mode == TlsMode::Required));
+    CHECK_FALSE(o.verify);
+    CHECK(o.tlsa.empty());
+    CHECK(TlsPolicy::describe(o, &unusable) == "dane-encrypt");
+  }
+  SUBCASE("no TLSA records: the level the domain has, `may` for the dane level") {
+    auto o = policy.decide("mx.signed.example", "192.0.2.9", 25, "signed.example",
+                           TlsPolicy::Clock::now(), &none);
+    CHECK((o.mode == TlsMode::Opportunistic));
+    CHECK(TlsPolicy::describe(o, &none) == "may");
+    auto b = policy.decide("mx.bank.example", "192.0.2.9", 25, "bank.example");
+    CHECK(TlsPolicy::describe(b, nullptr) == "secure");
+    CHECK(TlsPolicy::describe(policy.decide("mx.plain.example", "192.0.2.9", 25, "plain.example"),
+                              nullptr) == "none");
+  }
+}
