@@ -184,11 +184,11 @@ void MtaStsPolicies::fetchPolicy(
 }
 
 void MtaStsPolicies::refresh(const std::string& domain) {
-  auto it = entries_.find(domain);
-  if (it == entries_.end()) {
+  if (auto found = entries_.find(domain); found != entries_.end()) {
+    found->second.refreshing = true;
+  } else {
     return;
   }
-  it->second.refreshing = true;
   mta_sts::lookupRecord(
       lookup_, domain, [this, alive = alive_, domain](mta_sts::RecordAnswer record) {
         if (!*alive) {
@@ -215,13 +215,14 @@ void MtaStsPolicies::refresh(const std::string& domain) {
           return;
         }
         fetchPolicy(domain, *record.id,
-                    [this, alive, domain](std::shared_ptr<const StsEntry> entry, std::string) {
+                    // A new policy is stored by fetchPolicy; a failed fetch keeps the old one.
+                    [this, alive, domain](const std::shared_ptr<const StsEntry>&, std::string) {
                       if (!*alive) {
                         return;
                       }
-                      if (auto it = entries_.find(domain); it != entries_.end()) {
-                        it->second.refreshing = false;
-                        it->second.checked_ms = epochMs();
+                      if (auto again = entries_.find(domain); again != entries_.end()) {
+                        again->second.refreshing = false;
+                        again->second.checked_ms = epochMs();
                       }
                     });
       });

@@ -25,12 +25,12 @@ constexpr unsigned TypeA = 1;
 constexpr unsigned TypeMx = 15;
 constexpr unsigned TypeTlsa = 52;
 
-void put16(std::string& b, unsigned v) {
+void appendDane16(std::string& b, unsigned v) {
   b.push_back(static_cast<char>((v >> 8) & 0xFF));
   b.push_back(static_cast<char>(v & 0xFF));
 }
 
-std::string encodeName(const std::string& name) {
+std::string encodeDaneName(const std::string& name) {
   std::string out;
   std::size_t start = 0;
   while (start < name.size()) {
@@ -46,48 +46,48 @@ std::string encodeName(const std::string& name) {
   return out;
 }
 
-struct Rr {
+struct DaneRr {
   unsigned type;
   std::string rdata;
 };
 
 // A response to `name`/`type`: QR RD RA, AD when `authenticated`, the answers owned by the
 // question's name.
-Resolver::RawAnswer response(const std::string& name, unsigned type, bool authenticated,
-                             unsigned rcode, const std::vector<Rr>& answers = {}) {
+Resolver::RawAnswer daneResponse(const std::string& name, unsigned type, bool authenticated,
+                                 unsigned rcode, const std::vector<DaneRr>& answers = {}) {
   std::string b;
-  put16(b, 0x1234);
-  put16(b, 0x8180 | (authenticated ? 0x0020 : 0) | rcode);
-  put16(b, 1);
-  put16(b, static_cast<unsigned>(answers.size()));
-  put16(b, 0);
-  put16(b, 0);
-  b += encodeName(name);
-  put16(b, type);
-  put16(b, 1);
+  appendDane16(b, 0x1234);
+  appendDane16(b, 0x8180 | (authenticated ? 0x0020 : 0) | rcode);
+  appendDane16(b, 1);
+  appendDane16(b, static_cast<unsigned>(answers.size()));
+  appendDane16(b, 0);
+  appendDane16(b, 0);
+  b += encodeDaneName(name);
+  appendDane16(b, type);
+  appendDane16(b, 1);
   for (const auto& rr : answers) {
-    put16(b, 0xC00C);
-    put16(b, rr.type);
-    put16(b, 1);
-    put16(b, 0);
-    put16(b, 300);
-    put16(b, static_cast<unsigned>(rr.rdata.size()));
+    appendDane16(b, 0xC00C);
+    appendDane16(b, rr.type);
+    appendDane16(b, 1);
+    appendDane16(b, 0);
+    appendDane16(b, 300);
+    appendDane16(b, static_cast<unsigned>(rr.rdata.size()));
     b += rr.rdata;
   }
   return Resolver::RawAnswer{DnsStatus::Ok, "", b};
 }
 
-Rr mx(unsigned preference, const std::string& host) {
+DaneRr mxRr(unsigned preference, const std::string& host) {
   std::string rdata;
-  put16(rdata, preference);
-  return {TypeMx, rdata + encodeName(host)};
+  appendDane16(rdata, preference);
+  return {TypeMx, rdata + encodeDaneName(host)};
 }
 
-Rr a(unsigned char last) {
+DaneRr aRr(unsigned char last) {
   return {TypeA, std::string{'\xC0', '\x00', '\x02', static_cast<char>(last)}};
 }
 
-Rr tlsa(unsigned usage, unsigned selector, unsigned matching, std::string data) {
+DaneRr tlsaRr(unsigned usage, unsigned selector, unsigned matching, std::string data) {
   std::string rdata{static_cast<char>(usage), static_cast<char>(selector),
                     static_cast<char>(matching)};
   return {TypeTlsa, rdata + data};
@@ -95,7 +95,7 @@ Rr tlsa(unsigned usage, unsigned selector, unsigned matching, std::string data) 
 
 // Answers from a table, in the call (as a cache hit would on a later turn: the code must not
 // care); a question not in the table times out. The questions asked are recorded.
-struct Table {
+struct DaneTable {
   std::map<std::pair<std::string, unsigned>, Resolver::RawAnswer> answers;
   std::vector<std::string> asked;
 
@@ -112,7 +112,7 @@ struct Table {
   }
 };
 
-DaneRequirement daneOf(Table& table, const std::string& host, std::uint16_t port = 25) {
+DaneRequirement daneOf(DaneTable& table, const std::string& host, std::uint16_t port = 25) {
   std::optional<DaneRequirement> out;
   lookupDane(table.lookup(), host, port, [&out](DaneRequirement r) { out = std::move(r); });
   REQUIRE(out);
@@ -122,14 +122,14 @@ DaneRequirement daneOf(Table& table, const std::string& host, std::uint16_t port
 } // namespace
 
 TEST_CASE("DANE lookup: the MX RRset's plan and whether DNSSEC validated it") {
-  Table t;
-  t.answers[{"signed.test", TypeMx}] = response(
-      "signed.test", TypeMx, true, 0, {mx(20, "mx2.signed.test"), mx(10, "mx1.signed.test")});
+  DaneTable t;
+  t.answers[{"signed.test", TypeMx}] = daneResponse(
+      "signed.test", TypeMx, true, 0, {mxRr(20, "mx2.signed.test"), mxRr(10, "mx1.signed.test")});
   t.answers[{"plain.test", TypeMx}] =
-      response("plain.test", TypeMx, false, 0, {mx(10, "mx.plain.test")});
-  t.answers[{"gone.test", TypeMx}] = response("gone.test", TypeMx, true, 3);
-  t.answers[{"bogus.test", TypeMx}] = response("bogus.test", TypeMx, false, 2);
-  t.answers[{"bare.test", TypeMx}] = response("bare.test", TypeMx, true, 0);
+      daneResponse("plain.test", TypeMx, false, 0, {mxRr(10, "mx.plain.test")});
+  t.answers[{"gone.test", TypeMx}] = daneResponse("gone.test", TypeMx, true, 3);
+  t.answers[{"bogus.test", TypeMx}] = daneResponse("bogus.test", TypeMx, false, 2);
+  t.answers[{"bare.test", TypeMx}] = daneResponse("bare.test", TypeMx, true, 0);
   auto plan = [&t](const std::string& domain) {
     std::optional<std::pair<MxPlan, bool>> out;
     lookupSecureMx(t.lookup(), domain, [&out](MxPlan p, bool secure) { out.emplace(p, secure); });
@@ -158,12 +158,13 @@ TEST_CASE("DANE lookup: the MX RRset's plan and whether DNSSEC validated it") {
 }
 
 TEST_CASE("DANE lookup: the TLSA records of a host whose addresses are signed") {
-  Table t;
+  DaneTable t;
   const std::string digest(32, '\x5A');
-  t.answers[{"mx.signed.test", TypeA}] = response("mx.signed.test", TypeA, true, 0, {a(1)});
-  t.answers[{"_25._tcp.mx.signed.test", TypeTlsa}] = response(
-      "_25._tcp.mx.signed.test", TypeTlsa, true, 0,
-      {tlsa(3, 1, 1, digest), tlsa(1, 1, 1, digest), tlsa(2, 0, 1, digest), tlsa(3, 1, 9, digest)});
+  t.answers[{"mx.signed.test", TypeA}] = daneResponse("mx.signed.test", TypeA, true, 0, {aRr(1)});
+  t.answers[{"_25._tcp.mx.signed.test", TypeTlsa}] =
+      daneResponse("_25._tcp.mx.signed.test", TypeTlsa, true, 0,
+                   {tlsaRr(3, 1, 1, digest), tlsaRr(1, 1, 1, digest), tlsaRr(2, 0, 1, digest),
+                    tlsaRr(3, 1, 9, digest)});
   SUBCASE("DANE-EE and DANE-TA records are used; PKIX usages and unknown types are not") {
     auto r = daneOf(t, "mx.signed.test");
     CHECK((r.kind == DaneRequirement::Kind::Usable));
@@ -175,30 +176,31 @@ TEST_CASE("DANE lookup: the TLSA records of a host whose addresses are signed") 
   }
   SUBCASE("the port is part of the TLSA name") {
     t.answers[{"_2525._tcp.mx.signed.test", TypeTlsa}] =
-        response("_2525._tcp.mx.signed.test", TypeTlsa, true, 3);
+        daneResponse("_2525._tcp.mx.signed.test", TypeTlsa, true, 3);
     auto r = daneOf(t, "mx.signed.test", 2525);
     CHECK((r.kind == DaneRequirement::Kind::None));
     CHECK(r.reason.find("no TLSA records") != std::string::npos);
   }
   SUBCASE("only unusable records: TLS without authentication") {
     t.answers[{"_25._tcp.mx.signed.test", TypeTlsa}] =
-        response("_25._tcp.mx.signed.test", TypeTlsa, true, 0, {tlsa(0, 0, 1, digest)});
+        daneResponse("_25._tcp.mx.signed.test", TypeTlsa, true, 0, {tlsaRr(0, 0, 1, digest)});
     CHECK((daneOf(t, "mx.signed.test").kind == DaneRequirement::Kind::Unusable));
   }
   SUBCASE("address records not validated: no TLSA question at all") {
-    t.answers[{"mx.signed.test", TypeA}] = response("mx.signed.test", TypeA, false, 0, {a(1)});
+    t.answers[{"mx.signed.test", TypeA}] =
+        daneResponse("mx.signed.test", TypeA, false, 0, {aRr(1)});
     auto r = daneOf(t, "mx.signed.test");
     CHECK((r.kind == DaneRequirement::Kind::None));
     CHECK(t.asked == std::vector<std::string>{"mx.signed.test"});
   }
   SUBCASE("TLSA records not validated are ignored") {
     t.answers[{"_25._tcp.mx.signed.test", TypeTlsa}] =
-        response("_25._tcp.mx.signed.test", TypeTlsa, false, 0, {tlsa(3, 1, 1, digest)});
+        daneResponse("_25._tcp.mx.signed.test", TypeTlsa, false, 0, {tlsaRr(3, 1, 1, digest)});
     CHECK((daneOf(t, "mx.signed.test").kind == DaneRequirement::Kind::None));
   }
   SUBCASE("a TLSA question that fails or times out: no connection to that host") {
     t.answers[{"_25._tcp.mx.signed.test", TypeTlsa}] =
-        response("_25._tcp.mx.signed.test", TypeTlsa, false, 2);
+        daneResponse("_25._tcp.mx.signed.test", TypeTlsa, false, 2);
     auto r = daneOf(t, "mx.signed.test");
     CHECK((r.kind == DaneRequirement::Kind::Failed));
     CHECK(r.reason.find("SERVFAIL") != std::string::npos);
@@ -213,7 +215,7 @@ TEST_CASE("DANE lookup: the TLSA records of a host whose addresses are signed") 
 
 TEST_CASE("DANE lookup: a malformed TLSA answer is a failure, never a crash") {
   auto good =
-      response("_25._tcp.mx.test", TypeTlsa, true, 0, {tlsa(3, 1, 1, std::string(32, 'a'))});
+      daneResponse("_25._tcp.mx.test", TypeTlsa, true, 0, {tlsaRr(3, 1, 1, std::string(32, 'a'))});
   for (std::size_t cut = 0; cut < good.message.size(); ++cut) {
     Resolver::RawAnswer truncated = good;
     truncated.message.resize(cut);

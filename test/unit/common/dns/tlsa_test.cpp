@@ -16,41 +16,41 @@ namespace {
 
 using Bytes = std::vector<unsigned char>;
 
-void put16(Bytes& b, unsigned v) {
+void putTlsa16(Bytes& b, unsigned v) {
   b.push_back(static_cast<unsigned char>(v >> 8));
   b.push_back(static_cast<unsigned char>(v));
 }
 
-void put32(Bytes& b, std::uint32_t v) {
-  put16(b, v >> 16);
-  put16(b, v & 0xFFFF);
+void putTlsa32(Bytes& b, std::uint32_t v) {
+  putTlsa16(b, v >> 16);
+  putTlsa16(b, v & 0xFFFF);
 }
 
 // An answer about "_25._tcp.mx.test" (the name at offset 12), flags QR RD RA (+AD), then the
 // caller's records.
 Bytes answer(bool authenticated, unsigned rcode, unsigned answers) {
   Bytes b;
-  put16(b, 0x4242);
-  put16(b, 0x8180 | (authenticated ? 0x0020 : 0) | rcode);
-  put16(b, 1);
-  put16(b, answers);
-  put16(b, 0);
-  put16(b, 0);
+  putTlsa16(b, 0x4242);
+  putTlsa16(b, 0x8180 | (authenticated ? 0x0020 : 0) | rcode);
+  putTlsa16(b, 1);
+  putTlsa16(b, answers);
+  putTlsa16(b, 0);
+  putTlsa16(b, 0);
   const Bytes name = {3, '_', '2', '5', 4,   '_', 't', 'c', 'p',
                       2, 'm', 'x', 4,   't', 'e', 's', 't', 0};
   b.insert(b.end(), name.begin(), name.end());
-  put16(b, 52);
-  put16(b, 1);
+  putTlsa16(b, 52);
+  putTlsa16(b, 1);
   return b;
 }
 
 void addTlsa(Bytes& b, std::uint32_t ttl, unsigned usage, unsigned selector, unsigned matching,
              const Bytes& data) {
-  put16(b, 0xC00C);
-  put16(b, 52);
-  put16(b, 1);
-  put32(b, ttl);
-  put16(b, static_cast<unsigned>(3 + data.size()));
+  putTlsa16(b, 0xC00C);
+  putTlsa16(b, 52);
+  putTlsa16(b, 1);
+  putTlsa32(b, ttl);
+  putTlsa16(b, static_cast<unsigned>(3 + data.size()));
   b.push_back(static_cast<unsigned char>(usage));
   b.push_back(static_cast<unsigned char>(selector));
   b.push_back(static_cast<unsigned char>(matching));
@@ -58,12 +58,12 @@ void addTlsa(Bytes& b, std::uint32_t ttl, unsigned usage, unsigned selector, uns
 }
 
 void addCname(Bytes& b, std::uint32_t ttl) {
-  put16(b, 0xC00C);
-  put16(b, 5);
-  put16(b, 1);
-  put32(b, ttl);
-  put16(b, 2);
-  put16(b, 0xC015); // "mx.test"
+  putTlsa16(b, 0xC00C);
+  putTlsa16(b, 5);
+  putTlsa16(b, 1);
+  putTlsa32(b, ttl);
+  putTlsa16(b, 2);
+  putTlsa16(b, 0xC015); // "mx.test"
 }
 
 } // namespace
@@ -108,11 +108,11 @@ TEST_CASE("TLSA answers: a malformed message is refused, never read past its end
   tiny.resize(tiny.size() - 1); // rdlength 3 claimed, 2 given
   CHECK_FALSE(parseTlsaAnswer(tiny.data(), static_cast<int>(tiny.size())).has_value());
   Bytes stub = answer(true, 0, 1);
-  put16(stub, 0xC00C);
-  put16(stub, 52);
-  put16(stub, 1);
-  put32(stub, 60);
-  put16(stub, 2); // too short for usage, selector and matching type
+  putTlsa16(stub, 0xC00C);
+  putTlsa16(stub, 52);
+  putTlsa16(stub, 1);
+  putTlsa32(stub, 60);
+  putTlsa16(stub, 2); // too short for usage, selector and matching type
   stub.push_back(3);
   stub.push_back(1);
   CHECK_FALSE(parseTlsaAnswer(stub.data(), static_cast<int>(stub.size())).has_value());

@@ -23,18 +23,19 @@ using upesi::test::TempDir;
 
 namespace {
 
-const char* const Enforce = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
-const char* const Testing = "version: STSv1\nmode: testing\nmx: *.example.com\nmax_age: 86400\n";
+const char* const StsEnforce =
+    "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
+const char* const StsTesting = "version: STSv1\nmode: testing\nmx: *.example.com\nmax_age: 86400\n";
 
-struct World {
+struct StsWorld {
   uv_loop_t loop{};
   std::map<std::string, std::string> txt;      // name -> record ("" : none)
   std::map<std::string, std::string> policies; // domain -> policy text
   int fetches = 0;
   int txt_lookups = 0;
 
-  World() { uv_loop_init(&loop); }
-  ~World() { uv_loop_close(&loop); }
+  StsWorld() { uv_loop_init(&loop); }
+  ~StsWorld() { uv_loop_close(&loop); }
 
   MtaStsPolicies make(MtaStsPolicies::Options options = {}) {
     return MtaStsPolicies(
@@ -83,9 +84,9 @@ struct World {
 } // namespace
 
 TEST_CASE("MTA-STS policies: fetched once, then from memory") {
-  World w;
+  StsWorld w;
   w.txt["_mta-sts.example.com"] = "v=STSv1; id=one;";
-  w.policies["example.com"] = Enforce;
+  w.policies["example.com"] = StsEnforce;
   auto p = w.make();
   auto first = w.ask(p, "example.com");
   REQUIRE(first);
@@ -111,9 +112,9 @@ TEST_CASE("MTA-STS policies: fetched once, then from memory") {
 }
 
 TEST_CASE("MTA-STS policies: deliveries asking at once share one fetch") {
-  World w;
+  StsWorld w;
   w.txt["_mta-sts.example.com"] = "v=STSv1; id=one;";
-  w.policies["example.com"] = Testing;
+  w.policies["example.com"] = StsTesting;
   TempDir dir; // a cache file makes the first answer wait for the thread pool
   MtaStsPolicies::Options options;
   options.cache_dir = dir.path() / "mta-sts";
@@ -132,15 +133,15 @@ TEST_CASE("MTA-STS policies: deliveries asking at once share one fetch") {
 
 TEST_CASE(
     "MTA-STS policies: a new id is fetched in the background, the old policy used meanwhile") {
-  World w;
+  StsWorld w;
   w.txt["_mta-sts.example.com"] = "v=STSv1; id=one;";
-  w.policies["example.com"] = Enforce;
+  w.policies["example.com"] = StsEnforce;
   MtaStsPolicies::Options options;
   options.recheck = std::chrono::seconds(0);
   auto p = w.make(options);
   REQUIRE(w.ask(p, "example.com")->id == "one");
   w.txt["_mta-sts.example.com"] = "v=STSv1; id=two;";
-  w.policies["example.com"] = Testing;
+  w.policies["example.com"] = StsTesting;
   auto during = w.ask(p, "example.com"); // answers with the cached one, then refreshes
   CHECK(during->id == "one");
   CHECK(w.fetches == 2);
@@ -155,12 +156,12 @@ TEST_CASE(
 }
 
 TEST_CASE("MTA-STS policies: the cache file serves a new instance (a restart, another worker)") {
-  World w;
+  StsWorld w;
   TempDir dir;
   MtaStsPolicies::Options options;
   options.cache_dir = dir.path() / "mta-sts";
   w.txt["_mta-sts.example.com"] = "v=STSv1; id=one;";
-  w.policies["example.com"] = Enforce;
+  w.policies["example.com"] = StsEnforce;
   {
     auto p = w.make(options);
     REQUIRE(w.ask(p, "example.com"));
@@ -182,14 +183,14 @@ TEST_CASE("MTA-STS policies: the cache file serves a new instance (a restart, an
 }
 
 TEST_CASE("MTA-STS policies: memory holds at most max_domains") {
-  World w;
+  StsWorld w;
   MtaStsPolicies::Options options;
   options.max_domains = 3;
   auto p = w.make(options);
   for (int i = 0; i < 10; ++i) {
     const std::string domain = "d" + std::to_string(i) + ".example";
     w.txt["_mta-sts." + domain] = "v=STSv1; id=x;";
-    w.policies[domain] = Enforce;
+    w.policies[domain] = StsEnforce;
     REQUIRE(w.ask(p, domain));
     CHECK(p.size() <= 3);
   }
@@ -200,7 +201,7 @@ TEST_CASE("MTA-STS policies: a cache entry as JSON and back") {
   StsEntry e;
   e.domain = "example.com";
   e.id = "abc";
-  e.text = Enforce;
+  e.text = StsEnforce;
   e.fetched_ms = 1700000000000;
   auto back = upesi::outbound::stsEntryFromJson(upesi::outbound::stsEntryToJson(e));
   REQUIRE(back);
