@@ -1,6 +1,8 @@
 #include "common/dns/resolver.hpp"
 
 #include "common/dns/answer_ttl.hpp"
+#include "common/dns/message_reader.hpp"
+#include "common/dns/tlsa.hpp"
 #include "common/metrics/labels.hpp"
 
 #include <ares.h>
@@ -198,6 +200,7 @@ Result<std::unique_ptr<Resolver>> Resolver::create(uv_loop_t* loop,
   static std::once_flag init_once;
   std::call_once(init_once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
   std::unique_ptr<Resolver> resolver(new Resolver(loop, options.cache));
+  resolver->validating_ = options.validating;
   ares_options opts{};
   opts.sock_state_cb = onSocketState;
   opts.sock_state_cb_data = resolver.get();
@@ -417,6 +420,45 @@ void Resolver::rearmTimer() {
   auto ms = static_cast<std::uint64_t>(next->tv_sec) * 1000 +
             static_cast<std::uint64_t>(next->tv_usec) / 1000 + 1;
   uv_timer_start(timer_.get(), onTimer, ms, 0);
+}
+
+} // namespace upesi::dns
+
+namespace upesi::dns {
+
+void Resolver::queryAuthenticated(const std::string& name, unsigned type, RawCallback callback) {
+  auto query = authenticatedQuery(name, type);
+  if (!query) {
+    DnsResult refused;
+    refused.status = DnsStatus::Error;
+    refused.error = query.error();
+    deliverLater(
+        [callback = std::move(callback)](DnsResult result) {
+          callback(RawAnswer{result.status, result.error, {}});
+        },
+        std::move(refused));
+    return;
+  }
+  auto* pending = new RawCallback(std::move(callback));
+  // c-ares sets the message ID itself.
+  ares_send(
+      asChannel(channel_), reinterpret_cast<const unsigned char*>(query->data()),
+      static_cast<int>(query->size()),
+      [](void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+        std::unique_ptr<RawCallback> done(static_cast<RawCallback*>(arg));
+        RawAnswer answer;
+        if (abuf != nullptr && alen >= DnsHeaderSize) {
+          answer.status = DnsStatus::Ok;
+          answer.message.assign(reinterpret_cast<const char*>(abuf),
+                                static_cast<std::size_t>(alen));
+        } else {
+          answer.status = status == ARES_SUCCESS ? DnsStatus::Error : statusOf(status);
+          answer.error = status == ARES_SUCCESS ? "empty answer" : ares_strerror(status);
+        }
+        (*done)(std::move(answer));
+      },
+      pending);
+  rearmTimer();
 }
 
 } // namespace upesi::dns

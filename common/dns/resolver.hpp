@@ -32,6 +32,9 @@ struct ResolverOptions {
   int timeout_ms = 5000; // per try
   int tries = 2;
   AnswerCacheLimits cache; // answers kept for their TTL (dns.ini cache_*)
+  // The servers validate DNSSEC (a local unbound): their AD bit may be trusted (dns.ini
+  // validating). Only then does DANE apply.
+  bool validating = false;
 };
 
 /// Turns a raw answer (the message c-ares hands a query's callback) into the records a plugin
@@ -57,6 +60,20 @@ public:
   /// The name of an address: /etc/hosts first, then PTR records.
   void reverse(const std::string& ip, DnsCallback callback);
 
+  /// An answer as the server sent it, for what needs more than records: the AD bit (DANE).
+  struct RawAnswer {
+    DnsStatus status = DnsStatus::Error; ///< Ok whenever a message came (its RCODE is in it)
+    std::string error;                   ///< why not, when no message came
+    std::string message;                 ///< the whole message
+  };
+  using RawCallback = std::function<void(RawAnswer)>;
+  /// Asks for records of `type` (an RFC 1035 TYPE number) of `name` with AD and DO set
+  /// (common/dns/tlsa.hpp), so that a validating resolver says what it validated. Not cached;
+  /// the callback runs on a later loop turn, never inside this call.
+  void queryAuthenticated(const std::string& name, unsigned type, RawCallback callback);
+  /// Whether dns.ini says the servers validate DNSSEC, so that their AD bit means something.
+  bool validating() const { return validating_; }
+
 private:
   Resolver(uv_loop_t* loop, const AnswerCacheLimits& cache);
   /// Sends the question to the servers; `shared_key` non-empty: the answer goes to every
@@ -74,6 +91,7 @@ private:
   const metrics::Histogram& durationOf(DnsType type);
 
   uv_loop_t* loop_;
+  bool validating_ = false;
   void* channel_ = nullptr; // ares_channel
   UvHandle<uv_timer_t> timer_;
   std::map<int, UvHandle<uv_poll_t>> polls_;                           // c-ares's sockets, by fd

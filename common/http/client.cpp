@@ -1,6 +1,7 @@
 #include "common/http/client.hpp"
 
 #include "common/net/transport.hpp"
+#include "common/tls/tls_stream.hpp"
 #include "common/util/loop_timer.hpp"
 
 #include <fmt/format.h>
@@ -90,7 +91,29 @@ public:
       return fail(ClientFailure::Kind::Connect, uv_strerror(status));
     }
     connect_timer_.stop();
-    // TLS would start here (transport_->startTls), the head following in transportSecured().
+    if (options_.tls != nullptr) {
+      auto channel = tls::TlsChannel::client(options_.tls, options_.tls_name, true);
+      if (!channel) {
+        return fail(ClientFailure::Kind::Tls, channel.error());
+      }
+      transport_->startTls(std::move(*channel)); // the head follows in transportSecured()
+      return;
+    }
+    sendHead();
+  }
+
+  void transportSecured() override {
+    const tls::TlsDetails details = transport_->tls()->details();
+    if (!details.verified) {
+      return fail(ClientFailure::Kind::Tls,
+                  fmt::format("the certificate is not valid for \"{}\": {}", options_.tls_name,
+                              details.peer_certificate ? details.verify_error
+                                                       : "no certificate presented"));
+    }
+    sendHead();
+  }
+
+  void sendHead() {
     transport_->write(requestHead(request_));
     if (request_.body == nullptr) {
       body_done_ = true;
@@ -118,6 +141,10 @@ public:
     if (gone.cause == net::PeerGone::Cause::Eof &&
         parser_.finish() == ResponseParser::Result::Complete) {
       return succeed();
+    }
+    if (gone.cause == net::PeerGone::Cause::Tls && options_.tls != nullptr &&
+        !transport_->tlsEstablished()) {
+      return fail(ClientFailure::Kind::Tls, gone.detail);
     }
     fail(ClientFailure::Kind::Network, gone.cause == net::PeerGone::Cause::Eof ? parser_.error()
                                        : gone.detail.empty() ? std::string("the connection stalled")

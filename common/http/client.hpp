@@ -6,8 +6,9 @@
 // inside send().
 //
 // Deadlines: connect_timeout for the TCP connection, request_timeout for the whole exchange
-// (connecting included). TLS is not spoken yet: it would start in connected(), through
-// Transport::startTls with a channel from ClientOptions, before the head is written.
+// (connecting included). With ClientOptions::tls the request goes over TLS (HTTPS): the
+// handshake follows the connection, and the head is written only once the server's
+// certificate has verified for tls_name; one that does not is a failure (Kind::Tls).
 //
 // Threading: the loop thread.
 #pragma once
@@ -15,6 +16,7 @@
 #include "common/http/response_parser.hpp"
 #include "common/smtp_client/message_source.hpp"
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <chrono>
@@ -46,6 +48,8 @@ struct ClientOptions {
   ResponseLimits limits;
   std::size_t body_chunk = 64 * 1024;  // bytes asked of the body source at a time
   std::size_t max_output = 256 * 1024; // bytes waiting for the socket before the body waits
+  SSL_CTX* tls = nullptr;              // HTTPS with this client context; null: plain HTTP
+  std::string tls_name;                // SNI, and the name the certificate must carry
 };
 
 struct ClientFailure {
@@ -56,6 +60,7 @@ struct ClientFailure {
     Network,        // the connection broke or closed early
     BadResponse,    // not HTTP, or past a limit
     Body,           // the body source failed or gave the wrong length
+    Tls,            // the handshake failed, or the certificate did not verify for tls_name
   };
   Kind kind;
   std::string detail;

@@ -19,6 +19,7 @@
 #include "common/util/loop_timer.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cassert>
 #include <cctype>
@@ -418,7 +419,9 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     parser_ = ReplyParser(options_.reply_limits);
     ++transport_generation_;
     phase_ = Phase::Handshake;
-    auto channel = tls::TlsChannel::client(options_.tls.context, tlsName(), true);
+    auto channel =
+        tls::TlsChannel::client(options_.tls.context, tlsName(), true, options_.tls.match_names,
+                                options_.tls.tlsa);
     if (!channel) {
       abort({Outcome::Temporary, 0, "4.7.5", fmt::format("cannot start TLS: {}", channel.error())});
       return;
@@ -446,10 +449,21 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
               d.peer_certificate ? fmt::format(" peer=\"{}\"", d.peer_subject) : "");
     bool implicit = options_.tls.mode == TlsMode::Implicit;
     phase_ = implicit ? Phase::Greeting : Phase::Hello;
+    if (options_.tls.verify && !d.verified && !options_.tls.tlsa.empty()) {
+      abort({Outcome::Temporary, 0, "4.7.5",
+             fmt::format("DANE: the TLS certificate of {} matches none of the TLSA records of "
+                         "\"{}\": {}",
+                         describeRemote(), tlsName(),
+                         d.peer_certificate ? d.verify_error : "no certificate presented")},
+            !implicit);
+      return;
+    }
     if (options_.tls.verify && !d.verified) {
       abort({Outcome::Temporary, 0, "4.7.5",
              fmt::format("TLS certificate of {} not verified for \"{}\": {}", describeRemote(),
-                         tlsName(),
+                         options_.tls.match_names.empty()
+                             ? tlsName()
+                             : fmt::format("{}", fmt::join(options_.tls.match_names, "\" or \"")),
                          d.peer_certificate ? d.verify_error : "no certificate presented")},
             !implicit);
       return;

@@ -35,6 +35,7 @@
 #include <upesi/address.hpp>
 #include <upesi/envelope_options.hpp>
 
+#include "common/dns/tlsa.hpp"
 #include "common/smtp_client/capabilities.hpp"
 #include "common/smtp_client/message_source.hpp"
 #include "common/smtp_client/reply_parser.hpp"
@@ -86,6 +87,12 @@ struct TlsOptions {
   /// (matched against the certificate's IP addresses, never sent in SNI).
   std::string name;
   bool verify = false; ///< a certificate that does not verify (chain or name) fails, temporarily
+  /// With `verify`: the names the certificate may match instead of `name` (".example.com":
+  /// any subdomain); empty: `name`.
+  std::vector<std::string> match_names;
+  /// DANE (RFC 7672): the MX host's DNSSEC-validated TLSA records; non-empty, the certificate
+  /// must match one of them (with `verify`), `name` being the TLSA base domain.
+  std::vector<dns::TlsaRecord> tlsa;
 };
 
 struct AuthOptions {

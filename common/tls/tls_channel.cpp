@@ -73,7 +73,9 @@ Result<std::unique_ptr<TlsChannel>> TlsChannel::server(SSL_CTX* context) {
 }
 
 Result<std::unique_ptr<TlsChannel>>
-TlsChannel::client(SSL_CTX* context, const std::string& server_name, bool verify_name) {
+TlsChannel::client(SSL_CTX* context, const std::string& server_name, bool verify_name,
+                   const std::vector<std::string>& match_names,
+                   const std::vector<dns::TlsaRecord>& tlsa) {
   auto ssl = newSsl(context);
   if (!ssl) {
     return Error{ssl.error()};
@@ -83,7 +85,37 @@ TlsChannel::client(SSL_CTX* context, const std::string& server_name, bool verify
   if (!server_name.empty() && !isIpLiteral(server_name)) {
     SSL_set_tlsext_host_name(*ssl, server_name.c_str());
   }
-  if (verify_name && !server_name.empty()) {
+  if (!tlsa.empty()) {
+    // RFC 7672 3.1: DANE-EE ignores the names and dates; DANE-TA checks the names against the
+    // base domain (the MX host), as OpenSSL does with the flag below.
+    if (SSL_dane_enable(*ssl, server_name.c_str()) <= 0) {
+      return Error{"SSL_dane_enable: " + lastOpenSslError()};
+    }
+    SSL_dane_set_flags(*ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+    int usable = 0;
+    for (const auto& record : tlsa) {
+      if (record.usage < 2) {
+        continue; // RFC 7672 3.1.3: PKIX usages are not for SMTP
+      }
+      if (SSL_dane_tlsa_add(*ssl, record.usage, record.selector, record.matching,
+                            reinterpret_cast<const unsigned char*>(record.data.data()),
+                            record.data.size()) > 0) {
+        ++usable;
+      }
+    }
+    if (usable == 0) {
+      return Error{"no usable TLSA record"};
+    }
+    return channel;
+  }
+  if (verify_name && !match_names.empty()) {
+    // Any of these names will do; one starting with a dot matches its subdomains (OpenSSL's
+    // X509_check_host), as Postfix's "dot-nexthop".
+    SSL_set1_host(*ssl, match_names.front().c_str());
+    for (std::size_t i = 1; i < match_names.size(); ++i) {
+      SSL_add1_host(*ssl, match_names[i].c_str());
+    }
+  } else if (verify_name && !server_name.empty()) {
     if (isIpLiteral(server_name)) {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(*ssl), server_name.c_str());
     } else {

@@ -7,11 +7,13 @@
 // Threading: one thread at a time.
 #pragma once
 
+#include "common/dns/tlsa.hpp"
 #include "common/util/result.hpp"
 
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 using SSL = struct ssl_st;
 using SSL_CTX = struct ssl_ctx_st;
@@ -43,9 +45,14 @@ public:
   /// A server-side channel; the context's SNI callback may switch it to another context.
   static Result<std::unique_ptr<TlsChannel>> server(SSL_CTX* context);
   /// A client-side channel. `server_name` goes in SNI (not for IP literals) and, when
-  /// `verify_name` is set, the certificate must match it.
+  /// `verify_name` is set, the certificate must match it, or one of `match_names` if any.
+  /// With `tlsa` (DANE, RFC 7672: DANE-TA and DANE-EE records, DNSSEC-validated), the
+  /// certificate is verified against those records instead, `server_name` the TLSA base
+  /// domain; an error when none of them is usable.
   static Result<std::unique_ptr<TlsChannel>>
-  client(SSL_CTX* context, const std::string& server_name, bool verify_name);
+  client(SSL_CTX* context, const std::string& server_name, bool verify_name,
+         const std::vector<std::string>& match_names = {},
+         const std::vector<dns::TlsaRecord>& tlsa = {});
 
   ~TlsChannel();
   TlsChannel(const TlsChannel&) = delete;

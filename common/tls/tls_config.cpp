@@ -1,6 +1,7 @@
 #include "common/tls/tls_config.hpp"
 
 #include "common/config/ini_locate.hpp"
+#include "common/smtp/address_parser.hpp"
 #include "common/util/text.hpp"
 
 #include <fmt/format.h>
@@ -98,7 +99,72 @@ std::vector<std::string> sectionKeys(const json& ini, const char* name) {
   return out;
 }
 
+// [outbound.policy]: "example.com = secure" lines; a key that is no domain name, or a level
+// Postfix does not know, is an error at its line.
+Result<std::map<std::string, OutboundTlsLevel>> destinationPolicy(config::Config& config,
+                                                                  const json& ini) {
+  std::map<std::string, OutboundTlsLevel> out;
+  if (!ini.contains("outbound.policy") || !ini["outbound.policy"].is_object()) {
+    return out;
+  }
+  for (const auto& [key, value] : ini["outbound.policy"].items()) {
+    auto where = [&] { return config::iniKeyLocation(config, "tls.ini", "outbound.policy", key); };
+    std::string domain = text::toLower(key);
+    std::string_view name = domain;
+    if (!name.empty() && name.front() == '.') {
+      name.remove_prefix(1);
+    }
+    if (!smtp::isDomain(name)) {
+      return Error{
+          fmt::format("{}: [outbound.policy] \"{}\" is not a domain name (\"example.com\", "
+                      "or \".example.com\" for its subdomains)",
+                      where(), key)};
+    }
+    const std::string level_name = value.is_string() ? text::toLower(value.get<std::string>()) : "";
+    auto level = outboundTlsLevelFromName(level_name);
+    if (!level) {
+      return Error{fmt::format("{}: [outbound.policy] {} = {}: the level must be none, may, "
+                               "dane, encrypt, verify or secure",
+                               where(), key,
+                               value.is_string() ? value.get<std::string>() : value.dump())};
+    }
+    out[domain] = *level;
+  }
+  return out;
+}
+
 } // namespace
+
+std::optional<OutboundTlsLevel> outboundTlsLevelFromName(const std::string& name) {
+  static const std::pair<const char*, OutboundTlsLevel> names[] = {
+      {"none", OutboundTlsLevel::None},     {"may", OutboundTlsLevel::May},
+      {"dane", OutboundTlsLevel::Dane},     {"encrypt", OutboundTlsLevel::Encrypt},
+      {"verify", OutboundTlsLevel::Verify}, {"secure", OutboundTlsLevel::Secure}};
+  for (const auto& [text, level] : names) {
+    if (name == text) {
+      return level;
+    }
+  }
+  return std::nullopt;
+}
+
+const char* toString(OutboundTlsLevel level) {
+  switch (level) {
+  case OutboundTlsLevel::None:
+    return "none";
+  case OutboundTlsLevel::May:
+    return "may";
+  case OutboundTlsLevel::Dane:
+    return "dane";
+  case OutboundTlsLevel::Encrypt:
+    return "encrypt";
+  case OutboundTlsLevel::Verify:
+    return "verify";
+  case OutboundTlsLevel::Secure:
+    return "secure";
+  }
+  return "?";
+}
 
 int tlsVersionFromName(const std::string& name) {
   if (name == "TLSv1" || name == "TLSv1.0") {
@@ -143,6 +209,16 @@ Result<TlsConfig> readTlsConfig(config::Config& config) {
       out.outbound_no_tls_hosts = stringList(ob["no_tls_hosts"]);
     }
     out.outbound_fallback_to_plain = ob.value("fallback_to_plain", true);
+    out.outbound_mta_sts = ob.value("mta_sts", true);
+    if (ob.contains("dane")) {
+      const std::string dane = ob["dane"].is_string() ? ob["dane"].get<std::string>() : "";
+      if (dane != "opportunistic" && dane != "off") {
+        return Error{fmt::format("{}: [outbound] dane = {}: it must be opportunistic or off",
+                                 config::iniKeyLocation(config, "tls.ini", "outbound", "dane"),
+                                 ob["dane"].is_string() ? dane : ob["dane"].dump())};
+      }
+      out.outbound_dane = dane == "opportunistic";
+    }
   }
   auto no_starttls = portList(config, main, "no_starttls_ports");
   if (!no_starttls) {
@@ -155,6 +231,11 @@ Result<TlsConfig> readTlsConfig(config::Config& config) {
   }
   out.require_authorized_ports = *require_authorized;
   out.no_tls_hosts = sectionKeys(*ini, "no_tls_hosts");
+  auto policy = destinationPolicy(config, *ini);
+  if (!policy) {
+    return Error{policy.error()};
+  }
+  out.outbound_policy = std::move(*policy);
   return out;
 }
 

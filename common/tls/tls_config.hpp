@@ -1,5 +1,7 @@
 // tls.ini, as Haraka's tls plugin reads it: [main] for the server side, [outbound] overriding
-// [main] for the SMTP client, [no_tls_hosts] for peers that get no STARTTLS. Every error names
+// [main] for the SMTP client, [no_tls_hosts] for peers that get no STARTTLS, and
+// [outbound.policy] for the TLS each destination domain gets (as Postfix's
+// smtp_tls_policy_maps). Every error names
 // the file and line of the key. A new key is also listed in common/config/known_keys.cpp.
 #pragma once
 
@@ -7,6 +9,8 @@
 #include "common/util/result.hpp"
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +30,18 @@ struct TlsSideConfig {
   bool reject_unauthorized = false; // fail the handshake on a certificate that does not verify
 };
 
+/// Postfix's TLS security levels for a destination (smtp_tls_policy_maps), the weakest first.
+enum class OutboundTlsLevel {
+  None,    ///< no TLS
+  May,     ///< STARTTLS when offered, unverified; a failed handshake may fall back to plain
+  Dane,    ///< DANE (RFC 7672) where the MX host has DNSSEC-validated TLSA records, else `may`
+  Encrypt, ///< TLS or no delivery, the certificate unchecked
+  Verify,  ///< TLS with a certificate that verifies and names the MX host
+  Secure,  ///< TLS with a certificate that verifies and names the domain or a subdomain of it
+};
+std::optional<OutboundTlsLevel> outboundTlsLevelFromName(const std::string& name);
+const char* toString(OutboundTlsLevel level);
+
 struct TlsConfig {
   TlsSideConfig server;
   TlsSideConfig outbound;
@@ -39,13 +55,21 @@ struct TlsConfig {
   // Outbound: a next hop whose STARTTLS handshake fails gets the message in clear (Haraka's
   // way); false defers it instead.
   bool outbound_fallback_to_plain = true;
+  // [outbound.policy]: destination domain (lower case; ".example.com": its subdomains) ->
+  // the level its deliveries get, whatever the host lists above say.
+  std::map<std::string, OutboundTlsLevel> outbound_policy;
+  // [outbound] dane=opportunistic: destinations without a policy of their own get DANE
+  // wherever DNSSEC says the MX host publishes TLSA records (with dns.ini validating=true).
+  bool outbound_dane = true;
+  // [outbound] mta_sts: destinations' MTA-STS policies (RFC 8461) are fetched and applied.
+  bool outbound_mta_sts = true;
   std::string sni_dir = "tls"; // config/tls/: one PEM per name (key and chain)
 };
 
 inline const config::ReadOptions TlsIniBooleans{
     {"+main.honorCipherOrder", "-main.requestCert", "-main.rejectUnauthorized",
      "+outbound.honorCipherOrder", "-outbound.requestCert", "-outbound.rejectUnauthorized",
-     "+outbound.fallback_to_plain"}};
+     "+outbound.fallback_to_plain", "+outbound.mta_sts"}};
 
 Result<TlsConfig> readTlsConfig(config::Config& config);
 

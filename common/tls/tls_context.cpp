@@ -245,6 +245,11 @@ Result<ContextPtr> makeClientContext(config::Config& config, const TlsSideConfig
   if (auto ok = applySide(ctx.get(), config, side, false); !ok) {
     return Error{ok.error()};
   }
+  // DANE (RFC 7672) per connection needs it on the context; nothing changes for a connection
+  // without TLSA records.
+  if (SSL_CTX_dane_enable(ctx.get()) <= 0) {
+    return Error{"SSL_CTX_dane_enable: " + lastOpenSslError()};
+  }
   auto key = config.resolve(side.key);
   auto cert = config.resolve(side.cert);
   std::error_code ec;

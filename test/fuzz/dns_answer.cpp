@@ -1,7 +1,8 @@
 // DNS answers (common/dns/resolver parseAnswer): the message a server sends, parsed by c-ares
 // (ares_parse_*_reply, in the system library) and turned into records by our code, then, for MX,
 // into a delivery plan (common/dns/mx_plan planFromMxAnswer); and its lifetime as the answer
-// cache reads it (common/dns/answer_ttl), by our own walk over the message.
+// cache reads it (common/dns/answer_ttl), and the TLSA records DANE takes from it
+// (common/dns/dane_lookup), by our own walks over the message.
 //
 // c-ares does the wire parsing and is not instrumented here (it is the system's libcares), so
 // coverage guides the fuzzer only through our side: the loops over c-ares' results, the TTL and
@@ -14,6 +15,7 @@
 // addresses of their family; the records written back into an answer message parse to the same
 // records; an MX plan lists usable hosts only, in preference order.
 #include "common/dns/answer_ttl.hpp"
+#include "common/dns/dane_lookup.hpp"
 #include "common/dns/mx_plan.hpp"
 #include "common/dns/resolver.hpp"
 #include "test/fuzz/fuzz_check.hpp"
@@ -193,6 +195,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // How long the answer cache keeps it: read by our own walk over the same message.
   if (auto ttl = dns::answerTtl(data + 1, static_cast<int>(size - 1))) {
     FUZZ_CHECK(*ttl <= 0x7FFFFFFFU);
+  }
+  // What DANE reads of the same message: TLSA records (our own walk) and what they demand.
+  {
+    dns::Resolver::RawAnswer raw{DnsStatus::Ok, "",
+                                 std::string(reinterpret_cast<const char*>(data + 1), size - 1)};
+    const auto dane = dns::requirementFromTlsa("_25._tcp.mx.test", raw);
+    FUZZ_CHECK(!dane.reason.empty());
+    FUZZ_CHECK((dane.kind == dns::DaneRequirement::Kind::Usable) == !dane.records.empty());
+    for (const auto& record : dane.records) {
+      FUZZ_CHECK(dns::usableForSmtp(record));
+    }
   }
 
   switch (result.status) {

@@ -1,7 +1,8 @@
 """Outbound TLS and AUTH through the whole engine: opportunistic STARTTLS, the fallback to
 plain after a broken handshake (or, with fallback_to_plain=false, a deferral), force_tls_hosts
-with certificate verification, enable_tls=false, and AUTH to a smart host named by get_mx
-(without it when the host offers none, unless the MX says auth_required)."""
+with certificate verification, tls.ini [outbound.policy] levels per destination domain,
+enable_tls=false, and AUTH to a smart host named by get_mx (without it when the host offers
+none, unless the MX says auth_required)."""
 import json
 import smtplib
 import time
@@ -23,9 +24,9 @@ def mx(tmp_path, pki):
     """mx(**env) starts an aiosmtpd MX (sink_mx.py) and returns (port, received dir)."""
     issued = []
     for start in sink_starter(tmp_path):
-        def start_mx(tls=True, **env):
+        def start_mx(tls=True, names=("mx.test.example", "127.0.0.1"), **env):
             if tls:
-                key, cert = pki.issue("mx-%d" % len(issued), ["mx.test.example", "127.0.0.1"])
+                key, cert = pki.issue("mx-%d" % len(issued), list(names))
                 issued.append(cert)
                 env = dict(SINK_TLS_CERT=str(cert), SINK_TLS_KEY=str(key), **env)
             return start(**env)
@@ -140,6 +141,92 @@ def test_force_tls_host_without_starttls_is_deferred(start_server, mx, install):
     time.sleep(0.5)
     assert list(out.glob("*.json")) == []
     assert len(queued(install)) == 1
+
+
+def waits_unsent(server, install, out, log_text):
+    """The message was refused to the next hop (log_text logged) and waits in the queue."""
+    assert server.wait_log(log_text, timeout=15), server.log()[-3000:]
+    time.sleep(0.5)
+    assert list(out.glob("*.json")) == [], "nothing may reach this next hop"
+    assert len(queued(install)) == 1, "the message waits in the queue for a retry"
+
+
+POLICY = "[outbound.policy]\nexample.net = %s\n"
+
+
+def test_policy_none_sends_in_clear_though_starttls_is_offered(start_server, mx):
+    port, out = mx()
+    server = relay(start_server, "127.0.0.1:%d" % port, files={"tls.ini": POLICY % "none"})
+    send(server)
+    [msg] = received(out)
+    assert msg["tls"] is False
+
+
+def test_policy_encrypt_takes_a_certificate_it_cannot_verify(start_server, mx):
+    port, out = mx()  # the test CA, unknown to the system store
+    server = relay(start_server, "127.0.0.1:%d" % port, files={"tls.ini": POLICY % "encrypt"})
+    send(server)
+    [msg] = received(out)
+    assert msg["tls"] is True
+
+
+def test_policy_encrypt_defers_a_next_hop_without_starttls(start_server, mx, install):
+    port, out = mx(tls=False)
+    server = relay(start_server, "127.0.0.1:%d" % port, files={"tls.ini": POLICY % "encrypt"})
+    send(server)
+    waits_unsent(server, install, out, "does not offer STARTTLS")
+
+
+def test_policy_encrypt_holds_even_with_enable_tls_false(start_server, mx, install):
+    port, out = mx()
+    server = relay(start_server, "127.0.0.1:%d" % port, outbound="enable_tls=false\n",
+                   files={"tls.ini": POLICY % "encrypt"})
+    send(server)
+    waits_unsent(server, install, out, "no TLS context")
+
+
+def test_policy_encrypt_never_falls_back_to_plain_after_a_broken_handshake(start_server, mx,
+                                                                          install):
+    port, out = mx(SINK_TLS_MAX="TLSv1_1")
+    server = relay(start_server, "127.0.0.1:%d" % port, files={"tls.ini": POLICY % "encrypt"})
+    send(server)
+    assert server.wait_log("TLS", timeout=15)
+    time.sleep(1.5)  # a retry is due after 1 s: it must not go in clear either
+    assert list(out.glob("*.json")) == []
+    assert "without TLS" not in server.log()
+    assert len(queued(install)) == 1
+
+
+@pytest.mark.parametrize("level, names, refusal", [
+    # secure: the recipient's domain or a host under it.
+    ("secure", ["mx1.example.net"], None),
+    ("secure", ["mx.test.example", "127.0.0.1"],
+     'not verified for "example.net" or ".example.net"'),
+    # verify: the MX host get_mx names (here its address).
+    ("verify", ["mx.test.example", "127.0.0.1"], None),
+    ("verify", ["mx.test.example"], 'not verified for "127.0.0.1"'),
+])
+def test_policy_secure_and_verify_check_the_names(start_server, mx, pki, install, level, names,
+                                                  refusal):
+    port, out = mx(names=names)
+    server = relay(start_server, "127.0.0.1:%d" % port, files={
+        "tls.ini": "[outbound]\nca=outbound_ca.pem\n" + POLICY % level,
+        "outbound_ca.pem": pki.ca_cert.read_text()})
+    send(server)
+    if refusal is None:
+        [msg] = received(out)
+        assert msg["tls"] is True
+    else:
+        waits_unsent(server, install, out, refusal)
+
+
+def test_a_malformed_policy_is_a_check_error_naming_its_line(install):
+    (install / "config" / "tls.ini").write_text(
+        "[outbound.policy]\nexample.net = secure\nexample.org = sometimes\n")
+    r = run_upesi("-c", str(install), "--check")
+    assert r.returncode != 0
+    assert "tls.ini:3" in r.stderr + r.stdout, r.stderr + r.stdout
+    assert "none, may, dane, encrypt, verify or secure" in r.stderr + r.stdout
 
 
 def test_auth_to_a_smart_host_from_get_mx(start_server, mx):

@@ -1,6 +1,7 @@
 #include "worker/outbound/connection_pool.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace upesi::outbound {
 namespace {
@@ -17,9 +18,10 @@ ConnectionPool::~ConnectionPool() {
 std::string ConnectionPool::keyOf(const smtp_client::ClientOptions& o) {
   // A connection is reused only for what it was opened for: same TLS demands, same AUTH user
   // and demand (one that went on without AUTH never serves an auth_required delivery).
-  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.ip, o.port, o.local_ip, o.helo,
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.ip, o.port, o.local_ip, o.helo,
                      o.lmtp ? "lmtp" : "smtp", static_cast<int>(o.tls.mode), o.tls.name,
-                     o.tls.verify ? "verify" : "", o.auth.user,
+                     o.tls.verify ? (o.tls.tlsa.empty() ? "verify" : "dane") : "",
+                     fmt::join(o.tls.match_names, ","), o.auth.user,
                      o.auth.required ? "auth-required" : "");
 }
 

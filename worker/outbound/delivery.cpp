@@ -1,17 +1,21 @@
 #include "worker/outbound/delivery.hpp"
 
+#include "common/dns/dane_lookup.hpp"
 #include "common/dns/mx_resolver.hpp"
 #include "common/log/escape.hpp"
 #include "common/log/logger.hpp"
 #include "common/mail/header.hpp"
 #include "common/util/clock.hpp"
+#include "common/util/ip_literal.hpp"
 #include "common/util/text.hpp"
 #include "common/util/thread_pool.hpp"
+#include "worker/outbound/mta_sts_policies.hpp"
 #include "worker/outbound/pending_splits.hpp"
 #include "worker/outbound/plugin_delay.hpp"
 #include "worker/outbound/tls_policy.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -21,6 +25,11 @@
 
 namespace upesi::outbound {
 namespace {
+
+// TLSA records belong to a host and a port (_25._tcp.mx.example).
+std::string daneKey(const dns::MxTarget& target) {
+  return fmt::format("{}:{}", target.mx.exchange, target.mx.port);
+}
 
 // A bounce that could not be queued, after the last attempt: when the original is tried again.
 constexpr std::int64_t BounceRetryMs = 60000;
@@ -188,6 +197,12 @@ void Delivery::runHook(Hook hook, const HookParams& params, plugin::HookRunner::
 
 void Delivery::runGetMx() {
   mx_domain_ = header_.todo.domain;
+  const TlsPolicy* policy = context_.tlsPolicy();
+  dane_ = context_.authenticatedLookup() != nullptr && policy != nullptr &&
+          policy->wantsDane(mx_domain_);
+  // A next hop a plugin named is as trusted as the config: DANE goes by its own records
+  // (RFC 7672 2.2.2's non-MX destinations, as Postfix does for a relayhost).
+  mx_secure_ = true;
   HookParams params;
   params.hmail = hmail_.get();
   params.domain = mx_domain_;
@@ -224,27 +239,95 @@ void Delivery::runGetMx() {
                                                 : result.message.front());
       return;
     }
-    self->context_.mxResolver().lookupMx(self->mx_domain_, [self](dns::MxPlan plan) {
+    MtaStsPolicies* sts = self->context_.mtaSts();
+    if (sts == nullptr) {
+      self->lookupMxFromDns();
+      return;
+    }
+    sts->policyFor(text::toLower(self->mx_domain_), [self](std::shared_ptr<const StsEntry> entry,
+                                                           const std::string& note) {
       if (self->finished_) {
         return;
       }
-      switch (plan.kind) {
-      case dns::MxPlan::Kind::Hosts:
-      case dns::MxPlan::Kind::Implicit:
-        self->resolveHosts(std::move(plan.hosts), true);
-        return;
-      case dns::MxPlan::Kind::NullMx:
-        self->allPermanent("5.1.10", plan.reason);
-        return;
-      case dns::MxPlan::Kind::NoDomain:
-        self->allPermanent("5.1.2", plan.reason);
-        return;
-      case dns::MxPlan::Kind::TempFail:
-        self->allTemporary(plan.reason);
-        return;
+      if (entry && entry->policy.mode != mta_sts::Mode::None) {
+        self->sts_ = std::move(entry);
       }
+      log::debug({self->logId(), ""}, "outbound: MTA-STS for {}: {}{}", self->mx_domain_,
+                 self->sts_ ? mta_sts::toString(self->sts_->policy.mode) : "no policy",
+                 note.empty() ? "" : " (" + note + ")");
+      self->lookupMxFromDns();
     });
   });
+}
+
+void Delivery::lookupMxFromDns() {
+  auto self = shared_from_this();
+  auto planned = [self](dns::MxPlan plan) {
+    if (self->finished_) {
+      return;
+    }
+    switch (plan.kind) {
+    case dns::MxPlan::Kind::Hosts:
+    case dns::MxPlan::Kind::Implicit:
+      if (!self->keepStsHosts(plan.hosts)) {
+        return;
+      }
+      self->resolveHosts(std::move(plan.hosts), true);
+      return;
+    case dns::MxPlan::Kind::NullMx:
+      self->allPermanent("5.1.10", plan.reason);
+      return;
+    case dns::MxPlan::Kind::NoDomain:
+      self->allPermanent("5.1.2", plan.reason);
+      return;
+    case dns::MxPlan::Kind::TempFail:
+      self->allTemporary(plan.reason);
+      return;
+    }
+  };
+  if (!dane_) {
+    context_.mxResolver().lookupMx(mx_domain_, std::move(planned));
+    return;
+  }
+  dns::lookupSecureMx(*context_.authenticatedLookup(), mx_domain_,
+                      [self, planned = std::move(planned)](dns::MxPlan plan, bool secure) {
+                        // RFC 7672 2.2.1: an MX RRset DNSSEC did not validate gets no DANE.
+                        self->mx_secure_ = secure;
+                        if (!secure) {
+                          log::debug({self->logId(), ""},
+                                     "outbound: MX records of {} not DNSSEC-validated: no DANE",
+                                     self->mx_domain_);
+                        }
+                        planned(std::move(plan));
+                      });
+}
+
+bool Delivery::keepStsHosts(std::vector<dns::MxHost>& hosts) {
+  if (!sts_) {
+    return true;
+  }
+  std::vector<dns::MxHost> kept;
+  for (auto& host : hosts) {
+    if (sts_->policy.matches(host.exchange)) {
+      kept.push_back(std::move(host));
+      continue;
+    }
+    // RFC 8461 4.1: in enforce mode an MX the policy does not name is not used; in testing
+    // mode it is, and the mismatch only reported.
+    log::info({logId(), ""}, "outbound: MX {} of {} is not in its MTA-STS policy ({}){}",
+              host.exchange, mx_domain_, fmt::join(sts_->policy.mx, ", "),
+              sts_->policy.mode == mta_sts::Mode::Enforce ? ": not used" : " (testing: used)");
+    if (sts_->policy.mode != mta_sts::Mode::Enforce) {
+      kept.push_back(std::move(host));
+    }
+  }
+  if (kept.empty()) {
+    allTemporary(fmt::format("MTA-STS: no MX of {} matches its policy (mx: {})", mx_domain_,
+                             fmt::join(sts_->policy.mx, ", ")));
+    return false;
+  }
+  hosts = std::move(kept);
+  return true;
 }
 
 void Delivery::resolveHosts(std::vector<dns::MxHost> hosts, bool from_dns) {
@@ -288,6 +371,35 @@ void Delivery::tryNextTarget() {
   }
   const dns::MxTarget& target = targets_[next_target_++];
   mx_ = target.mx.exchange;
+  if (dane_ && mx_secure_ && !isIpLiteral(target.mx.exchange) &&
+      !dane_by_host_.contains(daneKey(target))) {
+    auto self = shared_from_this();
+    dns::lookupDane(*context_.authenticatedLookup(), target.mx.exchange, target.mx.port,
+                    [self, target](dns::DaneRequirement found) {
+                      if (self->finished_) {
+                        return;
+                      }
+                      log::debug({self->logId(), ""}, "outbound: DANE for {}: {}",
+                                 target.mx.exchange, found.reason);
+                      self->dane_by_host_[daneKey(target)] = std::move(found);
+                      self->connectTarget(target);
+                    });
+    return;
+  }
+  connectTarget(target);
+}
+
+void Delivery::connectTarget(const dns::MxTarget& target) {
+  const dns::DaneRequirement* dane = nullptr;
+  if (auto it = dane_by_host_.find(daneKey(target)); it != dane_by_host_.end()) {
+    dane = &it->second;
+  }
+  if (dane != nullptr && dane->kind == dns::DaneRequirement::Kind::Failed) {
+    last_error_ = fmt::format("{} [{}]: DANE: {}", target.mx.exchange, target.ip, dane->reason);
+    log::info({logId(), ""}, "outbound: {}", last_error_);
+    tryNextTarget();
+    return;
+  }
   const auto& config = context_.config();
   smtp_client::ClientOptions options;
   options.ip = target.ip;
@@ -310,7 +422,11 @@ void Delivery::tryNextTarget() {
   options.timeouts.greeting = std::chrono::seconds(config.greeting_timeout_s);
   options.log_id = logId();
   if (const TlsPolicy* policy = context_.tlsPolicy()) {
-    options.tls = policy->decide(target.mx.exchange, target.ip, target.mx.port, mx_domain_);
+    const bool sts_enforce = sts_ && sts_->policy.mode == mta_sts::Mode::Enforce;
+    std::string applied;
+    options.tls = policy->decide(target.mx.exchange, target.ip, target.mx.port, mx_domain_,
+                                 TlsPolicy::Clock::now(), dane, sts_enforce, &applied);
+    tls_policy_ = applied.empty() ? TlsPolicy::describe(options.tls, dane) : applied;
     if (!plain_retry_ && options.tls.mode == smtp_client::TlsMode::Off &&
         policy->remembersFailure(target.mx.exchange)) {
       log::warn({logId(), ""},
@@ -389,7 +505,8 @@ void Delivery::connect(const dns::MxTarget& target) {
   client_->connect([self, target](const smtp_client::Status& status) {
     if (!status.ok()) {
       self->last_error_ = fmt::format("{} [{}]: {}", target.mx.exchange, target.ip, status.reason);
-      log::info({self->logId(), ""}, "outbound: {}", self->last_error_);
+      log::info({self->logId(), ""}, "outbound: {} (tls policy {})", self->last_error_,
+                self->tls_policy_);
       bool tls_failed = self->client_->security().tls_failed &&
                         self->client_options_.tls.mode == smtp_client::TlsMode::Opportunistic;
       self->dropClient();
@@ -479,6 +596,7 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   delivered_info_.mode = result.lmtp ? "LMTP" : "SMTP";
   delivered_info_.response = result.message.reason;
   delivered_info_.secured = result.security.secured();
+  delivered_tls_ = result.security.tls ? result.security.tls->version : "";
   delivered_info_.authenticated = result.security.authenticated();
   next_hop_dsn_ = client_ && client_->capabilities().dsn;
   next_hop_lmtp_ = result.lmtp;
@@ -537,8 +655,10 @@ void Delivery::settle(RecipientResults results) {
     afterDelivered();
     return;
   }
-  log::info({logId(), ""}, "outbound: delivered to {} recipient(s) via {} [{}]: {}",
-            results.ok.size(), delivered_info_.host, delivered_info_.ip, delivered_info_.response);
+  log::info({logId(), ""},
+            "outbound: delivered to {} recipient(s) via {} [{}] (tls policy {}, {}): {}",
+            results.ok.size(), delivered_info_.host, delivered_info_.ip, tls_policy_,
+            delivered_tls_.empty() ? "plain" : delivered_tls_, delivered_info_.response);
   ++counts_.delivered;
   delivered_info_.ok_recips = std::move(results.ok);
   delivered_info_.delay_s = static_cast<double>(epochMs() - header_.todo.queue_time) / 1000.0;

@@ -25,6 +25,7 @@
 #include "worker/outbound/recipient_results.hpp"
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +62,8 @@ private:
   unsigned attempts_;
 };
 
+struct StsEntry;
+
 class Delivery : public std::enable_shared_from_this<Delivery> {
 public:
   Delivery(DeliveryContext& context, std::string name);
@@ -73,8 +76,16 @@ public:
 private:
   void claimed(queue::QueueFileLock lock, queue::HeaderResult header, std::string headers);
   void runGetMx();
+  /// The MX records of the domain (with DNSSEC when DANE applies), then resolveHosts.
+  void lookupMxFromDns();
+  /// Leaves out the MX hosts an MTA-STS policy in enforce mode does not name; false (and the
+  /// delivery deferred) when none is left.
+  bool keepStsHosts(std::vector<dns::MxHost>& hosts);
   void resolveHosts(std::vector<dns::MxHost> hosts, bool from_dns);
   void tryNextTarget();
+  /// Connects to `target` (or joins a connection to it): the TLS options come from the policy
+  /// and, for a host DANE covers, from its TLSA records, which are looked up first.
+  void connectTarget(const dns::MxTarget& target);
   /// Opens a connection of our own to `target` (client_options_ are set).
   void connect(const dns::MxTarget& target);
   /// client_ failed or was closed: let it go, and the pool know.
@@ -148,6 +159,12 @@ private:
   std::optional<double> attempt_seconds_;
   bool next_hop_dsn_ = false; // the next hop of the last attempt offered DSN
   bool next_hop_lmtp_ = false;
+  bool dane_ = false;      // DANE applies: a validating resolver and a domain that wants it
+  bool mx_secure_ = false; // the MX hosts came from a validated MX RRset, or from a plugin
+  std::map<std::string, dns::DaneRequirement> dane_by_host_; // by "host:port"
+  std::shared_ptr<const StsEntry> sts_; // the domain's MTA-STS policy, testing or enforce
+  std::string delivered_tls_;           // the TLS version of the delivering connection; "" in clear
+  std::string tls_policy_; // what the last connection's TLS options carry out (describe())
 };
 
 } // namespace upesi::outbound

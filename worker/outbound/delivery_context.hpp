@@ -7,6 +7,7 @@
 #include <upesi/code.hpp>
 
 #include "common/config/outbound_config.hpp"
+#include "common/dns/dane_lookup.hpp"
 #include "common/dns/mx_resolver.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "worker/outbound/connection_pool.hpp"
@@ -23,6 +24,7 @@
 namespace upesi::outbound {
 
 class TlsPolicy;
+class MtaStsPolicies;
 
 class DeliveryContext {
 public:
@@ -41,6 +43,11 @@ public:
   virtual const std::string& me() const = 0;
   virtual const std::string& bounceTemplate() const = 0;
   virtual const dns::MxResolver& mxResolver() const = 0;
+  /// Questions whose AD bit means something (dns.ini validating=true), for DANE; null when
+  /// the resolver is not trusted to validate.
+  virtual const dns::AuthenticatedLookup* authenticatedLookup() const { return nullptr; }
+  /// Destinations' MTA-STS policies; null when tls.ini [outbound] mta_sts=false.
+  virtual MtaStsPolicies* mtaSts() { return nullptr; }
   /// Not const: a failed handshake changes what the policy remembers. Null without TLS.
   virtual TlsPolicy* tlsPolicy() = 0;
   virtual ConnectionPool& pool() = 0;

@@ -11,6 +11,7 @@
 #include "worker/outbound/delivery.hpp"
 #include "worker/outbound/queue_scan.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
+#include "worker/outbound/tls_policy.hpp"
 #include "worker/smtp/transaction_impl.hpp"
 #include "worker/smtp/uuid.hpp"
 
@@ -25,6 +26,15 @@
 namespace upesi::outbound {
 
 namespace {
+
+// A reference of our own to a client context, which a fetch under way keeps through a reload.
+std::shared_ptr<SSL_CTX> shareContext(SSL_CTX* context) {
+  if (context == nullptr) {
+    return nullptr;
+  }
+  SSL_CTX_up_ref(context);
+  return std::shared_ptr<SSL_CTX>(context, SSL_CTX_free);
+}
 
 // The timer wakes at least this often (pending splits are retried on it) and waits at least
 // this little: a timer re-armed for 0 ms from its own callback runs again before libuv polls,
@@ -95,6 +105,21 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
       std::chrono::seconds(settings_.config.pool_timeout_s), settings_.config.pool_concurrency_max,
       std::chrono::seconds(settings_.config.pool_linger_s), settings_.config.concurrency_max);
   timer_.open(loop_, uv_timer_init, this);
+  if (resolver != nullptr) {
+    MtaStsPolicies::Options sts;
+    sts.cache_dir = settings_.mta_sts_dir;
+    sts.fetch.tls = shareContext(settings_.tls ? settings_.tls->context() : nullptr);
+    mta_sts_ = std::make_unique<MtaStsPolicies>(
+        loop_, std::move(sts), [resolver](const std::string& name, DnsType type, DnsCallback done) {
+          resolver->query(name, type, std::move(done));
+        });
+  }
+  if (resolver != nullptr && resolver->validating()) {
+    authenticated_lookup_ = [resolver](const std::string& name, unsigned type,
+                                       dns::Resolver::RawCallback done) {
+      resolver->queryAuthenticated(name, type, std::move(done));
+    };
+  }
 }
 
 OutboundEngine::~OutboundEngine() {
@@ -146,6 +171,9 @@ void OutboundEngine::updateSettings(EngineSettings settings) {
   settings.config.queue_dir = settings_.config.queue_dir;
   bool was_disabled = settings_.config.disabled;
   settings_ = std::move(settings);
+  if (mta_sts_) {
+    mta_sts_->setTlsContext(shareContext(settings_.tls ? settings_.tls->context() : nullptr));
+  }
   index_.setCapacity(settings_.config.scheduled_max);
   pool_.setLimits(
       std::chrono::seconds(settings_.config.pool_timeout_s), settings_.config.pool_concurrency_max,

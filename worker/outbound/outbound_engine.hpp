@@ -22,6 +22,7 @@
 #include "worker/outbound/delivery_context.hpp"
 #include "worker/outbound/delivery_outcome.hpp"
 #include "worker/outbound/destination_slots.hpp"
+#include "worker/outbound/mta_sts_policies.hpp"
 #include "worker/outbound/outbound_metrics.hpp"
 #include "worker/outbound/pending_splits.hpp"
 #include "worker/outbound/queue_index.hpp"
@@ -32,6 +33,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -55,7 +57,9 @@ struct EngineSettings {
   std::string me;       // EHLO name and bounce sender domain
   std::string hostname; // the host field of queue file names
   std::string bounce_template;
-  std::shared_ptr<TlsPolicy> tls; // STARTTLS/SMTPS decisions; never null once configured
+  std::shared_ptr<TlsPolicy> tls;    // STARTTLS/SMTPS decisions; never null once configured
+  bool mta_sts = true;               // tls.ini [outbound] mta_sts
+  std::filesystem::path mta_sts_dir; // where fetched MTA-STS policies are kept; empty: memory
 };
 
 // A Delivery sees the engine as its DeliveryContext alone.
@@ -128,6 +132,10 @@ private:
   const std::string& me() const override { return settings_.me; }
   const std::string& bounceTemplate() const override { return settings_.bounce_template; }
   const dns::MxResolver& mxResolver() const override { return mx_resolver_; }
+  MtaStsPolicies* mtaSts() override { return settings_.mta_sts ? mta_sts_.get() : nullptr; }
+  const dns::AuthenticatedLookup* authenticatedLookup() const override {
+    return authenticated_lookup_ ? &authenticated_lookup_ : nullptr;
+  }
   TlsPolicy* tlsPolicy() override { return settings_.tls.get(); }
   ConnectionPool& pool() override { return pool_; }
   bool admit(const std::string& name, const std::string& domain) override;
@@ -161,6 +169,8 @@ private:
 
   uv_loop_t* loop_;
   dns::MxResolver mx_resolver_;
+  dns::AuthenticatedLookup authenticated_lookup_; // empty unless the resolver validates
+  std::unique_ptr<MtaStsPolicies> mta_sts_;       // null without a resolver
   std::shared_ptr<const plugin::HookTable> hooks_;
   EngineSettings settings_;
   bool running_ = false;

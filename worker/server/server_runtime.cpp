@@ -59,15 +59,17 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   settings.hostname =
       ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? std::string(host) : me;
   // TLS for delivery: tls.ini [outbound] over [main], unless outbound.ini enable_tls=false.
+  // [outbound.policy] holds even then: its destinations above `may` wait rather than get
+  // their mail in clear.
+  auto tls_config = tls::readTlsConfig(config);
+  if (!tls_config) {
+    return Error{tls_config.error()};
+  }
   tls::ContextPtr client_context;
   std::vector<std::string> force_tls_hosts;
   std::vector<std::string> no_tls_hosts;
   bool fallback_to_plain = true;
   if (settings.config.enable_tls) {
-    auto tls_config = tls::readTlsConfig(config);
-    if (!tls_config) {
-      return Error{tls_config.error()};
-    }
     auto context = tls::makeClientContext(config, tls_config->outbound);
     if (!context) {
       return Error{context.error()};
@@ -80,6 +82,10 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   settings.tls =
       std::make_shared<outbound::TlsPolicy>(std::move(client_context), std::move(force_tls_hosts),
                                             std::move(no_tls_hosts), fallback_to_plain);
+  settings.tls->setDestinationPolicy(std::move(tls_config->outbound_policy));
+  settings.tls->setDane(tls_config->outbound_dane);
+  settings.mta_sts = tls_config->outbound_mta_sts;
+  settings.mta_sts_dir = install_dir / "mta-sts";
   if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
     for (const auto& line : *lines) {
       settings.bounce_template += line.get<std::string>() + "\n";
@@ -107,7 +113,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   }
   rt->smtp_ = *smtp;
 
-  auto dns_ini = config.getIni("dns.ini");
+  auto dns_ini = config.getIni("dns.ini", config::ReadOptions{{"-main.validating"}});
   const auto& dns_main = dns_ini["main"];
   dns::ResolverOptions dns_options;
   if (dns_main.contains("servers") && dns_main["servers"].is_string()) {
@@ -115,6 +121,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   }
   dns_options.timeout_ms = dns_main.value("timeout_ms", dns_options.timeout_ms);
   dns_options.tries = dns_main.value("tries", dns_options.tries);
+  dns_options.validating = dns_main.value("validating", false);
   dns_options.cache.max_entries = dns_main.value("cache_size", dns_options.cache.max_entries);
   dns_options.cache.max_ttl_s = dns_main.value("cache_max_ttl", dns_options.cache.max_ttl_s);
   dns_options.cache.max_negative_ttl_s =

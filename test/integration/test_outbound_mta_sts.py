@@ -1,0 +1,214 @@
+"""MTA-STS for outbound delivery (RFC 8461): dnsmasq serves the MX, TXT (_mta-sts) and address
+records, a python HTTPS server on 127.0.0.51:443 the policies (its certificate and the MXes' from
+a test CA the server is told to trust with tls.ini [outbound] ca), aiosmtpd MXes listen on
+port 25 of loopback addresses (MX records carry no port, so these tests need root):
+
+  enforce.test    mode enforce, the MX named and its certificate valid -> delivered over TLS
+  badcert.test    mode enforce, the MX's certificate names another host -> deferred
+  mismatch.test   mode enforce, the MX is not in the policy             -> deferred
+  strip.test      mode enforce, a man in the middle removes STARTTLS    -> deferred
+  testing.test    mode testing, the certificate names another host      -> delivered
+  redirect.test   the policy URL answers 301                            -> no policy: delivered
+  nopolicy.test   no _mta-sts record, STARTTLS stripped                 -> delivered in clear
+"""
+import json
+import os
+import pathlib
+import smtplib
+import subprocess
+import time
+
+import pytest
+
+import dns_zone
+from conftest import run_upesi
+from dns_zone import host, mx, txt
+from pki import Pki
+from test_outbound import received
+
+PEERS = pathlib.Path(__file__).resolve().parent / "peers"
+
+pytestmark = pytest.mark.skipif(os.getuid() != 0 or not dns_zone.AVAILABLE,
+                                reason="needs root (MX hosts on port 25, the policy server on "
+                                "443) and dnsmasq")
+
+HTTPS, GOOD, BADCERT, STRIP = ("127.0.0.%d" % n for n in range(51, 55))
+
+ENFORCE = "version: STSv1\r\nmode: enforce\r\nmx: %s\r\nmax_age: 86400\r\n"
+TESTING = "version: STSv1\nmode: testing\nmx: %s\nmax_age: 86400\n"
+
+
+def start_peer(args, env=None):
+    proc = subprocess.Popen(["/usr/bin/python3"] + [str(a) for a in args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, **(env or {})))
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """(dns port, {sink: dir}, policy dir, CA path)."""
+    base = tmp_path_factory.mktemp("sts")
+    pki = Pki(base / "pki")
+    domains = ("enforce", "badcert", "mismatch", "strip", "testing", "redirect", "nopolicy")
+    web_key, web_cert = pki.issue("mta-sts-web", ["mta-sts.%s.test" % d for d in domains])
+    good_key, good_cert = pki.issue("mx-good", ["mx.good.test"])
+    bad_key, bad_cert = pki.issue("mx-bad", ["somewhere.else.test"])
+    policies = base / "policies"
+    policies.mkdir()
+    (policies / "enforce.test.txt").write_text(ENFORCE % "mx.good.test")
+    (policies / "badcert.test.txt").write_text(ENFORCE % "*.badcert.test")
+    (policies / "mismatch.test.txt").write_text(ENFORCE % "mx.mismatch.test")
+    (policies / "strip.test.txt").write_text(ENFORCE % "mx.strip.test")
+    (policies / "testing.test.txt").write_text(TESTING % "mx.testing.test")
+    (policies / "redirect.test.redirect").write_text("https://mta-sts.enforce.test/"
+                                                     ".well-known/mta-sts.txt")
+    dirs = {"good": base / "good", "bad": base / "bad"}
+    procs = [
+        start_peer([PEERS / "mta_sts_https.py", HTTPS, 443, web_cert, web_key, policies]),
+        start_peer([PEERS / "sink_mx.py", 25, dirs["good"], GOOD],
+                   {"SINK_TLS_CERT": str(good_cert), "SINK_TLS_KEY": str(good_key)}),
+        start_peer([PEERS / "sink_mx.py", 25, dirs["bad"], BADCERT],
+                   {"SINK_TLS_CERT": str(bad_cert), "SINK_TLS_KEY": str(bad_key)}),
+        start_peer([PEERS / "strip_starttls.py", STRIP, 25, GOOD, 25]),
+    ]
+    for d in dirs.values():
+        d.mkdir(exist_ok=True)
+    records = [
+        mx("enforce.test", "mx.good.test", 10),
+        mx("badcert.test", "mx.badcert.test", 10),
+        mx("mismatch.test", "mx.good.test", 10),
+        mx("strip.test", "mx.strip.test", 10),
+        mx("testing.test", "mx.testing.test", 10),
+        mx("redirect.test", "mx.badcert.test", 10),
+        mx("nopolicy.test", "mx.strip.test", 10),
+        host("mx.good.test", GOOD), host("mx.badcert.test", BADCERT),
+        host("mx.strip.test", STRIP), host("mx.testing.test", BADCERT),
+    ]
+    for d in domains:
+        if d != "nopolicy":
+            records.append(txt("_mta-sts.%s.test" % d, "v=STSv1; id=20261206T1;"))
+        records.append(host("mta-sts.%s.test" % d, HTTPS))
+    try:
+        with dns_zone.serve(records) as port:
+            yield port, dirs, policies, pki.ca_cert
+    finally:
+        for p in procs:
+            p.stdin.close()
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def server(start_server, world, tls_extra=""):
+    port, _, _, ca = world
+    return start_server(plugins=["relay"], files={
+        "relay_acl_allow": "127.0.0.1/32\n",
+        "dns.ini": dns_zone.resolver_ini(port),
+        "tls.ini": "[outbound]\nca=%s\n%s" % (ca, tls_extra),
+        "outbound.ini": "[main]\nlocal_mx_ok=true\nconnect_timeout=2\n"
+                        "temp_fail_intervals=1h\nscan_interval=1\n",
+    })
+
+
+def send(srv, rcpt):
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
+        s.sendmail("alice@client.test", [rcpt], "Subject: sts\r\n\r\nto %s\r\n" % rcpt)
+
+
+def arrived(out, rcpt, timeout=15):
+    deadline = time.monotonic() + timeout
+    while True:
+        msgs = [m for m in received(out, want=0, timeout=0) if rcpt in m["rcpts"]]
+        if msgs or time.monotonic() > deadline:
+            return msgs
+        time.sleep(0.05)
+
+
+def queued(srv, rcpt):
+    r = run_upesi("-c", str(srv.install), "--qlist", "--json")
+    assert r.returncode == 0, r.stderr
+    return [q for q in json.loads(r.stdout) if rcpt in json.dumps(q)]
+
+
+def test_enforce_delivers_over_verified_tls_and_keeps_the_policy_in_a_file(start_server, world):
+    _, dirs, policies, _ = world
+    srv = server(start_server, world)
+    send(srv, "bob@enforce.test")
+    [msg] = arrived(dirs["good"], "bob@enforce.test")
+    assert msg["tls"]
+    assert srv.wait_log("(tls policy mta-sts, TLSv1.3)"), srv.log()[-3000:]
+    cached = srv.install / "mta-sts" / "enforce.test.json"
+    deadline = time.monotonic() + 5
+    while not cached.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    entry = json.loads(cached.read_text())
+    assert entry["id"] == "20261206T1"
+    assert "mode: enforce" in entry["policy"]
+    # Fetched from the right host and path.
+    assert "mta-sts.enforce.test /.well-known/mta-sts.txt" in (
+        policies / "requests.log").read_text()
+
+
+def test_enforce_defers_a_certificate_not_valid_for_the_mx(start_server, world):
+    _, dirs, _, _ = world
+    srv = server(start_server, world)
+    send(srv, "bob@badcert.test")
+    assert srv.wait_log("not verified for \"mx.badcert.test\""), srv.log()[-3000:]
+    assert srv.wait_log("deferred 1 recipient(s)"), srv.log()[-3000:]
+    assert queued(srv, "bob@badcert.test")
+    assert not arrived(dirs["bad"], "bob@badcert.test", timeout=1)
+    assert "trying again without TLS" not in srv.log()
+
+
+def test_enforce_defers_when_no_mx_is_in_the_policy(start_server, world):
+    _, dirs, _, _ = world
+    srv = server(start_server, world)
+    send(srv, "bob@mismatch.test")
+    assert srv.wait_log("MTA-STS: no MX of mismatch.test matches its policy"), srv.log()[-3000:]
+    assert queued(srv, "bob@mismatch.test")
+    assert not arrived(dirs["good"], "bob@mismatch.test", timeout=1)
+
+
+def test_enforce_defers_when_starttls_is_stripped(start_server, world):
+    _, dirs, _, _ = world
+    srv = server(start_server, world)
+    send(srv, "bob@strip.test")
+    assert srv.wait_log("does not offer STARTTLS"), srv.log()[-3000:]
+    assert srv.wait_log("deferred 1 recipient(s)"), srv.log()[-3000:]
+    assert not arrived(dirs["good"], "bob@strip.test", timeout=1)
+
+
+def test_without_a_policy_stripped_starttls_is_what_opportunistic_tls_allows(start_server,
+                                                                             world):
+    _, dirs, _, _ = world
+    srv = server(start_server, world)
+    send(srv, "carol@nopolicy.test")
+    [msg] = arrived(dirs["good"], "carol@nopolicy.test")
+    assert not msg["tls"]
+
+
+def test_testing_mode_only_reports(start_server, world):
+    _, dirs, _, _ = world
+    srv = server(start_server, world)
+    send(srv, "bob@testing.test")
+    [msg] = arrived(dirs["bad"], "bob@testing.test")
+    assert msg["tls"]
+    assert srv.wait_log("(tls policy may, TLSv1.3)"), srv.log()[-3000:]
+
+
+def test_a_redirect_is_not_followed(start_server, world):
+    _, dirs, _, _ = world
+    srv = server(start_server, world)
+    send(srv, "bob@redirect.test")
+    [msg] = arrived(dirs["bad"], "bob@redirect.test")  # no policy: opportunistic TLS
+    assert msg["tls"]
+
+
+def test_mta_sts_off(start_server, world):
+    _, dirs, _, _ = world
+    srv = server(start_server, world, "mta_sts=false\n")
+    send(srv, "dave@badcert.test")
+    [msg] = arrived(dirs["bad"], "dave@badcert.test")
+    assert msg["tls"]
+    assert not (srv.install / "mta-sts" / "badcert.test.json").exists()
