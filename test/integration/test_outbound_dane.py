@@ -13,39 +13,20 @@ of loopback addresses (MX records carry no port, so these tests need root):
 
 Never plain text where DANE applies; and the AD bit counts only from a resolver dns.ini calls
 validating."""
-import json
 import os
-import pathlib
-import smtplib
-import subprocess
-import time
 
 import pytest
 
 import dnssec_zone
 from conftest import run_upesi
 from pki import Pki
-from test_outbound import received
-
-PEERS = pathlib.Path(__file__).resolve().parent / "peers"
+from port25_mx import arrived, queued, send, start_mx, start_peer, stop_all
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0 or not dnssec_zone.AVAILABLE,
                                 reason="needs root (MX hosts listen on port 25) and " +
                                 dnssec_zone.MISSING)
 
 GOOD, WRONG, STRIP, BEHIND_STRIP, TA, PLAIN = ("127.0.0.%d" % n for n in range(31, 37))
-
-
-def start_sink(address, out, cert=None, key=None):
-    out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    if cert:
-        env.update(SINK_TLS_CERT=str(cert), SINK_TLS_KEY=str(key))
-    proc = subprocess.Popen(["/usr/bin/python3", str(PEERS / "sink_mx.py"), "25", str(out),
-                             address], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env)
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +42,14 @@ def world(tmp_path_factory):
     ta_chain = base / "pki" / "ta-chain.pem"
     ta_chain.write_text(certs["ta"][1].read_text() + pki.ca_cert.read_text())
     dirs = {n: base / n for n in ("good", "wrong", "behind", "ta", "plain")}
-    procs = [start_sink(GOOD, dirs["good"], certs["good"][1], certs["good"][0]),
-             start_sink(WRONG, dirs["wrong"], certs["wrong"][1], certs["wrong"][0]),
-             start_sink(BEHIND_STRIP, dirs["behind"], certs["behind"][1], certs["behind"][0]),
-             start_sink(TA, dirs["ta"], ta_chain, certs["ta"][0]),
-             start_sink(PLAIN, dirs["plain"], certs["plain"][1], certs["plain"][0])]
+    procs = [start_mx(GOOD, dirs["good"], certs["good"][1], certs["good"][0]),
+             start_mx(WRONG, dirs["wrong"], certs["wrong"][1], certs["wrong"][0]),
+             start_mx(BEHIND_STRIP, dirs["behind"], certs["behind"][1], certs["behind"][0]),
+             start_mx(TA, dirs["ta"], ta_chain, certs["ta"][0]),
+             start_mx(PLAIN, dirs["plain"], certs["plain"][1], certs["plain"][0])]
     strip_log = base / "strip.log"
-    strip = subprocess.Popen(["/usr/bin/python3", str(PEERS / "strip_starttls.py"), STRIP, "25",
-                              BEHIND_STRIP, "25"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env=dict(os.environ, STRIP_LOG=str(strip_log)))
-    assert strip.stdout.readline().strip() == "ready"
-    procs.append(strip)
+    procs.append(start_peer("strip_starttls.py", STRIP, 25, BEHIND_STRIP, 25,
+                            env={"STRIP_LOG": str(strip_log)}))
     spki = {n: dnssec_zone.spki_sha256(c[1]) for n, c in certs.items()}
     signed = {"signed.test": [
         "good MX 10 mx-good", "mx-good A %s" % GOOD,
@@ -86,7 +64,6 @@ def world(tmp_path_factory):
         "_25._tcp.mx-bogus TLSA 3 1 1 %s" % spki["good"],
         "unusable MX 10 mx-unusable", "mx-unusable A %s" % WRONG,
         "_25._tcp.mx-unusable TLSA 1 1 1 %s" % spki["other"],
-        "client MX 10 mx-good",  # where bounces would go
     ]}
     unsigned = {"plain.test": [
         "wrong MX 10 mx-wrong", "mx-wrong A %s" % PLAIN,
@@ -98,10 +75,7 @@ def world(tmp_path_factory):
                                tamper=["_25._tcp.mx-bogus TLSA"]) as port:
             yield port, dirs, strip_log
     finally:
-        for p in procs:
-            p.stdin.close()
-            p.terminate()
-            p.wait(timeout=10)
+        stop_all(procs)
 
 
 def server(start_server, dns_port, validating=True, tls="", policy=""):
@@ -114,27 +88,6 @@ def server(start_server, dns_port, validating=True, tls="", policy=""):
     if tls or policy:
         files["tls.ini"] = "[outbound]\n%s\n[outbound.policy]\n%s\n" % (tls, policy)
     return start_server(plugins=["relay"], files=files)
-
-
-def send(srv, rcpt):
-    with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
-        s.sendmail("alice@client.signed.test", [rcpt], "Subject: dane\r\n\r\nto %s\r\n" % rcpt)
-
-
-def arrived(out, rcpt, timeout=15):
-    """The messages for rcpt at the sink of `out`, waiting up to `timeout` for one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        msgs = [m for m in received(out, want=0, timeout=0) if rcpt in m["rcpts"]]
-        if msgs or time.monotonic() > deadline:
-            return msgs
-        time.sleep(0.05)
-
-
-def deferred(srv, rcpt):
-    r = run_upesi("-c", str(srv.install), "--qlist", "--json")
-    assert r.returncode == 0, r.stderr
-    return [q for q in json.loads(r.stdout) if rcpt in json.dumps(q)]
 
 
 def test_a_certificate_matching_the_tlsa_records_gets_the_mail_over_tls(start_server, world):
@@ -161,7 +114,7 @@ def test_a_certificate_matching_no_tlsa_record_defers_and_never_falls_back(start
     send(srv, "bob@wrong.signed.test")
     assert srv.wait_log("matches none of the TLSA records"), srv.log()[-3000:]
     assert srv.wait_log("deferred 1 recipient(s)"), srv.log()[-3000:]
-    assert deferred(srv, "bob@wrong.signed.test")
+    assert queued(srv, "bob@wrong.signed.test")
     assert not arrived(dirs["wrong"], "bob@wrong.signed.test", timeout=1)
     # No second try in clear, however many attempts.
     assert "trying again without TLS" not in srv.log()
@@ -173,7 +126,7 @@ def test_stripped_starttls_defers_a_dane_destination(start_server, world):
     send(srv, "bob@strip.signed.test")
     assert srv.wait_log("does not offer STARTTLS"), srv.log()[-3000:]
     assert srv.wait_log("deferred 1 recipient(s)"), srv.log()[-3000:]
-    assert deferred(srv, "bob@strip.signed.test")
+    assert queued(srv, "bob@strip.signed.test")
     assert not arrived(dirs["behind"], "bob@strip.signed.test", timeout=1)
     assert "stripped" in strip_log.read_text()
 

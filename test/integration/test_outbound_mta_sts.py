@@ -13,20 +13,14 @@ port 25 of loopback addresses (MX records carry no port, so these tests need roo
 """
 import json
 import os
-import pathlib
-import smtplib
-import subprocess
 import time
 
 import pytest
 
 import dns_zone
-from conftest import run_upesi
 from dns_zone import host, mx, txt
 from pki import Pki
-from test_outbound import received
-
-PEERS = pathlib.Path(__file__).resolve().parent / "peers"
+from port25_mx import arrived, queued, send, start_mx, start_peer, stop_all
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0 or not dns_zone.AVAILABLE,
                                 reason="needs root (MX hosts on port 25, the policy server on "
@@ -36,14 +30,6 @@ HTTPS, GOOD, BADCERT, STRIP = ("127.0.0.%d" % n for n in range(51, 55))
 
 ENFORCE = "version: STSv1\r\nmode: enforce\r\nmx: %s\r\nmax_age: 86400\r\n"
 TESTING = "version: STSv1\nmode: testing\nmx: %s\nmax_age: 86400\n"
-
-
-def start_peer(args, env=None):
-    proc = subprocess.Popen(["/usr/bin/python3"] + [str(a) for a in args],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, **(env or {})))
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +52,11 @@ def world(tmp_path_factory):
                                                      ".well-known/mta-sts.txt")
     dirs = {"good": base / "good", "bad": base / "bad"}
     procs = [
-        start_peer([PEERS / "mta_sts_https.py", HTTPS, 443, web_cert, web_key, policies]),
-        start_peer([PEERS / "sink_mx.py", 25, dirs["good"], GOOD],
-                   {"SINK_TLS_CERT": str(good_cert), "SINK_TLS_KEY": str(good_key)}),
-        start_peer([PEERS / "sink_mx.py", 25, dirs["bad"], BADCERT],
-                   {"SINK_TLS_CERT": str(bad_cert), "SINK_TLS_KEY": str(bad_key)}),
-        start_peer([PEERS / "strip_starttls.py", STRIP, 25, GOOD, 25]),
+        start_peer("mta_sts_https.py", HTTPS, 443, web_cert, web_key, policies),
+        start_mx(GOOD, dirs["good"], good_cert, good_key),
+        start_mx(BADCERT, dirs["bad"], bad_cert, bad_key),
+        start_peer("strip_starttls.py", STRIP, 25, GOOD, 25),
     ]
-    for d in dirs.values():
-        d.mkdir(exist_ok=True)
     records = [
         mx("enforce.test", "mx.good.test", 10),
         mx("badcert.test", "mx.badcert.test", 10),
@@ -94,10 +76,7 @@ def world(tmp_path_factory):
         with dns_zone.serve(records) as port:
             yield port, dirs, policies, pki.ca_cert
     finally:
-        for p in procs:
-            p.stdin.close()
-            p.terminate()
-            p.wait(timeout=10)
+        stop_all(procs)
 
 
 def server(start_server, world, tls_extra=""):
@@ -109,26 +88,6 @@ def server(start_server, world, tls_extra=""):
         "outbound.ini": "[main]\nlocal_mx_ok=true\nconnect_timeout=2\n"
                         "temp_fail_intervals=1h\nscan_interval=1\n",
     })
-
-
-def send(srv, rcpt):
-    with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
-        s.sendmail("alice@client.test", [rcpt], "Subject: sts\r\n\r\nto %s\r\n" % rcpt)
-
-
-def arrived(out, rcpt, timeout=15):
-    deadline = time.monotonic() + timeout
-    while True:
-        msgs = [m for m in received(out, want=0, timeout=0) if rcpt in m["rcpts"]]
-        if msgs or time.monotonic() > deadline:
-            return msgs
-        time.sleep(0.05)
-
-
-def queued(srv, rcpt):
-    r = run_upesi("-c", str(srv.install), "--qlist", "--json")
-    assert r.returncode == 0, r.stderr
-    return [q for q in json.loads(r.stdout) if rcpt in json.dumps(q)]
 
 
 def test_enforce_delivers_over_verified_tls_and_keeps_the_policy_in_a_file(start_server, world):
