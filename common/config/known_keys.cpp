@@ -115,7 +115,7 @@ const std::vector<KnownIniFile> Files = {
     {"tls.ini",
      {{"main", TlsSideKeys + Keys{"requireAuthorized", "no_starttls_ports"}},
       {"outbound", TlsSideKeys + Keys{"force_tls_hosts", "no_tls_hosts", "fallback_to_plain",
-                                      "dane", "mta_sts"}},
+                                      "dane", "mta_sts", "tls_rpt", "tls_rpt_from"}},
       {"no_tls_hosts", {}, true},
       {"outbound.policy", {}, true}}},
     {"http.ini",

@@ -367,6 +367,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
         return;
       }
       if (options_.tls.mode == TlsMode::Required) {
+        security_.failure = TlsFailure::StarttlsMissing;
         abort({Outcome::Temporary, 0, "4.7.4",
                fmt::format("TLS is required, but {} does not offer STARTTLS", describeRemote())},
               true);
@@ -404,6 +405,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       status.outcome = Outcome::Temporary;
       status.enhanced = "4.7.4";
       status.reason = "TLS is required, but STARTTLS was refused: " + status.reason;
+      security_.failure = TlsFailure::StarttlsMissing;
       abort(std::move(status), true);
       return;
     }
@@ -419,9 +421,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     parser_ = ReplyParser(options_.reply_limits);
     ++transport_generation_;
     phase_ = Phase::Handshake;
-    auto channel =
-        tls::TlsChannel::client(options_.tls.context, tlsName(), true, options_.tls.match_names,
-                                options_.tls.tlsa);
+    auto channel = tls::TlsChannel::client(options_.tls.context, tlsName(), true,
+                                           options_.tls.match_names, options_.tls.tlsa);
     if (!channel) {
       abort({Outcome::Temporary, 0, "4.7.5", fmt::format("cannot start TLS: {}", channel.error())});
       return;
@@ -450,6 +451,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     bool implicit = options_.tls.mode == TlsMode::Implicit;
     phase_ = implicit ? Phase::Greeting : Phase::Hello;
     if (options_.tls.verify && !d.verified && !options_.tls.tlsa.empty()) {
+      security_.failure = TlsFailure::TlsaMismatch;
       abort({Outcome::Temporary, 0, "4.7.5",
              fmt::format("DANE: the TLS certificate of {} matches none of the TLSA records of "
                          "\"{}\": {}",
@@ -459,6 +461,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       return;
     }
     if (options_.tls.verify && !d.verified) {
+      security_.failure = TlsFailure::CertificateInvalid;
       abort({Outcome::Temporary, 0, "4.7.5",
              fmt::format("TLS certificate of {} not verified for \"{}\": {}", describeRemote(),
                          options_.tls.match_names.empty()
@@ -484,6 +487,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
       return;
     }
     if (phase_ == Phase::Handshake) {
+      security_.failure = TlsFailure::Handshake;
       abort({Outcome::Temporary, 0, "4.7.5", why});
     } else {
       connectionLost(why); // a broken record or the server's close_notify

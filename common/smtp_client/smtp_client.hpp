@@ -125,8 +125,18 @@ struct ClientOptions {
 
 /// What protected the session, as far as it got; for the delivered hook's `secured` and
 /// `authenticated`.
+/// Why a session that had to be protected was not (TLS-RPT's result types come from it).
+enum class TlsFailure {
+  None,
+  StarttlsMissing,    ///< TLS required, the server offered or accepted no STARTTLS
+  Handshake,          ///< the handshake failed
+  CertificateInvalid, ///< the certificate did not verify (TlsDetails::verify_error says why)
+  TlsaMismatch,       ///< DANE: the certificate matched none of the TLSA records
+};
+
 struct Security {
   std::optional<tls::TlsDetails> tls; ///< set once a handshake finished: version, cipher, verified
+  TlsFailure failure = TlsFailure::None;
   /// The handshake failed, stalled or was cut off. With TlsMode::Opportunistic, a retry without
   /// TLS may get through (Haraka then remembers the host as one that gets no STARTTLS).
   bool tls_failed = false;

@@ -210,6 +210,10 @@ Result<TlsConfig> readTlsConfig(config::Config& config) {
     }
     out.outbound_fallback_to_plain = ob.value("fallback_to_plain", true);
     out.outbound_mta_sts = ob.value("mta_sts", true);
+    out.outbound_tls_rpt = ob.value("tls_rpt", true);
+    if (ob.contains("tls_rpt_from") && ob["tls_rpt_from"].is_string()) {
+      out.outbound_tls_rpt_from = ob["tls_rpt_from"].get<std::string>();
+    }
     if (ob.contains("dane")) {
       const std::string dane = ob["dane"].is_string() ? ob["dane"].get<std::string>() : "";
       if (dane != "opportunistic" && dane != "off") {

@@ -63,13 +63,17 @@ struct TlsConfig {
   bool outbound_dane = true;
   // [outbound] mta_sts: destinations' MTA-STS policies (RFC 8461) are fetched and applied.
   bool outbound_mta_sts = true;
+  // [outbound] tls_rpt: DANE and MTA-STS outcomes are counted and reported daily (RFC 8460) to
+  // the domains that ask; tls_rpt_from: the reports' sender (default noreply-tls-reports@me).
+  bool outbound_tls_rpt = true;
+  std::string outbound_tls_rpt_from;
   std::string sni_dir = "tls"; // config/tls/: one PEM per name (key and chain)
 };
 
 inline const config::ReadOptions TlsIniBooleans{
     {"+main.honorCipherOrder", "-main.requestCert", "-main.rejectUnauthorized",
      "+outbound.honorCipherOrder", "-outbound.requestCert", "-outbound.rejectUnauthorized",
-     "+outbound.fallback_to_plain", "+outbound.mta_sts"}};
+     "+outbound.fallback_to_plain", "+outbound.mta_sts", "+outbound.tls_rpt"}};
 
 Result<TlsConfig> readTlsConfig(config::Config& config);
 

@@ -10,10 +10,19 @@ port 25 of loopback addresses (MX records carry no port, so these tests need roo
   testing.test    mode testing, the certificate names another host      -> delivered
   redirect.test   the policy URL answers 301                            -> no policy: delivered
   nopolicy.test   no _mta-sts record, STARTTLS stripped                 -> delivered in clear
+
+and the TLS report (RFC 8460) enforce.test and badcert.test ask for in their _smtp._tls record:
+sent to an aiosmtpd sink, it validates against a JSON schema written from RFC 8460 4.4.
 """
+import base64
+import email
+import gzip
 import json
 import os
+import signal
 import time
+
+import jsonschema
 
 import pytest
 
@@ -68,6 +77,10 @@ def world(tmp_path_factory):
         host("mx.good.test", GOOD), host("mx.badcert.test", BADCERT),
         host("mx.strip.test", STRIP), host("mx.testing.test", BADCERT),
     ]
+    records.append(mx("reports.test", "mx.good.test", 10))
+    for d in ("enforce", "badcert"):
+        records.append(txt("_smtp._tls.%s.test" % d,
+                           "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test"))
     for d in domains:
         if d != "nopolicy":
             records.append(txt("_mta-sts.%s.test" % d, "v=STSv1; id=20261206T1;"))
@@ -171,3 +184,105 @@ def test_mta_sts_off(start_server, world):
     [msg] = arrived(dirs["bad"], "dave@badcert.test")
     assert msg["tls"]
     assert not (srv.install / "mta-sts" / "badcert.test.json").exists()
+
+
+# RFC 8460 4.4's report, as a JSON schema: the fields it names, with their types; unknown fields
+# are allowed, as the RFC says receivers must accept them.
+TLSRPT_SCHEMA = {
+    "type": "object",
+    "required": ["organization-name", "date-range", "contact-info", "report-id", "policies"],
+    "properties": {
+        "organization-name": {"type": "string", "minLength": 1},
+        "date-range": {
+            "type": "object", "required": ["start-datetime", "end-datetime"],
+            "properties": {
+                "start-datetime": {"type": "string",
+                                   "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"},
+                "end-datetime": {"type": "string",
+                                 "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}}},
+        "contact-info": {"type": "string", "minLength": 1},
+        "report-id": {"type": "string", "minLength": 1},
+        "policies": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["policy", "summary"],
+            "properties": {
+                "policy": {
+                    "type": "object", "required": ["policy-type", "policy-domain"],
+                    "properties": {
+                        "policy-type": {"enum": ["tlsa", "sts", "no-policy-found"]},
+                        "policy-string": {"type": "array", "items": {"type": "string"}},
+                        "policy-domain": {"type": "string", "minLength": 1},
+                        "mx-host": {"type": "array", "items": {"type": "string"}}}},
+                "summary": {
+                    "type": "object",
+                    "required": ["total-successful-session-count",
+                                 "total-failure-session-count"],
+                    "properties": {
+                        "total-successful-session-count": {"type": "integer", "minimum": 0},
+                        "total-failure-session-count": {"type": "integer", "minimum": 0}}},
+                "failure-details": {"type": "array", "items": {
+                    "type": "object", "required": ["result-type", "failed-session-count"],
+                    "properties": {
+                        "result-type": {"enum": [
+                            "starttls-not-supported", "certificate-host-mismatch",
+                            "certificate-expired", "certificate-not-trusted",
+                            "validation-failure", "tlsa-invalid", "dnssec-invalid",
+                            "dane-required", "sts-policy-fetch-error", "sts-policy-invalid",
+                            "sts-webpki-invalid"]},
+                        "sending-mta-ip": {"type": "string"},
+                        "receiving-mx-hostname": {"type": "string"},
+                        "receiving-mx-helo": {"type": "string"},
+                        "receiving-ip": {"type": "string"},
+                        "failed-session-count": {"type": "integer", "minimum": 1},
+                        "additional-information": {"type": "string"},
+                        "failure-reason-code": {"type": "string"}}}}}}},
+    },
+}
+
+
+def report_of(msg):
+    """(headers, report JSON) of a TLS report mail as the sink received it."""
+    parsed = email.message_from_string(msg["data"])
+    [part] = [p for p in parsed.walk() if p.get_content_type() == "application/tlsrpt+gzip"]
+    assert part.get_filename().endswith(".json.gz")
+    return parsed, json.loads(gzip.decompress(base64.b64decode(part.get_payload())))
+
+
+def test_a_daily_tls_report_goes_to_each_domain_that_asks(start_server, world):
+    _, dirs, _, _ = world
+    srv = server(start_server, world)
+    send(srv, "rpt@enforce.test")
+    assert arrived(dirs["good"], "rpt@enforce.test")
+    send(srv, "rpt@badcert.test")
+    assert srv.wait_log("deferred 1 recipient(s)"), srv.log()[-3000:]
+    # A flush writes the day's counts; the test then makes the day one gone by, and the next
+    # flush sends its reports.
+    srv.proc.send_signal(signal.SIGHUP)
+    reports = srv.install / "tls-rpt"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(list(reports.glob("*/*.json"))) < 2:
+        time.sleep(0.05)
+    [today] = [d for d in reports.iterdir() if d.is_dir()]
+    today.rename(reports / "2026-12-01")
+    srv.proc.send_signal(signal.SIGHUP)
+    mails = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(mails) < 2:
+        mails = arrived(dirs["good"], "tlsrpt@reports.test", timeout=1)
+    assert len(mails) == 2, srv.log()[-3000:]
+    by_domain = {}
+    for m in mails:
+        headers, report = report_of(m)
+        jsonschema.validate(report, TLSRPT_SCHEMA)
+        assert report["date-range"]["start-datetime"] == "2026-12-01T00:00:00Z"
+        by_domain[headers["TLS-Report-Domain"]] = report
+    good = by_domain["enforce.test"]["policies"][0]
+    assert good["policy"]["policy-type"] == "sts"
+    assert "mode: enforce" in good["policy"]["policy-string"]
+    assert good["summary"]["total-successful-session-count"] == 1
+    assert good["summary"]["total-failure-session-count"] == 0
+    bad = by_domain["badcert.test"]["policies"][0]
+    assert bad["summary"]["total-failure-session-count"] >= 1
+    detail = bad["failure-details"][0]
+    assert detail["result-type"] == "certificate-host-mismatch"
+    assert detail["receiving-mx-hostname"] == "mx.badcert.test"
+    assert not (reports / "2026-12-01").exists()

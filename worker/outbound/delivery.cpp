@@ -13,6 +13,7 @@
 #include "worker/outbound/pending_splits.hpp"
 #include "worker/outbound/plugin_delay.hpp"
 #include "worker/outbound/tls_policy.hpp"
+#include "worker/outbound/tls_report_log.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -322,6 +323,12 @@ bool Delivery::keepStsHosts(std::vector<dns::MxHost>& hosts) {
     }
   }
   if (kept.empty()) {
+    if (auto* reports = context_.tlsReports()) {
+      reports->failure(text::toLower(mx_domain_), stsReportPolicy(*sts_),
+                       tls_rpt::Failure{tls_rpt::ResultType::ValidationFailure, "",
+                                        hosts.empty() ? "" : hosts.front().exchange, "",
+                                        "no MX matches the policy"});
+    }
     allTemporary(fmt::format("MTA-STS: no MX of {} matches its policy (mx: {})", mx_domain_,
                              fmt::join(sts_->policy.mx, ", ")));
     return false;
@@ -395,6 +402,13 @@ void Delivery::connectTarget(const dns::MxTarget& target) {
     dane = &it->second;
   }
   if (dane != nullptr && dane->kind == dns::DaneRequirement::Kind::Failed) {
+    if (auto* reports = context_.tlsReports()) {
+      tls_rpt::Failure failure{tls_rpt::ResultType::DnssecInvalid, "", target.mx.exchange,
+                               target.ip, dane->reason};
+      reports->failure(text::toLower(mx_domain_),
+                       tls_rpt::PolicyInfo{tls_rpt::PolicyType::Tlsa, {}, {target.mx.exchange}},
+                       failure);
+    }
     last_error_ = fmt::format("{} [{}]: DANE: {}", target.mx.exchange, target.ip, dane->reason);
     log::info({logId(), ""}, "outbound: {}", last_error_);
     tryNextTarget();
@@ -427,6 +441,7 @@ void Delivery::connectTarget(const dns::MxTarget& target) {
     options.tls = policy->decide(target.mx.exchange, target.ip, target.mx.port, mx_domain_,
                                  TlsPolicy::Clock::now(), dane, sts_enforce, &applied);
     tls_policy_ = applied.empty() ? TlsPolicy::describe(options.tls, dane) : applied;
+    report_policy_ = reportPolicy(target, dane);
     if (!plain_retry_ && options.tls.mode == smtp_client::TlsMode::Off &&
         policy->remembersFailure(target.mx.exchange)) {
       log::warn({logId(), ""},
@@ -497,6 +512,62 @@ void Delivery::connectTarget(const dns::MxTarget& target) {
   connect(target);
 }
 
+std::optional<tls_rpt::PolicyInfo> Delivery::reportPolicy(const dns::MxTarget& target,
+                                                          const dns::DaneRequirement* dane) const {
+  if (tls_policy_ == "dane" || tls_policy_ == "dane-encrypt") {
+    tls_rpt::PolicyInfo info{tls_rpt::PolicyType::Tlsa, {}, {target.mx.exchange}};
+    if (dane != nullptr) {
+      for (const auto& r : dane->records) {
+        info.strings.push_back(
+            fmt::format("{} {} {} {}", r.usage, r.selector, r.matching, text::hexLower(r.data)));
+      }
+    }
+    return info;
+  }
+  if (sts_) {
+    return stsReportPolicy(*sts_);
+  }
+  return std::nullopt;
+}
+
+tls_rpt::PolicyInfo Delivery::stsReportPolicy(const StsEntry& sts) {
+  tls_rpt::PolicyInfo info{tls_rpt::PolicyType::Sts, {}, sts.policy.mx};
+  std::string_view text = sts.text;
+  while (!text.empty()) {
+    auto lf = text.find('\n');
+    std::string_view line = text.substr(0, lf);
+    text = lf == std::string_view::npos ? std::string_view() : text.substr(lf + 1);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    if (!line.empty()) {
+      info.strings.emplace_back(line);
+    }
+  }
+  return info;
+}
+
+void Delivery::reportTlsFailure(const dns::MxTarget& target,
+                                const smtp_client::Security& security) {
+  auto* reports = context_.tlsReports();
+  if (reports == nullptr || !report_policy_ || security.failure == smtp_client::TlsFailure::None) {
+    return;
+  }
+  // An MTA-STS policy in testing mode reports failures only where it was in force.
+  if (report_policy_->type == tls_rpt::PolicyType::Sts && tls_policy_ != "mta-sts") {
+    return;
+  }
+  const std::string verify_error = security.tls ? security.tls->verify_error : "";
+  tls_rpt::Failure failure;
+  failure.type = resultTypeOf(security.failure, verify_error,
+                              report_policy_->type == tls_rpt::PolicyType::Tlsa);
+  failure.sending_ip = client_options_.local_ip;
+  failure.receiving_mx = target.mx.exchange;
+  failure.receiving_ip = target.ip;
+  failure.reason = verify_error;
+  reports->failure(text::toLower(mx_domain_), *report_policy_, failure);
+}
+
 void Delivery::connect(const dns::MxTarget& target) {
   skip_pool_ = false;
   reused_ = false;
@@ -507,6 +578,7 @@ void Delivery::connect(const dns::MxTarget& target) {
       self->last_error_ = fmt::format("{} [{}]: {}", target.mx.exchange, target.ip, status.reason);
       log::info({self->logId(), ""}, "outbound: {} (tls policy {})", self->last_error_,
                 self->tls_policy_);
+      self->reportTlsFailure(target, self->client_->security());
       bool tls_failed = self->client_->security().tls_failed &&
                         self->client_options_.tls.mode == smtp_client::TlsMode::Opportunistic;
       self->dropClient();
@@ -597,6 +669,9 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   delivered_info_.response = result.message.reason;
   delivered_info_.secured = result.security.secured();
   delivered_tls_ = result.security.tls ? result.security.tls->version : "";
+  if (auto* reports = context_.tlsReports(); reports && report_policy_ && result.security.tls) {
+    reports->success(text::toLower(mx_domain_), *report_policy_);
+  }
   delivered_info_.authenticated = result.security.authenticated();
   next_hop_dsn_ = client_ && client_->capabilities().dsn;
   next_hop_lmtp_ = result.lmtp;

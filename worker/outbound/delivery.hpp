@@ -18,6 +18,7 @@
 #include "common/queue/queue_file_name.hpp"
 #include "common/queue/queue_writer.hpp"
 #include "common/smtp_client/smtp_client.hpp"
+#include "common/tls_rpt/report.hpp"
 #include "worker/outbound/delivery_context.hpp"
 #include "worker/outbound/delivery_outcome.hpp"
 #include "worker/outbound/dsn_message.hpp"
@@ -86,6 +87,13 @@ private:
   /// Connects to `target` (or joins a connection to it): the TLS options come from the policy
   /// and, for a host DANE covers, from its TLSA records, which are looked up first.
   void connectTarget(const dns::MxTarget& target);
+  /// The policy TLS reports count this attempt under: DANE's (tls_policy_ dane, dane-encrypt)
+  /// or the domain's MTA-STS policy; none otherwise.
+  std::optional<tls_rpt::PolicyInfo> reportPolicy(const dns::MxTarget& target,
+                                                  const dns::DaneRequirement* dane) const;
+  static tls_rpt::PolicyInfo stsReportPolicy(const StsEntry& sts);
+  /// A connection to `target` failed for a TLS reason: counted for the TLS report.
+  void reportTlsFailure(const dns::MxTarget& target, const smtp_client::Security& security);
   /// Opens a connection of our own to `target` (client_options_ are set).
   void connect(const dns::MxTarget& target);
   /// client_ failed or was closed: let it go, and the pool know.
@@ -163,8 +171,9 @@ private:
   bool mx_secure_ = false; // the MX hosts came from a validated MX RRset, or from a plugin
   std::map<std::string, dns::DaneRequirement> dane_by_host_; // by "host:port"
   std::shared_ptr<const StsEntry> sts_; // the domain's MTA-STS policy, testing or enforce
-  std::string delivered_tls_;           // the TLS version of the delivering connection; "" in clear
-  std::string tls_policy_; // what the last connection's TLS options carry out (describe())
+  std::optional<tls_rpt::PolicyInfo> report_policy_; // the TLS-RPT policy of this attempt
+  std::string delivered_tls_; // the TLS version of the delivering connection; "" in clear
+  std::string tls_policy_;    // what the last connection's TLS options carry out (describe())
 };
 
 } // namespace upesi::outbound

@@ -25,6 +25,7 @@ namespace upesi::outbound {
 
 class TlsPolicy;
 class MtaStsPolicies;
+class TlsReportLog;
 
 class DeliveryContext {
 public:
@@ -48,6 +49,8 @@ public:
   virtual const dns::AuthenticatedLookup* authenticatedLookup() const { return nullptr; }
   /// Destinations' MTA-STS policies; null when tls.ini [outbound] mta_sts=false.
   virtual MtaStsPolicies* mtaSts() { return nullptr; }
+  /// Where DANE and MTA-STS outcomes are counted for TLS reports; null when none are kept.
+  virtual TlsReportLog* tlsReports() { return nullptr; }
   /// Not const: a failed handshake changes what the policy remembers. Null without TLS.
   virtual TlsPolicy* tlsPolicy() = 0;
   virtual ConnectionPool& pool() = 0;

@@ -114,6 +114,28 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
           resolver->query(name, type, std::move(done));
         });
   }
+  if (!settings_.tls_rpt_dir.empty()) {
+    tls_reports_ = std::make_unique<TlsReportLog>(loop_, settings_.tls_rpt_dir);
+    tls_report_timer_ = std::make_unique<LoopTimer>(loop_);
+    if (resolver != nullptr) {
+      tls_report_sender_ = std::make_unique<TlsReportSender>(
+          loop_, settings_.tls_rpt_dir,
+          [resolver](const std::string& name, DnsType type, DnsCallback done) {
+            resolver->query(name, type, std::move(done));
+          },
+          [this](const Address& from, const std::vector<Address>& to, std::string message,
+                 std::function<void(bool)> done) {
+            enqueueMessage(from, to, std::move(message), nlohmann::json::object(),
+                           [done = std::move(done)](Code code, const std::string& text) {
+                             if (code != Code::Ok) {
+                               log::warn({}, "TLS report not queued: {}", text);
+                             }
+                             done(code == Code::Ok);
+                           });
+          },
+          TlsReportSender::Identity{settings_.me, settings_.tls_rpt_from});
+    }
+  }
   if (resolver != nullptr && resolver->validating()) {
     authenticated_lookup_ = [resolver](const std::string& name, unsigned type,
                                        dns::Resolver::RawCallback done) {
@@ -140,14 +162,37 @@ void OutboundEngine::start() {
   std::filesystem::create_directories(settings_.config.queue_dir, ec);
   running_ = true;
   scan();
+  if (tls_reports_) {
+    tlsReportTick(false);
+  }
 }
 
 void OutboundEngine::stop() {
   running_ = false;
   uv_timer_stop(timer_.get());
+  if (tls_reports_) {
+    tls_report_timer_->stop();
+    tls_reports_->flush(); // what this process counted, before it goes
+  }
+}
+
+void OutboundEngine::tlsReportTick(bool send_now) {
+  const std::string today = TlsReportLog::dayOf(epochMs());
+  const bool send = tls_report_sender_ && (send_now || tls_reports_sent_for_ != today);
+  tls_reports_->flush([this, alive = alive_, send, today] {
+    if (!*alive || !send) {
+      return;
+    }
+    tls_reports_sent_for_ = today;
+    tls_report_sender_->sendDue(today);
+  });
+  tls_report_timer_->start(60'000, [this] { tlsReportTick(false); });
 }
 
 void OutboundEngine::flush() {
+  if (tls_reports_) {
+    tlsReportTick(true); // and the reports of days gone by, if any wait
+  }
   std::int64_t now = epochMs();
   std::size_t n = index_.makeAllDue(now);
   log::notice({}, "outbound: flushing {} deferred message(s){}", n,

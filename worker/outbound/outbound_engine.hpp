@@ -16,6 +16,7 @@
 #include "common/dns/mx_resolver.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/clock.hpp"
+#include "common/util/loop_timer.hpp"
 #include "common/util/result.hpp"
 #include "common/util/uv_handle.hpp"
 #include "worker/outbound/connection_pool.hpp"
@@ -29,6 +30,8 @@
 #include "worker/outbound/queue_scan.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
 #include "worker/outbound/retry_schedule.hpp"
+#include "worker/outbound/tls_report_log.hpp"
+#include "worker/outbound/tls_report_sender.hpp"
 
 #include <uv.h>
 
@@ -60,6 +63,8 @@ struct EngineSettings {
   std::shared_ptr<TlsPolicy> tls;    // STARTTLS/SMTPS decisions; never null once configured
   bool mta_sts = true;               // tls.ini [outbound] mta_sts
   std::filesystem::path mta_sts_dir; // where fetched MTA-STS policies are kept; empty: memory
+  std::filesystem::path tls_rpt_dir; // TLS report counts (RFC 8460); empty: none kept or sent
+  std::string tls_rpt_from;          // the reports' sender address
 };
 
 // A Delivery sees the engine as its DeliveryContext alone.
@@ -132,6 +137,7 @@ private:
   const std::string& me() const override { return settings_.me; }
   const std::string& bounceTemplate() const override { return settings_.bounce_template; }
   const dns::MxResolver& mxResolver() const override { return mx_resolver_; }
+  TlsReportLog* tlsReports() override { return tls_reports_.get(); }
   MtaStsPolicies* mtaSts() override { return settings_.mta_sts ? mta_sts_.get() : nullptr; }
   const dns::AuthenticatedLookup* authenticatedLookup() const override {
     return authenticated_lookup_ ? &authenticated_lookup_ : nullptr;
@@ -171,6 +177,12 @@ private:
   dns::MxResolver mx_resolver_;
   dns::AuthenticatedLookup authenticated_lookup_; // empty unless the resolver validates
   std::unique_ptr<MtaStsPolicies> mta_sts_;       // null without a resolver
+  std::unique_ptr<TlsReportLog> tls_reports_;     // null without tls_rpt_dir
+  std::unique_ptr<TlsReportSender> tls_report_sender_;
+  std::unique_ptr<LoopTimer> tls_report_timer_; // with tls_reports_
+  std::string tls_reports_sent_for_;            // the day sendDue last ran for
+  /// The minute's TLS report counts to their files; then, once a day, yesterday's reports.
+  void tlsReportTick(bool send_now);
   std::shared_ptr<const plugin::HookTable> hooks_;
   EngineSettings settings_;
   bool running_ = false;

@@ -86,6 +86,12 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   settings.tls->setDane(tls_config->outbound_dane);
   settings.mta_sts = tls_config->outbound_mta_sts;
   settings.mta_sts_dir = install_dir / "mta-sts";
+  if (tls_config->outbound_tls_rpt) {
+    settings.tls_rpt_dir = install_dir / "tls-rpt";
+    settings.tls_rpt_from = tls_config->outbound_tls_rpt_from.empty()
+                                ? "noreply-tls-reports@" + me
+                                : tls_config->outbound_tls_rpt_from;
+  }
   if (auto lines = config.get("outbound.bounce_message", config::ConfigType::Data)) {
     for (const auto& line : *lines) {
       settings.bounce_template += line.get<std::string>() + "\n";
