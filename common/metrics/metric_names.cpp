@@ -15,6 +15,7 @@ constexpr std::array<std::string_view, 1> kQueryType{"type"};
 constexpr std::array<std::string_view, 1> kProtocol{"protocol"};
 constexpr std::array<std::string_view, 1> kResult{"result"};
 constexpr std::array<std::string_view, 2> kDomainResult{"domain", "result"};
+constexpr std::array<std::string_view, 2> kPolicyResult{"policy", "result"};
 constexpr std::array<std::string_view, 1> kStatusClass{"class"};
 constexpr std::array<std::string_view, 2> kFilterReason{"filter", "reason"};
 constexpr std::array<std::string_view, 2> kMilterOutcome{"milter", "outcome"};
@@ -79,6 +80,11 @@ constexpr std::array kDefinitions{
     counter(DomainDeliveries, "upesi_outbound_domain_deliveries_total",
             "Outbound deliveries by destination domain (\"other\" past a limit) and result.",
             kDomainResult),
+    counter(TlsPolicySessions, "upesi_outbound_tls_policy_sessions_total",
+            "Outbound sessions by the TLS policy that applied (none, may, encrypt, verify, "
+            "secure, smtps, dane, dane-encrypt, mta-sts) and result (delivered, or why TLS "
+            "failed, as RFC 8460's result types).",
+            kPolicyResult),
     histogram(DeliveryDuration, "upesi_outbound_delivery_duration_seconds",
               "Time of one delivery attempt, from connecting to the next hop's answer.", kNone,
               kDelivery),

@@ -34,6 +34,7 @@ enum class MetricId : std::uint16_t {
   QueueOldestAge,
   Deliveries,
   DomainDeliveries,
+  TlsPolicySessions,
   DeliveryDuration,
   NextHopConnectionsOpened,
   NextHopConnectionsReused,

@@ -10,6 +10,7 @@
 #include "common/util/text.hpp"
 #include "common/util/thread_pool.hpp"
 #include "worker/outbound/mta_sts_policies.hpp"
+#include "worker/outbound/outbound_metrics.hpp"
 #include "worker/outbound/pending_splits.hpp"
 #include "worker/outbound/plugin_delay.hpp"
 #include "worker/outbound/tls_policy.hpp"
@@ -323,6 +324,7 @@ bool Delivery::keepStsHosts(std::vector<dns::MxHost>& hosts) {
     }
   }
   if (kept.empty()) {
+    countTlsPolicySession("mta-sts", tls_rpt::toString(tls_rpt::ResultType::ValidationFailure));
     if (auto* reports = context_.tlsReports()) {
       reports->failure(text::toLower(mx_domain_), stsReportPolicy(*sts_),
                        tls_rpt::Failure{tls_rpt::ResultType::ValidationFailure, "",
@@ -402,6 +404,7 @@ void Delivery::connectTarget(const dns::MxTarget& target) {
     dane = &it->second;
   }
   if (dane != nullptr && dane->kind == dns::DaneRequirement::Kind::Failed) {
+    countTlsPolicySession("dane", tls_rpt::toString(tls_rpt::ResultType::DnssecInvalid));
     if (auto* reports = context_.tlsReports()) {
       tls_rpt::Failure failure{tls_rpt::ResultType::DnssecInvalid, "", target.mx.exchange,
                                target.ip, dane->reason};
@@ -549,15 +552,21 @@ tls_rpt::PolicyInfo Delivery::stsReportPolicy(const StsEntry& sts) {
 
 void Delivery::reportTlsFailure(const dns::MxTarget& target,
                                 const smtp_client::Security& security) {
+  if (security.failure == smtp_client::TlsFailure::None) {
+    return;
+  }
+  const std::string verify_error = security.tls ? security.tls->verify_error : "";
+  countTlsPolicySession(tls_policy_,
+                        tls_rpt::toString(resultTypeOf(security.failure, verify_error,
+                                                       !client_options_.tls.tlsa.empty())));
   auto* reports = context_.tlsReports();
-  if (reports == nullptr || !report_policy_ || security.failure == smtp_client::TlsFailure::None) {
+  if (reports == nullptr || !report_policy_) {
     return;
   }
   // An MTA-STS policy in testing mode reports failures only where it was in force.
   if (report_policy_->type == tls_rpt::PolicyType::Sts && tls_policy_ != "mta-sts") {
     return;
   }
-  const std::string verify_error = security.tls ? security.tls->verify_error : "";
   tls_rpt::Failure failure;
   failure.type = resultTypeOf(security.failure, verify_error,
                               report_policy_->type == tls_rpt::PolicyType::Tlsa);
@@ -669,6 +678,7 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   delivered_info_.response = result.message.reason;
   delivered_info_.secured = result.security.secured();
   delivered_tls_ = result.security.tls ? result.security.tls->version : "";
+  countTlsPolicySession(tls_policy_, "delivered");
   if (auto* reports = context_.tlsReports(); reports && report_policy_ && result.security.tls) {
     reports->success(text::toLower(mx_domain_), *report_policy_);
   }

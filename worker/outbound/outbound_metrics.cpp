@@ -23,6 +23,35 @@ void add(const std::array<metrics::Counter, 3>& counters, const DeliveryCounts& 
 
 } // namespace
 
+void countTlsPolicySession(std::string_view policy, std::string_view result) {
+  // A dozen policies and results at most; the bound guards the label set all the same.
+  struct Counters {
+    std::uint64_t generation = 0;
+    metrics::BoundedLabel pairs{128};
+    std::map<std::string, metrics::Counter, std::less<>> by_pair;
+  };
+  static Counters counters;
+  const std::uint64_t now = metrics::metricsGeneration();
+  if (counters.generation != now) {
+    counters.pairs = metrics::BoundedLabel(128);
+    counters.by_pair.clear();
+    counters.generation = now;
+  }
+  const std::string key = std::string(policy) + "|" + std::string(result);
+  auto it = counters.by_pair.find(key);
+  if (it == counters.by_pair.end()) {
+    if (counters.pairs.admit(key) != key) {
+      return; // past the bound: not a series of its own
+    }
+    it = counters.by_pair
+             .emplace(key, metrics::metrics().counter(metrics::MetricId::TlsPolicySessions,
+                                                      metrics::labelPair("policy", policy) + "," +
+                                                          metrics::labelPair("result", result)))
+             .first;
+  }
+  it->second.add();
+}
+
 const OutboundMetrics::Handles& OutboundMetrics::handles() {
   const std::uint64_t now = metrics::metricsGeneration();
   if (generation_ == now) {

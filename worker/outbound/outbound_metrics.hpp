@@ -20,6 +20,10 @@
 
 namespace upesi::outbound {
 
+/// One session under TLS policy `policy` ended so: "delivered", or a TLS failure's RFC 8460
+/// result type (upesi_outbound_tls_policy_sessions_total).
+void countTlsPolicySession(std::string_view policy, std::string_view result);
+
 class OutboundMetrics {
 public:
   static constexpr std::size_t MaxDomains = 100;

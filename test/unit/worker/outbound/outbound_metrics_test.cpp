@@ -48,3 +48,21 @@ TEST_CASE("outbound metrics: domains lower-cased, past MaxDomains counted as \"o
         "upesi_outbound_deliveries_total{result=\"deferred\"} 100\n"
         "upesi_outbound_deliveries_total{result=\"delivered\"} 2\n");
 }
+
+TEST_CASE("outbound metrics: sessions by TLS policy and result, within a bound") {
+  test::InstalledMetrics metrics;
+  countTlsPolicySession("dane", "delivered");
+  countTlsPolicySession("dane", "delivered");
+  countTlsPolicySession("mta-sts", "certificate-host-mismatch");
+  CHECK(metrics.value(
+            "upesi_outbound_tls_policy_sessions_total{policy=\"dane\",result=\"delivered\"}") ==
+        "2");
+  CHECK(metrics.value("upesi_outbound_tls_policy_sessions_total{policy=\"mta-sts\","
+                      "result=\"certificate-host-mismatch\"}") == "1");
+  for (int i = 0; i < 300; ++i) {
+    countTlsPolicySession(fmt::format("p{}", i), "delivered");
+  }
+  CHECK(metrics.value(
+            "upesi_outbound_tls_policy_sessions_total{policy=\"p299\",result=\"delivered\"}")
+            .empty());
+}
