@@ -164,11 +164,17 @@ void MtaStsPolicies::fetchPolicy(
       return;
     }
     if (!text) {
+      if (fetch_failed_) {
+        fetch_failed_(domain, false, text.error());
+      }
       then(nullptr, fmt::format("MTA-STS policy of {} not fetched: {}", domain, text.error()));
       return;
     }
     auto policy = mta_sts::parsePolicy(*text);
     if (!policy) {
+      if (fetch_failed_) {
+        fetch_failed_(domain, true, policy.error());
+      }
       then(nullptr, fmt::format("MTA-STS policy of {} is not valid: {}", domain, policy.error()));
       return;
     }

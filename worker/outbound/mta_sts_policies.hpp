@@ -62,6 +62,12 @@ public:
   void policyFor(const std::string& domain, Done done);
 
   std::size_t size() const { return entries_.size(); }
+  /// Told of every policy that a domain announces but that cannot be had: its fetch failed
+  /// (`invalid` false) or what came is no policy (true). For TLS reports.
+  using FetchFailed =
+      std::function<void(const std::string& domain, bool invalid, const std::string& why)>;
+  void onFetchFailed(FetchFailed listener) { fetch_failed_ = std::move(listener); }
+
   /// The client context fetches use from now on (a reload's).
   void setTlsContext(std::shared_ptr<SSL_CTX> context) { options_.fetch.tls = std::move(context); }
 
@@ -89,6 +95,7 @@ private:
   Options options_;
   dns::DnsLookup lookup_;
   Fetch fetch_;
+  FetchFailed fetch_failed_;
   std::unordered_map<std::string, Slot> entries_;
   std::unordered_map<std::string, std::vector<Done>> waiters_; // domains being loaded
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -9,6 +9,7 @@
 #include "common/util/clock.hpp"
 #include "common/util/text.hpp"
 #include "worker/outbound/delivery.hpp"
+#include "worker/outbound/outbound_metrics.hpp"
 #include "worker/outbound/queue_scan.hpp"
 #include "worker/outbound/queue_writer_job.hpp"
 #include "worker/outbound/tls_policy.hpp"
@@ -135,6 +136,16 @@ OutboundEngine::OutboundEngine(uv_loop_t* loop, dns::Resolver* resolver,
           },
           TlsReportSender::Identity{settings_.me, settings_.tls_rpt_from});
     }
+  }
+  if (mta_sts_ && tls_reports_) {
+    mta_sts_->onFetchFailed(
+        [this](const std::string& domain, bool invalid, const std::string& why) {
+          const auto type = invalid ? tls_rpt::ResultType::StsPolicyInvalid
+                                    : tls_rpt::ResultType::StsPolicyFetchError;
+          countTlsPolicySession("mta-sts", tls_rpt::toString(type));
+          tls_reports_->failure(domain, tls_rpt::PolicyInfo{tls_rpt::PolicyType::Sts, {}, {}},
+                                tls_rpt::Failure{type, "", "", "", why});
+        });
   }
   if (resolver != nullptr && resolver->validating()) {
     authenticated_lookup_ = [resolver](const std::string& name, unsigned type,

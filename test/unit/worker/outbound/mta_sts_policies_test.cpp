@@ -97,6 +97,10 @@ TEST_CASE("MTA-STS policies: fetched once, then from memory") {
   CHECK(again == first);
   CHECK(w.fetches == 1);
   SUBCASE("no record, a bad record, a policy that cannot be fetched or read: none") {
+    std::vector<std::pair<std::string, bool>> failed;
+    p.onFetchFailed([&failed](const std::string& domain, bool invalid, const std::string&) {
+      failed.emplace_back(domain, invalid);
+    });
     CHECK_FALSE(w.ask(p, "none.example"));
     w.txt["_mta-sts.bad.example"] = "v=STSv1; id=a; id=b";
     CHECK_FALSE(w.ask(p, "bad.example"));
@@ -108,6 +112,9 @@ TEST_CASE("MTA-STS policies: fetched once, then from memory") {
     w.policies["junk.example"] = "<html>";
     CHECK_FALSE(w.ask(p, "junk.example", &note));
     CHECK(note.find("not valid") != std::string::npos);
+    // For TLS reports: the two domains that announce a policy we could not have.
+    CHECK(failed == std::vector<std::pair<std::string, bool>>{{"gone.example", false},
+                                                              {"junk.example", true}});
   }
 }
 
