@@ -11,7 +11,8 @@ port 25 of loopback addresses (MX records carry no port, so these tests need roo
   redirect.test   the policy URL answers 301                            -> no policy: delivered
   nopolicy.test   no _mta-sts record, STARTTLS stripped                 -> delivered in clear
 
-and the TLS report (RFC 8460) enforce.test and badcert.test ask for in their _smtp._tls record:
+and the TLS reports (RFC 8460) enforce.test, badcert.test and testing.test ask for in their
+_smtp._tls record (testing mode: delivered, but reported as it would have failed):
 sent to an aiosmtpd sink, it validates against a JSON schema written from RFC 8460 4.4.
 """
 import base64
@@ -78,7 +79,7 @@ def world(tmp_path_factory):
         host("mx.strip.test", STRIP), host("mx.testing.test", BADCERT),
     ]
     records.append(mx("reports.test", "mx.good.test", 10))
-    for d in ("enforce", "badcert"):
+    for d in ("enforce", "badcert", "testing"):
         records.append(txt("_smtp._tls.%s.test" % d,
                            "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test"))
     for d in domains:
@@ -254,21 +255,23 @@ def test_a_daily_tls_report_goes_to_each_domain_that_asks(start_server, world):
     assert arrived(dirs["good"], "rpt@enforce.test")
     send(srv, "rpt@badcert.test")
     assert srv.wait_log("deferred 1 recipient(s)"), srv.log()[-3000:]
+    send(srv, "rpt@testing.test")
+    assert arrived(dirs["bad"], "rpt@testing.test")
     # A flush writes the day's counts; the test then makes the day one gone by, and the next
     # flush sends its reports.
     srv.proc.send_signal(signal.SIGHUP)
     reports = srv.install / "tls-rpt"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(list(reports.glob("*/*.json"))) < 2:
+    while time.monotonic() < deadline and len(list(reports.glob("*/*.json"))) < 3:
         time.sleep(0.05)
     [today] = [d for d in reports.iterdir() if d.is_dir()]
     today.rename(reports / "2026-12-01")
     srv.proc.send_signal(signal.SIGHUP)
     mails = []
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and len(mails) < 2:
+    while time.monotonic() < deadline and len(mails) < 3:
         mails = arrived(dirs["good"], "tlsrpt@reports.test", timeout=1)
-    assert len(mails) == 2, srv.log()[-3000:]
+    assert len(mails) == 3, srv.log()[-3000:]
     by_domain = {}
     for m in mails:
         headers, report = report_of(m)
@@ -285,4 +288,8 @@ def test_a_daily_tls_report_goes_to_each_domain_that_asks(start_server, world):
     detail = bad["failure-details"][0]
     assert detail["result-type"] == "certificate-host-mismatch"
     assert detail["receiving-mx-hostname"] == "mx.badcert.test"
+    testing = by_domain["testing.test"]["policies"][0]
+    assert "mode: testing" in testing["policy"]["policy-string"]
+    assert testing["summary"]["total-successful-session-count"] == 0
+    assert testing["failure-details"][0]["result-type"] == "certificate-host-mismatch"
     assert not (reports / "2026-12-01").exists()

@@ -320,6 +320,11 @@ bool Delivery::keepStsHosts(std::vector<dns::MxHost>& hosts) {
               host.exchange, mx_domain_, fmt::join(sts_->policy.mx, ", "),
               sts_->policy.mode == mta_sts::Mode::Enforce ? ": not used" : " (testing: used)");
     if (sts_->policy.mode != mta_sts::Mode::Enforce) {
+      if (auto* reports = context_.tlsReports()) {
+        reports->failure(text::toLower(mx_domain_), stsReportPolicy(*sts_),
+                         tls_rpt::Failure{tls_rpt::ResultType::ValidationFailure, "", host.exchange,
+                                          "", "MX not in the policy"});
+      }
       kept.push_back(std::move(host));
     }
   }
@@ -679,8 +684,25 @@ void Delivery::attemptDone(const smtp_client::DeliveryResult& result) {
   delivered_info_.secured = result.security.secured();
   delivered_tls_ = result.security.tls ? result.security.tls->version : "";
   countTlsPolicySession(tls_policy_, "delivered");
-  if (auto* reports = context_.tlsReports(); reports && report_policy_ && result.security.tls) {
-    reports->success(text::toLower(mx_domain_), *report_policy_);
+  if (auto* reports = context_.tlsReports(); reports && report_policy_) {
+    const bool testing =
+        report_policy_->type == tls_rpt::PolicyType::Sts && tls_policy_ != "mta-sts";
+    const auto& tls = result.security.tls;
+    if (testing && (!tls || !tls->verified)) {
+      // MTA-STS in testing mode (RFC 8461 5): delivered all the same, reported as it would
+      // have failed in enforce mode.
+      tls_rpt::Failure failure;
+      failure.type =
+          tls ? resultTypeOf(smtp_client::TlsFailure::CertificateInvalid, tls->verify_error, false)
+              : tls_rpt::ResultType::StarttlsNotSupported;
+      failure.sending_ip = client_options_.local_ip;
+      failure.receiving_mx = result.remote.host;
+      failure.receiving_ip = result.remote.ip;
+      failure.reason = tls ? tls->verify_error : "";
+      reports->failure(text::toLower(mx_domain_), *report_policy_, failure);
+    } else if (tls) {
+      reports->success(text::toLower(mx_domain_), *report_policy_);
+    }
   }
   delivered_info_.authenticated = result.security.authenticated();
   next_hop_dsn_ = client_ && client_->capabilities().dsn;
