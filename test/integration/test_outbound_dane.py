@@ -3,6 +3,7 @@ zone (signed by the test with ldns-signzone) and an unsigned one, with aiosmtpd 
 of loopback addresses (MX records carry no port, so these tests need root):
 
   good.signed.test      TLSA 3 1 1 of the MX's key                -> delivered over TLS
+  cert.signed.test      TLSA 3 0 1 of the MX's whole certificate  -> delivered over TLS
   ta.signed.test        TLSA 2 0 1 of the CA, the chain presented  -> delivered over TLS
   wrong.signed.test     TLSA 3 1 1 of another key                 -> deferred
   strip.signed.test     a man in the middle removes STARTTLS      -> deferred
@@ -54,6 +55,8 @@ def world(tmp_path_factory):
     signed = {"signed.test": [
         "good MX 10 mx-good", "mx-good A %s" % GOOD,
         "_25._tcp.mx-good TLSA 3 1 1 %s" % spki["good"],
+        "cert MX 10 mx-cert", "mx-cert A %s" % GOOD,
+        "_25._tcp.mx-cert TLSA 3 0 1 %s" % dnssec_zone.cert_sha256(certs["good"][1]),
         "ta MX 10 mx-ta", "mx-ta A %s" % TA,
         "_25._tcp.mx-ta TLSA 2 0 1 %s" % dnssec_zone.cert_sha256(pki.ca_cert),
         "wrong MX 10 mx-wrong", "mx-wrong A %s" % WRONG,
@@ -95,6 +98,15 @@ def test_a_certificate_matching_the_tlsa_records_gets_the_mail_over_tls(start_se
     srv = server(start_server, port)
     send(srv, "bob@good.signed.test")
     [msg] = arrived(dirs["good"], "bob@good.signed.test")
+    assert msg["tls"]
+    assert srv.wait_log("(tls policy dane, TLSv1.3)"), srv.log()[-3000:]
+
+
+def test_dane_ee_may_name_the_whole_certificate(start_server, world):
+    port, dirs, _ = world
+    srv = server(start_server, port)
+    send(srv, "bob@cert.signed.test")
+    [msg] = arrived(dirs["good"], "bob@cert.signed.test")
     assert msg["tls"]
     assert srv.wait_log("(tls policy dane, TLSv1.3)"), srv.log()[-3000:]
 
