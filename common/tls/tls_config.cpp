@@ -107,7 +107,10 @@ Result<std::map<std::string, OutboundTlsLevel>> destinationPolicy(config::Config
   if (!ini.contains("outbound.policy") || !ini["outbound.policy"].is_object()) {
     return out;
   }
-  for (const auto& [key, value] : ini["outbound.policy"].items()) {
+  for (const auto& item : ini["outbound.policy"].items()) {
+    // Not a structured binding: clang 14 (the fuzz build) lets no lambda capture one.
+    const std::string& key = item.key();
+    const json& value = item.value();
     auto where = [&] { return config::iniKeyLocation(config, "tls.ini", "outbound.policy", key); };
     std::string domain = text::toLower(key);
     std::string_view name = domain;
