@@ -73,6 +73,13 @@ void MtaStsPolicies::policyFor(const std::string& domain, Done done) {
       return;
     }
   }
+  if (auto none = no_policy_until_.find(domain); none != no_policy_until_.end()) {
+    if (now < none->second) {
+      done(nullptr, "no policy (known)");
+      return;
+    }
+    no_policy_until_.erase(none);
+  }
   auto& waiting = waiters_[domain];
   waiting.push_back(std::move(done));
   if (waiting.size() == 1) {
@@ -88,9 +95,23 @@ void MtaStsPolicies::answer(const std::string& domain, const std::shared_ptr<con
   }
   auto waiting = std::move(it->second);
   waiters_.erase(it);
+  if (!entry) {
+    rememberNoPolicy(domain);
+  }
   for (auto& done : waiting) {
     done(entry, note);
   }
+}
+
+void MtaStsPolicies::rememberNoPolicy(const std::string& domain) {
+  const std::int64_t now = epochMs();
+  if (no_policy_until_.size() >= options_.max_domains) {
+    std::erase_if(no_policy_until_, [now](const auto& e) { return e.second <= now; });
+    if (no_policy_until_.size() >= options_.max_domains) {
+      no_policy_until_.erase(no_policy_until_.begin());
+    }
+  }
+  no_policy_until_[domain] = now + options_.no_policy_for.count() * 1000;
 }
 
 void MtaStsPolicies::load(const std::string& domain) {
@@ -244,6 +265,7 @@ void MtaStsPolicies::store(const std::shared_ptr<const StsEntry>& entry, bool wr
         });
     entries_.erase(oldest);
   }
+  no_policy_until_.erase(entry->domain);
   Slot& slot = entries_[entry->domain];
   slot.entry = entry;
   slot.checked_ms = now;

@@ -6,7 +6,8 @@
 // `cache_dir` (one per domain, replaced whole) so that a restart or another worker starts
 // from them. Deliveries asking for the same domain at once share one fetch.
 //
-// Memory is bounded: at most `max_domains` policies, the one used longest ago dropped first.
+// Memory is bounded: at most `max_domains` policies, the one used longest ago dropped first,
+// and as many domains remembered for a while as having none.
 //
 // Threading: the loop thread; files are read and written on libuv's thread pool.
 #pragma once
@@ -46,6 +47,9 @@ public:
   struct Options {
     std::filesystem::path cache_dir; ///< empty: memory only
     std::chrono::seconds recheck{3600};
+    /// A domain found without a policy (or whose policy could not be had) is not asked again
+    /// for this long: deliveries to it cost no lookup and no file read meanwhile.
+    std::chrono::seconds no_policy_for{300};
     std::size_t max_domains = 10000;
     mta_sts::FetchOptions fetch;
   };
@@ -87,6 +91,7 @@ private:
   void fetchPolicy(const std::string& domain, const std::string& id,
                    std::function<void(std::shared_ptr<const StsEntry>, std::string)> then);
   void store(const std::shared_ptr<const StsEntry>& entry, bool write_file);
+  void rememberNoPolicy(const std::string& domain);
   void answer(const std::string& domain, const std::shared_ptr<const StsEntry>& entry,
               const std::string& note);
   std::filesystem::path fileOf(const std::string& domain) const;
@@ -97,7 +102,8 @@ private:
   Fetch fetch_;
   FetchFailed fetch_failed_;
   std::unordered_map<std::string, Slot> entries_;
-  std::unordered_map<std::string, std::vector<Done>> waiters_; // domains being loaded
+  std::unordered_map<std::string, std::vector<Done>> waiters_;    // domains being loaded
+  std::unordered_map<std::string, std::int64_t> no_policy_until_; // at most max_domains
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
 public:

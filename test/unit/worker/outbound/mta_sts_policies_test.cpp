@@ -118,6 +118,20 @@ TEST_CASE("MTA-STS policies: fetched once, then from memory") {
   }
 }
 
+TEST_CASE("MTA-STS policies: a domain without one is not asked again for a while") {
+  StsWorld w;
+  auto p = w.make();
+  CHECK_FALSE(w.ask(p, "none.example"));
+  CHECK_FALSE(w.ask(p, "none.example"));
+  CHECK(w.txt_lookups == 1);
+  MtaStsPolicies::Options options;
+  options.no_policy_for = std::chrono::seconds(0);
+  auto eager = w.make(options);
+  CHECK_FALSE(w.ask(eager, "none.example"));
+  CHECK_FALSE(w.ask(eager, "none.example"));
+  CHECK(w.txt_lookups == 3);
+}
+
 TEST_CASE("MTA-STS policies: deliveries asking at once share one fetch") {
   StsWorld w;
   w.txt["_mta-sts.example.com"] = "v=STSv1; id=one;";
