@@ -154,9 +154,10 @@ std::string usageText() {
        upesi --help            print this text
 
 An install directory holds config/ (Haraka's layout: smtp.ini, log.ini, plugins, me,
-host_list, ...), plugins/ (shared-object plugins) and queue/. Files an install does not
-have are read from the shipped defaults. A queue ID is a file name, the ID --qlist prints,
-or its uid (the part before the dot).
+host_list, ...), plugins/ (shared-object plugins), queue/, and what outbound keeps:
+mta-sts/ (fetched MTA-STS policies) and tls-rpt/ (TLS report counts). Files an install
+does not have are read from the shipped defaults. A queue ID is a file name, the ID
+--qlist prints, or its uid (the part before the dot).
 )";
 }
 
