@@ -72,10 +72,11 @@ Result<std::unique_ptr<TlsChannel>> TlsChannel::server(SSL_CTX* context) {
   return std::unique_ptr<TlsChannel>(new TlsChannel(*ssl));
 }
 
-Result<std::unique_ptr<TlsChannel>>
-TlsChannel::client(SSL_CTX* context, const std::string& server_name, bool verify_name,
-                   const std::vector<std::string>& match_names,
-                   const std::vector<dns::TlsaRecord>& tlsa) {
+Result<std::unique_ptr<TlsChannel>> TlsChannel::client(SSL_CTX* context,
+                                                       const std::string& server_name,
+                                                       bool verify_name,
+                                                       const std::vector<std::string>& match_names,
+                                                       const std::vector<dns::TlsaRecord>& tlsa) {
   auto ssl = newSsl(context);
   if (!ssl) {
     return Error{ssl.error()};

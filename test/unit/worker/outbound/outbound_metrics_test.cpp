@@ -62,7 +62,7 @@ TEST_CASE("outbound metrics: sessions by TLS policy and result, within a bound")
   for (int i = 0; i < 300; ++i) {
     countTlsPolicySession(fmt::format("p{}", i), "delivered");
   }
-  CHECK(metrics.value(
-            "upesi_outbound_tls_policy_sessions_total{policy=\"p299\",result=\"delivered\"}")
+  CHECK(metrics
+            .value("upesi_outbound_tls_policy_sessions_total{policy=\"p299\",result=\"delivered\"}")
             .empty());
 }
