@@ -10,6 +10,7 @@ namespace {
 constexpr unsigned RcodeNoError = 0;
 constexpr unsigned RcodeServFail = 2;
 constexpr unsigned RcodeNxDomain = 3;
+constexpr unsigned RcodeRefused = 5;
 constexpr unsigned RecordTypeA = 1;
 constexpr unsigned RecordTypeMx = 15;
 
@@ -23,7 +24,7 @@ std::string rcodeText(unsigned rcode) {
     return "SERVFAIL";
   case RcodeNxDomain:
     return "NXDOMAIN";
-  case 5:
+  case RcodeRefused:
     return "REFUSED";
   default:
     return fmt::format("RCODE {}", rcode);
@@ -47,7 +48,7 @@ DnsResult resultOf(const Resolver::RawAnswer& answer, DnsType type) {
   case RcodeNxDomain:
     return DnsResult{DnsStatus::NxDomain, "Domain name not found", {}};
   case RcodeServFail:
-  case 5:
+  case RcodeRefused:
     return DnsResult{DnsStatus::ServFail, rcodeText(header->second), {}};
   default:
     return DnsResult{DnsStatus::Error, rcodeText(header->second), {}};
