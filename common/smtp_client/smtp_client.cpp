@@ -140,6 +140,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     std::function<void()> sent; // the final dot has gone out
     bool body_sent = false;
     bool pipelined = false;
+    bool behind_dot = false; // sent with the previous message's final dot, before its reply
     TransactionReplies replies;
     std::size_t rcpt_sent = 0;
   };
@@ -239,7 +240,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
   bool acceptsAnother() const {
     return phase_ == Phase::Busy && txn_ && txn_->body_sent && !next_ && !body_active_ &&
            caps_.pipelining && options_.use_pipelining && options_.pipeline_messages &&
-           !options_.lmtp && usable_ && !tcp_closing_ && !abandoned_;
+           !behind_dot_refused_ && !options_.lmtp && usable_ && !tcp_closing_ && !abandoned_;
   }
 
   // ------------------------------------------------------------------------------- connect
@@ -618,6 +619,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     }
 
     Transaction& t = *txn;
+    t.behind_dot = behind;
     (behind ? next_ : txn_) = std::move(txn);
     phase_ = Phase::Busy;
     std::string mail = fmt::format("MAIL FROM:{}", e.sender.format());
@@ -709,6 +711,24 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
   void dataReply(const ServerReply& reply) {
     txn_->replies.data = Status::fromReply(reply);
     bool mail_ok = txn_->replies.mail && txn_->replies.mail->ok();
+    if (txn_->behind_dot && txn_->replies.mail && txn_->replies.mail->code == 503) {
+      // Haraka (and Upesi after it) refuse each line sent with a final dot, before its reply.
+      // Nothing of this message was taken: a temporary failure without a reply, to try again
+      // on another connection; this one sends one message at a time from now on.
+      behind_dot_refused_ = true;
+      auto& replies = txn_->replies;
+      replies.abort = Status::temporary(
+          "the server refused the commands pipelined after the previous message: " +
+          replies.mail->reason);
+      replies.mail.reset(); // refusals of the pipelining, not of this message
+      for (auto& rcpt : replies.rcpt) {
+        rcpt.reset();
+      }
+      replies.data.reset();
+      replies.accepted.clear();
+      finishTransaction(std::move(txn_));
+      return;
+    }
     if (reply.code == 354) {
       if (!mail_ok || txn_->replies.accepted.empty()) {
         // RFC 2920 §3.1 forbids this; whatever we sent now would be a message to nobody.
@@ -753,6 +773,8 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     if (!txn_ && next_) {
       txn_ = std::move(next_); // the message pipelined behind it: its replies come next
     }
+    // Its delivery leaves the connection to the one behind, even if that one ends at once.
+    const bool followed = txn_ != nullptr;
     if (!txn_) {
       body_active_ = false;
     }
@@ -767,10 +789,11 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
     result.lmtp = options_.lmtp;
     result.security = security_;
     if (txn->done) {
-      pending_.push_back([this, result = std::move(result), done = std::move(txn->done)]() mutable {
-        result.reusable = ready();
-        done(result);
-      });
+      pending_.push_back(
+          [this, followed, result = std::move(result), done = std::move(txn->done)]() mutable {
+            result.reusable = !followed && ready();
+            done(result);
+          });
     }
   }
 
@@ -1208,6 +1231,7 @@ struct SmtpClient::Impl : std::enable_shared_from_this<SmtpClient::Impl>, net::T
   QuitDone quit_done_;
   std::unique_ptr<Transaction> txn_;
   std::unique_ptr<Transaction> next_; // pipelined behind txn_ (acceptsAnother)
+  bool behind_dot_refused_ = false;   // the server refused a message sent behind a final dot
 
   bool body_active_ = false;
   bool source_reading_ = false;
@@ -1246,7 +1270,9 @@ bool SmtpClient::acceptsAnother() const {
 }
 
 bool SmtpClient::busy() const {
-  return (impl_->txn_ || impl_->next_) && !impl_->tcp_closing_;
+  // A finished message's result not yet handed over counts: its delivery still holds the
+  // connection (the one behind a final dot may end in the same turn as the one before it).
+  return (impl_->txn_ || impl_->next_ || !impl_->pending_.empty()) && !impl_->tcp_closing_;
 }
 
 void SmtpClient::reset(ResetDone done) {

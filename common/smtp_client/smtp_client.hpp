@@ -199,7 +199,8 @@ public:
   /// A message's final dot is out, its reply awaited, and the server pipelines: a send() now
   /// goes out at once behind it (RFC 2920 3.1), its replies after that message's. SMTP only.
   bool acceptsAnother() const;
-  /// A message is in progress on the connection (or two, one pipelined behind the other).
+  /// A message is in progress on the connection (or two, one pipelined behind the other), or
+  /// a finished one's result is still to be handed over.
   bool busy() const;
   /// RSET, for a pooled connection between messages.
   void reset(ResetDone done);

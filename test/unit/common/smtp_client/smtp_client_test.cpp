@@ -351,3 +351,39 @@ TEST_CASE("smtp_client: REQUIRETLS is refused with 5.7.30 before MAIL without ve
     server.shutdown();
   }
 }
+
+TEST_CASE("smtp_client: a server that refuses what follows a final dot (as Haraka does)") {
+  Loop l;
+  ScriptedServer server(&l.loop);
+  server.hold_first_dot_reply = true;
+  // Haraka 3.3 (and Upesi, after it) answer 503 to each line sent with the final dot.
+  server.answer = [&server](const std::string& line) -> std::string {
+    if (server.dots == 1 && server.mails == 1 && line.rfind("QUIT", 0) != 0) {
+      return "503 5.5.1 Bad sequence of commands - pipelined after end of DATA\r\n";
+    }
+    return "";
+  };
+  auto client = std::make_unique<SmtpClient>(&l.loop, optionsFor(server.port));
+  std::vector<DeliveryResult> results;
+  bool second_sent = false;
+  client->connect([&](const Status& s) {
+    REQUIRE(s.ok());
+    client->send(
+        envelope(), memorySource("1\r\n"), [&](const DeliveryResult& r) { results.push_back(r); },
+        [&] {
+          second_sent = true;
+          client->send(envelope(), memorySource("2\r\n"), [&](const DeliveryResult& r) {
+            results.push_back(r);
+            client.reset();
+          });
+        });
+  });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  REQUIRE(second_sent);
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].message.ok());
+  // Nothing of the second was taken: a temporary failure, to try again at once elsewhere.
+  CHECK((results[1].message.outcome == Outcome::Temporary));
+  CHECK(results[1].message.code == 0);
+  CHECK(results[1].message.reason.find("pipelined") != std::string::npos);
+}
