@@ -155,7 +155,8 @@ std::string usageText() {
 
 An install directory holds config/ (Haraka's layout: smtp.ini, log.ini, plugins, me,
 host_list, ...), plugins/ (shared-object plugins), queue/, and what outbound keeps:
-mta-sts/ (fetched MTA-STS policies) and tls-rpt/ (TLS report counts). Files an install
+mta-sts/ and tls-rpt/ (MTA-STS policies, TLS report counts: smtp.ini state_dir moves them)
+and maildrop/ (what sendmail leaves; smtp.ini maildrop_dir). Files an install
 does not have are read from the shipped defaults. A queue ID is a file name, the ID
 --qlist prints, or its uid (the part before the dot).
 )";

@@ -97,7 +97,8 @@ void findErrors(const fs::path& install_dir, config::Config& config,
   }
   // outbound.ini, and tls.ini's [outbound] with the client certificate it names: each worker
   // reads them at start, and an error there stops it.
-  if (auto outbound = worker::outboundSettings(config, install_dir, "localhost"); !outbound) {
+  if (auto outbound = worker::outboundSettings(config, install_dir, install_dir, "localhost");
+      !outbound) {
     errors.push_back(outbound.error());
   }
   for (const char* name : {"me", "plugin_timeout"}) {

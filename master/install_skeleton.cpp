@@ -27,9 +27,9 @@ Result<std::vector<std::string>> installSkeleton(const fs::path& dir) {
   if (!fs::is_directory(skeleton, ec)) {
     return Error{fmt::format("the shipped skeleton {} is missing", skeleton.string())};
   }
-  // queue/ and the state outbound keeps (fetched MTA-STS policies, TLS report counts) are the
-  // directories the server writes.
-  for (const char* sub : {".", "config", "plugins", "queue", "mta-sts", "tls-rpt"}) {
+  // queue/, maildrop/ (local programs' mail, from sendmail) and the state outbound keeps
+  // (fetched MTA-STS policies, TLS report counts) are the directories the server writes.
+  for (const char* sub : {".", "config", "plugins", "queue", "maildrop", "mta-sts", "tls-rpt"}) {
     auto path = (dir / sub).lexically_normal();
     if (!fs::exists(path, ec)) {
       if (!fs::create_directories(path, ec)) {

@@ -8,9 +8,10 @@
 namespace upesi::config {
 
 Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem::path& install) {
-  auto ini = config.get("outbound.ini", ConfigType::Ini,
-                        {{"-main.disabled", "-main.always_split", "-main.ipv6_enabled",
-                          "-main.local_mx_ok", "+main.enable_tls", "+main.pipeline_messages"}});
+  auto ini = config.get(
+      "outbound.ini", ConfigType::Ini,
+      {{"-main.disabled", "-main.always_split", "-main.ipv6_enabled", "-main.local_mx_ok",
+        "+main.enable_tls", "+main.pipeline_messages", "-main.deliver_host_list_locally"}});
   if (!ini) {
     return Error{ini.error()};
   }
@@ -20,6 +21,7 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
   out.always_split = main.value("always_split", false);
   out.ipv6_enabled = main.value("ipv6_enabled", false);
   out.local_mx_ok = main.value("local_mx_ok", false);
+  out.deliver_host_list_locally = main.value("deliver_host_list_locally", false);
   out.enable_tls = main.value("enable_tls", true);
   out.pipeline_messages = main.value("pipeline_messages", true);
   auto where = [&](const char* key) { return iniKeyLocation(config, "outbound.ini", "main", key); };

@@ -23,6 +23,9 @@ struct OutboundConfig {
   bool always_split = false;      // one queue file per recipient instead of per domain
   bool ipv6_enabled = false;      // try AAAA records of MX hosts
   bool local_mx_ok = false;       // allow MX hosts that resolve to local/private addresses
+  // Mail for a domain of host_list that no get_mx plugin routed goes to this server's own
+  // listener instead of the domain's MX (as Postfix delivers mydestination locally).
+  bool deliver_host_list_locally = false;
   std::string received_header = "Upesi outbound"; // "disabled": none
   std::string temp_fail_intervals;                // Haraka's syntax; empty: from max_temp_failures
   unsigned max_temp_failures = 13;

@@ -317,6 +317,20 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
   if (main.contains("pid_file") && main["pid_file"].is_string()) {
     out.pid_file = main["pid_file"].get<std::string>();
   }
+  if (main.contains("maildrop_dir") && main["maildrop_dir"].is_string()) {
+    out.maildrop_dir = main["maildrop_dir"].get<std::string>();
+    if (!out.maildrop_dir.empty() && out.maildrop_dir.front() != '/') {
+      return Error{fmt::format("{}: maildrop_dir must be an absolute path, not \"{}\"",
+                               where("maildrop_dir"), out.maildrop_dir)};
+    }
+  }
+  if (main.contains("state_dir") && main["state_dir"].is_string()) {
+    out.state_dir = main["state_dir"].get<std::string>();
+    if (!out.state_dir.empty() && out.state_dir.front() != '/') {
+      return Error{fmt::format("{}: state_dir must be an absolute path, not \"{}\"",
+                               where("state_dir"), out.state_dir)};
+    }
+  }
   if (main.contains("user") && !main["user"].is_null()) {
     out.user = main["user"].is_string() ? main["user"].get<std::string>() : main["user"].dump();
   }

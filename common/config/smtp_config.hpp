@@ -76,7 +76,9 @@ struct SmtpConfig {
   std::string user;
   std::string group;
   int force_shutdown_timeout_s = 30;
-  std::string pid_file;           // empty: <install>/upesi.pid
+  std::string pid_file;     // empty: <install>/upesi.pid
+  std::string state_dir;    // what outbound keeps (mta-sts/, tls-rpt/); empty: <install>
+  std::string maildrop_dir; // what `sendmail` leaves for the server; empty: <install>/maildrop
   std::uint16_t smtps_port = 465; // implicit TLS on listeners with this port; 0: none
   std::vector<std::uint16_t> submission_ports{587, 465}; // MAIL needs AUTH (or relaying) here
   SessionLimits limits;

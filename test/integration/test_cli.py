@@ -8,7 +8,7 @@ from conftest import run_upesi
 
 def test_install_creates_a_working_skeleton(install):
     for rel in ["config/smtp.ini", "config/log.ini", "config/plugins", "config/me",
-                "config/host_list", "plugins", "queue", "mta-sts", "tls-rpt"]:
+                "config/host_list", "plugins", "queue", "maildrop", "mta-sts", "tls-rpt"]:
         assert (install / rel).exists(), rel
     assert "example.com" in (install / "config/host_list").read_text()
     assert (install / "config/me").read_text().strip() != ""

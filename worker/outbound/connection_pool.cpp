@@ -228,7 +228,7 @@ void ConnectionPool::give(const smtp_client::ClientOptions& options,
   if (client) {
     notInUse(key, client.get());
   }
-  if (!client || !client->ready() || idle_.count() <= 0) {
+  if (!client || !client->ready() || idle_.count() <= 0 || !keeping_) {
     quit(std::move(client));
     return;
   }
@@ -285,6 +285,16 @@ std::size_t ConnectionPool::idleCount() const {
     n += list.size();
   }
   return n;
+}
+
+void ConnectionPool::stopKeeping() {
+  keeping_ = false;
+  for (auto& [key, list] : idle_clients_) {
+    for (auto& idle : list) {
+      quit(std::move(idle.client));
+    }
+  }
+  idle_clients_.clear();
 }
 
 void ConnectionPool::closeAll() {

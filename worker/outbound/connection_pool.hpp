@@ -94,6 +94,10 @@ public:
 
   std::size_t idleCount() const;
   void closeAll();
+  /// A graceful stop: the idle connections say QUIT now, and so do those given back later.
+  /// The next hop may be this server itself (outbound.ini deliver_host_list_locally), whose
+  /// draining waits for its sessions to end.
+  void stopKeeping();
 
 private:
   struct Idle {
@@ -117,6 +121,7 @@ private:
   std::chrono::seconds linger_{2};
   unsigned burst_max_ = 100;
   std::map<std::string, std::vector<Idle>> idle_clients_;
+  bool keeping_ = true; // false once stopKeeping() was called
   // Connections whose message's reply is awaited, by destination; entries whose client has
   // gone or takes no message now are dropped as they are met.
   std::map<std::string, std::vector<std::weak_ptr<smtp_client::SmtpClient>>> offered_;

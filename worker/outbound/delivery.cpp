@@ -241,6 +241,15 @@ void Delivery::runGetMx() {
                                                 : result.message.front());
       return;
     }
+    if (auto hop = self->context_.localNextHop(text::toLower(self->mx_domain_))) {
+      log::debug({self->logId(), ""},
+                 "outbound: {} is in host_list: delivering to this server at "
+                 "{}:{}",
+                 self->mx_domain_, hop->exchange, hop->port);
+      self->dane_ = false;
+      self->resolveHosts({std::move(*hop)}, false);
+      return;
+    }
     MtaStsPolicies* sts = self->context_.mtaSts();
     if (sts == nullptr) {
       self->lookupMxFromDns();

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,12 @@ public:
   /// Questions whose AD bit means something (dns.ini validating=true), for DANE; null when
   /// the resolver is not trusted to validate.
   virtual const dns::AuthenticatedLookup* authenticatedLookup() const { return nullptr; }
+  /// This server's own listener when `domain` (lower case) is one whose mail it delivers itself
+  /// (outbound.ini deliver_host_list_locally), else nothing.
+  virtual std::optional<dns::MxHost> localNextHop(const std::string& domain) const {
+    (void)domain;
+    return std::nullopt;
+  }
   /// Destinations' MTA-STS policies; null when tls.ini [outbound] mta_sts=false.
   virtual MtaStsPolicies* mtaSts() { return nullptr; }
   /// Where DANE and MTA-STS outcomes are counted for TLS reports; null when none are kept.

@@ -181,6 +181,7 @@ void OutboundEngine::start() {
 void OutboundEngine::stop() {
   running_ = false;
   uv_timer_stop(timer_.get());
+  pool_.stopKeeping();
   if (tls_reports_) {
     tls_report_timer_->stop();
     tls_reports_->flush(); // what this process counted, before it goes
@@ -655,6 +656,14 @@ void OutboundEngine::writeMessage(std::shared_ptr<Submission> submission) {
                     }
                     done(Code::Ok, fmt::format("Message Queued ({})", uuid), names);
                   });
+}
+
+std::optional<dns::MxHost> OutboundEngine::localNextHop(const std::string& domain) const {
+  const auto& domains = settings_.local_domains;
+  if (std::find(domains.begin(), domains.end(), domain) == domains.end()) {
+    return std::nullopt;
+  }
+  return settings_.local_next_hop;
 }
 
 } // namespace upesi::outbound

@@ -13,6 +13,7 @@
 #include <upesi/connection.hpp>
 
 #include "common/config/outbound_config.hpp"
+#include "common/dns/mx_host.hpp"
 #include "common/dns/mx_resolver.hpp"
 #include "common/plugin/hook_table.hpp"
 #include "common/util/clock.hpp"
@@ -65,6 +66,10 @@ struct EngineSettings {
   std::filesystem::path mta_sts_dir; // where fetched MTA-STS policies are kept; empty: memory
   std::filesystem::path tls_rpt_dir; // TLS report counts (RFC 8460); empty: none kept or sent
   std::string tls_rpt_from;          // the reports' sender address
+  // outbound.ini deliver_host_list_locally: host_list's domains (lower case) and the listener
+  // their mail goes to.
+  std::vector<std::string> local_domains;
+  dns::MxHost local_next_hop;
 };
 
 // A Delivery sees the engine as its DeliveryContext alone.
@@ -138,6 +143,7 @@ private:
   const std::string& bounceTemplate() const override { return settings_.bounce_template; }
   const dns::MxResolver& mxResolver() const override { return mx_resolver_; }
   TlsReportLog* tlsReports() override { return tls_reports_.get(); }
+  std::optional<dns::MxHost> localNextHop(const std::string& domain) const override;
   MtaStsPolicies* mtaSts() override { return settings_.mta_sts ? mta_sts_.get() : nullptr; }
   const dns::AuthenticatedLookup* authenticatedLookup() const override {
     return authenticated_lookup_ ? &authenticated_lookup_ : nullptr;

@@ -9,6 +9,7 @@
 #include "common/plugin/server_hooks.hpp"
 #include "common/tls/tls_context.hpp"
 #include "common/util/paths.hpp"
+#include "common/util/text.hpp"
 #include "worker/http/health_routes.hpp"
 #include "worker/outbound/tls_policy.hpp"
 #include "worker/smtp/auth_failures.hpp"
@@ -33,10 +34,44 @@ std::string serverName(config::Config& config) {
   return "localhost";
 }
 
+// outbound.ini deliver_host_list_locally: host_list's domains go to the first listener of
+// smtp.ini, on loopback when it listens on every address.
+Result<std::monostate> addLocalDelivery(config::Config& config,
+                                        outbound::EngineSettings& settings) {
+  if (!settings.config.deliver_host_list_locally) {
+    return std::monostate{};
+  }
+  auto smtp = config::readSmtpConfig(config);
+  if (!smtp) {
+    return Error{smtp.error()};
+  }
+  if (smtp->listen.empty()) {
+    return Error{"outbound.ini deliver_host_list_locally: smtp.ini listen names no address"};
+  }
+  const auto& listener = smtp->listen.front();
+  std::string host = listener.host;
+  if (host == "0.0.0.0" || host == "::" || host == "::0") {
+    host = "127.0.0.1"; // [::0] takes IPv4 too; 127.0.0.1 works where ::1 is missing
+  }
+  settings.local_next_hop.exchange = host;
+  settings.local_next_hop.port = listener.port;
+  auto domains = config.get("host_list", config::ConfigType::List);
+  if (!domains) {
+    return Error{domains.error()};
+  }
+  for (const auto& domain : *domains) {
+    if (domain.is_string()) {
+      settings.local_domains.push_back(text::toLower(domain.get<std::string>()));
+    }
+  }
+  return std::monostate{};
+}
+
 } // namespace
 
 Result<outbound::EngineSettings> outboundSettings(config::Config& config,
                                                   const std::filesystem::path& install_dir,
+                                                  const std::filesystem::path& state_dir,
                                                   const std::string& me) {
   auto outbound_config = config::readOutboundConfig(config, install_dir);
   if (!outbound_config) {
@@ -85,9 +120,9 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
   settings.tls->setDestinationPolicy(std::move(tls_config->outbound_policy));
   settings.tls->setDane(tls_config->outbound_dane);
   settings.mta_sts = tls_config->outbound_mta_sts;
-  settings.mta_sts_dir = install_dir / "mta-sts";
+  settings.mta_sts_dir = state_dir / "mta-sts";
   if (tls_config->outbound_tls_rpt) {
-    settings.tls_rpt_dir = install_dir / "tls-rpt";
+    settings.tls_rpt_dir = state_dir / "tls-rpt";
     settings.tls_rpt_from = tls_config->outbound_tls_rpt_from.empty()
                                 ? "noreply-tls-reports@" + me
                                 : tls_config->outbound_tls_rpt_from;
@@ -96,6 +131,9 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
     for (const auto& line : *lines) {
       settings.bounce_template += line.get<std::string>() + "\n";
     }
+  }
+  if (auto local = addLocalDelivery(config, settings); !local) {
+    return Error{local.error()};
   }
   return settings;
 }
@@ -148,7 +186,9 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   rt->plugins_ = std::move(plugins).value();
   rt->hooks_ = std::shared_ptr<const plugin::HookTable>(rt->plugins_, &rt->plugins_->hooks());
 
-  auto settings = outboundSettings(config, install_dir, rt->services_.me);
+  const std::filesystem::path state_dir =
+      rt->smtp_.state_dir.empty() ? install_dir : std::filesystem::path(rt->smtp_.state_dir);
+  auto settings = outboundSettings(config, install_dir, state_dir, rt->services_.me);
   if (!settings) {
     return Error{settings.error()};
   }
@@ -162,10 +202,22 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
     engine->submitMessage(from, to, std::move(message), std::move(notes), std::move(done));
   };
   auto* services = &rt->services_;
+  outbound::PickupSettings pickup;
+  pickup.dir = rt->smtp_.maildrop_dir.empty() ? install_dir / "maildrop"
+                                              : std::filesystem::path(rt->smtp_.maildrop_dir);
+  pickup.me = rt->services_.me;
+  pickup.max_message_size = rt->smtp_.limits.max_message_size;
+  rt->pickup_ = std::make_unique<outbound::MaildropPickup>(
+      &rt->loop_, std::move(pickup),
+      [services](const Address& from, const std::vector<Address>& to, std::string message,
+                 const SendEmailOptions& options, plugin::ProcessServices::SendEmailDone done) {
+        plugin::sendEmail(*services, from, to, std::move(message), std::move(done), options);
+      });
   auto* cfg = rt->config_.get();
-  for (const char* name : {"outbound.ini", "outbound.bounce_message", "queue_dir", "tls.ini"}) {
-    config.onChange(name, [cfg, install_dir, engine, services](const std::string&) {
-      if (auto fresh = outboundSettings(*cfg, install_dir, services->me)) {
+  for (const char* name :
+       {"outbound.ini", "outbound.bounce_message", "queue_dir", "tls.ini", "host_list"}) {
+    config.onChange(name, [cfg, install_dir, state_dir, engine, services](const std::string&) {
+      if (auto fresh = outboundSettings(*cfg, install_dir, state_dir, services->me)) {
         engine->updateSettings(std::move(*fresh));
       } else {
         log::error({}, "{} (keeping the running outbound settings)", fresh.error());
@@ -327,10 +379,16 @@ void ServerRuntime::shutdownPlugins() {
   }
 }
 
+void ServerRuntime::startOutbound() {
+  outbound_->start();
+  pickup_->start();
+}
+
 void ServerRuntime::drain(std::chrono::seconds grace, std::function<void()> done) {
   // Deliveries in flight finish too: one cut between the next hop's 250 and the removal of its
   // queue file would be sent again by the next process or generation.
   outbound_->stop();
+  pickup_->stop(); // what is left in the maildrop waits for the next generation
   deliveries_deadline_ms_ = uv_now(&loop_) + static_cast<std::uint64_t>(grace.count()) * 1000;
   drained_ = std::move(done);
   if (http_) {
@@ -368,6 +426,7 @@ void ServerRuntime::awaitDeliveries() {
 }
 
 ServerRuntime::~ServerRuntime() {
+  pickup_.reset(); // before the engine it feeds, and while its handles can still close
   http_.reset();
   server_.reset();
   outbound_.reset(); // with its pool, which frees the connections still saying QUIT

@@ -12,6 +12,7 @@
 #include "common/util/result.hpp"
 #include "worker/http/api_routes.hpp"
 #include "worker/http/http_server.hpp"
+#include "worker/outbound/maildrop_pickup.hpp"
 #include "worker/outbound/outbound_engine.hpp"
 #include "worker/server/config_watcher.hpp"
 #include "worker/server/smtp_server.hpp"
@@ -27,8 +28,10 @@ namespace upesi::worker {
 
 /// The outbound engine's settings from outbound.ini and tls.ini, as a worker builds them at
 /// start (upesi --check builds them too, so that their errors are found before a start).
+/// `state_dir` holds mta-sts/ and tls-rpt/ (smtp.ini state_dir, else the install directory).
 Result<outbound::EngineSettings> outboundSettings(config::Config& config,
                                                   const std::filesystem::path& install_dir,
+                                                  const std::filesystem::path& state_dir,
                                                   const std::string& me);
 
 class ServerRuntime {
@@ -62,7 +65,7 @@ public:
 
   /// The outbound queue and its deliveries (started by startOutbound()).
   outbound::OutboundEngine& outbound() { return *outbound_; }
-  void startOutbound() { outbound_->start(); }
+  void startOutbound();
 
   /// Graceful stop: no new sessions or deliveries; `done` once the sessions have ended (as
   /// SmtpServer::drain says) and the deliveries in flight have finished, or `grace` seconds
@@ -84,6 +87,7 @@ private:
   std::shared_ptr<const plugin::HookTable> hooks_;
   std::unique_ptr<ConfigWatcher> watcher_;
   std::unique_ptr<outbound::OutboundEngine> outbound_;
+  std::unique_ptr<outbound::MaildropPickup> pickup_; // sendmail's mail, into outbound_
   std::unique_ptr<SmtpServer> server_;
   config::HttpConfig http_config_;
   std::shared_ptr<const tls::ServerTls> http_tls_; // when HTTPS is on and the tls plugin is not

@@ -166,3 +166,22 @@ TEST_CASE("smtp.ini: listen grammar and validation with file:line") {
   CHECK(smtp->listen.size() == 2);
   CHECK(smtp->nodes >= 1);
 }
+
+TEST_CASE("smtp.ini state_dir: an absolute path, else an error naming the line; empty by default") {
+  TempDir dir;
+  dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\n");
+  Config config(dir.path() / "config", {});
+  auto smtp = upesi::config::readSmtpConfig(config);
+  REQUIRE(smtp.ok());
+  CHECK(smtp->state_dir.empty());
+  auto path = dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\nstate_dir=var/lib\n");
+  config.clearCache();
+  smtp = upesi::config::readSmtpConfig(config);
+  REQUIRE_FALSE(smtp.ok());
+  CHECK(smtp.error() == path.string() + ":3: state_dir must be an absolute path, not \"var/lib\"");
+  dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\nstate_dir=/var/lib/upesi\n");
+  config.clearCache();
+  smtp = upesi::config::readSmtpConfig(config);
+  REQUIRE(smtp.ok());
+  CHECK(smtp->state_dir == "/var/lib/upesi");
+}

@@ -85,6 +85,9 @@ public:
   TlsPolicy* tlsPolicy() override { return nullptr; }
   ConnectionPool& pool() override { return pool_; }
   bool admit(const std::string&, const std::string&) override { return true; }
+  std::optional<dns::MxHost> localNextHop(const std::string& domain) const override {
+    return domain == local_domain ? local_hop : std::nullopt;
+  }
   void messageSent(const std::string&) override {}
   void awaitingTurn(const std::string&, bool) override {}
 
@@ -106,8 +109,10 @@ public:
   };
 
   FakeDns dns;
-  std::string next_hop;               // get_mx's answer; empty: CONT, so the MX comes from DNS
-  std::vector<std::string> hooks_run; // "get_mx example.net", "delivered a@example.net", ...
+  std::string next_hop;     // get_mx's answer; empty: CONT, so the MX comes from DNS
+  std::string local_domain; // outbound.ini deliver_host_list_locally: a host_list domain
+  std::optional<dns::MxHost> local_hop; // ... and this server's listener
+  std::vector<std::string> hooks_run;   // "get_mx example.net", "delivered a@example.net", ...
   std::optional<DeferredInfo> deferred;
   std::optional<BounceInfo> bounced;
   std::vector<Queued> queued;
@@ -399,4 +404,37 @@ TEST_CASE("delivery: the next hop drops the connection in the message: deferred"
   CHECK(t.peer.received.find("RCPT TO:<a@example.net>\r\nDATA\r\n") != std::string::npos);
   CHECK(t.peer.received.find("Subject: hello") != std::string::npos); // the message had begun
   CHECK_FALSE(t.peer.saw_dot);
+}
+
+TEST_CASE("delivery: a host_list domain goes to this server's listener, no DNS asked") {
+  DeliveryTest t;
+  t.context.next_hop.clear(); // get_mx says CONT
+  t.context.local_domain = "example.net";
+  dns::MxHost self;
+  self.exchange = "127.0.0.1";
+  self.port = static_cast<std::uint16_t>(t.peer.port);
+  t.context.local_hop = self;
+  const std::string name = t.queue({"a"});
+  const DeliveryOutcome& outcome = t.deliver(name);
+
+  CHECK(outcome.file == DeliveryOutcome::File::Done);
+  CHECK(outcome.counts.delivered == 1);
+  CHECK(t.context.dns.asked.empty());
+  CHECK(t.context.hooks_run ==
+        std::vector<std::string>{"send_email", "get_mx example.net", "delivered a@example.net"});
+  CHECK(t.peer.received.find("RCPT TO:<a@example.net>\r\n") != std::string::npos);
+}
+
+TEST_CASE("delivery: a get_mx answer wins over delivering a host_list domain here") {
+  DeliveryTest t;
+  t.context.local_domain = "example.net";
+  dns::MxHost nowhere;
+  nowhere.exchange = "127.0.0.1";
+  nowhere.port = static_cast<std::uint16_t>(RefusingPort().port());
+  t.context.local_hop = nowhere;
+  const std::string name = t.queue({"a"});
+  const DeliveryOutcome& outcome = t.deliver(name);
+
+  CHECK(outcome.counts.delivered == 1);
+  CHECK(t.context.dns.asked == std::vector<std::string>{"A mx.example.net"});
 }
