@@ -46,6 +46,12 @@ have ip || lack iproute2 "ip not found (it brings up opendmarc's private loopbac
 [ -x /usr/bin/redis-cli ] || lack redis-tools "redis-cli not found (reads the keys the limit tests leave)"
 [ -x /usr/sbin/clamav-milter ] || lack clamav-milter "clamav-milter not found (a milter plugin peer)"
 [ -x /usr/sbin/haproxy ] || lack haproxy "haproxy not found (the PROXY protocol's balancer)"
+# The Debian package's test (test/package).
+have dpkg-buildpackage || lack dpkg-dev "dpkg-buildpackage not found (builds the Debian package)"
+have dh || lack debhelper "dh not found (builds the Debian package)"
+have lintian || lack lintian "lintian not found (checks the Debian package)"
+[ -x /usr/sbin/debootstrap ] || lack debootstrap "debootstrap not found (makes the package test's root)"
+have setpriv || lack util-linux "setpriv not found (starts the packaged server as the unit does)"
 # Haraka 3.3.4 for the side-by-side tests is installed from npm on first use.
 have node || lack nodejs "node not found (Haraka, the side-by-side tests' peer)"
 have npm || lack npm "npm not found (it installs Haraka for the side-by-side tests)"
