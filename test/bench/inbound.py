@@ -308,7 +308,13 @@ def warm_up(server, sessions, size):
 def measure(server, n, sessions, size):
     """One round of one server: {"cpu": ms/msg, "rate": msgs/s, "log": bytes/msg}."""
     log0 = server.peer.log_bytes()
-    rate, cpu = load(server.port, server.pid, n, sessions, size)
+    try:
+        rate, cpu = load(server.port, server.pid, n, sessions, size)
+    except subprocess.TimeoutExpired as e:
+        # Say which server stopped answering, with the end of its log.
+        raise RuntimeError("%s: smtp-source got no end in %d s (%d messages, %d sessions); its "
+                           "log ends:\n%s" % (server.name, e.timeout, n, sessions,
+                                               server.peer.log_tail())) from e
     log = (server.peer.log_bytes() - log0) / n
     if server.keeps:
         server.expect_stored(WARMUP + n, "the round")
