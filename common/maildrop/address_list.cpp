@@ -3,6 +3,37 @@
 namespace upesi::maildrop {
 namespace {
 
+// Walks an address list as RFC 5322 reads it: `quoted(c)` gets each byte of a quoted string
+// (its quotes and backslash escapes included), comments (nested, with escapes) are skipped, and
+// `plain(i)` gets the index of every other byte.
+template <typename Plain, typename Quoted>
+void walk(std::string_view text, Plain plain, Quoted quoted) {
+  bool in_quotes = false;
+  int comment = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\\' && (in_quotes || comment > 0) && i + 1 < text.size()) {
+      if (in_quotes) {
+        quoted(c);
+        quoted(text[i + 1]);
+      }
+      ++i;
+    } else if (in_quotes) {
+      quoted(c);
+      in_quotes = c != '"';
+    } else if (comment > 0) {
+      comment += c == '(' ? 1 : c == ')' ? -1 : 0;
+    } else if (c == '"') {
+      in_quotes = true;
+      quoted(c);
+    } else if (c == '(') {
+      comment = 1;
+    } else {
+      plain(i);
+    }
+  }
+}
+
 // One item of the list: the text in its last angle brackets, else the item without comments.
 // A route ("@a,@b:user@c") is dropped from a bracketed address.
 std::string addressOf(std::string_view item) {
@@ -10,43 +41,22 @@ std::string addressOf(std::string_view item) {
   std::string bracketed;
   bool in_brackets = false;
   bool had_brackets = false;
-  bool quoted = false;
-  int comment = 0;
-  for (std::size_t i = 0; i < item.size(); ++i) {
-    const char c = item[i];
-    std::string& out = in_brackets ? bracketed : bare;
-    if (c == '\\' && (quoted || comment > 0) && i + 1 < item.size()) {
-      if (quoted) {
-        out += c;
-        out += item[i + 1];
-      }
-      ++i;
-      continue;
-    }
-    if (quoted) {
-      out += c;
-      quoted = c != '"';
-      continue;
-    }
-    if (comment > 0) {
-      comment += c == '(' ? 1 : c == ')' ? -1 : 0;
-      continue;
-    }
-    if (c == '"') {
-      quoted = true;
-      out += c;
-    } else if (c == '(') {
-      comment = 1;
-    } else if (c == '<' && !in_brackets) {
-      in_brackets = true;
-      had_brackets = true;
-      bracketed.clear();
-    } else if (c == '>' && in_brackets) {
-      in_brackets = false;
-    } else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-      out += c;
-    }
-  }
+  auto out = [&]() -> std::string& { return in_brackets ? bracketed : bare; };
+  walk(
+      item,
+      [&](std::size_t i) {
+        const char c = item[i];
+        if (c == '<' && !in_brackets) {
+          in_brackets = true;
+          had_brackets = true;
+          bracketed.clear();
+        } else if (c == '>' && in_brackets) {
+          in_brackets = false;
+        } else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+          out() += c;
+        }
+      },
+      [&](char c) { out() += c; });
   if (!had_brackets) {
     return bare;
   }
@@ -63,9 +73,7 @@ std::string addressOf(std::string_view item) {
 std::vector<std::string> splitAddressList(std::string_view value, std::size_t max) {
   std::vector<std::string> out;
   std::size_t start = 0;
-  bool quoted = false;
   bool in_brackets = false;
-  int comment = 0;
   auto take = [&](std::size_t end) {
     std::string address = addressOf(value.substr(start, end - start));
     if (!address.empty() && out.size() < max) {
@@ -73,34 +81,21 @@ std::vector<std::string> splitAddressList(std::string_view value, std::size_t ma
     }
     start = end + 1;
   };
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    const char c = value[i];
-    if (c == '\\' && (quoted || comment > 0)) {
-      ++i;
-      continue;
-    }
-    if (quoted) {
-      quoted = c != '"';
-      continue;
-    }
-    if (comment > 0) {
-      comment += c == '(' ? 1 : c == ')' ? -1 : 0;
-      continue;
-    }
-    if (c == '"') {
-      quoted = true;
-    } else if (c == '(') {
-      comment = 1;
-    } else if (c == '<') {
-      in_brackets = true;
-    } else if (c == '>') {
-      in_brackets = false;
-    } else if (!in_brackets && (c == ',' || c == ';')) {
-      take(i);
-    } else if (!in_brackets && c == ':') {
-      start = i + 1; // a group's name: its members follow
-    }
-  }
+  walk(
+      value,
+      [&](std::size_t i) {
+        const char c = value[i];
+        if (c == '<') {
+          in_brackets = true;
+        } else if (c == '>') {
+          in_brackets = false;
+        } else if (!in_brackets && (c == ',' || c == ';')) {
+          take(i);
+        } else if (!in_brackets && c == ':') {
+          start = i + 1; // a group's name: its members follow
+        }
+      },
+      [](char) {});
   take(value.size());
   return out;
 }

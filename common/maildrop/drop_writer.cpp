@@ -1,5 +1,7 @@
 #include "common/maildrop/drop_writer.hpp"
 
+#include "common/util/text.hpp"
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -20,11 +22,7 @@ std::string randomHex() {
                      (static_cast<unsigned long long>(::getpid()) << 32);
     std::memcpy(bytes, &now, sizeof bytes);
   }
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += fmt::format("{:02x}", b);
-  }
-  return out;
+  return text::hexLower(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 bool writeAll(int fd, std::string_view bytes) {

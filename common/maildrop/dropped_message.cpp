@@ -12,18 +12,6 @@
 namespace upesi::maildrop {
 namespace {
 
-bool isFieldName(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (unsigned char c : name) {
-    if (c < 33 || c > 126 || c == ':') {
-      return false;
-    }
-  }
-  return true;
-}
-
 // "root" is root@me: an '@' outside a quoted local part qualifies an address already.
 std::string qualified(std::string_view address, const std::string& me) {
   bool quoted = false;
@@ -94,8 +82,8 @@ HeaderSplit splitHeader(std::string_view message) {
     }
     const bool folds = !first && (content.front() == ' ' || content.front() == '\t');
     const auto colon = content.find(':');
-    const bool field =
-        colon != std::string_view::npos && isFieldName(text::trim(content.substr(0, colon)));
+    const bool field = colon != std::string_view::npos &&
+                       mail::Header::validName(text::trim(content.substr(0, colon)));
     if (!folds && !field) {
       break;
     }

@@ -1,5 +1,7 @@
 #include "common/milter/reply.hpp"
 
+#include "common/mail/header.hpp"
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -21,20 +23,6 @@ Result<std::vector<std::string>> splitStrings(std::string_view data) {
     data.remove_prefix(nul + 1);
   }
   return out;
-}
-
-// RFC 5322 field name: printable ASCII but ':'.
-bool isFieldName(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (const char c : name) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 33 || byte > 126 || c == ':') {
-      return false;
-    }
-  }
-  return true;
 }
 
 bool isDigit(char c) {
@@ -110,7 +98,7 @@ Result<FilterReply> headerChange(const Packet& packet, ReplyKind kind, bool inde
     return Error{
         fmt::format("{} with {} strings, not a name and a value", kindName(kind), strings->size())};
   }
-  if (!isFieldName((*strings)[0])) {
+  if (!mail::Header::validName((*strings)[0])) {
     return Error{fmt::format("{} with a bad header name", kindName(kind))};
   }
   reply.name = std::move((*strings)[0]);

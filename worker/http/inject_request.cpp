@@ -1,5 +1,6 @@
 #include "worker/http/inject_request.hpp"
 
+#include "common/mail/header.hpp"
 #include "common/smtp/address_parser.hpp"
 
 #include <fmt/format.h>
@@ -14,12 +15,6 @@ using Json = nlohmann::json;
 
 constexpr std::array<std::string_view, 6> Fields = {"from",    "to",   "message",
                                                     "headers", "body", "notes"};
-
-// RFC 5322 §3.6.8: printable US-ASCII but ':'.
-bool isFieldName(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(),
-                                      [](char c) { return c >= 33 && c <= 126 && c != ':'; });
-}
 
 // A value is one line: CR or LF would start a field (or the body) of the caller's choosing.
 bool isFieldValue(std::string_view value) {
@@ -53,7 +48,7 @@ Result<std::string> headerLine(const Json& name, const Json& value) {
   }
   const auto& n = name.get_ref<const std::string&>();
   const auto& v = value.get_ref<const std::string&>();
-  if (!isFieldName(n)) {
+  if (!mail::Header::validName(n)) { // RFC 5322 3.6.8
     return Error{"a header name must be printable ASCII without ':' or spaces"};
   }
   if (!isFieldValue(v)) {
