@@ -86,7 +86,8 @@ void findErrors(const fs::path& install_dir, config::Config& config,
                 std::vector<std::string>& errors) {
   std::error_code ec;
 
-  if (auto smtp = config::readSmtpConfig(config); !smtp) {
+  auto smtp = config::readSmtpConfig(config);
+  if (!smtp) {
     errors.push_back(smtp.error());
   }
   if (auto http = config::readHttpConfig(config); !http) {
@@ -97,7 +98,8 @@ void findErrors(const fs::path& install_dir, config::Config& config,
   }
   // outbound.ini, and tls.ini's [outbound] with the client certificate it names: each worker
   // reads them at start, and an error there stops it.
-  if (auto outbound = worker::outboundSettings(config, install_dir, install_dir, "localhost");
+  if (auto outbound = worker::outboundSettings(config, install_dir,
+                                               smtp ? *smtp : config::SmtpConfig{}, "localhost");
       !outbound) {
     errors.push_back(outbound.error());
   }

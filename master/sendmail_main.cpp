@@ -5,6 +5,7 @@
 // its own that may only write the maildrop directory (the Debian package does this): it then
 // reads only the compiled-in install directory and no environment.
 #include "common/config/config.hpp"
+#include "common/config/server_name.hpp"
 #include "common/config/smtp_config.hpp"
 #include "common/maildrop/address_list.hpp"
 #include "common/maildrop/drop_file.hpp"
@@ -40,18 +41,6 @@ std::string loginName(uid_t uid) {
     return p->pw_name;
   }
   return fmt::format("uid{}", uid);
-}
-
-std::string serverName(upesi::config::Config& config) {
-  if (auto me = config.get("me", upesi::config::ConfigType::Value);
-      me && me->is_string() && !me->get<std::string>().empty()) {
-    return me->get<std::string>();
-  }
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') {
-    return host;
-  }
-  return "localhost";
 }
 
 } // namespace
@@ -103,7 +92,8 @@ int main(int argc, char** argv) {
   const std::uint64_t max_size = smtp->limits.max_message_size;
 
   if (options->mode == SendmailOptions::Mode::Smtp) {
-    upesi::master::SmtpSessionSettings session{serverName(config), max_size, user, uid, maildrop};
+    upesi::master::SmtpSessionSettings session{upesi::config::serverName(config), max_size, user,
+                                               uid, maildrop};
     return upesi::master::runSmtpSession(stdin, stdout, session);
   }
 

@@ -1,6 +1,7 @@
 #include "worker/server/server_runtime.hpp"
 
 #include "common/config/outbound_config.hpp"
+#include "common/config/server_name.hpp"
 #include "common/log/log_config.hpp"
 #include "common/log/logger.hpp"
 #include "common/metrics/metrics.hpp"
@@ -22,33 +23,17 @@
 namespace upesi::worker {
 namespace {
 
-std::string serverName(config::Config& config) {
-  std::string me = config.getString("me");
-  if (!me.empty()) {
-    return me;
-  }
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') {
-    return host;
-  }
-  return "localhost";
-}
-
 // outbound.ini deliver_host_list_locally: host_list's domains go to the first listener of
 // smtp.ini, on loopback when it listens on every address.
-Result<std::monostate> addLocalDelivery(config::Config& config,
+Result<std::monostate> addLocalDelivery(config::Config& config, const config::SmtpConfig& smtp,
                                         outbound::EngineSettings& settings) {
   if (!settings.config.deliver_host_list_locally) {
     return std::monostate{};
   }
-  auto smtp = config::readSmtpConfig(config);
-  if (!smtp) {
-    return Error{smtp.error()};
-  }
-  if (smtp->listen.empty()) {
+  if (smtp.listen.empty()) {
     return Error{"outbound.ini deliver_host_list_locally: smtp.ini listen names no address"};
   }
-  const auto& listener = smtp->listen.front();
+  const auto& listener = smtp.listen.front();
   std::string host = listener.host;
   if (host == "0.0.0.0" || host == "::" || host == "::0") {
     host = "127.0.0.1"; // [::0] takes IPv4 too; 127.0.0.1 works where ::1 is missing
@@ -71,8 +56,10 @@ Result<std::monostate> addLocalDelivery(config::Config& config,
 
 Result<outbound::EngineSettings> outboundSettings(config::Config& config,
                                                   const std::filesystem::path& install_dir,
-                                                  const std::filesystem::path& state_dir,
+                                                  const config::SmtpConfig& smtp,
                                                   const std::string& me) {
+  const std::filesystem::path state_dir =
+      smtp.state_dir.empty() ? install_dir : std::filesystem::path(smtp.state_dir);
   auto outbound_config = config::readOutboundConfig(config, install_dir);
   if (!outbound_config) {
     return Error{outbound_config.error()};
@@ -132,7 +119,7 @@ Result<outbound::EngineSettings> outboundSettings(config::Config& config,
       settings.bounce_template += line.get<std::string>() + "\n";
     }
   }
-  if (auto local = addLocalDelivery(config, settings); !local) {
+  if (auto local = addLocalDelivery(config, smtp, settings); !local) {
     return Error{local.error()};
   }
   return settings;
@@ -178,7 +165,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
 
   rt->services_.loop = &rt->loop_;
   rt->services_.resolver = rt->resolver_.get();
-  rt->services_.me = serverName(config);
+  rt->services_.me = config::serverName(config);
   auto plugins = plugin::PluginSet::load(config, install_dir, rt->services_);
   if (!plugins) {
     return Error{plugins.error()};
@@ -186,9 +173,7 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   rt->plugins_ = std::move(plugins).value();
   rt->hooks_ = std::shared_ptr<const plugin::HookTable>(rt->plugins_, &rt->plugins_->hooks());
 
-  const std::filesystem::path state_dir =
-      rt->smtp_.state_dir.empty() ? install_dir : std::filesystem::path(rt->smtp_.state_dir);
-  auto settings = outboundSettings(config, install_dir, state_dir, rt->services_.me);
+  auto settings = outboundSettings(config, install_dir, rt->smtp_, rt->services_.me);
   if (!settings) {
     return Error{settings.error()};
   }
@@ -216,13 +201,14 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
   auto* cfg = rt->config_.get();
   for (const char* name :
        {"outbound.ini", "outbound.bounce_message", "queue_dir", "tls.ini", "host_list"}) {
-    config.onChange(name, [cfg, install_dir, state_dir, engine, services](const std::string&) {
-      if (auto fresh = outboundSettings(*cfg, install_dir, state_dir, services->me)) {
-        engine->updateSettings(std::move(*fresh));
-      } else {
-        log::error({}, "{} (keeping the running outbound settings)", fresh.error());
-      }
-    });
+    config.onChange(name,
+                    [cfg, install_dir, smtp = &rt->smtp_, engine, services](const std::string&) {
+                      if (auto fresh = outboundSettings(*cfg, install_dir, *smtp, services->me)) {
+                        engine->updateSettings(std::move(*fresh));
+                      } else {
+                        log::error({}, "{} (keeping the running outbound settings)", fresh.error());
+                      }
+                    });
   }
 
   smtp::SessionEnvironment env;

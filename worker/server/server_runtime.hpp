@@ -28,10 +28,11 @@ namespace upesi::worker {
 
 /// The outbound engine's settings from outbound.ini and tls.ini, as a worker builds them at
 /// start (upesi --check builds them too, so that their errors are found before a start).
-/// `state_dir` holds mta-sts/ and tls-rpt/ (smtp.ini state_dir, else the install directory).
+/// `smtp` gives where mta-sts/ and tls-rpt/ go (state_dir, else the install directory) and the
+/// listener host_list's mail goes to (outbound.ini deliver_host_list_locally).
 Result<outbound::EngineSettings> outboundSettings(config::Config& config,
                                                   const std::filesystem::path& install_dir,
-                                                  const std::filesystem::path& state_dir,
+                                                  const config::SmtpConfig& smtp,
                                                   const std::string& me);
 
 class ServerRuntime {
