@@ -287,8 +287,7 @@ std::size_t ConnectionPool::idleCount() const {
   return n;
 }
 
-void ConnectionPool::stopKeeping() {
-  keeping_ = false;
+void ConnectionPool::quitIdle() {
   for (auto& [key, list] : idle_clients_) {
     for (auto& idle : list) {
       quit(std::move(idle.client));
@@ -297,13 +296,13 @@ void ConnectionPool::stopKeeping() {
   idle_clients_.clear();
 }
 
+void ConnectionPool::stopKeeping() {
+  keeping_ = false;
+  quitIdle();
+}
+
 void ConnectionPool::closeAll() {
-  for (auto& [key, list] : idle_clients_) {
-    for (auto& idle : list) {
-      quit(std::move(idle.client));
-    }
-  }
-  idle_clients_.clear();
+  quitIdle();
   offered_.clear();
   in_use_.clear();
   waiters_.clear(); // the deliveries are being aborted

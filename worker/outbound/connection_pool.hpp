@@ -105,6 +105,7 @@ private:
     std::chrono::steady_clock::time_point expires;
   };
   void expire();
+  void quitIdle(); // every idle connection says QUIT and leaves the pool
   void inUse(const std::string& key, const std::shared_ptr<smtp_client::SmtpClient>& client);
   void notInUse(const std::string& key, const smtp_client::SmtpClient* client);
   /// `client` is no longer offered for a message behind its own.
