@@ -22,9 +22,22 @@ What the binary has compiled in, and how a private instance gets around it:
 smtpd runs inside `unshare --mount --propagation private`, where DIR/root/spool, DIR/root/run
 and DIR/root/lib are bind-mounted over /var/spool, /run and /var/lib; these host directories are
 so neither written nor seen by it (their other contents are hidden inside the namespace only).
-The mounts die with the namespace, that is with the last of its processes. smtpctl reaches the
+The mounts die with the namespace, that is with the last of its processes. Its own
+resolv.conf is bound over the host's there too: "lookup file" and a loopback name server. Its
+resolver (libasr) otherwise asks DNS before /etc/hosts ("lookup bind file"), and smtpd
+forward-confirms every client's reverse name: each connection sent queries for "localhost" to
+the host's name server, off loopback, and waited on them (one round crawled at a few messages
+a second, another stalled). smtpctl reaches the
 control socket with `nsenter --mount` into smtpd's namespace (it has no option for another
 socket).
+
+smtpd listens with a backlog of 5, compiled in (SMTPD_BACKLOG), where Postfix's and (as the
+benchmarks run it) Exim's is 100. Ten sessions that reconnect at once overflow it: the kernel
+drops the extra SYNs, and each of those clients waits the 1 s SYN retransmission timeout, so
+that a round measured that timer (tens of messages a second) instead of the server. After each
+start the listening socket is taken from smtpd's smtp process (pidfd_getfd, which needs root)
+and listen() is called on it again with a backlog of 100, which Linux applies to the socket in
+place.
 
 smtpd starts with its mta paused (-P mta): mail is queued and kept, nothing is delivered until
 release() (`smtpctl resume mta`). The queue is not fsynced before the 250 (the message and its
@@ -33,10 +46,12 @@ unlike Postfix and Exim. queued() counts the messages under spool/smtpd/queue/. 
 stderr (-d, without -v: its shipped level, one line per connection, message, envelope and
 delivery), into DIR/smtpd.log.
 """
+import ctypes
 import os
 import pathlib
 import re
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -48,6 +63,9 @@ USERS = ("opensmtpd", "opensmtpq")
 LIBRARIES = ("libevent-2.1-7", "libdb5.3", "libpam0g")
 # Host directories covered inside the namespace (where the compiled-in paths lie).
 COVERED = {"run": "/run", "spool": "/var/spool", "lib": "/var/lib"}
+# The listen backlog smtpd gets instead of its 5: Postfix's (and Exim's, as benchmarked).
+BACKLOG = 100
+SYS_PIDFD_GETFD = 438  # x86_64 and the other architectures of the common syscall table
 
 
 def cache_dir():
@@ -110,9 +128,80 @@ NAMESPACE_SETUP = """set -e
 mount -n --bind "$1/run" /run
 mount -n --bind "$1/spool" /var/spool
 mount -n --bind "$1/lib" /var/lib
-shift
+[ -z "$2" ] || mount -n --bind "$1/resolv.conf" "$2"
+shift 2
 exec "$@"
 """
+
+# What smtpd's resolver reads instead of the host's: /etc/hosts only, and should a query be
+# sent all the same, to loopback, where no name server listens (refused at once).
+RESOLV_CONF = "nameserver 127.0.0.1\nlookup file\n"
+
+
+def session_pids(sid):
+    """The processes of session sid."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[3]) == sid:  # after the state: ppid, pgrp, session
+            pids.append(int(pid))
+    return pids
+
+
+def raise_backlog(sid, port, backlog):
+    """Calls listen(backlog) on the socket listening on 127.0.0.1:port in session sid (a copy
+    of its descriptor taken with pidfd_getfd); the number of sockets changed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    changed = 0
+    for pid in session_pids(sid):
+        try:
+            pidfd = os.pidfd_open(pid)
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        try:
+            for fd in map(int, fds):
+                try:
+                    if not os.readlink("/proc/%d/fd/%d" % (pid, fd)).startswith("socket:"):
+                        continue
+                except OSError:
+                    continue
+                copy = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+                if copy < 0:
+                    raise OSError(ctypes.get_errno(), "pidfd_getfd(%d, %d)" % (pid, fd))
+                sock = socket.socket(fileno=copy)
+                try:
+                    if sock.family == socket.AF_INET and \
+                            sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) and \
+                            sock.getsockname() == ("127.0.0.1", port):
+                        sock.listen(backlog)
+                        changed += 1
+                finally:
+                    sock.close()  # our copy only
+        finally:
+            os.close(pidfd)
+    return changed
+
+
+def resolv_conf_target(root):
+    """Where the private resolv.conf goes: the host's /etc/resolv.conf (followed if a link) to
+    bind over; "" when there is none, or when it lies in a covered directory (then it is written
+    into root's copy of that directory, which the namespace shows in its place)."""
+    real = pathlib.Path(os.path.realpath("/etc/resolv.conf"))
+    for sub, host in COVERED.items():
+        if real.is_relative_to(host):
+            inside = pathlib.Path(root) / sub / real.relative_to(host)
+            inside.parent.mkdir(parents=True, exist_ok=True)
+            inside.write_text(RESOLV_CONF)
+            return ""
+    if not real.exists():
+        return ""  # none on the host: libasr's default name server is loopback's
+    return str(real)
+
 
 CONFIG = """\
 listen on 127.0.0.1 port {port} hostname bench.localdomain
@@ -169,10 +258,18 @@ class OpenSmtpdPeer(Peer):
         self.conf.write_text(CONFIG.format(port=port, limits=limits, relay_host=relay_host,
                                            rcpt=rcpt))
         self.paused = True
+        (self.root / "resolv.conf").write_text(RESOLV_CONF)
         argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                NAMESPACE_SETUP, "sh", str(self.root), str(exe), "-d", "-P", "mta", "-f",
-                str(self.conf)]
+                NAMESPACE_SETUP, "sh", str(self.root), resolv_conf_target(self.root), str(exe),
+                "-d", "-P", "mta", "-f", str(self.conf)]
         super().__init__(name, argv, port, log_path=str(self.dir / "smtpd.log"))
+
+    def _spawn(self, mode):
+        super()._spawn(mode)
+        if raise_backlog(self.pid, self.port, BACKLOG) == 0:
+            self.stop()
+            raise RuntimeError("%s: no socket listening on port %d found to raise its backlog"
+                               % (self.name, self.port))
 
     def ctl(self, *args):
         """Runs `smtpctl ARGS` against this smtpd (inside its mount namespace); its output."""
