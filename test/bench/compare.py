@@ -2,7 +2,8 @@
 """The whole comparison in one command: Upesi against smtp-sink, Haraka and Postfix, every
 figure a ratio against a peer measured in the same run, checked against the project's targets.
 
-    test/bench/compare.py [--upesi BUILD/master/upesi] [--rounds 5] [--quick] [--keep DIR]
+    test/bench/compare.py [--upesi BUILD/master/upesi] [--rounds 5] [--quick]
+                          [--keep DIR [--resume]]
 
 Runs, one after the other (each starts and stops its own servers on loopback):
   inbound.py --mode discard   accept + discard, 1 KB and 100 KB, against smtp-sink and Haraka
@@ -39,14 +40,27 @@ sys.path.insert(0, str(HERE))
 from bench_common import ROOT  # noqa: E402
 
 
-def run(script, args, out, log):
+def run(script, args, out, log, resume=False):
+    """Runs one script, its JSON into out and its printout beside it (out with .txt, or
+    .failed.txt when it fails). resume: a script that finished before with the same arguments
+    (its printout says so) is not run again."""
+    command = "$ test/bench/%s %s" % (script, " ".join(args))
+    text_out = out.with_suffix(".txt")
+    if resume and out.exists() and text_out.exists() and \
+            text_out.read_text().startswith(command + "\n"):
+        print(command + "  (finished before: " + out.name + ")", flush=True)
+        log.append(text_out.read_text())
+        return json.loads(out.read_text())
+    out.unlink(missing_ok=True)
     cmd = ["/usr/bin/python3", str(HERE / script)] + args + ["--json", str(out)]
-    print("$ " + " ".join(["test/bench/" + script] + args), flush=True)
+    print(command, flush=True)
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log.append("$ test/bench/%s %s\n%s" % (script, " ".join(args), r.stdout))
     if r.returncode != 0:
+        out.with_suffix(".failed.txt").write_text("%s\n%s" % (command, r.stdout))
         print(r.stdout[-3000:], file=sys.stderr)
         raise SystemExit("%s failed (exit %d)" % (script, r.returncode))
+    text_out.write_text("%s\n%s" % (command, r.stdout))
+    log.append(text_out.read_text())
     return json.loads(out.read_text())
 
 
@@ -87,29 +101,36 @@ def main():
     ap.add_argument("--upesi", default=str(ROOT / "build-release" / "master" / "upesi"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="one round, fewer cells")
-    ap.add_argument("--keep", help="keep each script's JSON output in this directory")
+    ap.add_argument("--keep", help="keep each script's JSON output and printout in this "
+                    "directory")
+    ap.add_argument("--resume", action="store_true", help="with --keep: do not run again a "
+                    "script that finished there with the same arguments")
     args = ap.parse_args()
+    if args.resume and not args.keep:
+        ap.error("--resume needs --keep")
     rounds = ["--rounds", "1" if args.quick else str(args.rounds), "--upesi", args.upesi]
     out = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="upesi-compare-"))
     out.mkdir(parents=True, exist_ok=True)
     log = []
-    discard_run = run("inbound.py", ["--mode", "discard"] + rounds, out / "discard.json", log)
-    queue_run = run("inbound.py", ["--mode", "queue"] + rounds, out / "queue.json", log)
+
+    def step(script, script_args, name):
+        return run(script, script_args, out / (name + ".json"), log, args.resume)
+
+    discard_run = step("inbound.py", ["--mode", "discard"] + rounds, "discard")
+    queue_run = step("inbound.py", ["--mode", "queue"] + rounds, "queue")
     discard, queue = discard_run["cells"], queue_run["cells"]
-    drain = run("outbound.py", rounds + (["--messages", "1000"] if args.quick else []),
-                out / "outbound.json", log)
-    idle = run("idle.py", rounds +
-               (["--connections", "2000", "--postfix-connections", "200"] if args.quick else []),
-               out / "idle.json", log)
-    tls = run("tls.py", rounds + (["--procs", "10", "--messages", "150"] if args.quick else []),
-              out / "tls.json", log)
-    shapes = run("shapes.py", rounds, out / "shapes.json", log)
-    latency = run("latency.py", rounds + (["--seconds", "4"] if args.quick else []),
-                  out / "latency.json", log)
-    backlog = run("backlog.py", rounds + (["--backlog", "100000", "--messages", "1000"]
-                                          if args.quick else []), out / "backlog.json", log)
-    wan = run("outbound_wan.py", rounds + (["--messages", "1000", "--warmup", "200"]
-                                           if args.quick else []), out / "wan.json", log)
+    quick = args.quick
+    drain = step("outbound.py", rounds + (["--messages", "1000"] if quick else []), "outbound")
+    idle = step("idle.py", rounds + (["--connections", "2000", "--postfix-connections", "200"]
+                                     if quick else []), "idle")
+    tls = step("tls.py", rounds + (["--procs", "10", "--messages", "150"] if quick else []),
+               "tls")
+    shapes = step("shapes.py", rounds, "shapes")
+    latency = step("latency.py", rounds + (["--seconds", "4"] if quick else []), "latency")
+    backlog = step("backlog.py", rounds + (["--backlog", "100000", "--messages", "1000"]
+                                           if quick else []), "backlog")
+    wan = step("outbound_wan.py", rounds + (["--messages", "1000", "--warmup", "200"]
+                                            if quick else []), "wan")
 
     rows = []
     cell_sessions = sorted({c["sessions"] for c in discard if c["size"] == 1000} & {10, 50})
