@@ -11,7 +11,7 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
   auto ini = config.get(
       "outbound.ini", ConfigType::Ini,
       {{"-main.disabled", "-main.always_split", "-main.ipv6_enabled", "-main.local_mx_ok",
-        "+main.enable_tls", "+main.pipeline_messages", "-main.deliver_host_list_locally"}});
+        "+main.enable_tls", "-main.pipeline_messages", "-main.deliver_host_list_locally"}});
   if (!ini) {
     return Error{ini.error()};
   }
@@ -23,7 +23,7 @@ Result<OutboundConfig> readOutboundConfig(Config& config, const std::filesystem:
   out.local_mx_ok = main.value("local_mx_ok", false);
   out.deliver_host_list_locally = main.value("deliver_host_list_locally", false);
   out.enable_tls = main.value("enable_tls", true);
-  out.pipeline_messages = main.value("pipeline_messages", true);
+  out.pipeline_messages = main.value("pipeline_messages", false);
   auto where = [&](const char* key) { return iniKeyLocation(config, "outbound.ini", "main", key); };
   const IntKey keys[] = {
       {"concurrency_max", 1, 100000, [&](long long v) { out.concurrency_max = unsigned(v); }},

@@ -15,7 +15,7 @@ struct OutboundConfig {
   std::filesystem::path queue_dir; // config/queue_dir, else <install>/queue
   bool disabled = false;           // deliveries pause; queueing goes on
   bool enable_tls = true;          // opportunistic STARTTLS (tls.ini [outbound])
-  bool pipeline_messages = true;   // the next message behind a final dot (RFC 2920 3.1)
+  bool pipeline_messages = false;  // the next message behind a final dot (RFC 2920 3.1)
   unsigned concurrency_max = 100;  // deliveries in flight per worker
   // Of those, how many to one destination domain (0: no limit).
   unsigned destination_concurrency_max = 20;
