@@ -22,14 +22,15 @@ What the binary has compiled in, and how a private instance gets around it:
 smtpd runs inside `unshare --mount --propagation private`, where DIR/root/spool, DIR/root/run
 and DIR/root/lib are bind-mounted over /var/spool, /run and /var/lib; these host directories are
 so neither written nor seen by it (their other contents are hidden inside the namespace only).
-The mounts die with the namespace, that is with the last of its processes. Its own
-resolv.conf is bound over the host's there too: "lookup file" and a loopback name server. Its
-resolver (libasr) otherwise asks DNS before /etc/hosts ("lookup bind file"), and smtpd
-forward-confirms every client's reverse name: each connection sent queries for "localhost" to
-the host's name server, off loopback, and waited on them (one round crawled at a few messages
-a second, another stalled). smtpctl reaches the
+The mounts die with the namespace, that is with the last of its processes. smtpctl reaches the
 control socket with `nsenter --mount` into smtpd's namespace (it has no option for another
 socket).
+
+Its own resolv.conf is bound over the host's in the namespace too: "lookup file" and a loopback
+name server. Its resolver (libasr) otherwise asks DNS before /etc/hosts ("lookup bind file"),
+and smtpd forward-confirms every client's reverse name: each connection sent queries for
+"localhost" to the host's name server, off loopback, and waited on them (one round crawled at
+a few messages a second, another stalled).
 
 smtpd listens with a backlog of 5, compiled in (SMTPD_BACKLOG), where Postfix's and (as the
 benchmarks run it) Exim's is 100. Ten sessions that reconnect at once overflow it: the kernel
@@ -55,7 +56,7 @@ import socket
 import subprocess
 import sys
 
-from bench_common import Peer, free_port, peers_cache_dir, unpack_debs
+from bench_common import Peer, free_port, peers_cache_dir, tree_pids, unpack_debs
 
 PACKAGE = "opensmtpd"
 USERS = ("opensmtpd", "opensmtpq")
@@ -138,26 +139,12 @@ exec "$@"
 RESOLV_CONF = "nameserver 127.0.0.1\nlookup file\n"
 
 
-def session_pids(sid):
-    """The processes of session sid."""
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[3]) == sid:  # after the state: ppid, pgrp, session
-            pids.append(int(pid))
-    return pids
-
-
-def raise_backlog(sid, port, backlog):
-    """Calls listen(backlog) on the socket listening on 127.0.0.1:port in session sid (a copy
-    of its descriptor taken with pidfd_getfd); the number of sockets changed."""
+def raise_backlog(root, port, backlog):
+    """Calls listen(backlog) on the socket listening on 127.0.0.1:port in the process tree of
+    root (a copy of its descriptor taken with pidfd_getfd); the number of sockets changed."""
     libc = ctypes.CDLL(None, use_errno=True)
     changed = 0
-    for pid in session_pids(sid):
+    for pid in tree_pids(root):
         try:
             pidfd = os.pidfd_open(pid)
             fds = os.listdir("/proc/%d/fd" % pid)
