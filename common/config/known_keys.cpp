@@ -57,6 +57,7 @@ const std::vector<KnownIniFile> Files = {
      {{"main",
        {"listen",
         "nodes",
+        "thread_pool_size",
         "user",
         "group",
         "pid_file",

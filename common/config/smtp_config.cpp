@@ -223,6 +223,11 @@ Result<SmtpConfig> readSmtpConfig(Config& config) {
     }
     out.nodes = *nodes;
   }
+  auto pool = intKey(main, "thread_pool_size", 32, 1, 1024, where("thread_pool_size"));
+  if (!pool) {
+    return Error{pool.error()};
+  }
+  out.thread_pool_size = *pool;
   auto& limits = out.limits;
   const IntKey int_limits[] = {
       {"inactivity_timeout", 1, 86400, [&](long long v) { limits.inactivity_timeout_s = int(v); }},

@@ -73,6 +73,9 @@ struct SessionTexts {
 struct SmtpConfig {
   std::vector<ListenAddress> listen;
   int nodes = 1; // 0: serve in the master
+  // libuv's thread pool per serving process (UV_THREADPOOL_SIZE): the queue files' writes and
+  // fsyncs run there, so it bounds the messages made durable at once.
+  int thread_pool_size = 32;
   std::string user;
   std::string group;
   int force_shutdown_timeout_s = 30;

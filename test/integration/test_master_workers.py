@@ -116,6 +116,30 @@ def test_broken_config_on_reload_keeps_the_old_generation(start_server, record, 
     send_one(server)
 
 
+def pool_threads_after_a_message(server, worker):
+    """Threads of `worker` beside its loop's, once a message written to the queue has surely
+    used its pool (libuv starts every pool thread at the first piece of work)."""
+    send_one(server)
+    assert len(os.listdir(server.install / "queue")) >= 1
+    return len(os.listdir("/proc/%d/task" % worker)) - 1
+
+
+def test_thread_pool_size_sizes_each_workers_pool(start_server, install):
+    # Two sizes, told apart by their difference: a sanitizer may add threads of its own.
+    files = {"relay_acl_allow": "127.0.0.1/32\n", "outbound.ini": "[main]\ndisabled=true\n"}
+    server = start_server(plugins=["relay"], files=files,
+                          smtp={"nodes": 1, "thread_pool_size": 3})
+    first = server.wait_workers(1)
+    small = pool_threads_after_a_message(server, first[0])
+    assert small >= 3
+    smtp_ini = install / "config" / "smtp.ini"
+    smtp_ini.write_text(smtp_ini.read_text().replace("thread_pool_size=3", "thread_pool_size=9"))
+    server.proc.send_signal(signal.SIGUSR2)
+    assert server.wait_log("reload done: generation 2 serves")
+    second = server.wait_workers(1, exclude=first)
+    assert pool_threads_after_a_message(server, second[0]) - small == 6
+
+
 def test_stop_under_load_is_bounded(start_server, record):
     server = multi(start_server, record, nodes=2)
     server.wait_workers(2)

@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <unistd.h>
 
 namespace upesi::worker {
@@ -143,6 +145,9 @@ ServerRuntime::create(const std::filesystem::path& install_dir) {
     return Error{smtp.error()};
   }
   rt->smtp_ = *smtp;
+  // libuv sizes its pool from the environment once, at the first piece of work: nothing
+  // before this point has queued any.
+  ::setenv("UV_THREADPOOL_SIZE", std::to_string(smtp->thread_pool_size).c_str(), 1);
 
   auto dns_ini = config.getIni("dns.ini", config::ReadOptions{{"-main.validating"}});
   const auto& dns_main = dns_ini["main"];

@@ -167,6 +167,29 @@ TEST_CASE("smtp.ini: listen grammar and validation with file:line") {
   CHECK(smtp->nodes >= 1);
 }
 
+TEST_CASE("smtp.ini thread_pool_size: 32 by default, 1 to 1024, else an error naming the line") {
+  TempDir dir;
+  dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\n");
+  Config config(dir.path() / "config", {});
+  auto smtp = upesi::config::readSmtpConfig(config);
+  REQUIRE(smtp.ok());
+  CHECK(smtp->thread_pool_size == 32);
+  for (const char* bad : {"0", "1025", "many"}) {
+    auto path =
+        dir.write("config/smtp.ini",
+                  std::string("[main]\nlisten=127.0.0.1:25\nthread_pool_size=") + bad + "\n");
+    config.clearCache();
+    smtp = upesi::config::readSmtpConfig(config);
+    REQUIRE_FALSE(smtp.ok());
+    CHECK(smtp.error().find(path.string() + ":3: thread_pool_size") == 0);
+  }
+  dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\nthread_pool_size=1024\n");
+  config.clearCache();
+  smtp = upesi::config::readSmtpConfig(config);
+  REQUIRE(smtp.ok());
+  CHECK(smtp->thread_pool_size == 1024);
+}
+
 TEST_CASE("smtp.ini state_dir: an absolute path, else an error naming the line; empty by default") {
   TempDir dir;
   dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\n");
