@@ -516,6 +516,11 @@ def refuse_memory_fs(path):
     if kind in MEMORY_FS or _output(["stat", "-f", "-c", "%T", str(path)]) in MEMORY_FS:
         sys.exit("refusing to run: %s is on %s, where fsync costs nothing and the queues' "
                  "figures mean nothing; set TMPDIR to a directory on a disk" % (path, kind))
+    import scratch_fs
+    if scratch_fs.journal_state(path) == "no journal":
+        print("note: %s is on an ext4 without a journal, where creating a file after many were "
+              "deleted costs a scan past them (test/bench/scratch_fs.py runs a command on a "
+              "journaled one)" % path, file=sys.stderr)
 
 
 def haraka_version():
@@ -562,7 +567,9 @@ def versions_line(upesi=None):
     parts.append("opensmtpd %s" % (opensmtpd_peer.version() or "not unpacked"))
     parts.append("kernel %s" % os.uname().release)
     tmp = tempfile.gettempdir()
-    parts.append("queues on %s (%s)" % (fs_type(tmp), tmp))
+    import scratch_fs
+    journal = scratch_fs.journal_state(tmp)
+    parts.append("queues on %s%s (%s)" % (fs_type(tmp), ", " + journal if journal else "", tmp))
     return "versions: " + ", ".join(parts)
 
 

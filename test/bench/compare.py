@@ -3,7 +3,7 @@
 figure a ratio against a peer measured in the same run, checked against the project's targets.
 
     test/bench/compare.py [--upesi BUILD/master/upesi] [--rounds 5] [--quick]
-                          [--keep DIR [--resume]]
+                          [--keep DIR [--resume]] [--queues-here]
 
 Runs, one after the other (each starts and stops its own servers on loopback):
   inbound.py --mode discard   accept + discard, 1 KB and 100 KB, against smtp-sink and Haraka
@@ -21,7 +21,10 @@ Runs, one after the other (each starts and stops its own servers on loopback):
   backlog.py                  a million deferred messages: memory, start, accept rate, fresh mail
   outbound_wan.py             delivery to 100 domains 20 to 150 ms away, some with STARTTLS,
                               some deferring first: msgs/s against Postfix at equal concurrency
-then prints every script's own table and one table of the targets. Each ratio is the median of
+with the queues of every server on a journaled ext4 made for the run and removed after it
+(scratch_fs.py: without a journal, ext4 makes each new file pay for the files deleted in the
+last minutes; --queues-here keeps TMPDIR as it is), then prints every script's own table and
+one table of the targets. Each ratio is the median of
 the ratios paired round by round (see the scripts: the fair method of issue 21); `upesi` is
 Upesi at its shipped nodes. Needs root (Postfix), the Debian postfix package, node/npm
 (Haraka, installed on first use into ~/.cache/upesi/), a release build of Upesi and the
@@ -30,6 +33,7 @@ rounds, Exim included (`--quick`: one round each, fewer cells and a backlog of 1
 """
 import argparse
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -37,6 +41,7 @@ import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import scratch_fs  # noqa: E402
 from bench_common import ROOT  # noqa: E402
 
 
@@ -105,11 +110,22 @@ def main():
                     "directory")
     ap.add_argument("--resume", action="store_true", help="with --keep: do not run again a "
                     "script that finished there with the same arguments")
+    ap.add_argument("--queues-here", action="store_true", help="put the queues in TMPDIR as it "
+                    "is, not on a journaled ext4 made for the run (scratch_fs.py)")
     args = ap.parse_args()
     if args.resume and not args.keep:
         ap.error("--resume needs --keep")
-    rounds = ["--rounds", "1" if args.quick else str(args.rounds), "--upesi", args.upesi]
+    # Made before the scratch file system, which goes away after the run.
     out = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="upesi-compare-"))
+    if args.queues_here:
+        return compare(args, out)
+    with scratch_fs.journaled_scratch() as tmpdir:
+        os.environ["TMPDIR"] = str(tmpdir)  # the scripts' work directories, queues in them
+        return compare(args, out)
+
+
+def compare(args, out):
+    rounds = ["--rounds", "1" if args.quick else str(args.rounds), "--upesi", args.upesi]
     out.mkdir(parents=True, exist_ok=True)
     log = []
 
