@@ -9,6 +9,9 @@ namespace upesi {
 namespace {
 char* title_area = nullptr;
 std::size_t title_size = 0;
+// The environment's new home. setenv() replaces the array with one of its own and drops this
+// one; it stays reachable here, where leak checkers look for it.
+[[gnu::used]] char** moved_environ = nullptr;
 } // namespace
 
 void initProcessTitle(int argc, char** argv) {
@@ -38,6 +41,7 @@ void initProcessTitle(int argc, char** argv) {
       moved[i] = ::strdup(environ[i]);
     }
     moved[count] = nullptr;
+    moved_environ = moved;
     environ = moved;
   }
   title_area = argv[0];
