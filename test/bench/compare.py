@@ -28,7 +28,7 @@ one table of the targets. Each ratio is the median of
 the ratios paired round by round (see the scripts: the fair method of issue 21); `upesi` is
 Upesi at its shipped nodes. Needs root (Postfix), the Debian postfix package, node/npm
 (Haraka, installed on first use into ~/.cache/upesi/), a release build of Upesi and the
-scripted test plugin (see outbound.py). Takes about 90 minutes on a 2-vCPU machine with 5
+scripted test plugin (see outbound.py). Takes about an hour on a 2-vCPU machine with 5
 rounds, Exim included (`--quick`: one round each, fewer cells and a backlog of 100,000).
 """
 import argparse
