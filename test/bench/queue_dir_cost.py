@@ -17,7 +17,6 @@ import argparse
 import os
 import pathlib
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -25,7 +24,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import machine_line, pin_cpus, refuse_memory_fs  # noqa: E402
+from bench_common import machine_line, median_range, pin_cpus, refuse_memory_fs  # noqa: E402
 
 BODY = b"x" * 1500
 
@@ -73,10 +72,6 @@ def fill(directory, files):
     os.sync()
 
 
-def summary(values, fmt):
-    return "%s (%s-%s)" % (fmt % statistics.median(values), fmt % min(values), fmt % max(values))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--files", type=int, default=1000000)
@@ -104,12 +99,12 @@ def main():
                                                                   args.rounds))
         print("| directory | files/s | CPU ms per file |\n|---|---|---|")
         for name, label in (("empty", "empty"), ("full", "%d files" % args.files)):
-            print("| %s | %s | %s |" % (label, summary([x[0] for x in results[name]], "%.0f"),
-                                        summary([x[1] for x in results[name]], "%.3f")))
+            print("| %s | %s | %s |" % (label, median_range([x[0] for x in results[name]], "%.0f"),
+                                        median_range([x[1] for x in results[name]], "%.3f")))
         rate = [f[0] / e[0] for e, f in zip(results["empty"], results["full"])]
         cpu = [f[1] / e[1] for e, f in zip(results["empty"], results["full"])]
         print("\nfull / empty, paired by round: files/s %s, CPU per file %s\n" % (
-            summary(rate, "%.2fx"), summary(cpu, "%.2fx")))
+            median_range(rate, "%.2fx"), median_range(cpu, "%.2fx")))
         print(machine_line())
     finally:
         shutil.rmtree(work, ignore_errors=True)
