@@ -244,7 +244,8 @@ void OutboundEngine::updateSettings(EngineSettings settings) {
   pump();
 }
 
-void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms) {
+void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms,
+                              const std::string& destination) {
   if (deliveries_.count(name) != 0 || slots_.isWaiting(name) || splits_.holds(name)) {
     return; // in flight, due and waiting for its destination, or kept until its split is written
   }
@@ -255,7 +256,7 @@ void OutboundEngine::schedule(const std::string& name, std::int64_t due_ms) {
       delayed_.erase(held);
     }
   }
-  index_.schedule(name, due_ms);
+  index_.schedule(name, due_ms, destination);
   for (const auto& trimmed : index_.trimTo(scheduleRoom())) {
     priorities_.erase(trimmed);
   }
@@ -455,6 +456,7 @@ void OutboundEngine::awaitingTurn(const std::string& name, bool waiting) {
 
 void OutboundEngine::deliveryDone(const std::string& name, DeliveryOutcome outcome) {
   awaiting_turn_.erase(name);
+  index_.finished(name);
   metrics_.deliveryEnded(outcome);
   counters_.delivered += outcome.counts.delivered;
   counters_.deferrals += outcome.counts.deferred;
@@ -489,7 +491,7 @@ void OutboundEngine::deliveryDone(const std::string& name, DeliveryOutcome outco
     priorities_.insert(std::move(priority));
   }
   if (!next_name.empty()) {
-    schedule(next_name, due_ms);
+    schedule(next_name, due_ms, text::toLower(outcome.domain));
   }
   pump();
 }
@@ -627,7 +629,7 @@ void OutboundEngine::queued(const std::vector<QueuedFile>& files) {
     if (file.todo.mt_priority && *file.todo.mt_priority != 0) {
       priorities_[file.name] = *file.todo.mt_priority;
     }
-    schedule(file.name, epochMs());
+    schedule(file.name, epochMs(), text::toLower(file.todo.domain));
   }
   pump();
 }

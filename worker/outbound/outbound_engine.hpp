@@ -164,7 +164,8 @@ private:
   void queued(const std::vector<QueuedFile>& files);
   /// Drops `owned` on a later loop turn: its owner may be the caller.
   void releaseLater(std::shared_ptr<void> owned);
-  void schedule(const std::string& name, std::int64_t due_ms);
+  /// `destination`: the file's domain, lower-cased, when known.
+  void schedule(const std::string& name, std::int64_t due_ms, const std::string& destination = {});
   void scan();
   /// A read of the queue directory ended: its files join the schedule.
   void scanned(QueueRead& read);
