@@ -2,7 +2,9 @@
 """What a directory of a million files costs the file system alone, without any server: the
 life of a queue file (create "__tmp__.NAME" with O_EXCL, write, fsync, close, rename to NAME,
 fsync the directory, then unlink, as a delivery does) done by several threads at once, in an
-empty directory and in one holding --files other files, round by round.
+empty directory and in one holding --files other files, round by round; and in the full one
+again with the temporary file made in a subdirectory, so that only the rename and the unlink
+touch the big directory.
 
     /usr/bin/python3 test/bench/queue_dir_cost.py [--files 1000000] [--threads 10]
                      [--messages 3000] [--rounds 4]
@@ -29,9 +31,9 @@ from bench_common import machine_line, median_range, pin_cpus, refuse_memory_fs 
 BODY = b"x" * 1500
 
 
-def file_lives(directory, threads, count):
-    """count files through their life in `directory` by `threads` threads: (files/s, CPU ms
-    per file)."""
+def file_lives(directory, threads, count, temp_dir=None):
+    """count files through their life in `directory` by `threads` threads, their temporary
+    files in `temp_dir` (else in `directory`): (files/s, CPU ms per file)."""
     dir_fd = os.open(directory, os.O_RDONLY)
     taken = iter(range(count))
     lock = threading.Lock()
@@ -43,7 +45,7 @@ def file_lives(directory, threads, count):
             if n is None:
                 return
             name = os.path.join(directory, "%d_0_%d_new%d" % (time.time_ns(), os.getpid(), n))
-            tmp = os.path.join(directory, "__tmp__." + os.path.basename(name))
+            tmp = os.path.join(temp_dir or directory, "__tmp__." + os.path.basename(name))
             fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             os.write(fd, BODY)
             os.fsync(fd)
@@ -89,22 +91,29 @@ def main():
         t0 = time.monotonic()
         fill(full, args.files)
         print("wrote %d files in %.0f s" % (args.files, time.monotonic() - t0), flush=True)
-        results = {"empty": [], "full": []}
+        apart = full / "tmp"
+        apart.mkdir()
+        results = {"empty": [], "full": [], "apart": []}
         for r in range(args.rounds):
-            order = [("empty", empty), ("full", full)]
-            for name, directory in order if r % 2 == 0 else order[::-1]:
-                results[name].append(file_lives(directory, args.threads, args.messages))
+            order = [("empty", empty, None), ("full", full, None), ("apart", full, apart)]
+            for name, directory, temp_dir in order if r % 2 == 0 else order[::-1]:
+                results[name].append(file_lives(directory, args.threads, args.messages,
+                                                temp_dir))
         print("\nfile lives (create, write, fsync, rename, fsync dir, unlink), %d threads, "
               "%d per round, median (min-max) of %d rounds\n" % (args.threads, args.messages,
                                                                   args.rounds))
         print("| directory | files/s | CPU ms per file |\n|---|---|---|")
-        for name, label in (("empty", "empty"), ("full", "%d files" % args.files)):
+        for name, label in (("empty", "empty"), ("full", "%d files" % args.files),
+                            ("apart", "%d files, temporary files apart" % args.files)):
             print("| %s | %s | %s |" % (label, median_range([x[0] for x in results[name]], "%.0f"),
                                         median_range([x[1] for x in results[name]], "%.3f")))
-        rate = [f[0] / e[0] for e, f in zip(results["empty"], results["full"])]
-        cpu = [f[1] / e[1] for e, f in zip(results["empty"], results["full"])]
-        print("\nfull / empty, paired by round: files/s %s, CPU per file %s\n" % (
-            median_range(rate, "%.2fx"), median_range(cpu, "%.2fx")))
+        print()
+        for name in ("full", "apart"):
+            rate = [f[0] / e[0] for e, f in zip(results["empty"], results[name])]
+            cpu = [f[1] / e[1] for e, f in zip(results["empty"], results[name])]
+            print("%s / empty, paired by round: files/s %s, CPU per file %s" % (
+                name, median_range(rate, "%.2fx"), median_range(cpu, "%.2fx")))
+        print()
         print(machine_line())
     finally:
         shutil.rmtree(work, ignore_errors=True)
