@@ -234,7 +234,7 @@ def test_queue_survives_a_restart(start_server, mx, install):
     assert len(queue_files(install)) == 1
     assert server.stop() == 0
     (install / "config" / "outbound.ini").write_text("[main]\ntemp_fail_intervals=1s\n")
-    server2 = relay_server(start_server, port)
+    relay_server(start_server, port)  # a new server on the queue the first one left
     [msg] = received(out, timeout=15)
     assert msg["rcpts"] == ["bob@example.net"]
 
@@ -352,6 +352,43 @@ def test_a_burst_of_deliveries_keeps_its_connections(start_server, mx, install):
     assert queue_empties(install)
     opened = int((out / "ehlo-count").read_text())
     assert 1 <= opened <= 15, "%d connections for 30 messages, 15 at once" % opened
+
+
+def test_due_mail_goes_round_robin_across_domains(start_server, install, tmp_path):
+    """Mail queued domain by domain (6 to each of 3 domains, each with an MX of its own) and
+    released at once, 3 deliveries at a time: they go round-robin across the domains, so each
+    domain gets one delivery at a time and sends its next message on the connection its last
+    one left idle. Taken in queue order, the first domain would get all 3 at once, each on a
+    connection of its own, and so would each domain after it."""
+    starter = sink_starter(tmp_path)
+    start = next(starter)
+    try:
+        sinks = [start() for _ in range(3)]
+        files = {"route%d.ini" % i: "[get_mx]\ncode=OK\nmsg=127.0.0.1:%d\nmatch=d%d.example\n"
+                 % (port, i) for i, (port, _) in enumerate(sinks)}
+        files.update({
+            "relay_acl_allow": "127.0.0.1/32\n",
+            "outbound.ini": "[main]\nconcurrency_max=3\ndisabled=true\n",
+        })
+        routes = ["route%d" % i for i in range(3)]
+        server = start_server(plugins=["relay", *routes], so=routes, files=files,
+                              smtp={"nodes": 0})
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+            for d in range(3):
+                for i in range(6):
+                    s.sendmail("alice@client.example", ["user%d@d%d.example" % (i, d)],
+                               "Subject: turn %d.%d\r\n\r\nhello\r\n" % (d, i))
+        assert len(queue_files(install)) == 18
+        (install / "config" / "outbound.ini").write_text("[main]\nconcurrency_max=3\n")
+        for d, (port, out) in enumerate(sinks):
+            got = received(out, want=6, timeout=30)
+            assert sorted(m["rcpts"][0] for m in got) == [
+                "user%d@d%d.example" % (i, d) for i in range(6)]
+        assert queue_empties(install)
+        opened = [int((out / "ehlo-count").read_text()) for _, out in sinks]
+        assert max(opened) <= 2 and sum(opened) <= 4, opened
+    finally:
+        next(starter, None)
 
 
 def drain_held_burst(start_server, install, port, out, limits, count, tag):
