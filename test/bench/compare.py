@@ -25,10 +25,11 @@ with the queues of every server on a journaled ext4 made for the run and removed
 (scratch_fs.py: without a journal, ext4 makes each new file pay for the files deleted in the
 last minutes; --queues-here keeps TMPDIR as it is), then prints every script's own table and
 one table of the targets. Each ratio is the median of the ratios paired round by round (see
-the scripts: the fair method of issue 21); `upesi` is Upesi at its shipped nodes. Needs root (Postfix), the Debian postfix package, node/npm
-(Haraka, installed on first use into ~/.cache/upesi/), a release build of Upesi and the
-scripted test plugin (see outbound.py). Takes about an hour on a 2-vCPU machine with 5
-rounds, Exim included (`--quick`: one round each, fewer cells and a backlog of 100,000).
+the scripts: the fair method of issue 21); `upesi` is Upesi at its shipped nodes. Needs root
+(Postfix), the Debian postfix package, node/npm (Haraka, installed on first use into
+~/.cache/upesi/), a release build of Upesi and the scripted test plugin (see outbound.py).
+Takes about an hour on a 2-vCPU machine with 5 rounds, Exim included (`--quick`: one round
+each, fewer cells and a backlog of 100,000).
 """
 import argparse
 import json
