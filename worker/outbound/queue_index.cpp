@@ -54,6 +54,15 @@ void QueueIndex::reorder(Destinations::iterator destination) {
   }
 }
 
+std::string QueueIndex::removeReady(ReadyFiles& ready, ReadyFiles::iterator file) {
+  std::string name = std::move(file->second);
+  ready.erase(file);
+  if (--ready_ == 0) {
+    ready_since_ = Never;
+  }
+  return name;
+}
+
 void QueueIndex::dropIfIdle(Destinations::iterator destination) {
   if (destination->second.held == 0 && destination->second.in_flight == 0) {
     destinations_.erase(destination);
@@ -68,12 +77,7 @@ std::optional<std::string> QueueIndex::takeDue(std::int64_t now,
   }
   auto to = destinations_.find(std::get<3>(*turns_.begin()));
   Destination& d = to->second;
-  auto best = d.ready.begin();
-  std::string name = std::move(best->second);
-  d.ready.erase(best);
-  if (--ready_ == 0) {
-    ready_since_ = Never;
-  }
+  std::string name = removeReady(d.ready, d.ready.begin());
   known_.erase(name);
   --d.held;
   ++d.in_flight;
@@ -117,12 +121,7 @@ std::vector<std::string> QueueIndex::trimTo(std::size_t keep) {
       pending_.erase(last);
     } else {
       auto to = destinations_.find(std::get<3>(*std::prev(turns_.end())));
-      auto last = std::prev(to->second.ready.end());
-      name = std::move(last->second);
-      to->second.ready.erase(last);
-      if (--ready_ == 0) {
-        ready_since_ = Never;
-      }
+      name = removeReady(to->second.ready, std::prev(to->second.ready.end()));
       reorder(to);
     }
     auto entry = known_.find(name);

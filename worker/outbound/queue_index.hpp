@@ -86,11 +86,12 @@ public:
 private:
   // Ready files of a destination, best first: highest priority, then earliest due.
   using ReadyKey = std::pair<int, std::int64_t>; // (-priority, due)
+  using ReadyFiles = std::multimap<ReadyKey, std::string>;
   // Destinations with ready files, the next to serve first.
   using TurnKey = std::tuple<int, std::size_t, std::uint64_t, std::string>;
 
   struct Destination {
-    std::multimap<ReadyKey, std::string> ready;
+    ReadyFiles ready;
     std::size_t held = 0;      // pending and ready files
     std::size_t in_flight = 0; // taken, not finished
     std::uint64_t served = 0;  // the take count when it was last served
@@ -105,6 +106,8 @@ private:
   };
 
   void promote(std::int64_t now, const std::map<std::string, int>& priorities);
+  /// Removes a due file from its destination's list; returns its name.
+  std::string removeReady(ReadyFiles& ready, ReadyFiles::iterator file);
   void reorder(Destinations::iterator destination);
   void dropIfIdle(Destinations::iterator destination);
 
