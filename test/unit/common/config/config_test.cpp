@@ -10,6 +10,17 @@ using upesi::config::Config;
 using upesi::config::ConfigType;
 using upesi::test::TempDir;
 
+namespace {
+
+// Rewrites config/smtp.ini and reads it again, past what the last read cached.
+auto rereadSmtpIni(const TempDir& dir, Config& config, const std::string& text) {
+  dir.write("config/smtp.ini", text);
+  config.clearCache();
+  return upesi::config::readSmtpConfig(config);
+}
+
+} // namespace
+
 TEST_CASE("config: the install overrides the defaults; ini merges key by key") {
   TempDir dir;
   dir.write("defaults/smtp.ini", "[main]\nlisten=[::0]:25\nnodes=1\n[x]\nk=1\n");
@@ -159,9 +170,7 @@ TEST_CASE("smtp.ini: listen grammar and validation with file:line") {
   auto smtp = upesi::config::readSmtpConfig(config);
   REQUIRE_FALSE(smtp.ok());
   CHECK(smtp.error().find(path.string() + ":3: nodes") == 0);
-  dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25, [::1]:26\nnodes=cpus\n");
-  config.clearCache();
-  smtp = upesi::config::readSmtpConfig(config);
+  smtp = rereadSmtpIni(dir, config, "[main]\nlisten=127.0.0.1:25, [::1]:26\nnodes=cpus\n");
   REQUIRE(smtp.ok());
   CHECK(smtp->listen.size() == 2);
   CHECK(smtp->nodes >= 1);
@@ -174,18 +183,14 @@ TEST_CASE("smtp.ini thread_pool_size: 32 by default, 1 to 1024, else an error na
   auto smtp = upesi::config::readSmtpConfig(config);
   REQUIRE(smtp.ok());
   CHECK(smtp->thread_pool_size == 32);
+  const auto path = dir.path() / "config/smtp.ini";
   for (const char* bad : {"0", "1025", "many"}) {
-    auto path =
-        dir.write("config/smtp.ini",
-                  std::string("[main]\nlisten=127.0.0.1:25\nthread_pool_size=") + bad + "\n");
-    config.clearCache();
-    smtp = upesi::config::readSmtpConfig(config);
+    smtp = rereadSmtpIni(
+        dir, config, std::string("[main]\nlisten=127.0.0.1:25\nthread_pool_size=") + bad + "\n");
     REQUIRE_FALSE(smtp.ok());
     CHECK(smtp.error().find(path.string() + ":3: thread_pool_size") == 0);
   }
-  dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\nthread_pool_size=1024\n");
-  config.clearCache();
-  smtp = upesi::config::readSmtpConfig(config);
+  smtp = rereadSmtpIni(dir, config, "[main]\nlisten=127.0.0.1:25\nthread_pool_size=1024\n");
   REQUIRE(smtp.ok());
   CHECK(smtp->thread_pool_size == 1024);
 }
@@ -197,14 +202,11 @@ TEST_CASE("smtp.ini state_dir: an absolute path, else an error naming the line; 
   auto smtp = upesi::config::readSmtpConfig(config);
   REQUIRE(smtp.ok());
   CHECK(smtp->state_dir.empty());
-  auto path = dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\nstate_dir=var/lib\n");
-  config.clearCache();
-  smtp = upesi::config::readSmtpConfig(config);
+  const auto path = dir.path() / "config/smtp.ini";
+  smtp = rereadSmtpIni(dir, config, "[main]\nlisten=127.0.0.1:25\nstate_dir=var/lib\n");
   REQUIRE_FALSE(smtp.ok());
   CHECK(smtp.error() == path.string() + ":3: state_dir must be an absolute path, not \"var/lib\"");
-  dir.write("config/smtp.ini", "[main]\nlisten=127.0.0.1:25\nstate_dir=/var/lib/upesi\n");
-  config.clearCache();
-  smtp = upesi::config::readSmtpConfig(config);
+  smtp = rereadSmtpIni(dir, config, "[main]\nlisten=127.0.0.1:25\nstate_dir=/var/lib/upesi\n");
   REQUIRE(smtp.ok());
   CHECK(smtp->state_dir == "/var/lib/upesi");
 }
